@@ -1,0 +1,3 @@
+from drillpe.cli import main
+
+main()

@@ -1,0 +1,421 @@
+"""What a grader module (``graders/<id>.py``) is written against.
+
+A grader declares checks. Each check has three parts that run in two
+different processes, so learner code never shares a process with the
+reference or with the comparison:
+
+* ``inputs(case, rand)`` builds the case's inputs from a seeded generator. It
+  runs in both processes and must be deterministic (use only ``rand``).
+* ``run(env, x, case)`` runs in the *learner* process: it calls the learner's
+  code (``env.mod``) on the inputs and returns what it produced (tensors,
+  tuples, dicts, numbers, strings; anything else is described by type).
+* ``judge(ctx, x, case, out)`` runs in the *judge* process with the reference
+  module (``ctx.ref``): it raises :class:`Fail` when ``out`` is wrong.
+
+Cases are listed smallest first; the first failing case is the one reported.
+
+Example::
+
+    G = Grader("rope")
+
+    @G.check("rope.matches_reference", "RoPE matches the reference",
+             cases=[dict(B=1, H=1, L=4, D=8)], inputs=qk_inputs, needs=("RoPE",))
+    def run_rope(env, x, case):
+        return env.mod.RoPE(x["q"], x["k"])
+
+    @run_rope.judge
+    def judge_rope(ctx, x, case, out):
+        q, k = expect_tuple(out, 2, "RoPE(q, k)")
+        ...
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+Case = dict[str, Any]
+
+
+class Fail(Exception):
+    """A judge's verdict that the case failed.
+
+    ``status`` is "fail" (wrong answer) or "error" (the code could not be
+    graded). ``worst`` and ``heatmap`` are filled by :func:`assert_close`.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        diagnosis: Sequence[str] = (),
+        *,
+        status: str = "fail",
+        heatmap: dict | None = None,
+        traceback: Sequence[str] = (),
+        show_case: bool = True,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.diagnosis = list(diagnosis)
+        self.status = status
+        self.heatmap = heatmap
+        self.traceback = list(traceback)
+        self.show_case = show_case
+
+
+# --------------------------------------------------------------------------
+# Inputs
+
+
+class Rand:
+    """Deterministic inputs for one case of one check.
+
+    Seeded from (run seed, check id, case index), drawn on the CPU, so the
+    learner process and the judge process build identical tensors on any
+    device. Tensors are moved to the grading device by the framework.
+    """
+
+    def __init__(self, seed: int, check_id: str, case_index: int):
+        digest = hashlib.sha256(f"{seed}:{check_id}:{case_index}".encode()).digest()
+        self.gen = torch.Generator(device="cpu")
+        self.gen.manual_seed(int.from_bytes(digest[:8], "little") & ((1 << 63) - 1))
+
+    def normal(self, *shape: int, dtype: torch.dtype = torch.float32, std: float = 1.0):
+        return (torch.randn(*shape, generator=self.gen, dtype=torch.float64) * std).to(dtype)
+
+    def uniform(self, low: float, high: float, *shape: int, dtype: torch.dtype = torch.float32):
+        u = torch.rand(*shape, generator=self.gen, dtype=torch.float64)
+        return (low + (high - low) * u).to(dtype)
+
+    def randint(self, low: int, high: int, *shape: int):
+        return torch.randint(low, high, shape, generator=self.gen, dtype=torch.int64)
+
+    def bernoulli(self, p: float, *shape: int):
+        return (torch.rand(*shape, generator=self.gen, dtype=torch.float64) < p).to(torch.int64)
+
+
+# --------------------------------------------------------------------------
+# What crosses from the learner process to the judge
+
+
+@dataclass
+class TensorOut:
+    """A tensor the learner returned, as the judge sees it (data on the CPU)."""
+
+    data: torch.Tensor
+    device: str
+    requires_grad: bool
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.data.dtype
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape)
+
+
+@dataclass
+class ObjectOut:
+    """Any non-tensor, non-plain object the learner returned."""
+
+    type_name: str
+    is_module: bool
+    text: str
+
+
+@dataclass
+class ExceptionOut:
+    """The learner's code raised instead of returning."""
+
+    type_name: str
+    message: str
+    traceback: list[str] = field(default_factory=list)
+    not_implemented: bool = False
+    exited: bool = False
+
+    def describe(self) -> str:
+        return f"{self.type_name}: {self.message}" if self.message else self.type_name
+
+
+CUDA_MISSING_SIGNS = ("Torch not compiled with CUDA", "no NVIDIA driver", "CUDA driver",
+                      "cuda is not available", "Found no NVIDIA")
+
+
+def exception_failure(exc: ExceptionOut) -> Fail:
+    if exc.not_implemented:
+        return Fail("raises NotImplementedError: the stub is not filled in yet",
+                    ["api.not_implemented"], traceback=exc.traceback, show_case=False)
+    if exc.exited:
+        return Fail(f"your code called sys.exit({exc.message}); return a value instead",
+                    ["runtime.exit"], traceback=exc.traceback)
+    codes = ["runtime.exception"]
+    if any(sign.lower() in exc.message.lower() for sign in CUDA_MISSING_SIGNS):
+        codes.append("device.hardcoded_cuda")
+    return Fail(f"your code raised {exc.describe()}", codes, status="error",
+                traceback=exc.traceback)
+
+
+# --------------------------------------------------------------------------
+# Declaring checks
+
+
+@dataclass
+class Env:
+    """What ``run`` gets in the learner process."""
+
+    mod: Any  # the learner's module
+    device: torch.device
+
+
+@dataclass
+class Check:
+    id: str
+    title: str
+    level: str
+    cases: list[Case]
+    inputs: Callable[[Case, Rand], dict]
+    run: Callable[[Env, dict, Case], Any]
+    judge_fn: Callable[..., None] | None = None
+    needs: tuple[str, ...] = ()
+    # When True, judge also receives ExceptionOut values (to diagnose a
+    # crash, or to require one); otherwise the framework reports them.
+    handles_exceptions: bool = False
+
+    def judge(self, fn: Callable[..., None]) -> Callable[..., None]:
+        self.judge_fn = fn
+        return fn
+
+
+def no_inputs(case: Case, rand: Rand) -> dict:
+    return {}
+
+
+class Grader:
+    def __init__(self, exercise_id: str):
+        self.exercise_id = exercise_id
+        self.checks: list[Check] = []
+
+    def check(
+        self,
+        check_id: str,
+        title: str,
+        *,
+        level: str = "core",
+        cases: Sequence[Case] = ({},),
+        inputs: Callable[[Case, Rand], dict] = no_inputs,
+        needs: Sequence[str] = (),
+        handles_exceptions: bool = False,
+    ) -> Callable[[Callable], Check]:
+        if level not in ("core", "extra"):
+            raise ValueError(f"level must be core or extra, not {level!r}")
+        if any(c.id == check_id for c in self.checks):
+            raise ValueError(f"duplicate check id {check_id}")
+
+        def register(run: Callable[[Env, dict, Case], Any]) -> Check:
+            check = Check(
+                id=check_id,
+                title=title,
+                level=level,
+                cases=list(cases),
+                inputs=inputs,
+                run=run,
+                needs=tuple(needs),
+                handles_exceptions=handles_exceptions,
+            )
+            self.checks.append(check)
+            return check
+
+        return register
+
+
+# --------------------------------------------------------------------------
+# Judging helpers
+
+
+@dataclass
+class JudgeContext:
+    ref: Any  # the reference module (solutions/<id>.py)
+    device: torch.device
+    seed: int
+
+
+def describe_case(case: Case | None) -> str:
+    if not case:
+        return ""
+    return " ".join(f"{k}={v}" for k, v in case.items())
+
+
+def type_name(out: Any) -> str:
+    if isinstance(out, TensorOut):
+        return f"a {out.dtype} tensor"
+    if isinstance(out, ObjectOut):
+        kind = " (a torch.nn.Module)" if out.is_module else ""
+        return f"{out.type_name}{kind}"
+    if out is None:
+        return "None"
+    return type(out).__name__
+
+
+def expect_tensor(
+    out: Any,
+    what: str,
+    *,
+    shape: Sequence[int] | None = None,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+    finite: bool = True,
+) -> torch.Tensor:
+    """Check that ``out`` is a tensor of the given shape/dtype/device; return its data."""
+    if not isinstance(out, TensorOut):
+        codes = ["api.wrong_return_type"]
+        raise Fail(f"{what} should return a tensor; it returned {type_name(out)}", codes)
+    if shape is not None and out.shape != tuple(shape):
+        raise Fail(
+            f"{what} has shape {list(out.shape)}; expected {list(shape)}", ["output.wrong_shape"]
+        )
+    if dtype is not None and out.dtype != dtype:
+        raise Fail(f"{what} has dtype {out.dtype}; expected {dtype}", ["output.wrong_dtype"])
+    if device is not None and torch.device(out.device) != _normal_device(device):
+        raise Fail(
+            f"{what} is on {out.device}; the inputs were on {device}", ["output.wrong_device"]
+        )
+    if finite and out.data.is_floating_point() and not torch.isfinite(out.data).all():
+        bad = (~torch.isfinite(out.data)).nonzero()[0].tolist()
+        raise Fail(f"{what} contains NaN/inf (first at {bad})", ["output.nonfinite"])
+    return out.data
+
+
+def _normal_device(device: torch.device | str) -> torch.device:
+    dev = torch.device(device)
+    if dev.type == "cuda" and dev.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    return dev
+
+
+def expect_tuple(out: Any, n: int, what: str) -> tuple:
+    if not isinstance(out, (tuple, list)) or len(out) != n:
+        got = f"{len(out)} items" if isinstance(out, (tuple, list)) else type_name(out)
+        raise Fail(f"{what} should return a tuple of {n}; it returned {got}",
+                   ["api.wrong_return_type"])
+    return tuple(out)
+
+
+def mismatch(
+    got: torch.Tensor, want: torch.Tensor, *, atol: float, rtol: float = 0.0
+) -> tuple[float, list[int], float, float] | None:
+    """None when close; else (max |Δ| over the excess, index, yours, expected)."""
+    got64 = got.detach().to("cpu", torch.float64)
+    want64 = want.detach().to("cpu", torch.float64)
+    if got64.shape != want64.shape:
+        raise ValueError(f"shape {tuple(got64.shape)} vs {tuple(want64.shape)}")
+    diff = (got64 - want64).abs()
+    bad = ~(diff <= atol + rtol * want64.abs())  # NaN counts as bad
+    if not bad.any():
+        return None
+    excess = torch.where(bad, diff - rtol * want64.abs(), torch.zeros_like(diff))
+    excess = torch.nan_to_num(excess, nan=float("inf"))
+    flat = int(excess.reshape(-1).argmax())
+    index = list(torch.unravel_index(torch.tensor(flat), diff.shape)) if diff.dim() else []
+    index = [int(i) for i in index]
+    return float(diff.reshape(-1)[flat]), index, float(got64.reshape(-1)[flat]), float(
+        want64.reshape(-1)[flat]
+    )
+
+
+def is_close(got: torch.Tensor, want: torch.Tensor, *, atol: float, rtol: float = 0.0) -> bool:
+    if tuple(got.shape) != tuple(want.shape):
+        return False
+    return mismatch(got, want, atol=atol, rtol=rtol) is None
+
+
+def heatmap(got: torch.Tensor, want: torch.Tensor, max_rows: int = 16, max_cols: int = 32) -> dict:
+    """|yours - expected| reduced to a small (rows x cols) grid over the last two axes."""
+    diff = (got.detach().to("cpu", torch.float64) - want.detach().to("cpu", torch.float64)).abs()
+    diff = torch.nan_to_num(diff, nan=float("inf"))
+    if diff.dim() == 0:
+        diff = diff.reshape(1, 1)
+    elif diff.dim() == 1:
+        diff = diff.reshape(1, -1)
+    else:
+        diff = diff.reshape(-1, diff.shape[-2], diff.shape[-1]).amax(dim=0)
+    rows, cols = diff.shape
+
+    def pool(t: torch.Tensor, dim: int, size: int) -> torch.Tensor:
+        n = t.shape[dim]
+        if n <= size:
+            return t
+        edges = torch.linspace(0, n, size + 1).long()
+        parts = [t.narrow(dim, int(a), max(int(b) - int(a), 1)).amax(dim=dim, keepdim=True)
+                 for a, b in zip(edges[:-1], edges[1:])]
+        return torch.cat(parts, dim=dim)
+
+    grid = pool(pool(diff, 0, max_rows), 1, max_cols)
+    return {
+        "rows": int(rows),
+        "cols": int(cols),
+        "values": [[round(float(v), 6) for v in row] for row in grid],
+        "axes": ["position", "channel"],
+    }
+
+
+def assert_close(
+    got: torch.Tensor,
+    want: torch.Tensor,
+    *,
+    atol: float,
+    rtol: float = 0.0,
+    what: str,
+    variants: dict[str, Callable[[], torch.Tensor] | torch.Tensor] | None = None,
+    variant_atol: float | None = None,
+) -> None:
+    """Raise Fail (with worst element, heatmap and diagnosis) when got != want.
+
+    ``variants`` maps a diagnosis code to what a learner making that mistake
+    would output (a tensor, or a callable computing it lazily). Every variant
+    the output matches is named; when none matches, ``output.mismatch``.
+    """
+    found = mismatch(got, want, atol=atol, rtol=rtol)
+    if found is None:
+        return
+    delta, index, yours, expected = found
+    codes = diagnose(got, variants or {}, atol=variant_atol if variant_atol is not None else atol,
+                     rtol=rtol)
+    message = (
+        f"{what}: max |Δ| {delta:.3g} at {index} (yours {yours:.6g}, expected {expected:.6g}); "
+        f"tolerance {atol:.2g}" + (f" + {rtol:.1g}·|expected|" if rtol else "")
+    )
+    raise Fail(message, codes or ["output.mismatch"], heatmap=heatmap(got, want))
+
+
+def diagnose(
+    got: torch.Tensor,
+    variants: dict[str, Callable[[], torch.Tensor] | torch.Tensor],
+    *,
+    atol: float,
+    rtol: float = 0.0,
+) -> list[str]:
+    codes = []
+    for code, variant in variants.items():
+        try:
+            value = variant() if callable(variant) else variant
+        except Exception:  # a variant that cannot be built for this case does not apply
+            continue
+        if value is not None and is_close(got, value, atol=atol, rtol=rtol):
+            codes.append(code)
+    return codes
+
+
+def to_device(obj: Any, device: torch.device) -> Any:
+    """Move every tensor inside nested dicts/lists/tuples to ``device``."""
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device)
+    if isinstance(obj, dict):
+        return {k: to_device(v, device) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_device(v, device) for v in obj)
+    return obj

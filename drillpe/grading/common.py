@@ -1,0 +1,62 @@
+"""Pieces both grading processes share: device choice, grader loading, inputs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+from drillpe import resources
+from drillpe.grading.api import Grader, Rand, to_device
+from drillpe.grading.loading import load_module
+
+EXIT_DEVICE_UNAVAILABLE = 4
+
+
+class DeviceUnavailable(RuntimeError):
+    pass
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            build = "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}"
+            raise DeviceUnavailable(
+                f"CUDA is not available on this machine (torch {torch.__version__}, {build}). "
+                "Use --device cpu, or --device auto to pick CUDA only when it is there."
+            )
+        return torch.device("cuda", torch.cuda.current_device())
+    if name == "cpu":
+        return torch.device("cpu")
+    raise DeviceUnavailable(f"unknown device {name!r}: use cpu, cuda or auto")
+
+
+def device_or_exit(name: str) -> torch.device:
+    try:
+        return resolve_device(name)
+    except DeviceUnavailable as exc:
+        print(str(exc), file=sys.stderr)
+        raise SystemExit(EXIT_DEVICE_UNAVAILABLE) from None
+
+
+def load_grader(exercise_id: str, path: Path | None = None) -> Grader:
+    module = load_module(path or resources.grader_path(exercise_id), f"drillpe_grader_{exercise_id}")
+    grader = getattr(module, "GRADER", None)
+    if not isinstance(grader, Grader):
+        raise RuntimeError(f"graders/{exercise_id}.py defines no GRADER")
+    return grader
+
+
+def load_reference(exercise_id: str, path: Path | None = None):
+    return load_module(
+        path or resources.solution_path(exercise_id), f"drillpe_reference_{exercise_id}"
+    )
+
+
+def case_inputs(check, index: int, seed: int, device: torch.device) -> dict:
+    """The inputs of case ``index``: identical in the learner and the judge process."""
+    rand = Rand(seed, check.id, index)
+    return to_device(check.inputs(check.cases[index], rand), device)

@@ -1,0 +1,65 @@
+"""Where learner files and drillpe's own state live (cli.md, "Places")."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+
+WORKSPACE_ENV = "DRILLPE_WORKSPACE"
+HOME_ENV = "DRILLPE_HOME"
+DEFAULT_WORKSPACE = "drillpe-workspace"
+
+
+def workspace(option: Path | None = None) -> Path:
+    """--workspace, else $DRILLPE_WORKSPACE, else ./drillpe-workspace."""
+    if option is not None:
+        return Path(option).expanduser()
+    env = os.environ.get(WORKSPACE_ENV)
+    if env:
+        return Path(env).expanduser()
+    return Path.cwd() / DEFAULT_WORKSPACE
+
+
+def home() -> Path:
+    """$DRILLPE_HOME, else the platform's user data directory."""
+    env = os.environ.get(HOME_ENV)
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("drillpe", appauthor=False))
+
+
+def learner_file(exercise_id: str, workspace_dir: Path) -> Path:
+    return workspace_dir / f"{exercise_id}.py"
+
+
+def backup_path(path: Path) -> Path:
+    """A free name beside ``path``: rope.py -> rope.backup-20261129T190512.py.
+
+    The name never ends in ``<id>.py``, so a backup is never taken for a
+    started exercise.
+    """
+    stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
+    candidate = path.with_name(f"{path.stem}.backup-{stamp}{path.suffix}")
+    counter = 1
+    while candidate.exists():
+        counter += 1
+        candidate = path.with_name(f"{path.stem}.backup-{stamp}-{counter}{path.suffix}")
+    return candidate
+
+
+def move_to_backup(path: Path) -> Path:
+    """Move ``path`` aside (same folder, so a rename, never a copy-then-delete)."""
+    target = backup_path(path)
+    os.replace(path, target)
+    return target
+
+
+def display(path: Path) -> str:
+    """A path as the user would type it: relative to the current folder when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

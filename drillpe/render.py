@@ -1,0 +1,246 @@
+"""All terminal output lives here: scorecards, lists, hints, reveals.
+
+rich decides colour: none when stdout is not a terminal or NO_COLOR is set.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import sys
+from collections.abc import Iterable
+
+from rich import box
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+
+from drillpe import catalog
+from drillpe.report import CheckResult, ExerciseResult
+
+STATUS_STYLE = {
+    "pass": ("✓ pass", "green"),
+    "fail": ("✗ fail", "bold red"),
+    "error": ("! error", "bold red"),
+    "skip": ("– skip", "dim"),
+}
+HEAT_CHARS = " .:-=+*#%@"
+
+
+def console(stderr: bool = False) -> Console:
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+out = console()
+err = console(stderr=True)
+
+
+def error(message: str) -> None:
+    err.print(Text("error: ", style="bold red") + Text(message))
+
+
+def warn(message: str) -> None:
+    err.print(Text("warning: ", style="yellow") + Text(message))
+
+
+def info(message: str) -> None:
+    out.print(message)
+
+
+# ---------------------------------------------------------------------------
+# list
+
+
+def exercise_list(rows: list[dict]) -> None:
+    table = Table(box=box.SIMPLE_HEAD, title="drillpe exercises", title_justify="left")
+    for column in ("id", "title", "topic", "level", "min", "started", "best"):
+        table.add_column(column, no_wrap=column in ("id", "started", "best"))
+    for row in rows:
+        best = row["best"]
+        best_text = Text("–", style="dim") if best is None else Text(
+            f"{best:.0%}" + (" ✓" if row["passed"] else ""),
+            style="green" if row["passed"] else "yellow")
+        table.add_row(
+            Text(row["id"], style="bold cyan"), row["title"], row["topic"], row["difficulty"],
+            str(row["minutes"]), Text("yes", style="green") if row["started"] else Text("no", style="dim"),
+            best_text)
+    out.print(table)
+    out.print(Text("Start one with: drillpe start ID", style="dim"))
+
+
+# ---------------------------------------------------------------------------
+# scorecard
+
+
+def _status(check: CheckResult) -> Text:
+    label, style = STATUS_STYLE.get(check.status, (check.status, ""))
+    return Text(label, style=style)
+
+
+def _checks_table(result: ExerciseResult) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, expand=False, pad_edge=False)
+    table.add_column("check", no_wrap=False, max_width=38)
+    table.add_column("level", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("message", overflow="fold")
+    for check in result.checks:
+        level = Text(check.level, style="dim" if check.level == "extra" else "")
+        message = Text(check.message)
+        if check.diagnosis:
+            message.append("  [" + ", ".join(check.diagnosis) + "]", style="magenta")
+        table.add_row(check.title, level, _status(check), message)
+    return table
+
+
+def _verdict(result: ExerciseResult) -> Text:
+    graded = [c for c in result.checks]
+    core = [c for c in graded if c.level == "core"]
+    core_ok = sum(c.status == "pass" for c in core)
+    all_ok = sum(c.status == "pass" for c in graded)
+    text = Text()
+    if result.passed:
+        text.append(" PASS ", style="bold black on green")
+    else:
+        text.append(" FAIL ", style="bold white on red")
+    text.append(f" {result.exercise}: score {result.score:.0%} ({all_ok}/{len(graded)} checks; "
+                f"core {core_ok}/{len(core)})")
+    text.append(f" · {result.device} · seed {result.seed} · {result.duration_s:.2f} s", style="dim")
+    return text
+
+
+def _diagnosis_lines(result: ExerciseResult) -> list[Text]:
+    texts = catalog.diagnoses()
+    lines = []
+    for code in result.diagnoses:
+        entry = texts.get(code)
+        line = Text("• ", style="magenta")
+        line.append(code, style="bold magenta")
+        if entry:
+            line.append(f": {entry['says']}\n  ")
+            line.append("Fix: ", style="bold")
+            line.append(entry["fix"])
+        lines.append(line)
+    return lines
+
+
+def heat_text(values: list[list[float]], color: bool) -> Text:
+    """|yours - expected| as a block of characters, darker = further off."""
+    flat = [v for row in values for v in row]
+    top = max(flat) if flat else 0.0
+    text = Text()
+    for row in values:
+        for v in row:
+            level = 0 if top <= 0 or v <= 0 else max(
+                1, min(9, int(round(9 * (math.log10(v) - math.log10(top) + 4) / 4))))
+            if color:
+                shade = int(255 * level / 9)
+                style = f"on rgb({shade},{max(0, 60 - shade // 4)},{max(0, 90 - shade)})"
+                text.append("  ", style=style)
+            else:
+                text.append(HEAT_CHARS[level] * 2)
+        text.append("\n")
+    return text
+
+
+def _heatmap(check: CheckResult, color: bool) -> Group | None:
+    heat = check.heatmap
+    if not heat or not heat.get("values"):
+        return None
+    values = heat["values"]
+    flat = [v for row in values for v in row]
+    title = Text(f"|yours − expected| for {check.title}: rows = {heat['axes'][0]}s 0..{heat['rows'] - 1}"
+                 f", columns = {heat['axes'][1]}s 0..{heat['cols'] - 1} "
+                 f"(max {max(flat):.3g}; log scale, 4 decades)", style="dim")
+    return Group(title, heat_text(values, color))
+
+
+def scorecard(result: ExerciseResult, *, quiet: bool = False) -> None:
+    try:
+        title = catalog.get(result.exercise).title
+    except LookupError:
+        title = result.exercise
+    parts: list = [_checks_table(result)]
+    if not quiet:
+        diagnoses = _diagnosis_lines(result)
+        if diagnoses:
+            parts.append(Text("Why", style="bold"))
+            parts.extend(diagnoses)
+        first_fail = next((c for c in result.checks if c.status in ("fail", "error")), None)
+        if first_fail and first_fail.traceback:
+            parts.append(Text("Your code", style="bold"))
+            parts.append(Text("\n".join("  " + line for line in first_fail.traceback), style="yellow"))
+        heated = next((c for c in result.checks if c.heatmap), None)
+        if heated:
+            block = _heatmap(heated, color=out.color_system is not None)
+            if block:
+                parts.append(block)
+        if result.output.strip():
+            shown = result.output.strip().splitlines()[-10:]
+            parts.append(Text("Your code printed (last lines)", style="bold"))
+            parts.append(Text("\n".join("  " + line for line in shown), style="dim"))
+    out.print(Panel(Group(*parts), title=Text(f"{result.exercise} · {title}", style="bold"),
+                    subtitle=Text(result.file, style="dim"), title_align="left",
+                    subtitle_align="right", box=box.ROUNDED))
+    out.print(_verdict(result))
+    if not result.passed and not quiet:
+        out.print(Text(f"  Stuck? drillpe hint {result.exercise}", style="dim"))
+    out.print()
+
+
+def summary(results: Iterable[ExerciseResult]) -> None:
+    results = list(results)
+    if len(results) < 2:
+        return
+    passed = sum(r.passed for r in results)
+    out.print(Text(f"{passed}/{len(results)} exercises passed", style="bold"))
+
+
+# ---------------------------------------------------------------------------
+# start, hint, reveal
+
+
+def started(exercise: catalog.Exercise, path: str, backup: str | None) -> None:
+    if backup:
+        out.print(Text(f"Your previous file was moved to {backup}", style="yellow"))
+    out.print(Text.assemble(("Wrote ", ""), (path, "bold"), (f" — {exercise.title}", "")))
+    out.print(Text(f"Time budget: {exercise.minutes} min · {exercise.difficulty}. "
+                   f"Fill in the stub, then run: drillpe check {exercise.id}", style="dim"))
+
+
+def hint(exercise: catalog.Exercise, level: int) -> None:
+    total = len(exercise.hints)
+    body = Text(exercise.hints[level - 1])
+    more = (f"Next: drillpe hint {exercise.id} (level {level + 1} of {total})" if level < total
+            else "That was the last hint. drillpe reveal shows the reference.")
+    out.print(Panel(body, title=f"{exercise.id} · hint {level} of {total}", title_align="left",
+                    subtitle=more, subtitle_align="right", box=box.ROUNDED))
+
+
+def reveal(exercise: catalog.Exercise, source: str) -> None:
+    out.print(Panel(Syntax(source, "python", line_numbers=True, word_wrap=True),
+                    title=f"{exercise.id} · reference solution", title_align="left",
+                    box=box.ROUNDED))
+
+
+def reveal_raw(source: str) -> None:
+    sys.stdout.write(source)
+    sys.stdout.flush()
+
+
+def reveal_diff(exercise: catalog.Exercise, learner: str, reference: str, learner_name: str
+                ) -> None:
+    diff = list(difflib.unified_diff(learner.splitlines(keepends=True),
+                                     reference.splitlines(keepends=True),
+                                     fromfile=learner_name, tofile=f"reference/{exercise.id}.py"))
+    if not diff:
+        out.print("Your file is identical to the reference.")
+        return
+    text = Text()
+    for line in diff:
+        style = ("green" if line.startswith("+") and not line.startswith("+++") else
+                 "red" if line.startswith("-") and not line.startswith("---") else
+                 "cyan" if line.startswith("@@") else "")
+        text.append(line if line.endswith("\n") else line + "\n", style=style)
+    out.print(text, end="")

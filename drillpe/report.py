@@ -1,0 +1,111 @@
+"""The structured grading report: what the judge writes and the CLI renders.
+
+Versioned (``SCHEMA``) and plain JSON, so scripts can rely on it (see the
+README's JSON section). No torch here: the CLI reads reports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA = 1
+STATUSES = ("pass", "fail", "error", "skip")
+ERROR_KINDS = ("syntax", "import", "missing_symbol", "timeout", "crash", "not_implemented", "rules")
+
+
+@dataclass
+class CheckResult:
+    id: str
+    title: str
+    level: str  # "core" or "extra"
+    status: str  # one of STATUSES
+    message: str = ""
+    diagnosis: list[str] = field(default_factory=list)
+    case: dict[str, Any] | None = None
+    # Optional extras for the scorecard: the learner's own traceback lines,
+    # and a small |yours - expected| grid for a failing tensor check.
+    traceback: list[str] = field(default_factory=list)
+    heatmap: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        if not out["traceback"]:
+            del out["traceback"]
+        if out["heatmap"] is None:
+            del out["heatmap"]
+        return out
+
+
+@dataclass
+class ExerciseResult:
+    exercise: str
+    file: str
+    device: str
+    passed: bool
+    score: float
+    duration_s: float
+    error: dict[str, str] | None
+    checks: list[CheckResult]
+    seed: int = 0
+    output: str = ""  # what the learner's code printed (trimmed)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["checks"] = [c.to_dict() for c in self.checks]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExerciseResult:
+        checks = [CheckResult(**c) for c in data.get("checks", [])]
+        fields = {k: v for k, v in data.items() if k != "checks"}
+        return cls(checks=checks, **fields)
+
+    @property
+    def diagnoses(self) -> list[str]:
+        seen: list[str] = []
+        for check in self.checks:
+            for code in check.diagnosis:
+                if code not in seen:
+                    seen.append(code)
+        return seen
+
+
+def summarise(checks: list[CheckResult]) -> tuple[bool, float]:
+    """passed = every core check passes; score = share of graded checks that pass.
+
+    Skipped checks (not run because an earlier problem made them meaningless)
+    count as not passed, so an untouched stub scores 0, not 'n/a'.
+    """
+    core = [c for c in checks if c.level == "core"]
+    passed = bool(core) and all(c.status == "pass" for c in core)
+    score = sum(c.status == "pass" for c in checks) / len(checks) if checks else 0.0
+    return passed, round(score, 4)
+
+
+def document(results: list[ExerciseResult]) -> dict[str, Any]:
+    return {"schema": SCHEMA, "results": [r.to_dict() for r in results]}
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write text so that readers see the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")

@@ -1,0 +1,56 @@
+"""Where the shipped exercises, solutions and graders live.
+
+A wheel carries them inside the package (``drillpe/_data``, via hatchling's
+force-include); an editable install or a plain checkout has them at the top of
+the source tree. Everything else asks this module, never a hard-coded path.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+_PACKAGE = Path(__file__).resolve().parent
+_KINDS = ("exercises", "solutions", "graders")
+
+
+@cache
+def data_root() -> Path:
+    packaged = _PACKAGE / "_data"
+    if (packaged / "exercises" / "catalog.toml").is_file():
+        return packaged
+    source_tree = _PACKAGE.parent
+    if (source_tree / "exercises" / "catalog.toml").is_file():
+        return source_tree
+    raise FileNotFoundError(
+        f"drillpe cannot find its exercises: looked in {packaged} and {source_tree}. "
+        "Reinstall drillpe (pip install .) from a complete checkout."
+    )
+
+
+def exercises_dir() -> Path:
+    return data_root() / "exercises"
+
+
+def solutions_dir() -> Path:
+    return data_root() / "solutions"
+
+
+def graders_dir() -> Path:
+    return data_root() / "graders"
+
+
+def catalog_path() -> Path:
+    return exercises_dir() / "catalog.toml"
+
+
+def stub_path(exercise_id: str) -> Path:
+    return exercises_dir() / f"{exercise_id}.py"
+
+
+def solution_path(exercise_id: str) -> Path:
+    return solutions_dir() / f"{exercise_id}.py"
+
+
+def grader_path(exercise_id: str) -> Path:
+    return graders_dir() / f"{exercise_id}.py"

@@ -1,0 +1,141 @@
+"""Grader for `sinusoidal`: shape/dtype, values against the float64 table
+over several lengths, widths and bases, the table's properties, and the
+classic layout/exponent/position mistakes diagnosed by their signature."""
+
+import torch
+
+from drillpe.grading import Fail, Grader, assert_close, expect_tensor, is_close
+
+GRADER = Grader("sinusoidal")
+
+# Smallest first; base varies so a hard-coded 10000 shows.
+CASES = [
+    dict(L=1, d=2, base=10000.0),
+    dict(L=4, d=4, base=10000.0),
+    dict(L=16, d=8, base=100.0),
+    dict(L=50, d=16, base=10000.0),
+    dict(L=128, d=64, base=500.0),
+    dict(L=512, d=128, base=10000.0),
+    dict(L=2048, d=32, base=10000.0),
+]
+
+
+def tolerance(case) -> float:
+    return 1e-6 + 2**-22 * case["L"]
+
+
+def build(env, x, case):
+    module = env.mod.SinPositionEncoding(case["L"], case["d"], case["base"])
+    return module.forward()
+
+
+def variants(ref, case):
+    L, d, base = case["L"], case["d"], case["base"]
+
+    def concat():
+        t = ref.table(L, d, base)
+        return torch.cat([t[:, 0::2], t[:, 1::2]], dim=1)
+
+    def swapped():
+        t = ref.table(L, d, base)
+        out = torch.empty_like(t)
+        out[:, 0::2], out[:, 1::2] = t[:, 1::2], t[:, 0::2]
+        return out
+
+    def fairseq():
+        if d < 4:
+            return None
+        half = d // 2
+        w = base ** (-torch.arange(half, dtype=torch.float64) / (half - 1))
+        ang = torch.arange(L, dtype=torch.float64)[:, None] * w
+        out = torch.empty(L, d, dtype=torch.float64)
+        out[:, 0::2], out[:, 1::2] = ang.sin(), ang.cos()
+        return out
+
+    found = {
+        "sinusoidal.concat_layout": concat,
+        "sinusoidal.sin_cos_swapped": swapped,
+        "sinusoidal.exponent_i_over_d": lambda: ref.table(L, d, base**0.5),
+        "sinusoidal.fairseq_exponent": fairseq,
+        "sinusoidal.positions_from_one": lambda: ref.table(L + 1, d, base)[1:],
+    }
+    if base != 10000.0:
+        found["sinusoidal.base_ignored"] = lambda: ref.table(L, d, 10000.0)
+    return found
+
+
+def low_precision_angles(got: torch.Tensor, want: torch.Tensor) -> bool:
+    """Half-precision angles: right near position 0, wrong by up to ~p * 2**-8 later."""
+    err = (got.double() - want).abs().amax(dim=1)
+    pos = torch.arange(len(err), dtype=torch.float64)
+    return bool(len(err) > 64 and (err[:8] < 1e-2).all() and (err <= (pos + 1) * 2**-6 + 1e-3).all()
+                and err[64:].max() > 1e-3)
+
+
+@GRADER.check("sinusoidal.shape_dtype", "forward() returns a (L, d_model) float32 tensor",
+              cases=CASES[:4], needs=("SinPositionEncoding",))
+def run_shape(env, x, case):
+    return build(env, x, case)
+
+
+@run_shape.judge
+def judge_shape(ctx, x, case, out):
+    expect_tensor(out, "forward()", shape=(case["L"], case["d"]), dtype=torch.float32)
+
+
+@GRADER.check("sinusoidal.matches_reference", "Values match the sin/cos table",
+              cases=CASES, needs=("SinPositionEncoding",))
+def run_values(env, x, case):
+    return build(env, x, case)
+
+
+@run_values.judge
+def judge_values(ctx, x, case, out):
+    got = expect_tensor(out, "forward()", shape=(case["L"], case["d"]))
+    want = ctx.ref.table(case["L"], case["d"], case["base"])
+    try:
+        # Conventions are diagnosed on positions below 512, where every mistake is O(1).
+        assert_close(got, want, atol=tolerance(case), what="PE",
+                     variants=variants(ctx.ref, case), variant_atol=1e-4 + 2**-22 * case["L"])
+    except Fail as failure:
+        if failure.diagnosis == ["output.mismatch"] and low_precision_angles(got, want):
+            failure.diagnosis = ["sinusoidal.low_precision_angles"]
+        raise
+
+
+@GRADER.check("sinusoidal.bounded_distinct", "Every value in [-1, 1] and every row distinct",
+              level="extra", cases=[dict(L=256, d=16, base=10000.0)],
+              needs=("SinPositionEncoding",))
+def run_props(env, x, case):
+    return build(env, x, case)
+
+
+@run_props.judge
+def judge_props(ctx, x, case, out):
+    got = expect_tensor(out, "forward()", shape=(case["L"], case["d"])).double()
+    if got.abs().max() > 1 + 1e-6:
+        where = divmod(int(got.abs().argmax()), case["d"])
+        raise Fail(f"value {got.abs().max():.4g} at {list(where)} is outside [-1, 1]",
+                   ["output.mismatch"])
+    dist = torch.cdist(got, got) + torch.eye(case["L"], dtype=torch.float64) * 1e9
+    if dist.min() < 1e-3:
+        i, j = divmod(int(dist.argmin()), case["L"])
+        raise Fail(f"rows {i} and {j} are the same: two positions would get one encoding",
+                   ["output.mismatch"])
+
+
+@GRADER.check("sinusoidal.deterministic", "Two calls give the same table", level="extra",
+              cases=[dict(L=64, d=16, base=10000.0)], needs=("SinPositionEncoding",))
+def run_twice(env, x, case):
+    module = env.mod.SinPositionEncoding(case["L"], case["d"], case["base"])
+    return module.forward(), module.forward()
+
+
+@run_twice.judge
+def judge_twice(ctx, x, case, out):
+    if not isinstance(out, tuple):
+        raise Fail("could not call forward() twice", ["api.wrong_return_type"])
+    first = expect_tensor(out[0], "first forward()")
+    second = expect_tensor(out[1], "second forward()", shape=tuple(first.shape))
+    if not is_close(first, second, atol=0.0):
+        raise Fail("forward() gives a different table on the second call", ["output.mismatch"])

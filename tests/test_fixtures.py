@@ -1,0 +1,48 @@
+"""Every hand-written learner file under tests/fixtures/<exercise>/ gets
+exactly the verdict and diagnoses its header declares:
+
+    # expect: pass
+    # expect: fail rope.half_split
+    # error: not_implemented          (optional: the report's error kind)
+
+`pass`/`fail` is the exercise verdict (all core checks pass or not); the codes
+are the exact set of diagnosis codes over all checks (core and extra), so a
+correct file must come out with no diagnosis at all.
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from drillpe.runner import GradeRequest, grade
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+HEADER = re.compile(r"^#\s*expect:\s*(pass|fail)\b(.*)$", re.M)
+ERROR = re.compile(r"^#\s*error:\s*(\w+)\s*$", re.M)
+
+
+def fixture_files():
+    return sorted(p for p in FIXTURES.glob("*/*.py") if HEADER.search(p.read_text()))
+
+
+def expectation(path: Path):
+    text = path.read_text()
+    verdict, codes = HEADER.search(text).groups()
+    error = ERROR.search(text)
+    return verdict == "pass", set(codes.split()), error.group(1) if error else None
+
+
+@pytest.mark.parametrize("path", fixture_files(), ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_fixture_verdict(path):
+    passed, codes, error_kind = expectation(path)
+    result = grade(GradeRequest(exercise_id=path.parent.name, file=path, timeout=60))
+    got_codes = set(result.diagnoses)
+    summary = "\n".join(f"  {c.id} [{c.level}] {c.status}: {c.message} {c.diagnosis}"
+                        for c in result.checks)
+    assert result.passed == passed, f"verdict {result.passed}, expected {passed}\n{summary}"
+    assert got_codes == codes, f"diagnoses {sorted(got_codes)}, expected {sorted(codes)}\n{summary}"
+    if error_kind is not None:
+        assert (result.error or {}).get("kind") == error_kind, f"error {result.error}\n{summary}"
+    if passed:
+        assert result.error is None
