@@ -5,7 +5,6 @@ rich decides colour: none when stdout is not a terminal or NO_COLOR is set.
 
 from __future__ import annotations
 
-import difflib
 import math
 import sys
 from collections.abc import Iterable
@@ -13,12 +12,11 @@ from collections.abc import Iterable
 from rich import box
 from rich.console import Console, Group
 from rich.panel import Panel
-from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
 from drillpe import catalog
-from drillpe.report import CheckResult, ExerciseResult
+from drillpe.report import GATE_IDS, CheckResult, ExerciseResult
 
 STATUS_STYLE = {
     "pass": ("✓ pass", "green"),
@@ -95,17 +93,17 @@ def _checks_table(result: ExerciseResult) -> Table:
 
 
 def _verdict(result: ExerciseResult) -> Text:
-    graded = [c for c in result.checks]
-    core = [c for c in graded if c.level == "core"]
+    core = [c for c in result.checks if c.level == "core"]
     core_ok = sum(c.status == "pass" for c in core)
-    all_ok = sum(c.status == "pass" for c in graded)
+    scored = [c for c in result.checks if c.id not in GATE_IDS]
+    scored_ok = sum(c.status == "pass" for c in scored)
     text = Text()
     if result.passed:
         text.append(" PASS ", style="bold black on green")
     else:
         text.append(" FAIL ", style="bold white on red")
-    text.append(f" {result.exercise}: score {result.score:.0%} ({all_ok}/{len(graded)} checks; "
-                f"core {core_ok}/{len(core)})")
+    text.append(f" {result.exercise}: score {result.score:.0%} ({scored_ok}/{len(scored)} "
+                f"exercise checks; core {core_ok}/{len(core)} incl. gates)")
     text.append(f" · {result.device} · seed {result.seed} · {result.duration_s:.2f} s", style="dim")
     return text
 
@@ -219,6 +217,8 @@ def hint(exercise: catalog.Exercise, level: int) -> None:
 
 
 def reveal(exercise: catalog.Exercise, source: str) -> None:
+    from rich.syntax import Syntax  # pulls in pygments: only when highlighting
+
     out.print(Panel(Syntax(source, "python", line_numbers=True, word_wrap=True),
                     title=f"{exercise.id} · reference solution", title_align="left",
                     box=box.ROUNDED))
@@ -231,6 +231,8 @@ def reveal_raw(source: str) -> None:
 
 def reveal_diff(exercise: catalog.Exercise, learner: str, reference: str, learner_name: str
                 ) -> None:
+    import difflib
+
     diff = list(difflib.unified_diff(learner.splitlines(keepends=True),
                                      reference.splitlines(keepends=True),
                                      fromfile=learner_name, tofile=f"reference/{exercise.id}.py"))

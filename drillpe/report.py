@@ -75,15 +75,23 @@ class ExerciseResult:
         return seen
 
 
+# Gate checks every exercise has (the file imports, follows the rules, defines
+# the API). They decide the verdict like any core check but are not part of
+# the score, which measures the exercise's own checks.
+GATE_IDS = ("file.loads", "rules.allowed", "device.not_hardcoded", "api.names")
+
+
 def summarise(checks: list[CheckResult]) -> tuple[bool, float]:
-    """passed = every core check passes; score = share of graded checks that pass.
+    """passed = every core check passes; score = share of the exercise's own
+    checks (core and extra, gates excluded) that pass.
 
     Skipped checks (not run because an earlier problem made them meaningless)
     count as not passed, so an untouched stub scores 0, not 'n/a'.
     """
     core = [c for c in checks if c.level == "core"]
     passed = bool(core) and all(c.status == "pass" for c in core)
-    score = sum(c.status == "pass" for c in checks) / len(checks) if checks else 0.0
+    scored = [c for c in checks if c.id not in GATE_IDS]
+    score = sum(c.status == "pass" for c in scored) / len(scored) if scored else float(passed)
     return passed, round(score, 4)
 
 

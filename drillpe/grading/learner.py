@@ -15,6 +15,8 @@ import argparse
 import builtins
 import functools
 import inspect
+import io
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -72,6 +74,7 @@ class Guards:
         # tracebacks through them must stay readable.
         self.protected = [str(resources.solutions_dir().resolve())]
         self.armed = False
+        self.raw_stdout: Path | None = None
         sys.addaudithook(self._audit)
         for name in banned:
             self._wrap(name)
@@ -177,6 +180,21 @@ def changed_inputs(x: dict, before: dict) -> list[str]:
     return names
 
 
+def separate_stdout(outdir: Path) -> Path:
+    """Keep print() going to the parent's log, but send file descriptor 1
+    (sys.__stdout__, os.write(1, ...)) to a file of its own: anything found
+    there was written around print, which the rules call tampering."""
+    sys.stdout.flush()
+    printed = io.TextIOWrapper(os.fdopen(os.dup(1), "wb"), encoding="utf-8",
+                               errors="replace", line_buffering=True)
+    raw_path = outdir / "raw-stdout"
+    raw = os.open(raw_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(raw, 1)
+    os.close(raw)
+    sys.stdout = printed
+    return raw_path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="drillpe.grading.learner")
     parser.add_argument("--exercise", required=True)
@@ -190,7 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     exercise = catalog.get(args.exercise)
     grader = load_grader(args.exercise)
     learner_file = args.file.resolve()
+    raw_stdout = separate_stdout(args.outdir)
     guards = Guards(learner_file, exercise.banned)
+    guards.raw_stdout = raw_stdout
     watched = snapshot()
     modules_before = set(sys.modules)
 
@@ -234,13 +254,24 @@ def main(argv: list[str] | None = None) -> int:
 def _save_runtime(outdir: Path, guards: Guards, watched: dict, modules_before: set) -> None:
     guards.armed = False
     imported = sorted(set(sys.modules) - modules_before)
+    tampered = changed_since(watched)
+    if guards.raw_stdout.stat().st_size:
+        tampered.append("the real standard output (written around print)")
     wire.save(outdir / "runtime.pt", {
         "banned_calls": guards.banned_calls,
         "reference_access": guards.reference_access,
-        "tampered": changed_since(watched),
+        "tampered": tampered,
         "imported": [m for m in imported if "." not in m],
     })
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    code = main()
+    # Leave at once: threads the learner started must not keep the process
+    # (and the parent's timeout) waiting once every output is saved.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    os._exit(code)

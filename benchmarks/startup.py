@@ -1,0 +1,71 @@
+"""Wall time of drillpe's commands beside baselines measured in the same run.
+
+    python benchmarks/startup.py [--repeat N] [--exercise rope]
+
+Prints the median of N runs for: a one-command typer app that prints a rich
+table (benchmarks/baseline_app.py, the floor for any typer/rich CLI), `python -c "import torch"` (the floor
+for anything that grades), `drillpe --help`, `drillpe list`, `drillpe start`,
+`drillpe check EXERCISE` on the reference solution, and each as a ratio to
+its baseline. Ratios, not seconds, are what to compare across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def timed(cmd: list[str], env: dict, cwd: Path, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=False)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--exercise", default="rope")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        env = dict(os.environ, DRILLPE_HOME=str(tmp_path / "home"),
+                   DRILLPE_WORKSPACE=str(tmp_path / "ws"), NO_COLOR="1")
+        (tmp_path / "ws").mkdir()
+        shutil.copy(ROOT / "solutions" / f"{args.exercise}.py",
+                    tmp_path / "ws" / f"{args.exercise}.py")
+        py = sys.executable
+        drillpe = [py, "-m", "drillpe"]
+        rows = [
+            ("baseline typer+rich app (benchmarks/baseline_app.py)",
+             [py, str(ROOT / "benchmarks" / "baseline_app.py")], None),
+            ("python -c 'import torch'", [py, "-c", "import torch"], None),
+            ("drillpe --help", [*drillpe, "--help"], 0),
+            ("drillpe list", [*drillpe, "list"], 0),
+            ("drillpe start sinusoidal --force", [*drillpe, "start", "sinusoidal", "--force"], 0),
+            (f"drillpe check {args.exercise} (reference)", [*drillpe, "check", args.exercise], 1),
+        ]
+        results = [(label, timed(cmd, env, tmp_path, args.repeat), base)
+                   for label, cmd, base in rows]
+    width = max(len(label) for label, _, _ in results)
+    print(f"median of {args.repeat} runs, {sys.executable}")
+    for label, seconds, base in results:
+        ratio = "" if base is None else f"  {seconds / results[base][1]:5.2f}x {results[base][0]}"
+        print(f"{label:<{width}}  {seconds:6.3f} s{ratio}")
+
+
+if __name__ == "__main__":
+    main()

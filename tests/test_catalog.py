@@ -1,0 +1,85 @@
+"""rustlings-style development check: every exercise in the catalog ships a
+stub that fails (untouched) and a reference that passes its own grader."""
+
+import ast
+import shutil
+
+import pytest
+
+from drillpe import catalog, resources
+from drillpe.runner import GradeRequest, grade
+
+EXERCISES = catalog.ids()
+
+# Every per-exercise code the contract names for the seed exercises, plus the
+# general ones: each must have a plain sentence and a fix.
+CONTRACT_CODES = """
+api.missing_symbol api.signature_mismatch api.not_implemented api.wrong_return_type syntax.error
+import.error runtime.exception runtime.timeout output.wrong_shape output.wrong_dtype
+output.wrong_device output.nonfinite output.mismatch device.hardcoded_cuda input.mutated
+rules.banned_api rules.uses_reference rules.tampering runtime.exit
+sinusoidal.concat_layout sinusoidal.sin_cos_swapped sinusoidal.exponent_i_over_d
+sinusoidal.fairseq_exponent sinusoidal.positions_from_one sinusoidal.base_ignored
+sinusoidal.low_precision_angles
+learnable.unregistered_parameter learnable.returns_module learnable.wrong_param_shape
+learnable.frozen learnable.offset_ignored learnable.no_length_check
+relative.sign_flipped relative.no_value_term relative.no_key_term relative.not_clipped
+relative.scale_content_only relative.start_aligned relative.hardcoded_batch
+relative.missing_scale relative.mask_inverted relative.mask_ignored relative.wrong_param_names
+rope.half_split rope.repeat_not_interleave rope.sin_cos_swapped rope.rotation_reversed
+rope.exponent_i_over_d rope.positions_from_one rope.only_q_rotated rope.dtype_changed
+attention.missing_scale attention.mask_inverted attention.softmax_wrong_dim
+attention.rope_not_applied
+""".split()
+
+
+def test_seed_exercises_come_first():
+    assert EXERCISES[:4] == ["sinusoidal", "learnable", "relative", "rope"]
+
+
+def test_every_contract_code_is_explained():
+    texts = catalog.diagnoses()
+    missing = [code for code in CONTRACT_CODES if code not in texts]
+    assert not missing
+    for code, entry in texts.items():
+        assert entry["says"].strip() and entry["fix"].strip(), code
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_catalog_entry_is_complete(exercise_id):
+    ex = catalog.get(exercise_id)
+    assert ex.title and ex.topic and ex.difficulty and ex.minutes > 0
+    assert len(ex.hints) >= 3
+    for path in (resources.stub_path(ex.id), resources.solution_path(ex.id),
+                 resources.grader_path(ex.id)):
+        assert path.is_file(), path
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_stub_declares_exactly_the_api(exercise_id):
+    ex = catalog.get(exercise_id)
+    tree = ast.parse(resources.stub_path(exercise_id).read_text())
+    assert ast.get_docstring(tree), "the stub states the task in its docstring"
+    defined = {node.name for node in tree.body
+               if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    assert set(ex.names) <= defined
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_reference_passes_its_grader(exercise_id, tmp_path):
+    learner = tmp_path / f"{exercise_id}.py"
+    shutil.copy(resources.solution_path(exercise_id), learner)
+    result = grade(GradeRequest(exercise_id, learner, timeout=60))
+    failing = [(c.id, c.status, c.message) for c in result.checks if c.status != "pass"]
+    assert result.passed and not failing and result.diagnoses == [], failing
+    assert result.score == 1.0
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_untouched_stub_fails_as_not_implemented(exercise_id, tmp_path):
+    learner = tmp_path / f"{exercise_id}.py"
+    shutil.copy(resources.stub_path(exercise_id), learner)
+    result = grade(GradeRequest(exercise_id, learner, timeout=60))
+    assert not result.passed
+    assert result.diagnoses == ["api.not_implemented"]
+    assert result.error["kind"] == "not_implemented"

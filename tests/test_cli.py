@@ -1,0 +1,185 @@
+"""The command line as a user drives it: exit codes, files, JSON (cli.md)."""
+
+import json
+import sys
+
+from conftest import FIXTURES, run_cli
+
+
+def test_help_and_version():
+    res = run_cli("--help")
+    assert res.returncode == 0
+    for command in ("list", "start", "check", "hint", "reveal", "reset"):
+        assert command in res.stdout
+    res = run_cli("--version")
+    assert res.returncode == 0 and res.stdout.startswith("drillpe ")
+
+
+def test_python_m_matches_console_script():
+    import subprocess
+
+    res = subprocess.run([sys.executable, "-m", "drillpe", "list", "--json"],
+                         capture_output=True, text=True)
+    assert res.returncode == 0
+    ids = [e["id"] for e in json.loads(res.stdout)["exercises"]]
+    assert ids[:4] == ["sinusoidal", "learnable", "relative", "rope"]
+
+
+def test_list_shows_started(isolated_places):
+    assert run_cli("start", "rope").returncode == 0
+    data = json.loads(run_cli("list", "--json").stdout)
+    started = {e["id"]: e["started"] for e in data["exercises"]}
+    assert started["rope"] is True and started["sinusoidal"] is False
+
+
+def test_start_writes_stub_and_never_overwrites(isolated_places):
+    ws = isolated_places["workspace"]
+    res = run_cli("start", "sinusoidal")
+    assert res.returncode == 0, res.stderr
+    target = ws / "sinusoidal.py"
+    assert "raise NotImplementedError" in target.read_text()
+
+    target.write_text("# my precious work\n")
+    res = run_cli("start", "sinusoidal")
+    assert res.returncode == 2
+    assert "already exists" in res.stderr
+    assert target.read_text() == "# my precious work\n"
+
+
+def test_start_force_backs_up_and_says_where(isolated_places):
+    ws = isolated_places["workspace"]
+    run_cli("start", "rope")
+    (ws / "rope.py").write_text("# attempt one\n")
+    res = run_cli("start", "rope", "--force")
+    assert res.returncode == 0, res.stderr
+    backups = list(ws.glob("rope.backup-*.py"))
+    assert len(backups) == 1
+    assert backups[0].read_text() == "# attempt one\n"
+    assert backups[0].name in res.stdout
+    assert "raise NotImplementedError" in (ws / "rope.py").read_text()
+
+
+def test_reset_backs_up(isolated_places):
+    ws = isolated_places["workspace"]
+    run_cli("start", "learnable")
+    (ws / "learnable.py").write_text("# half done\n")
+    assert run_cli("reset", "learnable").returncode == 0
+    assert [p.read_text() for p in ws.glob("learnable.backup-*.py")] == ["# half done\n"]
+
+
+def test_unknown_exercise_is_usage_error_with_suggestion():
+    res = run_cli("start", "rop")
+    assert res.returncode == 2
+    assert "Unknown exercise 'rop'" in res.stderr and "rope" in res.stderr
+
+
+def test_check_missing_file_is_usage_error():
+    res = run_cli("check", "rope")
+    assert res.returncode == 2
+    assert "drillpe start rope" in res.stderr
+
+
+def test_check_nothing_started_is_usage_error():
+    res = run_cli("check")
+    assert res.returncode == 2
+    assert "nothing to check" in res.stderr
+
+
+def test_bad_option_is_usage_error():
+    assert run_cli("check", "--device", "tpu").returncode == 2
+    assert run_cli("hint", "rope", "--level", "99").returncode == 2
+
+
+def test_check_json_pass_and_fail(isolated_places):
+    ws = isolated_places["workspace"]
+    ws.mkdir(parents=True)
+    (ws / "sinusoidal.py").write_text((FIXTURES / "sinusoidal" / "seed_code.py").read_text())
+    (ws / "learnable.py").write_text("this is not python\n")
+
+    res = run_cli("check", "sinusoidal", "--json")
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)  # exactly one JSON document on stdout
+    assert doc["schema"] == 1
+    [result] = doc["results"]
+    assert result["passed"] is True and result["error"] is None
+    assert result["exercise"] == "sinusoidal" and result["device"] == "cpu"
+    for check in result["checks"]:
+        assert check["status"] in ("pass", "fail", "error", "skip")
+        assert check["level"] in ("core", "extra")
+        assert set(check) >= {"id", "title", "level", "status", "message", "diagnosis", "case"}
+
+    res = run_cli("check", "--json")  # every started exercise
+    assert res.returncode == 1
+    doc = json.loads(res.stdout)
+    by_id = {r["exercise"]: r for r in doc["results"]}
+    assert set(by_id) == {"sinusoidal", "learnable"}
+    assert by_id["learnable"]["error"]["kind"] == "syntax"
+    assert any("syntax.error" in c["diagnosis"] for c in by_id["learnable"]["checks"])
+
+
+def test_check_file_option_and_scorecard(tmp_path):
+    wrong = FIXTURES / "sinusoidal" / "sin_cos_swapped.py"
+    res = run_cli("check", "--file", wrong, "sinusoidal")
+    assert res.returncode == 1
+    assert "FAIL" in res.stdout and "sinusoidal.sin_cos_swapped" in res.stdout
+    assert "Fix:" in res.stdout
+    assert "\x1b[" not in res.stdout  # no colour codes when not a terminal
+
+
+def test_check_cuda_unavailable_is_clear(isolated_places):
+    import importlib.util
+
+    torch_spec = importlib.util.find_spec("torch")
+    assert torch_spec is not None
+    ws = isolated_places["workspace"]
+    run_cli("start", "sinusoidal")
+    res = run_cli("check", "sinusoidal", "--device", "cuda")
+    import torch
+
+    if torch.cuda.is_available():
+        assert res.returncode in (0, 1)
+    else:
+        assert res.returncode == 2
+        assert "CUDA is not available" in res.stderr
+    assert (ws / "sinusoidal.py").exists()
+
+
+def test_timeout_is_a_failed_check_not_a_crash(tmp_path):
+    learner = tmp_path / "sinusoidal.py"
+    learner.write_text(
+        "import torch\nfrom torch import nn\n"
+        "class SinPositionEncoding(nn.Module):\n"
+        "    def __init__(self, max_sequence_length, d_model, base=10000.0):\n"
+        "        super().__init__()\n"
+        "    def forward(self):\n"
+        "        while True:\n"
+        "            pass\n")
+    res = run_cli("check", "--file", learner, "--timeout", "4", "--json")
+    assert res.returncode == 1, res.stderr
+    [result] = json.loads(res.stdout)["results"]
+    assert result["error"]["kind"] == "timeout"
+    assert any("runtime.timeout" in c["diagnosis"] for c in result["checks"])
+
+
+def test_hint_levels_progress():
+    first = run_cli("hint", "rope")
+    assert first.returncode == 0 and "hint 1 of 3" in first.stdout
+    second = run_cli("hint", "rope")
+    assert "hint 2 of 3" in second.stdout
+    third = run_cli("hint", "rope", "--level", "3")
+    assert "hint 3 of 3" in third.stdout
+
+
+def test_reveal_raw_is_plain_source(tmp_path):
+    res = run_cli("reveal", "sinusoidal", "--raw")
+    assert res.returncode == 0
+    compile(res.stdout, "reference.py", "exec")  # nothing but source
+    assert "class SinPositionEncoding" in res.stdout
+
+
+def test_reveal_diff(isolated_places):
+    run_cli("start", "sinusoidal")
+    res = run_cli("reveal", "sinusoidal", "--diff")
+    assert res.returncode == 0
+    assert "+++ reference/sinusoidal.py" in res.stdout
+    assert "-        raise NotImplementedError" in res.stdout

@@ -1,0 +1,42 @@
+"""Golden reports: the exact JSON the judge writes for a few learner files.
+
+Regenerate after an intended change with DRILLPE_UPDATE_GOLDEN=1 and review
+the diff like code.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from drillpe.runner import GradeRequest, grade
+
+HERE = Path(__file__).resolve().parent
+GOLDEN = HERE / "golden"
+CASES = {
+    "sinusoidal-seed": ("sinusoidal", "fixtures/sinusoidal/seed_code.py"),
+    "sinusoidal-swapped": ("sinusoidal", "fixtures/sinusoidal/sin_cos_swapped.py"),
+    "sinusoidal-stub": ("sinusoidal", "fixtures/sinusoidal/untouched_stub.py"),
+    "sinusoidal-syntax": ("sinusoidal", "golden/learner_syntax_error.py"),
+    "sinusoidal-import": ("sinusoidal", "golden/learner_import_error.py"),
+}
+VOLATILE = ("duration_s", "file", "output")
+
+
+def normalised(result) -> dict:
+    data = result.to_dict()
+    for key in VOLATILE:
+        data.pop(key)
+    return data
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_golden_report(name):
+    exercise, rel = CASES[name]
+    result = grade(GradeRequest(exercise, HERE / rel, timeout=60))
+    got = normalised(result)
+    path = GOLDEN / f"{name}.json"
+    if os.environ.get("DRILLPE_UPDATE_GOLDEN"):
+        path.write_text(json.dumps(got, indent=2, ensure_ascii=False) + "\n")
+    assert got == json.loads(path.read_text())

@@ -1,0 +1,69 @@
+"""A non-editable install finds its exercises, solutions and graders from any
+folder: build the wheel, install it into a fresh venv (reusing this
+interpreter's torch through --system-site-packages), run drillpe elsewhere."""
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    out = tmp_path_factory.mktemp("wheel")
+    res = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                          "--no-build-isolation", "-w", str(out), str(ROOT)],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    [path] = out.glob("drillpe-*.whl")
+    return path
+
+
+def test_wheel_carries_the_data(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    for expected in ("drillpe/_data/exercises/catalog.toml", "drillpe/_data/exercises/rope.py",
+                     "drillpe/_data/solutions/rope.py", "drillpe/_data/graders/rope.py",
+                     "drillpe/cli.py", "drillpe/grading/judge.py"):
+        assert expected in names
+
+
+def test_installed_wheel_works_from_another_folder(wheel, tmp_path):
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
+                   check=True, timeout=300)
+    python = venv / "bin" / "python"
+    res = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--no-index",
+                          "--force-reinstall", str(wheel)], capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(DRILLPE_HOME=str(tmp_path / "home"), DRILLPE_WORKSPACE=str(elsewhere / "ws"))
+
+    where = subprocess.run([str(python), "-c", "import drillpe.resources as r; "
+                            "print(r.data_root())"], cwd=elsewhere, env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert str(venv) in where.stdout, where.stdout + where.stderr
+
+    drillpe = venv / "bin" / "drillpe"
+    listed = subprocess.run([str(drillpe), "list", "--json"], cwd=elsewhere, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    assert "rope" in [e["id"] for e in json.loads(listed.stdout)["exercises"]]
+
+    started = subprocess.run([str(drillpe), "start", "sinusoidal"], cwd=elsewhere, env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert started.returncode == 0, started.stderr
+    checked = subprocess.run([str(drillpe), "check", "sinusoidal", "--json"], cwd=elsewhere,
+                             env=env, capture_output=True, text=True, timeout=120)
+    assert checked.returncode == 1, checked.stderr
+    [result] = json.loads(checked.stdout)["results"]
+    assert result["error"]["kind"] == "not_implemented"
