@@ -94,7 +94,7 @@ def test_check_json_pass_and_fail(isolated_places):
     ws = isolated_places["workspace"]
     ws.mkdir(parents=True)
     (ws / "sinusoidal.py").write_text((FIXTURES / "sinusoidal" / "seed_code.py").read_text())
-    (ws / "learnable.py").write_text("this is not python\n")
+    (ws / "learnable.py").write_text("def broken(:\n    pass\n")
 
     res = run_cli("check", "sinusoidal", "--json")
     assert res.returncode == 0, res.stderr

@@ -213,6 +213,8 @@ def judge_check(check: Check, records: list | None, ctx: JudgeContext, end: Lear
             result.diagnosis = failure.diagnosis
             result.case = dict(case) if case else None
             result.heatmap = failure.heatmap
+            if _too_small(failure.heatmap):
+                result.heatmap = _larger_heatmap(check, records, index, ctx, seed) or failure.heatmap
             result.traceback = failure.traceback
             return result
         except Exception as exc:  # a grader bug must not look like the learner's
@@ -224,6 +226,29 @@ def judge_check(check: Check, records: list | None, ctx: JudgeContext, end: Lear
     cases = len(check.cases)
     result.message = f"{cases} case{'s' if cases != 1 else ''} passed" if cases > 1 else "passed"
     return result
+
+
+def _too_small(heat: dict | None) -> bool:
+    return heat is not None and (heat["rows"] < 8 or heat["cols"] < 8)
+
+
+def _larger_heatmap(check: Check, records: list, first: int, ctx: JudgeContext, seed: int
+                    ) -> dict | None:
+    """The smallest failing case is the one reported, but a 1x2 picture shows
+    nothing: draw the error of the next failing case that is at least 8x8."""
+    for index in range(first + 1, len(records)):
+        out = wire.decode(records[index]["out"])
+        if isinstance(out, ExceptionOut) or records[index].get("mutated"):
+            return None
+        case = check.cases[index]
+        try:
+            check.judge_fn(ctx, case_inputs(check, index, seed, ctx.device), case, out)
+        except Fail as failure:
+            if failure.heatmap is not None and not _too_small(failure.heatmap):
+                return {**failure.heatmap, "case": describe_case(case)}
+        except Exception:
+            return None
+    return None
 
 
 def skipped(check: Check, why: str) -> CheckResult:

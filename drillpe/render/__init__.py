@@ -35,16 +35,13 @@ out = console()
 err = console(stderr=True)
 
 
+# Messages carry paths and commands to copy: never wrap them mid-word.
 def error(message: str) -> None:
-    err.print(Text("error: ", style="bold red") + Text(message))
+    err.print(Text("error: ", style="bold red") + Text(message), soft_wrap=True)
 
 
 def warn(message: str) -> None:
-    err.print(Text("warning: ", style="yellow") + Text(message))
-
-
-def info(message: str) -> None:
-    out.print(message)
+    err.print(Text("warning: ", style="yellow") + Text(message), soft_wrap=True)
 
 
 # ---------------------------------------------------------------------------
@@ -148,9 +145,10 @@ def _heatmap(check: CheckResult, color: bool) -> Group | None:
         return None
     values = heat["values"]
     flat = [v for row in values for v in row]
-    title = Text(f"|yours − expected| for {check.title}: rows = {heat['axes'][0]}s 0..{heat['rows'] - 1}"
-                 f", columns = {heat['axes'][1]}s 0..{heat['cols'] - 1} "
-                 f"(max {max(flat):.3g}; log scale, 4 decades)", style="dim")
+    case = f" ({heat['case']})" if heat.get("case") else ""
+    title = Text(f"|yours − expected| in \"{check.title}\"{case}: rows = {heat['axes'][0]}s "
+                 f"0..{heat['rows'] - 1}, columns = {heat['axes'][1]}s 0..{heat['cols'] - 1}; "
+                 f"max {max(flat):.3g}, darker = larger (log scale, 4 decades)", style="dim")
     return Group(title, heat_text(values, color))
 
 
@@ -201,10 +199,13 @@ def summary(results: Iterable[ExerciseResult]) -> None:
 
 def started(exercise: catalog.Exercise, path: str, backup: str | None) -> None:
     if backup:
-        out.print(Text(f"Your previous file was moved to {backup}", style="yellow"))
-    out.print(Text.assemble(("Wrote ", ""), (path, "bold"), (f" — {exercise.title}", "")))
+        out.print(Text(f"Your previous file was moved to {backup}", style="yellow"),
+                  soft_wrap=True)
+    out.print(Text.assemble(("Wrote ", ""), (path, "bold"), (f" — {exercise.title}", "")),
+              soft_wrap=True)
     out.print(Text(f"Time budget: {exercise.minutes} min · {exercise.difficulty}. "
-                   f"Fill in the stub, then run: drillpe check {exercise.id}", style="dim"))
+                   f"Fill in the stub, then run: drillpe check {exercise.id}", style="dim"),
+              soft_wrap=True)
 
 
 def hint(exercise: catalog.Exercise, level: int) -> None:

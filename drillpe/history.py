@@ -1,7 +1,9 @@
-"""A small record of each exercise's attempts, hints seen and reveals, kept
-in ``<home>/progress.json`` and always written atomically.
+"""What the learner has done: graded attempts, hints seen, reveals.
 
+Kept in ``<home>/progress.json`` and written atomically after every change.
 An unreadable file is moved aside (never deleted) and a fresh record begins.
+Commands use only the methods of :class:`History`, so the storage can change
+without touching them.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from drillpe import places
 from drillpe.report import ExerciseResult, write_json
 
 FILENAME = "progress.json"
+EMPTY_ENTRY = {"attempts": 0, "passes": 0, "best_score": None, "last_result": None,
+               "last_checked": None, "hints_seen": 0, "revealed": False}
 
 
-class Progress:
-    def __init__(self, path: Path | None = None):
-        self.path = path or places.home() / FILENAME
+class History:
+    def __init__(self, home: Path | None = None):
+        self.path = (home or places.home()) / FILENAME
         self.warning: str | None = None
         self.data: dict[str, Any] = {"schema": 1, "exercises": {}}
         self._load()
@@ -37,30 +41,36 @@ class Progress:
             self.warning = (f"drillpe's progress file was unreadable ({exc}); it was moved to "
                             f"{aside} and a fresh one started.")
 
-    def entry(self, exercise_id: str) -> dict[str, Any]:
-        return self.data["exercises"].setdefault(exercise_id, {
-            "attempts": 0, "passes": 0, "best_score": None, "last_result": None,
-            "last_checked": None, "hints_seen": 0, "revealed": False,
-        })
+    def _entry(self, exercise_id: str) -> dict[str, Any]:
+        return self.data["exercises"].setdefault(exercise_id, dict(EMPTY_ENTRY))
 
-    def peek(self, exercise_id: str) -> dict[str, Any] | None:
-        return self.data["exercises"].get(exercise_id)
+    def _save(self) -> None:
+        write_json(self.path, self.data)
 
+    # what commands read ---------------------------------------------------
+    def exercise_summary(self, exercise_id: str) -> dict[str, Any]:
+        """attempts, passes, best_score, last_result, last_checked, hints_seen, revealed."""
+        return {**EMPTY_ENTRY, **self.data["exercises"].get(exercise_id, {})}
+
+    def hints_seen(self, exercise_id: str) -> int:
+        return self.exercise_summary(exercise_id)["hints_seen"]
+
+    # what commands record ---------------------------------------------------
     def record_check(self, result: ExerciseResult) -> None:
-        entry = self.entry(result.exercise)
+        entry = self._entry(result.exercise)
         entry["attempts"] += 1
         entry["passes"] += int(result.passed)
         best = entry["best_score"]
         entry["best_score"] = result.score if best is None else max(best, result.score)
         entry["last_result"] = "pass" if result.passed else "fail"
         entry["last_checked"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self._save()
 
     def record_hint(self, exercise_id: str, level: int) -> None:
-        entry = self.entry(exercise_id)
+        entry = self._entry(exercise_id)
         entry["hints_seen"] = max(entry["hints_seen"], level)
+        self._save()
 
     def record_reveal(self, exercise_id: str) -> None:
-        self.entry(exercise_id)["revealed"] = True
-
-    def save(self) -> None:
-        write_json(self.path, self.data)
+        self._entry(exercise_id)["revealed"] = True
+        self._save()

@@ -1,0 +1,74 @@
+"""The typer application and what every command module shares (options,
+exercise lookup, history). Commands live in ``drillpe/commands/``; exit
+codes are decided in ``drillpe.cli.main`` only. No torch here.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from drillpe import __version__, catalog, render
+from drillpe.errors import UsageError
+
+app = typer.Typer(
+    name="drillpe",
+    help="Practise writing positional encodings from scratch; a hidden reference grades you.",
+    add_completion=True,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+class Device(str, Enum):
+    cpu = "cpu"
+    cuda = "cuda"
+    auto = "auto"
+
+
+WorkspaceOpt = Annotated[Path | None, typer.Option(
+    "--workspace", "-w", help="Folder of learner files [default: $DRILLPE_WORKSPACE or "
+    "./drillpe-workspace].", show_default=False)]
+
+
+def complete_exercise_id(incomplete: str) -> list[str]:
+    """Shell completion of exercise ids (drillpe --install-completion)."""
+    return [exercise_id for exercise_id in catalog.ids() if exercise_id.startswith(incomplete)]
+
+
+ExerciseArg = Annotated[str, typer.Argument(metavar="ID", help="Exercise id (see drillpe list).",
+                                            autocompletion=complete_exercise_id)]
+
+
+def exercise_or_usage(exercise_id: str) -> catalog.Exercise:
+    try:
+        return catalog.get(exercise_id)
+    except catalog.UnknownExercise as exc:
+        raise UsageError(str(exc)) from None
+
+
+def open_history():
+    from drillpe.history import History
+
+    history = History()
+    if history.warning:
+        render.warn(history.warning)
+    return history
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"drillpe {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    """Practise writing positional encodings from scratch; a hidden reference grades you."""

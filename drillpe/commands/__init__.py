@@ -1,0 +1,1 @@
+"""Command modules; importing one registers its commands on drillpe.app.app."""

@@ -1,0 +1,197 @@
+"""The everyday commands: list, start, reset, check, hint, reveal (cli.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from drillpe import catalog, places, render, resources
+from drillpe.app import (
+    Device,
+    ExerciseArg,
+    WorkspaceOpt,
+    app,
+    complete_exercise_id,
+    exercise_or_usage,
+    open_history,
+)
+from drillpe.errors import EXIT_FAILED, EXIT_OK, UsageError
+from drillpe.report import write_atomic
+
+
+@app.command("list")
+def list_(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    workspace: WorkspaceOpt = None,
+) -> int:
+    """Every exercise: id, title, difficulty, whether started, best result."""
+    ws = places.workspace(workspace)
+    history = open_history()
+    rows = []
+    for ex in catalog.load().values():
+        entry = history.exercise_summary(ex.id)
+        rows.append({
+            "id": ex.id, "title": ex.title, "topic": ex.topic, "difficulty": ex.difficulty,
+            "minutes": ex.minutes, "started": places.learner_file(ex.id, ws).is_file(),
+            "best": entry.get("best_score"), "passed": bool(entry.get("passes")),
+            "attempts": entry.get("attempts", 0),
+        })
+    if as_json:
+        print(json.dumps({"schema": 1, "exercises": rows}, indent=2))
+    else:
+        render.exercise_list(rows)
+    return EXIT_OK
+
+
+@app.command()
+def start(
+    exercise_id: ExerciseArg,
+    workspace: WorkspaceOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file, after moving "
+                                        "it to a backup beside it.")] = False,
+) -> int:
+    """Write the stub <workspace>/ID.py. Never overwrites your work."""
+    exercise = exercise_or_usage(exercise_id)
+    ws = places.workspace(workspace)
+    target = places.learner_file(exercise.id, ws)
+    backup = None
+    if target.exists():
+        if not force:
+            raise UsageError(
+                f"{places.display(target)} already exists; your work is kept. Check it with "
+                f"`drillpe check {exercise.id}`, or start over with `drillpe start {exercise.id} "
+                "--force` (your file is moved to a backup first).")
+        backup = places.display(places.move_to_backup(target))
+    write_atomic(target, resources.stub_path(exercise.id).read_text(encoding="utf-8"))
+    render.started(exercise, places.display(target), backup)
+    return EXIT_OK
+
+
+@app.command()
+def reset(
+    exercise_id: ExerciseArg,
+    workspace: WorkspaceOpt = None,
+) -> int:
+    """Put a fresh stub in place, moving your file to a backup first."""
+    exercise = exercise_or_usage(exercise_id)
+    target = places.learner_file(exercise.id, places.workspace(workspace))
+    backup = places.display(places.move_to_backup(target)) if target.exists() else None
+    write_atomic(target, resources.stub_path(exercise.id).read_text(encoding="utf-8"))
+    render.started(exercise, places.display(target), backup)
+    return EXIT_OK
+
+
+def _targets(ids: list[str], file: Path | None, ws: Path) -> list[tuple[catalog.Exercise, Path]]:
+    if file is not None:
+        if len(ids) > 1:
+            raise UsageError("--file grades one exercise: give at most one ID with it.")
+        exercise_id = ids[0] if ids else file.stem
+        if not ids and exercise_id not in catalog.load():
+            raise UsageError(f"cannot tell which exercise {file} is for; name it: "
+                             f"drillpe check ID --file {file}")
+        if not file.is_file():
+            raise UsageError(f"no such file: {file}")
+        return [(exercise_or_usage(exercise_id), file)]
+    if not ids:
+        found = [(ex, places.learner_file(ex.id, ws)) for ex in catalog.load().values()
+                 if places.learner_file(ex.id, ws).is_file()]
+        if not found:
+            raise UsageError(f"nothing to check: no started exercises in {places.display(ws)}. "
+                             "Start one with: drillpe start ID")
+        return found
+    targets = []
+    for exercise_id in ids:
+        exercise = exercise_or_usage(exercise_id)
+        path = places.learner_file(exercise.id, ws)
+        if not path.is_file():
+            raise UsageError(f"no learner file for {exercise.id} at {places.display(path)}. "
+                             f"Run `drillpe start {exercise.id}` first.")
+        targets.append((exercise, path))
+    return targets
+
+
+@app.command()
+def check(
+    exercise_ids: Annotated[list[str] | None, typer.Argument(
+        metavar="[ID]...", help="Exercises to grade [default: every started one].",
+        autocompletion=complete_exercise_id)] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="Grade this file as the (single) ID.")] = None,
+    device: Annotated[Device, typer.Option(
+        "--device", help="Where to run your code and the reference.")] = Device.cpu,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document (cli.md).")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.5, help="Seconds allowed to grade "
+                                           "each learner file as a whole.")] = 20.0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random inputs "
+                                      "(printed in every report).")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Scorecard table and verdict only.")] = False,
+    workspace: WorkspaceOpt = None,
+) -> int:
+    """Grade learner files against the hidden references."""
+    from drillpe.report import document
+    from drillpe.runner import GradeRequest, grade
+
+    ws = places.workspace(workspace)
+    targets = _targets(list(exercise_ids or []), file, ws)
+    history = open_history()
+    results = []
+    for exercise, path in targets:
+        result = grade(GradeRequest(exercise_id=exercise.id, file=path, device=device.value, seed=seed,
+                                    timeout=timeout, display_path=places.display(path)))
+        results.append(result)
+        history.record_check(result)
+        if not as_json:
+            render.scorecard(result, quiet=quiet)
+    if as_json:
+        print(json.dumps(document(results), indent=2, ensure_ascii=False))
+    else:
+        render.summary(results)
+    return EXIT_OK if all(r.passed for r in results) else EXIT_FAILED
+
+
+@app.command()
+def hint(
+    exercise_id: ExerciseArg,
+    level: Annotated[int | None, typer.Option("--level", "-l", min=1, help="Show this level "
+                                              "[default: the next one you have not seen].")] = None,
+) -> int:
+    """Progressive hints: level 1 is the idea, the last level is nearly the code."""
+    exercise = exercise_or_usage(exercise_id)
+    total = len(exercise.hints)
+    history = open_history()
+    if level is None:
+        level = min(history.hints_seen(exercise.id) + 1, total)
+    if level > total:
+        raise UsageError(f"{exercise.id} has {total} hint levels (1 to {total}).")
+    render.hint(exercise, level)
+    history.record_hint(exercise.id, level)
+    return EXIT_OK
+
+
+@app.command()
+def reveal(
+    exercise_id: ExerciseArg,
+    diff: Annotated[bool, typer.Option("--diff", help="Show how your file differs from the "
+                                       "reference.")] = False,
+    raw: Annotated[bool, typer.Option("--raw", help="Plain source only, for redirecting to a "
+                                      "file.")] = False,
+    workspace: WorkspaceOpt = None,
+) -> int:
+    """Show the reference solution."""
+    exercise = exercise_or_usage(exercise_id)
+    source = resources.solution_path(exercise.id).read_text(encoding="utf-8")
+    if diff:
+        path = places.learner_file(exercise.id, places.workspace(workspace))
+        if not path.is_file():
+            raise UsageError(f"no learner file for {exercise.id} at {places.display(path)} "
+                             "to compare with.")
+        render.reveal_diff(exercise, path.read_text(encoding="utf-8", errors="replace"), source,
+                           places.display(path))
+    elif raw:
+        render.reveal_raw(source)
+    else:
+        render.reveal(exercise, source)
+    open_history().record_reveal(exercise.id)
+    return EXIT_OK

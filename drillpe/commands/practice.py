@@ -1,0 +1,1 @@
+"""The practice loop: stats, watch, mock interviews, what to practise next."""
