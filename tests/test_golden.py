@@ -20,6 +20,10 @@ CASES = {
     "sinusoidal-stub": ("sinusoidal", "fixtures/sinusoidal/untouched_stub.py"),
     "sinusoidal-syntax": ("sinusoidal", "golden/learner_syntax_error.py"),
     "sinusoidal-import": ("sinusoidal", "golden/learner_import_error.py"),
+    "learnable-seed": ("learnable", "fixtures/learnable/seed_code.py"),
+    "relative-seed": ("relative", "fixtures/relative/seed_code.py"),
+    "rope-half-split": ("rope", "fixtures/rope/half_split.py"),
+    "rope-correct": ("rope", "fixtures/rope/correct_complex.py"),
 }
 VOLATILE = ("duration_s", "file", "output")
 
