@@ -148,7 +148,7 @@ CUDA_MISSING_SIGNS = ("Torch not compiled with CUDA", "no NVIDIA driver", "CUDA 
 
 def exception_failure(exc: ExceptionOut) -> Fail:
     if exc.not_implemented:
-        return Fail("raises NotImplementedError: the stub is not filled in yet",
+        return Fail("not written yet (raises NotImplementedError)",
                     ["api.not_implemented"], traceback=exc.traceback, show_case=False)
     if exc.exited:
         return Fail(f"your code called sys.exit({exc.message}); return a value instead",

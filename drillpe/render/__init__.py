@@ -75,17 +75,17 @@ def _status(check: CheckResult) -> Text:
 
 
 def _checks_table(result: ExerciseResult) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, expand=False, pad_edge=False)
-    table.add_column("check", no_wrap=False, max_width=38)
-    table.add_column("level", no_wrap=True)
+    table = Table(box=box.SIMPLE_HEAD, expand=False, pad_edge=False, show_edge=False)
     table.add_column("status", no_wrap=True)
-    table.add_column("message", overflow="fold")
+    table.add_column("check", ratio=2, min_width=16)
+    table.add_column("level", no_wrap=True)
+    table.add_column("message", ratio=3, overflow="fold")
     for check in result.checks:
         level = Text(check.level, style="dim" if check.level == "extra" else "")
         message = Text(check.message)
         if check.diagnosis:
             message.append("  [" + ", ".join(check.diagnosis) + "]", style="magenta")
-        table.add_row(check.title, level, _status(check), message)
+        table.add_row(_status(check), check.title, level, message)
     return table
 
 
@@ -99,8 +99,8 @@ def _verdict(result: ExerciseResult) -> Text:
         text.append(" PASS ", style="bold black on green")
     else:
         text.append(" FAIL ", style="bold white on red")
-    text.append(f" {result.exercise}: score {result.score:.0%} ({scored_ok}/{len(scored)} "
-                f"exercise checks; core {core_ok}/{len(core)} incl. gates)")
+    text.append(f" {result.exercise}  score {result.score:.0%} ({scored_ok}/{len(scored)} checks)"
+                f" · core {core_ok}/{len(core)}")
     text.append(f" · {result.device} · seed {result.seed} · {result.duration_s:.2f} s", style="dim")
     return text
 
@@ -157,28 +157,28 @@ def scorecard(result: ExerciseResult, *, quiet: bool = False) -> None:
         title = catalog.get(result.exercise).title
     except LookupError:
         title = result.exercise
-    parts: list = [_checks_table(result)]
+    out.rule(Text.assemble((f"{result.exercise} · {title}", "bold"), ("  " + result.file, "dim")),
+             align="left")
+    out.print(_checks_table(result))
     if not quiet:
         diagnoses = _diagnosis_lines(result)
         if diagnoses:
-            parts.append(Text("Why", style="bold"))
-            parts.extend(diagnoses)
+            out.print(Text("Why", style="bold"))
+            for line in diagnoses:
+                out.print(line)
         first_fail = next((c for c in result.checks if c.status in ("fail", "error")), None)
         if first_fail and first_fail.traceback:
-            parts.append(Text("Your code", style="bold"))
-            parts.append(Text("\n".join("  " + line for line in first_fail.traceback), style="yellow"))
+            out.print(Text("Your code", style="bold"))
+            out.print(Text("\n".join("  " + line for line in first_fail.traceback),
+                           style="yellow"), soft_wrap=True)
         heated = next((c for c in result.checks if c.heatmap), None)
-        if heated:
-            block = _heatmap(heated, color=out.color_system is not None)
-            if block:
-                parts.append(block)
+        block = _heatmap(heated, color=out.color_system is not None) if heated else None
+        if block:
+            out.print(block)
         if result.output.strip():
             shown = result.output.strip().splitlines()[-10:]
-            parts.append(Text("Your code printed (last lines)", style="bold"))
-            parts.append(Text("\n".join("  " + line for line in shown), style="dim"))
-    out.print(Panel(Group(*parts), title=Text(f"{result.exercise} · {title}", style="bold"),
-                    subtitle=Text(result.file, style="dim"), title_align="left",
-                    subtitle_align="right", box=box.ROUNDED))
+            out.print(Text("Your code printed (last lines)", style="bold"))
+            out.print(Text("\n".join("  " + line for line in shown), style="dim"))
     out.print(_verdict(result))
     if not result.passed and not quiet:
         out.print(Text(f"  Stuck? drillpe hint {result.exercise}", style="dim"))
