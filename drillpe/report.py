@@ -65,6 +65,24 @@ class ExerciseResult:
         fields = {k: v for k, v in data.items() if k != "checks"}
         return cls(checks=checks, **fields)
 
+    def to_json(self, indent: int | None = 2) -> str:
+        """This report as JSON: one entry of ``drillpe check --json``'s results."""
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    # Jupyter and IPython show a report as the CLI's scorecard (rich, rendered
+    # on demand: nothing is imported for a report that is never displayed).
+    def _repr_html_(self) -> str:
+        from drillpe import render
+        from drillpe.render.tools import capture
+
+        return capture(render.scorecard, self, html=True)
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        from drillpe import render
+        from drillpe.render.tools import capture
+
+        printer.text(repr(self) if cycle else capture(render.scorecard, self, html=False))
+
     @property
     def diagnoses(self) -> list[str]:
         seen: list[str] = []

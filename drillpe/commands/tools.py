@@ -1,1 +1,221 @@
-"""Tools around the grader: bench, doctor."""
+"""Tools around the grader: bench (speed of a correct answer), doctor (is the
+install sound). Neither imports torch in the CLI process."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from drillpe import __version__, catalog, places, resources
+from drillpe.app import Device, ExerciseArg, WorkspaceOpt, app, exercise_or_usage
+from drillpe.errors import EXIT_FAILED, EXIT_OK, UsageError
+
+
+class Dtype(str, Enum):
+    float32 = "float32"
+    bfloat16 = "bfloat16"
+    float16 = "float16"
+
+
+@app.command()
+def bench(
+    exercise_id: ExerciseArg,
+    file: Annotated[Path | None, typer.Option("--file", help="Bench this file instead of "
+                                              "<workspace>/ID.py.")] = None,
+    device: Annotated[Device, typer.Option(
+        "--device", help="Where to run your code and the reference.")] = Device.cpu,
+    dtype: Annotated[Dtype, typer.Option("--dtype", help="dtype of the inputs.")] = Dtype.float32,
+    threads: Annotated[int, typer.Option(
+        "--threads", min=0, help="CPU threads for torch (one by default: steadier on a busy "
+        "machine; 0 = torch's default).")] = 1,
+    budget: Annotated[float, typer.Option(
+        "--budget", min=0.05, help="Seconds of repeated runs for each side.")] = 2.0,
+    quick: Annotated[bool, typer.Option(
+        "--quick", help="Small inputs and few runs: a smoke test, not a measurement.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random inputs.")] = 0,
+    timeout: Annotated[float, typer.Option(
+        "--timeout", min=1.0, help="Seconds allowed to each timing process.")] = 300.0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Table and verdict only.")] = False,
+    workspace: WorkspaceOpt = None,
+) -> int:
+    """Time a correct answer against the reference on realistic sizes.
+
+    Grades first and refuses (exit 1) an answer that fails its core checks.
+    Then times your code and the reference in separate processes, one after
+    the other (warm-up, repeated runs, medians), and for memory-bound calls a
+    plain copy of the same bytes: the practical roofline. Names recognisable
+    causes of slowness (Python loops, a table rebuilt on every call,
+    host-device synchronisations).
+    """
+    from drillpe.bench import BenchFailed, BenchOptions
+    from drillpe.bench import bench as run_bench
+    from drillpe.render import tools as show
+
+    exercise = exercise_or_usage(exercise_id)
+    if file is None:
+        path = places.learner_file(exercise.id, places.workspace(workspace))
+        if not path.is_file():
+            raise UsageError(f"no learner file for {exercise.id} at {places.display(path)}. "
+                             f"Run `drillpe start {exercise.id}` first.")
+    else:
+        path = file
+        if not path.is_file():
+            raise UsageError(f"no such file: {file}")
+    options = BenchOptions(device=device.value, dtype=dtype.value, threads=threads, seed=seed,
+                           budget_s=0.3 if quick else budget, quick=quick, timeout_s=timeout)
+    result, report = run_bench(exercise.id, path, options, places.display(path))
+    if report is None:
+        if as_json:
+            print(json.dumps({"schema": 1, "exercise": exercise.id, "refused": True,
+                              "reason": "the answer does not pass its core checks",
+                              "check": result.to_dict()}, indent=2, ensure_ascii=False))
+        else:
+            show.bench_refused(result)
+        return EXIT_FAILED
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        show.bench(report, quiet=quiet)
+    if any(t.error for t in report.targets):
+        if as_json:
+            return EXIT_FAILED
+        raise BenchFailed("your code passed grading but failed at the bench sizes (above).")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- doctor
+
+TORCH_PROBE = """
+import json, sys
+try:
+    import torch
+except Exception as exc:
+    print(json.dumps({"error": f"{type(exc).__name__}: {exc}"})); sys.exit(0)
+facts = {"torch": torch.__version__, "cuda_build": torch.version.cuda,
+         "cuda_available": torch.cuda.is_available(), "threads": torch.get_num_threads()}
+try:
+    import numpy
+    facts["numpy"] = numpy.__version__
+except Exception as exc:
+    facts["numpy_error"] = f"{type(exc).__name__}: {exc}"
+if facts["cuda_available"]:
+    facts["devices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+print(json.dumps(facts))
+"""
+
+
+def _probe_torch() -> dict:
+    """torch's facts from a child process: the CLI process never imports torch."""
+    try:
+        res = subprocess.run([sys.executable, "-c", TORCH_PROBE], capture_output=True,
+                             text=True, timeout=120, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return {"error": "importing torch took more than 120 s"}
+    lines = res.stdout.strip().splitlines()
+    try:
+        return json.loads(lines[-1])
+    except (IndexError, json.JSONDecodeError):
+        return {"error": (res.stderr.strip().splitlines() or [f"exit {res.returncode}"])[-1]}
+
+
+def _version_of(dist: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
+def _writable(path: Path) -> bool:
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return os.access(probe, os.W_OK)
+
+
+def doctor_facts(workspace: Path | None) -> list[dict]:
+    rows: list[dict] = []
+
+    def add(what: str, status: str, detail: str, **data) -> None:
+        rows.append({"what": what, "status": status, "detail": detail, **data})
+
+    add("drillpe", "ok", f"{__version__} at {Path(__file__).resolve().parent.parent}",
+        version=__version__)
+    add("python", "ok", f"{platform.python_version()} ({sys.executable})",
+        version=platform.python_version())
+    for dist in ("typer", "rich", "platformdirs"):
+        found = _version_of(dist)
+        add(dist, "ok" if found else "fail", found or "not installed", version=found)
+    torch = _probe_torch()
+    if "error" in torch:
+        add("torch", "fail", f"cannot import torch: {torch['error']}. Install PyTorch "
+            "(the CPU build on a machine without a GPU).", version=None)
+    else:
+        build = f"CUDA {torch['cuda_build']} build" if torch["cuda_build"] else "CPU-only build"
+        add("torch", "ok", f"{torch['torch']} ({build}, {torch['threads']} CPU threads)",
+            version=torch["torch"])
+        add("numpy", "ok" if "numpy" in torch else "warn",
+            torch.get("numpy") or torch.get("numpy_error", "not installed"),
+            version=torch.get("numpy"))
+        if torch["cuda_available"]:
+            add("cuda", "ok", "available: " + ", ".join(torch.get("devices", [])) +
+                " (use --device cuda or auto)", available=True)
+        else:
+            why = ("this torch is a CPU-only build" if not torch["cuda_build"]
+                   else "no usable GPU or driver was found")
+            add("cuda", "ok", f"not available ({why}); drillpe runs on the CPU",
+                available=False)
+    ws = places.workspace(workspace)
+    started = sorted(p.stem for p in ws.glob("*.py") if p.stem in catalog.ids()) \
+        if ws.is_dir() else []
+    add("workspace", "ok" if _writable(ws) else "fail",
+        f"{ws.resolve()}" + (f" ({len(started)} started: {', '.join(started)})" if started
+                             else " (no exercises started yet)" if ws.is_dir()
+                             else " (created by drillpe start)")
+        + ("" if _writable(ws) else " — not writable"),
+        path=str(ws.resolve()), started=started)
+    home = places.home()
+    add("home", "ok" if _writable(home) else "fail",
+        f"{home}" + ("" if _writable(home) else " — not writable"), path=str(home))
+    try:
+        root = resources.data_root()
+        ids = catalog.ids()
+        missing = [f"{kind}/{i}.py" for i in ids for kind, path in (
+            ("exercises", resources.stub_path(i)), ("solutions", resources.solution_path(i)),
+            ("graders", resources.grader_path(i))) if not path.is_file()]
+        if missing:
+            add("exercises", "fail", f"{root}: missing {', '.join(missing)}", ids=ids)
+        else:
+            add("exercises", "ok", f"{len(ids)} found in {root}: {', '.join(ids)}", ids=ids)
+    except (FileNotFoundError, OSError, KeyError, ValueError) as exc:
+        add("exercises", "fail", str(exc), ids=[])
+    add("shell completion", "ok", "`drillpe --install-completion` adds it to your shell "
+        "(exercise ids complete too)")
+    return rows
+
+
+@app.command()
+def doctor(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    workspace: WorkspaceOpt = None,
+) -> int:
+    """Check the install: versions, CUDA, workspace and home, the exercises."""
+    from drillpe.render import tools as show
+
+    rows = doctor_facts(workspace)
+    ok = not any(row["status"] == "fail" for row in rows)
+    if as_json:
+        print(json.dumps({"schema": 1, "ok": ok, "checks": rows}, indent=2, ensure_ascii=False))
+    else:
+        show.doctor([(row["what"], row["status"], row["detail"]) for row in rows])
+    return EXIT_OK if ok else EXIT_FAILED

@@ -1,0 +1,244 @@
+"""Grading from a notebook or a script: ``drillpe.check("rope", source)``.
+
+``source`` is one of
+- a path (str or os.PathLike) to a learner file;
+- a module that was imported from a file (its file on disk is graded, as it
+  is now on disk, not the module's in-memory state);
+- a dict of the learner's objects, e.g. ``globals()`` in a Jupyter notebook
+  or ``{"RoPE": RoPE, "attention": attention, ...}``.
+
+In every case the code is graded exactly as ``drillpe check`` grades it: in
+a separate learner process, beside a judge process holding the references,
+so the learner's code never shares a process with them (nor with the
+caller's). For a dict, that means the objects are *re-created from their
+source*: drillpe recovers each function's and class's source
+(``inspect.getsource``, which also sees code typed in Jupyter cells), adds
+the modules and plain constants found in the dict, and grades the file it
+wrote. What cannot travel: closures over notebook state, objects built at
+run time (a lambda's captured variables, a model instance's trained
+weights), and anything the functions read from globals that are not in the
+dict. Those show up as an ordinary import or NameError failure in the
+report.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import linecache
+import os
+import sys
+import tempfile
+import textwrap
+import types
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from drillpe import catalog
+from drillpe.errors import UsageError
+from drillpe.report import ExerciseResult
+
+# Every generated learner file starts like the stubs, so code written
+# against the stubs' imports works unchanged; the dict's own entries follow
+# and win.
+PRELUDE = (
+    "import math\n"
+    "\n"
+    "import torch\n"
+    "import torch.nn.functional as F\n"
+    "from torch import nn\n"
+)
+CONSTANT_TYPES = (int, float, str, bool, type(None), complex, bytes)
+
+
+def check(exercise: str, source: Any, *, device: str = "cpu", seed: int = 0,
+          timeout: float = 20.0, record: bool = False) -> ExerciseResult:
+    """Grade ``source`` as exercise ``exercise``; returns the report the CLI
+    renders (``.passed``, ``.score``, ``.checks``, ``.to_json()``; shown as
+    a scorecard in Jupyter). ``record=True`` also counts it in the history,
+    as ``drillpe check`` does."""
+    from drillpe.runner import GradeRequest, grade
+
+    try:
+        exercise_id = catalog.get(exercise).id
+    except catalog.UnknownExercise as exc:
+        raise UsageError(str(exc)) from None
+    if device not in ("cpu", "cuda", "auto"):
+        raise UsageError(f"unknown device {device!r}: use cpu, cuda or auto")
+    with tempfile.TemporaryDirectory(prefix="drillpe-notebook-") as tmp:
+        path, shown = _learner_file(exercise_id, source, Path(tmp))
+        result = grade(GradeRequest(exercise_id=exercise_id, file=path, device=device,
+                                    seed=seed, timeout=timeout, display_path=shown))
+    if record:
+        from drillpe.history import History
+
+        History().record_check(result)
+    return result
+
+
+def _learner_file(exercise_id: str, source: Any, tmpdir: Path) -> tuple[Path, str]:
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise UsageError(f"no such file: {path}")
+        return path, str(path)
+    if isinstance(source, types.ModuleType):
+        file = getattr(source, "__file__", None)
+        if file and Path(file).is_file() and Path(file).suffix == ".py":
+            return Path(file), file
+        source = vars(source)  # a module built in memory: grade its objects
+    if isinstance(source, Mapping):
+        text, names = objects_source(source)
+        path = tmpdir / f"{exercise_id}.py"
+        path.write_text(text, encoding="utf-8")
+        return path, f"<objects: {', '.join(names) or 'none'}>"
+    raise UsageError("source must be a path to a learner file, a module, or a dict of your "
+                     f"objects (e.g. globals()), not {type(source).__name__}")
+
+
+# --------------------------------------------------------------------------- objects -> file
+
+
+def objects_source(objects: Mapping[str, Any]) -> tuple[str, list[str]]:
+    """A learner file re-creating ``objects``: imports for modules and
+    library objects, plain constants, then the source of every function and
+    class defined by the user, in the order they were written."""
+    imports: list[str] = []
+    constants: list[str] = []
+    defined: list[tuple[tuple[str, int], str, str]] = []
+    for name, obj in objects.items():
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+            continue
+        if isinstance(obj, types.ModuleType):
+            imports.append(_import_module_line(name, obj))
+        elif inspect.isfunction(obj) or inspect.isclass(obj):
+            if _is_library_object(obj):
+                line = _import_object_line(name, obj)
+                if line:
+                    imports.append(line)
+                continue
+            text, where = _object_source(obj)
+            if text is None:
+                continue
+            if obj.__name__ != name:  # bound under another name: keep both names working
+                text += f"\n{name} = {obj.__name__}\n"
+            defined.append((where, name, text))
+        elif _is_constant(obj):
+            constants.append(f"{name} = {obj!r}")
+        elif callable(obj):  # a library function bound to a name (from torch import sin)
+            line = _import_object_line(name, obj)
+            if line:
+                imports.append(line)
+    defined.sort(key=lambda item: item[0])
+    extra_imports = sorted(set(imports) - set(PRELUDE.splitlines()))
+    parts = [PRELUDE, "\n".join(extra_imports), "\n".join(constants)]
+    parts.extend(text for _, _, text in _unique(defined))
+    return "\n\n\n".join(p.strip("\n") for p in parts if p.strip()) + "\n", \
+        [name for _, name, _ in defined]
+
+
+def _unique(defined):
+    seen: set[str] = set()
+    for where, name, text in defined:
+        if text not in seen:
+            seen.add(text)
+            yield where, name, text
+
+
+def _is_constant(obj: Any) -> bool:
+    if isinstance(obj, tuple):
+        return all(_is_constant(item) for item in obj)
+    return isinstance(obj, CONSTANT_TYPES) and len(repr(obj)) < 10_000
+
+
+def _import_module_line(name: str, module: types.ModuleType) -> str:
+    real = module.__name__
+    if real == name:
+        return f"import {real}"
+    if "." in real:
+        parent, _, leaf = real.rpartition(".")
+        if leaf == name:
+            return f"from {parent} import {leaf}"
+    return f"import {real} as {name}"
+
+
+def _defining_file(obj: Any) -> str | None:
+    """The file whose code defines ``obj`` (a notebook cell's fake name too)."""
+    code = getattr(obj, "__code__", None)
+    if code is not None:
+        return code.co_filename
+    if inspect.isclass(obj):
+        for member in vars(obj).values():
+            code = getattr(getattr(member, "__func__", member), "__code__", None)
+            if code is not None:
+                return code.co_filename
+        try:
+            return inspect.getfile(obj)
+        except TypeError:  # a built-in class
+            return None
+    return None
+
+
+def _is_library_object(obj: Any) -> bool:
+    """Defined in an installed package or the standard library, not by the learner."""
+    if getattr(obj, "__module__", None) == "__main__":
+        return False
+    file = _defining_file(obj)
+    if file is None:
+        return True
+    if file.startswith("<"):
+        return False
+    resolved = str(Path(file).resolve())
+    roots = {str(Path(p).resolve()) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix) if p}
+    return any(resolved.startswith(root + os.sep) for root in roots) or \
+        "site-packages" in resolved or "dist-packages" in resolved
+
+
+def _import_object_line(name: str, obj: Any) -> str | None:
+    """``from M import X as name`` when module M really holds ``obj`` as X."""
+    module_name = getattr(obj, "__module__", None)
+    module = sys.modules.get(module_name or "")
+    for attr in (getattr(obj, "__qualname__", None), getattr(obj, "__name__", None)):
+        if attr and "." not in attr and getattr(module, attr, None) is obj:
+            return f"from {module_name} import {attr}" + (f" as {name}" if name != attr else "")
+    return None
+
+
+def _object_source(obj: Any) -> tuple[str | None, tuple[str, int]]:
+    """(dedented source, (file, first line)), or (None, ...) when it cannot be found."""
+    if inspect.isclass(obj):
+        # Via the methods' code objects first: they name the real file (a
+        # notebook cell's too), where inspect looks in the module's file,
+        # which for __main__ is the kernel's or the test runner's.
+        found = _class_source_from_methods(obj)
+        if found:
+            return found
+    try:
+        lines, first = inspect.getsourcelines(obj)
+        file = inspect.getsourcefile(obj) or inspect.getfile(obj)
+        return textwrap.dedent("".join(lines)), (file, first)
+    except (OSError, TypeError):
+        return None, ("", 0)
+
+
+def _class_source_from_methods(cls: type) -> tuple[str, tuple[str, int]] | None:
+    for member in vars(cls).values():
+        code = getattr(getattr(member, "__func__", member), "__code__", None)
+        if code is None:
+            continue
+        filename = code.co_filename
+        lines = linecache.getlines(filename)
+        if not lines:
+            continue
+        try:
+            tree = ast.parse("".join(lines))
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and node.name == cls.__name__ and \
+                    node.lineno <= code.co_firstlineno <= (node.end_lineno or 0):
+                start = min([node.lineno] + [d.lineno for d in node.decorator_list])
+                text = "".join(lines[start - 1:node.end_lineno])
+                return textwrap.dedent(text), (filename, start)
+    return None

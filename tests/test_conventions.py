@@ -1,0 +1,116 @@
+"""Conventions users expect from a command-line tool: no ANSI codes when
+output is not a terminal, no colour with NO_COLOR, --quiet, a close match
+for a mistyped id, shell completion, and no torch in the CLI process for
+bench and doctor (they time and probe in child processes)."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES, run_cli
+
+from drillpe.app import complete_exercise_id
+
+FAST = Path(__file__).resolve().parent / "fixtures_bench" / "rope_fast.py"
+HALF = FIXTURES / "rope" / "half_split.py"
+COLOUR = re.compile(r"\x1b\[(?:[0-9;]*;)?(?:3[0-9]|4[0-9]|9[0-7]|10[0-7])(?:;[0-9;]*)?m")
+
+# Every command, in a form that produces styled output when allowed to.
+COMMANDS = [
+    ["--help"], ["list"], ["start", "rope"], ["hint", "rope"], ["reveal", "rope"],
+    ["reveal", "rope", "--diff"], ["check", "rope", "--file", HALF], ["reset", "rope"],
+    ["bench", "rope", "--file", FAST, "--quick"], ["bench", "rope", "--file", HALF, "--quick"],
+    ["doctor"], ["check", "rpoe"],
+]
+
+
+def _prepare(isolated_places):
+    run_cli("start", "rope")
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(map(str, a))[:40])
+def test_no_ansi_codes_when_not_a_terminal(args, isolated_places, monkeypatch):
+    _prepare(isolated_places)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    res = run_cli(*args, timeout=300)
+    assert res.returncode in (0, 1, 2), res.stderr
+    assert "\x1b[" not in res.stdout and "\x1b[" not in res.stderr
+
+
+@pytest.mark.parametrize("args", [["list"], ["check", "rope", "--file", HALF], ["doctor"],
+                                  ["bench", "rope", "--file", FAST, "--quick"]],
+                         ids=lambda a: a[0])
+def test_no_colour_with_no_color_even_on_a_terminal(args, isolated_places, monkeypatch):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    forced = run_cli(*args, env={"FORCE_COLOR": "1"}, timeout=300)
+    assert COLOUR.search(forced.stdout + forced.stderr), "FORCE_COLOR should give colour"
+    plain = run_cli(*args, env={"FORCE_COLOR": "1", "NO_COLOR": "1"}, timeout=300)
+    assert not COLOUR.search(plain.stdout + plain.stderr)
+
+
+def test_check_quiet_is_shorter():
+    full = run_cli("check", "rope", "--file", HALF)
+    quiet = run_cli("check", "rope", "--file", HALF, "--quiet")
+    assert full.returncode == quiet.returncode == 1
+    assert "rope.half_split" in quiet.stdout
+    assert len(quiet.stdout.splitlines()) < len(full.stdout.splitlines())
+    assert "drillpe hint" not in quiet.stdout
+
+
+def test_bench_quiet_leaves_out_the_explanations():
+    slow = Path(__file__).resolve().parent / "fixtures_bench" / "rope_slow_loop.py"
+    quiet = run_cli("bench", "rope", "--file", slow, "--quick", "--quiet", timeout=300)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "median" in quiet.stdout and "slower" in quiet.stdout
+    assert "bench.python_loop" not in quiet.stdout
+
+
+@pytest.mark.parametrize("command", ["start", "check", "hint", "reveal", "reset", "bench"])
+def test_mistyped_id_gets_a_close_match(command):
+    res = run_cli(command, "sinusiodal")
+    assert res.returncode == 2
+    assert "Did you mean sinusoidal?" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_exercise_ids_complete():
+    assert complete_exercise_id("ro") == ["rope"]
+    assert complete_exercise_id("") == ["sinusoidal", "learnable", "relative", "rope"]
+    assert complete_exercise_id("x") == []
+
+
+@pytest.mark.parametrize("command", ["check", "bench", "hint"])
+def test_shell_completion_offers_exercise_ids(command):
+    res = run_cli(env={"_DRILLPE_COMPLETE": "complete_bash",
+                       "COMP_WORDS": f"drillpe {command} r", "COMP_CWORD": "2"})
+    assert res.returncode == 0, res.stderr
+    assert set(res.stdout.split()) == {"relative", "rope"}
+
+
+def test_completion_install_is_offered():
+    res = run_cli("--help")
+    assert "--install-completion" in res.stdout and "--show-completion" in res.stdout
+
+
+PROBE = """
+import sys
+from drillpe.cli import main
+sys.argv = ["drillpe", *{args!r}]
+try:
+    main()
+except SystemExit:
+    pass
+heavy = sorted(m for m in ("torch", "numpy") if m in sys.modules)
+print("HEAVY:" + ",".join(heavy), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("args", [["doctor"], ["bench", "rope", "--file", str(FAST), "--quick"],
+                                  ["bench", "--help"]], ids=lambda a: " ".join(a[:2]))
+def test_bench_and_doctor_do_not_import_torch(args):
+    res = subprocess.run([sys.executable, "-c", PROBE.format(args=args)], capture_output=True,
+                         text=True, timeout=300)
+    marker = [line for line in res.stderr.splitlines() if line.startswith("HEAVY:")]
+    assert marker == ["HEAVY:"], res.stderr

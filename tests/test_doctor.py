@@ -1,0 +1,69 @@
+"""drillpe doctor: versions, CUDA, places, and whether the exercises are found."""
+
+import json
+
+from conftest import run_cli
+
+
+def doctor_json(*args, env=None):
+    res = run_cli("doctor", "--json", *args, env=env)
+    return res, json.loads(res.stdout)
+
+
+def test_doctor_reports_everything(isolated_places):
+    res, doc = doctor_json()
+    assert res.returncode == 0, res.stderr
+    assert doc["schema"] == 1 and doc["ok"] is True
+    checks = {c["what"]: c for c in doc["checks"]}
+    for what in ("drillpe", "python", "typer", "rich", "torch", "numpy", "cuda", "workspace",
+                 "home", "exercises", "shell completion"):
+        assert what in checks, what
+    assert checks["torch"]["version"] and checks["torch"]["status"] == "ok"
+    assert isinstance(checks["cuda"]["available"], bool)
+    assert checks["workspace"]["path"] == str(isolated_places["workspace"].resolve())
+    assert checks["home"]["path"] == str(isolated_places["home"])
+    assert checks["exercises"]["ids"][:4] == ["sinusoidal", "learnable", "relative", "rope"]
+
+
+def test_doctor_lists_started_exercises(isolated_places):
+    run_cli("start", "rope")
+    _, doc = doctor_json()
+    workspace = next(c for c in doc["checks"] if c["what"] == "workspace")
+    assert workspace["started"] == ["rope"]
+    assert "1 started: rope" in workspace["detail"]
+
+
+def test_doctor_text():
+    res = run_cli("doctor")
+    assert res.returncode == 0, res.stderr
+    for expected in ("drillpe doctor", "torch", "cuda", "workspace", "home", "exercises",
+                     "Everything drillpe needs is in place."):
+        assert expected in res.stdout, expected
+
+
+def test_doctor_says_when_torch_is_missing(tmp_path):
+    # A `torch` package that fails to import shadows the real one in the probe.
+    fake = tmp_path / "shadow" / "torch"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('broken install')\n")
+    res, doc = doctor_json(env={"PYTHONPATH": str(tmp_path / "shadow")})
+    assert res.returncode == 1
+    torch = next(c for c in doc["checks"] if c["what"] == "torch")
+    assert torch["status"] == "fail" and "broken install" in torch["detail"]
+    assert doc["ok"] is False
+
+
+def test_doctor_with_an_unwritable_workspace(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        res, doc = doctor_json("--workspace", str(locked / "ws"))
+    finally:
+        locked.chmod(0o700)
+    workspace = next(c for c in doc["checks"] if c["what"] == "workspace")
+    import os
+    if os.geteuid() == 0:  # root can write anywhere: nothing to report
+        assert workspace["status"] == "ok"
+    else:
+        assert workspace["status"] == "fail" and res.returncode == 1

@@ -1,0 +1,201 @@
+"""drillpe.check(): the notebook and script API. Objects defined right here
+(in test functions, as a learner would in Jupyter cells) are graded in the
+same isolated child processes as the CLI uses."""
+
+import json
+import linecache
+import math
+import subprocess
+import sys
+import types
+
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import FIXTURES
+from torch import nn
+
+import drillpe
+from drillpe.errors import UsageError
+from drillpe.notebook import objects_source
+from drillpe.report import ExerciseResult
+
+
+def rope_objects(half_split=False):
+    """A learner's RoPE session: helpers, a constant, the API functions."""
+    BASE = 10000.0
+
+    def rotate_every_two(x):
+        if half_split:
+            d = x.shape[-1] // 2
+            return torch.cat([-x[..., d:], x[..., :d]], dim=-1)
+        return torch.stack([-x[..., 1::2], x[..., ::2]], dim=-1).reshape(x.shape)
+
+    def angles(length, d, device):
+        theta = BASE ** (-torch.arange(0, d, 2, dtype=torch.float64, device=device) / d)
+        return torch.arange(length, dtype=torch.float64, device=device)[:, None] * theta
+
+    def sinusoidal_position_embedding(batch_size, nums_head, max_len, output_dim, device):
+        ang = angles(max_len, output_dim, device)
+        table = torch.stack([ang.sin(), ang.cos()], dim=-1).reshape(max_len, output_dim)
+        return table.float().expand(batch_size, nums_head, max_len, output_dim)
+
+    def RoPE(q, k):
+        ang = angles(q.shape[-2], q.shape[-1], q.device)
+        if half_split:
+            ang = torch.cat([ang, ang], dim=-1)
+        else:
+            ang = ang.repeat_interleave(2, -1)
+        cos, sin = ang.cos().to(q.dtype), ang.sin().to(q.dtype)
+        return q * cos + rotate_every_two(q) * sin, k * cos + rotate_every_two(k) * sin
+
+    def attention(q, k, v, mask=None, dropout=None, use_RoPE=True):
+        if use_RoPE:
+            q, k = RoPE(q, k)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+        if mask is not None:
+            scores = scores.masked_fill(mask == 0, float("-inf"))
+        weights = F.softmax(scores, dim=-1)
+        if dropout is not None:
+            weights = dropout(weights)
+        return weights @ v, weights
+
+    return dict(locals(), torch=torch, math=math, F=F)
+
+
+def test_objects_defined_in_a_test_pass():
+    report = drillpe.check("rope", rope_objects())
+    assert isinstance(report, ExerciseResult)
+    assert report.passed, report.to_json()
+    assert report.score == 1.0
+    assert report.checks and all(c.status == "pass" for c in report.checks)
+    assert report.file.startswith("<objects: ")
+
+
+def test_objects_with_a_known_mistake_get_the_diagnosis():
+    report = drillpe.check("rope", rope_objects(half_split=True))
+    assert not report.passed
+    assert "rope.half_split" in report.diagnoses
+    doc = json.loads(report.to_json())
+    assert doc["exercise"] == "rope" and doc["passed"] is False
+    assert {"id", "status", "diagnosis"} <= set(doc["checks"][0])
+
+
+def test_a_class_defined_in_a_test():
+    class TrainablePositionEncoding(nn.Module):
+        def __init__(self, max_sequence_length, d_model):
+            super().__init__()
+            self.embedding = nn.Embedding(max_sequence_length, d_model)
+
+        def forward(self, x, offset=0):
+            length = x.shape[1]
+            if offset + length > self.embedding.num_embeddings:
+                raise ValueError(f"positions up to {offset + length} do not fit")
+            pos = torch.arange(offset, offset + length, device=x.device)
+            return x + self.embedding(pos).to(x.dtype)[None]
+
+    report = drillpe.check("learnable", {"TrainablePositionEncoding": TrainablePositionEncoding,
+                                         "nn": nn, "torch": torch})
+    assert report.passed, report.to_json()
+
+
+def test_a_class_typed_in_a_notebook_cell():
+    """IPython keeps each cell's source in linecache under a fake file name,
+    and the class's module is __main__: found through its methods."""
+    cell = (FIXTURES / "learnable" / "embedding_style.py").read_text()
+    filename = "<ipython-input-7-0123456789ab>"
+    linecache.cache[filename] = (len(cell), None, cell.splitlines(True), filename)
+    namespace = {"__name__": "__main__"}
+    try:
+        exec(compile(cell, filename, "exec"), namespace)
+        text, names = objects_source(namespace)
+        assert "class TrainablePositionEncoding" in text
+        report = drillpe.check("learnable", namespace)
+    finally:
+        linecache.cache.pop(filename, None)
+    assert report.passed, report.to_json()
+
+
+def test_a_path_and_a_module():
+    path = FIXTURES / "rope" / "half_split.py"
+    by_path = drillpe.check("rope", path)
+    by_str = drillpe.check("rope", str(path))
+    assert not by_path.passed and "rope.half_split" in by_path.diagnoses
+    assert by_str.diagnoses == by_path.diagnoses
+    module = types.ModuleType("learner")
+    module.__file__ = str(FIXTURES / "rope" / "correct_complex.py")
+    assert drillpe.check("rope", module).passed
+
+
+def test_a_module_built_in_memory_is_graded_from_its_objects():
+    module = types.ModuleType("scratch")
+    for name, obj in rope_objects().items():
+        setattr(module, name, obj)
+    assert drillpe.check("rope", module).passed
+
+
+def test_the_learner_code_runs_in_another_process():
+    """Code that would tamper with the caller's process runs elsewhere: the
+    caller's torch is untouched, and the tampering is reported."""
+    objects = rope_objects()
+
+    def RoPE(q, k):
+        torch.allclose = lambda *a, **kw: True  # noqa: E731 (a learner's trick)
+        return q, k
+
+    objects["RoPE"] = RoPE
+    original = torch.allclose
+    report = drillpe.check("rope", objects)
+    assert torch.allclose is original
+    assert not report.passed
+
+
+def test_closures_do_not_travel():
+    """Documented limit: objects are re-created from source in the child."""
+    table = {}
+
+    def RoPE(q, k):  # reads `table`, notebook state that is not in the dict
+        return table["q"], table["k"]
+
+    report = drillpe.check("rope", {**rope_objects(), "RoPE": RoPE})
+    assert not report.passed
+
+
+def test_bad_arguments_are_usage_errors(tmp_path):
+    with pytest.raises(UsageError, match="Did you mean rope"):
+        drillpe.check("rpoe", {})
+    with pytest.raises(UsageError, match="no such file"):
+        drillpe.check("rope", tmp_path / "missing.py")
+    with pytest.raises(UsageError, match="source must be"):
+        drillpe.check("rope", 42)
+    with pytest.raises(UsageError, match="unknown device"):
+        drillpe.check("rope", {}, device="tpu")
+
+
+def test_jupyter_renderings():
+    report = drillpe.check("rope", FIXTURES / "rope" / "half_split.py")
+    html = report._repr_html_()
+    assert html.startswith("<pre") and "rope.half_split" in html and "<span" in html
+
+    class Printer:
+        def __init__(self):
+            self.parts = []
+
+        def text(self, value):
+            self.parts.append(value)
+
+    printer = Printer()
+    report._repr_pretty_(printer, False)
+    assert "rope.half_split" in printer.parts[0] and "\x1b[" not in printer.parts[0]
+
+
+def test_import_drillpe_stays_light():
+    code = ("import sys, drillpe; heavy = [m for m in ('torch', 'numpy', 'rich', 'typer', "
+            "'drillpe.runner') if m in sys.modules]; print(heavy); "
+            "assert callable(drillpe.check)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "[]"
+    with pytest.raises(AttributeError):
+        drillpe.no_such_thing  # noqa: B018
