@@ -1,76 +1,497 @@
-"""What the learner has done: graded attempts, hints seen, reveals.
+"""What the learner has done: every graded attempt, hint, reveal, stretch of
+work (watch, mock) and mock session, in ``<home>/history.sqlite3``.
 
-Kept in ``<home>/progress.json`` and written atomically after every change.
-An unreadable file is moved aside (never deleted) and a fresh record begins.
-Commands use only the methods of :class:`History`, so the storage can change
-without touching them.
+SQLite from the standard library, in WAL mode so a watch in one terminal and
+``drillpe hint`` in another can both write. Every record is one transaction:
+readers see it whole or not at all. The schema version is SQLite's
+``user_version``; :data:`MIGRATIONS` brings an older file up to date, in order.
+A file SQLite cannot read is moved aside (never deleted) and a fresh one
+begins, with a warning that says where the old one went. An older
+``progress.json`` is imported once and kept beside it.
+
+Commands use only the methods of :class:`History`; the figures shown by
+``stats``, ``next`` and ``list`` come from :mod:`drillpe.progress`.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from drillpe import places
-from drillpe.report import ExerciseResult, write_json
+from drillpe.report import ExerciseResult
 
-FILENAME = "progress.json"
-EMPTY_ENTRY = {"attempts": 0, "passes": 0, "best_score": None, "last_result": None,
-               "last_checked": None, "hints_seen": 0, "revealed": False}
+FILENAME = "history.sqlite3"
+LEGACY_FILENAME = "progress.json"
+BUSY_TIMEOUT_S = 10.0
+
+# Each entry brings the file from version i to i + 1, inside one transaction.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE attempts (
+        id INTEGER PRIMARY KEY,
+        exercise TEXT NOT NULL,
+        at REAL NOT NULL,
+        passed INTEGER NOT NULL,
+        score REAL NOT NULL,
+        error_kind TEXT,
+        failed_checks TEXT NOT NULL DEFAULT '[]',
+        diagnoses TEXT NOT NULL DEFAULT '[]',
+        duration_s REAL,
+        hints_used INTEGER NOT NULL DEFAULT 0,
+        revealed INTEGER NOT NULL DEFAULT 0,
+        source TEXT NOT NULL DEFAULT 'check',
+        session TEXT,
+        seed INTEGER,
+        device TEXT
+    );
+    CREATE INDEX attempts_by_exercise ON attempts (exercise, at);
+    CREATE TABLE hints (id INTEGER PRIMARY KEY, exercise TEXT NOT NULL, level INTEGER NOT NULL,
+                        at REAL NOT NULL);
+    CREATE TABLE reveals (id INTEGER PRIMARY KEY, exercise TEXT NOT NULL, at REAL NOT NULL);
+    """,
+    """
+    CREATE TABLE work (
+        id INTEGER PRIMARY KEY,
+        exercise TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        seconds REAL NOT NULL,
+        source TEXT NOT NULL,
+        session TEXT
+    );
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        ended_at REAL NOT NULL,
+        score REAL,
+        report TEXT NOT NULL
+    );
+    CREATE TABLE legacy (
+        exercise TEXT PRIMARY KEY,
+        attempts INTEGER NOT NULL,
+        passes INTEGER NOT NULL,
+        best_score REAL,
+        last_result TEXT,
+        last_at REAL,
+        hints_seen INTEGER NOT NULL,
+        revealed INTEGER NOT NULL
+    );
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass
+class Attempt:
+    """One graded attempt, as stored."""
+
+    exercise: str
+    at: float  # unix time
+    passed: bool
+    score: float
+    error_kind: str | None = None
+    failed_checks: list[str] = field(default_factory=list)
+    diagnoses: list[str] = field(default_factory=list)
+    duration_s: float | None = None
+    hints_used: int = 0  # highest hint level seen in this round (since the last pass)
+    revealed: bool = False  # the reference was shown in this round
+    source: str = "check"  # check, watch or mock
+    session: str | None = None
+    seed: int | None = None
+    device: str | None = None
+
+    @classmethod
+    def from_result(cls, result: ExerciseResult, at: float, **extra: Any) -> Attempt:
+        failed = [c.id for c in result.checks if c.status in ("fail", "error")]
+        return cls(exercise=result.exercise, at=at, passed=bool(result.passed),
+                   score=float(result.score), error_kind=(result.error or {}).get("kind"),
+                   failed_checks=failed, diagnoses=list(result.diagnoses),
+                   duration_s=result.duration_s, seed=result.seed, device=result.device,
+                   **extra)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Work:
+    """A stretch of time spent on one exercise in a watch or mock session."""
+
+    exercise: str
+    started_at: float
+    seconds: float
+    source: str
+    session: str | None = None
+
+
+@dataclass
+class Legacy:
+    """Totals imported from progress.json (it kept no single attempts)."""
+
+    exercise: str
+    attempts: int
+    passes: int
+    best_score: float | None
+    last_result: str | None
+    last_at: float | None
+    hints_seen: int
+    revealed: bool
+
+
+@dataclass
+class Events:
+    """Everything recorded about one exercise, oldest first."""
+
+    exercise: str
+    attempts: list[Attempt] = field(default_factory=list)
+    hints: list[tuple[float, int]] = field(default_factory=list)  # (at, level)
+    reveals: list[float] = field(default_factory=list)
+    work: list[Work] = field(default_factory=list)
+    legacy: Legacy | None = None
+
+
+def _iso(at: float | None) -> str | None:
+    if at is None:
+        return None
+    return datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="seconds")
+
+
+def _parse_iso(text: Any) -> float | None:
+    try:
+        return datetime.fromisoformat(str(text)).timestamp()
+    except (TypeError, ValueError):
+        return None
 
 
 class History:
-    def __init__(self, home: Path | None = None):
-        self.path = (home or places.home()) / FILENAME
+    def __init__(self, home: Path | None = None, clock=time.time):
+        self.home = home or places.home()
+        self.path = self.home / FILENAME
+        self.clock = clock
         self.warning: str | None = None
-        self.data: dict[str, Any] = {"schema": 1, "exercises": {}}
-        self._load()
+        self.persistent = True
+        self.conn = self._open()
 
-    def _load(self) -> None:
-        if not self.path.exists():
+    # opening, migrating, recovering -----------------------------------------
+    def _connect(self, target: str | Path, wal: bool = True) -> sqlite3.Connection:
+        conn = sqlite3.connect(str(target), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        if wal and target != ":memory:":
+            self._use_wal(conn)
+        return conn
+
+    @staticmethod
+    def _use_wal(conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return self._in_memory(f"cannot create {self.home} ({exc})")
+        fresh = not self.path.exists()
+        try:
+            # The version is read before anything is written (WAL mode changes
+            # the header): a newer drillpe's file is left exactly as it is.
+            conn = self._connect(self.path, wal=False)
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                conn.close()
+                return self._in_memory(
+                    f"{self.path} was written by a newer drillpe (history schema {version}; "
+                    f"this one knows {SCHEMA_VERSION}); it is left untouched")
+            self._use_wal(conn)
+            self._migrate(conn)
+            problems = [row[0] for row in conn.execute("PRAGMA quick_check")]
+            if problems != ["ok"]:
+                raise sqlite3.DatabaseError("; ".join(problems[:3]))
+        except sqlite3.DatabaseError as exc:
+            if _busy(exc):
+                return self._in_memory(f"{self.path} is locked by another drillpe ({exc})")
+            conn = self._start_over(exc)
+            fresh = True
+        if fresh and self.persistent:
+            self._import_progress_json(conn)
+        return conn
+
+    def _in_memory(self, why: str) -> sqlite3.Connection:
+        self.persistent = False
+        self._warn(f"drillpe cannot keep its history: {why}. This run's progress is not "
+                   "recorded.")
+        conn = self._connect(":memory:")
+        self._migrate(conn)
+        return conn
+
+    def _start_over(self, exc: Exception) -> sqlite3.Connection:
+        """Move the unreadable file (and its WAL files) aside and begin a fresh one."""
+        try:
+            aside = places.move_to_backup(self.path)
+            for suffix in ("-wal", "-shm"):
+                side = Path(f"{self.path}{suffix}")
+                if side.exists():
+                    os.replace(side, f"{aside}{suffix}")
+        except OSError as move_exc:
+            return self._in_memory(f"{self.path} is unreadable ({exc}) and could not be moved "
+                                   f"aside ({move_exc})")
+        self._warn(f"drillpe's history file was unreadable ({exc}); it was moved to "
+                   f"{places.display(aside)} and a fresh one started.")
+        try:
+            conn = self._connect(self.path)
+            self._migrate(conn)
+        except sqlite3.DatabaseError as again:
+            return self._in_memory(f"a fresh {self.path} cannot be created ({again})")
+        return conn
+
+    def _warn(self, message: str) -> None:
+        self.warning = message if self.warning is None else f"{self.warning}\n{message}"
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        for target, script in enumerate(MIGRATIONS, start=1):
+            if conn.execute("PRAGMA user_version").fetchone()[0] >= target:
+                continue
+            # BEGIN IMMEDIATE, then look again: another drillpe may have
+            # migrated between our read and our lock.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if conn.execute("PRAGMA user_version").fetchone()[0] < target:
+                    for statement in script.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {target}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def _import_progress_json(self, conn: sqlite3.Connection) -> None:
+        legacy_path = self.home / LEGACY_FILENAME
+        if not legacy_path.is_file():
             return
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            if not isinstance(data, dict) or not isinstance(data.get("exercises"), dict):
-                raise ValueError("unexpected layout")
-            self.data = data
-        except (OSError, ValueError) as exc:
-            aside = places.move_to_backup(self.path)
-            self.warning = (f"drillpe's progress file was unreadable ({exc}); it was moved to "
-                            f"{aside} and a fresh one started.")
+            data = json.loads(legacy_path.read_text(encoding="utf-8"))
+            exercises = data["exercises"]
+            rows = [(exercise_id, int(e.get("attempts", 0)), int(e.get("passes", 0)),
+                     e.get("best_score"), e.get("last_result"), _parse_iso(e.get("last_checked")),
+                     int(e.get("hints_seen", 0)), int(bool(e.get("revealed"))))
+                    for exercise_id, e in exercises.items()]
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            aside = places.move_to_backup(legacy_path)
+            self._warn(f"the old progress file was unreadable ({exc}); it was moved to "
+                       f"{places.display(aside)} and not imported.")
+            return
+        with self._transaction(conn):
+            conn.executemany("INSERT OR REPLACE INTO legacy VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        aside = places.move_to_backup(legacy_path)
+        self._warn(f"imported {len(rows)} exercise(s) from the old progress file into "
+                   f"{places.display(self.path)}; the old file is kept as "
+                   f"{places.display(aside)}.")
 
-    def _entry(self, exercise_id: str) -> dict[str, Any]:
-        return self.data["exercises"].setdefault(exercise_id, dict(EMPTY_ENTRY))
+    @contextmanager
+    def _transaction(self, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
+        conn = conn or self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            raise
 
-    def _save(self) -> None:
-        write_json(self.path, self.data)
+    def _write(self, statements: list[tuple[str, tuple]]) -> None:
+        """One transaction. A file found broken now is moved aside, a fresh
+        one started, and the record written there; a busy one is said aloud."""
+        for attempt in range(2):
+            try:
+                with self._transaction() as conn:
+                    for sql, params in statements:
+                        conn.execute(sql, params)
+                return
+            except sqlite3.DatabaseError as exc:
+                if _busy(exc) or attempt or not self.persistent:
+                    _late_warning(f"could not record this in drillpe's history ({exc}).")
+                    return
+                self.conn.close()
+                self.warning = None
+                self.conn = self._start_over(exc)
+                if self.warning:
+                    _late_warning(self.warning)
+
+    def _query(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+        try:
+            return self.conn.execute(sql, params).fetchall()
+        except sqlite3.DatabaseError as exc:
+            if _busy(exc) or not self.persistent:
+                _late_warning(f"could not read drillpe's history ({exc}).")
+                return []
+            self.conn.close()
+            self.warning = None
+            self.conn = self._start_over(exc)
+            if self.warning:
+                _late_warning(self.warning)
+            return []
+
+    def close(self) -> None:
+        self.conn.close()
 
     # what commands read ---------------------------------------------------
+    def events(self, exercise_id: str | None = None) -> dict[str, Events]:
+        """Everything recorded, per exercise (one exercise when named), oldest first."""
+        where, params = ("WHERE exercise = ?", (exercise_id,)) if exercise_id else ("", ())
+        out: dict[str, Events] = {}
+
+        def entry(eid: str) -> Events:
+            return out.setdefault(eid, Events(eid))
+
+        for row in self._query(f"SELECT * FROM attempts {where} ORDER BY at, id", params):
+            entry(row["exercise"]).attempts.append(_attempt(row))
+        for row in self._query(f"SELECT * FROM hints {where} ORDER BY at, id", params):
+            entry(row["exercise"]).hints.append((row["at"], row["level"]))
+        for row in self._query(f"SELECT * FROM reveals {where} ORDER BY at, id", params):
+            entry(row["exercise"]).reveals.append(row["at"])
+        for row in self._query(f"SELECT * FROM work {where} ORDER BY started_at, id", params):
+            entry(row["exercise"]).work.append(Work(row["exercise"], row["started_at"],
+                                                    row["seconds"], row["source"], row["session"]))
+        for row in self._query(f"SELECT * FROM legacy {where}", params):
+            entry(row["exercise"]).legacy = Legacy(
+                row["exercise"], row["attempts"], row["passes"], row["best_score"],
+                row["last_result"], row["last_at"], row["hints_seen"], bool(row["revealed"]))
+        return out
+
     def exercise_summary(self, exercise_id: str) -> dict[str, Any]:
-        """attempts, passes, best_score, last_result, last_checked, hints_seen, revealed."""
-        return {**EMPTY_ENTRY, **self.data["exercises"].get(exercise_id, {})}
+        """attempts, passes, best_score, last_result, last_checked, hints_seen,
+        revealed, and the figures of drillpe.progress.summarise."""
+        from drillpe.progress import summarise
+
+        events = self.events(exercise_id).get(exercise_id, Events(exercise_id))
+        return summarise(events, self.clock())
 
     def hints_seen(self, exercise_id: str) -> int:
-        return self.exercise_summary(exercise_id)["hints_seen"]
+        """The highest hint level seen in this round (since the last pass)."""
+        return self._round_state(exercise_id)[0]
+
+    def sessions(self, kind: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Recorded sessions, newest first: their stored reports."""
+        sql = "SELECT report FROM sessions" + (" WHERE kind = ?" if kind else "")
+        sql += " ORDER BY started_at DESC" + (f" LIMIT {int(limit)}" if limit else "")
+        rows = self._query(sql, (kind,) if kind else ())
+        return [json.loads(row["report"]) for row in rows]
+
+    def hints_between(self, exercise_id: str, start: float, end: float) -> int:
+        rows = self._query("SELECT MAX(level) AS level FROM hints WHERE exercise = ? AND at >= ? "
+                           "AND at <= ?", (exercise_id, start, end))
+        return int(rows[0]["level"] or 0) if rows else 0
+
+    def revealed_between(self, exercise_id: str, start: float, end: float) -> bool:
+        rows = self._query("SELECT COUNT(*) AS n FROM reveals WHERE exercise = ? AND at >= ? "
+                           "AND at <= ?", (exercise_id, start, end))
+        return bool(rows and rows[0]["n"])
+
+    def _round_state(self, exercise_id: str) -> tuple[int, bool]:
+        """(highest hint level, revealed?) since the last passing attempt."""
+        rows = self._query("SELECT MAX(at) AS at FROM attempts WHERE exercise = ? AND passed = 1",
+                           (exercise_id,))
+        since = rows[0]["at"] if rows and rows[0]["at"] is not None else float("-inf")
+        now = float("inf")
+        legacy_hints = 0
+        if since == float("-inf"):
+            legacy = self._query("SELECT hints_seen FROM legacy WHERE exercise = ?", (exercise_id,))
+            legacy_hints = legacy[0]["hints_seen"] if legacy else 0
+        return (max(self.hints_between(exercise_id, since, now), legacy_hints),
+                self.revealed_between(exercise_id, since, now))
 
     # what commands record ---------------------------------------------------
-    def record_check(self, result: ExerciseResult) -> None:
-        entry = self._entry(result.exercise)
-        entry["attempts"] += 1
-        entry["passes"] += int(result.passed)
-        best = entry["best_score"]
-        entry["best_score"] = result.score if best is None else max(best, result.score)
-        entry["last_result"] = "pass" if result.passed else "fail"
-        entry["last_checked"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        self._save()
+    def record_check(self, result: ExerciseResult, *, source: str = "check",
+                     session: str | None = None, at: float | None = None) -> Attempt:
+        hints, revealed = self._round_state(result.exercise)
+        attempt = Attempt.from_result(result, self.clock() if at is None else at,
+                                      hints_used=hints, revealed=revealed, source=source,
+                                      session=session)
+        self.record_attempt(attempt)
+        return attempt
 
-    def record_hint(self, exercise_id: str, level: int) -> None:
-        entry = self._entry(exercise_id)
-        entry["hints_seen"] = max(entry["hints_seen"], level)
-        self._save()
+    def record_attempt(self, attempt: Attempt) -> None:
+        self._write([(
+            "INSERT INTO attempts (exercise, at, passed, score, error_kind, failed_checks, "
+            "diagnoses, duration_s, hints_used, revealed, source, session, seed, device) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (attempt.exercise, attempt.at, int(attempt.passed), attempt.score, attempt.error_kind,
+             json.dumps(attempt.failed_checks), json.dumps(attempt.diagnoses), attempt.duration_s,
+             attempt.hints_used, int(attempt.revealed), attempt.source, attempt.session,
+             attempt.seed, attempt.device))])
 
-    def record_reveal(self, exercise_id: str) -> None:
-        self._entry(exercise_id)["revealed"] = True
-        self._save()
+    def record_hint(self, exercise_id: str, level: int, at: float | None = None) -> None:
+        self._write([("INSERT INTO hints (exercise, level, at) VALUES (?, ?, ?)",
+                      (exercise_id, int(level), self.clock() if at is None else at))])
+
+    def record_reveal(self, exercise_id: str, at: float | None = None) -> None:
+        self._write([("INSERT INTO reveals (exercise, at) VALUES (?, ?)",
+                      (exercise_id, self.clock() if at is None else at))])
+
+    def record_work(self, work: Work) -> None:
+        if work.seconds <= 0:
+            return
+        self._write([("INSERT INTO work (exercise, started_at, seconds, source, session) "
+                      "VALUES (?, ?, ?, ?, ?)",
+                      (work.exercise, work.started_at, work.seconds, work.source, work.session))])
+
+    def record_session(self, session_id: str, kind: str, started_at: float, ended_at: float,
+                       score: float | None, report: dict[str, Any],
+                       attempts: tuple[Attempt, ...] | list[Attempt] = (),
+                       work: tuple[Work, ...] | list[Work] = ()) -> None:
+        """A whole session in one transaction: its report, attempts and time."""
+        statements = [("INSERT OR REPLACE INTO sessions (id, kind, started_at, ended_at, score, "
+                       "report) VALUES (?, ?, ?, ?, ?, ?)",
+                       (session_id, kind, started_at, ended_at, score,
+                        json.dumps(report, ensure_ascii=False)))]
+        statements.append(("DELETE FROM attempts WHERE session = ?", (session_id,)))
+        statements.append(("DELETE FROM work WHERE session = ?", (session_id,)))
+        for a in attempts:
+            statements.append((
+                "INSERT INTO attempts (exercise, at, passed, score, error_kind, failed_checks, "
+                "diagnoses, duration_s, hints_used, revealed, source, session, seed, device) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (a.exercise, a.at, int(a.passed), a.score, a.error_kind,
+                 json.dumps(a.failed_checks), json.dumps(a.diagnoses), a.duration_s, a.hints_used,
+                 int(a.revealed), a.source, a.session, a.seed, a.device)))
+        for w in work:
+            statements.append(("INSERT INTO work (exercise, started_at, seconds, source, session) "
+                               "VALUES (?, ?, ?, ?, ?)",
+                               (w.exercise, w.started_at, w.seconds, w.source, w.session)))
+        self._write(statements)
+
+
+def _attempt(row: sqlite3.Row) -> Attempt:
+    return Attempt(exercise=row["exercise"], at=row["at"], passed=bool(row["passed"]),
+                   score=row["score"], error_kind=row["error_kind"],
+                   failed_checks=json.loads(row["failed_checks"] or "[]"),
+                   diagnoses=json.loads(row["diagnoses"] or "[]"), duration_s=row["duration_s"],
+                   hints_used=row["hints_used"], revealed=bool(row["revealed"]),
+                   source=row["source"], session=row["session"], seed=row["seed"],
+                   device=row["device"])
+
+
+def _busy(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+def _late_warning(message: str) -> None:
+    """A warning found after the command started (open-time ones go through app)."""
+    from drillpe import render
+
+    render.warn(message)
+

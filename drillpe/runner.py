@@ -72,11 +72,63 @@ def _tail(path: Path) -> str:
     return text if len(text) <= OUTPUT_SHOWN else "…" + text[-OUTPUT_SHOWN:]
 
 
-def grade(request: GradeRequest) -> ExerciseResult:
+class ColdProcess:
+    """A grading process as :func:`grade` drives it; here a fresh ``python -m``.
+
+    drillpe.warm provides the same four methods for processes forked from a
+    warm worker, so both paths share one grading loop.
+    """
+
+    def __init__(self, popen: subprocess.Popen):
+        self.popen = popen
+        self.pid = popen.pid
+
+    def wait(self, timeout: float | None = None) -> int:
+        """The exit status; raises subprocess.TimeoutExpired after ``timeout``."""
+        return self.popen.wait(timeout=timeout)
+
+    def kill_group(self) -> None:
+        _kill_group(self.popen)
+
+    def kill(self) -> None:
+        self.popen.kill()
+        self.popen.wait()
+
+    def send_end(self, info: dict) -> None:
+        """Tell the judge how the learner process ended (one JSON line)."""
+        try:
+            self.popen.stdin.write(json.dumps(info).encode() + b"\n")
+            self.popen.stdin.close()
+        except BrokenPipeError:
+            pass
+
+
+class ColdLauncher:
+    """Starts each grading process from scratch (each imports torch)."""
+
+    def start_judge(self, args: list[str], log: Path, cwd: Path) -> ColdProcess:
+        with open(log, "wb") as fh:
+            return ColdProcess(subprocess.Popen(
+                [sys.executable, "-m", "drillpe.grading.judge", *args],
+                stdin=subprocess.PIPE, stdout=fh, stderr=fh, env=_child_env(), cwd=cwd))
+
+    def start_learner(self, args: list[str], log: Path, cwd: Path, limit_memory: bool
+                      ) -> ColdProcess:
+        with open(log, "wb") as fh:
+            return ColdProcess(subprocess.Popen(
+                [sys.executable, "-m", "drillpe.grading.learner", *args],
+                stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT, env=_child_env(),
+                cwd=cwd, start_new_session=True,
+                preexec_fn=_limit_memory if limit_memory else None))
+
+
+def grade(request: GradeRequest, launcher=None) -> ExerciseResult:
+    """Grade one file. ``launcher`` starts the two processes: cold by default,
+    or forked from warm workers (drillpe.warm.WarmLauncher)."""
+    launcher = launcher or ColdLauncher()
     learner_file = request.file.resolve()
     common = ["--exercise", request.exercise_id, "--file", str(learner_file),
               "--device", request.device, "--seed", str(request.seed)]
-    env = _child_env()
     with tempfile.TemporaryDirectory(prefix="drillpe-") as tmp:
         tmpdir = Path(tmp)
         outdir = tmpdir / "out"
@@ -84,45 +136,32 @@ def grade(request: GradeRequest) -> ExerciseResult:
         report_path = tmpdir / "report.json"
         judge_log = tmpdir / "judge.log"
         learner_log = tmpdir / "learner.log"
-        with open(judge_log, "wb") as jlog, open(learner_log, "wb") as llog:
-            judge = subprocess.Popen(
-                [sys.executable, "-m", "drillpe.grading.judge", *common,
-                 "--outdir", str(outdir), "--report", str(report_path)],
-                stdin=subprocess.PIPE, stdout=jlog, stderr=jlog, env=env, cwd=tmpdir)
-            started = time.monotonic()
-            learner = subprocess.Popen(
-                [sys.executable, "-m", "drillpe.grading.learner", *common,
-                 "--outdir", str(outdir)],
-                stdin=subprocess.DEVNULL, stdout=llog, stderr=subprocess.STDOUT, env=env,
-                cwd=learner_file.parent, start_new_session=True,
-                preexec_fn=_limit_memory if request.device == "cpu" else None)
-            timed_out = False
-            try:
-                returncode = learner.wait(timeout=request.timeout)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                _kill_group(learner)
-                returncode = learner.wait()
-            else:
-                _kill_group(learner)  # threads or children the learner left behind
-            duration = time.monotonic() - started
+        judge = launcher.start_judge([*common, "--outdir", str(outdir), "--report",
+                                      str(report_path)], judge_log, tmpdir)
+        started = time.monotonic()
+        learner = launcher.start_learner([*common, "--outdir", str(outdir)], learner_log,
+                                         learner_file.parent, request.device == "cpu")
+        timed_out = False
+        try:
+            returncode = learner.wait(timeout=request.timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            learner.kill_group()
+            returncode = learner.wait()
+        else:
+            learner.kill_group()  # threads or children the learner left behind
+        duration = time.monotonic() - started
 
-            if returncode == EXIT_DEVICE_UNAVAILABLE and not timed_out:
-                judge.kill()
-                judge.wait()
-                raise UsageError(_tail(learner_log).strip().splitlines()[-1])
-            try:
-                judge.stdin.write(json.dumps({"returncode": returncode, "timed_out": timed_out,
-                                              "timeout_s": request.timeout}).encode() + b"\n")
-                judge.stdin.close()
-            except BrokenPipeError:
-                pass
-            try:
-                judge_rc = judge.wait(timeout=JUDGE_GRACE_S + request.timeout)
-            except subprocess.TimeoutExpired:
-                judge.kill()
-                judge.wait()
-                raise DrillpeBug("the judge process did not finish") from None
+        if returncode == EXIT_DEVICE_UNAVAILABLE and not timed_out:
+            judge.kill()
+            raise UsageError(_tail(learner_log).strip().splitlines()[-1])
+        judge.send_end({"returncode": returncode, "timed_out": timed_out,
+                        "timeout_s": request.timeout})
+        try:
+            judge_rc = judge.wait(timeout=JUDGE_GRACE_S + request.timeout)
+        except subprocess.TimeoutExpired:
+            judge.kill()
+            raise DrillpeBug("the judge process did not finish") from None
 
         judge_text = judge_log.read_text(errors="replace")
         if judge_rc == EXIT_DEVICE_UNAVAILABLE:

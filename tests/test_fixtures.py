@@ -8,6 +8,11 @@ exactly the verdict and diagnoses its header declares:
 `pass`/`fail` is the exercise verdict (all core checks pass or not); the codes
 are the exact set of diagnosis codes over all checks (core and extra), so a
 correct file must come out with no diagnosis at all.
+
+Every fixture is graded through warm workers (drillpe.warm: torch imported
+once, a fresh forked learner and judge process per grade), which keeps the
+suite fast; a subset (every integrity attack, and one file per kind of
+outcome) is also graded cold, the way `drillpe check` does, and must agree.
 """
 
 import re
@@ -16,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from drillpe.runner import GradeRequest, grade
+from drillpe.warm import launcher as warm_launcher
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 HEADER = re.compile(r"^#\s*expect:\s*(pass|fail)\b(.*)$", re.M)
@@ -33,10 +39,32 @@ def expectation(path: Path):
     return verdict == "pass", set(codes.split()), error.group(1) if error else None
 
 
+COLD = [p for p in fixture_files()
+        if p.stem.startswith("attack_") or p.stem in (
+            "untouched_stub", "seed_code", "half_split", "correct_einsum", "sign_flipped",
+            "hardcoded_cuda", "banned_sdpa")]
+
+
+@pytest.fixture(scope="module")
+def warm():
+    with warm_launcher() as launcher:
+        yield launcher
+
+
 @pytest.mark.parametrize("path", fixture_files(), ids=lambda p: f"{p.parent.name}/{p.stem}")
-def test_fixture_verdict(path):
+def test_fixture_verdict(path, warm):
+    assert_verdict(path, launcher=warm)
+
+
+@pytest.mark.parametrize("path", COLD, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_fixture_verdict_cold(path):
+    assert_verdict(path, launcher=None)
+
+
+def assert_verdict(path, launcher):
     passed, codes, error_kind = expectation(path)
-    result = grade(GradeRequest(exercise_id=path.parent.name, file=path, timeout=60))
+    result = grade(GradeRequest(exercise_id=path.parent.name, file=path, timeout=60),
+                   launcher=launcher)
     got_codes = set(result.diagnoses)
     summary = "\n".join(f"  {c.id} [{c.level}] {c.status}: {c.message} {c.diagnosis}"
                         for c in result.checks)

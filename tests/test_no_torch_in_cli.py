@@ -20,7 +20,10 @@ print("HEAVY:" + ",".join(heavy), file=sys.stderr)
 
 
 @pytest.mark.parametrize("args", [["--help"], ["list"], ["start", "rope"], ["hint", "rope"],
-                                  ["reveal", "rope", "--raw"], ["check", "rope", "--json"]])
+                                  ["reveal", "rope", "--raw"], ["check", "rope", "--json"],
+                                  ["stats"], ["next"], ["doctor"], ["bench", "--help"],
+                                  ["mock", "status"],
+                                  ["mock", "start", "--no-live", "-e", "rope"]])
 def test_command_does_not_import_torch(args):
     res = subprocess.run([sys.executable, "-c", PROBE.format(args=args)], capture_output=True,
                          text=True, timeout=120)

@@ -37,7 +37,8 @@ def list_(
             "id": ex.id, "title": ex.title, "topic": ex.topic, "difficulty": ex.difficulty,
             "minutes": ex.minutes, "started": places.learner_file(ex.id, ws).is_file(),
             "best": entry.get("best_score"), "passed": bool(entry.get("passes")),
-            "attempts": entry.get("attempts", 0),
+            "attempts": entry.get("attempts", 0), "status": entry.get("status", "new"),
+            "last_practised": entry.get("last_practised"),
         })
     if as_json:
         print(json.dumps({"schema": 1, "exercises": rows}, indent=2))
@@ -84,7 +85,7 @@ def reset(
     return EXIT_OK
 
 
-def _targets(ids: list[str], file: Path | None, ws: Path) -> list[tuple[catalog.Exercise, Path]]:
+def resolve_targets(ids: list[str], file: Path | None, ws: Path) -> list[tuple[catalog.Exercise, Path]]:
     if file is not None:
         if len(ids) > 1:
             raise UsageError("--file grades one exercise: give at most one ID with it.")
@@ -134,7 +135,7 @@ def check(
     from drillpe.runner import GradeRequest, grade
 
     ws = places.workspace(workspace)
-    targets = _targets(list(exercise_ids or []), file, ws)
+    targets = resolve_targets(list(exercise_ids or []), file, ws)
     history = open_history()
     results = []
     for exercise, path in targets:

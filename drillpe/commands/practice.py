@@ -1,1 +1,339 @@
-"""The practice loop: stats, watch, mock interviews, what to practise next."""
+"""The practice loop: stats, next, watch, mock interviews (cli.md)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Annotated
+
+import typer
+
+from drillpe import catalog, places, render
+from drillpe.app import Device, WorkspaceOpt, app, complete_exercise_id, open_history
+from drillpe.errors import EXIT_FAILED, EXIT_OK, UsageError
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+
+
+# ---------------------------------------------------------------------------
+# stats and next
+
+
+@app.command()
+def stats(as_json: JsonOpt = False,
+          days: Annotated[int, typer.Option("--days", min=7, max=371,
+                                            help="Days shown in the calendar.")] = 28) -> int:
+    """History: attempts, passes, time to first pass, time spent, weakest first."""
+    from drillpe import progress
+    from drillpe.history import Events
+    from drillpe.render import practice as view
+
+    history = open_history()
+    now = time.time()
+    events = history.events()
+    all_events = [events.get(eid) or Events(eid) for eid in catalog.ids()]
+    summaries = progress.weakest_first([progress.summarise(e, now) for e in all_events])
+    calendar = progress.calendar(list(events.values()), now, days)
+    streak = progress.streaks(list(events.values()), now)
+    sessions = history.sessions("mock")
+    if as_json:
+        print(json.dumps({"schema": 1, "exercises": summaries, "calendar": calendar,
+                          "streak": streak, "mock_sessions": sessions}, indent=2,
+                         ensure_ascii=False))
+    else:
+        view.stats(summaries, calendar, streak, sessions)
+    return EXIT_OK
+
+
+@app.command("next")
+def next_(as_json: JsonOpt = False,
+          show: Annotated[int, typer.Option("--show", min=1, help="How many to list.")] = 4
+          ) -> int:
+    """What to practise now, from your history (spaced repetition), and why."""
+    from drillpe import schedule
+    from drillpe.render import practice as view
+
+    history = open_history()
+    plans = schedule.recommend(history.events(), list(catalog.load().values()), time.time())
+    if as_json:
+        print(json.dumps({"schema": 1, "next": plans[0].exercise if plans else None,
+                          "plan": [p.to_dict() for p in plans]}, indent=2))
+    else:
+        view.next_list(plans, show)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+# watch
+
+
+@app.command()
+def watch(
+    exercise_ids: Annotated[list[str] | None, typer.Argument(
+        metavar="[ID]...", help="Exercises to watch [default: every started one].",
+        autocompletion=complete_exercise_id)] = None,
+    device: Annotated[Device, typer.Option("--device", help="Where to run your code and the "
+                                           "reference.")] = Device.cpu,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.5, help="Seconds allowed to grade "
+                                           "each learner file as a whole.")] = 20.0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random inputs.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document per line, per "
+                                          "grade (for scripts).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Scorecard table and verdict "
+                                        "only.")] = False,
+    workspace: WorkspaceOpt = None,
+) -> int:
+    """Re-grade learner files every time they are saved (keys: h hint, q quit)."""
+    from drillpe import watch as watching
+    from drillpe.commands.core import resolve_targets
+    from drillpe.keys import Keys
+    from drillpe.render import practice as view
+    from drillpe.runner import GradeRequest, grade
+    from drillpe.warm import launcher as warm_launcher
+
+    targets = resolve_targets(list(exercise_ids or []), None, places.workspace(workspace))
+    history = open_history()
+    items = [watching.Item(ex.id, path) for ex, path in targets]
+    keys = Keys()
+    live = keys.is_tty and sys.stdout.isatty() and not as_json
+
+    with warm_launcher() as launcher:
+        def grade_item(item: watching.Item):
+            return grade(GradeRequest(exercise_id=item.exercise, file=item.path,
+                                      device=device.value, seed=seed, timeout=timeout,
+                                      display_path=places.display(item.path)), launcher=launcher)
+
+        def show_hint(exercise_id: str):
+            exercise = catalog.get(exercise_id)
+            level = min(history.hints_seen(exercise_id) + 1, len(exercise.hints))
+            history.record_hint(exercise_id, level)
+            return view.hint_panel(exercise, level)
+
+        session = watching.Session(items, grade_item, history)
+        with keys:
+            watching.run(session, keys, live=live, as_json=as_json, quiet=quiet,
+                         show_hint=show_hint)
+    graded = [i.result for i in items if i.result is not None]
+    return EXIT_OK if graded and all(r.passed for r in graded) else EXIT_FAILED
+
+
+# ---------------------------------------------------------------------------
+# mock
+
+
+mock_app = typer.Typer(help="Timed mock interview: fresh stubs, a countdown, grading, then "
+                       "follow-up questions. Without a subcommand: start one, live.",
+                       no_args_is_help=False, rich_markup_mode=None)
+app.add_typer(mock_app, name="mock")
+
+MinutesOpt = Annotated[float | None, typer.Option(
+    "--minutes", "-m", min=0.01, help="Time allowed [default: the exercises' budgets added up].",
+    show_default=False)]
+ExercisesOpt = Annotated[str | None, typer.Option(
+    "--exercises", "-e", metavar="ID,ID", help="These exercises [default: drawn from your "
+    "history, favouring weak and never-done ones].", show_default=False)]
+CountOpt = Annotated[int, typer.Option("--count", "-n", min=1, help="How many exercises to "
+                                       "draw when --exercises is not given.")]
+SeedOpt = Annotated[int | None, typer.Option(
+    "--seed", help="Makes the draw reproducible; also the grading inputs' seed.",
+    show_default=False)]
+SessionOpt = Annotated[str | None, typer.Option(
+    "--session", help="Session id [default: the latest].", show_default=False)]
+
+
+def _new_session(minutes: float | None, exercises: str | None, count: int, seed: int | None):
+    from drillpe import mock, schedule
+
+    ids = mock.parse_exercise_list(exercises)
+    if not ids:
+        known = list(catalog.load().values())
+        if count > len(known):
+            raise UsageError(f"--count {count}: there are {len(known)} exercises.")
+        history = open_history()
+        ids = schedule.pick_for_mock(history.events(), known, count, time.time(), seed)
+    return mock.create(ids, minutes if minutes is not None else mock.default_minutes(ids),
+                       seed)
+
+
+def _require_terminal() -> None:
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError("the live mock interview needs a terminal. For scripts: "
+                         "drillpe mock start --no-live, then drillpe mock status and "
+                         "drillpe mock submit.")
+
+
+def _live(session) -> int:
+    """Countdown and keys; then grading, follow-up questions and the report."""
+    from drillpe import interview
+    from drillpe.keys import Keys
+    from drillpe.render import practice as view
+    from drillpe.warm import launcher as warm_launcher
+    from drillpe.watch import interrupt_on_signals
+
+    history = open_history()
+    view.mock_started(session, live=True)
+    # A closed terminal (SIGHUP) leaves like q: the session is on disk, and
+    # leaving the block stops the warm workers and any grade under way.
+    with interrupt_on_signals(), warm_launcher() as launcher:
+        state = interview.Live(session, history, launcher)
+        with Keys() as keys:
+            try:
+                outcome = interview.run_live(state, keys)
+            except KeyboardInterrupt:
+                outcome = "left"
+        if outcome == "left":
+            render.out.print(f"Left the session; the clock keeps running. Back to it: drillpe "
+                             f"mock resume · finish: drillpe mock submit (session {session.id})",
+                             soft_wrap=True)
+            return EXIT_OK
+        results = state.grade_all()
+    return _finish(session, results, history, ask=True)
+
+
+def _finish(session, results, history, ask: bool, as_json: bool = False) -> int:
+    from drillpe import interview, mock
+    from drillpe.render import practice as view
+
+    report = interview.submit(session, results, history, time.time())
+    if as_json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return EXIT_OK if report["passed"] else EXIT_FAILED
+    for result in results.values():
+        view.out.print(view.scorecard(result, quiet=True))
+    if ask:
+        interview.ask_followups(session, history, view.ask)
+        report = mock.report(session, session.submitted_at)
+    view.mock_report(report)
+    return EXIT_OK if report["passed"] else EXIT_FAILED
+
+
+@mock_app.callback(invoke_without_command=True)
+def mock(
+    ctx: typer.Context,
+    minutes: MinutesOpt = None,
+    exercises: ExercisesOpt = None,
+    count: CountOpt = 2,
+    seed: SeedOpt = None,
+) -> int | None:
+    """Timed mock interview. Without a subcommand: start one with a live countdown."""
+    if ctx.invoked_subcommand is not None:
+        return None
+    _require_terminal()
+    return _live(_new_session(minutes, exercises, count, seed))
+
+
+@mock_app.command("start")
+def mock_start(
+    minutes: MinutesOpt = None,
+    exercises: ExercisesOpt = None,
+    count: CountOpt = 2,
+    seed: SeedOpt = None,
+    no_live: Annotated[bool, typer.Option("--no-live", help="Write the files, print the "
+                                          "session folder and return (for scripts).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="With --no-live: print the session "
+                                          "as JSON.")] = False,
+) -> int:
+    """Start a mock interview: fresh stubs in a folder of its own."""
+    from drillpe import mock as mocking
+    from drillpe.render import practice as view
+
+    if not no_live:
+        _require_terminal()
+    session = _new_session(minutes, exercises, count, seed)
+    if not no_live:
+        return _live(session)
+    if as_json:
+        print(json.dumps(mocking.status(session, time.time()), indent=2))
+    else:
+        view.mock_started(session, live=False)
+    return EXIT_OK
+
+
+@mock_app.command("resume")
+def mock_resume(session_id: SessionOpt = None) -> int:
+    """Back to a running session's live countdown (after leaving or a closed terminal)."""
+    from drillpe import mock as mocking
+
+    session = mocking.load(session_id)
+    if session.state != "running":
+        raise UsageError(f"mock session {session.id} is already submitted: drillpe mock "
+                         "submit shows its report.")
+    _require_terminal()
+    return _live(session)
+
+
+@mock_app.command("status")
+def mock_status(session_id: SessionOpt = None, as_json: JsonOpt = False) -> int:
+    """Time left and the state of each file."""
+    from drillpe import mock as mocking
+    from drillpe.render import practice as view
+
+    session = mocking.load(session_id)
+    status = mocking.status(session, time.time())
+    if as_json:
+        print(json.dumps(status, indent=2))
+    else:
+        view.mock_status(status)
+    return EXIT_OK
+
+
+@mock_app.command("submit")
+def mock_submit(
+    session_id: SessionOpt = None,
+    as_json: JsonOpt = False,
+    no_questions: Annotated[bool, typer.Option("--no-questions", help="Do not ask the "
+                                               "follow-up questions now.")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.5, help="Seconds allowed to grade "
+                                           "each file.")] = 20.0,
+) -> int:
+    """Grade the session's files as they are now and record the session.
+    After the deadline it is still graded, and recorded as over time."""
+    from drillpe import mock as mocking
+    from drillpe.render import practice as view
+
+    session = mocking.load(session_id)
+    history = open_history()
+    if session.state == "submitted":
+        report = mocking.report(session, session.submitted_at)
+        if as_json:
+            print(json.dumps(report, indent=2, ensure_ascii=False))
+        else:
+            render.warn(f"mock session {session.id} was already submitted; its report:")
+            view.mock_report(report)
+        return EXIT_OK if report["passed"] else EXIT_FAILED
+    results = _grade_all(session, timeout)
+    ask = not (as_json or no_questions) and sys.stdin.isatty()
+    return _finish(session, results, history, ask=ask, as_json=as_json)
+
+
+def _grade_all(session, timeout: float) -> dict:
+    """Several files: warm workers pay the torch import once for all of them."""
+    from drillpe import interview
+    from drillpe.warm import launcher as warm_launcher
+
+    if len(session.exercises) == 1:
+        return {eid: interview.grade_file(session, eid, timeout=timeout)
+                for eid in session.exercises}
+    with warm_launcher() as launcher:
+        return {eid: interview.grade_file(session, eid, launcher, timeout=timeout)
+                for eid in session.exercises}
+
+
+@mock_app.command("questions")
+def mock_questions(session_id: SessionOpt = None) -> int:
+    """Answer a submitted session's follow-up questions not answered yet."""
+    from drillpe import interview
+    from drillpe import mock as mocking
+    from drillpe.render import practice as view
+
+    session = mocking.load(session_id)
+    if session.state != "submitted":
+        raise UsageError(f"mock session {session.id} is still running: the questions come "
+                         "after drillpe mock submit.")
+    if not sys.stdin.isatty():
+        raise UsageError("the follow-up questions need a terminal to type answers in.")
+    history = open_history()
+    interview.ask_followups(session, history, view.ask)
+    view.mock_report(mocking.report(session, session.submitted_at))
+    return EXIT_OK

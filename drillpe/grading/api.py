@@ -320,8 +320,11 @@ def mismatch(
     excess = torch.where(bad, diff - rtol * want64.abs(), torch.zeros_like(diff))
     excess = torch.nan_to_num(excess, nan=float("inf"))
     flat = int(excess.reshape(-1).argmax())
-    index = list(torch.unravel_index(torch.tensor(flat), diff.shape)) if diff.dim() else []
-    index = [int(i) for i in index]
+    index: list[int] = []
+    rest = flat
+    for size in reversed(diff.shape):  # by hand: torch.unravel_index imports sympy (~0.8 s)
+        rest, i = divmod(rest, size)
+        index.insert(0, i)
     return float(diff.reshape(-1)[flat]), index, float(got64.reshape(-1)[flat]), float(
         want64.reshape(-1)[flat]
     )

@@ -348,7 +348,7 @@ def _read(path: Path) -> Any:
         return None
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="drillpe.grading.judge")
     parser.add_argument("--exercise", required=True)
     parser.add_argument("--file", required=True, type=Path)
@@ -356,12 +356,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--outdir", required=True, type=Path)
     parser.add_argument("--report", required=True, type=Path)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def main(argv: list[str] | None = None) -> int:
+    return run(parse_args(argv))
+
+
+def run(args: argparse.Namespace, grader=None, reference=None) -> int:
+    """One judge run. ``grader`` and ``reference`` may come preloaded from a
+    warm worker (drillpe.grading.warm), which forks a fresh process for every run."""
     device = device_or_exit(args.device)
     exercise = catalog.get(args.exercise)
-    grader = load_grader(args.exercise)
-    reference = load_reference(args.exercise)
+    grader = grader if grader is not None else load_grader(args.exercise)
+    reference = reference if reference is not None else load_reference(args.exercise)
     try:
         source = args.file.read_text(encoding="utf-8")
         static = analyse(source, exercise.banned, exercise.banned_modules)

@@ -195,18 +195,26 @@ def separate_stdout(outdir: Path) -> Path:
     return raw_path
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="drillpe.grading.learner")
     parser.add_argument("--exercise", required=True)
     parser.add_argument("--file", required=True, type=Path)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--outdir", required=True, type=Path)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def main(argv: list[str] | None = None) -> int:
+    return run(parse_args(argv))
+
+
+def run(args: argparse.Namespace, grader=None) -> int:
+    """One learner run. ``grader`` may come preloaded from a warm worker
+    (drillpe.grading.warm), which forks a fresh process for every run."""
     device = device_or_exit(args.device)
     exercise = catalog.get(args.exercise)
-    grader = load_grader(args.exercise)
+    grader = grader if grader is not None else load_grader(args.exercise)
     learner_file = args.file.resolve()
     raw_stdout = separate_stdout(args.outdir)
     guards = Guards(learner_file, exercise.banned)

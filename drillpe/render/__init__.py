@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from rich import box
 from rich.console import Console, Group
 from rich.panel import Panel
+from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
@@ -152,36 +153,45 @@ def _heatmap(check: CheckResult, color: bool) -> Group | None:
     return Group(title, heat_text(values, color))
 
 
-def scorecard(result: ExerciseResult, *, quiet: bool = False) -> None:
+def scorecard_renderable(result: ExerciseResult, *, quiet: bool = False,
+                         color: bool | None = None) -> Group:
+    """The whole scorecard as one renderable (watch redraws it in place)."""
     try:
         title = catalog.get(result.exercise).title
     except LookupError:
         title = result.exercise
-    out.rule(Text.assemble((f"{result.exercise} · {title}", "bold"), ("  " + result.file, "dim")),
-             align="left")
-    out.print(_checks_table(result))
+    parts: list = [
+        Rule(Text.assemble((f"{result.exercise} · {title}", "bold"), ("  " + result.file, "dim")),
+             align="left"),
+        _checks_table(result),
+    ]
     if not quiet:
         diagnoses = _diagnosis_lines(result)
         if diagnoses:
-            out.print(Text("Why", style="bold"))
-            for line in diagnoses:
-                out.print(line)
+            parts.append(Text("Why", style="bold"))
+            parts.extend(diagnoses)
         first_fail = next((c for c in result.checks if c.status in ("fail", "error")), None)
         if first_fail and first_fail.traceback:
-            out.print(Text("Your code", style="bold"))
-            out.print(Text("\n".join("  " + line for line in first_fail.traceback),
-                           style="yellow"), soft_wrap=True)
+            parts.append(Text("Your code", style="bold"))
+            parts.append(Text("\n".join("  " + line for line in first_fail.traceback),
+                              style="yellow"))
         heated = next((c for c in result.checks if c.heatmap), None)
-        block = _heatmap(heated, color=out.color_system is not None) if heated else None
+        block = _heatmap(heated, color=out.color_system is not None if color is None else color
+                         ) if heated else None
         if block:
-            out.print(block)
+            parts.append(block)
         if result.output.strip():
             shown = result.output.strip().splitlines()[-10:]
-            out.print(Text("Your code printed (last lines)", style="bold"))
-            out.print(Text("\n".join("  " + line for line in shown), style="dim"))
-    out.print(_verdict(result))
+            parts.append(Text("Your code printed (last lines)", style="bold"))
+            parts.append(Text("\n".join("  " + line for line in shown), style="dim"))
+    parts.append(_verdict(result))
     if not result.passed and not quiet:
-        out.print(Text(f"  Stuck? drillpe hint {result.exercise}", style="dim"))
+        parts.append(Text(f"  Stuck? drillpe hint {result.exercise}", style="dim"))
+    return Group(*parts)
+
+
+def scorecard(result: ExerciseResult, *, quiet: bool = False) -> None:
+    out.print(scorecard_renderable(result, quiet=quiet))
     out.print()
 
 

@@ -1,0 +1,308 @@
+"""Mock interview sessions: state on disk and the pure parts of the flow.
+
+A session lives in ``<home>/mock/<session-id>/``: ``session.json`` (written
+atomically after every change, so closing the terminal loses nothing) and
+the learner files, fresh stubs written there so earlier work is neither shown
+nor overwritten. ``<home>/mock/current`` names the latest session. The
+terminal flow (live countdown, keys, questions) lives in
+``drillpe.commands.practice`` and ``drillpe.render.practice``; everything here
+works without a terminal.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from drillpe import catalog, places, resources
+from drillpe.errors import UsageError
+from drillpe.report import ExerciseResult, write_atomic, write_json
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+SCHEMA = 1
+SESSION_FILE = "session.json"
+CURRENT_FILE = "current"
+DEFAULT_COUNT = 2
+# Exit codes and checks of a grade that say "your code did not run" rather
+# than "your code ran and gave a wrong answer".
+NOT_RUNNING = ("api.not_implemented", "runtime.exception", "runtime.timeout", "runtime.exit")
+
+
+def mock_root(home: Path | None = None) -> Path:
+    return (home or places.home()) / "mock"
+
+
+@cache
+def followups() -> dict[str, list[dict[str, str]]]:
+    """exercise id -> [{"question", "answer"}] from exercises/followups.toml."""
+    path = resources.exercises_dir() / "followups.toml"
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        return {}
+    return {eid: [{"question": q["question"], "answer": q["answer"]} for q in items]
+            for eid, items in raw.items()}
+
+
+@dataclass
+class Followup:
+    question: str
+    model_answer: str
+    answer: str | None = None  # what the learner wrote; None: not asked yet
+    skipped: bool = False
+    rating: int | None = None  # self-rating 0..3
+
+
+@dataclass
+class Session:
+    id: str
+    folder: str
+    exercises: list[str]
+    minutes: float
+    started_at: float
+    seed: int | None = None
+    state: str = "running"  # running, submitted
+    submitted_at: float | None = None
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    hints: dict[str, int] = field(default_factory=dict)
+    revealed: dict[str, bool] = field(default_factory=dict)
+    followups: dict[str, list[Followup]] = field(default_factory=dict)
+    schema: int = SCHEMA
+
+    # time -----------------------------------------------------------------
+    @property
+    def deadline(self) -> float:
+        return self.started_at + self.minutes * 60
+
+    def time_left(self, now: float) -> float:
+        """Seconds left (negative: over time)."""
+        end = self.submitted_at if self.submitted_at is not None else now
+        return self.deadline - end
+
+    def time_used(self, now: float) -> float:
+        end = self.submitted_at if self.submitted_at is not None else now
+        return max(0.0, end - self.started_at)
+
+    def over_time(self, now: float) -> float:
+        return max(0.0, -self.time_left(now))
+
+    # places ---------------------------------------------------------------
+    def path(self, exercise_id: str) -> Path:
+        return places.learner_file(exercise_id, Path(self.folder))
+
+    def state_path(self) -> Path:
+        return Path(self.folder) / SESSION_FILE
+
+    # storage ----------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Session:
+        data = dict(data)
+        data["followups"] = {eid: [Followup(**f) for f in items]
+                             for eid, items in data.get("followups", {}).items()}
+        return cls(**data)
+
+    def save(self) -> None:
+        write_json(self.state_path(), self.to_dict())
+
+
+def new_id(now: float, root: Path) -> str:
+    stamp = datetime.fromtimestamp(now).strftime("%Y%m%d-%H%M%S")
+    while True:
+        candidate = f"{stamp}-{secrets.token_hex(2)}"
+        if not (root / candidate).exists():
+            return candidate
+
+
+def default_minutes(exercise_ids: list[str]) -> float:
+    return float(sum(catalog.get(eid).minutes for eid in exercise_ids))
+
+
+def parse_exercise_list(text: str | None) -> list[str]:
+    """'rope, sinusoidal' -> ['rope', 'sinusoidal'], each checked against the catalog."""
+    if not text:
+        return []
+    ids = [part.strip() for part in text.split(",") if part.strip()]
+    for eid in ids:
+        try:
+            catalog.get(eid)
+        except catalog.UnknownExercise as exc:
+            raise UsageError(str(exc)) from None
+    if len(set(ids)) != len(ids):
+        raise UsageError(f"--exercises names an exercise twice: {text}")
+    return ids
+
+
+def create(exercise_ids: list[str], minutes: float, seed: int | None, now: float | None = None,
+           home: Path | None = None) -> Session:
+    """A new session folder with fresh stubs; it becomes the current session."""
+    now = time.time() if now is None else now
+    root = mock_root(home)
+    session_id = new_id(now, root)
+    folder = root / session_id
+    folder.mkdir(parents=True)
+    session = Session(id=session_id, folder=str(folder), exercises=list(exercise_ids),
+                      minutes=float(minutes), started_at=now, seed=seed)
+    for eid in exercise_ids:
+        write_atomic(session.path(eid), resources.stub_path(eid).read_text(encoding="utf-8"))
+    session.save()
+    write_atomic(root / CURRENT_FILE, session_id + "\n")
+    return session
+
+
+def load(session_id: str | None = None, home: Path | None = None) -> Session:
+    root = mock_root(home)
+    if session_id is None:
+        try:
+            session_id = (root / CURRENT_FILE).read_text(encoding="utf-8").strip()
+        except OSError:
+            raise UsageError("no mock interview yet. Start one with: drillpe mock "
+                             "(or drillpe mock start --no-live)") from None
+    path = root / session_id / SESSION_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Session.from_dict(data)
+    except FileNotFoundError:
+        known = ", ".join(sorted(p.name for p in root.glob("*/") if (p / SESSION_FILE).is_file()))
+        raise UsageError(f"no mock session {session_id!r}" +
+                         (f"; sessions: {known}" if known else "")) from None
+    except (OSError, ValueError, TypeError) as exc:
+        raise UsageError(f"the state of mock session {session_id} is unreadable ({exc}): "
+                         f"{places.display(path)}. Your files in that folder are untouched."
+                         ) from None
+
+
+# files -------------------------------------------------------------------
+
+
+def file_status(session: Session, exercise_id: str) -> dict[str, Any]:
+    """What can be told without running anything: exists, edited, parses."""
+    path = session.path(exercise_id)
+    status: dict[str, Any] = {"exercise": exercise_id, "file": str(path), "exists": path.is_file(),
+                              "edited": False, "parses": None, "syntax_error": None}
+    if not status["exists"]:
+        return status
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        status["parses"], status["syntax_error"] = False, str(exc)
+        return status
+    stub = resources.stub_path(exercise_id).read_text(encoding="utf-8")
+    status["edited"] = text != stub
+    try:
+        ast.parse(text, filename=str(path))
+        status["parses"] = True
+    except SyntaxError as exc:
+        status["parses"] = False
+        status["syntax_error"] = f"line {exc.lineno}: {exc.msg}"
+    return status
+
+
+def run_status(result: ExerciseResult) -> dict[str, Any]:
+    """From a grade, only whether the file imports and runs (not its score):
+    what a candidate would know by running their own code."""
+    loads = next((c for c in result.checks if c.id == "file.loads"), None)
+    imports = loads is not None and loads.status == "pass"
+    problem = None
+    if not imports:
+        problem = loads.message if loads else "does not import"
+    else:
+        for check in result.checks:
+            hit = [code for code in check.diagnosis if code in NOT_RUNNING]
+            if hit:
+                problem = check.message or hit[0]
+                break
+    return {"imports": imports, "runs": imports and problem is None, "problem": problem}
+
+
+# results and report --------------------------------------------------------
+
+
+def result_entry(result: ExerciseResult) -> dict[str, Any]:
+    failed = [c.id for c in result.checks if c.status in ("fail", "error")]
+    return {"passed": result.passed, "score": result.score, "diagnoses": result.diagnoses,
+            "failed_checks": failed, "error": result.error, "duration_s": result.duration_s,
+            "seed": result.seed, "device": result.device}
+
+
+def attach_followups(session: Session, per_exercise: int = 3) -> None:
+    """Give each exercise its follow-up questions (once; answers are kept)."""
+    bank = followups()
+    for eid in session.exercises:
+        if eid not in session.followups:
+            session.followups[eid] = [Followup(q["question"], q["answer"])
+                                      for q in bank.get(eid, [])[:per_exercise]]
+
+
+def verdict(entry: dict[str, Any] | None, revealed: bool) -> str:
+    if entry is None:
+        return "not graded"
+    if revealed:
+        return "revealed"
+    return "pass" if entry["passed"] else "fail"
+
+
+def report(session: Session, now: float) -> dict[str, Any]:
+    """The final report: score, time, per-exercise verdicts, hints, reveals, follow-ups."""
+    exercises = []
+    for eid in session.exercises:
+        entry = session.results.get(eid)
+        revealed = bool(session.revealed.get(eid))
+        asked = session.followups.get(eid, [])
+        rated = [f.rating for f in asked if f.rating is not None]
+        exercises.append({
+            "exercise": eid,
+            "file": str(session.path(eid)),
+            "verdict": verdict(entry, revealed),
+            "passed": bool(entry and entry["passed"] and not revealed),
+            "score": entry["score"] if entry else 0.0,
+            "diagnoses": entry["diagnoses"] if entry else [],
+            "error": entry["error"] if entry else None,
+            "hints": session.hints.get(eid, 0),
+            "revealed": revealed,
+            "followups": [asdict(f) for f in asked],
+            "followup_rating": round(sum(rated) / (3 * len(rated)), 3) if rated else None,
+        })
+    scores = [e["score"] for e in exercises]
+    return {
+        "schema": SCHEMA,
+        "session": session.id,
+        "folder": session.folder,
+        "state": session.state,
+        "started_at": session.started_at,
+        "submitted_at": session.submitted_at,
+        "minutes": session.minutes,
+        "time_used_s": round(session.time_used(now), 1),
+        "time_left_s": round(session.time_left(now), 1),
+        "over_time_s": round(session.over_time(now), 1),
+        "score": round(sum(scores) / len(scores), 4) if scores else 0.0,
+        "passed": bool(exercises) and all(e["passed"] for e in exercises),
+        "exercises": exercises,
+    }
+
+
+def status(session: Session, now: float) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "session": session.id,
+        "folder": session.folder,
+        "state": session.state,
+        "minutes": session.minutes,
+        "time_left_s": round(session.time_left(now), 1),
+        "over_time_s": round(session.over_time(now), 1),
+        "files": [file_status(session, eid) for eid in session.exercises],
+    }

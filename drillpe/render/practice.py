@@ -1,0 +1,389 @@
+"""Output of the practice loop: stats, next, watch, mock interviews.
+
+Views for rich ``Live`` are functions returning renderables, so the same view
+is printed once in a pipe and refreshed in place in a terminal.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from drillpe import catalog, render
+
+# The scorecard's parts come from drillpe.render, so watch and check look alike.
+from drillpe.render import scorecard_renderable
+from drillpe.report import ExerciseResult
+
+out = render.out
+STATUS_STYLE = {"failing": "bold red", "revealed": "yellow", "passed": "green", "new": "dim"}
+VERDICT_STYLE = {"pass": "bold green", "fail": "bold red", "revealed": "yellow",
+                 "not graded": "dim"}
+
+
+def duration(seconds: float | None) -> str:
+    """Compact: 42s, 3m05s, 1h05m, 2d03h."""
+    if seconds is None:
+        return "–"
+    seconds = int(round(abs(seconds)))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
+
+
+def clock(seconds: float) -> str:
+    """A countdown: 12:05, or -03:10 when over time."""
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(int(seconds))
+    return f"{sign}{seconds // 60:02d}:{seconds % 60:02d}"
+
+
+def when(iso: str | None) -> str:
+    """Today's time (19:43), else the date (11-29), else the year too."""
+    if not iso:
+        return "–"
+    moment = datetime.fromisoformat(iso).astimezone()
+    today = datetime.now().astimezone()
+    if moment.date() == today.date():
+        return moment.strftime("%H:%M")
+    return moment.strftime("%m-%d" if moment.year == today.year else "%Y-%m-%d")
+
+
+def _score(score: float | None, passed: bool = False) -> Text:
+    if score is None:
+        return Text("–", style="dim")
+    return Text(f"{score:.0%}" + (" ✓" if passed else ""), style="green" if passed else "yellow")
+
+
+# ---------------------------------------------------------------------------
+# scorecard as a renderable (watch refreshes it in place)
+
+
+def scorecard(result: ExerciseResult, *, quiet: bool = False) -> RenderableType:
+    return scorecard_renderable(result, quiet=quiet)
+
+
+# ---------------------------------------------------------------------------
+# stats
+
+
+def stats(summaries: list[dict[str, Any]], days: list[dict[str, Any]], streak: dict[str, int],
+          sessions: list[dict[str, Any]]) -> None:
+    table = Table(box=box.SIMPLE_HEAD, title="Progress, weakest first", title_justify="left",
+                  pad_edge=False)
+    table.add_column("exercise", no_wrap=True, style="bold cyan")
+    table.add_column("status", no_wrap=True)
+    table.add_column("pass/try", justify="right", no_wrap=True)
+    table.add_column("1st pass", no_wrap=True)
+    table.add_column("best", justify="right", no_wrap=True)
+    table.add_column("hints", justify="right", no_wrap=True)
+    table.add_column("time", justify="right", no_wrap=True)
+    table.add_column("last", no_wrap=True)
+    for s in summaries:
+        first = ("–" if s["attempts_to_first_pass"] is None else
+                 f"{duration(s['time_to_first_pass_s'])} ({s['attempts_to_first_pass']})")
+        table.add_row(s["exercise"], Text(s["status"], style=STATUS_STYLE.get(s["status"], "")),
+                      f"{s['passes']}/{s['attempts']}", first,
+                      _score(s["best_score"], s["passes"] > 0),
+                      str(s["hints_seen"]) if s["hints_seen"] else "–",
+                      duration(s["time_spent_s"]) if s["time_spent_s"] else "–",
+                      when(s["last_practised"]))
+    table.caption = ("1st pass: time from the first work recorded to the first pass (tries); "
+                     "time: checks, hints and sessions less than 15 min apart")
+    table.caption_justify = "left"
+    out.print(table)
+    out.print(calendar(days, streak))
+    if sessions:
+        out.print(mock_history(sessions))
+    if not any(s["attempts"] for s in summaries):
+        out.print(Text("Nothing recorded yet: drillpe start ID, then drillpe check ID "
+                       "(or drillpe watch, or drillpe mock).", style="dim"))
+    else:
+        out.print(Text("What to practise now: drillpe next", style="dim"))
+
+
+def calendar(days: list[dict[str, Any]], streak: dict[str, int]) -> RenderableType:
+    """Weeks as rows, oldest first: ■ passed something, ▪ attempted, · hint or
+    session only, space nothing."""
+    text = Text()
+    text.append(f"Last {len(days)} days", style="bold")
+    text.append(f"   streak {streak['current']} day{'s' if streak['current'] != 1 else ''}"
+                f" · longest {streak['longest']} · active days {streak['active_days']}\n")
+    for start in range(0, len(days), 7):
+        week = days[start:start + 7]
+        text.append(f"  {week[0]['date'][5:]}  ", style="dim")
+        for day in week:
+            if day["passes"]:
+                text.append("■ ", style="green")
+            elif day["attempts"]:
+                text.append("▪ ", style="yellow")
+            elif day["active"]:
+                text.append("· ", style="cyan")
+            else:
+                text.append("  ")
+        text.append("\n")
+    text.append("  ■ passed  ▪ attempted  · hints or sessions only", style="dim")
+    return text
+
+
+def mock_history(sessions: list[dict[str, Any]]) -> RenderableType:
+    table = Table(box=box.SIMPLE_HEAD, title="Mock interviews (latest first)",
+                  title_justify="left")
+    for column in ("session", "exercises", "score", "time used", "over time"):
+        table.add_column(column, no_wrap=True)
+    for s in sessions[:5]:
+        verdicts = ", ".join(f"{e['exercise']} {e['verdict']}" for e in s["exercises"])
+        table.add_row(s["session"], verdicts, _score(s["score"], s["passed"]),
+                      duration(s["time_used_s"]),
+                      duration(s["over_time_s"]) if s["over_time_s"] else "–")
+    return table
+
+
+# ---------------------------------------------------------------------------
+# next
+
+
+def next_list(plans: list, show: int) -> None:
+    if not plans:
+        return
+    top = plans[0]
+    exercise = catalog.get(top.exercise)
+    out.print(Text.assemble(("Practise now: ", "bold"), (top.exercise, "bold cyan"),
+                            (f" — {exercise.title}", "")), soft_wrap=True)
+    out.print(Text(f"  why: {top.reason}", style=""), soft_wrap=True)
+    out.print(Text(f"  drillpe start {top.exercise}  (or drillpe reset {top.exercise} for a fresh "
+                   f"stub), then drillpe watch {top.exercise}", style="dim"), soft_wrap=True)
+    rest = plans[1:show]
+    if rest:
+        table = Table(box=box.SIMPLE_HEAD, title="Then", title_justify="left")
+        table.add_column("id", no_wrap=True)
+        table.add_column("due", no_wrap=True)
+        table.add_column("why")
+        for p in rest:
+            due = "now" if p.group in (0, 1, 2) else datetime.fromtimestamp(
+                p.due_at).strftime("%Y-%m-%d %H:%M")
+            table.add_row(Text(p.exercise, style="bold cyan"), due, p.reason)
+        out.print(table)
+
+
+# ---------------------------------------------------------------------------
+# watch
+
+
+WATCH_KEYS = "h next hint · 1-9 show exercise · q quit"
+
+
+def watch_started(paths: list[str], live: bool) -> None:
+    out.print(Text(f"Watching {', '.join(paths)}: every save is graded. "
+                   + ("Keys: " + WATCH_KEYS if live else "Ctrl-C (or a line 'q' on stdin) "
+                      "stops."), style="dim"), soft_wrap=True)
+
+
+def watch_view(session, status: str, hint_panel: RenderableType | None) -> RenderableType:
+    head = Text()
+    for number, item in enumerate(session.items, 1):
+        style = "reverse bold" if item is session.focused else ""
+        mark = "" if item.result is None else (" ✓" if item.result.passed else " ✗")
+        head.append(f" {number} {item.exercise}{mark} ", style=style)
+        head.append(" ")
+    head.append(f"  {WATCH_KEYS}", style="dim")
+    parts: list = [head]
+    item = session.focused
+    if item.result is not None:
+        parts.append(scorecard(item.result, quiet=False))
+    else:
+        parts.append(Text(f"Grading {item.exercise}… (the first grade waits for torch to load)",
+                          style="dim"))
+    if hint_panel is not None:
+        parts.append(hint_panel)
+    parts.append(Text(status, style="dim"))
+    return Group(*parts)
+
+
+def watch_status(item, started: bool = True) -> str:
+    if item.result is None:
+        return ""
+    stamp = datetime.now().strftime("%H:%M:%S")
+    latency = f"graded {item.latency_s:.2f} s after the save" if item.latency_s is not None and \
+        item.grades > 1 else "first grade"
+    return f"{item.exercise}: {latency}, at {stamp} · grade #{item.grades}"
+
+
+def watch_graded(item, quiet: bool) -> None:
+    out.print(scorecard(item.result, quiet=quiet))
+    out.print(Text(watch_status(item), style="dim"))
+    out.print()
+
+
+def hint_panel(exercise: catalog.Exercise, level: int) -> RenderableType:
+    total = len(exercise.hints)
+    more = (f"h again: level {level + 1} of {total}" if level < total
+            else "That was the last hint. drillpe reveal shows the reference.")
+    return Panel(Text(exercise.hints[level - 1]), title=f"{exercise.id} · hint {level} of {total}",
+                 title_align="left", subtitle=more, subtitle_align="right", box=box.ROUNDED)
+
+
+def watch_ended(items) -> None:
+    graded = [i for i in items if i.result is not None]
+    if not graded:
+        out.print(Text("Stopped watching.", style="dim"))
+        return
+    summary = ", ".join(f"{i.exercise} {'PASS' if i.result.passed else 'FAIL'} "
+                        f"{i.result.score:.0%}" for i in graded)
+    out.print(Text(f"Stopped watching. Last grades: {summary}.", style="dim"), soft_wrap=True)
+
+
+# ---------------------------------------------------------------------------
+# mock interview
+
+
+def _file_state(fs: dict[str, Any], run: dict[str, Any] | None) -> Text:
+    if not fs["exists"]:
+        return Text("missing", style="bold red")
+    text = Text("edited" if fs["edited"] else "untouched", style="" if fs["edited"] else "dim")
+    if fs["parses"] is False:
+        text.append(f" · syntax error {fs['syntax_error']}", style="red")
+        return text
+    if run is not None:
+        text.append(" · imports ✓" if run["imports"] else " · imports ✗",
+                    style="green" if run["imports"] else "red")
+        if run["imports"]:
+            text.append(" · runs ✓" if run["runs"] else " · runs ✗",
+                        style="green" if run["runs"] else "red")
+        if run.get("problem") and fs["edited"]:
+            text.append(f" ({run['problem'][:60]})", style="dim")
+    return text
+
+
+def mock_started(session, live: bool) -> None:
+    lines = Text()
+    lines.append(f"Mock interview {session.id}", style="bold")
+    lines.append(f" · {session.minutes:g} min · seed {session.seed}\n")
+    lines.append("Session folder: ")
+    lines.append(f"{session.folder}\n", style="bold")
+    for number, eid in enumerate(session.exercises, 1):
+        ex = catalog.get(eid)
+        lines.append(f"  {number}. {eid}", style="bold cyan")
+        lines.append(f" — {ex.title} ({ex.difficulty}, ~{ex.minutes} min): ")
+        lines.append(f"{session.path(eid)}\n")
+    if not live:
+        lines.append("Edit the files, then: drillpe mock status · drillpe mock submit",
+                     style="dim")
+    out.print(lines, soft_wrap=True)
+
+
+def mock_status(status: dict[str, Any]) -> None:
+    left = status["time_left_s"]
+    text = Text()
+    text.append(f"Mock interview {status['session']} ({status['state']}): ", style="bold")
+    if status["state"] == "submitted":
+        text.append("submitted")
+    elif left >= 0:
+        text.append(f"{clock(left)} left", style="bold green" if left > 120 else "bold yellow")
+    else:
+        text.append(f"time is up, {duration(-left)} over: drillpe mock submit",
+                    style="bold red")
+    out.print(text, soft_wrap=True)
+    out.print(Text(f"Folder: {status['folder']}", style="dim"), soft_wrap=True)
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column("#", no_wrap=True)
+    table.add_column("exercise", no_wrap=True)
+    table.add_column("file", no_wrap=True)
+    table.add_column("state")
+    for number, fs in enumerate(status["files"], 1):
+        table.add_row(str(number), Text(fs["exercise"], style="bold cyan"),
+                      f"{fs['exercise']}.py", _file_state(fs, None))
+    out.print(table)
+
+
+def mock_live_view(session, now: float, files: list[dict[str, Any]], runs: dict[str, Any],
+                   grades: dict[str, ExerciseResult], focus: int, message: str | None,
+                   hint: RenderableType | None) -> RenderableType:
+    left = session.time_left(now)
+    style = "bold green" if left > 300 else "bold yellow" if left > 60 else "bold red"
+    head = Text()
+    head.append(f" {clock(left)} ", style=f"reverse {style}")
+    head.append(f"  mock interview {session.id} · {session.minutes:g} min · ")
+    head.append(session.folder, style="bold")
+    table = Table(box=box.SIMPLE_HEAD, expand=False)
+    for column in ("#", "exercise", "file", "state", "graded"):
+        table.add_column(column, no_wrap=column != "state")
+    for number, fs in enumerate(files, 1):
+        eid = fs["exercise"]
+        grade = grades.get(eid)
+        graded = Text("–", style="dim") if grade is None else Text(
+            f"{'PASS' if grade.passed else 'FAIL'} {grade.score:.0%}",
+            style="bold green" if grade.passed else "bold red")
+        name = Text(f"{eid}", style="bold cyan" + (" reverse" if number - 1 == focus else ""))
+        table.add_row(str(number), name, f"{eid}.py", _file_state(fs, runs.get(eid)), graded)
+    keys = Text("g grade now · h hint for the selected exercise (counted) · 1-9 select · "
+                "s submit · q leave (the clock keeps running; drillpe mock resume)", style="dim")
+    parts: list = [head, table, keys]
+    if hint is not None:
+        parts.append(hint)
+    if message:
+        parts.append(Text(message, style="yellow"))
+    return Group(*parts)
+
+
+def followup_intro(exercise_id: str, count: int) -> None:
+    ex = catalog.get(exercise_id)
+    out.print()
+    out.print(Text(f"Follow-up questions: {exercise_id} — {ex.title}", style="bold"))
+    out.print(Text(f"{count} question{'s' if count != 1 else ''}. Type your answer; an empty "
+                   "line ends it. Just Enter (or 'skip') skips.", style="dim"), soft_wrap=True)
+
+
+def followup_question(number: int, total: int, question: str) -> None:
+    out.print()
+    out.print(Text.assemble((f"Q{number}/{total} ", "bold magenta"), (question, "bold")),
+              soft_wrap=True)
+
+
+def followup_answer(model: str) -> None:
+    out.print(Panel(Text(model), title="Model answer", title_align="left", box=box.ROUNDED,
+                    border_style="cyan"))
+
+
+def ask(prompt: str) -> str:
+    return out.input(Text(prompt, style="bold"))
+
+
+def mock_report(report: dict[str, Any]) -> None:
+    table = Table(box=box.SIMPLE_HEAD, title=f"Mock interview {report['session']}",
+                  title_justify="left", pad_edge=False)
+    for column in ("exercise", "verdict", "score", "hints", "revealed", "answers"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("diagnoses", overflow="fold")
+    for e in report["exercises"]:
+        rating = "–" if e["followup_rating"] is None else f"{e['followup_rating']:.0%}"
+        table.add_row(Text(e["exercise"], style="bold cyan"),
+                      Text(e["verdict"], style=VERDICT_STYLE.get(e["verdict"], "")),
+                      f"{e['score']:.0%}", str(e["hints"]), "yes" if e["revealed"] else "no",
+                      rating, ", ".join(e["diagnoses"][:3]))
+    out.print(table)
+    summary = Text()
+    summary.append(" PASS " if report["passed"] else " FAIL ",
+                   style="bold black on green" if report["passed"] else "bold white on red")
+    summary.append(f" score {report['score']:.0%} · time used {duration(report['time_used_s'])} "
+                   f"of {report['minutes']:g} min")
+    if report["over_time_s"]:
+        summary.append(f" · over time by {duration(report['over_time_s'])}", style="bold red")
+    out.print(summary)
+    pending = sum(1 for e in report["exercises"] for f in e["followups"] if f["answer"] is None
+                  and not f["skipped"])
+    if pending:
+        out.print(Text(f"{pending} follow-up question(s) not answered yet: drillpe mock "
+                       "questions (in a terminal), or see them in drillpe mock submit --json.",
+                       style="dim"), soft_wrap=True)
+    out.print(Text("Recorded in your history: drillpe stats · drillpe next", style="dim"))

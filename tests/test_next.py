@@ -1,0 +1,110 @@
+"""drillpe next: spaced-repetition order on made-up histories."""
+
+import json
+import time
+from collections import Counter
+
+from conftest import run_cli
+
+from drillpe import catalog, schedule
+from drillpe.history import Attempt, Events, History
+
+DAY = schedule.DAY_S
+NOW = 2_000_000_000.0
+
+
+def att(exercise, at, passed, **kw):
+    return Attempt(exercise, at, passed, float(passed), **kw)
+
+
+def plans(events: dict, now=NOW):
+    return schedule.recommend(events, list(catalog.load().values()), now)
+
+
+def test_never_practised_in_catalog_order():
+    assert [p.exercise for p in plans({})] == catalog.ids()
+    assert all(p.reason == "never practised" for p in plans({}))
+
+
+def test_failed_comes_back_first_once_due():
+    events = {"rope": Events("rope", attempts=[att("rope", NOW - 3600, False,
+                                                   diagnoses=["rope.half_split"])])}
+    first = plans(events)[0]
+    assert first.exercise == "rope" and first.group == 0
+    assert "failed" in first.reason and "rope.half_split" in first.reason
+    # just failed: back soon, not this second; never-practised ones come first meanwhile
+    fresh = {"rope": Events("rope", attempts=[att("rope", NOW - 60, False)])}
+    order = [p.exercise for p in plans(fresh)]
+    assert order[-1] == "rope" and plans(fresh)[-1].due_at == NOW - 60 + schedule.RELEARN_S
+
+
+def test_revealed_counts_as_failed():
+    events = {"rope": Events("rope", attempts=[att("rope", NOW - 2 * DAY, True)],
+                             reveals=[NOW - 2 * DAY - 60])}
+    p = schedule.plan(events["rope"], 20, NOW)
+    assert p.last.quality == 1 and p.repetitions == 0 and p.interval_s == schedule.RELEARN_S
+    assert p.group == 0 and "revealed" in p.reason
+
+
+def test_intervals_grow_and_fast_passes_go_later():
+    fast = Events("rope", attempts=[att("rope", NOW - 10 * DAY, True),
+                                    att("rope", NOW - 9 * DAY, True)])
+    helped = Events("rope", attempts=[att("rope", NOW - 10 * DAY, False),
+                                      att("rope", NOW - 10 * DAY + 60, True),
+                                      att("rope", NOW - 9 * DAY, True)],
+                    hints=[(NOW - 10 * DAY - 30, 2)])
+    p_fast = schedule.plan(fast, 20, NOW)
+    p_helped = schedule.plan(helped, 20, NOW)
+    assert [r.quality for r in schedule.rounds_of(fast, 20)] == [5, 5]
+    assert [r.quality for r in schedule.rounds_of(helped, 20)] == [3, 5]
+    assert p_fast.interval_s == p_helped.interval_s == 6 * DAY  # SM-2: 1 day, then 6
+    assert p_fast.ease > p_helped.ease
+    third = Events("rope", attempts=fast.attempts + [att("rope", NOW - DAY, True)])
+    assert schedule.plan(third, 20, NOW).interval_s > 6 * DAY
+
+
+def test_order_failed_then_due_reviews_then_new_then_later():
+    events = {
+        "sinusoidal": Events("sinusoidal", attempts=[att("sinusoidal", NOW - 3 * DAY, True)]),
+        "learnable": Events("learnable", attempts=[att("learnable", NOW - 3600, True)]),
+        "rope": Events("rope", attempts=[att("rope", NOW - DAY, False)]),
+    }
+    order = plans(events)
+    assert [p.exercise for p in order] == ["rope", "sinusoidal", "relative", "learnable"]
+    assert [p.group for p in order] == [0, 1, 2, 3]
+    assert "review due" in order[1].reason and "next review in" in order[3].reason
+
+
+def test_rounds_split_at_passes_breaks_and_sessions():
+    events = Events("rope", attempts=[
+        att("rope", 0, False), att("rope", 60, True),  # round 1 ends with the pass
+        att("rope", 100, False),  # round 2
+        att("rope", 100 + schedule.ROUND_GAP_S + 1, False),  # round 3 after a break
+        att("rope", 100 + schedule.ROUND_GAP_S + 2, True, session="mock-1"),  # its own session
+    ])
+    assert [len(r.attempts) for r in schedule.rounds_of(events, 20)] == [2, 1, 1, 1]
+
+
+def test_mock_draw_is_reproducible_and_favours_weak():
+    exercises = list(catalog.load().values())
+    events = {eid: Events(eid, attempts=[att(eid, NOW - 3600, True)])
+              for eid in ("sinusoidal", "learnable", "relative")}
+    events["rope"] = Events("rope", attempts=[att("rope", NOW - 3600, False)])
+    first = schedule.pick_for_mock(events, exercises, 2, NOW, seed=7)
+    assert first == schedule.pick_for_mock(events, exercises, 2, NOW, seed=7)
+    assert len(set(first)) == 2
+    drawn = Counter(schedule.pick_for_mock(events, exercises, 1, NOW, seed=s)[0]
+                    for s in range(400))
+    assert drawn["rope"] > 2 * max(drawn[e] for e in ("sinusoidal", "learnable", "relative"))
+
+
+def test_next_command(isolated_places):
+    history = History(isolated_places["home"])
+    history.record_attempt(att("relative", time.time() - 7200, False, diagnoses=["relative.no_key_term"]))
+    history.close()
+    res = run_cli("next", "--json")
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["next"] == "relative" and data["plan"][0]["due"]
+    text = run_cli("next", env={"COLUMNS": "120"})
+    assert "Practise now: relative" in text.stdout and "relative.no_key_term" in text.stdout

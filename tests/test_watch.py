@@ -1,0 +1,177 @@
+"""Watch mode and the warm graders: re-grading driven by real file changes,
+keys, clean exits, and warm grades identical to cold ones."""
+
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import ROOT
+
+from drillpe.history import History
+from drillpe.runner import GradeRequest, grade
+from drillpe.warm import WarmLauncher
+from drillpe.watch import FileWatcher
+
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+def test_file_watcher_sees_writes_renames_and_returns(tmp_path):
+    path = tmp_path / "rope.py"
+    path.write_text("a")
+    watcher = FileWatcher([path])
+    assert watcher.changed() == []
+    time.sleep(0.01)
+    path.write_text("bb")
+    assert watcher.changed() == [path]
+    assert watcher.changed() == []
+    (tmp_path / "new.py").write_text("ccc")
+    os.replace(tmp_path / "new.py", path)  # how many editors save
+    assert watcher.changed() == [path]
+    path.unlink()
+    assert watcher.changed() == []  # gone mid-save: nothing to grade
+    path.write_text("dddd")
+    assert watcher.changed() == [path]
+
+
+class Watch:
+    """`drillpe watch ... --json` on pipes: one JSON line per grade."""
+
+    def __init__(self, *args):
+        self.proc = subprocess.Popen([sys.executable, "-m", "drillpe", "watch", "--json", *args],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        self.buffer = b""
+
+    def next_grade(self, timeout=120) -> dict:
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buffer:
+            left = deadline - time.monotonic()
+            assert left > 0 and select.select([self.proc.stdout], [], [], left)[0], \
+                "no grade from drillpe watch"
+            chunk = os.read(self.proc.stdout.fileno(), 65536)
+            assert chunk, f"drillpe watch ended: {self.proc.stderr.read().decode()}"
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return json.loads(line)
+
+
+def test_watch_regrades_on_save_and_quits_on_q(isolated_places):
+    ws = isolated_places["workspace"]
+    ws.mkdir(parents=True)
+    target = ws / "sinusoidal.py"
+    shutil.copy(ROOT / "exercises" / "sinusoidal.py", target)
+    watch = Watch("sinusoidal")
+    try:
+        first = watch.next_grade()
+        assert first["exercise"] == "sinusoidal" and not first["passed"]
+        assert first["grade"] == 1
+        target.write_text((ROOT / "solutions" / "sinusoidal.py").read_text())
+        second = watch.next_grade()
+        assert second["passed"] and second["score"] == 1.0 and second["grade"] == 2
+        target.write_text((FIXTURES / "sinusoidal" / "sin_cos_swapped.py").read_text())
+        third = watch.next_grade()
+        assert not third["passed"]
+        assert any("sinusoidal.sin_cos_swapped" in c["diagnosis"] for c in third["checks"])
+        target.write_text((ROOT / "solutions" / "sinusoidal.py").read_text())
+        assert watch.next_grade()["passed"]
+        watch.proc.stdin.write(b"q\n")
+        watch.proc.stdin.flush()
+        assert watch.proc.wait(timeout=30) == 0  # the last grade passed
+    finally:
+        if watch.proc.poll() is None:
+            watch.proc.kill()
+    history = History(isolated_places["home"])
+    events = history.events()["sinusoidal"]
+    assert [a.passed for a in events.attempts] == [False, True, False, True]
+    assert {a.source for a in events.attempts} == {"watch"}
+    assert events.work and events.work[0].source == "watch"
+
+
+def test_watch_stops_cleanly_on_ctrl_c(isolated_places):
+    ws = isolated_places["workspace"]
+    ws.mkdir(parents=True)
+    shutil.copy(ROOT / "exercises" / "rope.py", ws / "rope.py")
+    watch = Watch()  # no ID: every started exercise
+    try:
+        assert watch.next_grade()["exercise"] == "rope"
+        watch.proc.send_signal(signal.SIGINT)
+        assert watch.proc.wait(timeout=30) == 1  # the stub fails
+        assert b"Traceback" not in watch.proc.stderr.read()
+    finally:
+        if watch.proc.poll() is None:
+            watch.proc.kill()
+
+
+def test_watch_needs_a_started_exercise():
+    res = subprocess.run([sys.executable, "-m", "drillpe", "watch", "rope"], capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 2 and "drillpe start rope" in res.stderr
+
+
+@pytest.fixture(scope="module")
+def launcher():
+    with WarmLauncher() as warm:
+        yield warm
+
+
+def correct_file(tmp_path):
+    # a copy: the learner process may not read drillpe's own solutions folder
+    path = tmp_path / "sinusoidal.py"
+    shutil.copy(ROOT / "solutions" / "sinusoidal.py", path)
+    return path
+
+
+def test_warm_workers_come_back_after_being_killed(tmp_path, launcher):
+    launcher.wait_ready()
+    os.kill(launcher.workers["learner"].proc.pid, signal.SIGKILL)
+    os.kill(launcher.workers["judge"].proc.pid, signal.SIGKILL)
+    result = grade(GradeRequest(exercise_id="sinusoidal", file=correct_file(tmp_path)),
+                   launcher=launcher)
+    assert result.passed and launcher.restarts >= 2
+
+
+def test_warm_grade_times_out_like_a_cold_one(tmp_path, launcher):
+    path = tmp_path / "slow" / "sinusoidal.py"
+    path.parent.mkdir()
+    path.write_text((ROOT / "solutions" / "sinusoidal.py").read_text().replace(
+        "    def forward(self) -> torch.Tensor:\n",
+        "    def forward(self) -> torch.Tensor:\n        while True:\n            pass\n"))
+    started = time.monotonic()
+    result = grade(GradeRequest(exercise_id="sinusoidal", file=path, timeout=1.5),
+                   launcher=launcher)
+    assert time.monotonic() - started < 15
+    assert result.error["kind"] == "timeout" and "runtime.timeout" in result.diagnoses
+    # and the worker is still good for the next grade
+    ok = grade(GradeRequest(exercise_id="sinusoidal", file=correct_file(tmp_path)),
+               launcher=launcher)
+    assert ok.passed
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminal")
+def test_live_watch_in_a_terminal(isolated_places):
+    from pty_driver import Terminal
+
+    ws = isolated_places["workspace"]
+    ws.mkdir(parents=True)
+    target = ws / "rope.py"
+    shutil.copy(ROOT / "exercises" / "rope.py", target)
+    term = Terminal(["watch", "rope"], dict(os.environ, TERM="xterm-256color"))
+    try:
+        term.expect(r"FAIL\s+rope", 120)
+        term.send("h")
+        term.expect(r"rope · hint 1 of", 30)
+        target.write_text((ROOT / "solutions" / "rope.py").read_text())
+        term.expect(r"PASS\s+rope", 60)
+        term.expect(r"graded [\d.]+ s after the save", 30)
+        term.send("q")
+        assert term.wait(30) == 0
+        assert "Stopped watching" in term.text()
+    finally:
+        term.close()
+    assert History(isolated_places["home"]).hints_seen("rope") == 0  # passed since the hint
