@@ -415,7 +415,7 @@ def judge_position_values(ctx, x, case, result):
     got = judge_position_result(ctx, x, case, result)
     # A lookup is exact; the slack only admits one-hot matmul formulations.
     assert_close(got, lookup(ctx, x, case), atol=1e-6, what="embeddings",
-                 variants=position_variants(ctx, x, case))
+                 variants=position_variants(ctx, x, case), axes=("key position", "unit"))
 
 
 # --------------------------------------------------------------------------

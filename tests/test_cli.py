@@ -183,3 +183,25 @@ def test_reveal_diff(isolated_places):
     assert res.returncode == 0
     assert "+++ reference/sinusoidal.py" in res.stdout
     assert "-        raise NotImplementedError" in res.stdout
+
+
+def test_reset_of_an_untouched_stub_needs_no_backup(isolated_places):
+    ws = isolated_places["workspace"]
+    run_cli("start", "rope")
+    assert run_cli("reset", "rope").returncode == 0
+    assert list(ws.glob("rope.backup-*.py")) == []
+
+
+def test_started_files_get_ordinary_permissions(isolated_places):
+    import os
+
+    run_cli("start", "sinusoidal")
+    mode = (isolated_places["workspace"] / "sinusoidal.py").stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask
+
+
+def test_check_file_that_is_a_folder_is_usage_error(tmp_path):
+    res = run_cli("check", "rope", "--file", tmp_path)
+    assert res.returncode == 2 and "is a folder" in res.stderr

@@ -58,16 +58,13 @@ def start(
     exercise = exercise_or_usage(exercise_id)
     ws = places.workspace(workspace)
     target = places.learner_file(exercise.id, ws)
-    backup = None
     if target.exists():
         if not force:
             raise UsageError(
                 f"{places.display(target)} already exists; your work is kept. Check it with "
                 f"`drillpe check {exercise.id}`, or start over with `drillpe start {exercise.id} "
                 "--force` (your file is moved to a backup first).")
-        backup = places.display(places.move_to_backup(target))
-    write_atomic(target, resources.stub_path(exercise.id).read_text(encoding="utf-8"))
-    render.started(exercise, places.display(target), backup)
+    render.started(exercise, places.display(target), _put_stub(exercise, target))
     return EXIT_OK
 
 
@@ -79,10 +76,21 @@ def reset(
     """Put a fresh stub in place, moving your file to a backup first."""
     exercise = exercise_or_usage(exercise_id)
     target = places.learner_file(exercise.id, places.workspace(workspace))
-    backup = places.display(places.move_to_backup(target)) if target.exists() else None
-    write_atomic(target, resources.stub_path(exercise.id).read_text(encoding="utf-8"))
-    render.started(exercise, places.display(target), backup)
+    render.started(exercise, places.display(target), _put_stub(exercise, target))
     return EXIT_OK
+
+
+def _put_stub(exercise: catalog.Exercise, target: Path) -> str | None:
+    """Write the stub to ``target``; a file already there is moved to a backup
+    first (unless it is the untouched stub itself). Returns the backup's path."""
+    stub = resources.stub_path(exercise.id).read_text(encoding="utf-8")
+    backup = None
+    if target.exists():
+        if target.is_file() and target.read_text(encoding="utf-8", errors="replace") == stub:
+            return None
+        backup = places.display(places.move_to_backup(target))
+    write_atomic(target, stub)
+    return backup
 
 
 def resolve_targets(ids: list[str], file: Path | None, ws: Path) -> list[tuple[catalog.Exercise, Path]]:
@@ -94,7 +102,8 @@ def resolve_targets(ids: list[str], file: Path | None, ws: Path) -> list[tuple[c
             raise UsageError(f"cannot tell which exercise {file} is for; name it: "
                              f"drillpe check ID --file {file}")
         if not file.is_file():
-            raise UsageError(f"no such file: {file}")
+            raise UsageError(f"{file} is a folder, not a learner file" if file.is_dir()
+                             else f"no such file: {file}")
         return [(exercise_or_usage(exercise_id), file)]
     if not ids:
         found = [(ex, places.learner_file(ex.id, ws)) for ex in catalog.load().values()
@@ -104,7 +113,7 @@ def resolve_targets(ids: list[str], file: Path | None, ws: Path) -> list[tuple[c
                              "Start one with: drillpe start ID")
         return found
     targets = []
-    for exercise_id in ids:
+    for exercise_id in dict.fromkeys(ids):  # `check rope rope` grades rope once
         exercise = exercise_or_usage(exercise_id)
         path = places.learner_file(exercise.id, ws)
         if not path.is_file():

@@ -336,8 +336,10 @@ def is_close(got: torch.Tensor, want: torch.Tensor, *, atol: float, rtol: float 
     return mismatch(got, want, atol=atol, rtol=rtol) is None
 
 
-def heatmap(got: torch.Tensor, want: torch.Tensor, max_rows: int = 16, max_cols: int = 32) -> dict:
-    """|yours - expected| reduced to a small (rows x cols) grid over the last two axes."""
+def heatmap(got: torch.Tensor, want: torch.Tensor, max_rows: int = 16, max_cols: int = 32,
+            axes: Sequence[str] = ("position", "channel")) -> dict:
+    """|yours - expected| reduced to a small (rows x cols) grid over the last two
+    axes (named by ``axes``), taking the maximum over the leading ones."""
     diff = (got.detach().to("cpu", torch.float64) - want.detach().to("cpu", torch.float64)).abs()
     diff = torch.nan_to_num(diff, nan=float("inf"))
     if diff.dim() == 0:
@@ -362,7 +364,7 @@ def heatmap(got: torch.Tensor, want: torch.Tensor, max_rows: int = 16, max_cols:
         "rows": int(rows),
         "cols": int(cols),
         "values": [[round(float(v), 6) for v in row] for row in grid],
-        "axes": ["position", "channel"],
+        "axes": list(axes),
     }
 
 
@@ -375,6 +377,7 @@ def assert_close(
     what: str,
     variants: dict[str, Callable[[], torch.Tensor] | torch.Tensor] | None = None,
     variant_atol: float | None = None,
+    axes: Sequence[str] = ("position", "channel"),
 ) -> None:
     """Raise Fail (with worst element, heatmap and diagnosis) when got != want.
 
@@ -392,7 +395,7 @@ def assert_close(
         f"{what}: max |Δ| {delta:.3g} at {index} (yours {yours:.6g}, expected {expected:.6g}); "
         f"tolerance {atol:.2g}" + (f" + {rtol:.1g}·|expected|" if rtol else "")
     )
-    raise Fail(message, codes or ["output.mismatch"], heatmap=heatmap(got, want))
+    raise Fail(message, codes or ["output.mismatch"], heatmap=heatmap(got, want, axes=axes))
 
 
 def diagnose(

@@ -289,8 +289,13 @@ def grade(exercise_id: str, learner_file: Path, outdir: Path, device: torch.devi
             loads.message = f"importing your file raised {exc.describe()}"
         error = {"kind": kind, "message": loads.message}
     checks.append(loads)
-    checks.append(rules_check(static, runtime, exercise))
-    checks.append(cuda_check(static))
+    if static.syntax_error:  # nothing could be read or run: these rows cannot be judged
+        for row in (rules_check(static, runtime, exercise), cuda_check(static)):
+            row.status, row.message = "skip", "not run: your file does not parse"
+            checks.append(row)
+    else:
+        checks.append(rules_check(static, runtime, exercise))
+        checks.append(cuda_check(static))
 
     if error is not None:
         for check in [*_api_placeholder(exercise), *[skipped(c, "not run: your file does not "

@@ -100,8 +100,11 @@ def _verdict(result: ExerciseResult) -> Text:
         text.append(" PASS ", style="bold black on green")
     else:
         text.append(" FAIL ", style="bold white on red")
-    text.append(f" {result.exercise}  score {result.score:.0%} ({scored_ok}/{len(scored)} checks)"
-                f" · core {core_ok}/{len(core)}")
+    failing = len(core) - core_ok
+    core_text = "every core check passes" if not failing else (
+        f"{failing} core check{'s' if failing != 1 else ''} failing")
+    text.append(f" {result.exercise}  score {result.score:.0%} ({scored_ok} of {len(scored)} "
+                f"exercise checks pass) · {core_text}")
     text.append(f" · {result.device} · seed {result.seed} · {result.duration_s:.2f} s", style="dim")
     return text
 
@@ -256,4 +259,4 @@ def reveal_diff(exercise: catalog.Exercise, learner: str, reference: str, learne
                  "red" if line.startswith("-") and not line.startswith("---") else
                  "cyan" if line.startswith("@@") else "")
         text.append(line if line.endswith("\n") else line + "\n", style=style)
-    out.print(text, end="")
+    out.print(text, end="", soft_wrap=True)  # a wrapped line would lose its +/- marker
