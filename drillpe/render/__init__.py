@@ -164,8 +164,8 @@ def scorecard_renderable(result: ExerciseResult, *, quiet: bool = False,
     except LookupError:
         title = result.exercise
     parts: list = [
-        Rule(Text.assemble((f"{result.exercise} · {title}", "bold"), ("  " + result.file, "dim")),
-             align="left"),
+        Rule(Text(f"{result.exercise} · {title}", style="bold"), align="left"),
+        Text(f"file {result.file}", style="dim"),
         _checks_table(result),
     ]
     if not quiet:
