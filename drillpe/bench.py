@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from drillpe.errors import EXIT_FAILED, DrillpeBug, DrillpeError, UsageError
+from drillpe.runner import child_env, limit_address_space
 
 SCHEMA = 1
 EXIT_DEVICE_UNAVAILABLE = 4  # drillpe.grading.common
 EXIT_NO_SPEC = 5  # drillpe.grading.bench_child
-MEMORY_LIMIT = 8 * 1024**3  # the learner's address space on the CPU, as in grading
 LOOP_GROWTH = 0.5  # doubling an axis adds at least this share of torch calls: a loop
 LOOP_MIN_CALLS = 8
 TABLE_SHARE = 0.2  # shape-only work above this share of a call is worth caching
@@ -177,25 +177,6 @@ def target_has_data(target: TargetBench) -> bool:
 # --------------------------------------------------------------------------- processes
 
 
-def _child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    package_parent = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env["PYTHONHASHSEED"] = "0"
-    env.setdefault("PYTHONWARNINGS", "ignore::UserWarning")
-    return env
-
-
-def _limit_memory() -> None:
-    try:
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-    except (ImportError, ValueError, OSError):
-        pass
-
-
 def _run_child(role: str, exercise_id: str, file: Path | None, options: BenchOptions,
                tmpdir: Path) -> dict[str, Any]:
     out = tmpdir / f"{role}.json"
@@ -211,9 +192,9 @@ def _run_child(role: str, exercise_id: str, file: Path | None, options: BenchOpt
         cmd += ["--file", str(file)]
     with open(log, "wb") as fh:
         proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT, env=_child_env(),
+            cmd, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT, env=child_env(),
             cwd=file.parent if learner else tmpdir, start_new_session=True,
-            preexec_fn=_limit_memory if learner and options.device == "cpu" else None)
+            preexec_fn=limit_address_space if learner and options.device == "cpu" else None)
         try:
             rc = proc.wait(timeout=options.timeout_s)
         except subprocess.TimeoutExpired:

@@ -36,7 +36,7 @@ class GradeRequest:
     display_path: str | None = None
 
 
-def _child_env() -> dict[str, str]:
+def child_env() -> dict[str, str]:
     env = dict(os.environ)
     package_parent = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
@@ -46,7 +46,7 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def _limit_memory() -> None:
+def limit_address_space() -> None:
     try:
         import resource
 
@@ -110,16 +110,16 @@ class ColdLauncher:
         with open(log, "wb") as fh:
             return ColdProcess(subprocess.Popen(
                 [sys.executable, "-m", "drillpe.grading.judge", *args],
-                stdin=subprocess.PIPE, stdout=fh, stderr=fh, env=_child_env(), cwd=cwd))
+                stdin=subprocess.PIPE, stdout=fh, stderr=fh, env=child_env(), cwd=cwd))
 
     def start_learner(self, args: list[str], log: Path, cwd: Path, limit_memory: bool
                       ) -> ColdProcess:
         with open(log, "wb") as fh:
             return ColdProcess(subprocess.Popen(
                 [sys.executable, "-m", "drillpe.grading.learner", *args],
-                stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT, env=_child_env(),
+                stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT, env=child_env(),
                 cwd=cwd, start_new_session=True,
-                preexec_fn=_limit_memory if limit_memory else None))
+                preexec_fn=limit_address_space if limit_memory else None))
 
 
 def grade(request: GradeRequest, launcher=None) -> ExerciseResult:

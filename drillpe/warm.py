@@ -36,7 +36,7 @@ class _Worker:
     """One warm worker process and its JSON-line channel."""
 
     def __init__(self, role: str, logdir: Path):
-        from drillpe.runner import _child_env
+        from drillpe.runner import child_env
 
         self.role = role
         self.log_path = logdir / f"warm-{role}.log"
@@ -45,7 +45,7 @@ class _Worker:
             # which then closes the workers in order.
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "drillpe.grading.warm", role],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=_child_env(),
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=child_env(),
                 cwd=logdir, start_new_session=True)
         self._buffer = b""
         self.ready = False

@@ -27,7 +27,7 @@ import torch
 from drillpe import catalog, resources
 from drillpe.grading import wire
 from drillpe.grading.api import Env, ExceptionOut
-from drillpe.grading.common import case_inputs, device_or_exit, load_grader
+from drillpe.grading.common import case_inputs, device_or_exit, leave_now, load_grader
 from drillpe.grading.loading import exception_lines, load_module
 
 LEARNER_MODULE = "drillpe_learner"
@@ -274,12 +274,4 @@ def _save_runtime(outdir: Path, guards: Guards, watched: dict, modules_before: s
 
 
 if __name__ == "__main__":
-    code = main()
-    # Leave at once: threads the learner started must not keep the process
-    # (and the parent's timeout) waiting once every output is saved.
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:
-            pass
-    os._exit(code)
+    leave_now(main())

@@ -111,9 +111,9 @@ def _child(role: str, request: dict, preloaded: dict, stdin_fd: int) -> int:
     if role == "learner":
         os.setsid()  # its own process group, so the parent can kill all it leaves behind
         if request.get("limit_memory"):
-            from drillpe.runner import _limit_memory
+            from drillpe.runner import limit_address_space
 
-            _limit_memory()
+            limit_address_space()
     os.chdir(cwd)
     _stdio(stdin_fd, request["log"])
     sys.path[0] = cwd  # what `python -m` started in cwd would have
@@ -152,14 +152,9 @@ def _fork(role: str, request: dict, preloaded: dict, protocol_fds: tuple[int, ..
         except BaseException:
             traceback.print_exc()
         finally:
-            # Leave at once, as the cold processes do: threads the learner
-            # started must not keep this child alive once its files are written.
-            for stream in (sys.stdout, sys.stderr):
-                try:
-                    stream.flush()
-                except Exception:
-                    pass
-            os._exit(code)
+            from drillpe.grading.common import leave_now
+
+            leave_now(code)  # as the cold processes do
     os.close(child_stdin)
     return pid, end_writer
 
