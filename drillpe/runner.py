@@ -139,8 +139,11 @@ def grade(request: GradeRequest, launcher=None) -> ExerciseResult:
         judge = launcher.start_judge([*common, "--outdir", str(outdir), "--report",
                                       str(report_path)], judge_log, tmpdir)
         started = time.monotonic()
-        learner = launcher.start_learner([*common, "--outdir", str(outdir)], learner_log,
-                                         learner_file.parent, request.device == "cpu")
+        # The learner dumps where its code is shortly before the kill.
+        deadline = time.time() + request.timeout - min(0.3, request.timeout / 4)
+        learner = launcher.start_learner([*common, "--outdir", str(outdir), "--deadline",
+                                          repr(deadline)], learner_log, learner_file.parent,
+                                         request.device == "cpu")
         timed_out = False
         try:
             returncode = learner.wait(timeout=request.timeout)

@@ -159,6 +159,9 @@ def test_timeout_is_a_failed_check_not_a_crash(tmp_path):
     [result] = json.loads(res.stdout)["results"]
     assert result["error"]["kind"] == "timeout"
     assert any("runtime.timeout" in c["diagnosis"] for c in result["checks"])
+    # and it says where the code was when the time ran out
+    stuck = [line for c in result["checks"] for line in c.get("traceback", [])]
+    assert any(line.startswith("line ") and "in forward" in line for line in stuck), stuck
 
 
 def test_hint_levels_progress():

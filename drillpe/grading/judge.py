@@ -15,8 +15,10 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import linecache
+import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,13 @@ class LearnerEnd:
     returncode: int | None
     timed_out: bool
     timeout_s: float
+    # Where the learner's code was when the time ran out (its own lines only);
+    # shown once, on the first row that did not finish.
+    stuck: list[str] = field(default_factory=list)
+
+    def take_stuck(self) -> list[str]:
+        lines, self.stuck = self.stuck, []
+        return lines
 
     @property
     def early_reason(self) -> tuple[str, str, str]:
@@ -56,6 +65,28 @@ class LearnerEnd:
                     f"the process running your code died (signal {-self.returncode})")
         return ("runtime.exit", "crash",
                 f"your code ended the process (exit status {self.returncode})")
+
+
+STUCK_FILE = "stuck.txt"  # drillpe.grading.learner writes it just before the deadline
+FRAME = re.compile(r'^\s*File "(?P<file>.+)", line (?P<line>\d+) in (?P<name>\S+)')
+
+
+def stuck_lines(dump: Path, learner_file: Path) -> list[str]:
+    """The learner's own frames from faulthandler's dump, outermost first."""
+    try:
+        text = dump.read_text(errors="replace")
+    except OSError:
+        return []
+    target = str(learner_file.resolve())
+    for block in text.split("\n\n"):  # one block per thread, most recent call first
+        frames = [m for m in map(FRAME.match, block.splitlines()) if m and m["file"] == target]
+        if frames:
+            lines = []
+            for m in reversed(frames):
+                code = linecache.getline(target, int(m["line"])).strip()
+                lines.append(f"line {m['line']}, in {m['name']}: {code}")
+            return lines[-8:]
+    return []
 
 
 # --------------------------------------------------------------------------
@@ -190,6 +221,9 @@ def judge_check(check: Check, records: list | None, ctx: JudgeContext, end: Lear
     if records is None:
         code, _, sentence = end.early_reason
         result.status, result.message, result.diagnosis = "error", f"not reached: {sentence}", [code]
+        result.traceback = end.take_stuck()
+        if result.traceback:
+            result.message = f"stopped here: {sentence}"
         return result
     for index, case in enumerate(check.cases):
         if index >= len(records):
@@ -277,6 +311,7 @@ def grade(exercise_id: str, learner_file: Path, outdir: Path, device: torch.devi
     elif load is None:
         code, kind, sentence = end.early_reason
         loads.status, loads.diagnosis, loads.message = "error", [code], f"while importing, {sentence}"
+        loads.traceback = end.take_stuck()
         error = {"kind": kind, "message": loads.message}
     elif load["status"] != "ok":
         exc = wire.decode(load["error"])
@@ -387,7 +422,8 @@ def run(args: argparse.Namespace, grader=None, reference=None) -> int:
         return 5  # the parent went away
     info = json.loads(line)
     end = LearnerEnd(returncode=info.get("returncode"), timed_out=bool(info.get("timed_out")),
-                     timeout_s=float(info.get("timeout_s", 0)))
+                     timeout_s=float(info.get("timeout_s", 0)),
+                     stuck=stuck_lines(args.outdir / STUCK_FILE, args.file))
     result = grade(args.exercise, args.file, args.outdir, device, args.seed, end, static,
                    grader, reference)
     write_json(args.report, result.to_dict())

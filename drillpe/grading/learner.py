@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import argparse
 import builtins
+import faulthandler
 import functools
 import inspect
 import io
 import os
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -202,6 +204,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--outdir", required=True, type=Path)
+    parser.add_argument("--deadline", type=float, default=None,
+                        help="time.time() at which to dump where the code is (before the kill)")
     return parser.parse_args(argv)
 
 
@@ -217,6 +221,11 @@ def run(args: argparse.Namespace, grader=None) -> int:
     grader = grader if grader is not None else load_grader(args.exercise)
     learner_file = args.file.resolve()
     raw_stdout = separate_stdout(args.outdir)
+    if args.deadline is not None:
+        # If the code is still running near the deadline, say where (the judge
+        # shows the learner's own lines of it); the parent kills us just after.
+        stuck = open(args.outdir / "stuck.txt", "w")  # noqa: SIM115  (kept open for the dump)
+        faulthandler.dump_traceback_later(max(0.05, args.deadline - time.time()), file=stuck)
     guards = Guards(learner_file, exercise.banned)
     guards.raw_stdout = raw_stdout
     watched = snapshot()

@@ -173,11 +173,14 @@ def scorecard_renderable(result: ExerciseResult, *, quiet: bool = False,
         if diagnoses:
             parts.append(Text("Why", style="bold"))
             parts.extend(diagnoses)
-        first_fail = next((c for c in result.checks if c.status in ("fail", "error")), None)
-        if first_fail and first_fail.traceback:
-            parts.append(Text("Your code", style="bold"))
-            parts.append(Text("\n".join("  " + line for line in first_fail.traceback),
-                              style="yellow"))
+        shown: list[list[str]] = []
+        for check in result.checks:  # each distinct traceback once, three at most
+            if check.status in ("fail", "error") and check.traceback and \
+                    check.traceback not in shown and len(shown) < 3:
+                shown.append(check.traceback)
+                parts.append(Text(f"Your code ({check.title})", style="bold"))
+                parts.append(Text("\n".join("  " + line for line in check.traceback),
+                                  style="yellow"))
         heated = next((c for c in result.checks if c.heatmap), None)
         block = _heatmap(heated, color=out.color_system is not None if color is None else color
                          ) if heated else None
