@@ -268,7 +268,8 @@ def _file_state(fs: dict[str, Any], run: dict[str, Any] | None) -> Text:
 def mock_started(session, live: bool) -> None:
     lines = Text()
     lines.append(f"Mock interview {session.id}", style="bold")
-    lines.append(f" · {session.minutes:g} min · seed {session.seed}\n")
+    seed = f" · seed {session.seed}" if session.seed is not None else ""
+    lines.append(f" · {session.minutes:g} min{seed}\n")
     lines.append("Session folder: ")
     lines.append(f"{session.folder}\n", style="bold")
     for number, eid in enumerate(session.exercises, 1):
