@@ -26,6 +26,7 @@ STATUS_STYLE = {
     "skip": ("– skip", "dim"),
 }
 HEAT_CHARS = " .:-=+*#%@"
+STATUS_COLOUR = {"passed": "green", "failing": "red", "revealed": "yellow", "new": "dim"}
 
 
 def console(stderr: bool = False) -> Console:
@@ -51,8 +52,8 @@ def warn(message: str) -> None:
 
 def exercise_list(rows: list[dict]) -> None:
     table = Table(box=box.SIMPLE_HEAD, title="drillpe exercises", title_justify="left")
-    for column in ("id", "title", "topic", "level", "min", "started", "best"):
-        table.add_column(column, no_wrap=column in ("id", "started", "best"))
+    for column in ("id", "title", "topic", "level", "min", "started", "status", "best"):
+        table.add_column(column, no_wrap=column in ("id", "started", "status", "best"))
     for row in rows:
         best = row["best"]
         best_text = Text("–", style="dim") if best is None else Text(
@@ -61,6 +62,7 @@ def exercise_list(rows: list[dict]) -> None:
         table.add_row(
             Text(row["id"], style="bold cyan"), row["title"], row["topic"], row["difficulty"],
             str(row["minutes"]), Text("yes", style="green") if row["started"] else Text("no", style="dim"),
+            Text(row.get("status", "new"), style=STATUS_COLOUR.get(row.get("status", "new"), "")),
             best_text)
     out.print(table)
     out.print(Text("Start one with: drillpe start ID", style="dim"))
