@@ -110,6 +110,8 @@ def objects_source(objects: Mapping[str, Any]) -> tuple[str, list[str]]:
     for name, obj in objects.items():
         if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
             continue
+        if _is_drillpe(obj):  # `import drillpe` / `from drillpe import check` in the notebook
+            continue
         if isinstance(obj, types.ModuleType):
             imports.append(_import_module_line(name, obj))
         elif inspect.isfunction(obj) or inspect.isclass(obj):
@@ -136,6 +138,12 @@ def objects_source(objects: Mapping[str, Any]) -> tuple[str, list[str]]:
     parts.extend(text for _, _, text in _unique(defined))
     return "\n\n\n".join(p.strip("\n") for p in parts if p.strip()) + "\n", \
         [name for _, name, _ in defined]
+
+
+def _is_drillpe(obj: Any) -> bool:
+    """drillpe itself, or anything it defines: the caller's tools, not the answer."""
+    module = obj.__name__ if isinstance(obj, types.ModuleType) else getattr(obj, "__module__", "")
+    return isinstance(module, str) and (module == "drillpe" or module.startswith("drillpe."))
 
 
 def _unique(defined):

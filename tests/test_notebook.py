@@ -199,3 +199,18 @@ def test_import_drillpe_stays_light():
     assert res.stdout.strip() == "[]"
     with pytest.raises(AttributeError):
         drillpe.no_such_thing  # noqa: B018
+
+
+def test_globals_that_hold_drillpe_itself_are_graded_as_the_answer_alone():
+    """The README's usage: `import drillpe` (or `from drillpe import check`) sits
+    in the same namespace as the learner's functions; drillpe must not be
+    copied into the learner file, so a correct answer passes."""
+    from drillpe import check
+
+    namespace = {**rope_objects(), "drillpe": drillpe, "check": check,
+                 "objects_source": objects_source}
+    source, names = objects_source(namespace)
+    assert "drillpe" not in source
+    assert {"check", "objects_source"}.isdisjoint(names) and "RoPE" in names
+    report = drillpe.check("rope", namespace)
+    assert report.passed and report.error is None, report.to_json()
