@@ -197,16 +197,16 @@ def watch_view(session, status: str, hint_panel: RenderableType | None) -> Rende
         head.append(f" {number} {item.exercise}{mark} ", style=style)
         head.append(" ")
     head.append(f"  {WATCH_KEYS}", style="dim")
-    parts: list = [head]
+    # The status goes on top: a scorecard taller than the terminal is cut at the bottom.
+    parts: list = [head, Text(status, style="dim")]
     item = session.focused
+    if hint_panel is not None:
+        parts.append(hint_panel)
     if item.result is not None:
         parts.append(scorecard(item.result, quiet=False))
     else:
         parts.append(Text(f"Grading {item.exercise}… (the first grade waits for torch to load)",
                           style="dim"))
-    if hint_panel is not None:
-        parts.append(hint_panel)
-    parts.append(Text(status, style="dim"))
     return Group(*parts)
 
 
