@@ -420,6 +420,7 @@ def attention_diagnosis(ref, x, case, got, rope, atol, rtol) -> tuple[list[str],
                  for d in (-2, 1, 0) for f in (float("-inf"), -1e9)]
     if mask is not None:
         mistakes.append(("attention.mask_inverted", dict(invert_mask=True)))
+        mistakes.append(("attention.mask_after_softmax", dict(mask_after_softmax=True)))
     codes: list[str] = []
     for (rq, rk), extra in rotations:
         for code, switches in mistakes:

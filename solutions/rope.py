@@ -44,7 +44,8 @@ def rotate(x: torch.Tensor, positions: torch.Tensor | None = None, base: float =
 
 
 def attend(q, k, v, mask=None, dropout=None, *, dim: int = -1, scale: bool = True,
-           invert_mask: bool = False, fill: float = float("-inf")):
+           invert_mask: bool = False, fill: float = float("-inf"),
+           mask_after_softmax: bool = False):
     """Softmax attention in float64 on already-rotated q, k: (out, weights).
 
     The keyword switches reproduce known mistakes for the grader's variants.
@@ -53,10 +54,14 @@ def attend(q, k, v, mask=None, dropout=None, *, dim: int = -1, scale: bool = Tru
     logits = q @ k.transpose(-2, -1)
     if scale:
         logits = logits / math.sqrt(q.shape[-1])
+    excluded = None
     if mask is not None:
         excluded = (mask != 0) if invert_mask else (mask == 0)
-        logits = logits.masked_fill(excluded, fill)
+        if not mask_after_softmax:
+            logits = logits.masked_fill(excluded, fill)
     weights = torch.softmax(logits, dim=dim)
+    if mask_after_softmax and excluded is not None:
+        weights = weights.masked_fill(excluded, 0.0)
     if dropout is not None:
         weights = dropout(weights)
     return weights @ v, weights
