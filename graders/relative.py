@@ -12,7 +12,6 @@ out-of-range table index once a distance exceeds K is reported as missing
 clipping.
 """
 
-from pathlib import Path
 
 import torch
 
@@ -22,12 +21,12 @@ from drillpe.grading import (
     Grader,
     TensorOut,
     assert_close,
+    attempt,
     diagnose,
     exception_failure,
     expect_tensor,
     is_close,
 )
-from drillpe.grading.loading import exception_lines
 
 GRADER = Grader("relative")
 
@@ -102,25 +101,6 @@ def attention_inputs(case, rand):
 
 # --------------------------------------------------------------------------
 # Learner side
-
-
-def caught(env, exc: BaseException) -> ExceptionOut:
-    return ExceptionOut(
-        type_name=type(exc).__name__,
-        message=str(exc)[:500],
-        traceback=exception_lines(exc, Path(env.mod.__file__)),
-        not_implemented=isinstance(exc, NotImplementedError),
-        exited=isinstance(exc, SystemExit),
-    )
-
-
-def attempt(env, fn):
-    """fn()'s result, or the learner's exception as an ExceptionOut (so the
-    remaining calls of the case still run)."""
-    try:
-        return fn()
-    except BaseException as exc:  # learner code may raise anything, SystemExit too
-        return caught(env, exc)
 
 
 def load_weights(module, weights: dict):

@@ -8,7 +8,6 @@ output is compared with what each mistake would produce, on positions below
 rotation is reported as the RoPE mistake it is, not as an attention bug.
 """
 
-from pathlib import Path
 
 import torch
 
@@ -18,13 +17,13 @@ from drillpe.grading import (
     Grader,
     TensorOut,
     assert_close,
+    attempt,
     diagnose,
     exception_failure,
     expect_tensor,
     expect_tuple,
     is_close,
 )
-from drillpe.grading.loading import exception_lines
 
 GRADER = Grader("rope")
 
@@ -47,16 +46,6 @@ def attention_tol(v: torch.Tensor) -> tuple[float, float]:
     if v.dtype == torch.float32:
         return 2e-5 * scale, 1e-5
     return UNIT[v.dtype] * scale + scale * v.shape[-2] * 2**-22, 0.0
-
-
-def attempt(env, fn):
-    """Call learner code; an exception comes back as a value, for the judge to explain."""
-    try:
-        return fn()
-    except Exception as exc:
-        return ExceptionOut(type_name=type(exc).__name__, message=str(exc)[:500],
-                            traceback=exception_lines(exc, Path(env.mod.__file__)),
-                            not_implemented=isinstance(exc, NotImplementedError))
 
 
 # --------------------------------------------------------------------------
@@ -369,8 +358,8 @@ def run_attention(env, x, case):
     # RoPE mistake from an attention mistake.
     rope = None
     if case.get("rope", True) and getattr(env.mod, "RoPE", None) is not None:
-        rope = attempt(env, lambda: env.mod.RoPE(x["q"], x["k"]))
-    return {"att": attempt(env, call) if low else call(), "rope": rope}
+        rope = attempt(env, lambda: env.mod.RoPE(x["q"], x["k"]), catch=Exception)
+    return {"att": attempt(env, call, catch=Exception) if low else call(), "rope": rope}
 
 
 def learner_rotation(x, rope):

@@ -7,7 +7,8 @@ exactly the verdict and diagnoses its header declares:
 
 `pass`/`fail` is the exercise verdict (all core checks pass or not); the codes
 are the exact set of diagnosis codes over all checks (core and extra), so a
-correct file must come out with no diagnosis at all.
+correct file must come out with no diagnosis at all. (Untouched stubs are
+graded straight from exercises/ by tests/test_catalog.py.)
 
 Every fixture is graded through warm workers (drillpe.warm: torch imported
 once, a fresh forked learner and judge process per grade), which keeps the
@@ -41,7 +42,7 @@ def expectation(path: Path):
 
 COLD = [p for p in fixture_files()
         if p.stem.startswith("attack_") or p.stem in (
-            "untouched_stub", "seed_code", "half_split", "correct_einsum", "sign_flipped",
+            "seed_code", "half_split", "correct_einsum", "sign_flipped",
             "hardcoded_cuda", "banned_sdpa")]
 
 

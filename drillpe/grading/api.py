@@ -34,9 +34,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
+
+from drillpe.grading.loading import exception_lines
 
 Case = dict[str, Any]
 
@@ -140,6 +143,26 @@ class ExceptionOut:
 
     def describe(self) -> str:
         return f"{self.type_name}: {self.message}" if self.message else self.type_name
+
+
+def learner_exception(exc: BaseException, learner_file: Path) -> ExceptionOut:
+    """The learner's exception as data for the judge, with only its own lines."""
+    return ExceptionOut(
+        type_name=type(exc).__name__,
+        message=str(exc)[:500],
+        traceback=exception_lines(exc, learner_file),
+        not_implemented=isinstance(exc, NotImplementedError),
+        exited=isinstance(exc, SystemExit),
+    )
+
+
+def attempt(env: Env, fn: Callable[[], Any], catch: type[BaseException] = BaseException) -> Any:
+    """For ``run``: fn()'s result, or the learner's exception as an ExceptionOut,
+    so the rest of the case still runs and the judge can explain the error."""
+    try:
+        return fn()
+    except catch as exc:  # learner code may raise anything
+        return learner_exception(exc, Path(env.mod.__file__))
 
 
 CUDA_MISSING_SIGNS = ("Torch not compiled with CUDA", "no NVIDIA driver", "CUDA driver",

@@ -28,9 +28,9 @@ import torch
 
 from drillpe import catalog, resources
 from drillpe.grading import wire
-from drillpe.grading.api import Env, ExceptionOut
+from drillpe.grading.api import Env, learner_exception
 from drillpe.grading.common import case_inputs, device_or_exit, leave_now, load_grader
-from drillpe.grading.loading import exception_lines, load_module
+from drillpe.grading.loading import load_module
 
 LEARNER_MODULE = "drillpe_learner"
 
@@ -162,16 +162,6 @@ def describe_api(mod: Any, exercise: catalog.Exercise) -> dict[str, Any]:
     return facts
 
 
-def exception_out(exc: BaseException, learner_file: Path) -> ExceptionOut:
-    return ExceptionOut(
-        type_name=type(exc).__name__,
-        message=str(exc)[:500],
-        traceback=exception_lines(exc, learner_file),
-        not_implemented=isinstance(exc, NotImplementedError),
-        exited=isinstance(exc, SystemExit),
-    )
-
-
 def changed_inputs(x: dict, before: dict) -> list[str]:
     names = []
     for key, value in x.items():
@@ -238,7 +228,7 @@ def run(args: argparse.Namespace, grader=None) -> int:
         kind = "syntax" if isinstance(exc, SyntaxError) else (
             "exit" if isinstance(exc, SystemExit) else "import")
         wire.save(args.outdir / "load.pt", {
-            "status": kind, "error": wire.encode(exception_out(exc, learner_file))})
+            "status": kind, "error": wire.encode(learner_exception(exc, learner_file))})
         _save_runtime(args.outdir, guards, watched, modules_before)
         return 0
     wire.save(args.outdir / "load.pt", {"status": "ok", "api": describe_api(mod, exercise)})
@@ -257,7 +247,7 @@ def run(args: argparse.Namespace, grader=None) -> int:
                 record = {"out": wire.encode(out)}
                 failed = False
             except BaseException as exc:  # learner code may raise anything, SystemExit too
-                record = {"out": wire.encode(exception_out(exc, learner_file))}
+                record = {"out": wire.encode(learner_exception(exc, learner_file))}
                 failed = True
             record["mutated"] = changed_inputs(x, before)
             records.append(record)
