@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from drillpe import __version__, catalog, render
+from drillpe import __version__, catalog, i18n, render
 from drillpe.errors import UsageError
 
 app = typer.Typer(
@@ -33,6 +33,21 @@ class Device(str, Enum):
 WorkspaceOpt = Annotated[Path | None, typer.Option(
     "--workspace", "-w", help="Folder of learner files [default: $DRILLPE_WORKSPACE or "
     "./drillpe-workspace].", show_default=False)]
+
+
+class Lang(str, Enum):
+    en = "en"
+    zh = "zh"
+
+
+def _choose_lang(value: Lang | None) -> Lang | None:
+    i18n.choose(value.value if value is not None else None)
+    return value
+
+
+LangOpt = Annotated[Lang | None, typer.Option(
+    "--lang", help="Language of exercise texts: en or zh [default: $DRILLPE_LANG, else the "
+    "locale].", show_default=False, callback=_choose_lang, is_eager=True)]
 
 
 def complete_exercise_id(incomplete: str) -> list[str]:
@@ -70,5 +85,6 @@ def _version(value: bool) -> None:
 def _root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Show the version and exit.")] = False,
+    lang: LangOpt = None,
 ) -> None:
     """Practise writing positional encodings from scratch; a hidden reference grades you."""

@@ -9,7 +9,7 @@ import difflib
 from dataclasses import dataclass, field
 from functools import cache
 
-from drillpe import resources
+from drillpe import i18n, resources
 
 try:
     import tomllib
@@ -39,23 +39,41 @@ class ApiItem:
         return out
 
 
+# Text fields of a catalog entry; each has a Chinese sibling NAME_zh (drillpe.i18n).
+TEXT_FIELDS = ("title", "summary", "hints")
+
+# The order `drillpe list` groups topics in; the seed's four come first this way.
+TOPICS = ("absolute", "relative", "rotary", "bias", "scaling")
+
+
 @dataclass(frozen=True)
 class Exercise:
     id: str
-    title: str
     topic: str
     difficulty: str
     minutes: int
-    summary: str
     seed: bool
-    hints: tuple[str, ...]
     api: tuple[ApiItem, ...]
+    texts: dict = field(default_factory=dict, compare=False, hash=False)
     banned: tuple[str, ...] = ()
     banned_modules: tuple[str, ...] = field(default=())
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(item.name for item in self.api)
+
+    # Texts come out in the language chosen for this process (--lang, $DRILLPE_LANG, locale).
+    @property
+    def title(self) -> str:
+        return i18n.pick(self.texts, "title")
+
+    @property
+    def summary(self) -> str:
+        return i18n.pick(self.texts, "summary") or ""
+
+    @property
+    def hints(self) -> tuple[str, ...]:
+        return tuple(i18n.pick(self.texts, "hints") or ())
 
 
 class UnknownExercise(LookupError):
@@ -86,20 +104,38 @@ def load() -> dict[str, Exercise]:
     exercises: dict[str, Exercise] = {}
     for entry in raw["exercise"]:
         api = tuple(ApiItem(**item) for item in entry.get("api", []))
+        texts = {key: value for key, value in entry.items()
+                 if key.removesuffix("_zh") in TEXT_FIELDS}
         exercises[entry["id"]] = Exercise(
             id=entry["id"],
-            title=entry["title"],
             topic=entry["topic"],
             difficulty=entry["difficulty"],
             minutes=int(entry["minutes"]),
-            summary=entry.get("summary", ""),
             seed=bool(entry.get("seed", False)),
-            hints=tuple(entry.get("hints", ())),
             api=api,
+            texts=texts,
             banned=_expand_banned(entry.get("banned", []), defaults),
             banned_modules=tuple(defaults.get("banned_modules", [])),
         )
     return exercises
+
+
+def by_topic() -> list[Exercise]:
+    """Every exercise grouped by topic (TOPICS order, unknown topics last), catalog order within."""
+    order = {topic: n for n, topic in enumerate(TOPICS)}
+    return sorted(load().values(), key=lambda ex: order.get(ex.topic, len(order)))
+
+
+@cache
+def _topic_entries() -> dict[str, dict[str, str]]:
+    with open(resources.catalog_path(), "rb") as fh:
+        return tomllib.load(fh).get("topics", {})
+
+
+def topic_title(topic: str) -> str:
+    """A topic's display name in the chosen language (catalog.toml [topics]), else its id."""
+    entry = _topic_entries().get(topic)
+    return i18n.pick(entry, "title") if entry else topic
 
 
 def ids() -> list[str]:
@@ -114,11 +150,17 @@ def get(exercise_id: str) -> Exercise:
 
 
 @cache
-def diagnoses() -> dict[str, dict[str, str]]:
-    """Code -> {"says": sentence, "fix": one-line fix}."""
+def diagnosis_entries() -> dict[str, dict[str, str]]:
+    """Code -> the raw entry: says, fix and their Chinese siblings says_zh, fix_zh."""
     with open(resources.exercises_dir() / "diagnoses.toml", "rb") as fh:
         raw = tomllib.load(fh)
     flat: dict[str, dict[str, str]] = {}
     for section in raw.values():
         flat.update(section)
     return flat
+
+
+def diagnoses(lang: str | None = None) -> dict[str, dict[str, str]]:
+    """Code -> {"says": sentence, "fix": one-line fix}, in the chosen language."""
+    return {code: {"says": i18n.pick(entry, "says", lang), "fix": i18n.pick(entry, "fix", lang)}
+            for code, entry in diagnosis_entries().items()}

@@ -21,7 +21,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from drillpe import catalog, places, resources
+from drillpe import catalog, i18n, places, resources
 from drillpe.errors import UsageError
 from drillpe.report import ExerciseResult, write_atomic, write_json
 
@@ -44,16 +44,21 @@ def mock_root(home: Path | None = None) -> Path:
 
 
 @cache
-def followups() -> dict[str, list[dict[str, str]]]:
-    """exercise id -> [{"question", "answer"}] from exercises/followups.toml."""
+def followup_entries() -> dict[str, list[dict[str, str]]]:
+    """exercise id -> the raw entries of exercises/followups.toml (with their _zh siblings)."""
     path = resources.exercises_dir() / "followups.toml"
     try:
         with open(path, "rb") as fh:
-            raw = tomllib.load(fh)
+            return tomllib.load(fh)
     except FileNotFoundError:
         return {}
-    return {eid: [{"question": q["question"], "answer": q["answer"]} for q in items]
-            for eid, items in raw.items()}
+
+
+def followups(lang: str | None = None) -> dict[str, list[dict[str, str]]]:
+    """exercise id -> [{"question", "answer"}] in the chosen language."""
+    return {eid: [{"question": i18n.pick(q, "question", lang), "answer": i18n.pick(q, "answer", lang)}
+                  for q in items]
+            for eid, items in followup_entries().items()}
 
 
 @dataclass

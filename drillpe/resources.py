@@ -10,6 +10,8 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+from drillpe import i18n
+
 _PACKAGE = Path(__file__).resolve().parent
 _KINDS = ("exercises", "solutions", "graders")
 
@@ -44,7 +46,13 @@ def catalog_path() -> Path:
     return exercises_dir() / "catalog.toml"
 
 
-def stub_path(exercise_id: str) -> Path:
+def stub_path(exercise_id: str, lang: str | None = None) -> Path:
+    """The stub in the chosen language: exercises/ID.py, or its twin exercises/zh/ID.py."""
+    lang = lang or i18n.current()
+    if lang != i18n.DEFAULT:
+        twin = exercises_dir() / lang / f"{exercise_id}.py"
+        if twin.is_file():
+            return twin
     return exercises_dir() / f"{exercise_id}.py"
 
 

@@ -16,7 +16,14 @@ def isolated_places(tmp_path, monkeypatch):
     monkeypatch.setenv("DRILLPE_HOME", str(home))
     monkeypatch.setenv("DRILLPE_WORKSPACE", str(workspace))
     monkeypatch.setenv("NO_COLOR", "1")
-    monkeypatch.delenv("DRILLPE_LANG", raising=False)
+    # English unless a test asks otherwise, whatever the machine's locale; --lang given to
+    # an in-process CLI call must not leak into the next test.
+    for var in ("DRILLPE_LANG", "LANGUAGE", "LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    from drillpe import i18n
+
+    monkeypatch.setattr(i18n, "_chosen", None)
     yield {"home": home, "workspace": workspace}
 
 

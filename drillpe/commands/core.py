@@ -12,6 +12,7 @@ from drillpe import catalog, places, render, resources
 from drillpe.app import (
     Device,
     ExerciseArg,
+    LangOpt,
     WorkspaceOpt,
     app,
     complete_exercise_id,
@@ -26,15 +27,17 @@ from drillpe.report import write_atomic
 def list_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     workspace: WorkspaceOpt = None,
+    lang: LangOpt = None,
 ) -> int:
     """Every exercise: id, title, difficulty, whether started, best result."""
     ws = places.workspace(workspace)
     history = open_history()
     rows = []
-    for ex in catalog.load().values():
+    for ex in catalog.by_topic():
         entry = history.exercise_summary(ex.id)
         rows.append({
-            "id": ex.id, "title": ex.title, "topic": ex.topic, "difficulty": ex.difficulty,
+            "id": ex.id, "title": ex.title, "topic": ex.topic, "seed": ex.seed,
+            "difficulty": ex.difficulty,
             "minutes": ex.minutes, "started": places.learner_file(ex.id, ws).is_file(),
             "best": entry.get("best_score"), "passed": bool(entry.get("passes")),
             "attempts": entry.get("attempts", 0), "status": entry.get("status", "new"),
@@ -53,6 +56,7 @@ def start(
     workspace: WorkspaceOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing file, after moving "
                                         "it to a backup beside it.")] = False,
+    lang: LangOpt = None,
 ) -> int:
     """Write the stub <workspace>/ID.py. Never overwrites your work."""
     exercise = exercise_or_usage(exercise_id)
@@ -72,6 +76,7 @@ def start(
 def reset(
     exercise_id: ExerciseArg,
     workspace: WorkspaceOpt = None,
+    lang: LangOpt = None,
 ) -> int:
     """Put a fresh stub in place, moving your file to a backup first."""
     exercise = exercise_or_usage(exercise_id)
@@ -138,6 +143,7 @@ def check(
                                       "(printed in every report).")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Scorecard table and verdict only.")] = False,
     workspace: WorkspaceOpt = None,
+    lang: LangOpt = None,
 ) -> int:
     """Grade learner files against the hidden references."""
     from drillpe.report import document
@@ -166,6 +172,7 @@ def hint(
     exercise_id: ExerciseArg,
     level: Annotated[int | None, typer.Option("--level", "-l", min=1, help="Show this level "
                                               "[default: the next one you have not seen].")] = None,
+    lang: LangOpt = None,
 ) -> int:
     """Progressive hints: level 1 is the idea, the last level is nearly the code."""
     exercise = exercise_or_usage(exercise_id)
@@ -188,6 +195,7 @@ def reveal(
     raw: Annotated[bool, typer.Option("--raw", help="Plain source only, for redirecting to a "
                                       "file.")] = False,
     workspace: WorkspaceOpt = None,
+    lang: LangOpt = None,
 ) -> int:
     """Show the reference solution."""
     exercise = exercise_or_usage(exercise_id)

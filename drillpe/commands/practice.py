@@ -10,7 +10,14 @@ from typing import Annotated
 import typer
 
 from drillpe import catalog, places, render
-from drillpe.app import Device, WorkspaceOpt, app, complete_exercise_id, open_history
+from drillpe.app import (
+    Device,
+    LangOpt,
+    WorkspaceOpt,
+    app,
+    complete_exercise_id,
+    open_history,
+)
 from drillpe.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
@@ -48,8 +55,8 @@ def stats(as_json: JsonOpt = False,
 
 @app.command("next")
 def next_(as_json: JsonOpt = False,
-          show: Annotated[int, typer.Option("--show", min=1, help="How many to list.")] = 4
-          ) -> int:
+          show: Annotated[int, typer.Option("--show", min=1, help="How many to list.")] = 4,
+          lang: LangOpt = None) -> int:
     """What to practise now, from your history (spaced repetition), and why."""
     from drillpe import schedule
     from drillpe.render import practice as view
@@ -83,6 +90,7 @@ def watch(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Scorecard table and verdict "
                                         "only.")] = False,
     workspace: WorkspaceOpt = None,
+    lang: LangOpt = None,
 ) -> int:
     """Re-grade learner files every time they are saved (keys: h hint, q quit)."""
     from drillpe import watch as watching
@@ -215,6 +223,7 @@ def mock(
     exercises: ExercisesOpt = None,
     count: CountOpt = 2,
     seed: SeedOpt = None,
+    lang: LangOpt = None,
 ) -> int | None:
     """Timed mock interview. Without a subcommand: start one with a live countdown."""
     if ctx.invoked_subcommand is not None:
@@ -233,6 +242,7 @@ def mock_start(
                                           "session folder and return (for scripts).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="With --no-live: print the session "
                                           "as JSON.")] = False,
+    lang: LangOpt = None,
 ) -> int:
     """Start a mock interview: fresh stubs in a folder of its own."""
     from drillpe import mock as mocking
@@ -251,7 +261,7 @@ def mock_start(
 
 
 @mock_app.command("resume")
-def mock_resume(session_id: SessionOpt = None) -> int:
+def mock_resume(session_id: SessionOpt = None, lang: LangOpt = None) -> int:
     """Back to a running session's live countdown (after leaving or a closed terminal)."""
     from drillpe import mock as mocking
 
@@ -286,6 +296,7 @@ def mock_submit(
                                                "follow-up questions now.")] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=0.5, help="Seconds allowed to grade "
                                            "each file.")] = 20.0,
+    lang: LangOpt = None,
 ) -> int:
     """Grade the session's files as they are now and record the session.
     After the deadline it is still graded, and recorded as over time."""
@@ -321,7 +332,7 @@ def _grade_all(session, timeout: float) -> dict:
 
 
 @mock_app.command("questions")
-def mock_questions(session_id: SessionOpt = None) -> int:
+def mock_questions(session_id: SessionOpt = None, lang: LangOpt = None) -> int:
     """Answer a submitted session's follow-up questions not answered yet."""
     from drillpe import interview
     from drillpe import mock as mocking

@@ -50,22 +50,38 @@ def warn(message: str) -> None:
 # list
 
 
+def _progress(row: dict) -> Text:
+    status = row.get("status", "new")
+    if status == "new":
+        return Text("started", style="cyan") if row["started"] else Text("–", style="dim")
+    text = Text(status, style=STATUS_COLOUR.get(status, ""))
+    if row["best"] is not None:
+        text += Text(f" best {row['best']:.0%}", style="green" if row["passed"] else "yellow")
+    return text
+
+
 def exercise_list(rows: list[dict]) -> None:
-    table = Table(box=box.SIMPLE_HEAD, title="drillpe exercises", title_justify="left")
-    for column in ("id", "title", "topic", "level", "min", "started", "status", "best"):
-        table.add_column(column, no_wrap=column in ("id", "started", "status", "best"))
+    """One table, a section per topic (rows arrive grouped, in catalog.TOPICS order)."""
+    table = Table(box=box.SIMPLE_HEAD, title="drillpe exercises", title_justify="left",
+                  pad_edge=False)
+    table.add_column("id", no_wrap=True)
+    table.add_column("title", ratio=1)
+    table.add_column("level", no_wrap=True)
+    table.add_column("min", no_wrap=True, justify="right")
+    table.add_column("progress", no_wrap=True)
+    topic = None
     for row in rows:
-        best = row["best"]
-        best_text = Text("–", style="dim") if best is None else Text(
-            f"{best:.0%}" + (" ✓" if row["passed"] else ""),
-            style="green" if row["passed"] else "yellow")
-        table.add_row(
-            Text(row["id"], style="bold cyan"), row["title"], row["topic"], row["difficulty"],
-            str(row["minutes"]), Text("yes", style="green") if row["started"] else Text("no", style="dim"),
-            Text(row.get("status", "new"), style=STATUS_COLOUR.get(row.get("status", "new"), "")),
-            best_text)
+        if row["topic"] != topic:
+            if topic is not None:
+                table.add_section()
+            topic = row["topic"]
+            table.add_row(Text(catalog.topic_title(topic), style="bold magenta"))
+        title = Text(row["title"]) + (Text(" (seed)", style="dim") if row.get("seed") else Text())
+        table.add_row(Text("  " + row["id"], style="bold cyan"), title, row["difficulty"],
+                      str(row["minutes"]), _progress(row))
     out.print(table)
-    out.print(Text("Start one with: drillpe start ID", style="dim"))
+    out.print(Text("Start one with: drillpe start ID   ·   see the target first: drillpe learn ID",
+                   style="dim"))
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,67 @@
+"""Which language drillpe speaks (English or Chinese), and how a text is
+picked from the data files.
+
+Texts live as data next to the catalog: every English field ``name`` in
+``catalog.toml``, ``diagnoses.toml``, ``followups.toml`` and ``learn.toml``
+has a Chinese sibling ``name_zh``, and every stub ``exercises/ID.py`` has a
+Chinese twin ``exercises/zh/ID.py``. A test fails when either language lacks
+a text the other has.
+
+The language is, in order: ``--lang`` on the command line, ``$DRILLPE_LANG``,
+the locale (``$LANGUAGE``, ``$LC_ALL``, ``$LC_MESSAGES``, ``$LANG``: the first
+one set decides; ``zh...`` means Chinese), else English. Interface labels
+(table headings, check titles and grader messages) stay English.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+LANGS = ("en", "zh")
+DEFAULT = "en"
+
+_chosen: str | None = None
+
+
+def from_locale(environ: os._Environ | dict | None = None) -> str:
+    env = os.environ if environ is None else environ
+    for var in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        value = env.get(var, "")
+        if value:
+            # LANGUAGE may be a priority list ("zh_CN:en"); the first entry decides.
+            first = value.split(":")[0].lower()
+            return "zh" if first.startswith("zh") else DEFAULT
+    return DEFAULT
+
+
+def detect(environ: os._Environ | dict | None = None) -> str:
+    env = os.environ if environ is None else environ
+    wanted = env.get("DRILLPE_LANG", "").strip().lower()
+    if wanted in LANGS:
+        return wanted
+    return from_locale(env)
+
+
+def choose(lang: str | None) -> None:
+    """Fix the language for this process (the --lang option); None keeps detection."""
+    global _chosen
+    if lang is not None:
+        if lang not in LANGS:
+            raise ValueError(f"unknown language {lang!r}; choose one of {', '.join(LANGS)}")
+        _chosen = lang
+
+
+def current() -> str:
+    return _chosen or detect()
+
+
+def field_name(name: str, lang: str) -> str:
+    return name if lang == DEFAULT else f"{name}_{lang}"
+
+
+def pick(entry: dict[str, Any], name: str, lang: str | None = None) -> Any:
+    """``entry[name]`` in the chosen language, falling back to English."""
+    lang = lang or current()
+    value = entry.get(field_name(name, lang))
+    return entry.get(name) if value in (None, "", []) else value

@@ -1,0 +1,172 @@
+"""Both languages are complete: every text exists in English and in Chinese
+(a text in one language only fails here), the Chinese stubs are the English
+stubs' code with translated docstrings and comments, and the language is
+chosen as documented (--lang, $DRILLPE_LANG, the locale)."""
+
+import ast
+import re
+
+import pytest
+import tomllib
+from conftest import FIXTURES, run_cli
+
+from drillpe import catalog, i18n, resources
+
+EXERCISES = catalog.ids()
+HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+def load(name):
+    with open(resources.exercises_dir() / name, "rb") as fh:
+        return tomllib.load(fh)
+
+
+def assert_pair(entry: dict, name: str, where: str):
+    english, chinese = entry.get(name), entry.get(f"{name}_zh")
+    assert english, f"{where}: {name} missing in English"
+    assert chinese, f"{where}: {name}_zh missing (the Chinese text)"
+    assert type(english) is type(chinese), f"{where}: {name} and {name}_zh differ in kind"
+    if isinstance(english, list):
+        assert len(english) == len(chinese), f"{where}: {name} has {len(english)} items, " \
+                                             f"{name}_zh {len(chinese)}"
+        for text in chinese:
+            assert HAN.search(text), f"{where}: {name}_zh item is not Chinese: {text[:40]!r}"
+    else:
+        assert HAN.search(chinese), f"{where}: {name}_zh is not Chinese: {chinese[:40]!r}"
+
+
+def orphans(entry: dict, where: str) -> list[str]:
+    """Chinese texts without an English original."""
+    return [f"{where}: {key}" for key in entry
+            if key.endswith("_zh") and key.removesuffix("_zh") not in entry]
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_catalog_texts_in_both_languages(exercise_id):
+    entry = next(e for e in load("catalog.toml")["exercise"] if e["id"] == exercise_id)
+    for name in catalog.TEXT_FIELDS:
+        assert_pair(entry, name, exercise_id)
+    assert not orphans(entry, exercise_id)
+    assert len(entry["hints"]) >= 3
+
+
+def test_topics_have_both_names():
+    topics = load("catalog.toml")["topics"]
+    assert set(catalog.TOPICS) == set(topics)
+    for topic, entry in topics.items():
+        assert_pair(entry, "title", f"topic {topic}")
+
+
+def test_every_diagnosis_in_both_languages():
+    problems = []
+    for section in load("diagnoses.toml").values():
+        for code, entry in section.items():
+            for name in ("says", "fix"):
+                try:
+                    assert_pair(entry, name, code)
+                except AssertionError as exc:
+                    problems.append(str(exc))
+            problems += orphans(entry, code)
+    assert not problems
+
+
+def test_every_followup_in_both_languages():
+    bank = load("followups.toml")
+    assert set(EXERCISES) <= set(bank), "every exercise has follow-up questions"
+    for exercise_id, items in bank.items():
+        for n, item in enumerate(items):
+            for name in ("question", "answer"):
+                assert_pair(item, name, f"{exercise_id} follow-up {n + 1}")
+            assert not orphans(item, exercise_id)
+
+
+def code_only(path) -> str:
+    """The module's code: docstrings dropped (comments never reach the AST)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_chinese_stub_is_the_same_code(exercise_id):
+    english = resources.stub_path(exercise_id, "en")
+    chinese = resources.stub_path(exercise_id, "zh")
+    assert chinese != english and chinese.parent.name == "zh", "the Chinese stub exists"
+    assert code_only(chinese) == code_only(english)
+    docstring = ast.get_docstring(ast.parse(chinese.read_text(encoding="utf-8")))
+    assert docstring and HAN.search(docstring)
+    assert f"drillpe check {exercise_id}" in docstring
+
+
+@pytest.mark.parametrize("environ, expected", [
+    ({}, "en"),
+    ({"LANG": "zh_CN.UTF-8"}, "zh"),
+    ({"LANG": "en_US.UTF-8"}, "en"),
+    ({"LANGUAGE": "zh_TW:en", "LANG": "en_US.UTF-8"}, "zh"),
+    ({"LC_ALL": "C.UTF-8", "LANG": "zh_CN.UTF-8"}, "en"),  # LC_ALL overrides LANG
+    ({"DRILLPE_LANG": "zh", "LANG": "en_US.UTF-8"}, "zh"),
+    ({"DRILLPE_LANG": "en", "LANG": "zh_CN.UTF-8"}, "en"),
+    ({"DRILLPE_LANG": "klingon", "LANG": "zh_CN.UTF-8"}, "zh"),  # unknown value: ignored
+])
+def test_language_detection(environ, expected):
+    assert i18n.detect(environ) == expected
+
+
+def test_pick_falls_back_to_english():
+    entry = {"title": "Hello", "title_zh": "你好", "hints": ["a"]}
+    assert i18n.pick(entry, "title", "zh") == "你好"
+    assert i18n.pick(entry, "title", "en") == "Hello"
+    assert i18n.pick(entry, "hints", "zh") == ["a"]
+
+
+def test_list_in_chinese_and_by_topic():
+    english = run_cli("list")
+    chinese = run_cli("list", "--lang", "zh", env={"COLUMNS": "200"})
+    assert english.returncode == chinese.returncode == 0
+    for exercise_id in EXERCISES:
+        ex = catalog.get(exercise_id)
+        assert i18n.pick(ex.texts, "title", "zh") in chinese.stdout
+        assert exercise_id in english.stdout
+    # grouped by topic, in the documented order, seed's four first
+    order = [line.split()[0] for line in run_cli("list", env={"COLUMNS": "200"}).stdout.splitlines()
+             if line.strip() and line.split()[0] in EXERCISES]
+    assert order[:4] == ["sinusoidal", "learnable", "relative", "rope"]
+    topics = [catalog.get(i).topic for i in order]
+    assert topics == sorted(topics, key=catalog.TOPICS.index)
+    assert len(order) == len(EXERCISES) >= 9
+
+
+def test_environment_variable_chooses_chinese(tmp_path):
+    shown = run_cli("hint", "alibi", "--level", "1", env={"DRILLPE_LANG": "zh"})
+    assert shown.returncode == 0
+    assert catalog.get("alibi").texts["hints_zh"][0][:20] in shown.stdout.replace("\n", "")
+    # the command-line option wins over the environment
+    shown = run_cli("hint", "alibi", "--level", "1", "--lang", "en", env={"DRILLPE_LANG": "zh"})
+    assert not HAN.search(shown.stdout)
+
+
+def test_start_writes_the_chinese_stub(isolated_places):
+    made = run_cli("start", "rope_neox", "--lang", "zh")
+    assert made.returncode == 0, made.stderr
+    written = (isolated_places["workspace"] / "rope_neox.py").read_text(encoding="utf-8")
+    assert written == resources.stub_path("rope_neox", "zh").read_text(encoding="utf-8")
+    # and it grades like the English stub: untouched
+    checked = run_cli("check", "rope_neox", "--json")
+    assert checked.returncode == 1
+    assert '"api.not_implemented"' in checked.stdout
+
+
+def test_scorecard_explains_in_chinese(isolated_places):
+    workspace = isolated_places["workspace"]
+    workspace.mkdir(parents=True)
+    fixture = FIXTURES / "rope" / "half_split.py"
+    (workspace / "rope.py").write_text(fixture.read_text())
+    shown = run_cli("check", "rope", "--lang", "zh")
+    assert shown.returncode == 1
+    zh = catalog.diagnoses("zh")["rope.half_split"]["says"]
+    assert zh[:12] in shown.stdout.replace("\n", "")
