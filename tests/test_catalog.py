@@ -11,8 +11,8 @@ from drillpe.runner import GradeRequest, grade
 
 EXERCISES = catalog.ids()
 
-# Every per-exercise code the contract names for the seed exercises, plus the
-# general ones: each must have a plain sentence and a fix.
+# Every per-exercise code the contract names, plus the general ones: each must
+# have a plain sentence and a fix.
 CONTRACT_CODES = """
 api.missing_symbol api.signature_mismatch api.not_implemented api.wrong_return_type syntax.error
 import.error runtime.exception runtime.timeout output.wrong_shape output.wrong_dtype
@@ -30,6 +30,12 @@ rope.half_split rope.repeat_not_interleave rope.sin_cos_swapped rope.rotation_re
 rope.exponent_i_over_d rope.positions_from_one rope.only_q_rotated rope.dtype_changed
 attention.missing_scale attention.mask_inverted attention.softmax_wrong_dim
 attention.rope_not_applied
+rope_neox.interleaved rope_neox.offset_ignored rope_neox.partial_rotary_wrong
+rope_neox.low_precision_angles
+alibi.naive_slopes alibi.bias_before_scale alibi.reversed_heads alibi.sign_flipped
+t5_bias.direction_flipped t5_bias.bucket_edges
+rope_scaling.wrong_ntk_exponent rope_scaling.yarn_ramp rope_scaling.missing_attention_factor
+rope_2d.axes_swapped rope_2d.theta_over_full_dim
 """.split()
 
 

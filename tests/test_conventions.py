@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES, run_cli
 
+from drillpe import catalog
 from drillpe.app import complete_exercise_id
 
 FAST = Path(__file__).resolve().parent / "fixtures_bench" / "rope_fast.py"
@@ -76,8 +77,10 @@ def test_mistyped_id_gets_a_close_match(command):
 
 
 def test_exercise_ids_complete():
-    assert complete_exercise_id("ro") == ["rope"]
-    assert complete_exercise_id("") == ["sinusoidal", "learnable", "relative", "rope"]
+    assert complete_exercise_id("rope_") == ["rope_neox", "rope_scaling", "rope_2d"]
+    assert complete_exercise_id("a") == ["alibi"]
+    assert complete_exercise_id("")[:4] == ["sinusoidal", "learnable", "relative", "rope"]
+    assert len(complete_exercise_id("")) == len(catalog.ids())
     assert complete_exercise_id("x") == []
 
 
@@ -86,7 +89,7 @@ def test_shell_completion_offers_exercise_ids(command):
     res = run_cli(env={"_DRILLPE_COMPLETE": "complete_bash",
                        "COMP_WORDS": f"drillpe {command} r", "COMP_CWORD": "2"})
     assert res.returncode == 0, res.stderr
-    assert set(res.stdout.split()) == {"relative", "rope"}
+    assert set(res.stdout.split()) == {"relative", "rope", "rope_neox", "rope_scaling", "rope_2d"}
 
 
 def test_completion_install_is_offered():

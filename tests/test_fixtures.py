@@ -75,3 +75,20 @@ def assert_verdict(path, launcher):
         assert (result.error or {}).get("kind") == error_kind, f"error {result.error}\n{summary}"
     if passed:
         assert result.error is None
+
+
+def exercise_codes() -> list[str]:
+    import tomllib
+
+    from drillpe import resources
+
+    with open(resources.exercises_dir() / "diagnoses.toml", "rb") as fh:
+        sections = tomllib.load(fh)
+    return sorted(code for name, section in sections.items() if name != "general"
+                  for code in section)
+
+
+@pytest.mark.parametrize("code", exercise_codes())
+def test_every_exercise_diagnosis_has_a_fixture_that_triggers_exactly_it(code):
+    alone = [p for p in fixture_files() if expectation(p)[1] == {code}]
+    assert alone, f"no fixture under tests/fixtures/ is headed '# expect: fail {code}'"

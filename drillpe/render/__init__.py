@@ -56,32 +56,39 @@ def _progress(row: dict) -> Text:
         return Text("started", style="cyan") if row["started"] else Text("–", style="dim")
     text = Text(status, style=STATUS_COLOUR.get(status, ""))
     if row["best"] is not None:
-        text += Text(f" best {row['best']:.0%}", style="green" if row["passed"] else "yellow")
+        text += Text(f" {row['best']:.0%}", style="green" if row["passed"] else "yellow")
     return text
 
 
 def exercise_list(rows: list[dict]) -> None:
-    """One table, a section per topic (rows arrive grouped, in catalog.TOPICS order)."""
-    table = Table(box=box.SIMPLE_HEAD, title="drillpe exercises", title_justify="left",
-                  pad_edge=False)
-    table.add_column("id", no_wrap=True)
-    table.add_column("title", ratio=1)
-    table.add_column("level", no_wrap=True)
-    table.add_column("min", no_wrap=True, justify="right")
-    table.add_column("progress", no_wrap=True)
+    """A table per topic (rows arrive grouped, in catalog.TOPICS order), with fixed
+    column widths so the tables line up as one."""
+    id_width = max(len(row["id"]) for row in rows) + 2
+    out.print(Text("drillpe exercises", style="italic"))
+    out.print()
     topic = None
+    table = None
     for row in rows:
         if row["topic"] != topic:
-            if topic is not None:
-                table.add_section()
+            if table is not None:
+                out.print(table)
+                out.print()
             topic = row["topic"]
-            table.add_row(Text(catalog.topic_title(topic), style="bold magenta"))
-        title = Text(row["title"]) + (Text(" (seed)", style="dim") if row.get("seed") else Text())
-        table.add_row(Text("  " + row["id"], style="bold cyan"), title, row["difficulty"],
+            table = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False, show_edge=False,
+                          show_header=table is None, title_justify="left",
+                          title=Text(catalog.topic_title(topic), style="bold magenta"))
+            table.add_column("id", no_wrap=True, width=id_width)
+            table.add_column("title", ratio=1, overflow="fold")
+            table.add_column("level", no_wrap=True, width=6)
+            table.add_column("min", no_wrap=True, justify="right", width=3)
+            table.add_column("progress", no_wrap=True, width=12)
+        title = Text(row["title"]) + (Text(" ★", style="yellow") if row.get("seed") else Text())
+        table.add_row(Text(row["id"], style="bold cyan"), title, row["difficulty"],
                       str(row["minutes"]), _progress(row))
-    out.print(table)
-    out.print(Text("Start one with: drillpe start ID   ·   see the target first: drillpe learn ID",
-                   style="dim"))
+    if table is not None:
+        out.print(table)
+    out.print(Text("★ from the seed interview notes.   Start one: drillpe start ID   ·   "
+                   "see the target first: drillpe learn ID", style="dim"))
 
 
 # ---------------------------------------------------------------------------
