@@ -11,7 +11,7 @@ import typer
 
 from drillpe import render
 from drillpe.app import app
-from drillpe.commands import core, practice, tools  # noqa: F401  (they register commands)
+from drillpe.commands import core, learn, practice, tools  # noqa: F401  (they register commands)
 from drillpe.errors import EXIT_BUG, EXIT_FAILED, EXIT_OK, EXIT_USAGE, DrillpeBug, DrillpeError
 
 try:  # newer typer vendors click and raises its own usage errors

@@ -23,7 +23,9 @@ print("HEAVY:" + ",".join(heavy), file=sys.stderr)
                                   ["reveal", "rope", "--raw"], ["check", "rope", "--json"],
                                   ["stats"], ["next"], ["doctor"], ["bench", "--help"],
                                   ["mock", "status"],
-                                  ["mock", "start", "--no-live", "-e", "rope"]])
+                                  ["mock", "start", "--no-live", "-e", "rope"],
+                                  ["learn", "rope"], ["learn", "t5_bias", "--lang", "zh"],
+                                  ["learn", "rope_scaling"]])
 def test_command_does_not_import_torch(args):
     res = subprocess.run([sys.executable, "-c", PROBE.format(args=args)], capture_output=True,
                          text=True, timeout=120)
