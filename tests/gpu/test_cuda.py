@@ -69,7 +69,10 @@ def test_fixture_verdict_on_cuda(path):
                         for c in result.checks)
     assert result.passed == (verdict == "pass"), summary
     expected = set(codes.split())
-    # On a GPU, hard-coded .cuda() runs, but is still found in the source.
+    if "device.hardcoded_cuda" in expected:
+        # On a GPU a hard-coded .cuda() runs (the inputs are on CUDA already), so the crash
+        # a CPU machine reports does not happen; the call is still found in the source.
+        expected.discard("runtime.exception")
     assert set(result.diagnoses) == expected, summary
 
 
