@@ -32,6 +32,7 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -364,7 +365,7 @@ def heatmap(got: torch.Tensor, want: torch.Tensor, max_rows: int = 16, max_cols:
     """|yours - expected| reduced to a small (rows x cols) grid over the last two
     axes (named by ``axes``), taking the maximum over the leading ones."""
     diff = (got.detach().to("cpu", torch.float64) - want.detach().to("cpu", torch.float64)).abs()
-    diff = torch.nan_to_num(diff, nan=float("inf"))
+    diff = torch.nan_to_num(diff, nan=float("inf"), posinf=float("inf"))
     if diff.dim() == 0:
         diff = diff.reshape(1, 1)
     elif diff.dim() == 1:
@@ -386,7 +387,9 @@ def heatmap(got: torch.Tensor, want: torch.Tensor, max_rows: int = 16, max_cols:
     return {
         "rows": int(rows),
         "cols": int(cols),
-        "values": [[round(float(v), 6) for v in row] for row in grid],
+        # JSON has no inf: a NaN/inf difference travels as null (the scorecard shows "!!")
+        "values": [[round(float(v), 6) if math.isfinite(v) else None for v in row.tolist()]
+                   for row in grid],
         "axes": list(axes),
     }
 

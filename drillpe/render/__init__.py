@@ -149,13 +149,20 @@ def _diagnosis_lines(result: ExerciseResult) -> list[Text]:
     return lines
 
 
+def _finite(v: float | None) -> bool:
+    return v is not None and math.isfinite(v)
+
+
 def heat_text(values: list[list[float]], color: bool) -> Text:
     """|yours - expected| as a block of characters, darker = further off."""
-    flat = [v for row in values for v in row]
+    flat = [v for row in values for v in row if _finite(v)]
     top = max(flat) if flat else 0.0
     text = Text()
     for row in values:
         for v in row:
+            if not _finite(v):  # NaN or inf in your output (null in the JSON): shown as "!!"
+                text.append("!!", style="bold magenta" if color else "")
+                continue
             level = 0 if top <= 0 or v <= 0 else max(
                 1, min(9, int(round(9 * (math.log10(v) - math.log10(top) + 4) / 4))))
             if color:
@@ -173,11 +180,13 @@ def _heatmap(check: CheckResult, color: bool) -> Group | None:
     if not heat or not heat.get("values"):
         return None
     values = heat["values"]
-    flat = [v for row in values for v in row]
+    flat = [v for row in values for v in row if _finite(v)]
+    bad = sum(1 for row in values for v in row if not _finite(v))
     case = f" ({heat['case']})" if heat.get("case") else ""
     title = Text(f"|yours − expected| in \"{check.title}\"{case}: rows = {heat['axes'][0]}s "
                  f"0..{heat['rows'] - 1}, columns = {heat['axes'][1]}s 0..{heat['cols'] - 1}; "
-                 f"max {max(flat):.3g}, darker = larger (log scale, 4 decades)", style="dim")
+                 f"max {max(flat, default=0.0):.3g}, darker = larger (log scale, 4 decades)"
+                 + (f"; !! = NaN or inf ({bad} cells)" if bad else ""), style="dim")
     return Group(title, heat_text(values, color))
 
 

@@ -1,0 +1,39 @@
+"""The scorecard renders whatever a grader may put in a report, NaN/inf included."""
+
+import json
+
+from drillpe import render
+from drillpe.render.tools import capture
+from drillpe.report import CheckResult, ExerciseResult
+
+
+def result_with_heatmap(values):
+    check = CheckResult(id="rope.matches_reference", title="RoPE matches the reference",
+                        level="core", status="fail", message="max |Δ| inf",
+                        diagnosis=["output.mismatch"],
+                        heatmap={"rows": 2, "cols": 2, "values": values,
+                                 "axes": ["position", "channel"]})
+    return ExerciseResult(exercise="rope", file="rope.py", device="cpu", passed=False,
+                          score=0.0, duration_s=0.1, error=None, checks=[check])
+
+
+def test_non_finite_differences_are_drawn_not_crashed_on():
+    # what drillpe.grading.api.heatmap writes for a NaN/inf difference: null
+    result = result_with_heatmap([[0.5, None], [None, 1e-3]])
+    shown = capture(render.scorecard, result, html=False)
+    assert "!!" in shown and "NaN or inf (2 cells)" in shown
+    # and the report stays strict JSON
+    json.loads(result.to_json(), parse_constant=lambda name: (_ for _ in ()).throw(
+        ValueError(f"non-standard JSON constant {name}")))
+
+
+def test_heatmap_from_the_grading_api_is_strict_json():
+    import torch
+
+    from drillpe.grading.api import heatmap
+
+    got = torch.tensor([[1.0, float("nan")], [float("inf"), 2.0]])
+    grid = heatmap(got, torch.ones(2, 2))
+    assert grid["values"] == [[0.0, None], [None, 1.0]]
+    shown = capture(render.scorecard, result_with_heatmap(grid["values"]), html=False)
+    assert "!!" in shown
