@@ -27,6 +27,14 @@ def isolated_places(tmp_path, monkeypatch):
     yield {"home": home, "workspace": workspace}
 
 
+@pytest.fixture(autouse=True)
+def seeded_torch():
+    """Tests that draw from torch's global generator see the same numbers every run
+    (torch is seeded only where a test module imported it: the CLI tests stay torch-free)."""
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(0)
+
+
 def run_cli(*args, cwd=None, env=None, timeout=120):
     """Run `python -m drillpe ARGS` as a user would; returns CompletedProcess."""
     import subprocess

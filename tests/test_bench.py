@@ -102,7 +102,7 @@ def test_missing_learner_file_is_a_usage_error():
 
 def test_unknown_exercise_suggests():
     res = run_cli("bench", "rpoe")
-    assert res.returncode == 2 and "Did you mean rope?" in res.stderr
+    assert res.returncode == 2 and "Did you mean rope" in res.stderr
 
 
 def test_cuda_unavailable_is_a_usage_error():

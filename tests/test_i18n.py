@@ -4,6 +4,7 @@ stubs' code with translated docstrings and comments, and the language is
 chosen as documented (--lang, $DRILLPE_LANG, the locale)."""
 
 import ast
+import json
 import re
 
 import pytest
@@ -143,13 +144,18 @@ def test_list_in_chinese_and_by_topic():
         ex = catalog.get(exercise_id)
         assert i18n.pick(ex.texts, "title", "zh") in chinese.stdout
         assert exercise_id in english.stdout
-    # grouped by topic, in the documented order, seed's four first
-    order = [line.split()[0] for line in run_cli("list", env={"COLUMNS": "200"}).stdout.splitlines()
-             if line.strip() and line.split()[0] in EXERCISES]
+    # grouped by topic, in the documented order, seed's four first: in the JSON and the table
+    order = [row["id"] for row in json.loads(run_cli("list", "--json").stdout)["exercises"]]
     assert order[:4] == ["sinusoidal", "learnable", "relative", "rope"]
     topics = [catalog.get(i).topic for i in order]
     assert topics == sorted(topics, key=catalog.TOPICS.index)
-    assert len(order) == len(EXERCISES) >= 9
+    assert sorted(order) == sorted(EXERCISES) and len(order) >= 9
+    table = run_cli("list", env={"COLUMNS": "200"}).stdout
+    rows = [line.split()[0] for line in table.splitlines()
+            if line.strip() and line.split()[0] in EXERCISES and line.split()[1:2] != ["positions"]]
+    assert rows == order
+    headings = [catalog.topic_title(topic) for topic in catalog.TOPICS]
+    assert [table.index(h) for h in headings] == sorted(table.index(h) for h in headings)
 
 
 def test_environment_variable_chooses_chinese(tmp_path):

@@ -101,7 +101,8 @@ def test_bad_input_is_a_usage_error():
     res = run_cli("mock", "start", "--no-live", "-e", "ropee")
     assert res.returncode == 2 and "Did you mean rope" in res.stderr
     assert run_cli("mock", "start", "--no-live", "-e", "rope,rope").returncode == 2
-    assert run_cli("mock", "start", "--no-live", "--count", "9").returncode == 2
+    too_many = str(len(catalog.ids()) + 1)
+    assert run_cli("mock", "start", "--no-live", "--count", too_many).returncode == 2
     assert run_cli("mock", "submit", "--session", "nope").returncode == 2
     live = run_cli("mock", "--minutes", "5")  # no terminal here
     assert live.returncode == 2 and "--no-live" in live.stderr

@@ -70,9 +70,10 @@ def test_order_failed_then_due_reviews_then_new_then_later():
         "rope": Events("rope", attempts=[att("rope", NOW - DAY, False)]),
     }
     order = plans(events)
-    assert [p.exercise for p in order] == ["rope", "sinusoidal", "relative", "learnable"]
-    assert [p.group for p in order] == [0, 1, 2, 3]
-    assert "review due" in order[1].reason and "next review in" in order[3].reason
+    new = [eid for eid in catalog.ids() if eid not in events]  # never tried, in catalog order
+    assert [p.exercise for p in order] == ["rope", "sinusoidal", *new, "learnable"]
+    assert [p.group for p in order] == [0, 1] + [2] * len(new) + [3]
+    assert "review due" in order[1].reason and "next review in" in order[-1].reason
 
 
 def test_rounds_split_at_passes_breaks_and_sessions():

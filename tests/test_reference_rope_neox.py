@@ -119,12 +119,13 @@ def test_close_to_float32_hf_formulation(base):
 
 
 def test_per_row_positions_equal_per_row_calls():
-    x = torch.randn(3, 2, 5, 8, dtype=torch.float64)
+    x = torch.randn(3, 2, 5, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     pos = torch.tensor([[0, 1, 2, 3, 4], [1, 1, 0, 1, 2], [40, 41, 42, 43, 44]])
     y = ref.apply_rope(x, pos)
     for b in range(3):
         assert torch.allclose(y[b:b + 1], ref.apply_rope(x[b:b + 1], pos[b]), atol=0)
-    assert torch.allclose(y, hf_float32(x, pos), atol=1e-10)
+    # HF takes its angles in float32: about 44 * 2**-24 rad off at position 44
+    assert torch.allclose(y, hf_float32(x, pos), rtol=0, atol=1e-5)
 
 
 def test_kv_cache_chunks_equal_one_pass():
