@@ -55,6 +55,9 @@ def main() -> None:
             ("python -c 'import torch'", [py, "-c", "import torch"], None),
             ("drillpe --help", [*drillpe, "--help"], 0),
             ("drillpe list", [*drillpe, "list"], 0),
+            ("drillpe list --lang zh", [*drillpe, "list", "--lang", "zh"], 0),
+            ("drillpe learn rope", [*drillpe, "learn", "rope"], 0),
+            ("drillpe hint alibi --lang zh", [*drillpe, "hint", "alibi", "--lang", "zh"], 0),
             ("drillpe start sinusoidal --force", [*drillpe, "start", "sinusoidal", "--force"], 0),
             (f"drillpe check {args.exercise} (reference)", [*drillpe, "check", args.exercise], 1),
         ]

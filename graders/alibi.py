@@ -181,7 +181,8 @@ def attention_mistakes(ref, case, n_heads: int) -> list[tuple[str, dict]]:
         # No mask at all (with |pos_i - j| or HF Bloom's +m·j), or the diagonal excluded too.
         found += [("alibi.causal_mask_wrong", dict(mask="none")),
                   ("alibi.causal_mask_wrong", dict(mask="none", distance="signed")),
-                  ("alibi.causal_mask_wrong", dict(mask="diagonal"))]
+                  ("alibi.causal_mask_wrong", dict(mask="diagonal")),
+                  ("attention.mask_after_softmax", dict(mask_after_softmax=True))]
     else:
         found += [("alibi.signed_distance", dict(distance="signed")),
                   ("alibi.causal_mask_wrong", dict(mask="causal"))]

@@ -359,7 +359,7 @@ def judge_relative(ctx, x, case, out):
                    codes)
 
 
-@GRADER.check("rope_2d.large_ids", "Row/col ids up to 2047 (angles in float32 or better)",
+@GRADER.check("rope_2d.large_ids", "Large ids: a 64x64 grid, ids up to 2047 (float32 angles)",
               level="extra", inputs=patch_inputs, needs=("apply_rope_2d",),
               cases=[dict(B=1, heads=2, grid="64x64", D=32),
                      dict(B=1, heads=2, patches=256, max_id=2047, D=64, base=500.0)])

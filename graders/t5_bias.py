@@ -66,6 +66,9 @@ EDGE_MISTAKES = [
                               "bidirectional it is (num_buckets/2)/2"),
     (dict(future="abs"), "with bidirectional=False every key after the query (r > 0) belongs "
                          "in bucket 0; yours uses |r|"),
+    (dict(future="negative"), "with bidirectional=False every key after the query (r > 0) "
+                              "belongs in bucket 0; yours gives it the negative bucket -r: "
+                              "clamp n = max(-r, 0)"),
     (dict(clamp=False), "far distances get buckets past the last one: clamp the log bucket to "
                         "the last bucket of its half (num_buckets/2 - 1 when bidirectional)"),
     (dict(rounding="round"), "the log bucket is rounded to nearest; T5 truncates it (.long())"),
@@ -357,10 +360,11 @@ def crash_failure(ctx, case, out: ExceptionOut, result: dict) -> Fail:
             failure = bucket_failure(ctx.ref, rel, mine.data.to(torch.int64), s,
                                      where=f"the {length_q}x{length_k} relative positions")
             if failure is not None:
+                low, high = int(mine.data.min()), int(mine.data.max())
+                reach = f"bucket {low}" if low < 0 else f"bucket {high}"
                 failure.message = (f"forward raised {out.describe()}: your "
-                                   f"{call_text(case, 'rel')} reaches bucket "
-                                   f"{int(mine.data.max())} (the table has "
-                                   f"{s['num_buckets']} rows); {failure.message}")
+                                   f"{call_text(case, 'rel')} reaches {reach} (the table has "
+                                   f"rows 0..{s['num_buckets'] - 1}); {failure.message}")
                 failure.traceback = out.traceback
                 return failure
             default = result.get("default_buckets")

@@ -43,7 +43,8 @@ def query_positions(length_q: int, length_k: int, device=None, *, end_aligned: b
 
 def attend(q, k, v, causal: bool = True, slopes=None, *, distance: str = "abs",
            sign: float = -1.0, bias_aligned: bool = True, mask: str | None = None,
-           mask_aligned: bool = True, scale: str = "logits", dim: int = -1) -> torch.Tensor:
+           mask_aligned: bool = True, scale: str = "logits", dim: int = -1,
+           mask_after_softmax: bool = False) -> torch.Tensor:
     """ALiBi attention in float64: (B, H, Lq, D).
 
     slopes: (H,) slopes (default `get_slopes(H)`).
@@ -55,6 +56,8 @@ def attend(q, k, v, causal: bool = True, slopes=None, *, distance: str = "abs",
     scale: "logits" (q k^T / sqrt(D) + bias), "all" ((q k^T + bias) / sqrt(D))
         or "none" (q k^T + bias).
     dim: the axis of the softmax.
+    mask_after_softmax: the excluded weights zeroed after an unmasked softmax (a mistake:
+        rows no longer sum to 1).
     """
     q, k, v = (t.to(torch.float64) for t in (q, k, v))
     n_heads, length_q, length_k = q.shape[-3], q.shape[-2], k.shape[-2]
@@ -84,6 +87,8 @@ def attend(q, k, v, causal: bool = True, slopes=None, *, distance: str = "abs",
     if mask != "none":
         pos = query_positions(length_q, length_k, q.device, end_aligned=mask_aligned)[:, None]
         excluded = keys > pos if mask == "causal" else keys >= pos
+        if mask_after_softmax:
+            return torch.softmax(logits, dim=dim).masked_fill(excluded, 0.0) @ v
         logits = logits.masked_fill(excluded, float("-inf"))
     return torch.softmax(logits, dim=dim) @ v
 

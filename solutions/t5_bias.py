@@ -43,6 +43,7 @@ def bucket_model(relative_position: torch.Tensor, bidirectional: bool = True,
       offset="none"           no +half for r > 0; "non_negative": for r >= 0 too;
                               "full": r > 0 gets +num_buckets (the un-halved count)
       future="abs"            unidirectional with n = |r| (future keys not in bucket 0)
+      future="negative"       unidirectional with n = -r unclamped (future keys negative)
       exact_from="full"       max_exact = num_buckets // 2 before halving
       log_of="max_distance"   log(n / max_exact) / log(max_distance) (the ratio forgotten)
       rounding="round"/"ceil" the log bucket rounded or ceiled instead of truncated
@@ -59,7 +60,7 @@ def bucket_model(relative_position: torch.Tensor, bidirectional: bool = True,
         base = added.to(torch.int64) * (num_buckets if offset == "full" else half)
         n = r.abs()
     else:
-        n = r.abs() if future == "abs" else (-r).clamp(min=0)
+        n = {"abs": r.abs(), "negative": -r}.get(future, (-r).clamp(min=0))
     max_exact = (num_buckets if exact_from == "full" else half) // 2
     denominator = math.log(max_distance / max_exact if log_of == "ratio" else max_distance)
     # n = 0 gives log(0) = -inf; those entries take the exact branch below.

@@ -126,6 +126,22 @@ def test_check_file_option_and_scorecard(tmp_path):
     assert "\x1b[" not in res.stdout  # no colour codes when not a terminal
 
 
+def test_only_the_workspace_file_counts_as_an_attempt(isolated_places):
+    def attempts():
+        listed = json.loads(run_cli("list", "--json").stdout)["exercises"]
+        return next(row["attempts"] for row in listed if row["id"] == "sinusoidal")
+
+    scratch = run_cli("check", "--file", FIXTURES / "sinusoidal" / "sin_cos_swapped.py",
+                      "sinusoidal")
+    assert scratch.returncode == 1 and "Not recorded in your history" in scratch.stdout
+    assert attempts() == 0
+    assert run_cli("start", "sinusoidal").returncode == 0
+    mine = isolated_places["workspace"] / "sinusoidal.py"
+    assert run_cli("check", "--file", mine, "sinusoidal").returncode == 1  # the same file
+    assert run_cli("check", "sinusoidal").returncode == 1
+    assert attempts() == 2
+
+
 def test_check_cuda_unavailable_is_clear(isolated_places):
     import importlib.util
 

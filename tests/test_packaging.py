@@ -28,6 +28,8 @@ def wheel(tmp_path_factory):
 def test_wheel_carries_the_data(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     for expected in ("drillpe/_data/exercises/catalog.toml", "drillpe/_data/exercises/rope.py",
+                     "drillpe/_data/exercises/zh/rope.py", "drillpe/_data/exercises/learn.toml",
+                     "drillpe/_data/graders/t5_bias.py", "drillpe/_data/solutions/rope_2d.py",
                      "drillpe/_data/solutions/rope.py", "drillpe/_data/graders/rope.py",
                      "drillpe/cli.py", "drillpe/grading/judge.py"):
         assert expected in names
@@ -67,3 +69,12 @@ def test_installed_wheel_works_from_another_folder(wheel, tmp_path):
     assert checked.returncode == 1, checked.stderr
     [result] = json.loads(checked.stdout)["results"]
     assert result["error"]["kind"] == "not_implemented"
+
+    # the Chinese stub and the learn page come from the wheel too
+    started = subprocess.run([str(drillpe), "start", "alibi", "--lang", "zh"], cwd=elsewhere,
+                             env=env, capture_output=True, text=True, timeout=60)
+    assert started.returncode == 0, started.stderr
+    assert "斜率" in (elsewhere / "ws" / "alibi.py").read_text(encoding="utf-8")
+    learned = subprocess.run([str(drillpe), "learn", "t5_bias"], cwd=elsewhere, env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert learned.returncode == 0 and "bucket" in learned.stdout, learned.stderr

@@ -157,9 +157,16 @@ def check(
         result = grade(GradeRequest(exercise_id=exercise.id, file=path, device=device.value, seed=seed,
                                     timeout=timeout, display_path=places.display(path)))
         results.append(result)
-        history.record_check(result)
+        # Your progress is your workspace file's: a scratch file graded with --file (a
+        # mistake tried on purpose, someone else's answer) is not recorded as your attempt.
+        recorded = path.resolve() == places.learner_file(exercise.id, ws).resolve()
+        if recorded:
+            history.record_check(result)
         if not as_json:
             render.scorecard(result, quiet=quiet)
+            if not recorded:
+                render.note(f"Not recorded in your history: {places.display(path)} is not your "
+                            f"workspace file {places.display(places.learner_file(exercise.id, ws))}.")
     if as_json:
         print(json.dumps(document(results), indent=2, ensure_ascii=False))
     else:

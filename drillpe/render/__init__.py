@@ -42,6 +42,10 @@ def error(message: str) -> None:
     err.print(Text("error: ", style="bold red") + Text(message), soft_wrap=True)
 
 
+def note(message: str) -> None:
+    out.print(Text(message, style="dim"), soft_wrap=True)
+
+
 def warn(message: str) -> None:
     err.print(Text("warning: ", style="yellow") + Text(message), soft_wrap=True)
 
@@ -182,7 +186,8 @@ def _heatmap(check: CheckResult, color: bool) -> Group | None:
     values = heat["values"]
     flat = [v for row in values for v in row if _finite(v)]
     bad = sum(1 for row in values for v in row if not _finite(v))
-    case = f" ({heat['case']})" if heat.get("case") else ""
+    # The judge draws a larger failing case when the first one is too small to show much.
+    case = f", drawn for a larger failing case ({heat['case']})" if heat.get("case") else ""
     title = Text(f"|yours − expected| in \"{check.title}\"{case}: rows = {heat['axes'][0]}s "
                  f"0..{heat['rows'] - 1}, columns = {heat['axes'][1]}s 0..{heat['cols'] - 1}; "
                  f"max {max(flat, default=0.0):.3g}, darker = larger (log scale, 4 decades)"
