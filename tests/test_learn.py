@@ -322,3 +322,25 @@ def test_rope_2d_angles_match_reference():
                            dtype=torch.float64)
         close(ang.cos(), cos, 1e-7)
         close(ang.sin(), sin, 1e-7)
+
+
+def test_learn_draws_a_colour_heatmap_in_a_real_terminal():
+    """What "draws a heatmap in a real terminal" means: in a pseudo-terminal every heatmap
+    row is a run of cells painted with background colours, and the legend is there."""
+    import os
+    import re
+
+    from pty_driver import Terminal
+
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    term = Terminal(["learn", "rope"], dict(env, TERM="xterm-256color", COLORTERM="truecolor"),
+                    cols=100)
+    try:
+        term.expect(r"Ready\? drillpe start rope")
+        assert term.wait() == 0
+    finally:
+        term.close()
+    raw = term.raw.decode("utf-8", "replace")
+    painted = [line for line in raw.splitlines() if len(re.findall(r"\x1b\[[0-9;]*48;", line)) >= 8]
+    assert len(painted) >= len(learn.lesson("rope").heatmap.values)  # one per matrix row
+    assert "cos(p·θ_i)" in term.text()
