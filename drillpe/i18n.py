@@ -56,6 +56,19 @@ def current() -> str:
     return _chosen or detect()
 
 
+def source(environ: os._Environ | dict | None = None) -> str:
+    """Where the current language comes from, in words (for drillpe doctor)."""
+    env = os.environ if environ is None else environ
+    if _chosen:
+        return "--lang"
+    if env.get("DRILLPE_LANG", "").strip().lower() in LANGS:
+        return "$DRILLPE_LANG"
+    for var in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        if env.get(var):
+            return f"the locale (${var}={env[var]})"
+    return "the default"
+
+
 def field_name(name: str, lang: str) -> str:
     return name if lang == DEFAULT else f"{name}_{lang}"
 

@@ -16,13 +16,23 @@ def test_doctor_reports_everything(isolated_places):
     assert doc["schema"] == 1 and doc["ok"] is True
     checks = {c["what"]: c for c in doc["checks"]}
     for what in ("drillpe", "python", "typer", "rich", "torch", "numpy", "cuda", "workspace",
-                 "home", "exercises", "shell completion"):
+                 "home", "exercises", "language", "shell completion"):
         assert what in checks, what
+    assert checks["language"]["lang"] == "en"  # conftest: LANG=C.UTF-8, no DRILLPE_LANG
     assert checks["torch"]["version"] and checks["torch"]["status"] == "ok"
     assert isinstance(checks["cuda"]["available"], bool)
     assert checks["workspace"]["path"] == str(isolated_places["workspace"].resolve())
     assert checks["home"]["path"] == str(isolated_places["home"])
     assert checks["exercises"]["ids"][:4] == ["sinusoidal", "learnable", "relative", "rope"]
+
+
+def test_doctor_says_which_language_and_why():
+    res = run_cli("doctor", "--json", env={"LANG": "zh_CN.UTF-8"})
+    language = next(c for c in json.loads(res.stdout)["checks"] if c["what"] == "language")
+    assert language["lang"] == "zh" and "$LANG=zh_CN.UTF-8" in language["detail"]
+    res = run_cli("doctor", "--json", "--lang", "en", env={"DRILLPE_LANG": "zh"})
+    language = next(c for c in json.loads(res.stdout)["checks"] if c["what"] == "language")
+    assert language["lang"] == "en" and "--lang" in language["detail"]
 
 
 def test_doctor_lists_started_exercises(isolated_places):

@@ -14,8 +14,8 @@ from typing import Annotated
 
 import typer
 
-from drillpe import __version__, catalog, places, resources
-from drillpe.app import Device, ExerciseArg, WorkspaceOpt, app, exercise_or_usage
+from drillpe import __version__, catalog, i18n, places, resources
+from drillpe.app import Device, ExerciseArg, LangOpt, WorkspaceOpt, app, exercise_or_usage
 from drillpe.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 
@@ -199,6 +199,9 @@ def doctor_facts(workspace: Path | None) -> list[dict]:
             add("exercises", "ok", f"{len(ids)} found in {root}: {', '.join(ids)}", ids=ids)
     except (FileNotFoundError, OSError, KeyError, ValueError) as exc:
         add("exercises", "fail", str(exc), ids=[])
+    lang = i18n.current()
+    add("language", "ok", f"{lang} ({'English' if lang == 'en' else 'Chinese'}), from "
+        f"{i18n.source()}; change it with --lang en|zh or DRILLPE_LANG", lang=lang)
     add("shell completion", "ok", "`drillpe --install-completion` adds it to your shell "
         "(exercise ids complete too)")
     return rows
@@ -208,8 +211,9 @@ def doctor_facts(workspace: Path | None) -> list[dict]:
 def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     workspace: WorkspaceOpt = None,
+    lang: LangOpt = None,
 ) -> int:
-    """Check the install: versions, CUDA, workspace and home, the exercises."""
+    """Check the install: versions, CUDA, workspace and home, the exercises, the language."""
     from drillpe.render import tools as show
 
     rows = doctor_facts(workspace)
