@@ -138,6 +138,17 @@ def topic_title(topic: str) -> str:
     return i18n.pick(entry, "title") if entry else topic
 
 
+@cache
+def _ui_entries() -> dict[str, dict[str, str]]:
+    with open(resources.exercises_dir() / "ui.toml", "rb") as fh:
+        return tomllib.load(fh)
+
+
+def ui(key: str, **fields: object) -> str:
+    """One of drillpe's own sentences (exercises/ui.toml) in the chosen language."""
+    return i18n.pick(_ui_entries()[key], "text").format(**fields)
+
+
 def ids() -> list[str]:
     return list(load())
 

@@ -4,13 +4,14 @@ picked from the data files.
 Texts live as data next to the catalog: every English field ``name`` in
 ``catalog.toml``, ``diagnoses.toml``, ``followups.toml`` and ``learn.toml``
 has a Chinese sibling ``name_zh``, and every stub ``exercises/ID.py`` has a
-Chinese twin ``exercises/zh/ID.py``. A test fails when either language lacks
-a text the other has.
+Chinese twin ``exercises/zh/ID.py``; drillpe's own sentences are in
+``exercises/ui.toml``. A test fails when either language lacks a text the
+other has.
 
 The language is, in order: ``--lang`` on the command line, ``$DRILLPE_LANG``,
 the locale (``$LANGUAGE``, ``$LC_ALL``, ``$LC_MESSAGES``, ``$LANG``: the first
-one set decides; ``zh...`` means Chinese), else English. Interface labels
-(table headings, check titles and grader messages) stay English.
+one set decides; ``zh...`` means Chinese), else English. Table headings,
+check titles and the graders' numeric messages stay English.
 """
 
 from __future__ import annotations

@@ -69,6 +69,13 @@ def test_topics_have_both_names():
         assert_pair(entry, "title", f"topic {topic}")
 
 
+def test_every_interface_sentence_in_both_languages():
+    for key, entry in load("ui.toml").items():
+        assert_pair(entry, "text", f"ui.toml [{key}]")
+        fields = set(re.findall(r"{(\w+)}", entry["text"]))
+        assert fields == set(re.findall(r"{(\w+)}", entry["text_zh"])), key
+
+
 def test_every_diagnosis_in_both_languages():
     problems = []
     for section in load("diagnoses.toml").values():

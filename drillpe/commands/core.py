@@ -165,8 +165,8 @@ def check(
         if not as_json:
             render.scorecard(result, quiet=quiet)
             if not recorded:
-                render.note(f"Not recorded in your history: {places.display(path)} is not your "
-                            f"workspace file {places.display(places.learner_file(exercise.id, ws))}.")
+                mine = places.display(places.learner_file(exercise.id, ws))
+                render.note(catalog.ui("not_recorded", path=places.display(path), mine=mine))
     if as_json:
         print(json.dumps(document(results), indent=2, ensure_ascii=False))
     else:

@@ -91,8 +91,7 @@ def exercise_list(rows: list[dict]) -> None:
                       str(row["minutes"]), _progress(row))
     if table is not None:
         out.print(table)
-    out.print(Text("★ from the seed interview notes.   Start one: drillpe start ID   ·   "
-                   "see the target first: drillpe learn ID", style="dim"))
+    out.print(Text(catalog.ui("list_footer"), style="dim"))
 
 
 # ---------------------------------------------------------------------------
@@ -130,10 +129,10 @@ def _verdict(result: ExerciseResult) -> Text:
     else:
         text.append(" FAIL ", style="bold white on red")
     failing = len(core) - core_ok
-    core_text = "every core check passes" if not failing else (
-        f"{failing} core check{'s' if failing != 1 else ''} failing")
-    text.append(f" {result.exercise}  score {result.score:.0%} ({scored_ok} of {len(scored)} "
-                f"exercise checks pass) · {core_text}")
+    core_text = (catalog.ui("core_ok") if not failing else catalog.ui("core_failing_one")
+                 if failing == 1 else catalog.ui("core_failing", n=failing))
+    text.append(catalog.ui("score", id=result.exercise, score=f"{result.score:.0%}",
+                           passed=scored_ok, total=len(scored), core=core_text))
     text.append(f" · {result.device} · seed {result.seed} · {result.duration_s:.2f} s", style="dim")
     return text
 
@@ -147,7 +146,7 @@ def _diagnosis_lines(result: ExerciseResult) -> list[Text]:
         line.append(code, style="bold magenta")
         if entry:
             line.append(f": {entry['says']}\n  ")
-            line.append("Fix: ", style="bold")
+            line.append(catalog.ui("fix"), style="bold")
             line.append(entry["fix"])
         lines.append(line)
     return lines
@@ -210,7 +209,7 @@ def scorecard_renderable(result: ExerciseResult, *, quiet: bool = False,
     if not quiet:
         diagnoses = _diagnosis_lines(result)
         if diagnoses:
-            parts.append(Text("Why", style="bold"))
+            parts.append(Text(catalog.ui("why"), style="bold"))
             parts.extend(diagnoses)
         shown: list[list[str]] = []
         for check in result.checks:  # each distinct traceback once, three at most
@@ -231,7 +230,7 @@ def scorecard_renderable(result: ExerciseResult, *, quiet: bool = False,
             parts.append(Text("\n".join("  " + line for line in shown), style="dim"))
     parts.append(_verdict(result))
     if not result.passed and not quiet:
-        parts.append(Text(f"  Stuck? drillpe hint {result.exercise}", style="dim"))
+        parts.append(Text(catalog.ui("stuck", id=result.exercise), style="dim"))
     return Group(*parts)
 
 
@@ -245,7 +244,7 @@ def summary(results: Iterable[ExerciseResult]) -> None:
     if len(results) < 2:
         return
     passed = sum(r.passed for r in results)
-    out.print(Text(f"{passed}/{len(results)} exercises passed", style="bold"))
+    out.print(Text(catalog.ui("passed_count", passed=passed, total=len(results)), style="bold"))
 
 
 # ---------------------------------------------------------------------------
@@ -254,21 +253,22 @@ def summary(results: Iterable[ExerciseResult]) -> None:
 
 def started(exercise: catalog.Exercise, path: str, backup: str | None) -> None:
     if backup:
-        out.print(Text(f"Your previous file was moved to {backup}", style="yellow"),
+        out.print(Text(catalog.ui("moved", backup=backup), style="yellow"),
                   soft_wrap=True)
-    out.print(Text.assemble(("Wrote ", ""), (path, "bold"), (f" — {exercise.title}", "")),
+    out.print(Text.assemble((catalog.ui("wrote"), ""), (path, "bold"), (f" — {exercise.title}", "")),
               soft_wrap=True)
-    out.print(Text(f"Time budget: {exercise.minutes} min · {exercise.difficulty}. "
-                   f"Fill in the stub, then run: drillpe check {exercise.id}", style="dim"),
+    out.print(Text(catalog.ui("budget", minutes=exercise.minutes, difficulty=exercise.difficulty,
+                              id=exercise.id), style="dim"),
               soft_wrap=True)
 
 
 def hint(exercise: catalog.Exercise, level: int) -> None:
     total = len(exercise.hints)
     body = Text(exercise.hints[level - 1])
-    more = (f"Next: drillpe hint {exercise.id} (level {level + 1} of {total})" if level < total
-            else "That was the last hint. drillpe reveal shows the reference.")
-    out.print(Panel(body, title=f"{exercise.id} · hint {level} of {total}", title_align="left",
+    more = (catalog.ui("hint_next", id=exercise.id, next=level + 1, total=total) if level < total
+            else catalog.ui("hint_last", id=exercise.id))
+    out.print(Panel(body, title=catalog.ui("hint_title", id=exercise.id, level=level, total=total),
+                    title_align="left",
                     subtitle=more, subtitle_align="right", box=box.ROUNDED))
 
 
