@@ -131,6 +131,12 @@ def _verdict(result: ExerciseResult) -> Text:
     failing = len(core) - core_ok
     core_text = (catalog.ui("core_ok") if not failing else catalog.ui("core_failing_one")
                  if failing == 1 else catalog.ui("core_failing", n=failing))
+    # A pass with failing extra checks (offsets, other dtypes, cross lengths) says so:
+    # those are the follow-ups an interviewer asks next.
+    extra_failing = sum(c.level == "extra" and c.status in ("fail", "error")
+                        for c in result.checks)
+    if extra_failing:
+        core_text += catalog.ui("extra_failing", n=extra_failing)
     text.append(catalog.ui("score", id=result.exercise, score=f"{result.score:.0%}",
                            passed=scored_ok, total=len(scored), core=core_text))
     text.append(f" · {result.device} · seed {result.seed} · {result.duration_s:.2f} s", style="dim")
