@@ -89,3 +89,38 @@ def test_untouched_stub_fails_as_not_implemented(exercise_id, tmp_path):
     assert not result.passed
     assert result.diagnoses == ["api.not_implemented"]
     assert result.error["kind"] == "not_implemented"
+
+
+def hint_code_blocks(text: str) -> list[str]:
+    """The code blocks of a hint, as `drillpe hint` shows them: paragraphs (split at blank
+    lines) whose lines are all indented by 4 spaces, consecutive ones joined, dedented."""
+    import re
+    import textwrap
+
+    blocks: list[str] = []
+    previous_code = False
+    for paragraph in re.split(r"\n(?:[ \t]*\n)+", text.strip("\n")):
+        code = all(line.startswith("    ") for line in paragraph.splitlines())
+        if code and previous_code:
+            blocks[-1] += "\n\n" + paragraph
+        elif code:
+            blocks.append(paragraph)
+        previous_code = code
+    return [textwrap.dedent(block) for block in blocks]
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_hint_code_blocks_parse_and_match_across_languages(exercise_id):
+    texts = catalog.get(exercise_id).texts
+    english, chinese = texts["hints"], texts["hints_zh"]
+    assert len(english) == len(chinese)
+    for level, (en, zh) in enumerate(zip(english, chinese), start=1):
+        en_code, zh_code = hint_code_blocks(en), hint_code_blocks(zh)
+        for lang, blocks in (("en", en_code), ("zh", zh_code)):
+            for block in blocks:
+                try:
+                    ast.parse(block)
+                except SyntaxError as exc:
+                    pytest.fail(f"{exercise_id} hint {level} ({lang}): code does not parse: {exc}")
+        assert en_code == zh_code, f"{exercise_id} hint {level}: English and Chinese code differ"
+    assert hint_code_blocks(english[-1]), f"{exercise_id}: the last hint shows no code block"

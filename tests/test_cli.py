@@ -224,3 +224,17 @@ def test_started_files_get_ordinary_permissions(isolated_places):
 def test_check_file_that_is_a_folder_is_usage_error(tmp_path):
     res = run_cli("check", "rope", "--file", tmp_path)
     assert res.returncode == 2 and "is a folder" in res.stderr
+
+
+def test_last_hint_code_is_shown_line_by_line_in_a_pipe():
+    from drillpe import catalog
+
+    res = run_cli("hint", "rope", "--level", "3", env={"COLUMNS": "100"})
+    assert res.returncode == 0 and "\x1b" not in res.stdout
+    # the code lines of the hint, dedented by the 4 spaces that mark them as code
+    expected = [line[4:] for line in catalog.get("rope").hints[2].splitlines()
+                if line.startswith("    ")]
+    assert len(expected) >= 5
+    # each panel row is: border, space, content, padding, border
+    rows = iter(row[2:-1].rstrip() for row in res.stdout.splitlines())
+    assert all(line in rows for line in expected), res.stdout  # each on a row, in order

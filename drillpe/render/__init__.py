@@ -268,14 +268,45 @@ def started(exercise: catalog.Exercise, path: str, backup: str | None) -> None:
               soft_wrap=True)
 
 
+def hint_body(text: str) -> Group:
+    """A hint as prose and code. Paragraphs are separated by blank lines; one whose lines
+    are all indented by 4 spaces is code. Consecutive code paragraphs make one block (the
+    blank lines between two functions stay), shown as Python."""
+    import textwrap
+
+    blocks: list[tuple[bool, list[str]]] = []
+    paragraph: list[str] = []
+    for line in [*text.splitlines(), ""]:
+        if line.strip():
+            paragraph.append(line)
+            continue
+        if paragraph:
+            code = all(row.startswith("    ") for row in paragraph)
+            if code and blocks and blocks[-1][0]:
+                blocks[-1][1].extend(["", *paragraph])
+            else:
+                blocks.append((code, paragraph))
+            paragraph = []
+    parts: list = []
+    for code, rows in blocks:
+        if parts:
+            parts.append(Text())  # a blank line between blocks
+        if code:
+            from rich.syntax import Syntax  # pulls in pygments: only for a hint with code
+
+            parts.append(Syntax(textwrap.dedent("\n".join(rows)), "python", word_wrap=True))
+        else:
+            parts.append(Text("\n".join(rows)))
+    return Group(*parts)
+
+
 def hint(exercise: catalog.Exercise, level: int) -> None:
     total = len(exercise.hints)
-    body = Text(exercise.hints[level - 1])
     more = (catalog.ui("hint_next", id=exercise.id, next=level + 1, total=total) if level < total
             else catalog.ui("hint_last", id=exercise.id))
-    out.print(Panel(body, title=catalog.ui("hint_title", id=exercise.id, level=level, total=total),
-                    title_align="left",
-                    subtitle=more, subtitle_align="right", box=box.ROUNDED))
+    out.print(Panel(hint_body(exercise.hints[level - 1]),
+                    title=catalog.ui("hint_title", id=exercise.id, level=level, total=total),
+                    title_align="left", subtitle=more, subtitle_align="right", box=box.ROUNDED))
 
 
 def reveal(exercise: catalog.Exercise, source: str) -> None:

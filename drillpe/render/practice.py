@@ -18,7 +18,7 @@ from rich.text import Text
 from drillpe import catalog, render
 
 # The scorecard's parts come from drillpe.render, so watch and check look alike.
-from drillpe.render import scorecard_renderable
+from drillpe.render import hint_body, scorecard_renderable
 from drillpe.report import ExerciseResult
 
 out = render.out
@@ -228,8 +228,9 @@ def watch_graded(item, quiet: bool) -> None:
 def hint_panel(exercise: catalog.Exercise, level: int) -> RenderableType:
     total = len(exercise.hints)
     more = (f"h again: level {level + 1} of {total}" if level < total
-            else "That was the last hint. drillpe reveal shows the reference.")
-    return Panel(Text(exercise.hints[level - 1]), title=f"{exercise.id} · hint {level} of {total}",
+            else "That was the last hint.")
+    return Panel(hint_body(exercise.hints[level - 1]),
+                 title=catalog.ui("hint_title", id=exercise.id, level=level, total=total),
                  title_align="left", subtitle=more, subtitle_align="right", box=box.ROUNDED)
 
 
