@@ -138,9 +138,12 @@ def calendar(days: list[dict[str, Any]], streak: dict[str, int]) -> RenderableTy
 
 def mock_history(sessions: list[dict[str, Any]]) -> RenderableType:
     table = Table(box=box.SIMPLE_HEAD, title="Mock interviews (latest first)",
-                  title_justify="left")
-    for column in ("session", "exercises", "score", "time used", "over time"):
-        table.add_column(column, no_wrap=True)
+                  title_justify="left", pad_edge=False)
+    # Everything but the verdicts fits on one line at 80 columns; the verdicts wrap.
+    table.add_column("session", no_wrap=True)
+    table.add_column("exercises", ratio=1)
+    for column in ("score", "used", "over"):
+        table.add_column(column, no_wrap=True, justify="right")
     for s in sessions[:5]:
         verdicts = ", ".join(f"{e['exercise']} {e['verdict']}" for e in s["exercises"])
         table.add_row(s["session"], verdicts, _score(s["score"], s["passed"]),
