@@ -54,6 +54,14 @@ def warn(message: str) -> None:
 # list
 
 
+def level_name(difficulty: str) -> str:
+    """easy / medium / hard in the chosen language (the JSON keeps the English id)."""
+    try:
+        return catalog.ui(f"level_{difficulty}")
+    except KeyError:
+        return difficulty
+
+
 def _progress(row: dict) -> Text:
     status = row.get("status", "new")
     if status == "new":
@@ -87,7 +95,7 @@ def exercise_list(rows: list[dict]) -> None:
             table.add_column("min", no_wrap=True, justify="right", width=3)
             table.add_column("progress", no_wrap=True, width=12)
         title = Text(row["title"]) + (Text(" ★", style="yellow") if row.get("seed") else Text())
-        table.add_row(Text(row["id"], style="bold cyan"), title, row["difficulty"],
+        table.add_row(Text(row["id"], style="bold cyan"), title, level_name(row["difficulty"]),
                       str(row["minutes"]), _progress(row))
     if table is not None:
         out.print(table)
@@ -263,7 +271,8 @@ def started(exercise: catalog.Exercise, path: str, backup: str | None) -> None:
                   soft_wrap=True)
     out.print(Text.assemble((catalog.ui("wrote"), ""), (path, "bold"), (f" — {exercise.title}", "")),
               soft_wrap=True)
-    out.print(Text(catalog.ui("budget", minutes=exercise.minutes, difficulty=exercise.difficulty,
+    out.print(Text(catalog.ui("budget", minutes=exercise.minutes,
+                              difficulty=level_name(exercise.difficulty),
                               id=exercise.id), style="dim"),
               soft_wrap=True)
 

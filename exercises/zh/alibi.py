@@ -34,7 +34,7 @@ API
     * causal=True 时，softmax 不受整行加同一个常数的影响，所以 HF Bloom 的
       写法 logits + m_h * j 结果相同。causal=False 时就不成立了：只有
       -m_h * |pos_i - j| 是对的。
-    * 评测不会在 Lq > Lk 时使用 causal=True。
+    * 评测程序不会在 Lq > Lk 时使用 causal=True。
     * 不要写死 batch、头数、长度、head_dim 或 device；新建张量要放在
       q.device 上，并保持 q 的 dtype（float32 的偏置加到 bfloat16 的 logits
       上，会把它们变成 float32）。
@@ -60,7 +60,7 @@ API
             [0.0000, 0.5010]])
     # causal：query 0 只能看到 key 0；query 1 不变
 
-用下面的命令检查：  drillpe check alibi
+完成后运行：drillpe check alibi
 """
 
 import math  # noqa: F401  （用于 1/sqrt(D) 缩放和 log2）

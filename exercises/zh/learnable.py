@@ -15,13 +15,13 @@ API
 
     x:       (batch, seq_len, d_model)，任意浮点 dtype，任意 device
     returns: x + P[offset : offset + seq_len]，在 batch 维上广播；
-             shape、dtype 和 device 都与 x 相同
+             形状、dtype 和 device 都与 x 相同
 
 规则
     * 模块只持有恰好一个可训练参数，形状为 (max_sequence_length, d_model)，
       在 __init__ 中创建（nn.Embedding 的 weight 或一个 nn.Parameter），
       这样 module.parameters() 能返回它，优化器才能训练它。初始化方式随意
-      （BERT 用 N(0, 0.02)）：评测在比较之前会往表里写入自己的数值。
+      （BERT 用 N(0, 0.02)）：评测程序在比较之前会往表里写入自己的数值。
     * 表要保持可训练（不能是 buffer，也不能 requires_grad=False），并且要让
       梯度能传到它：forward 里不要用 .detach()、.data 或 torch.no_grad()。
     * 只做加法：不加 dropout，不加 LayerNorm，也不缩放 x。
@@ -42,7 +42,7 @@ API
     >>> pe(torch.zeros(1, 2, 2), offset=3)     # 第 3..4 行：第 4 行不存在
     ValueError: ...
 
-完成后运行： drillpe check learnable
+完成后运行：drillpe check learnable
 """
 
 import torch

@@ -4,7 +4,7 @@
 按二者截断后的距离选出。共两个模块：
 
 RelativePosition(num_units, max_relative_position)
-    self.embeddings_table: nn.Parameter of shape (2K + 1, num_units), K = max_relative_position
+    self.embeddings_table：形状为 (2K + 1, num_units) 的 nn.Parameter，K = max_relative_position
     .forward(length_q, length_k) -> (length_q, length_k, num_units)
 
     query i 位于位置 pos_i = i + (length_k - length_q)：query 与 key 的*末尾*
@@ -15,11 +15,11 @@ RelativePosition(num_units, max_relative_position)
     超过 K 的距离共用距离 K 的嵌入（要截断，不要越界索引）。
 
 RelativeMultiHeadAttention(d_model, n_heads, max_relative_position=16, dropout=0.0)
-    self.linears: nn.ModuleList of 4 nn.Linear(d_model, d_model) (with bias):
+    self.linears：由 4 个 nn.Linear(d_model, d_model)（带 bias）组成的 nn.ModuleList，
                   依次为 query、key、value 和输出投影
     self.relative_position_k, self.relative_position_v:
                   RelativePosition(d_model // n_heads, max_relative_position)
-    不能有其他参数。（评测按这些名字加载自己的权重。）
+    不能有其他参数。（评测程序按这些名字加载自己的权重。）
     .forward(query, key, value, mask=None) -> (batch, length_q, d_model)
 
     query 为 (batch, length_q, d_model)；key 和 value 为 (batch, length_k, d_model)。
@@ -29,8 +29,8 @@ RelativeMultiHeadAttention(d_model, n_heads, max_relative_position=16, dropout=0
     （二者都是 (length_q, length_k, dh)，所有头和所有 batch 元素共用）：
 
         logits[i, j] = (q_i · k_j + q_i · aK[i, j]) / sqrt(dh)
-        logits[i, j] = -inf where mask == 0   (mask broadcasts to (batch, n_heads, Lq, Lk))
-        w = dropout(softmax(logits over j))
+        mask == 0 处 logits[i, j] = -inf   （mask 广播到 (batch, n_heads, Lq, Lk)）
+        w = dropout(softmax(logits，沿 j 归一化))
         z_i = sum_j w[i, j] * (v_j + aV[i, j])
 
     把各头拼接起来，再经过 linears[3]。返回 query 的 dtype，放在 query 所在的
@@ -48,7 +48,7 @@ RelativeMultiHeadAttention(d_model, n_heads, max_relative_position=16, dropout=0
 
 不要使用 F.scaled_dot_product_attention 或 nn.MultiheadAttention。
 
-完成后运行： drillpe check relative
+完成后运行：drillpe check relative
 """
 
 import math

@@ -20,7 +20,7 @@ API
            （theta_i 中的 d 取 output_dim）。
     RoPE(q, k) -> (q_rotated, k_rotated)
         q, k: (batch, heads, seq_len, head_dim)，seq_len 相同，head_dim 为偶数。
-        输出的 shape、dtype（包括 bfloat16/float16）和 device 都与输入相同。
+        输出的形状、dtype（包括 bfloat16/float16）和 device 都与输入相同。
     attention(q, k, v, mask=None, dropout=None, use_RoPE=True) -> (output, weights)
         q, k, v: (batch, heads, seq_len, head_dim)。若 use_RoPE，先执行 q, k = RoPE(q, k)。
         weights = softmax(q @ k^T / sqrt(head_dim))，在 key 维（最后一维）上做 softmax，
@@ -42,10 +42,10 @@ API
               [-1.1426,  1.9221,  2.9599,  4.0298]]]])
     # 位置 1 的第一个通道对：(1 cos 1 - 2 sin 1, 2 cos 1 + 1 sin 1)
 
-完成后运行： drillpe check rope
+完成后运行：drillpe check rope
 """
 
-import math  # noqa: F401  (用于 1/sqrt(d) 缩放)
+import math  # noqa: F401  （用于 1/sqrt(d) 缩放）
 
 import torch
 

@@ -16,9 +16,9 @@ head_dim = d 拆成两半，每半 h = d/2 个通道。
     y[2i]    = z[2i]   * cos(a theta_i) - z[2i+1] * sin(a theta_i)
     y[2i+1]  = z[2i+1] * cos(a theta_i) + z[2i]   * sin(a theta_i)
 
-这就是 lucidrains rotary-embedding-torch 中
-RotaryEmbedding(dim=head_dim // 2).get_axial_freqs(H, W) 配合它的交错旋转
-（EVA-02 用的就是这种布局）。位于 (0, 0) 的 patch 保持不变，范数保持不变，
+这与 lucidrains rotary-embedding-torch 中
+RotaryEmbedding(dim=head_dim // 2).get_axial_freqs(H, W) 加上其交错旋转的结果
+相同（EVA-02 用的就是这种布局）。位于 (0, 0) 的 patch 不变，范数保持不变，
 并且 (r1, c1) 处旋转后的 q 与 (r2, c2) 处旋转后的 k 的点积只取决于
 (r1 - r2, c1 - c2)。
 
@@ -30,8 +30,8 @@ API
               rows 和 cols 由所有 batch 元素和所有 head 共用。它们可以是任意
               顺序（打乱的、裁剪出来的、不规则的一组 patch）：按给定的值使用，
               不要假设是按行优先排列的完整网格。
-        base: 频率的底数（评分时会变化：100.0、10000.0 ……）。
-        返回旋转后的 x：shape、dtype（包括 bfloat16/float16）和 device 都与 x 相同。
+        base: 频率的底数（请换不同的值试试：100.0、10000.0 等）。
+        返回旋转后的 x：形状、dtype（包括 bfloat16/float16）和 device 都与 x 相同。
 
 注意
     * 角度至少用 float32 计算（行号、列号可以到几千），然后返回 x 的 dtype。
@@ -49,7 +49,7 @@ API
     # 1 * 1 = 1 弧度，(1 cos 1 - 2 sin 1, 2 cos 1 + 1 sin 1)；通道对 (3, 4)
     # 旋转 2 * 1 = 2 弧度，(3 cos 2 - 4 sin 2, 4 cos 2 + 3 sin 2)。
 
-完成后运行： drillpe check rope_2d
+完成后运行：drillpe check rope_2d
 """
 
 import torch

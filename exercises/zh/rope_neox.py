@@ -58,7 +58,7 @@ API
               [-1.1426,  1.9221,  3.0000,  4.0000]]]])
     # 只有 (x0, x1) 转了 1 弧度；通道 2 和 3 原样保留
 
-检查：  drillpe check rope_neox
+完成后运行：drillpe check rope_neox
 """
 
 import torch

@@ -50,15 +50,15 @@ API
         int 也可能是 float）。
         inv_freq：形状为 (head_dim/2,) 的张量，float32（与 HF 一致；float64
         也接受），位于 torch 的默认设备上：创建时不要传 device= 参数
-        （评分器会设置默认设备，CPU 或 CUDA）。
+        （评测程序会设置默认设备，CPU 或 CUDA）。
         attention_factor：Python float（像 1 这样的 int 也接受；0 维张量不接受：
         请用 math.log，或 float(...)）。
 
 注意
     * 不要修改调用方传入的 dict（不要 pop、del，也不要给它赋值）。
     * 修正区间这类标量就是普通的 Python float：用 math 计算即可。
-    * 不要把 head_dim、base、factor 或 dict 里的其他值写死：评分器会改变
-      它们全部。
+    * 不要把 head_dim、base、factor 或 dict 里的其他值写死：评测程序会逐一
+      改变它们。
     * 不允许导入 transformers 和 rotary_embedding_torch。
 
 示例（head_dim = 8，base = 10000：普通 inv_freq = [1, 0.1, 0.01, 0.001]）
@@ -76,7 +76,7 @@ API
     # 波长 6.28（< 16：保持）、62.8（smooth = (64/62.83 - 1)/3 = 0.0062）、
     # 628 和 6283（> 64：除以 8）
 
-完成后运行：  drillpe check rope_scaling
+完成后运行：drillpe check rope_scaling
 """
 
 import math  # noqa: F401  （用于修正区间和注意力缩放因子）

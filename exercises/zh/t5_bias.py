@@ -18,18 +18,18 @@ T5 不给 token 加任何位置向量，而是给每个注意力 logit 加上一
 API
     relative_position_bucket(relative_position, bidirectional=True, num_buckets=32,
                              max_distance=128) -> Tensor
-        relative_position：任意 shape 的整数张量（memory - query）。
-        返回 [0, num_buckets) 内的 int64 桶号，shape 和 device 与输入相同。
+        relative_position：任意形状的整数张量（memory - query）。
+        返回 [0, num_buckets) 内的 int64 桶号，形状和 device 与输入相同。
     T5RelativeBias(n_heads, num_buckets=32, max_distance=128, bidirectional=True)
         self.relative_attention_bias = nn.Embedding(num_buckets, n_heads)
-        （评分器会把自己的权重写进 relative_attention_bias.weight）。
+        （评测程序会把自己的权重写进 relative_attention_bias.weight）。
         .forward(length_q, length_k) -> (1, n_heads, length_q, length_k)
             out[0, h, i, j] = relative_attention_bias.weight[bucket(j - i), h]
             query 和 key 都从位置 0 开始（不做末尾对齐，length_q != length_k 时也一样）。
             dtype 为 float32（即 embedding 的 dtype），放在模块所在的 device 上。
 
 注意
-    * 对数桶向零截断（.long() 或 floor；在那里它不会是负数）。对数桶在数学上
+    * 对数桶向零截断（.long() 或 floor 均可；这一分支的值不会是负数）。对数桶在数学上
       恰好是整数的地方（默认参数下 n = 16、32、64），浮点舍入可能落在任一侧：
       两个结果都算对。
     * n = 0 时 log(0) = -inf：只要 torch.where 选的是精确分支就没问题。
@@ -44,10 +44,10 @@ API
     tensor([ 0,  5, 16, 17])
     # unidirectional：half = 32，max_exact = 16；r = 5 是未来的 key：桶 0
 
-完成后运行： drillpe check t5_bias
+完成后运行：drillpe check t5_bias
 """
 
-import math  # noqa: F401  (用于对数比值)
+import math  # noqa: F401  （用于对数比值）
 
 import torch
 from torch import nn
@@ -55,7 +55,7 @@ from torch import nn
 
 def relative_position_bucket(relative_position, bidirectional=True, num_buckets=32,
                              max_distance=128):
-    # 把每个 r = memory - query 映射到它的 int64 桶号（shape 和 device 不变）。
+    # 把每个 r = memory - query 映射到它的 int64 桶号（形状和 device 不变）。
     raise NotImplementedError
 
 
