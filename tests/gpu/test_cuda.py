@@ -5,6 +5,12 @@ normal suite. On a GPU machine run it on its own:
 
     python -m pytest tests/gpu -v -s        # or: python tests/gpu/test_cuda.py
 
+With about 250 fixtures graded cold (two processes each) this takes minutes;
+on a many-core GPU machine spread it with pytest-xdist and keep -v, so that
+every result is printed as it completes even if a time limit cuts the run:
+
+    python -m pytest tests/gpu -v -n 12 -k "not bench"   # then: -k bench
+
 It checks, on the GPU: each reference passes every check (core and extra,
 bf16/fp16 included: inputs, learner code and float64 references all on the
 same CUDA device); every hand-written fixture gets the verdict and diagnoses
