@@ -64,6 +64,8 @@ def slope_mistakes(ref, n: int) -> list[tuple[str, list[float]]]:
             ("alibi.naive_slopes", power_of_two_slopes(p) + power_of_two_slopes(2 * p)[1::2][: n - p]),
             ("alibi.naive_slopes", power_of_two_slopes(p) + power_of_two_slopes(2 * p)[: n - p]),
             ("alibi.naive_slopes", sorted(right, reverse=True)),
+            # The slopes of the next power of two, cut to n heads.
+            ("alibi.naive_slopes", power_of_two_slopes(2 * p)[:n]),
             ("alibi.slopes_off_by_one",
              power_of_two_slopes(p, first=0) + power_of_two_slopes(2 * p, first=0)[0::2][: n - p]),
         ]

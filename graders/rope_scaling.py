@@ -335,8 +335,8 @@ def yarn_mistakes(ref, case, device):
         high = high + 0.001 if low == high else high
         return 1 - ((index - low) / (high - low)).clamp(0, 1)
 
-    def dim(rot, width=d, two_pi=2 * math.pi):
-        return width * math.log(L / (rot * two_pi)) / (2 * math.log(base))
+    def dim(rot, width=d, two_pi=2 * math.pi, halves=2):
+        return width * math.log(L / (rot * two_pi)) / (halves * math.log(base))
 
     def bounds(low, high):
         return max(low, 0), min(high, d - 1)
@@ -381,6 +381,10 @@ def yarn_mistakes(ref, case, device):
         (code, lambda: blend(ramp_keep(*bounds(math.floor(dim(fast, two_pi=1.0)),
                                                math.ceil(dim(slow, two_pi=1.0))))),
          "your correction dims miss the 2 pi: a wavelength is 2 pi / inv_freq"),
+        (code, lambda: blend(ramp_keep(*bounds(math.floor(dim(fast, halves=1)),
+                                               math.ceil(dim(slow, halves=1))))),
+         "your correction dims divide by ln(base) instead of 2 ln(base): "
+         "d * ln(L / (2 pi beta)) / (2 ln base)"),
         (code, lambda: blend(ramp_keep(math.floor(dim(fast)), right[1])),
          "your lower bound is not clamped at 0 (HF: max(floor(low), 0))"),
         (code, unclamped_ramp, "your ramp is not clamped to [0, 1]"),

@@ -141,8 +141,9 @@ MinutesOpt = Annotated[float | None, typer.Option(
 ExercisesOpt = Annotated[str | None, typer.Option(
     "--exercises", "-e", metavar="ID,ID", help="These exercises [default: drawn from your "
     "history, favouring weak and never-done ones].", show_default=False)]
-CountOpt = Annotated[int, typer.Option("--count", "-n", min=1, help="How many exercises to "
-                                       "draw when --exercises is not given.")]
+CountOpt = Annotated[int | None, typer.Option(
+    "--count", "-n", min=1, help="How many exercises to draw when --exercises is not given "
+    "[default: 2].", show_default=False)]
 SeedOpt = Annotated[int | None, typer.Option(
     "--seed", help="Makes the draw reproducible; also the grading inputs' seed.",
     show_default=False)]
@@ -150,11 +151,15 @@ SessionOpt = Annotated[str | None, typer.Option(
     "--session", help="Session id [default: the latest].", show_default=False)]
 
 
-def _new_session(minutes: float | None, exercises: str | None, count: int, seed: int | None):
+def _new_session(minutes: float | None, exercises: str | None, count: int | None,
+                 seed: int | None):
     from drillpe import mock, schedule
 
     ids = mock.parse_exercise_list(exercises)
+    if ids and count is not None and count != len(ids):
+        render.warn(f"--count {count} is ignored: --exercises names {len(ids)}.")
     if not ids:
+        count = 2 if count is None else count
         known = list(catalog.load().values())
         if count > len(known):
             raise UsageError(f"--count {count}: there are {len(known)} exercises.")
@@ -221,7 +226,7 @@ def mock(
     ctx: typer.Context,
     minutes: MinutesOpt = None,
     exercises: ExercisesOpt = None,
-    count: CountOpt = 2,
+    count: CountOpt = None,
     seed: SeedOpt = None,
     lang: LangOpt = None,
 ) -> int | None:
@@ -236,7 +241,7 @@ def mock(
 def mock_start(
     minutes: MinutesOpt = None,
     exercises: ExercisesOpt = None,
-    count: CountOpt = 2,
+    count: CountOpt = None,
     seed: SeedOpt = None,
     no_live: Annotated[bool, typer.Option("--no-live", help="Write the files, print the "
                                           "session folder and return (for scripts).")] = False,
