@@ -11,11 +11,6 @@ from functools import cache
 
 from drillpe import i18n, resources
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
-
 
 @dataclass(frozen=True)
 class ApiItem:
@@ -98,8 +93,7 @@ def _expand_banned(names: list[str], defaults: dict) -> tuple[str, ...]:
 
 @cache
 def load() -> dict[str, Exercise]:
-    with open(resources.catalog_path(), "rb") as fh:
-        raw = tomllib.load(fh)
+    raw = resources.exercise_data("catalog")
     defaults = raw.get("defaults", {})
     exercises: dict[str, Exercise] = {}
     for entry in raw["exercise"]:
@@ -126,27 +120,15 @@ def by_topic() -> list[Exercise]:
     return sorted(load().values(), key=lambda ex: order.get(ex.topic, len(order)))
 
 
-@cache
-def _topic_entries() -> dict[str, dict[str, str]]:
-    with open(resources.catalog_path(), "rb") as fh:
-        return tomllib.load(fh).get("topics", {})
-
-
 def topic_title(topic: str) -> str:
     """A topic's display name in the chosen language (catalog.toml [topics]), else its id."""
-    entry = _topic_entries().get(topic)
+    entry = resources.exercise_data("catalog").get("topics", {}).get(topic)
     return i18n.pick(entry, "title") if entry else topic
-
-
-@cache
-def _ui_entries() -> dict[str, dict[str, str]]:
-    with open(resources.exercises_dir() / "ui.toml", "rb") as fh:
-        return tomllib.load(fh)
 
 
 def ui(key: str, **fields: object) -> str:
     """One of drillpe's own sentences (exercises/ui.toml) in the chosen language."""
-    return i18n.pick(_ui_entries()[key], "text").format(**fields)
+    return i18n.pick(resources.exercise_data("ui")[key], "text").format(**fields)
 
 
 def ids() -> list[str]:
@@ -163,8 +145,7 @@ def get(exercise_id: str) -> Exercise:
 @cache
 def diagnosis_entries() -> dict[str, dict[str, str]]:
     """Code -> the raw entry: says, fix and their Chinese siblings says_zh, fix_zh."""
-    with open(resources.exercises_dir() / "diagnoses.toml", "rb") as fh:
-        raw = tomllib.load(fh)
+    raw = resources.exercise_data("diagnoses")
     flat: dict[str, dict[str, str]] = {}
     for section in raw.values():
         flat.update(section)

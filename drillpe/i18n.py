@@ -25,23 +25,23 @@ DEFAULT = "en"
 _chosen: str | None = None
 
 
-def from_locale(environ: os._Environ | dict | None = None) -> str:
+def _detected(environ: os._Environ | dict | None = None) -> tuple[str, str]:
+    """(language, where it came from) without --lang: $DRILLPE_LANG, the locale, the default."""
     env = os.environ if environ is None else environ
+    wanted = env.get("DRILLPE_LANG", "").strip().lower()
+    if wanted in LANGS:
+        return wanted, "$DRILLPE_LANG"
     for var in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
         value = env.get(var, "")
         if value:
             # LANGUAGE may be a priority list ("zh_CN:en"); the first entry decides.
             first = value.split(":")[0].lower()
-            return "zh" if first.startswith("zh") else DEFAULT
-    return DEFAULT
+            return ("zh" if first.startswith("zh") else DEFAULT), f"the locale (${var}={value})"
+    return DEFAULT, "the default"
 
 
 def detect(environ: os._Environ | dict | None = None) -> str:
-    env = os.environ if environ is None else environ
-    wanted = env.get("DRILLPE_LANG", "").strip().lower()
-    if wanted in LANGS:
-        return wanted
-    return from_locale(env)
+    return _detected(environ)[0]
 
 
 def choose(lang: str | None) -> None:
@@ -59,15 +59,7 @@ def current() -> str:
 
 def source(environ: os._Environ | dict | None = None) -> str:
     """Where the current language comes from, in words (for drillpe doctor)."""
-    env = os.environ if environ is None else environ
-    if _chosen:
-        return "--lang"
-    if env.get("DRILLPE_LANG", "").strip().lower() in LANGS:
-        return "$DRILLPE_LANG"
-    for var in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
-        if env.get(var):
-            return f"the locale (${var}={env[var]})"
-    return "the default"
+    return "--lang" if _chosen else _detected(environ)[1]
 
 
 def field_name(name: str, lang: str) -> str:

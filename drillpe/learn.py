@@ -13,15 +13,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 
 from drillpe import i18n, resources
 from drillpe.errors import UsageError
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
 
 Matrix = list[list[float]]
 MASKED = float("-inf")  # an excluded attention logit, drawn as a blank cell
@@ -380,21 +374,15 @@ def lesson(exercise_id: str) -> Lesson:
     return LESSONS[exercise_id]()
 
 
-@cache
-def _texts_file() -> dict:
-    with open(resources.exercises_dir() / "learn.toml", "rb") as fh:
-        return tomllib.load(fh)
-
-
 def labels(lang: str | None = None) -> dict[str, str]:
     """Section headings of the lesson page, in the chosen language."""
-    entry = _texts_file()["labels"]
+    entry = resources.exercise_data("learn")["labels"]
     return {name: i18n.pick(entry, name, lang) for name in entry if not name.endswith("_zh")}
 
 
 def texts(exercise_id: str, numbers: dict[str, str], lang: str | None = None) -> dict[str, str]:
     """The lesson's texts in the chosen language, {placeholders} filled with numbers."""
-    entry = _texts_file().get(exercise_id)
+    entry = resources.exercise_data("learn").get(exercise_id)
     if entry is None:
         raise UsageError(f"there is no lesson for {exercise_id} yet.")
     return {name: i18n.pick(entry, name, lang).strip("\n").format_map(numbers)

@@ -17,18 +17,12 @@ import secrets
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 from drillpe import catalog, i18n, places, resources
 from drillpe.errors import UsageError
 from drillpe.report import ExerciseResult, write_atomic, write_json
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
 
 SCHEMA = 1
 SESSION_FILE = "session.json"
@@ -43,13 +37,10 @@ def mock_root(home: Path | None = None) -> Path:
     return (home or places.home()) / "mock"
 
 
-@cache
 def followup_entries() -> dict[str, list[dict[str, str]]]:
     """exercise id -> the raw entries of exercises/followups.toml (with their _zh siblings)."""
-    path = resources.exercises_dir() / "followups.toml"
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
+        return resources.exercise_data("followups")
     except FileNotFoundError:
         return {}
 

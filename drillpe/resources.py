@@ -9,8 +9,14 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from drillpe import i18n
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 _PACKAGE = Path(__file__).resolve().parent
 _KINDS = ("exercises", "solutions", "graders")
@@ -34,16 +40,19 @@ def exercises_dir() -> Path:
     return data_root() / "exercises"
 
 
+@cache
+def exercise_data(name: str) -> dict[str, Any]:
+    """exercises/NAME.toml, parsed once per process (catalog, diagnoses, ui, ...)."""
+    with open(exercises_dir() / f"{name}.toml", "rb") as fh:
+        return tomllib.load(fh)
+
+
 def solutions_dir() -> Path:
     return data_root() / "solutions"
 
 
 def graders_dir() -> Path:
     return data_root() / "graders"
-
-
-def catalog_path() -> Path:
-    return exercises_dir() / "catalog.toml"
 
 
 def stub_path(exercise_id: str, lang: str | None = None) -> Path:

@@ -14,7 +14,7 @@ import torch
 from conftest import run_cli
 from rich.cells import cell_len
 
-from drillpe import catalog, i18n, learn
+from drillpe import catalog, i18n, learn, resources
 from drillpe.grading.loading import load_module
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +50,7 @@ def grid_rows(stdout: str, heat: learn.Heatmap) -> list[str]:
 
 
 def test_every_exercise_has_a_lesson_with_texts_in_both_languages():
-    raw = learn._texts_file()
+    raw = resources.exercise_data("learn")
     for exercise_id in IDS:
         numbers = learn.lesson(exercise_id).numbers
         for field in learn.TEXT_FIELDS:

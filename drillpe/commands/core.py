@@ -159,14 +159,15 @@ def check(
         results.append(result)
         # Your progress is your workspace file's: a scratch file graded with --file (a
         # mistake tried on purpose, someone else's answer) is not recorded as your attempt.
-        recorded = path.resolve() == places.learner_file(exercise.id, ws).resolve()
+        mine = places.learner_file(exercise.id, ws)
+        recorded = path.resolve() == mine.resolve()
         if recorded:
             history.record_check(result)
         if not as_json:
             render.scorecard(result, quiet=quiet)
             if not recorded:
-                mine = places.display(places.learner_file(exercise.id, ws))
-                render.note(catalog.ui("not_recorded", path=places.display(path), mine=mine))
+                render.note(catalog.ui("not_recorded", path=places.display(path),
+                                       mine=places.display(mine)))
     if as_json:
         print(json.dumps(document(results), indent=2, ensure_ascii=False))
     else:
