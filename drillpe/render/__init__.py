@@ -143,7 +143,7 @@ def _verdict(result: ExerciseResult) -> Text:
     # those are the follow-ups an interviewer asks next.
     extra_failing = sum(c.level == "extra" and c.status in ("fail", "error")
                         for c in result.checks)
-    if extra_failing:
+    if extra_failing and result.passed:
         core_text += catalog.ui("extra_failing", n=extra_failing)
     text.append(catalog.ui("score", id=result.exercise, score=f"{result.score:.0%}",
                            passed=scored_ok, total=len(scored), core=core_text))
