@@ -10,21 +10,17 @@ No torch here: it runs in the CLI process. The timing itself lives in
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from drillpe import textsafety
 from drillpe.errors import EXIT_FAILED, DrillpeBug, DrillpeError, UsageError
-from drillpe.runner import child_env, limit_address_space
+from drillpe.launch import contract, processes
 
 SCHEMA = 1
-EXIT_DEVICE_UNAVAILABLE = 4  # drillpe.grading.common
-EXIT_NO_SPEC = 5  # drillpe.grading.bench_child
 LOOP_GROWTH = 0.5  # doubling an axis adds at least this share of torch calls: a loop
 LOOP_MIN_CALLS = 8
 TABLE_SHARE = 0.2  # shape-only work above this share of a call is worth caching
@@ -177,54 +173,78 @@ def target_has_data(target: TargetBench) -> bool:
 # --------------------------------------------------------------------------- processes
 
 
+BENCH_OUTPUT_CAP = 16 * 1024 * 1024
+
+
 def _run_child(role: str, exercise_id: str, file: Path | None, options: BenchOptions,
                tmpdir: Path) -> dict[str, Any]:
-    out = tmpdir / f"{role}.json"
-    log = tmpdir / f"{role}.log"
-    cmd = [sys.executable, "-m", "drillpe.grading.bench_child", "--role", role,
-           "--exercise", exercise_id, "--device", options.device, "--dtype", options.dtype,
-           "--threads", str(options.threads), "--seed", str(options.seed),
-           "--budget", str(options.budget_s), "--out", str(out)]
+    args = ["--role", role, "--exercise", exercise_id, "--device", options.device,
+            "--dtype", options.dtype, "--threads", str(options.threads),
+            "--seed", str(options.seed), "--budget", str(options.budget_s)]
     if options.quick:
-        cmd.append("--quick")
-    learner = role == "learner"
-    if learner:
-        cmd += ["--file", str(file)]
+        args.append("--quick")
+    if role == "learner":
+        return _run_learner_child(args, exercise_id, file, options, tmpdir)
+    out = tmpdir / "reference.json"
+    log = tmpdir / "reference.log"
     with open(log, "wb") as fh:
-        proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT, env=child_env(),
-            cwd=file.parent if learner else tmpdir, start_new_session=True,
-            preexec_fn=limit_address_space if learner and options.device == "cpu" else None)
-        try:
-            rc = proc.wait(timeout=options.timeout_s)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            proc.wait()
-            if learner:
-                raise BenchFailed(
-                    f"your code did not finish the bench within {options.timeout_s:g} s at the "
-                    "bench sizes; try `drillpe bench --quick` or a larger --timeout.") from None
-            raise DrillpeBug("the reference's bench did not finish") from None
-        if learner:
-            _kill_group(proc)  # threads or children the learner left behind
+        proc = processes.spawn(processes.module_argv(contract.BENCH, *args, "--out", str(out)),
+                               stdout=fh, stderr=subprocess.STDOUT, cwd=tmpdir)
+    rc = processes.wait_or_kill(proc, options.timeout_s)
+    processes.finished(proc)
     text = log.read_text(errors="replace").strip()
-    if rc == EXIT_DEVICE_UNAVAILABLE:
-        raise UsageError(text.splitlines()[-1] if text else "the device is not available")
-    if rc == EXIT_NO_SPEC:
-        raise UsageError(text.splitlines()[-1] if text else f"no bench for {exercise_id}")
+    if rc is None:
+        raise DrillpeBug("the reference's bench did not finish")
+    _usage_exit(rc, text, exercise_id)
     if rc != 0 or not out.is_file():
-        if learner:
-            raise BenchFailed(f"your code failed in the bench process (exit {rc}):\n"
-                              f"{text[-2000:]}")
         raise DrillpeBug(f"the reference's bench failed (exit {rc}):\n{text[-3000:]}")
     return json.loads(out.read_text())
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def _run_learner_child(args: list[str], exercise_id: str, file: Path, options: BenchOptions,
+                       tmpdir: Path) -> dict[str, Any]:
+    """The learner's side runs sandboxed, like a grade; its result comes back
+    on the records fd, capped, and is parsed as untrusted JSON."""
+    from drillpe.runner import COLD, run_sandboxed, stage
+
+    stage_root = COLD.stage_root(tmpdir)
+    staged = stage(file, stage_root, exercise_id)
+    out = tmpdir / "learner.json"
+    argv = processes.module_argv(contract.BENCH, *args, "--file", str(staged),
+                                 "--out-fd", str(contract.RECORDS_FD))
+
+    def start(pipes: processes.Pipes, level: str):
+        return COLD.start_process(argv, staged=staged, device=options.device,
+                                  timeout=options.timeout_s, pipes=pipes, level=level,
+                                  hidden=[str(file.parent)], log=tmpdir / "supervisor.log")
+
+    status, text, overflow = run_sandboxed(COLD, start, records=out,
+                                           records_cap=BENCH_OUTPUT_CAP, stuck=None,
+                                           timeout=options.timeout_s, device=options.device)
+    text = textsafety.neutralise(text.strip())
+    if status.timed_out:
+        raise BenchFailed(
+            f"your code did not finish the bench within {options.timeout_s:g} s at the "
+            "bench sizes; try `drillpe bench --quick` or a larger --timeout.")
+    _usage_exit(status.returncode, text, exercise_id)
+    if status.returncode != 0 or overflow:
+        why = "its report was too large" if overflow else f"exit {status.returncode}"
+        raise BenchFailed(f"your code failed in the bench process ({why}):\n{text[-2000:]}")
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        proc.kill()
+        data = json.loads(out.read_bytes().decode("utf-8"))
+        if not isinstance(data, dict) or not isinstance(data.get("targets"), list):
+            raise ValueError("no targets")
+    except (OSError, ValueError) as exc:
+        raise BenchFailed(f"the bench process of your code sent no readable result ({exc})"
+                          ) from None
+    return data
+
+
+def _usage_exit(rc: int | None, text: str, exercise_id: str) -> None:
+    if rc == contract.EXIT_DEVICE_UNAVAILABLE:
+        raise UsageError(text.splitlines()[-1] if text else "the device is not available")
+    if rc == contract.EXIT_NO_SPEC:
+        raise UsageError(text.splitlines()[-1] if text else f"no bench for {exercise_id}")
 
 
 def measure(exercise_id: str, file: Path, options: BenchOptions, display: str | None = None,

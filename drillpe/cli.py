@@ -13,6 +13,7 @@ from drillpe import render
 from drillpe.app import app
 from drillpe.commands import core, learn, practice, tools  # noqa: F401  (they register commands)
 from drillpe.errors import EXIT_BUG, EXIT_FAILED, EXIT_OK, EXIT_USAGE, DrillpeBug, DrillpeError
+from drillpe.launch.processes import Terminated, terminate_on_signals
 
 try:  # newer typer vendors click and raises its own usage errors
     from typer import TyperException as CommandLineError
@@ -21,7 +22,18 @@ except ImportError:  # older typer raises click's
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app and map every outcome to cli.md's exit codes."""
+    """Entry point: run the app and map every outcome to cli.md's exit codes.
+    Whatever ends the command (Ctrl-C, SIGTERM, SIGHUP, an error), every
+    process it started is killed before it exits."""
+    try:
+        with terminate_on_signals():
+            code = _run(argv)
+    except Terminated as exc:  # raised again by a handler outside the command
+        code = 128 + exc.signum
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         code = app(args=argv, prog_name="drillpe", standalone_mode=False)
     except typer.Exit as exc:
@@ -32,9 +44,17 @@ def main(argv: list[str] | None = None) -> None:
         else:
             render.error(str(exc))
         code = getattr(exc, "exit_code", EXIT_USAGE)
-    except typer.Abort:
-        render.error("aborted")
-        code = EXIT_FAILED
+    except Terminated as exc:
+        code = 128 + exc.signum
+    except typer.Abort as exc:  # click turns Ctrl-C (and our Terminated) into Abort
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, Terminated):
+            code = 128 + cause.signum
+        elif isinstance(cause, KeyboardInterrupt):
+            code = 130
+        else:
+            render.error("aborted")
+            code = EXIT_FAILED
     except DrillpeBug as exc:
         render.error(str(exc))
         code = EXIT_BUG
@@ -49,4 +69,4 @@ def main(argv: list[str] | None = None) -> None:
         traceback.print_exc()
         render.error(str(DrillpeBug(f"unexpected {type(exc).__name__}: {exc}")))
         code = EXIT_BUG
-    sys.exit(code if isinstance(code, int) else EXIT_OK)
+    return code if isinstance(code, int) else EXIT_OK

@@ -53,6 +53,9 @@ class ExerciseResult:
     checks: list[CheckResult]
     seed: int = 0
     output: str = ""  # what the learner's code printed (trimmed)
+    # How the learner's code was isolated for this grade: "namespaces", "guard"
+    # (drillpe.launch.sandbox says what each guarantees).
+    isolation: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -62,7 +65,8 @@ class ExerciseResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExerciseResult:
         checks = [CheckResult(**c) for c in data.get("checks", [])]
-        fields = {k: v for k, v in data.items() if k != "checks"}
+        known = set(cls.__dataclass_fields__)
+        fields = {k: v for k, v in data.items() if k != "checks" and k in known}
         return cls(checks=checks, **fields)
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -96,7 +100,7 @@ class ExerciseResult:
 # Gate checks every exercise has (the file imports, follows the rules, defines
 # the API). They decide the verdict like any core check but are not part of
 # the score, which measures the exercise's own checks.
-GATE_IDS = ("file.loads", "rules.allowed", "device.not_hardcoded", "api.names")
+GATE_IDS = ("file.loads", "rules.allowed", "device.not_hardcoded", "api.names", "run.finished")
 
 
 def summarise(checks: list[CheckResult]) -> tuple[bool, float]:

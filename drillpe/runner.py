@@ -1,29 +1,35 @@
-"""Grades one learner file: starts the judge and the learner process side by
-side, bounds the learner by the timeout, and returns the judge's report.
+"""Grades one learner file: stages a copy, starts the judge and the
+sandboxed learner process side by side, bounds the learner by the timeout,
+hands the judge what the learner sent, and returns the judge's report.
 
-No torch in this module: it runs in the CLI process.
+No torch in this module: it runs in the CLI process. Which processes are
+started, and how, is drillpe.launch's business (cold by default, or forked
+from warm workers: drillpe.launch.warm).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
+import secrets
+import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from drillpe import textsafety
 from drillpe.errors import DrillpeBug, UsageError
+from drillpe.launch import contract, sandbox
+from drillpe.launch.cold import ColdLauncher
+from drillpe.launch.processes import LearnerStatus, Pipes
 from drillpe.report import ExerciseResult
 
-EXIT_DEVICE_UNAVAILABLE = 4  # drillpe.grading.common.EXIT_DEVICE_UNAVAILABLE
-OUTPUT_CAP = 64 * 1024  # bytes of the learner's printed output that are read
-OUTPUT_SHOWN = 2000  # characters of it kept in the report
-JUDGE_GRACE_S = 120.0
-MEMORY_LIMIT = 8 * 1024**3  # address space of the learner process on the CPU
+OUTPUT_SHOWN = 2000  # characters of the learner's printed output kept in the report
+SUPERVISOR_GRACE_S = 5.0  # beyond the timeout, for the supervisor's own kill and report
+JUDGE_WAIT_S = 120.0
+MAX_LEARNER_FILE = 16 * 1024 * 1024
 
 
 @dataclass
@@ -36,144 +42,152 @@ class GradeRequest:
     display_path: str | None = None
 
 
-def child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    package_parent = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
-    env["PYTHONDONTWRITEBYTECODE"] = "1"  # keep the workspace free of __pycache__
-    env["PYTHONHASHSEED"] = "0"
-    env.setdefault("PYTHONWARNINGS", "ignore::UserWarning")
-    return env
+COLD = ColdLauncher()
 
 
-def limit_address_space() -> None:
+def stage(file: Path, stage_root: Path, exercise_id: str) -> Path:
+    """Copy the learner's file, read once, into a folder of its own: the judge
+    reads and the learner process imports the same bytes, whatever happens
+    to the original meanwhile, and nothing beside it can shadow a module."""
     try:
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-    except (ImportError, ValueError, OSError):
-        pass
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        proc.kill()
-
-
-def _tail(path: Path) -> str:
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(OUTPUT_CAP)
-    except OSError:
-        return ""
-    text = data.decode("utf-8", errors="replace")
-    return text if len(text) <= OUTPUT_SHOWN else "…" + text[-OUTPUT_SHOWN:]
-
-
-class ColdProcess:
-    """A grading process as :func:`grade` drives it; here a fresh ``python -m``.
-
-    drillpe.warm provides the same four methods for processes forked from a
-    warm worker, so both paths share one grading loop.
-    """
-
-    def __init__(self, popen: subprocess.Popen):
-        self.popen = popen
-        self.pid = popen.pid
-
-    def wait(self, timeout: float | None = None) -> int:
-        """The exit status; raises subprocess.TimeoutExpired after ``timeout``."""
-        return self.popen.wait(timeout=timeout)
-
-    def kill_group(self) -> None:
-        _kill_group(self.popen)
-
-    def kill(self) -> None:
-        self.popen.kill()
-        self.popen.wait()
-
-    def send_end(self, info: dict) -> None:
-        """Tell the judge how the learner process ended (one JSON line)."""
-        try:
-            self.popen.stdin.write(json.dumps(info).encode() + b"\n")
-            self.popen.stdin.close()
-        except BrokenPipeError:
-            pass
-
-
-class ColdLauncher:
-    """Starts each grading process from scratch (each imports torch)."""
-
-    def start_judge(self, args: list[str], log: Path, cwd: Path) -> ColdProcess:
-        with open(log, "wb") as fh:
-            return ColdProcess(subprocess.Popen(
-                [sys.executable, "-m", "drillpe.grading.judge", *args],
-                stdin=subprocess.PIPE, stdout=fh, stderr=fh, env=child_env(), cwd=cwd))
-
-    def start_learner(self, args: list[str], log: Path, cwd: Path, limit_memory: bool
-                      ) -> ColdProcess:
-        with open(log, "wb") as fh:
-            return ColdProcess(subprocess.Popen(
-                [sys.executable, "-m", "drillpe.grading.learner", *args],
-                stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT, env=child_env(),
-                cwd=cwd, start_new_session=True,
-                preexec_fn=limit_address_space if limit_memory else None))
+        with open(file, "rb") as fh:
+            data = fh.read(MAX_LEARNER_FILE + 1)
+    except FileNotFoundError:
+        raise UsageError(f"no such file: {file}") from None
+    except IsADirectoryError:
+        raise UsageError(f"{file} is a folder, not a learner file") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {file}: {exc.strerror}") from None
+    if len(data) > MAX_LEARNER_FILE:
+        raise UsageError(f"{file} is larger than {MAX_LEARNER_FILE // 2**20} MiB: not a "
+                         "learner file")
+    folder = stage_root / secrets.token_hex(8)
+    folder.mkdir(mode=0o755)
+    os.chmod(folder, 0o755)  # readable by the sandbox's unprivileged user
+    target = folder / f"{exercise_id}.py"
+    with open(target, "wb") as fh:
+        fh.write(data)
+    os.chmod(target, 0o644)
+    return target
 
 
 def grade(request: GradeRequest, launcher=None) -> ExerciseResult:
-    """Grade one file. ``launcher`` starts the two processes: cold by default,
-    or forked from warm workers (drillpe.warm.WarmLauncher)."""
-    launcher = launcher or ColdLauncher()
-    learner_file = request.file.resolve()
-    common = ["--exercise", request.exercise_id, "--file", str(learner_file),
-              "--device", request.device, "--seed", str(request.seed)]
-    with tempfile.TemporaryDirectory(prefix="drillpe-") as tmp:
-        tmpdir = Path(tmp)
-        outdir = tmpdir / "out"
-        outdir.mkdir()
-        report_path = tmpdir / "report.json"
-        judge_log = tmpdir / "judge.log"
-        learner_log = tmpdir / "learner.log"
-        judge = launcher.start_judge([*common, "--outdir", str(outdir), "--report",
-                                      str(report_path)], judge_log, tmpdir)
+    """Grade one file. ``launcher`` starts the processes: cold by default, or
+    forked from warm workers (drillpe.launch.warm.WarmPool)."""
+    launcher = launcher or COLD
+    run_dir = Path(tempfile.mkdtemp(prefix="drillpe-run-"))
+    staged = None
+    try:
+        staged = stage(request.file, launcher.stage_root(run_dir), request.exercise_id)
+        job = contract.Grade(request.exercise_id, str(staged), request.device, request.seed)
         started = time.monotonic()
+        judge = launcher.start_judge(job, run_dir)
+        try:
+            status, output, overflow = _run_learner(launcher, job, run_dir, request)
+            duration = time.monotonic() - started
+            end = contract.LearnerEnd(
+                returncode=status.returncode, timed_out=status.timed_out,
+                timeout_s=request.timeout, memory_exceeded=status.memory_exceeded,
+                memory_limit=sandbox.memory_limit(), records_overflow=overflow)
+            report = _judge(launcher, judge, job, run_dir, end)
+        finally:
+            judge.kill()
+    finally:
+        if staged is not None:
+            shutil.rmtree(staged.parent, ignore_errors=True)
+        shutil.rmtree(run_dir, ignore_errors=True)
+    result = ExerciseResult.from_dict(report)
+    result.duration_s = round(duration, 2)
+    result.output = _shown(output)
+    result.file = request.display_path or str(request.file)
+    result.isolation = status.isolation
+    return textsafety.neutralise_result(result)
+
+
+def _shown(output: str) -> str:
+    return output if len(output) <= OUTPUT_SHOWN else "…" + output[-OUTPUT_SHOWN:]
+
+
+def _run_learner(launcher, job: contract.Grade, run_dir: Path, request: GradeRequest
+                 ) -> tuple[LearnerStatus, str, bool]:
+    def start(pipes: Pipes, level: str):
         # The learner dumps where its code is shortly before the kill.
         deadline = time.time() + request.timeout - min(0.3, request.timeout / 4)
-        learner = launcher.start_learner([*common, "--outdir", str(outdir), "--deadline",
-                                          repr(deadline)], learner_log, learner_file.parent,
-                                         request.device == "cpu")
-        timed_out = False
-        try:
-            returncode = learner.wait(timeout=request.timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            learner.kill_group()
-            returncode = learner.wait()
-        else:
-            learner.kill_group()  # threads or children the learner left behind
-        duration = time.monotonic() - started
+        return launcher.start_learner(job, run_dir, pipes, request.timeout, deadline, level,
+                                      hidden=[str(request.file.parent)])
 
-        if returncode == EXIT_DEVICE_UNAVAILABLE and not timed_out:
-            judge.kill()
-            raise UsageError(_tail(learner_log).strip().splitlines()[-1])
-        judge.send_end({"returncode": returncode, "timed_out": timed_out,
-                        "timeout_s": request.timeout})
-        try:
-            judge_rc = judge.wait(timeout=JUDGE_GRACE_S + request.timeout)
-        except subprocess.TimeoutExpired:
-            judge.kill()
-            raise DrillpeBug("the judge process did not finish") from None
+    return run_sandboxed(launcher, start, records=run_dir / contract.RECORDS_FILE,
+                         records_cap=contract.MAX_RECORDS_BYTES,
+                         stuck=run_dir / contract.STUCK_FILE, timeout=request.timeout,
+                         device=job.device)
 
-        judge_text = judge_log.read_text(errors="replace")
-        if judge_rc == EXIT_DEVICE_UNAVAILABLE:
-            raise UsageError(judge_text.strip().splitlines()[-1])
-        if judge_rc != 0 or not report_path.is_file():
-            raise DrillpeBug(f"grading {request.exercise_id} failed inside drillpe "
-                             f"(judge exit {judge_rc}):\n{judge_text[-3000:]}")
-        result = ExerciseResult.from_dict(json.loads(report_path.read_text()))
-        result.duration_s = round(duration, 2)
-        result.output = _tail(learner_log)
-        result.file = request.display_path or str(request.file)
-        return result
+
+def run_sandboxed(launcher, start, *, records: Path, records_cap: int, stuck: Path | None,
+                  timeout: float, device: str) -> tuple[LearnerStatus, str, bool]:
+    """Run a learner-side process once (twice when the namespace sandbox
+    cannot be built here, or cannot reach the GPU, and drillpe falls back to
+    the guard). ``start(pipes, level)`` starts it. Returns its status, what
+    it printed, and whether its records overflowed."""
+    retried_device = False
+    while True:
+        choice = launcher.isolation()
+        pipes = Pipes.open(records, records_cap, stuck)
+        try:
+            handle = start(pipes, choice.level)
+        except BaseException:
+            pipes.abandon()
+            raise
+        pipes.started()
+        try:
+            status = handle.wait(timeout + SUPERVISOR_GRACE_S)
+        except subprocess.TimeoutExpired:  # the supervisor itself did not end in time
+            status = LearnerStatus(isolation=choice.level, returncode=-9, timed_out=True)
+        finally:
+            handle.kill()
+            pipes.finish()
+        if status.setup_error:
+            if status.isolation == "namespaces" and not sandbox.strict():
+                launcher.namespaces_failed(status.setup_error)
+                continue
+            if sandbox.strict():
+                raise UsageError(f"{sandbox.ISOLATION_ENV}=namespaces, but the sandbox cannot "
+                                 f"be built here: {status.setup_error}")
+            raise DrillpeBug(f"the learner process could not be started: {status.setup_error}")
+        if status.returncode == contract.EXIT_DEVICE_UNAVAILABLE and not status.timed_out:
+            if status.isolation == "namespaces" and device != "cpu" and not retried_device \
+                    and not sandbox.strict():
+                # The GPU is there for the judge but not inside the sandbox: the
+                # sandbox is what drillpe gives up, and the report says so.
+                retried_device = True
+                launcher.namespaces_failed("CUDA is not reachable from inside it")
+                continue
+            lines = pipes.output.strip().splitlines()
+            raise UsageError(lines[-1] if lines else "the device is not available")
+        return status, pipes.output, pipes.records_overflow
+
+
+def _judge(launcher, judge, job: contract.Grade, run_dir: Path, end: contract.LearnerEnd
+           ) -> dict:
+    """The judge's report. A judge that was stopped or killed (only the
+    learner could have, and only without the namespace sandbox) is resumed
+    or replaced by a fresh one: the learner's harm is never drillpe's failure."""
+    report_path = run_dir / contract.REPORT_FILE
+    for attempt in range(2):
+        judge.resume()
+        rc = judge.finish(end, JUDGE_WAIT_S)
+        if rc == 0 and report_path.is_file():
+            try:
+                return json.loads(report_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise DrillpeBug(f"the judge's report cannot be read: {exc}") from None
+        text = judge.log_tail()
+        if rc == contract.EXIT_DEVICE_UNAVAILABLE:
+            lines = text.strip().splitlines()
+            raise UsageError(lines[-1] if lines else "the device is not available")
+        if attempt == 0 and (rc is None or rc < 0):
+            judge.kill()
+            judge = COLD.start_judge(job, run_dir)
+            continue
+        raise DrillpeBug(f"grading {job.exercise} failed inside drillpe (judge exit {rc}):\n"
+                         f"{text[-3000:]}")
+    raise AssertionError("unreachable")

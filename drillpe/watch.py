@@ -3,7 +3,7 @@
 The loop polls the files' (mtime, size, inode) every POLL_S, which catches
 in-place writes and editors' write-then-rename alike without a dependency;
 a changed file is re-read until it stops changing (SETTLE_S), then graded by
-the warm workers (drillpe.warm), so a grade costs a fork, not a torch import.
+the warm workers (drillpe.launch.warm), so a grade costs a fork, not a torch import.
 The view is a callback object (drillpe.render.practice), so the loop is
 driven the same way from a terminal, a pipe or a test.
 """

@@ -10,19 +10,20 @@ are the exact set of diagnosis codes over all checks (core and extra), so a
 correct file must come out with no diagnosis at all. (Untouched stubs are
 graded straight from exercises/ by tests/test_catalog.py.)
 
-Every fixture is graded through warm workers (drillpe.warm: torch imported
+Every fixture is graded through warm workers (drillpe.launch.warm: torch imported
 once, a fresh forked learner and judge process per grade), which keeps the
 suite fast; a subset (every integrity attack, and one file per kind of
 outcome) is also graded cold, the way `drillpe check` does, and must agree.
 """
 
+import os
 import re
 from pathlib import Path
 
 import pytest
 
+from drillpe.launch.warm import launcher as warm_launcher
 from drillpe.runner import GradeRequest, grade
-from drillpe.warm import launcher as warm_launcher
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 HEADER = re.compile(r"^#\s*expect:\s*(pass|fail)\b(.*)$", re.M)
@@ -62,10 +63,35 @@ def test_fixture_verdict_cold(path):
     assert_verdict(path, launcher=None)
 
 
-def assert_verdict(path, launcher):
+@pytest.fixture(scope="module")
+def warm_guard():
+    """Workers at the weaker isolation level (no namespaces: macOS, or a
+    kernel that refuses user namespaces), where the judge's evidence checks
+    and the learner's guards must still catch every attack on their own."""
+    saved = os.environ.get("DRILLPE_ISOLATION")
+    os.environ["DRILLPE_ISOLATION"] = "guard"
+    try:
+        with warm_launcher() as launcher:
+            yield launcher
+    finally:
+        if saved is None:
+            os.environ.pop("DRILLPE_ISOLATION", None)
+        else:
+            os.environ["DRILLPE_ISOLATION"] = saved
+
+
+@pytest.mark.parametrize("path", [p for p in COLD if p.stem.startswith("attack_")],
+                         ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_attack_fails_without_namespaces(path, warm_guard):
+    assert_verdict(path, launcher=warm_guard, isolation="guard")
+
+
+def assert_verdict(path, launcher, isolation=None):
     passed, codes, error_kind = expectation(path)
     result = grade(GradeRequest(exercise_id=path.parent.name, file=path, timeout=60),
                    launcher=launcher)
+    if isolation is not None:
+        assert result.isolation == isolation
     got_codes = set(result.diagnoses)
     summary = "\n".join(f"  {c.id} [{c.level}] {c.status}: {c.message} {c.diagnosis}"
                         for c in result.checks)

@@ -25,7 +25,7 @@ CASES = {
     "rope-half-split": ("rope", "fixtures/rope/half_split.py"),
     "rope-correct": ("rope", "fixtures/rope/correct_complex.py"),
 }
-VOLATILE = ("duration_s", "file", "output")
+VOLATILE = ("duration_s", "file", "output", "isolation")
 
 
 def normalised(result) -> dict:

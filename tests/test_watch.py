@@ -14,8 +14,8 @@ import pytest
 from conftest import ROOT
 
 from drillpe.history import History
+from drillpe.launch.warm import WarmPool as WarmLauncher
 from drillpe.runner import GradeRequest, grade
-from drillpe.warm import WarmLauncher
 from drillpe.watch import FileWatcher
 
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -129,8 +129,8 @@ def correct_file(tmp_path):
 
 def test_warm_workers_come_back_after_being_killed(tmp_path, launcher):
     launcher.wait_ready()
-    os.kill(launcher.workers["learner"].proc.pid, signal.SIGKILL)
-    os.kill(launcher.workers["judge"].proc.pid, signal.SIGKILL)
+    os.kill(launcher.learner_worker.supervised.proc.pid, signal.SIGKILL)
+    os.kill(launcher.judge_worker.proc.pid, signal.SIGKILL)
     result = grade(GradeRequest(exercise_id="sinusoidal", file=correct_file(tmp_path)),
                    launcher=launcher)
     assert result.passed and launcher.restarts >= 2

@@ -96,9 +96,9 @@ def watch(
     from drillpe import watch as watching
     from drillpe.commands.core import resolve_targets
     from drillpe.keys import Keys
+    from drillpe.launch.warm import launcher as warm_launcher
     from drillpe.render import practice as view
     from drillpe.runner import GradeRequest, grade
-    from drillpe.warm import launcher as warm_launcher
 
     targets = resolve_targets(list(exercise_ids or []), None, places.workspace(workspace))
     history = open_history()
@@ -180,8 +180,8 @@ def _live(session) -> int:
     """Countdown and keys; then grading, follow-up questions and the report."""
     from drillpe import interview
     from drillpe.keys import Keys
+    from drillpe.launch.warm import launcher as warm_launcher
     from drillpe.render import practice as view
-    from drillpe.warm import launcher as warm_launcher
     from drillpe.watch import interrupt_on_signals
 
     history = open_history()
@@ -326,7 +326,7 @@ def mock_submit(
 def _grade_all(session, timeout: float) -> dict:
     """Several files: warm workers pay the torch import once for all of them."""
     from drillpe import interview
-    from drillpe.warm import launcher as warm_launcher
+    from drillpe.launch.warm import launcher as warm_launcher
 
     if len(session.exercises) == 1:
         return {eid: interview.grade_file(session, eid, timeout=timeout)

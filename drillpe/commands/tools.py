@@ -115,16 +115,22 @@ print(json.dumps(facts))
 
 def _probe_torch() -> dict:
     """torch's facts from a child process: the CLI process never imports torch."""
+    from drillpe.launch import processes
+
+    proc = processes.spawn([sys.executable, "-c", TORCH_PROBE], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
     try:
-        res = subprocess.run([sys.executable, "-c", TORCH_PROBE], capture_output=True,
-                             text=True, timeout=120, stdin=subprocess.DEVNULL)
+        out, err = proc.communicate(timeout=120)
     except subprocess.TimeoutExpired:
+        processes.kill(proc)
         return {"error": "importing torch took more than 120 s"}
-    lines = res.stdout.strip().splitlines()
+    processes.finished(proc)
+    lines = out.decode(errors="replace").strip().splitlines()
     try:
         return json.loads(lines[-1])
     except (IndexError, json.JSONDecodeError):
-        return {"error": (res.stderr.strip().splitlines() or [f"exit {res.returncode}"])[-1]}
+        text = err.decode(errors="replace").strip().splitlines()
+        return {"error": (text or [f"exit {proc.returncode}"])[-1]}
 
 
 def _version_of(dist: str) -> str | None:
@@ -199,6 +205,12 @@ def doctor_facts(workspace: Path | None) -> list[dict]:
             add("exercises", "ok", f"{len(ids)} found in {root}: {', '.join(ids)}", ids=ids)
     except (FileNotFoundError, OSError, KeyError, ValueError) as exc:
         add("exercises", "fail", str(exc), ids=[])
+    from drillpe.launch import probe
+
+    isolation = probe.run()
+    status, sentence = probe.summary(isolation)
+    add("isolation", status, sentence, level=isolation["level"],
+        facts=isolation.get("facts"), error=isolation.get("error"))
     lang = i18n.current()
     add("language", "ok", f"{lang} ({'English' if lang == 'en' else 'Chinese'}), from "
         f"{i18n.source()}; change it with --lang en|zh or DRILLPE_LANG", lang=lang)

@@ -147,11 +147,20 @@ class ExceptionOut:
 
 
 def learner_exception(exc: BaseException, learner_file: Path) -> ExceptionOut:
-    """The learner's exception as data for the judge, with only its own lines."""
+    """The learner's exception as data for the judge, with only its own lines.
+    Its ``str()`` is the learner's code too: it may fail or be huge."""
+    try:
+        message = str(exc)[:500]
+    except BaseException:  # noqa: BLE001
+        message = "(its message could not be read)"
+    try:
+        lines = exception_lines(exc, learner_file)
+    except BaseException:  # noqa: BLE001
+        lines = [f"{type(exc).__name__}: {message}"]
     return ExceptionOut(
-        type_name=type(exc).__name__,
-        message=str(exc)[:500],
-        traceback=exception_lines(exc, learner_file),
+        type_name=type(exc).__name__[:200],
+        message=message,
+        traceback=lines,
         not_implemented=isinstance(exc, NotImplementedError),
         exited=isinstance(exc, SystemExit),
     )

@@ -32,11 +32,13 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
 from drillpe import resources
+from drillpe.grading import records
 from drillpe.grading.bench_specs import Target, size_for, targets
 from drillpe.grading.common import device_or_exit, load_reference
 from drillpe.grading.loading import exception_lines, load_module
+from drillpe.launch import contract
 
-EXIT_NO_SPEC = 5
+EXIT_NO_SPEC = contract.EXIT_NO_SPEC
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16,
           "float64": torch.float64}
 MIN_RUNS, MAX_RUNS = 3, 100
@@ -276,7 +278,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--budget", type=float, default=2.0)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", type=Path, required=True)
+    out = parser.add_mutually_exclusive_group(required=True)
+    out.add_argument("--out", type=Path, help="where the reference's side writes its JSON")
+    out.add_argument("--out-fd", type=int, help="the fd the learner's side writes its JSON to")
     args = parser.parse_args(argv)
 
     device = device_or_exit(args.device)
@@ -298,11 +302,18 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     payload = {"role": args.role, **_device_facts(device), "dtype": args.dtype,
                "targets": results}
-    args.out.write_text(json.dumps(payload, indent=1))
+    text = json.dumps(payload, indent=1, default=str)
+    if args.out_fd is not None:
+        records.write_all(args.out_fd, text.encode())
+    else:
+        args.out.write_text(text)
     return 0
 
 
 if __name__ == "__main__":
+    from drillpe.launch import lifeline
+
+    lifeline.tie()
     code = main()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -11,8 +11,7 @@ import torch
 from drillpe import resources
 from drillpe.grading.api import Grader, Rand, to_device
 from drillpe.grading.loading import load_module
-
-EXIT_DEVICE_UNAVAILABLE = 4
+from drillpe.launch.contract import EXIT_DEVICE_UNAVAILABLE
 
 
 class DeviceUnavailable(RuntimeError):

@@ -1,19 +1,27 @@
 """The judge process: owns the references and every verdict.
 
-    python -m drillpe.grading.judge --exercise ID --file F --device D --seed N \
-        --outdir DIR --report R.json
+    python -m drillpe.grading.judge --exercise ID --file F --device D --seed N --run-dir DIR
 
 It starts alongside the learner process, loads torch, the grader and the
-reference while the learner's code runs, reads the learner's file as text
-(never executing it), prints ``ready``, then waits for one JSON line on stdin
-describing how the learner process ended. It then compares the learner's
-saved outputs with the reference and writes the versioned report to R.json.
+reference while the learner's code runs, and reads the learner's file as
+text (never executing it): the staged copy, the very bytes the learner
+process imports. It prints ``ready``, then waits for one JSON line on stdin
+describing how the learner process ended (drillpe.launch.contract.LearnerEnd).
+It then reads the records the runner stored (``DIR/records.bin``), checks
+them (drillpe.grading.records), compares the learner's outputs with the
+reference and writes the versioned report to ``DIR/report.json``.
+
+Nothing from the learner process is believed without a check: a record that
+is missing, extra, malformed or oversized fails the file (rules.tampering),
+signatures come from the file's own text where it has them, and whether a
+call changed its inputs is decided by hashing the judge's own copy.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import importlib.util
 import json
 import linecache
 import re
@@ -25,7 +33,7 @@ from typing import Any
 import torch
 
 from drillpe import catalog
-from drillpe.grading import wire
+from drillpe.grading import records
 from drillpe.grading.api import (
     Check,
     ExceptionOut,
@@ -36,7 +44,11 @@ from drillpe.grading.api import (
 )
 from drillpe.grading.common import case_inputs, device_or_exit, load_grader, load_reference
 from drillpe.grading.static import StaticReport, analyse
+from drillpe.launch import contract
 from drillpe.report import CheckResult, ExerciseResult, summarise, write_json
+
+RECORDS_FILE, STUCK_FILE, REPORT_FILE = (contract.RECORDS_FILE, contract.STUCK_FILE,
+                                          contract.REPORT_FILE)
 
 
 @dataclass
@@ -46,6 +58,9 @@ class LearnerEnd:
     returncode: int | None
     timed_out: bool
     timeout_s: float
+    memory_exceeded: bool = False
+    memory_limit: int = 0
+    records_overflow: bool = False
     # Where the learner's code was when the time ran out (its own lines only);
     # shown once, on the first row that did not finish.
     stuck: list[str] = field(default_factory=list)
@@ -60,22 +75,33 @@ class LearnerEnd:
         if self.timed_out:
             return ("runtime.timeout", "timeout",
                     f"grading did not finish within {self.timeout_s:g} s")
+        if self.memory_exceeded:
+            return ("runtime.memory", "crash",
+                    f"your code used more than {self.memory_limit / 2**30:.0f} GiB of memory "
+                    "(all its processes together) and was stopped")
         if self.returncode is not None and self.returncode < 0:
             return ("runtime.exit", "crash",
                     f"the process running your code died (signal {-self.returncode})")
         return ("runtime.exit", "crash",
                 f"your code ended the process (exit status {self.returncode})")
 
+    @classmethod
+    def from_json(cls, info: dict, stuck: list[str]) -> LearnerEnd:
+        return cls(returncode=info.get("returncode"), timed_out=bool(info.get("timed_out")),
+                   timeout_s=float(info.get("timeout_s", 0)),
+                   memory_exceeded=bool(info.get("memory_exceeded")),
+                   memory_limit=int(info.get("memory_limit") or 0),
+                   records_overflow=bool(info.get("records_overflow")), stuck=stuck)
 
-STUCK_FILE = "stuck.txt"  # drillpe.grading.learner writes it just before the deadline
+
 FRAME = re.compile(r'^\s*File "(?P<file>.+)", line (?P<line>\d+) in (?P<name>\S+)')
 
 
 def stuck_lines(dump: Path, learner_file: Path) -> list[str]:
     """The learner's own frames from faulthandler's dump, outermost first."""
     try:
-        text = dump.read_text(errors="replace")
-    except OSError:
+        text = records.read_capped(dump, 1 << 16).decode("utf-8", "replace")
+    except records.Tampered:
         return []
     target = str(learner_file.resolve())
     for block in text.split("\n\n"):  # one block per thread, most recent call first
@@ -83,7 +109,7 @@ def stuck_lines(dump: Path, learner_file: Path) -> list[str]:
         if frames:
             lines = []
             for m in reversed(frames):
-                code = linecache.getline(target, int(m["line"])).strip()
+                code = linecache.getline(target, int(m["line"])).strip()[:300]
                 lines.append(f"line {m['line']}, in {m['name']}: {code}")
             return lines[-8:]
     return []
@@ -128,8 +154,104 @@ def _fmt(params: list) -> str:
     return "(" + ", ".join(p[0] if not p[1] else f"{p[0]}={p[2]!r}" for p in params) + ")"
 
 
-def api_check(exercise: catalog.Exercise, facts: dict[str, Any]) -> CheckResult:
-    missing, problems = [], []
+def _literal(node: ast.AST) -> Any:
+    try:
+        value = ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
+    return value if type(value) in (int, float, str, bool, type(None)) else None
+
+
+def static_params(fn: ast.FunctionDef | ast.AsyncFunctionDef, drop_self: bool) -> list[list]:
+    """A def's parameters, in the form the learner process reports them."""
+    a = fn.args
+    positional = [*a.posonlyargs, *a.args]
+    defaults = [None] * (len(positional) - len(a.defaults)) + list(a.defaults)
+    out = []
+    for i, (arg, default) in enumerate(zip(positional, defaults)):
+        kind = "POSITIONAL_ONLY" if i < len(a.posonlyargs) else "POSITIONAL_OR_KEYWORD"
+        out.append([arg.arg, kind, default is not None,
+                    _literal(default) if default is not None else None])
+    if a.vararg:
+        out.append([a.vararg.arg, "VAR_POSITIONAL", False, None])
+    for arg, default in zip(a.kwonlyargs, a.kw_defaults):
+        out.append([arg.arg, "KEYWORD_ONLY", default is not None,
+                    _literal(default) if default is not None else None])
+    if a.kwarg:
+        out.append([a.kwarg.arg, "VAR_KEYWORD", False, None])
+    if drop_self and out and out[0][0] == "self":
+        out = out[1:]
+    return out
+
+
+def _last_binding(body: list[ast.stmt], name: str) -> ast.stmt | None:
+    last = None
+    for stmt in body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and \
+                stmt.name == name:
+            last = stmt
+        elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Import,
+                               ast.ImportFrom, ast.For, ast.With, ast.If, ast.Try)):
+            bound = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and
+                     isinstance(n.ctx, ast.Store)}
+            bound |= {a.asname or a.name for n in ast.walk(stmt)
+                      if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+            if name in bound:
+                last = stmt
+    return last
+
+
+def static_api(tree: ast.Module | None, exercise: catalog.Exercise) -> dict[str, dict]:
+    """Signatures as the file defines them, where a plain top-level def or
+    class says so (undecorated, not rebound later): {label: (line, params)}."""
+    out: dict[str, dict] = {}
+    if tree is None:
+        return out
+    for item in exercise.api:
+        node = _last_binding(tree.body, item.name)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.decorator_list:
+            out[item.name] = {"line": node.lineno, "params": static_params(node, False)}
+        elif isinstance(node, ast.ClassDef):
+            for method, key in (("__init__", "init"), ("forward", "forward")):
+                fn = _last_binding(node.body, method)
+                if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and \
+                        not fn.decorator_list:
+                    out[f"{item.name}.{key}"] = {"line": fn.lineno,
+                                                 "params": static_params(fn, True)}
+    return out
+
+
+def _valid_params(params: Any) -> bool:
+    return params is None or (type(params) is list and all(
+        type(p) is list and len(p) == 4 and type(p[0]) is str and type(p[1]) is str
+        and type(p[2]) is bool and type(p[3]) in (int, float, str, bool, type(None))
+        for p in params))
+
+
+def checked_facts(exercise: catalog.Exercise, facts: Any) -> dict[str, Any]:
+    """The learner process's API facts, refused unless well formed."""
+    if type(facts) is not dict:
+        raise records.Tampered("the API facts are malformed")
+    out = {}
+    for item in exercise.api:
+        fact = facts.get(item.name)
+        if type(fact) is not dict or type(fact.get("present")) is not bool:
+            raise records.Tampered(f"the API facts about {item.name} are malformed")
+        for key in ("is_class", "callable"):
+            if key in fact and type(fact[key]) is not bool:
+                raise records.Tampered(f"the API facts about {item.name} are malformed")
+        for key in ("init", "forward", "signature"):
+            if not _valid_params(fact.get(key)):
+                raise records.Tampered(f"the API facts about {item.name} are malformed")
+        out[item.name] = fact
+    return out
+
+
+def api_check(exercise: catalog.Exercise, facts: dict[str, Any],
+              static: dict[str, dict]) -> tuple[CheckResult, list[str]]:
+    """The API row, and sentences about signatures that differ at run time
+    from the file's own definitions (tampering)."""
+    missing, problems, forged = [], [], []
     for item in exercise.api:
         fact = facts.get(item.name, {"present": False})
         if not fact["present"]:
@@ -142,8 +264,18 @@ def api_check(exercise: catalog.Exercise, facts: dict[str, Any]) -> CheckResult:
             problems.append(f"{item.name} should be a function")
             continue
         for label, declared in item.signatures().items():
-            key = {"__init__": "init", "forward": "forward"}.get(label.rpartition(".")[2], "signature")
-            problem = _compare_params(label, declared, fact.get(key if "." in label else "signature"))
+            method = label.rpartition(".")[2] if "." in label else None
+            key = {"__init__": "init", "forward": "forward"}.get(method or "", "signature")
+            runtime = fact.get(key)
+            written = static.get(item.name if key == "signature" else f"{item.name}.{key}")
+            if written is not None:
+                if runtime is not None and runtime != written["params"]:
+                    forged.append(f"{label} at run time is not the {label} written on line "
+                                  f"{written['line']}")
+                params = written["params"]
+            else:
+                params = runtime
+            problem = _compare_params(label, declared, params)
             if problem:
                 problems.append(problem)
     codes, parts = [], []
@@ -153,20 +285,21 @@ def api_check(exercise: catalog.Exercise, facts: dict[str, Any]) -> CheckResult:
     if problems:
         codes.append("api.signature_mismatch")
         parts.extend(problems)
-    return CheckResult(
+    row = CheckResult(
         id="api.names", title="Defines the exercise's names and signatures", level="core",
         status="fail" if parts else "pass",
         message="; ".join(parts) if parts else "all names defined: " + ", ".join(exercise.names),
         diagnosis=codes,
     )
+    return row, forged
 
 
 # --------------------------------------------------------------------------
 # Rules
 
 
-def rules_check(static: StaticReport, runtime: dict | None, exercise: catalog.Exercise
-                ) -> CheckResult:
+def rules_check(static: StaticReport, runtime: dict | None, exercise: catalog.Exercise,
+                tampering: list[str]) -> CheckResult:
     codes: list[str] = []
     parts: list[str] = []
 
@@ -177,26 +310,34 @@ def rules_check(static: StaticReport, runtime: dict | None, exercise: catalog.Ex
             parts.append(text)
 
     for f in static.findings:
-        if f.code in ("rules.banned_api", "rules.uses_reference"):
+        if f.code in ("rules.banned_api", "rules.uses_reference", "rules.tampering"):
             add(f.code, f"line {f.line}: {f.text}")
-    if runtime:
-        for call in runtime.get("banned_calls", []):
-            add("rules.banned_api", f"called {call['name']}" +
-                (f" (line {call['line']})" if call.get("line") else ""))
-        if runtime.get("reference_access"):
-            add("rules.uses_reference", "tried to read drillpe's reference files")
-        for module in runtime.get("imported", []):
-            if module in exercise.banned_modules:
-                add("rules.banned_api", f"imported {module}")
-        tampered = runtime.get("tampered", [])
-        if tampered:
-            add("rules.tampering", "replaced " + ", ".join(tampered[:6]))
+    for sentence in tampering:
+        add("rules.tampering", sentence)
+    runtime = runtime if type(runtime) is dict else {}
+    for call in _list(runtime.get("banned_calls")):
+        if type(call) is dict and type(call.get("name")) is str:
+            line = call.get("line")
+            add("rules.banned_api", f"called {call['name'][:100]}" +
+                (f" (line {line})" if type(line) is int else ""))
+    if runtime.get("reference_access"):
+        add("rules.uses_reference", "tried to read drillpe's reference files")
+    for module in _list(runtime.get("imported")):
+        if module in exercise.banned_modules:
+            add("rules.banned_api", f"imported {module}")
+    tampered = [t[:100] for t in _list(runtime.get("tampered")) if type(t) is str]
+    if tampered:
+        add("rules.tampering", "replaced " + ", ".join(tampered[:6]))
     return CheckResult(
         id="rules.allowed", title="Follows the exercise's rules", level="core",
         status="fail" if parts else "pass",
         message="; ".join(parts) if parts else "no banned APIs, no reference access, no tampering",
         diagnosis=codes,
     )
+
+
+def _list(value: Any) -> list:
+    return value[:200] if type(value) is list else []
 
 
 def cuda_check(static: StaticReport) -> CheckResult:
@@ -215,10 +356,12 @@ def cuda_check(static: StaticReport) -> CheckResult:
 # Grader checks
 
 
-def judge_check(check: Check, records: list | None, ctx: JudgeContext, end: LearnerEnd,
+def judge_check(check: Check, rows: list | None, ctx: JudgeContext, end: LearnerEnd,
                 seed: int) -> CheckResult:
     result = CheckResult(id=check.id, title=check.title, level=check.level, status="pass")
-    if records is None:
+    if rows is None or (len(rows) < len(check.cases) and not rows[-1]["failed"]):
+        # The process ended before this check finished (the caller has made sure
+        # the learner process did not claim to have finished).
         code, _, sentence = end.early_reason
         result.status, result.message, result.diagnosis = "error", f"not reached: {sentence}", [code]
         result.traceback = end.take_stuck()
@@ -226,18 +369,20 @@ def judge_check(check: Check, records: list | None, ctx: JudgeContext, end: Lear
             result.message = f"stopped here: {sentence}"
         return result
     for index, case in enumerate(check.cases):
-        if index >= len(records):
-            break
-        record = records[index]
-        out = wire.decode(record["out"])
+        if index >= len(rows):
+            break  # the learner stopped after a failing case; that case is the verdict
+        row = rows[index]
+        out = row["out"]
         try:
+            x = case_inputs(check, index, seed, ctx.device)
             if isinstance(out, ExceptionOut) and not check.handles_exceptions:
                 raise exception_failure(out)
-            if record.get("mutated"):
-                names = ", ".join(record["mutated"])
-                raise Fail(f"your code changed its input{'s' if ',' in names else ''} {names} "
-                           "in place", ["input.mutated"])
-            x = case_inputs(check, index, seed, ctx.device)
+            if not row["failed"]:
+                changed = _changed_inputs(x, row["inputs"])
+                if changed:
+                    names = ", ".join(changed)
+                    raise Fail(f"your code changed its input{'s' if ',' in names else ''} "
+                               f"{names} in place", ["input.mutated"])
             if check.judge_fn is not None:
                 check.judge_fn(ctx, x, case, out)
         except Fail as failure:
@@ -248,9 +393,11 @@ def judge_check(check: Check, records: list | None, ctx: JudgeContext, end: Lear
             result.case = dict(case) if case else None
             result.heatmap = failure.heatmap
             if _too_small(failure.heatmap):
-                result.heatmap = _larger_heatmap(check, records, index, ctx, seed) or failure.heatmap
+                result.heatmap = _larger_heatmap(check, rows, index, ctx, seed) or failure.heatmap
             result.traceback = failure.traceback
             return result
+        except records.Tampered:
+            raise
         except Exception as exc:  # a grader bug must not look like the learner's
             result.status = "error"
             result.message = (f"drillpe's grader failed on this case ({type(exc).__name__}: "
@@ -262,21 +409,31 @@ def judge_check(check: Check, records: list | None, ctx: JudgeContext, end: Lear
     return result
 
 
+def _changed_inputs(x: dict, reported: dict[str, str]) -> list[str]:
+    mine = records.input_digests(x)
+    if set(reported) != set(mine):
+        raise records.Tampered("a case record does not account for the case's inputs")
+    return [name for name, value in mine.items() if reported[name] != value]
+
+
 def _too_small(heat: dict | None) -> bool:
     return heat is not None and (heat["rows"] < 8 or heat["cols"] < 8)
 
 
-def _larger_heatmap(check: Check, records: list, first: int, ctx: JudgeContext, seed: int
+def _larger_heatmap(check: Check, rows: list, first: int, ctx: JudgeContext, seed: int
                     ) -> dict | None:
     """The smallest failing case is the one reported, but a 1x2 picture shows
     nothing: draw the error of the next failing case that is at least 8x8."""
-    for index in range(first + 1, len(records)):
-        out = wire.decode(records[index]["out"])
-        if isinstance(out, ExceptionOut) or records[index].get("mutated"):
+    for index in range(first + 1, len(rows)):
+        out = rows[index]["out"]
+        if isinstance(out, ExceptionOut) or rows[index]["failed"]:
             return None
         case = check.cases[index]
         try:
-            check.judge_fn(ctx, case_inputs(check, index, seed, ctx.device), case, out)
+            x = case_inputs(check, index, seed, ctx.device)
+            if _changed_inputs(x, rows[index]["inputs"]):
+                return None
+            check.judge_fn(ctx, x, case, out)
         except Fail as failure:
             if failure.heatmap is not None and not _too_small(failure.heatmap):
                 return {**failure.heatmap, "case": describe_case(case)}
@@ -293,12 +450,46 @@ def skipped(check: Check, why: str) -> CheckResult:
 # --------------------------------------------------------------------------
 
 
-def grade(exercise_id: str, learner_file: Path, outdir: Path, device: torch.device, seed: int,
+def grade(exercise_id: str, learner_file: Path, run_dir: Path, device: torch.device, seed: int,
           end: LearnerEnd, static: StaticReport, grader, reference) -> ExerciseResult:
     exercise = catalog.get(exercise_id)
     ctx = JudgeContext(ref=reference, device=device, seed=seed)
-    load = _read(outdir / "load.pt")
-    runtime = _read(outdir / "runtime.pt")
+    try:
+        if end.records_overflow:
+            raise records.Tampered(f"your code's outputs exceed the "
+                                   f"{records.MAX_RECORDS_BYTES // 2**20} MiB drillpe accepts")
+        data = records.read_capped(run_dir / RECORDS_FILE)
+        got = records.read_records(data, len(grader.checks), [len(c.cases) for c in grader.checks])
+        if got.load is not None and got.load["status"] == "ok":
+            got.load["api"] = checked_facts(exercise, got.load["api"])
+        if got.end is not None and got.truncated:
+            raise records.Tampered("the records end in a partial frame")
+        return _grade(exercise, learner_file, device, seed, end, static, grader, ctx, got)
+    except records.Tampered as exc:
+        return _untrustworthy(exercise, learner_file, device, seed, static, grader, str(exc))
+
+
+def _untrustworthy(exercise: catalog.Exercise, learner_file: Path, device: torch.device,
+                   seed: int, static: StaticReport, grader, why: str) -> ExerciseResult:
+    """Records that fail their checks decide nothing but the verdict: fail."""
+    sentence = f"what the learner process sent cannot be trusted: {why}"
+    checks = [
+        CheckResult(id="file.loads", title="Your file imports", level="core", status="skip",
+                    message="not judged: the records are not trustworthy"),
+        rules_check(static, None, exercise, [sentence]),
+        cuda_check(static),
+        *_api_placeholder(exercise, "not judged: the records are not trustworthy"),
+        *[skipped(c, "not judged: the records are not trustworthy") for c in grader.checks],
+    ]
+    return _finish(exercise.id, learner_file, device, seed, checks,
+                   {"kind": "rules", "message": sentence})
+
+
+def _grade(exercise: catalog.Exercise, learner_file: Path, device: torch.device, seed: int,
+           end: LearnerEnd, static: StaticReport, grader, ctx: JudgeContext,
+           got: records.Records) -> ExerciseResult:
+    load = got.load
+    runtime = got.end
     checks: list[CheckResult] = []
     error: dict[str, str] | None = None
 
@@ -314,7 +505,7 @@ def grade(exercise_id: str, learner_file: Path, outdir: Path, device: torch.devi
         loads.traceback = end.take_stuck()
         error = {"kind": kind, "message": loads.message}
     elif load["status"] != "ok":
-        exc = wire.decode(load["error"])
+        exc = load["error"]
         loads.status, loads.traceback = "fail", exc.traceback
         if load["status"] == "exit":
             loads.diagnosis, kind = ["runtime.exit"], "crash"
@@ -325,37 +516,52 @@ def grade(exercise_id: str, learner_file: Path, outdir: Path, device: torch.devi
         error = {"kind": kind, "message": loads.message}
     checks.append(loads)
     if static.syntax_error:  # nothing could be read or run: these rows cannot be judged
-        for row in (rules_check(static, runtime, exercise), cuda_check(static)):
+        for row in (rules_check(static, runtime, exercise, []), cuda_check(static)):
             row.status, row.message = "skip", "not run: your file does not parse"
             checks.append(row)
-    else:
-        checks.append(rules_check(static, runtime, exercise))
-        checks.append(cuda_check(static))
-
     if error is not None:
-        for check in [*_api_placeholder(exercise), *[skipped(c, "not run: your file does not "
-                                                              "import") for c in grader.checks]]:
-            checks.append(check)
-        return _finish(exercise_id, learner_file, device, seed, checks, error)
+        if not static.syntax_error:
+            checks.append(rules_check(static, runtime, exercise, []))
+            checks.append(cuda_check(static))
+        checks.extend(_api_placeholder(exercise, "not run: your file does not import"))
+        checks.extend(skipped(c, "not run: your file does not import") for c in grader.checks)
+        return _finish(exercise.id, learner_file, device, seed, checks, error)
 
     facts = load["api"]
-    checks.append(api_check(exercise, facts))
+    api_row, forged = api_check(exercise, facts, static_api(static.tree, exercise))
+    checks.append(rules_check(static, runtime, exercise, forged))
+    checks.append(cuda_check(static))
+    checks.append(api_row)
     present = {name for name, fact in facts.items() if fact["present"]}
     graded = []
     for index, check in enumerate(grader.checks):
         absent = [n for n in check.needs if n not in present]
+        rows = got.cases.get(index)
         if absent:
+            if rows:
+                raise records.Tampered(f"records for {check.id}, which needs {absent[0]}, "
+                                       "a name the load record says is missing")
             checks.append(skipped(check, f"not run: needs {', '.join(absent)}, which your file "
                                          "does not define"))
             continue
-        records = _read(outdir / f"check-{index}.pt")
-        result = judge_check(check, records, ctx, end, seed)
+        complete = rows is not None and (len(rows) == len(check.cases) or rows[-1]["failed"])
+        if runtime is not None and not complete:
+            raise records.Tampered(f"the learner process finished without the records of "
+                                   f"{check.id}")
+        result = judge_check(check, rows, ctx, end, seed)
         checks.append(result)
         graded.append(result)
 
     if runtime is None:
         code, kind, sentence = end.early_reason
         error = {"kind": kind, "message": sentence}
+        if all(c.status == "pass" for c in checks):
+            # Everything asked for came back, but the process never said it had
+            # finished (killed at the very end, or the end was not its own):
+            # a verdict cannot stand on that.
+            checks.append(CheckResult(id="run.finished", title="Grading ran to its end",
+                                      level="core", status="error", diagnosis=[code],
+                                      message=f"the learner process did not finish: {sentence}"))
     elif checks[1].status == "fail":
         error = {"kind": "rules", "message": checks[1].message}
     elif not graded:
@@ -364,12 +570,12 @@ def grade(exercise_id: str, learner_file: Path, outdir: Path, device: torch.devi
         error = {"kind": "not_implemented",
                  "message": "every part still raises NotImplementedError: write your code in the "
                             "stub's functions"}
-    return _finish(exercise_id, learner_file, device, seed, checks, error)
+    return _finish(exercise.id, learner_file, device, seed, checks, error)
 
 
-def _api_placeholder(exercise: catalog.Exercise) -> list[CheckResult]:
+def _api_placeholder(exercise: catalog.Exercise, why: str) -> list[CheckResult]:
     return [CheckResult(id="api.names", title="Defines the exercise's names and signatures",
-                        level="core", status="skip", message="not run: your file does not import")]
+                        level="core", status="skip", message=why)]
 
 
 def _finish(exercise_id, learner_file, device, seed, checks, error) -> ExerciseResult:
@@ -379,13 +585,17 @@ def _finish(exercise_id, learner_file, device, seed, checks, error) -> ExerciseR
                           checks=checks, seed=seed)
 
 
-def _read(path: Path) -> Any:
-    if not path.is_file():
-        return None
+def read_source(path: Path) -> StaticReport | str:
+    """The file's text, decoded as ``import`` decodes it (a BOM, a PEP 263
+    coding line), or the report of why it cannot be."""
     try:
-        return wire.load(path)
-    except Exception:  # a truncated or forged file counts as missing
-        return None
+        data = records.read_capped(path, 16 * 1024 * 1024)
+    except records.Tampered as exc:
+        return StaticReport(syntax_error=f"the file cannot be read ({exc})")
+    try:
+        return importlib.util.decode_source(data)
+    except (UnicodeDecodeError, SyntaxError, LookupError) as exc:
+        return StaticReport(syntax_error=f"the file is not readable Python text ({exc})")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -394,8 +604,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--file", required=True, type=Path)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--outdir", required=True, type=Path)
-    parser.add_argument("--report", required=True, type=Path)
+    parser.add_argument("--run-dir", required=True, type=Path)
     return parser.parse_args(argv)
 
 
@@ -410,25 +619,24 @@ def run(args: argparse.Namespace, grader=None, reference=None) -> int:
     exercise = catalog.get(args.exercise)
     grader = grader if grader is not None else load_grader(args.exercise)
     reference = reference if reference is not None else load_reference(args.exercise)
-    try:
-        source = args.file.read_text(encoding="utf-8")
-        static = analyse(source, exercise.banned, exercise.banned_modules)
-    except (UnicodeDecodeError, ValueError) as exc:
-        static = StaticReport(syntax_error=f"the file is not readable Python text ({exc})")
+    source = read_source(args.file)
+    static = source if isinstance(source, StaticReport) else \
+        analyse(source, exercise.banned, exercise.banned_modules)
     print("ready", flush=True)
 
     line = sys.stdin.readline()
     if not line:
         return 5  # the parent went away
-    info = json.loads(line)
-    end = LearnerEnd(returncode=info.get("returncode"), timed_out=bool(info.get("timed_out")),
-                     timeout_s=float(info.get("timeout_s", 0)),
-                     stuck=stuck_lines(args.outdir / STUCK_FILE, args.file))
-    result = grade(args.exercise, args.file, args.outdir, device, args.seed, end, static,
+    end = LearnerEnd.from_json(json.loads(line), stuck_lines(args.run_dir / STUCK_FILE,
+                                                              args.file))
+    result = grade(args.exercise, args.file, args.run_dir, device, args.seed, end, static,
                    grader, reference)
-    write_json(args.report, result.to_dict())
+    write_json(args.run_dir / REPORT_FILE, result.to_dict())
     return 0
 
 
 if __name__ == "__main__":
+    from drillpe.launch import lifeline
+
+    lifeline.tie()
     raise SystemExit(main())

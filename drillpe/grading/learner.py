@@ -1,12 +1,16 @@
 """The learner process: imports the learner's file, runs each check's ``run``
-on the case inputs, and saves what came out. It never sees a reference and
+on the case inputs, and sends what came out. It never sees a reference and
 never decides a verdict; the judge process does that.
 
-    python -m drillpe.grading.learner --exercise ID --file F --device D --seed N --outdir DIR
+    python -m drillpe.grading.learner --exercise ID --file F --device D --seed N \
+        [--deadline T] [--records-fd 3] [--stuck-fd 4]
 
-Files written to DIR (each atomically, so a kill leaves whole files only):
-``load.pt`` (import status and API facts), ``check-<n>.pt`` per check in
-order, ``runtime.pt`` (banned calls, tampering, attempts to read references).
+It runs inside the sandbox (drillpe.launch), with no writable place but a
+private /tmp: everything it has to say goes out as frames on the records
+fd (drillpe.grading.records): a ``load`` record (import status and API
+facts), a ``case`` record per case run, then an ``end`` record (what the
+run-time guards saw). The judge requires each of them, whole and in order.
+Its prints go to fd 1 and 2, which the runner reads, caps and shows.
 """
 
 from __future__ import annotations
@@ -16,18 +20,19 @@ import builtins
 import faulthandler
 import functools
 import inspect
-import io
+import math
 import os
 import sys
 import time
 import traceback
+import types
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from drillpe import catalog, resources
-from drillpe.grading import wire
+from drillpe.grading import records
 from drillpe.grading.api import Env, learner_exception
 from drillpe.grading.common import case_inputs, device_or_exit, leave_now, load_grader
 from drillpe.grading.loading import load_module
@@ -40,16 +45,17 @@ WATCHED = {
               "randn", "arange", "sin", "cos", "matmul", "softmax", "stack", "cat", "einsum"],
     "torch.Tensor": ["__add__", "__sub__", "__mul__", "__matmul__", "__eq__", "abs", "max",
                      "sum", "mean", "allclose", "to", "float", "double", "cpu", "detach",
-                     "clone"],
+                     "clone", "contiguous", "view", "numpy", "reshape"],
     "torch.nn.functional": ["softmax", "linear", "dropout"],
     "builtins": ["print", "open", "isinstance", "len", "abs", "max", "min", "sum",
-                 "__import__"],
+                 "__import__", "type"],
     "sys": ["exit", "stdout", "stderr"],
+    "os": ["write", "_exit", "replace"],
 }
 
 
 def _resolve(dotted: str) -> Any:
-    obj: Any = {"torch": torch, "builtins": builtins, "sys": sys}[dotted.split(".")[0]]
+    obj: Any = {"torch": torch, "builtins": builtins, "sys": sys, "os": os}[dotted.split(".")[0]]
     for part in dotted.split(".")[1:]:
         obj = getattr(obj, part)
     return obj
@@ -65,18 +71,28 @@ def changed_since(before: dict[str, Any]) -> list[str]:
     return [name for name, obj in before.items() if after[name] is not obj]
 
 
+def _elsewhere(path: str) -> bool:
+    """Another process's /proc entry (its fds, its memory) or a terminal."""
+    if path.startswith(("/dev/tty", "/dev/pts", "/dev/console")):
+        return True
+    parts = path.split("/")
+    return len(parts) > 2 and parts[1] == "proc" and parts[2].isdigit() and \
+        int(parts[2]) != os.getpid()
+
+
 class Guards:
-    """Records what the learner's code does that the rules forbid."""
+    """Records what the learner's code does that the rules forbid. Evidence
+    from inside the learner's own process is only ever a reason to fail:
+    the judge reads the file itself and never lets this evidence pass it."""
 
     def __init__(self, learner_file: Path, banned: tuple[str, ...]):
         self.learner_file = str(learner_file.resolve())
         self.banned_calls: list[dict] = []
         self.reference_access: list[str] = []
-        # Only the references are secret; graders hold inputs and checks, and
-        # tracebacks through them must stay readable.
+        self.tampering: list[str] = []
+        # Only the references are secret; in the sandbox they are not even there.
         self.protected = [str(resources.solutions_dir().resolve())]
         self.armed = False
-        self.raw_stdout: Path | None = None
         sys.addaudithook(self._audit)
         for name in banned:
             self._wrap(name)
@@ -92,10 +108,15 @@ class Guards:
             return
         target = args[0]
         if isinstance(target, (str, bytes)) or hasattr(target, "__fspath__"):
-            path = str(Path(target if not isinstance(target, bytes) else target.decode()).resolve())
+            raw = os.fsdecode(target) if not isinstance(target, str) else target
+            path = str(Path(raw).resolve())
             if any(path.startswith(p) for p in self.protected):
-                self.reference_access.append(path)
+                self.reference_access.append(path[:300])
                 raise PermissionError("drillpe: learner code may not read the reference solutions")
+            if _elsewhere(path):
+                self.tampering.append(f"opened {path[:100]}")
+                raise PermissionError("drillpe: learner code may not open other processes' "
+                                      "files or the terminal")
 
     def _wrap(self, dotted: str) -> None:
         owner_name, _, attr = dotted.rpartition(".")
@@ -125,20 +146,55 @@ class Guards:
         setattr(owner, attr, recorded)
 
 
+# --------------------------------------------------------------------------- API facts
+
+
+def _plain(value: Any) -> Any:
+    """A default the report can carry: plain JSON values only."""
+    if type(value) is float:
+        return value if math.isfinite(value) else None
+    if type(value) is str:
+        return value[:200]
+    return value if type(value) in (int, float, bool, type(None)) else None
+
+
 def describe_params(fn: Any, drop_self: bool) -> list[list] | None:
-    try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return None
-    params = list(sig.parameters.values())
-    if drop_self and params and params[0].name == "self":
-        params = params[1:]
-    out = []
-    for p in params:
-        has_default = p.default is not inspect.Parameter.empty
-        default = p.default if has_default and isinstance(
-            p.default, (int, float, str, bool, type(None))) else None
-        out.append([p.name, p.kind.name, has_default, default])
+    """Parameters as the call really binds them: for a plain function, read
+    from its code object and defaults, never from a ``__signature__`` it
+    may carry."""
+    if inspect.ismethod(fn):
+        fn = fn.__func__
+    if type(fn) is types.FunctionType:
+        code = fn.__code__
+        positional = code.co_varnames[:code.co_argcount]
+        kwonly = code.co_varnames[code.co_argcount:code.co_argcount + code.co_kwonlyargcount]
+        defaults = fn.__defaults__ or ()
+        first_default = len(positional) - len(defaults)
+        out = []
+        for i, name in enumerate(positional):
+            kind = "POSITIONAL_ONLY" if i < code.co_posonlyargcount else "POSITIONAL_OR_KEYWORD"
+            has = i >= first_default
+            out.append([name, kind, has, _plain(defaults[i - first_default]) if has else None])
+        at = code.co_argcount + code.co_kwonlyargcount
+        if code.co_flags & inspect.CO_VARARGS:
+            out.append([code.co_varnames[at], "VAR_POSITIONAL", False, None])
+            at += 1
+        kwdefaults = fn.__kwdefaults__ or {}
+        for name in kwonly:
+            has = name in kwdefaults
+            out.append([name, "KEYWORD_ONLY", has, _plain(kwdefaults.get(name)) if has else None])
+        if code.co_flags & inspect.CO_VARKEYWORDS:
+            out.append([code.co_varnames[at], "VAR_KEYWORD", False, None])
+    else:
+        try:
+            sig = inspect.signature(fn)
+        except (TypeError, ValueError):
+            return None
+        out = [[p.name, p.kind.name, p.default is not inspect.Parameter.empty,
+                _plain(p.default) if p.default is not inspect.Parameter.empty else None]
+               for p in sig.parameters.values()]
+    if drop_self and out and out[0][0] == "self":
+        out = out[1:]
     return out
 
 
@@ -162,29 +218,7 @@ def describe_api(mod: Any, exercise: catalog.Exercise) -> dict[str, Any]:
     return facts
 
 
-def changed_inputs(x: dict, before: dict) -> list[str]:
-    names = []
-    for key, value in x.items():
-        old = before.get(key)
-        if isinstance(value, torch.Tensor) and isinstance(old, torch.Tensor):
-            if value.shape != old.shape or not torch.equal(value.nan_to_num(), old.nan_to_num()):
-                names.append(key)
-    return names
-
-
-def separate_stdout(outdir: Path) -> Path:
-    """Keep print() going to the parent's log, but send file descriptor 1
-    (sys.__stdout__, os.write(1, ...)) to a file of its own: anything found
-    there was written around print, which the rules call tampering."""
-    sys.stdout.flush()
-    printed = io.TextIOWrapper(os.fdopen(os.dup(1), "wb"), encoding="utf-8",
-                               errors="replace", line_buffering=True)
-    raw_path = outdir / "raw-stdout"
-    raw = os.open(raw_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.dup2(raw, 1)
-    os.close(raw)
-    sys.stdout = printed
-    return raw_path
+# --------------------------------------------------------------------------- the run
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -193,7 +227,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--file", required=True, type=Path)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--outdir", required=True, type=Path)
+    parser.add_argument("--records-fd", type=int, default=3)
+    parser.add_argument("--stuck-fd", type=int, default=4)
     parser.add_argument("--deadline", type=float, default=None,
                         help="time.time() at which to dump where the code is (before the kill)")
     return parser.parse_args(argv)
@@ -203,6 +238,22 @@ def main(argv: list[str] | None = None) -> int:
     return run(parse_args(argv))
 
 
+class Channel:
+    """The records fd, written through functions captured before any learner
+    code runs (a later patch of os.write changes nothing here)."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self._write = os.write
+        self._frame = records.frame
+        self.digests = records.input_digests
+
+    def send(self, kind: str, fields: dict | None = None, outputs: dict | None = None) -> None:
+        data = memoryview(self._frame(kind, fields, outputs))
+        while data:
+            data = data[self._write(self.fd, data):]
+
+
 def run(args: argparse.Namespace, grader=None) -> int:
     """One learner run. ``grader`` may come preloaded from a warm worker
     (drillpe.grading.warm), which forks a fresh process for every run."""
@@ -210,14 +261,16 @@ def run(args: argparse.Namespace, grader=None) -> int:
     exercise = catalog.get(args.exercise)
     grader = grader if grader is not None else load_grader(args.exercise)
     learner_file = args.file.resolve()
-    raw_stdout = separate_stdout(args.outdir)
+    # Nothing beside the learner's file may shadow a module (a scratch random.py).
+    sys.path[:] = [p for p in sys.path if p not in ("", os.getcwd(), str(learner_file.parent))]
+    sys.dont_write_bytecode = True
+    channel = Channel(args.records_fd)
     if args.deadline is not None:
         # If the code is still running near the deadline, say where (the judge
-        # shows the learner's own lines of it); the parent kills us just after.
-        stuck = open(args.outdir / "stuck.txt", "w")  # noqa: SIM115  (kept open for the dump)
+        # shows the learner's own lines of it); the supervisor kills us just after.
+        stuck = os.fdopen(args.stuck_fd, "w", closefd=False)
         faulthandler.dump_traceback_later(max(0.05, args.deadline - time.time()), file=stuck)
     guards = Guards(learner_file, exercise.banned)
-    guards.raw_stdout = raw_stdout
     watched = snapshot()
     modules_before = set(sys.modules)
 
@@ -227,49 +280,53 @@ def run(args: argparse.Namespace, grader=None) -> int:
     except BaseException as exc:  # the learner's import failed: report, do not crash
         kind = "syntax" if isinstance(exc, SyntaxError) else (
             "exit" if isinstance(exc, SystemExit) else "import")
-        wire.save(args.outdir / "load.pt", {
-            "status": kind, "error": wire.encode(learner_exception(exc, learner_file))})
-        _save_runtime(args.outdir, guards, watched, modules_before)
+        error = learner_exception(exc, learner_file)
+        channel.send("load", {"status": kind}, {"error": error})
+        _send_end(channel, guards, watched, modules_before)
         return 0
-    wire.save(args.outdir / "load.pt", {"status": "ok", "api": describe_api(mod, exercise)})
+    api = describe_api(mod, exercise)
+    channel.send("load", {"status": "ok", "api": api})
 
     env = Env(mod=mod, device=device)
     for index, check in enumerate(grader.checks):
         if any(getattr(mod, name, None) is None for name in check.needs):
             continue
-        records = []
         for case_index in range(len(check.cases)):
             x = case_inputs(check, case_index, args.seed, device)
-            before = {k: v.clone() for k, v in x.items() if isinstance(v, torch.Tensor)}
             torch.manual_seed(args.seed)
             try:
                 out = check.run(env, x, check.cases[case_index])
-                record = {"out": wire.encode(out)}
                 failed = False
             except BaseException as exc:  # learner code may raise anything, SystemExit too
-                record = {"out": wire.encode(learner_exception(exc, learner_file))}
+                out = learner_exception(exc, learner_file)
                 failed = True
-            record["mutated"] = changed_inputs(x, before)
-            records.append(record)
+            try:
+                digests = channel.digests(x)
+                channel.send("case", {"check": index, "case": case_index, "failed": failed,
+                                      "inputs": digests}, {"out": out})
+            except OSError:
+                raise  # the channel is gone: nothing more can be said
+            except Exception as exc:  # an output torch cannot even copy
+                broken = learner_exception(exc, learner_file)
+                channel.send("case", {"check": index, "case": case_index, "failed": True,
+                                      "inputs": {}}, {"out": broken})
+                failed = True
             if failed:
                 break
-        wire.save(args.outdir / f"check-{index}.pt", records)
-    _save_runtime(args.outdir, guards, watched, modules_before)
+    _send_end(channel, guards, watched, modules_before)
     return 0
 
 
-def _save_runtime(outdir: Path, guards: Guards, watched: dict, modules_before: set) -> None:
+def _send_end(channel: Channel, guards: Guards, watched: dict, modules_before: set) -> None:
     guards.armed = False
     imported = sorted(set(sys.modules) - modules_before)
-    tampered = changed_since(watched)
-    if guards.raw_stdout.stat().st_size:
-        tampered.append("the real standard output (written around print)")
-    wire.save(outdir / "runtime.pt", {
-        "banned_calls": guards.banned_calls,
-        "reference_access": guards.reference_access,
-        "tampered": tampered,
-        "imported": [m for m in imported if "." not in m],
-    })
+    runtime = {
+        "banned_calls": guards.banned_calls[:50],
+        "reference_access": guards.reference_access[:10],
+        "tampered": [*changed_since(watched), *guards.tampering[:10]],
+        "imported": [m for m in imported if "." not in m][:200],
+    }
+    channel.send("end", {"runtime": runtime})
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ import traceback
 from pathlib import Path
 from types import ModuleType, TracebackType
 
+LINE_CAP = 300  # characters of one line of the learner's code in a traceback
+
 
 def load_module(path: Path, name: str) -> ModuleType:
     """Import ``path`` as module ``name`` (registered in sys.modules first, so
@@ -37,8 +39,12 @@ def learner_frames(tb: TracebackType | None, learner_file: Path) -> list[str]:
             same = False
         if same:
             code = (frame.line or linecache.getline(frame.filename, frame.lineno or 0)).strip()
-            lines.append(f"line {frame.lineno}, in {frame.name}: {code}")
+            lines.append(f"line {frame.lineno}, in {frame.name}: {clip(code)}")
     return lines[-8:]
+
+
+def clip(text: str, cap: int = LINE_CAP) -> str:
+    return text if len(text) <= cap else text[:cap] + f"… ({len(text) - cap} more characters)"
 
 
 def exception_lines(exc: BaseException, learner_file: Path) -> list[str]:
@@ -46,6 +52,10 @@ def exception_lines(exc: BaseException, learner_file: Path) -> list[str]:
     lines = learner_frames(exc.__traceback__, learner_file)
     if isinstance(exc, SyntaxError) and exc.lineno:
         text = (exc.text or "").rstrip("\n")
-        lines.append(f"line {exc.lineno}: {text.strip()}")
-    lines.append(f"{type(exc).__name__}: {exc}".rstrip(": "))
+        lines.append(f"line {exc.lineno}: {clip(text.strip())}")
+    try:
+        message = str(exc)
+    except BaseException:  # noqa: BLE001  (the learner's own __str__)
+        message = "(its message could not be read)"
+    lines.append(clip(f"{type(exc).__name__}: {message}".rstrip(": "), 1000))
     return lines

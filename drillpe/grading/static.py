@@ -1,5 +1,16 @@
 """Reading the learner's file without running it: syntax, imports, banned
-APIs, references to drillpe, hard-coded CUDA. Pure ``ast``; no torch."""
+APIs, references to drillpe, hard-coded CUDA, and code that reaches past the
+exercise into the interpreter, the process or the file system. Pure ``ast``;
+no torch. The judge runs it on the very bytes the learner process imports,
+so nothing the learner's code does at run time can switch it off.
+
+What a learner file may use is deliberately narrow: torch and numpy (their
+public, computational API), einops, and the standard library's maths,
+typing and data-structure modules. Everything an honest positional-encoding
+answer needs is there; what is refused is what a forged pass would need
+(files and fds, other processes, frames and ``__globals__``, ``sys.modules``,
+``gc``, code built from strings, finalisers, monkeypatched torch).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +18,77 @@ import ast
 from dataclasses import dataclass, field
 
 REFERENCE_MODULES = ("drillpe", "solutions", "graders")
+
+# Modules a learner file may import (the first dotted part).
+ALLOWED_MODULES = frozenset({
+    "torch", "numpy", "einops", "math", "cmath", "typing", "typing_extensions", "dataclasses",
+    "functools", "itertools", "collections", "abc", "enum", "numbers", "copy", "warnings",
+    "random", "fractions", "decimal", "statistics", "operator", "contextlib", "string", "re",
+    "json", "time", "sys", "os", "__future__",
+})
+# For these, only the listed attributes.
+ALLOWED_ATTRIBUTES = {
+    "sys": {"exit", "argv", "version", "version_info", "platform", "maxsize", "float_info",
+            "byteorder", "stdout", "stderr", "getsizeof", "getrecursionlimit",
+            "setrecursionlimit", "exc_info", "implementation", "hash_info"},
+    "os": {"path", "environ", "getenv", "cpu_count", "sep", "linesep", "name", "getcwd",
+           "getpid", "devnull", "curdir", "pardir"},
+    "time": {"time", "time_ns", "perf_counter", "perf_counter_ns", "monotonic", "monotonic_ns",
+             "sleep", "process_time", "strftime", "localtime", "gmtime"},
+    "operator": {"add", "sub", "mul", "matmul", "truediv", "floordiv", "mod", "pow", "neg",
+                 "itemgetter", "eq", "ne", "lt", "le", "gt", "ge", "and_", "or_", "not_"},
+}
+# Reached through an allowed module, these lead out of the exercise.
+REFUSED_UNDER = {
+    "torch": {"ops", "library", "overrides", "serialization", "hub", "multiprocessing",
+              "distributed", "package", "cpp_extension", "classes", "load", "save", "from_file"},
+    "numpy": {"lib", "ctypeslib", "f2py", "distutils", "load", "save", "savez",
+              "savez_compressed", "fromfile", "memmap", "loadtxt", "savetxt", "genfromtxt",
+              "fromregex", "DataSource"},
+}
+# Attribute names refused whatever they are read from.
+REFUSED_ANYWHERE = frozenset({
+    # frames and code objects: the way to the grader's own state
+    "f_back", "f_globals", "f_locals", "f_builtins", "f_code", "tb_frame", "tb_next",
+    "gi_frame", "gi_code", "cr_frame", "ag_frame", "co_code", "_getframe", "_current_frames",
+    # files and raw memory
+    "tofile", "fromfile", "from_file", "memmap", "ctypes", "ctypeslib", "_exit",
+    # modules that a module's namespace hands out (torch.os, numpy.sys, ...)
+    "os", "sys", "subprocess", "gc", "inspect", "importlib", "builtins", "threading", "_thread",
+    "multiprocessing", "pickle", "marshal", "io", "shutil", "signal", "socket", "pathlib",
+    "tempfile", "glob", "weakref", "atexit", "runpy", "pty", "fcntl", "resource", "mmap",
+    "posix", "faulthandler", "sysconfig", "platform", "zipfile", "tarfile", "urllib", "http",
+    "asyncio", "concurrent", "_C", "_ops", "_VF",
+})
+ALLOWED_DUNDERS = frozenset({
+    "__init__", "__name__", "__qualname__", "__doc__", "__class__", "__len__", "__call__",
+    "__repr__", "__str__", "__getitem__", "__setitem__", "__iter__", "__next__",
+    "__contains__", "__enter__", "__exit__", "__post_init__", "__version__", "__file__",
+    "__all__", "__future__", "__hash__", "__bool__", "__int__", "__float__", "__index__",
+    "__format__", "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__neg__",
+    "__pos__", "__abs__", "__invert__", "__round__", "__floor__", "__ceil__", "__trunc__",
+    "__complex__", "__new__", "__annotations__", "__slots__", "__main__",
+    *{f"__{p}{op}__" for p in ("", "r", "i") for op in (
+        "add", "sub", "mul", "matmul", "truediv", "floordiv", "mod", "pow", "and", "or",
+        "xor", "lshift", "rshift", "divmod")},
+})
+# Methods that run code at moments the learner does not choose (a finaliser
+# in the middle of the grader's code) or hook attribute and type machinery.
+REFUSED_DEFINITIONS = frozenset({
+    "__del__", "__torch_function__", "__torch_dispatch__", "__getattribute__", "__getattr__",
+    "__reduce__", "__reduce_ex__", "__init_subclass__", "__set_name__", "__class_getitem__",
+    "__instancecheck__", "__subclasscheck__", "__setstate__", "__fspath__",
+})
+# Builtins that build code from strings, reach namespaces or files.
+REFUSED_BUILTINS = frozenset({
+    "exec", "eval", "compile", "__import__", "globals", "vars", "breakpoint", "open",
+})
+ATTRIBUTE_BUILTINS = frozenset({"getattr", "setattr", "delattr", "hasattr"})
+# Fused attention by any of its names (the private aten kernels, flex attention).
+BANNED_STEMS = {"torch.nn.functional.scaled_dot_product_attention": ("scaleddotproduct",
+                                                                      "flexattention"),
+                "torch.nn.MultiheadAttention": ("multiheadattention",),
+                "torch.nn.functional.multi_head_attention_forward": ("multiheadattention",)}
 
 
 @dataclass
@@ -21,86 +103,316 @@ class StaticReport:
     syntax_error: str | None = None
     syntax_line: int | None = None
     findings: list[Finding] = field(default_factory=list)
+    tree: ast.Module | None = None
 
     def by_code(self, code: str) -> list[Finding]:
         return [f for f in self.findings if f.code == code]
 
 
-class _Visitor(ast.NodeVisitor):
-    def __init__(self, banned: tuple[str, ...], banned_modules: tuple[str, ...]):
+def _dotted(node: ast.AST, aliases: dict[str, str]) -> str | None:
+    """``a.b.c`` with ``a`` replaced by what it stands for (an import alias)."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(aliases.get(node.id, node.id))
+        return ".".join(reversed(parts))
+    return None
+
+
+def _collect_aliases(tree: ast.Module) -> tuple[dict[str, str], set[str]]:
+    """Every name bound to an imported module or to something reached through
+    one (``T = torch.Tensor``), wherever in the file; and the names that are
+    modules (``import x``), whose bare use hands the module around."""
+    aliases: dict[str, str] = {}
+    modules: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                local = alias.asname or alias.name.split(".")[0]
+                aliases[local] = alias.name if alias.asname else alias.name.split(".")[0]
+                modules.add(local)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            for alias in node.names:
+                aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    for _ in range(3):  # aliases of aliases
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Assign, ast.AnnAssign, ast.NamedExpr)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                value = node.value
+                if value is None:
+                    continue
+                dotted = _dotted(value, aliases)
+                root = dotted.split(".")[0] if dotted else None
+                if root and root in _roots(aliases):
+                    for target in targets:
+                        if isinstance(target, ast.Name) and target.id not in aliases:
+                            aliases[target.id] = dotted
+    return aliases, modules
+
+
+def _bound_names(tree: ast.Module) -> set[str]:
+    """Names the file binds itself (parameters, assignments, loops, ...): a
+    parameter called ``input`` or ``open`` is not the builtin."""
+    bound: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            bound.add(node.id)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+            bound.add(node.name)
+    return bound
+
+
+def _roots(aliases: dict[str, str]) -> set[str]:
+    return {v.split(".")[0] for v in aliases.values()}
+
+
+class _Visitor:
+    """Walks the tree without recursion (a 100 000-term expression is fine)."""
+
+    def __init__(self, banned: tuple[str, ...], banned_modules: tuple[str, ...],
+                 aliases: dict[str, str], modules: set[str], bound: set[str]):
+        self.bound = bound
         self.banned = banned
         self.banned_last = {name.rsplit(".", 1)[-1]: name for name in banned}
+        self.banned_stems = {stem: name for name in banned for stem in BANNED_STEMS.get(name, ())}
         self.banned_modules = banned_modules
-        self.aliases: dict[str, str] = {}  # local name -> dotted module/attr path
+        self.aliases = aliases
+        self.modules = modules
+        self.module_roots = _roots(aliases)
         self.findings: list[Finding] = []
+        self.exempt: set[int] = set()  # nodes already judged as part of a larger one
+
+    def add(self, code: str, node: ast.AST, text: str) -> None:
+        self.findings.append(Finding(code, getattr(node, "lineno", 0) or 0, text))
+
+    def tamper(self, node: ast.AST, text: str) -> None:
+        self.add("rules.tampering", node, text)
+
+    def run(self, tree: ast.Module) -> None:
+        parents: dict[int, ast.AST] = {}
+        for node in ast.walk(tree):
+            for child in ast.iter_child_nodes(node):
+                parents[id(child)] = node
+        self.parents = parents
+        for node in ast.walk(tree):
+            visit = getattr(self, f"visit_{type(node).__name__}", None)
+            if visit is not None:
+                visit(node)
 
     # imports -------------------------------------------------------------
-    def _check_module(self, module: str, line: int) -> None:
+    def _check_module(self, module: str, node: ast.AST) -> None:
         root = module.split(".")[0]
         if root in REFERENCE_MODULES:
-            self.findings.append(Finding("rules.uses_reference", line, f"import {module}"))
+            self.add("rules.uses_reference", node, f"import {module}")
+            return
         if root in self.banned_modules:
-            self.findings.append(Finding("rules.banned_api", line, f"import {module}"))
+            self.add("rules.banned_api", node, f"import {module}")
+            return
+        if root not in ALLOWED_MODULES:
+            self.tamper(node, f"import {module}: a learner file may import torch, numpy, "
+                              "einops and the standard library's maths and typing modules only")
+            return
+        self._check_path(module, node)
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
-            self._check_module(alias.name, node.lineno)
-            local = alias.asname or alias.name.split(".")[0]
-            self.aliases[local] = alias.name if alias.asname else alias.name.split(".")[0]
-        self.generic_visit(node)
+            self._check_module(alias.name, node)
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.level:
+            self.tamper(node, "a relative import (the learner file is not part of a package)")
+            return
         module = node.module or ""
-        if node.level == 0:
-            self._check_module(module, node.lineno)
+        self._check_module(module, node)
         for alias in node.names:
-            full = f"{module}.{alias.name}" if module else alias.name
-            self.aliases[alias.asname or alias.name] = full
-            self._check_banned(full, node.lineno)
-        self.generic_visit(node)
+            full = f"{module}.{alias.name}"
+            if alias.name == "*":
+                self.tamper(node, f"from {module} import *: name what you use")
+                continue
+            self._check_path(full, node)
 
-    # names -----------------------------------------------------------------
-    def _dotted(self, node: ast.AST) -> str | None:
-        parts = []
-        while isinstance(node, ast.Attribute):
-            parts.append(node.attr)
-            node = node.value
-        if isinstance(node, ast.Name):
-            parts.append(self.aliases.get(node.id, node.id))
-            return ".".join(reversed(parts))
-        return None
+    # names and attributes ----------------------------------------------------
+    def _check_banned(self, dotted: str, node: ast.AST) -> bool:
+        """A banned name anywhere in the path (``F.scaled_dot_product_attention.__wrapped__``
+        is still SDPA), in any spelling of it (``torch.ops.aten._scaled_dot_product_...``)."""
+        if dotted in self.banned:
+            self.add("rules.banned_api", node, dotted)
+            return True
+        for part in dotted.split(".")[1:] or [dotted]:
+            if part in self.banned_last:
+                self.add("rules.banned_api", node, self.banned_last[part])
+                return True
+            squashed = part.lower().replace("_", "")
+            for stem, name in self.banned_stems.items():
+                if stem in squashed:
+                    self.add("rules.banned_api", node, f"{dotted} (a form of {name})")
+                    return True
+        return False
 
-    def _check_banned(self, dotted: str, line: int) -> None:
-        last = dotted.rsplit(".", 1)[-1]
-        if dotted in self.banned or last in self.banned_last:
-            self.findings.append(Finding("rules.banned_api", line, self.banned_last.get(last, dotted)))
+    def _check_path(self, dotted: str, node: ast.AST) -> None:
+        """A dotted path whose root is an imported module (or anything else)."""
+        self._check_banned(dotted, node)
+        parts = dotted.split(".")
+        root = parts[0]
+        if root in REFERENCE_MODULES and root in self.module_roots:
+            self.add("rules.uses_reference", node, dotted)
+            return
+        allowed = ALLOWED_ATTRIBUTES.get(root)
+        if allowed is not None and root in self.module_roots and len(parts) > 1 \
+                and parts[1] not in allowed:
+            self.tamper(node, f"{dotted}: only {', '.join(sorted(allowed))} of {root} may be "
+                              "used")
+            return
+        refused = REFUSED_UNDER.get(root, set())
+        for i, part in enumerate(parts[1:], start=1):
+            if i == 1 and allowed is not None and part in allowed:
+                continue
+            if root in self.module_roots and (part in refused or
+                                              (part.startswith("_") and not _dunder_ok(part))):
+                self.tamper(node, f"{'.'.join(parts[:i + 1])}: not part of the computational "
+                                  f"API of {root}")
+                return
+            if part in REFUSED_ANYWHERE or (part.startswith("__") and not _dunder_ok(part)):
+                self.tamper(node, f"{dotted}: reaches the interpreter's or the grader's "
+                                  "internals")
+                return
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
-        dotted = self._dotted(node)
-        if dotted:
-            self._check_banned(dotted, node.lineno)
-        else:
-            self._check_banned(node.attr, node.lineno)
-        self.generic_visit(node)
+        if id(node) in self.exempt:
+            return
+        # judge the longest chain once: a.b.c, not a.b as well
+        inner = node.value
+        while isinstance(inner, ast.Attribute):
+            self.exempt.add(id(inner))
+            inner = inner.value
+        dotted = _dotted(node, self.aliases)
+        if dotted is None:
+            # the chain starts at a call, subscript, ...: its names still count
+            names, part = [], node
+            while isinstance(part, ast.Attribute):
+                names.append(part.attr)
+                part = part.value
+            dotted = ".".join(["<value>", *reversed(names)])
+        self._check_path(dotted, node)
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if not isinstance(node.ctx, ast.Load):
+            return
+        name = node.id
+        builtin = name not in self.aliases and name not in self.bound
+        if name in REFUSED_BUILTINS and builtin:
+            self.tamper(node, f"{name}(): builds code from strings or reaches namespaces or "
+                              "files")
+            return
+        if name.startswith("__") and not _dunder_ok(name):
+            self.tamper(node, f"{name}: reaches the interpreter's internals")
+            return
+        parent = self.parents.get(id(node))
+        if name in ATTRIBUTE_BUILTINS and builtin:
+            if not (isinstance(parent, ast.Call) and parent.func is node):
+                self.tamper(node, f"{name} passed around: call it with a literal name")
+            return
+        full = self.aliases.get(name)
+        if full and full != name and not isinstance(parent, ast.Attribute):
+            self._check_path(full, node)
+        if name in self.modules and not isinstance(parent, ast.Attribute) and \
+                not _is_alias_assignment(parent, node):
+            self.tamper(node, f"the module {name} used as a value: use its functions directly")
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
         if isinstance(func, ast.Attribute) and func.attr == "cuda":
-            self.findings.append(Finding("device.hardcoded_cuda", node.lineno, ".cuda()"))
+            self.add("device.hardcoded_cuda", node, ".cuda()")
         for arg in [*node.args, *(kw.value for kw in node.keywords)]:
             if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and \
                     arg.value.split(":")[0] == "cuda":
-                self.findings.append(Finding("device.hardcoded_cuda", node.lineno, repr(arg.value)))
-        if isinstance(func, ast.Name) and func.id == "__import__" and node.args:
-            first = node.args[0]
-            if isinstance(first, ast.Constant) and isinstance(first.value, str):
-                self._check_module(first.value, node.lineno)
-        self.generic_visit(node)
+                self.add("device.hardcoded_cuda", node, repr(arg.value))
+        if isinstance(func, ast.Name) and func.id in ATTRIBUTE_BUILTINS and \
+                func.id not in self.aliases and func.id not in self.bound:
+            self._attribute_builtin(func.id, node)
 
-    def visit_Name(self, node: ast.Name) -> None:
-        full = self.aliases.get(node.id)
-        if full and full != node.id:
-            self._check_banned(full, node.lineno)
+    def _attribute_builtin(self, name: str, node: ast.Call) -> None:
+        if len(node.args) < 2 or not (isinstance(node.args[1], ast.Constant) and
+                                      isinstance(node.args[1].value, str)):
+            self.tamper(node, f"{name}() with a computed attribute name")
+            return
+        attr = node.args[1].value
+        base = _dotted(node.args[0], self.aliases) or "<value>"
+        dotted = f"{base}.{attr}"
+        self._check_path(dotted, node)
+        if name in ("setattr", "delattr") and base.split(".")[0] in self.module_roots:
+            self.tamper(node, f"{name}() on {base}: changes a module")
+
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        if node.name in REFUSED_DEFINITIONS:
+            self.tamper(node, f"def {node.name}: runs code at moments the grader does not "
+                              "choose")
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_MatchClass(self, node: ast.AST) -> None:
+        for attr in getattr(node, "kwd_attrs", []):  # case X(attr=...) reads X.attr
+            self._check_path(f"<value>.{attr}", node)
+
+    # changes to modules ------------------------------------------------------
+    def _target(self, target: ast.AST, node: ast.AST, verb: str) -> None:
+        if isinstance(target, (ast.Tuple, ast.List)):
+            for element in target.elts:
+                self._target(element, node, verb)
+            return
+        if isinstance(target, ast.Starred):
+            self._target(target.value, node, verb)
+            return
+        if isinstance(target, ast.Subscript):
+            target = target.value
+            if not isinstance(target, ast.Attribute):
+                return
+        if not isinstance(target, ast.Attribute):
+            return
+        dotted = _dotted(target, self.aliases)
+        if dotted and dotted.split(".")[0] in self.module_roots:
+            self.tamper(node, f"{verb} {dotted}: changes torch or Python for the grader too")
+            return
+        base = target.value
+        while isinstance(base, ast.Attribute):
+            base = base.value
+        if isinstance(base, ast.Call) and isinstance(base.func, ast.Name) and \
+                base.func.id == "type":
+            self.tamper(node, f"{verb} an attribute of type(...): changes a class for every "
+                              "object of it")
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        for target in node.targets:
+            self._target(target, node, "assigns")
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        self._target(node.target, node, "assigns")
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        self._target(node.target, node, "assigns")
+
+    def visit_Delete(self, node: ast.Delete) -> None:
+        for target in node.targets:
+            self._target(target, node, "deletes")
+
+
+def _dunder_ok(name: str) -> bool:
+    if not (name.startswith("__") and name.endswith("__")):
+        return True  # a name-mangled private of the learner's own class
+    return name in ALLOWED_DUNDERS
+
+
+def _is_alias_assignment(parent: ast.AST | None, node: ast.Name) -> bool:
+    return isinstance(parent, (ast.Assign, ast.AnnAssign, ast.NamedExpr)) and \
+        getattr(parent, "value", None) is node
 
 
 def analyse(source: str, banned: tuple[str, ...] = (), banned_modules: tuple[str, ...] = ()
@@ -109,11 +421,24 @@ def analyse(source: str, banned: tuple[str, ...] = (), banned_modules: tuple[str
         tree = ast.parse(source)
     except SyntaxError as exc:
         text = (exc.text or "").strip()
+        if len(text) > 200:
+            text = text[:200] + "…"
         return StaticReport(syntax_error=f"{exc.msg} (line {exc.lineno}: {text})",
                             syntax_line=exc.lineno)
-    visitor = _Visitor(banned, banned_modules)
-    visitor.visit(tree)
-    unique: dict[tuple[str, int], Finding] = {}
+    except (RecursionError, MemoryError):
+        return StaticReport(syntax_error="the file is nested too deeply for Python to compile")
+    except ValueError as exc:  # a NUL byte
+        return StaticReport(syntax_error=f"the file is not Python source ({exc})")
+    try:
+        aliases, modules = _collect_aliases(tree)
+        visitor = _Visitor(banned, banned_modules, aliases, modules, _bound_names(tree))
+        visitor.run(tree)
+    except RecursionError:
+        return StaticReport(syntax_error="the file is nested too deeply to be read")
+    unique: dict[tuple[str, int, str], Finding] = {}
     for finding in visitor.findings:
-        unique.setdefault((finding.code, finding.line), finding)
-    return StaticReport(findings=sorted(unique.values(), key=lambda f: (f.line, f.code)))
+        unique.setdefault((finding.code, finding.line, finding.text), finding)
+    by_line: dict[tuple[str, int], Finding] = {}
+    for finding in sorted(unique.values(), key=lambda f: (f.line, f.code)):
+        by_line.setdefault((finding.code, finding.line), finding)  # one message per line
+    return StaticReport(findings=list(by_line.values()), tree=tree)

@@ -1,21 +1,28 @@
-"""A warm grading worker: imports torch, the graders and (judge side only) the
-references once, then forks a fresh child for every grade.
+"""A warm grading worker: imports torch, the graders and (judge side only)
+the references once, then forks a fresh child for every grade.
 
-    python -m drillpe.grading.warm learner|judge
+    python -m drillpe.grading.warm judge       (started by drillpe.launch.warm)
+    python -m drillpe.grading.warm learner     (inside the sandbox, under the supervisor)
 
-Started by ``drillpe.warm`` (the CLI side). Requests and replies are JSON
-lines on the worker's stdin and stdout:
+The judge worker talks JSON lines on its stdin and stdout:
 
-    -> {"args": [...], "log": PATH, "cwd": DIR, "limit_memory": BOOL}
-    <- {"pid": N}                    the child runs drillpe.grading.<role>.run(args)
-    -> {"end": {...}}                judge only: forwarded to the child's stdin
+    -> {"args": [...], "log": PATH, "cwd": DIR}
+    <- {"pid": N}                    the child runs drillpe.grading.judge.run(args)
+    -> {"end": {...}}                forwarded to the child's stdin
     <- {"returncode": N}             the child is gone (negative: killed by that signal)
 
-The worker itself never runs learner code, and the learner worker never loads
-a reference: each child starts from the same clean state a cold
-``python -m drillpe.grading.<role>`` would reach, minus the imports. A
-learner child gets its own session, the memory limit, no stdin and only its
-log as output, exactly as the cold learner process does.
+The learner worker runs in the sandbox like a cold learner process, and
+talks over the Unix socket on its fd 3; each request carries the grade's
+three fds (records, stuck, output) with it (SCM_RIGHTS):
+
+    -> {"args": [...], "cwd": DIR, "timeout": S, "limit_memory": BOOL} + fds
+    <- {"returncode": N, "timed_out": BOOL}
+
+Its child gets those fds as 3, 4 and 1/2, exactly what a cold learner
+process gets; the worker kills it at the timeout, and after every grade
+kills whatever the child left behind (it is a child subreaper: orphans come
+back to it). The worker never runs learner code itself, and the learner
+worker never loads a reference.
 """
 
 from __future__ import annotations
@@ -23,12 +30,18 @@ from __future__ import annotations
 import io
 import json
 import os
+import select
+import signal
+import socket
 import sys
+import time
 import traceback
 from typing import Any
 
 ROLES = ("learner", "judge")
 CHILD_THREADS = 1
+CONTROL_FD = 3
+PR_SET_CHILD_SUBREAPER = 36
 
 
 def _preload(role: str) -> dict[str, tuple[Any, Any]]:
@@ -66,100 +79,75 @@ def _warm_up() -> None:
     """Pay torch's first-call costs once, here, rather than in every child."""
     import torch
 
+    from drillpe.grading import records
+
     for dtype in (torch.float32, torch.float64, torch.bfloat16, torch.float16):
         x = torch.randn(2, 2, 4, 4, generator=torch.Generator().manual_seed(0)).to(dtype)
         w = torch.softmax(x @ x.transpose(-1, -2) / 2.0, dim=-1)
         y = torch.einsum("bhij,bhjd->bhid", w, x)
         torch.stack([y.sin(), y.cos()], dim=-1).flatten(-2).masked_fill(y.new_ones(()).bool(), 0)
         torch.arange(2, dtype=dtype).repeat_interleave(2).float().pow(0.5).allclose(y[0, 0, 0].float())
+        data = records.frame("case", {"check": 0}, {"out": (y, w)})
+        frames, _ = records.split_frames(data)
+        records.decode(frames[0].header["out"], frames[0].blobs)
+        records.digest(y)
     torch.nn.Linear(4, 4)(torch.zeros(1, 4)).sum().backward()
     torch.nn.Embedding(4, 4)(torch.arange(2))
     # unravel_index imports torch.fx.experimental.symbolic_shapes, and with it
     # sympy: 0.8 s that every failing grade would pay again.
     torch.unravel_index(torch.tensor(3), (2, 2))
-    saved = io.BytesIO()  # outputs travel through torch.save/load (its lazy imports)
-    torch.save({"x": torch.zeros(2)}, saved)
-    saved.seek(0)
-    torch.load(saved, weights_only=True)
 
 
 def _stdio(stdin_fd: int, log_path: str) -> None:
-    """Point fds 0, 1, 2 and sys.std* where a cold child's would be."""
+    """Point fds 0, 1, 2 and sys.std* where a cold judge's would be."""
     os.dup2(stdin_fd, 0)
     log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(log, 1)
     os.dup2(log, 2)
     os.close(log)
+    _rebind_std()
+
+
+def _rebind_std() -> None:
     sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.FileIO(0, "r", closefd=False),
                                                  encoding="utf-8")
     sys.stdout = sys.__stdout__ = io.TextIOWrapper(io.FileIO(1, "w", closefd=False),
-                                                   encoding="utf-8", errors="backslashreplace")
+                                                   encoding="utf-8", errors="backslashreplace",
+                                                   line_buffering=True)
     sys.stderr = sys.__stderr__ = io.TextIOWrapper(io.FileIO(2, "w", closefd=False),
                                                    encoding="utf-8", errors="backslashreplace",
                                                    line_buffering=True)
 
 
-def _child(role: str, request: dict, preloaded: dict, stdin_fd: int) -> int:
+def _leave(code: int) -> None:
+    from drillpe.grading.common import leave_now
+
+    leave_now(code)
+
+
+# --------------------------------------------------------------------------- judge
+
+
+def _judge_child(request: dict, preloaded: dict, stdin_fd: int) -> int:
     import importlib
 
     import torch
 
-    cwd = request["cwd"]
-    # Grading tensors are small: one thread is as fast, and OpenMP threads
-    # spin-waiting on a busy machine made warm grades erratic (0.3 s to 3 s).
-    torch.set_num_threads(CHILD_THREADS)
-    if role == "learner":
-        os.setsid()  # its own process group, so the parent can kill all it leaves behind
-        if request.get("limit_memory"):
-            from drillpe.runner import limit_address_space
-
-            limit_address_space()
-    os.chdir(cwd)
-    _stdio(stdin_fd, request["log"])
-    sys.path[0] = cwd  # what `python -m` started in cwd would have
-    importlib.invalidate_caches()
-    if role == "learner":
-        from drillpe.grading import learner
-
-        args = learner.parse_args(request["args"])
-        grader, _ = preloaded.get(args.exercise, (None, None))
-        return learner.run(args, grader=grader)
     from drillpe.grading import judge
 
+    torch.set_num_threads(CHILD_THREADS)
+    os.chdir(request["cwd"])
+    _stdio(stdin_fd, request["log"])
+    sys.path[0] = request["cwd"]
+    importlib.invalidate_caches()
     args = judge.parse_args(request["args"])
     grader, reference = preloaded.get(args.exercise, (None, None))
     return judge.run(args, grader=grader, reference=reference)
 
 
-def _fork(role: str, request: dict, preloaded: dict, protocol_fds: tuple[int, ...]
-          ) -> tuple[int, int | None]:
-    """Start one child; returns its pid and, for the judge, the write end of its stdin."""
-    if role == "judge":
-        child_stdin, end_writer = os.pipe()
-    else:
-        child_stdin, end_writer = os.open(os.devnull, os.O_RDONLY), None
-    for stream in (sys.stdout, sys.stderr):
-        stream.flush()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            for fd in (*protocol_fds, *([end_writer] if end_writer is not None else [])):
-                os.close(fd)  # the child must not reach the worker's channels
-            code = _child(role, request, preloaded, child_stdin)
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            from drillpe.grading.common import leave_now
+def serve_judge() -> int:
+    from drillpe.launch import lifeline
 
-            leave_now(code)  # as the cold processes do
-    os.close(child_stdin)
-    return pid, end_writer
-
-
-def serve(role: str) -> int:
     # The protocol gets private copies of fds 0 and 1; the real 0 and 1 are
     # pointed at /dev/null so a stray print cannot corrupt it.
     requests = os.fdopen(os.dup(0), "r", encoding="utf-8")
@@ -174,7 +162,7 @@ def serve(role: str) -> int:
         replies.write(json.dumps(message) + "\n")
         replies.flush()
 
-    preloaded = _single_threaded(_preload, role)
+    preloaded = _single_threaded(_preload, "judge")
     try:
         _single_threaded(_warm_up)
     except Exception:  # only an optimisation: a child pays the cost instead
@@ -185,19 +173,189 @@ def serve(role: str) -> int:
         if not line:
             return 0  # the parent went away or closed us
         request = json.loads(line)
-        pid, end_writer = _fork(role, request, preloaded, protocol_fds)
-        reply({"pid": pid})
-        if end_writer is not None:
-            end = requests.readline()
+        child_stdin, end_writer = os.pipe()
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
             try:
-                if end:
-                    os.write(end_writer, (json.dumps(json.loads(end).get("end", {})) + "\n").encode())
-            except OSError:
-                pass  # the judge child is already gone; its status says why
+                lifeline.die_with_parent()
+                for fd in (*protocol_fds, end_writer):
+                    os.close(fd)  # the child must not reach the worker's channels
+                code = _judge_child(request, preloaded, child_stdin)
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            except BaseException:
+                traceback.print_exc()
             finally:
-                os.close(end_writer)
+                _leave(code)
+        os.close(child_stdin)
+        reply({"pid": pid})
+        end = requests.readline()
+        try:
+            if end:
+                os.write(end_writer, (json.dumps(json.loads(end).get("end", {})) + "\n").encode())
+        except OSError:
+            pass  # the judge child is already gone; its status says why
+        finally:
+            os.close(end_writer)
         _, status = os.waitpid(pid, 0)
         reply({"returncode": os.waitstatus_to_exitcode(status)})
+
+
+# --------------------------------------------------------------------------- learner
+
+
+def _learner_child(request: dict, preloaded: dict, fds: list[int], control: int) -> int:
+    """In the forked child: become a cold learner process, then run the grade."""
+    import importlib
+    import resource
+
+    import torch
+
+    from drillpe.grading import learner
+    from drillpe.launch import lifeline
+
+    lifeline.die_with_parent()
+    os.close(control)
+    records_fd, stuck_fd, output_fd = fds
+    null = os.open(os.devnull, os.O_RDONLY)
+    for src, dst in ((null, 0), (output_fd, 1), (output_fd, 2), (records_fd, 3), (stuck_fd, 4)):
+        if src != dst:
+            os.dup2(src, dst)
+    for fd in {null, output_fd, records_fd, stuck_fd} - {0, 1, 2, 3, 4}:
+        os.close(fd)
+    _rebind_std()
+    torch.set_num_threads(CHILD_THREADS)
+    limit = request.get("address_space")
+    if limit:
+        try:
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        except (ValueError, OSError):
+            pass
+    timeout = float(request.get("timeout") or 0)
+    if timeout:
+        seconds = int(timeout) + 5
+        try:
+            resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds))
+        except (ValueError, OSError):
+            pass
+    os.chdir(request["cwd"])
+    sys.path[0] = request["cwd"]
+    importlib.invalidate_caches()
+    args = learner.parse_args(request["args"])
+    grader, _ = preloaded.get(args.exercise, (None, None))
+    return learner.run(args, grader=grader)
+
+
+def _descendants() -> list[int]:
+    out, todo = [], [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        try:
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                    kids = [int(p) for p in fh.read().split()]
+                out.extend(kids)
+                todo.extend(kids)
+        except OSError:
+            continue
+    return out
+
+
+def _clear_leftovers() -> None:
+    """Kill and reap everything a grade's child left behind."""
+    for _ in range(20):
+        pids = _descendants()
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                break
+        if not pids:
+            return
+        time.sleep(0.01)
+
+
+def _wait_child(pid: int, timeout: float | None) -> tuple[int, bool]:
+    """(exit status, timed out): SIGKILL at ``timeout`` seconds."""
+    deadline = None if not timeout else time.monotonic() + timeout
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        pidfd = None
+    try:
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return os.waitstatus_to_exitcode(status), False
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                os.kill(pid, signal.SIGKILL)
+                _, status = os.waitpid(pid, 0)
+                return os.waitstatus_to_exitcode(status), True
+            wait = 0.05 if left is None else min(0.05, left)
+            if pidfd is not None:
+                select.select([pidfd], [], [], wait)
+            else:
+                time.sleep(min(wait, 0.01))
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+def serve_learner() -> int:
+    import ctypes
+
+    from drillpe.launch.contract import receive_message, send_message
+
+    try:
+        ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    control = socket.socket(fileno=CONTROL_FD)
+    preloaded = _single_threaded(_preload, "learner")
+    try:
+        _single_threaded(_warm_up)
+    except Exception:
+        traceback.print_exc()
+    send_message(control, {"ready": True})
+    while True:
+        request, fds = receive_message(control, max_fds=3)
+        if request is None:
+            return 0
+        if len(fds) != 3:
+            for fd in fds:
+                os.close(fd)
+            send_message(control, {"returncode": 70, "timed_out": False,
+                                   "error": "a request without its three fds"})
+            continue
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                code = _learner_child(request, preloaded, fds, control.fileno())
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                _leave(code)
+        for fd in fds:
+            os.close(fd)
+        code, timed_out = _wait_child(pid, request.get("timeout"))
+        _clear_leftovers()
+        send_message(control, {"returncode": code, "timed_out": timed_out})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -205,8 +363,11 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) != 1 or argv[0] not in ROLES:
         print(f"usage: python -m drillpe.grading.warm {{{'|'.join(ROLES)}}}", file=sys.stderr)
         return 2
-    return serve(argv[0])
+    return serve_learner() if argv[0] == "learner" else serve_judge()
 
 
 if __name__ == "__main__":
+    from drillpe.launch import lifeline
+
+    lifeline.tie()
     raise SystemExit(main())

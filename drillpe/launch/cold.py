@@ -1,0 +1,93 @@
+"""Cold grading processes: a fresh judge (``python -m drillpe.grading.judge``)
+and a fresh sandboxed learner process (through the supervisor) per grade.
+drillpe.launch.warm offers the same methods with warm workers.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from drillpe.launch import contract, processes, sandbox
+
+
+class ColdJudge:
+    """One judge process, fed the learner's end on stdin."""
+
+    def __init__(self, job: contract.Grade, run_dir: Path):
+        self.log = run_dir / f"judge-{os.urandom(3).hex()}.log"
+        with open(self.log, "wb") as fh:
+            self.proc = processes.spawn(
+                processes.module_argv(contract.JUDGE, *job.judge_args(str(run_dir))),
+                stdin=subprocess.PIPE, stdout=fh, stderr=fh, cwd=run_dir)
+
+    def resume(self) -> None:
+        processes.resume(self.proc)
+
+    def finish(self, end: contract.LearnerEnd, timeout: float) -> int | None:
+        """Send how the learner ended; the judge's exit status (None: it was
+        killed after ``timeout``, or it had died already by a signal)."""
+        try:
+            self.proc.stdin.write(end.line())
+            self.proc.stdin.close()
+        except (BrokenPipeError, OSError, ValueError):
+            pass
+        rc = processes.wait_or_kill(self.proc, timeout)
+        processes.finished(self.proc)
+        return rc
+
+    def kill(self) -> None:
+        processes.kill(self.proc)
+
+    def log_tail(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+
+def hidden_places(extra: list[str] = ()) -> list[str]:
+    """What a bound tree must not show: the workspace and the learner's own
+    folder (other exercises' files), besides sandbox.secrets()."""
+    from drillpe import places
+
+    return [str(places.workspace()), *extra]
+
+
+class ColdLauncher:
+    """Starts each grading process from scratch (each imports torch)."""
+
+    def isolation(self) -> sandbox.Choice:
+        return sandbox.choose()
+
+    def namespaces_failed(self, why: str) -> None:
+        sandbox.namespaces_failed(why)
+
+    def stage_root(self, run_dir: Path) -> Path:
+        root = run_dir / "stage"
+        root.mkdir(exist_ok=True)
+        os.chmod(root, 0o711)  # traversable by the sandbox's user, not listable
+        return root
+
+    def start_judge(self, job: contract.Grade, run_dir: Path) -> ColdJudge:
+        return ColdJudge(job, run_dir)
+
+    def start_learner(self, job: contract.Grade, run_dir: Path, pipes: processes.Pipes,
+                      timeout: float, deadline: float, level: str,
+                      hidden: list[str] = ()) -> processes.Supervised:
+        argv = processes.module_argv(contract.LEARNER, *job.learner_args(deadline))
+        return self.start_process(argv, staged=Path(job.file), device=job.device,
+                                  timeout=timeout, pipes=pipes, level=level, hidden=hidden,
+                                  log=run_dir / "supervisor.log")
+
+    def start_process(self, argv: list[str], *, staged: Path, device: str, timeout: float,
+                      pipes: processes.Pipes, level: str, hidden: list[str], log: Path
+                      ) -> processes.Supervised:
+        """Any learner-side process (a grade's, a bench's) in the sandbox, in
+        the folder of its staged file, which is the only file of the
+        learner's it can see."""
+        plan = sandbox.plan(
+            level=level, argv=argv, cwd=str(staged.parent), stage_dir=str(staged.parent),
+            device=device, deadline_s=timeout, fds={}, hidden=hidden_places(list(hidden)))
+        return processes.Supervised(plan, pipes.child, log)

@@ -1,0 +1,107 @@
+"""The contract between drillpe's CLI and the processes it starts, in one
+place: which module plays which role, the arguments each takes, the fds
+the learner writes to, the exit codes children use to say something, and
+the line that tells the judge how the learner process ended.
+
+    judge    python -m drillpe.grading.judge   --exercise --file --device --seed --run-dir
+    learner  python -m drillpe.grading.learner --exercise --file --device --seed
+                                               [--deadline] (records on fd 3, stuck dump on fd 4)
+    worker   python -m drillpe.grading.warm    learner|judge   (see drillpe.grading.warm)
+    bench    python -m drillpe.grading.bench_child --role learner|reference ...
+                                               (the JSON result on fd 3)
+
+The run folder of one grade (private to the CLI, never visible to the
+learner) holds ``records.bin`` (written by the CLI from the learner's fd 3,
+capped), ``stuck.txt`` (from fd 4) and ``report.json`` (the judge's).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+from dataclasses import asdict, dataclass
+
+JUDGE = "drillpe.grading.judge"
+LEARNER = "drillpe.grading.learner"
+WORKER = "drillpe.grading.warm"
+BENCH = "drillpe.grading.bench_child"
+
+RECORDS_FD = 3
+STUCK_FD = 4
+
+EXIT_DEVICE_UNAVAILABLE = 4  # the device asked for is not there: a usage error
+EXIT_NO_SPEC = 5  # bench: no bench for this exercise
+
+MAX_RECORDS_BYTES = 768 * 1024 * 1024  # what the CLI stores of one grade's records
+
+RECORDS_FILE = "records.bin"
+STUCK_FILE = "stuck.txt"
+REPORT_FILE = "report.json"
+
+
+@dataclass(frozen=True)
+class Grade:
+    """What one grade is about: the arguments judge and learner share."""
+
+    exercise: str
+    file: str  # the staged copy
+    device: str
+    seed: int
+
+    def args(self) -> list[str]:
+        return ["--exercise", self.exercise, "--file", self.file, "--device", self.device,
+                "--seed", str(self.seed)]
+
+    def judge_args(self, run_dir: str) -> list[str]:
+        return [*self.args(), "--run-dir", run_dir]
+
+    def learner_args(self, deadline: float | None) -> list[str]:
+        out = [*self.args(), "--records-fd", str(RECORDS_FD), "--stuck-fd", str(STUCK_FD)]
+        if deadline is not None:
+            out += ["--deadline", repr(deadline)]
+        return out
+
+
+@dataclass
+class LearnerEnd:
+    """The line the judge reads on stdin once the learner process is gone."""
+
+    returncode: int | None
+    timed_out: bool
+    timeout_s: float
+    memory_exceeded: bool = False
+    memory_limit: int = 0
+    records_overflow: bool = False
+
+    def line(self) -> bytes:
+        return (json.dumps(asdict(self)) + "\n").encode()
+
+
+# The warm learner worker's control socket: length-prefixed JSON, with fds.
+
+
+def send_message(sock: socket.socket, message: dict, fds: list[int] = ()) -> None:
+    data = json.dumps(message).encode()
+    payload = struct.pack("<I", len(data)) + data
+    if fds:
+        socket.send_fds(sock, [payload], list(fds))
+    else:
+        sock.sendall(payload)
+
+
+def receive_message(sock: socket.socket, max_fds: int = 0) -> tuple[dict | None, list[int]]:
+    """One message (None: the other side closed) and the fds that came with it."""
+    if max_fds:
+        data, fds, _, _ = socket.recv_fds(sock, 65536, max_fds)
+    else:
+        data, fds = sock.recv(65536), []
+    if not data:
+        return None, fds
+    while len(data) < 4 or len(data) < 4 + struct.unpack("<I", data[:4])[0]:
+        more = sock.recv(65536)
+        if not more:
+            return None, fds
+        data += more
+    (size,) = struct.unpack("<I", data[:4])
+    return json.loads(data[4:4 + size]), fds

@@ -1,0 +1,37 @@
+"""Children die with their parent: every process drillpe starts calls
+:func:`tie` first, so that no grading process outlives the CLI, however
+the CLI ends (Ctrl-C, SIGTERM, a closed terminal, SIGKILL). Linux only
+(``PR_SET_PDEATHSIG``); elsewhere the CLI's own clean-up is what there is.
+Standard library only: it runs before anything heavy is imported.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+PARENT_ENV = "DRILLPE_PARENT_PID"
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(expected_parent: int | None = None) -> bool:
+    """SIGKILL this process when its parent ends; if the parent is already
+    gone (it died before we got here), end now. True where supported."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        ok = libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+    if expected_parent is not None and os.getppid() != expected_parent:
+        os._exit(70)
+    return ok
+
+
+def tie() -> None:
+    """For a child started by drillpe.launch.processes.spawn (which says who
+    its parent is in the environment)."""
+    parent = os.environ.pop(PARENT_ENV, None)
+    if parent and parent.isdigit():
+        die_with_parent(int(parent))

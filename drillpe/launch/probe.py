@@ -1,0 +1,127 @@
+"""What the sandbox really hides, checked by running a small program in it:
+``drillpe doctor`` and the sandbox tests use it. No torch here."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from drillpe.launch import sandbox
+
+PROBE = r"""
+import json, os, socket, sys
+paths = json.loads(sys.argv[1])
+def shows(path):
+    try:
+        return os.path.isfile(path) or bool(os.listdir(path))
+    except OSError:
+        return False
+facts = {"uid": os.getuid(), "visible": {p: shows(p) for p in paths}}
+try:
+    facts["processes"] = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+except OSError:
+    facts["processes"] = None
+try:
+    with open("/proc/self/status") as fh:
+        facts["capabilities"] = next(l.split()[1] for l in fh if l.startswith("CapEff"))
+except (OSError, StopIteration):
+    facts["capabilities"] = None
+try:
+    socket.create_connection(("127.0.0.1", 9), timeout=0.2).close()
+    facts["network"] = "loopback reachable"
+except OSError as exc:
+    facts["network"] = type(exc).__name__
+try:
+    open("/drillpe-probe", "w").close()
+    facts["root_writable"] = True
+except OSError:
+    facts["root_writable"] = False
+print(json.dumps(facts))
+"""
+
+
+def run(level: str | None = None, extra_paths: list[str] = ()) -> dict:
+    """Run the probe at ``level`` (default: what grades get now). Returns
+    {"level", "reason", "facts" or "error"}."""
+    from drillpe.runner import COLD, run_sandboxed
+
+    choice = sandbox.choose() if level is None else sandbox.Choice(level, "asked for")
+    hidden = [*secret_places(), *extra_paths]
+    with tempfile.TemporaryDirectory(prefix="drillpe-probe-") as tmp:
+        tmpdir = Path(tmp)
+        staged_dir = tmpdir / "stage"
+        staged_dir.mkdir(mode=0o755)
+        staged = staged_dir / "probe.py"
+        staged.write_text(PROBE)
+        os.chmod(staged_dir, 0o755)
+        os.chmod(staged, 0o644)
+        out = tmpdir / "out"
+
+        class Fixed:  # the level asked for, with no fallback
+            def isolation(self):
+                return choice
+
+            def namespaces_failed(self, why):
+                raise _SetupFailed(why)
+
+        def start(pipes, lvl):
+            return COLD.start_process([sys.executable, str(staged), json.dumps(hidden)],
+                                      staged=staged, device="cpu", timeout=60, pipes=pipes,
+                                      level=lvl, hidden=[], log=tmpdir / "supervisor.log")
+
+        try:
+            status, output, _ = run_sandboxed(Fixed(), start, records=out, records_cap=1 << 16,
+                                              stuck=None, timeout=60, device="cpu")
+        except _SetupFailed as exc:
+            return {"level": choice.level, "reason": choice.reason, "error": str(exc)}
+    try:
+        facts = json.loads(output.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return {"level": choice.level, "reason": choice.reason,
+                "error": f"the probe said nothing readable (exit {status.returncode})"}
+    return {"level": status.isolation, "reason": choice.reason, "facts": facts}
+
+
+def secret_places() -> list[str]:
+    """What a learner must not see, as files and folders worth trying."""
+    from drillpe import places, resources
+
+    found = [str(resources.solutions_dir()), str(places.home()), str(places.workspace())]
+    checkout = sandbox._source_tree()
+    if checkout:
+        found += [os.path.join(checkout, name) for name in ("solutions", "tests", ".git")]
+    for entry in sys.path:
+        candidate = Path(entry or ".") / "drillpe" / "_data" / "solutions"
+        if candidate.is_dir():
+            found.append(str(candidate))
+    return sorted({p for p in found if os.path.exists(p)})
+
+
+class _SetupFailed(Exception):
+    pass
+
+
+def summary(result: dict) -> tuple[str, str]:
+    """(status, sentence) for doctor."""
+    level = result["level"]
+    if "error" in result:
+        return "warn", (f"guard only: the namespace sandbox cannot be built here "
+                        f"({result['error']}); see the README, 'How grading works'")
+    facts = result["facts"]
+    if level == "guard":
+        return "warn", (f"guard ({result['reason']}): your code runs as you, in its own "
+                        "session, under limits; files and network are not hidden")
+    seen = [p for p, visible in facts["visible"].items() if visible]
+    parts = [f"namespaces ({result['reason']})",
+             f"your code runs as uid {facts['uid']} with capabilities {facts['capabilities']}",
+             f"sees {len(facts['processes'] or [])} process(es)",
+             f"network: {facts['network']}",
+             "references, drillpe's home and the workspace: " +
+             ("hidden" if not seen else "VISIBLE: " + ", ".join(seen))]
+    return ("ok" if not seen else "fail"), "; ".join(parts)
+
+
+__all__ = ["run", "summary", "os"]

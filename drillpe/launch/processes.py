@@ -1,0 +1,424 @@
+"""Every process drillpe starts goes through here: the judge, the sandboxed
+learner (through its supervisor), the warm workers, the bench's timing
+processes and doctor's probe. No torch here: it runs in the CLI.
+
+What this module guarantees for each child:
+
+* it is registered, so :func:`kill_all` (run when the CLI ends, and by
+  :func:`terminate_on_signals` on SIGTERM and SIGHUP) ends it and its whole
+  process group at once;
+* it dies with the CLI even when the CLI is SIGKILLed (drillpe.launch.lifeline,
+  PR_SET_PDEATHSIG on Linux);
+* what it writes to a pipe is drained by :class:`Drain` into bounded sinks,
+  so a flood costs neither memory nor disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from drillpe.launch import contract, lifeline, sandbox
+
+
+class Registry:
+    """The live children of this process."""
+
+    def __init__(self) -> None:
+        self._procs: set[subprocess.Popen] = set()
+        self._lock = threading.Lock()
+
+    def add(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._procs.add(proc)
+
+    def discard(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._procs.discard(proc)
+
+    def kill_all(self) -> None:
+        with self._lock:
+            procs = list(self._procs)
+        for proc in procs:
+            kill(proc)
+
+    def __len__(self) -> int:
+        return len(self._procs)
+
+
+REGISTRY = Registry()
+
+
+def trusted_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of drillpe's own children (judge, workers, reference bench)."""
+    env = dict(os.environ)
+    package_parent = str(Path(__file__).resolve().parent.parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # keep the workspace free of __pycache__
+    env["PYTHONHASHSEED"] = "0"
+    env.setdefault("PYTHONWARNINGS", "ignore::UserWarning")
+    env[lifeline.PARENT_ENV] = str(os.getpid())
+    env.update(extra or {})
+    return env
+
+
+def spawn(argv: list[str], *, stdin=subprocess.DEVNULL, stdout=None, stderr=None,
+          cwd: str | Path | None = None, env: dict[str, str] | None = None,
+          pass_fds: tuple[int, ...] = ()) -> subprocess.Popen:
+    """Start a child in a process group of its own (so it and whatever it
+    starts can be killed together), registered for kill_all."""
+    proc = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr, cwd=cwd,
+                            env=env if env is not None else trusted_env(),
+                            start_new_session=True, close_fds=True, pass_fds=pass_fds)
+    REGISTRY.add(proc)
+    return proc
+
+
+def module_argv(module: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", module, *args]
+
+
+def kill(proc: subprocess.Popen) -> None:
+    """SIGKILL the child's process group, then the child; reap it."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            proc.kill()
+        except OSError:
+            pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    REGISTRY.discard(proc)
+
+
+def finished(proc: subprocess.Popen) -> None:
+    """A child that ended by itself: forget it (and anything left in its group)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    REGISTRY.discard(proc)
+
+
+def resume(proc: subprocess.Popen) -> None:
+    """SIGCONT: a process stopped by someone else (SIGSTOP) goes on."""
+    try:
+        os.killpg(proc.pid, signal.SIGCONT)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+# --------------------------------------------------------------------------- signals
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP reached the CLI: it stops as for Ctrl-C."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def terminate_on_signals() -> Iterator[None]:
+    """Inside: SIGTERM (a CI timeout, `kill`) and SIGHUP (the terminal
+    closed) raise Terminated in the main thread, so every ``finally`` runs
+    and every child is killed; at the exit, whatever is left is killed."""
+    saved = {}
+    if threading.current_thread() is threading.main_thread():
+        for name in ("SIGTERM", "SIGHUP"):
+            sig = getattr(signal, name, None)
+            if sig is not None:
+                saved[sig] = signal.signal(sig, _raise_terminated)
+    try:
+        yield
+    finally:
+        REGISTRY.kill_all()
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated(signum)
+
+
+# --------------------------------------------------------------------------- pipes
+
+
+class Sink:
+    """Where one pipe's bytes go, bounded."""
+
+    def feed(self, data: bytes) -> bool:
+        """Take a chunk; False once the sink wants no more (the source is then
+        cut off)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class FileSink(Sink):
+    """Into a private file, up to ``cap`` bytes; ``overflow`` says it was cut."""
+
+    def __init__(self, path: Path, cap: int):
+        self.path = Path(path)
+        self.cap = cap
+        self.size = 0
+        self.overflow = False
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+
+    def feed(self, data: bytes) -> bool:
+        if self.size + len(data) > self.cap:
+            self.overflow = True
+            return False
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view):]
+        self.size += len(data)
+        return True
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class TextSink(Sink):
+    """In memory: the first ``head`` and the last ``tail`` bytes, and a count
+    of everything (a print flood is counted, not kept)."""
+
+    def __init__(self, head: int = 16 * 1024, tail: int = 48 * 1024):
+        self.head_cap, self.tail_cap = head, tail
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+
+    def feed(self, data: bytes) -> bool:
+        self.total += len(data)
+        room = self.head_cap - len(self.head)
+        if room > 0:
+            self.head += data[:room]
+            data = data[room:]
+        if data:
+            self.tail += data
+            if len(self.tail) > self.tail_cap:
+                del self.tail[: len(self.tail) - self.tail_cap]
+        return True
+
+    def text(self) -> str:
+        dropped = self.total - len(self.head) - len(self.tail)
+        middle = f"\n… ({dropped} bytes not kept) …\n" if dropped > 0 else ""
+        return (bytes(self.head).decode("utf-8", "replace") + middle +
+                bytes(self.tail).decode("utf-8", "replace"))
+
+
+class Drain(threading.Thread):
+    """Reads pipes into sinks until each ends (or is cut off)."""
+
+    def __init__(self, sources: dict[int, Sink]):
+        super().__init__(daemon=True, name="drillpe-drain")
+        self.sources = dict(sources)
+        self.selector = selectors.DefaultSelector()
+        for fd in self.sources:
+            os.set_blocking(fd, False)
+            self.selector.register(fd, selectors.EVENT_READ)
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while self.sources and not self._halt.is_set():
+                for key, _ in self.selector.select(timeout=0.1):
+                    fd = key.fd
+                    try:
+                        chunk = os.read(fd, 1 << 20)
+                    except BlockingIOError:
+                        continue
+                    except OSError:
+                        chunk = b""
+                    if not chunk or not self.sources[fd].feed(chunk):
+                        self._close(fd)
+        finally:
+            for fd in list(self.sources):
+                self._close(fd)
+            self.selector.close()
+
+    def _close(self, fd: int) -> None:
+        sink = self.sources.pop(fd, None)
+        if sink is None:
+            return
+        try:
+            self.selector.unregister(fd)
+        except (KeyError, ValueError):
+            pass
+        os.close(fd)
+        sink.close()
+
+    def finish(self, timeout: float = 2.0) -> None:
+        """Wait for the pipes to end; after ``timeout``, stop reading them."""
+        self.join(timeout)
+        if self.is_alive():
+            self._halt.set()
+            self.join(5)
+
+
+# --------------------------------------------------------------------------- the supervisor
+
+
+@dataclass
+class LearnerStatus:
+    """How the supervised learner ended."""
+
+    isolation: str
+    returncode: int | None = None
+    timed_out: bool = False
+    memory_exceeded: bool = False
+    setup_error: str | None = None
+    note: str | None = None
+    seconds: float = 0.0
+    peak_memory: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: dict, level: str) -> LearnerStatus:
+        return cls(isolation=str(data.get("isolation") or level),
+                   returncode=data.get("returncode"), timed_out=bool(data.get("timed_out")),
+                   memory_exceeded=bool(data.get("memory_exceeded")),
+                   setup_error=data.get("setup_error"), note=data.get("note"),
+                   seconds=float(data.get("seconds") or 0.0),
+                   peak_memory=int(data.get("peak_memory") or 0))
+
+
+class Supervised:
+    """A learner process under drillpe.launch.supervisor."""
+
+    def __init__(self, plan: dict, child_fds: dict[str, int], log: Path):
+        self.level = plan["mode"]
+        self.log = log
+        plan = dict(plan, fds=child_fds)
+        with open(log, "wb") as err:
+            self.proc = spawn([sys.executable, "-I", "-S", str(sandbox.SUPERVISOR)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+                              cwd=plan["cwd"] if self.level == "guard" else "/",
+                              pass_fds=tuple(child_fds.values()), env=_supervisor_env())
+        try:
+            self.proc.stdin.write(json.dumps(plan).encode())
+            self.proc.stdin.close()
+        except BrokenPipeError:
+            pass
+
+    def wait(self, timeout: float | None) -> LearnerStatus:
+        """The status; subprocess.TimeoutExpired when the supervisor itself hangs."""
+        self.proc.wait(timeout=timeout)
+        text = self.proc.stdout.read(1 << 16).decode("utf-8", "replace").strip()
+        finished(self.proc)
+        try:
+            data = json.loads(text.splitlines()[-1]) if text else {}
+        except ValueError:
+            data = {}
+        if not data:
+            data = {"setup_error": f"the supervisor ended with status {self.proc.returncode} "
+                                   f"and said nothing: {self._log_tail()}"}
+        return LearnerStatus.from_json(data, self.level)
+
+    def kill(self) -> None:
+        kill(self.proc)
+
+    def _log_tail(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-1000:].strip()
+        except OSError:
+            return ""
+
+
+def _supervisor_env() -> dict[str, str]:
+    """The supervisor runs with -I -S: it needs nothing from the environment."""
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"}
+
+
+@dataclass
+class Pipes:
+    """Pipes from a learner process to us: the child ends go to the learner,
+    the parent ends into a Drain."""
+
+    records: Path | None = None
+    records_cap: int = 0
+    child: dict[str, int] = field(default_factory=dict)
+    sinks: dict[str, Sink] = field(default_factory=dict)
+    drain: Drain | None = None
+
+    @classmethod
+    def open(cls, records: Path | None, records_cap: int, stuck: Path | None) -> Pipes:
+        pipes = cls(records=records, records_cap=records_cap)
+        sources: dict[int, Sink] = {}
+        wanted = [("output", TextSink())]
+        if records is not None:
+            wanted.append(("records", FileSink(records, records_cap)))
+        if stuck is not None:
+            wanted.append(("stuck", FileSink(stuck, 64 * 1024)))
+        for name, sink in wanted:
+            read_end, write_end = os.pipe()
+            pipes.child[name] = write_end
+            pipes.sinks[name] = sink
+            sources[read_end] = sink
+        pipes.drain = Drain(sources)
+        return pipes
+
+    def started(self) -> None:
+        """The learner side has its copies: close ours, start reading."""
+        for fd in self.child.values():
+            os.close(fd)
+        self.child = {}
+        self.drain.start()
+
+    def finish(self, timeout: float = 2.0) -> None:
+        self.drain.finish(timeout)
+
+    def abandon(self) -> None:
+        for fd in self.child.values():
+            os.close(fd)
+        self.child = {}
+        if not self.drain.is_alive():
+            self.drain.start()
+        self.drain.finish(0.1)
+
+    @property
+    def output(self) -> str:
+        return self.sinks["output"].text()
+
+    @property
+    def records_overflow(self) -> bool:
+        sink = self.sinks.get("records")
+        return bool(sink and sink.overflow)
+
+
+def wait_or_kill(proc: subprocess.Popen, timeout: float) -> int | None:
+    """The child's exit status, or None after killing it at ``timeout``."""
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill(proc)
+        return None
+
+
+def sleep_until(deadline: float) -> None:
+    time.sleep(max(0.0, deadline - time.monotonic()))
+
+
+__all__ = ["REGISTRY", "Drain", "FileSink", "LearnerStatus", "Pipes", "Supervised",
+           "Terminated", "TextSink", "contract", "kill", "module_argv", "spawn",
+           "terminate_on_signals", "trusted_env"]

@@ -1,0 +1,286 @@
+"""How learner code is confined: the choice of isolation, and the plan the
+supervisor (supervisor.py) carries out. No torch here: it runs in the CLI.
+
+Two levels, chosen per machine and said in every report (``isolation``):
+
+``namespaces`` (Linux with unprivileged user namespaces)
+    The learner process runs in new user, PID, mount, network, IPC and UTS
+    namespaces, as an unprivileged user without capabilities. It sees a
+    read-only file system holding only the system's libraries, Python and
+    its packages, drillpe's own code and graders, and its staged copy of the
+    learner's file; a private /tmp is its only writable place. The
+    references, ``DRILLPE_HOME``, the workspace and the source checkout are
+    not there. It cannot see or signal any process outside, has no network,
+    and its processes, memory (all its processes together), CPU time and
+    file sizes are limited. When it ends, or drillpe does, every process in
+    it ends.
+``guard`` (elsewhere, or ``DRILLPE_ISOLATION=guard``)
+    The learner process runs as the user, in a session of its own, under the
+    same rlimits, with a supervisor that kills it and everything it started.
+    The file system and the network are not hidden from it: what keeps the
+    references and the history safe is the judge's reading of the file
+    (drillpe.grading.static refuses file, process and interpreter access)
+    and the run-time guards. It is the level drillpe had before the sandbox.
+
+Why our own namespaces and not bubblewrap: bubblewrap is rarely installed
+(it is not here, nor in most CI images and containers), while the same
+kernel feature is one ``unshare()`` away from Python; one implementation
+then serves every Linux machine, and its setup costs about 10 ms.
+cgroup v2 is not used: it is rarely delegated to a user outside systemd
+sessions, so the supervisor sums the memory of every sandboxed process
+itself and a process-count rlimit bounds forks.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+ISOLATION_ENV = "DRILLPE_ISOLATION"  # auto (default), namespaces, guard
+MEMORY_ENV = "DRILLPE_MEMORY_LIMIT"  # e.g. 4G: all the learner's processes together
+LEVELS = ("namespaces", "guard")
+SUPERVISOR = Path(__file__).resolve().parent / "supervisor.py"
+
+MEMORY_LIMIT = 8 * 1024**3  # all the learner's processes together
+ADDRESS_SPACE_LIMIT = 8 * 1024**3  # per process, CPU only (CUDA maps far more)
+TMP_SIZE = 64 * 1024**2
+SHM_SIZE = 16 * 1024**2
+FILE_SIZE_LIMIT = 64 * 1024**2
+OPEN_FILES_LIMIT = 1024
+SYSTEM_DIRS = ("/usr", "/etc")
+TOP_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+DEVICES = ("null", "zero", "full", "random", "urandom")
+CPU_SYS = ("/sys/devices/system/cpu", "/sys/devices/system/node")
+CUDA_SYS = ("/sys/devices", "/sys/bus", "/sys/class", "/sys/module")
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The isolation a grade gets, and why (shown by doctor)."""
+
+    level: str
+    reason: str
+
+
+def requested() -> str:
+    value = os.environ.get(ISOLATION_ENV, "auto").strip().lower() or "auto"
+    return value if value in ("auto", *LEVELS) else "auto"
+
+
+_fallback: Choice | None = None  # set once namespaces failed in this process
+
+
+def choose() -> Choice:
+    """What the next grade should try."""
+    wanted = requested()
+    if wanted == "guard":
+        return Choice("guard", f"{ISOLATION_ENV}=guard")
+    if not sys.platform.startswith("linux"):
+        return Choice("guard", f"namespaces are a Linux feature ({sys.platform})")
+    if _fallback is not None and wanted == "auto":
+        return _fallback
+    return Choice("namespaces", "user, PID, mount, network, IPC and UTS namespaces")
+
+
+def namespaces_failed(why: str) -> Choice:
+    """Remember (for this process) that the sandbox cannot be built here."""
+    global _fallback
+    _fallback = Choice("guard", f"the namespace sandbox could not be built: {why}")
+    return _fallback
+
+
+def strict() -> bool:
+    """DRILLPE_ISOLATION=namespaces: refuse to grade without them."""
+    return requested() == "namespaces"
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+def _depth(path: str) -> int:
+    return len([p for p in path.split("/") if p])
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+@cache
+def _package_dir() -> str:
+    return str(Path(__file__).resolve().parent.parent)
+
+
+def _source_tree() -> str | None:
+    """The checkout drillpe runs from (editable install or none), if any."""
+    from drillpe import resources
+
+    root = resources.data_root()
+    if Path(root).resolve() == Path(_package_dir()) / "_data":
+        return None
+    return str(Path(root).resolve())
+
+
+def _python_trees() -> list[str]:
+    """Where the interpreter and its packages live."""
+    trees = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+             str(Path(os.path.realpath(sys.executable)).parent.parent)}
+    checkout = _source_tree()
+    for entry in sys.path:
+        if not entry or not os.path.exists(entry):
+            continue
+        entry = os.path.abspath(entry)
+        if entry == os.getcwd() or (checkout and _inside(checkout, entry)):
+            continue  # the current folder, or the checkout (its parts are bound one by one)
+        trees.add(entry)
+    return sorted(t for t in trees if os.path.isdir(t) or os.path.isfile(t))
+
+
+def secrets(extra: list[str]) -> list[str]:
+    """Folders a learner must never see, wherever they are."""
+    from drillpe import places, resources
+
+    found = [str(resources.solutions_dir()), str(places.home()), *extra]
+    checkout = _source_tree()
+    if checkout:
+        found.append(checkout)  # a bound tree holding the checkout shows none of it
+    for entry in sys.path:  # another installed drillpe's references
+        candidate = Path(entry or ".") / "drillpe" / "_data" / "solutions"
+        if candidate.is_dir():
+            found.append(str(candidate))
+    return sorted({os.path.realpath(p) for p in found if os.path.exists(p)})
+
+
+def learner_mounts(stage_dir: str, device: str, hidden: list[str]) -> tuple[list, list]:
+    """(mounts, symlinks) for the sandbox: what is bound where, in order."""
+    binds: dict[str, dict] = {}
+
+    def bind(path: str, **options) -> None:
+        path = os.path.abspath(path)
+        if path not in binds and os.path.lexists(path):
+            binds[path] = {"kind": "bind", "path": path, "source": path, **options}
+
+    symlinks = []
+    for name in TOP_LINKS:
+        top = f"/{name}"
+        if os.path.islink(top):
+            symlinks.append([top, os.readlink(top)])
+        elif os.path.isdir(top):
+            bind(top)
+    for path in SYSTEM_DIRS:
+        bind(path)
+    for tree in _python_trees():
+        bind(tree)
+    bind(_package_dir())
+    checkout = _source_tree()
+    if checkout:
+        bind(os.path.join(checkout, "exercises"))
+        bind(os.path.join(checkout, "graders"))
+    for path in CPU_SYS:
+        bind(path, optional=True)
+    for name in DEVICES:
+        bind(f"/dev/{name}", readonly=False)
+    if device in ("cuda", "auto") and os.path.exists("/dev/nvidiactl"):
+        for name in sorted(os.listdir("/dev")):
+            if name.startswith("nvidia"):
+                bind(f"/dev/{name}", readonly=False, optional=True,
+                     recursive=os.path.isdir(f"/dev/{name}"))
+        for path in CUDA_SYS:
+            bind(path, optional=True)
+    bind(stage_dir)
+
+    # Drop binds already inside another bind of the same tree.
+    kept: list[dict] = []
+    for op in sorted(binds.values(), key=lambda o: (_depth(o["path"]), o["path"])):
+        real = os.path.realpath(op["source"])
+        redundant = any(_inside(op["path"], k["path"]) and
+                        os.path.realpath(k["source"]) + op["path"][len(k["path"]):] == real
+                        for k in kept if k["source"] == k["path"] and op["path"] != k["path"])
+        if not redundant or op["path"] == stage_dir:
+            kept.append(op)
+
+    mounts: list[dict] = [*kept]
+    mounts.append({"kind": "tmpfs", "path": "/tmp", "size": TMP_SIZE, "mode": "1777"})
+    mounts.append({"kind": "tmpfs", "path": "/dev/shm", "size": SHM_SIZE, "mode": "1777"})
+    mounts.append({"kind": "proc", "path": "/proc"})
+    # An empty, read-only folder over every secret that a bound tree holds.
+    bound_real = [(op["path"], os.path.realpath(op["source"])) for op in kept
+                  if os.path.isdir(op["source"])]
+    needed = {op["path"] for op in kept}
+    for secret in hidden:
+        for target, real in bound_real:
+            if _inside(secret, real):
+                masked = target + secret[len(real):]
+                if masked not in needed:
+                    mounts.append({"kind": "tmpfs", "path": masked, "size": 4096,
+                                   "mode": "755", "readonly": True})
+    kinds = {"bind": 0, "tmpfs": 1, "proc": 1}
+    mounts.sort(key=lambda o: (_depth(o["path"]), kinds[o["kind"]], o["path"]))
+    symlinks += [["/dev/fd", "/proc/self/fd"], ["/dev/stdin", "/proc/self/fd/0"],
+                 ["/dev/stdout", "/proc/self/fd/1"], ["/dev/stderr", "/proc/self/fd/2"]]
+    return mounts, symlinks
+
+
+def learner_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment the learner process gets: the user's, minus drillpe's
+    own settings, with a home and caches in its private /tmp."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DRILLPE_")}
+    package_parent = str(Path(_package_dir()).parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
+    env.update({"HOME": "/tmp", "TMPDIR": "/tmp", "XDG_CACHE_HOME": "/tmp/.cache",
+                "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"})
+    env.setdefault("PYTHONWARNINGS", "ignore::UserWarning")
+    env.update(extra or {})
+    return env
+
+
+def memory_limit() -> int:
+    """$DRILLPE_MEMORY_LIMIT (bytes, or with K, M or G), else MEMORY_LIMIT."""
+    raw = os.environ.get(MEMORY_ENV, "").strip().upper()
+    if not raw:
+        return MEMORY_LIMIT
+    scale = {"K": 1024, "M": 1024**2, "G": 1024**3}.get(raw[-1], 1)
+    try:
+        value = int(float(raw.rstrip("KMGB") or "x") * scale)
+    except ValueError:
+        return MEMORY_LIMIT
+    return value if value >= 64 * 1024**2 else MEMORY_LIMIT
+
+
+def limits(device: str, deadline_s: float | None) -> dict:
+    cpus = os.cpu_count() or 2
+    total = memory_limit()
+    return {
+        "memory_total": total,
+        "address_space": max(ADDRESS_SPACE_LIMIT, total) if device == "cpu" else None,
+        "processes": 128 + 8 * cpus,  # threads count too: torch starts one per core
+        "file_size": FILE_SIZE_LIMIT,
+        "open_files": OPEN_FILES_LIMIT,
+        "cpu_s": None if deadline_s is None else int(deadline_s) + 5,
+    }
+
+
+# Where the sandbox's root is built, in its own mount namespace (so nobody
+# else sees it): any folder the unprivileged user can reach will do.
+ROOT_MOUNTPOINT = "/tmp"
+
+
+def plan(*, level: str, argv: list[str], cwd: str, stage_dir: str, device: str,
+         deadline_s: float | None, fds: dict[str, int], hidden: list[str]) -> dict:
+    """Everything the supervisor needs, as JSON-ready data."""
+    out = {
+        "mode": level,
+        "argv": argv,
+        "env": learner_env(),
+        "cwd": cwd,
+        "deadline_s": deadline_s,
+        "limits": limits(device, deadline_s),
+        "fds": fds,
+        "parent_pid": os.getpid(),
+    }
+    if level == "namespaces":
+        mounts, symlinks = learner_mounts(stage_dir, device, secrets(hidden))
+        out.update({"root": ROOT_MOUNTPOINT, "mounts": mounts, "symlinks": symlinks})
+    return out

@@ -1,0 +1,141 @@
+"""The judge's reading of the learner's file (drillpe.grading.static): it sees
+through aliases, private operators, wrappers and dynamic lookups, and it
+never refuses what an honest answer writes."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from drillpe.grading.static import analyse
+
+ROOT = Path(__file__).resolve().parent.parent
+SDPA = ("torch.nn.functional.scaled_dot_product_attention", "torch.nn.MultiheadAttention",
+        "torch.nn.functional.multi_head_attention_forward")
+RULES = ("rules.banned_api", "rules.tampering", "rules.uses_reference")
+
+
+def codes(source: str, banned=SDPA) -> set[str]:
+    report = analyse(source, banned, ("transformers",))
+    assert report.syntax_error is None, report.syntax_error
+    return {f.code for f in report.findings}
+
+
+@pytest.mark.parametrize("source, expected", [
+    # banned attention, however it is spelt
+    ("import torch.nn.functional as F\nF.scaled_dot_product_attention(q, k, v)", {"rules.banned_api"}),
+    ("from torch.nn.functional import scaled_dot_product_attention as s\ns(q, k, v)",
+     {"rules.banned_api"}),
+    ("import torch\nf = torch.nn.functional\nf.scaled_dot_product_attention(q, k, v)",
+     {"rules.banned_api"}),
+    ("import torch.nn.functional as F\nF.scaled_dot_product_attention.__wrapped__(q, k, v)",
+     {"rules.banned_api", "rules.tampering"}),
+    ("import torch\ntorch.ops.aten.scaled_dot_product_attention(q, k, v)",
+     {"rules.banned_api", "rules.tampering"}),
+    ("import torch\ntorch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v)",
+     {"rules.banned_api", "rules.tampering"}),
+    ("import torch\ntorch._C._nn.scaled_dot_product_attention(q, k, v)",
+     {"rules.banned_api", "rules.tampering"}),
+    ("from torch.nn.attention.flex_attention import flex_attention", {"rules.banned_api"}),
+    ("import torch.nn as nn\nm = nn.MultiheadAttention(8, 2)", {"rules.banned_api"}),
+    ("import transformers", {"rules.banned_api"}),
+    # dynamic routes to anything
+    ("import torch.nn.functional as F\ngetattr(F, 'scaled_' + 'dot_product_attention')",
+     {"rules.tampering"}),
+    ("import torch.nn.functional as F\nvars(F)['softmax']", {"rules.tampering"}),
+    ("import torch.nn.functional as F\nF.__dict__['softmax']", {"rules.tampering"}),
+    ("eval('1')", {"rules.tampering"}),
+    ("exec('x = 1')", {"rules.tampering"}),
+    ("__import__('os')", {"rules.tampering"}),
+    ("import importlib\nimportlib.import_module('transformers')", {"rules.tampering"}),
+    ("g = getattr\ng(object, 'x')", {"rules.tampering"}),
+    ("import functools\nfunctools.reduce(getattr, ['a'], object)", {"rules.tampering"}),
+    ("import operator\noperator.attrgetter('x')", {"rules.tampering"}),
+    ("match x:\n    case object(__class__=c):\n        pass", set()),
+    ("match x:\n    case object(__globals__=g):\n        pass", {"rules.tampering"}),
+    # the interpreter, the process, the files
+    ("import sys\ndel sys.modules['transformers']", {"rules.tampering"}),
+    ("import sys\nsys.modules['drillpe.grading.records'].frame = None", {"rules.tampering"}),
+    ("import sys\nsys._getframe(1).f_globals", {"rules.tampering"}),
+    ("import sys\nsys.__stdout__.write('x')", {"rules.tampering"}),
+    ("import gc\ngc.get_objects()", {"rules.tampering"}),
+    ("import os\nos.write(3, b'x')", {"rules.tampering"}),
+    ("import os\nos._exit(0)", {"rules.tampering"}),
+    ("from os import _exit", {"rules.tampering"}),
+    ("import ctypes", {"rules.tampering"}),
+    ("import subprocess", {"rules.tampering"}),
+    ("import threading", {"rules.tampering"}),
+    ("open('/etc/passwd')", {"rules.tampering"}),
+    ("import torch\ntorch.load('x.pt')", {"rules.tampering"}),
+    ("import torch\ntorch.os.system('ls')", {"rules.tampering"}),
+    ("import numpy as np\nnp.fromfile('x')", {"rules.tampering"}),
+    ("import torch\nt = torch.zeros(2)\nt.numpy().tofile('x')", {"rules.tampering"}),
+    ("import torch\ntorch.UntypedStorage.from_file('x', False, 10)", {"rules.tampering"}),
+    ("def f():\n    raise E\ntry:\n    f()\nexcept Exception as e:\n    e.__traceback__.tb_frame",
+     {"rules.tampering"}),
+    ("class A:\n    def __del__(self):\n        pass", {"rules.tampering"}),
+    ("class T:\n    def __torch_function__(self, *a):\n        pass", {"rules.tampering"}),
+    ("def __getattr__(name):\n    pass", {"rules.tampering"}),
+    ("from . import helper", {"rules.tampering"}),
+    ("import drillpe", {"rules.uses_reference"}),
+    ("from solutions import rope", {"rules.uses_reference"}),
+    # changing torch for everyone
+    ("import torch\ntorch.allclose = lambda *a: True", {"rules.tampering"}),
+    ("import torch\ntorch.Tensor.__sub__ = lambda a, b: a", {"rules.tampering"}),
+    ("from torch import Tensor\nTensor.abs = lambda a: a", {"rules.tampering"}),
+    ("import torch\nT = torch.Tensor\nT.abs = lambda a: a", {"rules.tampering"}),
+    ("import torch\nsetattr(torch, 'equal', lambda *a: True)", {"rules.tampering"}),
+    ("import torch\ndel torch.equal", {"rules.tampering"}),
+    ("import torch\nx = torch.ones(1)\ntype(x).abs = None", {"rules.tampering"}),
+    ("import torch\nmods = [torch]\nmods[0].equal = None", {"rules.tampering"}),
+    ("import time\ntime.perf_counter = lambda: 0.0", {"rules.tampering"}),
+    # hard-coded CUDA
+    ("import torch\ntorch.zeros(2).cuda()", {"device.hardcoded_cuda"}),
+    ("import torch\ntorch.zeros(2, device='cuda:0')", {"device.hardcoded_cuda"}),
+])
+def test_refused(source, expected):
+    assert codes(source) == expected
+
+
+@pytest.mark.parametrize("source", [
+    "import math\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
+    "from torch import Tensor, nn\nfrom typing import Optional\nimport numpy as np",
+    "import torch\ndef f(input, open=None, vars=1):\n    return input + (open or 0) + vars",
+    "import torch\nclass M(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+    "        self.__cache = {}\n        self._table = None\n    def forward(self, x):\n"
+    "        return x.select(-1, 0) + self.__class__.__name__.count('M')",
+    "import sys\nif __name__ == '__main__':\n    print('ok', file=sys.stderr)\n    sys.exit(0)",
+    "import os\nos.environ.get('X')\nos.path.join('a', 'b')",
+    "import functools\n@functools.lru_cache(maxsize=8)\ndef table(n):\n    return n",
+    "import torch\ndef f(x):\n    return getattr(x, 'shape'), hasattr(x, 'dtype')",
+    "import torch\nx = torch.ones(2)\nx.untyped_storage()\nx[0] = 1\nx.data_ptr()",
+    "import torch\nwith torch.no_grad():\n    y = torch.einsum('ij,jk->ik', a, b) @ c",
+    "import copy\nd = copy.deepcopy({'a': 1})",
+    "from dataclasses import dataclass\n@dataclass\nclass C:\n    x: int = 0",
+])
+def test_honest_code_is_not_refused(source):
+    assert not codes(source) & set(RULES)
+
+
+def honest_files() -> list[Path]:
+    files = sorted((ROOT / "solutions").glob("*.py"))
+    files += [p for p in sorted((ROOT / "tests" / "fixtures").glob("*/*.py"))
+              if re.search(r"^#\s*expect:\s*pass", p.read_text(), re.M)]
+    return files
+
+
+@pytest.mark.parametrize("path", honest_files(), ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_every_passing_answer_and_reference_reads_clean(path):
+    found = analyse(path.read_text(), SDPA, ("transformers",)).findings
+    assert not [f for f in found if f.code in RULES], found
+
+
+def test_a_huge_expression_is_a_syntax_error_not_a_crash():
+    report = analyse("x = " + " + ".join(["1"] * 100_000))
+    assert report.syntax_error is None or "nested" in report.syntax_error or \
+        "too" in report.syntax_error
+
+
+def test_deep_nesting_is_reported_not_raised():
+    report = analyse("x = " + "(" * 5000 + "1" + ")" * 5000)
+    assert report.syntax_error
