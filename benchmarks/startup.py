@@ -5,8 +5,10 @@
 Prints the median of N runs for: a one-command typer app that prints a rich
 table (benchmarks/baseline_app.py, the floor for any typer/rich CLI), `python -c "import torch"` (the floor
 for anything that grades), `drillpe --help`, `drillpe list`, `drillpe start`,
-`drillpe check EXERCISE` on the reference solution, and each as a ratio to
-its baseline. Ratios, not seconds, are what to compare across machines.
+`drillpe check EXERCISE` on the reference solution (with the namespace
+sandbox, and again with DRILLPE_ISOLATION=guard: the sandbox's cost), and
+each as a ratio to its baseline. Ratios, not seconds, are what to compare
+across machines.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def timed(cmd: list[str], env: dict, cwd: Path, repeat: int) -> float:
+    if isinstance(cmd, tuple):  # (argv, extra environment)
+        cmd, env = cmd[0], dict(env, **cmd[1])
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -59,7 +63,10 @@ def main() -> None:
             ("drillpe learn rope", [*drillpe, "learn", "rope"], 0),
             ("drillpe hint alibi --lang zh", [*drillpe, "hint", "alibi", "--lang", "zh"], 0),
             ("drillpe start sinusoidal --force", [*drillpe, "start", "sinusoidal", "--force"], 0),
-            (f"drillpe check {args.exercise} (reference)", [*drillpe, "check", args.exercise], 1),
+            (f"drillpe check {args.exercise} (reference, sandboxed)",
+             ([*drillpe, "check", args.exercise], {"DRILLPE_ISOLATION": "namespaces"}), 1),
+            (f"drillpe check {args.exercise} (reference, guard)",
+             ([*drillpe, "check", args.exercise], {"DRILLPE_ISOLATION": "guard"}), 1),
         ]
         results = [(label, timed(cmd, env, tmp_path, args.repeat), base)
                    for label, cmd, base in rows]

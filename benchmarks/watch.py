@@ -10,7 +10,9 @@ is rewritten (a real write, alternating the reference and a wrong answer),
 and the latency is the time from the write to the end of the scorecard the
 watch prints for it (its status line). The goal is a median at or under
 0.3 s where a cold check takes about 1.5 s, so the ratio is printed too:
-compare ratios across machines, not seconds.
+compare ratios across machines, not seconds. Both are measured once per
+isolation level (the namespace sandbox and the guard), in one run, so the
+sandbox's cost is the difference.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import select
-import shutil
 import statistics
 import subprocess
 import sys
@@ -67,54 +68,70 @@ def write(path: Path, text: str) -> None:
         fh.write(text)
 
 
+def watch_latencies(exercise: str, env: dict, cwd: Path, target: Path, right: str, wrong: str,
+                    saves: int) -> tuple[float, dict[str, list[float]]]:
+    """(first grade after start, save -> scorecard latencies by answer)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "drillpe", "watch", exercise, "-q"],
+                            env=env, cwd=cwd, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    buffer = bytearray()
+    latencies: dict[str, list[float]] = {"right": [], "wrong": []}
+    try:
+        first = read_until_graded(proc, buffer, 300) - started
+        for index in range(saves):
+            kind = "wrong" if index % 2 == 0 else "right"
+            time.sleep(0.3)  # a learner does not save twice within a grade
+            saved = time.perf_counter()
+            write(target, wrong if kind == "wrong" else right)
+            latencies[kind].append(read_until_graded(proc, buffer, 120) - saved)
+    finally:
+        try:
+            proc.stdin.write(b"q\n")
+            proc.stdin.close()
+            proc.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait()
+    write(target, right)
+    return first, latencies
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--exercise", default="sinusoidal", choices=sorted(WRONG))
     parser.add_argument("--saves", type=int, default=20)
     parser.add_argument("--cold", type=int, default=5, help="cold checks to time")
+    parser.add_argument("--isolation", default="namespaces,guard",
+                        help="DRILLPE_ISOLATION levels to measure, in one run")
     args = parser.parse_args()
 
     right = (ROOT / "solutions" / f"{args.exercise}.py").read_text(encoding="utf-8")
     wrong = (ROOT / "tests" / "fixtures" / args.exercise / WRONG[args.exercise]).read_text(
         encoding="utf-8")
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp_path = Path(tmp)
-        ws = tmp_path / "ws"
-        ws.mkdir()
-        env = dict(os.environ, DRILLPE_HOME=str(tmp_path / "home"), DRILLPE_WORKSPACE=str(ws),
-                   NO_COLOR="1", COLUMNS="100")
-        target = ws / f"{args.exercise}.py"
-        shutil.copy(ROOT / "solutions" / f"{args.exercise}.py", target)
+    print(f"{sys.executable} · {os.cpu_count()} CPUs · exercise {args.exercise}")
+    for level in args.isolation.split(","):
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp_path = Path(tmp)
+            ws = tmp_path / "ws"
+            ws.mkdir()
+            env = dict(os.environ, DRILLPE_HOME=str(tmp_path / "home"),
+                       DRILLPE_WORKSPACE=str(ws), NO_COLOR="1", COLUMNS="100",
+                       DRILLPE_ISOLATION=level)
+            target = ws / f"{args.exercise}.py"
+            write(target, right)
+            cold = cold_check(args.exercise, env, tmp_path, args.cold)
+            first, latencies = watch_latencies(args.exercise, env, tmp_path, target, right,
+                                               wrong, args.saves)
+        report(level, args, cold, first, latencies)
 
-        cold = cold_check(args.exercise, env, tmp_path, args.cold)
 
-        started = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "drillpe", "watch", args.exercise, "-q"],
-                                env=env, cwd=tmp_path, stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        buffer = bytearray()
-        latencies: dict[str, list[float]] = {"right": [], "wrong": []}
-        try:
-            first = read_until_graded(proc, buffer, 300) - started
-            for index in range(args.saves):
-                kind = "wrong" if index % 2 == 0 else "right"
-                time.sleep(0.3)  # a learner does not save twice within a grade
-                saved = time.perf_counter()
-                write(target, wrong if kind == "wrong" else right)
-                latencies[kind].append(read_until_graded(proc, buffer, 120) - saved)
-        finally:
-            try:
-                proc.stdin.write(b"q\n")
-                proc.stdin.close()
-                proc.wait(timeout=30)
-            except (OSError, subprocess.TimeoutExpired):
-                proc.kill()
-                proc.wait()
-
+def report(level: str, args, cold: list[float], first: float,
+           latencies: dict[str, list[float]]) -> None:
     every = latencies["right"] + latencies["wrong"]
     cold_median = statistics.median(cold)
     watch_median = statistics.median(every)
-    print(f"{sys.executable} · {os.cpu_count()} CPUs · exercise {args.exercise}")
+    print(f"-- DRILLPE_ISOLATION={level}")
     print(f"cold `drillpe check {args.exercise}`  median {cold_median:6.3f} s   "
           f"({args.cold} runs, min {min(cold):.3f} s)")
     print(f"watch: first grade after start  {first:6.3f} s   (workers importing torch)")

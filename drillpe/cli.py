@@ -13,6 +13,7 @@ from drillpe import render
 from drillpe.app import app
 from drillpe.commands import core, learn, practice, tools  # noqa: F401  (they register commands)
 from drillpe.errors import EXIT_BUG, EXIT_FAILED, EXIT_OK, EXIT_USAGE, DrillpeBug, DrillpeError
+from drillpe.launch import processes
 from drillpe.launch.processes import Terminated, terminate_on_signals
 
 try:  # newer typer vendors click and raises its own usage errors
@@ -30,6 +31,8 @@ def main(argv: list[str] | None = None) -> None:
             code = _run(argv)
     except Terminated as exc:  # raised again by a handler outside the command
         code = 128 + exc.signum
+    if processes.received_signal:  # whatever a layer below made of it
+        code = 128 + processes.received_signal
     sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 

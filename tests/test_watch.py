@@ -176,3 +176,26 @@ def test_live_watch_in_a_terminal(isolated_places):
     finally:
         term.close()
     assert History(isolated_places["home"]).hints_seen("rope") == 0  # passed since the hint
+
+
+def test_the_verdict_stays_in_sight_when_the_scorecard_is_taller_than_the_terminal():
+    """A live view taller than the terminal is cut at the bottom: the verdict
+    of the watched file must be above the cut, even at 80x24."""
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from drillpe.render import practice as view
+    from drillpe.report import ExerciseResult
+
+    data = json.loads((ROOT / "tests" / "golden" / "rope-half-split.json").read_text())
+    result = ExerciseResult.from_dict(dict(data, file="drillpe-workspace/rope.py",
+                                           duration_s=1.0))
+    item = SimpleNamespace(exercise="rope", result=result)
+    session = SimpleNamespace(items=[item], focused=item)
+    console = Console(width=80, height=24, color_system=None, file=open(os.devnull, "w"))
+    lines = console.render_lines(view.watch_view(session, "rope: graded", None),
+                                 console.options, pad=False)
+    top = "\n".join("".join(seg.text for seg in line) for line in lines[:24])
+    assert len(lines) > 24  # the scorecard alone is taller than the screen
+    assert "FAIL" in top and "rope" in top

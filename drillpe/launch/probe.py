@@ -46,43 +46,53 @@ print(json.dumps(facts))
 def run(level: str | None = None, extra_paths: list[str] = ()) -> dict:
     """Run the probe at ``level`` (default: what grades get now). Returns
     {"level", "reason", "facts" or "error"}."""
-    from drillpe.runner import COLD, run_sandboxed
-
     choice = sandbox.choose() if level is None else sandbox.Choice(level, "asked for")
     hidden = [*secret_places(), *extra_paths]
-    with tempfile.TemporaryDirectory(prefix="drillpe-probe-") as tmp:
-        tmpdir = Path(tmp)
-        staged_dir = tmpdir / "stage"
-        staged_dir.mkdir(mode=0o755)
-        staged = staged_dir / "probe.py"
-        staged.write_text(PROBE)
-        os.chmod(staged_dir, 0o755)
-        os.chmod(staged, 0o644)
-        out = tmpdir / "out"
-
-        class Fixed:  # the level asked for, with no fallback
-            def isolation(self):
-                return choice
-
-            def namespaces_failed(self, why):
-                raise _SetupFailed(why)
-
-        def start(pipes, lvl):
-            return COLD.start_process([sys.executable, str(staged), json.dumps(hidden)],
-                                      staged=staged, device="cpu", timeout=60, pipes=pipes,
-                                      level=lvl, hidden=[], log=tmpdir / "supervisor.log")
-
-        try:
-            status, output, _ = run_sandboxed(Fixed(), start, records=out, records_cap=1 << 16,
-                                              stuck=None, timeout=60, device="cpu")
-        except _SetupFailed as exc:
-            return {"level": choice.level, "reason": choice.reason, "error": str(exc)}
+    try:
+        status, output = run_code(PROBE, [json.dumps(hidden)], choice)
+    except SetupFailed as exc:
+        return {"level": choice.level, "reason": choice.reason, "error": str(exc)}
     try:
         facts = json.loads(output.strip().splitlines()[-1])
     except (IndexError, ValueError):
         return {"level": choice.level, "reason": choice.reason,
                 "error": f"the probe said nothing readable (exit {status.returncode})"}
     return {"level": status.isolation, "reason": choice.reason, "facts": facts}
+
+
+def run_code(source: str, args: list[str], choice: sandbox.Choice, timeout: float = 60,
+             device: str = "cpu"):
+    """Run a Python program exactly as learner code runs (same sandbox, limits
+    and supervision, no fallback to another level). Returns (LearnerStatus,
+    what it printed); raises SetupFailed when the level cannot be built."""
+    from drillpe.runner import COLD, run_sandboxed
+
+    with tempfile.TemporaryDirectory(prefix="drillpe-probe-") as tmp:
+        tmpdir = Path(tmp)
+        staged_dir = tmpdir / "stage"
+        staged_dir.mkdir(mode=0o755)
+        staged = staged_dir / "probe.py"
+        staged.write_text(source)
+        os.chmod(tmpdir, 0o755)
+        os.chmod(staged_dir, 0o755)
+        os.chmod(staged, 0o644)
+
+        class Fixed:  # the level asked for, with no fallback
+            def isolation(self):
+                return choice
+
+            def namespaces_failed(self, why):
+                raise SetupFailed(why)
+
+        def start(pipes, lvl):
+            return COLD.start_process([sys.executable, str(staged), *args],
+                                      staged=staged, device=device, timeout=timeout, pipes=pipes,
+                                      level=lvl, hidden=[], log=tmpdir / "supervisor.log")
+
+        status, output, _ = run_sandboxed(Fixed(), start, records=tmpdir / "out",
+                                          records_cap=1 << 16, stuck=None, timeout=timeout,
+                                          device=device)
+    return status, output
 
 
 def secret_places() -> list[str]:
@@ -100,8 +110,8 @@ def secret_places() -> list[str]:
     return sorted({p for p in found if os.path.exists(p)})
 
 
-class _SetupFailed(Exception):
-    pass
+class SetupFailed(Exception):
+    """The isolation level asked for cannot be built on this machine."""
 
 
 def summary(result: dict) -> tuple[str, str]:
@@ -124,4 +134,4 @@ def summary(result: dict) -> tuple[str, str]:
     return ("ok" if not seen else "fail"), "; ".join(parts)
 
 
-__all__ = ["run", "summary", "os"]
+__all__ = ["SetupFailed", "run", "run_code", "secret_places", "summary"]

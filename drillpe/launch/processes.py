@@ -104,6 +104,7 @@ def kill(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         pass
     REGISTRY.discard(proc)
+    _close_pipes(proc)
 
 
 def finished(proc: subprocess.Popen) -> None:
@@ -113,6 +114,16 @@ def finished(proc: subprocess.Popen) -> None:
     except (ProcessLookupError, PermissionError):
         pass
     REGISTRY.discard(proc)
+    _close_pipes(proc)
+
+
+def _close_pipes(proc: subprocess.Popen) -> None:
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            try:
+                stream.close()
+            except OSError:
+                pass
 
 
 def resume(proc: subprocess.Popen) -> None:
@@ -154,7 +165,14 @@ def terminate_on_signals() -> Iterator[None]:
 
 
 def _raise_terminated(signum, frame) -> None:
+    global received_signal
+    received_signal = signum
     raise Terminated(signum)
+
+
+#: The last SIGTERM or SIGHUP that reached :func:`terminate_on_signals`, or 0.
+#: Kept because newer typer turns any KeyboardInterrupt into a plain exit 130.
+received_signal = 0
 
 
 # --------------------------------------------------------------------------- pipes
@@ -421,4 +439,4 @@ def sleep_until(deadline: float) -> None:
 
 __all__ = ["REGISTRY", "Drain", "FileSink", "LearnerStatus", "Pipes", "Supervised",
            "Terminated", "TextSink", "contract", "kill", "module_argv", "spawn",
-           "terminate_on_signals", "trusted_env"]
+           "received_signal", "terminate_on_signals", "trusted_env"]

@@ -132,7 +132,7 @@ def _python_trees() -> list[str]:
         if not entry or not os.path.exists(entry):
             continue
         entry = os.path.abspath(entry)
-        if entry == os.getcwd() or (checkout and _inside(checkout, entry)):
+        if entry == os.getcwd() or (checkout and _inside(entry, checkout)):
             continue  # the current folder, or the checkout (its parts are bound one by one)
         trees.add(entry)
     return sorted(t for t in trees if os.path.isdir(t) or os.path.isfile(t))

@@ -148,6 +148,8 @@ def _verdict(result: ExerciseResult) -> Text:
     text.append(catalog.ui("score", id=result.exercise, score=f"{result.score:.0%}",
                            passed=scored_ok, total=len(scored), core=core_text))
     text.append(f" · {result.device} · seed {result.seed} · {result.duration_s:.2f} s", style="dim")
+    if result.isolation == "guard":  # README "How grading works": what the guard does not hide
+        text.append(catalog.ui("not_sandboxed"), style="dim")
     return text
 
 
@@ -209,8 +211,10 @@ def _heatmap(check: CheckResult, color: bool) -> Group | None:
 
 
 def scorecard_renderable(result: ExerciseResult, *, quiet: bool = False,
-                         color: bool | None = None) -> Group:
-    """The whole scorecard as one renderable (watch redraws it in place)."""
+                         color: bool | None = None, verdict_first: bool = False) -> Group:
+    """The whole scorecard as one renderable (watch redraws it in place, with
+    ``verdict_first``: a live view taller than the terminal is cut at the
+    bottom, and the verdict must stay in sight)."""
     try:
         title = catalog.get(result.exercise).title
     except LookupError:
@@ -218,6 +222,7 @@ def scorecard_renderable(result: ExerciseResult, *, quiet: bool = False,
     parts: list = [
         Rule(Text(f"{result.exercise} · {title}", style="bold"), align="left"),
         Text(f"file {result.file}", style="dim"),
+        *([_verdict(result)] if verdict_first else []),
         _checks_table(result),
     ]
     if not quiet:
@@ -242,7 +247,8 @@ def scorecard_renderable(result: ExerciseResult, *, quiet: bool = False,
             shown = result.output.strip().splitlines()[-10:]
             parts.append(Text("Your code printed (last lines)", style="bold"))
             parts.append(Text("\n".join("  " + line for line in shown), style="dim"))
-    parts.append(_verdict(result))
+    if not verdict_first:
+        parts.append(_verdict(result))
     if not result.passed and not quiet:
         parts.append(Text(catalog.ui("stuck", id=result.exercise), style="dim"))
     return Group(*parts)

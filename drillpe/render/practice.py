@@ -69,8 +69,9 @@ def _score(score: float | None, passed: bool = False) -> Text:
 # scorecard as a renderable (watch refreshes it in place)
 
 
-def scorecard(result: ExerciseResult, *, quiet: bool = False) -> RenderableType:
-    return scorecard_renderable(result, quiet=quiet)
+def scorecard(result: ExerciseResult, *, quiet: bool = False,
+              verdict_first: bool = False) -> RenderableType:
+    return scorecard_renderable(result, quiet=quiet, verdict_first=verdict_first)
 
 
 # ---------------------------------------------------------------------------
@@ -206,7 +207,7 @@ def watch_view(session, status: str, hint_panel: RenderableType | None) -> Rende
     if hint_panel is not None:
         parts.append(hint_panel)
     if item.result is not None:
-        parts.append(scorecard(item.result, quiet=False))
+        parts.append(scorecard(item.result, quiet=False, verdict_first=True))
     else:
         parts.append(Text(f"Grading {item.exercise}… (the first grade waits for torch to load)",
                           style="dim"))

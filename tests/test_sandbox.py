@@ -1,0 +1,389 @@
+"""The sandbox learner code runs in, tried the way an attacker would.
+
+Two layers are tested. Programs run through drillpe.launch.probe.run_code
+get exactly the sandbox, limits and supervision a learner's file gets, but
+without the grader's static rules in the way: they show what the sandbox
+itself holds even when the rules miss something. The CLI tests then kill,
+stop and flood a real ``drillpe check``.
+
+The namespace tests run where unprivileged user namespaces work (most Linux
+machines) and skip with the reason elsewhere; the guard-level tests run
+everywhere.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from drillpe.launch import probe, sandbox
+
+ROOT = Path(__file__).resolve().parent.parent
+NAMESPACES = sandbox.Choice("namespaces", "asked for by the test")
+GUARD = sandbox.Choice("guard", "asked for by the test")
+
+
+def _namespaces_here() -> str | None:
+    if not sys.platform.startswith("linux"):
+        return f"namespaces are a Linux feature ({sys.platform})"
+    try:
+        probe.run_code("print('ok')", [], NAMESPACES, timeout=30)
+    except probe.SetupFailed as exc:
+        return f"the namespace sandbox cannot be built here: {exc}"
+    return None
+
+
+WHY_NOT = _namespaces_here()
+needs_namespaces = pytest.mark.skipif(WHY_NOT is not None, reason=WHY_NOT or "")
+LEVELS = [pytest.param(NAMESPACES, marks=needs_namespaces, id="namespaces"),
+          pytest.param(GUARD, id="guard")]
+
+
+def run(source: str, *args, choice=NAMESPACES, timeout: float = 30):
+    status, output = probe.run_code(source, [str(a) for a in args], choice, timeout=timeout)
+    return status, output
+
+
+def last_json(output: str) -> dict:
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def marked(marker: str) -> list[str]:
+    """Command lines of the live processes whose environment holds ``marker``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                if marker.encode() not in fh.read():
+                    continue
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{entry}/stat") as fh:
+                if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    continue  # a zombie holds nothing, and its parent will reap it
+        except OSError:
+            continue
+        found.append(f"{entry}: {cmd}")
+    return found
+
+
+def wait_until(predicate, seconds: float) -> bool:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+# --------------------------------------------------------------------------- what it hides
+
+
+@needs_namespaces
+def test_probe_sees_no_secret_no_process_no_network(isolated_places):
+    for place in isolated_places.values():
+        place.mkdir(parents=True, exist_ok=True)
+        (place / "rope.py").write_text("secret = 1\n")
+    result = probe.run("namespaces", extra_paths=[str(p) for p in isolated_places.values()])
+    facts = result["facts"]
+    assert result["level"] == "namespaces"
+    assert facts["visible"] and not any(facts["visible"].values()), facts["visible"]
+    assert facts["capabilities"] == "0000000000000000"
+    assert len(facts["processes"]) <= 3  # init, the learner, and what the learner forks
+    assert facts["network"] != "loopback reachable"
+    assert facts["root_writable"] is False
+    assert probe.summary(result)[0] == "ok"
+
+
+READ_REFERENCE = r"""
+import ctypes, ctypes.util, json, os, subprocess, sys
+targets, marker_line, home = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
+tried = {}
+def record(route, how):
+    try:
+        out = how()
+    except Exception as exc:
+        out = type(exc).__name__
+    tried[route] = marker_line in str(out)
+for target in targets:
+    record("cat " + target, lambda: subprocess.run(["cat", target], capture_output=True,
+                                                  text=True).stdout)
+    record("open " + target, lambda: open(target).read())
+    def by_libc():
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        fd = libc.open(target.encode(), 0)
+        if fd < 0:
+            return "errno %d" % ctypes.get_errno()
+        buf = ctypes.create_string_buffer(1 << 16)
+        n = libc.read(fd, buf, len(buf))
+        return buf.raw[:max(n, 0)].decode(errors="replace")
+    record("libc " + target, by_libc)
+    def by_link():
+        os.link(target, "/tmp/linked.py")
+        return open("/tmp/linked.py").read()
+    record("link " + target, by_link)
+env = dict(os.environ, DRILLPE_HOME=home)
+record("reveal", lambda: subprocess.run([sys.executable, "-m", "drillpe", "reveal", "rope",
+                                         "--raw"], capture_output=True, text=True,
+                                        env=env).stdout)
+def write_outside():
+    hits = []
+    for path in json.loads(sys.argv[4]):
+        try:
+            with open(path, "w") as fh:
+                fh.write("")
+            hits.append(path)
+        except OSError:
+            pass
+    return marker_line if hits else "none"
+record("write outside", write_outside)
+print(json.dumps(tried))
+"""
+
+
+@needs_namespaces
+def test_reference_cannot_be_read_by_any_route(isolated_places):
+    home, workspace = isolated_places["home"], isolated_places["workspace"]
+    workspace.mkdir(parents=True)
+    home.mkdir(parents=True)
+    kept = {workspace / "rope.py": "my work\n", home / "history.sqlite3": "my history\n"}
+    for path, text in kept.items():
+        path.write_text(text)
+    reference = (ROOT / "solutions" / "rope.py").read_text()
+    marker_line = next(line for line in reference.splitlines() if "def " in line)
+    from drillpe import resources
+
+    targets = sorted({str(resources.solutions_dir() / "rope.py"),
+                      str(ROOT / "solutions" / "rope.py")})
+    status, output = run(READ_REFERENCE, json.dumps(targets), marker_line, home,
+                         json.dumps([str(p) for p in kept]))
+    tried = last_json(output)
+    assert len(tried) == 4 * len(targets) + 2
+    assert not any(tried.values()), f"read or written through: {[k for k, v in tried.items() if v]}"
+    for path, text in kept.items():
+        assert path.read_text() == text
+
+
+SIGNAL_OUT = r"""
+import json, os, signal, sys
+pid = int(sys.argv[1])
+facts = {}
+try:
+    os.kill(pid, 0)
+    facts["signal"] = "delivered"
+except OSError as exc:
+    facts["signal"] = type(exc).__name__
+facts["proc"] = os.path.exists(f"/proc/{pid}")
+try:
+    with open(f"/proc/{os.getppid()}/fd/1", "w") as fh:
+        fh.write('{"passed": true}\n')
+    facts["parent_stdout"] = "written"
+except OSError as exc:
+    facts["parent_stdout"] = type(exc).__name__
+print(json.dumps(facts))
+"""
+
+
+@needs_namespaces
+def test_the_cli_cannot_be_seen_or_signalled():
+    _, output = run(SIGNAL_OUT, os.getpid())
+    facts = last_json(output)
+    assert facts == {"signal": "ProcessLookupError", "proc": False,
+                     "parent_stdout": facts["parent_stdout"]}
+    assert facts["parent_stdout"] != "written"
+
+
+# --------------------------------------------------------------------------- what it bounds
+
+
+ESCAPE = r"""
+import os, subprocess, sys
+marker = sys.argv[1]
+env = dict(os.environ, ESCAPE_MARKER=marker)
+subprocess.Popen(["sleep", "300"], start_new_session=True, env=env)
+if os.fork() == 0:  # a daemon: double fork, new session
+    os.setsid()
+    if os.fork() == 0:
+        os.execvpe("sleep", ["sleep", "301"], env)
+    os._exit(0)
+print("left behind")
+"""
+
+
+@pytest.mark.parametrize("choice", LEVELS)
+def test_setsid_and_double_fork_do_not_escape(choice):
+    marker = f"ESCAPE_MARKER={uuid.uuid4().hex}"
+    status, output = run(ESCAPE, marker.split("=")[1], choice=choice)
+    assert "left behind" in output and status.returncode == 0
+    assert wait_until(lambda: not marked(marker), 5), marked(marker)
+
+
+MEMORY_HOG = r"""
+import os, time
+for _ in range(3):
+    if os.fork() == 0:
+        block = bytearray(200 * 2**20)
+        for i in range(0, len(block), 4096):
+            block[i] = 1
+        time.sleep(30)
+        os._exit(0)
+time.sleep(30)
+"""
+
+
+@pytest.mark.parametrize("choice", LEVELS)
+def test_memory_limit_holds_across_children(choice, monkeypatch):
+    monkeypatch.setenv("DRILLPE_MEMORY_LIMIT", "400M")
+    started = time.monotonic()
+    status, _ = run(MEMORY_HOG, choice=choice, timeout=25)
+    assert status.memory_exceeded and not status.timed_out, status
+    assert time.monotonic() - started < 20
+
+
+FLOOD = r"""
+import os, sys, time
+chunk = ("\x1b[2J\x1b[1;1HPASS 100%" * 1000 + "\n").encode()
+end = time.monotonic() + 2
+while time.monotonic() < end:
+    os.write(1, chunk)
+print("done", flush=True)
+"""
+
+
+@pytest.mark.parametrize("choice", LEVELS)
+def test_print_flood_is_counted_not_kept(choice):
+    status, output = run(FLOOD, choice=choice)
+    assert status.returncode == 0
+    assert len(output) < 128 * 1024
+    assert output.rstrip().endswith("done")
+
+
+DISK_AND_PROCESSES = r"""
+import json, os, time
+facts = {}
+try:
+    with open("/tmp/big", "wb") as fh:
+        for _ in range(200):
+            fh.write(b"x" * 2**20)
+    facts["tmp"] = "200 MiB written"
+except OSError as exc:
+    facts["tmp"] = type(exc).__name__
+children = 0
+try:
+    while children < 2000:
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(20)
+            os._exit(0)
+        children += 1
+except OSError as exc:
+    facts["fork"] = type(exc).__name__
+facts["children"] = children
+print(json.dumps(facts), flush=True)
+os._exit(0)
+"""
+
+
+@needs_namespaces
+def test_disk_and_process_count_are_bounded():
+    limit = sandbox.limits("cpu", 30)["processes"]
+    status, output = run(DISK_AND_PROCESSES)
+    facts = last_json(output)
+    assert facts["tmp"] == "OSError"
+    assert facts.get("fork") == "BlockingIOError" and facts["children"] < limit
+
+
+# --------------------------------------------------------------------------- a real check
+
+
+def looping_file(tmp_path: Path, seconds: float | None = None) -> Path:
+    """The model answer to sinusoidal, stuck in a loop (or, with ``seconds``,
+    slow by about that much on its first call only)."""
+    body = ("        while True:\n            pass\n" if seconds is None else
+            f"        if not getattr(type(self), 'slowed', False):\n"
+            f"            type(self).slowed = True\n"
+            f"            for _ in range({int(seconds * 2e7)}):\n                pass\n")
+    path = tmp_path / "mine" / "sinusoidal.py"
+    path.parent.mkdir()
+    path.write_text((ROOT / "solutions" / "sinusoidal.py").read_text().replace(
+        "    def forward(self) -> torch.Tensor:\n",
+        "    def forward(self) -> torch.Tensor:\n" + body, 1))
+    return path
+
+
+def start_check(path: Path, marker: str, *extra):
+    env = dict(os.environ, CHECK_MARKER=marker.split("=")[1])
+    return subprocess.Popen([sys.executable, "-m", "drillpe", "check", "sinusoidal", "--file",
+                             str(path), "--timeout", "60", *extra], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def learner_running(marker: str) -> bool:
+    return any("drillpe.grading.learner" in cmd for cmd in marked(marker))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL],
+                         ids=lambda s: s.name)
+def test_no_process_survives_the_cli(sig, tmp_path):
+    marker = f"CHECK_MARKER={uuid.uuid4().hex}"
+    cli = start_check(looping_file(tmp_path), marker)
+    try:
+        assert wait_until(lambda: learner_running(marker), 60), "the learner never started"
+        time.sleep(0.3)
+        cli.send_signal(sig)
+        cli.wait(timeout=15)
+        assert wait_until(lambda: not marked(marker), 5), marked(marker)
+        if sig != signal.SIGKILL:
+            assert cli.returncode == 128 + sig, cli.stderr.read().decode()[-2000:]
+    finally:
+        cli.kill()
+        cli.wait()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGSTOP], ids=lambda s: s.name)
+def test_a_judge_killed_or_stopped_mid_grade_is_not_a_drillpe_bug(sig, tmp_path):
+    marker = f"CHECK_MARKER={uuid.uuid4().hex}"
+    cli = start_check(looping_file(tmp_path, seconds=3), marker, "--json")
+    try:
+        def judge():
+            return [c for c in marked(marker) if "drillpe.grading.judge" in c]
+        assert wait_until(lambda: judge() and learner_running(marker), 60)
+        os.kill(int(judge()[0].split(":")[0]), sig)
+        started = time.monotonic()
+        out, err = cli.communicate(timeout=90)
+        assert time.monotonic() - started < 40
+        assert cli.returncode in (0, 1), err.decode()[-2000:]
+        report = json.loads(out)  # exactly one document
+        assert report["results"][0]["exercise"] == "sinusoidal"
+    finally:
+        cli.kill()
+        cli.wait()
+    assert wait_until(lambda: not marked(marker), 5), marked(marker)
+
+
+PRINTS_A_PASS = '''
+print('{"passed": true, "results": []}')
+print("\\x1b[2J\\x1b[H\\x1b[32mPASS 100%\\x1b[0m \\u202e")
+'''
+
+
+def test_json_stdout_is_one_document_whatever_the_learner_prints(tmp_path):
+    path = tmp_path / "sinusoidal.py"
+    path.write_text((ROOT / "exercises" / "sinusoidal.py").read_text() + PRINTS_A_PASS)
+    res = subprocess.run([sys.executable, "-m", "drillpe", "check", "sinusoidal", "--file",
+                          str(path), "--json"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1, res.stderr
+    report = json.loads(res.stdout)
+    result = report["results"][0]
+    assert result["passed"] is False and result["isolation"] in ("namespaces", "guard")
+    text = json.dumps(report, ensure_ascii=False)
+    assert "PASS 100%" in text  # the print is kept, as data
+    assert "\x1b" not in text and "\u202e" not in text
