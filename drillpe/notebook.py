@@ -14,11 +14,18 @@ caller's). For a dict, that means the objects are *re-created from their
 source*: drillpe recovers each function's and class's source
 (``inspect.getsource``, which also sees code typed in Jupyter cells), adds
 the modules and plain constants found in the dict, and grades the file it
-wrote. What cannot travel: closures over notebook state, objects built at
-run time (a lambda's captured variables, a model instance's trained
-weights), and anything the functions read from globals that are not in the
-dict. Those show up as an ordinary import or NameError failure in the
-report.
+wrote. The helpers those objects use travel with them even when the dict
+does not name them: drillpe follows the names each function reads from its
+globals and its closures (and their helpers in turn), so
+``drillpe.check("rope", {"RoPE": RoPE, ...})`` also carries ``angles``.
+A lambda bound to a name travels as ``name = lambda ...``.
+
+What cannot travel: state that is not code or a plain constant (a dict
+filled at run time, a model instance's trained weights); it shows up as an
+ordinary NameError failure in the report. Code typed at a plain ``python``
+prompt keeps no source at all: drillpe refuses it with a UsageError that
+says so, rather than grading a file without it (IPython and Jupyter keep
+every cell's source, so there it works).
 """
 
 from __future__ import annotations
@@ -67,7 +74,8 @@ def check(exercise: str, source: Any, *, device: str = "cpu", seed: int = 0,
     if device not in ("cpu", "cuda", "auto"):
         raise UsageError(f"unknown device {device!r}: use cpu, cuda or auto")
     with tempfile.TemporaryDirectory(prefix="drillpe-notebook-") as tmp:
-        path, shown = _learner_file(exercise_id, source, Path(tmp))
+        path, shown = _learner_file(exercise_id, source, Path(tmp),
+                                    needed=catalog.get(exercise_id).names)
         result = grade(GradeRequest(exercise_id=exercise_id, file=path, device=device,
                                     seed=seed, timeout=timeout, display_path=shown))
     if record:
@@ -77,7 +85,8 @@ def check(exercise: str, source: Any, *, device: str = "cpu", seed: int = 0,
     return result
 
 
-def _learner_file(exercise_id: str, source: Any, tmpdir: Path) -> tuple[Path, str]:
+def _learner_file(exercise_id: str, source: Any, tmpdir: Path,
+                  needed: tuple[str, ...] = ()) -> tuple[Path, str]:
     if isinstance(source, (str, os.PathLike)):
         path = Path(source).expanduser()
         if not path.is_file():
@@ -89,7 +98,7 @@ def _learner_file(exercise_id: str, source: Any, tmpdir: Path) -> tuple[Path, st
             return Path(file), file
         source = vars(source)  # a module built in memory: grade its objects
     if isinstance(source, Mapping):
-        text, names = objects_source(source)
+        text, names = objects_source(source, needed=needed, exercise=exercise_id)
         path = tmpdir / f"{exercise_id}.py"
         path.write_text(text, encoding="utf-8")
         return path, f"<objects: {', '.join(names) or 'none'}>"
@@ -100,15 +109,21 @@ def _learner_file(exercise_id: str, source: Any, tmpdir: Path) -> tuple[Path, st
 # --------------------------------------------------------------------------- objects -> file
 
 
-def objects_source(objects: Mapping[str, Any]) -> tuple[str, list[str]]:
-    """A learner file re-creating ``objects``: imports for modules and
-    library objects, plain constants, then the source of every function and
-    class defined by the user, in the order they were written."""
+def objects_source(objects: Mapping[str, Any], needed: tuple[str, ...] = (),
+                   exercise: str = "ID") -> tuple[str, list[str]]:
+    """A learner file re-creating ``objects`` and the helpers they use:
+    imports for modules and library objects, plain constants, then the
+    source of every function and class defined by the user, in the order
+    they were written. A name in ``needed`` (the exercise's API), or a
+    helper one of them uses, whose source cannot be found is a UsageError."""
+    objects, helpers = with_helpers(objects)
     imports: list[str] = []
     constants: list[str] = []
     defined: list[tuple[tuple[str, int], str, str]] = []
+    sourceless: list[tuple[str, str]] = []
     for name, obj in objects.items():
-        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("__") or \
+                (name.startswith("_") and name not in helpers):  # IPython's _, _i1, _oh
             continue
         if _is_drillpe(obj):  # `import drillpe` / `from drillpe import check` in the notebook
             continue
@@ -120,11 +135,15 @@ def objects_source(objects: Mapping[str, Any]) -> tuple[str, list[str]]:
                 if line:
                     imports.append(line)
                 continue
-            text, where = _object_source(obj)
+            if obj.__name__ == "<lambda>":
+                text, where = _lambda_source(name, obj)
+            else:
+                text, where = _object_source(obj)
+                if text is not None and obj.__name__ != name:  # keep both names working
+                    text += f"\n{name} = {obj.__name__}\n"
             if text is None:
+                sourceless.append((name, _defining_file(obj) or "?"))
                 continue
-            if obj.__name__ != name:  # bound under another name: keep both names working
-                text += f"\n{name} = {obj.__name__}\n"
             defined.append((where, name, text))
         elif _is_constant(obj):
             constants.append(f"{name} = {obj!r}")
@@ -132,12 +151,111 @@ def objects_source(objects: Mapping[str, Any]) -> tuple[str, list[str]]:
             line = _import_object_line(name, obj)
             if line:
                 imports.append(line)
+    missing = [(name, file) for name, file in sourceless if name in needed or name in helpers]
+    if missing:
+        raise UsageError(_no_source_message(missing, exercise))
     defined.sort(key=lambda item: item[0])
     extra_imports = sorted(set(imports) - set(PRELUDE.splitlines()))
     parts = [PRELUDE, "\n".join(extra_imports), "\n".join(constants)]
     parts.extend(text for _, _, text in _unique(defined))
     return "\n\n\n".join(p.strip("\n") for p in parts if p.strip()) + "\n", \
         [name for _, name, _ in defined]
+
+
+def with_helpers(objects: Mapping[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    """``objects`` plus what their code reads from its globals and closures,
+    followed transitively: (everything, the names that were added). The
+    caller's names win over a helper's of the same name."""
+    found: dict[str, Any] = dict(objects)
+    helpers: set[str] = set()
+    queue = [obj for obj in objects.values() if _is_user_code(obj) and not _is_drillpe(obj)]
+    seen: set[int] = set()
+    while queue:
+        obj = queue.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        for name, value in _reads(obj):
+            if name in found or _is_drillpe(value):
+                continue
+            found[name] = value
+            helpers.add(name)
+            if _is_user_code(value):
+                queue.append(value)
+    return found, helpers
+
+
+def _is_user_code(obj: Any) -> bool:
+    return (inspect.isfunction(obj) or inspect.isclass(obj)) and not _is_library_object(obj)
+
+
+def _reads(obj: Any):
+    """(name, value) for every global and closure variable that ``obj``'s
+    functions (a class's methods, properties and bases too) refer to."""
+    functions = [obj] if inspect.isfunction(obj) else []
+    if inspect.isclass(obj):
+        for member in vars(obj).values():
+            for inner in (member, getattr(member, "__func__", None),
+                          getattr(member, "fget", None), getattr(member, "fset", None)):
+                if inspect.isfunction(inner):
+                    functions.append(inner)
+        module = sys.modules.get(getattr(obj, "__module__", "") or "")
+        space = functions[0].__globals__ if functions else vars(module) if module else {}
+        for base in obj.__bases__:
+            name = base.__name__
+            if space.get(name) is base:
+                yield name, base
+    for function in functions:
+        code = function.__code__
+        for name in _global_names(code):
+            if name in function.__globals__:
+                yield name, function.__globals__[name]
+        for name, cell in zip(code.co_freevars, function.__closure__ or ()):
+            try:
+                value = cell.cell_contents
+            except ValueError:  # not assigned yet
+                continue
+            if _is_user_code(value) or _is_constant(value) or isinstance(value, types.ModuleType):
+                yield name, value
+
+
+def _global_names(code: types.CodeType):
+    yield from code.co_names
+    for const in code.co_consts:  # nested functions, comprehensions, lambdas
+        if isinstance(const, types.CodeType):
+            yield from _global_names(const)
+
+
+def _lambda_source(name: str, obj: Any) -> tuple[str | None, tuple[str, int]]:
+    """``name = lambda ...``, cut from the lambda's line in its file or cell."""
+    code = obj.__code__
+    lines = linecache.getlines(code.co_filename)
+    if not lines:
+        return None, ("", 0)
+    try:
+        tree = ast.parse("".join(lines))
+    except SyntaxError:
+        return None, ("", 0)
+    text = "".join(lines)
+    arguments = list(code.co_varnames[:code.co_argcount + code.co_kwonlyargcount])
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Lambda) and node.lineno == code.co_firstlineno and \
+                [a.arg for a in node.args.posonlyargs + node.args.args +
+                 node.args.kwonlyargs] == arguments:
+            segment = ast.get_source_segment(text, node)
+            if segment:
+                return f"{name} = {segment}\n", (code.co_filename, node.lineno)
+    return None, ("", 0)
+
+
+def _no_source_message(missing: list[tuple[str, str]], exercise: str) -> str:
+    names = ", ".join(name for name, _ in missing)
+    files = sorted({file for _, file in missing})
+    where = "a plain python prompt" if "<stdin>" in files else ", ".join(files)
+    return (f"the source of {names} cannot be found: it was typed at {where}, which keeps no "
+            "source, so drillpe cannot send it to the grader. Save your code in a file and pass "
+            f"its path (drillpe.check(\"{exercise}\", \"my_answer.py\")), or use IPython or Jupyter, "
+            "which keep every cell's source.")
 
 
 def _is_drillpe(obj: Any) -> bool:

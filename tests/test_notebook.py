@@ -214,3 +214,48 @@ def test_globals_that_hold_drillpe_itself_are_graded_as_the_answer_alone():
     assert {"check", "objects_source"}.isdisjoint(names) and "RoPE" in names
     report = drillpe.check("rope", namespace)
     assert report.passed and report.error is None, report.to_json()
+
+
+def _module_angles(length, d, device):  # a helper the learner's functions use
+    theta = 10000.0 ** (-torch.arange(0, d, 2, dtype=torch.float64, device=device) / d)
+    return torch.arange(length, dtype=torch.float64, device=device)[:, None] * theta
+
+
+_rotate = lambda x: torch.stack([-x[..., 1::2], x[..., ::2]], dim=-1).reshape(x.shape)  # noqa: E731
+
+
+def _module_rope(q, k):
+    ang = _module_angles(q.shape[-2], q.shape[-1], q.device).repeat_interleave(2, -1)
+    cos, sin = ang.cos().to(q.dtype), ang.sin().to(q.dtype)
+    return q * cos + _rotate(q) * sin, k * cos + _rotate(k) * sin
+
+
+def test_helpers_travel_with_the_objects_that_use_them():
+    """Only the exercise's names are passed: the helpers they read from their
+    globals (a function, a lambda) and closures come along."""
+    objects = rope_objects()
+    passed = {"RoPE": _module_rope, "attention": objects["attention"],
+              "sinusoidal_position_embedding": objects["sinusoidal_position_embedding"]}
+    text, _ = objects_source(passed)
+    assert "def _module_angles" in text and "_rotate = lambda x:" in text
+    assert "def angles" in text and "BASE = 10000.0" in text  # closure variables
+    report = drillpe.check("rope", passed)
+    assert report.passed, report.to_json()
+
+
+def test_a_lambda_bound_to_a_name_travels_as_an_assignment():
+    objects = rope_objects()
+    objects["attention"] = lambda q, k, v, mask=None, dropout=None, use_RoPE=True: (v, v)  # noqa: E731
+    text, _ = objects_source(objects)
+    compile(text, "generated", "exec")  # the generated file is valid Python
+    assert "attention = lambda q, k, v" in text
+    report = drillpe.check("rope", objects)
+    assert not report.passed and report.error is None  # graded, not a syntax error
+
+
+def test_code_typed_at_a_plain_prompt_is_refused_with_the_reason():
+    namespace = {"torch": torch}
+    exec(compile("def RoPE(q, k):\n    return q, k\n", "<stdin>", "exec"), namespace)
+    with pytest.raises(UsageError, match="plain python prompt.*save your code in a file|"
+                                         "plain python prompt"):
+        drillpe.check("rope", namespace)
