@@ -5,6 +5,7 @@ codes are decided in ``drillpe.cli.main`` only. No torch here.
 
 from __future__ import annotations
 
+import math
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -33,6 +34,27 @@ class Device(str, Enum):
 WorkspaceOpt = Annotated[Path | None, typer.Option(
     "--workspace", "-w", help="Folder of learner files [default: $DRILLPE_WORKSPACE or "
     "./drillpe-workspace].", show_default=False)]
+
+
+# Option ranges: a value outside them is a usage error (exit 2), never a grade
+# that fails for a reason the learner did not cause.
+MAX_TIMEOUT_S = 3600.0
+MAX_SEED = 2**63 - 1  # what torch's generators accept, with room for per-case seeds
+MAX_MINUTES = 24 * 60.0
+
+
+def finite(value: float | None) -> float | None:
+    """A callback for float options: click's ranges let nan through."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value
+
+
+TimeoutOpt = Annotated[float, typer.Option(
+    "--timeout", min=0.5, max=MAX_TIMEOUT_S, callback=finite,
+    help="Seconds allowed to grade each learner file as a whole.")]
+SeedOpt = Annotated[int, typer.Option(
+    "--seed", min=0, max=MAX_SEED, help="Seed of the random inputs (printed in every report).")]
 
 
 class Lang(str, Enum):

@@ -5,6 +5,7 @@ place. Nothing here imports torch: grading runs in child processes.
 
 from __future__ import annotations
 
+import errno
 import sys
 
 import typer
@@ -22,10 +23,16 @@ except ImportError:  # older typer raises click's
     from click import ClickException as CommandLineError
 
 
+# A folder or disk the user's files cannot be written to: a usage problem
+# (exit 2) with the path named, not a drillpe bug.
+UNWRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app and map every outcome to cli.md's exit codes.
     Whatever ends the command (Ctrl-C, SIGTERM, SIGHUP, an error), every
     process it started is killed before it exits."""
+    _tolerant_streams()
     try:
         with terminate_on_signals():
             code = _run(argv)
@@ -34,6 +41,18 @@ def main(argv: list[str] | None = None) -> None:
     if processes.received_signal:  # whatever a layer below made of it
         code = 128 + processes.received_signal
     sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def _tolerant_streams() -> None:
+    """A terminal that cannot show a character (Chinese text on a latin-1
+    locale) gets a replacement mark, not a UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="replace")
+            except (ValueError, OSError):
+                pass
 
 
 def _run(argv: list[str] | None) -> int:
@@ -66,10 +85,22 @@ def _run(argv: list[str] | None) -> int:
         code = exc.exit_code
     except KeyboardInterrupt:
         code = 130
+    except OSError as exc:
+        if exc.errno not in UNWRITABLE:
+            return report_bug(exc)
+        render.error(f"cannot write {exc.filename or 'a file'}: {exc.strerror}. drillpe "
+                     "changes a file only by writing a new copy and renaming it into place, "
+                     "so what was there is as it was.")
+        code = EXIT_USAGE
     except Exception as exc:  # anything unexpected is drillpe's fault, said plainly
-        import traceback
-
-        traceback.print_exc()
-        render.error(str(DrillpeBug(f"unexpected {type(exc).__name__}: {exc}")))
-        code = EXIT_BUG
+        code = report_bug(exc)
     return code if isinstance(code, int) else EXIT_OK
+
+
+def report_bug(exc: BaseException) -> int:
+    """Report an unexpected error as drillpe's own bug: the traceback, then the sentence."""
+    import traceback
+
+    traceback.print_exception(exc)
+    render.error(str(DrillpeBug(f"unexpected {type(exc).__name__}: {exc}")))
+    return EXIT_BUG

@@ -195,32 +195,57 @@ class History:
         conn.execute("PRAGMA synchronous=FULL")
 
     def _open(self) -> sqlite3.Connection:
+        """The history, or an in-memory stand-in with a warning. A file is set
+        aside only when it is positively damaged, and then byte-identical:
+        it is inspected read-only before anything writes to it. A file that
+        cannot be read or written for another reason (permissions, a full
+        disk, another drillpe's lock) is left exactly as it is."""
         try:
             self.home.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             return self._in_memory(f"cannot create {self.home} ({exc})")
         fresh = not self.path.exists()
-        try:
-            # The version is read before anything is written (WAL mode changes
-            # the header): a newer drillpe's file is left exactly as it is.
-            conn = self._connect(self.path, wal=False)
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if not fresh:
+            try:
+                version = self._inspect()
+            except (sqlite3.DatabaseError, OSError) as exc:
+                if isinstance(exc, sqlite3.DatabaseError) and _corrupt(exc):
+                    return self._fresh_after(self._start_over(exc))
+                return self._in_memory(self._unusable(exc))
             if version > SCHEMA_VERSION:
-                conn.close()
                 return self._in_memory(
                     f"{self.path} was written by a newer drillpe (history schema {version}; "
                     f"this one knows {SCHEMA_VERSION}); it is left untouched")
-            self._use_wal(conn)
+        try:
+            conn = self._connect(self.path)
             self._migrate(conn)
-            problems = [row[0] for row in conn.execute("PRAGMA quick_check")]
-            if problems != ["ok"]:
-                raise sqlite3.DatabaseError("; ".join(problems[:3]))
         except sqlite3.DatabaseError as exc:
-            if _busy(exc):
-                return self._in_memory(f"{self.path} is locked by another drillpe ({exc})")
-            conn = self._start_over(exc)
-            fresh = True
-        if fresh and self.persistent:
+            if _corrupt(exc):
+                return self._fresh_after(self._start_over(exc))
+            return self._in_memory(self._unusable(exc))
+        return self._fresh_after(conn) if fresh else conn
+
+    def _inspect(self) -> int:
+        """The schema version of an existing file, read without writing to it;
+        raises Corrupt when SQLite's own check finds damage."""
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S)
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            problems = [row[0] for row in conn.execute("PRAGMA quick_check")]
+        finally:
+            conn.close()
+        if problems != ["ok"]:
+            raise Corrupt("; ".join(problems[:3]))
+        return version
+
+    def _unusable(self, exc: Exception) -> str:
+        if _busy(exc):
+            return f"{self.path} is locked by another drillpe ({exc})"
+        return f"{self.path} cannot be used ({exc}); it is left untouched"
+
+    def _fresh_after(self, conn: sqlite3.Connection) -> sqlite3.Connection:
+        if self.persistent:
             self._import_progress_json(conn)
         return conn
 
@@ -321,7 +346,7 @@ class History:
                         conn.execute(sql, params)
                 return
             except sqlite3.DatabaseError as exc:
-                if _busy(exc) or attempt or not self.persistent:
+                if not _corrupt(exc) or attempt or not self.persistent:
                     _late_warning(f"could not record this in drillpe's history ({exc}).")
                     return
                 self.conn.close()
@@ -334,7 +359,7 @@ class History:
         try:
             return self.conn.execute(sql, params).fetchall()
         except sqlite3.DatabaseError as exc:
-            if _busy(exc) or not self.persistent:
+            if not _corrupt(exc) or not self.persistent:
                 _late_warning(f"could not read drillpe's history ({exc}).")
                 return []
             self.conn.close()
@@ -482,6 +507,22 @@ def _attempt(row: sqlite3.Row) -> Attempt:
                    hints_used=row["hints_used"], revealed=bool(row["revealed"]),
                    source=row["source"], session=row["session"], seed=row["seed"],
                    device=row["device"])
+
+
+class Corrupt(sqlite3.DatabaseError):
+    """SQLite's quick_check found damage in the history file."""
+
+
+def _corrupt(exc: Exception) -> bool:
+    """Damage in the file itself, as opposed to a lock, a permission, a full
+    disk or an I/O error: only damage justifies setting a history aside."""
+    if isinstance(exc, Corrupt):
+        return True
+    name = getattr(exc, "sqlite_errorname", "")  # Python 3.11+
+    if name:
+        return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+    text = str(exc).lower()
+    return "malformed" in text or "not a database" in text
 
 
 def _busy(exc: Exception) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
@@ -107,6 +108,18 @@ class Session:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Session:
+        """A session from its saved state; ValueError names the first field
+        whose value has the wrong type (a hand-edited or damaged file)."""
+        if not isinstance(data, dict):
+            raise ValueError("the state is not a JSON object")
+        _validate(data, SESSION_FIELDS, "")
+        for eid, entry in (data.get("results") or {}).items():
+            _validate(entry, RESULT_FIELDS, f"results.{eid}.")
+        for eid, items in (data.get("followups") or {}).items():
+            for index, item in enumerate(items):
+                if not isinstance(item, dict):
+                    raise ValueError(f"followups.{eid}[{index}] is not an object")
+                _validate(item, FOLLOWUP_FIELDS, f"followups.{eid}[{index}].")
         data = dict(data)
         data["followups"] = {eid: [Followup(**f) for f in items]
                              for eid, items in data.get("followups", {}).items()}
@@ -114,6 +127,81 @@ class Session:
 
     def save(self) -> None:
         write_json(self.state_path(), self.to_dict())
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        math.isfinite(value)
+
+
+def _mapping_of(check):
+    return lambda v: isinstance(v, dict) and all(isinstance(k, str) and check(x)
+                                                 for k, x in v.items())
+
+
+def _optional(check):
+    return lambda v: v is None or check(v)
+
+
+def _integer(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# What each saved field must hold, and how to say it.
+SESSION_FIELDS = {
+    "id": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
+    "folder": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
+    "exercises": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+                  "a list of exercise ids"),
+    "minutes": (lambda v: _number(v) and v > 0, "a positive number"),
+    "started_at": (_number, "a number (a Unix time)"),
+    "seed": (_optional(_integer), "an integer or null"),
+    "state": (lambda v: v in ("running", "submitted"), '"running" or "submitted"'),
+    "submitted_at": (_optional(_number), "a number or null"),
+    "results": (_mapping_of(lambda x: isinstance(x, dict)), "an object of results"),
+    "hints": (_mapping_of(_integer), "an object of integers"),
+    "revealed": (_mapping_of(lambda x: isinstance(x, bool)), "an object of true/false"),
+    "followups": (_mapping_of(lambda x: isinstance(x, list)), "an object of lists"),
+    "schema": (_integer, "an integer"),
+}
+FOLLOWUP_FIELDS = {
+    "question": (lambda v: isinstance(v, str), "a string"),
+    "model_answer": (lambda v: isinstance(v, str), "a string"),
+    "answer": (_optional(lambda v: isinstance(v, str)), "a string or null"),
+    "skipped": (lambda v: isinstance(v, bool), "true or false"),
+    "rating": (_optional(lambda v: _integer(v) and 0 <= v <= 3), "0 to 3, or null"),
+}
+def _strings(value) -> bool:
+    return isinstance(value, list) and all(isinstance(x, str) for x in value)
+
+
+RESULT_FIELDS = {  # what result_entry() writes
+    "passed": (lambda v: isinstance(v, bool), "true or false"),
+    "score": (lambda v: _number(v) and 0 <= v <= 1, "a number from 0 to 1"),
+    "diagnoses": (_strings, "a list of strings"),
+    "failed_checks": (_strings, "a list of strings"),
+    "error": (_optional(lambda v: isinstance(v, dict) and
+                        all(isinstance(v.get(k), str) for k in ("kind", "message"))),
+              'null or {"kind", "message"}'),
+    "duration_s": (_number, "a number"),
+    "seed": (_optional(_integer), "an integer or null"),
+    "device": (lambda v: isinstance(v, str), "a string"),
+}
+REQUIRED = ("id", "folder", "exercises", "minutes", "started_at", "question", "model_answer",
+            "passed", "score")
+
+
+def _validate(data: dict, fields: dict, prefix: str) -> None:
+    for key in data:
+        if key not in fields:
+            raise ValueError(f"unknown field {prefix}{key}")
+    for key, (check, wanted) in fields.items():
+        if key not in data:
+            if key in REQUIRED:
+                raise ValueError(f"field {prefix}{key} is missing")
+            continue
+        if not check(data[key]):
+            raise ValueError(f"field {prefix}{key} should be {wanted}, not {data[key]!r:.60}")
 
 
 def new_id(now: float, root: Path) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 from datetime import datetime
 from pathlib import Path
 
@@ -55,6 +57,32 @@ def move_to_backup(path: Path) -> Path:
     target = backup_path(path)
     os.replace(path, target)
     return target
+
+
+def replace_keeping_backup(path: Path, text: str) -> Path:
+    """Put ``text`` at ``path`` and keep the file that was there as a backup
+    beside it; returns the backup. No step loses the old file: the new text
+    is written and synced first (a full disk or a read-only folder fails
+    there, with nothing changed), the old file then gets its backup name as
+    a second link, and one rename puts the new text in place."""
+    from drillpe.report import write_beside
+
+    fresh = write_beside(path, text)
+    backup = backup_path(path)
+    try:
+        try:
+            os.link(path, backup)
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP):
+                raise
+            shutil.copy2(path, backup)  # a file system without hard links
+        os.replace(fresh, path)
+    except BaseException:
+        fresh.unlink(missing_ok=True)
+        if path.exists():
+            backup.unlink(missing_ok=True)  # the original is still in place
+        raise
+    return backup
 
 
 def display(path: Path) -> str:

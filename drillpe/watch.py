@@ -144,15 +144,14 @@ def run(session: Session, keys, *, live: bool, as_json: bool, quiet: bool,
         show_hint: Callable[[str], object]) -> None:
     """The loop: grade everything once, then on every save, until q, Ctrl-C,
     SIGTERM or SIGHUP. ``show_hint(exercise_id)`` returns a renderable."""
-    import json
-
+    from drillpe import render
     from drillpe.render import practice as view
 
     def emit(item: Item) -> None:
         if as_json:
-            print(json.dumps({"event": "graded", "grade": item.grades,
-                              "latency_s": round(item.latency_s or 0.0, 4),
-                              **item.result.to_dict()}, ensure_ascii=False), flush=True)
+            render.print_json({"event": "graded", "grade": item.grades,
+                               "latency_s": round(item.latency_s or 0.0, 4),
+                               **item.result.to_dict()}, indent=None)
         elif not live:
             view.watch_graded(item, quiet)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +12,8 @@ from drillpe.app import (
     Device,
     ExerciseArg,
     LangOpt,
+    SeedOpt,
+    TimeoutOpt,
     WorkspaceOpt,
     app,
     complete_exercise_id,
@@ -44,7 +45,7 @@ def list_(
             "last_practised": entry.get("last_practised"),
         })
     if as_json:
-        print(json.dumps({"schema": 1, "exercises": rows}, indent=2))
+        render.print_json({"schema": 1, "exercises": rows})
     else:
         render.exercise_list(rows)
     return EXIT_OK
@@ -89,13 +90,14 @@ def _put_stub(exercise: catalog.Exercise, target: Path) -> str | None:
     """Write the stub to ``target``; a file already there is moved to a backup
     first (unless it is the untouched stub itself). Returns the backup's path."""
     stub = resources.stub_path(exercise.id).read_text(encoding="utf-8")
-    backup = None
-    if target.exists():
-        if target.is_file() and target.read_text(encoding="utf-8", errors="replace") == stub:
-            return None
-        backup = places.display(places.move_to_backup(target))
-    write_atomic(target, stub)
-    return backup
+    if not target.exists():
+        write_atomic(target, stub)
+        return None
+    if target.is_file() and target.read_text(encoding="utf-8", errors="replace") == stub:
+        return None
+    if not target.is_file():
+        raise UsageError(f"{places.display(target)} is not a file; move it away first.")
+    return places.display(places.replace_keeping_backup(target, stub))
 
 
 def resolve_targets(ids: list[str], file: Path | None, ws: Path) -> list[tuple[catalog.Exercise, Path]]:
@@ -137,10 +139,8 @@ def check(
     device: Annotated[Device, typer.Option(
         "--device", help="Where to run your code and the reference.")] = Device.cpu,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document (cli.md).")] = False,
-    timeout: Annotated[float, typer.Option("--timeout", min=0.5, help="Seconds allowed to grade "
-                                           "each learner file as a whole.")] = 20.0,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the random inputs "
-                                      "(printed in every report).")] = 0,
+    timeout: TimeoutOpt = 20.0,
+    seed: SeedOpt = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Scorecard table and verdict only.")] = False,
     workspace: WorkspaceOpt = None,
     lang: LangOpt = None,
@@ -169,7 +169,7 @@ def check(
                 render.note(catalog.ui("not_recorded", path=places.display(path),
                                        mine=places.display(mine)))
     if as_json:
-        print(json.dumps(document(results), indent=2, ensure_ascii=False))
+        render.print_json(document(results))
     else:
         render.summary(results)
     return EXIT_OK if all(r.passed for r in results) else EXIT_FAILED

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from typing import Annotated
@@ -11,11 +10,16 @@ import typer
 
 from drillpe import catalog, places, render
 from drillpe.app import (
+    MAX_MINUTES,
+    MAX_SEED,
     Device,
     LangOpt,
+    SeedOpt,
+    TimeoutOpt,
     WorkspaceOpt,
     app,
     complete_exercise_id,
+    finite,
     open_history,
 )
 from drillpe.errors import EXIT_FAILED, EXIT_OK, UsageError
@@ -45,9 +49,8 @@ def stats(as_json: JsonOpt = False,
     streak = progress.streaks(list(events.values()), now)
     sessions = history.sessions("mock")
     if as_json:
-        print(json.dumps({"schema": 1, "exercises": summaries, "calendar": calendar,
-                          "streak": streak, "mock_sessions": sessions}, indent=2,
-                         ensure_ascii=False))
+        render.print_json({"schema": 1, "exercises": summaries, "calendar": calendar,
+                           "streak": streak, "mock_sessions": sessions})
     else:
         view.stats(summaries, calendar, streak, sessions)
     return EXIT_OK
@@ -64,8 +67,8 @@ def next_(as_json: JsonOpt = False,
     history = open_history()
     plans = schedule.recommend(history.events(), list(catalog.load().values()), time.time())
     if as_json:
-        print(json.dumps({"schema": 1, "next": plans[0].exercise if plans else None,
-                          "plan": [p.to_dict() for p in plans]}, indent=2))
+        render.print_json({"schema": 1, "next": plans[0].exercise if plans else None,
+                           "plan": [p.to_dict() for p in plans]})
     else:
         view.next_list(plans, show)
     return EXIT_OK
@@ -82,9 +85,8 @@ def watch(
         autocompletion=complete_exercise_id)] = None,
     device: Annotated[Device, typer.Option("--device", help="Where to run your code and the "
                                            "reference.")] = Device.cpu,
-    timeout: Annotated[float, typer.Option("--timeout", min=0.5, help="Seconds allowed to grade "
-                                           "each learner file as a whole.")] = 20.0,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the random inputs.")] = 0,
+    timeout: TimeoutOpt = 20.0,
+    seed: SeedOpt = 0,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document per line, per "
                                           "grade (for scripts).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Scorecard table and verdict "
@@ -136,16 +138,16 @@ mock_app = typer.Typer(help="Timed mock interview: fresh stubs, a countdown, gra
 app.add_typer(mock_app, name="mock")
 
 MinutesOpt = Annotated[float | None, typer.Option(
-    "--minutes", "-m", min=0.01, help="Time allowed [default: the exercises' budgets added up].",
+    "--minutes", "-m", min=0.01, max=MAX_MINUTES, callback=finite, help="Time allowed [default: the exercises' budgets added up].",
     show_default=False)]
 ExercisesOpt = Annotated[str | None, typer.Option(
     "--exercises", "-e", metavar="ID,ID", help="These exercises [default: drawn from your "
     "history, favouring weak and never-done ones].", show_default=False)]
 CountOpt = Annotated[int | None, typer.Option(
-    "--count", "-n", min=1, help="How many exercises to draw when --exercises is not given "
+    "--count", "-n", min=1, max=100, help="How many exercises to draw when --exercises is not given "
     "[default: 2].", show_default=False)]
-SeedOpt = Annotated[int | None, typer.Option(
-    "--seed", help="Makes the draw reproducible; also the grading inputs' seed.",
+DrawSeedOpt = Annotated[int | None, typer.Option(
+    "--seed", min=0, max=MAX_SEED, help="Makes the draw reproducible; also the grading inputs' seed.",
     show_default=False)]
 SessionOpt = Annotated[str | None, typer.Option(
     "--session", help="Session id [default: the latest].", show_default=False)]
@@ -210,7 +212,7 @@ def _finish(session, results, history, ask: bool, as_json: bool = False) -> int:
 
     report = interview.submit(session, results, history, time.time())
     if as_json:
-        print(json.dumps(report, indent=2, ensure_ascii=False))
+        render.print_json(report)
         return EXIT_OK if report["passed"] else EXIT_FAILED
     for result in results.values():
         view.out.print(view.scorecard(result, quiet=True))
@@ -227,7 +229,7 @@ def mock(
     minutes: MinutesOpt = None,
     exercises: ExercisesOpt = None,
     count: CountOpt = None,
-    seed: SeedOpt = None,
+    seed: DrawSeedOpt = None,
     lang: LangOpt = None,
 ) -> int | None:
     """Timed mock interview. Without a subcommand: start one with a live countdown."""
@@ -242,7 +244,7 @@ def mock_start(
     minutes: MinutesOpt = None,
     exercises: ExercisesOpt = None,
     count: CountOpt = None,
-    seed: SeedOpt = None,
+    seed: DrawSeedOpt = None,
     no_live: Annotated[bool, typer.Option("--no-live", help="Write the files, print the "
                                           "session folder and return (for scripts).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="With --no-live: print the session "
@@ -259,7 +261,7 @@ def mock_start(
     if not no_live:
         return _live(session)
     if as_json:
-        print(json.dumps(mocking.status(session, time.time()), indent=2))
+        render.print_json(mocking.status(session, time.time()))
     else:
         view.mock_started(session, live=False)
     return EXIT_OK
@@ -287,7 +289,7 @@ def mock_status(session_id: SessionOpt = None, as_json: JsonOpt = False) -> int:
     session = mocking.load(session_id)
     status = mocking.status(session, time.time())
     if as_json:
-        print(json.dumps(status, indent=2))
+        render.print_json(status)
     else:
         view.mock_status(status)
     return EXIT_OK
@@ -299,8 +301,7 @@ def mock_submit(
     as_json: JsonOpt = False,
     no_questions: Annotated[bool, typer.Option("--no-questions", help="Do not ask the "
                                                "follow-up questions now.")] = False,
-    timeout: Annotated[float, typer.Option("--timeout", min=0.5, help="Seconds allowed to grade "
-                                           "each file.")] = 20.0,
+    timeout: TimeoutOpt = 20.0,
     lang: LangOpt = None,
 ) -> int:
     """Grade the session's files as they are now and record the session.
@@ -313,7 +314,7 @@ def mock_submit(
     if session.state == "submitted":
         report = mocking.report(session, session.submitted_at)
         if as_json:
-            print(json.dumps(report, indent=2, ensure_ascii=False))
+            render.print_json(report)
         else:
             render.warn(f"mock session {session.id} was already submitted; its report:")
             view.mock_report(report)

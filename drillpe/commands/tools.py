@@ -14,8 +14,18 @@ from typing import Annotated
 
 import typer
 
-from drillpe import __version__, catalog, i18n, places, resources
-from drillpe.app import Device, ExerciseArg, LangOpt, WorkspaceOpt, app, exercise_or_usage
+from drillpe import __version__, catalog, i18n, places, render, resources
+from drillpe.app import (
+    MAX_TIMEOUT_S,
+    Device,
+    ExerciseArg,
+    LangOpt,
+    SeedOpt,
+    WorkspaceOpt,
+    app,
+    exercise_or_usage,
+    finite,
+)
 from drillpe.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 
@@ -34,16 +44,16 @@ def bench(
         "--device", help="Where to run your code and the reference.")] = Device.cpu,
     dtype: Annotated[Dtype, typer.Option("--dtype", help="dtype of the inputs.")] = Dtype.float32,
     threads: Annotated[int, typer.Option(
-        "--threads", min=0, help="CPU threads for torch (one by default: steadier on a busy "
+        "--threads", min=0, max=1024, help="CPU threads for torch (one by default: steadier on a busy "
         "machine; 0 = torch's default).")] = 1,
     budget: Annotated[float, typer.Option(
-        "--budget", min=0.05, help="Seconds of repeated runs for each side.")] = 2.0,
+        "--budget", min=0.05, max=600.0, callback=finite, help="Seconds of repeated runs for each side.")] = 2.0,
     quick: Annotated[bool, typer.Option(
         "--quick", help="Small inputs and few runs: a smoke test, not a measurement.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the random inputs.")] = 0,
+    seed: SeedOpt = 0,
     timeout: Annotated[float, typer.Option(
-        "--timeout", min=1.0, help="Seconds allowed to each timing process.")] = 300.0,
+        "--timeout", min=1.0, max=MAX_TIMEOUT_S, callback=finite, help="Seconds allowed to each timing process.")] = 300.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Table and verdict only.")] = False,
     workspace: WorkspaceOpt = None,
 ) -> int:
@@ -75,14 +85,14 @@ def bench(
     result, report = run_bench(exercise.id, path, options, places.display(path))
     if report is None:
         if as_json:
-            print(json.dumps({"schema": 1, "exercise": exercise.id, "refused": True,
-                              "reason": "the answer does not pass its core checks",
-                              "check": result.to_dict()}, indent=2, ensure_ascii=False))
+            render.print_json({"schema": 1, "exercise": exercise.id, "refused": True,
+                               "reason": "the answer does not pass its core checks",
+                               "check": result.to_dict()})
         else:
             show.bench_refused(result)
         return EXIT_FAILED
     if as_json:
-        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        render.print_json(report.to_dict())
     else:
         show.bench(report, quiet=quiet)
     if any(t.error for t in report.targets):
@@ -231,7 +241,7 @@ def doctor(
     rows = doctor_facts(workspace)
     ok = not any(row["status"] == "fail" for row in rows)
     if as_json:
-        print(json.dumps({"schema": 1, "ok": ok, "checks": rows}, indent=2, ensure_ascii=False))
+        render.print_json({"schema": 1, "ok": ok, "checks": rows})
     else:
         show.doctor([(row["what"], row["status"], row["detail"]) for row in rows])
     return EXIT_OK if ok else EXIT_FAILED

@@ -5,6 +5,7 @@ rich decides colour: none when stdout is not a terminal or NO_COLOR is set.
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from collections.abc import Iterable
@@ -354,3 +355,29 @@ def reveal_diff(exercise: catalog.Exercise, learner: str, reference: str, learne
                  "cyan" if line.startswith("@@") else "")
         text.append(line if line.endswith("\n") else line + "\n", style=style)
     out.print(text, end="", soft_wrap=True)  # a wrapped line would lose its +/- marker
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def print_json(document, *, indent: int | None = 2) -> None:
+    """One strict JSON document on stdout: a float that is not finite (JSON
+    has no NaN or Infinity) is written as null, and text is escaped to ASCII
+    when stdout cannot encode it (a latin-1 terminal)."""
+    print(json.dumps(_strict(document), indent=indent, allow_nan=False,
+                     ensure_ascii=not _stdout_speaks_unicode()), flush=True)
+
+
+def _strict(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _strict(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(item) for item in value]
+    return value
+
+
+def _stdout_speaks_unicode() -> bool:
+    encoding = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+    return encoding.startswith("utf")

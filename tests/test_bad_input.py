@@ -1,0 +1,287 @@
+"""Bad input and broken state never cost work: files Python itself would
+run, learner-caused failures named as such, unwritable or full folders,
+damaged or unusable history, out-of-range options, strict JSON, a latin-1
+terminal and a hand-edited mock session."""
+
+import ctypes
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, run_cli
+
+from drillpe import render
+from drillpe.launch.warm import launcher as warm_launcher
+from drillpe.runner import GradeRequest, grade
+
+CORRECT = (ROOT / "solutions" / "sinusoidal.py").read_text(encoding="utf-8")
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --------------------------------------------------------------------------- learner files
+
+
+@pytest.fixture(scope="module")
+def warm():
+    with warm_launcher() as launcher:
+        yield launcher
+
+
+def _grade(path: Path, launcher):
+    return grade(GradeRequest("sinusoidal", path, timeout=30), launcher=launcher)
+
+
+@pytest.mark.parametrize("name, data", [
+    ("bom", b"\xef\xbb\xbf" + CORRECT.encode()),
+    ("gbk", ("# -*- coding: gbk -*-\n# 正弦位置编码\n" + CORRECT).encode("gbk")),
+    ("latin1", ("# coding: latin-1\n# café\n" + CORRECT).encode("latin-1")),
+])
+def test_files_python_runs_are_graded_as_python_reads_them(name, data, tmp_path, warm):
+    path = tmp_path / "sinusoidal.py"
+    path.write_bytes(data)
+    result = _grade(path, warm)
+    assert result.passed and result.error is None, result.to_json()
+
+
+def test_scratch_modules_beside_the_file_do_not_shadow_the_standard_library(tmp_path, warm):
+    (tmp_path / "random.py").write_text("raise SystemExit('a scratch file')\n")
+    (tmp_path / "copy.py").write_text("deepcopy = None\n")
+    (tmp_path / "sinusoidal.py").write_text(CORRECT)
+    result = _grade(tmp_path / "sinusoidal.py", warm)
+    assert result.passed, result.to_json()
+
+
+def test_an_expression_too_deep_to_compile_is_the_learners_syntax_error(tmp_path, warm):
+    path = tmp_path / "sinusoidal.py"
+    path.write_text(CORRECT + "\nX = " + "+".join(["1"] * 100_000) + "\n")
+    result = _grade(path, warm)
+    assert not result.passed and result.error["kind"] == "syntax", result.to_json()
+    assert "nested too deeply" in result.error["message"]
+
+
+def test_a_huge_line_in_a_traceback_is_capped(tmp_path, warm):
+    path = tmp_path / "sinusoidal.py"
+    path.write_text(CORRECT.replace(
+        "    def forward(self) -> torch.Tensor:\n",
+        "    def forward(self) -> torch.Tensor:\n        raise ValueError('" + "x" * 200_000
+        + "')\n", 1))
+    result = _grade(path, warm)
+    assert not result.passed
+    assert len(result.to_json()) < 40_000
+
+
+# --------------------------------------------------------------------------- unwritable places
+
+
+def _without_dac():
+    """A preexec_fn: root loses the capabilities that bypass permission bits
+    (dropped from the bounding set, so they are gone after exec)."""
+    if os.geteuid() != 0:
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def drop():
+        for cap in (1, 2, 3):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER
+            if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+                raise OSError(ctypes.get_errno(), "PR_CAPBSET_DROP")
+    return drop
+
+
+def run_restricted(*args, env):
+    full_env = dict(os.environ, **env)
+    return subprocess.run([sys.executable, "-m", "drillpe", *args], env=full_env,
+                          capture_output=True, text=True, timeout=120,
+                          preexec_fn=_without_dac())
+
+
+@pytest.mark.parametrize("args", [("start", "rope", "--force"), ("reset", "rope"),
+                                  ("start", "alibi")], ids=" ".join)
+def test_a_read_only_workspace_is_a_usage_error_and_the_work_stays(args, isolated_places):
+    ws = isolated_places["workspace"]
+    ws.mkdir(parents=True)
+    mine = ws / "rope.py"
+    mine.write_text("# my work\n")
+    before = sha(mine)
+    ws.chmod(0o555)
+    try:
+        res = run_restricted(*args, env={})
+    finally:
+        ws.chmod(0o755)
+    assert res.returncode == 2, res.stderr
+    assert "cannot write" in res.stderr and str(ws) in res.stderr and "Traceback" not in res.stderr
+    assert sha(mine) == before and sorted(p.name for p in ws.iterdir()) == ["rope.py"]
+
+
+def _unshare_ok() -> bool:
+    return shutil.which("unshare") is not None and subprocess.run(
+        ["unshare", "-rm", "true"], capture_output=True).returncode == 0
+
+
+FULL_DISK = """
+set -e
+mount -t tmpfs -o size={size} tmpfs "$TARGET"
+{prepare}
+dd if=/dev/zero of="$TARGET/filler" bs=1k count=4096 2>/dev/null || true
+shift_out() {{ "$@" > "$OUT/out.txt" 2> "$OUT/err.txt" && echo 0 > "$OUT/rc" || echo $? > "$OUT/rc"; }}
+shift_out {python} -m drillpe {args}
+rm -f "$TARGET/filler"
+{python} -c "import sys; print('\\n'.join(sorted(__import__('os').listdir(sys.argv[1]))))" \\
+    "$TARGET" > "$OUT/listing"
+for f in "$TARGET"/*; do sha256sum "$f" >> "$OUT/sums"; done
+"""
+
+
+def on_full_disk(tmp_path, target: Path, args: str, prepare: str, size="256k"):
+    """Run drillpe ARGS with TARGET on a tmpfs that is full (a user and mount
+    namespace of its own, so no privilege is needed)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    script = FULL_DISK.format(size=size, prepare=prepare, python=sys.executable, args=args)
+    subprocess.run(["unshare", "-rm", "sh", "-c", script], check=True, timeout=180,
+                   env=dict(os.environ, TARGET=str(target), OUT=str(out)))
+    return (int((out / "rc").read_text()), (out / "err.txt").read_text(),
+            (out / "listing").read_text().split(), (out / "sums").read_text())
+
+
+@pytest.mark.skipif(not _unshare_ok(), reason="needs unprivileged user and mount namespaces")
+def test_start_force_on_a_full_disk_changes_nothing(tmp_path, isolated_places):
+    ws = isolated_places["workspace"]
+    ws.mkdir(parents=True)
+    rc, err, listing, sums = on_full_disk(
+        tmp_path, ws, "start rope --force",
+        prepare='printf "# my work\\n" > "$TARGET/rope.py"')
+    assert rc == 2 and "No space left" in err and "Traceback" not in err, err
+    assert listing == ["rope.py"]  # no backup, no stray temporary file
+    assert hashlib.sha256(b"# my work\n").hexdigest() in sums
+
+
+# --------------------------------------------------------------------------- history
+
+
+def _history_with_attempts(home: Path) -> Path:
+    """A history holding a little of everything, checkpointed into one file."""
+    from drillpe.history import History
+
+    history = History(home)
+    history.record_hint("rope", 1)
+    history.record_reveal("alibi")
+    history.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    history.close()
+    return home / "history.sqlite3"
+
+
+def test_a_read_only_history_is_left_untouched_and_said(isolated_places):
+    home = isolated_places["home"]
+    path = _history_with_attempts(home)
+    before = sha(path)
+    path.chmod(0o444)
+    try:
+        res = run_restricted("hint", "rope", env={})
+    finally:
+        path.chmod(0o644)
+    assert res.returncode == 0, res.stderr
+    assert "history" in res.stderr and "Traceback" not in res.stderr
+    assert sha(path) == before
+    assert not [p for p in home.iterdir() if "backup" in p.name]
+
+
+@pytest.mark.skipif(not _unshare_ok(), reason="needs unprivileged user and mount namespaces")
+def test_a_history_on_a_full_disk_is_not_set_aside(tmp_path, isolated_places):
+    home = isolated_places["home"]
+    path = _history_with_attempts(home)
+    before = sha(path)
+    saved = tmp_path / "saved.sqlite3"
+    shutil.copy(path, saved)
+    rc, err, listing, sums = on_full_disk(
+        tmp_path, home, "hint rope",
+        prepare=f'cp "{saved}" "$TARGET/history.sqlite3"')
+    assert rc == 0 and "history" in err and "Traceback" not in err, err
+    assert not [name for name in listing if "backup" in name], listing
+    assert before in sums
+
+
+def test_a_damaged_history_is_set_aside_byte_identical(isolated_places):
+    home = isolated_places["home"]
+    path = _history_with_attempts(home)
+    data = bytearray(path.read_bytes())
+    page = sqlite3.connect(path).execute("PRAGMA page_size").fetchone()[0]
+    data[18:20] = b"\x01\x01"  # a rollback-journal file, as older SQLite tools leave it
+    data[page] = 0x07  # page 2: not a b-tree page type
+    data[page + 3:page + 5] = b"\xff\xff"
+    path.write_bytes(bytes(data))
+    damaged = hashlib.sha256(bytes(data)).hexdigest()
+    res = run_cli("hint", "rope")
+    assert res.returncode == 0 and "moved to" in res.stderr, res.stderr
+    aside = [p for p in home.iterdir() if p.name.startswith("history.backup-")
+             and p.suffix == ".sqlite3"]
+    assert len(aside) == 1 and sha(aside[0]) == damaged
+
+
+# --------------------------------------------------------------------------- options and output
+
+
+@pytest.mark.parametrize("args", [
+    ("check", "sinusoidal", "--timeout", "inf"),
+    ("check", "sinusoidal", "--timeout", "1e10"),
+    ("check", "sinusoidal", "--timeout", "nan"),
+    ("check", "sinusoidal", "--seed", str(2**64)),
+    ("watch", "sinusoidal", "--seed", "-1"),
+    ("mock", "start", "--minutes", "1e308", "--json"),
+    ("bench", "rope", "--budget", "inf"),
+], ids=" ".join)
+def test_out_of_range_options_are_usage_errors(args):
+    res = run_cli(*args)
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert "Invalid value" in res.stderr and res.stdout == ""
+
+
+def test_json_is_strict(capsys):
+    render.print_json({"a": float("inf"), "b": [float("nan"), 1.5], "c": "正弦"})
+    text = capsys.readouterr().out
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(c)) == \
+        {"a": None, "b": [None, 1.5], "c": "正弦"}
+
+
+def test_chinese_text_on_a_latin1_terminal(isolated_places):
+    def latin1(*args):
+        return subprocess.run([sys.executable, "-m", "drillpe", *args], capture_output=True,
+                              env=dict(os.environ, PYTHONIOENCODING="latin-1"), timeout=60)
+
+    hint = latin1("hint", "rope", "--lang", "zh")
+    assert hint.returncode == 0 and b"Traceback" not in hint.stderr, hint.stderr
+    listing = latin1("list", "--json", "--lang", "zh")
+    assert listing.returncode == 0
+    titles = [row["title"] for row in json.loads(listing.stdout.decode("latin-1"))["exercises"]]
+    assert "正弦绝对位置编码" in titles  # escaped on the wire, intact once parsed
+
+
+# --------------------------------------------------------------------------- mock state
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"minutes": "30"}, "minutes"),
+    ({"hints": {"rope": "2"}}, "hints"),
+    ({"state": "submitted", "submitted_at": 1.0,
+      "results": {"rope": {"passed": "yes", "score": 0.5}}}, "results.rope.passed"),
+    ({"followups": {"rope": [{"question": 1, "model_answer": "a"}]}},
+     "followups.rope[0].question"),
+])
+def test_a_hand_edited_mock_session_is_named_not_a_crash(change, field, isolated_places):
+    assert run_cli("mock", "start", "--no-live", "-e", "rope").returncode == 0
+    state = next((isolated_places["home"] / "mock").glob("*/session.json"))
+    data = json.loads(state.read_text())
+    data.update(change)
+    state.write_text(json.dumps(data))
+    for command in (("mock", "status"), ("mock", "submit", "--no-questions")):
+        res = run_cli(*command)
+        assert res.returncode == 2, res.stderr
+        assert f"field {field}" in res.stderr and "Traceback" not in res.stderr
