@@ -143,6 +143,7 @@ class Guards:
             guards.banned_calls.append({"name": dotted, "line": guards._learner_line()})
             return original(*args, **kwargs)
 
+        del recorded.__wrapped__  # no handle on the unrecorded function
         setattr(owner, attr, recorded)
 
 

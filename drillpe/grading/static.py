@@ -15,6 +15,8 @@ answer needs is there; what is refused is what a forged pass would need
 from __future__ import annotations
 
 import ast
+import re
+import string
 from dataclasses import dataclass, field
 
 REFERENCE_MODULES = ("drillpe", "solutions", "graders")
@@ -23,7 +25,7 @@ REFERENCE_MODULES = ("drillpe", "solutions", "graders")
 ALLOWED_MODULES = frozenset({
     "torch", "numpy", "einops", "math", "cmath", "typing", "typing_extensions", "dataclasses",
     "functools", "itertools", "collections", "abc", "enum", "numbers", "copy", "warnings",
-    "random", "fractions", "decimal", "statistics", "operator", "contextlib", "string", "re",
+    "random", "fractions", "decimal", "statistics", "operator", "contextlib", "re",
     "json", "time", "sys", "os", "__future__",
 })
 # For these, only the listed attributes.
@@ -41,7 +43,12 @@ ALLOWED_ATTRIBUTES = {
 # Reached through an allowed module, these lead out of the exercise.
 REFUSED_UNDER = {
     "torch": {"ops", "library", "overrides", "serialization", "hub", "multiprocessing",
-              "distributed", "package", "cpp_extension", "classes", "load", "save", "from_file"},
+              "distributed", "package", "cpp_extension", "classes", "load", "save", "from_file",
+              "CompilationUnit"},  # TorchScript compiled from a string
+    # annotations evaluated from strings: eval by another name
+    "typing": {"get_type_hints", "ForwardRef", "evaluate_forward_ref"},
+    "typing_extensions": {"get_type_hints", "ForwardRef", "evaluate_forward_ref",
+                          "get_annotations"},
     "numpy": {"lib", "ctypeslib", "f2py", "distutils", "load", "save", "savez",
               "savez_compressed", "fromfile", "memmap", "loadtxt", "savetxt", "genfromtxt",
               "fromregex", "DataSource"},
@@ -87,8 +94,16 @@ ATTRIBUTE_BUILTINS = frozenset({"getattr", "setattr", "delattr", "hasattr"})
 # Fused attention by any of its names (the private aten kernels, flex attention).
 BANNED_STEMS = {"torch.nn.functional.scaled_dot_product_attention": ("scaleddotproduct",
                                                                       "flexattention"),
-                "torch.nn.MultiheadAttention": ("multiheadattention",),
+                "torch.nn.MultiheadAttention": ("multiheadattention", "transformerencoder",
+                                                "transformerdecoder"),
                 "torch.nn.functional.multi_head_attention_forward": ("multiheadattention",)}
+
+
+# Methods that read attributes named inside a format string.
+FORMAT_METHODS = frozenset({"format", "format_map", "get_field", "vformat", "get_value"})
+# What a string annotation may contain: names, dotted names, subscripts, unions.
+ANNOTATION_NODES = (ast.Expression, ast.Name, ast.Attribute, ast.Subscript, ast.Tuple, ast.List,
+                    ast.Constant, ast.BinOp, ast.BitOr, ast.Load, ast.Slice)
 
 
 @dataclass
@@ -202,6 +217,7 @@ class _Visitor:
             for child in ast.iter_child_nodes(node):
                 parents[id(child)] = node
         self.parents = parents
+        self.string_names = _string_names(tree)
         for node in ast.walk(tree):
             visit = getattr(self, f"visit_{type(node).__name__}", None)
             if visit is not None:
@@ -328,6 +344,7 @@ class _Visitor:
             self.tamper(node, f"the module {name} used as a value: use its functions directly")
 
     def visit_Call(self, node: ast.Call) -> None:
+        self._format_string(node)
         func = node.func
         if isinstance(func, ast.Attribute) and func.attr == "cuda":
             self.add("device.hardcoded_cuda", node, ".cuda()")
@@ -351,10 +368,75 @@ class _Visitor:
         if name in ("setattr", "delattr") and base.split(".")[0] in self.module_roots:
             self.tamper(node, f"{name}() on {base}: changes a module")
 
+    def _format_string(self, node: ast.Call) -> None:
+        """str.format and its kin read attributes named inside the string
+        ("{0.__globals__}"), where no attribute node shows them."""
+        func = node.func
+        if not (isinstance(func, ast.Attribute) and func.attr in FORMAT_METHODS):
+            return
+        receiver = func.value
+        if isinstance(receiver, ast.Name) and receiver.id == "str" and node.args:
+            receiver = node.args[0]  # str.format("...", x)
+        texts = self._strings_of(receiver)
+        if texts is None:
+            self.tamper(node, f".{func.attr}() on a format string drillpe cannot read: "
+                              "use an f-string")
+            return
+        for text in texts:
+            try:
+                fields = [f for _, f, _, _ in string.Formatter().parse(text) if f]
+            except ValueError:
+                continue  # str.format raises too
+            for field_name in fields:
+                for part in re.split(r"[.\[]", field_name)[1:]:
+                    attr = part.rstrip("]")
+                    if attr.startswith("_") or attr in REFUSED_ANYWHERE:
+                        self.tamper(node, f"format field {{{field_name}}}: reaches the "
+                                          "interpreter's internals")
+                        return
+
+    def _strings_of(self, node: ast.AST) -> list[str] | None:
+        """The text(s) a format string can be: a literal, or a name only ever
+        assigned literals in this file; None when it cannot be known."""
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return [node.value]
+        if isinstance(node, ast.Name) and node.id in self.string_names:
+            return self.string_names[node.id]
+        return None
+
     def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         if node.name in REFUSED_DEFINITIONS:
             self.tamper(node, f"def {node.name}: runs code at moments the grader does not "
                               "choose")
+        arguments = node.args
+        for arg in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs,
+                    arguments.vararg, arguments.kwarg]:
+            if arg is not None and arg.annotation is not None:
+                self._annotation(arg.annotation)
+        if node.returns is not None:
+            self._annotation(node.returns)
+
+    def _annotation(self, annotation: ast.AST) -> None:
+        """A string annotation is code that typing.get_type_hints (and
+        functools.singledispatch through it) evaluates: it may only name types."""
+        for part in ast.walk(annotation):
+            if not (isinstance(part, ast.Constant) and isinstance(part.value, str)):
+                continue
+            try:
+                tree = ast.parse(part.value.strip(), mode="eval")
+            except SyntaxError:
+                self.tamper(part, f"the annotation {part.value[:60]!r} is not a type")
+                continue
+            for inner in ast.walk(tree):
+                if not isinstance(inner, ANNOTATION_NODES):
+                    self.tamper(part, f"the annotation {part.value[:60]!r} is not a type")
+                    break
+                name = inner.attr if isinstance(inner, ast.Attribute) else \
+                    inner.id if isinstance(inner, ast.Name) else ""
+                if name.startswith("__") or name in REFUSED_ANYWHERE:
+                    self.tamper(part, f"the annotation {part.value[:60]!r} reaches the "
+                                      "interpreter's internals")
+                    break
 
     visit_AsyncFunctionDef = visit_FunctionDef
 
@@ -398,10 +480,40 @@ class _Visitor:
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         self._target(node.target, node, "assigns")
+        self._annotation(node.annotation)
 
     def visit_Delete(self, node: ast.Delete) -> None:
         for target in node.targets:
             self._target(target, node, "deletes")
+
+
+def _string_names(tree: ast.Module) -> dict[str, list[str]]:
+    """Names whose every assignment in the file is a string literal."""
+    found: dict[str, list[str]] = {}
+    other: set[str] = set()
+    for node in ast.walk(tree):
+        targets, value = [], None
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign, ast.NamedExpr)):
+            targets, value = [node.target], node.value
+        elif isinstance(node, (ast.For, ast.comprehension)):
+            targets = [node.target]
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            arguments = node.args
+            other.update(a.arg for a in [*arguments.posonlyargs, *arguments.args,
+                                         *arguments.kwonlyargs, arguments.vararg,
+                                         arguments.kwarg] if a is not None)
+        for target in targets:
+            names = [n.id for n in ast.walk(target) if isinstance(n, ast.Name)]
+            literal = isinstance(target, ast.Name) and not isinstance(node, ast.AugAssign) and \
+                isinstance(value, ast.Constant) and isinstance(value.value, str)
+            for name in names:
+                if literal:
+                    found.setdefault(name, []).append(value.value)
+                else:
+                    other.add(name)
+    return {name: texts for name, texts in found.items() if name not in other}
 
 
 def _dunder_ok(name: str) -> bool:
