@@ -38,6 +38,19 @@ def codes(source: str, banned=SDPA) -> set[str]:
      {"rules.banned_api", "rules.tampering"}),
     ("from torch.nn.attention.flex_attention import flex_attention", {"rules.banned_api"}),
     ("import torch.nn as nn\nm = nn.MultiheadAttention(8, 2)", {"rules.banned_api"}),
+    ("import torch\nm = torch.nn.TransformerEncoderLayer(8, 2)", {"rules.banned_api"}),
+    # attributes read inside strings
+    ('def f(): pass\nx = "{0.__globals__}".format(f)', {"rules.tampering"}),
+    ('def f(): pass\nx = str.format("{0.__globals__[x]}", f)', {"rules.tampering"}),
+    ('T = "{0.__globals__}"\ndef f(): pass\nx = T.format(f)', {"rules.tampering"}),
+    ("def g(t):\n    return t.format(1)", {"rules.tampering"}),
+    ("from string import Formatter", {"rules.tampering"}),
+    ("def f(x: \"__import__('os')\"): pass", {"rules.tampering"}),
+    ("import typing\ntyping.get_type_hints(f)", {"rules.tampering"}),
+    ('import torch\ntorch.jit.CompilationUnit("def f(x): return x")', {"rules.tampering"}),
+    # ... and what honest code writes with them
+    ('T = "L={0} d={1:.3f}"\nx = T.format(3, 1.5) + "{}".format(2)', set()),
+    ('import torch\ndef f(x: "torch.Tensor", y: "int | None" = None) -> "list[int]": pass', set()),
     ("import transformers", {"rules.banned_api"}),
     # dynamic routes to anything
     ("import torch.nn.functional as F\ngetattr(F, 'scaled_' + 'dot_product_attention')",
