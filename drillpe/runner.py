@@ -9,6 +9,7 @@ from warm workers: drillpe.launch.warm).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -88,8 +89,9 @@ def grade(request: GradeRequest, launcher=None) -> ExerciseResult:
             end = contract.LearnerEnd(
                 returncode=status.returncode, timed_out=status.timed_out,
                 timeout_s=request.timeout, memory_exceeded=status.memory_exceeded,
-                memory_limit=sandbox.memory_limit(), records_overflow=overflow)
-            report = _judge(launcher, judge, job, run_dir, end)
+                memory_limit=sandbox.memory_limit(), records_overflow=overflow,
+                harm=status.harm)
+            report = _judge(launcher, judge, job, run_dir, end, status.isolation)
         finally:
             judge.kill()
     finally:
@@ -166,14 +168,17 @@ def run_sandboxed(launcher, start, *, records: Path, records_cap: int, stuck: Pa
         return status, pipes.output, pipes.records_overflow
 
 
-def _judge(launcher, judge, job: contract.Grade, run_dir: Path, end: contract.LearnerEnd
-           ) -> dict:
-    """The judge's report. A judge that was stopped or killed (only the
-    learner could have, and only without the namespace sandbox) is resumed
-    or replaced by a fresh one: the learner's harm is never drillpe's failure."""
+def _judge(launcher, judge, job: contract.Grade, run_dir: Path, end: contract.LearnerEnd,
+           isolation: str) -> dict:
+    """The judge's report. A judge that was stopped or killed is resumed or
+    replaced by a fresh one: the learner's harm is never drillpe's failure.
+    Without the namespace sandbox only the learner's code could have done it,
+    so the fresh judge is told, and fails the file (rules.tampering)."""
     report_path = run_dir / contract.REPORT_FILE
+    harmed = "your code stopped or killed drillpe's judge process"
     for attempt in range(2):
-        judge.resume()
+        if judge.resume() and isolation == "guard" and not end.harm:
+            end = dataclasses.replace(end, harm=harmed)
         rc = judge.finish(end, JUDGE_WAIT_S)
         if rc == 0 and report_path.is_file():
             try:
@@ -187,6 +192,8 @@ def _judge(launcher, judge, job: contract.Grade, run_dir: Path, end: contract.Le
         if attempt == 0 and (rc is None or rc < 0):
             judge.kill()
             judge = COLD.start_judge(job, run_dir)
+            if isolation == "guard" and not end.harm:
+                end = dataclasses.replace(end, harm=harmed)
             continue
         raise DrillpeBug(f"grading {job.exercise} failed inside drillpe (judge exit {rc}):\n"
                          f"{text[-3000:]}")

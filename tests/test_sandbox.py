@@ -387,3 +387,27 @@ def test_json_stdout_is_one_document_whatever_the_learner_prints(tmp_path):
     text = json.dumps(report, ensure_ascii=False)
     assert "PASS 100%" in text  # the print is kept, as data
     assert "\x1b" not in text and "\u202e" not in text
+
+
+# --------------------------------------------------------------------------- guard: harm to drillpe
+
+
+GUARD_FIXTURES = ROOT / "tests" / "fixtures" / "guard"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("name, harm", [
+    ("kills_its_supervisor.py", "killed drillpe's supervisor process"),
+    ("replaces_the_judge.py", "stopped or killed drillpe's judge process"),
+])
+def test_harm_to_drillpes_processes_fails_the_file_without_the_sandbox(name, harm):
+    """Without the sandbox the learner's code can reach drillpe's processes:
+    whatever it does to them fails its own file (exit 1), with the cause."""
+    res = subprocess.run([sys.executable, "-m", "drillpe", "check", "sinusoidal", "--file",
+                          str(GUARD_FIXTURES / name), "--json"], capture_output=True, text=True,
+                         env=dict(os.environ, DRILLPE_ISOLATION="guard"), timeout=120)
+    assert res.returncode == 1, res.stderr[-2000:]
+    result = json.loads(res.stdout)["results"][0]
+    assert result["isolation"] == "guard" and not result["passed"]
+    assert harm in result["error"]["message"], result["error"]
+    assert "forged" not in res.stdout

@@ -61,6 +61,7 @@ class LearnerEnd:
     memory_exceeded: bool = False
     memory_limit: int = 0
     records_overflow: bool = False
+    harm: str | None = None
     # Where the learner's code was when the time ran out (its own lines only);
     # shown once, on the first row that did not finish.
     stuck: list[str] = field(default_factory=list)
@@ -91,7 +92,8 @@ class LearnerEnd:
                    timeout_s=float(info.get("timeout_s", 0)),
                    memory_exceeded=bool(info.get("memory_exceeded")),
                    memory_limit=int(info.get("memory_limit") or 0),
-                   records_overflow=bool(info.get("records_overflow")), stuck=stuck)
+                   records_overflow=bool(info.get("records_overflow")),
+                   harm=str(info["harm"])[:300] if info.get("harm") else None, stuck=stuck)
 
 
 FRAME = re.compile(r'^\s*File "(?P<file>.+)", line (?P<line>\d+) in (?P<name>\S+)')
@@ -209,6 +211,9 @@ def static_api(tree: ast.Module | None, exercise: catalog.Exercise) -> dict[str,
         return out
     for item in exercise.api:
         node = _last_binding(tree.body, item.name)
+        if node is not None and not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                      ast.ClassDef)):
+            node = _only_definition(tree, item.name) or node  # built in a factory function
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.decorator_list:
             out[item.name] = {"line": node.lineno, "params": static_params(node, False)}
         elif isinstance(node, ast.ClassDef):
@@ -219,6 +224,16 @@ def static_api(tree: ast.Module | None, exercise: catalog.Exercise) -> dict[str,
                     out[f"{item.name}.{key}"] = {"line": fn.lineno,
                                                  "params": static_params(fn, True)}
     return out
+
+
+def _only_definition(tree: ast.Module, name: str) -> ast.AST | None:
+    """The one def or class called ``name`` anywhere in the file, if there is
+    exactly one: its text, not what the learner process reports, says what
+    the signature is."""
+    found = [node for node in ast.walk(tree)
+             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+             and node.name == name]
+    return found[0] if len(found) == 1 else None
 
 
 def _valid_params(params: Any) -> bool:
@@ -455,6 +470,8 @@ def grade(exercise_id: str, learner_file: Path, run_dir: Path, device: torch.dev
     exercise = catalog.get(exercise_id)
     ctx = JudgeContext(ref=reference, device=device, seed=seed)
     try:
+        if end.harm:  # nothing from that run can be believed
+            raise records.Tampered(end.harm)
         if end.records_overflow:
             raise records.Tampered(f"your code's outputs exceed the "
                                    f"{records.MAX_RECORDS_BYTES // 2**20} MiB drillpe accepts")

@@ -44,9 +44,10 @@ ALLOWED_ATTRIBUTES = {
 REFUSED_UNDER = {
     "torch": {"ops", "library", "overrides", "serialization", "hub", "multiprocessing",
               "distributed", "package", "cpp_extension", "classes", "load", "save", "from_file",
-              "CompilationUnit"},  # TorchScript compiled from a string
+              "CompilationUnit", "jit", "fx", "export"},  # code built from strings or graphs
     # annotations evaluated from strings: eval by another name
     "typing": {"get_type_hints", "ForwardRef", "evaluate_forward_ref"},
+    "functools": {"singledispatch", "singledispatchmethod"},  # register() evaluates them
     "typing_extensions": {"get_type_hints", "ForwardRef", "evaluate_forward_ref",
                           "get_annotations"},
     "numpy": {"lib", "ctypeslib", "f2py", "distutils", "load", "save", "savez",
@@ -74,7 +75,7 @@ ALLOWED_DUNDERS = frozenset({
     "__all__", "__future__", "__hash__", "__bool__", "__int__", "__float__", "__index__",
     "__format__", "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__neg__",
     "__pos__", "__abs__", "__invert__", "__round__", "__floor__", "__ceil__", "__trunc__",
-    "__complex__", "__new__", "__annotations__", "__slots__", "__main__",
+    "__complex__", "__new__", "__slots__", "__main__",
     *{f"__{p}{op}__" for p in ("", "r", "i") for op in (
         "add", "sub", "mul", "matmul", "truediv", "floordiv", "mod", "pow", "and", "or",
         "xor", "lshift", "rshift", "divmod")},

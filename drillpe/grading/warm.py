@@ -138,8 +138,7 @@ def _judge_child(request: dict, preloaded: dict, stdin_fd: int) -> int:
     torch.set_num_threads(CHILD_THREADS)
     os.chdir(request["cwd"])
     _stdio(stdin_fd, request["log"])
-    sys.path[0] = request["cwd"]
-    importlib.invalidate_caches()
+    importlib.invalidate_caches()  # the run folder is not on sys.path: see module_argv
     args = judge.parse_args(request["args"])
     grader, reference = preloaded.get(args.exercise, (None, None))
     return judge.run(args, grader=grader, reference=reference)
@@ -242,7 +241,6 @@ def _learner_child(request: dict, preloaded: dict, fds: list[int], control: int)
         except (ValueError, OSError):
             pass
     os.chdir(request["cwd"])
-    sys.path[0] = request["cwd"]
     importlib.invalidate_caches()
     args = learner.parse_args(request["args"])
     grader, _ = preloaded.get(args.exercise, (None, None))

@@ -22,8 +22,8 @@ class ColdJudge:
                 processes.module_argv(contract.JUDGE, *job.judge_args(str(run_dir))),
                 stdin=subprocess.PIPE, stdout=fh, stderr=fh, cwd=run_dir)
 
-    def resume(self) -> None:
-        processes.resume(self.proc)
+    def resume(self) -> bool:
+        return processes.resume(self.proc)
 
     def finish(self, end: contract.LearnerEnd, timeout: float) -> int | None:
         """Send how the learner ended; the judge's exit status (None: it was

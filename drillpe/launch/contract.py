@@ -73,6 +73,7 @@ class LearnerEnd:
     memory_exceeded: bool = False
     memory_limit: int = 0
     records_overflow: bool = False
+    harm: str | None = None  # what the learner's code did to drillpe's processes
 
     def line(self) -> bytes:
         return (json.dumps(asdict(self)) + "\n").encode()

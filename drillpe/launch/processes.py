@@ -84,8 +84,17 @@ def spawn(argv: list[str], *, stdin=subprocess.DEVNULL, stdout=None, stderr=None
     return proc
 
 
+# ``python -m`` puts the working folder first on sys.path, and a learner in the
+# guard level can write files into it: drillpe's own children never import
+# from there (``-P`` from Python 3.11; before, the same by hand).
+_RUN_MODULE = ("import runpy, sys; del sys.path[0]; "
+               "runpy.run_module(sys.argv.pop(1), run_name='__main__', alter_sys=True)")
+
+
 def module_argv(module: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", module, *args]
+    if sys.version_info >= (3, 11):
+        return [sys.executable, "-P", "-m", module, *args]
+    return [sys.executable, "-c", _RUN_MODULE, module, *args]
 
 
 def kill(proc: subprocess.Popen) -> None:
@@ -126,12 +135,26 @@ def _close_pipes(proc: subprocess.Popen) -> None:
                 pass
 
 
-def resume(proc: subprocess.Popen) -> None:
-    """SIGCONT: a process stopped by someone else (SIGSTOP) goes on."""
+def resume(proc: subprocess.Popen) -> bool:
+    """SIGCONT: a process stopped by someone else (SIGSTOP) goes on. Returns
+    whether it had been stopped."""
+    was = stopped(proc.pid)
     try:
         os.killpg(proc.pid, signal.SIGCONT)
     except (ProcessLookupError, PermissionError):
         pass
+    return was
+
+
+def stopped(pid: int) -> bool:
+    """Whether ``pid`` is stopped by a signal (Linux's /proc; False elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read(4096)
+    except OSError:
+        return False
+    state = stat[stat.rfind(b")") + 2:][:1]
+    return state in (b"T", b"t")
 
 
 # --------------------------------------------------------------------------- signals
@@ -309,6 +332,7 @@ class LearnerStatus:
     note: str | None = None
     seconds: float = 0.0
     peak_memory: int = 0
+    harm: str | None = None  # what the learner's code did to drillpe's own processes
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -318,7 +342,8 @@ class LearnerStatus:
                    memory_exceeded=bool(data.get("memory_exceeded")),
                    setup_error=data.get("setup_error"), note=data.get("note"),
                    seconds=float(data.get("seconds") or 0.0),
-                   peak_memory=int(data.get("peak_memory") or 0))
+                   peak_memory=int(data.get("peak_memory") or 0),
+                   harm=data.get("harm"))
 
 
 class Supervised:
@@ -348,6 +373,13 @@ class Supervised:
             data = json.loads(text.splitlines()[-1]) if text else {}
         except ValueError:
             data = {}
+        if not data and self.proc.returncode is not None and self.proc.returncode < 0:
+            # Killed by a signal: in the guard level its own child (the
+            # learner's code) can do that; in the sandbox only the system can.
+            signum = -self.proc.returncode
+            data = {"returncode": -signal.SIGKILL,
+                    "harm": f"your code killed drillpe's supervisor process (signal {signum})"
+                    if self.level == "guard" else None}
         if not data:
             data = {"setup_error": f"the supervisor ended with status {self.proc.returncode} "
                                    f"and said nothing: {self._log_tail()}"}

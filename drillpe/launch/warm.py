@@ -138,11 +138,13 @@ class WarmJudge:
         self.returncode: int | None = None
         self._end_sent = False
 
-    def resume(self) -> None:
+    def resume(self) -> bool:
+        was = processes.stopped(self.pid)
         try:
             os.kill(self.pid, 18)  # SIGCONT
         except OSError:
             pass
+        return was
 
     def finish(self, end: contract.LearnerEnd, timeout: float) -> int | None:
         self._end_sent = True
