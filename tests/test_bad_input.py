@@ -285,3 +285,22 @@ def test_a_hand_edited_mock_session_is_named_not_a_crash(change, field, isolated
         res = run_cli(*command)
         assert res.returncode == 2, res.stderr
         assert f"field {field}" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_a_file_deleted_during_the_check_is_graded_as_it_was(tmp_path, warm, monkeypatch):
+    """The grade works on a private copy taken first: deleting (or rewriting)
+    the file afterwards changes nothing and is no drillpe bug."""
+    from drillpe import runner
+
+    path = tmp_path / "sinusoidal.py"
+    path.write_text(CORRECT)
+    staged = runner.stage
+
+    def stage_then_delete(file, stage_root, exercise_id):
+        copy = staged(file, stage_root, exercise_id)
+        file.unlink()
+        return copy
+
+    monkeypatch.setattr(runner, "stage", stage_then_delete)
+    result = _grade(path, warm)
+    assert not path.exists() and result.passed, result.to_json()
