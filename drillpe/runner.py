@@ -124,6 +124,41 @@ def _run_learner(launcher, job: contract.Grade, run_dir: Path, request: GradeReq
                          device=job.device)
 
 
+RUN_FILES = (contract.RECORDS_FILE, contract.STUCK_FILE, contract.REPORT_FILE)
+
+
+def _run_dir_changed(run_dir: Path) -> bool:
+    """Whether something other than drillpe put or changed entries in the run
+    folder (only the learner's code can, and only without the sandbox)."""
+    try:
+        entries = list(os.scandir(run_dir))
+    except OSError:
+        return True
+    for entry in entries:
+        name = entry.name
+        if name == "stage":
+            ok = entry.is_dir(follow_symlinks=False)
+        elif name in RUN_FILES or (name.endswith(".log") and name.count(".") == 1) or \
+                (name.startswith(".") and name.endswith(".tmp")):  # the judge mid-write
+            ok = entry.is_file(follow_symlinks=False)
+        else:
+            ok = False
+        if not ok:
+            return True
+    return False
+
+
+def _harmed_report(job: contract.Grade, why: str) -> dict:
+    """A failed report decided here: what the run left cannot be trusted."""
+    sentence = f"what the learner process sent cannot be trusted: {why}"
+    return {"exercise": job.exercise, "file": job.file, "device": job.device, "passed": False,
+            "score": 0.0, "duration_s": 0.0, "seed": job.seed,
+            "error": {"kind": "rules", "message": sentence},
+            "checks": [{"id": "rules.allowed", "title": "Follows the exercise's rules",
+                        "level": "core", "status": "fail", "message": sentence,
+                        "diagnosis": ["rules.tampering"], "case": None}]}
+
+
 def run_sandboxed(launcher, start, *, records: Path, records_cap: int, stuck: Path | None,
                   timeout: float, device: str) -> tuple[LearnerStatus, str, bool]:
     """Run a learner-side process once (twice when the namespace sandbox
@@ -180,6 +215,8 @@ def _judge(launcher, judge, job: contract.Grade, run_dir: Path, end: contract.Le
         if judge.resume() and isolation == "guard" and not end.harm:
             end = dataclasses.replace(end, harm=harmed)
         rc = judge.finish(end, JUDGE_WAIT_S)
+        if isolation == "guard" and _run_dir_changed(run_dir):
+            return _harmed_report(job, "your code changed drillpe's run folder")
         if rc == 0 and report_path.is_file():
             try:
                 return json.loads(report_path.read_text(encoding="utf-8"))

@@ -398,7 +398,9 @@ GUARD_FIXTURES = ROOT / "tests" / "fixtures" / "guard"
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("name, harm", [
     ("kills_its_supervisor.py", "killed drillpe's supervisor process"),
-    ("replaces_the_judge.py", "stopped or killed drillpe's judge process"),
+    ("kills_its_judge.py", "stopped or killed drillpe's judge process"),
+    ("replaces_the_judge.py", "changed drillpe's run folder"),
+    ("makes_the_report_a_folder.py", "changed drillpe's run folder"),
 ])
 def test_harm_to_drillpes_processes_fails_the_file_without_the_sandbox(name, harm):
     """Without the sandbox the learner's code can reach drillpe's processes:
