@@ -48,6 +48,17 @@ def codes(source: str, banned=SDPA) -> set[str]:
     ("def f(x: \"__import__('os')\"): pass", {"rules.tampering"}),
     ("import typing\ntyping.get_type_hints(f)", {"rules.tampering"}),
     ('import torch\ntorch.jit.CompilationUnit("def f(x): return x")', {"rules.tampering"}),
+    # modules and code-by-name objects re-exported by allowed modules
+    ("from enum import bltns\nbltns.eval('1')", {"rules.tampering"}),
+    ("import enum\nenum.bltns.getattr(enum, 'x')", {"rules.tampering"}),
+    ("from typing import operator as op\nop.attrgetter('a')", {"rules.tampering"}),
+    ("import typing\ntyping.sys.modules", {"rules.tampering"}),
+    ("import functools\nfunctools.singledispatch", {"rules.tampering"}),
+    # class machinery that reads attributes by name or hooks isinstance
+    ("class C:\n    __match_args__ = ('__globals__',)", {"rules.tampering"}),
+    ("import abc\nclass C(abc.ABC):\n    @classmethod\n    def __subclasshook__(cls, o):\n"
+     "        return True", {"rules.tampering"}),
+    ("__getattr__ = print", {"rules.tampering"}),
     # ... and what honest code writes with them
     ('T = "L={0} d={1:.3f}"\nx = T.format(3, 1.5) + "{}".format(2)', set()),
     ('import torch\ndef f(x: "torch.Tensor", y: "int | None" = None) -> "list[int]": pass', set()),

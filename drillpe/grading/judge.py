@@ -476,7 +476,13 @@ def grade(exercise_id: str, learner_file: Path, run_dir: Path, device: torch.dev
             raise records.Tampered(f"your code's outputs exceed the "
                                    f"{records.MAX_RECORDS_BYTES // 2**20} MiB drillpe accepts")
         data = records.read_capped(run_dir / RECORDS_FILE)
-        got = records.read_records(data, len(grader.checks), [len(c.cases) for c in grader.checks])
+        try:
+            got = records.read_records(data, len(grader.checks),
+                                       [len(c.cases) for c in grader.checks])
+        except (TypeError, ValueError, OverflowError, RuntimeError, MemoryError) as exc:
+            # a check the validation missed: still the records' fault, not drillpe's
+            raise records.Tampered(f"a record cannot be decoded ({type(exc).__name__})") \
+                from None
         if got.load is not None and got.load["status"] == "ok":
             got.load["api"] = checked_facts(exercise, got.load["api"])
         if got.end is not None and got.truncated:

@@ -38,6 +38,7 @@ HEADER = struct.Struct("<I")
 MAX_HEADER = 4 * 1024 * 1024
 MAX_TENSOR_BYTES = 256 * 1024 * 1024  # larger outputs are described, not sent
 MAX_DIMS = 8
+MAX_DIM_SIZE = 2**31 - 1  # an empty tensor may claim any other size: torch could not build it
 MAX_DEPTH = 12
 MAX_TEXT = 4000
 DTYPES = {str(t).removeprefix("torch."): t for t in (
@@ -263,7 +264,7 @@ def _tensor(node: dict, blobs: list[memoryview], used: set) -> TensorOut:
     if dtype is None:
         raise Tampered(f"a tensor record has an unknown dtype {str(dtype_name)[:40]!r}")
     if type(shape) is not list or len(shape) > MAX_DIMS or \
-            not all(type(n) is int and 0 <= n for n in shape):
+            not all(type(n) is int and 0 <= n <= MAX_DIM_SIZE for n in shape):
         raise Tampered("a tensor record has a malformed shape")
     numel = math.prod(shape)
     itemsize = torch.empty((), dtype=dtype).element_size()

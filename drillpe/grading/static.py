@@ -86,6 +86,7 @@ REFUSED_DEFINITIONS = frozenset({
     "__del__", "__torch_function__", "__torch_dispatch__", "__getattribute__", "__getattr__",
     "__reduce__", "__reduce_ex__", "__init_subclass__", "__set_name__", "__class_getitem__",
     "__instancecheck__", "__subclasscheck__", "__setstate__", "__fspath__",
+    "__subclasshook__", "__match_args__", "__missing__", "__prepare__",
 })
 # Builtins that build code from strings, reach namespaces or files.
 REFUSED_BUILTINS = frozenset({
@@ -274,16 +275,31 @@ class _Visitor:
                     return True
         return False
 
-    def _check_path(self, dotted: str, node: ast.AST) -> None:
+    def _check_path(self, dotted: str, node: ast.AST, rerooted: bool = False) -> None:
         """A dotted path whose root is an imported module (or anything else)."""
         self._check_banned(dotted, node)
         parts = dotted.split(".")
         root = parts[0]
+        if root in self.module_roots or rerooted:
+            found = resolve(parts)
+            if found is not None:
+                kind, index, what = found
+                prefix = ".".join(parts[:index + 1])
+                if kind == "module":  # another top-level module, reached as an attribute
+                    if what.split(".")[0] not in ALLOWED_MODULES:
+                        self.tamper(node, f"{prefix} is the module {what}, which a learner "
+                                          "file may not use")
+                        return
+                    self._check_path(".".join([what, *parts[index + 1:]]), node, rerooted=True)
+                    return
+                self.tamper(node, f"{prefix} is {what}: it reaches code by name")
+                return
         if root in REFERENCE_MODULES and root in self.module_roots:
             self.add("rules.uses_reference", node, dotted)
             return
+        imported = root in self.module_roots or rerooted
         allowed = ALLOWED_ATTRIBUTES.get(root)
-        if allowed is not None and root in self.module_roots and len(parts) > 1 \
+        if allowed is not None and imported and len(parts) > 1 \
                 and parts[1] not in allowed:
             self.tamper(node, f"{dotted}: only {', '.join(sorted(allowed))} of {root} may be "
                               "used")
@@ -292,7 +308,7 @@ class _Visitor:
         for i, part in enumerate(parts[1:], start=1):
             if i == 1 and allowed is not None and part in allowed:
                 continue
-            if root in self.module_roots and (part in refused or
+            if imported and (part in refused or
                                               (part.startswith("_") and not _dunder_ok(part))):
                 self.tamper(node, f"{'.'.join(parts[:i + 1])}: not part of the computational "
                                   f"API of {root}")
@@ -322,6 +338,10 @@ class _Visitor:
 
     def visit_Name(self, node: ast.Name) -> None:
         if not isinstance(node.ctx, ast.Load):
+            # a class's __match_args__ makes `case C(x)` read attributes by name;
+            # other special names hook the interpreter's machinery
+            if not _dunder_ok(node.id):
+                self.tamper(node, f"{node.id}: sets one of the interpreter's hooks")
             return
         name = node.id
         builtin = name not in self.aliases and name not in self.bound
@@ -486,6 +506,67 @@ class _Visitor:
     def visit_Delete(self, node: ast.Delete) -> None:
         for target in node.targets:
             self._target(target, node, "deletes")
+
+
+def _dangerous() -> dict[int, str]:
+    """Objects that run or reach code named by a string, by identity."""
+    import builtins
+    import functools
+    import operator
+    import typing
+
+    found = {id(getattr(builtins, name)): f"the builtin {name}" for name in (
+        "eval", "exec", "compile", "getattr", "setattr", "delattr", "__import__", "open",
+        "globals", "vars", "breakpoint", "input", "locals")}
+    found[id(builtins)] = "the builtins module"
+    for owner, names in ((operator, ("attrgetter", "methodcaller")),
+                         (functools, ("singledispatch", "singledispatchmethod")),
+                         (typing, ("get_type_hints", "ForwardRef"))):
+        for name in names:
+            found[id(getattr(owner, name))] = f"{owner.__name__}.{name}"
+    return found
+
+
+_DANGEROUS: dict[int, str] | None = None
+
+
+def resolve(parts: list[str]) -> tuple[str, int, str] | None:
+    """Walk a dotted path rooted at an allowed module the way Python would
+    (static lookups only: no descriptor or module ``__getattr__`` runs).
+    Returns ("module", index, name) at the first attribute that is another
+    top-level module (``enum.bltns`` is builtins, ``typing.operator`` is
+    operator), ("danger", index, description) at the first attribute that
+    is a dangerous object, or None."""
+    global _DANGEROUS
+    import importlib
+    import inspect
+    import sys
+    import types
+
+    root = parts[0]
+    if root not in ALLOWED_MODULES or root == "__future__":
+        return None
+    obj = sys.modules.get(root)
+    if obj is None:
+        try:
+            obj = importlib.import_module(root)
+        except Exception:  # not installed here: the learner process will say so
+            return None
+    if _DANGEROUS is None:
+        _DANGEROUS = _dangerous()
+    for index, part in enumerate(parts[1:], start=1):
+        try:
+            obj = inspect.getattr_static(obj, part)
+        except AttributeError:
+            return None
+        if id(obj) in _DANGEROUS:
+            return "danger", index, _DANGEROUS[id(obj)]
+        if isinstance(obj, types.ModuleType) and obj.__name__.split(".")[0] != root:
+            if index == 1 and part in ALLOWED_ATTRIBUTES.get(parts[0], ()):
+                root = obj.__name__.split(".")[0]  # os.path is posixpath: allowed by name
+                continue
+            return "module", index, obj.__name__
+    return None
 
 
 def _string_names(tree: ast.Module) -> dict[str, list[str]]:
