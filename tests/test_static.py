@@ -54,6 +54,9 @@ def codes(source: str, banned=SDPA) -> set[str]:
     ("from typing import operator as op\nop.attrgetter('a')", {"rules.tampering"}),
     ("import typing\ntyping.sys.modules", {"rules.tampering"}),
     ("import functools\nfunctools.singledispatch", {"rules.tampering"}),
+    ("from torch import nn\nN = [nn][0]\nN.modules.container.operator.attrgetter('a')",
+     {"rules.tampering"}),
+    ("import numpy.core.numeric as cn\ncn.operator.attrgetter('a')", {"rules.tampering"}),
     # class machinery that reads attributes by name or hooks isinstance
     ("class C:\n    __match_args__ = ('__globals__',)", {"rules.tampering"}),
     ("import abc\nclass C(abc.ABC):\n    @classmethod\n    def __subclasshook__(cls, o):\n"

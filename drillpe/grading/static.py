@@ -1,7 +1,9 @@
 """Reading the learner's file without running it: syntax, imports, banned
 APIs, references to drillpe, hard-coded CUDA, and code that reaches past the
-exercise into the interpreter, the process or the file system. Pure ``ast``;
-no torch. The judge runs it on the very bytes the learner process imports,
+exercise into the interpreter, the process or the file system. It reads the
+text with ``ast`` and looks dotted paths up in the allowed modules (as the
+judge has them imported) to see through re-exports; it never runs the
+learner's code. The judge runs it on the very bytes the learner process imports,
 so nothing the learner's code does at run time can switch it off.
 
 What a learner file may use is deliberately narrow: torch and numpy (their
@@ -15,8 +17,13 @@ answer needs is there; what is refused is what a forged pass would need
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
 import re
 import string
+import sys
+import types
+import warnings
 from dataclasses import dataclass, field
 
 REFERENCE_MODULES = ("drillpe", "solutions", "graders")
@@ -101,6 +108,15 @@ BANNED_STEMS = {"torch.nn.functional.scaled_dot_product_attention": ("scaleddotp
                 "torch.nn.functional.multi_head_attention_forward": ("multiheadattention",)}
 
 
+# Names that, read from a value whose type the text cannot tell (``[nn][0].x``),
+# lead to modules that hand out code by name, or are such objects themselves
+# (besides REFUSED_ANYWHERE). Kept to names no tensor, array or module method
+# shares, so honest attribute reads are never refused.
+REFUSED_FROM_VALUES = frozenset({
+    "bltns", "operator", "types", "string", "copyreg", "codeop", "pdb", "runpy", "pydoc",
+    "timeit", "traceback", "tokenize", "dis", "ast", "linecache", "attrgetter",
+    "methodcaller", "singledispatch", "singledispatchmethod", "get_type_hints", "ForwardRef",
+})
 # Methods that read attributes named inside a format string.
 FORMAT_METHODS = frozenset({"format", "format_map", "get_field", "vformat", "get_value"})
 # What a string annotation may contain: names, dotted names, subscripts, unions.
@@ -166,6 +182,9 @@ def _collect_aliases(tree: ast.Module) -> tuple[dict[str, str], set[str]]:
                     for target in targets:
                         if isinstance(target, ast.Name) and target.id not in aliases:
                             aliases[target.id] = dotted
+    for name, dotted in aliases.items():  # from torch import nn: nn is a module too
+        if name not in modules and isinstance(lookup(dotted.split(".")), types.ModuleType):
+            modules.add(name)
     return aliases, modules
 
 
@@ -298,6 +317,11 @@ class _Visitor:
             self.add("rules.uses_reference", node, dotted)
             return
         imported = root in self.module_roots or rerooted
+        if not imported:  # a path from a value: its names are all there is to judge
+            for part in parts[1:]:
+                if part in REFUSED_FROM_VALUES:
+                    self.tamper(node, f"{dotted}: {part} is not part of a computation")
+                    return
         allowed = ALLOWED_ATTRIBUTES.get(root)
         if allowed is not None and imported and len(parts) > 1 \
                 and parts[1] not in allowed:
@@ -531,34 +555,16 @@ _DANGEROUS: dict[int, str] | None = None
 
 
 def resolve(parts: list[str]) -> tuple[str, int, str] | None:
-    """Walk a dotted path rooted at an allowed module the way Python would
-    (static lookups only: no descriptor or module ``__getattr__`` runs).
+    """Walk a dotted path rooted at an allowed module the way Python would.
     Returns ("module", index, name) at the first attribute that is another
     top-level module (``enum.bltns`` is builtins, ``typing.operator`` is
     operator), ("danger", index, description) at the first attribute that
     is a dangerous object, or None."""
     global _DANGEROUS
-    import importlib
-    import inspect
-    import sys
-    import types
-
-    root = parts[0]
-    if root not in ALLOWED_MODULES or root == "__future__":
-        return None
-    obj = sys.modules.get(root)
-    if obj is None:
-        try:
-            obj = importlib.import_module(root)
-        except Exception:  # not installed here: the learner process will say so
-            return None
     if _DANGEROUS is None:
         _DANGEROUS = _dangerous()
-    for index, part in enumerate(parts[1:], start=1):
-        try:
-            obj = inspect.getattr_static(obj, part)
-        except AttributeError:
-            return None
+    root = parts[0]
+    for index, part, obj in _walk(parts):
         if id(obj) in _DANGEROUS:
             return "danger", index, _DANGEROUS[id(obj)]
         if isinstance(obj, types.ModuleType) and obj.__name__.split(".")[0] != root:
@@ -567,6 +573,42 @@ def resolve(parts: list[str]) -> tuple[str, int, str] | None:
                 continue
             return "module", index, obj.__name__
     return None
+
+
+def lookup(parts: list[str]) -> object | None:
+    """What a dotted path rooted at an allowed module is, if it can be told."""
+    found = None
+    for index, _, obj in _walk(parts):
+        found = obj if index == len(parts) - 1 else None
+    return found
+
+
+def _walk(parts: list[str]):
+    """(index, name, object) along a dotted path rooted at an allowed module:
+    static lookups (no descriptor runs), except a module's own ``__getattr__``
+    (numpy's lazy submodules), which is library code."""
+    root = parts[0]
+    if root not in ALLOWED_MODULES or root == "__future__":
+        return
+    obj = sys.modules.get(root)
+    if obj is None:
+        try:
+            obj = importlib.import_module(root)
+        except Exception:  # not installed here: the learner process will say so
+            return
+    for index, part in enumerate(parts[1:], start=1):
+        try:
+            obj = inspect.getattr_static(obj, part)
+        except AttributeError:
+            if not (isinstance(obj, types.ModuleType) and "__getattr__" in vars(obj)):
+                return
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    obj = getattr(obj, part)
+            except Exception:
+                return
+        yield index, part, obj
 
 
 def _string_names(tree: ast.Module) -> dict[str, list[str]]:
