@@ -25,7 +25,7 @@ Two levels, chosen per machine and said in every report (``isolation``):
 Why our own namespaces and not bubblewrap: bubblewrap is rarely installed
 (it is not here, nor in most CI images and containers), while the same
 kernel feature is one ``unshare()`` away from Python; one implementation
-then serves every Linux machine, and its setup costs about 10 ms.
+then serves every Linux machine (README "How grading works" has its measured cost).
 cgroup v2 is not used: it is rarely delegated to a user outside systemd
 sessions, so the supervisor sums the memory of every sandboxed process
 itself and a process-count rlimit bounds forks.
