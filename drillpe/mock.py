@@ -16,7 +16,7 @@ import json
 import math
 import secrets
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -112,14 +112,15 @@ class Session:
         whose value has the wrong type (a hand-edited or damaged file)."""
         if not isinstance(data, dict):
             raise ValueError("the state is not a JSON object")
-        _validate(data, SESSION_FIELDS, "")
+        _validate(data, SESSION_FIELDS, "", _required(cls))
         for eid, entry in (data.get("results") or {}).items():
-            _validate(entry, RESULT_FIELDS, f"results.{eid}.")
+            _validate(entry, RESULT_FIELDS, f"results.{eid}.", RESULT_REQUIRED)
         for eid, items in (data.get("followups") or {}).items():
             for index, item in enumerate(items):
                 if not isinstance(item, dict):
                     raise ValueError(f"followups.{eid}[{index}] is not an object")
-                _validate(item, FOLLOWUP_FIELDS, f"followups.{eid}[{index}].")
+                _validate(item, FOLLOWUP_FIELDS, f"followups.{eid}[{index}].",
+                          _required(Followup))
         data = dict(data)
         data["followups"] = {eid: [Followup(**f) for f in items]
                              for eid, items in data.get("followups", {}).items()}
@@ -187,17 +188,22 @@ RESULT_FIELDS = {  # what result_entry() writes
     "seed": (_optional(_integer), "an integer or null"),
     "device": (lambda v: isinstance(v, str), "a string"),
 }
-REQUIRED = ("id", "folder", "exercises", "minutes", "started_at", "question", "model_answer",
-            "passed", "score")
+RESULT_REQUIRED = ("passed", "score")
 
 
-def _validate(data: dict, fields: dict, prefix: str) -> None:
+def _required(cls) -> tuple[str, ...]:
+    """A dataclass's fields without a default: the ones a saved state must hold."""
+    return tuple(f.name for f in fields(cls)
+                 if f.default is MISSING and f.default_factory is MISSING)
+
+
+def _validate(data: dict, checks: dict, prefix: str, required: tuple[str, ...]) -> None:
     for key in data:
-        if key not in fields:
+        if key not in checks:
             raise ValueError(f"unknown field {prefix}{key}")
-    for key, (check, wanted) in fields.items():
+    for key, (check, wanted) in checks.items():
         if key not in data:
-            if key in REQUIRED:
+            if key in required:
                 raise ValueError(f"field {prefix}{key} is missing")
             continue
         if not check(data[key]):
