@@ -23,7 +23,7 @@ from drillpe.launch import contract, processes
 SCHEMA = 1
 LOOP_GROWTH = 0.5  # doubling an axis adds at least this share of torch calls: a loop
 LOOP_MIN_CALLS = 8
-TABLE_SHARE = 0.2  # shape-only work above this share of a call is worth caching
+TABLE_SHARE = 0.2  # shape-only writes above this share of a call are worth caching
 
 
 class BenchFailed(DrillpeError):
@@ -139,14 +139,15 @@ def explain(target: TargetBench, device: str) -> list[Cause]:
                 f"dispatch overhead (and on a GPU a kernel launch). Work on all "
                 f"{grown['meaning']} at once: broadcast an angle table against the whole "
                 "tensor, or index with even/odd slices instead of looping.")))
-    traced = trace.get("traced_time_s") or 0.0
-    if target_has_data(target) and traced > 0:
-        share = trace.get("const_time_s", 0.0) / traced
+    written = trace.get("written") or 0
+    if target_has_data(target) and written > 0:
+        share = trace.get("const_written", 0) / written
         if share >= TABLE_SHARE:
             top = ", ".join(trace.get("const_top", [])[:4])
             causes.append(Cause("bench.table_rebuilt", (
-                f"{share:.0%} of one call goes to work that does not depend on the input "
-                f"values ({top}): the angle table, or another tensor that depends only on "
+                f"{share:.0%} of the elements one call writes come from work that does not "
+                f"depend on the input values ({top}): the angle table, or another tensor that "
+                "depends only on "
                 "shapes, is rebuilt on every call. Build it once per (length, dim, dtype, "
                 "device) and cache it, at its natural size (L, d/2 or L, d) so broadcasting "
                 "covers batch and heads instead of materialising a full-size copy.")))

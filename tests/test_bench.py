@@ -121,7 +121,8 @@ def _target(base_ops=40, grown=None, const=0.0, syncs=None, transfers=0):
     return TargetBench(
         name="RoPE", call="RoPE(q, k)", size={"B": 1, "H": 8, "L": 2048, "D": 128},
         learner={"median_s": 2.0}, reference={"median_s": 1.0},
-        trace={"ops": 9000, "const_time_s": const, "traced_time_s": 1.0, "syncs": syncs or {},
+        trace={"ops": 9000, "written": 1000, "const_written": int(1000 * const),
+               "syncs": syncs or {},
                "transfers": transfers, "const_top": ["sin", "cos"], "has_data_inputs": True},
         python_work={"base_ops": base_ops, "axes": {
             "L": {"meaning": "positions", "base": 32, "size": 64, "ops": grown or base_ops},

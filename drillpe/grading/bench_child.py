@@ -95,6 +95,15 @@ def measure(fn, device: torch.device, budget_s: float) -> dict[str, Any]:
 # --------------------------------------------------------------------------- tracing
 
 
+def _storage(t: torch.Tensor) -> int:
+    """Where a tensor's elements live: a view (a reshape, a slice, ``.to`` to its
+    own dtype) shares its input's storage and writes nothing."""
+    try:
+        return t.untyped_storage().data_ptr()
+    except (RuntimeError, NotImplementedError):
+        return id(t)
+
+
 class Tracer(TorchFunctionMode):
     """Counts the torch calls one learner call makes, and which of them never
     touch the data inputs (work that depends only on shapes: the angle table,
@@ -111,10 +120,12 @@ class Tracer(TorchFunctionMode):
         self.const_ops = 0
         self.const_time = 0.0
         self.total_time = 0.0
+        self.written = 0
+        self.const_written = 0
         self.table_elements = 0
         self.syncs: dict[str, int] = {}
         self.transfers = 0
-        self.const_names: dict[str, float] = {}
+        self.const_names: dict[str, int] = {}
 
     def _mark(self, t: Any) -> None:
         if isinstance(t, torch.Tensor):
@@ -148,19 +159,25 @@ class Tracer(TorchFunctionMode):
             self.syncs[name] = self.syncs.get(name, 0) + 1
         flat_out, _ = tree_flatten(result)
         tensors_out = [t for t in flat_out if isinstance(t, torch.Tensor)]
+        in_place = name == "__setitem__" or (name.endswith("_") and not name.startswith("__")) \
+            or name.startswith("__i")
+        # Elements written, not seconds, decide what dominates a call: the count is
+        # the same on a loaded machine as on an idle one.
+        written = sum(t.numel() for t in tensors_out
+                      if in_place or _storage(t) not in {_storage(i) for i in tensors_in})
+        self.written += written
         if tensors_in and any(t.device != tensors_in[0].device for t in tensors_out):
             self.transfers += 1
         if uses_data:
             for t in tensors_out:
                 self._mark(t)
-            in_place = name == "__setitem__" or (name.endswith("_") and not name.startswith("__")) \
-                or name.startswith("__i")
             if in_place and args and isinstance(args[0], torch.Tensor):
                 self._mark(args[0])
         elif name not in SYNC_OPS:
             self.const_ops += 1
             self.const_time += spent
-            self.const_names[name] = self.const_names.get(name, 0.0) + spent
+            self.const_written += written
+            self.const_names[name] = self.const_names.get(name, 0) + written
         if name in TABLE_OPS:
             self.table_elements += sum(t.numel() for t in tensors_out)
         return result
@@ -168,7 +185,8 @@ class Tracer(TorchFunctionMode):
     def facts(self) -> dict[str, Any]:
         top = sorted(self.const_names.items(), key=lambda item: -item[1])[:5]
         return {"ops": self.ops, "const_ops": self.const_ops, "const_time_s": self.const_time,
-                "traced_time_s": self.total_time, "syncs": self.syncs,
+                "traced_time_s": self.total_time, "written": self.written,
+                "const_written": self.const_written, "syncs": self.syncs,
                 "transfers": self.transfers, "table_elements": self.table_elements,
                 "const_top": [name for name, _ in top]}
 
