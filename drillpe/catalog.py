@@ -1,4 +1,5 @@
-"""The exercise catalog, read from ``exercises/catalog.toml`` (data, not code).
+"""The exercise catalog: every ``exercises/ID/exercise.toml`` and the shared
+``exercises/common.toml`` (data, not code).
 
 Light on purpose: the CLI imports this on every start, so no torch here.
 """
@@ -91,22 +92,41 @@ def _expand_banned(names: list[str], defaults: dict) -> tuple[str, ...]:
     return tuple(out)
 
 
+SCHEMA = 1
+
+
+class BadExerciseData(ValueError):
+    """An exercise folder that drillpe cannot use: said with the file to fix."""
+
+
+def _entry(exercise_id: str) -> dict:
+    entry = resources.exercise_unit(exercise_id)
+    if entry.get("schema") != SCHEMA:
+        raise BadExerciseData(f"exercises/{exercise_id}/exercise.toml: schema must be {SCHEMA}")
+    missing = [key for key in ("title", "topic", "difficulty", "minutes", "api")
+               if key not in entry]
+    if missing:
+        raise BadExerciseData(f"exercises/{exercise_id}/exercise.toml lacks {', '.join(missing)}")
+    return entry
+
+
 @cache
 def load() -> dict[str, Exercise]:
-    raw = resources.exercise_data("catalog")
-    defaults = raw.get("defaults", {})
+    """Every exercise, in the order of their ``order`` fields (then by id)."""
+    defaults = resources.exercise_data("common").get("defaults", {})
+    entries = {eid: _entry(eid) for eid in resources.exercise_ids()}
     exercises: dict[str, Exercise] = {}
-    for entry in raw["exercise"]:
-        api = tuple(ApiItem(**item) for item in entry.get("api", []))
+    for eid in sorted(entries, key=lambda e: (entries[e].get("order", 1000), e)):
+        entry = entries[eid]
         texts = {key: value for key, value in entry.items()
                  if key.removesuffix("_zh") in TEXT_FIELDS}
-        exercises[entry["id"]] = Exercise(
-            id=entry["id"],
+        exercises[eid] = Exercise(
+            id=eid,
             topic=entry["topic"],
             difficulty=entry["difficulty"],
             minutes=int(entry["minutes"]),
             seed=bool(entry.get("seed", False)),
-            api=api,
+            api=tuple(ApiItem(**item) for item in entry["api"]),
             texts=texts,
             banned=_expand_banned(entry.get("banned", []), defaults),
             banned_modules=tuple(defaults.get("banned_modules", [])),
@@ -121,8 +141,8 @@ def by_topic() -> list[Exercise]:
 
 
 def topic_title(topic: str) -> str:
-    """A topic's display name in the chosen language (catalog.toml [topics]), else its id."""
-    entry = resources.exercise_data("catalog").get("topics", {}).get(topic)
+    """A topic's display name in the chosen language (common.toml [topics]), else its id."""
+    entry = resources.exercise_data("common").get("topics", {}).get(topic)
     return i18n.pick(entry, "title") if entry else topic
 
 
@@ -144,12 +164,27 @@ def get(exercise_id: str) -> Exercise:
 
 @cache
 def diagnosis_entries() -> dict[str, dict[str, str]]:
-    """Code -> the raw entry: says, fix and their Chinese siblings says_zh, fix_zh."""
-    raw = resources.exercise_data("diagnoses")
-    flat: dict[str, dict[str, str]] = {}
-    for section in raw.values():
-        flat.update(section)
+    """Code -> the raw entry: says, fix and their Chinese siblings says_zh, fix_zh.
+    The shared codes first (common.toml), then each exercise's own."""
+    flat = dict(resources.exercise_data("common").get("diagnoses", {}))
+    for eid in load():
+        flat.update(resources.exercise_unit(eid).get("diagnoses", {}))
     return flat
+
+
+def exercise_diagnoses(exercise_id: str) -> dict[str, dict[str, str]]:
+    """The codes one exercise declares in its own exercise.toml (raw entries)."""
+    return dict(resources.exercise_unit(exercise_id).get("diagnoses", {}))
+
+
+def followups(exercise_id: str) -> list[dict[str, str]]:
+    """The mock interview's follow-up questions of one exercise (raw entries)."""
+    return list(resources.exercise_unit(exercise_id).get("followups", []))
+
+
+def learn_page(exercise_id: str) -> dict[str, str] | None:
+    """The texts of ``drillpe learn ID`` (raw entries), or None."""
+    return resources.exercise_unit(exercise_id).get("learn")
 
 
 def diagnoses(lang: str | None = None) -> dict[str, dict[str, str]]:

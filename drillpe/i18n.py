@@ -1,11 +1,10 @@
 """Which language drillpe speaks (English or Chinese), and how a text is
 picked from the data files.
 
-Texts live as data next to the catalog: every English field ``name`` in
-``catalog.toml``, ``diagnoses.toml``, ``followups.toml`` and ``learn.toml``
-has a Chinese sibling ``name_zh``, and every stub ``exercises/ID.py`` has a
-Chinese twin ``exercises/zh/ID.py``; drillpe's own sentences are in
-``exercises/ui.toml``. A test fails when either language lacks a text the
+Texts live as data: every English field ``name`` in an
+``exercises/ID/exercise.toml`` or in ``exercises/common.toml`` has a Chinese
+sibling ``name_zh``, and every stub ``exercises/ID/stub.py`` has a Chinese
+twin ``stub.zh.py``; drillpe's own sentences are in ``exercises/ui.toml``. A test fails when either language lacks a text the
 other has.
 
 The language is, in order: ``--lang`` on the command line, ``$DRILLPE_LANG``,

@@ -4,7 +4,7 @@ The CLI process never imports torch (or numpy), so the small matrices that
 ``drillpe learn`` draws are computed here with ``math``. Each function cites
 the contract formula it implements; tests/test_learn.py pins them
 to the float64 references in ``solutions/``. The words around the numbers are
-data in ``exercises/learn.toml``; ``lesson()`` returns the numbers that fill
+data in ``exercises/ID/exercise.toml`` ([learn]); ``lesson()`` returns the numbers that fill
 its ``{placeholders}``, so a worked example can never disagree with the code.
 """
 
@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from drillpe import i18n, resources
+from drillpe import catalog, i18n, resources
 from drillpe.errors import UsageError
 
 Matrix = list[list[float]]
@@ -224,7 +224,7 @@ class Heatmap:
 @dataclass(frozen=True)
 class Lesson:
     heatmap: Heatmap
-    numbers: dict[str, str] = field(default_factory=dict)  # fills learn.toml's {placeholders}
+    numbers: dict[str, str] = field(default_factory=dict)  # fills [learn]'s {placeholders}
 
 
 def _num(values: Sequence[float], spec: str = ".4f") -> str:
@@ -376,13 +376,13 @@ def lesson(exercise_id: str) -> Lesson:
 
 def labels(lang: str | None = None) -> dict[str, str]:
     """Section headings of the lesson page, in the chosen language."""
-    entry = resources.exercise_data("learn")["labels"]
+    entry = resources.exercise_data("common")["learn_labels"]
     return {name: i18n.pick(entry, name, lang) for name in entry if not name.endswith("_zh")}
 
 
 def texts(exercise_id: str, numbers: dict[str, str], lang: str | None = None) -> dict[str, str]:
     """The lesson's texts in the chosen language, {placeholders} filled with numbers."""
-    entry = resources.exercise_data("learn").get(exercise_id)
+    entry = catalog.learn_page(exercise_id)
     if entry is None:
         raise UsageError(f"there is no lesson for {exercise_id} yet.")
     return {name: i18n.pick(entry, name, lang).strip("\n").format_map(numbers)

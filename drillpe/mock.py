@@ -39,11 +39,8 @@ def mock_root(home: Path | None = None) -> Path:
 
 
 def followup_entries() -> dict[str, list[dict[str, str]]]:
-    """exercise id -> the raw entries of exercises/followups.toml (with their _zh siblings)."""
-    try:
-        return resources.exercise_data("followups")
-    except FileNotFoundError:
-        return {}
+    """exercise id -> the raw follow-up entries of its exercise.toml (with _zh siblings)."""
+    return {eid: catalog.followups(eid) for eid in catalog.ids()}
 
 
 def followups(lang: str | None = None) -> dict[str, list[dict[str, str]]]:

@@ -1,4 +1,9 @@
-"""Where the shipped exercises, solutions and graders live.
+"""Where the shipped exercises, solutions and graders live, and reading them.
+
+An exercise is one folder, ``exercises/ID/``: ``exercise.toml`` (catalog entry,
+hints, diagnoses, follow-ups, learn page) and the stubs ``stub.py`` and
+``stub.LANG.py``. What all exercises share is ``exercises/common.toml``;
+drillpe's own sentences are ``exercises/ui.toml``.
 
 A wheel carries them inside the package (``drillpe/_data``, via hatchling's
 force-include); an editable install or a plain checkout has them at the top of
@@ -25,10 +30,10 @@ _KINDS = ("exercises", "solutions", "graders")
 @cache
 def data_root() -> Path:
     packaged = _PACKAGE / "_data"
-    if (packaged / "exercises" / "catalog.toml").is_file():
+    if (packaged / "exercises" / "common.toml").is_file():
         return packaged
     source_tree = _PACKAGE.parent
-    if (source_tree / "exercises" / "catalog.toml").is_file():
+    if (source_tree / "exercises" / "common.toml").is_file():
         return source_tree
     raise FileNotFoundError(
         f"drillpe cannot find its exercises: looked in {packaged} and {source_tree}. "
@@ -40,11 +45,26 @@ def exercises_dir() -> Path:
     return data_root() / "exercises"
 
 
+def _toml(path: Path) -> dict[str, Any]:
+    with open(path, "rb") as fh:
+        return tomllib.load(fh)
+
+
 @cache
 def exercise_data(name: str) -> dict[str, Any]:
-    """exercises/NAME.toml, parsed once per process (catalog, diagnoses, ui, ...)."""
-    with open(exercises_dir() / f"{name}.toml", "rb") as fh:
-        return tomllib.load(fh)
+    """exercises/NAME.toml, parsed once per process: ``common`` or ``ui``."""
+    return _toml(exercises_dir() / f"{name}.toml")
+
+
+def exercise_ids() -> list[str]:
+    """Every folder of exercises/ that holds an exercise.toml, by name."""
+    return sorted(p.parent.name for p in exercises_dir().glob("*/exercise.toml"))
+
+
+@cache
+def exercise_unit(exercise_id: str) -> dict[str, Any]:
+    """exercises/ID/exercise.toml, parsed once per process."""
+    return _toml(exercises_dir() / exercise_id / "exercise.toml")
 
 
 def solutions_dir() -> Path:
@@ -56,13 +76,14 @@ def graders_dir() -> Path:
 
 
 def stub_path(exercise_id: str, lang: str | None = None) -> Path:
-    """The stub in the chosen language: exercises/ID.py, or its twin exercises/zh/ID.py."""
+    """The stub in the chosen language: exercises/ID/stub.py, or its twin stub.LANG.py."""
     lang = lang or i18n.current()
+    folder = exercises_dir() / exercise_id
     if lang != i18n.DEFAULT:
-        twin = exercises_dir() / lang / f"{exercise_id}.py"
+        twin = folder / f"stub.{lang}.py"
         if twin.is_file():
             return twin
-    return exercises_dir() / f"{exercise_id}.py"
+    return folder / "stub.py"
 
 
 def solution_path(exercise_id: str) -> Path:

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from drillpe import textsafety
+from drillpe import resources, textsafety
 from drillpe.errors import DrillpeBug, UsageError
 from drillpe.launch import contract, sandbox
 from drillpe.launch.cold import ColdLauncher
@@ -110,13 +110,23 @@ def _shown(output: str) -> str:
     return output if len(output) <= OUTPUT_SHOWN else "…" + output[-OUTPUT_SHOWN:]
 
 
+def _learner_folder(file: Path) -> list[str]:
+    """The learner's own folder is hidden from its code (other answers, the
+    history it could rewrite), unless it is a shipped exercise folder, which
+    holds nothing secret and the catalog the learner process reads."""
+    folder = file.resolve().parent
+    if folder.parent == resources.exercises_dir().resolve():
+        return []
+    return [str(folder)]
+
+
 def _run_learner(launcher, job: contract.Grade, run_dir: Path, request: GradeRequest
                  ) -> tuple[LearnerStatus, str, bool]:
     def start(pipes: Pipes, level: str):
         # The learner dumps where its code is shortly before the kill.
         deadline = time.time() + request.timeout - min(0.3, request.timeout / 4)
         return launcher.start_learner(job, run_dir, pipes, request.timeout, deadline, level,
-                                      hidden=[str(request.file.parent)])
+                                      hidden=_learner_folder(request.file))
 
     return run_sandboxed(launcher, start, records=run_dir / contract.RECORDS_FILE,
                          records_cap=contract.MAX_RECORDS_BYTES,

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from drillpe import catalog
 from drillpe.launch.warm import launcher as warm_launcher
 from drillpe.runner import GradeRequest, grade
 
@@ -104,14 +105,7 @@ def assert_verdict(path, launcher, isolation=None):
 
 
 def exercise_codes() -> list[str]:
-    import tomllib
-
-    from drillpe import resources
-
-    with open(resources.exercises_dir() / "diagnoses.toml", "rb") as fh:
-        sections = tomllib.load(fh)
-    return sorted(code for name, section in sections.items() if name != "general"
-                  for code in section)
+    return sorted(code for eid in catalog.ids() for code in catalog.exercise_diagnoses(eid))
 
 
 @pytest.mark.parametrize("code", exercise_codes())

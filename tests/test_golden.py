@@ -17,7 +17,7 @@ GOLDEN = HERE / "golden"
 CASES = {
     "sinusoidal-seed": ("sinusoidal", "fixtures/sinusoidal/seed_code.py"),
     "sinusoidal-swapped": ("sinusoidal", "fixtures/sinusoidal/sin_cos_swapped.py"),
-    "sinusoidal-stub": ("sinusoidal", "../exercises/sinusoidal.py"),
+    "sinusoidal-stub": ("sinusoidal", "../exercises/sinusoidal/stub.py"),
     "sinusoidal-syntax": ("sinusoidal", "golden/learner_syntax_error.py"),
     "sinusoidal-import": ("sinusoidal", "golden/learner_import_error.py"),
     "learnable-seed": ("learnable", "fixtures/learnable/seed_code.py"),

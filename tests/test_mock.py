@@ -31,7 +31,7 @@ def test_start_writes_fresh_stubs_in_its_own_folder(isolated_places):
     folder = Path(data["folder"])
     assert folder.parent == isolated_places["home"] / "mock" and folder.name == data["session"]
     for eid in ("rope", "sinusoidal"):
-        stub = (ROOT / "exercises" / f"{eid}.py").read_text()
+        stub = (ROOT / "exercises" / eid / "stub.py").read_text()
         assert (folder / f"{eid}.py").read_text() == stub
     assert (ws / "rope.py").read_text() == "# my earlier work\n"  # untouched
     assert 1790 < data["time_left_s"] <= 1800

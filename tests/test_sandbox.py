@@ -377,7 +377,7 @@ print("\\x1b[2J\\x1b[H\\x1b[32mPASS 100%\\x1b[0m \\u202e")
 
 def test_json_stdout_is_one_document_whatever_the_learner_prints(tmp_path):
     path = tmp_path / "sinusoidal.py"
-    path.write_text((ROOT / "exercises" / "sinusoidal.py").read_text() + PRINTS_A_PASS)
+    path.write_text((ROOT / "exercises" / "sinusoidal" / "stub.py").read_text() + PRINTS_A_PASS)
     res = subprocess.run([sys.executable, "-m", "drillpe", "check", "sinusoidal", "--file",
                           str(path), "--json"], capture_output=True, text=True, timeout=120)
     assert res.returncode == 1, res.stderr

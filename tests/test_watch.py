@@ -65,7 +65,7 @@ def test_watch_regrades_on_save_and_quits_on_q(isolated_places):
     ws = isolated_places["workspace"]
     ws.mkdir(parents=True)
     target = ws / "sinusoidal.py"
-    shutil.copy(ROOT / "exercises" / "sinusoidal.py", target)
+    shutil.copy(ROOT / "exercises" / "sinusoidal" / "stub.py", target)
     watch = Watch("sinusoidal")
     try:
         first = watch.next_grade()
@@ -96,7 +96,7 @@ def test_watch_regrades_on_save_and_quits_on_q(isolated_places):
 def test_watch_stops_cleanly_on_ctrl_c(isolated_places):
     ws = isolated_places["workspace"]
     ws.mkdir(parents=True)
-    shutil.copy(ROOT / "exercises" / "rope.py", ws / "rope.py")
+    shutil.copy(ROOT / "exercises" / "rope" / "stub.py", ws / "rope.py")
     watch = Watch()  # no ID: every started exercise
     try:
         assert watch.next_grade()["exercise"] == "rope"
@@ -160,7 +160,7 @@ def test_live_watch_in_a_terminal(isolated_places):
     ws = isolated_places["workspace"]
     ws.mkdir(parents=True)
     target = ws / "rope.py"
-    shutil.copy(ROOT / "exercises" / "rope.py", target)
+    shutil.copy(ROOT / "exercises" / "rope" / "stub.py", target)
     term = Terminal(["watch", "rope"], dict(os.environ, TERM="xterm-256color"))
     try:
         term.expect(r"FAIL\s+rope", 120)

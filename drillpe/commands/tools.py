@@ -206,9 +206,9 @@ def doctor_facts(workspace: Path | None) -> list[dict]:
     try:
         root = resources.data_root()
         ids = catalog.ids()
-        missing = [f"{kind}/{i}.py" for i in ids for kind, path in (
-            ("exercises", resources.stub_path(i)), ("solutions", resources.solution_path(i)),
-            ("graders", resources.grader_path(i))) if not path.is_file()]
+        missing = [str(path.relative_to(root)) for i in ids for path in (
+            resources.stub_path(i), resources.solution_path(i), resources.grader_path(i))
+            if not path.is_file()]
         if missing:
             add("exercises", "fail", f"{root}: missing {', '.join(missing)}", ids=ids)
         else:
