@@ -12,7 +12,8 @@ from typing import Annotated
 
 import typer
 
-from drillpe import __version__, catalog, i18n, render
+from drillpe import __version__, render
+from drillpe.data import catalog, i18n
 from drillpe.errors import UsageError
 
 app = typer.Typer(
@@ -89,9 +90,10 @@ def exercise_or_usage(exercise_id: str) -> catalog.Exercise:
 
 
 def open_history():
-    from drillpe.history import History
+    # deferred: sqlite3 and the history load only for commands that record
+    from drillpe.results.history import History
 
-    history = History()
+    history = History(warn=render.warn)
     if history.warning:
         render.warn(history.warning)
     return history

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import errno
 import sys
+import traceback
 
 import typer
 
 from drillpe import render
 from drillpe.app import app
-from drillpe.commands import core, learn, practice, tools  # noqa: F401  (they register commands)
+from drillpe.commands import core, learn, rounds, tools  # noqa: F401  (they register commands)
 from drillpe.errors import EXIT_BUG, EXIT_FAILED, EXIT_OK, EXIT_USAGE, DrillpeBug, DrillpeError
 from drillpe.launch import processes
 from drillpe.launch.processes import Terminated, terminate_on_signals
@@ -99,7 +100,6 @@ def _run(argv: list[str] | None) -> int:
 
 def report_bug(exc: BaseException) -> int:
     """Report an unexpected error as drillpe's own bug: the traceback, then the sentence."""
-    import traceback
 
     traceback.print_exception(exc)
     render.error(str(DrillpeBug(f"unexpected {type(exc).__name__}: {exc}")))

@@ -42,9 +42,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from drillpe import catalog
+from drillpe.data import catalog
 from drillpe.errors import UsageError
-from drillpe.report import ExerciseResult
+from drillpe.results.report import ExerciseResult
 
 # Every generated learner file starts like the stubs, so code written
 # against the stubs' imports works unchanged; the dict's own entries follow
@@ -60,12 +60,13 @@ CONSTANT_TYPES = (int, float, str, bool, type(None), complex, bytes)
 
 
 def check(exercise: str, source: Any, *, device: str = "cpu", seed: int = 0,
-          timeout: float = 20.0, record: bool = False) -> ExerciseResult:
+          timeout: float = 20.0, record: bool = False) -> Report:
     """Grade ``source`` as exercise ``exercise``; returns the report the CLI
     renders (``.passed``, ``.score``, ``.checks``, ``.to_json()``; shown as
     a scorecard in Jupyter). ``record=True`` also counts it in the history,
     as ``drillpe check`` does."""
-    from drillpe.runner import GradeRequest, grade
+    # deferred: the launcher loads only when something is graded
+    from drillpe.launch.runner import GradeRequest, grade
 
     try:
         exercise_id = catalog.get(exercise).id
@@ -79,10 +80,31 @@ def check(exercise: str, source: Any, *, device: str = "cpu", seed: int = 0,
         result = grade(GradeRequest(exercise_id=exercise_id, file=path, device=device,
                                     seed=seed, timeout=timeout, display_path=shown))
     if record:
-        from drillpe.history import History
+        # deferred: sqlite3 only when record=True
+        from drillpe.results.history import History
 
         History().record_check(result)
-    return result
+    return Report.from_dict(result.to_dict())
+
+
+class Report(ExerciseResult):
+    """A report as ``check`` returns it: Jupyter and IPython show it as the
+    CLI's scorecard (rich, rendered on demand: nothing is imported for a report
+    that is never displayed). The wire format itself knows nothing of screens."""
+
+    def _repr_html_(self) -> str:
+        # deferred: rich, only when a report is shown
+        from drillpe import render
+        from drillpe.render.tool_views import capture
+
+        return capture(render.scorecard, self, html=True)
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        # deferred: rich, only when a report is shown
+        from drillpe import render
+        from drillpe.render.tool_views import capture
+
+        printer.text(repr(self) if cycle else capture(render.scorecard, self, html=False))
 
 
 def _learner_file(exercise_id: str, source: Any, tmpdir: Path,

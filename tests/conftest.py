@@ -21,7 +21,7 @@ def isolated_places(tmp_path, monkeypatch):
     for var in ("DRILLPE_LANG", "LANGUAGE", "LC_ALL", "LC_MESSAGES"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("LANG", "C.UTF-8")
-    from drillpe import i18n
+    from drillpe.data import i18n
 
     monkeypatch.setattr(i18n, "_chosen", None)
     yield {"home": home, "workspace": workspace}

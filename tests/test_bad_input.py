@@ -17,8 +17,8 @@ import pytest
 from conftest import ROOT, run_cli
 
 from drillpe import render
-from drillpe.launch.warm import launcher as warm_launcher
-from drillpe.runner import GradeRequest, grade
+from drillpe.launch.runner import GradeRequest, grade
+from drillpe.launch.warm_pool import launcher as warm_launcher
 
 CORRECT = (ROOT / "solutions" / "sinusoidal.py").read_text(encoding="utf-8")
 
@@ -169,7 +169,7 @@ def test_start_force_on_a_full_disk_changes_nothing(tmp_path, isolated_places):
 
 def _history_with_attempts(home: Path) -> Path:
     """A history holding a little of everything, checkpointed into one file."""
-    from drillpe.history import History
+    from drillpe.results.history import History
 
     history = History(home)
     history.record_hint("rope", 1)
@@ -290,7 +290,7 @@ def test_a_hand_edited_mock_session_is_named_not_a_crash(change, field, isolated
 def test_a_file_deleted_during_the_check_is_graded_as_it_was(tmp_path, warm, monkeypatch):
     """The grade works on a private copy taken first: deleting (or rewriting)
     the file afterwards changes nothing and is no drillpe bug."""
-    from drillpe import runner
+    from drillpe.launch import runner
 
     path = tmp_path / "sinusoidal.py"
     path.write_text(CORRECT)

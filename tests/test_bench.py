@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES, ROOT, run_cli
 
-from drillpe import catalog
-from drillpe.bench import Cause, TargetBench, explain
+from drillpe.data import catalog
+from drillpe.launch.bench import Cause, TargetBench, explain
 
 SLOW = Path(__file__).resolve().parent / "fixtures_bench"
 

@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from drillpe import catalog, resources
-from drillpe.runner import GradeRequest, grade
+from drillpe.data import bundle, catalog
+from drillpe.launch.runner import GradeRequest, grade
 
 EXERCISES = catalog.ids()
 
@@ -56,15 +56,15 @@ def test_catalog_entry_is_complete(exercise_id):
     ex = catalog.get(exercise_id)
     assert ex.title and ex.topic and ex.difficulty and ex.minutes > 0
     assert len(ex.hints) >= 3
-    for path in (resources.stub_path(ex.id), resources.solution_path(ex.id),
-                 resources.grader_path(ex.id)):
+    for path in (bundle.stub_path(ex.id), bundle.solution_path(ex.id),
+                 bundle.grader_path(ex.id)):
         assert path.is_file(), path
 
 
 @pytest.mark.parametrize("exercise_id", EXERCISES)
 def test_stub_declares_exactly_the_api(exercise_id):
     ex = catalog.get(exercise_id)
-    tree = ast.parse(resources.stub_path(exercise_id).read_text())
+    tree = ast.parse(bundle.stub_path(exercise_id).read_text())
     assert ast.get_docstring(tree), "the stub states the task in its docstring"
     defined = {node.name for node in tree.body
                if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
@@ -74,7 +74,7 @@ def test_stub_declares_exactly_the_api(exercise_id):
 @pytest.mark.parametrize("exercise_id", EXERCISES)
 def test_reference_passes_its_grader(exercise_id, tmp_path):
     learner = tmp_path / f"{exercise_id}.py"
-    shutil.copy(resources.solution_path(exercise_id), learner)
+    shutil.copy(bundle.solution_path(exercise_id), learner)
     result = grade(GradeRequest(exercise_id, learner, timeout=60))
     failing = [(c.id, c.status, c.message) for c in result.checks if c.status != "pass"]
     assert result.passed and not failing and result.diagnoses == [], failing
@@ -84,7 +84,7 @@ def test_reference_passes_its_grader(exercise_id, tmp_path):
 @pytest.mark.parametrize("exercise_id", EXERCISES)
 def test_untouched_stub_fails_as_not_implemented(exercise_id, tmp_path):
     learner = tmp_path / f"{exercise_id}.py"
-    shutil.copy(resources.stub_path(exercise_id), learner)
+    shutil.copy(bundle.stub_path(exercise_id), learner)
     result = grade(GradeRequest(exercise_id, learner, timeout=60))
     assert not result.passed
     assert result.diagnoses == ["api.not_implemented"]

@@ -227,7 +227,7 @@ def test_check_file_that_is_a_folder_is_usage_error(tmp_path):
 
 
 def test_last_hint_code_is_shown_line_by_line_in_a_pipe():
-    from drillpe import catalog
+    from drillpe.data import catalog
 
     res = run_cli("hint", "rope", "--level", "3", env={"COLUMNS": "100"})
     assert res.returncode == 0 and "\x1b" not in res.stdout

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES, run_cli
 
-from drillpe import catalog
 from drillpe.app import complete_exercise_id
+from drillpe.data import catalog
 
 FAST = Path(__file__).resolve().parent / "fixtures_bench" / "rope_fast.py"
 HALF = FIXTURES / "rope" / "half_split.py"

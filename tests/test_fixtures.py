@@ -10,7 +10,7 @@ are the exact set of diagnosis codes over all checks (core and extra), so a
 correct file must come out with no diagnosis at all. (Untouched stubs are
 graded straight from exercises/ by tests/test_catalog.py.)
 
-Every fixture is graded through warm workers (drillpe.launch.warm: torch imported
+Every fixture is graded through warm workers (drillpe.launch.warm_pool: torch imported
 once, a fresh forked learner and judge process per grade), which keeps the
 suite fast; a subset (every integrity attack, and one file per kind of
 outcome) is also graded cold, the way `drillpe check` does, and must agree.
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from drillpe import catalog
-from drillpe.launch.warm import launcher as warm_launcher
-from drillpe.runner import GradeRequest, grade
+from drillpe.data import catalog
+from drillpe.launch.runner import GradeRequest, grade
+from drillpe.launch.warm_pool import launcher as warm_launcher
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 HEADER = re.compile(r"^#\s*expect:\s*(pass|fail)\b(.*)$", re.M)

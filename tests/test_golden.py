@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from drillpe.runner import GradeRequest, grade
+from drillpe.launch.runner import GradeRequest, grade
 
 HERE = Path(__file__).resolve().parent
 GOLDEN = HERE / "golden"

@@ -6,8 +6,8 @@ import sqlite3
 
 from conftest import run_cli
 
-from drillpe.history import FILENAME, MIGRATIONS, SCHEMA_VERSION, Attempt, History, Work
-from drillpe.report import CheckResult, ExerciseResult
+from drillpe.results.history import FILENAME, MIGRATIONS, SCHEMA_VERSION, Attempt, History, Work
+from drillpe.results.report import CheckResult, ExerciseResult
 
 
 def result(exercise="rope", passed=False, score=0.5, diagnoses=("rope.half_split",)):

@@ -11,7 +11,7 @@ import pytest
 import tomllib
 from conftest import FIXTURES, run_cli
 
-from drillpe import catalog, i18n, resources
+from drillpe.data import bundle, catalog, i18n
 
 EXERCISES = catalog.ids()
 HAN = re.compile(r"[\u4e00-\u9fff]")
@@ -20,7 +20,7 @@ PROSE = re.compile(r"\b[a-z]{2,} [a-z]{2,} [a-z]{2,}\b")  # three plain words in
 
 
 def load(name):
-    with open(resources.exercises_dir() / name, "rb") as fh:
+    with open(bundle.exercises_dir() / name, "rb") as fh:
         return tomllib.load(fh)
 
 
@@ -55,7 +55,7 @@ def orphans(entry: dict, where: str) -> list[str]:
 
 @pytest.mark.parametrize("exercise_id", EXERCISES)
 def test_catalog_texts_in_both_languages(exercise_id):
-    entry = resources.exercise_unit(exercise_id)
+    entry = bundle.exercise_unit(exercise_id)
     for name in catalog.TEXT_FIELDS:
         assert_pair(entry, name, exercise_id)
     assert not orphans(entry, exercise_id)
@@ -112,8 +112,8 @@ def code_only(path) -> str:
 
 @pytest.mark.parametrize("exercise_id", EXERCISES)
 def test_chinese_stub_is_the_same_code(exercise_id):
-    english = resources.stub_path(exercise_id, "en")
-    chinese = resources.stub_path(exercise_id, "zh")
+    english = bundle.stub_path(exercise_id, "en")
+    chinese = bundle.stub_path(exercise_id, "zh")
     assert chinese != english and chinese.name == "stub.zh.py", "the Chinese stub exists"
     assert code_only(chinese) == code_only(english)
     docstring = ast.get_docstring(ast.parse(chinese.read_text(encoding="utf-8")))
@@ -177,7 +177,7 @@ def test_start_writes_the_chinese_stub(isolated_places):
     made = run_cli("start", "rope_neox", "--lang", "zh")
     assert made.returncode == 0, made.stderr
     written = (isolated_places["workspace"] / "rope_neox.py").read_text(encoding="utf-8")
-    assert written == resources.stub_path("rope_neox", "zh").read_text(encoding="utf-8")
+    assert written == bundle.stub_path("rope_neox", "zh").read_text(encoding="utf-8")
     # and it grades like the English stub: untouched
     checked = run_cli("check", "rope_neox", "--json")
     assert checked.returncode == 1

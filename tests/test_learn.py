@@ -1,5 +1,5 @@
 """`drillpe learn ID`: the page a learner reads before drilling, its texts in
-both languages, the PNG, and the plain-Python matrices of drillpe/learn.py
+both languages, the PNG, and the plain-Python matrices of drillpe/lessons.py
 pinned to the float64 references in solutions/ (skipped only while a
 reference has not been written yet)."""
 
@@ -14,7 +14,7 @@ import torch
 from conftest import run_cli
 from rich.cells import cell_len
 
-from drillpe import catalog, i18n, learn, resources
+from drillpe.data import bundle, catalog, i18n, lessons
 from drillpe.grading.loading import load_module
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +33,7 @@ def reference(name: str):
     return _load(name)
 
 
-def grid_rows(stdout: str, heat: learn.Heatmap) -> list[str]:
+def grid_rows(stdout: str, heat: lessons.Heatmap) -> list[str]:
     """The output lines that are heatmap rows: they start with the row labels, in order."""
     labels = list(heat.row_labels) or [str(i) for i in range(len(heat.values))]
     gutter = max(map(len, labels)) + 1
@@ -52,13 +52,13 @@ def grid_rows(stdout: str, heat: learn.Heatmap) -> list[str]:
 def test_every_exercise_has_a_lesson_with_texts_in_both_languages():
     raw = {eid: catalog.learn_page(eid) for eid in IDS}
     for exercise_id in IDS:
-        numbers = learn.lesson(exercise_id).numbers
-        for field in learn.TEXT_FIELDS:
+        numbers = lessons.lesson(exercise_id).numbers
+        for field in lessons.TEXT_FIELDS:
             assert raw[exercise_id].get(field), (exercise_id, field)
             assert raw[exercise_id].get(f"{field}_zh"), (exercise_id, f"{field}_zh")
-        en, zh = learn.texts(exercise_id, numbers, "en"), learn.texts(exercise_id, numbers, "zh")
+        en, zh = lessons.texts(exercise_id, numbers, "en"), lessons.texts(exercise_id, numbers, "zh")
         assert en["notice"] != zh["notice"]
-    shared = resources.exercise_data("common")["learn_labels"]
+    shared = bundle.exercise_data("common")["learn_labels"]
     for name, value in shared.items():
         assert name.endswith("_zh") or shared.get(f"{name}_zh"), name
         assert value
@@ -67,7 +67,7 @@ def test_every_exercise_has_a_lesson_with_texts_in_both_languages():
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_formula_and_example_lines_fit_an_80_column_terminal(lang):
     for exercise_id in IDS:
-        texts = learn.texts(exercise_id, learn.lesson(exercise_id).numbers, lang)
+        texts = lessons.texts(exercise_id, lessons.lesson(exercise_id).numbers, lang)
         for field in ("formula", "example"):
             for line in texts[field].splitlines():
                 assert cell_len(line) <= 76, (exercise_id, field, line)
@@ -79,9 +79,9 @@ def test_formula_and_example_lines_fit_an_80_column_terminal(lang):
 @pytest.mark.parametrize("exercise_id", IDS)
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_learn_shows_formula_example_heatmap_and_notice(exercise_id, lang):
-    lesson = learn.lesson(exercise_id)
-    texts = learn.texts(exercise_id, lesson.numbers, lang)
-    labels = learn.labels(lang)
+    lesson = lessons.lesson(exercise_id)
+    texts = lessons.texts(exercise_id, lesson.numbers, lang)
+    labels = lessons.labels(lang)
     res = run_cli("learn", exercise_id, "--lang", lang, env=WIDE)
     assert res.returncode == 0, res.stderr
     out = res.stdout
@@ -98,13 +98,13 @@ def test_learn_shows_formula_example_heatmap_and_notice(exercise_id, lang):
 
 def test_a_pipe_gets_a_character_picture():
     res = run_cli("learn", "rope", env=WIDE)
-    rows = grid_rows(res.stdout, learn.lesson("rope").heatmap)
+    rows = grid_rows(res.stdout, lessons.lesson("rope").heatmap)
     assert rows[0].split(None, 1)[1] == "@@" * 32  # position 0: cos 0 = 1 in every pair
     assert len(set("".join(rows))) > 6  # a picture, not one repeated character
     assert "[ .:-=+*#%@]" in res.stdout  # the ramp, with -1 and 1 beside it
     table = grid_rows(run_cli("learn", "relative", env=WIDE).stdout,
-                      learn.lesson("relative").heatmap)
-    assert table[0].split()[1:] == [str(v) for v in learn.shaw_relative_index(16, 16, 4)[0]]
+                      lessons.lesson("relative").heatmap)
+    assert table[0].split()[1:] == [str(v) for v in lessons.shaw_relative_index(16, 16, 4)[0]]
 
 
 def test_language_from_the_environment():
@@ -115,7 +115,7 @@ def test_language_from_the_environment():
 def test_narrow_terminal_samples_columns():
     res = run_cli("learn", "rope_scaling", env={"COLUMNS": "50"})
     assert res.returncode == 0
-    rows = grid_rows(res.stdout, learn.lesson("rope_scaling").heatmap)
+    rows = grid_rows(res.stdout, lessons.lesson("rope_scaling").heatmap)
     assert len(rows) == 5 and all(len(line) <= 50 for line in rows)
     assert "one column in 2 shown" in res.stdout
 
@@ -181,7 +181,7 @@ def close(a, b, tol=1e-12):
 
 @pytest.mark.parametrize("length,d_model,base", [(32, 32, 10000.0), (7, 10, 500.0)])
 def test_sinusoidal_table_matches_reference(length, d_model, base):
-    close(learn.sinusoidal_table(length, d_model, base),
+    close(lessons.sinusoidal_table(length, d_model, base),
           reference("sinusoidal").table(length, d_model, base))
 
 
@@ -190,27 +190,27 @@ def test_learned_rows_match_reference(seq_len, offset, max_len):
     ref = reference("learnable")
     # Adding an identity table to zeros gives exactly the rows that are read.
     picked = ref.add_positions(torch.zeros(1, seq_len, max_len), torch.eye(max_len), offset)[0]
-    close(learn.learned_rows(seq_len, offset, max_len), picked, 0)
+    close(lessons.learned_rows(seq_len, offset, max_len), picked, 0)
     with pytest.raises(ValueError):
-        learn.learned_rows(seq_len, max_len - seq_len + 1, max_len)
+        lessons.learned_rows(seq_len, max_len - seq_len + 1, max_len)
 
 
 @pytest.mark.parametrize("lq,lk,k", [(16, 16, 4), (3, 5, 2), (6, 4, 3), (20, 20, 16)])
 def test_shaw_index_matches_reference(lq, lk, k):
     want = reference("relative").relative_index(lq, lk, k).tolist()
-    assert learn.shaw_relative_index(lq, lk, k) == want
+    assert lessons.shaw_relative_index(lq, lk, k) == want
 
 
 def test_rope_angles_and_rotation_match_reference():
     ref = reference("rope")
     positions = torch.arange(32)
-    close(learn.rope_angles(range(32), 64), ref.angles(positions, 64))
-    close(learn.rope_angles([0, 5, 700], 12, 500.0), ref.angles(torch.tensor([0, 5, 700]), 12, 500.0),
+    close(lessons.rope_angles(range(32), 64), ref.angles(positions, 64))
+    close(lessons.rope_angles([0, 5, 700], 12, 500.0), ref.angles(torch.tensor([0, 5, 700]), 12, 500.0),
           1e-9)
     x = torch.randn(1, 1, 6, 8, dtype=torch.float64)
     rotated = ref.rotate(x)[0, 0]
     for p in range(6):
-        close(learn.rope_rotate(x[0, 0, p].tolist(), p), rotated[p])
+        close(lessons.rope_rotate(x[0, 0, p].tolist(), p), rotated[p])
 
 
 def _pairs_turned(apply, n, dim, interleaved):
@@ -230,19 +230,19 @@ def test_neox_angles_and_rotation_match_reference(start, base):
     ref = reference("rope_neox")
     positions = torch.arange(start, start + 12)
     cos, sin = _pairs_turned(lambda x: ref.apply_rope(x, positions, base), 12, 16, False)
-    ang = torch.tensor(learn.neox_angles(positions.tolist(), 16, base), dtype=torch.float64)
+    ang = torch.tensor(lessons.neox_angles(positions.tolist(), 16, base), dtype=torch.float64)
     close(ang[:, :8].cos(), cos, 1e-7)
     close(ang[:, 8:].sin(), sin, 1e-7)
     close(ang[:, :8], ang[:, 8:], 0)  # cat(freqs, freqs)
     x = torch.randn(1, 1, 12, 16, dtype=torch.float64)
     out = ref.apply_rope(x, positions, base)[0, 0]
     for k, p in enumerate(positions.tolist()):
-        close(learn.neox_rotate(x[0, 0, k].tolist(), p, base), out[k], 1e-7)
+        close(lessons.neox_rotate(x[0, 0, k].tolist(), p, base), out[k], 1e-7)
 
 
 @pytest.mark.parametrize("n_heads", [*range(1, 17), 24, 32, 40])
 def test_alibi_slopes_match_reference(n_heads):
-    close(learn.alibi_slopes(n_heads), reference("alibi").alibi_slopes(n_heads), 1e-7)
+    close(lessons.alibi_slopes(n_heads), reference("alibi").alibi_slopes(n_heads), 1e-7)
 
 
 @pytest.mark.parametrize("lq,lk,causal", [(16, 16, True), (5, 9, True), (6, 6, False),
@@ -254,8 +254,8 @@ def test_alibi_bias_matches_reference_attention(lq, lk, causal):
     k = torch.zeros(1, heads, lk, lk, dtype=torch.float64)
     v = torch.eye(lk, dtype=torch.float64).expand(1, heads, lk, lk)
     weights = ref.alibi_attention(q, k, v, causal=causal)[0]
-    for h, m in enumerate(learn.alibi_slopes(heads)):
-        bias = torch.tensor(learn.alibi_bias(lq, lk, m, causal), dtype=torch.float64)
+    for h, m in enumerate(lessons.alibi_slopes(heads)):
+        bias = torch.tensor(lessons.alibi_bias(lq, lk, m, causal), dtype=torch.float64)
         close(torch.softmax(bias, -1), weights[h], 1e-6)
 
 
@@ -278,7 +278,7 @@ def test_t5_buckets_match_reference(bidirectional, num_buckets, max_distance):
     r = torch.arange(-300, 300)
     want = ref.relative_position_bucket(r, bidirectional, num_buckets, max_distance).tolist()
     for rel, w in zip(r.tolist(), want):
-        got = learn.t5_bucket(rel, bidirectional, num_buckets, max_distance)
+        got = lessons.t5_bucket(rel, bidirectional, num_buckets, max_distance)
         if got != w:
             assert _log_bucket_is_a_tie(rel, bidirectional, num_buckets, max_distance) and \
                 abs(got - w) == 1, (rel, got, w)
@@ -288,12 +288,12 @@ def test_t5_matrix_uses_key_minus_query():
     ref = reference("t5_bias")
     i, j = torch.arange(32)[:, None], torch.arange(32)[None, :]
     want = ref.relative_position_bucket(j - i).tolist()
-    got = learn.t5_bucket_matrix(32, 32)
+    got = lessons.t5_bucket_matrix(32, 32)
     mismatched = [(a, b) for a in range(32) for b in range(32) if got[a][b] != want[a][b]]
     assert all(_log_bucket_is_a_tie(b - a, True, 32, 128) for a, b in mismatched)
 
 
-SCALINGS = [*learn.SCALINGS.items(),
+SCALINGS = [*lessons.SCALINGS.items(),
             ("linear x2", {"type": "linear", "factor": 2.0}),
             ("ntk x4", {"type": "ntk", "factor": 4.0}),
             ("yarn x4", {"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 2048,
@@ -306,7 +306,7 @@ SCALINGS = [*learn.SCALINGS.items(),
 @pytest.mark.parametrize("name,scaling", SCALINGS, ids=[name for name, _ in SCALINGS])
 def test_rope_inv_freq_matches_reference(name, scaling, head_dim, base):
     inv, factor = reference("rope_scaling").rope_inv_freq(head_dim, base, scaling)
-    mine, my_factor = learn.rope_inv_freq(head_dim, base, scaling)
+    mine, my_factor = lessons.rope_inv_freq(head_dim, base, scaling)
     close(mine, inv, 1e-6)
     assert my_factor == pytest.approx(float(factor), abs=1e-7)
 
@@ -319,7 +319,7 @@ def test_rope_2d_angles_match_reference():
             return ref.apply_rope_2d(x, rows, cols, base)
 
         cos, sin = _pairs_turned(turn, 16, dim, True)
-        ang = torch.tensor(learn.rope_2d_angles(rows.tolist(), cols.tolist(), dim, base),
+        ang = torch.tensor(lessons.rope_2d_angles(rows.tolist(), cols.tolist(), dim, base),
                            dtype=torch.float64)
         close(ang.cos(), cos, 1e-7)
         close(ang.sin(), sin, 1e-7)
@@ -343,5 +343,5 @@ def test_learn_draws_a_colour_heatmap_in_a_real_terminal():
         term.close()
     raw = term.raw.decode("utf-8", "replace")
     painted = [line for line in raw.splitlines() if len(re.findall(r"\x1b\[[0-9;]*48;", line)) >= 8]
-    assert len(painted) >= len(learn.lesson("rope").heatmap.values)  # one per matrix row
+    assert len(painted) >= len(lessons.lesson("rope").heatmap.values)  # one per matrix row
     assert "cos(p·θ_i)" in term.text()

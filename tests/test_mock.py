@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, run_cli
 
-from drillpe import catalog, mock
-from drillpe.history import History
+from drillpe.data import catalog
+from drillpe.practice import mock
+from drillpe.results.history import History
 
 FIXTURES = ROOT / "tests" / "fixtures"
 

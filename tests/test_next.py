@@ -6,8 +6,9 @@ from collections import Counter
 
 from conftest import run_cli
 
-from drillpe import catalog, schedule
-from drillpe.history import Attempt, Events, History
+from drillpe.data import catalog
+from drillpe.practice import schedule
+from drillpe.results.history import Attempt, Events, History
 
 DAY = schedule.DAY_S
 NOW = 2_000_000_000.0

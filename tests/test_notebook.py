@@ -18,7 +18,7 @@ from torch import nn
 import drillpe
 from drillpe.errors import UsageError
 from drillpe.notebook import objects_source
-from drillpe.report import ExerciseResult
+from drillpe.results.report import ExerciseResult
 
 
 def rope_objects(half_split=False):
@@ -191,7 +191,7 @@ def test_jupyter_renderings():
 
 def test_import_drillpe_stays_light():
     code = ("import sys, drillpe; heavy = [m for m in ('torch', 'numpy', 'rich', 'typer', "
-            "'drillpe.runner') if m in sys.modules]; print(heavy); "
+            "'drillpe.launch.runner') if m in sys.modules]; print(heavy); "
             "assert callable(drillpe.check)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60)

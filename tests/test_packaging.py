@@ -51,7 +51,7 @@ def test_installed_wheel_works_from_another_folder(wheel, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(DRILLPE_HOME=str(tmp_path / "home"), DRILLPE_WORKSPACE=str(elsewhere / "ws"))
 
-    where = subprocess.run([str(python), "-c", "import drillpe.resources as r; "
+    where = subprocess.run([str(python), "-c", "import drillpe.data.bundle as r; "
                             "print(r.data_root())"], cwd=elsewhere, env=env,
                            capture_output=True, text=True, timeout=60)
     assert str(venv) in where.stdout, where.stdout + where.stderr

@@ -3,8 +3,8 @@
 import json
 
 from drillpe import render
-from drillpe.render.tools import capture
-from drillpe.report import CheckResult, ExerciseResult
+from drillpe.render.tool_views import capture
+from drillpe.results.report import CheckResult, ExerciseResult
 
 
 def result_with_heatmap(values):

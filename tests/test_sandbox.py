@@ -159,9 +159,9 @@ def test_reference_cannot_be_read_by_any_route(isolated_places):
         path.write_text(text)
     reference = (ROOT / "solutions" / "rope.py").read_text()
     marker_line = next(line for line in reference.splitlines() if "def " in line)
-    from drillpe import resources
+    from drillpe.data import bundle
 
-    targets = sorted({str(resources.solutions_dir() / "rope.py"),
+    targets = sorted({str(bundle.solutions_dir() / "rope.py"),
                       str(ROOT / "solutions" / "rope.py")})
     status, output = run(READ_REFERENCE, json.dumps(targets), marker_line, home,
                          json.dumps([str(p) for p in kept]))

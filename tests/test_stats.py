@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 import pytest
 from conftest import run_cli
 
-from drillpe import progress
-from drillpe.history import Attempt, Events, History, Work
+from drillpe.results import progress
+from drillpe.results.history import Attempt, Events, History, Work
 
 DAY = 86400.0
 

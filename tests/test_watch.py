@@ -13,10 +13,10 @@ import time
 import pytest
 from conftest import ROOT
 
-from drillpe.history import History
-from drillpe.launch.warm import WarmPool as WarmLauncher
-from drillpe.runner import GradeRequest, grade
-from drillpe.watch import FileWatcher
+from drillpe.launch.runner import GradeRequest, grade
+from drillpe.launch.warm_pool import WarmPool as WarmLauncher
+from drillpe.practice.watch import FileWatcher
+from drillpe.results.history import History
 
 FIXTURES = ROOT / "tests" / "fixtures"
 
@@ -185,8 +185,8 @@ def test_the_verdict_stays_in_sight_when_the_scorecard_is_taller_than_the_termin
 
     from rich.console import Console
 
-    from drillpe.render import practice as view
-    from drillpe.report import ExerciseResult
+    from drillpe.render import practice_views as view
+    from drillpe.results.report import ExerciseResult
 
     data = json.loads((ROOT / "tests" / "golden" / "rope-half-split.json").read_text())
     result = ExerciseResult.from_dict(dict(data, file="drillpe-workspace/rope.py",

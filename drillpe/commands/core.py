@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from drillpe import catalog, places, render, resources
+from drillpe import render
 from drillpe.app import (
     Device,
     ExerciseArg,
@@ -20,8 +20,9 @@ from drillpe.app import (
     exercise_or_usage,
     open_history,
 )
+from drillpe.data import bundle, catalog, places
+from drillpe.data.files import write_atomic
 from drillpe.errors import EXIT_FAILED, EXIT_OK, UsageError
-from drillpe.report import write_atomic
 
 
 @app.command("list")
@@ -89,7 +90,7 @@ def reset(
 def _put_stub(exercise: catalog.Exercise, target: Path) -> str | None:
     """Write the stub to ``target``; a file already there is moved to a backup
     first (unless it is the untouched stub itself). Returns the backup's path."""
-    stub = resources.stub_path(exercise.id).read_text(encoding="utf-8")
+    stub = bundle.stub_path(exercise.id).read_text(encoding="utf-8")
     if not target.exists():
         write_atomic(target, stub)
         return None
@@ -146,8 +147,9 @@ def check(
     lang: LangOpt = None,
 ) -> int:
     """Grade learner files against the hidden references."""
-    from drillpe.report import document
-    from drillpe.runner import GradeRequest, grade
+    # deferred: loaded only when this command runs, so that every start stays fast
+    from drillpe.launch.runner import GradeRequest, grade
+    from drillpe.results.report import document
 
     ws = places.workspace(workspace)
     targets = resolve_targets(list(exercise_ids or []), file, ws)
@@ -207,7 +209,7 @@ def reveal(
 ) -> int:
     """Show the reference solution."""
     exercise = exercise_or_usage(exercise_id)
-    source = resources.solution_path(exercise.id).read_text(encoding="utf-8")
+    source = bundle.solution_path(exercise.id).read_text(encoding="utf-8")
     if diff:
         path = places.learner_file(exercise.id, places.workspace(workspace))
         if not path.is_file():

@@ -7,11 +7,10 @@ from typing import Annotated
 
 import typer
 
-from drillpe import i18n
-from drillpe import learn as lessons
 from drillpe.app import ExerciseArg, LangOpt, app, exercise_or_usage
+from drillpe.data import i18n, lessons
 from drillpe.errors import EXIT_OK
-from drillpe.render import learn as view
+from drillpe.render import lesson_views as view
 
 
 @app.command()

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from drillpe import __version__, catalog, i18n, places, render, resources
+from drillpe import __version__, render
 from drillpe.app import (
     MAX_TIMEOUT_S,
     Device,
@@ -26,6 +26,7 @@ from drillpe.app import (
     exercise_or_usage,
     finite,
 )
+from drillpe.data import bundle, catalog, i18n, places
 from drillpe.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 
@@ -66,9 +67,10 @@ def bench(
     causes of slowness (Python loops, a table rebuilt on every call,
     host-device synchronisations).
     """
-    from drillpe.bench import BenchFailed, BenchOptions
-    from drillpe.bench import bench as run_bench
-    from drillpe.render import tools as show
+    # deferred: loaded only when this command runs, so that every start stays fast
+    from drillpe.launch.bench import BenchFailed, BenchOptions
+    from drillpe.launch.bench import bench as run_bench
+    from drillpe.render import tool_views as show
 
     exercise = exercise_or_usage(exercise_id)
     if file is None:
@@ -125,6 +127,7 @@ print(json.dumps(facts))
 
 def _probe_torch() -> dict:
     """torch's facts from a child process: the CLI process never imports torch."""
+    # deferred: loaded only when this command runs, so that every start stays fast
     from drillpe.launch import processes
 
     proc = processes.spawn([sys.executable, "-c", TORCH_PROBE], stdout=subprocess.PIPE,
@@ -144,6 +147,7 @@ def _probe_torch() -> dict:
 
 
 def _version_of(dist: str) -> str | None:
+    # deferred: loaded only when this command runs, so that every start stays fast
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -204,10 +208,10 @@ def doctor_facts(workspace: Path | None) -> list[dict]:
     add("home", "ok" if _writable(home) else "fail",
         f"{home}" + ("" if _writable(home) else " — not writable"), path=str(home))
     try:
-        root = resources.data_root()
+        root = bundle.data_root()
         ids = catalog.ids()
         missing = [str(path.relative_to(root)) for i in ids for path in (
-            resources.stub_path(i), resources.solution_path(i), resources.grader_path(i))
+            bundle.stub_path(i), bundle.solution_path(i), bundle.grader_path(i))
             if not path.is_file()]
         if missing:
             add("exercises", "fail", f"{root}: missing {', '.join(missing)}", ids=ids)
@@ -215,6 +219,7 @@ def doctor_facts(workspace: Path | None) -> list[dict]:
             add("exercises", "ok", f"{len(ids)} found in {root}: {', '.join(ids)}", ids=ids)
     except (FileNotFoundError, OSError, KeyError, ValueError) as exc:
         add("exercises", "fail", str(exc), ids=[])
+    # deferred: loaded only when this command runs, so that every start stays fast
     from drillpe.launch import probe
 
     isolation = probe.run()
@@ -236,7 +241,8 @@ def doctor(
     lang: LangOpt = None,
 ) -> int:
     """Check the install: versions, CUDA, workspace and home, the exercises, the language."""
-    from drillpe.render import tools as show
+    # deferred: loaded only when this command runs, so that every start stays fast
+    from drillpe.render import tool_views as show
 
     rows = doctor_facts(workspace)
     ok = not any(row["status"] == "fail" for row in rows)

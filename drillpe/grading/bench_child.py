@@ -24,6 +24,7 @@ import statistics
 import sys
 import time
 import traceback
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
-from drillpe import resources
+from drillpe.data import bundle
 from drillpe.grading import records
 from drillpe.grading.bench_specs import Target, size_for, targets
 from drillpe.grading.common import device_or_exit, load_reference
@@ -129,7 +130,6 @@ class Tracer(TorchFunctionMode):
 
     def _mark(self, t: Any) -> None:
         if isinstance(t, torch.Tensor):
-            import weakref
 
             self.derived[id(t)] = weakref.ref(t)
 
@@ -219,7 +219,7 @@ def python_work(target: Target, mod, device, dtype, seed: int) -> dict[str, Any]
 
 
 def _refuse_reference_reads() -> None:
-    protected = str(resources.solutions_dir().resolve())
+    protected = str(bundle.solutions_dir().resolve())
 
     def audit(event: str, args: tuple) -> None:
         if event == "open" and isinstance(args[0], (str, os.PathLike)):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from drillpe import resources
+from drillpe.data import bundle
 from drillpe.grading.api import Grader, Rand, to_device
 from drillpe.grading.loading import load_module
 from drillpe.launch.contract import EXIT_DEVICE_UNAVAILABLE
@@ -54,7 +54,7 @@ def leave_now(code: int) -> None:
 
 
 def load_grader(exercise_id: str, path: Path | None = None) -> Grader:
-    module = load_module(path or resources.grader_path(exercise_id), f"drillpe_grader_{exercise_id}")
+    module = load_module(path or bundle.grader_path(exercise_id), f"drillpe_grader_{exercise_id}")
     grader = getattr(module, "GRADER", None)
     if not isinstance(grader, Grader):
         raise RuntimeError(f"graders/{exercise_id}.py defines no GRADER")
@@ -63,7 +63,7 @@ def load_grader(exercise_id: str, path: Path | None = None) -> Grader:
 
 def load_reference(exercise_id: str, path: Path | None = None):
     return load_module(
-        path or resources.solution_path(exercise_id), f"drillpe_reference_{exercise_id}"
+        path or bundle.solution_path(exercise_id), f"drillpe_reference_{exercise_id}"
     )
 
 

@@ -32,7 +32,8 @@ from typing import Any
 
 import torch
 
-from drillpe import catalog
+from drillpe.data import catalog
+from drillpe.data.files import write_json
 from drillpe.grading import records
 from drillpe.grading.api import (
     Check,
@@ -45,7 +46,7 @@ from drillpe.grading.api import (
 from drillpe.grading.common import case_inputs, device_or_exit, load_grader, load_reference
 from drillpe.grading.static import StaticReport, analyse
 from drillpe.launch import contract
-from drillpe.report import CheckResult, ExerciseResult, summarise, write_json
+from drillpe.results.report import CheckResult, ExerciseResult, summarise
 
 RECORDS_FILE, STUCK_FILE, REPORT_FILE = (contract.RECORDS_FILE, contract.STUCK_FILE,
                                           contract.REPORT_FILE)
@@ -637,7 +638,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace, grader=None, reference=None) -> int:
     """One judge run. ``grader`` and ``reference`` may come preloaded from a
-    warm worker (drillpe.grading.warm), which forks a fresh process for every run."""
+    warm worker (drillpe.grading.warm_worker), which forks a fresh process for every run."""
     device = device_or_exit(args.device)
     exercise = catalog.get(args.exercise)
     grader = grader if grader is not None else load_grader(args.exercise)

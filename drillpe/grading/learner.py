@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from drillpe import catalog, resources
+from drillpe.data import bundle, catalog
 from drillpe.grading import records
 from drillpe.grading.api import Env, learner_exception
 from drillpe.grading.common import case_inputs, device_or_exit, leave_now, load_grader
@@ -91,7 +91,7 @@ class Guards:
         self.reference_access: list[str] = []
         self.tampering: list[str] = []
         # Only the references are secret; in the sandbox they are not even there.
-        self.protected = [str(resources.solutions_dir().resolve())]
+        self.protected = [str(bundle.solutions_dir().resolve())]
         self.armed = False
         sys.addaudithook(self._audit)
         for name in banned:
@@ -257,7 +257,7 @@ class Channel:
 
 def run(args: argparse.Namespace, grader=None) -> int:
     """One learner run. ``grader`` may come preloaded from a warm worker
-    (drillpe.grading.warm), which forks a fresh process for every run."""
+    (drillpe.grading.warm_worker), which forks a fresh process for every run."""
     device = device_or_exit(args.device)
     exercise = catalog.get(args.exercise)
     grader = grader if grader is not None else load_grader(args.exercise)

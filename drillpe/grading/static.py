@@ -17,12 +17,16 @@ answer needs is there; what is refused is what a forged pass would need
 from __future__ import annotations
 
 import ast
+import builtins
+import functools
 import importlib
 import inspect
+import operator
 import re
 import string
 import sys
 import types
+import typing
 import warnings
 from dataclasses import dataclass, field
 
@@ -534,10 +538,6 @@ class _Visitor:
 
 def _dangerous() -> dict[int, str]:
     """Objects that run or reach code named by a string, by identity."""
-    import builtins
-    import functools
-    import operator
-    import typing
 
     found = {id(getattr(builtins, name)): f"the builtin {name}" for name in (
         "eval", "exec", "compile", "getattr", "setattr", "delattr", "__import__", "open",

@@ -1,6 +1,6 @@
 """Cold grading processes: a fresh judge (``python -m drillpe.grading.judge``)
 and a fresh sandboxed learner process (through the supervisor) per grade.
-drillpe.launch.warm offers the same methods with warm workers.
+drillpe.launch.warm_pool offers the same methods with warm workers.
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ class ColdJudge:
 def hidden_places(extra: list[str] = ()) -> list[str]:
     """What a bound tree must not show: the workspace and the learner's own
     folder (other exercises' files), besides sandbox.secrets()."""
-    from drillpe import places
+    # deferred: read only when a learner starts
+    from drillpe.data import places
 
     return [str(places.workspace()), *extra]
 

@@ -6,7 +6,7 @@ the line that tells the judge how the learner process ended.
     judge    python -m drillpe.grading.judge   --exercise --file --device --seed --run-dir
     learner  python -m drillpe.grading.learner --exercise --file --device --seed
                                                [--deadline] (records on fd 3, stuck dump on fd 4)
-    worker   python -m drillpe.grading.warm    learner|judge   (see drillpe.grading.warm)
+    worker   python -m drillpe.grading.warm_worker    learner|judge   (see drillpe.grading.warm_worker)
     bench    python -m drillpe.grading.bench_child --role learner|reference ...
                                                (the JSON result on fd 3)
 
@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 
 JUDGE = "drillpe.grading.judge"
 LEARNER = "drillpe.grading.learner"
-WORKER = "drillpe.grading.warm"
+WORKER = "drillpe.grading.warm_worker"
 BENCH = "drillpe.grading.bench_child"
 
 RECORDS_FD = 3

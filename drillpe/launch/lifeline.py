@@ -18,6 +18,7 @@ def die_with_parent(expected_parent: int | None = None) -> bool:
     """SIGKILL this process when its parent ends; if the parent is already
     gone (it died before we got here), end now. True where supported."""
     try:
+        # deferred: only on Linux, where prctl exists
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)

@@ -65,7 +65,8 @@ def run_code(source: str, args: list[str], choice: sandbox.Choice, timeout: floa
     """Run a Python program exactly as learner code runs (same sandbox, limits
     and supervision, no fallback to another level). Returns (LearnerStatus,
     what it printed); raises SetupFailed when the level cannot be built."""
-    from drillpe.runner import COLD, run_sandboxed
+    # deferred: runner imports the launcher package, which imports this module
+    from drillpe.launch.runner import COLD, run_sandboxed
 
     with tempfile.TemporaryDirectory(prefix="drillpe-probe-") as tmp:
         tmpdir = Path(tmp)
@@ -97,9 +98,10 @@ def run_code(source: str, args: list[str], choice: sandbox.Choice, timeout: floa
 
 def secret_places() -> list[str]:
     """What a learner must not see, as files and folders worth trying."""
-    from drillpe import places, resources
+    # deferred: read only when the probe runs
+    from drillpe.data import bundle, places
 
-    found = [str(resources.solutions_dir()), str(places.home()), str(places.workspace())]
+    found = [str(bundle.solutions_dir()), str(places.home()), str(places.workspace())]
     checkout = sandbox._source_tree()
     if checkout:
         found += [os.path.join(checkout, name) for name in ("solutions", "tests", ".git")]

@@ -115,9 +115,10 @@ def _package_dir() -> str:
 
 def _source_tree() -> str | None:
     """The checkout drillpe runs from (editable install or none), if any."""
-    from drillpe import resources
+    # deferred: read only when a sandbox is planned; the supervisor side never needs it
+    from drillpe.data import bundle
 
-    root = resources.data_root()
+    root = bundle.data_root()
     if Path(root).resolve() == Path(_package_dir()) / "_data":
         return None
     return str(Path(root).resolve())
@@ -140,9 +141,10 @@ def _python_trees() -> list[str]:
 
 def secrets(extra: list[str]) -> list[str]:
     """Folders a learner must never see, wherever they are."""
-    from drillpe import places, resources
+    # deferred: read only when a sandbox is planned; the supervisor side never needs it
+    from drillpe.data import bundle, places
 
-    found = [str(resources.solutions_dir()), str(places.home()), *extra]
+    found = [str(bundle.solutions_dir()), str(places.home()), *extra]
     checkout = _source_tree()
     if checkout:
         found.append(checkout)  # a bound tree holding the checkout shows none of it

@@ -232,6 +232,7 @@ def apply_limits(limits, namespaces):
 
 def place_fds(wanted):
     """dup2 each source fd onto its target number, whatever the overlaps."""
+    # deferred: POSIX only
     import fcntl
 
     high = [(fcntl.fcntl(src, fcntl.F_DUPFD, 100), dst) for src, dst in wanted]

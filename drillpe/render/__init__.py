@@ -5,9 +5,11 @@ rich decides colour: none when stdout is not a terminal or NO_COLOR is set.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import sys
+import textwrap
 from collections.abc import Iterable
 
 from rich import box
@@ -17,8 +19,8 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from drillpe import catalog
-from drillpe.report import GATE_IDS, CheckResult, ExerciseResult
+from drillpe.data import catalog
+from drillpe.results.report import GATE_IDS, CheckResult, ExerciseResult
 
 STATUS_STYLE = {
     "pass": ("✓ pass", "green"),
@@ -288,7 +290,6 @@ def hint_body(text: str) -> Group:
     """A hint as prose and code. Paragraphs are separated by blank lines; one whose lines
     are all indented by 4 spaces is code. Consecutive code paragraphs make one block (the
     blank lines between two functions stay), shown as Python."""
-    import textwrap
 
     blocks: list[tuple[bool, list[str]]] = []
     paragraph: list[str] = []
@@ -340,7 +341,6 @@ def reveal_raw(source: str) -> None:
 
 def reveal_diff(exercise: catalog.Exercise, learner: str, reference: str, learner_name: str
                 ) -> None:
-    import difflib
 
     diff = list(difflib.unified_diff(learner.splitlines(keepends=True),
                                      reference.splitlines(keepends=True),

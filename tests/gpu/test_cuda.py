@@ -41,8 +41,8 @@ TESTS = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TESTS))
 from conftest import FIXTURES, ROOT, run_cli  # noqa: E402
 
-from drillpe import catalog  # noqa: E402
-from drillpe.runner import GradeRequest, grade  # noqa: E402
+from drillpe.data import catalog  # noqa: E402
+from drillpe.launch.runner import GradeRequest, grade  # noqa: E402
 
 HEADER = re.compile(r"^#\s*expect:\s*(pass|fail)\b(.*)$", re.M)
 SLOW = TESTS / "fixtures_bench"

@@ -1,8 +1,8 @@
 """A warm grading worker: imports torch, the graders and (judge side only)
 the references once, then forks a fresh child for every grade.
 
-    python -m drillpe.grading.warm judge       (started by drillpe.launch.warm)
-    python -m drillpe.grading.warm learner     (inside the sandbox, under the supervisor)
+    python -m drillpe.grading.warm_worker judge       (started by drillpe.launch.warm_pool)
+    python -m drillpe.grading.warm_worker learner     (inside the sandbox, under the supervisor)
 
 The judge worker talks JSON lines on its stdin and stdout:
 
@@ -47,7 +47,8 @@ PR_SET_CHILD_SUBREAPER = 36
 def _preload(role: str) -> dict[str, tuple[Any, Any]]:
     """exercise id -> (grader, reference or None). A grader that fails to load
     is left out: its child then loads it itself and fails as a cold run would."""
-    from drillpe import catalog
+    # deferred: this role's modules load only in the worker that plays it
+    from drillpe.data import catalog
     from drillpe.grading.common import load_grader, load_reference
 
     loaded = {}
@@ -65,6 +66,7 @@ def _single_threaded(fn, *args):
     """Run ``fn`` with one intra-op thread. An OpenMP thread pool started in
     the worker does not survive fork(): a child's first parallel op would hang
     forever. With one thread torch runs inline and starts no pool."""
+    # deferred: torch and each role's modules load only in the worker that plays the role
     import torch
 
     threads = torch.get_num_threads()
@@ -77,6 +79,7 @@ def _single_threaded(fn, *args):
 
 def _warm_up() -> None:
     """Pay torch's first-call costs once, here, rather than in every child."""
+    # deferred: torch and each role's modules load only in the worker that plays the role
     import torch
 
     from drillpe.grading import records
@@ -120,6 +123,7 @@ def _rebind_std() -> None:
 
 
 def _leave(code: int) -> None:
+    # deferred: this role's modules load only in the worker that plays it
     from drillpe.grading.common import leave_now
 
     leave_now(code)
@@ -129,6 +133,7 @@ def _leave(code: int) -> None:
 
 
 def _judge_child(request: dict, preloaded: dict, stdin_fd: int) -> int:
+    # deferred: torch and each role's modules load only in the worker that plays the role
     import importlib
 
     import torch
@@ -145,6 +150,7 @@ def _judge_child(request: dict, preloaded: dict, stdin_fd: int) -> int:
 
 
 def serve_judge() -> int:
+    # deferred: this role's modules load only in the worker that plays it
     from drillpe.launch import lifeline
 
     # The protocol gets private copies of fds 0 and 1; the real 0 and 1 are
@@ -208,6 +214,7 @@ def serve_judge() -> int:
 
 def _learner_child(request: dict, preloaded: dict, fds: list[int], control: int) -> int:
     """In the forked child: become a cold learner process, then run the grade."""
+    # deferred: torch and each role's modules load only in the worker that plays the role
     import importlib
     import resource
 
@@ -311,6 +318,7 @@ def _wait_child(pid: int, timeout: float | None) -> tuple[int, bool]:
 
 
 def serve_learner() -> int:
+    # deferred: only the learner role needs these
     import ctypes
 
     from drillpe.launch.contract import receive_message, send_message
@@ -359,7 +367,7 @@ def serve_learner() -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1 or argv[0] not in ROLES:
-        print(f"usage: python -m drillpe.grading.warm {{{'|'.join(ROLES)}}}", file=sys.stderr)
+        print(f"usage: python -m drillpe.grading.warm_worker {{{'|'.join(ROLES)}}}", file=sys.stderr)
         return 2
     return serve_learner() if argv[0] == "learner" else serve_judge()
 

@@ -22,7 +22,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from drillpe.history import Attempt, Events
+from drillpe.results.history import Attempt, Events
 
 DAY_S = 86400.0
 ROUND_GAP_S = 6 * 3600.0  # a longer pause between attempts starts a new round

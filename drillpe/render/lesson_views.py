@@ -16,8 +16,8 @@ from rich.rule import Rule
 from rich.text import Text
 
 from drillpe import render
+from drillpe.data.lessons import Heatmap, Lesson
 from drillpe.errors import UsageError
-from drillpe.learn import Heatmap, Lesson
 from drillpe.render import HEAT_CHARS  # the scorecard's ramp, light to dark
 
 out = render.out
@@ -184,6 +184,7 @@ def write_png(path: Path, heat: Heatmap, texts: dict, english_texts: dict, lang:
     """Draw the heatmap into a PNG (title, axis labels, colour bar). Returns True
     when the labels fell back to English (Chinese asked for, no CJK font)."""
     try:  # the optional `plot` extra; imported here only, so the CLI stays light
+        # deferred: matplotlib loads only for --png
         import matplotlib
         from matplotlib import font_manager
         from matplotlib.backends.backend_agg import FigureCanvasAgg

@@ -15,11 +15,12 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from drillpe import catalog, render
+from drillpe import render
+from drillpe.data import catalog
 
 # The scorecard's parts come from drillpe.render, so watch and check look alike.
 from drillpe.render import hint_body, scorecard_renderable
-from drillpe.report import ExerciseResult
+from drillpe.results.report import ExerciseResult
 
 out = render.out
 STATUS_STYLE = {"failing": "bold red", "revealed": "yellow", "passed": "green", "new": "dim"}

@@ -1,8 +1,8 @@
 """The mock interview flow: grading a session, recording it, the follow-up
 questions, and the live terminal view (countdown, per-file status, keys).
 
-Session state and the pure parts are in drillpe.mock; output is in
-drillpe.render.practice. The session file is saved after every step, so a
+Session state and the pure parts are in drillpe.practice.mock; output is in
+drillpe.render.practice_views. The session file is saved after every step, so a
 closed terminal loses nothing: ``drillpe mock resume``, ``status`` and
 ``submit`` carry on from disk.
 """
@@ -13,11 +13,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from drillpe import catalog, mock, places
-from drillpe.history import Attempt, History, Work
-from drillpe.report import ExerciseResult
-from drillpe.runner import GradeRequest, grade
-from drillpe.watch import FileWatcher, signature
+from drillpe.data import catalog, places
+from drillpe.launch.runner import GradeRequest, grade
+from drillpe.practice import mock
+from drillpe.practice.watch import FileWatcher, signature
+from drillpe.results.history import Attempt, History, Work
+from drillpe.results.report import ExerciseResult
 
 TICK_S = 0.1
 RATING_PROMPT = "How close was your answer? 0 not at all · 1 partly · 2 mostly · 3 fully: "
@@ -78,7 +79,8 @@ def ask_followups(session: mock.Session, history: History, read: Callable[[str],
     """Ask each pending question; show the model answer after an answer or a
     skip; take a self-rating. Saved after every question. Ctrl-D or Ctrl-C
     stops, keeping what was answered (``drillpe mock questions`` goes on)."""
-    from drillpe.render import practice as view
+    # deferred: screens load when the round draws
+    from drillpe.render import practice_views as view
 
     try:
         for eid in session.exercises:
@@ -179,12 +181,14 @@ class Live:
         self.history.record_hint(eid, level)
         self.session.hints[eid] = max(self.session.hints.get(eid, 0), level)
         self.session.save()
-        from drillpe.render import practice as view
+        # deferred: screens load when the round draws
+        from drillpe.render import practice_views as view
 
         self.hint = view.hint_panel(exercise, level)
 
     def view(self):
-        from drillpe.render import practice as view
+        # deferred: screens load when the round draws
+        from drillpe.render import practice_views as view
 
         return view.mock_live_view(self.session, time.time(), self.files(), self.runs(),
                                    self.shown, self.focus, self.message, self.hint)
@@ -193,9 +197,10 @@ class Live:
 def run_live(state: Live, keys) -> str:
     """The live countdown until submit, time up, or leaving. Returns
     'submit', 'time' or 'left'; ``state`` keeps the grades for the end."""
+    # deferred: rich.live and the screens load only when the round draws
     from rich.live import Live as RichLive
 
-    from drillpe.render import practice as view
+    from drillpe.render import practice_views as view
 
     session = state.session
     with RichLive(state.view(), console=view.out, auto_refresh=False,

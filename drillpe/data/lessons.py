@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from drillpe import catalog, i18n, resources
+from drillpe.data import bundle, catalog, i18n
 from drillpe.errors import UsageError
 
 Matrix = list[list[float]]
@@ -376,7 +376,7 @@ def lesson(exercise_id: str) -> Lesson:
 
 def labels(lang: str | None = None) -> dict[str, str]:
     """Section headings of the lesson page, in the chosen language."""
-    entry = resources.exercise_data("common")["learn_labels"]
+    entry = bundle.exercise_data("common")["learn_labels"]
     return {name: i18n.pick(entry, name, lang) for name in entry if not name.endswith("_zh")}
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from drillpe import catalog, places, render
+from drillpe import render
 from drillpe.app import (
     MAX_MINUTES,
     MAX_SEED,
@@ -22,6 +22,7 @@ from drillpe.app import (
     finite,
     open_history,
 )
+from drillpe.data import catalog, places
 from drillpe.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
@@ -36,9 +37,10 @@ def stats(as_json: JsonOpt = False,
           days: Annotated[int, typer.Option("--days", min=7, max=371,
                                             help="Days shown in the calendar.")] = 28) -> int:
     """History: attempts, passes, time to first pass, time spent, weakest first."""
-    from drillpe import progress
-    from drillpe.history import Events
-    from drillpe.render import practice as view
+    # deferred: loaded only when this command runs, so that every start stays fast
+    from drillpe.render import practice_views as view
+    from drillpe.results import progress
+    from drillpe.results.history import Events
 
     history = open_history()
     now = time.time()
@@ -61,8 +63,9 @@ def next_(as_json: JsonOpt = False,
           show: Annotated[int, typer.Option("--show", min=1, help="How many to list.")] = 4,
           lang: LangOpt = None) -> int:
     """What to practise now, from your history (spaced repetition), and why."""
-    from drillpe import schedule
-    from drillpe.render import practice as view
+    # deferred: loaded only when this command runs, so that every start stays fast
+    from drillpe.practice import schedule
+    from drillpe.render import practice_views as view
 
     history = open_history()
     plans = schedule.recommend(history.events(), list(catalog.load().values()), time.time())
@@ -95,12 +98,13 @@ def watch(
     lang: LangOpt = None,
 ) -> int:
     """Re-grade learner files every time they are saved (keys: h hint, q quit)."""
-    from drillpe import watch as watching
+    # deferred: loaded only when this command runs, so that every start stays fast
     from drillpe.commands.core import resolve_targets
-    from drillpe.keys import Keys
-    from drillpe.launch.warm import launcher as warm_launcher
-    from drillpe.render import practice as view
-    from drillpe.runner import GradeRequest, grade
+    from drillpe.launch.runner import GradeRequest, grade
+    from drillpe.launch.warm_pool import launcher as warm_launcher
+    from drillpe.practice import watch as watching
+    from drillpe.practice.keys import Keys
+    from drillpe.render import practice_views as view
 
     targets = resolve_targets(list(exercise_ids or []), None, places.workspace(workspace))
     history = open_history()
@@ -155,7 +159,8 @@ SessionOpt = Annotated[str | None, typer.Option(
 
 def _new_session(minutes: float | None, exercises: str | None, count: int | None,
                  seed: int | None):
-    from drillpe import mock, schedule
+    # deferred: loaded only when this command runs, so that every start stays fast
+    from drillpe.practice import mock, schedule
 
     ids = mock.parse_exercise_list(exercises)
     if ids and count is not None and count != len(ids):
@@ -180,11 +185,12 @@ def _require_terminal() -> None:
 
 def _live(session) -> int:
     """Countdown and keys; then grading, follow-up questions and the report."""
-    from drillpe import interview
-    from drillpe.keys import Keys
-    from drillpe.launch.warm import launcher as warm_launcher
-    from drillpe.render import practice as view
-    from drillpe.watch import interrupt_on_signals
+    # deferred: loaded only when this command runs, so that every start stays fast
+    from drillpe.launch.warm_pool import launcher as warm_launcher
+    from drillpe.practice import interview
+    from drillpe.practice.keys import Keys
+    from drillpe.practice.watch import interrupt_on_signals
+    from drillpe.render import practice_views as view
 
     history = open_history()
     view.mock_started(session, live=True)
@@ -207,8 +213,9 @@ def _live(session) -> int:
 
 
 def _finish(session, results, history, ask: bool, as_json: bool = False) -> int:
-    from drillpe import interview, mock
-    from drillpe.render import practice as view
+    # deferred: loaded only when this command runs, so that every start stays fast
+    from drillpe.practice import interview, mock
+    from drillpe.render import practice_views as view
 
     report = interview.submit(session, results, history, time.time())
     if as_json:
@@ -252,8 +259,9 @@ def mock_start(
     lang: LangOpt = None,
 ) -> int:
     """Start a mock interview: fresh stubs in a folder of its own."""
-    from drillpe import mock as mocking
-    from drillpe.render import practice as view
+    # deferred: loaded only when this command runs, so that every start stays fast
+    from drillpe.practice import mock as mocking
+    from drillpe.render import practice_views as view
 
     if not no_live:
         _require_terminal()
@@ -270,7 +278,8 @@ def mock_start(
 @mock_app.command("resume")
 def mock_resume(session_id: SessionOpt = None, lang: LangOpt = None) -> int:
     """Back to a running session's live countdown (after leaving or a closed terminal)."""
-    from drillpe import mock as mocking
+    # deferred: loaded only when this command runs, so that every start stays fast
+    from drillpe.practice import mock as mocking
 
     session = mocking.load(session_id)
     if session.state != "running":
@@ -283,8 +292,9 @@ def mock_resume(session_id: SessionOpt = None, lang: LangOpt = None) -> int:
 @mock_app.command("status")
 def mock_status(session_id: SessionOpt = None, as_json: JsonOpt = False) -> int:
     """Time left and the state of each file."""
-    from drillpe import mock as mocking
-    from drillpe.render import practice as view
+    # deferred: loaded only when this command runs, so that every start stays fast
+    from drillpe.practice import mock as mocking
+    from drillpe.render import practice_views as view
 
     session = mocking.load(session_id)
     status = mocking.status(session, time.time())
@@ -306,8 +316,9 @@ def mock_submit(
 ) -> int:
     """Grade the session's files as they are now and record the session.
     After the deadline it is still graded, and recorded as over time."""
-    from drillpe import mock as mocking
-    from drillpe.render import practice as view
+    # deferred: loaded only when this command runs, so that every start stays fast
+    from drillpe.practice import mock as mocking
+    from drillpe.render import practice_views as view
 
     session = mocking.load(session_id)
     history = open_history()
@@ -326,8 +337,9 @@ def mock_submit(
 
 def _grade_all(session, timeout: float) -> dict:
     """Several files: warm workers pay the torch import once for all of them."""
-    from drillpe import interview
-    from drillpe.launch.warm import launcher as warm_launcher
+    # deferred: loaded only when this command runs, so that every start stays fast
+    from drillpe.launch.warm_pool import launcher as warm_launcher
+    from drillpe.practice import interview
 
     if len(session.exercises) == 1:
         return {eid: interview.grade_file(session, eid, timeout=timeout)
@@ -340,9 +352,10 @@ def _grade_all(session, timeout: float) -> dict:
 @mock_app.command("questions")
 def mock_questions(session_id: SessionOpt = None, lang: LangOpt = None) -> int:
     """Answer a submitted session's follow-up questions not answered yet."""
-    from drillpe import interview
-    from drillpe import mock as mocking
-    from drillpe.render import practice as view
+    # deferred: loaded only when this command runs, so that every start stays fast
+    from drillpe.practice import interview
+    from drillpe.practice import mock as mocking
+    from drillpe.render import practice_views as view
 
     session = mocking.load(session_id)
     if session.state != "submitted":

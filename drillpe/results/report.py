@@ -7,10 +7,7 @@ README's JSON section). No torch here: the CLI reads reports.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 SCHEMA = 1
@@ -73,20 +70,6 @@ class ExerciseResult:
         """This report as JSON: one entry of ``drillpe check --json``'s results."""
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
-    # Jupyter and IPython show a report as the CLI's scorecard (rich, rendered
-    # on demand: nothing is imported for a report that is never displayed).
-    def _repr_html_(self) -> str:
-        from drillpe import render
-        from drillpe.render.tools import capture
-
-        return capture(render.scorecard, self, html=True)
-
-    def _repr_pretty_(self, printer, cycle: bool) -> None:
-        from drillpe import render
-        from drillpe.render.tools import capture
-
-        printer.text(repr(self) if cycle else capture(render.scorecard, self, html=False))
-
     @property
     def diagnoses(self) -> list[str]:
         seen: list[str] = []
@@ -119,52 +102,3 @@ def summarise(checks: list[CheckResult]) -> tuple[bool, float]:
 
 def document(results: list[ExerciseResult]) -> dict[str, Any]:
     return {"schema": SCHEMA, "results": [r.to_dict() for r in results]}
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write text so that readers see the old file or the new one, never half."""
-    path = Path(path)
-    tmp = write_beside(path, text)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def write_beside(path: Path, text: str) -> Path:
-    """``text`` in a new, synced temporary file in ``path``'s folder (so a
-    rename puts it in place); a full disk or a read-only folder fails here,
-    before anything of the user's is touched."""
-    path = Path(path)
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        # mkstemp makes 0600; give the file the mode a plain open() would (or keep the old one).
-        os.fchmod(fd, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
-        # errors="replace": a lone surrogate from a learner's exception message
-        # becomes "?" rather than a file drillpe cannot write
-        with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except OSError as exc:  # named after the file the user knows, not our temporary one
-        if tmp:
-            Path(tmp).unlink(missing_ok=True)
-        raise OSError(exc.errno, exc.strerror, str(path)) from exc
-    except BaseException:
-        if tmp:
-            Path(tmp).unlink(missing_ok=True)
-        raise
-    return Path(tmp)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_json(path: Path, data: Any) -> None:
-    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")

@@ -29,6 +29,7 @@ class Keys:
     def __enter__(self) -> Keys:
         if self.is_tty:
             try:
+                # deferred: POSIX terminals only
                 import termios
                 import tty
 
@@ -40,6 +41,7 @@ class Keys:
 
     def __exit__(self, *exc) -> None:
         if self._saved is not None:
+            # deferred: POSIX terminals only
             import termios
 
             try:

@@ -3,22 +3,23 @@
 The loop polls the files' (mtime, size, inode) every POLL_S, which catches
 in-place writes and editors' write-then-rename alike without a dependency;
 a changed file is re-read until it stops changing (SETTLE_S), then graded by
-the warm workers (drillpe.launch.warm), so a grade costs a fork, not a torch import.
-The view is a callback object (drillpe.render.practice), so the loop is
+the warm workers (drillpe.launch.warm_pool), so a grade costs a fork, not a torch import.
+The view is a callback object (drillpe.render.practice_views), so the loop is
 driven the same way from a terminal, a pipe or a test.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from drillpe.history import History, Work
-from drillpe.progress import WORK_GAP_S
-from drillpe.report import ExerciseResult
+from drillpe.results.history import History, Work
+from drillpe.results.progress import WORK_GAP_S
+from drillpe.results.report import ExerciseResult
 
 POLL_S = 0.02
 SETTLE_S = 0.01
@@ -144,8 +145,9 @@ def run(session: Session, keys, *, live: bool, as_json: bool, quiet: bool,
         show_hint: Callable[[str], object]) -> None:
     """The loop: grade everything once, then on every save, until q, Ctrl-C,
     SIGTERM or SIGHUP. ``show_hint(exercise_id)`` returns a renderable."""
+    # deferred: screens load when the watch draws
     from drillpe import render
-    from drillpe.render import practice as view
+    from drillpe.render import practice_views as view
 
     def emit(item: Item) -> None:
         if as_json:
@@ -193,6 +195,7 @@ def run(session: Session, keys, *, live: bool, as_json: bool, quiet: bool,
 
 
 def _run_live(session: Session, keys, handle, view) -> None:
+    # deferred: the live display loads only in a terminal
     from rich.live import Live
 
     hint = None
@@ -228,7 +231,6 @@ class interrupt_on_signals:
     work time is recorded and the warm workers are closed."""
 
     def __enter__(self):
-        import signal
 
         self.saved = {}
         for name in ("SIGTERM", "SIGHUP"):
@@ -242,7 +244,6 @@ class interrupt_on_signals:
         raise KeyboardInterrupt
 
     def __exit__(self, *exc):
-        import signal
 
         for sig, handler in self.saved.items():
             signal.signal(sig, handler)

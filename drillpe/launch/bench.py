@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from drillpe import textsafety
 from drillpe.errors import EXIT_FAILED, DrillpeBug, DrillpeError, UsageError
 from drillpe.launch import contract, processes
+from drillpe.results import textsafety
 
 SCHEMA = 1
 LOOP_GROWTH = 0.5  # doubling an axis adds at least this share of torch calls: a loop
@@ -206,7 +206,8 @@ def _run_learner_child(args: list[str], exercise_id: str, file: Path, options: B
                        tmpdir: Path) -> dict[str, Any]:
     """The learner's side runs sandboxed, like a grade; its result comes back
     on the records fd, capped, and is parsed as untrusted JSON."""
-    from drillpe.runner import COLD, run_sandboxed, stage
+    # deferred: the grade runs only for an answer to time
+    from drillpe.launch.runner import COLD, run_sandboxed, stage
 
     stage_root = COLD.stage_root(tmpdir)
     staged = stage(file, stage_root, exercise_id)
@@ -278,7 +279,8 @@ def bench(exercise_id: str, file: Path, options: BenchOptions, display: str | No
 
     Returns (grading result, BenchReport or None when the answer failed).
     """
-    from drillpe.runner import GradeRequest, grade
+    # deferred: the grade runs only for an answer to time
+    from drillpe.launch.runner import GradeRequest, grade
 
     result = grade(GradeRequest(exercise_id=exercise_id, file=file, device=options.device,
                                 seed=options.seed, timeout=grade_timeout, display_path=display))

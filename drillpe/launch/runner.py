@@ -4,7 +4,7 @@ hands the judge what the learner sent, and returns the judge's report.
 
 No torch in this module: it runs in the CLI process. Which processes are
 started, and how, is drillpe.launch's business (cold by default, or forked
-from warm workers: drillpe.launch.warm).
+from warm workers: drillpe.launch.warm_pool).
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from drillpe import resources, textsafety
+from drillpe.data import bundle
 from drillpe.errors import DrillpeBug, UsageError
 from drillpe.launch import contract, sandbox
 from drillpe.launch.cold import ColdLauncher
 from drillpe.launch.processes import LearnerStatus, Pipes
-from drillpe.report import ExerciseResult
+from drillpe.results import textsafety
+from drillpe.results.report import ExerciseResult
 
 OUTPUT_SHOWN = 2000  # characters of the learner's printed output kept in the report
 SUPERVISOR_GRACE_S = 5.0  # beyond the timeout, for the supervisor's own kill and report
@@ -74,7 +75,7 @@ def stage(file: Path, stage_root: Path, exercise_id: str) -> Path:
 
 def grade(request: GradeRequest, launcher=None) -> ExerciseResult:
     """Grade one file. ``launcher`` starts the processes: cold by default, or
-    forked from warm workers (drillpe.launch.warm.WarmPool)."""
+    forked from warm workers (drillpe.launch.warm_pool.WarmPool)."""
     launcher = launcher or COLD
     run_dir = Path(tempfile.mkdtemp(prefix="drillpe-run-"))
     staged = None
@@ -115,7 +116,7 @@ def _learner_folder(file: Path) -> list[str]:
     history it could rewrite), unless it is a shipped exercise folder, which
     holds nothing secret and the catalog the learner process reads."""
     folder = file.resolve().parent
-    if folder.parent == resources.exercises_dir().resolve():
+    if folder.parent == bundle.exercises_dir().resolve():
         return []
     return [str(folder)]
 

@@ -10,7 +10,7 @@ import difflib
 from dataclasses import dataclass, field
 from functools import cache
 
-from drillpe import i18n, resources
+from drillpe.data import bundle, i18n
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class ApiItem:
         return out
 
 
-# Text fields of a catalog entry; each has a Chinese sibling NAME_zh (drillpe.i18n).
+# Text fields of a catalog entry; each has a Chinese sibling NAME_zh (drillpe.data.i18n).
 TEXT_FIELDS = ("title", "summary", "hints")
 
 # The order `drillpe list` groups topics in; the seed's four come first this way.
@@ -100,7 +100,7 @@ class BadExerciseData(ValueError):
 
 
 def _entry(exercise_id: str) -> dict:
-    entry = resources.exercise_unit(exercise_id)
+    entry = bundle.exercise_unit(exercise_id)
     if entry.get("schema") != SCHEMA:
         raise BadExerciseData(f"exercises/{exercise_id}/exercise.toml: schema must be {SCHEMA}")
     missing = [key for key in ("title", "topic", "difficulty", "minutes", "api")
@@ -113,8 +113,8 @@ def _entry(exercise_id: str) -> dict:
 @cache
 def load() -> dict[str, Exercise]:
     """Every exercise, in the order of their ``order`` fields (then by id)."""
-    defaults = resources.exercise_data("common").get("defaults", {})
-    entries = {eid: _entry(eid) for eid in resources.exercise_ids()}
+    defaults = bundle.exercise_data("common").get("defaults", {})
+    entries = {eid: _entry(eid) for eid in bundle.exercise_ids()}
     exercises: dict[str, Exercise] = {}
     for eid in sorted(entries, key=lambda e: (entries[e].get("order", 1000), e)):
         entry = entries[eid]
@@ -142,13 +142,13 @@ def by_topic() -> list[Exercise]:
 
 def topic_title(topic: str) -> str:
     """A topic's display name in the chosen language (common.toml [topics]), else its id."""
-    entry = resources.exercise_data("common").get("topics", {}).get(topic)
+    entry = bundle.exercise_data("common").get("topics", {}).get(topic)
     return i18n.pick(entry, "title") if entry else topic
 
 
 def ui(key: str, **fields: object) -> str:
     """One of drillpe's own sentences (exercises/ui.toml) in the chosen language."""
-    return i18n.pick(resources.exercise_data("ui")[key], "text").format(**fields)
+    return i18n.pick(bundle.exercise_data("ui")[key], "text").format(**fields)
 
 
 def ids() -> list[str]:
@@ -166,25 +166,25 @@ def get(exercise_id: str) -> Exercise:
 def diagnosis_entries() -> dict[str, dict[str, str]]:
     """Code -> the raw entry: says, fix and their Chinese siblings says_zh, fix_zh.
     The shared codes first (common.toml), then each exercise's own."""
-    flat = dict(resources.exercise_data("common").get("diagnoses", {}))
+    flat = dict(bundle.exercise_data("common").get("diagnoses", {}))
     for eid in load():
-        flat.update(resources.exercise_unit(eid).get("diagnoses", {}))
+        flat.update(bundle.exercise_unit(eid).get("diagnoses", {}))
     return flat
 
 
 def exercise_diagnoses(exercise_id: str) -> dict[str, dict[str, str]]:
     """The codes one exercise declares in its own exercise.toml (raw entries)."""
-    return dict(resources.exercise_unit(exercise_id).get("diagnoses", {}))
+    return dict(bundle.exercise_unit(exercise_id).get("diagnoses", {}))
 
 
 def followups(exercise_id: str) -> list[dict[str, str]]:
     """The mock interview's follow-up questions of one exercise (raw entries)."""
-    return list(resources.exercise_unit(exercise_id).get("followups", []))
+    return list(bundle.exercise_unit(exercise_id).get("followups", []))
 
 
 def learn_page(exercise_id: str) -> dict[str, str] | None:
     """The texts of ``drillpe learn ID`` (raw entries), or None."""
-    return resources.exercise_unit(exercise_id).get("learn")
+    return bundle.exercise_unit(exercise_id).get("learn")
 
 
 def diagnoses(lang: str | None = None) -> dict[str, dict[str, str]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from drillpe.history import Events
+from drillpe.results.events import Events
 
 # Checks, hints and reveals closer together than this are counted as one
 # stretch of work; a longer gap is a break and is not counted.

@@ -5,7 +5,7 @@ atomically after every change, so closing the terminal loses nothing) and
 the learner files, fresh stubs written there so earlier work is neither shown
 nor overwritten. ``<home>/mock/current`` names the latest session. The
 terminal flow (live countdown, keys, questions) lives in
-``drillpe.commands.practice`` and ``drillpe.render.practice``; everything here
+``drillpe.commands.rounds`` and ``drillpe.render.practice_views``; everything here
 works without a terminal.
 """
 
@@ -21,9 +21,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from drillpe import catalog, i18n, places, resources
+from drillpe.data import bundle, catalog, i18n, places
+from drillpe.data.files import write_atomic, write_json
 from drillpe.errors import UsageError
-from drillpe.report import ExerciseResult, write_atomic, write_json
+from drillpe.results.report import ExerciseResult
 
 SCHEMA = 1
 SESSION_FILE = "session.json"
@@ -245,7 +246,7 @@ def create(exercise_ids: list[str], minutes: float, seed: int | None, now: float
     session = Session(id=session_id, folder=str(folder), exercises=list(exercise_ids),
                       minutes=float(minutes), started_at=now, seed=seed)
     for eid in exercise_ids:
-        write_atomic(session.path(eid), resources.stub_path(eid).read_text(encoding="utf-8"))
+        write_atomic(session.path(eid), bundle.stub_path(eid).read_text(encoding="utf-8"))
     session.save()
     write_atomic(root / CURRENT_FILE, session_id + "\n")
     return session
@@ -288,7 +289,7 @@ def file_status(session: Session, exercise_id: str) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         status["parses"], status["syntax_error"] = False, str(exc)
         return status
-    stub = resources.stub_path(exercise_id).read_text(encoding="utf-8")
+    stub = bundle.stub_path(exercise_id).read_text(encoding="utf-8")
     status["edited"] = text != stub
     try:
         ast.parse(text, filename=str(path))

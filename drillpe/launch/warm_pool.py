@@ -1,5 +1,5 @@
 """Warm grading for watch mode and mock interviews: two long-lived workers
-(drillpe.grading.warm) that have torch and the graders imported already and
+(drillpe.grading.warm_worker) that have torch and the graders imported already and
 fork a fresh child for every grade. No torch here (CLI process).
 
 The learner worker lives in the sandbox (drillpe.launch.sandbox), under its
@@ -7,7 +7,7 @@ supervisor, for the pool's lifetime: its memory limit covers the worker and
 every child it forks, and each grade's child gets the same fds, limits and
 deadline as a cold learner process. The judge worker is trusted and forks
 judges as the cold launcher starts them. :class:`WarmPool` offers the
-methods of drillpe.launch.cold.ColdLauncher, so drillpe.runner.grade runs
+methods of drillpe.launch.cold.ColdLauncher, so drillpe.launch.runner.grade runs
 the same loop, files and report either way; a worker that dies or falls out
 of step is replaced before the next grade.
 """
@@ -445,7 +445,7 @@ class _Failed:
 @contextmanager
 def launcher() -> Iterator[WarmPool | None]:
     """Warm workers where the system can fork; elsewhere None, which
-    drillpe.runner.grade takes as "start each process cold"."""
+    drillpe.launch.runner.grade takes as "start each process cold"."""
     if not hasattr(os, "fork") or not hasattr(socket, "send_fds"):
         yield None
         return

@@ -10,7 +10,7 @@ begins, with a warning that says where the old one went. An older
 ``progress.json`` is imported once and kept beside it.
 
 Commands use only the methods of :class:`History`; the figures shown by
-``stats``, ``next`` and ``list`` come from :mod:`drillpe.progress`.
+``stats``, ``next`` and ``list`` come from :mod:`drillpe.results.progress`.
 """
 
 from __future__ import annotations
@@ -18,16 +18,20 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from drillpe import places
-from drillpe.report import ExerciseResult
+from drillpe.data import places
+from drillpe.results.events import Attempt, Events, Legacy, Work
+from drillpe.results.progress import summarise
+from drillpe.results.report import ExerciseResult
+
+__all__ = ["Attempt", "Events", "History", "Legacy", "Work"]
 
 FILENAME = "history.sqlite3"
 LEGACY_FILENAME = "progress.json"
@@ -90,75 +94,6 @@ MIGRATIONS: list[str] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-@dataclass
-class Attempt:
-    """One graded attempt, as stored."""
-
-    exercise: str
-    at: float  # unix time
-    passed: bool
-    score: float
-    error_kind: str | None = None
-    failed_checks: list[str] = field(default_factory=list)
-    diagnoses: list[str] = field(default_factory=list)
-    duration_s: float | None = None
-    hints_used: int = 0  # highest hint level seen in this round (since the last pass)
-    revealed: bool = False  # the reference was shown in this round
-    source: str = "check"  # check, watch or mock
-    session: str | None = None
-    seed: int | None = None
-    device: str | None = None
-
-    @classmethod
-    def from_result(cls, result: ExerciseResult, at: float, **extra: Any) -> Attempt:
-        failed = [c.id for c in result.checks if c.status in ("fail", "error")]
-        return cls(exercise=result.exercise, at=at, passed=bool(result.passed),
-                   score=float(result.score), error_kind=(result.error or {}).get("kind"),
-                   failed_checks=failed, diagnoses=list(result.diagnoses),
-                   duration_s=result.duration_s, seed=result.seed, device=result.device,
-                   **extra)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class Work:
-    """A stretch of time spent on one exercise in a watch or mock session."""
-
-    exercise: str
-    started_at: float
-    seconds: float
-    source: str
-    session: str | None = None
-
-
-@dataclass
-class Legacy:
-    """Totals imported from progress.json (it kept no single attempts)."""
-
-    exercise: str
-    attempts: int
-    passes: int
-    best_score: float | None
-    last_result: str | None
-    last_at: float | None
-    hints_seen: int
-    revealed: bool
-
-
-@dataclass
-class Events:
-    """Everything recorded about one exercise, oldest first."""
-
-    exercise: str
-    attempts: list[Attempt] = field(default_factory=list)
-    hints: list[tuple[float, int]] = field(default_factory=list)  # (at, level)
-    reveals: list[float] = field(default_factory=list)
-    work: list[Work] = field(default_factory=list)
-    legacy: Legacy | None = None
-
-
 def _iso(at: float | None) -> str | None:
     if at is None:
         return None
@@ -173,7 +108,10 @@ def _parse_iso(text: Any) -> float | None:
 
 
 class History:
-    def __init__(self, home: Path | None = None, clock=time.time):
+    def __init__(self, home: Path | None = None, clock=time.time, warn=None):
+        # warn(message): how a problem found after opening is said; the CLI
+        # passes its renderer, the notebook API gets plain stderr.
+        self.late_warning = warn or _stderr_warning
         self.home = home or places.home()
         self.path = self.home / FILENAME
         self.clock = clock
@@ -347,26 +285,26 @@ class History:
                 return
             except sqlite3.DatabaseError as exc:
                 if not _corrupt(exc) or attempt or not self.persistent:
-                    _late_warning(f"could not record this in drillpe's history ({exc}).")
+                    self.late_warning(f"could not record this in drillpe's history ({exc}).")
                     return
                 self.conn.close()
                 self.warning = None
                 self.conn = self._start_over(exc)
                 if self.warning:
-                    _late_warning(self.warning)
+                    self.late_warning(self.warning)
 
     def _query(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
         try:
             return self.conn.execute(sql, params).fetchall()
         except sqlite3.DatabaseError as exc:
             if not _corrupt(exc) or not self.persistent:
-                _late_warning(f"could not read drillpe's history ({exc}).")
+                self.late_warning(f"could not read drillpe's history ({exc}).")
                 return []
             self.conn.close()
             self.warning = None
             self.conn = self._start_over(exc)
             if self.warning:
-                _late_warning(self.warning)
+                self.late_warning(self.warning)
             return []
 
     def close(self) -> None:
@@ -398,9 +336,7 @@ class History:
 
     def exercise_summary(self, exercise_id: str) -> dict[str, Any]:
         """attempts, passes, best_score, last_result, last_checked, hints_seen,
-        revealed, and the figures of drillpe.progress.summarise."""
-        from drillpe.progress import summarise
-
+        revealed, and the figures of drillpe.results.progress.summarise."""
         events = self.events(exercise_id).get(exercise_id, Events(exercise_id))
         return summarise(events, self.clock())
 
@@ -530,9 +466,5 @@ def _busy(exc: Exception) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
 
 
-def _late_warning(message: str) -> None:
-    """A warning found after the command started (open-time ones go through app)."""
-    from drillpe import render
-
-    render.warn(message)
-
+def _stderr_warning(message: str) -> None:
+    print(f"drillpe: warning: {message}", file=sys.stderr)

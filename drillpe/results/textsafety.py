@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from drillpe.report import ExerciseResult
+from drillpe.results.report import ExerciseResult
 
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 

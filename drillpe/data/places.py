@@ -8,6 +8,8 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
+from drillpe.data.files import write_beside
+
 WORKSPACE_ENV = "DRILLPE_WORKSPACE"
 HOME_ENV = "DRILLPE_HOME"
 DEFAULT_WORKSPACE = "drillpe-workspace"
@@ -28,6 +30,7 @@ def home() -> Path:
     env = os.environ.get(HOME_ENV)
     if env:
         return Path(env).expanduser()
+    # deferred: only when DRILLPE_HOME is not set
     from platformdirs import user_data_dir
 
     return Path(user_data_dir("drillpe", appauthor=False))
@@ -65,8 +68,6 @@ def replace_keeping_backup(path: Path, text: str) -> Path:
     is written and synced first (a full disk or a read-only folder fails
     there, with nothing changed), the old file then gets its backup name as
     a second link, and one rename puts the new text in place."""
-    from drillpe.report import write_beside
-
     fresh = write_beside(path, text)
     backup = backup_path(path)
     try:
