@@ -340,7 +340,8 @@ def test_no_process_survives_the_cli(sig, tmp_path):
         time.sleep(0.3)
         cli.send_signal(sig)
         cli.wait(timeout=15)
-        assert wait_until(lambda: not marked(marker), 5), marked(marker)
+        # 30 s: the lifeline acts at once, but a loaded machine may take a while to reap
+        assert wait_until(lambda: not marked(marker), 30), marked(marker)
         if sig != signal.SIGKILL:
             assert cli.returncode == 128 + sig, cli.stderr.read().decode()[-2000:]
     finally:

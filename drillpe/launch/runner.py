@@ -125,7 +125,7 @@ def _run_learner(launcher, job: contract.Grade, run_dir: Path, request: GradeReq
                  ) -> tuple[LearnerStatus, str, bool]:
     def start(pipes: Pipes, level: str):
         # The learner dumps where its code is shortly before the kill.
-        deadline = time.time() + request.timeout - min(0.3, request.timeout / 4)
+        deadline = time.time() + request.timeout - min(1.0, request.timeout / 4)
         return launcher.start_learner(job, run_dir, pipes, request.timeout, deadline, level,
                                       hidden=_learner_folder(request.file))
 
