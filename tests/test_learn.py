@@ -1,36 +1,24 @@
 """`drillpe learn ID`: the page a learner reads before drilling, its texts in
-both languages, the PNG, and the plain-Python matrices of drillpe/lessons.py
-pinned to the float64 references in solutions/ (skipped only while a
-reference has not been written yet)."""
+both languages, the PNG, and the generated data behind it: every committed
+exercises/ID/lesson.json must equal what graders/lessons/ID.py computes now
+from the reference (python -m drillpe.devtools lessons rewrites them)."""
 
-import math
+import ast
+import json
 import struct
 import sys
-from functools import cache
 from pathlib import Path
 
 import pytest
-import torch
 from conftest import run_cli
 from rich.cells import cell_len
 
+from drillpe import devtools
 from drillpe.data import bundle, catalog, i18n, lessons
-from drillpe.grading.loading import load_module
 
 ROOT = Path(__file__).resolve().parent.parent
 IDS = catalog.ids()
 WIDE = {"COLUMNS": "80"}  # rich would otherwise take the width of whatever terminal runs pytest
-
-
-@cache
-def _load(name: str):
-    return load_module(ROOT / "solutions" / f"{name}.py", f"drillpe_test_learn_{name}")
-
-
-def reference(name: str):
-    if not (ROOT / "solutions" / f"{name}.py").is_file():
-        pytest.skip(f"solutions/{name}.py is not written yet")
-    return _load(name)
 
 
 def grid_rows(stdout: str, heat: lessons.Heatmap) -> list[str]:
@@ -102,9 +90,10 @@ def test_a_pipe_gets_a_character_picture():
     assert rows[0].split(None, 1)[1] == "@@" * 32  # position 0: cos 0 = 1 in every pair
     assert len(set("".join(rows))) > 6  # a picture, not one repeated character
     assert "[ .:-=+*#%@]" in res.stdout  # the ramp, with -1 and 1 beside it
-    table = grid_rows(run_cli("learn", "relative", env=WIDE).stdout,
-                      lessons.lesson("relative").heatmap)
-    assert table[0].split()[1:] == [str(v) for v in lessons.shaw_relative_index(16, 16, 4)[0]]
+    relative = lessons.lesson("relative").heatmap
+    table = grid_rows(run_cli("learn", "relative", env=WIDE).stdout, relative)
+    assert table[0].split()[1:] == [str(v) for v in relative.values[0]]
+    assert relative.values[0][:6] == [4, 5, 6, 7, 8, 8]  # clamp(j − i, −4, 4) + 4, K = 4
 
 
 def test_language_from_the_environment():
@@ -170,159 +159,78 @@ def test_png_without_matplotlib_names_the_extra(tmp_path, monkeypatch, capsys):
     assert captured.out == "" and not target.exists()  # fails before printing the page
 
 
-# --------------------------------------------------------------------------- the math
+# --------------------------------------------------------------------------- the data
 
 
-def close(a, b, tol=1e-12):
-    a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
-    assert a.shape == b.shape, (a.shape, b.shape)
-    assert torch.allclose(a, b, atol=tol, rtol=tol), (a - b).abs().max()
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_committed_lesson_matches_the_reference(exercise_id):
+    """The numbers exactly, the heatmap within 1e-9: lesson.json is what
+    graders/lessons/ID.py computes from solutions/ID.py today."""
+    found = devtools.differences(exercise_id)
+    assert not found, (f"exercises/{exercise_id}/lesson.json is out of date:\n  "
+                       + "\n  ".join(found) + f"\nRun: {lessons.WRITE_COMMAND} {exercise_id}")
 
 
-@pytest.mark.parametrize("length,d_model,base", [(32, 32, 10000.0), (7, 10, 500.0)])
-def test_sinusoidal_table_matches_reference(length, d_model, base):
-    close(lessons.sinusoidal_table(length, d_model, base),
-          reference("sinusoidal").table(length, d_model, base))
+def test_every_exercise_has_a_lesson_builder_and_its_file():
+    for exercise_id in IDS:
+        assert devtools.builder_path(exercise_id).is_file(), exercise_id
+        assert lessons.path(exercise_id).is_file(), \
+            f"run: {lessons.WRITE_COMMAND} {exercise_id}"
 
 
-@pytest.mark.parametrize("seq_len,offset,max_len", [(8, 6, 24), (5, 0, 5), (1, 9, 10)])
-def test_learned_rows_match_reference(seq_len, offset, max_len):
-    ref = reference("learnable")
-    # Adding an identity table to zeros gives exactly the rows that are read.
-    picked = ref.add_positions(torch.zeros(1, seq_len, max_len), torch.eye(max_len), offset)[0]
-    close(lessons.learned_rows(seq_len, offset, max_len), picked, 0)
-    with pytest.raises(ValueError):
-        lessons.learned_rows(seq_len, max_len - seq_len + 1, max_len)
+ALLOWED_IMPORTS = {"math", "torch"}
 
 
-@pytest.mark.parametrize("lq,lk,k", [(16, 16, 4), (3, 5, 2), (6, 4, 3), (20, 20, 16)])
-def test_shaw_index_matches_reference(lq, lk, k):
-    want = reference("relative").relative_index(lq, lk, k).tolist()
-    assert lessons.shaw_relative_index(lq, lk, k) == want
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_builders_reach_the_reference_only_through_its_public_api(exercise_id):
+    """A builder imports nothing but math and torch (no solutions/, no drillpe): the
+    reference comes as public("ID"), which holds only the [[api]] names."""
+    tree = ast.parse(devtools.builder_path(exercise_id).read_text(encoding="utf-8"))
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree)
+                if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {(node.module or "").split(".")[0] for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom)}
+    assert imported <= ALLOWED_IMPORTS, imported - ALLOWED_IMPORTS
+    assert sorted(vars(devtools.public(exercise_id))) == sorted(catalog.get(exercise_id).names)
 
 
-def test_rope_angles_and_rotation_match_reference():
-    ref = reference("rope")
-    positions = torch.arange(32)
-    close(lessons.rope_angles(range(32), 64), ref.angles(positions, 64))
-    close(lessons.rope_angles([0, 5, 700], 12, 500.0), ref.angles(torch.tensor([0, 5, 700]), 12, 500.0),
-          1e-9)
-    x = torch.randn(1, 1, 6, 8, dtype=torch.float64)
-    rotated = ref.rotate(x)[0, 0]
-    for p in range(6):
-        close(lessons.rope_rotate(x[0, 0, p].tolist(), p), rotated[p])
+@pytest.mark.parametrize("exercise_id", ["alibi", "rope_scaling", "t5_bias"])
+def test_lesson_file_round_trips(exercise_id):
+    lesson = lessons.lesson(exercise_id)
+    assert lessons.decode(json.loads(lessons.encode(exercise_id, lesson))) == lesson
 
 
-def _pairs_turned(apply, n, dim, interleaved):
-    """Feed unit vectors (1, 0) in every pair and read back (cos, sin) per channel pair."""
-    x = torch.zeros(1, 1, n, dim, dtype=torch.float64)
-    if interleaved:
-        x[..., 0::2] = 1.0
-        y = apply(x)[0, 0]
-        return y[..., 0::2], y[..., 1::2]
-    x[..., : dim // 2] = 1.0
-    y = apply(x)[0, 0]
-    return y[..., : dim // 2], y[..., dim // 2:]
+def test_check_names_what_changed_and_the_command(tmp_path, monkeypatch):
+    stale = json.loads(lessons.path("alibi").read_text(encoding="utf-8"))
+    stale["numbers"]["m"] = "0.25"
+    stale["heatmap"]["values"][3][0] += 1e-6
+    target = tmp_path / "lesson.json"
+    target.write_text(json.dumps(stale), encoding="utf-8")
+    monkeypatch.setattr(lessons, "path", lambda exercise_id: target)
+    said = []
+    assert devtools.main(["lessons", "--check", "alibi"], say=said.append) == 1
+    report = "\n".join(said)
+    assert "numbers['m']: '0.25' now '0.5'" in report
+    assert "1 heatmap cells differ, first [3, 0]" in report
+    assert "run: python -m drillpe.devtools lessons" in report
+    stale["heatmap"]["values"][3][0] -= 1e-6 - 1e-12  # within 1e-9 again
+    stale["numbers"]["m"] = "0.5"
+    target.write_text(json.dumps(stale), encoding="utf-8")
+    assert devtools.main(["lessons", "--check", "alibi"], say=said.append) == 0
+    devtools.main(["lessons", "alibi"], say=said.append)  # writes the monkeypatched path
+    assert lessons.decode(json.loads(target.read_text(encoding="utf-8"))) == \
+        devtools.build("alibi")
 
 
-@pytest.mark.parametrize("start,base", [(0, 10000.0), (100, 500.0)])
-def test_neox_angles_and_rotation_match_reference(start, base):
-    ref = reference("rope_neox")
-    positions = torch.arange(start, start + 12)
-    cos, sin = _pairs_turned(lambda x: ref.apply_rope(x, positions, base), 12, 16, False)
-    ang = torch.tensor(lessons.neox_angles(positions.tolist(), 16, base), dtype=torch.float64)
-    close(ang[:, :8].cos(), cos, 1e-7)
-    close(ang[:, 8:].sin(), sin, 1e-7)
-    close(ang[:, :8], ang[:, 8:], 0)  # cat(freqs, freqs)
-    x = torch.randn(1, 1, 12, 16, dtype=torch.float64)
-    out = ref.apply_rope(x, positions, base)[0, 0]
-    for k, p in enumerate(positions.tolist()):
-        close(lessons.neox_rotate(x[0, 0, k].tolist(), p, base), out[k], 1e-7)
+def test_exercise_without_a_lesson_file_is_a_usage_error(tmp_path, monkeypatch, capsys):
+    from drillpe.cli import main
 
-
-@pytest.mark.parametrize("n_heads", [*range(1, 17), 24, 32, 40])
-def test_alibi_slopes_match_reference(n_heads):
-    close(lessons.alibi_slopes(n_heads), reference("alibi").alibi_slopes(n_heads), 1e-7)
-
-
-@pytest.mark.parametrize("lq,lk,causal", [(16, 16, True), (5, 9, True), (6, 6, False),
-                                          (4, 7, False)])
-def test_alibi_bias_matches_reference_attention(lq, lk, causal):
-    ref, heads = reference("alibi"), 8
-    # q = k = 0 leaves only the bias in the logits; v = I reads the weights out.
-    q = torch.zeros(1, heads, lq, lk, dtype=torch.float64)
-    k = torch.zeros(1, heads, lk, lk, dtype=torch.float64)
-    v = torch.eye(lk, dtype=torch.float64).expand(1, heads, lk, lk)
-    weights = ref.alibi_attention(q, k, v, causal=causal)[0]
-    for h, m in enumerate(lessons.alibi_slopes(heads)):
-        bias = torch.tensor(lessons.alibi_bias(lq, lk, m, causal), dtype=torch.float64)
-        close(torch.softmax(bias, -1), weights[h], 1e-6)
-
-
-def _log_bucket_is_a_tie(r, bidirectional, num_buckets, max_distance):
-    """The contract accepts either neighbour where the real log bucket is within 1e-5
-    of an integer (float rounding between equivalent formulas)."""
-    n = num_buckets // 2 if bidirectional else num_buckets
-    r = abs(r) if bidirectional else -min(r, 0)
-    exact = n // 2
-    if r < exact:
-        return False
-    real = math.log(r / exact) / math.log(max_distance / exact) * (n - exact)
-    return abs(real - round(real)) < 1e-5
-
-
-@pytest.mark.parametrize("bidirectional,num_buckets,max_distance",
-                         [(True, 32, 128), (False, 32, 128), (True, 16, 64), (False, 8, 20)])
-def test_t5_buckets_match_reference(bidirectional, num_buckets, max_distance):
-    ref = reference("t5_bias")
-    r = torch.arange(-300, 300)
-    want = ref.relative_position_bucket(r, bidirectional, num_buckets, max_distance).tolist()
-    for rel, w in zip(r.tolist(), want):
-        got = lessons.t5_bucket(rel, bidirectional, num_buckets, max_distance)
-        if got != w:
-            assert _log_bucket_is_a_tie(rel, bidirectional, num_buckets, max_distance) and \
-                abs(got - w) == 1, (rel, got, w)
-
-
-def test_t5_matrix_uses_key_minus_query():
-    ref = reference("t5_bias")
-    i, j = torch.arange(32)[:, None], torch.arange(32)[None, :]
-    want = ref.relative_position_bucket(j - i).tolist()
-    got = lessons.t5_bucket_matrix(32, 32)
-    mismatched = [(a, b) for a in range(32) for b in range(32) if got[a][b] != want[a][b]]
-    assert all(_log_bucket_is_a_tie(b - a, True, 32, 128) for a, b in mismatched)
-
-
-SCALINGS = [*lessons.SCALINGS.items(),
-            ("linear x2", {"type": "linear", "factor": 2.0}),
-            ("ntk x4", {"type": "ntk", "factor": 4.0}),
-            ("yarn x4", {"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 2048,
-                         "beta_fast": 32, "beta_slow": 1}),
-            ("yarn x1", {"type": "yarn", "factor": 1.0, "original_max_position_embeddings": 2048,
-                         "beta_fast": 32, "beta_slow": 1})]
-
-
-@pytest.mark.parametrize("head_dim,base", [(128, 10000.0), (64, 500000.0)])
-@pytest.mark.parametrize("name,scaling", SCALINGS, ids=[name for name, _ in SCALINGS])
-def test_rope_inv_freq_matches_reference(name, scaling, head_dim, base):
-    inv, factor = reference("rope_scaling").rope_inv_freq(head_dim, base, scaling)
-    mine, my_factor = lessons.rope_inv_freq(head_dim, base, scaling)
-    close(mine, inv, 1e-6)
-    assert my_factor == pytest.approx(float(factor), abs=1e-7)
-
-
-def test_rope_2d_angles_match_reference():
-    ref = reference("rope_2d")
-    rows, cols = torch.arange(4).repeat_interleave(4), torch.arange(4).repeat(4)
-    for dim, base in ((32, 10000.0), (16, 100.0)):
-        def turn(x, base=base):
-            return ref.apply_rope_2d(x, rows, cols, base)
-
-        cos, sin = _pairs_turned(turn, 16, dim, True)
-        ang = torch.tensor(lessons.rope_2d_angles(rows.tolist(), cols.tolist(), dim, base),
-                           dtype=torch.float64)
-        close(ang.cos(), cos, 1e-7)
-        close(ang.sin(), sin, 1e-7)
+    monkeypatch.setattr(lessons, "path", lambda exercise_id: tmp_path / "missing.json")
+    with pytest.raises(SystemExit) as exc:
+        main(["learn", "rope"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "there is no lesson for rope yet" in err and "drillpe.devtools lessons rope" in err
 
 
 def test_learn_draws_a_colour_heatmap_in_a_real_terminal():

@@ -30,6 +30,7 @@ def test_wheel_carries_the_data(wheel):
     for expected in ("drillpe/_data/exercises/common.toml", "drillpe/_data/exercises/rope/stub.py",
                      "drillpe/_data/exercises/rope/stub.zh.py",
                      "drillpe/_data/exercises/rope/exercise.toml",
+                     "drillpe/_data/exercises/rope/lesson.json",
                      "drillpe/_data/graders/t5_bias.py", "drillpe/_data/solutions/rope_2d.py",
                      "drillpe/_data/solutions/rope.py", "drillpe/_data/graders/rope.py",
                      "drillpe/cli.py", "drillpe/grading/judge.py"):
