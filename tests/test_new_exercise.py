@@ -3,8 +3,8 @@
 Builds a copy of the source tree in a temporary folder, adds a small exercise
 there (NoPE: causal attention without positions) exactly as ARCHITECTURE.md
 says, never touching drillpe/, and runs it end to end as a user would:
-list, start, hint, check (the stub fails, a right answer passes, a known
-mistake is named)."""
+list, start, hint, learn (from a lesson it generates), check (the stub fails,
+a right answer passes, a known mistake is named)."""
 
 import json
 import os
@@ -53,6 +53,39 @@ question = "How can a model without position encodings know positions?"
 question_zh = "没有位置编码的模型怎么知道位置？"
 answer = "The causal mask breaks symmetry: token i averages over i + 1 keys."
 answer_zh = "因果掩码打破了对称性：第 i 个 token 在 i + 1 个 key 上取平均。"
+
+[learn]
+formula = "y_i = Σ_(j ≤ i) softmax_j(q_i·k_j / √d) v_j"
+formula_zh = "y_i = Σ_(j ≤ i) softmax_j(q_i·k_j / √d) v_j"
+example = "with equal logits, query {qi} spreads {share} over each of its keys"
+example_zh = "logits 都相等时，query {qi} 在它的每个 key 上分到 {share}"
+title = "attention weights of {L} positions, equal logits"
+title_zh = "{L} 个位置的注意力权重（logits 都相等）"
+rows = "query i"
+rows_zh = "query i"
+cols = "key j"
+cols_zh = "key j"
+legend = "weight"
+legend_zh = "权重"
+notice = "Row i is 1/(i + 1) on keys 0 .. i: the mask alone counts positions."
+notice_zh = "第 i 行在 key 0 .. i 上都是 1/(i + 1)：只靠掩码就数出了位置。"
+'''
+
+LESSON = '''
+"""`drillpe learn nope`, from the reference's public API."""
+
+import torch
+
+
+def build(public):
+    api = public("nope")
+    length, query = 8, 3
+    q = torch.zeros(1, 1, length, 4, dtype=torch.float64)
+    weights = api.causal_attention(q, q, torch.eye(length, dtype=torch.float64)[None, None])
+    values = weights[0, 0]
+    return {"heatmap": {"values": values, "lo": 0.0, "hi": 1.0},
+            "numbers": {"L": str(length), "qi": str(query),
+                        "share": f"{float(values[query, 0]):.4g}"}}
 '''
 
 STUB = '''
@@ -143,6 +176,7 @@ def tree(tmp_path_factory):
     (folder / "stub.zh.py").write_text(STUB.lstrip(), encoding="utf-8")
     (top / "solutions" / "nope.py").write_text(SOLUTION.lstrip(), encoding="utf-8")
     (top / "graders" / "nope.py").write_text(GRADER.lstrip(), encoding="utf-8")
+    (top / "graders" / "lessons" / "nope.py").write_text(LESSON.lstrip(), encoding="utf-8")
     return top
 
 
@@ -170,6 +204,20 @@ def test_list_start_hint(tree, tmp_path):
     assert (tmp_path / "ws" / "nope.py").read_text(encoding="utf-8") == STUB.lstrip()
     res = drillpe(tree, tmp_path, "hint", "nope")
     assert res.returncode == 0 and "attends to itself" in res.stdout, res.stdout + res.stderr
+
+
+def test_learn_from_a_generated_lesson(tree, tmp_path):
+    res = drillpe(tree, tmp_path, "learn", "nope")
+    assert res.returncode == 2 and "devtools lessons" in res.stderr, res.stdout + res.stderr
+    made = subprocess.run([sys.executable, "-m", "drillpe.devtools", "lessons", "nope"],
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tree)},
+                          capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert (tree / "exercises" / "nope" / "lesson.json").is_file()
+    res = drillpe(tree, tmp_path, "learn", "nope")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "query 3 spreads 0.25 over each of its keys" in res.stdout
+    assert "the mask alone counts positions" in res.stdout
 
 
 @pytest.mark.parametrize("source, code, expected", [
