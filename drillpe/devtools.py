@@ -1,4 +1,14 @@
-"""Developer commands: ``python -m drillpe.devtools lessons [ID ...] [--check]``.
+"""Developer commands: ``python -m drillpe.devtools lessons [ID ...] [--check]``
+and ``python -m drillpe.devtools check [ID ...]``.
+
+``check`` proves for each exercise what a contributor must keep true, as
+rustlings' dev check does: the stub fails as untouched, the model answer
+passes with no diagnosis, every text has its Chinese sibling (and the stub
+its twin), every diagnosis code of the exercise has a learner file under
+``tests/fixtures/ID/`` that expects it (in a checkout), and the learn page is
+up to date. The test suite asserts more (tests/test_catalog.py,
+tests/test_i18n.py, tests/test_fixtures.py); this is the quick answer while
+writing an exercise.
 
 ``lessons`` regenerates ``exercises/ID/lesson.json``, the data ``drillpe learn``
 draws (heatmap and worked numbers), for the named exercises or all of them.
@@ -19,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 from collections.abc import Callable, Sequence
 from functools import cache
@@ -28,6 +39,7 @@ import torch
 
 from drillpe.data import bundle, catalog, lessons
 from drillpe.grading.loading import load_module
+from drillpe.launch.runner import GradeRequest, grade
 
 TOLERANCE = 1e-9  # on heatmap cells and bounds; numbers and everything else compare exactly
 HEATMAP_DEFAULTS = {"kind": "sequential", "log": False, "integer": False, "row_labels": (),
@@ -130,6 +142,67 @@ def write(exercise_id: str) -> lessons.Lesson:
     return fresh
 
 
+# --------------------------------------------------------------------------- check
+
+FIXTURE_HEADER = re.compile(r"^#\s*expect:\s*(pass|fail)\b(.*)$", re.M)
+
+
+def fixture_expectation(path) -> tuple[bool, set[str]] | None:
+    """(passes, the exact set of diagnosis codes) a fixture's header expects, or None."""
+    found = FIXTURE_HEADER.search(path.read_text(encoding="utf-8", errors="replace"))
+    return None if found is None else (found.group(1) == "pass", set(found.group(2).split()))
+
+
+def _missing_siblings(entry: dict, where: str) -> list[str]:
+    return [f"{where}: {key}_zh is missing" for key, value in entry.items()
+            if not key.endswith("_zh") and isinstance(value, (str, list))
+            and f"{key}_zh" not in entry and key in TRANSLATED]
+
+
+TRANSLATED = {"title", "summary", "hints", "says", "fix", "question", "answer", "formula",
+              "example", "rows", "cols", "legend", "notice"}
+
+
+def problems(exercise_id: str) -> list[str]:
+    """What keeps one exercise from being complete; [] when nothing does."""
+    found: list[str] = []
+    unit = bundle.exercise_unit(exercise_id)
+    found += _missing_siblings(unit, "exercise.toml")
+    for code, entry in unit.get("diagnoses", {}).items():
+        found += _missing_siblings(entry, f"[diagnoses] {code}")
+    for n, entry in enumerate(unit.get("followups", []), start=1):
+        found += _missing_siblings(entry, f"[[followups]] {n}")
+    found += _missing_siblings(unit.get("learn") or {}, "[learn]")
+    if not (bundle.exercises_dir() / exercise_id / "stub.zh.py").is_file():
+        found.append(f"exercises/{exercise_id}/stub.zh.py is missing")
+    for what, path in (("stub", bundle.stub_path(exercise_id, "en")),
+                       ("model answer", bundle.solution_path(exercise_id))):
+        result = grade(GradeRequest(exercise_id, path, timeout=60, display_path=str(path)))
+        codes = set(result.diagnoses)
+        if what == "stub" and (result.passed or "api.not_implemented" not in codes):
+            found.append(f"the stub should fail as untouched; it got passed={result.passed}, "
+                         f"{sorted(codes)}")
+        if what == "model answer" and (not result.passed or codes):
+            found.append(f"the model answer should pass with no diagnosis; it got "
+                         f"passed={result.passed}, {sorted(codes)}")
+    fixtures = bundle.data_root() / "tests" / "fixtures" / exercise_id
+    if (bundle.data_root() / "tests").is_dir():
+        alone: set[str] = set()  # codes some fixture expects on their own
+        for path in sorted(fixtures.glob("*.py")):
+            expected = fixture_expectation(path)
+            if expected and len(expected[1]) == 1:
+                alone |= expected[1]
+        for code in unit.get("diagnoses", {}):
+            if code not in alone:
+                found.append(f"no fixture under tests/fixtures/{exercise_id}/ is headed "
+                             f"'# expect: fail {code}'")
+    if builder_path(exercise_id).is_file():
+        found += [f"lesson: {d}" for d in differences(exercise_id)]
+    elif unit.get("learn"):
+        found.append(f"[learn] has texts but graders/lessons/{exercise_id}.py does not exist")
+    return found
+
+
 def main(argv: Sequence[str] | None = None, say: Callable[[str], None] = print) -> int:
     parser = argparse.ArgumentParser(prog="python -m drillpe.devtools",
                                      description=__doc__.split("\n\n")[0])
@@ -139,11 +212,21 @@ def main(argv: Sequence[str] | None = None, say: Callable[[str], None] = print) 
     cmd.add_argument("ids", nargs="*", metavar="ID", help="exercises (default: all)")
     cmd.add_argument("--check", action="store_true",
                      help="write nothing; exit 1 if a committed lesson.json is out of date")
+    cmd = commands.add_parser("check", help="prove each exercise complete: stub fails, model "
+                              "answer passes, texts in both languages, a fixture per code")
+    cmd.add_argument("ids", nargs="*", metavar="ID", help="exercises (default: all)")
     args = parser.parse_args(argv)
     known = catalog.ids()
     unknown = [i for i in args.ids if i not in known]
     if unknown:
         parser.error(f"unknown exercise {', '.join(unknown)} (known: {', '.join(known)})")
+    if args.command == "check":
+        failing = 0
+        for exercise_id in args.ids or known:
+            found = problems(exercise_id)
+            failing += bool(found)
+            say(f"{exercise_id}: " + ("ok" if not found else "\n  ".join(["not ready", *found])))
+        return 1 if failing else 0
     ids = args.ids or [i for i in known if builder_path(i).is_file()]
     stale = 0
     for exercise_id in ids:

@@ -21,7 +21,7 @@ LAYERS = {
     "app": {"data", "results", "render", "top"},
     "cli": {"data", "results", "launch", "render", "commands", "app"},
     "top": {"notebook", "cli"},  # drillpe/__init__.py, __main__.py
-    "devtools": {"data", "grading"},  # developer commands (torch); nothing imports it
+    "devtools": {"data", "results", "grading", "launch"},  # developer commands (torch); nothing imports it
 }
 
 

@@ -23,23 +23,22 @@ from pathlib import Path
 import pytest
 
 from drillpe.data import catalog
+from drillpe.devtools import fixture_expectation
 from drillpe.launch.runner import GradeRequest, grade
 from drillpe.launch.warm_pool import launcher as warm_launcher
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-HEADER = re.compile(r"^#\s*expect:\s*(pass|fail)\b(.*)$", re.M)
 ERROR = re.compile(r"^#\s*error:\s*(\w+)\s*$", re.M)
 
 
 def fixture_files():
-    return sorted(p for p in FIXTURES.glob("*/*.py") if HEADER.search(p.read_text()))
+    return sorted(p for p in FIXTURES.glob("*/*.py") if fixture_expectation(p))
 
 
 def expectation(path: Path):
-    text = path.read_text()
-    verdict, codes = HEADER.search(text).groups()
-    error = ERROR.search(text)
-    return verdict == "pass", set(codes.split()), error.group(1) if error else None
+    passed, codes = fixture_expectation(path)
+    error = ERROR.search(path.read_text())
+    return passed, codes, error.group(1) if error else None
 
 
 COLD = [p for p in fixture_files()

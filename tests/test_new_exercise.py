@@ -233,3 +233,22 @@ def test_check(tree, tmp_path, source, code, expected):
     [result] = json.loads(res.stdout)["results"]
     codes = {d for c in result["checks"] for d in c["diagnosis"]}
     assert (expected in codes) if expected else (result["passed"] and not codes)
+
+
+def devtools(tree, tmp, *args):
+    return subprocess.run([sys.executable, "-m", "drillpe.devtools", *args], cwd=tmp,
+                          env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_dev_check_says_what_the_new_exercise_still_lacks(tree, tmp_path):
+    assert devtools(tree, tmp_path, "lessons", "nope").returncode == 0
+    fixtures = tree / "tests" / "fixtures" / "nope"
+    fixtures.mkdir(parents=True, exist_ok=True)
+    res = devtools(tree, tmp_path, "check", "nope")
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "'# expect: fail nope.not_causal'" in res.stdout
+    (fixtures / "not_causal.py").write_text("# expect: fail nope.not_causal\n" + NOT_CAUSAL,
+                                            encoding="utf-8")
+    res = devtools(tree, tmp_path, "check", "nope")
+    assert res.returncode == 0 and res.stdout.strip() == "nope: ok", res.stdout + res.stderr
