@@ -81,17 +81,45 @@ def test_scorecard_text(tmp_path):
     assert "\x1b[" not in out  # not a terminal: no ANSI codes
 
 
-@pytest.mark.parametrize("exercise_id", catalog.ids())
-def test_every_reference_can_be_benched(exercise_id, isolated_places):
-    """The bench spec of every exercise runs (the reference as the learner)."""
+def test_a_model_answer_is_benched_through_the_cli(isolated_places):
+    """The model answer as the learner's file, end to end (rope; every other
+    exercise's bench spec is run in process below)."""
     ws = isolated_places["workspace"]
     ws.mkdir(parents=True)
-    shutil.copy(ROOT / "solutions" / f"{exercise_id}.py", ws / f"{exercise_id}.py")
-    res, doc = bench_json(exercise_id)
+    shutil.copy(ROOT / "solutions" / "rope.py", ws / "rope.py")
+    res, doc = bench_json("rope")
     assert res.returncode == 0, res.stderr
     target = doc["targets"][0]
     assert target["error"] is None
     assert not [c for c in target["causes"] if c["code"] == "bench.python_loop"]
+
+
+@pytest.mark.parametrize("exercise_id", catalog.ids())
+def test_every_bench_spec_runs_on_its_model_answer(exercise_id):
+    """graders/bench/ID.py builds inputs, calls the model answer at the quick
+    size and traces it, as the learner's timing process does; the model answer
+    makes no Python loop over any axis."""
+    import torch
+
+    from drillpe.data import bundle
+    from drillpe.grading.bench_child import python_work, trace_call
+    from drillpe.grading.bench_specs import size_for, targets
+    from drillpe.grading.loading import load_module
+
+    answer = load_module(bundle.solution_path(exercise_id), f"bench_answer_{exercise_id}")
+    cpu, f32 = torch.device("cpu"), torch.float32
+    found = targets(exercise_id)
+    assert found, f"graders/bench/{exercise_id}.py declares no TARGETS"
+    for target in found:
+        size = size_for(target, "cpu", quick=True)
+        with torch.no_grad():
+            x = target.inputs(size, cpu, f32, torch.Generator().manual_seed(0))
+            target.prepare(answer, x, size)()
+            trace = trace_call(target, answer, size, cpu, f32, 0, False)
+            work = python_work(target, answer, cpu, f32, 0)
+        bench = TargetBench(name=target.name, call=target.call, size=size, learner=None,
+                            reference={"median_s": 1.0}, trace=trace, python_work=work)
+        assert "bench.python_loop" not in [c.code for c in explain(bench, "cpu")], work
 
 
 def test_missing_learner_file_is_a_usage_error():

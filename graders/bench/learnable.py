@@ -1,0 +1,29 @@
+"""What `drillpe bench learnable` times: the call, its sizes per device, a small
+size for tracing, and the bytes an ideal kernel moves (see drillpe/grading/bench_specs.py)."""
+
+from drillpe.grading.bench_specs import Target, nbytes, randn
+
+
+def _learnable_inputs(s, device, dtype, gen):
+    return {"x": randn((s["B"], s["L"], s["D"]), device, dtype, gen)}
+
+
+def _learnable_prepare(mod, x, s):
+    module = mod.TrainablePositionEncoding(s["L"], s["D"]).to(x["x"].device)
+    inp = x["x"]
+    return lambda: module(inp)
+
+
+LEARNABLE = Target(
+    name="forward", call="TrainablePositionEncoding(L, d)(x)",
+    sizes={"cuda": {"B": 8, "L": 2048, "D": 4096}, "cpu": {"B": 4, "L": 2048, "D": 512},
+           "quick": {"B": 2, "L": 256, "D": 64}},
+    trace_size={"B": 1, "L": 32, "D": 16},
+    axes={"L": "positions", "D": "channels", "B": "batch"},
+    inputs=_learnable_inputs, prepare=_learnable_prepare,
+    # read x and the table rows (float32 parameter), write the output
+    bytes_moved=lambda x, s: 2 * nbytes(x["x"]) + s["L"] * s["D"] * 4,
+    data_inputs=("x",),
+)
+
+TARGETS = [LEARNABLE]

@@ -1,0 +1,23 @@
+"""What `drillpe bench t5_bias` times: the call, its sizes per device, a small
+size for tracing, and the bytes an ideal kernel moves (see drillpe/grading/bench_specs.py)."""
+
+from drillpe.grading.bench_specs import Target
+
+
+def _t5_prepare(mod, x, s):
+    module = mod.T5RelativeBias(s["H"]).to(x["device"])
+    length = s["L"]
+    return lambda: module(length, length)
+
+
+T5_BIAS = Target(
+    name="forward", call="T5RelativeBias(h)(L, L)",
+    sizes={"cuda": {"L": 4096, "H": 32}, "cpu": {"L": 1024, "H": 8},
+           "quick": {"L": 128, "H": 4}},
+    trace_size={"L": 16, "H": 2},
+    axes={"L": "positions", "H": "heads"},
+    inputs=lambda s, device, dtype, gen: {"device": device},
+    prepare=_t5_prepare,
+)
+
+TARGETS = [T5_BIAS]
