@@ -1,8 +1,9 @@
 """The mock interview flow: grading a session, recording it, the follow-up
 questions, and the live terminal view (countdown, per-file status, keys).
 
-Session state and the pure parts are in drillpe.practice.mock; output is in
-drillpe.render.practice_views. The session file is saved after every step, so a
+This module owns the terminal while a round runs. Session state and the pure
+parts are in drillpe.practice.mock; what is drawn is in
+drillpe.render.practice_views; drillpe.commands.rounds only parses options. The session file is saved after every step, so a
 closed terminal loses nothing: ``drillpe mock resume``, ``status`` and
 ``submit`` carry on from disk.
 """

@@ -3,10 +3,11 @@
 A session lives in ``<home>/mock/<session-id>/``: ``session.json`` (written
 atomically after every change, so closing the terminal loses nothing) and
 the learner files, fresh stubs written there so earlier work is neither shown
-nor overwritten. ``<home>/mock/current`` names the latest session. The
-terminal flow (live countdown, keys, questions) lives in
-``drillpe.commands.rounds`` and ``drillpe.render.practice_views``; everything here
-works without a terminal.
+nor overwritten. ``<home>/mock/current`` names the latest session. Who owns
+what: this module holds the state and works without a terminal;
+``drillpe.practice.interview`` runs the round and owns the terminal while it
+does (live countdown, keys, follow-up questions); ``drillpe.render.practice_views``
+draws; ``drillpe.commands.rounds`` only parses options and calls these.
 """
 
 from __future__ import annotations
