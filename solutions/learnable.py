@@ -1,10 +1,9 @@
-"""Reference: learned absolute position embeddings (BERT / GPT-2 `wpe`).
+"""Model answer: learned absolute position embeddings (BERT / GPT-2 `wpe`).
 
 One trainable (max_sequence_length, d_model) parameter, N(0, 0.02) as in BERT.
 The addition is done in float64 and cast back to x's dtype: for float32 that
 is exactly the float32 sum (rounding a float64 sum of two float32 values to
 float32 is the correctly rounded float32 sum), for bf16/fp16 one rounding.
-`add_positions` is the float64 building block the grader compares against.
 """
 
 import torch

@@ -1,4 +1,4 @@
-"""Reference: axial 2-D RoPE for image patches (lucidrains rotary-embedding-torch,
+"""Model answer: axial 2-D RoPE for image patches (lucidrains rotary-embedding-torch,
 `RotaryEmbedding(dim=head_dim // 2).get_axial_freqs(H, W)` with its interleaved
 `rotate_half`; the layout EVA-02 and other ViTs use).
 
@@ -10,9 +10,6 @@ column index, both with theta_i = base ** (-2i / h), i = 0 .. h/2 - 1:
 
 where rope turns each pair (z[2i], z[2i+1]) by p * theta_i. Everything is
 computed in float64 on the input's device and cast back to the input's dtype.
-
-The float64 building blocks (`angles`, `rotate_every_two`, `rotate_pairs`,
-`rotate_1d`, `rotate_2d`) are what the grader builds its variants from.
 """
 
 import torch

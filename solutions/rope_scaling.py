@@ -1,4 +1,4 @@
-"""Reference: RoPE context extension, as HF transformers' `modeling_rope_utils`.
+"""Model answer: RoPE context extension, as HF transformers' `modeling_rope_utils`.
 
 Every type starts from the plain inverse frequencies
 inv_freq[i] = base ** (-2i / d), i = 0 .. d/2 - 1, and rescales them:
@@ -14,9 +14,8 @@ inv_freq[i] = base ** (-2i / d), i = 0 .. d/2 - 1, and rescales them:
 * llama3  (`_compute_llama3_parameters`): keep short wavelengths, divide long
           ones by factor, interpolate smoothly in between.
 
-The float64 building blocks are what the grader builds its mistake variants
-from; `rope_inv_freq` is the public API and returns float32 (as HF does) on
-torch's default device, with the attention factor as a Python float.
+Everything is computed in float64; `rope_inv_freq` returns float32 (as HF
+does) on torch's default device, with the attention factor as a Python float.
 """
 
 import math
@@ -42,12 +41,11 @@ def correction_dim(num_rotations: float, head_dim: int, base: float, original_ma
 
 
 def correction_range(head_dim: int, base: float, original_max: int, beta_fast: float,
-                     beta_slow: float, truncate: bool = True) -> tuple[float, float]:
-    """(low, high) pair indices of the YaRN ramp, clamped as HF does (0 and d - 1)."""
-    low = correction_dim(beta_fast, head_dim, base, original_max)
-    high = correction_dim(beta_slow, head_dim, base, original_max)
-    if truncate:
-        low, high = math.floor(low), math.ceil(high)
+                     beta_slow: float) -> tuple[int, int]:
+    """(low, high) pair indices of the YaRN ramp, rounded outwards and clamped as HF
+    does (truncate=True; 0 and d - 1)."""
+    low = math.floor(correction_dim(beta_fast, head_dim, base, original_max))
+    high = math.ceil(correction_dim(beta_slow, head_dim, base, original_max))
     return max(low, 0), min(high, head_dim - 1)
 
 
@@ -60,11 +58,10 @@ def linear_ramp(low: float, high: float, n: int, device=None) -> torch.Tensor:
 
 
 def yarn_inv_freq(head_dim: int, base: float, factor: float, original_max: int,
-                  beta_fast: float = 32, beta_slow: float = 1, device=None,
-                  truncate: bool = True) -> torch.Tensor:
+                  beta_fast: float = 32, beta_slow: float = 1, device=None) -> torch.Tensor:
     extrapolation = plain_inv_freq(head_dim, base, device)
     interpolation = extrapolation / factor
-    low, high = correction_range(head_dim, base, original_max, beta_fast, beta_slow, truncate)
+    low, high = correction_range(head_dim, base, original_max, beta_fast, beta_slow)
     keep = 1 - linear_ramp(low, high, head_dim // 2, device)  # weight of the original frequency
     return interpolation * (1 - keep) + extrapolation * keep
 

@@ -1,8 +1,7 @@
-"""Reference: sinusoidal absolute position encoding, interleaved layout.
+"""Model answer: sinusoidal absolute position encoding, interleaved layout.
 
 The table is computed in float64 (angles p * w_i reach ~2000 rad, where
-float32 already loses ~1e-4) and cast to float32 as the API asks. `table`
-is the float64 building block the grader compares against.
+float32 already loses ~1e-4) and cast to float32 as the API asks.
 """
 
 import torch

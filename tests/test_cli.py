@@ -206,6 +206,82 @@ def test_reveal_diff(isolated_places):
     assert "-        raise NotImplementedError" in res.stdout
 
 
+def diff_body(stdout: str) -> list[str]:
+    """The +/- lines of `reveal --diff`, headers left out."""
+    return [line for line in stdout.splitlines()
+            if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+
+
+def test_reveal_diff_of_a_half_split_answer_is_code_only(isolated_places):
+    # The half-split answer as a learner has it: the stub's docstring on top, then the code.
+    ws = isolated_places["workspace"]
+    run_cli("start", "rope")
+    stub = (ws / "rope.py").read_text()
+    docstring = stub[:stub.index('"""', 3) + 3]
+    half_split = (FIXTURES / "rope" / "half_split.py").read_text()
+    (ws / "rope.py").write_text(docstring + "\n" + half_split)
+    via_workspace = run_cli("reveal", "rope", "--diff")
+    via_file = run_cli("reveal", "rope", "--diff", "--file", FIXTURES / "rope" / "half_split.py")
+    for res in (via_workspace, via_file):
+        assert res.returncode == 0, res.stderr
+        body = diff_body(res.stdout)
+        # the lines that differ in code, on both sides
+        assert "-    return torch.cat((-x2, x1), dim=-1)" in body
+        assert "-    return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin" in body
+        assert "+    return rotate(q).to(q.dtype), rotate(k).to(k.dtype)" in body
+        # and not the docstring noise, the comments, nor the grader's switches
+        assert not [line for line in body if "#" in line], body
+        assert not [line for line in body if '"""' in line and line.strip("+- ") != '"""..."""']
+        for noise in ("RoPE encodes position", "Angles reach", "expect:", "GPT-NeoX",
+                      "invert_mask", "mask_after_softmax", "fill="):
+            assert noise not in res.stdout, noise
+        # code both files share is context, not a difference
+        assert "     if mask is not None:" in res.stdout.splitlines()
+    # The stub's module docstring and the model answer's collapse to the same line.
+    assert '+"""..."""' not in diff_body(via_workspace.stdout)
+
+
+def test_reveal_diff_of_the_model_answer_with_other_comments_is_empty(tmp_path):
+    from drillpe.data import bundle
+
+    source = bundle.solution_path("alibi").read_text()
+    mine = tmp_path / "alibi.py"
+    mine.write_text('"""My ALiBi."""\n# written from memory\n' +
+                    source[source.index('"""', 3) + 3:].replace("\n\n\n", "\n# ---\n\n"))
+    res = run_cli("reveal", "alibi", "--diff", "--file", mine)
+    assert res.returncode == 0 and "is the same as the reference's" in res.stdout, res.stdout
+    assert run_cli("reveal", "alibi", "--file", mine).returncode == 2  # --file goes with --diff
+
+
+CODE_LINES_SOURCE = '''"""Module
+
+docstring."""
+import math  # noqa
+
+
+class A:
+    """One line."""
+    x = "not a docstring"  # but a comment
+    def f(self):
+        # a comment line
+        \'\'\'two
+        lines\'\'\'
+        return "#" + """a
+b"""
+'''
+
+
+def test_code_lines_collapses_docstrings_and_drops_comments():
+    from drillpe.render import code_lines
+
+    assert code_lines(CODE_LINES_SOURCE) == [
+        (1, '"""..."""'), (4, "import math"), (7, "class A:"), (8, '    """..."""'),
+        (9, '    x = "not a docstring"'), (10, "    def f(self):"), (12, '        """..."""'),
+        (14, '        return "#" + """a'), (15, 'b"""')]
+    # a file that does not tokenize keeps its lines
+    assert code_lines("def broken(:\n    '''x\n") == [(1, "def broken(:"), (2, "    '''x")]
+
+
 def test_reset_of_an_untouched_stub_needs_no_backup(isolated_places):
     ws = isolated_places["workspace"]
     run_cli("start", "rope")

@@ -33,6 +33,7 @@ def test_wheel_carries_the_data(wheel):
                      "drillpe/_data/exercises/rope/lesson.json",
                      "drillpe/_data/graders/t5_bias.py", "drillpe/_data/solutions/rope_2d.py",
                      "drillpe/_data/solutions/rope.py", "drillpe/_data/graders/rope.py",
+                     "drillpe/_data/graders/oracles/rope.py",
                      "drillpe/cli.py", "drillpe/grading/judge.py"):
         assert expected in names
 
@@ -71,6 +72,11 @@ def test_installed_wheel_works_from_another_folder(wheel, tmp_path):
     assert checked.returncode == 1, checked.stderr
     [result] = json.loads(checked.stdout)["results"]
     assert result["error"]["kind"] == "not_implemented"
+    # the judge's oracle comes from the wheel too, and builds on the wheel's model answer
+    right = ROOT / "tests" / "fixtures" / "rope" / "correct_complex.py"
+    checked = subprocess.run([str(drillpe), "check", "rope", "--file", str(right), "--json"],
+                             cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
     # the Chinese stub and the learn page come from the wheel too
     started = subprocess.run([str(drillpe), "start", "alibi", "--lang", "zh"], cwd=elsewhere,

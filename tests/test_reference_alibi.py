@@ -1,17 +1,16 @@
-"""The `alibi` reference pinned to slopes and attention values checked by hand,
-to HF Bloom's +m·j form (equal under the causal mask, not without it), and to
-the contract's dtype/device promises."""
+"""The `alibi` model answer and oracle pinned to slopes and attention values
+checked by hand, to HF Bloom's +m·j form (equal under the causal mask, not
+without it), to each other, and to the contract's dtype/device promises."""
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
 
-from drillpe.grading.loading import load_module
+from drillpe.grading.common import load_reference, load_solution
 
-ROOT = Path(__file__).resolve().parent.parent
-ref = load_module(ROOT / "solutions" / "alibi.py", "drillpe_test_reference_alibi")
+model = load_solution("alibi")  # solutions/alibi.py: what `reveal` shows
+ref = load_reference("alibi")  # graders/oracles/alibi.py: what the judge compares with
 
 
 def sigmoid(x: float) -> float:
@@ -19,7 +18,7 @@ def sigmoid(x: float) -> float:
 
 
 def test_slopes_for_8_heads_by_hand():
-    slopes = ref.alibi_slopes(8)
+    slopes = model.alibi_slopes(8)
     assert slopes.shape == (8,) and slopes.dtype == torch.float32
     # 2 ** (-8 (h+1) / 8) = 2 ** -(h+1): 1/2, 1/4, ..., 1/256, all exact in float32.
     assert slopes.tolist() == [1 / 2, 1 / 4, 1 / 8, 1 / 16, 1 / 32, 1 / 64, 1 / 128, 1 / 256]
@@ -31,7 +30,7 @@ def test_slopes_for_12_heads_by_hand():
     by_hand = [1 / 2, 1 / 4, 1 / 8, 1 / 16, 1 / 32, 1 / 64, 1 / 128, 1 / 256,
                0.7071067811865476, 0.3535533905932738, 0.1767766952966369, 0.0883883476483184]
     assert ref.get_slopes(12) == pytest.approx(by_hand, abs=1e-15)
-    assert ref.alibi_slopes(12).tolist() == pytest.approx(by_hand, abs=1e-7)
+    assert model.alibi_slopes(12).tolist() == pytest.approx(by_hand, abs=1e-7)
 
 
 @pytest.mark.parametrize("n, by_hand", [
@@ -58,7 +57,7 @@ def ofirpress_get_slopes(n: int) -> list[float]:
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 24, 32, 40, 48, 64, 96])
 def test_slopes_equal_the_paper(n):
-    assert ref.alibi_slopes(n).shape == (n,)
+    assert model.alibi_slopes(n).shape == (n,)
     assert ref.get_slopes(n) == pytest.approx(ofirpress_get_slopes(n), rel=1e-12)
 
 
@@ -70,10 +69,10 @@ def test_attention_by_hand():
     k = torch.tensor([[[[1.0, 0, 0, 0], [0, 1.0, 0, 0]]]], dtype=torch.float64)
     v = torch.tensor([[[[0.0], [1.0]]]], dtype=torch.float64)
     # Row 0: logits (1, 0 - m); row 1: (0 - m, 1).
-    both = ref.alibi_attention(q, k, v, causal=False)[0, 0, :, 0].tolist()
+    both = model.alibi_attention(q, k, v, causal=False)[0, 0, :, 0].tolist()
     assert both == pytest.approx([sigmoid(-(1 + m)), sigmoid(1 + m)], abs=1e-12)
     # Causal: query 0 sees key 0 only.
-    causal = ref.alibi_attention(q, k, v)[0, 0, :, 0].tolist()
+    causal = model.alibi_attention(q, k, v)[0, 0, :, 0].tolist()
     assert causal == pytest.approx([0.0, sigmoid(1 + m)], abs=1e-12)
 
 
@@ -81,11 +80,11 @@ def test_bias_only_by_hand():
     # The stub's example: q = 0, two heads (m = 1/16, 1/256), v = [0, 1].
     q, k = torch.zeros(1, 2, 2, 1), torch.ones(1, 2, 2, 1)
     v = torch.tensor([0.0, 1.0]).reshape(1, 1, 2, 1).expand(1, 2, 2, 1)
-    both = ref.alibi_attention(q, k, v, causal=False)[0, :, :, 0]
+    both = model.alibi_attention(q, k, v, causal=False)[0, :, :, 0]
     want = [[sigmoid(-1 / 16), sigmoid(1 / 16)], [sigmoid(-1 / 256), sigmoid(1 / 256)]]
     assert both.tolist() == pytest.approx([pytest.approx(row, abs=1e-7) for row in want])
     assert [round(x, 4) for x in both.flatten().tolist()] == [0.4844, 0.5156, 0.499, 0.501]
-    causal = ref.alibi_attention(q, k, v, causal=True)[0, :, :, 0]
+    causal = model.alibi_attention(q, k, v, causal=True)[0, :, :, 0]
     assert causal[:, 0].tolist() == [0.0, 0.0]
     assert torch.equal(causal[:, 1], both[:, 1])
 
@@ -99,7 +98,7 @@ def test_end_aligned_queries_by_hand():
     e = [math.exp(-2 * m), math.exp(-m), 1.0]
     want = [x / sum(e) for x in e]
     for causal in (True, False):
-        assert ref.alibi_attention(q, k, v, causal)[0, 0, 0].tolist() == pytest.approx(want,
+        assert model.alibi_attention(q, k, v, causal)[0, 0, 0].tolist() == pytest.approx(want,
                                                                                       abs=1e-12)
 
 
@@ -143,11 +142,23 @@ def test_keeps_dtype(dtype):
     gen = torch.Generator().manual_seed(0)
     q, k, v = (torch.randn(2, 3, 6, 8, generator=gen).to(dtype) for _ in range(3))
     for causal in (True, False):
-        out = ref.alibi_attention(q, k, v, causal)
+        out = model.alibi_attention(q, k, v, causal)
         assert out.shape == (2, 3, 6, 8) and out.dtype == dtype
         assert torch.allclose(out.double(), ref.attend(q, k, v, causal), atol=2**-7)
 
 
 def test_output_on_the_inputs_device():
     q = torch.randn(1, 2, 4, 8, device="meta")
-    assert ref.alibi_attention(q, q, q).device.type == "meta"
+    assert model.alibi_attention(q, q, q).device.type == "meta"
+
+
+@pytest.mark.parametrize("lq,lk", [(6, 6), (3, 8), (8, 3)])
+@pytest.mark.parametrize("causal", [True, False])
+def test_oracle_defaults_are_the_model_answer(lq, lk, causal):
+    gen = torch.Generator().manual_seed(1)
+    q, k, v = (torch.randn(2, 6, n, 8, generator=gen) for n in (lq, lk, lk))
+    for dtype in (torch.float32, torch.float64):  # bit for bit (NaN in fully masked rows)
+        q, k, v = (t.to(dtype) for t in (q, k, v))
+        torch.testing.assert_close(ref.attend(q, k, v, causal).to(dtype),
+                                   model.alibi_attention(q, k, v, causal), rtol=0, atol=0,
+                                   equal_nan=True)

@@ -1,17 +1,23 @@
-"""Pins the `relative` reference to hand-checked values and to an independent
-loop implementation written here from the contract's formulas."""
+"""Pins the `relative` model answer and the oracle the judge uses to
+hand-checked values, to an independent loop implementation written here from
+the contract's formulas, and to each other."""
 
 import math
 
 import pytest
 import torch
 
-from drillpe.grading.common import load_reference
+from drillpe.grading.common import load_reference, load_solution
 
 
 @pytest.fixture(scope="module")
 def ref():
-    return load_reference("relative")
+    return load_reference("relative")  # graders/oracles/relative.py
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_solution("relative")  # solutions/relative.py: what `reveal` shows
 
 
 def test_index_end_aligned_by_hand(ref):
@@ -53,8 +59,8 @@ def test_index_variants(ref):
                                                                [-1, 0, 1]]
 
 
-def test_relative_position_module(ref):
-    module = ref.RelativePosition(num_units=1, max_relative_position=1)
+def test_relative_position_module(model):
+    module = model.RelativePosition(num_units=1, max_relative_position=1)
     assert tuple(module.embeddings_table.shape) == (3, 1)
     with torch.no_grad():
         module.embeddings_table.copy_(torch.tensor([[-1.0], [0.0], [1.0]]))
@@ -71,7 +77,7 @@ def identity_weights(table_k, table_v):
     return weights
 
 
-def test_attention_by_hand(ref):
+def test_attention_by_hand(ref, model):
     # d_model = n_heads = 1, identity projections, K = 1, q = k = v = [1, 2].
     # index = [[1, 2], [0, 1]], so aK = [[0, 1], [0, 0]] for table_k = [0, 0, 1]:
     # logits = [[1*(1+0), 1*(2+1)], [2*(1+0), 2*(2+0)]] = [[1, 3], [2, 4]] (sqrt(1) = 1),
@@ -86,7 +92,7 @@ def test_attention_by_hand(ref):
     want = torch.tensor([[[z + 10 * e2 / (1 + e2)], [z]]], dtype=torch.float64)
     assert torch.allclose(out, want, atol=1e-12)
     # The module (float32 parameters) agrees and keeps the dtype.
-    module = ref.RelativeMultiHeadAttention(1, 1, max_relative_position=1)
+    module = model.RelativeMultiHeadAttention(1, 1, max_relative_position=1)
     module.load_state_dict({k: v.float() for k, v in identity_weights(
         [[0], [0], [1]], [[0], [0], [10]]).items()})
     got = module(x.float(), x.float(), x.float())
@@ -145,7 +151,7 @@ def random_weights(gen, d, dh, k_max):
     (1, 4, 8, 5, 3, 1, False),
     (2, 2, 4, 4, 4, 2, True),
 ])
-def test_attention_matches_loops(ref, batch, heads, d, lq, lk, k_max, masked):
+def test_attention_matches_loops(ref, model, batch, heads, d, lq, lk, k_max, masked):
     gen = torch.Generator().manual_seed(batch * 100 + d * 10 + lq + lk)
     shape_q, shape_k = (batch, lq, d), (batch, lk, d)
     query = torch.randn(*shape_q, generator=gen, dtype=torch.float64)
@@ -159,7 +165,7 @@ def test_attention_matches_loops(ref, batch, heads, d, lq, lk, k_max, masked):
     want = loop_attention(query, key, value, w, heads, k_max, mask)
     got = ref.relative_attention(query, key, value, w, heads, k_max, mask)
     assert torch.allclose(got, want, atol=1e-10)
-    module = ref.RelativeMultiHeadAttention(d, heads, max_relative_position=k_max).double()
+    module = model.RelativeMultiHeadAttention(d, heads, max_relative_position=k_max).double()
     module.load_state_dict(w)
     module.eval()
     assert torch.allclose(module(query, key, value, mask=mask), want, atol=1e-10)
@@ -180,3 +186,19 @@ def test_variants_differ_from_reference(ref):
                      dict(invert_mask=True), dict(clip=False)):
         other = ref.relative_attention(query, key, value, w, 2, 3, mask, **switches)
         assert (other - base).abs().max() > 1e-3, switches
+
+
+@pytest.mark.parametrize("lq,lk,k_max", [(4, 4, 2), (3, 6, 1), (6, 3, 3)])
+def test_oracle_defaults_are_the_model_answer(ref, model, lq, lk, k_max):
+    assert torch.equal(ref.relative_index(lq, lk, k_max), model.relative_index(lq, lk, k_max))
+    gen = torch.Generator().manual_seed(lq * 10 + lk)
+    query, key, value = (torch.randn(2, n, 8, generator=gen) for n in (lq, lk, lk))
+    mask = (torch.rand(2, 1, lq, lk, generator=gen) < 0.6).long()
+    mask[..., 0] = 1
+    torch.manual_seed(0)
+    module = model.RelativeMultiHeadAttention(8, 2, max_relative_position=k_max).eval()
+    weights = dict(module.named_parameters())
+    with torch.no_grad():
+        for m in (None, mask):
+            want = ref.relative_attention(query, key, value, weights, 2, k_max, m)
+            assert torch.equal(module(query, key, value, m), want.float())

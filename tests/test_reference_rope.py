@@ -1,5 +1,6 @@
-"""The `rope` reference pinned to values checked by hand, to an independent
-complex-number formulation, and to the contract's dtype/device promises."""
+"""The `rope` model answer pinned to values checked by hand, to an independent
+complex-number formulation, and to the contract's dtype/device promises; the
+oracle the judge uses pinned to the model answer."""
 
 import math
 from pathlib import Path
@@ -7,10 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from drillpe.grading.common import load_reference
 from drillpe.grading.loading import load_module
 
 ROOT = Path(__file__).resolve().parent.parent
-ref = load_module(ROOT / "solutions" / "rope.py", "drillpe_test_reference_rope")
+ref = load_module(ROOT / "solutions" / "rope.py", "drillpe_test_reference_rope")  # the model answer
+oracle = load_reference("rope")  # graders/oracles/rope.py: what the judge compares with
 
 
 def test_one_rotation_by_hand():
@@ -88,3 +91,18 @@ def test_attention_by_hand():
     masked, w = ref.attention(q, k, v, mask=torch.tensor([[1, 0], [1, 1]]), use_RoPE=False)
     assert w[0, 0, 0].tolist() == [1.0, 0.0]
     assert masked[0, 0, 0].tolist() == [1.0, 2.0]
+
+
+def test_oracle_defaults_are_the_model_answer():
+    gen = torch.Generator().manual_seed(3)
+    q, k, v = (torch.randn(2, 3, 12, 8, generator=gen) for _ in range(3))
+    mask = (torch.rand(2, 1, 12, 12, generator=gen) > 0.3).int()
+    keep = (torch.rand(2, 3, 12, 12, generator=gen) > 0.25).double() / 0.75
+    assert torch.equal(oracle.rotate(q), ref.rotate(q))
+    assert torch.equal(oracle.rotate(q, torch.arange(12)), ref.rotate(q))
+    for m, dropout in ((None, None), (mask, None), (mask, lambda w: w * keep)):
+        for use_rope in (True, False):
+            rq, rk = (ref.rotate(q), ref.rotate(k)) if use_rope else (q, k)
+            want = oracle.attend(rq, rk, v, m, dropout)
+            got = ref.attention(q, k, v, m, dropout, use_RoPE=use_rope)
+            assert all(torch.equal(w.float(), g) for w, g in zip(want, got))

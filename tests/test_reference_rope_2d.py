@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from drillpe.grading.common import load_reference
 from drillpe.grading.loading import load_module
 
 ROOT = Path(__file__).resolve().parent.parent
 ref = load_module(ROOT / "solutions" / "rope_2d.py", "drillpe_test_reference_rope_2d")
-rope = load_module(ROOT / "solutions" / "rope.py", "drillpe_test_reference_rope_for_2d")
+rope = load_reference("rope")  # the interleaved RoPE at any positions and base (its oracle)
 
 
 def turn(a: float, b: float, angle: float) -> list[float]:

@@ -1,6 +1,7 @@
-"""The `rope_neox` reference pinned to values checked by hand, to the `rope`
-reference through the channel permutation, and to the contract's promises:
-position ids (offsets, per-row), partial rotary_dim, dtype and device."""
+"""The `rope_neox` model answer pinned to values checked by hand, to the `rope`
+model answer through the channel permutation, and to the contract's promises:
+position ids (offsets, per-row), partial rotary_dim, dtype and device; the
+oracle the judge uses pinned to the model answer."""
 
 import math
 from pathlib import Path
@@ -8,11 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from drillpe.grading.common import load_reference
 from drillpe.grading.loading import load_module
 
 ROOT = Path(__file__).resolve().parent.parent
 ref = load_module(ROOT / "solutions" / "rope_neox.py", "drillpe_test_reference_rope_neox")
 interleaved = load_module(ROOT / "solutions" / "rope.py", "drillpe_test_reference_rope_for_neox")
+oracle = load_reference("rope_neox")  # graders/oracles/rope_neox.py: what the judge compares with
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -162,11 +165,11 @@ def test_low_precision_angles_are_computed_in_float64():
     # bf16 x at positions 1000..1015: only x's own rounding, no angle error.
     x = torch.randn(1, 2, 16, 64).to(torch.bfloat16)
     pos = torch.arange(16) + 1000
-    want = ref.rope64(x, pos)
+    want = oracle.rope64(x, pos)
     assert (ref.apply_rope(x, pos).double() - want).abs().max() <= 2**-7 * float(
         x.double().abs().max())
     # Half-precision angles would be off by radians here (1000 in bf16 has spacing 4).
-    bad = ref.rotate(x, ref.angles(pos.to(torch.bfloat16), 64).to(torch.bfloat16).double())
+    bad = ref.rotate(x, oracle.angles(pos.to(torch.bfloat16), 64).to(torch.bfloat16).double())
     assert (bad - want).abs().max() > 0.5
 
 
@@ -177,3 +180,15 @@ def test_inputs_are_not_changed():
     ref.apply_rope(x, pos, rotary_dim=4)
     ref.rotate_half(x)
     assert torch.equal(x, x0) and torch.equal(pos, pos0)
+
+
+@pytest.mark.parametrize("rotary_dim", [None, 4])
+def test_oracle_is_the_model_answer_in_float64(rotary_dim):
+    x = torch.randn(2, 2, 6, 8)
+    for pos in (torch.arange(6) + 9, torch.tensor([[0, 1, 2, 3, 4, 5], [7, 8, 9, 10, 11, 12]])):
+        want = oracle.rope64(x, pos, 500.0, rotary_dim)
+        assert want.dtype == torch.float64
+        assert torch.equal(want.float(), ref.apply_rope(x, pos, 500.0, rotary_dim))
+        r = rotary_dim or 8
+        built = oracle.rotate(x, oracle.heads_axis(oracle.angles(pos, r, 500.0)))
+        assert torch.equal(built, want)

@@ -1,6 +1,7 @@
-"""The `t5_bias` reference pinned to buckets worked out by hand, to HF's float32
-formulation written independently, to the contract's dtype/device promises,
-and the grader's tie rule to the contract's wording."""
+"""The `t5_bias` model answer pinned to buckets worked out by hand, to HF's
+float32 formulation written independently, to the contract's dtype/device
+promises; the oracle the judge uses pinned to the model answer, and the
+grader's tie rule to the contract's wording."""
 
 import math
 from pathlib import Path
@@ -8,10 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from drillpe.grading.common import load_reference
 from drillpe.grading.loading import load_module
 
 ROOT = Path(__file__).resolve().parent.parent
 ref = load_module(ROOT / "solutions" / "t5_bias.py", "drillpe_test_reference_t5_bias")
+oracle = load_reference("t5_bias")  # graders/oracles/t5_bias.py: what the judge compares with
 grader = load_module(ROOT / "graders" / "t5_bias.py", "drillpe_test_grader_t5_bias")
 
 
@@ -197,7 +200,7 @@ def test_tie_rule_accepts_either_neighbour_only_at_ties():
     def with_bucket(value, bucket):
         got = right.clone()
         got[r == value] = bucket
-        return grader.bucket_failure(ref, r, got, setting)
+        return grader.bucket_failure(oracle, r, got, setting)
 
     # n = 16, 32, 64: the log bucket is exactly 10, 12, 14, so 9, 11, 13 pass too.
     for value, low in ((-16, 9), (-32, 11), (-64, 13), (16, 25)):
@@ -211,8 +214,24 @@ def test_tie_rule_accepts_either_neighbour_only_at_ties():
 def test_grader_names_direction_and_edges():
     setting = dict(bidirectional=True, num_buckets=32, max_distance=128)
     r = torch.arange(-1000, 1000)
-    flipped = grader.bucket_failure(ref, r, ref.relative_position_bucket(-r), setting)
+    flipped = grader.bucket_failure(oracle, r, ref.relative_position_bucket(-r), setting)
     assert flipped.diagnosis == ["t5_bias.direction_flipped"]
-    unclamped = ref.bucket_model(r, clamp=False)
-    assert grader.bucket_failure(ref, r, unclamped, setting).diagnosis == [
+    unclamped = oracle.bucket_model(r, clamp=False)
+    assert grader.bucket_failure(oracle, r, unclamped, setting).diagnosis == [
         "t5_bias.bucket_edges"]
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+@pytest.mark.parametrize("num_buckets,max_distance", [(32, 128), (8, 20), (33, 16)])
+def test_oracle_defaults_are_the_model_answer(bidirectional, num_buckets, max_distance):
+    r = torch.arange(-1000, 1000)
+    assert torch.equal(oracle.bucket_model(r, bidirectional, num_buckets, max_distance),
+                       ref.relative_position_bucket(r, bidirectional, num_buckets, max_distance))
+    table = torch.randn(num_buckets, 3)
+    module = ref.T5RelativeBias(3, num_buckets, max_distance, bidirectional)
+    with torch.no_grad():
+        module.relative_attention_bias.weight.copy_(table)
+        got = module(5, 9)
+    buckets = oracle.bucket_model(oracle.relative_positions(5, 9), bidirectional, num_buckets,
+                                  max_distance)
+    assert torch.equal(got, oracle.lookup(table, buckets))

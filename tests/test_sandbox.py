@@ -107,16 +107,16 @@ READ_REFERENCE = r"""
 import ctypes, ctypes.util, json, os, subprocess, sys
 targets, marker_line, home = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
 tried = {}
-def record(route, how):
+def record(route, how, marker=marker_line):
     try:
         out = how()
     except Exception as exc:
         out = type(exc).__name__
-    tried[route] = marker_line in str(out)
-for target in targets:
+    tried[route] = marker in str(out)
+for target, marker in targets.items():
     record("cat " + target, lambda: subprocess.run(["cat", target], capture_output=True,
-                                                  text=True).stdout)
-    record("open " + target, lambda: open(target).read())
+                                                  text=True).stdout, marker)
+    record("open " + target, lambda: open(target).read(), marker)
     def by_libc():
         libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
         fd = libc.open(target.encode(), 0)
@@ -125,11 +125,16 @@ for target in targets:
         buf = ctypes.create_string_buffer(1 << 16)
         n = libc.read(fd, buf, len(buf))
         return buf.raw[:max(n, 0)].decode(errors="replace")
-    record("libc " + target, by_libc)
+    record("libc " + target, by_libc, marker)
     def by_link():
         os.link(target, "/tmp/linked.py")
         return open("/tmp/linked.py").read()
-    record("link " + target, by_link)
+    record("link " + target, by_link, marker)
+    def by_import():  # the oracle's own way in: drillpe's loader, beside the graders it imports
+        from drillpe.grading.loading import load_module
+        return open(load_module(target, "stolen").__file__).read()
+    record("import " + target, by_import, marker)
+    record("list " + target, lambda: os.listdir(target), marker)
 env = dict(os.environ, DRILLPE_HOME=home)
 record("reveal", lambda: subprocess.run([sys.executable, "-m", "drillpe", "reveal", "rope",
                                          "--raw"], capture_output=True, text=True,
@@ -145,7 +150,11 @@ def write_outside():
             pass
     return marker_line if hits else "none"
 record("write outside", write_outside)
-print(json.dumps(tried))
+try:  # the control: the graders beside the oracles stay readable (the learner imports them)
+    grader_readable = "GRADER" in open(sys.argv[5]).read()
+except OSError:
+    grader_readable = False
+print(json.dumps({"tried": tried, "grader_readable": grader_readable}))
 """
 
 
@@ -157,16 +166,26 @@ def test_reference_cannot_be_read_by_any_route(isolated_places):
     kept = {workspace / "rope.py": "my work\n", home / "history.sqlite3": "my history\n"}
     for path, text in kept.items():
         path.write_text(text)
-    reference = (ROOT / "solutions" / "rope.py").read_text()
-    marker_line = next(line for line in reference.splitlines() if "def " in line)
     from drillpe.data import bundle
 
-    targets = sorted({str(bundle.solutions_dir() / "rope.py"),
-                      str(ROOT / "solutions" / "rope.py")})
-    status, output = run(READ_REFERENCE, json.dumps(targets), marker_line, home,
-                         json.dumps([str(p) for p in kept]))
-    tried = last_json(output)
-    assert len(tried) == 4 * len(targets) + 2
+    def marker(path):
+        return next(line for line in path.read_text().splitlines() if "def " in line)
+
+    # The model answer, and the oracle the judge grades with: it sits inside
+    # graders/, which the learner process imports and can read.
+    reference, oracle = ROOT / "solutions" / "rope.py", ROOT / "graders" / "oracles" / "rope.py"
+    targets = {str(bundle.solution_path("rope")): marker(reference),
+               str(reference): marker(reference),
+               str(bundle.oracle_path("rope")): marker(oracle),
+               str(oracle): marker(oracle),
+               str(ROOT / "graders" / "oracles"): "rope.py",  # its listing
+               str(bundle.oracles_dir()): "rope.py"}
+    status, output = run(READ_REFERENCE, json.dumps(targets), marker(reference), home,
+                         json.dumps([str(p) for p in kept]), bundle.grader_path("rope"))
+    facts = last_json(output)
+    tried = facts["tried"]
+    assert facts["grader_readable"], "the test would prove nothing: graders/ is not there"
+    assert len(tried) == 6 * len(targets) + 2
     assert not any(tried.values()), f"read or written through: {[k for k, v in tried.items() if v]}"
     for path, text in kept.items():
         assert path.read_text() == text

@@ -106,6 +106,7 @@ def codes(source: str, banned=SDPA) -> set[str]:
     ("from . import helper", {"rules.tampering"}),
     ("import drillpe", {"rules.uses_reference"}),
     ("from solutions import rope", {"rules.uses_reference"}),
+    ("from graders.oracles import rope", {"rules.uses_reference"}),
     # changing torch for everyone
     ("import torch\ntorch.allclose = lambda *a: True", {"rules.tampering"}),
     ("import torch\ntorch.Tensor.__sub__ = lambda a, b: a", {"rules.tampering"}),

@@ -200,20 +200,26 @@ def hint(
 @app.command()
 def reveal(
     exercise_id: ExerciseArg,
-    diff: Annotated[bool, typer.Option("--diff", help="Show how your file differs from the "
-                                       "reference.")] = False,
+    diff: Annotated[bool, typer.Option("--diff", help="Show how your code differs from the "
+                                       "reference's (comments and docstrings aside).")] = False,
+    file: Annotated[Path | None, typer.Option(
+        "--file", help="With --diff: compare this file instead of your workspace file.")] = None,
     raw: Annotated[bool, typer.Option("--raw", help="Plain source only, for redirecting to a "
                                       "file.")] = False,
     workspace: WorkspaceOpt = None,
     lang: LangOpt = None,
 ) -> int:
-    """Show the reference solution."""
+    """Show the model answer (the reference solution)."""
     exercise = exercise_or_usage(exercise_id)
+    if file is not None and not diff:
+        raise UsageError(f"--file goes with --diff: drillpe reveal {exercise.id} --diff --file {file}")
     source = bundle.solution_path(exercise.id).read_text(encoding="utf-8")
     if diff:
-        path = places.learner_file(exercise.id, places.workspace(workspace))
+        path = file if file is not None else places.learner_file(exercise.id,
+                                                                  places.workspace(workspace))
         if not path.is_file():
-            raise UsageError(f"no learner file for {exercise.id} at {places.display(path)} "
+            raise UsageError(f"{path} is a folder, not a learner file" if path.is_dir() else
+                             f"no learner file for {exercise.id} at {places.display(path)} "
                              "to compare with.")
         render.reveal_diff(exercise, path.read_text(encoding="utf-8", errors="replace"), source,
                            places.display(path))

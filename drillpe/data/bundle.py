@@ -1,9 +1,14 @@
-"""Where the shipped exercises, solutions and graders live, and reading them.
+"""Where the shipped exercises, solutions, graders and oracles live, and reading them.
 
 An exercise is one folder, ``exercises/ID/``: ``exercise.toml`` (catalog entry,
 hints, diagnoses, follow-ups, learn page) and the stubs ``stub.py`` and
 ``stub.LANG.py``. What all exercises share is ``exercises/common.toml``;
 drillpe's own sentences are ``exercises/ui.toml``.
+
+``solutions/ID.py`` is the model answer (what ``reveal`` shows);
+``graders/oracles/ID.py``, where an exercise has one, is what the judge compares
+with: the float64 building blocks and the switches that reproduce known
+mistakes. Learner code may read ``graders/`` but neither of those two.
 
 A wheel carries them inside the package (``drillpe/_data``, via hatchling's
 force-include); an editable install or a plain checkout has them at the top of
@@ -75,6 +80,11 @@ def graders_dir() -> Path:
     return data_root() / "graders"
 
 
+def oracles_dir() -> Path:
+    """graders/oracles: hidden from learner code wherever solutions_dir() is."""
+    return graders_dir() / "oracles"
+
+
 def stub_path(exercise_id: str, lang: str | None = None) -> Path:
     """The stub in the chosen language: exercises/ID/stub.py, or its twin stub.LANG.py."""
     lang = lang or i18n.current()
@@ -92,3 +102,7 @@ def solution_path(exercise_id: str) -> Path:
 
 def grader_path(exercise_id: str) -> Path:
     return graders_dir() / f"{exercise_id}.py"
+
+
+def oracle_path(exercise_id: str) -> Path:
+    return oracles_dir() / f"{exercise_id}.py"

@@ -12,6 +12,11 @@ reference or with the comparison:
 * ``judge(ctx, x, case, out)`` runs in the *judge* process with the reference
   module (``ctx.ref``): it raises :class:`Fail` when ``out`` is wrong.
 
+The reference is ``graders/oracles/<id>.py`` where the exercise has one (the
+float64 pieces and mistake switches the grader needs, hidden from learner
+code), else the model answer ``solutions/<id>.py``. A grader never imports
+either: the learner process imports the grader and may read it.
+
 Cases are listed smallest first; the first failing case is the one reported.
 
 Example::
@@ -272,7 +277,7 @@ class Grader:
 
 @dataclass
 class JudgeContext:
-    ref: Any  # the reference module (solutions/<id>.py)
+    ref: Any  # the reference module: graders/oracles/<id>.py, else solutions/<id>.py
     device: torch.device
     seed: int
 

@@ -6,8 +6,9 @@
 ``learner`` imports the learner's file (never a reference: an audit hook
 refuses to open them, as in grading), times each target and traces one
 call to find recognisable causes of slowness. ``reference`` times the
-hidden reference and then, one after the other in the same process, a plain
-copy of the bytes a memory-bound call must move: the practical roofline.
+hidden model answer (solutions/ID.py) and then, one after the other in the
+same process, a plain copy of the bytes a memory-bound call must move: the
+practical roofline.
 The parent runs the two processes one after the other, never side by side,
 so they do not compete for the cores. Each writes one JSON file.
 """
@@ -35,7 +36,7 @@ from torch.utils._pytree import tree_flatten
 from drillpe.data import bundle
 from drillpe.grading import records
 from drillpe.grading.bench_specs import Target, size_for, targets
-from drillpe.grading.common import device_or_exit, load_reference
+from drillpe.grading.common import device_or_exit, load_solution
 from drillpe.grading.loading import exception_lines, load_module
 from drillpe.launch import contract
 
@@ -219,7 +220,7 @@ def python_work(target: Target, mod, device, dtype, seed: int) -> dict[str, Any]
 
 
 def _refuse_reference_reads() -> None:
-    protected = str(bundle.solutions_dir().resolve())
+    protected = (str(bundle.solutions_dir().resolve()), str(bundle.oracles_dir().resolve()))
 
     def audit(event: str, args: tuple) -> None:
         if event == "open" and isinstance(args[0], (str, os.PathLike)):
@@ -253,7 +254,7 @@ def bench_learner(args, device, dtype) -> list[dict]:
 
 
 def bench_reference(args, device, dtype) -> list[dict]:
-    ref = load_reference(args.exercise)
+    ref = load_solution(args.exercise)  # the model answer: what `reveal` shows
     results = []
     for target in targets(args.exercise):
         size = size_for(target, device.type, args.quick)

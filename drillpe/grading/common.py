@@ -61,10 +61,21 @@ def load_grader(exercise_id: str, path: Path | None = None) -> Grader:
     return grader
 
 
+def load_solution(exercise_id: str):
+    """The model answer, solutions/ID.py (what `reveal` shows; what bench times)."""
+    return load_module(bundle.solution_path(exercise_id), f"drillpe_solution_{exercise_id}")
+
+
 def load_reference(exercise_id: str, path: Path | None = None):
-    return load_module(
-        path or bundle.solution_path(exercise_id), f"drillpe_reference_{exercise_id}"
-    )
+    """What the judge compares with (graders receive it as ``ctx.ref``): the
+    exercise's oracle, graders/oracles/ID.py, where it has one (float64
+    building blocks and the switches that reproduce known mistakes, built on
+    the model answer), else the model answer itself."""
+    if path is None:
+        path = bundle.oracle_path(exercise_id)
+        if not path.is_file():
+            path = bundle.solution_path(exercise_id)
+    return load_module(path, f"drillpe_reference_{exercise_id}")
 
 
 def case_inputs(check, index: int, seed: int, device: torch.device) -> dict:

@@ -101,14 +101,17 @@ def secret_places() -> list[str]:
     # deferred: read only when the probe runs
     from drillpe.data import bundle, places
 
-    found = [str(bundle.solutions_dir()), str(places.home()), str(places.workspace())]
+    found = [str(bundle.solutions_dir()), str(bundle.oracles_dir()), str(places.home()),
+             str(places.workspace())]
     checkout = sandbox._source_tree()
     if checkout:
-        found += [os.path.join(checkout, name) for name in ("solutions", "tests", ".git")]
+        found += [os.path.join(checkout, name)
+                  for name in (*sandbox.REFERENCE_DIRS, "tests", ".git")]
     for entry in sys.path:
-        candidate = Path(entry or ".") / "drillpe" / "_data" / "solutions"
-        if candidate.is_dir():
-            found.append(str(candidate))
+        for hidden in sandbox.REFERENCE_DIRS:
+            candidate = Path(entry or ".") / "drillpe" / "_data" / hidden
+            if candidate.is_dir():
+                found.append(str(candidate))
     return sorted({p for p in found if os.path.exists(p)})
 
 

@@ -9,7 +9,7 @@ Two levels, chosen per machine and said in every report (``isolation``):
     read-only file system holding only the system's libraries, Python and
     its packages, drillpe's own code and graders, and its staged copy of the
     learner's file; a private /tmp is its only writable place. The
-    references, ``DRILLPE_HOME``, the workspace and the source checkout are
+    references (solutions/ and graders/oracles/), ``DRILLPE_HOME``, the workspace and the source checkout are
     not there. It cannot see or signal any process outside, has no network,
     and its processes, memory (all its processes together), CPU time and
     file sizes are limited. When it ends, or drillpe does, every process in
@@ -55,6 +55,8 @@ TOP_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 DEVICES = ("null", "zero", "full", "random", "urandom")
 CPU_SYS = ("/sys/devices/system/cpu", "/sys/devices/system/node")
 CUDA_SYS = ("/sys/devices", "/sys/bus", "/sys/class", "/sys/module")
+# Under a data root (checkout or drillpe/_data): the model answers and the oracles.
+REFERENCE_DIRS = ("solutions", "graders/oracles")
 
 
 @dataclass(frozen=True)
@@ -144,14 +146,17 @@ def secrets(extra: list[str]) -> list[str]:
     # deferred: read only when a sandbox is planned; the supervisor side never needs it
     from drillpe.data import bundle, places
 
-    found = [str(bundle.solutions_dir()), str(places.home()), *extra]
+    # The oracles sit inside graders/, which the learner imports: the bound
+    # graders/ (or package) gets an empty folder over them (learner_mounts).
+    found = [str(bundle.solutions_dir()), str(bundle.oracles_dir()), str(places.home()), *extra]
     checkout = _source_tree()
     if checkout:
         found.append(checkout)  # a bound tree holding the checkout shows none of it
     for entry in sys.path:  # another installed drillpe's references
-        candidate = Path(entry or ".") / "drillpe" / "_data" / "solutions"
-        if candidate.is_dir():
-            found.append(str(candidate))
+        for hidden in REFERENCE_DIRS:
+            candidate = Path(entry or ".") / "drillpe" / "_data" / hidden
+            if candidate.is_dir():
+                found.append(str(candidate))
     return sorted({os.path.realpath(p) for p in found if os.path.exists(p)})
 
 

@@ -6,10 +6,12 @@ rich decides colour: none when stdout is not a terminal or NO_COLOR is set.
 from __future__ import annotations
 
 import difflib
+import io
 import json
 import math
 import sys
 import textwrap
+import tokenize
 from collections.abc import Iterable
 
 from rich import box
@@ -330,7 +332,7 @@ def reveal(exercise: catalog.Exercise, source: str) -> None:
     from rich.syntax import Syntax  # pulls in pygments: only when highlighting
 
     out.print(Panel(Syntax(source, "python", line_numbers=True, word_wrap=True),
-                    title=f"{exercise.id} · reference solution", title_align="left",
+                    title=f"{exercise.id} · model answer", title_align="left",
                     box=box.ROUNDED))
 
 
@@ -339,21 +341,83 @@ def reveal_raw(source: str) -> None:
     sys.stdout.flush()
 
 
+DOCSTRING = '"""..."""'
+
+
+def code_lines(source: str) -> list[tuple[int, str]]:
+    """(line number, text) of the code in ``source``, for ``reveal --diff``:
+    comments and blank lines left out, trailing spaces dropped, and every
+    docstring (a string standing alone as a statement) collapsed to the one
+    line DOCSTRING. A file that does not tokenize keeps its lines as they are."""
+    lines = source.splitlines()
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError):
+        tokens = []
+    cut: dict[int, int] = {}  # 0-based line -> the column its comment starts at
+    collapsed: dict[int, str] = {}  # a docstring's first line -> its one-line form
+    dropped: set[int] = set()  # the rest of a docstring's lines
+    at_start = True  # the next token starts a statement
+    significant = [t for t in tokens if t.type not in (tokenize.COMMENT, tokenize.NL)]
+    follows = {id(t): n for t, n in zip(significant, significant[1:])}
+    for tok in tokens:
+        if tok.type == tokenize.COMMENT:
+            row = tok.start[0] - 1
+            cut[row] = min(cut.get(row, tok.start[1]), tok.start[1])
+            continue
+        if tok.type == tokenize.NL:
+            continue
+        nxt = follows.get(id(tok))
+        if (tok.type == tokenize.STRING and at_start and nxt is not None
+                and nxt.type in (tokenize.NEWLINE, tokenize.ENDMARKER)):
+            first, last = tok.start[0] - 1, tok.end[0] - 1
+            collapsed[first] = lines[first][:tok.start[1]] + DOCSTRING
+            dropped.update(range(first + 1, last + 1))
+        at_start = tok.type in (tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT)
+    out = []
+    for row, line in enumerate(lines):
+        if row in dropped:
+            continue
+        text = collapsed.get(row, line[:cut[row]] if row in cut else line).rstrip()
+        if text.strip():
+            out.append((row + 1, text))
+    return out
+
+
 def reveal_diff(exercise: catalog.Exercise, learner: str, reference: str, learner_name: str
                 ) -> None:
-
-    diff = list(difflib.unified_diff(learner.splitlines(keepends=True),
-                                     reference.splitlines(keepends=True),
-                                     fromfile=learner_name, tofile=f"reference/{exercise.id}.py"))
-    if not diff:
-        out.print("Your file is identical to the reference.")
+    """The learner's code against the model answer's, code only (code_lines), as a
+    unified diff whose hunks name the lines of each file they start at."""
+    mine, theirs = code_lines(learner), code_lines(reference)
+    a, b = [text for _, text in mine], [text for _, text in theirs]
+    groups = list(difflib.SequenceMatcher(None, a, b, autojunk=False).get_grouped_opcodes(3))
+    if not groups:
+        out.print("Your code is the same as the reference's (comments, blank lines and "
+                  "docstrings aside).")
         return
+
+    def line_no(numbered: list[tuple[int, str]], index: int) -> int:
+        if index < len(numbered):
+            return numbered[index][0]
+        return numbered[-1][0] + 1 if numbered else 1
+
     text = Text()
-    for line in diff:
-        style = ("green" if line.startswith("+") and not line.startswith("+++") else
-                 "red" if line.startswith("-") and not line.startswith("---") else
-                 "cyan" if line.startswith("@@") else "")
-        text.append(line if line.endswith("\n") else line + "\n", style=style)
+    text.append("code only: comments and blank lines left out, docstrings shown as "
+                f"{DOCSTRING}\n", style="dim")
+    text.append(f"--- {learner_name}\n+++ reference/{exercise.id}.py\n", style="bold")
+    for group in groups:
+        _, i1, _, j1, _ = group[0]
+        text.append(f"@@ your line {line_no(mine, i1)}, reference line {line_no(theirs, j1)} @@\n",
+                    style="cyan")
+        for tag, i1, i2, j1, j2 in group:
+            if tag == "equal":
+                for line in a[i1:i2]:
+                    text.append(f" {line}\n")
+                continue
+            for line in a[i1:i2]:
+                text.append(f"-{line}\n", style="red")
+            for line in b[j1:j2]:
+                text.append(f"+{line}\n", style="green")
     out.print(text, end="", soft_wrap=True)  # a wrapped line would lose its +/- marker
 
 
