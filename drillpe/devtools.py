@@ -196,6 +196,8 @@ def problems(exercise_id: str) -> list[str]:
             if code not in alone:
                 found.append(f"no fixture under tests/fixtures/{exercise_id}/ is headed "
                              f"'# expect: fail {code}'")
+    if not (bundle.graders_dir() / "bench" / f"{exercise_id}.py").is_file():
+        found.append(f"graders/bench/{exercise_id}.py is missing (what `drillpe bench` times)")
     if builder_path(exercise_id).is_file():
         found += [f"lesson: {d}" for d in differences(exercise_id)]
     elif unit.get("learn"):

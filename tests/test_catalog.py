@@ -124,3 +124,25 @@ def test_hint_code_blocks_parse_and_match_across_languages(exercise_id):
                     pytest.fail(f"{exercise_id} hint {level} ({lang}): code does not parse: {exc}")
         assert en_code == zh_code, f"{exercise_id} hint {level}: English and Chinese code differ"
     assert hint_code_blocks(english[-1]), f"{exercise_id}: the last hint shows no code block"
+
+
+def test_a_diagnosis_code_declared_twice_is_refused(monkeypatch):
+    """One code, one meaning: a second exercise declaring a code would silently
+    replace the first one's sentence and fix."""
+    real = bundle.exercise_unit
+    stolen = dict(real("rope")["diagnoses"])
+
+    def unit(exercise_id):
+        entry = real(exercise_id)
+        if exercise_id == "alibi":
+            entry = {**entry, "diagnoses": {**entry["diagnoses"], "rope.half_split":
+                                            stolen["rope.half_split"]}}
+        return entry
+
+    monkeypatch.setattr(bundle, "exercise_unit", unit)
+    catalog.diagnosis_entries.cache_clear()
+    try:
+        with pytest.raises(catalog.BadExerciseData, match="rope.half_split is already declared"):
+            catalog.diagnosis_entries()
+    finally:
+        catalog.diagnosis_entries.cache_clear()

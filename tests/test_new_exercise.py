@@ -123,8 +123,6 @@ def causal_attention(q, k, v):
 GRADER = '''
 """Grader for nope: values against the reference, the missing mask named."""
 
-import math
-
 from drillpe.grading import Grader, assert_close, expect_tensor
 
 GRADER = Grader("nope")
@@ -146,9 +144,48 @@ def run_values(env, x, case):
 def judge_values(ctx, x, case, out):
     got = expect_tensor(out, "causal_attention", shape=tuple(x["q"].shape))
     q, k, v = (x[n].double() for n in "qkv")
-    unmasked = (q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])).softmax(-1) @ v
     assert_close(got, ctx.ref.causal_attention(q, k, v), atol=1e-5, what="output",
-                 variants={"nope.not_causal": unmasked})
+                 variants={"nope.not_causal": lambda: ctx.ref.attend(q, k, v, causal=False)})
+'''
+
+BENCH = '''
+"""What `drillpe bench nope` times."""
+
+from drillpe.grading.bench_specs import Target, randn
+
+
+def inputs(s, device, dtype, gen):
+    shape = (s["B"], s["H"], s["L"], s["D"])
+    return {name: randn(shape, device, dtype, gen) for name in "qkv"}
+
+
+TARGETS = [Target(
+    name="causal_attention", call="causal_attention(q, k, v)",
+    sizes={"cuda": {"B": 4, "H": 8, "L": 512, "D": 64}, "cpu": {"B": 1, "H": 4, "L": 256, "D": 64},
+           "quick": {"B": 1, "H": 2, "L": 64, "D": 32}},
+    trace_size={"B": 1, "H": 1, "L": 16, "D": 8},
+    axes={"L": "positions", "H": "heads"},
+    inputs=inputs, prepare=lambda mod, x, s: lambda: mod.causal_attention(x["q"], x["k"], x["v"]),
+    data_inputs=("q", "k", "v"),
+    loop_advice="mask all keys at once with one (L, L) triangle",
+)]
+'''
+
+# The mistake simulator: hidden from learner code, like the model answer.
+ORACLE = '''
+"""Oracle for nope: the model answer, and attention with the mask switched off."""
+
+import math
+
+from drillpe.grading.common import load_solution
+
+causal_attention = load_solution("nope").causal_attention
+
+
+def attend(q, k, v, causal=True):
+    if causal:
+        return causal_attention(q, k, v)
+    return (q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])).softmax(-1) @ v
 '''
 
 RIGHT = SOLUTION
@@ -166,7 +203,8 @@ def causal_attention(q, k, v):
 def tree(tmp_path_factory):
     """A copy of the checkout with the new exercise added beside the others."""
     top = tmp_path_factory.mktemp("tree")
-    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+    # a shipped exercise called nope, if there ever is one, is left out: this adds its own
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "nope", "nope.py", "nope.json")
     for part in ("drillpe", "exercises", "solutions", "graders"):
         shutil.copytree(ROOT / part, top / part, ignore=skip)
     folder = top / "exercises" / "nope"
@@ -176,6 +214,8 @@ def tree(tmp_path_factory):
     (folder / "stub.zh.py").write_text(STUB.lstrip(), encoding="utf-8")
     (top / "solutions" / "nope.py").write_text(SOLUTION.lstrip(), encoding="utf-8")
     (top / "graders" / "nope.py").write_text(GRADER.lstrip(), encoding="utf-8")
+    (top / "graders" / "oracles" / "nope.py").write_text(ORACLE.lstrip(), encoding="utf-8")
+    (top / "graders" / "bench" / "nope.py").write_text(BENCH.lstrip(), encoding="utf-8")
     (top / "graders" / "lessons" / "nope.py").write_text(LESSON.lstrip(), encoding="utf-8")
     return top
 

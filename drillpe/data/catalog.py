@@ -38,8 +38,10 @@ class ApiItem:
 # Text fields of a catalog entry; each has a Chinese sibling NAME_zh (drillpe.data.i18n).
 TEXT_FIELDS = ("title", "summary", "hints")
 
-# The order `drillpe list` groups topics in; the seed's four come first this way.
-TOPICS = ("absolute", "relative", "rotary", "bias", "scaling")
+def topics() -> tuple[str, ...]:
+    """The topics `drillpe list` groups by, in the order of exercises/common.toml
+    [topics] (a new topic is a line there, not code)."""
+    return tuple(bundle.exercise_data("common").get("topics", {}))
 
 
 @dataclass(frozen=True)
@@ -135,8 +137,8 @@ def load() -> dict[str, Exercise]:
 
 
 def by_topic() -> list[Exercise]:
-    """Every exercise grouped by topic (TOPICS order, unknown topics last), catalog order within."""
-    order = {topic: n for n, topic in enumerate(TOPICS)}
+    """Every exercise grouped by topic (topics() order, unknown topics last), catalog order within."""
+    order = {topic: n for n, topic in enumerate(topics())}
     return sorted(load().values(), key=lambda ex: order.get(ex.topic, len(order)))
 
 
@@ -167,8 +169,13 @@ def diagnosis_entries() -> dict[str, dict[str, str]]:
     """Code -> the raw entry: says, fix and their Chinese siblings says_zh, fix_zh.
     The shared codes first (common.toml), then each exercise's own."""
     flat = dict(bundle.exercise_data("common").get("diagnoses", {}))
+    owner = dict.fromkeys(flat, "common.toml")
     for eid in load():
-        flat.update(bundle.exercise_unit(eid).get("diagnoses", {}))
+        for code, entry in bundle.exercise_unit(eid).get("diagnoses", {}).items():
+            if code in flat:  # one code, one meaning: a second entry would hide the first
+                raise BadExerciseData(f"exercises/{eid}/exercise.toml: the diagnosis code "
+                                      f"{code} is already declared in {owner[code]}")
+            flat[code], owner[code] = entry, f"exercises/{eid}/exercise.toml"
     return flat
 
 

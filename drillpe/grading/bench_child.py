@@ -258,7 +258,8 @@ def bench_reference(args, device, dtype) -> list[dict]:
     results = []
     for target in targets(args.exercise):
         size = size_for(target, device.type, args.quick)
-        entry: dict[str, Any] = {"name": target.name, "call": target.call, "size": size}
+        entry: dict[str, Any] = {"name": target.name, "call": target.call, "size": size,
+                                 "loop_advice": target.loop_advice}
         with torch.no_grad():
             x = target.inputs(size, device, dtype, torch.Generator().manual_seed(args.seed))
             fn = target.prepare(ref, x, size)

@@ -33,6 +33,9 @@ class Target:
     # Bytes read + written by the ideal kernel; None for compute-bound calls.
     bytes_moved: Callable[[dict, dict], int] | None = None
     data_inputs: tuple[str, ...] = field(default=())  # inputs whose values the output depends on
+    # How to do without a Python loop in this exercise, for bench.python_loop's advice.
+    loop_advice: str = ("broadcast over the whole tensor (masks, index tensors, slices) "
+                        "instead of looping")
 
 
 def randn(shape, device, dtype, gen) -> torch.Tensor:

@@ -63,6 +63,7 @@ class TargetBench:
     causes: list[Cause] = field(default_factory=list)
     trace: dict[str, Any] | None = None
     python_work: dict[str, Any] | None = None
+    loop_advice: str | None = None  # the exercise's bench spec says how to avoid the loop
 
     @property
     def ratio(self) -> float | None:
@@ -137,8 +138,8 @@ def explain(target: TargetBench, device: str) -> list[Cause]:
                 f"at {axis}={grown['base']} and {grown['ops']} at {axis}={grown['size']}; at "
                 f"{axis}={bench_size} it made {trace.get('ops', '?')}, each paying Python and "
                 f"dispatch overhead (and on a GPU a kernel launch). Work on all "
-                f"{grown['meaning']} at once: broadcast an angle table against the whole "
-                "tensor, or index with even/odd slices instead of looping.")))
+                f"{grown['meaning']} at once: "
+                f"{target.loop_advice or 'use tensor operations instead of looping'}.")))
     written = trace.get("written") or 0
     if target_has_data(target) and written > 0:
         share = trace.get("const_written", 0) / written
@@ -264,7 +265,7 @@ def measure(exercise_id: str, file: Path, options: BenchOptions, display: str | 
             name=ref["name"], call=ref["call"], size=ref["size"], learner=mine.get("timing"),
             reference=ref["timing"], copy=ref.get("copy"), bytes_moved=ref.get("bytes_moved"),
             error=mine.get("error"), trace=trace if mine.get("trace") else None,
-            python_work=mine.get("python_work"))
+            python_work=mine.get("python_work"), loop_advice=ref.get("loop_advice"))
         if target.error is None:
             target.causes = explain(target, reference.get("device", options.device))
         targets.append(target)

@@ -78,7 +78,7 @@ def _progress(row: dict) -> Text:
 
 
 def exercise_list(rows: list[dict]) -> None:
-    """A table per topic (rows arrive grouped, in catalog.TOPICS order), with fixed
+    """A table per topic (rows arrive grouped, in catalog.topics() order), with fixed
     column widths so the tables line up as one."""
     id_width = max(len(row["id"]) for row in rows) + 2
     out.print(Text("drillpe exercises", style="italic"))

@@ -23,6 +23,7 @@ ALIBI = Target(
     axes={"L": "positions", "B": "batch", "H": "heads"},
     inputs=_alibi_inputs, prepare=_alibi_prepare,
     data_inputs=("q", "k", "v"),
+    loop_advice="build the (Lq, Lk) distance matrix at once and broadcast the slopes over it",
 )
 
 TARGETS = [ALIBI]

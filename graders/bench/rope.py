@@ -24,6 +24,7 @@ ROPE = Target(
     inputs=_rope_inputs, prepare=_rope_prepare,
     bytes_moved=lambda x, s: 2 * nbytes(x["q"], x["k"]),  # read q, k; write both
     data_inputs=("q", "k"),
+    loop_advice="broadcast one (L, d) angle table against the whole tensor, and take the pairs with even/odd slices (x[..., 0::2], x[..., 1::2])",
 )
 
 TARGETS = [ROPE]

@@ -28,6 +28,7 @@ ROPE_2D = Target(
     inputs=_rope_2d_inputs, prepare=_rope_2d_prepare,
     bytes_moved=lambda x, s: 2 * nbytes(x["x"]),
     data_inputs=("x",),
+    loop_advice="build the row and column angle tables for all patches at once from the position ids, and rotate with slices",
 )
 
 TARGETS = [ROPE_2D]

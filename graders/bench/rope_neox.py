@@ -28,6 +28,7 @@ ROPE_NEOX = Target(
     inputs=_neox_inputs, prepare=_neox_prepare,
     bytes_moved=lambda x, s: 2 * nbytes(x["x"]),
     data_inputs=("x",),
+    loop_advice="broadcast one (L, d) angle table (cat(freqs, freqs)) against the whole tensor, and take the halves with slices (x[..., :d/2], x[..., d/2:])",
 )
 
 TARGETS = [ROPE_NEOX]

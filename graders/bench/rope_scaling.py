@@ -18,6 +18,7 @@ ROPE_SCALING = Target(
     axes={"D": "channels"},
     inputs=lambda s, device, dtype, gen: {"device": device},
     prepare=_scaling_prepare,
+    loop_advice="compute every frequency at once with tensor operations (torch.where for the piecewise parts)",
 )
 
 TARGETS = [ROPE_SCALING]

@@ -17,6 +17,7 @@ SINUSOIDAL = Target(
     axes={"L": "positions", "D": "channels"},
     inputs=lambda s, device, dtype, gen: {"device": device},
     prepare=_sin_prepare,
+    loop_advice="compute all angles as one outer product positions[:, None] * w[None, :], then write sin and cos with even/odd slices",
 )
 
 TARGETS = [SINUSOIDAL]
