@@ -14,6 +14,7 @@ import typer
 
 from drillpe import __version__, render
 from drillpe.data import catalog, i18n
+from drillpe.data.limits import MAX_SEED, MAX_TIMEOUT_S, MIN_TIMEOUT_S
 from drillpe.errors import UsageError
 
 app = typer.Typer(
@@ -37,11 +38,8 @@ WorkspaceOpt = Annotated[Path | None, typer.Option(
     "./drillpe-workspace].", show_default=False)]
 
 
-# Option ranges: a value outside them is a usage error (exit 2), never a grade
-# that fails for a reason the learner did not cause.
-MAX_TIMEOUT_S = 3600.0
-MAX_SEED = 2**63 - 1  # what torch's generators accept, with room for per-case seeds
-MAX_MINUTES = 24 * 60.0
+# Option ranges (drillpe.data.limits): a value outside them is a usage error
+# (exit 2), never a grade that fails for a reason the learner did not cause.
 
 
 def finite(value: float | None) -> float | None:
@@ -52,7 +50,7 @@ def finite(value: float | None) -> float | None:
 
 
 TimeoutOpt = Annotated[float, typer.Option(
-    "--timeout", min=0.5, max=MAX_TIMEOUT_S, callback=finite,
+    "--timeout", min=MIN_TIMEOUT_S, max=MAX_TIMEOUT_S, callback=finite,
     help="Seconds allowed to grade each learner file as a whole.")]
 SeedOpt = Annotated[int, typer.Option(
     "--seed", min=0, max=MAX_SEED, help="Seed of the random inputs (printed in every report).")]

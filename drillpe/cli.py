@@ -27,6 +27,8 @@ except ImportError:  # older typer raises click's
 # A folder or disk the user's files cannot be written to: a usage problem
 # (exit 2) with the path named, not a drillpe bug.
 UNWRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
+# A workspace or home that is a file, or lies below one: the user's setting, not a bug.
+NOT_A_FOLDER = {errno.ENOTDIR, errno.EEXIST}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -87,6 +89,11 @@ def _run(argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         code = 130
     except OSError as exc:
+        if exc.errno in NOT_A_FOLDER:
+            render.error(f"cannot use {exc.filename or 'a folder'}: {exc.strerror}; a file "
+                         "stands where drillpe needs a folder (check --workspace, "
+                         "DRILLPE_WORKSPACE and DRILLPE_HOME). Nothing was changed.")
+            return EXIT_USAGE
         if exc.errno not in UNWRITABLE:
             return report_bug(exc)
         render.error(f"cannot write {exc.filename or 'a file'}: {exc.strerror}. drillpe "

@@ -42,7 +42,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from drillpe.data import catalog
+from drillpe.data import catalog, limits
 from drillpe.errors import UsageError
 from drillpe.results.report import ExerciseResult
 
@@ -74,6 +74,12 @@ def check(exercise: str, source: Any, *, device: str = "cpu", seed: int = 0,
         raise UsageError(str(exc)) from None
     if device not in ("cpu", "cuda", "auto"):
         raise UsageError(f"unknown device {device!r}: use cpu, cuda or auto")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or \
+            not limits.MIN_TIMEOUT_S <= timeout <= limits.MAX_TIMEOUT_S:  # NaN fails too
+        raise UsageError(f"timeout must be a number of seconds from {limits.MIN_TIMEOUT_S:g} "
+                         f"to {limits.MAX_TIMEOUT_S:g}, not {timeout!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= limits.MAX_SEED:
+        raise UsageError(f"seed must be an integer from 0 to 2**63 - 1, not {seed!r}")
     with tempfile.TemporaryDirectory(prefix="drillpe-notebook-") as tmp:
         path, shown = _learner_file(exercise_id, source, Path(tmp),
                                     needed=catalog.get(exercise_id).names)
@@ -138,7 +144,7 @@ def objects_source(objects: Mapping[str, Any], needed: tuple[str, ...] = (),
     source of every function and class defined by the user, in the order
     they were written. A name in ``needed`` (the exercise's API), or a
     helper one of them uses, whose source cannot be found is a UsageError."""
-    objects, helpers = with_helpers(objects)
+    objects, helpers = with_helpers({name: _unwrapped(obj) for name, obj in objects.items()})
     imports: list[str] = []
     constants: list[str] = []
     defined: list[tuple[tuple[str, int], str, str]] = []
@@ -198,13 +204,25 @@ def with_helpers(objects: Mapping[str, Any]) -> tuple[dict[str, Any], set[str]]:
             continue
         seen.add(id(obj))
         for name, value in _reads(obj):
-            if name in found or _is_drillpe(value):
+            if _is_drillpe(value):
                 continue
-            found[name] = value
-            helpers.add(name)
+            helpers.add(name)  # read by the code: kept even when private (_rot)
+            if name in found:
+                continue
+            found[name] = value = _unwrapped(value)
             if _is_user_code(value):
                 queue.append(value)
     return found, helpers
+
+
+def _unwrapped(obj: Any) -> Any:
+    """The user's function inside a functools wrapper (``@lru_cache``, ``@wraps``):
+    its source, decorators included, re-creates the wrapper."""
+    inner = getattr(obj, "__wrapped__", None)
+    if inner is not None and not inspect.isfunction(obj) and inspect.isfunction(inner) \
+            and not _is_library_object(inner):
+        return inner
+    return obj
 
 
 def _is_user_code(obj: Any) -> bool:
@@ -229,6 +247,9 @@ def _reads(obj: Any):
                 yield name, base
     for function in functions:
         code = function.__code__
+        for name in _definition_names(function):
+            if name in function.__globals__:
+                yield name, _unwrapped(function.__globals__[name])
         for name in _global_names(code):
             if name in function.__globals__:
                 yield name, function.__globals__[name]
@@ -239,6 +260,20 @@ def _reads(obj: Any):
                 continue
             if _is_user_code(value) or _is_constant(value) or isinstance(value, types.ModuleType):
                 yield name, value
+
+
+def _definition_names(function: types.FunctionType) -> list[str]:
+    """Names a ``def`` line reads when it runs: its decorators and default
+    values (``base=SCALE_BASE``), which the function's code never mentions."""
+    try:
+        node = ast.parse(textwrap.dedent(inspect.getsource(function))).body[0]
+    except (OSError, TypeError, SyntaxError, IndexError):
+        return []
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return []
+    parts = [*node.decorator_list, *node.args.defaults,
+             *(d for d in node.args.kw_defaults if d is not None)]
+    return [n.id for part in parts for n in ast.walk(part) if isinstance(n, ast.Name)]
 
 
 def _global_names(code: types.CodeType):

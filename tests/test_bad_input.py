@@ -274,6 +274,13 @@ def test_chinese_text_on_a_latin1_terminal(isolated_places):
       "results": {"rope": {"passed": "yes", "score": 0.5}}}, "results.rope.passed"),
     ({"followups": {"rope": [{"question": 1, "model_answer": "a"}]}},
      "followups.rope[0].question"),
+    # well typed, but not a session drillpe could grade
+    ({"folder": "/nonexistent/dir"}, "folder"),
+    ({"exercises": ["nope"]}, "exercises"),
+    ({"seed": 2**70}, "seed"),
+    ({"id": "../../x"}, "id"),
+    ({"schema": 99}, "schema"),
+    ({"state": "submitted", "submitted_at": None}, "submitted_at"),
 ])
 def test_a_hand_edited_mock_session_is_named_not_a_crash(change, field, isolated_places):
     assert run_cli("mock", "start", "--no-live", "-e", "rope").returncode == 0
@@ -304,3 +311,16 @@ def test_a_file_deleted_during_the_check_is_graded_as_it_was(tmp_path, warm, mon
     monkeypatch.setattr(runner, "stage", stage_then_delete)
     result = _grade(path, warm)
     assert not path.exists() and result.passed, result.to_json()
+
+
+@pytest.mark.parametrize("where", ["workspace", "home"])
+def test_a_file_where_a_folder_must_be_is_a_usage_error(where, tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("mine\n")
+    env = {"DRILLPE_WORKSPACE": str(tmp_path / "ws"), "DRILLPE_HOME": str(tmp_path / "home"),
+           f"DRILLPE_{where.upper()}": str(blocker)}
+    command = ("start", "rope") if where == "workspace" else ("mock", "start", "--no-live")
+    res = run_cli(*command, env=env)
+    assert res.returncode == 2, res.stderr
+    assert "a file stands where drillpe needs a folder" in res.stderr
+    assert "Traceback" not in res.stderr and blocker.read_text() == "mine\n"

@@ -259,3 +259,27 @@ def test_code_typed_at_a_plain_prompt_is_refused_with_the_reason():
     with pytest.raises(UsageError, match="plain python prompt.*save your code in a file|"
                                          "plain python prompt"):
         drillpe.check("rope", namespace)
+
+
+def test_globals_keep_private_helpers_cached_helpers_and_default_constants(tmp_path):
+    """drillpe.check("rope", globals()) where RoPE calls `_rot` (private), a
+    helper behind @functools.lru_cache, and takes base=BASE: all travel."""
+    source = (FIXTURES / "rope" / "correct_default_from_constant.py").read_text()
+    path = tmp_path / "cell_module.py"
+    path.write_text(source)
+    namespace: dict = {"__name__": "cell_module"}
+    exec(compile(source, str(path), "exec"), namespace)  # like a notebook's globals()
+    linecache.checkcache(str(path))
+    report = drillpe.check("rope", namespace, timeout=60)
+    assert report.passed, report.to_json()
+    text, _ = objects_source(namespace, needed=("RoPE",), exercise="rope")
+    assert "def _rot(" in text and "@functools.lru_cache" in text and "BASE = 10000.0" in text
+    assert "__main__" not in text
+
+
+@pytest.mark.parametrize("options", [{"timeout": 1e10}, {"timeout": float("nan")},
+                                     {"timeout": 0}, {"timeout": "20"}, {"seed": 2**64},
+                                     {"seed": -1}, {"seed": 1.5}])
+def test_options_out_of_range_are_refused_before_grading(options):
+    with pytest.raises(UsageError):
+        drillpe.check("rope", FIXTURES / "rope" / "correct_default_from_constant.py", **options)

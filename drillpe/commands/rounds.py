@@ -10,8 +10,6 @@ import typer
 
 from drillpe import render
 from drillpe.app import (
-    MAX_MINUTES,
-    MAX_SEED,
     Device,
     LangOpt,
     SeedOpt,
@@ -23,6 +21,7 @@ from drillpe.app import (
     open_history,
 )
 from drillpe.data import catalog, places
+from drillpe.data.limits import MAX_MINUTES, MAX_SEED
 from drillpe.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]

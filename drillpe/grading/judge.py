@@ -157,12 +157,32 @@ def _fmt(params: list) -> str:
     return "(" + ", ".join(p[0] if not p[1] else f"{p[0]}={p[2]!r}" for p in params) + ")"
 
 
+# A default the file's text does not spell as a literal (``base=BASE``): only
+# the run time knows its value, so it matches whatever the run time reports.
+NOT_LITERAL = object()
+
+
 def _literal(node: ast.AST) -> Any:
     try:
         value = ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return NOT_LITERAL
+    return value if type(value) in (int, float, str, bool, type(None)) else NOT_LITERAL
+
+
+def _as_run(written: list[list], runtime: list[list] | None) -> list[list] | None:
+    """The written parameters with each non-literal default taken from the
+    run time; None when the two differ in anything the text does say."""
+    if runtime is None:
+        return [[n, k, h, None if d is NOT_LITERAL else d] for n, k, h, d in written]
+    if len(runtime) != len(written):
         return None
-    return value if type(value) in (int, float, str, bool, type(None)) else None
+    out = []
+    for (name, kind, has, default), run in zip(written, runtime):
+        if [name, kind, has] != run[:3] or (default is not NOT_LITERAL and default != run[3]):
+            return None
+        out.append(run)
+    return out
 
 
 def static_params(fn: ast.FunctionDef | ast.AsyncFunctionDef, drop_self: bool) -> list[list]:
@@ -285,10 +305,11 @@ def api_check(exercise: catalog.Exercise, facts: dict[str, Any],
             runtime = fact.get(key)
             written = static.get(item.name if key == "signature" else f"{item.name}.{key}")
             if written is not None:
-                if runtime is not None and runtime != written["params"]:
+                params = _as_run(written["params"], runtime)
+                if params is None:
                     forged.append(f"{label} at run time is not the {label} written on line "
                                   f"{written['line']}")
-                params = written["params"]
+                    params = _as_run(written["params"], None)
             else:
                 params = runtime
             problem = _compare_params(label, declared, params)

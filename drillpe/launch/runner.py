@@ -143,6 +143,8 @@ def _run_dir_changed(run_dir: Path) -> bool:
     folder (only the learner's code can, and only without the sandbox)."""
     try:
         entries = list(os.scandir(run_dir))
+        if run_dir.stat().st_mode & 0o777 != 0o700:  # as mkdtemp made it: chmod is harm too
+            return True
     except OSError:
         return True
     for entry in entries:

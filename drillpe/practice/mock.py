@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import json
 import math
+import re
 import secrets
 import time
 from dataclasses import MISSING, asdict, dataclass, field, fields
@@ -112,6 +113,8 @@ class Session:
         if not isinstance(data, dict):
             raise ValueError("the state is not a JSON object")
         _validate(data, SESSION_FIELDS, "", _required(cls))
+        if data["state"] == "submitted" and data.get("submitted_at") is None:
+            raise ValueError('field submitted_at is null, but state is "submitted"')
         for eid, entry in (data.get("results") or {}).items():
             _validate(entry, RESULT_FIELDS, f"results.{eid}.", RESULT_REQUIRED)
         for eid, items in (data.get("followups") or {}).items():
@@ -149,20 +152,22 @@ def _integer(value) -> bool:
 
 # What each saved field must hold, and how to say it.
 SESSION_FIELDS = {
-    "id": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
-    "folder": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
-    "exercises": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
-                  "a list of exercise ids"),
+    "id": (lambda v: isinstance(v, str) and re.fullmatch(r"[\w.-]+", v) is not None
+           and v.strip(".") != "", "a session name (letters, digits, . _ -)"),
+    "folder": (lambda v: isinstance(v, str) and v != "" and Path(v).is_dir(),
+               "the session's folder, which must exist"),
+    "exercises": (lambda v: isinstance(v, list) and v != [] and all(
+        isinstance(x, str) and x in catalog.ids() for x in v), "a list of known exercise ids"),
     "minutes": (lambda v: _number(v) and v > 0, "a positive number"),
     "started_at": (_number, "a number (a Unix time)"),
-    "seed": (_optional(_integer), "an integer or null"),
+    "seed": (_optional(lambda v: _integer(v) and 0 <= v < 2**63), "0 to 2**63 - 1, or null"),
     "state": (lambda v: v in ("running", "submitted"), '"running" or "submitted"'),
     "submitted_at": (_optional(_number), "a number or null"),
     "results": (_mapping_of(lambda x: isinstance(x, dict)), "an object of results"),
-    "hints": (_mapping_of(_integer), "an object of integers"),
+    "hints": (_mapping_of(lambda v: _integer(v) and 0 <= v <= 1000), "an object of levels"),
     "revealed": (_mapping_of(lambda x: isinstance(x, bool)), "an object of true/false"),
     "followups": (_mapping_of(lambda x: isinstance(x, list)), "an object of lists"),
-    "schema": (_integer, "an integer"),
+    "schema": (lambda v: v == SCHEMA, f"{SCHEMA} (this drillpe's session format)"),
 }
 FOLLOWUP_FIELDS = {
     "question": (lambda v: isinstance(v, str), "a string"),
