@@ -43,3 +43,12 @@ def run_cli(*args, cwd=None, env=None, timeout=120):
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "drillpe", *map(str, args)], cwd=cwd,
                           env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+def interruptible():
+    """preexec_fn for a CLI a test will Ctrl-C: a run started in the background
+    (``cmd &`` in a script) inherits SIGINT ignored, and Python then never
+    raises KeyboardInterrupt; a user's terminal delivers it."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -21,6 +21,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from conftest import interruptible
 
 from drillpe.launch import probe, sandbox
 
@@ -342,7 +343,8 @@ def start_check(path: Path, marker: str, *extra):
     env = dict(os.environ, CHECK_MARKER=marker.split("=")[1])
     return subprocess.Popen([sys.executable, "-m", "drillpe", "check", "sinusoidal", "--file",
                              str(path), "--timeout", "60", *extra], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=interruptible)
 
 
 def learner_running(marker: str) -> bool:

@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, interruptible
 
 from drillpe.launch.runner import GradeRequest, grade
 from drillpe.launch.warm_pool import WarmPool as WarmLauncher
@@ -45,7 +45,7 @@ class Watch:
     def __init__(self, *args):
         self.proc = subprocess.Popen([sys.executable, "-m", "drillpe", "watch", "--json", *args],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
+                                     stderr=subprocess.PIPE, preexec_fn=interruptible)
         self.buffer = b""
 
     def next_grade(self, timeout=120) -> dict:
