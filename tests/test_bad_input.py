@@ -324,3 +324,32 @@ def test_a_file_where_a_folder_must_be_is_a_usage_error(where, tmp_path):
     assert res.returncode == 2, res.stderr
     assert "a file stands where drillpe needs a folder" in res.stderr
     assert "Traceback" not in res.stderr and blocker.read_text() == "mine\n"
+
+
+def test_a_foreign_sqlite_file_at_the_history_path_is_left_byte_identical(tmp_path):
+    """Valid SQLite, but not drillpe's (a table of the same name, other
+    columns): a warning, no record, and not one byte changed."""
+    home = tmp_path / "home"
+    home.mkdir()
+    path = home / "history.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE attempts (x)")
+    conn.execute("INSERT INTO attempts VALUES ('zz')")
+    conn.commit()
+    conn.close()
+    before = sha(path)
+    res = run_cli("hint", "rope", env={"DRILLPE_HOME": str(home)})
+    assert res.returncode == 0, res.stderr
+    assert "left untouched" in res.stderr
+    assert sha(path) == before and sorted(p.name for p in home.iterdir()) == ["history.sqlite3"]
+
+
+def test_a_latin1_terminal_does_not_reach_the_learners_prints(tmp_path):
+    """PYTHONIOENCODING=latin-1 is the user's terminal; the learner's output
+    goes down a pipe drillpe reads as UTF-8, so print("你好") is no error."""
+    learner = tmp_path / "sinusoidal.py"
+    learner.write_text('print("你好")\n' + (ROOT / "solutions" / "sinusoidal.py").read_text(),
+                       encoding="utf-8")
+    res = run_cli("check", "sinusoidal", "--file", learner, "--json",
+                  env={"PYTHONIOENCODING": "latin-1"})
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr

@@ -66,6 +66,9 @@ def trusted_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # keep the workspace free of __pycache__
     env["PYTHONHASHSEED"] = "0"
+    # Children write to pipes drillpe reads as UTF-8: the terminal's encoding
+    # (PYTHONIOENCODING=latin-1) must not make a learner's print("你好") fail.
+    env["PYTHONIOENCODING"] = "utf-8"
     env.setdefault("PYTHONWARNINGS", "ignore::UserWarning")
     env[lifeline.PARENT_ENV] = str(os.getpid())
     env.update(extra or {})

@@ -237,7 +237,8 @@ def learner_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     package_parent = str(Path(_package_dir()).parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
     env.update({"HOME": "/tmp", "TMPDIR": "/tmp", "XDG_CACHE_HOME": "/tmp/.cache",
-                "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"})
+                "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
+                "PYTHONIOENCODING": "utf-8"})  # drillpe reads its pipes as UTF-8
     env.setdefault("PYTHONWARNINGS", "ignore::UserWarning")
     env.update(extra or {})
     return env

@@ -155,8 +155,11 @@ class History:
                     f"{self.path} was written by a newer drillpe (history schema {version}; "
                     f"this one knows {SCHEMA_VERSION}); it is left untouched")
         try:
-            conn = self._connect(self.path)
+            # WAL only once the file is known to be ours: switching the journal
+            # mode rewrites the header of a file that may be someone else's.
+            conn = self._connect(self.path, wal=False)
             self._migrate(conn)
+            self._use_wal(conn)
         except sqlite3.DatabaseError as exc:
             if _corrupt(exc):
                 return self._fresh_after(self._start_over(exc))
