@@ -31,6 +31,7 @@ every cell's source, so there it works).
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import linecache
 import os
@@ -155,6 +156,10 @@ def objects_source(objects: Mapping[str, Any], needed: tuple[str, ...] = (),
             continue
         if _is_drillpe(obj):  # `import drillpe` / `from drillpe import check` in the notebook
             continue
+        if isinstance(obj, functools.partial) and (name in needed or name in helpers):
+            raise UsageError(f"{name} is a functools.partial, which drillpe cannot write into "
+                             f"a file for the grader; define it with def (def {name}(...): "
+                             f"return {getattr(obj.func, '__name__', 'f')}(...)).")
         if isinstance(obj, types.ModuleType):
             imports.append(_import_module_line(name, obj))
         elif inspect.isfunction(obj) or inspect.isclass(obj):
@@ -300,8 +305,8 @@ def _lambda_source(name: str, obj: Any) -> tuple[str | None, tuple[str, int]]:
                 [a.arg for a in node.args.posonlyargs + node.args.args +
                  node.args.kwonlyargs] == arguments:
             segment = ast.get_source_segment(text, node)
-            if segment:
-                return f"{name} = {segment}\n", (code.co_filename, node.lineno)
+            if segment:  # parenthesised: a lambda may span lines inside brackets
+                return f"{name} = ({segment})\n", (code.co_filename, node.lineno)
     return None, ("", 0)
 
 

@@ -237,7 +237,7 @@ def test_helpers_travel_with_the_objects_that_use_them():
     passed = {"RoPE": _module_rope, "attention": objects["attention"],
               "sinusoidal_position_embedding": objects["sinusoidal_position_embedding"]}
     text, _ = objects_source(passed)
-    assert "def _module_angles" in text and "_rotate = lambda x:" in text
+    assert "def _module_angles" in text and "_rotate = (lambda x:" in text
     assert "def angles" in text and "BASE = 10000.0" in text  # closure variables
     report = drillpe.check("rope", passed)
     assert report.passed, report.to_json()
@@ -248,9 +248,35 @@ def test_a_lambda_bound_to_a_name_travels_as_an_assignment():
     objects["attention"] = lambda q, k, v, mask=None, dropout=None, use_RoPE=True: (v, v)  # noqa: E731
     text, _ = objects_source(objects)
     compile(text, "generated", "exec")  # the generated file is valid Python
-    assert "attention = lambda q, k, v" in text
+    assert "attention = (lambda q, k, v" in text
     report = drillpe.check("rope", objects)
     assert not report.passed and report.error is None  # graded, not a syntax error
+
+
+_split_lambda = (lambda L, d:  # noqa: E731 (a lambda over two lines, in brackets)
+                 torch.arange(L, dtype=torch.float64)[:, None]
+                 * 10000.0 ** (-torch.arange(0, d, 2, dtype=torch.float64) / d))
+
+
+def test_a_lambda_over_several_lines_stays_valid_python():
+    def RoPE(q, k):
+        return q + 0 * _split_lambda(q.shape[-2], q.shape[-1]).sum(), k
+
+    text, _ = objects_source({"RoPE": RoPE})
+    compile(text, "generated", "exec")
+    assert "_split_lambda = (lambda L, d:" in text
+
+
+def test_a_partial_is_refused_with_what_to_do():
+    import functools
+
+    def rope_with_base(q, k, base):
+        return q, k
+
+    objects = rope_objects()
+    objects["RoPE"] = functools.partial(rope_with_base, base=10000.0)
+    with pytest.raises(UsageError, match="RoPE is a functools.partial.*define it with def"):
+        drillpe.check("rope", objects)
 
 
 def test_code_typed_at_a_plain_prompt_is_refused_with_the_reason():
