@@ -281,6 +281,8 @@ def test_chinese_text_on_a_latin1_terminal(isolated_places):
     ({"id": "../../x"}, "id"),
     ({"schema": 99}, "schema"),
     ({"state": "submitted", "submitted_at": None}, "submitted_at"),
+    ({"minutes": 1e308}, "minutes"),
+    ({"started_at": 1e300}, "started_at"),
 ])
 def test_a_hand_edited_mock_session_is_named_not_a_crash(change, field, isolated_places):
     assert run_cli("mock", "start", "--no-live", "-e", "rope").returncode == 0

@@ -9,6 +9,7 @@ from warm workers: drillpe.launch.warm_pool).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -98,6 +99,8 @@ def grade(request: GradeRequest, launcher=None) -> ExerciseResult:
     finally:
         if staged is not None:
             shutil.rmtree(staged.parent, ignore_errors=True)
+        with contextlib.suppress(OSError):  # learner code may have made it read-only
+            os.chmod(run_dir, 0o700)
         shutil.rmtree(run_dir, ignore_errors=True)
     result = ExerciseResult.from_dict(report)
     result.duration_s = round(duration, 2)

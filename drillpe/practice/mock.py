@@ -25,6 +25,7 @@ from typing import Any
 
 from drillpe.data import bundle, catalog, i18n, places
 from drillpe.data.files import write_atomic, write_json
+from drillpe.data.limits import MAX_MINUTES
 from drillpe.errors import UsageError
 from drillpe.results.report import ExerciseResult
 
@@ -150,6 +151,8 @@ def _integer(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+UNIX_TIME_MAX = 2**33  # the year 2242: a time past it is a hand edit, not a clock
+
 # What each saved field must hold, and how to say it.
 SESSION_FIELDS = {
     "id": (lambda v: isinstance(v, str) and re.fullmatch(r"[\w.-]+", v) is not None
@@ -158,11 +161,13 @@ SESSION_FIELDS = {
                "the session's folder, which must exist"),
     "exercises": (lambda v: isinstance(v, list) and v != [] and all(
         isinstance(x, str) and x in catalog.ids() for x in v), "a list of known exercise ids"),
-    "minutes": (lambda v: _number(v) and v > 0, "a positive number"),
-    "started_at": (_number, "a number (a Unix time)"),
+    "minutes": (lambda v: _number(v) and 0 < v <= MAX_MINUTES,
+                f"a number of minutes from 0 to {MAX_MINUTES:g}"),
+    "started_at": (lambda v: _number(v) and 0 <= v < UNIX_TIME_MAX, "a Unix time"),
     "seed": (_optional(lambda v: _integer(v) and 0 <= v < 2**63), "0 to 2**63 - 1, or null"),
     "state": (lambda v: v in ("running", "submitted"), '"running" or "submitted"'),
-    "submitted_at": (_optional(_number), "a number or null"),
+    "submitted_at": (_optional(lambda v: _number(v) and 0 <= v < UNIX_TIME_MAX),
+                     "a Unix time or null"),
     "results": (_mapping_of(lambda x: isinstance(x, dict)), "an object of results"),
     "hints": (_mapping_of(lambda v: _integer(v) and 0 <= v <= 1000), "an object of levels"),
     "revealed": (_mapping_of(lambda x: isinstance(x, bool)), "an object of true/false"),
