@@ -1,9 +1,14 @@
 """A non-editable install finds its exercises, solutions and graders from any
-folder: build the wheel, install it into a fresh venv (reusing this
-interpreter's torch through --system-site-packages), run drillpe elsewhere."""
+folder: build the wheel, install it into a fresh venv that borrows this
+interpreter's packages (torch, typer, rich), run drillpe elsewhere.
+
+The inner venv reaches the running interpreter's site-packages through a .pth
+file, not --system-site-packages: that flag shows the *base* interpreter, so
+when pytest itself runs in a venv (or a conda env) typer would be missing."""
 
 import json
 import os
+import site
 import subprocess
 import sys
 import zipfile
@@ -25,6 +30,13 @@ def wheel(tmp_path_factory):
     return path
 
 
+def _outer_site_dirs() -> list[str]:
+    dirs = list(site.getsitepackages())
+    if site.ENABLE_USER_SITE:
+        dirs.append(site.getusersitepackages())
+    return [d for d in dirs if Path(d).is_dir()]
+
+
 def test_wheel_carries_the_data(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     for expected in ("drillpe/_data/exercises/common.toml", "drillpe/_data/exercises/rope/stub.py",
@@ -40,12 +52,17 @@ def test_wheel_carries_the_data(wheel):
 
 def test_installed_wheel_works_from_another_folder(wheel, tmp_path):
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
-                   check=True, timeout=300)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
+                   timeout=300)
     python = venv / "bin" / "python"
-    res = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--no-index",
-                          "--force-reinstall", str(wheel)], capture_output=True, text=True,
-                         timeout=300)
+    inner_site = subprocess.run([str(python), "-c", "import site; print(site.getsitepackages()[0])"],
+                                capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+    # After the venv's own site-packages: the wheel installed there wins over any
+    # drillpe the outer interpreter has.
+    (Path(inner_site) / "outer_packages.pth").write_text("\n".join(_outer_site_dirs()) + "\n")
+    res = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install",
+                          "--no-deps", "--no-index", "--force-reinstall", str(wheel)],
+                         capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout + res.stderr
 
     elsewhere = tmp_path / "elsewhere"
