@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from conftest import ROOT, interruptible
@@ -168,7 +169,7 @@ def test_live_watch_in_a_terminal(isolated_places):
         term.expect(r"rope · hint 1 of", 30)
         target.write_text((ROOT / "solutions" / "rope.py").read_text())
         # the status line sits above the scorecard it describes
-        term.expect(r"graded [\d.]+ s after the save", 60)
+        term.expect(r"\([\d.]+ s after the save\)", 60)
         term.expect(r"PASS\s+rope", 30)
         term.send("q")
         assert term.wait(30) == 0
@@ -178,24 +179,79 @@ def test_live_watch_in_a_terminal(isolated_places):
     assert History(isolated_places["home"]).hints_seen("rope") == 0  # passed since the hint
 
 
-def test_the_verdict_stays_in_sight_when_the_scorecard_is_taller_than_the_terminal():
-    """A live view taller than the terminal is cut at the bottom: the verdict
-    of the watched file must be above the cut, even at 80x24."""
+def _watch_screen(result, *, grading=False, hint=None, size=(80, 24)):
     from types import SimpleNamespace
 
     from rich.console import Console
 
     from drillpe.render import practice_views as view
+
+    item = SimpleNamespace(exercise="rope", result=result, path=Path("drillpe-workspace/rope.py"),
+                           grading=grading, graded_at=1_800_000_000.0, latency_s=0.21, grades=2)
+    session = SimpleNamespace(items=[item], focused=item)
+    console = Console(width=size[0], height=size[1], color_system=None,
+                      file=open(os.devnull, "w"))
+    renderable = view.watch_view(session, view.watch_status(item), hint, size=size)
+    lines = console.render_lines(renderable, console.options, pad=False)
+    return ["".join(seg.text for seg in line) for line in lines]
+
+
+def _golden_result(name="rope-half-split.json"):
     from drillpe.results.report import ExerciseResult
 
-    data = json.loads((ROOT / "tests" / "golden" / "rope-half-split.json").read_text())
-    result = ExerciseResult.from_dict(dict(data, file="drillpe-workspace/rope.py",
-                                           duration_s=1.0))
-    item = SimpleNamespace(exercise="rope", result=result)
-    session = SimpleNamespace(items=[item], focused=item)
-    console = Console(width=80, height=24, color_system=None, file=open(os.devnull, "w"))
-    lines = console.render_lines(view.watch_view(session, "rope: graded", None),
-                                 console.options, pad=False)
-    top = "\n".join("".join(seg.text for seg in line) for line in lines[:24])
-    assert len(lines) > 24  # the scorecard alone is taller than the screen
-    assert "FAIL" in top and "rope" in top
+    data = json.loads((ROOT / "tests" / "golden" / name).read_text())
+    return ExerciseResult.from_dict(dict(data, file="drillpe-workspace/rope.py", duration_s=1.0))
+
+
+def test_the_watch_screen_fits_80x24_with_what_a_learner_needs():
+    """The full scorecard is taller than 24 lines; the watch screen is not, and it
+    keeps the watched file, the grade's time, the verdict, every failing check and
+    the first diagnosis's Why/Fix in sight."""
+    from drillpe.render import scorecard_renderable
+
+    result = _golden_result()
+    lines = _watch_screen(result)
+    text = "\n".join(lines)
+    assert len(lines) <= 23
+    assert "rope: drillpe-workspace/rope.py" in text and "graded at " in text
+    assert "(0.21 s after the save)" in text
+    assert "FAIL" in text and "score 50%" in text
+    for check in result.checks:
+        if check.status == "fail":
+            assert check.title[:40] in text, check.title
+    assert "rope.half_split: You rotate" in text and "Fix: " in text
+    # failing core checks come before failing extra ones
+    titles = [c.title for c in result.checks if c.status == "fail"]
+    core_first = [t for t in titles if "bfloat16" not in t]
+    assert text.index(core_first[-1][:30]) < text.index("bfloat16/float16")
+    from rich.console import Console
+
+    console = Console(width=80, color_system=None, file=open(os.devnull, "w"))
+    assert len(console.render_lines(scorecard_renderable(result), console.options)) > 24
+
+
+def test_a_regrade_in_progress_never_shows_the_old_tick():
+    result = _golden_result("rope-correct.json")
+    lines = _watch_screen(result, grading=True)
+    text = "\n".join(lines)
+    assert "✓" not in lines[0] and "✗" not in lines[0] and "…" in lines[0]
+    assert "saved, grading…" in lines[1]
+    assert "grading your save… the last grade was:" in text
+
+
+def test_a_hint_and_many_failures_still_fit_and_keep_the_why():
+    from rich.text import Text
+
+    from drillpe.results.report import CheckResult
+
+    result = _golden_result()
+    many = [CheckResult(id=f"x.{n}", title=f"made-up failing check number {n}", level="core",
+                        status="fail", message="max |Δ| 1 at [0]", diagnosis=["rope.half_split"])
+            for n in range(30)]
+    result.checks = [*result.checks, *many]
+    hint = Text("\n".join(f"hint line {n}" for n in range(40)))
+    lines = _watch_screen(result, hint=hint)
+    text = "\n".join(lines)
+    assert len(lines) <= 23
+    assert "FAIL" in text and "Fix: " in text
+    assert "more failing (q prints the whole scorecard)" in text

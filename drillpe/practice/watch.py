@@ -70,6 +70,8 @@ class Item:
     latency_s: float | None = None  # from the change being seen to the result
     grades: int = 0
     saves: list[float] = field(default_factory=list)  # wall-clock times
+    graded_at: float | None = None  # wall-clock time the latest result came back
+    grading: bool = False  # a grade of a newer save is running: ``result`` is stale
 
 
 class Session:
@@ -86,6 +88,9 @@ class Session:
         self.watcher = FileWatcher([item.path for item in items])
         self.focus = 0
         self.message: str | None = None
+        # Called with an item just before it is graded, so a screen can mark its
+        # old result as stale while the new grade runs.
+        self.on_grading: Callable[[Item], None] | None = None
 
     @property
     def focused(self) -> Item:
@@ -93,8 +98,16 @@ class Session:
 
     def grade(self, item: Item, seen_at: float | None = None) -> ExerciseResult:
         seen_at = time.monotonic() if seen_at is None else seen_at
-        result = self.grade_fn(item)
+        item.grading = True
+        self.focus = self.items.index(item)
+        if self.on_grading is not None:
+            self.on_grading(item)
+        try:
+            result = self.grade_fn(item)
+        finally:
+            item.grading = False
         item.result = result
+        item.graded_at = self.clock()
         item.grades += 1
         item.latency_s = time.monotonic() - seen_at
         self.focus = self.items.index(item)
@@ -202,10 +215,11 @@ def _run_live(session: Session, keys, handle, view) -> None:
     status = "starting the warm graders (torch loads once)…"
     with Live(view.watch_view(session, status, hint), console=view.out, auto_refresh=False,
               redirect_stdout=False, redirect_stderr=False) as screen:
+        def grading(item: Item) -> None:
+            screen.update(view.watch_view(session, view.watch_status(item), hint), refresh=True)
+
+        session.on_grading = grading
         for item in session.items:
-            session.focus = session.items.index(item)
-            screen.update(view.watch_view(session, f"grading {item.exercise}…", hint),
-                          refresh=True)
             session.grade(item)
         session.focus = 0
         screen.update(view.watch_view(session, view.watch_status(session.focused), hint),

@@ -158,6 +158,21 @@ def _verdict(result: ExerciseResult) -> Text:
     return text
 
 
+def verdict_line(result: ExerciseResult) -> Text:
+    return _verdict(result)
+
+
+def first_failing_title(result: ExerciseResult) -> str:
+    """The first failing check's title, core checks before extra ones."""
+    failing = sorted((c for c in result.checks if c.status in ("fail", "error")),
+                     key=lambda c: c.level != "core")
+    return failing[0].title if failing else ""
+
+
+def diagnosis_lines(result: ExerciseResult) -> list[Text]:
+    return _diagnosis_lines(result)
+
+
 def _diagnosis_lines(result: ExerciseResult) -> list[Text]:
     texts = catalog.diagnoses()
     lines = []

@@ -12,11 +12,12 @@ from typing import Any
 from rich import box
 from rich.console import Group, RenderableType
 from rich.panel import Panel
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
 from drillpe import render
-from drillpe.data import catalog
+from drillpe.data import catalog, places
 
 # The scorecard's parts come from drillpe.render, so watch and check look alike.
 from drillpe.render import hint_body, scorecard_renderable
@@ -194,34 +195,155 @@ def watch_started(paths: list[str], live: bool) -> None:
                       "stops."), style="dim"), soft_wrap=True)
 
 
-def watch_view(session, status: str, hint_panel: RenderableType | None) -> RenderableType:
+class _Lines:
+    """Lines already rendered (a part cut to the space left on screen)."""
+
+    def __init__(self, lines: list):
+        self.lines = lines
+
+    def __rich_console__(self, console, options):
+        for line in self.lines:
+            yield from line
+            yield Segment.line()
+
+
+def _one_line(text: Text, width: int) -> Text:
+    text = text.copy()
+    text.no_wrap = True
+    text.truncate(max(width, 1), overflow="ellipsis")
+    return text
+
+
+def _compact_rows(result: ExerciseResult, width: int) -> tuple[list[Text], Text | None]:
+    """Failing checks first, two lines each (title and codes; the message), then
+    one line for everything that passed or did not run."""
+    rows: list[Text] = []
+    failing = sorted((c for c in result.checks if c.status in ("fail", "error")),
+                     key=lambda c: c.level != "core")
+    for check in failing:
+        head = Text("✗ " if check.status == "fail" else "! ", style="bold red")
+        head.append(check.title, style="bold")
+        if check.level == "extra":
+            head.append(" (extra)", style="dim")
+        if check.diagnosis:
+            head.append("  [" + ", ".join(check.diagnosis) + "]", style="magenta")
+        rows.append(_one_line(head, width))
+        if check.message:
+            rows.append(_one_line(Text("    " + " ".join(check.message.split()), style="dim"),
+                                  width))
+    passing = [c for c in result.checks if c.status == "pass"]
+    skipped = [c for c in result.checks if c.status == "skip"]
+    rest = Text()
+    if passing:
+        label = (f"✓ all {len(passing)} checks pass" if not failing and not skipped
+                 else f"✓ {len(passing)} pass")
+        rest.append(label, style="green")
+    if skipped:
+        rest.append(("  · " if passing else "") + f"– {len(skipped)} not run", style="dim")
+    return rows, (_one_line(rest, width) if rest.plain else None)
+
+
+def _first_why(result: ExerciseResult) -> Text | None:
+    lines = render.diagnosis_lines(result)
+    return lines[0] if lines else None
+
+
+def watch_view(session, status: str, hint_panel: RenderableType | None,
+               size: tuple[int, int] | None = None) -> RenderableType:
+    """The live watch screen, fitted to the terminal (``size`` = (width, height),
+    default the console's): always the watched exercise and file, the grade's
+    time, the verdict, the failing checks and the first diagnosis's Why/Fix;
+    then, as room allows, the hint asked for, the other diagnoses and the
+    learner's traceback. ``q`` prints the whole scorecard."""
+    width, height = size or (out.size.width, out.size.height)
+    item = session.focused
     head = Text()
-    for number, item in enumerate(session.items, 1):
-        style = "reverse bold" if item is session.focused else ""
-        mark = "" if item.result is None else (" ✓" if item.result.passed else " ✗")
-        head.append(f" {number} {item.exercise}{mark} ", style=style)
+    for number, it in enumerate(session.items, 1):
+        style = "reverse bold" if it is item else ""
+        if getattr(it, "grading", False):
+            mark = " …"
+        else:
+            mark = "" if it.result is None else (" ✓" if it.result.passed else " ✗")
+        head.append(f" {number} {it.exercise}{mark} ", style=style)
         head.append(" ")
     head.append(f"  {WATCH_KEYS}", style="dim")
-    # The status goes on top: a scorecard taller than the terminal is cut at the bottom.
-    parts: list = [head, Text(status, style="dim")]
-    item = session.focused
+    must: list = [_one_line(head, width), _one_line(Text(status, style="dim"), width)]
+    optional: list = []
+    if item.result is None:
+        must.append(Text(f"Grading {item.exercise}… (the first grade waits for torch to load)",
+                         style="dim"))
+        return _fit(must, [hint_panel] if hint_panel is not None else [], width, height)
+    result = item.result
+    verdict = render.verdict_line(result)
+    if getattr(item, "grading", False):
+        verdict = Text("grading your save… the last grade was: ", style="bold yellow") + verdict
+        verdict.stylize("dim", 39)
+    must.append(verdict)
+    rows, rest = _compact_rows(result, width)
+    why = _first_why(result)
+    # Room for the rows: whatever the other musts leave; a cut says how many more.
+    fixed = sum(len(render_lines_of(part, width)) for part in [*must, why, rest]
+                if part is not None)
+    room = max(2, height - 1 - fixed)
+    if len(rows) > room:
+        hidden = sum(1 for r in rows[room - 1:] if not r.plain.startswith("    "))
+        rows = rows[:room - 1] + [Text(f"  … {hidden} more failing (q prints the whole "
+                                       "scorecard)", style="dim")]
+    must.extend(rows)
+    if rest is not None:
+        must.append(rest)
+    if why is not None:
+        must.append(why)
     if hint_panel is not None:
-        parts.append(hint_panel)
-    if item.result is not None:
-        parts.append(scorecard(item.result, quiet=False, verdict_first=True))
-    else:
-        parts.append(Text(f"Grading {item.exercise}… (the first grade waits for torch to load)",
-                          style="dim"))
-    return Group(*parts)
+        optional.append(hint_panel)
+    others = render.diagnosis_lines(result)[1:]
+    optional.extend(others)
+    tb = next((c for c in result.checks if c.status in ("fail", "error") and c.traceback), None)
+    if tb is not None:
+        optional.append(Text(f"Your code ({tb.title})", style="bold"))
+        optional.append(Text("\n".join("  " + line for line in tb.traceback), style="yellow"))
+    if not result.passed:
+        optional.append(Text(f"Stuck? h shows a hint for {render.first_failing_title(result)}",
+                             style="dim"))
+    return _fit(must, optional, width, height)
+
+
+def render_lines_of(renderable, width: int) -> list:
+    return out.render_lines(renderable, out.options.update(width=width, height=None), pad=False)
+
+
+def _fit(must: list, optional: list, width: int, height: int) -> RenderableType:
+    """Everything in ``must``, then the optional parts in order while they fit; the
+    first that does not fit is cut, the rest left out."""
+    lines: list = []
+    for part in must:
+        lines.extend(render_lines_of(part, width))
+    left = height - 1 - len(lines)
+    for part in optional:
+        if left <= 0:
+            break
+        rendered = render_lines_of(part, width)
+        if len(rendered) > left:
+            rendered = rendered[:max(left - 1, 0)] + [render_lines_of(
+                Text("  … (cut to fit the screen)", style="dim"), width)[0]]
+        lines.extend(rendered)
+        left -= len(rendered)
+    return _Lines(lines)
 
 
 def watch_status(item, started: bool = True) -> str:
+    """Which file is watched, and when its grade (not this redraw) was made."""
+    where = (f"{item.exercise}: {places.display(item.path)}" if getattr(item, "path", None)
+             else item.exercise)
+    if getattr(item, "grading", False):
+        return f"{where} · saved, grading…"
     if item.result is None:
-        return ""
-    stamp = datetime.now().strftime("%H:%M:%S")
-    latency = f"graded {item.latency_s:.2f} s after the save" if item.latency_s is not None and \
-        item.grades > 1 else "first grade"
-    return f"{item.exercise}: {latency}, at {stamp} · grade #{item.grades}"
+        return where
+    at = getattr(item, "graded_at", None)
+    stamp = datetime.fromtimestamp(at).strftime("%H:%M:%S") if at else "–"
+    latency = (f" ({item.latency_s:.2f} s after the save)" if item.latency_s is not None
+               and item.grades > 1 else " (first grade)")
+    return f"{where} · graded at {stamp}{latency} · #{item.grades}"
 
 
 def watch_graded(item, quiet: bool) -> None:
