@@ -40,6 +40,9 @@ def run_cli(*args, cwd=None, env=None, timeout=120):
     import subprocess
 
     full_env = dict(os.environ)
+    # The checkout under test, whatever folder the command runs in (an installed
+    # drillpe would otherwise answer from another folder).
+    full_env.setdefault("PYTHONPATH", str(ROOT))
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "drillpe", *map(str, args)], cwd=cwd,
                           env=full_env, capture_output=True, text=True, timeout=timeout)

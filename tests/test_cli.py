@@ -316,3 +316,31 @@ def test_last_hint_code_is_shown_line_by_line_in_a_pipe():
     # each panel row is: border, space, content, padding, border
     rows = iter(row[2:-1].rstrip() for row in res.stdout.splitlines())
     assert all(line in rows for line in expected), res.stdout  # each on a row, in order
+
+
+def test_the_workspace_is_found_from_a_subfolder_and_never_doubled(isolated_places, tmp_path):
+    """Like git: from a subfolder of the project (or inside the workspace) drillpe
+    finds ./drillpe-workspace above; from an unrelated folder it says where the
+    file was started and never advises `start`, which would write a second stub."""
+    env = {"DRILLPE_WORKSPACE": ""}
+    project = tmp_path / "project"
+    (project / "src" / "deep").mkdir(parents=True)
+    assert run_cli("start", "rope", cwd=project, env=env).returncode == 0
+    mine = project / "drillpe-workspace" / "rope.py"
+    for folder in (project / "src" / "deep", project / "drillpe-workspace"):
+        res = run_cli("reveal", "rope", "--diff", cwd=folder, env=env)
+        assert res.returncode == 0, res.stderr
+        res = run_cli("start", "rope", cwd=folder, env=env)
+        assert res.returncode == 2 and "already exists" in res.stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for args in (("check", "rope"), ("check",), ("watch", "rope"), ("reveal", "rope", "--diff"),
+                 ("bench", "rope")):
+        res = run_cli(*args, cwd=elsewhere, env=env)
+        assert res.returncode == 2, (args, res.stderr)
+        said = " ".join(res.stderr.split())
+        assert str(mine.parent) in said and "drillpe start" not in said, (args, said)
+    assert not (elsewhere / "drillpe-workspace").exists()
+    # never started anywhere: then `start` is the right advice
+    res = run_cli("check", "alibi", cwd=elsewhere, env=env)
+    assert res.returncode == 2 and "drillpe start alibi" in res.stderr

@@ -71,6 +71,7 @@ def start(
                 f"`drillpe check {exercise.id}`, or start over with `drillpe start {exercise.id} "
                 "--force` (your file is moved to a backup first).")
     render.started(exercise, places.display(target), _put_stub(exercise, target))
+    places.remember_start(exercise.id, target)
     return EXIT_OK
 
 
@@ -84,6 +85,7 @@ def reset(
     exercise = exercise_or_usage(exercise_id)
     target = places.learner_file(exercise.id, places.workspace(workspace))
     render.started(exercise, places.display(target), _put_stub(exercise, target))
+    places.remember_start(exercise.id, target)
     return EXIT_OK
 
 
@@ -117,6 +119,12 @@ def resolve_targets(ids: list[str], file: Path | None, ws: Path) -> list[tuple[c
         found = [(ex, places.learner_file(ex.id, ws)) for ex in catalog.load().values()
                  if places.learner_file(ex.id, ws).is_file()]
         if not found:
+            elsewhere = [p for ex in catalog.load().values()
+                         for p in places.started_elsewhere(ex.id, places.learner_file(ex.id, ws))]
+            if elsewhere:
+                raise UsageError(f"nothing to check in {places.display(ws)}: your exercises were "
+                                 f"started in {elsewhere[0].parent}. "
+                                 + _started_at(elsewhere[0].parent))
             raise UsageError(f"nothing to check: no started exercises in {places.display(ws)}. "
                              "Start one with: drillpe start ID")
         return found
@@ -125,10 +133,26 @@ def resolve_targets(ids: list[str], file: Path | None, ws: Path) -> list[tuple[c
         exercise = exercise_or_usage(exercise_id)
         path = places.learner_file(exercise.id, ws)
         if not path.is_file():
-            raise UsageError(f"no learner file for {exercise.id} at {places.display(path)}. "
-                             f"Run `drillpe start {exercise.id}` first.")
+            raise UsageError(missing_file(exercise.id, path))
         targets.append((exercise, path))
     return targets
+
+
+def missing_file(exercise_id: str, path: Path) -> str:
+    """Why there is no learner file at ``path``, and where it is when it was
+    started in another folder: never advice to `start` again, which would
+    leave the learner with two files."""
+    elsewhere = places.started_elsewhere(exercise_id, path)
+    if elsewhere:
+        return (f"no {exercise_id}.py in {places.display(path.parent)} here: you started "
+                f"{exercise_id} at {elsewhere[0]}. " + _started_at(elsewhere[0].parent))
+    return (f"no learner file for {exercise_id} at {places.display(path)} (nor in a "
+            f"{places.DEFAULT_WORKSPACE} folder above this one). Start it with "
+            f"`drillpe start {exercise_id}`.")
+
+
+def _started_at(folder: Path) -> str:
+    return f"Work there (cd {folder.parent}), or pass -w {folder}"
 
 
 @app.command()
@@ -219,8 +243,7 @@ def reveal(
                                                                   places.workspace(workspace))
         if not path.is_file():
             raise UsageError(f"{path} is a folder, not a learner file" if path.is_dir() else
-                             f"no learner file for {exercise.id} at {places.display(path)} "
-                             "to compare with.")
+                             missing_file(exercise.id, path))
         render.reveal_diff(exercise, path.read_text(encoding="utf-8", errors="replace"), source,
                            places.display(path))
     elif raw:

@@ -76,8 +76,10 @@ def bench(
     if file is None:
         path = places.learner_file(exercise.id, places.workspace(workspace))
         if not path.is_file():
-            raise UsageError(f"no learner file for {exercise.id} at {places.display(path)}. "
-                             f"Run `drillpe start {exercise.id}` first.")
+            # deferred: shared with check; loaded only when this command runs
+            from drillpe.commands.core import missing_file
+
+            raise UsageError(missing_file(exercise.id, path))
     else:
         path = file
         if not path.is_file():

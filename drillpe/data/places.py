@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 from datetime import datetime
 from pathlib import Path
 
-from drillpe.data.files import write_beside
+from drillpe.data.files import write_atomic, write_beside
 
 WORKSPACE_ENV = "DRILLPE_WORKSPACE"
 HOME_ENV = "DRILLPE_HOME"
@@ -16,13 +17,63 @@ DEFAULT_WORKSPACE = "drillpe-workspace"
 
 
 def workspace(option: Path | None = None) -> Path:
-    """--workspace, else $DRILLPE_WORKSPACE, else ./drillpe-workspace."""
+    """--workspace, else $DRILLPE_WORKSPACE, else the nearest drillpe-workspace
+    folder found walking up from the current folder (the way git finds its
+    repository: a learner in a subfolder of their project, or inside the
+    workspace itself, keeps working on the same files), else ./drillpe-workspace."""
     if option is not None:
         return Path(option).expanduser()
     env = os.environ.get(WORKSPACE_ENV)
     if env:
         return Path(env).expanduser()
-    return Path.cwd() / DEFAULT_WORKSPACE
+    return find_workspace(Path.cwd()) or Path.cwd() / DEFAULT_WORKSPACE
+
+
+def find_workspace(start: Path) -> Path | None:
+    for folder in (start, *start.parents):
+        if folder.name == DEFAULT_WORKSPACE and folder.is_dir():
+            return folder
+        candidate = folder / DEFAULT_WORKSPACE
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+STARTED_FILENAME = "started.json"
+
+
+def remember_start(exercise_id: str, path: Path) -> None:
+    """Note where ``start`` wrote an exercise, so that a command run from
+    another folder can say where the learner's file is instead of suggesting a
+    second stub. Best effort: a home that cannot be written only loses this note."""
+    where = str(Path(path).resolve())
+    known = _started()
+    paths = [p for p in known.get(exercise_id, []) if p != where] + [where]
+    known[exercise_id] = paths[-5:]
+    try:
+        home().mkdir(parents=True, exist_ok=True)
+        write_atomic(home() / STARTED_FILENAME, json.dumps(known, indent=1, sort_keys=True))
+    except OSError:
+        pass
+
+
+def started_elsewhere(exercise_id: str, here: Path) -> list[Path]:
+    """Where this exercise was started before, newest first: files that still
+    exist and are not ``here``."""
+    here = Path(here).resolve()
+    paths = [Path(p) for p in reversed(_started().get(exercise_id, []))]
+    return [p for p in paths if p != here and p.is_file()]
+
+
+def _started() -> dict[str, list[str]]:
+    try:
+        data = json.loads((home() / STARTED_FILENAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: [p for p in v if isinstance(p, str)] for k, v in data.items()
+            if isinstance(k, str) and isinstance(v, list)}
 
 
 def home() -> Path:
