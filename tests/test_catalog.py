@@ -126,6 +126,38 @@ def test_hint_code_blocks_parse_and_match_across_languages(exercise_id):
     assert hint_code_blocks(english[-1]), f"{exercise_id}: the last hint shows no code block"
 
 
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_hint_parts_name_real_checks_and_come_in_both_languages(exercise_id):
+    """A [[hint_parts]] ladder is chosen by check id: a pattern that names no
+    check of the exercise's grader would never be shown."""
+    from drillpe.grading.common import load_grader
+
+    check_ids = [check.id for check in load_grader(exercise_id).checks]
+    for entry in bundle.exercise_unit(exercise_id).get("hint_parts", []):
+        where = f"{exercise_id} hint part {entry.get('part')!r}"
+        assert entry.get("part") and entry["part"] != "general", where
+        assert entry.get("name") and entry.get("name_zh"), where
+        assert len(entry["hints"]) == len(entry["hints_zh"]) >= 1, where
+        for pattern in entry["checks"]:
+            ladder = catalog.HintLadder(entry["part"], (pattern,))
+            assert any(ladder.covers(c) for c in check_ids), f"{where}: {pattern} is no check"
+        for level, (en, zh) in enumerate(zip(entry["hints"], entry["hints_zh"]), start=1):
+            en_code, zh_code = hint_code_blocks(en), hint_code_blocks(zh)
+            for block in en_code:
+                ast.parse(block)
+            assert en_code == zh_code, f"{where} hint {level}: English and Chinese code differ"
+
+
+def test_the_ladder_follows_the_first_failing_check():
+    ladder = catalog.ladder_for("rope", ["attention.mask", "attention.dropout"])
+    assert ladder.part == "mask" and ladder.hints and "mask" in ladder.hints[0]
+    assert catalog.ladder_for("rope", ["rope.matches_reference", "attention.mask"]).part == ""
+    assert catalog.ladder_for("rope", []).part == ""
+    assert catalog.ladder_for("rope", ["attention.mask"], part="table").part == "table"
+    with pytest.raises(LookupError, match="parts: table, mask"):
+        catalog.ladder_for("rope", [], part="nope")
+
+
 def test_a_diagnosis_code_declared_twice_is_refused(monkeypatch):
     """One code, one meaning: a second exercise declaring a code would silently
     replace the first one's sentence and fix."""

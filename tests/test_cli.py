@@ -191,6 +191,28 @@ def test_hint_levels_progress():
     assert "hint 3 of 3" in third.stdout
 
 
+def test_hint_follows_the_part_that_fails_and_keeps_one_counter_per_part(isolated_places):
+    """After a check whose first failure is the mask, `drillpe hint` climbs the
+    mask's ladder; the general ladder keeps its own place; watch's `h` reads and
+    writes the same counters (History.hints_seen(exercise, part))."""
+    from drillpe.results.history import Attempt, History
+
+    history = History(isolated_places["home"])
+    history.record_attempt(Attempt("rope", 1.0, False, 0.9,
+                                   failed_checks=["attention.mask", "attention.dropout"]))
+    first = run_cli("hint", "rope")
+    assert first.returncode == 0 and "hint 1 of 2 · about the mask" in first.stdout
+    assert "masked_fill" not in first.stdout
+    second = run_cli("hint", "rope")
+    assert "hint 2 of 2 · about the mask" in second.stdout and "masked_fill" in second.stdout
+    general = run_cli("hint", "rope", "--part", "general")
+    assert "hint 1 of 3" in general.stdout and "about" not in general.stdout
+    again = History(isolated_places["home"])
+    assert again.hints_seen("rope", "mask") == 2 and again.hints_seen("rope", "") == 1
+    bad = run_cli("hint", "rope", "--part", "nope")
+    assert bad.returncode == 2 and "parts: table, mask" in bad.stderr
+
+
 def test_reveal_raw_is_plain_source(tmp_path):
     res = run_cli("reveal", "sinusoidal", "--raw")
     assert res.returncode == 0

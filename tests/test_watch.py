@@ -213,7 +213,7 @@ def test_the_watch_screen_fits_80x24_with_what_a_learner_needs():
     lines = _watch_screen(result)
     text = "\n".join(lines)
     assert len(lines) <= 23
-    assert "rope: drillpe-workspace/rope.py" in text and "graded at " in text
+    assert "rope: drillpe-workspace/rope.py · graded " in text
     assert "(0.21 s after the save)" in text
     assert "FAIL" in text and "score 50%" in text
     for check in result.checks:

@@ -206,18 +206,28 @@ def hint(
     exercise_id: ExerciseArg,
     level: Annotated[int | None, typer.Option("--level", "-l", min=1, help="Show this level "
                                               "[default: the next one you have not seen].")] = None,
+    part: Annotated[str | None, typer.Option(
+        "--part", help="Hints about this part of the exercise (mask, table, ...) [default: the "
+        "part your last check failed first; 'general' for the exercise as a whole].",
+        show_default=False)] = None,
     lang: LangOpt = None,
 ) -> int:
-    """Progressive hints: level 1 is the idea, the last level is nearly the code."""
+    """Progressive hints about what is failing: level 1 is the idea, the last is nearly code."""
     exercise = exercise_or_usage(exercise_id)
-    total = len(exercise.hints)
     history = open_history()
+    try:
+        ladder = catalog.ladder_for(exercise.id, history.last_failed_checks(exercise.id),
+                                    part="" if part == "general" else part)
+    except LookupError as exc:
+        raise UsageError(str(exc)) from None
+    total = len(ladder.hints)
     if level is None:
-        level = min(history.hints_seen(exercise.id) + 1, total)
+        level = min(history.hints_seen(exercise.id, ladder.part) + 1, total)
     if level > total:
-        raise UsageError(f"{exercise.id} has {total} hint levels (1 to {total}).")
-    render.hint(exercise, level)
-    history.record_hint(exercise.id, level)
+        raise UsageError(f"{exercise.id} has {total} hint levels (1 to {total})"
+                         + (f" about {ladder.part}." if ladder.part else "."))
+    render.hint(exercise, level, ladder)
+    history.record_hint(exercise.id, level, part=ladder.part)
     return EXIT_OK
 
 

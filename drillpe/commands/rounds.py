@@ -118,10 +118,18 @@ def watch(
                                       display_path=places.display(item.path)), launcher=launcher)
 
         def show_hint(exercise_id: str):
-            exercise = catalog.get(exercise_id)
-            level = min(history.hints_seen(exercise_id) + 1, len(exercise.hints))
-            history.record_hint(exercise_id, level)
-            return view.hint_panel(exercise, level)
+            # The same ladders and counters as `drillpe hint`: the part the shown grade
+            # fails first, and the levels already seen there (in watch or not).
+            item = next(i for i in items if i.exercise == exercise_id)
+            failing = [] if item.result is None else [
+                c.id for c in sorted(item.result.checks, key=lambda c: c.level != "core")
+                if c.status in ("fail", "error")]
+            if item.result is None:
+                failing = history.last_failed_checks(exercise_id)
+            ladder = catalog.ladder_for(exercise_id, failing)
+            level = min(history.hints_seen(exercise_id, ladder.part) + 1, len(ladder.hints))
+            history.record_hint(exercise_id, level, part=ladder.part)
+            return view.hint_panel(catalog.get(exercise_id), level, ladder)
 
         session = watching.Session(items, grade_item, history)
         with keys:

@@ -74,6 +74,61 @@ class Exercise:
         return tuple(i18n.pick(self.texts, "hints") or ())
 
 
+@dataclass(frozen=True)
+class HintLadder:
+    """Progressive hints about one part of an exercise (the mask, the table, ...),
+    shown when a check of that part is the first to fail; part '' is the
+    exercise's general ladder (exercise.toml: ``hints`` and ``[[hint_parts]]``)."""
+
+    part: str
+    checks: tuple[str, ...]
+    texts: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def name(self) -> str:
+        return i18n.pick(self.texts, "name") or ""
+
+    @property
+    def hints(self) -> tuple[str, ...]:
+        return tuple(i18n.pick(self.texts, "hints") or ())
+
+    def covers(self, check_id: str) -> bool:
+        return any(check_id == pattern or (pattern.endswith("*")
+                                           and check_id.startswith(pattern[:-1]))
+                   for pattern in self.checks)
+
+
+def hint_ladders(exercise_id: str) -> list[HintLadder]:
+    """The general ladder first, then one per ``[[hint_parts]]`` entry."""
+    exercise = get(exercise_id)
+    ladders = [HintLadder("", (), {k: v for k, v in exercise.texts.items()
+                                   if k.removesuffix("_zh") == "hints"})]
+    for entry in bundle.exercise_unit(exercise_id).get("hint_parts", []):
+        ladders.append(HintLadder(entry["part"], tuple(entry.get("checks", ())),
+                                  {k: v for k, v in entry.items()
+                                   if k.removesuffix("_zh") in ("name", "hints")}))
+    return ladders
+
+
+def ladder_for(exercise_id: str, failing_checks: list[str] | tuple[str, ...],
+               part: str | None = None) -> HintLadder:
+    """The ladder to climb next: the one named by ``part``, else the part that
+    covers the first failing check, else the general one."""
+    ladders = hint_ladders(exercise_id)
+    if part is not None:
+        for ladder in ladders:
+            if ladder.part == part:
+                return ladder
+        known = ", ".join(ladder.part for ladder in ladders[1:]) or "none"
+        raise LookupError(f"{exercise_id} has no hints about '{part}' (parts: {known})")
+    if failing_checks:
+        # Only the first failing check: a later one may fail because of it.
+        for ladder in ladders[1:]:
+            if ladder.covers(failing_checks[0]):
+                return ladder
+    return ladders[0]
+
+
 class UnknownExercise(LookupError):
     def __init__(self, exercise_id: str, known: list[str]):
         self.exercise_id = exercise_id

@@ -334,13 +334,26 @@ def hint_body(text: str) -> Group:
     return Group(*parts)
 
 
-def hint(exercise: catalog.Exercise, level: int) -> None:
-    total = len(exercise.hints)
-    more = (catalog.ui("hint_next", id=exercise.id, next=level + 1, total=total) if level < total
-            else catalog.ui("hint_last", id=exercise.id))
-    out.print(Panel(hint_body(exercise.hints[level - 1]),
-                    title=catalog.ui("hint_title", id=exercise.id, level=level, total=total),
-                    title_align="left", subtitle=more, subtitle_align="right", box=box.ROUNDED))
+def hint_panel(exercise: catalog.Exercise, level: int, ladder: catalog.HintLadder | None = None,
+               more: str | None = None) -> Panel:
+    """One hint in a panel titled with its ladder: the exercise's general one, or
+    the part of the exercise it is about (``ladder``)."""
+    hints = ladder.hints if ladder is not None else exercise.hints
+    total = len(hints)
+    part = ladder.part if ladder is not None else ""
+    if more is None:
+        more = (catalog.ui("hint_next", id=exercise.id, next=level + 1, total=total)
+                if level < total else catalog.ui("hint_last", id=exercise.id))
+    title = catalog.ui("hint_title", id=exercise.id, level=level, total=total)
+    if part:
+        title += catalog.ui("hint_about", part=ladder.name or part)
+    return Panel(hint_body(hints[level - 1]), title=title, title_align="left", subtitle=more,
+                 subtitle_align="right", box=box.ROUNDED)
+
+
+def hint(exercise: catalog.Exercise, level: int, ladder: catalog.HintLadder | None = None
+         ) -> None:
+    out.print(hint_panel(exercise, level, ladder))
 
 
 def reveal(exercise: catalog.Exercise, source: str) -> None:

@@ -20,7 +20,7 @@ from drillpe import render
 from drillpe.data import catalog, places
 
 # The scorecard's parts come from drillpe.render, so watch and check look alike.
-from drillpe.render import hint_body, scorecard_renderable
+from drillpe.render import scorecard_renderable
 from drillpe.results.report import ExerciseResult
 
 out = render.out
@@ -285,6 +285,11 @@ def watch_view(session, status: str, hint_panel: RenderableType | None,
     fixed = sum(len(render_lines_of(part, width)) for part in [*must, why, rest]
                 if part is not None)
     room = max(2, height - 1 - fixed)
+    if hint_panel is not None:
+        # A hint asked for with h is shown: the failing rows give up room for it,
+        # down to the first two checks (a "… more failing" line says so).
+        wanted = len(render_lines_of(hint_panel, width))
+        room = max(min(room, 5), room - wanted)
     if len(rows) > room:
         hidden = sum(1 for r in rows[room - 1:] if not r.plain.startswith("    "))
         rows = rows[:room - 1] + [Text(f"  … {hidden} more failing (q prints the whole "
@@ -331,19 +336,27 @@ def _fit(must: list, optional: list, width: int, height: int) -> RenderableType:
     return _Lines(lines)
 
 
-def watch_status(item, started: bool = True) -> str:
-    """Which file is watched, and when its grade (not this redraw) was made."""
-    where = (f"{item.exercise}: {places.display(item.path)}" if getattr(item, "path", None)
-             else item.exercise)
+def watch_status(item, started: bool = True, width: int | None = None) -> str:
+    """Which file is watched, and when its grade (not this redraw) was made; a
+    path too long for ``width`` loses its start, never the times."""
     if getattr(item, "grading", False):
-        return f"{where} · saved, grading…"
-    if item.result is None:
-        return where
-    at = getattr(item, "graded_at", None)
-    stamp = datetime.fromtimestamp(at).strftime("%H:%M:%S") if at else "–"
-    latency = (f" ({item.latency_s:.2f} s after the save)" if item.latency_s is not None
-               and item.grades > 1 else " (first grade)")
-    return f"{where} · graded at {stamp}{latency} · #{item.grades}"
+        when_ = "saved, grading…" if item.result is not None else "grading…"
+    elif item.result is None:
+        when_ = ""
+    else:
+        at = getattr(item, "graded_at", None)
+        stamp = datetime.fromtimestamp(at).strftime("%H:%M:%S") if at else "–"
+        latency = (f" ({item.latency_s:.2f} s after the save)" if item.latency_s is not None
+                   and item.grades > 1 else " (first grade)")
+        when_ = f"graded {stamp}{latency}"
+    path = getattr(item, "path", None)
+    if path is None:
+        return f"{item.exercise} · {when_}" if when_ else item.exercise
+    shown = places.display(path)
+    room = (width or out.size.width) - len(item.exercise) - len(when_) - 5
+    if len(shown) > room:
+        shown = "…" + shown[-max(room - 1, 8):]
+    return f"{item.exercise}: {shown}" + (f" · {when_}" if when_ else "")
 
 
 def watch_graded(item, quiet: bool) -> None:
@@ -352,13 +365,13 @@ def watch_graded(item, quiet: bool) -> None:
     out.print()
 
 
-def hint_panel(exercise: catalog.Exercise, level: int) -> RenderableType:
-    total = len(exercise.hints)
+def hint_panel(exercise: catalog.Exercise, level: int,
+               ladder: catalog.HintLadder | None = None) -> RenderableType:
+    """A hint inside watch or a mock, where ``h`` (not a command) asks for the next."""
+    total = len(ladder.hints if ladder is not None else exercise.hints)
     more = (f"h again: level {level + 1} of {total}" if level < total
             else "That was the last hint.")
-    return Panel(hint_body(exercise.hints[level - 1]),
-                 title=catalog.ui("hint_title", id=exercise.id, level=level, total=total),
-                 title_align="left", subtitle=more, subtitle_align="right", box=box.ROUNDED)
+    return render.hint_panel(exercise, level, ladder, more=more)
 
 
 def watch_ended(items) -> None:

@@ -31,7 +31,9 @@ class Attempt:
 
     @classmethod
     def from_result(cls, result: ExerciseResult, at: float, **extra: Any) -> Attempt:
-        failed = [c.id for c in result.checks if c.status in ("fail", "error")]
+        # core checks first: the first failing check picks the hint ladder (drillpe hint)
+        failed = [c.id for c in sorted(result.checks, key=lambda c: c.level != "core")
+                  if c.status in ("fail", "error")]
         return cls(exercise=result.exercise, at=at, passed=bool(result.passed),
                    score=float(result.score), error_kind=(result.error or {}).get("kind"),
                    failed_checks=failed, diagnoses=list(result.diagnoses),

@@ -90,6 +90,11 @@ MIGRATIONS: list[str] = [
         revealed INTEGER NOT NULL
     );
     """,
+    # Hints come in ladders: the exercise's general one (part '') and one per part of
+    # the exercise (the mask, the table, ...); each ladder counts its own levels.
+    """
+    ALTER TABLE hints ADD COLUMN part TEXT NOT NULL DEFAULT ''
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -343,9 +348,33 @@ class History:
         events = self.events(exercise_id).get(exercise_id, Events(exercise_id))
         return summarise(events, self.clock())
 
-    def hints_seen(self, exercise_id: str) -> int:
-        """The highest hint level seen in this round (since the last pass)."""
-        return self._round_state(exercise_id)[0]
+    def hints_seen(self, exercise_id: str, part: str | None = None) -> int:
+        """The highest hint level seen in this round (since the last pass): of
+        one ladder when ``part`` is given ('' is the general one), else of any."""
+        if part is None:
+            return self._round_state(exercise_id)[0]
+        rows = self._query("SELECT MAX(at) AS at FROM attempts WHERE exercise = ? AND passed = 1",
+                           (exercise_id,))
+        since = rows[0]["at"] if rows and rows[0]["at"] is not None else float("-inf")
+        rows = self._query("SELECT MAX(level) AS level FROM hints WHERE exercise = ? AND part = ? "
+                           "AND at >= ?", (exercise_id, part, since))
+        seen = int(rows[0]["level"] or 0) if rows else 0
+        if part == "" and since == float("-inf"):
+            legacy = self._query("SELECT hints_seen FROM legacy WHERE exercise = ?", (exercise_id,))
+            seen = max(seen, legacy[0]["hints_seen"] if legacy else 0)
+        return seen
+
+    def last_failed_checks(self, exercise_id: str) -> list[str]:
+        """The checks that failed in the latest recorded attempt ([] when it passed)."""
+        rows = self._query("SELECT failed_checks FROM attempts WHERE exercise = ? "
+                           "ORDER BY at DESC, id DESC LIMIT 1", (exercise_id,))
+        if not rows:
+            return []
+        try:
+            failed = json.loads(rows[0]["failed_checks"] or "[]")
+        except ValueError:
+            return []
+        return [c for c in failed if isinstance(c, str)] if isinstance(failed, list) else []
 
     def sessions(self, kind: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         """Recorded sessions, newest first: their stored reports."""
@@ -397,9 +426,10 @@ class History:
              attempt.hints_used, int(attempt.revealed), attempt.source, attempt.session,
              attempt.seed, attempt.device))])
 
-    def record_hint(self, exercise_id: str, level: int, at: float | None = None) -> None:
-        self._write([("INSERT INTO hints (exercise, level, at) VALUES (?, ?, ?)",
-                      (exercise_id, int(level), self.clock() if at is None else at))])
+    def record_hint(self, exercise_id: str, level: int, at: float | None = None,
+                    part: str = "") -> None:
+        self._write([("INSERT INTO hints (exercise, level, at, part) VALUES (?, ?, ?, ?)",
+                      (exercise_id, int(level), self.clock() if at is None else at, part))])
 
     def record_reveal(self, exercise_id: str, at: float | None = None) -> None:
         self._write([("INSERT INTO reveals (exercise, at) VALUES (?, ?)",
