@@ -287,7 +287,8 @@ def judge_twice(ctx, x, case, out):
                        ["output.mismatch"])
 
 
-@GRADER.check("rope.low_precision", "bfloat16/float16 inputs: same dtype out, right values",
+@GRADER.check("rope.low_precision",
+              "RoPE with bfloat16/float16 inputs: same dtype out, right values",
               level="extra", inputs=qk_inputs, needs=("RoPE",),
               cases=[dict(B=1, H=1, L=4, D=8, dtype="bfloat16"),
                      dict(B=2, H=2, L=64, D=32, dtype="float16"),
@@ -480,7 +481,8 @@ ATTENTION_CHECKS = [
      "core", [dict(B=1, H=1, L=4, D=8, dropout=True), dict(B=2, H=2, L=16, D=16, dropout=True)]),
     ("attention.without_rope", "use_RoPE=False gives plain attention", "core",
      [dict(B=1, H=1, L=4, D=8, rope=False), dict(B=2, H=3, L=16, D=16, rope=False)]),
-    ("attention.low_precision", "bfloat16/float16 inputs: same dtype out, right values", "extra",
+    ("attention.low_precision",
+     "attention with bfloat16/float16 inputs: same dtype out, right values", "extra",
      [dict(B=1, H=2, L=8, D=16, dtype="bfloat16"), dict(B=2, H=2, L=16, D=32, dtype="float16")]),
 ]
 

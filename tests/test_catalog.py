@@ -148,6 +148,14 @@ def test_hint_parts_name_real_checks_and_come_in_both_languages(exercise_id):
             assert en_code == zh_code, f"{where} hint {level}: English and Chinese code differ"
 
 
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_no_two_checks_share_a_title(exercise_id):
+    from drillpe.grading.common import load_grader
+
+    titles = [check.title for check in load_grader(exercise_id).checks]
+    assert len(titles) == len(set(titles)), sorted(t for t in titles if titles.count(t) > 1)
+
+
 def test_the_ladder_follows_the_first_failing_check():
     ladder = catalog.ladder_for("rope", ["attention.mask", "attention.dropout"])
     assert ladder.part == "mask" and ladder.hints and "mask" in ladder.hints[0]

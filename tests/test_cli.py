@@ -3,7 +3,7 @@
 import json
 import sys
 
-from conftest import FIXTURES, run_cli
+from conftest import FIXTURES, ROOT, run_cli
 
 
 def test_help_and_version():
@@ -366,3 +366,35 @@ def test_the_workspace_is_found_from_a_subfolder_and_never_doubled(isolated_plac
     # never started anywhere: then `start` is the right advice
     res = run_cli("check", "alibi", cwd=elsewhere, env=env)
     assert res.returncode == 2 and "drillpe start alibi" in res.stderr
+
+
+def test_check_messages_a_newcomer_needs(isolated_places, tmp_path):
+    """A path where an id goes says to use the id or --file; a --file names its
+    exercise through the stub's own `drillpe check ID` line; an empty workspace
+    file suggests reset; a pass says what to do next."""
+    from pathlib import Path
+
+    from drillpe.commands.core import _exercise_of
+
+    for given in ("rope.py", "drillpe-workspace/rope.py"):
+        res = run_cli("check", given)
+        assert res.returncode == 2
+        said = " ".join(res.stderr.split())
+        assert "give the exercise id (drillpe check rope)" in said
+        assert f"drillpe check rope --file {given}" in said
+    answer = tmp_path / "my_answer.py"
+    answer.write_text((ROOT / "exercises" / "alibi" / "stub.py").read_text())
+    assert _exercise_of(answer) == "alibi"
+    assert _exercise_of(Path(tmp_path / "rope.backup-20261203T101010.py")) == "rope"
+    answer.write_text("print('hello')\n")
+    assert _exercise_of(answer) is None
+
+    ws = isolated_places["workspace"]
+    ws.mkdir(parents=True)
+    (ws / "sinusoidal.py").write_text((ROOT / "solutions" / "sinusoidal.py").read_text())
+    (ws / "learnable.py").write_text("\n")
+    res = run_cli("check", "sinusoidal", "learnable")
+    assert res.returncode == 1
+    out = " ".join(res.stdout.split())
+    assert "Next: drillpe start learnable" in out
+    assert "learnable.py is empty: drillpe reset learnable puts the stub back" in out

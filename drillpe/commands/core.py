@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -103,17 +104,41 @@ def _put_stub(exercise: catalog.Exercise, target: Path) -> str | None:
     return places.display(places.replace_keeping_backup(target, stub))
 
 
+def _is_empty(path: Path) -> bool:
+    try:
+        return not path.read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return False
+
+
+def _what_next(exercise_id: str, history) -> str:
+    """After a pass: the next exercise in catalog order not passed yet, and `next`."""
+    ids = catalog.ids()
+    later = ids[ids.index(exercise_id) + 1:] + ids[:ids.index(exercise_id)]
+    for other in later:
+        if not history.exercise_summary(other).get("passes"):
+            return catalog.ui("pass_next", id=other)
+    return catalog.ui("pass_next_all")
+
+
 def resolve_targets(ids: list[str], file: Path | None, ws: Path) -> list[tuple[catalog.Exercise, Path]]:
+    for given in ids:
+        if given.endswith(".py") or "/" in given or "\\" in given:
+            stem = Path(given).stem
+            example = stem if stem in catalog.load() else "ID"
+            raise UsageError(f"{given} looks like a path: give the exercise id "
+                             f"(drillpe check {example}), or grade a file with --file "
+                             f"(drillpe check {example} --file {given}).")
     if file is not None:
         if len(ids) > 1:
             raise UsageError("--file grades one exercise: give at most one ID with it.")
-        exercise_id = ids[0] if ids else file.stem
-        if not ids and exercise_id not in catalog.load():
-            raise UsageError(f"cannot tell which exercise {file} is for; name it: "
-                             f"drillpe check ID --file {file}")
         if not file.is_file():
             raise UsageError(f"{file} is a folder, not a learner file" if file.is_dir()
                              else f"no such file: {file}")
+        exercise_id = ids[0] if ids else _exercise_of(file)
+        if exercise_id is None:
+            raise UsageError(f"cannot tell which exercise {file} is for; name it: "
+                             f"drillpe check ID --file {file}")
         return [(exercise_or_usage(exercise_id), file)]
     if not ids:
         found = [(ex, places.learner_file(ex.id, ws)) for ex in catalog.load().values()
@@ -136,6 +161,26 @@ def resolve_targets(ids: list[str], file: Path | None, ws: Path) -> list[tuple[c
             raise UsageError(missing_file(exercise.id, path))
         targets.append((exercise, path))
     return targets
+
+
+STUB_SAYS = re.compile(r"drillpe check ([a-z][a-z0-9_]*)")
+
+
+def _exercise_of(file: Path) -> str | None:
+    """The exercise a file is for: its name (rope.py, rope.backup-….py), else the
+    `drillpe check ID` line every stub carries."""
+    known = catalog.load()
+    stem = file.name.split(".")[0]
+    if stem in known:
+        return stem
+    try:
+        text = file.read_text(encoding="utf-8", errors="replace")[:20000]
+    except OSError:
+        return None
+    for match in STUB_SAYS.finditer(text):
+        if match.group(1) in known:
+            return match.group(1)
+    return None
 
 
 def missing_file(exercise_id: str, path: Path) -> str:
@@ -191,6 +236,10 @@ def check(
             history.record_check(result)
         if not as_json:
             render.scorecard(result, quiet=quiet)
+            if recorded and _is_empty(path):
+                render.note(catalog.ui("empty_file", path=places.display(path), id=exercise.id))
+            elif result.passed and not quiet:
+                render.note(_what_next(exercise.id, history))
             if not recorded:
                 render.note(catalog.ui("not_recorded", path=places.display(path),
                                        mine=places.display(mine)))
