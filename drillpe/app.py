@@ -11,11 +11,23 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import typer.core
 
 from drillpe import __version__, render
 from drillpe.data import catalog, i18n
 from drillpe.data.limits import MAX_SEED, MAX_TIMEOUT_S, MIN_TIMEOUT_S
 from drillpe.errors import UsageError
+
+
+def _no_type_after_arguments() -> None:
+    """typer (0.29) writes a Python type after every argument in --help ("ID <str>",
+    "<list[str]>"): noise for a learner. An argument's help says what it is."""
+    argument = getattr(typer.core, "TyperArgument", None)
+    if argument is not None and hasattr(argument, "display_type_rich"):
+        argument.display_type_rich = lambda self, ctx=None: None
+
+
+_no_type_after_arguments()
 
 app = typer.Typer(
     name="drillpe",
@@ -34,7 +46,8 @@ class Device(str, Enum):
 
 
 WorkspaceOpt = Annotated[Path | None, typer.Option(
-    "--workspace", "-w", help="Folder of learner files [default: $DRILLPE_WORKSPACE or "
+    "--workspace", "-w", metavar="FOLDER", help="Folder of learner files [default: "
+    "$DRILLPE_WORKSPACE, else the nearest drillpe-workspace here or in a folder above, else "
     "./drillpe-workspace].", show_default=False)]
 
 
@@ -50,10 +63,10 @@ def finite(value: float | None) -> float | None:
 
 
 TimeoutOpt = Annotated[float, typer.Option(
-    "--timeout", min=MIN_TIMEOUT_S, max=MAX_TIMEOUT_S, callback=finite,
+    "--timeout", min=MIN_TIMEOUT_S, max=MAX_TIMEOUT_S, callback=finite, metavar="SECONDS",
     help="Seconds allowed to grade each learner file as a whole.")]
 SeedOpt = Annotated[int, typer.Option(
-    "--seed", min=0, max=MAX_SEED, help="Seed of the random inputs (printed in every report).")]
+    "--seed", min=0, max=MAX_SEED, metavar="N", help="Seed of the random inputs (printed in every report).")]
 
 
 class Lang(str, Enum):

@@ -20,7 +20,7 @@ def result_with_heatmap(values):
 def test_non_finite_differences_are_drawn_not_crashed_on():
     # what drillpe.grading.api.heatmap writes for a NaN/inf difference: null
     result = result_with_heatmap([[0.5, None], [None, 1e-3]])
-    shown = capture(render.scorecard, result, html=False)
+    shown = " ".join(capture(render.scorecard, result, html=False).split())
     assert "!!" in shown and "NaN or inf (2 cells)" in shown
     # and the report stays strict JSON
     json.loads(result.to_json(), parse_constant=lambda name: (_ for _ in ()).throw(
@@ -37,3 +37,21 @@ def test_heatmap_from_the_grading_api_is_strict_json():
     assert grid["values"] == [[0.0, None], [None, 1.0]]
     shown = capture(render.scorecard, result_with_heatmap(grid["values"]), html=False)
     assert "!!" in shown
+
+
+def test_the_heatmap_legend_matches_its_colours_and_has_a_scale():
+    """In colour the largest error is the brightest cell, and the caption says so;
+    in characters it is the densest. Both show the scale's ends, as learn does,
+    and rows are labelled with the position they start at."""
+    values = [[0.0, 1e-3], [0.1, 2.0]]
+    plain = render.heat_legend(2.0, color=False).plain
+    assert "denser = larger" in plain and "2" in plain and "0.0002" in plain
+    coloured = render.heat_legend(2.0, color=True)
+    assert "brighter = larger" in coloured.plain
+    text = render.heat_text(values, color=True, rows=32, cols=2)
+    styles = [span.style for span in text.spans if "on rgb" in str(span.style)]
+    rgb = [[int(x) for x in str(s).split("rgb(")[1].rstrip(")").split(",")] for s in styles]
+    brightness = [0.299 * r + 0.587 * g + 0.114 * b for r, g, b in rgb]
+    assert brightness == sorted(brightness)  # 0, 1e-3, 0.1, 2.0 in reading order
+    labels = [line.split()[0] for line in render.heat_text(values, False, 32, 2).plain.splitlines()[1:]]
+    assert labels == ["0", "16"]

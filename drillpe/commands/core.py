@@ -26,7 +26,7 @@ from drillpe.data.files import write_atomic
 from drillpe.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 
-@app.command("list")
+@app.command("list", short_help="Every exercise, by topic, with your progress.")
 def list_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     workspace: WorkspaceOpt = None,
@@ -203,12 +203,12 @@ def _started_at(folder: Path) -> str:
 @app.command()
 def check(
     exercise_ids: Annotated[list[str] | None, typer.Argument(
-        metavar="[ID]...", help="Exercises to grade [default: every started one].",
+        metavar="ID", help="Exercises to grade [default: every started one].",
         autocompletion=complete_exercise_id)] = None,
-    file: Annotated[Path | None, typer.Option("--file", help="Grade this file as the (single) ID.")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="Grade this file instead (the exercise: ID, else the file's name or stub).")] = None,
     device: Annotated[Device, typer.Option(
         "--device", help="Where to run your code and the reference.")] = Device.cpu,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document (cli.md).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document (the README's JSON section).")] = False,
     timeout: TimeoutOpt = 20.0,
     seed: SeedOpt = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Scorecard table and verdict only.")] = False,
@@ -250,13 +250,13 @@ def check(
     return EXIT_OK if all(r.passed for r in results) else EXIT_FAILED
 
 
-@app.command()
+@app.command(short_help="The next hint for what is failing.")
 def hint(
     exercise_id: ExerciseArg,
-    level: Annotated[int | None, typer.Option("--level", "-l", min=1, help="Show this level "
+    level: Annotated[int | None, typer.Option("--level", "-l", metavar="N", min=1, help="Show this level "
                                               "[default: the next one you have not seen].")] = None,
     part: Annotated[str | None, typer.Option(
-        "--part", help="Hints about this part of the exercise (mask, table, ...) [default: the "
+        "--part", metavar="PART", help="Hints about this part of the exercise (mask, table, ...) [default: the "
         "part your last check failed first; 'general' for the exercise as a whole].",
         show_default=False)] = None,
     lang: LangOpt = None,

@@ -13,7 +13,7 @@ from drillpe.errors import EXIT_OK
 from drillpe.render import lesson_views as view
 
 
-@app.command()
+@app.command(short_help="Formula, worked example and heatmap of the target.")
 def learn(
     exercise_id: ExerciseArg,
     png: Annotated[Path | None, typer.Option(

@@ -31,9 +31,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document."
 # stats and next
 
 
-@app.command()
+@app.command(short_help="Your history: tries, passes, time, a calendar.")
 def stats(as_json: JsonOpt = False,
-          days: Annotated[int, typer.Option("--days", min=7, max=371,
+          days: Annotated[int, typer.Option("--days", metavar="N", min=7, max=371,
                                             help="Days shown in the calendar.")] = 28) -> int:
     """History: attempts, passes, time to first pass, time spent, weakest first."""
     # deferred: loaded only when this command runs, so that every start stays fast
@@ -57,9 +57,9 @@ def stats(as_json: JsonOpt = False,
     return EXIT_OK
 
 
-@app.command("next")
+@app.command("next", short_help="What to practise now, and why (spaced repetition).")
 def next_(as_json: JsonOpt = False,
-          show: Annotated[int, typer.Option("--show", min=1, help="How many to list.")] = 4,
+          show: Annotated[int, typer.Option("--show", metavar="N", min=1, help="How many to list.")] = 4,
           lang: LangOpt = None) -> int:
     """What to practise now, from your history (spaced repetition), and why."""
     # deferred: loaded only when this command runs, so that every start stays fast
@@ -80,10 +80,10 @@ def next_(as_json: JsonOpt = False,
 # watch
 
 
-@app.command()
+@app.command(short_help="Re-grade your file on every save (h hint, q quit).")
 def watch(
     exercise_ids: Annotated[list[str] | None, typer.Argument(
-        metavar="[ID]...", help="Exercises to watch [default: every started one].",
+        metavar="ID", help="Exercises to watch [default: every started one].",
         autocompletion=complete_exercise_id)] = None,
     device: Annotated[Device, typer.Option("--device", help="Where to run your code and the "
                                            "reference.")] = Device.cpu,
@@ -146,19 +146,20 @@ def watch(
 mock_app = typer.Typer(help="Timed mock interview: fresh stubs, a countdown, grading, then "
                        "follow-up questions. Without a subcommand: start one, live.",
                        no_args_is_help=False, rich_markup_mode=None)
-app.add_typer(mock_app, name="mock")
+app.add_typer(mock_app, name="mock",
+              short_help="A timed mock interview, then follow-up questions.")
 
 MinutesOpt = Annotated[float | None, typer.Option(
-    "--minutes", "-m", min=0.01, max=MAX_MINUTES, callback=finite, help="Time allowed [default: the exercises' budgets added up].",
+    "--minutes", "-m", metavar="MINUTES", min=0.01, max=MAX_MINUTES, callback=finite, help="Time allowed [default: the exercises' budgets added up].",
     show_default=False)]
 ExercisesOpt = Annotated[str | None, typer.Option(
     "--exercises", "-e", metavar="ID,ID", help="These exercises [default: drawn from your "
     "history, favouring weak and never-done ones].", show_default=False)]
 CountOpt = Annotated[int | None, typer.Option(
-    "--count", "-n", min=1, max=100, help="How many exercises to draw when --exercises is not given "
+    "--count", "-n", metavar="N", min=1, max=100, help="How many exercises to draw when --exercises is not given "
     "[default: 2].", show_default=False)]
 DrawSeedOpt = Annotated[int | None, typer.Option(
-    "--seed", min=0, max=MAX_SEED, help="Makes the draw reproducible; also the grading inputs' seed.",
+    "--seed", metavar="N", min=0, max=MAX_SEED, help="Makes the draw reproducible; also the grading inputs' seed.",
     show_default=False)]
 SessionOpt = Annotated[str | None, typer.Option(
     "--session", help="Session id [default: the latest].", show_default=False)]
@@ -282,7 +283,7 @@ def mock_start(
     return EXIT_OK
 
 
-@mock_app.command("resume")
+@mock_app.command("resume", short_help="Back to a running session's countdown.")
 def mock_resume(session_id: SessionOpt = None, lang: LangOpt = None) -> int:
     """Back to a running session's live countdown (after leaving or a closed terminal)."""
     # deferred: loaded only when this command runs, so that every start stays fast
@@ -312,7 +313,7 @@ def mock_status(session_id: SessionOpt = None, as_json: JsonOpt = False) -> int:
     return EXIT_OK
 
 
-@mock_app.command("submit")
+@mock_app.command("submit", short_help="Grade the session now and record it.")
 def mock_submit(
     session_id: SessionOpt = None,
     as_json: JsonOpt = False,
@@ -356,7 +357,7 @@ def _grade_all(session, timeout: float) -> dict:
                 for eid in session.exercises}
 
 
-@mock_app.command("questions")
+@mock_app.command("questions", short_help="Answer the follow-up questions left.")
 def mock_questions(session_id: SessionOpt = None, lang: LangOpt = None) -> int:
     """Answer a submitted session's follow-up questions not answered yet."""
     # deferred: loaded only when this command runs, so that every start stays fast

@@ -45,16 +45,16 @@ def bench(
         "--device", help="Where to run your code and the reference.")] = Device.cpu,
     dtype: Annotated[Dtype, typer.Option("--dtype", help="dtype of the inputs.")] = Dtype.float32,
     threads: Annotated[int, typer.Option(
-        "--threads", min=0, max=1024, help="CPU threads for torch (one by default: steadier on a busy "
+        "--threads", metavar="N", min=0, max=1024, help="CPU threads for torch (one by default: steadier on a busy "
         "machine; 0 = torch's default).")] = 1,
     budget: Annotated[float, typer.Option(
-        "--budget", min=0.05, max=600.0, callback=finite, help="Seconds of repeated runs for each side.")] = 2.0,
+        "--budget", metavar="SECONDS", min=0.05, max=600.0, callback=finite, help="Seconds of repeated runs for each side.")] = 2.0,
     quick: Annotated[bool, typer.Option(
         "--quick", help="Small inputs and few runs: a smoke test, not a measurement.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     seed: SeedOpt = 0,
     timeout: Annotated[float, typer.Option(
-        "--timeout", min=1.0, max=MAX_TIMEOUT_S, callback=finite, help="Seconds allowed to each timing process.")] = 300.0,
+        "--timeout", metavar="SECONDS", min=1.0, max=MAX_TIMEOUT_S, callback=finite, help="Seconds allowed to each timing process.")] = 300.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Table and verdict only.")] = False,
     workspace: WorkspaceOpt = None,
 ) -> int:
@@ -236,7 +236,7 @@ def doctor_facts(workspace: Path | None) -> list[dict]:
     return rows
 
 
-@app.command()
+@app.command(short_help="Check the install: versions, CUDA, folders, sandbox.")
 def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     workspace: WorkspaceOpt = None,

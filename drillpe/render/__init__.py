@@ -192,25 +192,62 @@ def _finite(v: float | None) -> bool:
     return v is not None and math.isfinite(v)
 
 
-def heat_text(values: list[list[float]], color: bool) -> Text:
-    """|yours - expected| as a block of characters, darker = further off."""
+def _heat_level(v: float, top: float) -> int:
+    """0 (no error) to 9 (the largest), on a log scale spanning 4 decades below the top."""
+    if top <= 0 or v <= 0:
+        return 0
+    return max(1, min(9, int(round(9 * (math.log10(v) - math.log10(top) + 4) / 4))))
+
+
+def _heat_style(level: int) -> str:
+    # Dark grey (no error) through red to yellow: brightness grows with the error.
+    t = level / 9
+    return f"on rgb({int(30 + 225 * t)},{int(30 + 200 * t * t)},30)"
+
+
+def heat_text(values: list[list[float]], color: bool, rows: int | None = None,
+              cols: int | None = None) -> Text:
+    """|yours - expected| as a block: in colour, brighter = further off; in
+    characters, denser = further off. Rows carry the index they start at in
+    the tensor (``rows`` x ``cols`` pooled into the grid), and a line of
+    column ticks (every 4th cell) sits on top."""
     flat = [v for row in values for v in row if _finite(v)]
     top = max(flat) if flat else 0.0
-    text = Text()
-    for row in values:
+    n_rows, n_cols = len(values), len(values[0]) if values else 0
+    rows, cols = rows or n_rows, cols or n_cols
+    gutter = len(str(rows - 1)) + 1
+    ticks = [" "] * (gutter + 2 * n_cols + 8)
+    for c in range(0, n_cols, 4):
+        label = str(c * cols // n_cols)
+        at = gutter + 2 * c
+        ticks[at:at + len(label)] = label
+    text = Text("".join(ticks).rstrip() + "\n", style="dim")
+    for r, row in enumerate(values):
+        text.append(str(r * rows // n_rows).rjust(gutter - 1) + " ", style="dim")
         for v in row:
             if not _finite(v):  # NaN or inf in your output (null in the JSON): shown as "!!"
                 text.append("!!", style="bold magenta" if color else "")
                 continue
-            level = 0 if top <= 0 or v <= 0 else max(
-                1, min(9, int(round(9 * (math.log10(v) - math.log10(top) + 4) / 4))))
+            level = _heat_level(v, top)
             if color:
-                shade = int(255 * level / 9)
-                style = f"on rgb({shade},{max(0, 60 - shade // 4)},{max(0, 90 - shade)})"
-                text.append("  ", style=style)
+                text.append("  ", style=_heat_style(level))
             else:
                 text.append(HEAT_CHARS[level] * 2)
         text.append("\n")
+    text.right_crop(1)
+    return text
+
+
+def heat_legend(top: float, color: bool) -> Text:
+    """The scale, as `drillpe learn` draws one: low end, ramp, high end, meaning."""
+    text = Text(f"{top / 1e4:.2g} " if top > 0 else "0 ", style="dim")
+    if color:
+        for level in range(10):
+            text.append("  ", style=_heat_style(level))
+        text.append(f" {top:.3g}  brighter = larger (log scale, 4 decades)", style="dim")
+    else:
+        text.append(f"[{HEAT_CHARS}]", style="dim")
+        text.append(f" {top:.3g}  denser = larger (log scale, 4 decades)", style="dim")
     return text
 
 
@@ -224,10 +261,10 @@ def _heatmap(check: CheckResult, color: bool) -> Group | None:
     # The judge draws a larger failing case when the first one is too small to show much.
     case = f", drawn for a larger failing case ({heat['case']})" if heat.get("case") else ""
     title = Text(f"|yours − expected| in \"{check.title}\"{case}: rows = {heat['axes'][0]}s "
-                 f"0..{heat['rows'] - 1}, columns = {heat['axes'][1]}s 0..{heat['cols'] - 1}; "
-                 f"max {max(flat, default=0.0):.3g}, darker = larger (log scale, 4 decades)"
+                 f"0..{heat['rows'] - 1}, columns = {heat['axes'][1]}s 0..{heat['cols'] - 1}"
                  + (f"; !! = NaN or inf ({bad} cells)" if bad else ""), style="dim")
-    return Group(title, heat_text(values, color))
+    return Group(title, heat_text(values, color, heat.get("rows"), heat.get("cols")),
+                 heat_legend(max(flat, default=0.0), color))
 
 
 def scorecard_renderable(result: ExerciseResult, *, quiet: bool = False,
