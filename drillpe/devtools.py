@@ -37,7 +37,8 @@ from types import ModuleType, SimpleNamespace
 
 import torch
 
-from drillpe.data import bundle, catalog, lessons
+from drillpe.data import bundle, catalog, check_lists, lessons
+from drillpe.grading.common import load_grader
 from drillpe.grading.loading import load_module
 from drillpe.launch.runner import GradeRequest, grade
 
@@ -142,6 +143,27 @@ def write(exercise_id: str) -> lessons.Lesson:
     return fresh
 
 
+def check_rows(exercise_id: str) -> list[dict[str, str]]:
+    """What exercises/ID/checks.json must hold: the grader's checks, in order."""
+    return [{"id": c.id, "title": c.title, "level": c.level}
+            for c in load_grader(exercise_id).checks]
+
+
+def check_list_path(exercise_id: str):
+    return bundle.exercises_dir() / exercise_id / check_lists.FILE
+
+
+def check_list_stale(exercise_id: str) -> bool:
+    path = check_list_path(exercise_id)
+    return not path.is_file() or path.read_text(encoding="utf-8") != \
+        check_lists.encode(check_rows(exercise_id))
+
+
+def write_check_list(exercise_id: str) -> None:
+    check_list_path(exercise_id).write_text(check_lists.encode(check_rows(exercise_id)),
+                                            encoding="utf-8")
+
+
 # --------------------------------------------------------------------------- check
 
 FIXTURE_HEADER = re.compile(r"^#\s*expect:\s*(pass|fail)\b(.*)$", re.M)
@@ -196,6 +218,9 @@ def problems(exercise_id: str) -> list[str]:
             if code not in alone:
                 found.append(f"no fixture under tests/fixtures/{exercise_id}/ is headed "
                              f"'# expect: fail {code}'")
+    if check_list_stale(exercise_id):
+        found.append(f"exercises/{exercise_id}/{check_lists.FILE} is out of date: "
+                     f"{lessons.WRITE_COMMAND} {exercise_id}")
     if not (bundle.graders_dir() / "bench" / f"{exercise_id}.py").is_file():
         found.append(f"graders/bench/{exercise_id}.py is missing (what `drillpe bench` times)")
     if builder_path(exercise_id).is_file():
@@ -229,8 +254,15 @@ def main(argv: Sequence[str] | None = None, say: Callable[[str], None] = print) 
             failing += bool(found)
             say(f"{exercise_id}: " + ("ok" if not found else "\n  ".join(["not ready", *found])))
         return 1 if failing else 0
-    ids = args.ids or [i for i in known if builder_path(i).is_file()]
     stale = 0
+    for exercise_id in args.ids or known:  # every exercise has a check list
+        if args.check:
+            if check_list_stale(exercise_id):
+                stale += 1
+                say(f"{exercise_id}: {check_lists.FILE} out of date")
+        else:
+            write_check_list(exercise_id)
+    ids = args.ids or [i for i in known if builder_path(i).is_file()]
     for exercise_id in ids:
         if not builder_path(exercise_id).is_file():
             parser.error(f"graders/lessons/{exercise_id}.py does not exist")

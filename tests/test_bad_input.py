@@ -355,3 +355,30 @@ def test_a_latin1_terminal_does_not_reach_the_learners_prints(tmp_path):
     res = run_cli("check", "sinusoidal", "--file", learner, "--json",
                   env={"PYTHONIOENCODING": "latin-1"})
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr
+
+
+def test_a_syntax_error_is_answered_at_once_in_the_judges_words(tmp_path, monkeypatch):
+    """The CLI fails a file that does not parse without starting a child
+    (drillpe.launch.quick); its report is the one the judge writes, caret included."""
+    from drillpe.launch import quick, runner
+
+    path = tmp_path / "rope.py"
+    path.write_text("import torch\n\n\ndef RoPE(q, k:\n    return q, k\n")
+    started = []
+    real_start = runner.COLD.start_judge
+    monkeypatch.setattr(runner.COLD, "start_judge", lambda *a: started.append(a) or 1 / 0)
+    fast = runner.grade(runner.GradeRequest("rope", path))
+    assert not started and not fast.passed and fast.error["kind"] == "syntax"
+    assert fast.checks[0].traceback == ["line 4, column 9:", "    def RoPE(q, k:",
+                                        "            ^"]
+    monkeypatch.setattr(runner.COLD, "start_judge", real_start)
+    monkeypatch.setattr(quick, "syntax_failure", lambda *a, **k: None)
+    judged = runner.grade(runner.GradeRequest("rope", path))
+
+    def comparable(result):
+        data = result.to_dict()
+        for key in ("duration_s", "isolation", "output"):
+            data.pop(key)
+        return data
+
+    assert comparable(fast) == comparable(judged)

@@ -156,6 +156,17 @@ def test_no_two_checks_share_a_title(exercise_id):
     assert len(titles) == len(set(titles)), sorted(t for t in titles if titles.count(t) > 1)
 
 
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_the_check_list_the_cli_reads_is_up_to_date(exercise_id):
+    from drillpe import devtools
+    from drillpe.data import check_lists
+
+    assert not devtools.check_list_stale(exercise_id), \
+        f"exercises/{exercise_id}/checks.json is stale: python -m drillpe.devtools lessons"
+    assert [c["id"] for c in check_lists.checks(exercise_id)] == \
+        [c["id"] for c in devtools.check_rows(exercise_id)]
+
+
 def test_the_ladder_follows_the_first_failing_check():
     ladder = catalog.ladder_for("rope", ["attention.mask", "attention.dropout"])
     assert ladder.part == "mask" and ladder.hints and "mask" in ladder.hints[0]

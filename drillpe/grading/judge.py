@@ -543,6 +543,7 @@ def _grade(exercise: catalog.Exercise, learner_file: Path, device: torch.device,
     if static.syntax_error:
         loads.status, loads.diagnosis = "fail", ["syntax.error"]
         loads.message = f"syntax error: {static.syntax_error}"
+        loads.traceback = list(static.syntax_caret)
         error = {"kind": "syntax", "message": loads.message}
     elif load is None:
         code, kind, sentence = end.early_reason

@@ -30,6 +30,8 @@ import typing
 import warnings
 from dataclasses import dataclass, field
 
+from drillpe.launch.contract import caret_lines, syntax_message
+
 REFERENCE_MODULES = ("drillpe", "solutions", "graders")
 
 # Modules a learner file may import (the first dotted part).
@@ -138,6 +140,7 @@ class Finding:
 @dataclass
 class StaticReport:
     syntax_error: str | None = None
+    syntax_caret: list[str] = field(default_factory=list)  # the line, a caret under the column
     syntax_line: int | None = None
     findings: list[Finding] = field(default_factory=list)
     tree: ast.Module | None = None
@@ -656,11 +659,8 @@ def analyse(source: str, banned: tuple[str, ...] = (), banned_modules: tuple[str
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
-        text = (exc.text or "").strip()
-        if len(text) > 200:
-            text = text[:200] + "…"
-        return StaticReport(syntax_error=f"{exc.msg} (line {exc.lineno}: {text})",
-                            syntax_line=exc.lineno)
+        return StaticReport(syntax_error=syntax_message(exc), syntax_line=exc.lineno,
+                            syntax_caret=caret_lines(exc))
     except (RecursionError, MemoryError):
         return StaticReport(syntax_error="the file is nested too deeply for Python to compile")
     except ValueError as exc:  # a NUL byte

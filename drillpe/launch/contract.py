@@ -106,3 +106,28 @@ def receive_message(sock: socket.socket, max_fds: int = 0) -> tuple[dict | None,
         data += more
     (size,) = struct.unpack("<I", data[:4])
     return json.loads(data[4:4 + size]), fds
+
+
+def syntax_message(exc: SyntaxError) -> str:
+    """The sentence for a syntax error: the judge's report and the CLI's quick
+    answer (drillpe.launch.quick) word it the same way."""
+    text = (exc.text or "").strip()
+    if len(text) > 200:
+        text = text[:200] + "…"
+    return f"{exc.msg} (line {exc.lineno}: {text})"
+
+
+def caret_lines(exc: SyntaxError) -> list[str]:
+    """The line as written, and a caret under the column Python points at."""
+    line = (exc.text or "").rstrip("\n")
+    if not line or exc.lineno is None:
+        return []
+    shown = line.expandtabs(4)
+    indent = len(shown) - len(shown.lstrip())
+    column = max((exc.offset or 1) - 1 - (len(line) - len(line.lstrip())), 0)
+    end = exc.end_offset if exc.end_offset and exc.end_offset > (exc.offset or 0) and \
+        exc.end_lineno == exc.lineno else (exc.offset or 1) + 1
+    width = max(1, min(end - (exc.offset or 1), len(shown) - indent - column))
+    lines = [f"line {exc.lineno}, column {exc.offset or 1}:", f"    {shown.strip()}",
+             "    " + " " * column + "^" * width]
+    return [line[:300] for line in lines]

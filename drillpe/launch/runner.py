@@ -23,7 +23,7 @@ from pathlib import Path
 
 from drillpe.data import bundle
 from drillpe.errors import DrillpeBug, UsageError
-from drillpe.launch import contract, sandbox
+from drillpe.launch import contract, quick, sandbox
 from drillpe.launch.cold import ColdLauncher
 from drillpe.launch.processes import LearnerStatus, Pipes
 from drillpe.results import textsafety
@@ -82,8 +82,14 @@ def grade(request: GradeRequest, launcher=None) -> ExerciseResult:
     staged = None
     try:
         staged = stage(request.file, launcher.stage_root(run_dir), request.exercise_id)
-        job = contract.Grade(request.exercise_id, str(staged), request.device, request.seed)
         started = time.monotonic()
+        answered = quick.syntax_failure(request.exercise_id, staged.read_bytes(),
+                                        file=request.display_path or str(request.file),
+                                        device=request.device, seed=request.seed)
+        if answered is not None:
+            answered.duration_s = round(time.monotonic() - started, 2)
+            return answered
+        job = contract.Grade(request.exercise_id, str(staged), request.device, request.seed)
         judge = launcher.start_judge(job, run_dir)
         try:
             status, output, overflow = _run_learner(launcher, job, run_dir, request)

@@ -122,13 +122,33 @@ def _checks_table(result: ExerciseResult) -> Table:
     table.add_column("check", ratio=2, min_width=16)
     table.add_column("level", no_wrap=True)
     table.add_column("message", ratio=3, overflow="fold")
-    for check in result.checks:
+    for group in _skip_runs(result.checks):
+        check = group[0]
+        if len(group) > 1:  # checks that could not run for one reason: one row, not a wall
+            core = sum(c.level == "core" for c in group)
+            table.add_row(_status(check), f"{len(group)} checks ({core} core)",
+                          Text("both" if 0 < core < len(group) else check.level, style="dim"),
+                          Text(check.message, style="dim"))
+            continue
         level = Text(check.level, style="dim" if check.level == "extra" else "")
         message = Text(check.message)
         if check.diagnosis:
             message.append("  [" + ", ".join(check.diagnosis) + "]", style="magenta")
         table.add_row(_status(check), check.title, level, message)
     return table
+
+
+def _skip_runs(checks: list[CheckResult]) -> list[list[CheckResult]]:
+    """The checks in order, consecutive skipped ones with the same reason grouped."""
+    groups: list[list[CheckResult]] = []
+    for check in checks:
+        last = groups[-1] if groups else None
+        if last and check.status == "skip" and last[0].status == "skip" and \
+                last[0].message == check.message:
+            last.append(check)
+        else:
+            groups.append([check])
+    return groups
 
 
 def _verdict(result: ExerciseResult) -> Text:
