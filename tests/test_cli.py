@@ -396,5 +396,25 @@ def test_check_messages_a_newcomer_needs(isolated_places, tmp_path):
     res = run_cli("check", "sinusoidal", "learnable")
     assert res.returncode == 1
     out = " ".join(res.stdout.split())
-    assert "Next: drillpe start learnable" in out
+    assert "Next: drillpe start learnable" in out and "grading" not in out
     assert "learnable.py is empty: drillpe reset learnable puts the stub back" in out
+
+
+def test_check_shows_a_status_line_on_a_terminal_only(isolated_places):
+    """On a terminal a transient line says which exercise and which check is
+    running; in a pipe (test_check_messages_a_newcomer_needs) nothing of it."""
+    import os
+
+    from pty_driver import Terminal
+
+    ws = isolated_places["workspace"]
+    ws.mkdir(parents=True)
+    (ws / "rope.py").write_text((ROOT / "solutions" / "rope.py").read_text())
+    term = Terminal(["check", "rope"], dict(os.environ, TERM="xterm-256color",
+                                            PYTHONPATH=str(ROOT)))
+    try:
+        term.expect(r"grading rope: check \d+ of 12: ", 120)
+        term.expect(r"PASS\s+rope", 120)
+        assert term.wait(30) == 0
+    finally:
+        term.close()

@@ -141,3 +141,30 @@ def test_input_digests_see_any_change():
     assert set(before) == {"q"}
     x["q"][0, 0] += 1
     assert records.input_digests(x) != before
+
+
+def test_the_status_line_follows_the_checks_through_any_chunking():
+    """drillpe.launch.progress reads check indices off the record stream as it
+    arrives, whatever the pipe's chunk sizes, skipping the tensor bytes; and it
+    stops quietly at bytes that are not records."""
+    import torch
+
+    from drillpe.grading.records import frame
+    from drillpe.launch.progress import RecordProgress
+
+    stream = b"".join([
+        frame("load", {"status": "ok"}),
+        frame("case", {"check": 0, "case": 0}, {"out": torch.arange(6.0)}),
+        frame("case", {"check": 0, "case": 1}, {"out": torch.ones(3, 3)}),
+        frame("case", {"check": 2, "case": 0}, {"out": [torch.zeros(4), torch.ones(2)]}),
+        frame("end", {"status": "ok"})])
+    for chunk in (1, 3, 7, 64, len(stream)):
+        seen = []
+        scanner = RecordProgress(seen.append)
+        for at in range(0, len(stream), chunk):
+            scanner.feed(stream[at:at + chunk])
+        assert seen == [0, 2] and not scanner.stopped, chunk
+    seen = []
+    scanner = RecordProgress(seen.append)
+    scanner.feed(b"not a record at all" + stream)
+    assert seen == [] and scanner.stopped

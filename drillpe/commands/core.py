@@ -224,9 +224,12 @@ def check(
     targets = resolve_targets(list(exercise_ids or []), file, ws)
     history = open_history()
     results = []
-    for exercise, path in targets:
-        result = grade(GradeRequest(exercise_id=exercise.id, file=path, device=device.value, seed=seed,
-                                    timeout=timeout, display_path=places.display(path)))
+    for number, (exercise, path) in enumerate(targets, start=1):
+        with render.Progress(enabled=not as_json) as status:
+            result = grade(GradeRequest(
+                exercise_id=exercise.id, file=path, device=device.value, seed=seed,
+                timeout=timeout, display_path=places.display(path),
+                progress=status.grading(exercise.id, number, len(targets), device.value)))
         results.append(result)
         # Your progress is your workspace file's: a scratch file graded with --file (a
         # mistake tried on purpose, someone else's answer) is not recorded as your attempt.

@@ -86,7 +86,9 @@ def bench(
             raise UsageError(f"no such file: {file}")
     options = BenchOptions(device=device.value, dtype=dtype.value, threads=threads, seed=seed,
                            budget_s=0.3 if quick else budget, quick=quick, timeout_s=timeout)
-    result, report = run_bench(exercise.id, path, options, places.display(path))
+    with render.Progress(enabled=not as_json) as status:
+        status.say(catalog.ui("progress_bench", id=exercise.id, device=device.value))
+        result, report = run_bench(exercise.id, path, options, places.display(path))
     if report is None:
         if as_json:
             render.print_json({"schema": 1, "exercise": exercise.id, "refused": True,

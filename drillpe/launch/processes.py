@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,17 +219,20 @@ class Sink:
 class FileSink(Sink):
     """Into a private file, up to ``cap`` bytes; ``overflow`` says it was cut."""
 
-    def __init__(self, path: Path, cap: int):
+    def __init__(self, path: Path, cap: int, watch: Callable[[bytes], None] | None = None):
         self.path = Path(path)
         self.cap = cap
         self.size = 0
         self.overflow = False
+        self.watch = watch  # sees the bytes too (drillpe.launch.progress), for display only
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
 
     def feed(self, data: bytes) -> bool:
         if self.size + len(data) > self.cap:
             self.overflow = True
             return False
+        if self.watch is not None:
+            self.watch(data)
         view = memoryview(data)
         while view:
             view = view[os.write(self._fd, view):]
@@ -415,12 +418,13 @@ class Pipes:
     drain: Drain | None = None
 
     @classmethod
-    def open(cls, records: Path | None, records_cap: int, stuck: Path | None) -> Pipes:
+    def open(cls, records: Path | None, records_cap: int, stuck: Path | None,
+             watch: Callable[[bytes], None] | None = None) -> Pipes:
         pipes = cls(records=records, records_cap=records_cap)
         sources: dict[int, Sink] = {}
         wanted = [("output", TextSink())]
         if records is not None:
-            wanted.append(("records", FileSink(records, records_cap)))
+            wanted.append(("records", FileSink(records, records_cap, watch)))
         if stuck is not None:
             wanted.append(("stuck", FileSink(stuck, 64 * 1024)))
         for name, sink in wanted:

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from drillpe.errors import DrillpeBug, UsageError
 from drillpe.launch import contract, quick, sandbox
 from drillpe.launch.cold import ColdLauncher
 from drillpe.launch.processes import LearnerStatus, Pipes
+from drillpe.launch.progress import RecordProgress
 from drillpe.results import textsafety
 from drillpe.results.report import ExerciseResult
 
@@ -43,6 +45,10 @@ class GradeRequest:
     seed: int = 0
     timeout: float = 20.0
     display_path: str | None = None
+    # Told how far the grade has got, for a status line: ("running", None) when
+    # the learner's code starts, ("check", index into the exercise's check list)
+    # as its checks run, ("judging", None) at the end. Called from other threads.
+    progress: Callable[[str, int | None], None] | None = None
 
 
 COLD = ColdLauncher()
@@ -92,8 +98,10 @@ def grade(request: GradeRequest, launcher=None) -> ExerciseResult:
         job = contract.Grade(request.exercise_id, str(staged), request.device, request.seed)
         judge = launcher.start_judge(job, run_dir)
         try:
+            _tell(request, "running", None)
             status, output, overflow = _run_learner(launcher, job, run_dir, request)
             duration = time.monotonic() - started
+            _tell(request, "judging", None)
             end = contract.LearnerEnd(
                 returncode=status.returncode, timed_out=status.timed_out,
                 timeout_s=request.timeout, memory_exceeded=status.memory_exceeded,
@@ -114,6 +122,14 @@ def grade(request: GradeRequest, launcher=None) -> ExerciseResult:
     result.file = request.display_path or str(request.file)
     result.isolation = status.isolation
     return textsafety.neutralise_result(result)
+
+
+def _tell(request: GradeRequest, stage: str, index: int | None) -> None:
+    if request.progress is not None:
+        try:
+            request.progress(stage, index)
+        except Exception:  # a status line never breaks a grade
+            pass
 
 
 def _shown(output: str) -> str:
@@ -138,10 +154,13 @@ def _run_learner(launcher, job: contract.Grade, run_dir: Path, request: GradeReq
         return launcher.start_learner(job, run_dir, pipes, request.timeout, deadline, level,
                                       hidden=_learner_folder(request.file))
 
+    watch = None
+    if request.progress is not None:
+        watch = RecordProgress(lambda index: _tell(request, "check", index)).feed
     return run_sandboxed(launcher, start, records=run_dir / contract.RECORDS_FILE,
                          records_cap=contract.MAX_RECORDS_BYTES,
                          stuck=run_dir / contract.STUCK_FILE, timeout=request.timeout,
-                         device=job.device)
+                         device=job.device, watch=watch)
 
 
 RUN_FILES = (contract.RECORDS_FILE, contract.STUCK_FILE, contract.REPORT_FILE)
@@ -182,7 +201,8 @@ def _harmed_report(job: contract.Grade, why: str) -> dict:
 
 
 def run_sandboxed(launcher, start, *, records: Path, records_cap: int, stuck: Path | None,
-                  timeout: float, device: str) -> tuple[LearnerStatus, str, bool]:
+                  timeout: float, device: str, watch: Callable[[bytes], None] | None = None
+                  ) -> tuple[LearnerStatus, str, bool]:
     """Run a learner-side process once (twice when the namespace sandbox
     cannot be built here, or cannot reach the GPU, and drillpe falls back to
     the guard). ``start(pipes, level)`` starts it. Returns its status, what
@@ -190,7 +210,7 @@ def run_sandboxed(launcher, start, *, records: Path, records_cap: int, stuck: Pa
     retried_device = False
     while True:
         choice = launcher.isolation()
-        pipes = Pipes.open(records, records_cap, stuck)
+        pipes = Pipes.open(records, records_cap, stuck, watch)
         try:
             handle = start(pipes, choice.level)
         except BaseException:

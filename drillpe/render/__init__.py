@@ -21,7 +21,7 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from drillpe.data import catalog
+from drillpe.data import catalog, check_lists
 from drillpe.results.report import GATE_IDS, CheckResult, ExerciseResult
 
 STATUS_STYLE = {
@@ -329,6 +329,49 @@ def scorecard_renderable(result: ExerciseResult, *, quiet: bool = False,
     if not result.passed and not quiet:
         parts.append(Text(catalog.ui("stuck", id=result.exercise), style="dim"))
     return Group(*parts)
+
+
+class Progress:
+    """A transient status line while something slow runs, on a terminal only
+    (nothing in a pipe or with --json): drawn by rich on its own thread and
+    erased when done, so the scorecard that follows is all that stays."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled and out.is_terminal
+        self.status = None
+        self.prefix = ""
+
+    def __enter__(self) -> Progress:
+        if self.enabled:
+            self.status = out.status("", spinner="dots")
+            self.status.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.status is not None:
+            self.status.stop()
+            self.status = None
+
+    def say(self, text: str) -> None:
+        if self.status is not None:
+            self.status.update(Text(text, style="dim", no_wrap=True, overflow="ellipsis"))
+
+    def grading(self, exercise_id: str, number: int = 1, total: int = 1, device: str = "cpu"):
+        """The callback a GradeRequest takes: stages and the check reached."""
+        rows = check_lists.checks(exercise_id)
+        which = f" ({number} of {total})" if total > 1 else ""
+        head = catalog.ui("progress_grading", id=exercise_id, which=which)
+        self.say(head + (catalog.ui("progress_device", device=device) if device != "cpu"
+                         else "…"))
+
+        def told(stage: str, index: int | None) -> None:
+            if stage == "check" and index is not None and 0 <= index < len(rows):
+                self.say(head + catalog.ui("progress_check", n=index + 1, total=len(rows),
+                                           title=rows[index]["title"]))
+            elif stage in ("running", "judging"):
+                self.say(head + catalog.ui(f"progress_{stage}"))
+
+        return told if self.status is not None else None
 
 
 def scorecard(result: ExerciseResult, *, quiet: bool = False) -> None:
