@@ -113,6 +113,25 @@ class Report(ExerciseResult):
 
         printer.text(repr(self) if cycle else capture(render.scorecard, self, html=False))
 
+    def __repr__(self) -> str:
+        # A plain python prompt shows repr: one line, not the dataclass's forty.
+        failing = [c.id for c in self.checks if c.status in ("fail", "error")]
+        said = f", failing: {', '.join(failing[:3])}" + (" …" if len(failing) > 3 else "") \
+            if failing else ""
+        return (f"<drillpe report {self.exercise}: {'PASS' if self.passed else 'FAIL'} "
+                f"{self.score:.0%}{said}; print(report) or report.show() for the scorecard>")
+
+    def __str__(self) -> str:
+        # deferred: rich, only when a report is shown
+        from drillpe import render
+        from drillpe.render.tool_views import capture
+
+        return capture(render.scorecard, self, html=False)
+
+    def show(self) -> None:
+        """Print the scorecard, as ``drillpe check`` does."""
+        print(str(self))
+
 
 def _learner_file(exercise_id: str, source: Any, tmpdir: Path,
                   needed: tuple[str, ...] = ()) -> tuple[Path, str]:

@@ -187,6 +187,10 @@ def test_jupyter_renderings():
     printer = Printer()
     report._repr_pretty_(printer, False)
     assert "rope.half_split" in printer.parts[0] and "\x1b[" not in printer.parts[0]
+    # a plain python prompt: repr is one line that says how to see more; print shows the card
+    assert "\n" not in repr(report) and repr(report).startswith("<drillpe report rope: FAIL")
+    assert "report.show()" in repr(report) and "rope.matches_reference" in repr(report)
+    assert str(report) == printer.parts[0]
 
 
 def test_import_drillpe_stays_light():

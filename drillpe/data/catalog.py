@@ -132,7 +132,7 @@ def ladder_for(exercise_id: str, failing_checks: list[str] | tuple[str, ...],
 class UnknownExercise(LookupError):
     def __init__(self, exercise_id: str, known: list[str]):
         self.exercise_id = exercise_id
-        self.suggestions = difflib.get_close_matches(exercise_id, known, n=3, cutoff=0.5)
+        self.suggestions = difflib.get_close_matches(exercise_id.lower(), known, n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(self.suggestions)}?" if self.suggestions else ""
         super().__init__(
             f"Unknown exercise '{exercise_id}'.{hint} Known exercises: {', '.join(known)}."

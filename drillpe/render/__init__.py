@@ -308,7 +308,8 @@ def scorecard_renderable(result: ExerciseResult, *, quiet: bool = False,
             parts.append(Text(catalog.ui("why"), style="bold"))
             parts.extend(diagnoses)
         shown: list[list[str]] = []
-        for check in result.checks:  # each distinct traceback once, three at most
+        # each distinct traceback once, three at most; where a timeout stopped the code first
+        for check in sorted(result.checks, key=lambda c: "runtime.timeout" not in c.diagnosis):
             if check.status in ("fail", "error") and check.traceback and \
                     check.traceback not in shown and len(shown) < 3:
                 shown.append(check.traceback)
