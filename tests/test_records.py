@@ -144,13 +144,13 @@ def test_input_digests_see_any_change():
 
 
 def test_the_status_line_follows_the_checks_through_any_chunking():
-    """drillpe.launch.progress reads check indices off the record stream as it
+    """drillpe.launch.record_watch reads check indices off the record stream as it
     arrives, whatever the pipe's chunk sizes, skipping the tensor bytes; and it
     stops quietly at bytes that are not records."""
     import torch
 
     from drillpe.grading.records import frame
-    from drillpe.launch.progress import RecordProgress
+    from drillpe.launch.record_watch import RecordProgress
 
     stream = b"".join([
         frame("load", {"status": "ok"}),

@@ -224,7 +224,7 @@ class FileSink(Sink):
         self.cap = cap
         self.size = 0
         self.overflow = False
-        self.watch = watch  # sees the bytes too (drillpe.launch.progress), for display only
+        self.watch = watch  # sees the bytes too (drillpe.launch.record_watch), for display only
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
 
     def feed(self, data: bytes) -> bool:

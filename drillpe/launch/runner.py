@@ -27,7 +27,7 @@ from drillpe.errors import DrillpeBug, UsageError
 from drillpe.launch import contract, quick, sandbox
 from drillpe.launch.cold import ColdLauncher
 from drillpe.launch.processes import LearnerStatus, Pipes
-from drillpe.launch.progress import RecordProgress
+from drillpe.launch.record_watch import RecordProgress
 from drillpe.results import textsafety
 from drillpe.results.report import ExerciseResult
 
