@@ -69,6 +69,24 @@ def test_older_schema_is_migrated_in_place(isolated_places):
     assert history.events()["rope"].work[0].seconds == 60.0
 
 
+def test_a_history_from_before_untouched_attempts_opens(isolated_places):
+    """Migration 4 (attempts.untouched): the attempts of an older file are tries."""
+    home = isolated_places["home"]
+    home.mkdir(parents=True)
+    conn = sqlite3.connect(home / FILENAME)
+    conn.executescript(";".join(MIGRATIONS[:3]) + "; PRAGMA user_version = 3;")
+    conn.execute("INSERT INTO attempts (exercise, at, passed, score) VALUES ('rope', 5, 0, 0.0)")
+    conn.commit()
+    conn.close()
+    history = History(home)
+    assert history.warning is None
+    assert [a.untouched for a in history.events()["rope"].attempts] == [False]
+    assert history.exercise_summary("rope")["attempts"] == 1
+    history.record_attempt(Attempt("rope", 6.0, False, 0.0, untouched=True))
+    assert history.exercise_summary("rope")["attempts"] == 1  # the stub check is no try
+    assert len(history.events()["rope"].attempts) == 2  # but it is kept (drillpe history)
+
+
 def test_corrupt_file_is_moved_aside_and_a_fresh_one_started(isolated_places):
     home = isolated_places["home"]
     home.mkdir(parents=True)

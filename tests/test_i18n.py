@@ -156,6 +156,9 @@ def test_list_in_chinese_and_by_topic():
     topics = [catalog.get(i).topic for i in order]
     assert topics == sorted(topics, key=catalog.topics().index)
     assert sorted(order) == sorted(EXERCISES) and len(order) >= 9
+    # the list's own words follow the language too
+    assert "drillpe 练习题" in chinese.stdout and "drillpe exercises" not in chinese.stdout
+    assert "drillpe exercises" in english.stdout
     table = run_cli("list", env={"COLUMNS": "200"}).stdout
     rows = [line.split()[0] for line in table.splitlines()
             if line.strip() and line.split()[0] in EXERCISES and line.split()[1:2] != ["positions"]]
@@ -193,3 +196,29 @@ def test_scorecard_explains_in_chinese(isolated_places):
     assert shown.returncode == 1
     zh = catalog.diagnoses("zh")["rope.half_split"]["says"]
     assert zh[:12] in shown.stdout.replace("\n", "")
+
+
+def test_progress_words_and_check_levels_in_chinese(isolated_places, monkeypatch):
+    from drillpe import render
+    from drillpe.results.history import Attempt, History
+    from drillpe.results.report import CheckResult, ExerciseResult
+
+    history = History(isolated_places["home"])
+    history.record_attempt(Attempt("rope", 1000.0, True, 1.0))
+    history.record_attempt(Attempt("alibi", 1000.0, False, 0.0))
+    history.close()
+    shown = run_cli("list", "--lang", "zh", env={"COLUMNS": "200"}).stdout
+    rows = {line.split()[0]: line for line in shown.splitlines() if line.split()[:1]
+            and line.split()[0] in EXERCISES}
+    assert "已通过 100%" in rows["rope"] and "未通过 0%" in rows["alibi"]
+    assert "passed" not in shown and "failing" not in shown
+
+    result = ExerciseResult("rope", "rope.py", "cpu", False, 0.5, 0.1, None, [
+        CheckResult("a", "first", "core", "pass"), CheckResult("b", "second", "extra", "fail")])
+    monkeypatch.setattr(i18n, "_chosen", "zh")
+    with render.out.capture() as captured:
+        render.out.print(render.scorecard_renderable(result, quiet=True))
+    table = captured.get()
+    first = next(line for line in table.splitlines() if "first" in line)
+    second = next(line for line in table.splitlines() if "second" in line)
+    assert "核心" in first and "附加" in second and "core" not in table and "extra" not in table

@@ -1,19 +1,24 @@
 """Mock interviews: the non-live path (start --no-live, status, submit),
 over time, the follow-up bank, and one live session in a pseudo-terminal."""
 
+import ast
 import json
 import os
+import shlex
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from conftest import ROOT, run_cli
 
-from drillpe.data import catalog
-from drillpe.practice import mock
+from drillpe.data import bundle, catalog, i18n
+from drillpe.practice import interview, mock
+from drillpe.render import practice_views as view
 from drillpe.results.history import History
+from drillpe.results.report import CheckResult, ExerciseResult
 
 FIXTURES = ROOT / "tests" / "fixtures"
 
@@ -33,7 +38,12 @@ def test_start_writes_fresh_stubs_in_its_own_folder(isolated_places):
     assert folder.parent == isolated_places["home"] / "mock" and folder.name == data["session"]
     for eid in ("rope", "sinusoidal"):
         stub = (ROOT / "exercises" / eid / "stub.py").read_text()
-        assert (folder / f"{eid}.py").read_text() == stub
+        written = (folder / f"{eid}.py").read_text()
+        assert written == mock.mock_stub(eid, folder / f"{eid}.py")
+        # the stub, except its `drillpe check ID` line (which looks in the workspace)
+        differ = [(a, b) for a, b in zip(stub.splitlines(), written.splitlines()) if a != b]
+        assert len(stub.splitlines()) == len(written.splitlines()) and len(differ) == 1
+        assert differ[0][0].endswith(f"drillpe check {eid}")
     assert (ws / "rope.py").read_text() == "# my earlier work\n"  # untouched
     assert 1790 < data["time_left_s"] <= 1800
     assert [f["edited"] for f in data["files"]] == [False, False]
@@ -42,6 +52,211 @@ def test_start_writes_fresh_stubs_in_its_own_folder(isolated_places):
     assert status.returncode == 0 and "left" in status.stdout and "untouched" in status.stdout
     text = run_cli("mock", "start", "--no-live", "-e", "learnable")
     assert text.returncode == 0 and "Session folder" in text.stdout
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_mock_stub_says_how_to_grade_there(tmp_path, lang):
+    """P12: the stub's own check command grades the session's file, not the workspace's."""
+    folder = tmp_path / "mock session"  # a space in the path is quoted
+    for eid in catalog.ids():
+        path = folder / f"{eid}.py"
+        text = mock.mock_stub(eid, path, lang)
+        line = next(x for x in text.splitlines() if "drillpe check" in x)
+        assert " g " in line or "按 g" in line
+        command = shlex.split(line[line.index("drillpe check"):])
+        assert command == ["drillpe", "check", eid, "--file", str(path)], line
+        ast.parse(text)  # still Python
+        assert mock.mock_stub(eid, path, lang) != bundle.stub_path(eid, lang).read_text()
+
+
+def _reload(session):
+    return mock.Session.from_dict(json.loads(session.state_path().read_text()))
+
+
+def _session(tmp_path, exercises=("rope",), **kw):
+    return mock.Session(id="s", folder=str(tmp_path), exercises=list(exercises), minutes=10,
+                        started_at=time.time(), **kw)
+
+
+def test_followups_are_stored_by_id_and_shown_in_the_language_asked(tmp_path, monkeypatch):
+    session = _session(tmp_path)
+    mock.attach_followups(session)  # English here (the submit ran without --lang)
+    session.save()
+    bank = catalog.followups("rope")
+    items = _reload(session).followups["rope"]
+    assert [f.ref for f in items] == ["q1", "q2", "q3"]
+    assert items[0].question == bank[0]["question"]
+    question, answer = mock.followup_texts("rope", items[1], "zh")
+    assert (question, answer) == (bank[1]["question_zh"], bank[1]["answer_zh"])
+    assert mock.followup_texts("rope", items[1], "en")[0] == bank[1]["question"]
+    # a session saved before refs existed: found by its stored question
+    old = mock.Followup(bank[2]["question"], bank[2]["answer"])
+    assert mock.followup_texts("rope", old, "zh")[0] == bank[2]["question_zh"]
+    # a question no longer in the bank is shown as it was stored
+    gone = mock.Followup("An old question?", "Its answer.", ref="q1")
+    assert mock.followup_texts("rope", gone, "zh") == ("An old question?", "Its answer.")
+
+
+def test_an_older_session_file_still_loads(tmp_path):
+    """Saved before graded and followup refs existed."""
+    data = {"id": "old", "folder": str(tmp_path), "exercises": ["rope"], "minutes": 5.0,
+            "started_at": 1000.0, "seed": None, "state": "submitted", "submitted_at": 1200.0,
+            "results": {"rope": {"passed": False, "score": 0.5}}, "hints": {}, "revealed": {},
+            "followups": {"rope": [{"question": catalog.followups("rope")[0]["question"],
+                                    "model_answer": "a", "answer": None, "skipped": False,
+                                    "rating": None}]},
+            "schema": 1}
+    session = mock.Session.from_dict(data)
+    assert session.graded == {} and session.followups["rope"][0].ref is None
+    assert mock.followup_texts("rope", session.followups["rope"][0], "zh")[0] == \
+        catalog.followups("rope")[0]["question_zh"]
+    with pytest.raises(ValueError, match="graded"):
+        mock.Session.from_dict({**data, "graded": {"rope": {"passed": "yes", "score": 1}}})
+
+
+def test_a_rating_out_of_range_says_what_is_allowed():
+    typed = iter(["7", "x", "", "2"])
+    said = []
+    assert interview.rating(lambda prompt: next(typed), "0-3? ", said.append) == 2
+    assert said == ["7", "x", ""]
+    shown = _printed(lambda: view.followup_bad_rating("7"))
+    assert "0, 1, 2 or 3" in shown and "'7'" in shown
+
+
+def _printed(draw, width=80) -> str:
+    with view.out.capture() as captured:
+        old = view.out.width
+        view.out.width = width
+        try:
+            draw()
+        finally:
+            view.out.width = old
+    return captured.get()
+
+
+def test_leave_message_is_wrapped_between_words(tmp_path):
+    text = _printed(lambda: view.mock_left("20261204-064858-8fca"), width=60)
+    lines = text.splitlines()
+    assert len(lines) > 1 and all(len(line) <= 60 for line in lines)
+    assert " ".join(line.strip() for line in lines) == \
+        catalog.ui("mock_left", id="20261204-064858-8fca")  # no word cut in two
+
+
+def _result(eid, passed, failing=()):
+    checks = [CheckResult("file.loads", "file imports", "core", "pass")]
+    checks += [CheckResult(f"{eid}.extra", "an extra check", "extra", "fail")]
+    checks += [CheckResult(f"{eid}.{n}", title, "core", "fail") for n, title in enumerate(failing)]
+    checks += [CheckResult(f"{eid}.ok", "a passing check", "core", "pass")]
+    return ExerciseResult(eid, f"{eid}.py", "cpu", passed, 0.5 if failing else 1.0, 0.1, None,
+                          checks)
+
+
+def test_live_view_names_the_failing_check_and_follows_lang(tmp_path, monkeypatch):
+    session = _session(tmp_path, ("rope", "sinusoidal"))
+    for eid in session.exercises:
+        session.path(eid).write_text(mock.mock_stub(eid, session.path(eid)))
+    session.graded = {"rope": mock.graded_entry(
+        _result("rope", False, ["mask == 0 excludes keys", "dropout is applied"])),
+        "sinusoidal": mock.graded_entry(_result("sinusoidal", True))}
+    assert session.graded["rope"]["failing"] == "mask == 0 excludes keys"  # core first
+
+    def draw():
+        files = [mock.file_status(session, eid) for eid in session.exercises]
+        view.out.print(view.mock_live_view(session, time.time(), files, {}, session.graded, 0,
+                                           None, None, frozenset({"sinusoidal"})))
+
+    shown = _printed(draw)
+    rope_line = next(i for i, line in enumerate(shown.splitlines()) if "rope.py" in line)
+    assert "FAIL 50%" in shown.splitlines()[rope_line]
+    assert "mask == 0 excludes" in shown.splitlines()[rope_line + 1]
+    assert "PASS 100%" in shown and "grading…" in shown and "untouched" in shown
+    assert max(len(line) for line in shown.splitlines()) <= 80
+    monkeypatch.setattr(i18n, "_chosen", "zh")
+    shown = _printed(draw)
+    assert "评分中" in shown and "未改动" in shown and "立即评分" in shown and "untouched" not in shown
+
+
+class _Keys:
+    """Keys pressed at given moments (seconds after the first poll)."""
+
+    def __init__(self, script):
+        self.script = list(script)
+        self.start = None
+
+    def poll(self, timeout):
+        self.start = self.start or time.monotonic()
+        time.sleep(timeout)
+        if self.script and time.monotonic() - self.start >= self.script[0][0]:
+            return self.script.pop(0)[1]
+        return None
+
+
+class _RecordingHistory:
+    def __init__(self):
+        self.hints = []
+
+    def record_hint(self, eid, level, **kw):
+        self.hints.append((eid, level))
+
+
+def test_the_clock_and_the_keys_go_on_while_a_grade_runs(tmp_path, monkeypatch):
+    """P8: a slow grade runs in the background; the view keeps redrawing, keys
+    pressed meanwhile are handled, and q leaves at once; the grade then ends."""
+    session = _session(tmp_path)
+    session.path("rope").write_text("def RoPE(q, k):\n    while True: pass\n")
+    release = threading.Event()
+    graded = []
+
+    def slow_grade(session, eid, launcher=None, timeout=20.0):
+        release.wait(30)
+        graded.append(eid)
+        return _result(eid, False, ["RoPE matches"])
+
+    monkeypatch.setattr(interview, "grade_file", slow_grade)
+    draws = []
+    state = interview.Live(session, _RecordingHistory(), launcher=None)
+    monkeypatch.setattr(state, "view", lambda: draws.append(sorted(state.grading)) or "")
+    keys = _Keys([(0.3, "g"), (0.6, "h"), (0.9, "q")])
+    started = time.monotonic()
+    assert interview.run_live(state, keys) == "left"
+    assert time.monotonic() - started < 5  # not waiting for the grade
+    assert len(draws) >= 8 and draws[-1] == ["rope"]  # redrawn all along, grading shown
+    assert state.hint is not None and session.hints == {"rope": 1}  # h, pressed meanwhile
+    release.set()
+    state.wait(10)
+    assert graded == ["rope"] and not state.job.is_alive()
+
+
+def test_a_background_grade_lands_in_the_graded_column_and_errors_surface(tmp_path,
+                                                                          monkeypatch):
+    session = _session(tmp_path)
+    session.path("rope").write_text("x = 1\n")
+    outcomes = [_result("rope", False, ["mask == 0 excludes keys"]), RuntimeError("judge died")]
+
+    def grade(session, eid, launcher=None, timeout=20.0):
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    monkeypatch.setattr(interview, "grade_file", grade)
+    state = interview.Live(session, _RecordingHistory(), launcher=None)
+    state.grade_now()
+    assert state.grading == {"rope"}
+    for _ in range(100):
+        state.tick()
+        if not state.grading and not state.want_shown:
+            break
+        time.sleep(0.02)
+    assert session.graded["rope"] == {"passed": False, "score": 0.5,
+                                      "failing": "mask == 0 excludes keys"}
+    assert _reload(session).graded == session.graded  # kept for resume
+    session.path("rope").write_text("x = 22\n")  # a save: graded again, and it fails inside
+    assert state.on_save() and state.grading == {"rope"}
+    with pytest.raises(RuntimeError, match="judge died"):
+        for _ in range(100):
+            state.tick()
+            time.sleep(0.02)
 
 
 def test_submit_grades_records_and_is_not_doubled(isolated_places):

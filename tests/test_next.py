@@ -110,3 +110,35 @@ def test_next_command(isolated_places):
     assert data["next"] == "relative" and data["plan"][0]["due"]
     text = run_cli("next", env={"COLUMNS": "120"})
     assert "Practise now: relative" in text.stdout and "relative.no_key_term" in text.stdout
+
+
+def test_next_offers_a_reset_only_for_a_started_exercise(isolated_places):
+    fresh = run_cli("next", env={"COLUMNS": "120"}).stdout
+    assert "drillpe start sinusoidal, then drillpe watch sinusoidal" in fresh
+    assert "reset" not in fresh  # never started: nothing to reset
+    workspace = isolated_places["workspace"]
+    workspace.mkdir(parents=True)
+    (workspace / "sinusoidal.py").write_text("# started\n")
+    started = run_cli("next", env={"COLUMNS": "120"}).stdout
+    assert "drillpe watch sinusoidal" in started and "drillpe reset sinusoidal" in started
+    assert "drillpe start sinusoidal" not in started
+
+
+def test_next_in_chinese(isolated_places):
+    history = History(isolated_places["home"])
+    history.record_attempt(att("relative", time.time() - 7200, False,
+                               diagnoses=["relative.no_key_term"]))
+    history.close()
+    shown = run_cli("next", "--lang", "zh", env={"COLUMNS": "120"}).stdout
+    for english in ("Practise now", "why:", "Then", "never practised", "failed exercises"):
+        assert english not in shown
+    assert "现在练习" in shown and "原因" in shown and "之后" in shown and "从未练习" in shown
+
+
+def test_a_watch_burst_is_one_attempt_of_a_round():
+    t0 = 1_000_000.0
+    saves = [att("rope", t0 + 20 * i, i == 5, source="watch") for i in range(6)]
+    p = schedule.plan(Events("rope", attempts=saves), 20, t0 + 200)
+    assert p.last.quality == 5 and len(p.last.attempts) == 1  # one try, passed in budget
+    stub = [att("rope", t0 - 50, False, untouched=True)]
+    assert schedule.plan(Events("rope", attempts=stub), 20, t0).reason == "never practised"

@@ -139,3 +139,132 @@ def test_calendar_uses_local_days():
     cal = progress.calendar([Events("rope", attempts=[attempt("rope", late, True)])], now, 7)
     assert cal[-2]["date"] == (datetime(2026, 3, 10) - timedelta(days=1)).date().isoformat()
     assert cal[-2]["passes"] == 1 and cal[-1]["attempts"] == 0
+
+
+def test_tries_skip_untouched_stubs_and_count_a_watch_burst_once():
+    gap = progress.BURST_GAP_S
+    t0 = 1_000_000.0
+    attempts = [
+        attempt("rope", t0, False, untouched=True),  # the stub as written: no try
+        attempt("rope", t0 + 10, False, source="watch"),  # a burst of saves ...
+        attempt("rope", t0 + 40, False, source="watch"),
+        attempt("rope", t0 + 40 + gap - 1, False, 0.5, source="watch"),  # ... ends here
+        attempt("rope", t0 + 40 + 2 * gap, False, source="watch"),  # a pause: a new try
+        attempt("rope", t0 + 41 + 2 * gap, True, source="watch"),  # a pass ends a burst
+        attempt("rope", t0 + 42 + 2 * gap, True, source="watch"),  # so this is one more
+        attempt("rope", t0 + 43 + 2 * gap, False),  # plain checks each count
+        attempt("rope", t0 + 44 + 2 * gap, False),
+    ]
+    counted = progress.tries(attempts)
+    assert [a.at - t0 for a in counted] == [40 + gap - 1, 41 + 2 * gap, 42 + 2 * gap,
+                                            43 + 2 * gap, 44 + 2 * gap]
+    s = progress.summarise(Events("rope", attempts=attempts), t0 + 10_000)
+    assert (s["passes"], s["attempts"], s["best_score"]) == (2, 5, 1.0)
+    assert s["attempts_to_first_pass"] == 2
+
+
+def test_only_untouched_checks_leave_an_exercise_new():
+    events = Events("alibi", attempts=[attempt("alibi", 1000.0, False, untouched=True),
+                                       attempt("alibi", 2000.0, False, untouched=True)])
+    s = progress.summarise(events, 3000.0)
+    assert (s["status"], s["attempts"], s["last_practised"]) == ("new", 0, None)
+    assert progress.calendar([events], 3000.0, 7)[-1]["attempts"] == 0
+
+
+def test_a_check_of_the_unedited_stub_is_recorded_as_untouched(isolated_places, tmp_path):
+    from drillpe.data import bundle
+    from drillpe.results.report import ExerciseResult
+
+    history = History(isolated_places["home"])
+    result = ExerciseResult("rope", "rope.py", "cpu", False, 0.0, 0.1, None, [])
+    for lang in ("en", "zh"):
+        stub = tmp_path / f"stub-{lang}.py"
+        stub.write_text(bundle.stub_path("rope", lang).read_text(encoding="utf-8"),
+                        encoding="utf-8")
+        assert history.record_check(result, file=stub).untouched
+    edited = tmp_path / "edited.py"
+    edited.write_text(bundle.stub_path("rope").read_text() + "\n# my first line\n")
+    assert not history.record_check(result, file=edited).untouched
+    assert not history.record_check(result).untouched  # no file: the notebook API
+    stored = history.events()["rope"].attempts
+    assert [a.untouched for a in stored] == [True, True, False, False]
+    assert history.exercise_summary("rope")["attempts"] == 2
+
+
+def _shown(draw, width=80):
+    from drillpe.render import practice_views as view
+
+    with view.out.capture() as captured:
+        old = view.out.width
+        view.out.width = width
+        try:
+            draw()
+        finally:
+            view.out.width = old
+    return captured.get()
+
+
+def _summaries(now):
+    revealed = Events("rope", attempts=[attempt("rope", now - 600, False, 0.5),
+                                        attempt("rope", now - 60, True)],
+                      hints=[(now - 500, 2)], reveals=[now - 300])
+    plain = Events("learnable", attempts=[attempt("learnable", now - 100, True)])
+    return [progress.summarise(e, now) for e in (revealed, plain)]
+
+
+def test_stats_table_marks_reveals_and_fits_80_columns(monkeypatch):
+    from drillpe.data import i18n
+    from drillpe.render import practice_views as view
+
+    now = time.time()
+    summaries = _summaries(now)
+    streak = {"current": 1, "longest": 1, "active_days": 1}
+    days = progress.calendar([], now, 28)
+    shown = _shown(lambda: view.stats(summaries, days, streak, []))
+    rope = next(line for line in shown.splitlines() if line.strip().startswith("rope"))
+    learnable = next(line for line in shown.splitlines() if line.strip().startswith("learnable"))
+    assert f"2 {view.REVEALED_MARK}" in rope and view.REVEALED_MARK not in learnable
+    assert "revealed" in shown  # the caption says what the mark means
+    assert max(len(line) for line in shown.splitlines()) <= 80 and "…" not in shown
+    monkeypatch.setattr(i18n, "_chosen", "zh")
+    shown = _shown(lambda: view.stats(summaries, days, streak, []))
+    for english in ("Progress, weakest first", "pass/try", "1st pass", "Last 28 days", "streak"):
+        assert english not in shown
+    assert "练习进度" in shown and "通过/尝试" in shown and "看过参考答案" in shown
+
+
+def test_calendar_has_weekday_rows_faint_empty_days_and_today():
+    from drillpe.render import practice_views as view
+
+    now = datetime(2026, 12, 4, 12, 0).timestamp()  # a Friday
+    events = Events("rope", attempts=[attempt("rope", datetime(2026, 12, 1, 9).timestamp(), True),
+                                      attempt("rope", datetime(2026, 11, 20, 9).timestamp(),
+                                              False)])
+    days = progress.calendar([events], now, 14)  # 11-21 (a Saturday) to 12-04
+    lines = _shown(lambda: view.out.print(view.calendar(days, {"current": 0, "longest": 1,
+                                                              "active_days": 2}))).splitlines()
+    header = next(line for line in lines if "Mo" in line)
+    assert header.split() == ["Mo", "Tu", "We", "Th", "Fr", "Sa", "Su"]
+    rows = [line for line in lines if line.startswith("  11-") or line.startswith("  12-")]
+    assert [r.split()[0] for r in rows] == ["11-16", "11-23", "11-30"]  # Mondays
+
+    def cell(row, weekday):  # the 3 characters from a weekday label on
+        start = header.index(["Mo", "Tu", "We", "Th", "Fr", "Sa", "Su"][weekday])
+        return row[start:start + 3]
+
+    assert cell(rows[0], 0).strip() == ""  # 11-16: before the range, blank
+    assert cell(rows[0], 5).strip() == "□"  # 11-21: in range, nothing done: a faint cell
+    assert cell(rows[2], 1).strip() == "■"  # 12-01, a Tuesday: passed
+    assert cell(rows[2], 4) == "[□]"  # today, Friday 12-04, in brackets
+    assert cell(rows[2], 5).strip() == ""  # tomorrow: not drawn
+    assert "today" in lines[-1]
+
+
+def test_stats_mock_status_and_bench_take_lang():
+    stats = run_cli("stats", "--lang", "zh")
+    assert stats.returncode == 0 and "练习进度" in stats.stdout, stats.stderr
+    assert run_cli("mock", "start", "--no-live", "-e", "rope").returncode == 0
+    status = run_cli("mock", "status", "--lang", "zh")
+    assert status.returncode == 0 and "模拟面试" in status.stdout and "未改动" in status.stdout
+    bench = run_cli("bench", "rope", "--lang", "zh")  # no learner file: a usage error, not
+    assert bench.returncode == 2 and "No such option" not in bench.stderr  # an unknown option

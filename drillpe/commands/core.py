@@ -236,7 +236,7 @@ def check(
         mine = places.learner_file(exercise.id, ws)
         recorded = path.resolve() == mine.resolve()
         if recorded:
-            history.record_check(result)
+            history.record_check(result, file=path)
         if not as_json:
             render.scorecard(result, quiet=quiet)
             if recorded and _is_empty(path):

@@ -34,7 +34,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document."
 @app.command(short_help="Your history: tries, passes, time, a calendar.")
 def stats(as_json: JsonOpt = False,
           days: Annotated[int, typer.Option("--days", metavar="N", min=7, max=371,
-                                            help="Days shown in the calendar.")] = 28) -> int:
+                                            help="Days shown in the calendar.")] = 28,
+          lang: LangOpt = None) -> int:
     """History: attempts, passes, time to first pass, time spent, weakest first."""
     # deferred: loaded only when this command runs, so that every start stays fast
     from drillpe.render import practice_views as view
@@ -72,7 +73,11 @@ def next_(as_json: JsonOpt = False,
         render.print_json({"schema": 1, "next": plans[0].exercise if plans else None,
                            "plan": [p.to_dict() for p in plans]})
     else:
-        view.next_list(plans, show)
+        ws = places.workspace(None)
+        started = {p.exercise: places.learner_file(p.exercise, ws).is_file()
+                   or bool(places.started_elsewhere(p.exercise, places.learner_file(p.exercise, ws)))
+                   for p in plans[:1]}
+        view.next_list(plans, show, started)
     return EXIT_OK
 
 
@@ -211,12 +216,14 @@ def _live(session) -> int:
                 outcome = interview.run_live(state, keys)
             except KeyboardInterrupt:
                 outcome = "left"
-        if outcome == "left":
-            render.out.print(f"Left the session; the clock keeps running. Back to it: drillpe "
-                             f"mock resume · finish: drillpe mock submit (session {session.id})",
-                             soft_wrap=True)
-            return EXIT_OK
-        results = state.grade_all()
+        if outcome != "left":
+            results = state.grade_all()
+    if outcome == "left":
+        # Leaving the block above stopped the warm workers, so a grade still under
+        # way ends now; its own cleanup (the run folder, its processes) runs before exit.
+        state.wait(interview.JOIN_ON_LEAVE_S)
+        view.mock_left(session.id)
+        return EXIT_OK
     return _finish(session, results, history, ask=True)
 
 
@@ -298,7 +305,8 @@ def mock_resume(session_id: SessionOpt = None, lang: LangOpt = None) -> int:
 
 
 @mock_app.command("status")
-def mock_status(session_id: SessionOpt = None, as_json: JsonOpt = False) -> int:
+def mock_status(session_id: SessionOpt = None, as_json: JsonOpt = False,
+                lang: LangOpt = None) -> int:
     """Time left and the state of each file."""
     # deferred: loaded only when this command runs, so that every start stays fast
     from drillpe.practice import mock as mocking
@@ -335,7 +343,7 @@ def mock_submit(
         if as_json:
             render.print_json(report)
         else:
-            render.warn(f"mock session {session.id} was already submitted; its report:")
+            render.warn(catalog.ui("mock_already_submitted", id=session.id))
             view.mock_report(report)
         return EXIT_OK if report["passed"] else EXIT_FAILED
     results = _grade_all(session, timeout)

@@ -57,6 +57,7 @@ def bench(
         "--timeout", metavar="SECONDS", min=1.0, max=MAX_TIMEOUT_S, callback=finite, help="Seconds allowed to each timing process.")] = 300.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Table and verdict only.")] = False,
     workspace: WorkspaceOpt = None,
+    lang: LangOpt = None,
 ) -> int:
     """Time a correct answer against the reference on realistic sizes.
 

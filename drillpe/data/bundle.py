@@ -96,6 +96,23 @@ def stub_path(exercise_id: str, lang: str | None = None) -> Path:
     return folder / "stub.py"
 
 
+def stub_paths(exercise_id: str) -> list[Path]:
+    """The stub in every language: stub.py and its twins stub.LANG.py."""
+    folder = exercises_dir() / exercise_id
+    return [folder / "stub.py"] + sorted(folder.glob("stub.*.py"))
+
+
+def is_stub(exercise_id: str, text: str) -> bool:
+    """Whether ``text`` is the exercise's stub, unedited, in any language."""
+    for path in stub_paths(exercise_id):
+        try:
+            if path.read_text(encoding="utf-8") == text:
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def solution_path(exercise_id: str) -> Path:
     return solutions_dir() / f"{exercise_id}.py"
 

@@ -9,7 +9,7 @@ other has.
 
 The language is, in order: ``--lang`` on the command line, ``$DRILLPE_LANG``,
 the locale (``$LANGUAGE``, ``$LC_ALL``, ``$LC_MESSAGES``, ``$LANG``: the first
-one set decides; ``zh...`` means Chinese), else English. Table headings,
+one set decides; ``zh...`` means Chinese), else English. The scorecard's table headings,
 check titles and the graders' numeric messages stay English.
 """
 

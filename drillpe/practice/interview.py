@@ -10,6 +10,7 @@ closed terminal loses nothing: ``drillpe mock resume``, ``status`` and
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +23,7 @@ from drillpe.results.history import Attempt, History, Work
 from drillpe.results.report import ExerciseResult
 
 TICK_S = 0.1
-RATING_PROMPT = "How close was your answer? 0 not at all · 1 partly · 2 mostly · 3 fully: "
+JOIN_ON_LEAVE_S = 30.0  # a grade under way when leaving: time for its own cleanup
 
 
 def grade_file(session: mock.Session, exercise_id: str, launcher=None, timeout: float = 20.0
@@ -77,9 +78,10 @@ def record(session: mock.Session, history: History) -> dict:
 
 
 def ask_followups(session: mock.Session, history: History, read: Callable[[str], str]) -> None:
-    """Ask each pending question; show the model answer after an answer or a
-    skip; take a self-rating. Saved after every question. Ctrl-D or Ctrl-C
-    stops, keeping what was answered (``drillpe mock questions`` goes on)."""
+    """Ask each pending question, in the language chosen now (the questions are
+    stored by id); show the model answer after an answer or a skip; take a
+    self-rating. Saved after every question. Ctrl-D or Ctrl-C stops, keeping
+    what was answered (``drillpe mock questions`` goes on)."""
     # deferred: screens load when the round draws
     from drillpe.render import practice_views as view
 
@@ -93,7 +95,8 @@ def ask_followups(session: mock.Session, history: History, read: Callable[[str],
             for number, item in enumerate(items, 1):
                 if item.answer is not None or item.skipped:
                     continue
-                view.followup_question(number, len(items), item.question)
+                question, model_answer = mock.followup_texts(eid, item)
+                view.followup_question(number, len(items), question)
                 lines = []
                 while True:
                     line = read("> ")
@@ -108,9 +111,9 @@ def ask_followups(session: mock.Session, history: History, read: Callable[[str],
                     item.skipped, item.answer, item.rating = True, "", 0
                 else:
                     item.answer = text
-                view.followup_answer(item.model_answer)
+                view.followup_answer(model_answer)
                 if not item.skipped:
-                    item.rating = _rating(read)
+                    item.rating = rating(read, view.rating_prompt(), view.followup_bad_rating)
                 session.save()
     except (EOFError, KeyboardInterrupt):
         pass
@@ -119,11 +122,13 @@ def ask_followups(session: mock.Session, history: History, read: Callable[[str],
         record(session, history)
 
 
-def _rating(read: Callable[[str], str]) -> int:
+def rating(read: Callable[[str], str], prompt: str, bad: Callable[[str], None]) -> int:
+    """A self-rating 0..3; anything else is said to be out of range and asked again."""
     while True:
-        answer = read(RATING_PROMPT).strip()
+        answer = read(prompt).strip()
         if answer in ("0", "1", "2", "3"):
             return int(answer)
+        bad(answer)
 
 
 # ---------------------------------------------------------------------------
@@ -132,7 +137,13 @@ def _rating(read: Callable[[str], str]) -> int:
 
 class Live:
     """State of the live mock: cached grades per file version, so grading on
-    save, on 'g' and at the end never grades the same file twice."""
+    save, on 'g' and at the end never grades the same file twice.
+
+    Grades run in a background thread, one at a time, while the UI loop keeps
+    redrawing the clock and reading keys: :meth:`tick` starts the next grade
+    that is due and collects a finished one. A grade raises nothing in the
+    thread: a drillpe error is carried back and raised by :meth:`tick` in the
+    loop, as a synchronous grade would have."""
 
     def __init__(self, session: mock.Session, history: History, launcher):
         self.session = session
@@ -140,21 +151,101 @@ class Live:
         self.launcher = launcher
         self.watcher = FileWatcher([session.path(eid) for eid in session.exercises])
         self.cache: dict[str, tuple[tuple | None, ExerciseResult]] = {}
-        self.shown: dict[str, ExerciseResult] = {}  # after 'g'
         self.focus = 0
         self.message: str | None = None
         self.hint = None
         self.confirm_submit = False
+        self.queue: list[str] = []  # exercises to grade, in order
+        self.want_shown = False  # 'g' was pressed: show the grades once the queue is done
+        self.job: threading.Thread | None = None
+        self.job_exercise: str | None = None
+        self._done: tuple | None = None  # (exercise, signature, result or exception)
+
+    # the cache ---------------------------------------------------------------
+    def fresh(self, eid: str) -> bool:
+        sig = signature(self.session.path(eid))
+        cached = self.cache.get(eid)
+        return cached is not None and sig is not None and cached[0] == sig
 
     def result(self, eid: str) -> ExerciseResult:
-        path = self.session.path(eid)
-        sig = signature(path)
-        cached = self.cache.get(eid)
-        if cached is not None and cached[0] == sig and sig is not None:
-            return cached[1]
+        """The grade of the file as it is now (graded here, in the caller's thread,
+        unless cached)."""
+        if self.fresh(eid):
+            return self.cache[eid][1]
+        sig = signature(self.session.path(eid))
         result = grade_file(self.session, eid, self.launcher)
-        self.cache[eid] = (signature(path), result)
+        self.cache[eid] = (sig, result)
         return result
+
+    # background grades ----------------------------------------------------
+    @property
+    def grading(self) -> frozenset[str]:
+        """The exercises being graded or waiting for a grade."""
+        running = {self.job_exercise} if self.job is not None else set()
+        return frozenset(running | set(self.queue))
+
+    def request(self, eid: str) -> None:
+        if eid not in self.queue and eid != self.job_exercise:
+            self.queue.append(eid)
+
+    def _run(self, eid: str, sig) -> None:
+        try:
+            outcome = grade_file(self.session, eid, self.launcher)
+        except BaseException as exc:  # carried to the UI loop, raised there
+            outcome = exc
+        self._done = (eid, sig, outcome)
+
+    def _collect(self) -> None:
+        """Take in the grade that finished, if one did."""
+        if self.job is None or self.job.is_alive():
+            return
+        self.job.join()
+        eid, sig, outcome = self._done
+        self.job, self.job_exercise, self._done = None, None, None
+        if isinstance(outcome, BaseException):
+            raise outcome
+        self.cache[eid] = (sig, outcome)
+        if signature(self.session.path(eid)) != sig:
+            self.request(eid)  # saved again while it was graded
+
+    def tick(self) -> None:
+        """Collect a finished grade, start the next one, show the grades after 'g'."""
+        self._collect()
+        while self.job is None and self.queue:
+            eid = self.queue.pop(0)
+            if self.fresh(eid):
+                continue
+            sig = signature(self.session.path(eid))
+            self.job_exercise = eid
+            self.job = threading.Thread(target=self._run, args=(eid, sig),
+                                        name=f"drillpe-grade-{eid}", daemon=True)
+            self.job.start()
+        if self.want_shown and self.job is None and not self.queue:
+            self.want_shown = False
+            self.show({eid: self.cache[eid][1] for eid in self.session.exercises
+                       if eid in self.cache})
+            if self.message == catalog.ui("mock_grading"):
+                self.message = None
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for the grade under way (without raising what it raised)."""
+        if self.job is not None:
+            self.job.join(timeout)
+
+    # what the keys and saves ask for --------------------------------------
+    def grade_now(self) -> None:
+        """'g': grade every file not graded in its current version, in the background."""
+        for eid in self.session.exercises:
+            if not self.fresh(eid):
+                self.request(eid)
+        self.want_shown = True
+        self.message = catalog.ui("mock_grading")
+
+    def show(self, results: dict[str, ExerciseResult]) -> None:
+        """Put grades in the graded column, and keep them for ``mock resume``."""
+        for eid, result in results.items():
+            self.session.graded[eid] = mock.graded_entry(result)
+        self.session.save()
 
     def runs(self) -> dict:
         return {eid: mock.run_status(r) for eid, (_, r) in self.cache.items()}
@@ -166,12 +257,17 @@ class Live:
         changed = self.watcher.changed()
         for path in changed:
             self.watcher.settle(path)
-            self.result(Path(path).stem)
+            self.request(Path(path).stem)
         return bool(changed)
 
     def grade_all(self) -> dict[str, ExerciseResult]:
+        """Every file as it is now (the end of the round): the grade under way is
+        waited for, the rest graded here."""
+        self.wait()
+        self.queue.clear()
+        self._collect()
         results = {eid: self.result(eid) for eid in self.session.exercises}
-        self.shown = dict(results)
+        self.show(results)
         return results
 
     def next_hint(self) -> None:
@@ -192,26 +288,28 @@ class Live:
         from drillpe.render import practice_views as view
 
         return view.mock_live_view(self.session, time.time(), self.files(), self.runs(),
-                                   self.shown, self.focus, self.message, self.hint)
+                                   self.session.graded, self.focus, self.message, self.hint,
+                                   self.grading)
 
 
 def run_live(state: Live, keys) -> str:
     """The live countdown until submit, time up, or leaving. Returns
-    'submit', 'time' or 'left'; ``state`` keeps the grades for the end."""
+    'submit', 'time' or 'left'; ``state`` keeps the grades for the end.
+    Grades run in the background: the clock and the keys never wait for one."""
     # deferred: rich.live and the screens load only when the round draws
     from rich.live import Live as RichLive
 
     from drillpe.render import practice_views as view
 
     session = state.session
+    for eid in session.exercises:  # first status of each file (pays the torch import once)
+        state.request(eid)
     with RichLive(state.view(), console=view.out, auto_refresh=False,
                   redirect_stdout=False, redirect_stderr=False) as live:
-        for eid in session.exercises:  # first status of each file (pays the torch import once)
-            state.result(eid)
-            live.update(state.view(), refresh=True)
         while True:
+            state.tick()
             if session.time_left(time.time()) <= 0:
-                state.message = "Time is up: grading…"
+                state.message = catalog.ui("mock_time_up")
                 live.update(state.view(), refresh=True)
                 return "time"
             key = keys.poll(TICK_S)
@@ -221,17 +319,14 @@ def run_live(state: Live, keys) -> str:
                 if key in ("q", "Q"):
                     return "left"
                 if key == "g":
-                    state.message = "Grading…"
-                    live.update(state.view(), refresh=True)
-                    state.grade_all()
-                    state.message = None
+                    state.grade_now()
                 elif key == "h":
                     state.next_hint()
                 elif key == "s":
                     if state.confirm_submit:
                         return "submit"
                     state.confirm_submit = True
-                    state.message = "Press s again to submit now (any other key cancels)."
+                    state.message = catalog.ui("mock_confirm_submit")
                 elif key.isdigit() and 1 <= int(key) <= len(session.exercises):
                     state.focus = int(key) - 1
                     state.hint = None

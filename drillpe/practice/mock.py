@@ -17,6 +17,7 @@ import json
 import math
 import re
 import secrets
+import shlex
 import time
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime
@@ -56,11 +57,41 @@ def followups(lang: str | None = None) -> dict[str, list[dict[str, str]]]:
 
 @dataclass
 class Followup:
-    question: str
+    question: str  # in the language of the submit (what older sessions hold only)
     model_answer: str
     answer: str | None = None  # what the learner wrote; None: not asked yet
     skipped: bool = False
     rating: int | None = None  # self-rating 0..3
+    ref: str | None = None  # which question of the bank: "q1", "q2", ... (None: older sessions)
+
+
+def followup_ref(number: int) -> str:
+    """The id of the bank's ``number``-th follow-up question (1-based)."""
+    return f"q{number}"
+
+
+def followup_texts(exercise_id: str, item: Followup, lang: str | None = None) -> tuple[str, str]:
+    """(question, model answer) of a stored follow-up in the language asked for now.
+
+    The bank entry is found by ``ref``, or, in a session saved before refs
+    existed, by the stored question in either language. When the bank has
+    changed since (the entry is gone, or it no longer has the stored
+    question), the stored texts are shown as they were."""
+    entries = catalog.followups(exercise_id)
+    entry = None
+    if item.ref is not None and item.ref.startswith("q") and item.ref[1:].isdigit():
+        number = int(item.ref[1:])
+        if 1 <= number <= len(entries):
+            entry = entries[number - 1]
+    if entry is None or item.question not in _questions(entry):
+        entry = next((e for e in entries if item.question in _questions(e)), None)
+    if entry is None:
+        return item.question, item.model_answer
+    return i18n.pick(entry, "question", lang), i18n.pick(entry, "answer", lang)
+
+
+def _questions(entry: dict[str, str]) -> set[str]:
+    return {i18n.pick(entry, "question", lang) for lang in i18n.LANGS}
 
 
 @dataclass
@@ -77,6 +108,9 @@ class Session:
     hints: dict[str, int] = field(default_factory=dict)
     revealed: dict[str, bool] = field(default_factory=dict)
     followups: dict[str, list[Followup]] = field(default_factory=dict)
+    # The live view's graded column (what 'g' showed last), kept for ``mock resume``:
+    # exercise id -> {"passed", "score", "failing": the first failing core check's title}
+    graded: dict[str, dict[str, Any]] = field(default_factory=dict)
     schema: int = SCHEMA
 
     # time -----------------------------------------------------------------
@@ -172,6 +206,10 @@ SESSION_FIELDS = {
     "hints": (_mapping_of(lambda v: _integer(v) and 0 <= v <= 1000), "an object of levels"),
     "revealed": (_mapping_of(lambda x: isinstance(x, bool)), "an object of true/false"),
     "followups": (_mapping_of(lambda x: isinstance(x, list)), "an object of lists"),
+    "graded": (_mapping_of(lambda x: isinstance(x, dict) and isinstance(x.get("passed"), bool)
+                           and _number(x.get("score")) and 0 <= x["score"] <= 1
+                           and (x.get("failing") is None or isinstance(x["failing"], str))),
+               'an object of {"passed", "score", "failing"}'),
     "schema": (lambda v: v == SCHEMA, f"{SCHEMA} (this drillpe's session format)"),
 }
 FOLLOWUP_FIELDS = {
@@ -180,6 +218,7 @@ FOLLOWUP_FIELDS = {
     "answer": (_optional(lambda v: isinstance(v, str)), "a string or null"),
     "skipped": (lambda v: isinstance(v, bool), "true or false"),
     "rating": (_optional(lambda v: _integer(v) and 0 <= v <= 3), "0 to 3, or null"),
+    "ref": (_optional(lambda v: isinstance(v, str)), "a string or null"),
 }
 def _strings(value) -> bool:
     return isinstance(value, list) and all(isinstance(x, str) for x in value)
@@ -257,10 +296,22 @@ def create(exercise_ids: list[str], minutes: float, seed: int | None, now: float
     session = Session(id=session_id, folder=str(folder), exercises=list(exercise_ids),
                       minutes=float(minutes), started_at=now, seed=seed)
     for eid in exercise_ids:
-        write_atomic(session.path(eid), bundle.stub_path(eid).read_text(encoding="utf-8"))
+        write_atomic(session.path(eid), mock_stub(eid, session.path(eid)))
     session.save()
     write_atomic(root / CURRENT_FILE, session_id + "\n")
     return session
+
+
+def mock_stub(exercise_id: str, path: Path, lang: str | None = None) -> str:
+    """The stub as a mock session holds it: its last line says how to grade
+    there (g in the mock window, or ``drillpe check ID --file PATH``) instead of
+    ``drillpe check ID``, which looks in the workspace, not in the session."""
+    stub = bundle.stub_path(exercise_id, lang).read_text(encoding="utf-8")
+    line = i18n.pick(bundle.exercise_data("ui")["mock_stub_line"], "text", lang).format(
+        id=exercise_id, path=shlex.quote(Path(path).as_posix()))
+    # the stub's own line, whatever its words: the one that ends in `drillpe check ID`
+    pattern = re.compile(rf"^.*drillpe check {re.escape(exercise_id)}[ \t]*$", re.MULTILINE)
+    return pattern.sub(lambda _: line, stub, count=1)
 
 
 def load(session_id: str | None = None, home: Path | None = None) -> Session:
@@ -300,8 +351,7 @@ def file_status(session: Session, exercise_id: str) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         status["parses"], status["syntax_error"] = False, str(exc)
         return status
-    stub = bundle.stub_path(exercise_id).read_text(encoding="utf-8")
-    status["edited"] = text != stub
+    status["edited"] = not any(text == mock_stub(exercise_id, path, lang) for lang in i18n.LANGS)
     try:
         ast.parse(text, filename=str(path))
         status["parses"] = True
@@ -339,12 +389,27 @@ def result_entry(result: ExerciseResult) -> dict[str, Any]:
 
 
 def attach_followups(session: Session, per_exercise: int = 3) -> None:
-    """Give each exercise its follow-up questions (once; answers are kept)."""
+    """Give each exercise its follow-up questions (once; answers are kept).
+    Each is stored by its id in the bank, so it is shown in the language of
+    whoever asks later (``drillpe mock questions --lang zh``)."""
     bank = followups()
     for eid in session.exercises:
         if eid not in session.followups:
-            session.followups[eid] = [Followup(q["question"], q["answer"])
-                                      for q in bank.get(eid, [])[:per_exercise]]
+            session.followups[eid] = [
+                Followup(q["question"], q["answer"], ref=followup_ref(number))
+                for number, q in enumerate(bank.get(eid, [])[:per_exercise], 1)]
+
+
+def first_failing(result: ExerciseResult) -> str | None:
+    """The title of the first failing core check (else of any failing check)."""
+    failing = [c for c in result.checks if c.status in ("fail", "error")]
+    core = [c for c in failing if c.level == "core"]
+    return (core or failing)[0].title if failing else None
+
+
+def graded_entry(result: ExerciseResult) -> dict[str, Any]:
+    """What the live view's graded column shows of a grade (kept in the session)."""
+    return {"passed": result.passed, "score": result.score, "failing": first_failing(result)}
 
 
 def verdict(entry: dict[str, Any] | None, revealed: bool) -> str:

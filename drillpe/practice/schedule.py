@@ -22,7 +22,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from drillpe.data import catalog
 from drillpe.results.history import Attempt, Events
+from drillpe.results.progress import tries
 
 DAY_S = 86400.0
 ROUND_GAP_S = 6 * 3600.0  # a longer pause between attempts starts a new round
@@ -30,8 +32,6 @@ RELEARN_S = 10 * 60.0  # a failed exercise comes back this soon
 EASE_START = 2.5
 EASE_MIN = 1.3
 FEW_ATTEMPTS = 3
-QUALITY_WORDS = {5: "passed fast, first try", 4: "passed", 3: "passed with help",
-                 2: "failed", 1: "revealed the solution (counts as failed)"}
 
 
 @dataclass
@@ -72,7 +72,8 @@ class Plan:
 def rounds_of(events: Events, minutes: int) -> list[Round]:
     """Split the attempts into rounds and rate each one."""
     groups: list[list[Attempt]] = []
-    for attempt in events.attempts:
+    # tries only: a check of the untouched stub is none, a burst of watch saves is one
+    for attempt in tries(events.attempts):
         current = groups[-1] if groups else None
         if (current is None or current[-1].passed
                 or attempt.at - current[-1].at > ROUND_GAP_S
@@ -154,32 +155,34 @@ def ago(seconds: float) -> str:
 
 
 def _explain(p: Plan, now: float) -> None:
+    """The plan's group and its reason, in the chosen language."""
+    ui = catalog.ui
     if p.last is None:
-        p.group, p.reason = 2, "never practised"
+        p.group, p.reason = 2, ui("why_never")
         return
     last = p.last
     when = ago(now - last.end)
-    what = QUALITY_WORDS[last.quality]
+    what = ui(f"why_q{last.quality}")
     if last.quality == 4 and last.attempts:
         n = next(i for i, a in enumerate(last.attempts, 1) if a.passed)
-        what = f"passed in {n} attempts" if n > 1 else "passed first try (over the time budget)"
+        what = ui("why_passed_in", n=n) if n > 1 else ui("why_first_over")
     if last.quality == 3:
-        what = (f"passed with {last.hints} hint level{'s' if last.hints != 1 else ''}"
-                if last.hints else f"passed after {len(last.attempts)} attempts")
+        what = ((ui("why_hint_one") if last.hints == 1 else ui("why_hints", n=last.hints))
+                if last.hints else ui("why_after", n=len(last.attempts)))
     if last.quality == 2 and last.diagnoses:
         what += " (" + ", ".join(last.diagnoses[:2]) + ")"
     p.overdue_s = now - p.due_at
     if p.overdue_s >= 0:
         if last.quality < 3:
             p.group = 0
-            p.reason = f"{what} {when} ago: failed exercises come back soon"
+            p.reason = ui("why_failed_due", what=what, when=when)
         else:
             p.group = 1
-            p.reason = (f"{what} {when} ago; review due (interval {ago(p.interval_s)}, "
-                        f"overdue by {ago(p.overdue_s)})")
+            p.reason = ui("why_review_due", what=what, when=when, interval=ago(p.interval_s),
+                          overdue=ago(p.overdue_s))
     else:
         p.group = 3
-        p.reason = f"{what} {when} ago; next review in {ago(-p.overdue_s)}"
+        p.reason = ui("why_later", what=what, when=when, wait=ago(-p.overdue_s))
 
 
 def recommend(all_events: dict[str, Events], exercises: list, now: float) -> list[Plan]:

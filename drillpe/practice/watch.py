@@ -112,7 +112,7 @@ class Session:
         item.latency_s = time.monotonic() - seen_at
         self.focus = self.items.index(item)
         if self.history is not None:
-            self.history.record_check(result, source="watch")
+            self.history.record_check(result, source="watch", file=item.path)
         return result
 
     def poll(self) -> list[Item]:

@@ -70,8 +70,8 @@ def level_name(difficulty: str) -> str:
 def _progress(row: dict) -> Text:
     status = row.get("status", "new")
     if status == "new":
-        return Text("started", style="cyan") if row["started"] else Text("–", style="dim")
-    text = Text(status, style=STATUS_COLOUR.get(status, ""))
+        return Text(catalog.ui("status_started"), style="cyan") if row["started"] else Text("–", style="dim")
+    text = Text(catalog.ui(f"status_{status}"), style=STATUS_COLOUR.get(status, ""))
     if row["best"] is not None:
         text += Text(f" {row['best']:.0%}", style="green" if row["passed"] else "yellow")
     return text
@@ -81,7 +81,7 @@ def exercise_list(rows: list[dict]) -> None:
     """A table per topic (rows arrive grouped, in catalog.topics() order), with fixed
     column widths so the tables line up as one."""
     id_width = max(len(row["id"]) for row in rows) + 2
-    out.print(Text("drillpe exercises", style="italic"))
+    out.print(Text(catalog.ui("list_title"), style="italic"))
     out.print()
     topic = None
     table = None
@@ -130,7 +130,7 @@ def _checks_table(result: ExerciseResult) -> Table:
                           Text("both" if 0 < core < len(group) else check.level, style="dim"),
                           Text(check.message, style="dim"))
             continue
-        level = Text(check.level, style="dim" if check.level == "extra" else "")
+        level = Text(catalog.ui(f"check_level_{check.level}") if check.level in ("core", "extra") else check.level, style="dim" if check.level == "extra" else "")
         message = Text(check.message)
         if check.diagnosis:
             message.append("  [" + ", ".join(check.diagnosis) + "]", style="magenta")

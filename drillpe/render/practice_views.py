@@ -6,10 +6,11 @@ is printed once in a pipe and refreshed in place in a terminal.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.segment import Segment
@@ -21,6 +22,7 @@ from drillpe.data import catalog, places
 
 # The scorecard's parts come from drillpe.render, so watch and check look alike.
 from drillpe.render import scorecard_renderable
+from drillpe.results.progress import BURST_GAP_S
 from drillpe.results.report import ExerciseResult
 
 out = render.out
@@ -80,103 +82,159 @@ def scorecard(result: ExerciseResult, *, quiet: bool = False,
 # stats
 
 
+def status_word(status: str) -> str:
+    """failing / revealed / passed / new / started in the chosen language."""
+    return catalog.ui(f"status_{status}")
+
+
 def stats(summaries: list[dict[str, Any]], days: list[dict[str, Any]], streak: dict[str, int],
-          sessions: list[dict[str, Any]]) -> None:
-    table = Table(box=box.SIMPLE_HEAD, title="Progress, weakest first", title_justify="left",
+          sessions: list[dict[str, Any]], today: str | None = None) -> None:
+    ui = catalog.ui
+    table = Table(box=box.SIMPLE_HEAD, title=ui("stats_title"), title_justify="left",
                   pad_edge=False)
-    table.add_column("exercise", no_wrap=True, style="bold cyan")
-    table.add_column("status", no_wrap=True)
-    table.add_column("pass/try", justify="right", no_wrap=True)
-    table.add_column("1st pass", no_wrap=True)
-    table.add_column("best", justify="right", no_wrap=True)
-    table.add_column("hints", justify="right", no_wrap=True)
-    table.add_column("time", justify="right", no_wrap=True)
-    table.add_column("last", no_wrap=True)
+    table.add_column(ui("stats_col_exercise"), no_wrap=True, style="bold cyan")
+    table.add_column(ui("stats_col_status"), no_wrap=True)
+    table.add_column(ui("stats_col_tries"), justify="right", no_wrap=True)
+    table.add_column(ui("stats_col_first"), no_wrap=True)
+    table.add_column(ui("stats_col_best"), justify="right", no_wrap=True)
+    table.add_column(ui("stats_col_hints"), justify="right", no_wrap=True)
+    table.add_column(ui("stats_col_time"), justify="right", no_wrap=True)
+    table.add_column(ui("stats_col_last"), no_wrap=True)
     for s in summaries:
         first = ("–" if s["attempts_to_first_pass"] is None else
                  f"{duration(s['time_to_first_pass_s'])} ({s['attempts_to_first_pass']})")
-        table.add_row(s["exercise"], Text(s["status"], style=STATUS_STYLE.get(s["status"], "")),
+        # hint levels seen, and ◆ when the reference was revealed (it counts as failed in next)
+        helped = Text(str(s["hints_seen"]) if s["hints_seen"] else "–")
+        if s.get("revealed"):
+            helped.append(" " + REVEALED_MARK, style="bold yellow")
+        table.add_row(s["exercise"],
+                      Text(status_word(s["status"]), style=STATUS_STYLE.get(s["status"], "")),
                       f"{s['passes']}/{s['attempts']}", first,
                       _score(s["best_score"], s["passes"] > 0),
-                      str(s["hints_seen"]) if s["hints_seen"] else "–",
+                      helped,
                       duration(s["time_spent_s"]) if s["time_spent_s"] else "–",
                       when(s["last_practised"]))
-    table.caption = ("1st pass: time from the first work recorded to the first pass (tries); "
-                     "time: checks, hints and sessions less than 15 min apart")
+    table.caption = ui("stats_caption", burst=int(BURST_GAP_S))
     table.caption_justify = "left"
     out.print(table)
-    out.print(calendar(days, streak))
+    out.print(calendar(days, streak, today))
     if sessions:
         out.print(mock_history(sessions))
     if not any(s["attempts"] for s in summaries):
-        out.print(Text("Nothing recorded yet: drillpe start ID, then drillpe check ID "
-                       "(or drillpe watch, or drillpe mock).", style="dim"))
+        out.print(Text(ui("stats_nothing"), style="dim"), soft_wrap=True)
     else:
-        out.print(Text("What to practise now: drillpe next", style="dim"))
+        out.print(Text(ui("stats_next"), style="dim"))
 
 
-def calendar(days: list[dict[str, Any]], streak: dict[str, int]) -> RenderableType:
-    """Weeks as rows, oldest first: ■ passed something, ▪ attempted, · hint or
-    session only, space nothing."""
+REVEALED_MARK = "◆"
+CELL_W = 3  # a calendar cell: " ■ ", or "[■]" for today
+
+
+def _pad(label: str, width: int = CELL_W) -> str:
+    return label + " " * max(0, width - cell_len(label))
+
+
+def calendar(days: list[dict[str, Any]], streak: dict[str, int],
+             today: str | None = None) -> RenderableType:
+    """Weeks as rows from Monday to Sunday, oldest first, under weekday labels:
+    ■ passed something, ▪ attempted, · hint or session only, a faint □ nothing;
+    today (the last day, or ``today``) in brackets. Days outside the range are blank."""
+    ui = catalog.ui
     text = Text()
-    text.append(f"Last {len(days)} days", style="bold")
-    text.append(f"   streak {streak['current']} day{'s' if streak['current'] != 1 else ''}"
-                f" · longest {streak['longest']} · active days {streak['active_days']}\n")
-    for start in range(0, len(days), 7):
-        week = days[start:start + 7]
-        text.append(f"  {week[0]['date'][5:]}  ", style="dim")
-        for day in week:
-            if day["passes"]:
-                text.append("■ ", style="green")
-            elif day["attempts"]:
-                text.append("▪ ", style="yellow")
-            elif day["active"]:
-                text.append("· ", style="cyan")
+    text.append(ui("calendar_title", days=len(days)), style="bold")
+    text.append(ui("calendar_streak", current=streak["current"], longest=streak["longest"],
+                   active=streak["active_days"]) + "\n")
+    if not days:
+        return text
+    today = today or days[-1]["date"]
+    first = date.fromisoformat(days[0]["date"])
+    by_date = {d["date"]: d for d in days}
+    monday = first - timedelta(days=first.weekday())
+    last = date.fromisoformat(days[-1]["date"])
+    text.append(" " * 9)
+    for label in ui("calendar_weekdays").split():
+        text.append(_pad(label), style="dim")
+    text.append("\n")
+    week = monday
+    while week <= last:
+        text.append(f"  {week.isoformat()[5:]}  ", style="dim")
+        for offset in range(7):
+            day = (week + timedelta(days=offset)).isoformat()
+            cell = by_date.get(day)
+            if cell is None:
+                text.append(" " * CELL_W)
+                continue
+            if cell["passes"]:
+                mark, style = "■", "green"
+            elif cell["attempts"]:
+                mark, style = "▪", "yellow"
+            elif cell["active"]:
+                mark, style = "·", "cyan"
             else:
-                text.append("  ")
+                mark, style = "□", "dim"
+            if day == today:
+                text.append("[", style="bold")
+                text.append(mark, style=style + " bold")
+                text.append("]", style="bold")
+            else:
+                text.append(f" {mark} ", style=style)
         text.append("\n")
-    text.append("  ■ passed  ▪ attempted  · hints or sessions only", style="dim")
+        week += timedelta(days=7)
+    text.append("  " + ui("calendar_legend"), style="dim")
     return text
 
 
 def mock_history(sessions: list[dict[str, Any]]) -> RenderableType:
-    table = Table(box=box.SIMPLE_HEAD, title="Mock interviews (latest first)",
+    ui = catalog.ui
+    table = Table(box=box.SIMPLE_HEAD, title=ui("mock_history_title"),
                   title_justify="left", pad_edge=False)
     # Everything but the verdicts fits on one line at 80 columns; the verdicts wrap.
-    table.add_column("session", no_wrap=True)
-    table.add_column("exercises", ratio=1)
+    table.add_column(ui("col_session"), no_wrap=True)
+    table.add_column(ui("col_exercises"), ratio=1)
     for column in ("score", "used", "over"):
-        table.add_column(column, no_wrap=True, justify="right")
+        table.add_column(ui(f"col_{column}"), no_wrap=True, justify="right")
     for s in sessions[:5]:
-        verdicts = ", ".join(f"{e['exercise']} {e['verdict']}" for e in s["exercises"])
+        verdicts = ", ".join(f"{e['exercise']} {verdict_word(e['verdict'])}"
+                             for e in s["exercises"])
         table.add_row(s["session"], verdicts, _score(s["score"], s["passed"]),
                       duration(s["time_used_s"]),
                       duration(s["over_time_s"]) if s["over_time_s"] else "–")
     return table
 
 
+def verdict_word(verdict: str) -> str:
+    """pass / fail / revealed / not graded in the chosen language."""
+    try:
+        return catalog.ui("verdict_" + verdict.replace(" ", "_"))
+    except KeyError:
+        return verdict
+
+
 # ---------------------------------------------------------------------------
 # next
 
 
-def next_list(plans: list, show: int) -> None:
+def next_list(plans: list, show: int, started: dict[str, bool] | None = None) -> None:
+    """``started``: exercise id -> whether a learner file exists for it (a stub never
+    started is not offered a reset)."""
     if not plans:
         return
+    ui = catalog.ui
     top = plans[0]
     exercise = catalog.get(top.exercise)
-    out.print(Text.assemble(("Practise now: ", "bold"), (top.exercise, "bold cyan"),
+    out.print(Text.assemble((ui("next_now"), "bold"), (top.exercise, "bold cyan"),
                             (f" — {exercise.title}", "")), soft_wrap=True)
-    out.print(Text(f"  why: {top.reason}", style=""), soft_wrap=True)
-    out.print(Text(f"  drillpe start {top.exercise}  (or drillpe reset {top.exercise} for a fresh "
-                   f"stub), then drillpe watch {top.exercise}", style="dim"), soft_wrap=True)
+    out.print(Text(ui("next_why", reason=top.reason), style=""), soft_wrap=True)
+    key = "next_do_started" if (started or {}).get(top.exercise) else "next_do_new"
+    out.print(Text(ui(key, id=top.exercise), style="dim"), soft_wrap=True)
     rest = plans[1:show]
     if rest:
-        table = Table(box=box.SIMPLE_HEAD, title="Then", title_justify="left")
+        table = Table(box=box.SIMPLE_HEAD, title=ui("next_then"), title_justify="left")
         table.add_column("id", no_wrap=True)
-        table.add_column("due", no_wrap=True)
-        table.add_column("why")
+        table.add_column(ui("next_col_due"), no_wrap=True)
+        table.add_column(ui("next_col_why"))
         for p in rest:
-            due = "now" if p.group in (0, 1, 2) else datetime.fromtimestamp(
+            due = ui("next_due_now") if p.group in (0, 1, 2) else datetime.fromtimestamp(
                 p.due_at).strftime("%Y-%m-%d %H:%M")
             table.add_row(Text(p.exercise, style="bold cyan"), due, p.reason)
         out.print(table)
@@ -387,19 +445,30 @@ def watch_ended(items) -> None:
 # ---------------------------------------------------------------------------
 # mock interview
 
+FAILING_W = 22  # the failing check's title under FAIL x% in the live view
 
-def _file_state(fs: dict[str, Any], run: dict[str, Any] | None) -> Text:
+
+def _short(text: str, width: int) -> str:
+    return text if cell_len(text) <= width else text[:width - 1].rstrip() + "…"
+
+
+def _file_state(fs: dict[str, Any], run: dict[str, Any] | None, grading: bool = False) -> Text:
+    ui = catalog.ui
     if not fs["exists"]:
-        return Text("missing", style="bold red")
-    text = Text("edited" if fs["edited"] else "untouched", style="" if fs["edited"] else "dim")
+        return Text(ui("mock_state_missing"), style="bold red")
+    text = Text(ui("mock_state_edited") if fs["edited"] else ui("mock_state_untouched"),
+                style="" if fs["edited"] else "dim")
     if fs["parses"] is False:
-        text.append(f" · syntax error {fs['syntax_error']}", style="red")
+        text.append(ui("mock_state_syntax", error=fs["syntax_error"]), style="red")
+        return text
+    if grading:
+        text.append(" · " + ui("mock_grading_cell"), style="yellow")
         return text
     if run is not None:
-        text.append(" · imports ✓" if run["imports"] else " · imports ✗",
+        text.append(ui("mock_state_imports_ok") if run["imports"] else ui("mock_state_imports_bad"),
                     style="green" if run["imports"] else "red")
         if run["imports"]:
-            text.append(" · runs ✓" if run["runs"] else " · runs ✗",
+            text.append(ui("mock_state_runs_ok") if run["runs"] else ui("mock_state_runs_bad"),
                         style="green" if run["runs"] else "red")
         if run.get("problem") and fs["edited"]:
             text.append(f" ({run['problem'][:60]})", style="dim")
@@ -407,70 +476,88 @@ def _file_state(fs: dict[str, Any], run: dict[str, Any] | None) -> Text:
 
 
 def mock_started(session, live: bool) -> None:
-    lines = Text()
-    lines.append(f"Mock interview {session.id}", style="bold")
-    seed = f" · seed {session.seed}" if session.seed is not None else ""
-    lines.append(f" · {session.minutes:g} min{seed}\n")
-    lines.append("Session folder: ")
-    lines.append(f"{session.folder}\n", style="bold")
+    ui = catalog.ui
+    # Sentences are wrapped by rich between words; each path is on a line of its own,
+    # never wrapped (a terminal narrower than it cuts it, but nothing else).
+    head = Text(ui("mock_title", id=session.id), style="bold")
+    seed = ui("mock_seed", seed=session.seed) if session.seed is not None else ""
+    head.append(ui("mock_minutes", minutes=f"{session.minutes:g}") + seed)
+    out.print(head)
+    out.print(Text(ui("mock_folder").rstrip()))
+    out.print(Text(f"  {session.folder}", style="bold"), soft_wrap=True)
     for number, eid in enumerate(session.exercises, 1):
         ex = catalog.get(eid)
-        lines.append(f"  {number}. {eid}", style="bold cyan")
-        lines.append(f" — {ex.title} ({ex.difficulty}, ~{ex.minutes} min): ")
-        lines.append(f"{session.path(eid)}\n")
+        line = Text(f"  {number}. {eid}", style="bold cyan")
+        line.append(ui("mock_item", title=ex.title, difficulty=render.level_name(ex.difficulty),
+                       minutes=ex.minutes).rstrip())
+        out.print(line)
+        out.print(Text(f"     {session.path(eid)}"), soft_wrap=True)
     if not live:
-        lines.append("Edit the files, then: drillpe mock status · drillpe mock submit",
-                     style="dim")
-    out.print(lines, soft_wrap=True)
+        out.print(Text(ui("mock_edit_then"), style="dim"))
 
 
 def mock_status(status: dict[str, Any]) -> None:
+    ui = catalog.ui
     left = status["time_left_s"]
     text = Text()
-    text.append(f"Mock interview {status['session']} ({status['state']}): ", style="bold")
+    text.append(ui("mock_status_title", id=status["session"],
+                   state=ui(f"mock_state_{status['state']}")), style="bold")
     if status["state"] == "submitted":
-        text.append("submitted")
+        text.append(ui("mock_state_submitted"))
     elif left >= 0:
-        text.append(f"{clock(left)} left", style="bold green" if left > 120 else "bold yellow")
+        text.append(ui("mock_left_time", clock=clock(left)),
+                    style="bold green" if left > 120 else "bold yellow")
     else:
-        text.append(f"time is up, {duration(-left)} over: drillpe mock submit",
-                    style="bold red")
+        text.append(ui("mock_time_over", over=duration(-left)), style="bold red")
     out.print(text, soft_wrap=True)
-    out.print(Text(f"Folder: {status['folder']}", style="dim"), soft_wrap=True)
+    out.print(Text(ui("mock_status_folder", folder=status["folder"]), style="dim"),
+              soft_wrap=True)
     table = Table(box=box.SIMPLE_HEAD)
     table.add_column("#", no_wrap=True)
-    table.add_column("exercise", no_wrap=True)
-    table.add_column("file", no_wrap=True)
-    table.add_column("state")
+    table.add_column(ui("col_exercise"), no_wrap=True)
+    table.add_column(ui("col_file"), no_wrap=True)
+    table.add_column(ui("col_state"))
     for number, fs in enumerate(status["files"], 1):
         table.add_row(str(number), Text(fs["exercise"], style="bold cyan"),
                       f"{fs['exercise']}.py", _file_state(fs, None))
     out.print(table)
 
 
+def _graded_cell(entry: dict[str, Any] | None) -> Text:
+    """PASS/FAIL and the score; under a FAIL, the first failing check, short."""
+    if entry is None:
+        return Text("–", style="dim")
+    text = Text(f"{'PASS' if entry['passed'] else 'FAIL'} {entry['score']:.0%}",
+                style="bold green" if entry["passed"] else "bold red")
+    if not entry["passed"] and entry.get("failing"):
+        text.append("\n" + _short(entry["failing"], FAILING_W), style="red")
+    return text
+
+
 def mock_live_view(session, now: float, files: list[dict[str, Any]], runs: dict[str, Any],
-                   grades: dict[str, ExerciseResult], focus: int, message: str | None,
-                   hint: RenderableType | None) -> RenderableType:
+                   graded: dict[str, dict[str, Any]], focus: int, message: str | None,
+                   hint: RenderableType | None, grading: frozenset[str] = frozenset()
+                   ) -> RenderableType:
+    """``graded``: exercise id -> mock.graded_entry (what 'g' showed last);
+    ``grading``: the exercises whose grade is running now (the clock goes on)."""
+    ui = catalog.ui
     left = session.time_left(now)
     style = "bold green" if left > 300 else "bold yellow" if left > 60 else "bold red"
     head = Text()
     head.append(f" {clock(left)} ", style=f"reverse {style}")
-    head.append(f"  mock interview {session.id} · {session.minutes:g} min · ")
-    head.append(session.folder, style="bold")
+    head.append(ui("mock_live_title", id=session.id, minutes=f"{session.minutes:g}"))
+    folder = Text(f"{session.folder}", style="bold")
+    # one column names the exercise and its file (ID.py in the folder above)
     table = Table(box=box.SIMPLE_HEAD, expand=False)
-    for column in ("#", "exercise", "file", "state", "graded"):
-        table.add_column(column, no_wrap=column != "state")
+    for key in ("#", "file", "state", "graded"):
+        table.add_column(key if key == "#" else ui(f"col_{key}"), no_wrap=key != "state")
     for number, fs in enumerate(files, 1):
         eid = fs["exercise"]
-        grade = grades.get(eid)
-        graded = Text("–", style="dim") if grade is None else Text(
-            f"{'PASS' if grade.passed else 'FAIL'} {grade.score:.0%}",
-            style="bold green" if grade.passed else "bold red")
-        name = Text(f"{eid}", style="bold cyan" + (" reverse" if number - 1 == focus else ""))
-        table.add_row(str(number), name, f"{eid}.py", _file_state(fs, runs.get(eid)), graded)
-    keys = Text("g grade now · h hint for the selected exercise (counted) · 1-9 select · "
-                "s submit · q leave (the clock keeps running; drillpe mock resume)", style="dim")
-    parts: list = [head, table, keys]
+        name = Text(f"{eid}.py", style="bold cyan" + (" reverse" if number - 1 == focus else ""))
+        table.add_row(str(number), name, _file_state(fs, runs.get(eid), eid in grading),
+                      _graded_cell(graded.get(eid)))
+    keys = Text(ui("mock_keys"), style="dim")
+    parts: list = [head, folder, table, keys]
     if hint is not None:
         parts.append(hint)
     if message:
@@ -478,23 +565,34 @@ def mock_live_view(session, now: float, files: list[dict[str, Any]], runs: dict[
     return Group(*parts)
 
 
+def mock_left(session_id: str) -> None:
+    # rich wraps it between words (the terminal would cut a word in two)
+    out.print(Text(catalog.ui("mock_left", id=session_id)))
+
+
 def followup_intro(exercise_id: str, count: int) -> None:
     ex = catalog.get(exercise_id)
     out.print()
-    out.print(Text(f"Follow-up questions: {exercise_id} — {ex.title}", style="bold"))
-    out.print(Text(f"{count} question{'s' if count != 1 else ''}. Type your answer; an empty "
-                   "line ends it. Just Enter (or 'skip') skips.", style="dim"), soft_wrap=True)
+    out.print(Text(catalog.ui("followup_title", id=exercise_id, title=ex.title), style="bold"))
+    out.print(Text(catalog.ui("followup_how", count=count), style="dim"))
 
 
 def followup_question(number: int, total: int, question: str) -> None:
     out.print()
-    out.print(Text.assemble((f"Q{number}/{total} ", "bold magenta"), (question, "bold")),
-              soft_wrap=True)
+    out.print(Text.assemble((f"Q{number}/{total} ", "bold magenta"), (question, "bold")))
 
 
 def followup_answer(model: str) -> None:
-    out.print(Panel(Text(model), title="Model answer", title_align="left", box=box.ROUNDED,
-                    border_style="cyan"))
+    out.print(Panel(Text(model), title=catalog.ui("followup_model"), title_align="left",
+                    box=box.ROUNDED, border_style="cyan"))
+
+
+def followup_bad_rating(answer: str) -> None:
+    out.print(Text(catalog.ui("followup_rating_bad", answer=answer), style="yellow"))
+
+
+def rating_prompt() -> str:
+    return catalog.ui("followup_rating")
 
 
 def ask(prompt: str) -> str:
@@ -502,30 +600,31 @@ def ask(prompt: str) -> str:
 
 
 def mock_report(report: dict[str, Any]) -> None:
-    table = Table(box=box.SIMPLE_HEAD, title=f"Mock interview {report['session']}",
+    ui = catalog.ui
+    table = Table(box=box.SIMPLE_HEAD, title=ui("mock_title", id=report["session"]),
                   title_justify="left", pad_edge=False)
     for column in ("exercise", "verdict", "score", "hints", "revealed", "answers"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("diagnoses", overflow="fold")
+        table.add_column(ui(f"col_{column}"), no_wrap=True)
+    table.add_column(ui("col_diagnoses"), overflow="fold")
     for e in report["exercises"]:
         rating = "–" if e["followup_rating"] is None else f"{e['followup_rating']:.0%}"
         table.add_row(Text(e["exercise"], style="bold cyan"),
-                      Text(e["verdict"], style=VERDICT_STYLE.get(e["verdict"], "")),
-                      f"{e['score']:.0%}", str(e["hints"]), "yes" if e["revealed"] else "no",
+                      Text(verdict_word(e["verdict"]),
+                           style=VERDICT_STYLE.get(e["verdict"], "")),
+                      f"{e['score']:.0%}", str(e["hints"]), ui("yes") if e["revealed"] else ui("no"),
                       rating, ", ".join(e["diagnoses"][:3]))
     out.print(table)
     summary = Text()
     summary.append(" PASS " if report["passed"] else " FAIL ",
                    style="bold black on green" if report["passed"] else "bold white on red")
-    summary.append(f" score {report['score']:.0%} · time used {duration(report['time_used_s'])} "
-                   f"of {report['minutes']:g} min")
+    summary.append(ui("mock_report_summary", score=f"{report['score']:.0%}",
+                      used=duration(report["time_used_s"]), minutes=f"{report['minutes']:g}"))
     if report["over_time_s"]:
-        summary.append(f" · over time by {duration(report['over_time_s'])}", style="bold red")
+        summary.append(ui("mock_report_over", over=duration(report["over_time_s"])),
+                       style="bold red")
     out.print(summary)
     pending = sum(1 for e in report["exercises"] for f in e["followups"] if f["answer"] is None
                   and not f["skipped"])
     if pending:
-        out.print(Text(f"{pending} follow-up question(s) not answered yet: drillpe mock "
-                       "questions (in a terminal), or see them in drillpe mock submit --json.",
-                       style="dim"), soft_wrap=True)
-    out.print(Text("Recorded in your history: drillpe stats · drillpe next", style="dim"))
+        out.print(Text(ui("mock_report_pending", n=pending), style="dim"))
+    out.print(Text(ui("mock_report_recorded"), style="dim"))

@@ -28,6 +28,7 @@ class Attempt:
     session: str | None = None
     seed: int | None = None
     device: str | None = None
+    untouched: bool = False  # the file was the exercise's stub, unedited: not a try
 
     @classmethod
     def from_result(cls, result: ExerciseResult, at: float, **extra: Any) -> Attempt:

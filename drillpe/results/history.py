@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from drillpe.data import places
+from drillpe.data import bundle, places
 from drillpe.results.events import Attempt, Events, Legacy, Work
 from drillpe.results.progress import summarise
 from drillpe.results.report import ExerciseResult
@@ -94,6 +94,11 @@ MIGRATIONS: list[str] = [
     # the exercise (the mask, the table, ...); each ladder counts its own levels.
     """
     ALTER TABLE hints ADD COLUMN part TEXT NOT NULL DEFAULT ''
+    """,
+    # A check of the untouched stub is recorded (drillpe history shows it) but is no
+    # try in stats and next (drillpe.results.progress.tries). Older rows were edited files.
+    """
+    ALTER TABLE attempts ADD COLUMN untouched INTEGER NOT NULL DEFAULT 0
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -408,23 +413,22 @@ class History:
 
     # what commands record ---------------------------------------------------
     def record_check(self, result: ExerciseResult, *, source: str = "check",
-                     session: str | None = None, at: float | None = None) -> Attempt:
+                     session: str | None = None, at: float | None = None,
+                     file: Path | None = None) -> Attempt:
+        """Record one grade. ``file``: the graded file, read now; when it is
+        still the exercise's stub the attempt is marked untouched (no try)."""
         hints, revealed = self._round_state(result.exercise)
         attempt = Attempt.from_result(result, self.clock() if at is None else at,
                                       hints_used=hints, revealed=revealed, source=source,
-                                      session=session)
+                                      session=session,
+                                      untouched=file is not None and _is_stub(result.exercise,
+                                                                              file))
         self.record_attempt(attempt)
         return attempt
 
     def record_attempt(self, attempt: Attempt) -> None:
         self._write([(
-            "INSERT INTO attempts (exercise, at, passed, score, error_kind, failed_checks, "
-            "diagnoses, duration_s, hints_used, revealed, source, session, seed, device) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (attempt.exercise, attempt.at, int(attempt.passed), attempt.score, attempt.error_kind,
-             json.dumps(attempt.failed_checks), json.dumps(attempt.diagnoses), attempt.duration_s,
-             attempt.hints_used, int(attempt.revealed), attempt.source, attempt.session,
-             attempt.seed, attempt.device))])
+            INSERT_ATTEMPT, _attempt_row(attempt))])
 
     def record_hint(self, exercise_id: str, level: int, at: float | None = None,
                     part: str = "") -> None:
@@ -454,18 +458,24 @@ class History:
         statements.append(("DELETE FROM attempts WHERE session = ?", (session_id,)))
         statements.append(("DELETE FROM work WHERE session = ?", (session_id,)))
         for a in attempts:
-            statements.append((
-                "INSERT INTO attempts (exercise, at, passed, score, error_kind, failed_checks, "
-                "diagnoses, duration_s, hints_used, revealed, source, session, seed, device) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (a.exercise, a.at, int(a.passed), a.score, a.error_kind,
-                 json.dumps(a.failed_checks), json.dumps(a.diagnoses), a.duration_s, a.hints_used,
-                 int(a.revealed), a.source, a.session, a.seed, a.device)))
+            statements.append((INSERT_ATTEMPT, _attempt_row(a)))
         for w in work:
             statements.append(("INSERT INTO work (exercise, started_at, seconds, source, session) "
                                "VALUES (?, ?, ?, ?, ?)",
                                (w.exercise, w.started_at, w.seconds, w.source, w.session)))
         self._write(statements)
+
+
+INSERT_ATTEMPT = (
+    "INSERT INTO attempts (exercise, at, passed, score, error_kind, failed_checks, diagnoses, "
+    "duration_s, hints_used, revealed, source, session, seed, device, untouched) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def _attempt_row(a: Attempt) -> tuple:
+    return (a.exercise, a.at, int(a.passed), a.score, a.error_kind, json.dumps(a.failed_checks),
+            json.dumps(a.diagnoses), a.duration_s, a.hints_used, int(a.revealed), a.source,
+            a.session, a.seed, a.device, int(a.untouched))
 
 
 def _attempt(row: sqlite3.Row) -> Attempt:
@@ -475,7 +485,15 @@ def _attempt(row: sqlite3.Row) -> Attempt:
                    diagnoses=json.loads(row["diagnoses"] or "[]"), duration_s=row["duration_s"],
                    hints_used=row["hints_used"], revealed=bool(row["revealed"]),
                    source=row["source"], session=row["session"], seed=row["seed"],
-                   device=row["device"])
+                   device=row["device"], untouched=bool(row["untouched"]))
+
+
+def _is_stub(exercise_id: str, file: Path) -> bool:
+    try:
+        text = Path(file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return bundle.is_stub(exercise_id, text)
 
 
 class Corrupt(sqlite3.DatabaseError):

@@ -8,12 +8,40 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from drillpe.results.events import Events
+from drillpe.results.events import Attempt, Events
 
 # Checks, hints and reveals closer together than this are counted as one
 # stretch of work; a longer gap is a break and is not counted.
 WORK_GAP_S = 15 * 60
 STATUS_ORDER = {"failing": 0, "revealed": 1, "passed": 2, "new": 3}
+# Watch grades of one exercise closer together than this are one burst of saves.
+BURST_GAP_S = 120.0
+
+
+def tries(attempts: list[Attempt]) -> list[Attempt]:
+    """The attempts that count as tries, oldest first (``pass/try`` in stats,
+    the attempts of a round in ``next``).
+
+    - A check of the untouched stub (the file's text was the exercise's stub,
+      in any language, when it was recorded) is no try: nothing was tried.
+    - A burst of watch saves is one try: consecutive ``watch`` grades of the
+      exercise, each less than BURST_GAP_S seconds after the one before, with
+      no pass before the last of them. A pass ends its burst, so a burst
+      counts as passed exactly when its last grade passed; the burst is
+      represented by that last grade.
+    - Every ``check`` and every mock attempt is one try.
+    """
+    counted: list[Attempt] = []
+    for attempt in attempts:
+        if attempt.untouched:
+            continue
+        previous = counted[-1] if counted else None
+        if (previous is not None and attempt.source == "watch" and previous.source == "watch"
+                and not previous.passed and attempt.at - previous.at < BURST_GAP_S):
+            counted[-1] = attempt  # the same burst; its latest grade stands for it
+            continue
+        counted.append(attempt)
+    return counted
 
 
 def _iso(at: float | None) -> str | None:
@@ -23,7 +51,7 @@ def _iso(at: float | None) -> str | None:
 
 
 def event_times(events: Events) -> list[float]:
-    times = [a.at for a in events.attempts] + [at for at, _ in events.hints] + events.reveals
+    times = [a.at for a in events.attempts if not a.untouched] + [at for at, _ in events.hints] + events.reveals
     times += [w.started_at for w in events.work]
     times += [w.started_at + w.seconds for w in events.work]
     if events.legacy and events.legacy.last_at is not None:
@@ -35,7 +63,8 @@ def time_spent(events: Events) -> float:
     """Seconds of work: watch and mock sessions as recorded, plus the gaps
     between checks, hints and reveals outside them when under WORK_GAP_S."""
     spans = [(w.started_at, w.started_at + w.seconds) for w in events.work]
-    loose = sorted(t for t in ([a.at for a in events.attempts if a.source == "check"]
+    loose = sorted(t for t in ([a.at for a in events.attempts
+                                if a.source == "check" and not a.untouched]
                                + [at for at, _ in events.hints] + events.reveals)
                    if not any(start <= t <= end for start, end in spans))
     gaps = sum(b - a for a, b in zip(loose, loose[1:]) if b - a <= WORK_GAP_S)
@@ -43,7 +72,7 @@ def time_spent(events: Events) -> float:
 
 
 def summarise(events: Events, now: float) -> dict[str, Any]:
-    attempts = events.attempts
+    attempts = tries(events.attempts)
     legacy = events.legacy
     passes = [a for a in attempts if a.passed]
     scores = [a.score for a in attempts] + ([legacy.best_score] if legacy and
@@ -110,7 +139,7 @@ def calendar(all_events: list[Events], now: float, days: int = 28) -> list[dict[
         today - timedelta(days=i): {"attempts": 0, "passes": 0, "active": False}
         for i in range(days)}
     for events in all_events:
-        for a in events.attempts:
+        for a in tries(events.attempts):
             cell = per_day.get(local_day(a.at))
             if cell is not None:
                 cell["attempts"] += 1
