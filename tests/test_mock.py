@@ -4,6 +4,7 @@ over time, the follow-up bank, and one live session in a pseudo-terminal."""
 import ast
 import json
 import os
+import re
 import shlex
 import shutil
 import sys
@@ -95,6 +96,27 @@ def test_followups_are_stored_by_id_and_shown_in_the_language_asked(tmp_path, mo
     # a question no longer in the bank is shown as it was stored
     gone = mock.Followup("An old question?", "Its answer.", ref="q1")
     assert mock.followup_texts("rope", gone, "zh") == ("An old question?", "Its answer.")
+
+
+def test_questions_asked_in_chinese_after_an_english_submit(tmp_path, isolated_places,
+                                                           monkeypatch):
+    session = _session(tmp_path)
+    session.results = {"rope": {"passed": True, "score": 1.0, "diagnoses": [], "error": None}}
+    session.state, session.submitted_at = "submitted", time.time()
+    mock.attach_followups(session)  # submit ran in English
+    session.save()
+    monkeypatch.setattr(i18n, "_chosen", "zh")  # drillpe mock questions --lang zh
+    typed = iter(["旋转只依赖位置差", "", "7", "3", "skip", "skip"])
+    shown = _printed(lambda: interview.ask_followups(_reload(session), History(), lambda p:
+                                                     next(typed)), width=100)
+    bank = catalog.followups("rope")
+    flat = shown.replace("\n", "").replace(" ", "").replace("│", "")
+    assert bank[0]["question_zh"].replace(" ", "") in flat
+    assert bank[0]["answer_zh"][:15].replace(" ", "") in flat
+    assert bank[0]["question"] not in shown and "追问" in shown and "参考回答" in shown
+    assert "0、1、2 或 3" in shown  # the 7
+    saved = _reload(session).followups["rope"]
+    assert [f.rating for f in saved] == [3, 0, 0] and saved[0].answer == "旋转只依赖位置差"
 
 
 def test_an_older_session_file_still_loads(tmp_path):
@@ -391,3 +413,50 @@ def test_live_two_exercise_interview_in_a_terminal(isolated_places):
     assert learnable["hints"] == 1
     sinusoidal = next(e for e in session["exercises"] if e["exercise"] == "sinusoidal")
     assert sinusoidal["followups"][0]["rating"] == 2 and sinusoidal["followup_rating"] is not None
+
+
+def _processes_with(home) -> list[str]:
+    """Processes started with this DRILLPE_HOME (the CLI and every child it made)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if f"DRILLPE_HOME={home}".encode() in (proc / "environ").read_bytes():
+                    found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+            except OSError:
+                pass
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_leaving_during_a_slow_grade_is_quick_and_leaves_no_process(isolated_places):
+    """P8 in a real terminal: the clock ticks while a looping file is graded, and
+    q during that grade leaves at once, its processes gone."""
+    from pty_driver import Terminal
+
+    env = dict(os.environ, TERM="xterm-256color")
+    term = Terminal(["mock", "-e", "rope", "--minutes", "5"], env, cols=80, rows=24)
+    try:
+        term.expect(r"imports ✓", 120)
+        folder = next((isolated_places["home"] / "mock").glob("2*/"))
+        answer = (ROOT / "solutions" / "rope.py").read_text()
+        (folder / "rope.py").write_text(answer.replace(
+            "def RoPE(q, k):", "def RoPE(q, k):\n    while True:\n        pass\n", 1))
+        term.send("g")
+        term.expect(r"grading…", 30)
+        first = term.expect(r"(\d\d:\d\d) ", 10).group(1)
+        until = time.monotonic() + 2.5
+        while time.monotonic() < until:
+            term._read(0.05)
+        later = re.findall(r"(\d\d:\d\d) ", term.text()[term.seen:])
+        assert later and later[-1] != first  # the clock went on during the grade
+        assert "FAIL" not in term.text()[term.seen:]  # the grade was still running
+        term.send("q")
+        left = time.monotonic()
+        assert term.wait(30) == 0
+        assert time.monotonic() - left < 10
+        assert "drillpe mock resume" in term.text()
+    finally:
+        term.close()
+    time.sleep(0.5)
+    assert _processes_with(isolated_places["home"]) == []
