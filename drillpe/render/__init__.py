@@ -127,7 +127,7 @@ def _checks_table(result: ExerciseResult) -> Table:
         if len(group) > 1:  # checks that could not run for one reason: one row, not a wall
             core = sum(c.level == "core" for c in group)
             table.add_row(_status(check), f"{len(group)} checks ({core} core)",
-                          Text("both" if 0 < core < len(group) else check.level, style="dim"),
+                          Text(catalog.ui("check_level_" + ("both" if 0 < core < len(group) else check.level)), style="dim"),
                           Text(check.message, style="dim"))
             continue
         level = Text(catalog.ui(f"check_level_{check.level}") if check.level in ("core", "extra") else check.level, style="dim" if check.level == "extra" else "")
