@@ -84,7 +84,7 @@ def test_a_history_from_before_untouched_attempts_opens(isolated_places):
     assert history.exercise_summary("rope")["attempts"] == 1
     history.record_attempt(Attempt("rope", 6.0, False, 0.0, untouched=True))
     assert history.exercise_summary("rope")["attempts"] == 1  # the stub check is no try
-    assert len(history.events()["rope"].attempts) == 2  # but it is kept (drillpe history)
+    assert len(history.events()["rope"].attempts) == 2  # but it is kept, marked
 
 
 def test_corrupt_file_is_moved_aside_and_a_fresh_one_started(isolated_places):

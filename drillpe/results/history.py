@@ -95,7 +95,7 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE hints ADD COLUMN part TEXT NOT NULL DEFAULT ''
     """,
-    # A check of the untouched stub is recorded (drillpe history shows it) but is no
+    # A check of the untouched stub is recorded (marked untouched) but is no
     # try in stats and next (drillpe.results.progress.tries). Older rows were edited files.
     """
     ALTER TABLE attempts ADD COLUMN untouched INTEGER NOT NULL DEFAULT 0
