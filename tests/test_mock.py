@@ -196,6 +196,8 @@ def test_live_view_names_the_failing_check_and_follows_lang(tmp_path, monkeypatc
     monkeypatch.setattr(i18n, "_chosen", "zh")
     shown = _printed(draw)
     assert "评分中" in shown and "未改动" in shown and "立即评分" in shown and "untouched" not in shown
+    hint = _printed(lambda: view.out.print(view.hint_panel(catalog.get("rope"), 1)))
+    assert "再按 h" in hint and "h again" not in hint
 
 
 class _Keys:

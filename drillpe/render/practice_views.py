@@ -427,8 +427,8 @@ def hint_panel(exercise: catalog.Exercise, level: int,
                ladder: catalog.HintLadder | None = None) -> RenderableType:
     """A hint inside watch or a mock, where ``h`` (not a command) asks for the next."""
     total = len(ladder.hints if ladder is not None else exercise.hints)
-    more = (f"h again: level {level + 1} of {total}" if level < total
-            else "That was the last hint.")
+    more = (catalog.ui("hint_again", next=level + 1, total=total) if level < total
+            else catalog.ui("hint_was_last"))
     return render.hint_panel(exercise, level, ladder, more=more)
 
 
