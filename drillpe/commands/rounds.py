@@ -74,10 +74,8 @@ def next_(as_json: JsonOpt = False,
                            "plan": [p.to_dict() for p in plans]})
     else:
         ws = places.workspace(None)
-        started = {p.exercise: places.learner_file(p.exercise, ws).is_file()
-                   or bool(places.started_elsewhere(p.exercise, places.learner_file(p.exercise, ws)))
-                   for p in plans[:1]}
-        view.next_list(plans, show, started)
+        view.next_list(plans, show, {p.exercise: schedule.started(p.exercise, ws)
+                                     for p in plans[:1]})
     return EXIT_OK
 
 

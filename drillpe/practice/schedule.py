@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from drillpe.data import catalog
+from drillpe.data import catalog, places
 from drillpe.results.history import Attempt, Events
 from drillpe.results.progress import tries
 
@@ -183,6 +184,13 @@ def _explain(p: Plan, now: float) -> None:
     else:
         p.group = 3
         p.reason = ui("why_later", what=what, when=when, wait=ago(-p.overdue_s))
+
+
+def started(exercise_id: str, workspace: Path) -> bool:
+    """Whether the learner has a file for the exercise: in this workspace, or
+    where ``start`` wrote it before (so ``next`` offers a reset, never a second start)."""
+    here = places.learner_file(exercise_id, workspace)
+    return here.is_file() or bool(places.started_elsewhere(exercise_id, here))
 
 
 def recommend(all_events: dict[str, Events], exercises: list, now: float) -> list[Plan]:
