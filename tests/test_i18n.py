@@ -206,12 +206,18 @@ def test_progress_words_and_check_levels_in_chinese(isolated_places, monkeypatch
     history = History(isolated_places["home"])
     history.record_attempt(Attempt("rope", 1000.0, True, 1.0))
     history.record_attempt(Attempt("alibi", 1000.0, False, 0.0))
+    history.record_reveal("relative", 900.0)
+    history.record_attempt(Attempt("relative", 1000.0, True, 1.0, revealed=True))
     history.close()
-    shown = run_cli("list", "--lang", "zh", env={"COLUMNS": "200"}).stdout
+    shown = run_cli("list", "--lang", "zh", env={"COLUMNS": "80"}).stdout
     rows = {line.split()[0]: line for line in shown.splitlines() if line.split()[:1]
             and line.split()[0] in EXERCISES}
     assert "已通过 100%" in rows["rope"] and "未通过 0%" in rows["alibi"]
+    assert rows["relative"].rstrip().endswith("看过答案 100%")  # whole, at 80 columns
     assert "passed" not in shown and "failing" not in shown
+    english = run_cli("list", env={"COLUMNS": "80"}).stdout
+    assert next(line for line in english.splitlines()
+                if line.startswith("relative ") and "hard" in line).rstrip().endswith("revealed 100%")
 
     result = ExerciseResult("rope", "rope.py", "cpu", False, 0.5, 0.1, None, [
         CheckResult("a", "first", "core", "pass"), CheckResult("b", "second", "extra", "fail")])

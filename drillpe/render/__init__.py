@@ -98,7 +98,7 @@ def exercise_list(rows: list[dict]) -> None:
             table.add_column("title", ratio=1, overflow="fold")
             table.add_column("level", no_wrap=True, width=6)
             table.add_column("min", no_wrap=True, justify="right", width=3)
-            table.add_column("progress", no_wrap=True, width=12)
+            table.add_column("progress", no_wrap=True, width=13)  # "revealed 100%"
         title = Text(row["title"]) + (Text(" ★", style="yellow") if row.get("seed") else Text())
         table.add_row(Text(row["id"], style="bold cyan"), title, level_name(row["difficulty"]),
                       str(row["minutes"]), _progress(row))
