@@ -85,6 +85,12 @@ def oracles_dir() -> Path:
     return graders_dir() / "oracles"
 
 
+def fast_dir() -> Path:
+    """graders/fast: the production implementations `drillpe bench` times a
+    learner's code against; hidden from learner code like the oracles."""
+    return graders_dir() / "fast"
+
+
 def stub_path(exercise_id: str, lang: str | None = None) -> Path:
     """The stub in the chosen language: exercises/ID/stub.py, or its twin stub.LANG.py."""
     lang = lang or i18n.current()
@@ -123,3 +129,7 @@ def grader_path(exercise_id: str) -> Path:
 
 def oracle_path(exercise_id: str) -> Path:
     return oracles_dir() / f"{exercise_id}.py"
+
+
+def fast_path(exercise_id: str) -> Path:
+    return fast_dir() / f"{exercise_id}.py"

@@ -90,10 +90,11 @@ class Guards:
         self.banned_calls: list[dict] = []
         self.reference_access: list[str] = []
         self.tampering: list[str] = []
-        # Only the references (model answers and oracles) are secret; in the
+        # Only the references (model answers, oracles, bench references) are secret; in the
         # sandbox they are not even there.
         self.protected = [str(bundle.solutions_dir().resolve()),
-                          str(bundle.oracles_dir().resolve())]
+                          str(bundle.oracles_dir().resolve()),
+                          str(bundle.fast_dir().resolve())]
         self.armed = False
         sys.addaudithook(self._audit)
         for name in banned:

@@ -55,8 +55,9 @@ TOP_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 DEVICES = ("null", "zero", "full", "random", "urandom")
 CPU_SYS = ("/sys/devices/system/cpu", "/sys/devices/system/node")
 CUDA_SYS = ("/sys/devices", "/sys/bus", "/sys/class", "/sys/module")
-# Under a data root (checkout or drillpe/_data): the model answers and the oracles.
-REFERENCE_DIRS = ("solutions", "graders/oracles")
+# Under a data root (checkout or drillpe/_data): the model answers, the oracles
+# and the bench's production implementations.
+REFERENCE_DIRS = ("solutions", "graders/oracles", "graders/fast")
 
 
 @dataclass(frozen=True)
@@ -146,9 +147,10 @@ def secrets(extra: list[str]) -> list[str]:
     # deferred: read only when a sandbox is planned; the supervisor side never needs it
     from drillpe.data import bundle, places
 
-    # The oracles sit inside graders/, which the learner imports: the bound
+    # The oracles and the fast references sit inside graders/, which the learner imports: the bound
     # graders/ (or package) gets an empty folder over them (learner_mounts).
-    found = [str(bundle.solutions_dir()), str(bundle.oracles_dir()), str(places.home()), *extra]
+    found = [str(bundle.solutions_dir()), str(bundle.oracles_dir()), str(bundle.fast_dir()),
+             str(places.home()), *extra]
     checkout = _source_tree()
     if checkout:
         found.append(checkout)  # a bound tree holding the checkout shows none of it
