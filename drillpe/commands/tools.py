@@ -56,17 +56,23 @@ def bench(
     timeout: Annotated[float, typer.Option(
         "--timeout", metavar="SECONDS", min=1.0, max=MAX_TIMEOUT_S, callback=finite, help="Seconds allowed to each timing process.")] = 300.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Table and verdict only.")] = False,
+    use_compile: Annotated[bool, typer.Option(
+        "--compile", help="Also time the production code through torch.compile (needs a C++ "
+        "compiler on the CPU; the first compile takes a while).")] = False,
     workspace: WorkspaceOpt = None,
     lang: LangOpt = None,
 ) -> int:
-    """Time a correct answer against the reference on realistic sizes.
+    """Time a correct answer against a production implementation on realistic sizes.
 
     Grades first and refuses (exit 1) an answer that fails its core checks.
-    Then times your code and the reference in separate processes, one after
-    the other (warm-up, repeated runs, medians), and for memory-bound calls a
-    plain copy of the same bytes: the practical roofline. Names recognisable
-    causes of slowness (Python loops, a table rebuilt on every call,
-    host-device synchronisations).
+    Then times your code and a production implementation in your dtype in
+    separate processes, one after the other (every call on fresh inputs,
+    phases timed from outside the process, medians), and for memory-bound
+    calls a plain copy of the same bytes: the copy roofline. Refuses (exit 1)
+    a timing it cannot believe (changed clocks, stale cached outputs, lazy
+    or aliased outputs). Names recognisable causes of slowness (Python loops,
+    a table rebuilt on every call, extra passes over memory, host-device
+    synchronisations).
     """
     # deferred: loaded only when this command runs, so that every start stays fast
     from drillpe.launch.bench import BenchFailed, BenchOptions
@@ -86,7 +92,8 @@ def bench(
         if not path.is_file():
             raise UsageError(f"no such file: {file}")
     options = BenchOptions(device=device.value, dtype=dtype.value, threads=threads, seed=seed,
-                           budget_s=0.3 if quick else budget, quick=quick, timeout_s=timeout)
+                           budget_s=0.3 if quick else budget, quick=quick, timeout_s=timeout,
+                           compile=use_compile)
     with render.Progress(enabled=not as_json) as status:
         status.say(catalog.ui("progress_bench", id=exercise.id, device=device.value))
         result, report = run_bench(exercise.id, path, options, places.display(path))
@@ -106,6 +113,10 @@ def bench(
         if as_json:
             return EXIT_FAILED
         raise BenchFailed("your code passed grading but failed at the bench sizes (above).")
+    if any(t.refused for t in report.targets):
+        if as_json:
+            return EXIT_FAILED
+        raise BenchFailed("drillpe refused to report a time for your code (the reasons above).")
     return EXIT_OK
 
 

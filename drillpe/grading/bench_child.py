@@ -1,27 +1,39 @@
 """The timing processes of `drillpe bench` (bench_specs.py says what they time).
 
     python -m drillpe.grading.bench_child --role learner --exercise ID --file F ...
-    python -m drillpe.grading.bench_child --role reference --exercise ID ...
+    python -m drillpe.grading.bench_child --role reference --exercise ID --verify SAMPLES ...
 
 ``learner`` imports the learner's file (never a reference: an audit hook
-refuses to open them, as in grading), times each target and traces one
-call to find recognisable causes of slowness. ``reference`` times the
-hidden model answer (solutions/ID.py) and then, one after the other in the
-same process, a plain copy of the bytes a memory-bound call must move: the
-practical roofline.
-The parent runs the two processes one after the other, never side by side,
-so they do not compete for the cores. Each writes one JSON file.
+refuses to open them, as in grading), times each target in phases and
+traces one call to find recognisable causes of slowness. Every timed call
+gets inputs of its own, with values no earlier call saw; after each phase
+one call, chosen then, has its output fingerprinted (and its type and
+memory checked). ``reference`` checks those fingerprints against the model
+answer (solutions/ID.py, float64) on the same inputs, then times the
+production implementation in the learner's dtype (graders/fast/ID.py; the
+model answer where an exercise has none), optionally through torch.compile,
+and a plain copy of the bytes a memory-bound call must move: the practical
+roofline.
+
+Both mark every phase on ``--clock-fd``; the parent timestamps the marks
+with its own clock, so the time of a phase is not taken only inside the
+process that ran the learner's code. The parent runs the two processes one
+after the other, never side by side, so they do not compete for the cores.
+Each writes one JSON document.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import gc
+import inspect
 import io
 import json
 import os
-import statistics
+import random
+import subprocess
 import sys
 import time
 import traceback
@@ -43,7 +55,6 @@ from drillpe.launch import contract
 EXIT_NO_SPEC = contract.EXIT_NO_SPEC
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16,
           "float64": torch.float64}
-MIN_RUNS, MAX_RUNS = 3, 100
 # Calls that hand a value to Python: on a GPU each waits for all queued work.
 SYNC_OPS = {"item", "tolist", "__bool__", "__int__", "__float__", "__index__", "numpy",
             "__array__", "__format__"}
@@ -54,44 +65,218 @@ NOT_WORK = {"__get__", "__set__"}  # attribute access (x.shape, x.device)
 
 # --------------------------------------------------------------------------- timing
 
+# Captured when this module is imported, before any learner code runs: what
+# the clocks were, to tell whether the learner's code replaced them, and the
+# bench's own write to the parent.
+WATCHED_CLOCKS = ("perf_counter", "perf_counter_ns", "monotonic", "monotonic_ns", "time",
+                  "time_ns", "process_time", "process_time_ns")
+_ORIGINAL_CLOCKS = {name: getattr(time, name) for name in WATCHED_CLOCKS}
+_write = os.write
+_clock_ns = time.perf_counter_ns
 
-def _clock(device: torch.device):
-    """One timed call: CUDA events on a GPU (the clock is read after the
-    device has finished), perf_counter around the call on the CPU."""
+# Every timed call gets inputs of its own ("slots"), and the values change
+# between phases, so a result remembered from an earlier call (keyed on the
+# input's id or data_ptr) is stale and the output check finds it. The slots
+# of one phase must fit in memory beside the outputs.
+POOL_BYTES = {"cpu": 256 * 1024**2, "cuda": 4 * 1024**3}
+MAX_SLOTS = 64
+MIN_PHASES, MAX_PHASES = 5, 60
+# A phase is timed as a whole by the parent (two pipe writes around it), so it
+# must be long against the pipe's latency (tens of µs, ~1 ms on a busy machine).
+MIN_PHASE_S = 0.01
+MAX_CALLS_PER_PHASE = 10_000
+SAMPLE_POINTS = 64  # output values compared with the reference per checked call
+SCALES = (0.5, 2.0)  # each slot's values: the base inputs times a fresh factor in this range
+
+
+def replaced_clocks() -> list[str]:
+    """The clocks in ``time`` that no longer are the ones the interpreter started with."""
+    return [name for name in WATCHED_CLOCKS if getattr(time, name) is not _ORIGINAL_CLOCKS[name]]
+
+
+class Marks:
+    """Writes the start and end of every timed phase to the parent, which
+    timestamps them with its own clock (processes.ClockSink)."""
+
+    def __init__(self, fd: int | None):
+        self.fd = fd
+        self.count = 0
+
+    def __call__(self, byte: bytes) -> None:
+        if self.fd is not None:
+            _write(self.fd, byte)
+        self.count += 1
+
+
+def _floating(t: Any) -> bool:
+    return isinstance(t, torch.Tensor) and t.is_floating_point()
+
+
+class Slots:
+    """Inputs for the timed calls: one base set drawn from the seed, and per
+    slot a buffer refilled before every phase with the base times a fresh
+    factor (``torch.mul(base, factor, out=...)``: the reference's process
+    rebuilds exactly the same values from the factor)."""
+
+    def __init__(self, target: Target, mod, size: dict, device, dtype, seed: int,
+                 count: int | None = None):
+        self.target = target
+        self.base = target.inputs(size, device, dtype, torch.Generator().manual_seed(seed))
+        self.data = [n for n in target.data_inputs if _floating(self.base.get(n))]
+        set_bytes = sum(self.base[n].numel() * self.base[n].element_size() for n in self.data)
+        if count is None:
+            room = POOL_BYTES["cuda" if device.type == "cuda" else "cpu"] // max(set_bytes, 1)
+            count = max(2, min(MAX_SLOTS, room)) if self.data else 1
+        self.inputs = []
+        for _ in range(count):
+            x = dict(self.base)
+            for name in self.data:
+                x[name] = torch.empty_like(self.base[name])
+            self.inputs.append(x)
+        self.factors = [1.0] * count
+        self.refresh(None)
+        self.fns = [target.prepare(mod, x, size) for x in self.inputs]
+
+    def refresh(self, rng: random.Random | None) -> None:
+        for i, x in enumerate(self.inputs):
+            self.factors[i] = 1.0 if rng is None else rng.uniform(*SCALES)
+            for name in self.data:
+                torch.mul(self.base[name], self.factors[i], out=x[name])
+
+    def keep(self, count: int) -> None:
+        """Use only the first ``count`` slots (the rest free their memory)."""
+        if self.data:
+            del self.inputs[count:], self.fns[count:], self.factors[count:]
+
+    def storages(self, index: int) -> set[int]:
+        return {_storage(self.inputs[index][name]) for name in self.data}
+
+
+def rebuild(target: Target, size: dict, device, dtype, seed: int, factor: float) -> dict:
+    """The inputs of a timed call, from the seed and its slot's factor."""
+    x = target.inputs(size, device, dtype, torch.Generator().manual_seed(seed))
+    for name in target.data_inputs:
+        if _floating(x.get(name)):
+            x[name] = torch.mul(x[name], factor)
+    return x
+
+
+def _sync(device: torch.device):
+    # Work queued on a GPU is waited for before the phase ends: the end mark
+    # is written when the device is done (every stream: synchronize waits for all).
     if device.type == "cuda":
-        def once(fn) -> float:
-            start = torch.cuda.Event(enable_timing=True)
-            end = torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            end.synchronize()
-            return start.elapsed_time(end) / 1e3
-        return once
-
-    def once(fn) -> float:
-        started = time.perf_counter()
-        fn()
-        return time.perf_counter() - started
-    return once
+        return torch.cuda.synchronize
+    return lambda: None
 
 
-def measure(fn, device: torch.device, budget_s: float) -> dict[str, Any]:
-    """Warm-up, then repeated runs filling about ``budget_s``: medians, not means."""
-    once = _clock(device)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+def run_phases(slots: Slots, device: torch.device, budget_s: float, marks: Marks,
+               rng: random.Random, on_checked=None) -> dict[str, Any]:
+    """Time the calls in phases, each a run of calls back to back on slots
+    with fresh values. The parent times every phase from the marks; this
+    process times it too, with ``time.perf_counter`` looked up at that moment
+    (the clock a learner's patch would replace): the parent compares the two.
+    After each phase, ``on_checked(phase, slot, output)`` receives the output
+    of one call chosen at random after the phase, for the output check."""
+    sync = _sync(device)
     gc.collect()
-    first = once(fn)  # lazy initialisation, allocator growth, caches
-    warm = [first]
-    if first < budget_s / 10:
-        warm.append(once(fn))
-    estimate = max(min(warm), 1e-7)
-    runs = int(min(MAX_RUNS, max(MIN_RUNS, budget_s / estimate)))
-    times = sorted(once(fn) for _ in range(runs))
-    quartiles = statistics.quantiles(times, n=4) if len(times) >= 4 else [times[0], 0, times[-1]]
-    return {"median_s": statistics.median(times), "min_s": times[0], "q1_s": quartiles[0],
-            "q3_s": quartiles[2], "runs": runs, "warmup_runs": len(warm), "first_s": first}
+    warm = []
+    for fn in slots.fns[:2]:  # lazy set-up, allocator growth, caches; not timed
+        sync()
+        started = _clock_ns()
+        fn()
+        sync()
+        warm.append((_clock_ns() - started) / 1e9)
+    estimate = max(warm[-1], 1e-7)
+    target_phase = max(MIN_PHASE_S, budget_s / 10)
+    calls = max(1, round(target_phase / estimate))
+    if slots.data:
+        calls = min(calls, len(slots.fns))
+        slots.keep(calls)
+        order = slots.fns
+    else:  # no inputs to refresh (a table built from shapes): one prepared call, repeated
+        calls = min(calls, MAX_CALLS_PER_PHASE)
+        order = [slots.fns[0]] * calls
+    phases: list[dict[str, Any]] = []
+    began = _clock_ns()
+    while len(phases) < MAX_PHASES and (len(phases) < MIN_PHASES
+                                        or (_clock_ns() - began) / 1e9 < budget_s):
+        slots.refresh(rng)
+        checked = rng.randrange(calls)
+        kept = out = None
+        sync()
+        marks(b"B")
+        started = time.perf_counter()
+        for i, fn in enumerate(order):
+            out = fn()
+            if i == checked:
+                kept = out
+        sync()
+        ended = time.perf_counter()
+        marks(b"E")
+        del out
+        phases.append({"calls": calls, "own_s": ended - started})
+        if on_checked is not None:
+            on_checked(len(phases) - 1, checked if slots.data else 0, kept)
+        del kept
+    return {"phases": phases, "calls_per_phase": calls, "slots": len(slots.fns),
+            "warmup_s": warm}
+
+
+# --------------------------------------------------------------------------- output checks
+
+
+def fingerprint(out: Any, storages: set[int], rng: random.Random) -> dict[str, Any]:
+    """What the reference's process compares: per tensor of the output, its
+    shape, the sum of |values|, and values at random places; or the problem
+    that makes the output unfit to time (a tensor subclass that can defer its
+    work past the timed call, a view of the input that writes nothing new)."""
+    leaves, _ = tree_flatten(out)
+    tensors = []
+    for leaf in leaves:
+        if not isinstance(leaf, torch.Tensor):
+            continue
+        if type(leaf) not in (torch.Tensor, torch.nn.Parameter):
+            return {"problem": "lazy", "type": type(leaf).__qualname__}
+        if _storage(leaf) in storages:
+            return {"problem": "aliases_input"}
+        flat = leaf.detach().reshape(-1)
+        picks = [rng.randrange(flat.numel()) for _ in range(SAMPLE_POINTS)] if flat.numel() \
+            else []
+        index = torch.tensor(picks, dtype=torch.long, device=flat.device)
+        tensors.append({"shape": list(leaf.shape), "dtype": str(leaf.dtype).split(".")[-1],
+                        "abs_sum": float(flat.double().abs().sum()), "picks": picks,
+                        "values": flat[index].double().tolist()})
+    return {"tensors": tensors}
+
+
+TOLERANCE = {"float64": 1e-6, "float32": 1e-3, "bfloat16": 3e-2, "float16": 1e-2}
+
+
+def compare(mine: dict[str, Any], expected_out: Any, dtype_name: str) -> str | None:
+    """None when the learner's fingerprint matches the reference's output;
+    else what differs, in words."""
+    tol = TOLERANCE.get(dtype_name, 1e-3)
+    expected = [t for t in tree_flatten(expected_out)[0] if isinstance(t, torch.Tensor)]
+    if len(expected) != len(mine["tensors"]):
+        return f"{len(mine['tensors'])} tensors where the reference returns {len(expected)}"
+    for n, (got, want) in enumerate(zip(mine["tensors"], expected)):
+        if got["shape"] != list(want.shape):
+            return f"output {n}: shape {tuple(got['shape'])}, expected {tuple(want.shape)}"
+        flat = want.detach().reshape(-1).double()
+        index = torch.tensor(got["picks"], dtype=torch.long, device=flat.device)
+        values = flat[index].cpu()
+        mine_values = torch.tensor(got["values"], dtype=torch.float64)
+        error = (mine_values - values).abs()
+        bound = tol + tol * values.abs()
+        if bool((error > bound).any()):
+            worst = int((error - bound).argmax())
+            return (f"output {n}: {float(mine_values[worst]):.6g} at flat index "
+                    f"{got['picks'][worst]}, the reference has {float(values[worst]):.6g}")
+        want_sum = float(flat.abs().sum())
+        if abs(got["abs_sum"] - want_sum) > tol * max(want_sum, 1e-12):
+            return (f"output {n}: the sum of |values| is {got['abs_sum']:.6g}, "
+                    f"the reference's {want_sum:.6g}")
+    return None
 
 
 # --------------------------------------------------------------------------- tracing
@@ -123,6 +308,7 @@ class Tracer(TorchFunctionMode):
         self.const_time = 0.0
         self.total_time = 0.0
         self.written = 0
+        self.written_bytes = 0  # the passes over memory a call makes (bench's gap to the roofline)
         self.const_written = 0
         self.table_elements = 0
         self.syncs: dict[str, int] = {}
@@ -164,9 +350,11 @@ class Tracer(TorchFunctionMode):
             or name.startswith("__i")
         # Elements written, not seconds, decide what dominates a call: the count is
         # the same on a loaded machine as on an idle one.
-        written = sum(t.numel() for t in tensors_out
-                      if in_place or _storage(t) not in {_storage(i) for i in tensors_in})
+        fresh = [t for t in tensors_out
+                 if in_place or _storage(t) not in {_storage(i) for i in tensors_in}]
+        written = sum(t.numel() for t in fresh)
         self.written += written
+        self.written_bytes += sum(t.numel() * t.element_size() for t in fresh)
         if tensors_in and any(t.device != tensors_in[0].device for t in tensors_out):
             self.transfers += 1
         if uses_data:
@@ -187,6 +375,7 @@ class Tracer(TorchFunctionMode):
         top = sorted(self.const_names.items(), key=lambda item: -item[1])[:5]
         return {"ops": self.ops, "const_ops": self.const_ops, "const_time_s": self.const_time,
                 "traced_time_s": self.total_time, "written": self.written,
+                "written_bytes": self.written_bytes,
                 "const_written": self.const_written, "syncs": self.syncs,
                 "transfers": self.transfers, "table_elements": self.table_elements,
                 "const_top": [name for name, _ in top]}
@@ -198,8 +387,9 @@ def trace_call(target: Target, mod, size: dict, device, dtype, seed: int, timed:
     fn()  # lazy set-up happens once, outside the trace
     tracer = Tracer([x[name] for name in target.data_inputs], device, timed)
     with tracer:
-        fn()
-    return tracer.facts()
+        out = fn()
+    leaves = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
+    return {**tracer.facts(), "out_bytes": sum(t.numel() * t.element_size() for t in leaves)}
 
 
 def python_work(target: Target, mod, device, dtype, seed: int) -> dict[str, Any]:
@@ -220,7 +410,8 @@ def python_work(target: Target, mod, device, dtype, seed: int) -> dict[str, Any]
 
 
 def _refuse_reference_reads() -> None:
-    protected = (str(bundle.solutions_dir().resolve()), str(bundle.oracles_dir().resolve()))
+    protected = (str(bundle.solutions_dir().resolve()), str(bundle.oracles_dir().resolve()),
+                 str(bundle.fast_dir().resolve()))
 
     def audit(event: str, args: tuple) -> None:
         if event == "open" and isinstance(args[0], (str, os.PathLike)):
@@ -230,8 +421,27 @@ def _refuse_reference_reads() -> None:
     sys.addaudithook(audit)
 
 
+MAX_SAMPLES = 60  # checked outputs sent back per target (one per phase)
+
+
+def _time_learner(target: Target, mod, size, device, dtype, args, marks: Marks,
+                  rng: random.Random, samples: list) -> dict[str, Any]:
+    slots = Slots(target, mod, size, device, dtype, args.seed)
+
+    def on_checked(phase: int, slot: int, out: Any) -> None:
+        if target.checked and len(samples) < MAX_SAMPLES:
+            found = fingerprint(out, slots.storages(slot), rng)
+            samples.append({"phase": phase, "factor": slots.factors[slot], **found})
+
+    return run_phases(slots, device, args.budget, marks, rng, on_checked)
+
+
 def bench_learner(args, device, dtype) -> list[dict]:
     _refuse_reference_reads()
+    # Drawn from the system, not from --seed: which call of a phase is checked,
+    # and where, must not be something the learner's file can work out.
+    rng = random.Random(int.from_bytes(os.urandom(8), "little"))
+    marks = Marks(args.clock_fd)
     learner_file = args.file.resolve()
     with contextlib.redirect_stdout(io.StringIO()):
         mod = load_module(learner_file, "drillpe_learner")
@@ -239,42 +449,165 @@ def bench_learner(args, device, dtype) -> list[dict]:
     for target in targets(args.exercise):
         size = size_for(target, device.type, args.quick)
         entry: dict[str, Any] = {"name": target.name, "call": target.call, "size": size,
-                                 "has_data_inputs": bool(target.data_inputs)}
+                                 "has_data_inputs": bool(target.data_inputs),
+                                 "checked": target.checked}
+        first_mark = marks.count
+        samples: list[dict] = []
         try:
             with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
-                x = target.inputs(size, device, dtype, torch.Generator().manual_seed(args.seed))
-                fn = target.prepare(mod, x, size)
-                entry["timing"] = measure(fn, device, args.budget)
+                entry["timing"] = _time_learner(target, mod, size, device, dtype, args, marks,
+                                                rng, samples)
                 entry["trace"] = trace_call(target, mod, size, device, dtype, args.seed, True)
                 entry["python_work"] = python_work(target, mod, device, dtype, args.seed)
         except Exception as exc:  # the learner's code may raise anything at new sizes
             entry["error"] = "\n".join(exception_lines(exc, learner_file))
+            if marks.count % 2:
+                marks(b"E")  # close the phase the error broke, so the next target's marks pair up
+        entry["marks"] = [first_mark, marks.count]
+        entry["samples"] = samples
         results.append(entry)
     return results
 
 
+def _sample_problem(target: Target, truth, sample: Any, size, device, dtype, args) -> str | None:
+    """Checks one output the learner's process sent: it is untrusted data, so
+    anything malformed is a mismatch, not a crash."""
+    try:
+        factor = float(sample["factor"])
+        if not SCALES[0] <= factor <= SCALES[1]:
+            return f"an input factor drillpe did not draw ({factor:g})"
+        x = rebuild(target, size, device, dtype, args.seed, factor)
+        expected = target.prepare(truth, x, size)()
+        return compare(sample, expected, args.dtype)
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
+        return f"an unreadable output record ({type(exc).__name__})"
+
+
+def verify_samples(target: Target, truth, samples: list, size, device, dtype, args) -> list:
+    """The learner's sampled outputs against the model answer (float64), on
+    the very inputs of the call they came from."""
+    verdicts = []
+    plain = [s for s in samples if isinstance(s, dict) and "problem" not in s]
+    step = max(1, len(plain) // 12)  # a stale cache shows in every phase: 12 are plenty
+    for sample in plain[::step][:12]:
+        problem = _sample_problem(target, truth, sample, size, device, dtype, args)
+        verdicts.append({"phase": sample.get("phase"), "mismatch": problem})
+    return verdicts
+
+
+def load_fast(exercise_id: str):
+    """The production implementation (graders/fast/ID.py), else None."""
+    path = bundle.fast_path(exercise_id)
+    if not path.is_file():
+        return None
+    return load_module(path, f"drillpe_fast_{exercise_id}")
+
+
+COMPILE_PROBE = """
+import torch
+f = torch.compile(lambda x: (x * 2.0 + 1.0).sin(), dynamic=False)
+x = torch.randn(64, device={device!r})
+assert torch.allclose(f(x), (x * 2.0 + 1.0).sin())
+print("ok")
+"""
+COMPILE_PROBE_S = 240.0
+
+
+def compile_works(device: torch.device) -> str | None:
+    """None when torch.compile builds and runs a small function here (on the
+    CPU it needs a C++ compiler); else why not. In a child process with a
+    timeout: a missing or hanging compiler must not take the bench with it."""
+    try:
+        done = subprocess.run([sys.executable, "-c", COMPILE_PROBE.format(device=device.type)],
+                              capture_output=True, text=True, timeout=COMPILE_PROBE_S)
+    except subprocess.TimeoutExpired:
+        return f"compiling a small function took over {COMPILE_PROBE_S:g} s"
+    except OSError as exc:
+        return str(exc)
+    if done.returncode != 0 or "ok" not in done.stdout:
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        return lines[-1][:300] if lines else f"exit {done.returncode}"
+    return None
+
+
+class Compiled:
+    """The production module with its functions passed through torch.compile
+    (a module's ``COMPILE`` may name a formulation that fuses better, e.g.
+    real arithmetic where eager is fastest with complex numbers)."""
+
+    def __init__(self, mod):
+        self._mod = mod
+        self._done: dict[str, Any] = {}
+
+    def __getattr__(self, name: str):
+        if name not in self._done:
+            fn = getattr(self._mod, "COMPILE", {}).get(name) or getattr(self._mod, name)
+            self._done[name] = torch.compile(fn, dynamic=False) if inspect.isfunction(fn) \
+                else fn
+        return self._done[name]
+
+
+def _copy_target(target: Target, data: list[str]) -> Target:
+    def prepare(mod, x, s):
+        tensors = [x[name] for name in data]
+        return lambda: [t.clone() for t in tensors]
+    return dataclasses.replace(target, prepare=prepare)
+
+
 def bench_reference(args, device, dtype) -> list[dict]:
-    ref = load_solution(args.exercise)  # the model answer: what `reveal` shows
+    truth = load_solution(args.exercise)  # float64: what the learner's outputs are checked with
+    fast = load_fast(args.exercise)
+    production = fast if fast is not None else truth
+    samples = json.loads(args.verify.read_text()) if args.verify else {}
+    marks = Marks(args.clock_fd)
+    rng = random.Random(args.seed)
+    compile_problem = compile_works(device) if args.compile else None
     results = []
     for target in targets(args.exercise):
         size = size_for(target, device.type, args.quick)
         entry: dict[str, Any] = {"name": target.name, "call": target.call, "size": size,
-                                 "loop_advice": target.loop_advice}
+                                 "loop_advice": target.loop_advice,
+                                 "production": "graders/fast" if fast is not None
+                                 else "model answer"}
+        first_mark = marks.count
         with torch.no_grad():
-            x = target.inputs(size, device, dtype, torch.Generator().manual_seed(args.seed))
-            fn = target.prepare(ref, x, size)
-            entry["timing"] = measure(fn, device, args.budget)
-            entry["trace"] = trace_call(target, ref, size, device, dtype, args.seed, True)
+            mine = samples.get(target.name) if isinstance(samples, dict) else None
+            if target.checked and isinstance(mine, list):
+                entry["checks"] = verify_samples(target, truth, mine, size, device, dtype, args)
+            slots = Slots(target, production, size, device, dtype, args.seed)
+            entry["timing"] = run_phases(slots, device, args.budget, marks, rng)
+            del slots
+            entry["trace"] = trace_call(target, production, size, device, dtype, args.seed, True)
+            if args.compile:
+                if compile_problem is None:
+                    try:
+                        slots = Slots(target, Compiled(production), size, device, dtype,
+                                      args.seed)
+                        entry["compiled"] = run_phases(slots, device, args.budget, marks, rng)
+                        del slots
+                    except Exception as exc:  # inductor's failures are many and varied
+                        if marks.count % 2:
+                            marks(b"E")
+                        entry["compile_error"] = f"{type(exc).__name__}: {exc}"[:300]
+                else:
+                    entry["compile_error"] = compile_problem
             if target.bytes_moved is not None:
+                x = target.inputs(size, device, dtype, torch.Generator().manual_seed(args.seed))
                 moved = target.bytes_moved(x, size)
+                data = [n for n in target.data_inputs if _floating(x.get(n))]
+                cloned = sum(x[n].numel() * x[n].element_size() for n in data)
+                del x
                 entry["bytes_moved"] = moved
-                # A copy of half the bytes reads them once and writes them once:
-                # the same traffic, the least any kernel could do with it. A clone,
-                # not copy_ into a kept buffer: an out-of-place call allocates its
-                # output too (on the CPU, fresh pages that must be faulted in).
-                src = torch.empty(moved // 2, dtype=torch.uint8, device=device).random_()
-                del x, fn
-                entry["copy"] = measure(src.clone, device, args.budget)
+                # A clone of each data input, on fresh values like every timed call:
+                # it reads its bytes once and writes them once, into a new
+                # allocation as an out-of-place call does: the least any kernel
+                # could move. Scaled to the call's bytes where they differ.
+                slots = Slots(_copy_target(target, data), production, size, device, dtype,
+                              args.seed)
+                entry["copy"] = run_phases(slots, device, args.budget, marks, rng)
+                entry["copy_scale"] = moved / (2 * cloned) if cloned else 1.0
+                del slots
+        entry["marks"] = [first_mark, marks.count]
         results.append(entry)
     return results
 
@@ -298,6 +631,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--budget", type=float, default=2.0)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time the production code through torch.compile")
+    parser.add_argument("--clock-fd", type=int, help="where the phase marks go (the parent's clock)")
+    parser.add_argument("--verify", type=Path, help="the learner's sampled outputs to check")
     out = parser.add_mutually_exclusive_group(required=True)
     out.add_argument("--out", type=Path, help="where the reference's side writes its JSON")
     out.add_argument("--out-fd", type=int, help="the fd the learner's side writes its JSON to")
@@ -321,7 +658,7 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         return 1
     payload = {"role": args.role, **_device_facts(device), "dtype": args.dtype,
-               "targets": results}
+               "targets": results, "clocks_replaced": replaced_clocks()}
     text = json.dumps(payload, indent=1, default=str)
     if args.out_fd is not None:
         records.write_all(args.out_fd, text.encode())

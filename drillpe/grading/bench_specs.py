@@ -33,6 +33,9 @@ class Target:
     # Bytes read + written by the ideal kernel; None for compute-bound calls.
     bytes_moved: Callable[[dict, dict], int] | None = None
     data_inputs: tuple[str, ...] = field(default=())  # inputs whose values the output depends on
+    # Whether the bench compares sampled outputs with the model answer's; False
+    # where the call builds a module with random parameters of its own.
+    checked: bool = True
     # How to do without a Python loop in this exercise, for bench.python_loop's advice.
     loop_advice: str = ("broadcast over the whole tensor (masks, index tensors, slices) "
                         "instead of looping")

@@ -1,7 +1,16 @@
 """`drillpe bench`, the parent side: grade first, then time the learner's
-code and the reference in two child processes, one after the other, and say
-what the numbers mean (ratio, share of the copy roofline, recognisable
-causes of slowness).
+code and the production implementation in two child processes, one after
+the other, and say what the numbers mean: each side's share of the copy
+roofline, where the gap goes, recognisable causes of slowness; or why a
+result is refused.
+
+The wall clock is ours: each child marks where every timed phase starts and
+ends on a pipe, and this process timestamps the marks as they arrive
+(processes.ClockSink). A phase counts for the longer of our time and the
+child's own, so a learner's code that changes the clocks in its process
+gains nothing, and a disagreement between the two is refused. What the
+learner's process reports is untrusted JSON: its sampled outputs are checked
+in the reference's process against the model answer.
 
 No torch here: it runs in the CLI process. The timing itself lives in
 ``drillpe.grading.bench_child``; what is timed, in ``bench_specs``.
@@ -10,6 +19,8 @@ No torch here: it runs in the CLI process. The timing itself lives in
 from __future__ import annotations
 
 import json
+import os
+import statistics
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -20,10 +31,20 @@ from drillpe.errors import EXIT_FAILED, DrillpeBug, DrillpeError, UsageError
 from drillpe.launch import contract, processes
 from drillpe.results import textsafety
 
-SCHEMA = 1
+SCHEMA = 2
 LOOP_GROWTH = 0.5  # doubling an axis adds at least this share of torch calls: a loop
 LOOP_MIN_CALLS = 8
 TABLE_SHARE = 0.2  # shape-only writes above this share of a call are worth caching
+# Inside the learner's process a phase may read shorter than on our clock by
+# the pipe's latency and scheduling (tens of µs; a few ms when this process
+# waits for a core): a phase whose own time is below this share of ours, by
+# more than that slack, was timed with a clock that lies.
+CLOCK_AGREEMENT = 0.7
+MARK_SLACK_S = 0.003
+# A call that moves its bytes in less than half the time a plain copy of them
+# takes (measured in the same run, on fresh inputs) did not do its work in the
+# timed call: the copy reads each byte once and writes it once.
+MAX_ROOFLINE_SHARE = 2.0
 
 
 class BenchFailed(DrillpeError):
@@ -42,6 +63,7 @@ class BenchOptions:
     budget_s: float = 2.0
     quick: bool = False
     timeout_s: float = 300.0
+    compile: bool = False
 
 
 @dataclass
@@ -56,7 +78,7 @@ class TargetBench:
     call: str
     size: dict[str, int]
     learner: dict[str, Any] | None
-    reference: dict[str, Any]
+    reference: dict[str, Any]  # the production implementation, in the learner's dtype
     copy: dict[str, Any] | None = None
     bytes_moved: int | None = None
     error: str | None = None
@@ -64,15 +86,22 @@ class TargetBench:
     trace: dict[str, Any] | None = None
     python_work: dict[str, Any] | None = None
     loop_advice: str | None = None  # the exercise's bench spec says how to avoid the loop
+    production: str = "graders/fast"  # where the production implementation comes from
+    reference_trace: dict[str, Any] | None = None
+    compiled: dict[str, Any] | None = None  # the production code through torch.compile
+    compile_error: str | None = None
+    refused: list[str] = field(default_factory=list)  # why the learner's timing is not believed
+    checked_outputs: int = 0
 
     @property
     def ratio(self) -> float | None:
-        """Learner's median time over the reference's (above 1: slower)."""
+        """Learner's median time over the production code's (above 1: slower)."""
         if not self.learner:
             return None
         return self.learner["median_s"] / self.reference["median_s"]
 
     def roofline(self, side: dict[str, Any] | None) -> float | None:
+        """The share of the copy roofline this side reaches (1: as fast as a copy)."""
         if not side or not self.copy:
             return None
         return self.copy["median_s"] / side["median_s"]
@@ -82,16 +111,28 @@ class TargetBench:
             return None
         return self.bytes_moved / side["median_s"] / 1e9
 
+    def passes(self, trace: dict[str, Any] | None) -> float | None:
+        """Bytes one call writes over the bytes of its output: 1 is one pass."""
+        if not trace or not trace.get("out_bytes") or not trace.get("written_bytes"):
+            return None
+        return trace["written_bytes"] / trace["out_bytes"]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "call": self.call, "size": self.size, "error": self.error,
-            "learner": self.learner, "reference": self.reference, "copy": self.copy,
+            "refused": self.refused, "learner": self.learner, "reference": self.reference,
+            "production": self.production, "compiled": self.compiled,
+            "compile_error": self.compile_error, "copy": self.copy,
             "bytes_moved": self.bytes_moved, "ratio": _round(self.ratio),
             "learner_roofline": _round(self.roofline(self.learner)),
             "reference_roofline": _round(self.roofline(self.reference)),
+            "compiled_roofline": _round(self.roofline(self.compiled)),
             "learner_bandwidth_gbs": _round(self.bandwidth_gbs(self.learner)),
             "reference_bandwidth_gbs": _round(self.bandwidth_gbs(self.reference)),
             "copy_bandwidth_gbs": _round(self.bandwidth_gbs(self.copy)),
+            "learner_passes": _round(self.passes(self.trace)),
+            "reference_passes": _round(self.passes(self.reference_trace)),
+            "checked_outputs": self.checked_outputs,
             "causes": [{"code": c.code, "message": c.message} for c in self.causes],
             "trace": self.trace, "python_work": self.python_work,
         }
@@ -113,11 +154,143 @@ class BenchReport:
                 "torch": self.machine.get("torch"), "threads": self.machine.get("threads"),
                 "dtype": self.options.dtype, "quick": self.options.quick,
                 "seed": self.options.seed, "score": self.score,
+                "refused": any(t.refused for t in self.targets),
                 "targets": [t.to_dict() for t in self.targets]}
 
 
 def _round(value: float | None) -> float | None:
     return None if value is None else float(f"{value:.4g}")
+
+
+# --------------------------------------------------------------------------- the clocks
+
+
+def pair_marks(marks: list[tuple[int, int]]) -> list[tuple[int, int]] | None:
+    """(start, end) in ns for each B…E pair of phase marks; None when the
+    bytes are not strictly alternating B and E (something else wrote there)."""
+    if len(marks) % 2:
+        return None
+    pairs = []
+    for (began, b), (ended, e) in zip(marks[0::2], marks[1::2]):
+        if b != ord("B") or e != ord("E"):
+            return None
+        pairs.append((began, ended))
+    return pairs
+
+
+def summarise(run: dict[str, Any], pairs: list[tuple[int, int]] | None,
+              scale: float = 1.0) -> dict[str, Any]:
+    """Per-call times from the phases of one run. A phase counts for the
+    longer of the two clocks: ours (``pairs``, from the marks) and the
+    child's; ``clock_agreement`` is the child's over ours (median)."""
+    phases = run["phases"]
+    per_call, ratios, disagree = [], [], 0
+    for n, phase in enumerate(phases):
+        own = float(phase["own_s"])
+        outside = None if pairs is None else (pairs[n][1] - pairs[n][0]) / 1e9
+        counted = own if outside is None else max(own, outside)
+        per_call.append(counted / phase["calls"] * scale)
+        if outside:
+            ratios.append(own / outside)
+            disagree += outside - own > max((1 - CLOCK_AGREEMENT) * outside, MARK_SLACK_S)
+    ordered = sorted(per_call)
+    quartiles = (statistics.quantiles(ordered, n=4) if len(ordered) >= 4
+                 else [ordered[0], 0.0, ordered[-1]])
+    return {"median_s": statistics.median(ordered), "min_s": ordered[0], "q1_s": quartiles[0],
+            "q3_s": quartiles[2], "runs": sum(p["calls"] for p in phases),
+            "phases": len(phases), "calls_per_phase": run.get("calls_per_phase"),
+            "clock": "parent" if pairs is not None else "child",
+            "clock_agreement": _round(statistics.median(ratios)) if ratios else None,
+            "clock_disagreements": disagree}
+
+
+def split_pairs(entry: dict[str, Any], marks: list[tuple[int, int]] | None,
+                runs: list[str]) -> tuple[dict[str, list | None], str | None]:
+    """The marks of one target, dealt to its runs in the order they ran.
+    Returns ({run: pairs or None}, a problem)."""
+    out: dict[str, list | None] = {name: None for name in runs}
+    if marks is None:
+        return out, None
+    try:
+        first, last = (int(v) for v in entry["marks"])
+    except (KeyError, TypeError, ValueError):
+        return out, "its report says nothing of its timing marks"
+    pairs = pair_marks(marks[first:last]) if 0 <= first <= last <= len(marks) else None
+    wanted = sum(len(entry[name]["phases"]) for name in runs if entry.get(name))
+    if pairs is None or len(pairs) != wanted:
+        return out, (f"drillpe's clock saw {last - first} phase marks where the timing process "
+                     f"reported {2 * wanted}: something else wrote on the timing channel")
+    at = 0
+    for name in runs:
+        if entry.get(name):
+            count = len(entry[name]["phases"])
+            out[name] = pairs[at:at + count]
+            at += count
+    return out, None
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+def refusals(target: TargetBench, mine: dict[str, Any], ref: dict[str, Any],
+             replaced: list[str], marks_problem: str | None) -> list[str]:
+    """Why the learner's timing cannot be believed, in words; [] when it can."""
+    why = []
+    if marks_problem:
+        why.append(f"bench.timing_channel: {marks_problem}.")
+    if replaced:
+        names = ", ".join(f"time.{name}" for name in replaced)
+        why.append(f"bench.clock_replaced: your code replaced {names}. drillpe takes the time "
+                   "from outside your process, but a result from a process whose clocks were "
+                   "changed is not reported.")
+    learner = target.learner or {}
+    agreement = learner.get("clock_agreement")
+    if agreement is not None and learner.get("clock_disagreements", 0) > learner["phases"] / 2:
+        own = target.learner["median_s"] * agreement
+        why.append(f"bench.clock_disagrees: inside your process a call took {_seconds(own)} "
+                   f"(time.perf_counter), drillpe's clock outside it measured "
+                   f"{_seconds(target.learner['median_s'])}: {agreement:.0%} of the real time "
+                   f"(in {learner['clock_disagreements']} of {learner['phases']} phases). The "
+                   "clocks in your process were changed.")
+    problems = [s for s in mine.get("samples") or [] if isinstance(s, dict) and "problem" in s]
+    kinds = {p.get("problem") for p in problems}
+    if "lazy" in kinds:
+        kind = next(str(p.get("type")) for p in problems if p.get("problem") == "lazy")
+        why.append(f"bench.not_a_tensor: a timed call returned a {textsafety.neutralise(kind)}, "
+                   "a torch.Tensor subclass, where the reference returns plain tensors: a "
+                   "subclass can defer the work until its values are read, after the timer "
+                   "has stopped. Return plain tensors.")
+    if "aliases_input" in kinds:
+        why.append("bench.output_is_input: a timed call returned a tensor that shares memory "
+                   "with its input (a view of it, or the input written in place): it writes "
+                   "no new output, so it moves fewer bytes than the call must, and it destroys "
+                   "the caller's tensor. Return new tensors.")
+    bad = [c for c in ref.get("checks") or [] if c.get("mismatch")]
+    if bad:
+        first = bad[0]
+        why.append(f"bench.stale_output: {len(bad)} of {len(ref['checks'])} checked timed calls "
+                   f"returned outputs that differ from the reference on their own inputs "
+                   f"(phase {first.get('phase')}: "
+                   f"{textsafety.neutralise(str(first['mismatch']))}). Every timed call gets "
+                   "new values: a result remembered from an earlier call (a cache keyed on the "
+                   "input's id or data_ptr) comes out stale. Cache what depends only on shapes "
+                   "(the angle table), never results.")
+    share = target.roofline(target.learner)
+    if share is not None and share > MAX_ROOFLINE_SHARE and not why:
+        why.append(f"bench.faster_than_copy: yours moved {target.bytes_moved / 1e6:.3g} MB per "
+                   f"call in {_seconds(target.learner['median_s'])}, {share:.1f}× faster than "
+                   f"a plain copy of the same bytes ({_seconds(target.copy['median_s'])}, "
+                   "measured in this run on fresh inputs). A call must read its inputs and "
+                   "write its outputs at least once: its work was done outside the timed call.")
+    return why
+
+
+def _seconds(value: float) -> str:
+    if value >= 1:
+        return f"{value:.3g} s"
+    if value >= 1e-3:
+        return f"{value * 1e3:.3g} ms"
+    return f"{value * 1e6:.3g} µs"
 
 
 # --------------------------------------------------------------------------- causes
@@ -178,43 +351,65 @@ def target_has_data(target: TargetBench) -> bool:
 BENCH_OUTPUT_CAP = 16 * 1024 * 1024
 
 
-def _run_child(role: str, exercise_id: str, file: Path | None, options: BenchOptions,
-               tmpdir: Path) -> dict[str, Any]:
+def _child_args(role: str, exercise_id: str, options: BenchOptions) -> list[str]:
     args = ["--role", role, "--exercise", exercise_id, "--device", options.device,
             "--dtype", options.dtype, "--threads", str(options.threads),
             "--seed", str(options.seed), "--budget", str(options.budget_s)]
     if options.quick:
         args.append("--quick")
-    if role == "learner":
-        return _run_learner_child(args, exercise_id, file, options, tmpdir)
+    return args
+
+
+def _run_reference(exercise_id: str, options: BenchOptions, tmpdir: Path,
+                   samples: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[int, int]]]:
+    """The production side (trusted code, not sandboxed): checks the learner's
+    sampled outputs, times the production implementation and the copy."""
     out = tmpdir / "reference.json"
     log = tmpdir / "reference.log"
-    with open(log, "wb") as fh:
-        proc = processes.spawn(processes.module_argv(contract.BENCH, *args, "--out", str(out)),
-                               stdout=fh, stderr=subprocess.STDOUT, cwd=tmpdir)
+    verify = tmpdir / "samples.json"
+    verify.write_text(json.dumps(samples))
+    args = [*_child_args("reference", exercise_id, options), "--verify", str(verify)]
+    if options.compile:
+        args.append("--compile")
+    sink = processes.ClockSink()
+    read_end, write_end = os.pipe()
+    drain = processes.Drain({read_end: sink})
+    try:
+        with open(log, "wb") as fh:
+            proc = processes.spawn(
+                processes.module_argv(contract.BENCH, *args, "--clock-fd", str(write_end),
+                                      "--out", str(out)),
+                stdout=fh, stderr=subprocess.STDOUT, cwd=tmpdir, pass_fds=(write_end,))
+    finally:
+        os.close(write_end)
+    drain.start()
     rc = processes.wait_or_kill(proc, options.timeout_s)
     processes.finished(proc)
+    drain.finish()
     text = log.read_text(errors="replace").strip()
     if rc is None:
         raise DrillpeBug("the reference's bench did not finish")
     _usage_exit(rc, text, exercise_id)
     if rc != 0 or not out.is_file():
         raise DrillpeBug(f"the reference's bench failed (exit {rc}):\n{text[-3000:]}")
-    return json.loads(out.read_text())
+    return json.loads(out.read_text()), sink.marks
 
 
-def _run_learner_child(args: list[str], exercise_id: str, file: Path, options: BenchOptions,
-                       tmpdir: Path) -> dict[str, Any]:
+def _run_learner(exercise_id: str, file: Path, options: BenchOptions, tmpdir: Path
+                 ) -> tuple[dict[str, Any], list[tuple[int, int]]]:
     """The learner's side runs sandboxed, like a grade; its result comes back
-    on the records fd, capped, and is parsed as untrusted JSON."""
+    on the records fd, capped, and is parsed as untrusted JSON; its phase
+    marks come on the clock fd and are timestamped here."""
     # deferred: the grade runs only for an answer to time
     from drillpe.launch.runner import COLD, run_sandboxed, stage
 
     stage_root = COLD.stage_root(tmpdir)
     staged = stage(file, stage_root, exercise_id)
     out = tmpdir / "learner.json"
-    argv = processes.module_argv(contract.BENCH, *args, "--file", str(staged),
-                                 "--out-fd", str(contract.RECORDS_FD))
+    argv = processes.module_argv(contract.BENCH, *_child_args("learner", exercise_id, options),
+                                 "--file", str(staged), "--out-fd", str(contract.RECORDS_FD),
+                                 "--clock-fd", str(contract.BENCH_CLOCK_FD))
+    sink = processes.ClockSink()
 
     def start(pipes: processes.Pipes, level: str):
         return COLD.start_process(argv, staged=staged, device=options.device,
@@ -223,7 +418,8 @@ def _run_learner_child(args: list[str], exercise_id: str, file: Path, options: B
 
     status, text, overflow = run_sandboxed(COLD, start, records=out,
                                            records_cap=BENCH_OUTPUT_CAP, stuck=None,
-                                           timeout=options.timeout_s, device=options.device)
+                                           timeout=options.timeout_s, device=options.device,
+                                           marks=sink)
     text = textsafety.neutralise(text.strip())
     if status.timed_out:
         raise BenchFailed(
@@ -240,7 +436,7 @@ def _run_learner_child(args: list[str], exercise_id: str, file: Path, options: B
     except (OSError, ValueError) as exc:
         raise BenchFailed(f"the bench process of your code sent no readable result ({exc})"
                           ) from None
-    return data
+    return data, list(sink.marks)
 
 
 def _usage_exit(rc: int | None, text: str, exercise_id: str) -> None:
@@ -250,25 +446,66 @@ def _usage_exit(rc: int | None, text: str, exercise_id: str) -> None:
         raise UsageError(text.splitlines()[-1] if text else f"no bench for {exercise_id}")
 
 
+def _valid_timing(run: Any) -> bool:
+    """The learner's JSON is untrusted: a timing it sends must at least have
+    the shape summarise() reads."""
+    try:
+        return bool(run["phases"]) and all(
+            float(p["own_s"]) >= 0 and int(p["calls"]) > 0 for p in run["phases"])
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+def assemble(mine: dict[str, Any], ref: dict[str, Any], learner_marks: list | None,
+             reference_marks: list | None, replaced: list[str], device: str) -> TargetBench:
+    """One target's result from the two children's reports and our marks."""
+    trace = dict(mine.get("trace") or {}, has_data_inputs=mine.get("has_data_inputs", True))
+    target = TargetBench(
+        name=ref["name"], call=ref["call"], size=ref["size"], learner=None,
+        reference={}, bytes_moved=ref.get("bytes_moved"), error=mine.get("error"),
+        trace=trace if mine.get("trace") else None, python_work=mine.get("python_work"),
+        loop_advice=ref.get("loop_advice"), production=ref.get("production", "graders/fast"),
+        reference_trace=ref.get("trace"), compile_error=ref.get("compile_error"),
+        checked_outputs=len(ref.get("checks") or []))
+    ref_pairs, _ = split_pairs(ref, reference_marks, ["timing", "compiled", "copy"])
+    target.reference = summarise(ref["timing"], ref_pairs["timing"])
+    if ref.get("compiled"):
+        target.compiled = summarise(ref["compiled"], ref_pairs["compiled"])
+    if ref.get("copy"):
+        target.copy = summarise(ref["copy"], ref_pairs["copy"], float(ref.get("copy_scale", 1)))
+    problem = None
+    if target.error is None:
+        if not _valid_timing(mine.get("timing")):
+            problem = "its report has no readable timing"
+        else:
+            pairs, problem = split_pairs(mine, learner_marks, ["timing"])
+            target.learner = summarise(mine["timing"], pairs["timing"])
+        target.refused = refusals(target, mine, ref, replaced, problem)
+        if not target.refused:
+            target.causes = explain(target, device)
+    return target
+
+
 def measure(exercise_id: str, file: Path, options: BenchOptions, display: str | None = None,
             score: float = 1.0) -> BenchReport:
     """Time an answer that already passed grading (see ``bench``)."""
     with tempfile.TemporaryDirectory(prefix="drillpe-bench-") as tmp:
         tmpdir = Path(tmp)
-        # One after the other: side by side they would share the cores.
-        learner = _run_child("learner", exercise_id, file.resolve(), options, tmpdir)
-        reference = _run_child("reference", exercise_id, None, options, tmpdir)
+        # One after the other: side by side they would share the cores. The
+        # learner's first: the reference's process checks its outputs.
+        learner, learner_marks = _run_learner(exercise_id, file.resolve(), options, tmpdir)
+        samples = {str(t.get("name")): t.get("samples") for t in learner["targets"]
+                   if isinstance(t, dict)}
+        reference, reference_marks = _run_reference(exercise_id, options, tmpdir, samples)
+    replaced = [str(n) for n in learner.get("clocks_replaced") or []][:8]
+    device = reference.get("device", options.device)
     targets = []
-    for mine, ref in zip(learner["targets"], reference["targets"]):
-        trace = dict(mine.get("trace") or {}, has_data_inputs=mine.get("has_data_inputs", True))
-        target = TargetBench(
-            name=ref["name"], call=ref["call"], size=ref["size"], learner=mine.get("timing"),
-            reference=ref["timing"], copy=ref.get("copy"), bytes_moved=ref.get("bytes_moved"),
-            error=mine.get("error"), trace=trace if mine.get("trace") else None,
-            python_work=mine.get("python_work"), loop_advice=ref.get("loop_advice"))
-        if target.error is None:
-            target.causes = explain(target, reference.get("device", options.device))
-        targets.append(target)
+    for ref in reference["targets"]:
+        mine = next((t for t in learner["targets"]
+                     if isinstance(t, dict) and t.get("name") == ref["name"]), None)
+        if mine is None:
+            mine = {"error": "the bench process of your code did not report this call"}
+        targets.append(assemble(mine, ref, learner_marks, reference_marks, replaced, device))
     machine = {k: reference.get(k) for k in ("device", "device_name", "torch", "threads")}
     return BenchReport(exercise=exercise_id, file=display or str(file), options=options,
                        machine=machine, targets=targets, score=score)

@@ -29,6 +29,9 @@ BENCH = "drillpe.grading.bench_child"
 
 RECORDS_FD = 3
 STUCK_FD = 4
+# `drillpe bench`'s timing processes mark each timed phase on this fd (the
+# stuck dump's slot: a bench has none); the parent timestamps the marks.
+BENCH_CLOCK_FD = STUCK_FD
 
 EXIT_DEVICE_UNAVAILABLE = 4  # the device asked for is not there: a usage error
 EXIT_NO_SPEC = 5  # bench: no bench for this exercise

@@ -274,6 +274,26 @@ class TextSink(Sink):
                 bytes(self.tail).decode("utf-8", "replace"))
 
 
+class ClockSink(Sink):
+    """Timestamps every byte a child writes, with this process's clock, as it
+    arrives: `drillpe bench`'s children mark where each timed phase starts
+    and ends, so the time of a phase is taken outside the process that ran
+    it (a learner's code can change the clocks inside its own process, not
+    ours). A byte read late (this thread not scheduled) only lengthens a
+    phase; ``cap`` bounds what a flood can cost."""
+
+    def __init__(self, cap: int = 1 << 16):
+        self.cap = cap
+        self.marks: list[tuple[int, int]] = []  # (perf_counter_ns, byte)
+
+    def feed(self, data: bytes) -> bool:
+        now = time.perf_counter_ns()
+        if len(self.marks) + len(data) > self.cap:
+            return False
+        self.marks.extend((now, byte) for byte in data)
+        return True
+
+
 class Drain(threading.Thread):
     """Reads pipes into sinks until each ends (or is cut off)."""
 
@@ -419,14 +439,20 @@ class Pipes:
 
     @classmethod
     def open(cls, records: Path | None, records_cap: int, stuck: Path | None,
-             watch: Callable[[bytes], None] | None = None) -> Pipes:
+             watch: Callable[[bytes], None] | None = None,
+             marks: Sink | None = None) -> Pipes:
+        """``marks`` (a bench's ClockSink) takes the place of the stuck dump: a
+        bench has no deadline dump, and the slot is already an fd the
+        supervisor hands to the learner's process (contract.BENCH_CLOCK_FD)."""
         pipes = cls(records=records, records_cap=records_cap)
         sources: dict[int, Sink] = {}
-        wanted = [("output", TextSink())]
+        wanted: list[tuple[str, Sink]] = [("output", TextSink())]
         if records is not None:
             wanted.append(("records", FileSink(records, records_cap, watch)))
         if stuck is not None:
             wanted.append(("stuck", FileSink(stuck, 64 * 1024)))
+        elif marks is not None:
+            wanted.append(("stuck", marks))
         for name, sink in wanted:
             read_end, write_end = os.pipe()
             pipes.child[name] = write_end

@@ -201,8 +201,8 @@ def _harmed_report(job: contract.Grade, why: str) -> dict:
 
 
 def run_sandboxed(launcher, start, *, records: Path, records_cap: int, stuck: Path | None,
-                  timeout: float, device: str, watch: Callable[[bytes], None] | None = None
-                  ) -> tuple[LearnerStatus, str, bool]:
+                  timeout: float, device: str, watch: Callable[[bytes], None] | None = None,
+                  marks=None) -> tuple[LearnerStatus, str, bool]:
     """Run a learner-side process once (twice when the namespace sandbox
     cannot be built here, or cannot reach the GPU, and drillpe falls back to
     the guard). ``start(pipes, level)`` starts it. Returns its status, what
@@ -210,7 +210,9 @@ def run_sandboxed(launcher, start, *, records: Path, records_cap: int, stuck: Pa
     retried_device = False
     while True:
         choice = launcher.isolation()
-        pipes = Pipes.open(records, records_cap, stuck, watch)
+        if marks is not None:
+            marks.marks.clear()  # a second try (the guard after the sandbox) starts afresh
+        pipes = Pipes.open(records, records_cap, stuck, watch, marks)
         try:
             handle = start(pipes, choice.level)
         except BaseException:

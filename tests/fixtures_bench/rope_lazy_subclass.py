@@ -1,0 +1,58 @@
+"""An exploit, not an answer to learn from: RoPE returns a tensor subclass
+that carries its input and does the rotation only when the result is used
+(any torch operation on it), so the timed call itself costs almost nothing.
+`drillpe bench` must refuse a result that is not a plain tensor and say why."""
+
+import math
+
+import torch
+
+def sinusoidal_position_embedding(batch_size, nums_head, max_len, output_dim, device):
+    theta = 10000 ** (-torch.arange(0, output_dim, 2, dtype=torch.float64, device=device)
+                      / output_dim)
+    ang = torch.arange(max_len, dtype=torch.float64, device=device)[:, None] * theta
+    table = torch.stack([ang.sin(), ang.cos()], dim=-1).reshape(max_len, output_dim).float()
+    return table.expand(batch_size, nums_head, max_len, output_dim)
+
+
+def _rotate(x):
+    d, length = x.shape[-1], x.shape[-2]
+    theta = 10000 ** (-torch.arange(0, d, 2, dtype=torch.float64, device=x.device) / d)
+    ang = torch.arange(length, dtype=torch.float64, device=x.device)[:, None] * theta
+    cos, sin = ang.cos().to(x.dtype), ang.sin().to(x.dtype)
+    even, odd = x[..., 0::2], x[..., 1::2]
+    return torch.stack([even * cos - odd * sin, odd * cos + even * sin], dim=-1).flatten(-2)
+
+
+class Deferred(torch.Tensor):
+    """Looks like the input; becomes the rotated input at the first operation."""
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+
+        def settle(value):
+            if isinstance(value, Deferred):
+                return _rotate(value.as_subclass(torch.Tensor))
+            return value
+
+        args = tuple(settle(a) for a in args)
+        kwargs = {key: settle(value) for key, value in kwargs.items()}
+        with torch._C.DisableTorchFunctionSubclass():
+            return func(*args, **kwargs)
+
+
+def RoPE(q, k):
+    return q.as_subclass(Deferred), k.as_subclass(Deferred)
+
+
+def attention(q, k, v, mask=None, dropout=None, use_RoPE=True):
+    if use_RoPE:
+        q, k = RoPE(q, k)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = scores.masked_fill(mask == 0, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)
+    if dropout is not None:
+        weights = dropout(weights)
+    return weights @ v, weights
