@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import random
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -223,10 +224,40 @@ def problems(exercise_id: str) -> list[str]:
                      f"{lessons.WRITE_COMMAND} {exercise_id}")
     if not (bundle.graders_dir() / "bench" / f"{exercise_id}.py").is_file():
         found.append(f"graders/bench/{exercise_id}.py is missing (what `drillpe bench` times)")
+    elif bundle.fast_path(exercise_id).is_file():
+        found += [f"graders/fast/{exercise_id}.py: {d}" for d in fast_differences(exercise_id)]
     if builder_path(exercise_id).is_file():
         found += [f"lesson: {d}" for d in differences(exercise_id)]
     elif unit.get("learn"):
         found.append(f"[learn] has texts but graders/lessons/{exercise_id}.py does not exist")
+    return found
+
+
+def fast_differences(exercise_id: str) -> list[str]:
+    """Where the production implementation `drillpe bench` times learners
+    against (graders/fast/ID.py) disagrees with the model answer, on every
+    bench target at its quick size, in float32 and bfloat16, on the bench's
+    own inputs (the bench checks learners' outputs with the same compare)."""
+    # deferred: the bench's timing module, only for this check
+    from drillpe.grading.bench_child import compare, fingerprint, load_fast, rebuild
+    from drillpe.grading.bench_specs import size_for, targets
+    from drillpe.grading.common import load_solution
+
+    fast, truth = load_fast(exercise_id), load_solution(exercise_id)
+    found = []
+    cpu = torch.device("cpu")
+    for target in targets(exercise_id):
+        if not target.checked:
+            continue
+        size = size_for(target, "cpu", quick=True)
+        for dtype in (torch.float32, torch.bfloat16):
+            with torch.no_grad():
+                x = rebuild(target, size, cpu, dtype, 0, 1.25)
+                mine = fingerprint(target.prepare(fast, x, size)(), set(), random.Random(0))
+                problem = mine.get("problem") or compare(
+                    mine, target.prepare(truth, x, size)(), str(dtype).split(".")[-1])
+            if problem:
+                found.append(f"{target.call} in {dtype}: {problem}")
     return found
 
 

@@ -1,5 +1,8 @@
 """drillpe bench: refuses wrong answers, times right ones against the
-reference and a copy roofline, and names recognisable causes of slowness.
+production implementation and a copy roofline, names recognisable causes of
+slowness, and refuses timings it cannot believe (one fixture per exploit in
+fixtures_bench/, run through the bench without grading, since grading
+already refuses most of them on its own).
 
 Runs with --quick (small inputs, few runs): these tests check what the bench
 says, never how fast anything is (speed lives in benchmarks/)."""
@@ -67,6 +70,12 @@ def test_fast_answer_has_no_causes_and_a_roofline():
     assert target["copy"]["median_s"] > 0
     for key in ("ratio", "learner_roofline", "reference_roofline", "learner_bandwidth_gbs"):
         assert target[key] > 0, key
+    assert doc["refused"] is False and target["refused"] == []
+    assert target["production"] == "graders/fast" and target["checked_outputs"] >= 5
+    mine = target["learner"]
+    assert mine["clock"] == "parent" and mine["clock_disagreements"] <= mine["phases"] // 2
+    assert mine["phases"] >= 5 and mine["runs"] >= mine["phases"]
+    assert target["learner_passes"] > target["reference_passes"] >= 1  # the stack, the casts
     assert doc["device"] == "cpu" and doc["threads"] == 1 and doc["quick"] is True
 
 
@@ -75,8 +84,9 @@ def test_scorecard_text(tmp_path):
                   timeout=300)
     assert res.returncode == 0, res.stderr
     out = res.stdout
-    for expected in ("yours", "reference", "copy", "median", "q1–q3", "vs reference",
-                     "slower", "bench.python_loop", "roofline"):
+    for expected in ("yours", "production", "copy", "median", "q1–q3", "vs prod.",
+                     "slower", "bench.python_loop", "of the copy roofline", "Where the time goes",
+                     "timed from outside the process", "matched the reference"):
         assert expected in out, expected
     assert "\x1b[" not in out  # not a terminal: no ANSI codes
 
@@ -120,6 +130,23 @@ def test_every_bench_spec_runs_on_its_model_answer(exercise_id):
         bench = TargetBench(name=target.name, call=target.call, size=size, learner=None,
                             reference={"median_s": 1.0}, trace=trace, python_work=work)
         assert "bench.python_loop" not in [c.code for c in explain(bench, "cpu")], work
+    if bundle.fast_path(exercise_id).is_file():  # the production code agrees with the answer
+        from drillpe import devtools
+
+        assert devtools.fast_differences(exercise_id) == []
+
+
+def test_a_wrong_production_implementation_is_caught(monkeypatch):
+    """`devtools check` compares graders/fast/ID.py with the model answer."""
+    import types
+
+    from drillpe import devtools
+    from drillpe.grading import bench_child
+
+    unrotated = types.SimpleNamespace(RoPE=lambda q, k: (q * 1.0, k * 1.0))
+    monkeypatch.setattr(bench_child, "load_fast", lambda exercise_id: unrotated)
+    found = devtools.fast_differences("rope")
+    assert len(found) == 2 and "the reference has" in found[0], found
 
 
 def test_missing_learner_file_is_a_usage_error():
@@ -173,3 +200,150 @@ def test_explain_ignores_small_growth():
     # one extra call when a dimension doubles (a shape check) is not a loop
     assert explain(_target(base_ops=40, grown=41), "cpu") == []
     assert isinstance(Cause("x", "y"), Cause)
+
+
+# --------------------------------------------------------------------------- exploits
+
+
+EXPLOITS = {
+    "rope_patched_clock": "bench.clock_replaced",
+    "rope_cache_data_ptr": "bench.stale_output",
+    "rope_cache_id": "bench.stale_output",
+    "rope_lazy_subclass": "bench.not_a_tensor",
+    "rope_in_place_view": "bench.output_is_input",
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPLOITS))
+def test_exploit_is_refused_by_the_bench_itself(name):
+    """Grading refuses most of these first (tampering, changed inputs, a
+    subclass); the bench must refuse them on its own too: measure() times
+    without grading."""
+    from drillpe.launch.bench import BenchOptions, measure
+
+    report = measure("rope", SLOW / f"{name}.py", BenchOptions(quick=True, budget_s=0.05))
+    [target] = report.targets
+    assert target.error is None
+    codes = [reason.split(":")[0] for reason in target.refused]
+    assert EXPLOITS[name] in codes, target.refused
+    assert target.causes == []  # a refused timing gets no advice
+    if name == "rope_patched_clock":  # our clock, not the patched one, measured the phases
+        assert "bench.clock_disagrees" in codes
+        assert target.learner["median_s"] > 1e-6
+
+
+def test_a_cache_that_passes_grading_is_refused_through_the_cli():
+    res = run_cli("bench", "rope", "--file", SLOW / "rope_cache_id.py", "--quick", timeout=300)
+    assert res.returncode == 1, res.stderr
+    assert "Refused" in res.stdout and "bench.stale_output" in res.stdout
+    assert "cache keyed on the input's id or data_ptr" in res.stdout
+    assert "median" not in res.stdout  # no time is reported for it
+    assert "refused to report a time" in res.stderr
+
+
+# --------------------------------------------------------------------------- the clocks (no processes)
+
+
+def _run(own, calls=10):
+    return {"phases": [{"calls": calls, "own_s": t} for t in own], "calls_per_phase": calls}
+
+
+def _pairs(durations):
+    out, now = [], 0
+    for d in durations:
+        out.append((now, now + int(d * 1e9)))
+        now += int(d * 1e9) + 1000
+    return out
+
+
+def test_a_phase_counts_for_the_longer_clock():
+    from drillpe.launch.bench import summarise
+
+    honest = summarise(_run([0.10] * 6), _pairs([0.1005] * 6))
+    assert honest["clock"] == "parent" and honest["clock_disagreements"] == 0
+    assert abs(honest["median_s"] - 0.01005) < 1e-9
+    lying = summarise(_run([0.001] * 6), _pairs([0.1] * 6))  # the child's clock ran slow
+    assert lying["median_s"] == pytest.approx(0.01) and lying["clock_disagreements"] == 6
+    late = summarise(_run([0.1] * 6), _pairs([0.05] * 6))  # our reader was late for a mark
+    assert late["median_s"] == pytest.approx(0.01) and late["clock_disagreements"] == 0
+    # a few ms of pipe latency on short phases is not a lie
+    short = summarise(_run([0.0001] * 6), _pairs([0.002] * 6))
+    assert short["clock_disagreements"] == 0
+    assert summarise(_run([0.1] * 3), None)["clock"] == "child"
+
+
+def test_marks_from_elsewhere_break_the_pairing():
+    from drillpe.launch.bench import pair_marks, split_pairs
+
+    good = [(1, ord("B")), (5, ord("E")), (6, ord("B")), (9, ord("E"))]
+    assert pair_marks(good) == [(1, 5), (6, 9)]
+    assert pair_marks(good[:3]) is None
+    assert pair_marks([(1, ord("E")), (2, ord("B"))]) is None
+    entry = {"marks": [0, 4], "timing": _run([0.1]), "copy": _run([0.1]),
+             "order": ["copy", "timing"]}  # the runs take turns: dealt in their order
+    pairs, problem = split_pairs(entry, good, ["timing", "copy"])
+    assert problem is None and pairs == {"timing": [(6, 9)], "copy": [(1, 5)]}
+    extra = good + [(10, ord("B")), (11, ord("E"))]  # two more marks than phases
+    entry = {"marks": [0, 6], "timing": _run([0.1, 0.1]), "order": ["timing"] * 2}
+    _, problem = split_pairs(entry, extra, ["timing"])
+    assert "something else wrote on the timing channel" in problem
+    _, problem = split_pairs({"timing": _run([0.1])}, good, ["timing"])
+    assert problem
+    _, problem = split_pairs({"marks": [0, 4], "timing": _run([0.1, 0.1]), "order": ["timing"]},
+                             good, ["timing"])
+    assert "disagree" in problem
+
+
+def _timed(learner_s, copy_s=1e-3, **learner):
+    return TargetBench(name="RoPE", call="RoPE(q, k)", size={}, bytes_moved=16_000_000,
+                       learner={"median_s": learner_s, "phases": 6, **learner},
+                       reference={"median_s": 2e-3}, copy={"median_s": copy_s})
+
+
+def test_refusals_name_their_reason():
+    from drillpe.launch.bench import refusals
+
+    assert refusals(_timed(2e-3), {}, {}, [], None) == []
+    [fast] = refusals(_timed(1e-4), {}, {}, [], None)
+    assert fast.startswith("bench.faster_than_copy") and "10.0× faster" in fast
+    assert refusals(_timed(4e-4), {}, {}, [], None) == []  # 2.5×: caches, allocation, load
+    [clock] = refusals(_timed(2e-3, clock_agreement=0.01, clock_disagreements=6), {}, {}, [],
+                       None)
+    assert clock.startswith("bench.clock_disagrees") and "6 of 6 phases" in clock
+    [names] = refusals(_timed(2e-3), {}, {}, ["perf_counter"], None)
+    assert "time.perf_counter" in names
+    [stale] = refusals(_timed(2e-3), {}, {"checks": [{"phase": 3, "mismatch": "output 0: x"},
+                                                     {"phase": 4, "mismatch": None}]}, [], None)
+    assert stale.startswith("bench.stale_output: 1 of 2") and "phase 3" in stale
+    [lazy] = refusals(_timed(2e-3), {"samples": [{"problem": "lazy", "type": "Later"}]}, {}, [],
+                      None)
+    assert lazy.startswith("bench.not_a_tensor") and "Later" in lazy
+    [channel] = refusals(_timed(2e-3), {}, {}, [], "seven marks")
+    assert channel.startswith("bench.timing_channel")
+
+
+def test_fingerprints_catch_stale_lazy_and_aliased_outputs():
+    import random
+
+    import torch
+
+    from drillpe.grading.bench_child import compare, fingerprint
+
+    rng = random.Random(0)
+    x = torch.randn(4, 8, 16)
+    right = x * 2
+    assert compare(fingerprint(right, set(), rng), x * 2, "float32") is None
+    stale = fingerprint(x * 1.5, set(), rng)  # computed from another call's values
+    assert "the reference has" in compare(stale, x * 2, "float32")
+    assert "tensors where" in compare(fingerprint((right,), set(), rng), (right, right),
+                                      "float32")
+    assert "shape" in compare(fingerprint(right[:2], set(), rng), right, "float32")
+
+    class Later(torch.Tensor):
+        pass
+
+    assert fingerprint(right.as_subclass(Later), set(), rng) == {"problem": "lazy",
+                                                                 "type": "Later"}
+    storages = {x.untyped_storage().data_ptr()}
+    assert fingerprint(x[..., :4], storages, rng) == {"problem": "aliases_input"}
+    assert "problem" not in fingerprint(x.clone(), storages, rng)

@@ -169,57 +169,76 @@ def _sync(device: torch.device):
     return lambda: None
 
 
-def run_phases(slots: Slots, device: torch.device, budget_s: float, marks: Marks,
-               rng: random.Random, on_checked=None) -> dict[str, Any]:
-    """Time the calls in phases, each a run of calls back to back on slots
-    with fresh values. The parent times every phase from the marks; this
-    process times it too, with ``time.perf_counter`` looked up at that moment
-    (the clock a learner's patch would replace): the parent compares the two.
-    After each phase, ``on_checked(phase, slot, output)`` receives the output
-    of one call chosen at random after the phase, for the output check."""
+class Run:
+    """One thing timed in phases: its slots, how many calls a phase makes,
+    the phases so far, and what receives the checked output of each."""
+
+    def __init__(self, name: str, slots: Slots, device, budget_s: float, on_checked=None):
+        self.name, self.slots, self.on_checked = name, slots, on_checked
+        sync = _sync(device)
+        self.warm = []
+        for fn in slots.fns[:2]:  # lazy set-up, allocator growth, caches; not timed
+            sync()
+            started = _clock_ns()
+            fn()
+            sync()
+            self.warm.append((_clock_ns() - started) / 1e9)
+        estimate = max(self.warm[-1], 1e-7)
+        calls = max(1, round(max(MIN_PHASE_S, budget_s / 10) / estimate))
+        if slots.data:
+            self.calls = min(calls, len(slots.fns))
+            slots.keep(self.calls)
+            self.order = slots.fns
+        else:  # no inputs to refresh (a table built from shapes): one prepared call, repeated
+            self.calls = min(calls, MAX_CALLS_PER_PHASE)
+            self.order = [slots.fns[0]] * self.calls
+        self.phases: list[dict[str, Any]] = []
+
+    def result(self) -> dict[str, Any]:
+        return {"phases": self.phases, "calls_per_phase": self.calls,
+                "slots": len(self.slots.fns), "warmup_s": self.warm}
+
+
+def run_phases(runs: list[Run], device: torch.device, budget_s: float, marks: Marks,
+               rng: random.Random) -> list[str]:
+    """Time the runs in phases, taking turns (one phase of each in a round),
+    so that a machine that gets busier or quieter affects them alike: the
+    copy that is the roofline is measured beside the code it bounds. A phase
+    is a run of calls back to back, each on a slot with fresh values. The
+    parent times every phase from the marks; this process times it too, with
+    ``time.perf_counter`` looked up at that moment (the clock a learner's
+    patch would replace): the parent compares the two. After each phase, the
+    run's ``on_checked(phase, slot, output)`` receives the output of one call
+    chosen at random after the phase, for the output check. Returns the run
+    names in the order their phases were marked."""
     sync = _sync(device)
     gc.collect()
-    warm = []
-    for fn in slots.fns[:2]:  # lazy set-up, allocator growth, caches; not timed
-        sync()
-        started = _clock_ns()
-        fn()
-        sync()
-        warm.append((_clock_ns() - started) / 1e9)
-    estimate = max(warm[-1], 1e-7)
-    target_phase = max(MIN_PHASE_S, budget_s / 10)
-    calls = max(1, round(target_phase / estimate))
-    if slots.data:
-        calls = min(calls, len(slots.fns))
-        slots.keep(calls)
-        order = slots.fns
-    else:  # no inputs to refresh (a table built from shapes): one prepared call, repeated
-        calls = min(calls, MAX_CALLS_PER_PHASE)
-        order = [slots.fns[0]] * calls
-    phases: list[dict[str, Any]] = []
+    order: list[str] = []
     began = _clock_ns()
-    while len(phases) < MAX_PHASES and (len(phases) < MIN_PHASES
-                                        or (_clock_ns() - began) / 1e9 < budget_s):
-        slots.refresh(rng)
-        checked = rng.randrange(calls)
-        kept = out = None
-        sync()
-        marks(b"B")
-        started = time.perf_counter()
-        for i, fn in enumerate(order):
-            out = fn()
-            if i == checked:
-                kept = out
-        sync()
-        ended = time.perf_counter()
-        marks(b"E")
-        del out
-        phases.append({"calls": calls, "own_s": ended - started})
-        if on_checked is not None:
-            on_checked(len(phases) - 1, checked if slots.data else 0, kept)
-        del kept
-    return {"phases": phases, "calls_per_phase": calls, "slots": len(slots.fns),
-            "warmup_s": warm}
+    while len(order) < MAX_PHASES * len(runs) and (
+            min(len(r.phases) for r in runs) < MIN_PHASES
+            or (_clock_ns() - began) / 1e9 < budget_s * len(runs)):
+        for run in runs:
+            run.slots.refresh(rng)
+            checked = rng.randrange(run.calls)
+            kept = out = None
+            sync()
+            marks(b"B")
+            started = time.perf_counter()
+            for i, fn in enumerate(run.order):
+                out = fn()
+                if i == checked:
+                    kept = out
+            sync()
+            ended = time.perf_counter()
+            marks(b"E")
+            del out
+            order.append(run.name)
+            run.phases.append({"calls": run.calls, "own_s": ended - started})
+            if run.on_checked is not None:
+                run.on_checked(len(run.phases) - 1, checked if run.slots.data else 0, kept)
+            del kept
+    return order
 
 
 # --------------------------------------------------------------------------- output checks
@@ -236,7 +255,7 @@ def fingerprint(out: Any, storages: set[int], rng: random.Random) -> dict[str, A
         if not isinstance(leaf, torch.Tensor):
             continue
         if type(leaf) not in (torch.Tensor, torch.nn.Parameter):
-            return {"problem": "lazy", "type": type(leaf).__qualname__}
+            return {"problem": "lazy", "type": type(leaf).__name__}
         if _storage(leaf) in storages:
             return {"problem": "aliases_input"}
         flat = leaf.detach().reshape(-1)
@@ -424,8 +443,35 @@ def _refuse_reference_reads() -> None:
 MAX_SAMPLES = 60  # checked outputs sent back per target (one per phase)
 
 
+def copy_run(target: Target, size, device, dtype, args, entry: dict) -> Run | None:
+    """The roofline for a memory-bound target: a clone of each data input, on
+    fresh values like every timed call. It reads its bytes once and writes
+    them once, into a new allocation as an out-of-place call does: the least
+    any kernel could move. Its time is scaled to the call's bytes where they
+    differ (``copy_scale``)."""
+    if target.bytes_moved is None:
+        return None
+    x = target.inputs(size, device, dtype, torch.Generator().manual_seed(args.seed))
+    moved = target.bytes_moved(x, size)
+    data = [n for n in target.data_inputs if _floating(x.get(n))]
+    cloned = sum(x[n].numel() * x[n].element_size() for n in data)
+    del x
+    if not cloned:
+        return None
+    entry["bytes_moved"] = moved
+    entry["copy_scale"] = moved / (2 * cloned)
+
+    def prepare(mod, inputs, s):
+        tensors = [inputs[name] for name in data]
+        return lambda: [t.clone() for t in tensors]
+
+    slots = Slots(dataclasses.replace(target, prepare=prepare), None, size, device, dtype,
+                  args.seed)
+    return Run("copy", slots, device, args.budget)
+
+
 def _time_learner(target: Target, mod, size, device, dtype, args, marks: Marks,
-                  rng: random.Random, samples: list) -> dict[str, Any]:
+                  rng: random.Random, samples: list, entry: dict) -> None:
     slots = Slots(target, mod, size, device, dtype, args.seed)
 
     def on_checked(phase: int, slot: int, out: Any) -> None:
@@ -433,7 +479,14 @@ def _time_learner(target: Target, mod, size, device, dtype, args, marks: Marks,
             found = fingerprint(out, slots.storages(slot), rng)
             samples.append({"phase": phase, "factor": slots.factors[slot], **found})
 
-    return run_phases(slots, device, args.budget, marks, rng, on_checked)
+    # The copy is measured here too, taking turns with your code: your share
+    # of the roofline is against a copy that saw the same load.
+    runs = [Run("timing", slots, device, args.budget, on_checked)]
+    copy = copy_run(target, size, device, dtype, args, entry)
+    runs += [copy] if copy else []
+    entry["order"] = run_phases(runs, device, args.budget, marks, rng)
+    for run in runs:
+        entry[run.name] = run.result()
 
 
 def bench_learner(args, device, dtype) -> list[dict]:
@@ -455,8 +508,8 @@ def bench_learner(args, device, dtype) -> list[dict]:
         samples: list[dict] = []
         try:
             with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
-                entry["timing"] = _time_learner(target, mod, size, device, dtype, args, marks,
-                                                rng, samples)
+                _time_learner(target, mod, size, device, dtype, args, marks, rng, samples,
+                              entry)
                 entry["trace"] = trace_call(target, mod, size, device, dtype, args.seed, True)
                 entry["python_work"] = python_work(target, mod, device, dtype, args.seed)
         except Exception as exc:  # the learner's code may raise anything at new sizes
@@ -547,13 +600,6 @@ class Compiled:
         return self._done[name]
 
 
-def _copy_target(target: Target, data: list[str]) -> Target:
-    def prepare(mod, x, s):
-        tensors = [x[name] for name in data]
-        return lambda: [t.clone() for t in tensors]
-    return dataclasses.replace(target, prepare=prepare)
-
-
 def bench_reference(args, device, dtype) -> list[dict]:
     truth = load_solution(args.exercise)  # float64: what the learner's outputs are checked with
     fast = load_fast(args.exercise)
@@ -574,39 +620,25 @@ def bench_reference(args, device, dtype) -> list[dict]:
             mine = samples.get(target.name) if isinstance(samples, dict) else None
             if target.checked and isinstance(mine, list):
                 entry["checks"] = verify_samples(target, truth, mine, size, device, dtype, args)
-            slots = Slots(target, production, size, device, dtype, args.seed)
-            entry["timing"] = run_phases(slots, device, args.budget, marks, rng)
-            del slots
-            entry["trace"] = trace_call(target, production, size, device, dtype, args.seed, True)
+            runs = [Run("timing", Slots(target, production, size, device, dtype, args.seed),
+                        device, args.budget)]
             if args.compile:
                 if compile_problem is None:
-                    try:
-                        slots = Slots(target, Compiled(production), size, device, dtype,
-                                      args.seed)
-                        entry["compiled"] = run_phases(slots, device, args.budget, marks, rng)
-                        del slots
+                    try:  # the first calls (the Run's warm-up) compile
+                        runs.append(Run("compiled", Slots(target, Compiled(production), size,
+                                                          device, dtype, args.seed),
+                                        device, args.budget))
                     except Exception as exc:  # inductor's failures are many and varied
-                        if marks.count % 2:
-                            marks(b"E")
                         entry["compile_error"] = f"{type(exc).__name__}: {exc}"[:300]
                 else:
                     entry["compile_error"] = compile_problem
-            if target.bytes_moved is not None:
-                x = target.inputs(size, device, dtype, torch.Generator().manual_seed(args.seed))
-                moved = target.bytes_moved(x, size)
-                data = [n for n in target.data_inputs if _floating(x.get(n))]
-                cloned = sum(x[n].numel() * x[n].element_size() for n in data)
-                del x
-                entry["bytes_moved"] = moved
-                # A clone of each data input, on fresh values like every timed call:
-                # it reads its bytes once and writes them once, into a new
-                # allocation as an out-of-place call does: the least any kernel
-                # could move. Scaled to the call's bytes where they differ.
-                slots = Slots(_copy_target(target, data), production, size, device, dtype,
-                              args.seed)
-                entry["copy"] = run_phases(slots, device, args.budget, marks, rng)
-                entry["copy_scale"] = moved / (2 * cloned) if cloned else 1.0
-                del slots
+            copy = copy_run(target, size, device, dtype, args, entry)
+            runs += [copy] if copy else []
+            entry["order"] = run_phases(runs, device, args.budget, marks, rng)
+            for run in runs:
+                entry[run.name] = run.result()
+            del runs, copy
+            entry["trace"] = trace_call(target, production, size, device, dtype, args.seed, True)
         entry["marks"] = [first_mark, marks.count]
         results.append(entry)
     return results

@@ -41,10 +41,12 @@ TABLE_SHARE = 0.2  # shape-only writes above this share of a call are worth cach
 # more than that slack, was timed with a clock that lies.
 CLOCK_AGREEMENT = 0.7
 MARK_SLACK_S = 0.003
-# A call that moves its bytes in less than half the time a plain copy of them
-# takes (measured in the same run, on fresh inputs) did not do its work in the
-# timed call: the copy reads each byte once and writes it once.
-MAX_ROOFLINE_SHARE = 2.0
+# A call that moves its bytes in a third of the time a plain copy of them
+# takes (measured beside it, on fresh inputs) did not do its work in the timed
+# call: the copy reads each byte once and writes it once. Not 1: a call can
+# beat a clone somewhat (caches, how its output is allocated), and the two
+# share a busy machine.
+MAX_ROOFLINE_SHARE = 3.0
 
 
 class BenchFailed(DrillpeError):
@@ -90,6 +92,7 @@ class TargetBench:
     reference_trace: dict[str, Any] | None = None
     compiled: dict[str, Any] | None = None  # the production code through torch.compile
     compile_error: str | None = None
+    learner_copy: dict[str, Any] | None = None  # the copy measured beside the learner's code
     refused: list[str] = field(default_factory=list)  # why the learner's timing is not believed
     checked_outputs: int = 0
 
@@ -101,10 +104,15 @@ class TargetBench:
         return self.learner["median_s"] / self.reference["median_s"]
 
     def roofline(self, side: dict[str, Any] | None) -> float | None:
-        """The share of the copy roofline this side reaches (1: as fast as a copy)."""
-        if not side or not self.copy:
+        """The share of the copy roofline this side reaches (1: as fast as a
+        copy), against the copy measured in the same process, taking turns
+        with it (the learner's own where there is one)."""
+        copy = self.learner_copy if side is self.learner and self.learner_copy else self.copy
+        if not side or not copy:
             return None
-        return self.copy["median_s"] / side["median_s"]
+        if side is self.learner_copy:
+            return 1.0  # each copy is its own process's roofline
+        return copy["median_s"] / side["median_s"]
 
     def bandwidth_gbs(self, side: dict[str, Any] | None) -> float | None:
         if not side or not self.bytes_moved:
@@ -123,6 +131,7 @@ class TargetBench:
             "refused": self.refused, "learner": self.learner, "reference": self.reference,
             "production": self.production, "compiled": self.compiled,
             "compile_error": self.compile_error, "copy": self.copy,
+            "learner_copy": self.learner_copy,
             "bytes_moved": self.bytes_moved, "ratio": _round(self.ratio),
             "learner_roofline": _round(self.roofline(self.learner)),
             "reference_roofline": _round(self.roofline(self.reference)),
@@ -206,26 +215,30 @@ def summarise(run: dict[str, Any], pairs: list[tuple[int, int]] | None,
 
 def split_pairs(entry: dict[str, Any], marks: list[tuple[int, int]] | None,
                 runs: list[str]) -> tuple[dict[str, list | None], str | None]:
-    """The marks of one target, dealt to its runs in the order they ran.
-    Returns ({run: pairs or None}, a problem)."""
+    """The marks of one target, dealt to its runs in the order their phases
+    ran (``entry["order"]``: the runs take turns). Returns ({run: pairs or
+    None}, a problem)."""
     out: dict[str, list | None] = {name: None for name in runs}
     if marks is None:
         return out, None
     try:
         first, last = (int(v) for v in entry["marks"])
+        order = [str(name) for name in entry["order"]]
+        counts = {name: len(entry[name]["phases"]) for name in runs if entry.get(name)}
     except (KeyError, TypeError, ValueError):
         return out, "its report says nothing of its timing marks"
+    if any(order.count(name) != count for name, count in counts.items()) \
+            or len(order) != sum(counts.values()):
+        return out, "its report's phases and their order disagree"
     pairs = pair_marks(marks[first:last]) if 0 <= first <= last <= len(marks) else None
-    wanted = sum(len(entry[name]["phases"]) for name in runs if entry.get(name))
-    if pairs is None or len(pairs) != wanted:
-        return out, (f"drillpe's clock saw {last - first} phase marks where the timing process "
-                     f"reported {2 * wanted}: something else wrote on the timing channel")
-    at = 0
-    for name in runs:
-        if entry.get(name):
-            count = len(entry[name]["phases"])
-            out[name] = pairs[at:at + count]
-            at += count
+    if pairs is None or len(pairs) != len(order):
+        return out, (f"drillpe's clock saw {max(last - first, 0)} phase marks where the timing "
+                     f"process reported {2 * len(order)}: something else wrote on the timing "
+                     "channel")
+    for name in counts:
+        out[name] = []
+    for name, pair in zip(order, pairs):
+        out[name].append(pair)
     return out, None
 
 
@@ -276,11 +289,12 @@ def refusals(target: TargetBench, mine: dict[str, Any], ref: dict[str, Any],
                    "input's id or data_ptr) comes out stale. Cache what depends only on shapes "
                    "(the angle table), never results.")
     share = target.roofline(target.learner)
+    copy = target.learner_copy or target.copy
     if share is not None and share > MAX_ROOFLINE_SHARE and not why:
         why.append(f"bench.faster_than_copy: yours moved {target.bytes_moved / 1e6:.3g} MB per "
                    f"call in {_seconds(target.learner['median_s'])}, {share:.1f}× faster than "
-                   f"a plain copy of the same bytes ({_seconds(target.copy['median_s'])}, "
-                   "measured in this run on fresh inputs). A call must read its inputs and "
+                   f"a plain copy of the same bytes ({_seconds(copy['median_s'])}, "
+                   "measured beside it on fresh inputs). A call must read its inputs and "
                    "write its outputs at least once: its work was done outside the timed call.")
     return why
 
@@ -467,7 +481,9 @@ def assemble(mine: dict[str, Any], ref: dict[str, Any], learner_marks: list | No
         loop_advice=ref.get("loop_advice"), production=ref.get("production", "graders/fast"),
         reference_trace=ref.get("trace"), compile_error=ref.get("compile_error"),
         checked_outputs=len(ref.get("checks") or []))
-    ref_pairs, _ = split_pairs(ref, reference_marks, ["timing", "compiled", "copy"])
+    ref_pairs, trouble = split_pairs(ref, reference_marks, ["timing", "compiled", "copy"])
+    if trouble:
+        raise DrillpeBug(f"the reference's bench process: {trouble}")
     target.reference = summarise(ref["timing"], ref_pairs["timing"])
     if ref.get("compiled"):
         target.compiled = summarise(ref["compiled"], ref_pairs["compiled"])
@@ -475,11 +491,16 @@ def assemble(mine: dict[str, Any], ref: dict[str, Any], learner_marks: list | No
         target.copy = summarise(ref["copy"], ref_pairs["copy"], float(ref.get("copy_scale", 1)))
     problem = None
     if target.error is None:
-        if not _valid_timing(mine.get("timing")):
+        runs = ["timing", "copy"] if mine.get("copy") is not None else ["timing"]
+        if not all(_valid_timing(mine.get(name)) for name in runs):
             problem = "its report has no readable timing"
         else:
-            pairs, problem = split_pairs(mine, learner_marks, ["timing"])
+            pairs, problem = split_pairs(mine, learner_marks, runs)
             target.learner = summarise(mine["timing"], pairs["timing"])
+            if "copy" in runs:
+                # the scale from the reference's process: the learner's is untrusted
+                target.learner_copy = summarise(mine["copy"], pairs["copy"],
+                                                float(ref.get("copy_scale", 1.0)))
         target.refused = refusals(target, mine, ref, replaced, problem)
         if not target.refused:
             target.causes = explain(target, device)

@@ -98,7 +98,9 @@ def bench(report, *, quiet: bool = False) -> None:
         if target.compiled:
             ratio = target.compiled["median_s"] / target.reference["median_s"]
             _row(table, Text("compiled"), target.compiled, target, f"{ratio:.2f}×")
-        _row(table, Text("copy", style="dim"), target.copy, target)
+        if target.learner_copy:
+            _row(table, Text("copy, beside yours", style="dim"), target.learner_copy, target)
+        _row(table, Text("copy, beside prod.", style="dim"), target.copy, target)
         out.print(table)
         out.print(_verdict(target), soft_wrap=True)
         if target.compile_error:
@@ -178,8 +180,9 @@ def _footnote(target) -> str:
     if target.copy:
         parts.append(
             f"The call reads and writes {target.bytes_moved / 1e6:.3g} MB; 'copy' is a plain "
-            "copy (clone) of the same bytes on fresh inputs, measured in this run: the "
-            "practical roofline.")
+            "copy (clone) of the same bytes on fresh inputs, the practical roofline, measured "
+            "in each process taking turns with the code it bounds: each share is against "
+            "its own.")
     parts.append(f"'production': {target.production}, in the inputs' dtype "
                  "(the float64 model answer is what grading compares with)"
                  + ("; 'compiled': the same through torch.compile." if target.compiled else "."))

@@ -44,3 +44,26 @@ def rotate(x: torch.Tensor) -> torch.Tensor:
 
 def RoPE(q, k):
     return rotate(q), rotate(k)
+
+
+def rotate_real(x: torch.Tensor) -> torch.Tensor:
+    """The same rotation in real arithmetic: slower eager (four products and
+    a stack, each a pass over memory), but what torch.compile fuses into one
+    loop; its complex support is thinner."""
+    key = ("real", x.shape[-2], x.shape[-1], str(x.device))
+    if key not in _TABLES:  # cos and sin as real tensors: compiled code stays real
+        table = rotation_table(x.shape[-2], x.shape[-1], x.device)
+        _TABLES[key] = (table.real.contiguous(), table.imag.contiguous())
+    cos, sin = _TABLES[key]
+    pairs = x.float().unflatten(-1, (-1, 2))
+    even, odd = pairs[..., 0], pairs[..., 1]
+    out = torch.stack([even * cos - odd * sin, odd * cos + even * sin], dim=-1)
+    return out.flatten(-2).to(x.dtype)
+
+
+def rope_real(q, k):
+    return rotate_real(q), rotate_real(k)
+
+
+# What `drillpe bench --compile` passes through torch.compile in place of a name.
+COMPILE = {"RoPE": rope_real}

@@ -1,11 +1,13 @@
 """An exploit, not an answer to learn from: a correct RoPE that remembers
 its result per input object (id) and hands it back when the same object
-comes again. `drillpe bench` gives every timed call new values, checks
+comes again. Grading passes it (every graded call gets new tensors).
+`drillpe bench` gives every timed call new values, checks
 sampled outputs against the reference, and must refuse this result."""
 
 import math
 
 import torch
+
 
 def sinusoidal_position_embedding(batch_size, nums_head, max_len, output_dim, device):
     theta = 10000 ** (-torch.arange(0, output_dim, 2, dtype=torch.float64, device=device)
@@ -29,9 +31,10 @@ _SEEN = {}
 
 def RoPE(q, k):
     key = (id(q), id(k))
-    if key not in _SEEN:
-        _SEEN[key] = (_rotate(q), _rotate(k))
-    return _SEEN[key]
+    if key not in _SEEN or _SEEN[key][0] is not q or _SEEN[key][1] is not k:
+        # the inputs are kept too, so that their ids are not reused while remembered
+        _SEEN[key] = (q, k, (_rotate(q), _rotate(k)))
+    return _SEEN[key][2]
 
 
 def attention(q, k, v, mask=None, dropout=None, use_RoPE=True):

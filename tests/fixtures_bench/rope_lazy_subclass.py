@@ -7,6 +7,7 @@ import math
 
 import torch
 
+
 def sinusoidal_position_embedding(batch_size, nums_head, max_len, output_dim, device):
     theta = 10000 ** (-torch.arange(0, output_dim, 2, dtype=torch.float64, device=device)
                       / output_dim)
