@@ -103,6 +103,9 @@ def bench(report, *, quiet: bool = False) -> None:
         _row(table, Text("copy, beside prod.", style="dim"), target.copy, target)
         out.print(table)
         out.print(_verdict(target), soft_wrap=True)
+        busy = _busy(target)
+        if busy:
+            out.print(Text(busy, style="yellow"), soft_wrap=True)
         if target.compile_error:
             out.print(Text(f"torch.compile is not available here: {target.compile_error}",
                            style="yellow"), soft_wrap=True)
@@ -144,6 +147,20 @@ def _verdict(target) -> Text:
         text.append(" This call is compute-bound: no copy of its bytes bounds it, so times are "
                     "compared.")
     return text
+
+
+BUSY_SPREAD = 1.5  # a copy whose q3 is this many times its q1 was not measured alone
+
+
+def _busy(target) -> str | None:
+    """A copy's time hardly varies on a quiet machine: when its middle half
+    is wide, other processes took the cores, and the shares say so."""
+    for copy in (target.learner_copy, target.copy):
+        if copy and copy["q1_s"] > 0 and copy["q3_s"] / copy["q1_s"] > BUSY_SPREAD:
+            return (f"The machine was busy: a plain copy's middle half spans {_ms(copy['q1_s'])}"
+                    f"–{_ms(copy['q3_s'])}. Shares this noisy are not a measurement; run "
+                    "again when the machine is quieter (or with a larger --budget).")
+    return None
 
 
 def _gap(target) -> list[str]:
