@@ -99,8 +99,8 @@ def bench(report, *, quiet: bool = False) -> None:
             ratio = target.compiled["median_s"] / target.reference["median_s"]
             _row(table, Text("compiled"), target.compiled, target, f"{ratio:.2f}×")
         if target.learner_copy:
-            _row(table, Text("copy, beside yours", style="dim"), target.learner_copy, target)
-        _row(table, Text("copy, beside prod.", style="dim"), target.copy, target)
+            _row(table, Text("copy (yours)", style="dim"), target.learner_copy, target)
+        _row(table, Text("copy (prod.)", style="dim"), target.copy, target)
         out.print(table)
         out.print(_verdict(target), soft_wrap=True)
         busy = _busy(target)
@@ -198,8 +198,9 @@ def _footnote(target) -> str:
         parts.append(
             f"The call reads and writes {target.bytes_moved / 1e6:.3g} MB; 'copy' is a plain "
             "copy (clone) of the same bytes on fresh inputs, the practical roofline, measured "
-            "in each process taking turns with the code it bounds: each share is against "
-            "its own.")
+            "in each process taking turns with the code it bounds ('copy (yours)' beside "
+            "yours, 'copy (prod.)' beside the production code): each share is against its "
+            "own.")
     parts.append(f"'production': {target.production}, in the inputs' dtype "
                  "(the float64 model answer is what grading compares with)"
                  + ("; 'compiled': the same through torch.compile." if target.compiled else "."))
