@@ -228,8 +228,8 @@ def test_exploit_is_refused_by_the_bench_itself(name):
     assert EXPLOITS[name] in codes, target.refused
     assert target.causes == []  # a refused timing gets no advice
     if name == "rope_patched_clock":  # our clock, not the patched one, measured the phases
-        assert "bench.clock_disagrees" in codes
         assert target.learner["median_s"] > 1e-6
+        assert target.learner["clock_agreement"] < 0.1
 
 
 def test_a_cache_that_passes_grading_is_refused_through_the_cli():
@@ -269,6 +269,8 @@ def test_a_phase_counts_for_the_longer_clock():
     # a few ms of pipe latency on short phases is not a lie
     short = summarise(_run([0.0001] * 6), _pairs([0.002] * 6))
     assert short["clock_disagreements"] == 0
+    # nor tens of ms when drillpe waits for a core on a loaded machine
+    assert summarise(_run([0.0003] * 6), _pairs([0.03] * 6))["clock_disagreements"] == 0
     assert summarise(_run([0.1] * 3), None)["clock"] == "child"
 
 

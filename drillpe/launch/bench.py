@@ -36,11 +36,15 @@ LOOP_GROWTH = 0.5  # doubling an axis adds at least this share of torch calls: a
 LOOP_MIN_CALLS = 8
 TABLE_SHARE = 0.2  # shape-only writes above this share of a call are worth caching
 # Inside the learner's process a phase may read shorter than on our clock by
-# the pipe's latency and scheduling (tens of µs; a few ms when this process
-# waits for a core): a phase whose own time is below this share of ours, by
-# more than that slack, was timed with a clock that lies.
+# the pipe's latency and scheduling: tens of µs on a quiet machine, but tens
+# of ms when this process waits for a core (measured: 5 ms per call over a
+# 16-call phase at a load average of 18 on 2 cores). A phase whose own time
+# is below this share of ours, by more than that slack, was timed with a
+# clock that lies. The slack makes short phases unjudgeable: the clocks'
+# identity (bench.clock_replaced) covers those, and nothing is lost, since a
+# phase counts for the longer clock anyway.
 CLOCK_AGREEMENT = 0.7
-MARK_SLACK_S = 0.003
+MARK_SLACK_S = 0.05
 # A call that moves its bytes in a third of the time a plain copy of them
 # takes (measured beside it, on fresh inputs) did not do its work in the timed
 # call: the copy reads each byte once and writes it once. Not 1: a call can
