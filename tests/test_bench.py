@@ -109,10 +109,12 @@ def test_every_bench_spec_runs_on_its_model_answer(exercise_id):
     """graders/bench/ID.py builds inputs, calls the model answer at the quick
     size and traces it, as the learner's timing process does; the model answer
     makes no Python loop over any axis."""
+    import random
+
     import torch
 
     from drillpe.data import bundle
-    from drillpe.grading.bench_child import python_work, trace_call
+    from drillpe.grading.bench_child import compare, fingerprint, python_work, trace_call
     from drillpe.grading.bench_specs import size_for, targets
     from drillpe.grading.loading import load_module
 
@@ -127,6 +129,12 @@ def test_every_bench_spec_runs_on_its_model_answer(exercise_id):
             target.prepare(answer, x, size)()
             trace = trace_call(target, answer, size, cpu, f32, 0, False)
             work = python_work(target, answer, cpu, f32, 0)
+            if target.checked:  # the output depends on the inputs alone, not on random weights
+                torch.manual_seed(1)
+                first = fingerprint(target.prepare(answer, x, size)(), set(), random.Random(0))
+                torch.manual_seed(2)
+                assert compare(first, target.prepare(answer, x, size)(), "float32") is None, (
+                    f"{target.call} gives other outputs on other random weights: checked=False")
         bench = TargetBench(name=target.name, call=target.call, size=size, learner=None,
                             reference={"median_s": 1.0}, trace=trace, python_work=work)
         assert "bench.python_loop" not in [c.code for c in explain(bench, "cpu")], work

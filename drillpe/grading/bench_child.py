@@ -125,7 +125,11 @@ class Slots:
         self.data = [n for n in target.data_inputs if _floating(self.base.get(n))]
         set_bytes = sum(self.base[n].numel() * self.base[n].element_size() for n in self.data)
         if count is None:
-            room = POOL_BYTES["cuda" if device.type == "cuda" else "cpu"] // max(set_bytes, 1)
+            pool = POOL_BYTES["cuda" if device.type == "cuda" else "cpu"]
+            if device.type == "cuda":  # a smaller GPU: a quarter of what is free, for
+                # this run's slots; the copy's and the outputs need room beside them
+                pool = min(pool, torch.cuda.mem_get_info(device)[0] // 4)
+            room = pool // max(set_bytes, 1)
             count = max(2, min(MAX_SLOTS, room)) if self.data else 1
         self.inputs = []
         for _ in range(count):
