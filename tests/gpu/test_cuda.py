@@ -93,8 +93,9 @@ def test_bench_on_cuda(exercise_id, isolated_places):
     assert doc["device"] == "cuda" and doc["device_name"]
     target = doc["targets"][0]
     assert target["error"] is None and target["learner"]["median_s"] > 0
-    print(f"\n{exercise_id}: reference {target['reference']['median_s'] * 1e3:.3g} ms, "
-          f"roofline share {target['reference_roofline']}")
+    assert target["refused"] == [], target["refused"]  # events, syncs and checks on a GPU
+    print(f"\n{exercise_id}: production {target['reference']['median_s'] * 1e3:.3g} ms, "
+          f"roofline share {target['reference_roofline']} (yours {target['learner_roofline']})")
 
 
 @pytest.mark.parametrize("name, cause", [("rope_slow_loop", "bench.python_loop"),
