@@ -255,3 +255,25 @@ def test_a_hint_and_many_failures_still_fit_and_keep_the_why():
     assert len(lines) <= 23
     assert "FAIL" in text and "Fix: " in text
     assert "more failing (q prints the whole scorecard)" in text
+
+
+def test_quitting_the_live_screen_prints_every_whole_scorecard(monkeypatch):
+    """The live screen is compact ("q prints the whole scorecard"): on q the full
+    card of each graded file follows, then the line of verdicts."""
+    import io
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from drillpe.render import practice_views as view
+
+    sink = io.StringIO()
+    monkeypatch.setattr(view, "out", Console(file=sink, width=80, color_system=None))
+    item = SimpleNamespace(exercise="rope", result=_golden_result())
+    view.watch_ended([item], full=True)
+    shown = sink.getvalue()
+    assert "Why" in shown and "rope.half_split: You rotate" in shown
+    assert shown.count("✗ fail") >= 6 and "Stopped watching. Last grades: rope FAIL 50%." in shown
+    sink.truncate(0)
+    view.watch_ended([item], full=False)
+    assert "Why" not in sink.getvalue()

@@ -204,7 +204,7 @@ def run(session: Session, keys, *, live: bool, as_json: bool, quiet: bool,
         finally:
             session.record_work()
     if not as_json:
-        view.watch_ended(session.items)
+        view.watch_ended(session.items, full=live)
 
 
 def _run_live(session: Session, keys, handle, view) -> None:

@@ -303,10 +303,13 @@ def scorecard_renderable(result: ExerciseResult, *, quiet: bool = False,
         _checks_table(result),
     ]
     if not quiet:
-        diagnoses = _diagnosis_lines(result)
-        if diagnoses:
-            parts.append(Text(catalog.ui("why"), style="bold"))
-            parts.extend(diagnoses)
+        # The evidence first (heatmap, tracebacks, prints), then Why and Fix right
+        # above the verdict: on a short terminal the explanation is what stays in sight.
+        heated = next((c for c in result.checks if c.heatmap), None)
+        block = _heatmap(heated, color=out.color_system is not None if color is None else color
+                         ) if heated else None
+        if block:
+            parts.append(block)
         shown: list[list[str]] = []
         # each distinct traceback once, three at most; where a timeout stopped the code first
         for check in sorted(result.checks, key=lambda c: "runtime.timeout" not in c.diagnosis):
@@ -316,15 +319,14 @@ def scorecard_renderable(result: ExerciseResult, *, quiet: bool = False,
                 parts.append(Text(f"Your code ({check.title})", style="bold"))
                 parts.append(Text("\n".join("  " + line for line in check.traceback),
                                   style="yellow"))
-        heated = next((c for c in result.checks if c.heatmap), None)
-        block = _heatmap(heated, color=out.color_system is not None if color is None else color
-                         ) if heated else None
-        if block:
-            parts.append(block)
         if result.output.strip():
-            shown = result.output.strip().splitlines()[-10:]
+            printed = result.output.strip().splitlines()[-10:]
             parts.append(Text("Your code printed (last lines)", style="bold"))
-            parts.append(Text("\n".join("  " + line for line in shown), style="dim"))
+            parts.append(Text("\n".join("  " + line for line in printed), style="dim"))
+        diagnoses = _diagnosis_lines(result)
+        if diagnoses:
+            parts.append(Text(catalog.ui("why"), style="bold"))
+            parts.extend(diagnoses)
     if not verdict_first:
         parts.append(_verdict(result))
     if not result.passed and not quiet:

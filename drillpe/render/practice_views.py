@@ -244,12 +244,13 @@ def next_list(plans: list, show: int, started: dict[str, bool] | None = None) ->
 # watch
 
 
-WATCH_KEYS = "h next hint · 1-9 show exercise · q quit"
+def _watch_keys() -> str:
+    return catalog.ui("watch_keys")
 
 
 def watch_started(paths: list[str], live: bool) -> None:
     out.print(Text(f"Watching {', '.join(paths)}: every save is graded. "
-                   + ("Keys: " + WATCH_KEYS if live else "Ctrl-C (or a line 'q' on stdin) "
+                   + ("Keys: " + _watch_keys() if live else "Ctrl-C (or a line 'q' on stdin) "
                       "stops."), style="dim"), soft_wrap=True)
 
 
@@ -272,9 +273,22 @@ def _one_line(text: Text, width: int) -> Text:
     return text
 
 
-def _compact_rows(result: ExerciseResult, width: int) -> tuple[list[Text], Text | None]:
-    """Failing checks first, two lines each (title and codes; the message), then
-    one line for everything that passed or did not run."""
+def _lines(text: Text, width: int, most: int) -> list[Text]:
+    """``text`` wrapped at ``width``, at most ``most`` lines, the last cut with …"""
+    lines = text.wrap(out, max(width, 1))
+    if len(lines) <= most:
+        return list(lines)
+    kept = list(lines[:most])
+    kept[-1] = _one_line(kept[-1] + Text(" " + " ".join(line.plain for line in lines[most:]),
+                                         style=text.style), width)
+    return kept
+
+
+def _compact_rows(result: ExerciseResult, width: int, message_lines: int = 1
+                  ) -> tuple[list[Text], Text | None]:
+    """Failing checks first: a line of title and codes, then up to
+    ``message_lines`` of the message; then one line for everything that passed
+    or did not run."""
     rows: list[Text] = []
     failing = sorted((c for c in result.checks if c.status in ("fail", "error")),
                      key=lambda c: c.level != "core")
@@ -287,8 +301,8 @@ def _compact_rows(result: ExerciseResult, width: int) -> tuple[list[Text], Text 
             head.append("  [" + ", ".join(check.diagnosis) + "]", style="magenta")
         rows.append(_one_line(head, width))
         if check.message:
-            rows.append(_one_line(Text("    " + " ".join(check.message.split()), style="dim"),
-                                  width))
+            rows.extend(_lines(Text("    " + " ".join(check.message.split()), style="dim"),
+                               width, message_lines))
     passing = [c for c in result.checks if c.status == "pass"]
     skipped = [c for c in result.checks if c.status == "skip"]
     rest = Text()
@@ -324,20 +338,20 @@ def watch_view(session, status: str, hint_panel: RenderableType | None,
             mark = "" if it.result is None else (" ✓" if it.result.passed else " ✗")
         head.append(f" {number} {it.exercise}{mark} ", style=style)
         head.append(" ")
-    head.append(f"  {WATCH_KEYS}", style="dim")
+    head.append(f"  {_watch_keys()}", style="dim")
     must: list = [_one_line(head, width), _one_line(Text(status, style="dim"), width)]
     optional: list = []
     if item.result is None:
-        must.append(Text(f"Grading {item.exercise}… (the first grade waits for torch to load)",
-                         style="dim"))
+        must.append(Text(catalog.ui("watch_first", id=item.exercise), style="dim"))
         return _fit(must, [hint_panel] if hint_panel is not None else [], width, height)
     result = item.result
     verdict = render.verdict_line(result)
     if getattr(item, "grading", False):
-        verdict = Text("grading your save… the last grade was: ", style="bold yellow") + verdict
+        verdict = Text(catalog.ui("watch_stale"), style="bold yellow") + verdict
         verdict.stylize("dim", 39)
     must.append(verdict)
     rows, rest = _compact_rows(result, width)
+    roomy, _ = _compact_rows(result, width, message_lines=2)  # the expected value too
     why = _first_why(result)
     # Room for the rows: whatever the other musts leave; a cut says how many more.
     fixed = sum(len(render_lines_of(part, width)) for part in [*must, why, rest]
@@ -348,10 +362,11 @@ def watch_view(session, status: str, hint_panel: RenderableType | None,
         # down to the first two checks (a "… more failing" line says so).
         wanted = len(render_lines_of(hint_panel, width))
         room = max(min(room, 5), room - wanted)
+    if len(roomy) <= room:
+        rows = roomy
     if len(rows) > room:
         hidden = sum(1 for r in rows[room - 1:] if not r.plain.startswith("    "))
-        rows = rows[:room - 1] + [Text(f"  … {hidden} more failing (q prints the whole "
-                                       "scorecard)", style="dim")]
+        rows = rows[:room - 1] + [Text(catalog.ui("watch_more", n=hidden), style="dim")]
     must.extend(rows)
     if rest is not None:
         must.append(rest)
@@ -366,8 +381,7 @@ def watch_view(session, status: str, hint_panel: RenderableType | None,
         optional.append(Text(f"Your code ({tb.title})", style="bold"))
         optional.append(Text("\n".join("  " + line for line in tb.traceback), style="yellow"))
     if not result.passed:
-        optional.append(Text(f"Stuck? h shows a hint for {render.first_failing_title(result)}",
-                             style="dim"))
+        optional.append(Text(catalog.ui("watch_stuck"), style="dim"))
     return _fit(must, optional, width, height)
 
 
@@ -388,7 +402,7 @@ def _fit(must: list, optional: list, width: int, height: int) -> RenderableType:
         rendered = render_lines_of(part, width)
         if len(rendered) > left:
             rendered = rendered[:max(left - 1, 0)] + [render_lines_of(
-                Text("  … (cut to fit the screen)", style="dim"), width)[0]]
+                Text(catalog.ui("watch_cut"), style="dim"), width)[0]]
         lines.extend(rendered)
         left -= len(rendered)
     return _Lines(lines)
@@ -398,15 +412,16 @@ def watch_status(item, started: bool = True, width: int | None = None) -> str:
     """Which file is watched, and when its grade (not this redraw) was made; a
     path too long for ``width`` loses its start, never the times."""
     if getattr(item, "grading", False):
-        when_ = "saved, grading…" if item.result is not None else "grading…"
+        when_ = catalog.ui("watch_grading_save" if item.result is not None else "watch_grading")
     elif item.result is None:
         when_ = ""
     else:
         at = getattr(item, "graded_at", None)
         stamp = datetime.fromtimestamp(at).strftime("%H:%M:%S") if at else "–"
-        latency = (f" ({item.latency_s:.2f} s after the save)" if item.latency_s is not None
-                   and item.grades > 1 else " (first grade)")
-        when_ = f"graded {stamp}{latency}"
+        latency = (catalog.ui("watch_latency", s=f"{item.latency_s:.2f}")
+                   if item.latency_s is not None and item.grades > 1
+                   else catalog.ui("watch_first_grade"))
+        when_ = catalog.ui("watch_graded", at=stamp) + latency
     path = getattr(item, "path", None)
     if path is None:
         return f"{item.exercise} · {when_}" if when_ else item.exercise
@@ -432,14 +447,20 @@ def hint_panel(exercise: catalog.Exercise, level: int,
     return render.hint_panel(exercise, level, ladder, more=more)
 
 
-def watch_ended(items) -> None:
+def watch_ended(items, full: bool = False) -> None:
+    """After watching: with ``full`` (the live screen, which showed a compact
+    card) the whole scorecard of every graded file, then one line of verdicts."""
     graded = [i for i in items if i.result is not None]
+    if full:
+        for item in graded:
+            out.print(scorecard(item.result))
+            out.print()
     if not graded:
-        out.print(Text("Stopped watching.", style="dim"))
+        out.print(Text(catalog.ui("watch_stopped"), style="dim"))
         return
     summary = ", ".join(f"{i.exercise} {'PASS' if i.result.passed else 'FAIL'} "
                         f"{i.result.score:.0%}" for i in graded)
-    out.print(Text(f"Stopped watching. Last grades: {summary}.", style="dim"), soft_wrap=True)
+    out.print(Text(catalog.ui("watch_stopped_grades", grades=summary), style="dim"))
 
 
 # ---------------------------------------------------------------------------
