@@ -418,19 +418,24 @@ def assert_close(
     variants: dict[str, Callable[[], torch.Tensor] | torch.Tensor] | None = None,
     variant_atol: float | None = None,
     axes: Sequence[str] = ("position", "channel"),
+    pairs: dict[tuple[str, str], Callable[[], torch.Tensor] | torch.Tensor] | None = None,
 ) -> None:
     """Raise Fail (with worst element, heatmap and diagnosis) when got != want.
 
     ``variants`` maps a diagnosis code to what a learner making that mistake
     would output (a tensor, or a callable computing it lazily). Every variant
-    the output matches is named; when none matches, ``output.mismatch``.
+    the output matches is named; when none matches, the ``pairs`` (two codes
+    to what making both mistakes outputs) are tried, and when none of those
+    matches either, ``output.mismatch``.
     """
     found = mismatch(got, want, atol=atol, rtol=rtol)
     if found is None:
         return
     delta, index, yours, expected = found
-    codes = diagnose(got, variants or {}, atol=variant_atol if variant_atol is not None else atol,
-                     rtol=rtol)
+    variant_atol = variant_atol if variant_atol is not None else atol
+    codes = diagnose(got, variants or {}, atol=variant_atol, rtol=rtol)
+    if not codes and pairs:
+        codes = diagnose_pairs(got, pairs, atol=variant_atol, rtol=rtol)
     message = (
         f"{what}: max |Δ| {delta:.3g} at {index} (yours {yours:.6g}, expected {expected:.6g}); "
         f"tolerance {atol:.2g}" + (f" + {rtol:.1g}·|expected|" if rtol else "")
@@ -454,6 +459,20 @@ def diagnose(
         if value is not None and is_close(got, value, atol=atol, rtol=rtol):
             codes.append(code)
     return codes
+
+
+def diagnose_pairs(
+    got: torch.Tensor,
+    pairs: dict[tuple[str, str], Callable[[], torch.Tensor] | torch.Tensor],
+    *,
+    atol: float,
+    rtol: float = 0.0,
+) -> list[str]:
+    """Both codes of every pair of known mistakes the output matches. Only for
+    when no single mistake fits: a pair is a weaker explanation than one."""
+    matched = diagnose(got, {f"{a}+{b}": value for (a, b), value in pairs.items()},
+                       atol=atol, rtol=rtol)
+    return list(dict.fromkeys(code for both in matched for code in both.split("+")))
 
 
 def to_device(obj: Any, device: torch.device) -> Any:

@@ -396,7 +396,8 @@ def cuda_check(static: StaticReport) -> CheckResult:
 def judge_check(check: Check, rows: list | None, ctx: JudgeContext, end: LearnerEnd,
                 seed: int) -> CheckResult:
     result = CheckResult(id=check.id, title=check.title, level=check.level, status="pass")
-    if rows is None or (len(rows) < len(check.cases) and not rows[-1]["failed"]):
+    crashed = rows is not None and any(isinstance(r["out"], ExceptionOut) for r in rows)
+    if rows is None or (len(rows) < len(check.cases) and not rows[-1]["failed"] and not crashed):
         # The process ended before this check finished (the caller has made sure
         # the learner process did not claim to have finished).
         code, _, sentence = end.early_reason
@@ -432,6 +433,12 @@ def judge_check(check: Check, rows: list | None, ctx: JudgeContext, end: Learner
             if _too_small(failure.heatmap):
                 result.heatmap = _larger_heatmap(check, rows, index, ctx, seed) or failure.heatmap
             result.traceback = failure.traceback
+            if failure.diagnosis in (["runtime.exception"], ["output.nonfinite"]) or \
+                    (isinstance(out, ExceptionOut) and "runtime.exception" in failure.diagnosis):
+                named, note = _past_the_crash(check, rows, index, ctx, seed)
+                result.diagnosis = [*result.diagnosis,
+                                    *(c for c in named if c not in result.diagnosis)]
+                result.message += note
             return result
         except records.Tampered:
             raise
@@ -444,6 +451,47 @@ def judge_check(check: Check, rows: list | None, ctx: JudgeContext, end: Learner
     cases = len(check.cases)
     result.message = f"{cases} case{'s' if cases != 1 else ''} passed" if cases > 1 else "passed"
     return result
+
+
+# Codes that say something went wrong but not which mistake it was: a later
+# case that ends in one of these explains nothing about the crash.
+UNNAMED = ("output.", "runtime.", "api.", "input.", "device.", "rules.", "syntax.", "import.")
+
+
+def _past_the_crash(check: Check, rows: list, first: int, ctx: JudgeContext, seed: int
+                    ) -> tuple[list[str], str]:
+    """(codes, sentence) for the cases after a crash (or a NaN, the crash
+    numpy turns a division by zero into): the known mistake the first of
+    them that runs shows, or that they all pass. A crash on the smallest case
+    must not hide what the code does everywhere else."""
+    judged = passed = 0
+    for index in range(first + 1, len(rows)):
+        out = rows[index]["out"]
+        if isinstance(out, ExceptionOut) or rows[index]["failed"]:
+            continue
+        case = check.cases[index]
+        try:
+            x = case_inputs(check, index, seed, ctx.device)
+            if _changed_inputs(x, rows[index]["inputs"]):
+                continue
+            judged += 1
+            if check.judge_fn is not None:
+                check.judge_fn(ctx, x, case, out)
+            passed += 1
+        except Fail as failure:
+            named = [c for c in failure.diagnosis if not c.startswith(UNNAMED)]
+            if named:
+                where = describe_case(case)
+                return named, (f"; at {where} its output is what {' + '.join(named)} "
+                               "gives")
+        except records.Tampered:
+            raise
+        except Exception:  # only evidence for a diagnosis; the crash is the verdict
+            continue
+    if judged and passed == judged:
+        return [], (f"; the other {passed} case{'s' if passed != 1 else ''} it runs "
+                    "pass: only this one crashes")
+    return [], ""
 
 
 def _changed_inputs(x: dict, reported: dict[str, str]) -> list[str]:
