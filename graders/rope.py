@@ -378,8 +378,8 @@ def attention_diagnosis(ref, x, case, got, rope, atol, rtol) -> tuple[list[str],
     """(codes, note) explaining the learner's attention (out ++ weights, flattened)."""
     q, k, v, mask, drop = x["q"], x["k"], x["v"], x.get("mask"), dropout_for(x)
 
-    def att(rq, rk, **kw):
-        out, weights = ref.attend(rq, rk, v, mask, drop, **kw)
+    def att(rq, rk, ignore_mask=False, **kw):
+        out, weights = ref.attend(rq, rk, v, None if ignore_mask else mask, drop, **kw)
         return torch.cat([out.flatten(), weights.flatten()])
 
     def matches(value):
@@ -409,6 +409,7 @@ def attention_diagnosis(ref, x, case, got, rope, atol, rtol) -> tuple[list[str],
     mistakes += [("attention.softmax_wrong_dim", dict(dim=d, fill=f))
                  for d in (-2, 1, 0) for f in (float("-inf"), -1e9)]
     if mask is not None:
+        mistakes.append(("attention.mask_ignored", dict(ignore_mask=True)))
         mistakes.append(("attention.mask_inverted", dict(invert_mask=True)))
         mistakes.append(("attention.mask_after_softmax", dict(mask_after_softmax=True)))
     codes: list[str] = []

@@ -135,22 +135,37 @@ def _declared_params(signature: str) -> list[tuple[str, bool, Any]]:
     return out
 
 
-def _compare_params(label: str, declared: str, learner: list | None) -> str | None:
+def _compare_params(label: str, declared: str, learner: list | None,
+                    keyword: tuple[str, ...] = ()) -> tuple[str | None, str | None]:
+    """(problem, note). Names count only where the grader passes the parameter
+    by keyword (it has a default, or ``keyword`` lists it); a parameter passed
+    by position may be called anything (``query`` for ``q``), which is a note."""
     if learner is None:
-        return f"{label}: cannot read its signature"
+        return f"{label}: cannot read its signature", None
     want = _declared_params(declared)
     got = [(p[0], p[2], p[3]) for p in learner if p[1] not in ("VAR_POSITIONAL", "VAR_KEYWORD")]
-    want_names = [w[0] for w in want]
-    got_names = [g[0] for g in got]
-    if got_names[: len(want_names)] != want_names or any(not g[1] for g in got[len(want):]):
-        return f"{label}{_fmt(got)} should be {label}{declared}"
+    by_keyword = {name for name, has_default, _ in want if has_default or name in keyword}
+    renamed = []
+    for (name, _, _), (got_name, _, _) in zip(want, got):
+        if got_name != name and (name in by_keyword or got_name in by_keyword):
+            renamed = None
+            break
+        if got_name != name:
+            renamed.append((name, got_name))
+    if renamed is None or len(got) < len(want) or any(not g[1] for g in got[len(want):]):
+        return f"{label}{_fmt(got)} should be {label}{declared}", None
     for (name, has_default, default), (_, got_has, got_default) in zip(want, got):
         if has_default and not got_has:
-            return f"{label}: parameter {name} needs the default {default!r}"
+            return f"{label}: parameter {name} needs the default {default!r}", None
         if has_default and isinstance(default, (int, float)) and not isinstance(default, bool) \
                 and isinstance(got_default, (int, float)) and got_default != default:
-            return f"{label}: {name} defaults to {got_default!r}; the exercise says {default!r}"
-    return None
+            return f"{label}: {name} defaults to {got_default!r}; the exercise says {default!r}", \
+                None
+    if renamed:
+        pairs = ", ".join(f"{got_name} for {name}" for name, got_name in renamed)
+        return None, (f"{label} calls its positional parameters {pairs}: fine, the grader "
+                      "passes them by position")
+    return None, None
 
 
 def _fmt(params: list) -> str:
@@ -287,7 +302,7 @@ def api_check(exercise: catalog.Exercise, facts: dict[str, Any],
               static: dict[str, dict]) -> tuple[CheckResult, list[str]]:
     """The API row, and sentences about signatures that differ at run time
     from the file's own definitions (tampering)."""
-    missing, problems, forged = [], [], []
+    missing, problems, forged, notes = [], [], [], []
     for item in exercise.api:
         fact = facts.get(item.name, {"present": False})
         if not fact["present"]:
@@ -312,9 +327,11 @@ def api_check(exercise: catalog.Exercise, facts: dict[str, Any],
                     params = _as_run(written["params"], None)
             else:
                 params = runtime
-            problem = _compare_params(label, declared, params)
+            problem, note = _compare_params(label, declared, params, item.keyword)
             if problem:
                 problems.append(problem)
+            if note:
+                notes.append(note)
     codes, parts = [], []
     if missing:
         codes.append("api.missing_symbol")
@@ -325,7 +342,8 @@ def api_check(exercise: catalog.Exercise, facts: dict[str, Any],
     row = CheckResult(
         id="api.names", title="Defines the exercise's names and signatures", level="core",
         status="fail" if parts else "pass",
-        message="; ".join(parts) if parts else "all names defined: " + ", ".join(exercise.names),
+        message="; ".join(parts + notes) if parts else "; ".join(
+            ["all names defined: " + ", ".join(exercise.names), *notes]),
         diagnosis=codes,
     )
     return row, forged
