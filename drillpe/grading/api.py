@@ -10,7 +10,8 @@ reference or with the comparison:
   code (``env.mod``) on the inputs and returns what it produced (tensors,
   tuples, dicts, numbers, strings; anything else is described by type).
 * ``judge(ctx, x, case, out)`` runs in the *judge* process with the reference
-  module (``ctx.ref``): it raises :class:`Fail` when ``out`` is wrong.
+  module (``ctx.ref``): it raises :class:`Fail` when ``out`` is wrong. It may
+  return a sentence of advice about a case it accepts; the check's row shows it.
 
 The reference is ``graders/oracles/<id>.py`` where the exercise has one (the
 float64 pieces and mistake switches the grader needs, hidden from learner

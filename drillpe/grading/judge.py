@@ -424,6 +424,7 @@ def judge_check(check: Check, rows: list | None, ctx: JudgeContext, end: Learner
         if result.traceback:
             result.message = f"stopped here: {sentence}"
         return result
+    notes: list[str] = []  # what a judge says about a case it passes (advice, not a failure)
     for index, case in enumerate(check.cases):
         if index >= len(rows):
             break  # the learner stopped after a failing case; that case is the verdict
@@ -440,7 +441,9 @@ def judge_check(check: Check, rows: list | None, ctx: JudgeContext, end: Learner
                     raise Fail(f"your code changed its input{'s' if ',' in names else ''} "
                                f"{names} in place", ["input.mutated"])
             if check.judge_fn is not None:
-                check.judge_fn(ctx, x, case, out)
+                note = check.judge_fn(ctx, x, case, out)
+                if isinstance(note, str) and note not in notes:
+                    notes.append(note)
         except Fail as failure:
             result.status = failure.status
             suffix = f" for {describe_case(case)}" if case and failure.show_case else ""
@@ -468,6 +471,8 @@ def judge_check(check: Check, rows: list | None, ctx: JudgeContext, end: Learner
             return result
     cases = len(check.cases)
     result.message = f"{cases} case{'s' if cases != 1 else ''} passed" if cases > 1 else "passed"
+    if notes:
+        result.message += " (" + "; ".join(notes) + ")"
     return result
 
 
