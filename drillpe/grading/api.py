@@ -451,13 +451,16 @@ def diagnose(
     atol: float,
     rtol: float = 0.0,
 ) -> list[str]:
+    """The codes of the variants ``got`` matches. A variant may be a list of
+    outputs: the several ways of writing one mistake."""
     codes = []
     for code, variant in variants.items():
         try:
             value = variant() if callable(variant) else variant
         except Exception:  # a variant that cannot be built for this case does not apply
             continue
-        if value is not None and is_close(got, value, atol=atol, rtol=rtol):
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if any(v is not None and is_close(got, v, atol=atol, rtol=rtol) for v in values):
             codes.append(code)
     return codes
 
