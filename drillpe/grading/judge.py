@@ -487,10 +487,11 @@ def _past_the_crash(check: Check, rows: list, first: int, ctx: JudgeContext, see
     numpy turns a division by zero into): the known mistake the first of
     them that runs shows, or that they all pass. A crash on the smallest case
     must not hide what the code does everywhere else."""
-    judged = passed = 0
+    judged = passed = crashed = 0
     for index in range(first + 1, len(rows)):
         out = rows[index]["out"]
         if isinstance(out, ExceptionOut) or rows[index]["failed"]:
+            crashed += 1
             continue
         case = check.cases[index]
         try:
@@ -512,8 +513,11 @@ def _past_the_crash(check: Check, rows: list, first: int, ctx: JudgeContext, see
         except Exception:  # only evidence for a diagnosis; the crash is the verdict
             continue
     if judged and passed == judged:
-        return [], (f"; the other {passed} case{'s' if passed != 1 else ''} it runs "
-                    "pass: only this one crashes")
+        if not crashed:
+            return [], (f"; the other {passed} case{'s' if passed != 1 else ''} after it "
+                        "pass: only this one fails")
+        return [], (f"; of the {passed + crashed} cases after it, {crashed} crash too "
+                    "and the rest pass")
     return [], ""
 
 
