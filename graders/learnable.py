@@ -433,7 +433,7 @@ def judge_low(ctx, x, case, out):
 # Last: on CUDA an unchecked out-of-range lookup is a device-side assert that
 # breaks everything after it.
 @GRADER.check("learnable.length_check",
-              "offset + L > max_len is rejected with your own ValueError/IndexError",
+              "offset + L > max_len raises ValueError or IndexError",
               level="extra", cases=TOO_LONG_CASES, inputs=inputs, needs=NEEDS)
 def run_too_long(env, x, case):
     module, _, _, record = prepared(env, x, case, offset=case["offset"], write=False)
@@ -498,9 +498,11 @@ def judge_too_long(ctx, x, case, out):
         raise Fail(f"{call_text} raised {said}; expected your own ValueError or IndexError",
                    ["learnable.no_length_check"])
     if not out["own_raise"]:
-        raise Fail(f"{call_text} raised {said} from inside torch, not from a check of yours "
-                   "(on a GPU that lookup is a device-side assert); raise ValueError yourself",
-                   ["learnable.no_length_check"])
+        # The contract allows torch's own error; what it costs on a GPU is advice.
+        return (f"past the table torch's own {said} is raised: accepted. On a GPU that lookup "
+                "is a device-side assert that breaks every CUDA call after it, so a check of "
+                "your own before the lookup (ValueError naming the positions and the limit) "
+                "is kinder")
     if not names_numbers(out["message"], case):
         raise Fail(f"{call_text} raised {said}; say which positions and which limit, e.g. "
                    f"'positions {first}..{last} exceed max_sequence_length {case['max_len']}'",

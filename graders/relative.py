@@ -261,6 +261,9 @@ def attention_variants(ctx, x, case, b):
         "relative.not_clipped": variant(clip=False),  # builds only where nothing overflows
         "relative.scale_content_only": variant(scale="content"),
         "relative.missing_scale": variant(scale="none"),
+        "relative.head_split": lambda: [reference(ctx, x, case, b, heads=h)
+                                        for h in ("split", "merge", "both")],
+        "relative.value_uses_key_table": variant(value_table="k"),
     }
     length_q, length_k = lengths(case)
     if length_q != length_k:

@@ -19,6 +19,7 @@ from drillpe.grading import (
     assert_close,
     attempt,
     diagnose,
+    diagnose_pairs,
     exception_failure,
     expect_tensor,
     expect_tuple,
@@ -81,6 +82,44 @@ def rope_variants(ref, x: torch.Tensor) -> dict:
     }
 
 
+def mistaken_rotation(ref, x: torch.Tensor, *, layout: str = "interleaved", sign: int = 1,
+                      start: int = 0, base: float = 10000.0) -> torch.Tensor:
+    """x rotated the way a learner making the given mistakes rotates it (float64)."""
+    L, D = x.shape[-2:]
+    pos = (torch.arange(L, device=x.device) + start) * sign
+    if layout == "half_split":
+        perm = torch.cat([torch.arange(0, D, 2), torch.arange(1, D, 2)]).to(x.device)
+        return ref.rotate(x[..., torch.argsort(perm)], pos, base=base)[..., perm]
+    ang = ref.angles(pos, D, base)
+    if layout == "tiled":
+        ang = torch.cat([ang, ang], dim=-1)
+        return ref.rotate_pairs(x, ang.cos(), ang.sin())
+    ang = ang.repeat_interleave(2, dim=-1)
+    if layout == "swapped":
+        return ref.rotate_pairs(x, ang.sin(), ang.cos())
+    return ref.rotate_pairs(x, ang.cos(), ang.sin())
+
+
+# Each RoPE mistake as the one setting of the rotation it changes; two compose
+# when they change different settings (rotate_half with its sign flipped is the
+# half-split layout and the reversed direction at once).
+MISTAKES = {
+    "rope.half_split": {"layout": "half_split"},
+    "rope.repeat_not_interleave": {"layout": "tiled"},
+    "rope.sin_cos_swapped": {"layout": "swapped"},
+    "rope.rotation_reversed": {"sign": -1},
+    "rope.exponent_i_over_d": {"base": 100.0},
+    "rope.positions_from_one": {"start": 1},
+}
+
+
+def rope_pairs(ref, x: torch.Tensor) -> dict:
+    known = list(MISTAKES.items())
+    return {(a, b): (lambda ca=ca, cb=cb: mistaken_rotation(ref, x, **ca, **cb))
+            for n, (a, ca) in enumerate(known) for b, cb in known[n + 1:]
+            if not set(ca) & set(cb)}
+
+
 def rope_diagnosis(ref, q, k, got_q, got_k) -> list[str]:
     """Known mistakes that explain the learner's (got_q, got_k), on positions < 512."""
     n = min(q.shape[-2], DIAG_POSITIONS)
@@ -89,12 +128,14 @@ def rope_diagnosis(ref, q, k, got_q, got_k) -> list[str]:
     codes = []
     q_right = is_close(got_q, ref.rotate(q), atol=tol_q)
     if not q_right:
-        codes += diagnose(got_q, rope_variants(ref, q), atol=tol_q)
+        codes += diagnose(got_q, rope_variants(ref, q), atol=tol_q) or \
+            diagnose_pairs(got_q, rope_pairs(ref, q), atol=tol_q)
     if not is_close(got_k, ref.rotate(k), atol=tol_k):
         found = rope_variants(ref, k)
         if q_right:
             found["rope.only_q_rotated"] = k
-        codes += diagnose(got_k, found, atol=tol_k)
+        codes += diagnose(got_k, found, atol=tol_k) or \
+            diagnose_pairs(got_k, rope_pairs(ref, k), atol=tol_k)
     return list(dict.fromkeys(codes))
 
 
@@ -378,8 +419,8 @@ def attention_diagnosis(ref, x, case, got, rope, atol, rtol) -> tuple[list[str],
     """(codes, note) explaining the learner's attention (out ++ weights, flattened)."""
     q, k, v, mask, drop = x["q"], x["k"], x["v"], x.get("mask"), dropout_for(x)
 
-    def att(rq, rk, **kw):
-        out, weights = ref.attend(rq, rk, v, mask, drop, **kw)
+    def att(rq, rk, ignore_mask=False, **kw):
+        out, weights = ref.attend(rq, rk, v, None if ignore_mask else mask, drop, **kw)
         return torch.cat([out.flatten(), weights.flatten()])
 
     def matches(value):
@@ -409,6 +450,7 @@ def attention_diagnosis(ref, x, case, got, rope, atol, rtol) -> tuple[list[str],
     mistakes += [("attention.softmax_wrong_dim", dict(dim=d, fill=f))
                  for d in (-2, 1, 0) for f in (float("-inf"), -1e9)]
     if mask is not None:
+        mistakes.append(("attention.mask_ignored", dict(ignore_mask=True)))
         mistakes.append(("attention.mask_inverted", dict(invert_mask=True)))
         mistakes.append(("attention.mask_after_softmax", dict(mask_after_softmax=True)))
     codes: list[str] = []

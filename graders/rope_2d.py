@@ -89,6 +89,9 @@ def grid_guesses(rows: torch.Tensor, cols: torch.Tensor) -> list[tuple[torch.Ten
     sizes = {(int(rows.max()) + 1, int(cols.max()) + 1)}
     side = math.isqrt(n)
     sizes.add((side, side))
+    # A grid rebuilt from n alone: patch p at (p // W, p % W), W = sqrt(n)
+    # rounded down or up; it fills a whole H x W grid only when n does.
+    widths = {max(side, 1), math.ceil(math.sqrt(n)), int(cols.max()) + 1}
     guesses = []
     for H, W in sizes:
         if H * W == n:
@@ -96,6 +99,12 @@ def grid_guesses(rows: torch.Tensor, cols: torch.Tensor) -> list[tuple[torch.Ten
             c = torch.arange(W, device=rows.device).repeat(H)
             if not (torch.equal(r, rows) and torch.equal(c, cols)):
                 guesses.append((r, c))
+    for W in widths:
+        p = torch.arange(n, device=rows.device)
+        r, c = p // W, p % W
+        if not (torch.equal(r, rows) and torch.equal(c, cols)) and \
+                not any(torch.equal(r, g[0]) and torch.equal(c, g[1]) for g in guesses):
+            guesses.append((r, c))
     return guesses
 
 

@@ -164,6 +164,35 @@ def rope_variants(ref, x, pos, rows, base, rotary_dim) -> list:
     return found
 
 
+def mistake_pairs(ref, x, pos, rows, base, rotary_dim) -> list:
+    """[((code, code), thunk)] for two known mistakes made at once: a way of
+    laying out the rotation together with a way of getting the angles wrong,
+    or two angle mistakes that change different things (sign, base, positions)."""
+    r = x.shape[-1] if rotary_dim is None else rotary_dim
+    layouts = [
+        ("rope_neox.interleaved", dict(pairs="every_two", tiled=False)),
+        ("rope_neox.interleaved", dict(pairs="every_two")),
+        ("rope_neox.repeat_interleave_freqs", dict(tiled=False)),
+        ("rope_neox.sin_cos_swapped", dict(swap=True)),
+    ]
+    angle_mistakes = [("rope_neox.rotation_reversed", dict(sign=-1)),
+                      ("rope_neox.exponent_i_over_d", dict(b=base**0.5))]
+    if base != DEFAULT_BASE:
+        angle_mistakes.append(("rope_neox.base_ignored", dict(b=DEFAULT_BASE)))
+    if not torch.equal(pos, rows.expand_as(pos)):
+        angle_mistakes.append(("rope_neox.offset_ignored", dict(p=rows)))
+
+    def ang(sign=1, b=base, p=pos):
+        return sign * ref.heads_axis(ref.angles(p, r, b))
+
+    found = [((lay, code), lambda k=k, change=change: turned(ref, x, ang(**change), **k))
+             for lay, k in layouts for code, change in angle_mistakes]
+    found += [((a, b), lambda ca=ca, cb=cb: turned(ref, x, ang(**ca, **cb)))
+              for n, (a, ca) in enumerate(angle_mistakes) for b, cb in angle_mistakes[n + 1:]
+              if not set(ca) & set(cb)]
+    return found
+
+
 def known_mistakes(ref, x, pos, got, *, base, rotary_dim, atol) -> list[str]:
     """The known mistakes whose output is the learner's, on positions below 512."""
     L = x.shape[-2]
@@ -183,6 +212,15 @@ def known_mistakes(ref, x, pos, got, *, base, rotary_dim, atol) -> list[str]:
             continue
         if value.shape == got.shape and is_close(got, value, atol=atol):
             codes.append(code)
+    if codes:
+        return codes
+    for both, thunk in mistake_pairs(ref, x, pos, rows, base, rotary_dim):
+        try:
+            value = thunk()
+        except RuntimeError:
+            continue
+        if value.shape == got.shape and is_close(got, value, atol=atol):
+            codes += [c for c in both if c not in codes]
     return codes
 
 

@@ -29,39 +29,61 @@ def build(env, x, case):
     return module.forward()
 
 
-def variants(ref, case):
-    L, d, base = case["L"], case["d"], case["base"]
-
-    def concat():
-        t = ref.table(L, d, base)
-        return torch.cat([t[:, 0::2], t[:, 1::2]], dim=1)
-
-    def swapped():
-        t = ref.table(L, d, base)
-        out = torch.empty_like(t)
-        out[:, 0::2], out[:, 1::2] = t[:, 1::2], t[:, 0::2]
-        return out
-
-    def fairseq():
-        if d < 4:
+def mistaken_table(L: int, d: int, base: float, *, exponent: str = "2i/d", start: int = 0,
+                   layout: str = "interleaved") -> torch.Tensor | None:
+    """The float64 table a learner making the given mistakes builds; None
+    where that formula has no value (fairseq's divides by d/2 - 1)."""
+    half = d // 2
+    i = torch.arange(half, dtype=torch.float64)
+    if exponent == "fairseq":
+        if half < 2:
             return None
-        half = d // 2
-        w = base ** (-torch.arange(half, dtype=torch.float64) / (half - 1))
-        ang = torch.arange(L, dtype=torch.float64)[:, None] * w
-        out = torch.empty(L, d, dtype=torch.float64)
-        out[:, 0::2], out[:, 1::2] = ang.sin(), ang.cos()
-        return out
+        w = base ** (-i / (half - 1))
+    else:
+        w = base ** (-(2 * i if exponent == "2i/d" else i) / d)
+    ang = torch.arange(start, start + L, dtype=torch.float64)[:, None] * w
+    if layout == "concat":
+        return torch.cat([ang.sin(), ang.cos()], dim=1)
+    first, second = (ang.cos(), ang.sin()) if layout == "swapped" else (ang.sin(), ang.cos())
+    out = torch.empty(L, d, dtype=torch.float64)
+    out[:, 0::2], out[:, 1::2] = first, second
+    return out
 
-    found = {
-        "sinusoidal.concat_layout": concat,
-        "sinusoidal.sin_cos_swapped": swapped,
-        "sinusoidal.exponent_i_over_d": lambda: ref.table(L, d, base**0.5),
-        "sinusoidal.fairseq_exponent": fairseq,
-        "sinusoidal.positions_from_one": lambda: ref.table(L + 1, d, base)[1:],
-    }
-    if base != 10000.0:
-        found["sinusoidal.base_ignored"] = lambda: ref.table(L, d, 10000.0)
-    return found
+
+# Each known mistake as the one setting of the table it changes; two mistakes
+# compose when they change different settings (tensor2tensor's and Whisper's
+# timing signal: concat layout with fairseq's exponent).
+MISTAKES = {
+    "sinusoidal.concat_layout": {"layout": "concat"},
+    "sinusoidal.sin_cos_swapped": {"layout": "swapped"},
+    "sinusoidal.exponent_i_over_d": {"exponent": "i/d"},
+    "sinusoidal.fairseq_exponent": {"exponent": "fairseq"},
+    "sinusoidal.positions_from_one": {"start": 1},
+    "sinusoidal.base_ignored": {"base": 10000.0},
+}
+
+
+def _mistakes(case) -> dict[str, dict]:
+    # With base 10000 a hard-coded 10000 is not a mistake.
+    return {code: change for code, change in MISTAKES.items()
+            if not (code == "sinusoidal.base_ignored" and case["base"] == 10000.0)}
+
+
+def _table_with(case, change: dict):
+    settings = {"base": case["base"], **change}
+    base = settings.pop("base")
+    return lambda: mistaken_table(case["L"], case["d"], base, **settings)
+
+
+def variants(ref, case):
+    return {code: _table_with(case, change) for code, change in _mistakes(case).items()}
+
+
+def variant_pairs(case):
+    known = list(_mistakes(case).items())
+    return {(a, b): _table_with(case, {**ca, **cb})
+            for n, (a, ca) in enumerate(known) for b, cb in known[n + 1:]
+            if not set(ca) & set(cb)}
 
 
 def low_precision_angles(got: torch.Tensor, want: torch.Tensor) -> bool:
@@ -119,7 +141,8 @@ def judge_values(ctx, x, case, out):
     try:
         # Conventions are diagnosed on positions below 512, where every mistake is O(1).
         assert_close(got, want, atol=tolerance(case), what="PE",
-                     variants=variants(ctx.ref, case), variant_atol=1e-4 + 2**-22 * case["L"])
+                     variants=variants(ctx.ref, case), pairs=variant_pairs(case),
+                     variant_atol=1e-4 + 2**-22 * case["L"])
     except Fail as failure:
         if failure.diagnosis == ["output.mismatch"] and long_table_evidence(ctx.ref, case, got,
                                                                          out["probe"]):

@@ -48,6 +48,7 @@ MODULE = ("T5RelativeBias",)
 FLIPPED = "t5_bias.direction_flipped"
 EDGES = "t5_bias.bucket_edges"
 IGNORED = "t5_bias.argument_ignored"
+INVERTED = "t5_bias.bidirectional_inverted"
 END_ALIGNED = "t5_bias.end_aligned"
 LAYOUT = "t5_bias.bias_layout"
 PARAM_NAMES = "t5_bias.wrong_param_names"
@@ -115,8 +116,13 @@ def distance(r: torch.Tensor, setting: dict) -> torch.Tensor:
     return r.abs() if setting["bidirectional"] else (-r).clamp(min=0)
 
 
-def explain(ref, r: torch.Tensor, got: torch.Tensor, setting: dict) -> tuple[list[str], str]:
+def explain(ref, r: torch.Tensor, got: torch.Tensor, setting: dict,
+            opposite: torch.Tensor | None = None) -> tuple[list[str], str]:
     """(codes, sentence) naming the mistake behind wrong buckets `got` for `r`.
+
+    ``opposite`` is the learner's buckets for the same r with the opposite
+    ``bidirectional``, where known: one call cannot tell a flag that is not
+    used from one used the wrong way round, the two calls together can.
 
     A mistake counts only where it changes something on these r: on a short
     range many of them coincide with the reference (or with each other)."""
@@ -153,6 +159,13 @@ def explain(ref, r: torch.Tensor, got: torch.Tensor, setting: dict) -> tuple[lis
         other = (not value) if name == "bidirectional" else default
         found = model({**setting, name: other}) if other != value else None
         if found is not None and not same(found, right) and bool(fits(got, found).all()):
+            if name == "bidirectional" and opposite is not None and \
+                    tuple(opposite.shape) == tuple(r.shape) and bool(fits(opposite, right).all()):
+                codes.append(INVERTED)
+                notes.append(f"these are the buckets for bidirectional={other}, and with "
+                             f"bidirectional={other} you give those of {value}: the flag is "
+                             "used the wrong way round")
+                continue
             codes.append(IGNORED)
             notes.append(f"these are the buckets for {name}={other}: the {name} passed in "
                          f"({value}) is not used")
@@ -171,7 +184,8 @@ def explain(ref, r: torch.Tensor, got: torch.Tensor, setting: dict) -> tuple[lis
 
 
 def bucket_failure(ref, r: torch.Tensor, got: torch.Tensor, setting: dict, *,
-                   where: str = "r in [-1000, 1000)") -> Fail | None:
+                   where: str = "r in [-1000, 1000)",
+                   flipped: torch.Tensor | None = None) -> Fail | None:
     """None when every bucket is accepted; otherwise the explained Fail."""
     r, got = r.reshape(-1), got.reshape(-1)
     lo, hi = accepted(ref, r, setting)
@@ -184,7 +198,8 @@ def bucket_failure(ref, r: torch.Tensor, got: torch.Tensor, setting: dict, *,
         f"{int(hi[first])} (or {int(lo[first])}: a rounding tie)"
     message = (f"{len(bad)} of {r.numel()} buckets are wrong for {where}; nearest to 0: "
                f"r = {int(r[first])} gives {int(got[first])}, expected {expected}")
-    codes, note = explain(ref, r, got, setting)
+    flat = flipped.reshape(-1) if flipped is not None else None
+    codes, note = explain(ref, r, got, setting, flat)
     return Fail(message + (f" ({note})" if note else ""), codes)
 
 
@@ -221,7 +236,18 @@ def shaped_inputs(case, rand):
 
 
 def run_buckets(env, x, case):
-    return env.mod.relative_position_bucket(x["relative_position"], **passed(case))
+    out = env.mod.relative_position_bucket(x["relative_position"], **passed(case))
+    opposite = {**passed(case), "bidirectional": not settings(case)["bidirectional"]}
+    probe = attempt_learner(env, lambda: env.mod.relative_position_bucket(
+        x["relative_position"], **opposite))
+    return {"out": out, "probe": probe}
+
+
+def int_buckets(out) -> torch.Tensor | None:
+    """The learner's buckets from a probe call, when they are a usable tensor."""
+    if isinstance(out, TensorOut) and not out.data.is_floating_point():
+        return out.data.to(torch.int64)
+    return None
 
 
 def bucket_tensor(ctx, x, case, out) -> torch.Tensor:
@@ -241,8 +267,9 @@ def run_bucket_values(env, x, case):
 
 @run_bucket_values.judge
 def judge_bucket_values(ctx, x, case, out):
-    got = bucket_tensor(ctx, x, case, out)
-    failure = bucket_failure(ctx.ref, x["relative_position"].cpu(), got, settings(case))
+    got = bucket_tensor(ctx, x, case, out["out"])
+    failure = bucket_failure(ctx.ref, x["relative_position"].cpu(), got, settings(case),
+                             flipped=int_buckets(out["probe"]))
     if failure is not None:
         raise failure
 
@@ -256,10 +283,11 @@ def run_bucket_shape(env, x, case):
 
 @run_bucket_shape.judge
 def judge_bucket_shape(ctx, x, case, out):
-    got = bucket_tensor(ctx, x, case, out)
+    got = bucket_tensor(ctx, x, case, out["out"])
     rel = x["relative_position"].cpu()
     failure = bucket_failure(ctx.ref, rel, got, settings(case),
-                             where=f"an input of shape {list(rel.shape)}")
+                             where=f"an input of shape {list(rel.shape)}",
+                             flipped=int_buckets(out["probe"]))
     if failure is not None:
         raise failure
 
@@ -303,6 +331,10 @@ def run_module(env, x, case):
         return {"out": problem}
     length_q, length_k = lengths(case)
     result = {"out": attempt_learner(env, lambda: module(length_q, length_k))}
+    if isinstance(result["out"], torch.Tensor):
+        # The same bias from a module with the opposite bidirectional: the
+        # judge's evidence for a flag used the wrong way round.
+        result["flipped"] = attempt_learner(env, lambda: opposite_bias(env, x, case))
     if isinstance(result["out"], ExceptionOut) and hasattr(env.mod, "relative_position_bucket"):
         # A crash in forward is often a bucket past the table: keep the learner's own
         # buckets (with the module's settings, and with none) to explain it. On the CPU:
@@ -312,6 +344,13 @@ def run_module(env, x, case):
         result["buckets"] = attempt_learner(env, lambda: fn(rel, **settings(case)))
         result["default_buckets"] = attempt_learner(env, lambda: fn(rel))
     return result
+
+
+def opposite_bias(env, x, case):
+    opposite = {**passed(case), "bidirectional": not settings(case)["bidirectional"]}
+    module = env.mod.T5RelativeBias(case["H"], **opposite).to(env.device)
+    load_table(module, x["table"])
+    return module(*lengths(case))
 
 
 def attempt_learner(env, fn):
@@ -435,7 +474,19 @@ def close(got: torch.Tensor, want: torch.Tensor) -> bool:
         ((got.to(torch.float64) - want.to(torch.float64)).abs() <= VALUE_ATOL).all())
 
 
-def bias_diagnosis(ref, table, got, case) -> tuple[list[str], str]:
+def buckets_by_r(mine: torch.Tensor, rel: torch.Tensor, values: torch.Tensor
+                 ) -> torch.Tensor | None:
+    """One bucket per relative position, or None when the bias does not use one."""
+    per_r = []
+    for r in values:
+        seen = torch.unique(mine[rel == r])
+        if seen.numel() != 1:
+            return None
+        per_r.append(seen)
+    return torch.cat(per_r)
+
+
+def bias_diagnosis(ref, table, got, case, flipped=None) -> tuple[list[str], str]:
     """(codes, sentence) for a wrong bias, from the buckets it can be read back as."""
     s = settings(case)
     length_q, length_k = lengths(case)
@@ -470,7 +521,11 @@ def bias_diagnosis(ref, table, got, case) -> tuple[list[str], str]:
                                          "must depend on j - i only")
         per_r.append(seen)
     got_buckets = torch.cat(per_r)
-    codes, note = explain(ref, values, got_buckets, s)
+    other = None
+    if isinstance(flipped, TensorOut) and flipped.shape == tuple(got.shape) and \
+            flipped.data.is_floating_point():
+        other = buckets_by_r(decode(flipped.data, table), rel, values)
+    codes, note = explain(ref, values, got_buckets, s, other)
     if FLIPPED in codes and length_q == length_k:
         note += " (or the query and key axes of the output are swapped)"
     bad = ~fits(mine, (lo, hi))
@@ -496,7 +551,7 @@ def judge_bias(ctx, x, case, result):
     if bool((diff <= VALUE_ATOL).all()):
         return
     wrong = int((diff > VALUE_ATOL).sum())
-    codes, note = bias_diagnosis(ctx.ref, table, got, case)
+    codes, note = bias_diagnosis(ctx.ref, table, got, case, result.get("flipped"))
     message = (f"{wrong} of {length_q * length_k} (query, key) entries differ by up to "
                f"{float(diff.max()):.3g}" + (f": {note}" if note else ""))
     raise Fail(message, codes, heatmap=heatmap(got, want_hi,

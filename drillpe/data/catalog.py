@@ -22,6 +22,10 @@ class ApiItem:
     signature: str | None = None  # functions
     init: str | None = None  # classes
     forward: str | None = None  # classes
+    # Parameters without a default that the grader still passes by keyword:
+    # their names are part of the API. Every other name without a default is
+    # passed by position, and free.
+    keyword: tuple[str, ...] = ()
 
     def signatures(self) -> dict[str, str]:
         """Map 'RoPE' / 'Cls.__init__' / 'Cls.forward' to the declared parameter list."""
@@ -183,7 +187,8 @@ def load() -> dict[str, Exercise]:
             difficulty=entry["difficulty"],
             minutes=int(entry["minutes"]),
             seed=bool(entry.get("seed", False)),
-            api=tuple(ApiItem(**item) for item in entry["api"]),
+            api=tuple(ApiItem(**{**item, "keyword": tuple(item.get("keyword", ()))})
+                      for item in entry["api"]),
             texts=texts,
             banned=_expand_banned(entry.get("banned", []), defaults),
             banned_modules=tuple(defaults.get("banned_modules", [])),

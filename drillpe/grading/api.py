@@ -10,7 +10,8 @@ reference or with the comparison:
   code (``env.mod``) on the inputs and returns what it produced (tensors,
   tuples, dicts, numbers, strings; anything else is described by type).
 * ``judge(ctx, x, case, out)`` runs in the *judge* process with the reference
-  module (``ctx.ref``): it raises :class:`Fail` when ``out`` is wrong.
+  module (``ctx.ref``): it raises :class:`Fail` when ``out`` is wrong. It may
+  return a sentence of advice about a case it accepts; the check's row shows it.
 
 The reference is ``graders/oracles/<id>.py`` where the exercise has one (the
 float64 pieces and mistake switches the grader needs, hidden from learner
@@ -418,19 +419,24 @@ def assert_close(
     variants: dict[str, Callable[[], torch.Tensor] | torch.Tensor] | None = None,
     variant_atol: float | None = None,
     axes: Sequence[str] = ("position", "channel"),
+    pairs: dict[tuple[str, str], Callable[[], torch.Tensor] | torch.Tensor] | None = None,
 ) -> None:
     """Raise Fail (with worst element, heatmap and diagnosis) when got != want.
 
     ``variants`` maps a diagnosis code to what a learner making that mistake
     would output (a tensor, or a callable computing it lazily). Every variant
-    the output matches is named; when none matches, ``output.mismatch``.
+    the output matches is named; when none matches, the ``pairs`` (two codes
+    to what making both mistakes outputs) are tried, and when none of those
+    matches either, ``output.mismatch``.
     """
     found = mismatch(got, want, atol=atol, rtol=rtol)
     if found is None:
         return
     delta, index, yours, expected = found
-    codes = diagnose(got, variants or {}, atol=variant_atol if variant_atol is not None else atol,
-                     rtol=rtol)
+    variant_atol = variant_atol if variant_atol is not None else atol
+    codes = diagnose(got, variants or {}, atol=variant_atol, rtol=rtol)
+    if not codes and pairs:
+        codes = diagnose_pairs(got, pairs, atol=variant_atol, rtol=rtol)
     message = (
         f"{what}: max |Δ| {delta:.3g} at {index} (yours {yours:.6g}, expected {expected:.6g}); "
         f"tolerance {atol:.2g}" + (f" + {rtol:.1g}·|expected|" if rtol else "")
@@ -445,15 +451,32 @@ def diagnose(
     atol: float,
     rtol: float = 0.0,
 ) -> list[str]:
+    """The codes of the variants ``got`` matches. A variant may be a list of
+    outputs: the several ways of writing one mistake."""
     codes = []
     for code, variant in variants.items():
         try:
             value = variant() if callable(variant) else variant
         except Exception:  # a variant that cannot be built for this case does not apply
             continue
-        if value is not None and is_close(got, value, atol=atol, rtol=rtol):
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if any(v is not None and is_close(got, v, atol=atol, rtol=rtol) for v in values):
             codes.append(code)
     return codes
+
+
+def diagnose_pairs(
+    got: torch.Tensor,
+    pairs: dict[tuple[str, str], Callable[[], torch.Tensor] | torch.Tensor],
+    *,
+    atol: float,
+    rtol: float = 0.0,
+) -> list[str]:
+    """Both codes of every pair of known mistakes the output matches. Only for
+    when no single mistake fits: a pair is a weaker explanation than one."""
+    matched = diagnose(got, {f"{a}+{b}": value for (a, b), value in pairs.items()},
+                       atol=atol, rtol=rtol)
+    return list(dict.fromkeys(code for both in matched for code in both.split("+")))
 
 
 def to_device(obj: Any, device: torch.device) -> Any:

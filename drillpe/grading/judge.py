@@ -135,22 +135,37 @@ def _declared_params(signature: str) -> list[tuple[str, bool, Any]]:
     return out
 
 
-def _compare_params(label: str, declared: str, learner: list | None) -> str | None:
+def _compare_params(label: str, declared: str, learner: list | None,
+                    keyword: tuple[str, ...] = ()) -> tuple[str | None, str | None]:
+    """(problem, note). Names count only where the grader passes the parameter
+    by keyword (it has a default, or ``keyword`` lists it); a parameter passed
+    by position may be called anything (``query`` for ``q``), which is a note."""
     if learner is None:
-        return f"{label}: cannot read its signature"
+        return f"{label}: cannot read its signature", None
     want = _declared_params(declared)
     got = [(p[0], p[2], p[3]) for p in learner if p[1] not in ("VAR_POSITIONAL", "VAR_KEYWORD")]
-    want_names = [w[0] for w in want]
-    got_names = [g[0] for g in got]
-    if got_names[: len(want_names)] != want_names or any(not g[1] for g in got[len(want):]):
-        return f"{label}{_fmt(got)} should be {label}{declared}"
+    by_keyword = {name for name, has_default, _ in want if has_default or name in keyword}
+    renamed = []
+    for (name, _, _), (got_name, _, _) in zip(want, got):
+        if got_name != name and (name in by_keyword or got_name in by_keyword):
+            renamed = None
+            break
+        if got_name != name:
+            renamed.append((name, got_name))
+    if renamed is None or len(got) < len(want) or any(not g[1] for g in got[len(want):]):
+        return f"{label}{_fmt(got)} should be {label}{declared}", None
     for (name, has_default, default), (_, got_has, got_default) in zip(want, got):
         if has_default and not got_has:
-            return f"{label}: parameter {name} needs the default {default!r}"
+            return f"{label}: parameter {name} needs the default {default!r}", None
         if has_default and isinstance(default, (int, float)) and not isinstance(default, bool) \
                 and isinstance(got_default, (int, float)) and got_default != default:
-            return f"{label}: {name} defaults to {got_default!r}; the exercise says {default!r}"
-    return None
+            return f"{label}: {name} defaults to {got_default!r}; the exercise says {default!r}", \
+                None
+    if renamed:
+        pairs = ", ".join(f"{got_name} for {name}" for name, got_name in renamed)
+        return None, (f"{label} calls its positional parameters {pairs}: fine, the grader "
+                      "passes them by position")
+    return None, None
 
 
 def _fmt(params: list) -> str:
@@ -287,7 +302,7 @@ def api_check(exercise: catalog.Exercise, facts: dict[str, Any],
               static: dict[str, dict]) -> tuple[CheckResult, list[str]]:
     """The API row, and sentences about signatures that differ at run time
     from the file's own definitions (tampering)."""
-    missing, problems, forged = [], [], []
+    missing, problems, forged, notes = [], [], [], []
     for item in exercise.api:
         fact = facts.get(item.name, {"present": False})
         if not fact["present"]:
@@ -312,9 +327,11 @@ def api_check(exercise: catalog.Exercise, facts: dict[str, Any],
                     params = _as_run(written["params"], None)
             else:
                 params = runtime
-            problem = _compare_params(label, declared, params)
+            problem, note = _compare_params(label, declared, params, item.keyword)
             if problem:
                 problems.append(problem)
+            if note:
+                notes.append(note)
     codes, parts = [], []
     if missing:
         codes.append("api.missing_symbol")
@@ -325,7 +342,8 @@ def api_check(exercise: catalog.Exercise, facts: dict[str, Any],
     row = CheckResult(
         id="api.names", title="Defines the exercise's names and signatures", level="core",
         status="fail" if parts else "pass",
-        message="; ".join(parts) if parts else "all names defined: " + ", ".join(exercise.names),
+        message="; ".join(parts + notes) if parts else "; ".join(
+            ["all names defined: " + ", ".join(exercise.names), *notes]),
         diagnosis=codes,
     )
     return row, forged
@@ -396,7 +414,8 @@ def cuda_check(static: StaticReport) -> CheckResult:
 def judge_check(check: Check, rows: list | None, ctx: JudgeContext, end: LearnerEnd,
                 seed: int) -> CheckResult:
     result = CheckResult(id=check.id, title=check.title, level=check.level, status="pass")
-    if rows is None or (len(rows) < len(check.cases) and not rows[-1]["failed"]):
+    crashed = rows is not None and any(isinstance(r["out"], ExceptionOut) for r in rows)
+    if rows is None or (len(rows) < len(check.cases) and not rows[-1]["failed"] and not crashed):
         # The process ended before this check finished (the caller has made sure
         # the learner process did not claim to have finished).
         code, _, sentence = end.early_reason
@@ -405,6 +424,7 @@ def judge_check(check: Check, rows: list | None, ctx: JudgeContext, end: Learner
         if result.traceback:
             result.message = f"stopped here: {sentence}"
         return result
+    notes: list[str] = []  # what a judge says about a case it passes (advice, not a failure)
     for index, case in enumerate(check.cases):
         if index >= len(rows):
             break  # the learner stopped after a failing case; that case is the verdict
@@ -421,7 +441,9 @@ def judge_check(check: Check, rows: list | None, ctx: JudgeContext, end: Learner
                     raise Fail(f"your code changed its input{'s' if ',' in names else ''} "
                                f"{names} in place", ["input.mutated"])
             if check.judge_fn is not None:
-                check.judge_fn(ctx, x, case, out)
+                note = check.judge_fn(ctx, x, case, out)
+                if isinstance(note, str) and note not in notes:
+                    notes.append(note)
         except Fail as failure:
             result.status = failure.status
             suffix = f" for {describe_case(case)}" if case and failure.show_case else ""
@@ -432,6 +454,12 @@ def judge_check(check: Check, rows: list | None, ctx: JudgeContext, end: Learner
             if _too_small(failure.heatmap):
                 result.heatmap = _larger_heatmap(check, rows, index, ctx, seed) or failure.heatmap
             result.traceback = failure.traceback
+            if failure.diagnosis in (["runtime.exception"], ["output.nonfinite"]) or \
+                    (isinstance(out, ExceptionOut) and "runtime.exception" in failure.diagnosis):
+                named, note = _past_the_crash(check, rows, index, ctx, seed)
+                result.diagnosis = [*result.diagnosis,
+                                    *(c for c in named if c not in result.diagnosis)]
+                result.message += note
             return result
         except records.Tampered:
             raise
@@ -443,7 +471,54 @@ def judge_check(check: Check, rows: list | None, ctx: JudgeContext, end: Learner
             return result
     cases = len(check.cases)
     result.message = f"{cases} case{'s' if cases != 1 else ''} passed" if cases > 1 else "passed"
+    if notes:
+        result.message += " (" + "; ".join(notes) + ")"
     return result
+
+
+# Codes that say something went wrong but not which mistake it was: a later
+# case that ends in one of these explains nothing about the crash.
+UNNAMED = ("output.", "runtime.", "api.", "input.", "device.", "rules.", "syntax.", "import.")
+
+
+def _past_the_crash(check: Check, rows: list, first: int, ctx: JudgeContext, seed: int
+                    ) -> tuple[list[str], str]:
+    """(codes, sentence) for the cases after a crash (or a NaN, the crash
+    numpy turns a division by zero into): the known mistake the first of
+    them that runs shows, or that they all pass. A crash on the smallest case
+    must not hide what the code does everywhere else."""
+    judged = passed = crashed = 0
+    for index in range(first + 1, len(rows)):
+        out = rows[index]["out"]
+        if isinstance(out, ExceptionOut) or rows[index]["failed"]:
+            crashed += 1
+            continue
+        case = check.cases[index]
+        try:
+            x = case_inputs(check, index, seed, ctx.device)
+            if _changed_inputs(x, rows[index]["inputs"]):
+                continue
+            judged += 1
+            if check.judge_fn is not None:
+                check.judge_fn(ctx, x, case, out)
+            passed += 1
+        except Fail as failure:
+            named = [c for c in failure.diagnosis if not c.startswith(UNNAMED)]
+            if named:
+                where = describe_case(case)
+                return named, (f"; at {where} its output is what {' + '.join(named)} "
+                               "gives")
+        except records.Tampered:
+            raise
+        except Exception:  # only evidence for a diagnosis; the crash is the verdict
+            continue
+    if judged and passed == judged:
+        if not crashed:
+            return [], (f"; the other {passed} case{'s' if passed != 1 else ''} after it "
+                        "pass: only this one fails")
+        return [], (f"; of the {passed + crashed} cases after it, {crashed} crash too "
+                    "and the rest pass")
+    return [], ""
 
 
 def _changed_inputs(x: dict, reported: dict[str, str]) -> list[str]:

@@ -35,12 +35,17 @@ def relative_attention(query, key, value, weights: dict, n_heads: int,
                        max_relative_position: int, mask=None, *, dropout=None, sign: int = 1,
                        end_aligned: bool = True, clip: bool = True, key_term: bool = True,
                        value_term: bool = True, scale: str = "all",
-                       invert_mask: bool = False) -> torch.Tensor:
+                       invert_mask: bool = False, heads: str = "right",
+                       value_table: str = "v") -> torch.Tensor:
     """Shaw et al. multi-head attention in float64; returns (batch, length_q, d_model).
 
     `weights` maps the module's state_dict names (linears.{0..3}.{weight,bias},
     relative_position_{k,v}.embeddings_table) to tensors. `scale` is "all"
     (the reference), "content" (only q·k divided by sqrt(dh)) or "none".
+    `heads` is "right", or where the heads are split or merged by a bare
+    reshape without the transpose: "split" ((B, L, d) viewed as (B, H, L, dh)),
+    "merge" ((B, H, L, dh) viewed as (B, L, d)) or "both". `value_table` "k"
+    takes aV from the key table.
     """
     f64 = torch.float64
     batch, length_q, d_model = query.shape
@@ -52,13 +57,15 @@ def relative_attention(query, key, value, weights: dict, n_heads: int,
                         weights[f"linears.{i}.bias"].to(f64))
 
     def split(x):  # (B, L, d) -> (B, H, L, dh)
+        if heads in ("split", "both"):
+            return x.reshape(batch, n_heads, -1, head_dim)
         return x.reshape(batch, -1, n_heads, head_dim).transpose(1, 2)
 
     q, k, v = split(project(0, query)), split(project(1, key)), split(project(2, value))
     index = relative_index(length_q, length_k, max_relative_position, device=query.device,
                            sign=sign, end_aligned=end_aligned, clip=clip)
     a_k = weights["relative_position_k.embeddings_table"].to(f64)[index]  # (Lq, Lk, dh)
-    a_v = weights["relative_position_v.embeddings_table"].to(f64)[index]
+    a_v = weights[f"relative_position_{value_table}.embeddings_table"].to(f64)[index]
 
     content = q @ k.transpose(-1, -2)
     position = torch.einsum("bhid,ijd->bhij", q, a_k) if key_term else torch.zeros_like(content)
@@ -80,5 +87,8 @@ def relative_attention(query, key, value, weights: dict, n_heads: int,
     z = attn @ v
     if value_term:
         z = z + torch.einsum("bhij,ijd->bhid", attn, a_v)
-    z = z.transpose(1, 2).reshape(batch, length_q, d_model)
+    if heads in ("merge", "both"):
+        z = z.reshape(batch, length_q, d_model)
+    else:
+        z = z.transpose(1, 2).reshape(batch, length_q, d_model)
     return project(3, z)
