@@ -1,7 +1,7 @@
 """drillpe exercise: learned absolute position embeddings (BERT, GPT-2's `wpe`).
 
 Instead of a fixed sin/cos table, the model *learns* one vector per position:
-a trainable table P of shape (max_sequence_length, d_model). The encoder adds
+a trainable table P of shape (max_sequence_length, d_model). This module adds
 row p of P to the token embedding at position p:
 
     out[b, t, :] = x[b, t, :] + P[offset + t, :]     for t = 0 .. seq_len - 1
@@ -21,8 +21,9 @@ Rules
     * The module owns exactly ONE trainable parameter, of shape
       (max_sequence_length, d_model), created in __init__ (an nn.Embedding's
       weight or an nn.Parameter), so module.parameters() yields it and an
-      optimizer can train it. Any initialisation is fine (BERT uses N(0, 0.02)):
-      the grader writes its own values into the table before comparing.
+      optimizer can train it. Any initialisation is fine (BERT draws it from a
+      truncated normal with std 0.02): the grader writes its own values into
+      the table before comparing.
     * Keep the table trainable (not a buffer, not requires_grad=False), and let
       gradients reach it: no .detach(), .data or torch.no_grad() in forward.
     * Just the addition: no dropout, no LayerNorm, no scaling of x.

@@ -36,7 +36,7 @@ API
 
 注意
     * 角度 position_ids * theta_i 及其 cos/sin 要用 float32 或更高精度计算，
-      最后再转成 x 的 dtype：bfloat16 只有 8 位尾数，300 附近的角度就已经
+      最后再转成 x 的 dtype：bfloat16 只有 8 位有效精度（7 位显式尾数），300 附近的角度就已经
       差出大约一弧度。
     * (batch, seq_len) 的 position ids 得到的是 (batch, seq_len, d) 的表：
       先补上 heads 维，变成 (batch, 1, seq_len, d)，再与 x 相乘。
