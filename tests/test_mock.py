@@ -465,3 +465,45 @@ def test_leaving_during_a_slow_grade_is_quick_and_leaves_no_process(isolated_pla
         term.close()
     time.sleep(0.5)
     assert _processes_with(isolated_places["home"]) == []
+
+
+# Exercises whose every own diagnosis has a follow-up about that mistake: the
+# seed exercises and the three the interview practice leans on most.
+KEYED = ("sinusoidal", "learnable", "relative", "rope", "rope_neox", "alibi", "rope_scaling")
+
+
+@pytest.mark.parametrize("exercise_id", KEYED)
+def test_every_diagnosis_has_a_followup_about_it(exercise_id):
+    bank = mock.followups()[exercise_id]
+    keyed = {code for q in bank for code in q["diagnosis"]}
+    missing = set(catalog.exercise_diagnoses(exercise_id)) - keyed
+    assert not missing, f"{exercise_id}: no follow-up keyed to {sorted(missing)}"
+    known = set(catalog.diagnosis_entries())
+    assert keyed <= known, f"{exercise_id}: keyed to unknown codes {sorted(keyed - known)}"
+    for q in mock.followups("zh")[exercise_id]:
+        assert q["question"].endswith("？") and len(q["answer"]) > 40, q["id"]
+
+
+def test_the_first_followup_is_about_the_learners_own_mistake(tmp_path):
+    session = mock.Session(id="s1", folder=str(tmp_path), exercises=["rope", "learnable"],
+                           minutes=10, started_at=1000.0)
+    session.results = {
+        "rope": {"passed": False, "score": 0.4, "diagnoses": ["rope.half_split"], "error": None},
+        "learnable": {"passed": True, "score": 1.0, "diagnoses": [], "error": None}}
+    mock.attach_followups(session)
+    rope = session.followups["rope"]
+    assert rope[0].ref == "rope.load_interleaved" and "half-split" in rope[0].question
+    assert len(rope) == 3 and not any(f.ref == "rope.load_interleaved" for f in rope[1:])
+    # no diagnosis: only questions every session may draw, none keyed to a mistake
+    general = {q["id"] for q in mock.followups()["learnable"] if not q["diagnosis"]}
+    assert {f.ref for f in session.followups["learnable"]} <= general
+    # a later --lang zh shows the same question in Chinese, found by its id
+    question, answer = mock.followup_texts("rope", rope[0], "zh")
+    assert "前后对半" in question and "permute" in answer
+
+
+def test_a_session_draws_its_theory_questions_by_its_id():
+    first = mock.choose_followups("rope", [], "session-a", count=3)
+    assert first == mock.choose_followups("rope", [], "session-a", count=3)
+    drawn = {q["id"] for s in range(12) for q in mock.choose_followups("rope", [], f"s{s}")}
+    assert len(drawn) > 3  # sessions differ, so the whole bank gets asked over time
