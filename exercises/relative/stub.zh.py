@@ -1,6 +1,6 @@
-"""drillpe 练习：相对位置表示（Shaw et al., 2018）。
+"""drillpe 练习：相对位置编码（Shaw et al., 2018）。
 
-自注意力中，每一对 (query i, key j) 还会额外看到一个可学习向量，
+自注意力中，每一对 (query i, key j) 还会额外引入一个可学习向量，
 按二者截断后的距离选出。共两个模块：
 
 RelativePosition(num_units, max_relative_position)

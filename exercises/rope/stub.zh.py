@@ -1,7 +1,7 @@
 """drillpe 练习：旋转位置编码（RoPE，Su et al. 2021），交错配对。
 
 RoPE 不是给 q 和 k 加上一个向量，而是通过*旋转* q 和 k 来编码位置。
-把 head 维度 d 拆成通道对 (x[2i], x[2i+1])，i = 0 .. d/2 - 1
+把每个头的维度 d（head_dim）拆成通道对 (x[2i], x[2i+1])，i = 0 .. d/2 - 1
 （交错配对，与 RoFormer 论文和 GPT-J 的 rotate_every_two 相同；不是
 GPT-NeoX/HF Llama 的前后对半配对 [x[:d/2] | x[d/2:]]）。
 在位置 p（p = 0 .. seq_len - 1），每个通道对旋转角度 p * theta_i：

@@ -1,7 +1,7 @@
 """drillpe 练习：图像 patch 的轴向 2-D RoPE（ViT，lucidrains 的布局）。
 
 ViT 把图像切成一个个 patch 组成的网格；第 n 个 patch 位于第 rows[n] 行、
-第 cols[n] 列。轴向 2-D RoPE 给每个轴分配 head 维度的一半：把
+第 cols[n] 列。轴向 2-D RoPE 给每个轴分配每个头维度的一半：把
 head_dim = d 拆成两半，每半 h = d/2 个通道。
 
   * 前一半 x[..., :h] 按行号做普通的 1-D RoPE，
