@@ -161,16 +161,19 @@ class Wrapped:
     it is given (a panel's inside, the terminal); English text is drawn by rich
     as a plain Text."""
 
-    def __init__(self, text: str, style: str = ""):
-        self.text = text
+    def __init__(self, text: str, style: str = "", lead: tuple[str, str] = ("", "")):
+        self.text = lead[0] + text  # lead: a label drawn in its own style ("Q1/3 ")
         self.style = style
+        self.lead = lead
 
     def __rich_console__(self, console, options):
         if not has_cjk(self.text):
-            yield Text(self.text, style=self.style)
-            return
-        lines = wrap(self.text, options.max_width)
-        yield Text("\n".join(lines), style=self.style, no_wrap=True, overflow="fold")
+            text = Text(self.text, style=self.style)
+        else:
+            text = Text("\n".join(wrap(self.text, options.max_width)), style=self.style,
+                        no_wrap=True, overflow="fold")
+        text.stylize(self.lead[1], 0, len(self.lead[0]))
+        yield text
 
     def __rich_measure__(self, console, options) -> Measurement:
         widest = max((cell_len(line) for line in self.text.splitlines()), default=0)

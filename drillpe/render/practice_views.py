@@ -580,7 +580,7 @@ def followup_intro(exercise_id: str, count: int) -> None:
 
 def followup_question(number: int, total: int, question: str) -> None:
     out.print()
-    out.print(Text.assemble((f"Q{number}/{total} ", "bold magenta"), (question, "bold")))
+    out.print(Wrapped(question, style="bold", lead=(f"Q{number}/{total} ", "magenta")))
 
 
 def followup_answer(model: str) -> None:
