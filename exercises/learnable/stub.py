@@ -44,6 +44,14 @@ Example
     >>> pe(torch.zeros(1, 2, 2), offset=3)     # rows 3..4: row 4 does not exist
     ValueError: ...
 
+What changed from the seed's code
+    The seed's forward() takes no input: each call builds a new, zero-filled
+    nn.Embedding (with the deprecated nn.init.constant) and returns the layer.
+    Nothing is registered, so an optimizer never sees the table and every call
+    starts from scratch. Here the table is created once in __init__, and
+    forward(x, offset=0) returns the tensor x + P[offset : offset + seq_len];
+    offset is what decoding with a KV cache needs.
+
 Check it with:  drillpe check learnable
 """
 

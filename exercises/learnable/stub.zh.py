@@ -42,6 +42,13 @@ API
     >>> pe(torch.zeros(1, 2, 2), offset=3)     # 第 3..4 行：第 4 行不存在
     ValueError: ...
 
+与原资料代码的区别
+    原资料的 forward() 不接受输入：每次调用都新建一个全零的 nn.Embedding
+    （用已弃用的 nn.init.constant），并返回这个层本身。表没有注册，优化器
+    永远看不到它，每次调用都从头开始。本题在 __init__ 中只创建一次表，
+    forward(x, offset=0) 返回张量 x + P[offset : offset + seq_len]；
+    用 KV cache 解码时需要的正是 offset。
+
 完成后运行：drillpe check learnable
 """
 
