@@ -1,6 +1,6 @@
 """drillpe 练习：可学习的绝对位置编码（BERT、GPT-2 的 `wpe`）。
 
-不用固定的 sin/cos 表，而是让模型为每个位置*学习*一个向量：
+不用固定的 sin/cos 表，而是让模型为每个位置「学习」一个向量：
 一张形状为 (max_sequence_length, d_model) 的可训练表 P。这个位置编码模块把 P 的第 p 行
 加到位置 p 的 token embedding 上：
 

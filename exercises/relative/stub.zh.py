@@ -7,7 +7,7 @@ RelativePosition(num_units, max_relative_position)
     self.embeddings_table：形状为 (2K + 1, num_units) 的 nn.Parameter，K = max_relative_position
     .forward(length_q, length_k) -> (length_q, length_k, num_units)
 
-    query i 位于位置 pos_i = i + (length_k - length_q)：query 与 key 的*末尾*
+    query i 位于位置 pos_i = i + (length_k - length_q)：query 与 key 的「末尾」
     对齐（与 tensor2tensor 一致；长度相等时 pos_i = i）。于是
 
         out[i, j] = embeddings_table[clamp(j - pos_i, -K, K) + K]
