@@ -85,11 +85,16 @@ def test_followups_are_stored_by_id_and_shown_in_the_language_asked(tmp_path, mo
     session.save()
     bank = catalog.followups("rope")
     items = _reload(session).followups["rope"]
-    assert [f.ref for f in items] == ["q1", "q2", "q3"]
-    assert items[0].question == bank[0]["question"]
+    by_id = {q["id"]: q for q in bank}
+    assert len(items) == 3 and all(f.ref in by_id for f in items)  # the bank's ids
+    second = by_id[items[1].ref]
+    assert items[0].question == by_id[items[0].ref]["question"]
     question, answer = mock.followup_texts("rope", items[1], "zh")
-    assert (question, answer) == (bank[1]["question_zh"], bank[1]["answer_zh"])
-    assert mock.followup_texts("rope", items[1], "en")[0] == bank[1]["question"]
+    assert (question, answer) == (second["question_zh"], second["answer_zh"])
+    assert mock.followup_texts("rope", items[1], "en")[0] == second["question"]
+    # a session saved when a ref was the place in the bank ("q2")
+    placed = mock.Followup(bank[1]["question"], bank[1]["answer"], ref="q2")
+    assert mock.followup_texts("rope", placed, "zh")[0] == bank[1]["question_zh"]
     # a session saved before refs existed: found by its stored question
     old = mock.Followup(bank[2]["question"], bank[2]["answer"])
     assert mock.followup_texts("rope", old, "zh")[0] == bank[2]["question_zh"]
@@ -105,15 +110,15 @@ def test_questions_asked_in_chinese_after_an_english_submit(tmp_path, isolated_p
     session.state, session.submitted_at = "submitted", time.time()
     mock.attach_followups(session)  # submit ran in English
     session.save()
+    first = next(q for q in catalog.followups("rope") if q["id"] == session.followups["rope"][0].ref)
     monkeypatch.setattr(i18n, "_chosen", "zh")  # drillpe mock questions --lang zh
     typed = iter(["旋转只依赖位置差", "", "7", "3", "skip", "skip"])
     shown = _printed(lambda: interview.ask_followups(_reload(session), History(), lambda p:
                                                      next(typed)), width=100)
-    bank = catalog.followups("rope")
     flat = shown.replace("\n", "").replace(" ", "").replace("│", "")
-    assert bank[0]["question_zh"].replace(" ", "") in flat
-    assert bank[0]["answer_zh"][:15].replace(" ", "") in flat
-    assert bank[0]["question"] not in shown and "追问" in shown and "参考回答" in shown
+    assert first["question_zh"].replace(" ", "") in flat
+    assert first["answer_zh"][:15].replace(" ", "") in flat
+    assert first["question"] not in shown and "追问" in shown and "参考回答" in shown
     assert "0、1、2 或 3" in shown  # the 7
     saved = _reload(session).followups["rope"]
     assert [f.rating for f in saved] == [3, 0, 0] and saved[0].answer == "旋转只依赖位置差"
