@@ -98,7 +98,7 @@ def test_a_pipe_gets_a_character_picture():
 
 def test_language_from_the_environment():
     res = run_cli("learn", "alibi", env={**WIDE, "DRILLPE_LANG": "zh"})
-    assert res.returncode == 0 and "要注意什么" in res.stdout and "公式" in res.stdout
+    assert res.returncode == 0 and "观察要点" in res.stdout and "公式" in res.stdout
 
 
 def test_narrow_terminal_samples_columns():

@@ -85,11 +85,16 @@ def test_followups_are_stored_by_id_and_shown_in_the_language_asked(tmp_path, mo
     session.save()
     bank = catalog.followups("rope")
     items = _reload(session).followups["rope"]
-    assert [f.ref for f in items] == ["q1", "q2", "q3"]
-    assert items[0].question == bank[0]["question"]
+    by_id = {q["id"]: q for q in bank}
+    assert len(items) == 3 and all(f.ref in by_id for f in items)  # the bank's ids
+    second = by_id[items[1].ref]
+    assert items[0].question == by_id[items[0].ref]["question"]
     question, answer = mock.followup_texts("rope", items[1], "zh")
-    assert (question, answer) == (bank[1]["question_zh"], bank[1]["answer_zh"])
-    assert mock.followup_texts("rope", items[1], "en")[0] == bank[1]["question"]
+    assert (question, answer) == (second["question_zh"], second["answer_zh"])
+    assert mock.followup_texts("rope", items[1], "en")[0] == second["question"]
+    # a session saved when a ref was the place in the bank ("q2")
+    placed = mock.Followup(bank[1]["question"], bank[1]["answer"], ref="q2")
+    assert mock.followup_texts("rope", placed, "zh")[0] == bank[1]["question_zh"]
     # a session saved before refs existed: found by its stored question
     old = mock.Followup(bank[2]["question"], bank[2]["answer"])
     assert mock.followup_texts("rope", old, "zh")[0] == bank[2]["question_zh"]
@@ -105,15 +110,15 @@ def test_questions_asked_in_chinese_after_an_english_submit(tmp_path, isolated_p
     session.state, session.submitted_at = "submitted", time.time()
     mock.attach_followups(session)  # submit ran in English
     session.save()
+    first = next(q for q in catalog.followups("rope") if q["id"] == session.followups["rope"][0].ref)
     monkeypatch.setattr(i18n, "_chosen", "zh")  # drillpe mock questions --lang zh
     typed = iter(["旋转只依赖位置差", "", "7", "3", "skip", "skip"])
     shown = _printed(lambda: interview.ask_followups(_reload(session), History(), lambda p:
                                                      next(typed)), width=100)
-    bank = catalog.followups("rope")
     flat = shown.replace("\n", "").replace(" ", "").replace("│", "")
-    assert bank[0]["question_zh"].replace(" ", "") in flat
-    assert bank[0]["answer_zh"][:15].replace(" ", "") in flat
-    assert bank[0]["question"] not in shown and "追问" in shown and "参考回答" in shown
+    assert first["question_zh"].replace(" ", "") in flat
+    assert first["answer_zh"][:15].replace(" ", "") in flat
+    assert first["question"] not in shown and "追问" in shown and "参考回答" in shown
     assert "0、1、2 或 3" in shown  # the 7
     saved = _reload(session).followups["rope"]
     assert [f.rating for f in saved] == [3, 0, 0] and saved[0].answer == "旋转只依赖位置差"
@@ -349,11 +354,14 @@ def test_bad_input_is_a_usage_error():
     assert "Traceback" not in live.stderr
 
 
-def test_every_exercise_has_two_or_three_followups():
+def test_every_exercise_has_enough_followups():
     bank = mock.followups()
     for eid in catalog.ids():
-        assert 2 <= len(bank[eid]) <= 3, eid
+        general = [q for q in bank[eid] if not q["diagnosis"]]
+        assert len(general) >= 3, eid  # a session without a diagnosis still asks three
         assert all(q["question"].endswith("?") and len(q["answer"]) > 80 for q in bank[eid])
+        ids = [q["id"] for q in bank[eid]]
+        assert all(i and i.startswith(f"{eid}.") for i in ids) and len(set(ids)) == len(ids)
 
 
 def test_report_and_time_on_a_made_up_session(tmp_path):
@@ -462,3 +470,45 @@ def test_leaving_during_a_slow_grade_is_quick_and_leaves_no_process(isolated_pla
         term.close()
     time.sleep(0.5)
     assert _processes_with(isolated_places["home"]) == []
+
+
+# Exercises whose every own diagnosis has a follow-up about that mistake: the
+# seed exercises and the three the interview practice leans on most.
+KEYED = ("sinusoidal", "learnable", "relative", "rope", "rope_neox", "alibi", "rope_scaling")
+
+
+@pytest.mark.parametrize("exercise_id", KEYED)
+def test_every_diagnosis_has_a_followup_about_it(exercise_id):
+    bank = mock.followups()[exercise_id]
+    keyed = {code for q in bank for code in q["diagnosis"]}
+    missing = set(catalog.exercise_diagnoses(exercise_id)) - keyed
+    assert not missing, f"{exercise_id}: no follow-up keyed to {sorted(missing)}"
+    known = set(catalog.diagnosis_entries())
+    assert keyed <= known, f"{exercise_id}: keyed to unknown codes {sorted(keyed - known)}"
+    for q in mock.followups("zh")[exercise_id]:
+        assert q["question"].endswith("？") and len(q["answer"]) > 40, q["id"]
+
+
+def test_the_first_followup_is_about_the_learners_own_mistake(tmp_path):
+    session = mock.Session(id="s1", folder=str(tmp_path), exercises=["rope", "learnable"],
+                           minutes=10, started_at=1000.0)
+    session.results = {
+        "rope": {"passed": False, "score": 0.4, "diagnoses": ["rope.half_split"], "error": None},
+        "learnable": {"passed": True, "score": 1.0, "diagnoses": [], "error": None}}
+    mock.attach_followups(session)
+    rope = session.followups["rope"]
+    assert rope[0].ref == "rope.load_interleaved" and "half-split" in rope[0].question
+    assert len(rope) == 3 and not any(f.ref == "rope.load_interleaved" for f in rope[1:])
+    # no diagnosis: only questions every session may draw, none keyed to a mistake
+    general = {q["id"] for q in mock.followups()["learnable"] if not q["diagnosis"]}
+    assert {f.ref for f in session.followups["learnable"]} <= general
+    # a later --lang zh shows the same question in Chinese, found by its id
+    question, answer = mock.followup_texts("rope", rope[0], "zh")
+    assert "前后对半" in question and "permute" in answer
+
+
+def test_a_session_draws_its_theory_questions_by_its_id():
+    first = mock.choose_followups("rope", [], "session-a", count=3)
+    assert first == mock.choose_followups("rope", [], "session-a", count=3)
+    drawn = {q["id"] for s in range(12) for q in mock.choose_followups("rope", [], f"s{s}")}
+    assert len(drawn) > 3  # sessions differ, so the whole bank gets asked over time

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import json
 import math
+import random
 import re
 import secrets
 import shlex
@@ -48,11 +49,37 @@ def followup_entries() -> dict[str, list[dict[str, str]]]:
     return {eid: catalog.followups(eid) for eid in catalog.ids()}
 
 
-def followups(lang: str | None = None) -> dict[str, list[dict[str, str]]]:
-    """exercise id -> [{"question", "answer"}] in the chosen language."""
-    return {eid: [{"question": i18n.pick(q, "question", lang), "answer": i18n.pick(q, "answer", lang)}
-                  for q in items]
+def followups(lang: str | None = None) -> dict[str, list[dict[str, Any]]]:
+    """exercise id -> [{"id", "question", "answer", "diagnosis"}] in the chosen
+    language; "diagnosis" lists the codes a question is keyed to ([] for the
+    theory questions every session may draw)."""
+    return {eid: [_in_language(q, lang) for q in items]
             for eid, items in followup_entries().items()}
+
+
+def _in_language(entry: dict[str, Any], lang: str | None) -> dict[str, Any]:
+    keyed = entry.get("diagnosis") or []
+    return {"id": entry.get("id"), "question": i18n.pick(entry, "question", lang),
+            "answer": i18n.pick(entry, "answer", lang),
+            "diagnosis": [keyed] if isinstance(keyed, str) else list(keyed)}
+
+
+def choose_followups(exercise_id: str, diagnoses: list[str], draw: str, count: int = 3,
+                     lang: str | None = None) -> list[dict[str, Any]]:
+    """The questions one exercise of a session asks: first the question keyed to
+    the learner's own first diagnosed mistake that has one (what a strong
+    interviewer asks about), then theory questions drawn with ``draw`` as the
+    seed, so a session keeps its questions and two sessions differ."""
+    bank = followups(lang).get(exercise_id, [])
+    chosen = []
+    for code in diagnoses:
+        keyed = next((q for q in bank if code in q["diagnosis"]), None)
+        if keyed is not None:
+            chosen.append(keyed)
+            break
+    general = [q for q in bank if not q["diagnosis"]]
+    rest = random.Random(f"{draw}:{exercise_id}").sample(general, len(general))
+    return (chosen + rest)[:count]
 
 
 @dataclass
@@ -62,12 +89,9 @@ class Followup:
     answer: str | None = None  # what the learner wrote; None: not asked yet
     skipped: bool = False
     rating: int | None = None  # self-rating 0..3
-    ref: str | None = None  # which question of the bank: "q1", "q2", ... (None: older sessions)
-
-
-def followup_ref(number: int) -> str:
-    """The id of the bank's ``number``-th follow-up question (1-based)."""
-    return f"q{number}"
+    # which question of the bank: its id ("rope.long_term_decay"), or "q1", "q2", ...
+    # (its place, in sessions saved before the bank had ids); None: older sessions
+    ref: str | None = None
 
 
 def followup_texts(exercise_id: str, item: Followup, lang: str | None = None) -> tuple[str, str]:
@@ -78,8 +102,9 @@ def followup_texts(exercise_id: str, item: Followup, lang: str | None = None) ->
     changed since (the entry is gone, or it no longer has the stored
     question), the stored texts are shown as they were."""
     entries = catalog.followups(exercise_id)
-    entry = None
-    if item.ref is not None and item.ref.startswith("q") and item.ref[1:].isdigit():
+    entry = next((e for e in entries if item.ref is not None and e.get("id") == item.ref), None)
+    if entry is None and item.ref is not None and item.ref.startswith("q") \
+            and item.ref[1:].isdigit():
         number = int(item.ref[1:])
         if 1 <= number <= len(entries):
             entry = entries[number - 1]
@@ -392,12 +417,12 @@ def attach_followups(session: Session, per_exercise: int = 3) -> None:
     """Give each exercise its follow-up questions (once; answers are kept).
     Each is stored by its id in the bank, so it is shown in the language of
     whoever asks later (``drillpe mock questions --lang zh``)."""
-    bank = followups()
     for eid in session.exercises:
         if eid not in session.followups:
+            diagnoses = (session.results.get(eid) or {}).get("diagnoses") or []
             session.followups[eid] = [
-                Followup(q["question"], q["answer"], ref=followup_ref(number))
-                for number, q in enumerate(bank.get(eid, [])[:per_exercise], 1)]
+                Followup(q["question"], q["answer"], ref=q["id"])
+                for q in choose_followups(eid, diagnoses, session.id, per_exercise)]
 
 
 def first_failing(result: ExerciseResult) -> str | None:

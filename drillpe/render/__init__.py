@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from drillpe.data import catalog, check_lists
+from drillpe.render.cjk_wrap import Wrapped
 from drillpe.results.report import GATE_IDS, CheckResult, ExerciseResult
 
 STATUS_STYLE = {
@@ -433,7 +434,7 @@ def hint_body(text: str) -> Group:
 
             parts.append(Syntax(textwrap.dedent("\n".join(rows)), "python", word_wrap=True))
         else:
-            parts.append(Text("\n".join(rows)))
+            parts.append(Wrapped("\n".join(rows)))  # Chinese breaks between characters
     return Group(*parts)
 
 

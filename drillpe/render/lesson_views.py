@@ -19,6 +19,7 @@ from drillpe import render
 from drillpe.data.lessons import Heatmap, Lesson
 from drillpe.errors import UsageError
 from drillpe.render import HEAT_CHARS  # the scorecard's ramp, light to dark
+from drillpe.render.cjk_wrap import Wrapped
 
 out = render.out
 
@@ -154,7 +155,7 @@ def page(exercise_id: str, title: str, lesson: Lesson, texts: dict, labels: dict
         legend(heat, texts, labels, color),
         Text(),
         Text(labels["notice"], style="bold"),
-        Text(texts["notice"].strip()),
+        Wrapped(texts["notice"].strip()),
         Text(labels["next"].format(id=exercise_id), style="dim"),
     )
 

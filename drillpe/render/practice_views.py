@@ -22,6 +22,7 @@ from drillpe.data import catalog, places
 
 # The scorecard's parts come from drillpe.render, so watch and check look alike.
 from drillpe.render import scorecard_renderable
+from drillpe.render.cjk_wrap import Wrapped
 from drillpe.results.progress import BURST_GAP_S
 from drillpe.results.report import ExerciseResult
 
@@ -600,11 +601,11 @@ def followup_intro(exercise_id: str, count: int) -> None:
 
 def followup_question(number: int, total: int, question: str) -> None:
     out.print()
-    out.print(Text.assemble((f"Q{number}/{total} ", "bold magenta"), (question, "bold")))
+    out.print(Wrapped(question, style="bold", lead=(f"Q{number}/{total} ", "magenta")))
 
 
 def followup_answer(model: str) -> None:
-    out.print(Panel(Text(model), title=catalog.ui("followup_model"), title_align="left",
+    out.print(Panel(Wrapped(model), title=catalog.ui("followup_model"), title_align="left",
                     box=box.ROUNDED, border_style="cyan"))
 
 

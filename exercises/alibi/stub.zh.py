@@ -15,7 +15,7 @@ query-key 距离成正比的惩罚：
                    （先取不超过 n 的最大 2 的幂 p 的全部斜率，再从 2p 的
                    斜率里从第一个开始隔一个取一个，补足剩下的头）
 
-key 位于位置 j = 0 .. Lk-1。query 与 key 的*末尾*对齐：第 i 个 query 位于
+key 位于位置 j = 0 .. Lk-1。query 与 key 的「末尾」对齐：第 i 个 query 位于
 pos_i = i + (Lk - Lq)（Lq == Lk 时就是 i；用 KV cache 解码时，唯一的新
 query 就是最后一个位置）。causal=True 时，位于 query 之后的 key（j > pos_i）
 不参与 softmax；causal=False 时所有 key 都参与，两侧的 key 都按距离受罚。

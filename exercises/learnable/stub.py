@@ -1,7 +1,7 @@
 """drillpe exercise: learned absolute position embeddings (BERT, GPT-2's `wpe`).
 
 Instead of a fixed sin/cos table, the model *learns* one vector per position:
-a trainable table P of shape (max_sequence_length, d_model). The encoder adds
+a trainable table P of shape (max_sequence_length, d_model). This module adds
 row p of P to the token embedding at position p:
 
     out[b, t, :] = x[b, t, :] + P[offset + t, :]     for t = 0 .. seq_len - 1
@@ -21,8 +21,9 @@ Rules
     * The module owns exactly ONE trainable parameter, of shape
       (max_sequence_length, d_model), created in __init__ (an nn.Embedding's
       weight or an nn.Parameter), so module.parameters() yields it and an
-      optimizer can train it. Any initialisation is fine (BERT uses N(0, 0.02)):
-      the grader writes its own values into the table before comparing.
+      optimizer can train it. Any initialisation is fine (BERT draws it from a
+      truncated normal with std 0.02): the grader writes its own values into
+      the table before comparing.
     * Keep the table trainable (not a buffer, not requires_grad=False), and let
       gradients reach it: no .detach(), .data or torch.no_grad() in forward.
     * Just the addition: no dropout, no LayerNorm, no scaling of x.
@@ -42,6 +43,14 @@ Example
              [0.5000, 0.6000]]], grad_fn=<AddBackward0>)
     >>> pe(torch.zeros(1, 2, 2), offset=3)     # rows 3..4: row 4 does not exist
     ValueError: ...
+
+What changed from the seed's code
+    The seed's forward() takes no input: each call builds a new, zero-filled
+    nn.Embedding (with the deprecated nn.init.constant) and returns the layer.
+    Nothing is registered, so an optimizer never sees the table and every call
+    starts from scratch. Here the table is created once in __init__, and
+    forward(x, offset=0) returns the tensor x + P[offset : offset + seq_len];
+    offset is what decoding with a KV cache needs.
 
 Check it with:  drillpe check learnable
 """

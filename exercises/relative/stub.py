@@ -50,6 +50,18 @@ Example (K = 1)
 
 Do not use F.scaled_dot_product_attention or nn.MultiheadAttention.
 
+What changed from the seed's code
+    The seed's RelativeMultiHeadAttention(d_model, n_heads, dropout=0.1,
+    batch_size=6) becomes (d_model, n_heads, max_relative_position=16,
+    dropout=0.0), and forward(query, key, value) gains mask=None. Why: the
+    seed reshapes with a fixed batch_size (silently wrong for other batches),
+    hard-codes K = 16 and .cuda() (fails on a CPU), takes len_k from the
+    query (fails when the lengths differ), returns (batch * L, d_model)
+    instead of (batch, L, d_model), and calls an undefined _get_clones. Here
+    sizes come from the inputs, K is an argument, nothing names a device,
+    and a mask can exclude keys. Dropout defaults to 0 so that a fresh
+    module is deterministic.
+
 Check it with:  drillpe check relative
 """
 

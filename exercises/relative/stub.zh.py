@@ -1,13 +1,13 @@
-"""drillpe 练习：相对位置表示（Shaw et al., 2018）。
+"""drillpe 练习：相对位置编码（Shaw et al., 2018）。
 
-自注意力中，每一对 (query i, key j) 还会额外看到一个可学习向量，
+自注意力中，每一对 (query i, key j) 还会额外引入一个可学习向量，
 按二者截断后的距离选出。共两个模块：
 
 RelativePosition(num_units, max_relative_position)
     self.embeddings_table：形状为 (2K + 1, num_units) 的 nn.Parameter，K = max_relative_position
     .forward(length_q, length_k) -> (length_q, length_k, num_units)
 
-    query i 位于位置 pos_i = i + (length_k - length_q)：query 与 key 的*末尾*
+    query i 位于位置 pos_i = i + (length_k - length_q)：query 与 key 的「末尾」
     对齐（与 tensor2tensor 一致；长度相等时 pos_i = i）。于是
 
         out[i, j] = embeddings_table[clamp(j - pos_i, -K, K) + K]
@@ -47,6 +47,17 @@ RelativeMultiHeadAttention(d_model, n_heads, max_relative_position=16, dropout=0
     输出为 [[[1.8808], [1.8808]]]（2 - 1 / (1 + e**2)）。
 
 不要使用 F.scaled_dot_product_attention 或 nn.MultiheadAttention。
+
+与原资料代码的区别
+    原资料的 RelativeMultiHeadAttention(d_model, n_heads, dropout=0.1,
+    batch_size=6) 改为 (d_model, n_heads, max_relative_position=16,
+    dropout=0.0)，forward(query, key, value) 增加了 mask=None。原因：原资料
+    用固定的 batch_size 做 reshape（换一个 batch 大小就悄悄算错），把
+    K = 16 和 .cuda() 写死（在 CPU 上直接失败），len_k 取自 query（两者长度
+    不同时出错），返回 (batch * L, d_model) 而不是 (batch, L, d_model)，还
+    调用了未定义的 _get_clones。本题的各个尺寸都从输入读取，K 是参数，
+    代码里不写死任何 device，并且可以用 mask 排除 key。dropout 默认为 0，
+    这样新建的模块输出是确定的。
 
 完成后运行：drillpe check relative
 """

@@ -1,7 +1,7 @@
 """drillpe 练习：旋转位置编码（RoPE，Su et al. 2021），交错配对。
 
-RoPE 不是给 q 和 k 加上一个向量，而是通过*旋转* q 和 k 来编码位置。
-把 head 维度 d 拆成通道对 (x[2i], x[2i+1])，i = 0 .. d/2 - 1
+RoPE 不是给 q 和 k 加上一个向量，而是通过「旋转」 q 和 k 来编码位置。
+把每个头的维度 d（head_dim）拆成通道对 (x[2i], x[2i+1])，i = 0 .. d/2 - 1
 （交错配对，与 RoFormer 论文和 GPT-J 的 rotate_every_two 相同；不是
 GPT-NeoX/HF Llama 的前后对半配对 [x[:d/2] | x[d/2:]]）。
 在位置 p（p = 0 .. seq_len - 1），每个通道对旋转角度 p * theta_i：
@@ -15,8 +15,8 @@ GPT-NeoX/HF Llama 的前后对半配对 [x[:d/2] | x[d/2:]]）。
 
 API
     sinusoidal_position_embedding(batch_size, nums_head, max_len, output_dim, device)
-        -> (batch_size, nums_head, max_len, output_dim) float32 table on `device`, with
-           [..., p, 2i] = sin(p theta_i) and [..., p, 2i+1] = cos(p theta_i)
+        -> 放在 `device` 上的 (batch_size, nums_head, max_len, output_dim) float32 表，
+           其中 [..., p, 2i] = sin(p theta_i)，[..., p, 2i+1] = cos(p theta_i)
            （theta_i 中的 d 取 output_dim）。
     RoPE(q, k) -> (q_rotated, k_rotated)
         q, k: (batch, heads, seq_len, head_dim)，seq_len 相同，head_dim 为偶数。

@@ -31,7 +31,8 @@ API
               rows and cols are shared by every batch element and head. They
               can come in any order (shuffled, a crop, an irregular set of
               patches): use them as given, do not assume a row-major grid.
-        base: the frequency base (vary it: 100.0, 10000.0, ...).
+        base: the frequency base (the grader uses several, e.g. 100.0 and
+              10000.0: do not hard-code it).
         Returns the rotated x: same shape, dtype (also bfloat16/float16) and
         device as x.
 

@@ -1,7 +1,7 @@
 """drillpe 练习：图像 patch 的轴向 2-D RoPE（ViT，lucidrains 的布局）。
 
 ViT 把图像切成一个个 patch 组成的网格；第 n 个 patch 位于第 rows[n] 行、
-第 cols[n] 列。轴向 2-D RoPE 给每个轴分配 head 维度的一半：把
+第 cols[n] 列。轴向 2-D RoPE 给每个轴分配每个头维度的一半：把
 head_dim = d 拆成两半，每半 h = d/2 个通道。
 
   * 前一半 x[..., :h] 按行号做普通的 1-D RoPE，
@@ -30,7 +30,7 @@ API
               rows 和 cols 由所有 batch 元素和所有 head 共用。它们可以是任意
               顺序（打乱的、裁剪出来的、不规则的一组 patch）：按给定的值使用，
               不要假设是按行优先排列的完整网格。
-        base: 频率的底数（请换不同的值试试：100.0、10000.0 等）。
+        base: 频率的底数（评测程序会使用不同的值，如 100.0、10000.0，不要写死）。
         返回旋转后的 x：形状、dtype（包括 bfloat16/float16）和 device 都与 x 相同。
 
 注意

@@ -37,7 +37,7 @@ API
 
 Notes
     * Compute the angles position_ids * theta_i, and their cos/sin, in float32
-      or better, then cast to x's dtype: bfloat16 keeps 8 bits of mantissa, so
+      or better, then cast to x's dtype: bfloat16 has 8 significant bits (7 stored), so
       an angle near 300 is already off by about a radian.
     * (batch, seq_len) position ids give (batch, seq_len, d) tables: give them a
       heads axis, (batch, 1, seq_len, d), before multiplying with x.

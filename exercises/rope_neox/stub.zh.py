@@ -1,7 +1,7 @@
 """drillpe 练习：带 position ids 的前后对半 RoPE（GPT-NeoX、HF Llama）。
 
 旋转位置编码本身和 `rope` 练习相同，只是换成了大多数模型实际采用的布局：
-通道 i 与通道 i + d/2 配对（即一个 head 的前后两半），而不是与相邻通道配对。
+通道 i 与通道 i + d/2 配对（即每个头的前后两半），而不是与相邻通道配对。
 `rotate_half` 把每一对都转 90 度，
 
     rotate_half(x) = cat(-x[..., d/2:], x[..., :d/2])
@@ -36,12 +36,12 @@ API
 
 注意
     * 角度 position_ids * theta_i 及其 cos/sin 要用 float32 或更高精度计算，
-      最后再转成 x 的 dtype：bfloat16 只有 8 位尾数，300 附近的角度就已经
+      最后再转成 x 的 dtype：bfloat16 只有 8 位有效精度（7 位显式尾数），300 附近的角度就已经
       差出大约一弧度。
     * (batch, seq_len) 的 position ids 得到的是 (batch, seq_len, d) 的表：
       先补上 heads 维，变成 (batch, 1, seq_len, d)，再与 x 相乘。
     * 不要原地修改 x，也不要把形状或 device 写死。
-    * 这与 rope 练习的旋转只差一个固定的通道重排：取
+    * 这与 rope 练习的旋转只差一个固定的通道置换：取
       P = [0, 2, 4, ..., 1, 3, 5, ...]，则
       apply_rope(x[..., P], ...) == interleaved_rope(x)[..., P]。
 

@@ -1,7 +1,7 @@
-"""drillpe 练习：正弦绝对位置编码（Vaswani et al., 2017）。
+"""drillpe 练习：正余弦（Sinusoidal）位置编码（Vaswani et al., 2017）。
 
 写出《Attention Is All You Need》中加到 token embedding 上的那张固定 sin/cos 表，
-采用*交错*布局（与 HF XLM 的 create_sinusoidal_embeddings 相同）：
+采用「交错」布局（与 HF XLM 的 create_sinusoidal_embeddings 相同）：
 
     PE[p, 2i]   = sin(p * base ** (-2i / d_model))
     PE[p, 2i+1] = cos(p * base ** (-2i / d_model))

@@ -1,7 +1,7 @@
 """drillpe 练习：T5 的分桶相对位置偏置（Raffel et al. 2020）。
 
 T5 不给 token 加任何位置向量，而是给每个注意力 logit 加上一个可学习的标量：
-每个 head 一个，由 query 与 key 之间的距离决定。近距离各占一个桶；远距离
+每个头一个，由 query 与 key 之间的距离决定。近距离各占一个桶；远距离
 共用按对数变宽的桶，max_distance 及更远的距离全部落在最后一个桶里。
 这就是 HF transformers 中的 T5Attention._relative_position_bucket 和 compute_bias。
 

@@ -1,0 +1,180 @@
+"""Line breaking for Chinese mixed with formulas and code, at a terminal's width.
+
+Rich breaks lines only at spaces, so a Chinese paragraph (no spaces) is one
+"word": it breaks early, splits formulas at their inner spaces, and puts a
+full-width comma or full stop at the start of a line. Here a line may break
+between any two Han characters, never before closing punctuation (，。；：）…),
+never after opening punctuation (（「《), never inside an inline code span
+(`...`), and never inside a formula, a run of Latin text between Chinese
+characters that holds an operator (n = |r|, x * cos + rotate(x) * sin), unless
+the formula alone is wider than the line. English text is left to rich.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rich.cells import cell_len
+from rich.measure import Measurement
+from rich.text import Text
+
+HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+# full-width forms, CJK symbols and punctuation: each one a character of its own
+WIDE = re.compile(r"[\u3000-\u303f\uff00-\uffef\u3400-\u9fff\uf900-\ufaff]")
+NO_LINE_START = set("，。、；：！？）」』】》〉’”…—％,.;:!?)]}")
+NO_LINE_END = set("（「『【《〈‘“([{")
+OPERATOR = re.compile(r"[=+\-−*/^<>≤≥→·×|∑Σ√]")
+# "…" and "—" are not split off: inside a formula ([0, 2, …, d − 1]) they belong to it
+TOKEN = re.compile(r"`[^`\n]*`|\s+|[\u3000-\u303f\uff00-\uffef\u3400-\u9fff\uf900-\ufaff“”‘’]"
+                   r"|[^\s`\u3000-\u303f\uff00-\uffef\u3400-\u9fff\uf900-\ufaff“”‘’]+")
+
+
+def has_cjk(text: str) -> bool:
+    return bool(HAN.search(text))
+
+
+@dataclass
+class _Atom:
+    text: str
+    space: bool  # a space separates it from the atom before
+    latin: bool  # a piece of Latin text (a word, a number, a formula token)
+
+
+def _atoms(line: str) -> list[_Atom]:
+    atoms: list[_Atom] = []
+    space = False
+    for token in TOKEN.findall(line):
+        if token.isspace():
+            space = True
+            continue
+        latin = not WIDE.fullmatch(token) and not token.startswith("`")
+        atoms.append(_Atom(token, space, latin))
+        space = False
+    return atoms
+
+
+def _formulas(atoms: list[_Atom], width: int) -> list[_Atom]:
+    """Join each run of Latin atoms separated only by spaces into one atom when
+    the run holds an operator: a formula reads as one unit (if it fits a line)."""
+    joined: list[_Atom] = []
+    i = 0
+    while i < len(atoms):
+        j = i + 1
+        if atoms[i].latin:
+            while j < len(atoms) and atoms[j].latin and atoms[j].space:
+                j += 1
+        run = atoms[i:j]
+        text = " ".join(a.text for a in run)
+        if len(run) > 1 and OPERATOR.search(text) and cell_len(text) <= width:
+            joined.append(_Atom(text, run[0].space, True))
+        else:
+            joined.extend(run)
+        i = j
+    return joined
+
+
+def _glued(atoms: list[_Atom]) -> list[_Atom]:
+    """Closing punctuation sticks to the atom before it, opening punctuation to
+    the atom after it, so neither can stand at the wrong end of a line."""
+    glued: list[_Atom] = []
+    pending_open: _Atom | None = None
+    for atom in atoms:
+        if pending_open is not None:
+            atom = _Atom(pending_open.text + (" " if atom.space else "") + atom.text,
+                         pending_open.space, atom.latin)
+            pending_open = None
+        if atom.text in NO_LINE_END:
+            pending_open = atom
+            continue
+        if glued and atom.text[0] in NO_LINE_START and not atom.space:
+            last = glued[-1]
+            glued[-1] = _Atom(last.text + atom.text, last.space, last.latin)
+            continue
+        glued.append(atom)
+    if pending_open is not None:
+        glued.append(pending_open)
+    return glued
+
+
+def _hard_split(text: str, width: int) -> list[str]:
+    pieces, current = [], ""
+    for char in text:
+        if current and cell_len(current + char) > width:
+            pieces.append(current)
+            current = ""
+        current += char
+    return [*pieces, current] if current else pieces
+
+
+def wrap_line(line: str, width: int) -> list[str]:
+    """One paragraph line broken into lines of at most ``width`` cells."""
+    width = max(1, width)
+    indent = line[: len(line) - len(line.lstrip(" "))]
+    room = max(1, width - len(indent))
+    lines: list[str] = []
+    current = indent
+
+    def place(atom: _Atom) -> None:
+        nonlocal current
+        gap = " " if atom.space and current.strip() else ""
+        if cell_len(current + gap + atom.text) <= width:
+            current += gap + atom.text
+            return
+        if cell_len(atom.text) > room and " " in atom.text:
+            # a formula that with its punctuation is wider than a line breaks at its
+            # own spaces; the punctuation stays with its last word
+            for k, word in enumerate(atom.text.split(" ")):
+                place(_Atom(word, atom.space if k == 0 else True, atom.latin))
+            return
+        if current.strip():
+            lines.append(current)
+        current = indent
+        if cell_len(atom.text) > room:  # one word wider than a line: cut it
+            *full, last = _hard_split(atom.text, room)
+            lines.extend(indent + piece for piece in full)
+            current = indent + last
+        else:
+            current = indent + atom.text
+
+    for atom in _glued(_formulas(_atoms(line), room)):
+        place(atom)
+    if current.strip() or not lines:
+        lines.append(current)
+    return lines
+
+
+def wrap(text: str, width: int) -> list[str]:
+    """Every line of ``text`` wrapped at ``width`` cells; line breaks already in
+    the text are kept, and an indented line (code) is never re-wrapped."""
+    lines: list[str] = []
+    for line in text.splitlines() or [""]:
+        if line.startswith("    ") or not line.strip():
+            lines.append(line.rstrip())
+        else:
+            lines += wrap_line(line.rstrip(), width)
+    return lines
+
+
+class Wrapped:
+    """A rich renderable that wraps Chinese text with ``wrap`` at whatever width
+    it is given (a panel's inside, the terminal); English text is drawn by rich
+    as a plain Text."""
+
+    def __init__(self, text: str, style: str = "", lead: tuple[str, str] = ("", "")):
+        self.text = lead[0] + text  # lead: a label drawn in its own style ("Q1/3 ")
+        self.style = style
+        self.lead = lead
+
+    def __rich_console__(self, console, options):
+        if not has_cjk(self.text):
+            text = Text(self.text, style=self.style)
+        else:
+            text = Text("\n".join(wrap(self.text, options.max_width)), style=self.style,
+                        no_wrap=True, overflow="fold")
+        text.stylize(self.lead[1], 0, len(self.lead[0]))
+        yield text
+
+    def __rich_measure__(self, console, options) -> Measurement:
+        widest = max((cell_len(line) for line in self.text.splitlines()), default=0)
+        return Measurement(min(widest, 8), widest).clamp(max_width=options.max_width)

@@ -1,0 +1,95 @@
+"""Chinese text wrapped for a terminal (drillpe.render.cjk_wrap): lines fit,
+no full-width punctuation starts a line, formulas and inline code stay whole,
+and nothing is lost, at 60, 80 and 100 columns, on every Chinese hint, learn
+note and follow-up answer."""
+
+import re
+
+import pytest
+from rich.cells import cell_len
+from rich.console import Console
+from rich.panel import Panel
+
+from drillpe.data import catalog
+from drillpe.render import cjk_wrap
+from drillpe.render.cjk_wrap import Wrapped, wrap
+
+WIDTHS = (60, 80, 100)
+# full-width closing punctuation: never at the start of a line (ASCII code such as
+# .detach() may start one)
+NO_LINE_START = set("，。、；：！？）」』】》…")
+
+
+def chinese_paragraphs() -> list[str]:
+    texts = []
+    for eid in catalog.ids():
+        texts += catalog.get(eid).texts["hints_zh"]
+        texts += [q["answer_zh"] for q in catalog.followups(eid)]
+        page = catalog.learn_page(eid) or {}
+        if page.get("notice_zh"):
+            texts.append(page["notice_zh"].strip())
+    return texts
+
+
+def squeezed(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_every_chinese_paragraph_wraps_cleanly(width):
+    for text in chinese_paragraphs():
+        lines = wrap(text, width)
+        assert squeezed("".join(lines)) == squeezed(text)  # nothing lost or added
+        for line in lines:
+            if line.startswith("    ") or not line:
+                continue  # code is never re-wrapped; blank lines part paragraphs
+            assert cell_len(line) <= width, line
+            assert line.strip() and line.lstrip()[0] not in NO_LINE_START, (width, line)
+            assert not line.rstrip().endswith(("（", "「", "《")), (width, line)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_formulas_and_code_spans_stay_whole(width):
+    text = ("双向：half = num_buckets // 2，r > 0 时加上 half，n = |r|。用 `torch.where(n < m, n, big)` "
+            "二选一，再写 y = x * cos + rotate_every_two(x) * sin；" * 3)
+    lines = wrap(text, width)
+    for piece in ("half = num_buckets // 2", "n = |r|", "`torch.where(n < m, n, big)`",
+                  "y = x * cos + rotate_every_two(x) * sin"):
+        assert sum(line.count(piece) for line in lines) == 3, (width, piece)
+
+
+def test_breaks_between_han_characters_not_early():
+    text = "旋转不改变范数，而且两个旋转后向量的点积只取决于它们的位置差。" * 4
+    lines = wrap(text, 60)
+    assert all(cell_len(line) >= 58 for line in lines[:-1])  # full lines, not early breaks
+
+
+def test_punctuation_never_opens_a_line():
+    # a line that would end just before "，" takes the character before it along
+    for width in range(10, 30):
+        for line in wrap("一二三四五六七八九十，一二三四五六七八九十。（括号）里面", width):
+            assert line[0] not in NO_LINE_START and not line.endswith("（")
+
+
+def test_english_and_code_are_left_alone():
+    assert not cjk_wrap.has_cjk("theta_i = 10000 ** (-2i/d)")
+    code = "    def rotate(x):\n        return x * cos + rotate_every_two(x) * sin"
+    assert wrap(code, 20) == code.splitlines()
+
+
+def test_a_formula_wider_than_the_line_still_fits():
+    lines = wrap("公式 " + " + ".join(f"a{i}" for i in range(40)) + " 结束", 30)
+    assert all(cell_len(line) <= 30 for line in lines)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_wrapped_inside_a_panel(width):
+    console = Console(width=width, record=True, force_terminal=False, color_system=None)
+    answer = next(q["answer_zh"] for q in catalog.followups("rope")
+                  if q.get("id") == "rope.long_term_decay")
+    console.print(Panel(Wrapped(answer)))
+    shown = console.export_text().splitlines()
+    assert all(cell_len(line) <= width for line in shown)
+    inside = [line.strip("│ ") for line in shown[1:-1]]
+    assert all(line and line[0] not in NO_LINE_START for line in inside if line)
+    assert squeezed("".join(inside)) == squeezed(answer)
