@@ -35,6 +35,41 @@ def seeded_torch():
         sys.modules["torch"].manual_seed(0)
 
 
+@pytest.fixture(scope="session")
+def warm(tmp_path_factory):
+    """One pair of warm grading workers (drillpe.launch.warm_pool: torch and the graders
+    imported once, a fresh forked learner and judge process per grade) shared by every
+    test of this pytest process (each xdist worker has its own). None where the system
+    cannot fork, which drillpe.launch.runner.grade takes as "cold".
+
+    A cold grade costs two torch imports (about 3 s of CPU on the CI machine), a warm
+    one about 0.1 s. Grade through this unless the test is about the cold path itself:
+    tests/test_fixtures.py proves cold and warm agree. Started under its own
+    DRILLPE_HOME and DRILLPE_WORKSPACE, never the user's."""
+    from drillpe.launch.warm_pool import launcher
+
+    places = tmp_path_factory.mktemp("warm-places")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DRILLPE_HOME", str(places / "home"))
+        patch.setenv("DRILLPE_WORKSPACE", str(places / "workspace"))
+        with launcher() as pool:
+            if pool is not None:
+                pool.wait_ready()
+            patch.undo()
+            yield pool
+
+
+@pytest.fixture
+def warm_grading(warm, monkeypatch):
+    """grade() calls made without a launcher (drillpe.check, the notebook API) go to
+    the shared warm workers instead of starting two cold processes each."""
+    from drillpe.launch import runner
+
+    if warm is not None:
+        monkeypatch.setattr(runner, "COLD", warm)
+    return warm
+
+
 def run_cli(*args, cwd=None, env=None, timeout=120):
     """Run `python -m drillpe ARGS` as a user would; returns CompletedProcess."""
     import subprocess

@@ -18,7 +18,6 @@ from conftest import ROOT, run_cli
 
 from drillpe import render
 from drillpe.launch.runner import GradeRequest, grade
-from drillpe.launch.warm_pool import launcher as warm_launcher
 
 CORRECT = (ROOT / "solutions" / "sinusoidal.py").read_text(encoding="utf-8")
 
@@ -28,12 +27,6 @@ def sha(path: Path) -> str:
 
 
 # --------------------------------------------------------------------------- learner files
-
-
-@pytest.fixture(scope="module")
-def warm():
-    with warm_launcher() as launcher:
-        yield launcher
 
 
 def _grade(path: Path, launcher):

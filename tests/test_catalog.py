@@ -1,5 +1,6 @@
 """rustlings-style development check: every exercise in the catalog ships a
-stub that fails (untouched) and a reference that passes its own grader."""
+stub that fails (untouched) and a reference that passes its own grader (graded
+through the shared warm workers: tests/test_fixtures.py proves cold agrees)."""
 
 import ast
 import shutil
@@ -72,20 +73,20 @@ def test_stub_declares_exactly_the_api(exercise_id):
 
 
 @pytest.mark.parametrize("exercise_id", EXERCISES)
-def test_reference_passes_its_grader(exercise_id, tmp_path):
+def test_reference_passes_its_grader(exercise_id, tmp_path, warm):
     learner = tmp_path / f"{exercise_id}.py"
     shutil.copy(bundle.solution_path(exercise_id), learner)
-    result = grade(GradeRequest(exercise_id, learner, timeout=60))
+    result = grade(GradeRequest(exercise_id, learner, timeout=60), launcher=warm)
     failing = [(c.id, c.status, c.message) for c in result.checks if c.status != "pass"]
     assert result.passed and not failing and result.diagnoses == [], failing
     assert result.score == 1.0
 
 
 @pytest.mark.parametrize("exercise_id", EXERCISES)
-def test_untouched_stub_fails_as_not_implemented(exercise_id, tmp_path):
+def test_untouched_stub_fails_as_not_implemented(exercise_id, tmp_path, warm):
     learner = tmp_path / f"{exercise_id}.py"
     shutil.copy(bundle.stub_path(exercise_id), learner)
-    result = grade(GradeRequest(exercise_id, learner, timeout=60))
+    result = grade(GradeRequest(exercise_id, learner, timeout=60), launcher=warm)
     assert not result.passed
     assert result.diagnoses == ["api.not_implemented"]
     assert result.error["kind"] == "not_implemented"

@@ -11,9 +11,16 @@ correct file must come out with no diagnosis at all. (Untouched stubs are
 graded straight from exercises/ by tests/test_catalog.py.)
 
 Every fixture is graded through warm workers (drillpe.launch.warm_pool: torch imported
-once, a fresh forked learner and judge process per grade), which keeps the
-suite fast; a subset (every integrity attack, and one file per kind of
-outcome) is also graded cold, the way `drillpe check` does, and must agree.
+once, a fresh forked learner and judge process per grade; the `warm` fixture of
+conftest.py), which keeps the suite fast. A subset is also graded cold, the way
+`drillpe check` does, and must agree: every attack whose outcome depends on the
+process it runs in (its lifetime, threads, finalisers, memory limit, stdio, the
+records fd, what its file system shows, what sys.modules holds), one attack on the
+source scan, and one right and one wrong answer. The other attacks and answers are
+decided by code both paths share (the source scan and the judge read the file's
+text; the harness sends the same records), which
+test_cold_and_warm_grades_run_the_same_entry_points pins down: a cold grade costs
+two torch imports, about 3 s of CPU each on the CI machine, a warm one about 0.1 s.
 """
 
 import os
@@ -41,24 +48,95 @@ def expectation(path: Path):
     return passed, codes, error.group(1) if error else None
 
 
-COLD = [p for p in fixture_files()
-        if p.stem.startswith("attack_") or p.stem in (
-            "seed_code", "half_split", "correct_einsum", "sign_flipped",
-            "hardcoded_cuda", "banned_sdpa")]
+# Attacks on the process itself: what they do depends on how the learner process was
+# started (cold: a fresh interpreter under the supervisor; warm: forked from a worker
+# that imported torch and the graders already).
+PROCESS_ATTACKS = {
+    "alibi/attack_forged_empty_shape", "rope/attack_reads_oracle",
+    "rope_neox/attack_mutation_hidden", "sinusoidal/attack_empty_cases",
+    "sinusoidal/attack_finaliser", "sinusoidal/attack_forged_records",
+    "sinusoidal/attack_forged_report", "sinusoidal/attack_gc_callback",
+    "sinusoidal/attack_huge_allocation", "sinusoidal/attack_os_exit",
+    "sinusoidal/attack_patch_allclose", "sinusoidal/attack_patch_harness",
+    "sinusoidal/attack_patch_os_write", "sinusoidal/attack_reads_reference",
+    "sinusoidal/attack_sys_exit", "sinusoidal/attack_terminal_escapes",
+    "sinusoidal/attack_thread", "sinusoidal/attack_thread_rewrites",
+    "sinusoidal/attack_zero_stride_output",
+}
+# One attack on the source scan (caught both statically and at run time), one right
+# answer, one wrong answer with its diagnosis.
+REPRESENTATIVES = {"rope/attack_sdpa_wrapped", "rope/correct_complex", "rope/half_split"}
 
 
-@pytest.fixture(scope="module")
-def warm():
-    with warm_launcher() as launcher:
-        yield launcher
+def _name(path: Path) -> str:
+    return f"{path.parent.name}/{path.stem}"
 
 
-@pytest.mark.parametrize("path", fixture_files(), ids=lambda p: f"{p.parent.name}/{p.stem}")
+COLD = [p for p in fixture_files() if _name(p) in PROCESS_ATTACKS | REPRESENTATIVES]
+
+
+def test_every_cold_fixture_exists_and_every_attack_is_classified():
+    """A renamed fixture cannot silently drop out of the cold run; a new attack is
+    graded cold until someone decides it attacks only the source."""
+    names = {_name(p) for p in fixture_files()}
+    assert PROCESS_ATTACKS | REPRESENTATIVES <= names
+    source_only = {"alibi/attack_annotation_eval", "alibi/attack_enum_builtins",
+                   "alibi/attack_lazy_module", "alibi/attack_match_args",
+                   "alibi/attack_module_as_value", "alibi/attack_reexported_module",
+                   "alibi/attack_sdpa_format_string", "rope/attack_sdpa_aten",
+                   "sinusoidal/attack_forged_api_facts", "sinusoidal/attack_forged_signature"}
+    attacks = {n for n in names if n.split("/")[1].startswith("attack_")}
+    assert attacks - source_only <= {_name(p) for p in COLD}, \
+        "a new attack: add it to PROCESS_ATTACKS (graded cold) or to source_only here"
+
+
+def test_cold_and_warm_grades_run_the_same_entry_points():
+    """Warm and cold differ only in how the two processes start: both run
+    drillpe.grading.learner.run and drillpe.grading.judge.run on the arguments
+    drillpe.launch.contract.Grade builds, so a verdict proved warm holds cold."""
+    import inspect
+
+    from drillpe.grading import judge, learner, warm_worker
+    from drillpe.launch import contract
+    from drillpe.launch.cold import ColdJudge, ColdLauncher
+    from drillpe.launch.warm_pool import WarmPool
+
+    def source(fn):
+        return " ".join(inspect.getsource(fn).split())
+
+    # cold: `python -m drillpe.grading.learner ARGS` / `python -m drillpe.grading.judge ARGS`
+    assert contract.LEARNER == learner.__name__ and contract.JUDGE == judge.__name__
+    assert "module_argv(contract.LEARNER, *job.learner_args(deadline))" in \
+        source(ColdLauncher.start_learner)
+    assert "module_argv(contract.JUDGE, *job.judge_args(str(run_dir)))" in source(ColdJudge)
+    for module in (learner, judge):
+        assert "return run(parse_args(argv))" in source(module.main)
+    # warm: the same arguments travel in the request, and the forked child runs run()
+    assert '"args": job.learner_args(deadline)' in source(WarmPool.start_learner)
+    assert '"args": job.judge_args(str(run_dir))' in source(WarmPool.start_judge)
+    child = source(warm_worker._learner_child)
+    assert 'learner.parse_args(request["args"])' in child
+    assert "return learner.run(args, grader=grader)" in child
+    child = source(warm_worker._judge_child)
+    assert 'judge.parse_args(request["args"])' in child
+    assert "return judge.run(args, grader=grader, reference=reference)" in child
+    # and a preloaded grader is the one a cold run loads from the same file
+    preloaded = warm_worker._preload("learner")
+    assert set(preloaded) == set(catalog.ids())
+    from drillpe.grading.common import load_grader
+
+    for exercise_id, (grader, reference) in preloaded.items():
+        assert reference is None  # the learner side never loads a reference
+        fresh = load_grader(exercise_id)
+        assert [c.id for c in grader.checks] == [c.id for c in fresh.checks], exercise_id
+
+
+@pytest.mark.parametrize("path", fixture_files(), ids=_name)
 def test_fixture_verdict(path, warm):
     assert_verdict(path, launcher=warm)
 
 
-@pytest.mark.parametrize("path", COLD, ids=lambda p: f"{p.parent.name}/{p.stem}")
+@pytest.mark.parametrize("path", COLD, ids=_name)
 def test_fixture_verdict_cold(path):
     assert_verdict(path, launcher=None)
 
@@ -80,8 +158,8 @@ def warm_guard():
             os.environ["DRILLPE_ISOLATION"] = saved
 
 
-@pytest.mark.parametrize("path", [p for p in COLD if p.stem.startswith("attack_")],
-                         ids=lambda p: f"{p.parent.name}/{p.stem}")
+@pytest.mark.parametrize("path", [p for p in fixture_files() if p.stem.startswith("attack_")],
+                         ids=_name)
 def test_attack_fails_without_namespaces(path, warm_guard):
     assert_verdict(path, launcher=warm_guard, isolation="guard")
 

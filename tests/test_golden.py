@@ -1,7 +1,8 @@
 """Golden reports: the exact JSON the judge writes for a few learner files.
 
 Regenerate after an intended change with DRILLPE_UPDATE_GOLDEN=1 and review
-the diff like code.
+the diff like code. Graded through the shared warm workers (the judge writes
+the same report either way: tests/test_fixtures.py proves cold agrees).
 """
 
 import json
@@ -36,9 +37,9 @@ def normalised(result) -> dict:
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_golden_report(name):
+def test_golden_report(name, warm):
     exercise, rel = CASES[name]
-    result = grade(GradeRequest(exercise, HERE / rel, timeout=60))
+    result = grade(GradeRequest(exercise, HERE / rel, timeout=60), launcher=warm)
     got = normalised(result)
     path = GOLDEN / f"{name}.json"
     if os.environ.get("DRILLPE_UPDATE_GOLDEN"):

@@ -1,6 +1,7 @@
 """drillpe.check(): the notebook and script API. Objects defined right here
 (in test functions, as a learner would in Jupyter cells) are graded in the
-same isolated child processes as the CLI uses."""
+same isolated child processes as the CLI uses (here forked from the shared warm
+workers, conftest.py's warm_grading: tests/test_fixtures.py proves cold agrees)."""
 
 import json
 import linecache
@@ -19,6 +20,8 @@ import drillpe
 from drillpe.errors import UsageError
 from drillpe.notebook import objects_source
 from drillpe.results.report import ExerciseResult
+
+pytestmark = pytest.mark.usefixtures("warm_grading")
 
 
 def rope_objects(half_split=False):
