@@ -29,9 +29,12 @@ def causes(doc):
     return [c["code"] for c in doc["targets"][0]["causes"]]
 
 
-def test_refuses_an_answer_that_fails_its_core_checks():
+def test_refuses_an_answer_that_fails_its_core_checks(monkeypatch):
+    monkeypatch.delenv("NO_COLOR", raising=False)
     res = run_cli("bench", "rope", "--file", FIXTURES / "rope" / "half_split.py", "--quick")
     assert res.returncode == 1, res.stderr
+    # not a terminal: no ANSI codes (test_conventions.py's rule, checked on this run)
+    assert "\x1b[" not in res.stdout and "\x1b[" not in res.stderr
     assert "does not pass its core checks" in res.stderr
     assert "rope.half_split" in res.stderr
     assert "median" not in res.stdout  # nothing was timed

@@ -18,12 +18,14 @@ FAST = Path(__file__).resolve().parent / "fixtures_bench" / "rope_fast.py"
 HALF = FIXTURES / "rope" / "half_split.py"
 COLOUR = re.compile(r"\x1b\[(?:[0-9;]*;)?(?:3[0-9]|4[0-9]|9[0-7]|10[0-7])(?:;[0-9;]*)?m")
 
-# Every command, in a form that produces styled output when allowed to.
+# Every command, in a form that produces styled output when allowed to. The ones that
+# start torch processes are run once each, by a test that asks more of the same run:
+# `check rope --file HALF` by test_check_quiet_is_shorter, `bench rope --file HALF` by
+# tests/test_bench.py's test_refuses_an_answer_that_fails_its_core_checks, `doctor` and
+# `bench rope --file FAST` by test_bench_and_doctor_do_not_import_torch.
 COMMANDS = [
     ["--help"], ["list"], ["start", "rope"], ["hint", "rope"], ["reveal", "rope"],
-    ["reveal", "rope", "--diff"], ["check", "rope", "--file", HALF], ["reset", "rope"],
-    ["bench", "rope", "--file", FAST, "--quick"], ["bench", "rope", "--file", HALF, "--quick"],
-    ["doctor"], ["check", "rpoe"],
+    ["reveal", "rope", "--diff"], ["reset", "rope"], ["check", "rpoe"],
 ]
 
 
@@ -51,10 +53,13 @@ def test_no_colour_with_no_color_even_on_a_terminal(args, isolated_places, monke
     assert not COLOUR.search(plain.stdout + plain.stderr)
 
 
-def test_check_quiet_is_shorter():
+def test_check_quiet_is_shorter(monkeypatch):
+    monkeypatch.delenv("NO_COLOR", raising=False)  # not a terminal: no ANSI codes anyway
     full = run_cli("check", "rope", "--file", HALF)
     quiet = run_cli("check", "rope", "--file", HALF, "--quiet")
     assert full.returncode == quiet.returncode == 1
+    for res in (full, quiet):
+        assert "\x1b[" not in res.stdout and "\x1b[" not in res.stderr
     assert "rope.half_split" in quiet.stdout
     assert len(quiet.stdout.splitlines()) < len(full.stdout.splitlines())
     assert "drillpe hint" not in quiet.stdout
@@ -103,8 +108,8 @@ from drillpe.cli import main
 sys.argv = ["drillpe", *{args!r}]
 try:
     main()
-except SystemExit:
-    pass
+except SystemExit as exc:
+    print(f"EXIT:{{exc.code}}", file=sys.stderr)
 heavy = sorted(m for m in ("torch", "numpy") if m in sys.modules)
 print("HEAVY:" + ",".join(heavy), file=sys.stderr)
 """
@@ -112,8 +117,14 @@ print("HEAVY:" + ",".join(heavy), file=sys.stderr)
 
 @pytest.mark.parametrize("args", [["doctor"], ["bench", "rope", "--file", str(FAST), "--quick"],
                                   ["bench", "--help"]], ids=lambda a: " ".join(a[:2]))
-def test_bench_and_doctor_do_not_import_torch(args):
+def test_bench_and_doctor_do_not_import_torch(args, monkeypatch):
+    """The CLI's own process, as `python -m drillpe` runs it (drillpe/__main__.py calls
+    cli.main), with NO_COLOR unset: also test_no_ansi_codes_when_not_a_terminal for these."""
+    monkeypatch.delenv("NO_COLOR", raising=False)
     res = subprocess.run([sys.executable, "-c", PROBE.format(args=args)], capture_output=True,
                          text=True, timeout=300)
     marker = [line for line in res.stderr.splitlines() if line.startswith("HEAVY:")]
     assert marker == ["HEAVY:"], res.stderr
+    [exit_line] = [line for line in res.stderr.splitlines() if line.startswith("EXIT:")]
+    assert exit_line in ("EXIT:0", "EXIT:1", "EXIT:2"), res.stderr
+    assert "\x1b[" not in res.stdout and "\x1b[" not in res.stderr
