@@ -137,6 +137,9 @@ def test_only_the_workspace_file_counts_as_an_attempt(isolated_places):
     assert attempts() == 0
     assert run_cli("start", "sinusoidal").returncode == 0
     mine = isolated_places["workspace"] / "sinusoidal.py"
+    assert run_cli("check", "sinusoidal").returncode == 1
+    assert attempts() == 0  # the untouched stub is not a try (stats)
+    mine.write_text((FIXTURES / "sinusoidal" / "sin_cos_swapped.py").read_text())
     assert run_cli("check", "--file", mine, "sinusoidal").returncode == 1  # the same file
     assert run_cli("check", "sinusoidal").returncode == 1
     assert attempts() == 2
