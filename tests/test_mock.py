@@ -186,6 +186,11 @@ def test_live_view_names_the_failing_check_and_follows_lang(tmp_path, monkeypatc
         _result("rope", False, ["mask == 0 excludes keys", "dropout is applied"])),
         "sinusoidal": mock.graded_entry(_result("sinusoidal", True))}
     assert session.graded["rope"]["failing"] == "mask == 0 excludes keys"  # core first
+    named = _result("rope", False, ["mask == 0 excludes keys"])
+    named.checks[2].diagnosis = ["output.mismatch", "attention.mask_ignored"]
+    assert mock.first_failing(named) == "attention.mask_ignored"  # the mistake, when named
+    named.checks[2].diagnosis = ["rope.half_split"]
+    assert mock.first_failing(named) == "half_split"  # the row already names the exercise
 
     def draw():
         files = [mock.file_status(session, eid) for eid in session.exercises]
@@ -512,3 +517,19 @@ def test_a_session_draws_its_theory_questions_by_its_id():
     assert first == mock.choose_followups("rope", [], "session-a", count=3)
     drawn = {q["id"] for s in range(12) for q in mock.choose_followups("rope", [], f"s{s}")}
     assert len(drawn) > 3  # sessions differ, so the whole bank gets asked over time
+
+
+def test_a_session_goes_on_in_the_language_it_was_started_in(tmp_path, monkeypatch):
+    """`mock --lang zh`, then `mock resume` (or status, submit, questions) without
+    --lang: still Chinese; --lang on the later command wins."""
+    from drillpe.data import i18n
+
+    monkeypatch.setattr(i18n, "_chosen", "zh")
+    session = mock.create(["rope"], 10, None, home=tmp_path)
+    assert session.lang == "zh"
+    monkeypatch.setattr(i18n, "_chosen", None)
+    mock.speak(mock.load(session.id, home=tmp_path))
+    assert i18n.current() == "zh"
+    monkeypatch.setattr(i18n, "_chosen", "en")
+    mock.speak(mock.load(session.id, home=tmp_path))
+    assert i18n.current() == "en"

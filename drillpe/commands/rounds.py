@@ -294,7 +294,7 @@ def mock_resume(session_id: SessionOpt = None, lang: LangOpt = None) -> int:
     # deferred: loaded only when this command runs, so that every start stays fast
     from drillpe.practice import mock as mocking
 
-    session = mocking.load(session_id)
+    session = mocking.speak(mocking.load(session_id))
     if session.state != "running":
         raise UsageError(f"mock session {session.id} is already submitted: drillpe mock "
                          "submit shows its report.")
@@ -310,7 +310,7 @@ def mock_status(session_id: SessionOpt = None, as_json: JsonOpt = False,
     from drillpe.practice import mock as mocking
     from drillpe.render import practice_views as view
 
-    session = mocking.load(session_id)
+    session = mocking.speak(mocking.load(session_id))
     status = mocking.status(session, time.time())
     if as_json:
         render.print_json(status)
@@ -334,7 +334,7 @@ def mock_submit(
     from drillpe.practice import mock as mocking
     from drillpe.render import practice_views as view
 
-    session = mocking.load(session_id)
+    session = mocking.speak(mocking.load(session_id))
     history = open_history()
     if session.state == "submitted":
         report = mocking.report(session, session.submitted_at)
@@ -371,7 +371,7 @@ def mock_questions(session_id: SessionOpt = None, lang: LangOpt = None) -> int:
     from drillpe.practice import mock as mocking
     from drillpe.render import practice_views as view
 
-    session = mocking.load(session_id)
+    session = mocking.speak(mocking.load(session_id))
     if session.state != "submitted":
         raise UsageError(f"mock session {session.id} is still running: the questions come "
                          "after drillpe mock submit.")

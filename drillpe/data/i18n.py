@@ -56,6 +56,11 @@ def current() -> str:
     return _chosen or detect()
 
 
+def chosen() -> bool:
+    """Whether --lang fixed the language for this process."""
+    return _chosen is not None
+
+
 def source(environ: os._Environ | dict | None = None) -> str:
     """Where the current language comes from, in words (for drillpe doctor)."""
     return "--lang" if _chosen else _detected(environ)[1]

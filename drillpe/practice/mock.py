@@ -136,6 +136,9 @@ class Session:
     # The live view's graded column (what 'g' showed last), kept for ``mock resume``:
     # exercise id -> {"passed", "score", "failing": the first failing core check's title}
     graded: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The language the session was started in: resume, status, submit and questions
+    # speak it unless --lang says otherwise (None: a session from before this field).
+    lang: str | None = None
     schema: int = SCHEMA
 
     # time -----------------------------------------------------------------
@@ -235,6 +238,7 @@ SESSION_FIELDS = {
                            and _number(x.get("score")) and 0 <= x["score"] <= 1
                            and (x.get("failing") is None or isinstance(x["failing"], str))),
                'an object of {"passed", "score", "failing"}'),
+    "lang": (_optional(lambda v: v in i18n.LANGS), f"one of {', '.join(i18n.LANGS)}, or null"),
     "schema": (lambda v: v == SCHEMA, f"{SCHEMA} (this drillpe's session format)"),
 }
 FOLLOWUP_FIELDS = {
@@ -319,7 +323,7 @@ def create(exercise_ids: list[str], minutes: float, seed: int | None, now: float
     folder = root / session_id
     folder.mkdir(parents=True)
     session = Session(id=session_id, folder=str(folder), exercises=list(exercise_ids),
-                      minutes=float(minutes), started_at=now, seed=seed)
+                      minutes=float(minutes), started_at=now, seed=seed, lang=i18n.current())
     for eid in exercise_ids:
         write_atomic(session.path(eid), mock_stub(eid, session.path(eid)))
     session.save()
@@ -337,6 +341,14 @@ def mock_stub(exercise_id: str, path: Path, lang: str | None = None) -> str:
     # the stub's own line, whatever its words: the one that ends in `drillpe check ID`
     pattern = re.compile(rf"^.*drillpe check {re.escape(exercise_id)}[ \t]*$", re.MULTILINE)
     return pattern.sub(lambda _: line, stub, count=1)
+
+
+def speak(session: Session) -> Session:
+    """A session goes on in the language it was started in, unless --lang says
+    otherwise for this command."""
+    if session.lang and not i18n.chosen():
+        i18n.choose(session.lang)
+    return session
 
 
 def load(session_id: str | None = None, home: Path | None = None) -> Session:
@@ -426,10 +438,19 @@ def attach_followups(session: Session, per_exercise: int = 3) -> None:
 
 
 def first_failing(result: ExerciseResult) -> str | None:
-    """The title of the first failing core check (else of any failing check)."""
+    """What the live view says of a failing grade: the mistake named on the first
+    failing core check (else any failing check), without the exercise's prefix
+    (`sin_cos_swapped`, `attention.mask_ignored`); the check's title when no
+    mistake is named."""
     failing = [c for c in result.checks if c.status in ("fail", "error")]
     core = [c for c in failing if c.level == "core"]
-    return (core or failing)[0].title if failing else None
+    if not failing:
+        return None
+    first = (core or failing)[0]
+    named = [code for code in first.diagnosis if code != "output.mismatch"]
+    if named:
+        return named[0].removeprefix(f"{result.exercise}.")
+    return first.title
 
 
 def graded_entry(result: ExerciseResult) -> dict[str, Any]:
