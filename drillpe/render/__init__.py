@@ -43,17 +43,19 @@ out = console()
 err = console(stderr=True)
 
 
-# Messages carry paths and commands to copy: never wrap them mid-word.
+# Messages carry paths and commands to copy: never wrap them mid-word. On a
+# terminal rich breaks lines between words (a path stays whole unless it is wider
+# than the screen); in a pipe a message is one line, for grep and scripts.
 def error(message: str) -> None:
-    err.print(Text("error: ", style="bold red") + Text(message), soft_wrap=True)
+    err.print(Text("error: ", style="bold red") + Text(message), soft_wrap=not err.is_terminal)
 
 
 def note(message: str) -> None:
-    out.print(Text(message, style="dim"), soft_wrap=True)
+    out.print(Text(message, style="dim"), soft_wrap=not out.is_terminal)
 
 
 def warn(message: str) -> None:
-    err.print(Text("warning: ", style="yellow") + Text(message), soft_wrap=True)
+    err.print(Text("warning: ", style="yellow") + Text(message), soft_wrap=not err.is_terminal)
 
 
 # ---------------------------------------------------------------------------
