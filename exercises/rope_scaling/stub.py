@@ -21,7 +21,7 @@ scaling = None                 inv_freq unchanged.
  "beta_fast": 32, "beta_slow": 1}
     HF's `_compute_yarn_parameters` with its default truncate=True:
         dim(r)     = d * ln(L / (2 pi r)) / (2 ln base)     (the pair index that
-                     turns exactly r full turns in L positions: L = r × wavelength)
+                     turns exactly r turns in L positions: L = r × wavelength)
         low        = max(floor(dim(beta_fast)), 0)
         high       = min(ceil(dim(beta_slow)), d - 1)
         (if low == high, use high + 0.001)

@@ -21,7 +21,7 @@ scaling = None                 inv_freq 保持不变。
  "beta_fast": 32, "beta_slow": 1}
     HF 的 `_compute_yarn_parameters`，取默认的 truncate=True：
         dim(r)     = d * ln(L / (2 pi r)) / (2 ln base)     （在 L 个位置内恰好
-                     转 r 整圈，即 L = r × 波长的那个通道对的下标）
+                     转 r 圈，即 L = r × 波长的那个通道对的下标）
         low        = max(floor(dim(beta_fast)), 0)
         high       = min(ceil(dim(beta_slow)), d - 1)
         （若 low == high，则用 high + 0.001）
