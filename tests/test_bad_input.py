@@ -254,7 +254,7 @@ def test_chinese_text_on_a_latin1_terminal(isolated_places):
     listing = latin1("list", "--json", "--lang", "zh")
     assert listing.returncode == 0
     titles = [row["title"] for row in json.loads(listing.stdout.decode("latin-1"))["exercises"]]
-    assert "正弦绝对位置编码" in titles  # escaped on the wire, intact once parsed
+    assert "正余弦（Sinusoidal）位置编码" in titles  # escaped on the wire, intact once parsed
 
 
 # --------------------------------------------------------------------------- mock state
