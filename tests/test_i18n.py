@@ -228,3 +228,20 @@ def test_progress_words_and_check_levels_in_chinese(isolated_places, monkeypatch
     first = next(line for line in table.splitlines() if "first" in line)
     second = next(line for line in table.splitlines() if "second" in line)
     assert "核心" in first and "附加" in second and "core" not in table and "extra" not in table
+
+
+@pytest.mark.parametrize("exercise_id", catalog.ids())
+def test_every_check_has_a_chinese_title(exercise_id, monkeypatch):
+    """Under --lang zh the scorecard's check titles are Chinese: every check the
+    grader declares (exercises/ID/checks.json) and every shared gate has one."""
+    from drillpe.data import check_lists, i18n
+    from drillpe.results.report import GATE_IDS
+
+    monkeypatch.setattr(i18n, "_chosen", "zh")
+    for row in [*check_lists.checks(exercise_id), *({"id": g, "title": g} for g in GATE_IDS)]:
+        title = catalog.check_title(exercise_id, row["id"], row["title"])
+        assert title != row["title"] and any("\u4e00" <= ch <= "\u9fff" for ch in title), \
+            f"{exercise_id}: no Chinese title for {row['id']} ([check_titles_zh])"
+    monkeypatch.setattr(i18n, "_chosen", "en")
+    row = check_lists.checks(exercise_id)[0]
+    assert catalog.check_title(exercise_id, row["id"], row["title"]) == row["title"]

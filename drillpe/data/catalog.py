@@ -249,6 +249,28 @@ def followups(exercise_id: str) -> list[dict[str, str]]:
     return list(bundle.exercise_unit(exercise_id).get("followups", []))
 
 
+def check_title(exercise_id: str, check_id: str, english: str) -> str:
+    """A check's title in the chosen language: ``[check_titles_zh]`` of the
+    exercise (or of common.toml for the checks every exercise has), else the
+    grader's English title."""
+    if i18n.current() == i18n.DEFAULT:
+        return english
+    key = f"check_titles_{i18n.current()}"
+    for entry in (_unit_or_empty(exercise_id).get(key, {}),
+                  bundle.exercise_data("common").get(key, {})):
+        title = entry.get(check_id)
+        if isinstance(title, str) and title:
+            return title
+    return english
+
+
+def _unit_or_empty(exercise_id: str) -> dict:
+    try:
+        return bundle.exercise_unit(exercise_id)
+    except (OSError, LookupError, ValueError):
+        return {}
+
+
 def learn_page(exercise_id: str) -> dict[str, str] | None:
     """The texts of ``drillpe learn ID`` (raw entries), or None."""
     return bundle.exercise_unit(exercise_id).get("learn")

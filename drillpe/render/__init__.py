@@ -137,8 +137,12 @@ def _checks_table(result: ExerciseResult) -> Table:
         message = Text(check.message)
         if check.diagnosis:
             message.append("  [" + ", ".join(check.diagnosis) + "]", style="magenta")
-        table.add_row(_status(check), check.title, level, message)
+        table.add_row(_status(check), _title(result, check), level, message)
     return table
+
+
+def _title(result: ExerciseResult, check: CheckResult) -> str:
+    return catalog.check_title(result.exercise, check.id, check.title)
 
 
 def _skip_runs(checks: list[CheckResult]) -> list[list[CheckResult]]:
@@ -274,7 +278,7 @@ def heat_legend(top: float, color: bool) -> Text:
     return text
 
 
-def _heatmap(check: CheckResult, color: bool) -> Group | None:
+def _heatmap(check: CheckResult, color: bool, exercise: str = "") -> Group | None:
     heat = check.heatmap
     if not heat or not heat.get("values"):
         return None
@@ -283,7 +287,7 @@ def _heatmap(check: CheckResult, color: bool) -> Group | None:
     bad = sum(1 for row in values for v in row if not _finite(v))
     # The judge draws a larger failing case when the first one is too small to show much.
     case = f", drawn for a larger failing case ({heat['case']})" if heat.get("case") else ""
-    title = Text(f"|yours − expected| in \"{check.title}\"{case}: rows = {heat['axes'][0]}s "
+    title = Text(f"|yours − expected| in \"{catalog.check_title(exercise, check.id, check.title)}\"{case}: rows = {heat['axes'][0]}s "
                  f"0..{heat['rows'] - 1}, columns = {heat['axes'][1]}s 0..{heat['cols'] - 1}"
                  + (f"; !! = NaN or inf ({bad} cells)" if bad else ""), style="dim")
     return Group(title, heat_text(values, color, heat.get("rows"), heat.get("cols")),
@@ -309,7 +313,8 @@ def scorecard_renderable(result: ExerciseResult, *, quiet: bool = False,
         # The evidence first (heatmap, tracebacks, prints), then Why and Fix right
         # above the verdict: on a short terminal the explanation is what stays in sight.
         heated = next((c for c in result.checks if c.heatmap), None)
-        block = _heatmap(heated, color=out.color_system is not None if color is None else color
+        block = _heatmap(heated, exercise=result.exercise,
+                         color=out.color_system is not None if color is None else color
                          ) if heated else None
         if block:
             parts.append(block)
@@ -319,7 +324,7 @@ def scorecard_renderable(result: ExerciseResult, *, quiet: bool = False,
             if check.status in ("fail", "error") and check.traceback and \
                     check.traceback not in shown and len(shown) < 3:
                 shown.append(check.traceback)
-                parts.append(Text(f"Your code ({check.title})", style="bold"))
+                parts.append(Text(f"Your code ({_title(result, check)})", style="bold"))
                 parts.append(Text("\n".join("  " + line for line in check.traceback),
                                   style="yellow"))
         if result.output.strip():
@@ -373,7 +378,9 @@ class Progress:
         def told(stage: str, index: int | None) -> None:
             if stage == "check" and index is not None and 0 <= index < len(rows):
                 self.say(head + catalog.ui("progress_check", n=index + 1, total=len(rows),
-                                           title=rows[index]["title"]))
+                                           title=catalog.check_title(
+                                               exercise_id, rows[index]["id"],
+                                               rows[index]["title"])))
             elif stage in ("running", "judging"):
                 self.say(head + catalog.ui(f"progress_{stage}"))
 

@@ -295,7 +295,7 @@ def _compact_rows(result: ExerciseResult, width: int, message_lines: int = 1
                      key=lambda c: c.level != "core")
     for check in failing:
         head = Text("✗ " if check.status == "fail" else "! ", style="bold red")
-        head.append(check.title, style="bold")
+        head.append(catalog.check_title(result.exercise, check.id, check.title), style="bold")
         if check.level == "extra":
             head.append(" (extra)", style="dim")
         if check.diagnosis:
