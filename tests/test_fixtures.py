@@ -10,6 +10,10 @@ are the exact set of diagnosis codes over all checks (core and extra), so a
 correct file must come out with no diagnosis at all. (Untouched stubs are
 graded straight from exercises/ by tests/test_catalog.py.)
 
+tests/corpus/<exercise>/*.py holds real-world implementations rewritten to the
+exercise APIs (their source named in a `# source:` header line, listed in
+tests/corpus/README.md), with the same `# expect:` header; they are graded warm only.
+
 Every fixture is graded through warm workers (drillpe.launch.warm_pool: torch imported
 once, a fresh forked learner and judge process per grade; the `warm` fixture of
 conftest.py), which keeps the suite fast. A subset is also graded cold, the way
