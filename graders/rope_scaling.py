@@ -316,6 +316,10 @@ YARN_CASES = [
     dict(head_dim=128, base=500000.0, scaling=yarn(8.0, 8192)),  # 18, 35 (18.081, 34.984)
     dict(head_dim=128, base=1000000.0,
          scaling=yarn(32, 32768, beta_fast=32.0, beta_slow=1.0)),  # 23, 40 (23.596, 39.651)
+    # factor < 1: the same formula (HF applies it for every factor), so the low band is
+    # multiplied by 1/factor; code that skips YaRN for factor <= 1 returns the plain
+    # frequencies here. Last, so a mistake the larger factors show is named first.
+    dict(head_dim=64, base=10000.0, scaling=yarn(0.5, 2048)),  # 8, 21 (8.064, 20.105)
 ]
 
 
@@ -396,11 +400,15 @@ def yarn_mistakes(ref, case, device):
                                                                          device),
          f"your values are those of beta_fast=32, beta_slow=1; this call passes "
          f"beta_fast={fast!r}, beta_slow={slow!r}"),
+        ("rope_scaling.yarn_skipped_small_factor", lambda: plain if f < 1 else None,
+         f"your values are the unscaled frequencies for factor {f!r}: YaRN's blend applies "
+         "for every factor (HF has no factor > 1 guard on the frequencies, only on the "
+         "attention factor), so pairs above high are divided by the factor here too"),
     ]
 
 
 @GRADER.check("rope_scaling.yarn", "yarn: HF's ramp over the pair index, "
-              "floor/ceil bounds", cases=YARN_CASES, needs=("rope_inv_freq",))
+              "floor/ceil bounds, every factor", cases=YARN_CASES, needs=("rope_inv_freq",))
 def run_yarn(env, x, case):
     return run_with_plain(env, x, case)
 

@@ -10,6 +10,10 @@ are the exact set of diagnosis codes over all checks (core and extra), so a
 correct file must come out with no diagnosis at all. (Untouched stubs are
 graded straight from exercises/ by tests/test_catalog.py.)
 
+tests/corpus/<exercise>/*.py holds real-world implementations rewritten to the
+exercise APIs (their source named in a `# source:` header line, listed in
+tests/corpus/README.md), with the same `# expect:` header; they are graded warm only.
+
 Every fixture is graded through warm workers (drillpe.launch.warm_pool: torch imported
 once, a fresh forked learner and judge process per grade; the `warm` fixture of
 conftest.py), which keeps the suite fast. A subset is also graded cold, the way
@@ -35,11 +39,20 @@ from drillpe.launch.runner import GradeRequest, grade
 from drillpe.launch.warm_pool import launcher as warm_launcher
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# Real-world implementations (HF, Meta, GPT-J, x-transformers, timm, ...), rewritten
+# to the exercise APIs with their conventions kept: graded warm only, same header plus
+# a `# source:` line (tests/corpus/README.md lists them).
+CORPUS = Path(__file__).resolve().parent / "corpus"
+SOURCE = re.compile(r"^#\s*source:\s*\S", re.M)
 ERROR = re.compile(r"^#\s*error:\s*(\w+)\s*$", re.M)
 
 
 def fixture_files():
     return sorted(p for p in FIXTURES.glob("*/*.py") if fixture_expectation(p))
+
+
+def corpus_files():
+    return sorted(CORPUS.glob("*/*.py"))
 
 
 def expectation(path: Path):
@@ -134,6 +147,20 @@ def test_cold_and_warm_grades_run_the_same_entry_points():
 @pytest.mark.parametrize("path", fixture_files(), ids=_name)
 def test_fixture_verdict(path, warm):
     assert_verdict(path, launcher=warm)
+
+
+@pytest.mark.parametrize("path", corpus_files(), ids=lambda p: f"corpus/{_name(p)}")
+def test_corpus_verdict(path, warm):
+    assert fixture_expectation(path), "a corpus file needs a '# expect:' header"
+    assert SOURCE.search(path.read_text()), "a corpus file needs a '# source:' header line"
+    assert path.parent.name in catalog.ids()
+    assert_verdict(path, launcher=warm)
+
+
+def test_corpus_readme_lists_every_file():
+    readme = (CORPUS / "README.md").read_text()
+    for path in corpus_files():
+        assert f"{path.parent.name}/{path.name}" in readme, path
 
 
 @pytest.mark.parametrize("path", COLD, ids=_name)
