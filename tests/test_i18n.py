@@ -245,3 +245,21 @@ def test_every_check_has_a_chinese_title(exercise_id, monkeypatch):
     monkeypatch.setattr(i18n, "_chosen", "en")
     row = check_lists.checks(exercise_id)[0]
     assert catalog.check_title(exercise_id, row["id"], row["title"]) == row["title"]
+
+
+def test_grader_prose_and_the_heatmap_caption_follow_the_language(monkeypatch):
+    """A grader's prose (not its numbers) and the heatmap's caption and scale are
+    said in Chinese under --lang zh (ui.toml [phrases_zh], heat_*)."""
+    from drillpe import render
+    from drillpe.data import i18n
+
+    said = ("max |Δ| 0.5 at [0] (your attention is right for what alibi_slopes(12) returns: "
+            "the difference comes from the slopes) for B=1")
+    monkeypatch.setattr(i18n, "_chosen", "zh")
+    zh = catalog.say_phrases(said)
+    assert zh.startswith("max |Δ| 0.5 at [0]") and "alibi_slopes(12) 返回的斜率" in zh
+    assert zh.endswith(" for B=1") and "difference" not in zh
+    assert "越密越大" in render.heat_legend(2.0, color=False).plain
+    monkeypatch.setattr(i18n, "_chosen", "en")
+    assert catalog.say_phrases(said) == said
+    assert "denser = larger" in render.heat_legend(2.0, color=False).plain

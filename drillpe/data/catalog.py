@@ -7,6 +7,7 @@ Light on purpose: the CLI imports this on every start, so no torch here.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -211,6 +212,28 @@ def topic_title(topic: str) -> str:
 def ui(key: str, **fields: object) -> str:
     """One of drillpe's own sentences (exercises/ui.toml) in the chosen language."""
     return i18n.pick(bundle.exercise_data("ui")[key], "text").format(**fields)
+
+
+def say_phrases(message: str) -> str:
+    """A grader's message with its known prose in the chosen language (ui.toml
+    [phrases_LANG]); numbers and the rest stay as the grader wrote them."""
+    if i18n.current() == i18n.DEFAULT:
+        return message
+    for english, translated in _phrases(i18n.current()):
+        message = english.sub(translated, message)
+    return message
+
+
+@cache
+def _phrases(lang: str) -> tuple:
+    out = []
+    for english, translated in bundle.exercise_data("ui").get(f"phrases_{lang}", {}).items():
+        pattern = re.escape(english)
+        for name in re.findall(r"\\\{(\w+)\\\}", pattern):
+            pattern = pattern.replace(f"\\{{{name}\\}}", f"(?P<{name}>.+?)", 1)
+        replacement = re.sub(r"\{(\w+)\}", r"\\g<\1>", translated.replace("\\", "\\\\"))
+        out.append((re.compile(pattern), replacement))
+    return tuple(out)
 
 
 def ids() -> list[str]:

@@ -134,7 +134,7 @@ def _checks_table(result: ExerciseResult) -> Table:
                           Text(check.message, style="dim"))
             continue
         level = Text(catalog.ui(f"check_level_{check.level}") if check.level in ("core", "extra") else check.level, style="dim" if check.level == "extra" else "")
-        message = Text(check.message)
+        message = Text(catalog.say_phrases(check.message))
         if check.diagnosis:
             message.append("  [" + ", ".join(check.diagnosis) + "]", style="magenta")
         table.add_row(_status(check), _title(result, check), level, message)
@@ -271,10 +271,10 @@ def heat_legend(top: float, color: bool) -> Text:
     if color:
         for level in range(10):
             text.append("  ", style=_heat_style(level))
-        text.append(f" {top:.3g}  brighter = larger (log scale, 4 decades)", style="dim")
+        text.append(f" {top:.3g}  " + catalog.ui("heat_brighter"), style="dim")
     else:
         text.append(f"[{HEAT_CHARS}]", style="dim")
-        text.append(f" {top:.3g}  denser = larger (log scale, 4 decades)", style="dim")
+        text.append(f" {top:.3g}  " + catalog.ui("heat_denser"), style="dim")
     return text
 
 
@@ -286,10 +286,11 @@ def _heatmap(check: CheckResult, color: bool, exercise: str = "") -> Group | Non
     flat = [v for row in values for v in row if _finite(v)]
     bad = sum(1 for row in values for v in row if not _finite(v))
     # The judge draws a larger failing case when the first one is too small to show much.
-    case = f", drawn for a larger failing case ({heat['case']})" if heat.get("case") else ""
-    title = Text(f"|yours − expected| in \"{catalog.check_title(exercise, check.id, check.title)}\"{case}: rows = {heat['axes'][0]}s "
-                 f"0..{heat['rows'] - 1}, columns = {heat['axes'][1]}s 0..{heat['cols'] - 1}"
-                 + (f"; !! = NaN or inf ({bad} cells)" if bad else ""), style="dim")
+    case = catalog.ui("heat_case", case=heat["case"]) if heat.get("case") else ""
+    title = Text(catalog.ui("heat_title", title=catalog.check_title(exercise, check.id, check.title),
+                            case=case, rows_axis=heat["axes"][0], rows=heat["rows"] - 1,
+                            cols_axis=heat["axes"][1], cols=heat["cols"] - 1)
+                 + (catalog.ui("heat_bad", n=bad) if bad else ""), style="dim")
     return Group(title, heat_text(values, color, heat.get("rows"), heat.get("cols")),
                  heat_legend(max(flat, default=0.0), color))
 

@@ -302,7 +302,8 @@ def _compact_rows(result: ExerciseResult, width: int, message_lines: int = 1
             head.append("  [" + ", ".join(check.diagnosis) + "]", style="magenta")
         rows.append(_one_line(head, width))
         if check.message:
-            rows.extend(_lines(Text("    " + " ".join(check.message.split()), style="dim"),
+            said = catalog.say_phrases(" ".join(check.message.split()))
+            rows.extend(_lines(Text("    " + said, style="dim"),
                                width, message_lines))
     passing = [c for c in result.checks if c.status == "pass"]
     skipped = [c for c in result.checks if c.status == "skip"]
