@@ -533,3 +533,19 @@ def test_a_session_goes_on_in_the_language_it_was_started_in(tmp_path, monkeypat
     monkeypatch.setattr(i18n, "_chosen", "en")
     mock.speak(mock.load(session.id, home=tmp_path))
     assert i18n.current() == "en"
+
+
+def test_an_untouched_mock_file_is_recorded_as_no_try(tmp_path):
+    """A session submitted with a stub left as the session wrote it does not turn
+    an exercise into 'failing' (as an untouched check in the workspace does not)."""
+    from drillpe.practice import interview
+
+    session = mock.create(["rope", "sinusoidal"], 10, None, home=tmp_path)
+    shutil.copy(ROOT / "solutions" / "sinusoidal.py", session.path("sinusoidal"))
+    entry = {"passed": False, "score": 0.0, "failed_checks": [], "diagnoses": [], "error": None}
+    session.results = {"rope": dict(entry), "sinusoidal": dict(entry, passed=True, score=1.0)}
+    session.submitted_at = session.started_at + 60
+    history = History(tmp_path)
+    interview.record(session, history)
+    attempts = {a.exercise: a for e in history.events().values() for a in e.attempts}
+    assert attempts["rope"].untouched and not attempts["sinusoidal"].untouched

@@ -69,12 +69,19 @@ def record(session: mock.Session, history: History) -> dict:
             failed_checks=entry.get("failed_checks", []), diagnoses=entry.get("diagnoses", []),
             duration_s=entry.get("duration_s"), hints_used=session.hints.get(eid, 0),
             revealed=bool(session.revealed.get(eid)), source="mock", session=session.id,
-            seed=entry.get("seed"), device=entry.get("device")))
+            seed=entry.get("seed"), device=entry.get("device"),
+            # a stub left as the session wrote it is no try, as for check and watch
+            untouched=_untouched(session, eid)))
     share = session.time_used(now) / max(1, len(session.exercises))
     work = [Work(eid, session.started_at, share, "mock", session.id) for eid in session.exercises]
     history.record_session(session.id, "mock", session.started_at, now, report["score"], report,
                            attempts, work)
     return report
+
+
+def _untouched(session: mock.Session, exercise_id: str) -> bool:
+    status = mock.file_status(session, exercise_id)
+    return status["exists"] and not status["edited"]
 
 
 def ask_followups(session: mock.Session, history: History, read: Callable[[str], str]) -> None:

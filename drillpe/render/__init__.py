@@ -168,9 +168,12 @@ def _verdict(result: ExerciseResult) -> Text:
         text.append(" PASS ", style="bold black on green")
     else:
         text.append(" FAIL ", style="bold white on red")
-    failing = len(core) - core_ok
+    not_run = sum(c.status == "skip" for c in core)  # behind a failing gate: not failures
+    failing = len(core) - core_ok - not_run
     core_text = (catalog.ui("core_ok") if not failing else catalog.ui("core_failing_one")
                  if failing == 1 else catalog.ui("core_failing", n=failing))
+    if not_run:
+        core_text += catalog.ui("core_not_run", n=not_run)
     # A pass with failing extra checks (offsets, other dtypes, cross lengths) says so:
     # those are the follow-ups an interviewer asks next.
     extra_failing = sum(c.level == "extra" and c.status in ("fail", "error")
