@@ -549,3 +549,12 @@ def test_an_untouched_mock_file_is_recorded_as_no_try(tmp_path):
     interview.record(session, history)
     attempts = {a.exercise: a for e in history.events().values() for a in e.attempts}
     assert attempts["rope"].untouched and not attempts["sinusoidal"].untouched
+
+
+def test_a_second_session_says_the_first_is_still_running(isolated_places):
+    first = start("-e", "rope")
+    res = run_cli("mock", "start", "-e", "rope", "--no-live", "--json")
+    assert res.returncode == 0
+    said = " ".join(res.stderr.split())
+    assert f"session {first['session']} is still running" in said
+    assert f"drillpe mock resume --session {first['session']}" in said

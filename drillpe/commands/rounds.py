@@ -183,6 +183,12 @@ def _new_session(minutes: float | None, exercises: str | None, count: int | None
             raise UsageError(f"--count {count}: there are {len(known)} exercises.")
         history = open_history()
         ids = schedule.pick_for_mock(history.events(), known, count, time.time(), seed)
+    try:
+        running = mock.load()
+    except UsageError:  # no current session, or one that cannot be read: nothing to say
+        running = None
+    if running is not None and running.state == "running":
+        render.warn(catalog.ui("mock_still_running", session=running.id))
     return mock.create(ids, minutes if minutes is not None else mock.default_minutes(ids),
                        seed)
 
