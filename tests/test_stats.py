@@ -230,7 +230,7 @@ def test_stats_table_marks_reveals_and_fits_80_columns(monkeypatch):
     shown = _shown(lambda: view.stats(summaries, days, streak, []))
     for english in ("Progress, weakest first", "pass/try", "1st pass", "Last 28 days", "streak"):
         assert english not in shown
-    assert "练习进度" in shown and "通过/尝试" in shown and "看过参考答案" in shown
+    assert "练习进度" in shown and "通过/尝试" in shown and "看过参考实现" in shown
 
 
 def test_calendar_has_weekday_rows_faint_empty_days_and_today():
