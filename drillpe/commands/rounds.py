@@ -124,11 +124,8 @@ def watch(
             # The same ladders and counters as `drillpe hint`: the part the shown grade
             # fails first, and the levels already seen there (in watch or not).
             item = next(i for i in items if i.exercise == exercise_id)
-            failing = [] if item.result is None else [
-                c.id for c in sorted(item.result.checks, key=lambda c: c.level != "core")
-                if c.status in ("fail", "error")]
-            if item.result is None:
-                failing = history.last_failed_checks(exercise_id)
+            failing = (history.last_failed_checks(exercise_id) if item.result is None
+                       else [c.id for c in item.result.failing_checks])
             ladder = catalog.ladder_for(exercise_id, failing)
             level = min(history.hints_seen(exercise_id, ladder.part) + 1, len(ladder.hints))
             history.record_hint(exercise_id, level, part=ladder.part)

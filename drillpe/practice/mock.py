@@ -442,11 +442,9 @@ def first_failing(result: ExerciseResult) -> str | None:
     failing core check (else any failing check), without the exercise's prefix
     (`sin_cos_swapped`, `attention.mask_ignored`); the check's title when no
     mistake is named."""
-    failing = [c for c in result.checks if c.status in ("fail", "error")]
-    core = [c for c in failing if c.level == "core"]
-    if not failing:
+    if not result.failing_checks:
         return None
-    first = (core or failing)[0]
+    first = result.failing_checks[0]
     named = [code for code in first.diagnosis if code != "output.mismatch"]
     if named:
         return named[0].removeprefix(f"{result.exercise}.")

@@ -158,7 +158,7 @@ def _skip_runs(checks: list[CheckResult]) -> list[list[CheckResult]]:
     return groups
 
 
-def _verdict(result: ExerciseResult) -> Text:
+def verdict_line(result: ExerciseResult) -> Text:
     core = [c for c in result.checks if c.level == "core"]
     core_ok = sum(c.status == "pass" for c in core)
     scored = [c for c in result.checks if c.id not in GATE_IDS]
@@ -188,22 +188,7 @@ def _verdict(result: ExerciseResult) -> Text:
     return text
 
 
-def verdict_line(result: ExerciseResult) -> Text:
-    return _verdict(result)
-
-
-def first_failing_title(result: ExerciseResult) -> str:
-    """The first failing check's title, core checks before extra ones."""
-    failing = sorted((c for c in result.checks if c.status in ("fail", "error")),
-                     key=lambda c: c.level != "core")
-    return failing[0].title if failing else ""
-
-
 def diagnosis_lines(result: ExerciseResult) -> list[Text]:
-    return _diagnosis_lines(result)
-
-
-def _diagnosis_lines(result: ExerciseResult) -> list[Text]:
     texts = catalog.diagnoses()
     lines = []
     for code in result.diagnoses:
@@ -310,7 +295,7 @@ def scorecard_renderable(result: ExerciseResult, *, quiet: bool = False,
     parts: list = [
         Rule(Text(f"{result.exercise} · {title}", style="bold"), align="left"),
         Text(f"file {result.file}", style="dim"),
-        *([_verdict(result)] if verdict_first else []),
+        *([verdict_line(result)] if verdict_first else []),
         _checks_table(result),
     ]
     if not quiet:
@@ -335,12 +320,12 @@ def scorecard_renderable(result: ExerciseResult, *, quiet: bool = False,
             printed = result.output.strip().splitlines()[-10:]
             parts.append(Text("Your code printed (last lines)", style="bold"))
             parts.append(Text("\n".join("  " + line for line in printed), style="dim"))
-        diagnoses = _diagnosis_lines(result)
+        diagnoses = diagnosis_lines(result)
         if diagnoses:
             parts.append(Text(catalog.ui("why"), style="bold"))
             parts.extend(diagnoses)
     if not verdict_first:
-        parts.append(_verdict(result))
+        parts.append(verdict_line(result))
     if not result.passed and not quiet:
         parts.append(Text(catalog.ui("stuck", id=result.exercise), style="dim"))
     return Group(*parts)

@@ -291,8 +291,7 @@ def _compact_rows(result: ExerciseResult, width: int, message_lines: int = 1
     ``message_lines`` of the message; then one line for everything that passed
     or did not run."""
     rows: list[Text] = []
-    failing = sorted((c for c in result.checks if c.status in ("fail", "error")),
-                     key=lambda c: c.level != "core")
+    failing = result.failing_checks
     for check in failing:
         head = Text("✗ " if check.status == "fail" else "! ", style="bold red")
         head.append(catalog.check_title(result.exercise, check.id, check.title), style="bold")

@@ -33,8 +33,7 @@ class Attempt:
     @classmethod
     def from_result(cls, result: ExerciseResult, at: float, **extra: Any) -> Attempt:
         # core checks first: the first failing check picks the hint ladder (drillpe hint)
-        failed = [c.id for c in sorted(result.checks, key=lambda c: c.level != "core")
-                  if c.status in ("fail", "error")]
+        failed = [c.id for c in result.failing_checks]
         return cls(exercise=result.exercise, at=at, passed=bool(result.passed),
                    score=float(result.score), error_kind=(result.error or {}).get("kind"),
                    failed_checks=failed, diagnoses=list(result.diagnoses),

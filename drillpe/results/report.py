@@ -71,6 +71,13 @@ class ExerciseResult:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
     @property
+    def failing_checks(self) -> list[CheckResult]:
+        """The checks that failed or errored, core ones first (in report order
+        within each level): the first of them picks hints and what a view names."""
+        failing = [c for c in self.checks if c.status in ("fail", "error")]
+        return sorted(failing, key=lambda c: c.level != "core")
+
+    @property
     def diagnoses(self) -> list[str]:
         seen: list[str] = []
         for check in self.checks:
