@@ -294,6 +294,43 @@ def _unit_or_empty(exercise_id: str) -> dict:
         return {}
 
 
+@dataclass(frozen=True)
+class CrossCheck:
+    """A public implementation the model answer was checked against
+    (exercise.toml ``[[crosscheck]]``). ``tests/test_crosscheck.py`` backs each
+    claim: it runs the comparison named ``id`` when ``library`` is installed."""
+
+    exercise: str
+    id: str
+    library: str
+    versions: str
+    against: str
+    tolerance: float
+    texts: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def line(self) -> str:
+        """The sentence `reveal` and `learn` show, in the chosen language."""
+        return ui("crosscheck_line", library=self.library, versions=self.versions,
+                  against=self.against, within=i18n.pick(self.texts, "within") or "")
+
+
+def crosschecks(exercise_id: str) -> list[CrossCheck]:
+    """The exercise's ``[[crosscheck]]`` entries, in file order (none: an empty list)."""
+    found = []
+    for entry in _unit_or_empty(exercise_id).get("crosscheck", []):
+        try:
+            found.append(CrossCheck(exercise_id, entry["id"], entry["library"],
+                                    entry["versions"], entry["against"],
+                                    float(entry["tolerance"]),
+                                    {k: v for k, v in entry.items()
+                                     if k.removesuffix("_zh") == "within"}))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BadExerciseData(f"exercises/{exercise_id}/exercise.toml: a [[crosscheck]] "
+                                  f"entry lacks or mistypes {exc}") from None
+    return found
+
+
 def learn_page(exercise_id: str) -> dict[str, str] | None:
     """The texts of ``drillpe learn ID`` (raw entries), or None."""
     return bundle.exercise_unit(exercise_id).get("learn")

@@ -464,6 +464,14 @@ def reveal(exercise: catalog.Exercise, source: str) -> None:
     out.print(Panel(Syntax(source, "python", line_numbers=True, word_wrap=True),
                     title=f"{exercise.id} · model answer", title_align="left",
                     box=box.ROUNDED))
+    crosscheck_lines(exercise.id)
+
+
+def crosscheck_lines(exercise_id: str) -> None:
+    """Which public implementations the reference was checked against (exercise.toml
+    ``[[crosscheck]]``), one dim line each; nothing where there are none."""
+    for claim in catalog.crosschecks(exercise_id):
+        out.print(Wrapped(claim.line, style="dim"))
 
 
 def reveal_raw(source: str) -> None:

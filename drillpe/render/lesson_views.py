@@ -16,6 +16,7 @@ from rich.rule import Rule
 from rich.text import Text
 
 from drillpe import render
+from drillpe.data import catalog
 from drillpe.data.lessons import Heatmap, Lesson
 from drillpe.errors import UsageError
 from drillpe.render import HEAT_CHARS  # the scorecard's ramp, light to dark
@@ -156,6 +157,7 @@ def page(exercise_id: str, title: str, lesson: Lesson, texts: dict, labels: dict
         Text(),
         Text(labels["notice"], style="bold"),
         Wrapped(texts["notice"].strip()),
+        *(Wrapped(claim.line, style="dim") for claim in catalog.crosschecks(exercise_id)),
         Text(labels["next"].format(id=exercise_id), style="dim"),
     )
 
