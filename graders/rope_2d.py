@@ -262,6 +262,22 @@ def run_grid(env, x, case):
 run_grid.judge(judge_values)
 
 
+@run_grid.crashes
+def square_only(outcomes):
+    """A file that rebuilds its grid from sqrt(n_patches) crashes on every
+    grid that is not square and runs on the square ones."""
+    def square(case):
+        rows, cols = case["grid"].split("x")
+        return rows == cols
+    crashed = [square(case) for case, failed in outcomes if failed]
+    ran = [square(case) for case, failed in outcomes if not failed]
+    if crashed and not any(crashed) and ran and all(ran):
+        return (["rope_2d.grid_assumed"], "every square grid runs and every other one "
+                "crashes: the grid is rebuilt from sqrt(n_patches) instead of taken from "
+                "rows and cols")
+    return None
+
+
 @GRADER.check("rope_2d.arbitrary_ids", "Shuffled, cropped and random row/col ids are used as given",
               cases=ARBITRARY_CASES, inputs=patch_inputs, needs=("apply_rope_2d",))
 def run_arbitrary(env, x, case):
@@ -368,7 +384,7 @@ def judge_relative(ctx, x, case, out):
                    codes)
 
 
-@GRADER.check("rope_2d.large_ids", "Large ids: a 64x64 grid, ids up to 2047 (float32 angles)",
+@GRADER.check("rope_2d.large_ids", "Large ids: a 64x64 grid, and 256 patches with ids up to 2047 (float32 angles)",
               level="extra", inputs=patch_inputs, needs=("apply_rope_2d",),
               cases=[dict(B=1, heads=2, grid="64x64", D=32),
                      dict(B=1, heads=2, patches=256, max_id=2047, D=64, base=500.0)])

@@ -167,6 +167,12 @@ def name_mistake(got, mistakes):
             if code not in codes:
                 codes.append(code)
             notes.append(note)
+    # Two notes that say the same thing (the unscaled frequencies, once as the
+    # general mistake and once as YaRN's small-factor guard) read as one: keep the
+    # more specific, which comes later in the list.
+    if len(notes) >= 2 and "unscaled frequencies" in notes[0] and \
+            "unscaled frequencies" in notes[1]:
+        notes = notes[1:]
     return codes, "; or ".join(notes[:2])
 
 

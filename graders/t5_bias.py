@@ -162,8 +162,8 @@ def explain(ref, r: torch.Tensor, got: torch.Tensor, setting: dict,
             if name == "bidirectional" and opposite is not None and \
                     tuple(opposite.shape) == tuple(r.shape) and bool(fits(opposite, right).all()):
                 codes.append(INVERTED)
-                notes.append(f"these are the buckets for bidirectional={other}, and with "
-                             f"bidirectional={other} you give those of {value}: the flag is "
+                notes.append(f"asked for bidirectional={value}, you give the buckets of "
+                             f"bidirectional={other}, and the other way round: the flag is "
                              "used the wrong way round")
                 continue
             codes.append(IGNORED)

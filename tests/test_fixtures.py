@@ -216,3 +216,29 @@ def exercise_codes() -> list[str]:
 def test_every_exercise_diagnosis_has_a_fixture_that_triggers_exactly_it(code):
     alone = [p for p in fixture_files() if expectation(p)[1] == {code}]
     assert alone, f"no fixture under tests/fixtures/ is headed '# expect: fail {code}'"
+
+
+def test_a_square_grid_assumption_is_named_in_the_core_grid_check(warm):
+    """A file that rebuilds its grid from sqrt(n_patches) crashes on every grid
+    that is not square and runs on the square ones: the core grid check names
+    it, not only the checks whose cases run (divmod's file runs on every grid,
+    with the wrong values there)."""
+    for name in ("square_grid_eva.py", "square_grid_divmod.py"):
+        result = grade(GradeRequest(exercise_id="rope_2d", file=FIXTURES / "rope_2d" / name,
+                                    timeout=60), launcher=warm)
+        grid = next(c for c in result.checks if c.id == "rope_2d.grid")
+        assert grid.level == "core" and grid.status != "pass"
+        assert "rope_2d.grid_assumed" in grid.diagnosis, (name, grid.message)
+
+
+def test_the_square_grid_pattern_needs_every_square_to_run_and_every_other_to_crash():
+    from graders.rope_2d import square_only  # the grader module, in process
+
+    def grids(*pairs):
+        return [({"grid": grid}, crashed) for grid, crashed in pairs]
+
+    assert square_only(grids(("1x1", False), ("2x3", True), ("4x4", False)))[0] == \
+        ["rope_2d.grid_assumed"]
+    assert square_only(grids(("1x1", True), ("2x3", True), ("4x4", True))) is None
+    assert square_only(grids(("1x1", False), ("2x3", True), ("4x4", True))) is None
+    assert square_only(grids(("1x1", False), ("2x3", False), ("4x4", False))) is None

@@ -224,9 +224,18 @@ class Check:
     # When True, judge also receives ExceptionOut values (to diagnose a
     # crash, or to require one); otherwise the framework reports them.
     handles_exceptions: bool = False
+    # Names a mistake from which cases crashed, when no case that runs shows one
+    # (for example: only non-square grids crash). Given [(case, crashed)] for
+    # every case, returns (codes, sentence) or None.
+    crash_pattern: Callable[[list[tuple[Case, bool]]], tuple[list[str], str] | None] | None = None
 
     def judge(self, fn: Callable[..., None]) -> Callable[..., None]:
         self.judge_fn = fn
+        return fn
+
+    def crashes(self, fn: Callable[[list[tuple[Case, bool]]], tuple[list[str], str] | None]
+                ) -> Callable:
+        self.crash_pattern = fn
         return fn
 
 

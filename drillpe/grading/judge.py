@@ -512,6 +512,12 @@ def _past_the_crash(check: Check, rows: list, first: int, ctx: JudgeContext, see
             raise
         except Exception:  # only evidence for a diagnosis; the crash is the verdict
             continue
+    if check.crash_pattern is not None:
+        outcomes = [(check.cases[i], isinstance(rows[i]["out"], ExceptionOut) or
+                     bool(rows[i]["failed"])) for i in range(len(rows))]
+        found = check.crash_pattern(outcomes)
+        if found:
+            return found[0], "; " + found[1]
     if judged and passed == judged:
         if not crashed:
             return [], (f"; the other {passed} case{'s' if passed != 1 else ''} after it "
