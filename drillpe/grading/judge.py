@@ -431,7 +431,8 @@ def judge_check(check: Check, rows: list | None, ctx: JudgeContext, end: Learner
         row = rows[index]
         out = row["out"]
         try:
-            x = case_inputs(check, index, seed, ctx.device)
+            x = _prepared.pop((check.id, index, seed, str(ctx.device)), None) or \
+                case_inputs(check, index, seed, ctx.device)
             if isinstance(out, ExceptionOut) and not check.handles_exceptions:
                 raise exception_failure(out)
             if not row["failed"]:
@@ -525,6 +526,24 @@ def _past_the_crash(check: Check, rows: list, first: int, ctx: JudgeContext, see
         return [], (f"; of the {passed + crashed} cases after it, {crashed} crash too "
                     "and the rest pass")
     return [], ""
+
+
+# Each case's inputs, built while the learner's process is still running (they
+# depend only on the seed): judge_check takes each one once, so a judge that
+# changed its copy in place cannot hand it to a second use.
+_prepared: dict[tuple[str, int, int, str], dict] = {}
+
+
+def prepare_inputs(grader, seed: int, device: torch.device) -> None:
+    """Build every case's inputs ahead of the learner's end (a cold check's judge
+    otherwise waits idle, then builds them after)."""
+    for check in grader.checks:
+        for index in range(len(check.cases)):
+            try:
+                _prepared[(check.id, index, seed, str(device))] = case_inputs(check, index,
+                                                                              seed, device)
+            except Exception:  # judge_check builds it again and reports what goes wrong
+                continue
 
 
 def _changed_inputs(x: dict, reported: dict[str, str]) -> list[str]:
@@ -750,6 +769,7 @@ def run(args: argparse.Namespace, grader=None, reference=None) -> int:
     static = source if isinstance(source, StaticReport) else \
         analyse(source, exercise.banned, exercise.banned_modules)
     print("ready", flush=True)
+    prepare_inputs(grader, args.seed, device)
 
     line = sys.stdin.readline()
     if not line:
