@@ -14,7 +14,7 @@ from conftest import run_cli
 
 from drillpe.data import catalog, i18n
 from drillpe.practice import schedule
-from drillpe.results.history import History
+from drillpe.results.history import Attempt, Events, History, Legacy
 from drillpe.results.report import CheckResult, ExerciseResult
 
 DAY = 86400.0
@@ -208,7 +208,7 @@ def test_every_misconception_names_known_codes_in_two_exercises_or_more():
 
 def test_next_json_keeps_its_keys_and_adds_misconceptions(isolated_places):
     history = History(isolated_places["home"])
-    history.record_attempt(schedule.Attempt("rope", time.time() - 7200, False, 0.4,
+    history.record_attempt(Attempt("rope", time.time() - 7200, False, 0.4,
                                             diagnoses=["rope.exponent_i_over_d"]))
     history.close()
     data = json.loads(run_cli("next", "--json").stdout)
@@ -237,3 +237,13 @@ def test_fsrs_is_imported_only_when_scheduling(isolated_places):
         res = subprocess.run([sys.executable, "-c", PROBE.format(args=args)],
                              capture_output=True, text=True, timeout=120)
         assert "FSRS:False" in res.stderr.splitlines(), (args, res.stderr)
+
+
+def test_an_old_history_replays_without_migration():
+    """Nothing is stored for FSRS: even a progress.json import (totals only) is replayed."""
+    legacy = Events("rope", legacy=Legacy("rope", 3, 1, 1.0, "pass", T0, 0, False))
+    later = Events("alibi", legacy=Legacy("alibi", 2, 0, 0.5, "fail", T0, 1, False))
+    p = schedule.plan(legacy, 20, T0 + DAY)
+    assert p.due_at == fsrs_due([(T0, fsrs.Rating.Good)]) and p.group == 3
+    q = schedule.plan(later, 20, T0 + DAY)
+    assert q.due_at == fsrs_due([(T0, fsrs.Rating.Again)]) and q.group == 0
