@@ -146,6 +146,7 @@ def test_a_misconception_in_rope_brings_back_an_exercise_where_it_recurs(isolate
     assert m.codes == ["rope.half_split"] and m.last_exercise == "rope" and m.made_week == 1
     back = m.exercise
     assert back in pairing.exercises and back != "rope"  # another exercise where it can occur
+    assert back == "rope_neox"  # never practised, and first after rope in the data's order
     p = by_id[back]
     assert p.misconception is m and p.group == 1
     never = [eid for eid in order if by_id[eid].group == 2]
@@ -162,13 +163,13 @@ def test_a_misconception_in_rope_brings_back_an_exercise_where_it_recurs(isolate
     by_id, order, mistakes = plan_now(history, T0 + 4 * 3600)
     m = mistakes[0]
     assert m.made == 2 and m.codes == ["rope_neox.interleaved", "rope.half_split"]
-    assert m.last_exercise == "rope_neox" and m.exercise not in (None, "rope_neox")
+    assert m.last_exercise == "rope_neox" and m.exercise == "rope_2d"  # rope is more recent
     assert "twice this week" in by_id[m.exercise].reason
     i18n.choose("zh")
     try:
         _, _, zh = plan_now(history, T0 + 4 * 3600)
         zh_by_id, _, _ = plan_now(history, T0 + 4 * 3600)
-        assert "2 次交错配对与前后对半混淆" in zh_by_id[m.exercise].reason
+        assert "出现了 2 次“交错配对与前后对半混淆”" in zh_by_id[m.exercise].reason
         assert zh[0].name == "交错配对与前后对半混淆"
     finally:
         i18n.choose("en")

@@ -266,7 +266,8 @@ def diagnosis_entries() -> dict[str, dict[str, str]]:
 class Misconception:
     """One idea a learner can get wrong in several exercises (common.toml
     ``[misconceptions]``): the codes that name it, and the exercises where it can
-    recur (those that declare one of the codes, then ``also_in``), in catalog order."""
+    recur: those that declare one of the codes, in the order the codes are listed
+    (the data says which exercise asks for it most directly), then ``also_in``."""
 
     id: str
     texts: dict = field(default_factory=dict)
@@ -292,9 +293,9 @@ def misconceptions() -> dict[str, Misconception]:
         if unknown or not codes:
             raise BadExerciseData(f"exercises/common.toml: misconception {mid} names "
                                   f"{', '.join(unknown) or 'no codes'}")
-        where = {owners[c] for c in codes if c in owners} | set(also)
+        where = [owners[c] for c in codes if c in owners] + list(also)
         out[mid] = Misconception(mid, {k: v for k, v in entry.items() if k.startswith("name")},
-                                 codes, tuple(eid for eid in load() if eid in where))
+                                 codes, tuple(dict.fromkeys(where)))
     return out
 
 

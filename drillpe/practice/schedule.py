@@ -29,8 +29,8 @@ first attempt that showed one of its codes; else Good, at the round's end,
 when the round passed without a reveal; else no review. Only a misconception
 the learner has shown is scheduled. When it is due it brings back an
 exercise where it can recur, another one than where it was last shown when
-there is one (the least recently practised, never practised first), and
-``next`` says why.
+there is one (the least recently practised, never practised first, then in
+the order common.toml lists its codes), and ``next`` says why.
 
 Pure functions of events and "now": tested on made-up histories.
 """
@@ -351,8 +351,7 @@ def _times(n: int) -> str:
     return ui("times_once") if n == 1 else ui("times_twice") if n == 2 else ui("times_n", n=n)
 
 
-def _bring_back(plans: dict[str, Plan], order: dict[str, int], mp: Misconception,
-                now: float) -> None:
+def _bring_back(plans: dict[str, Plan], mp: Misconception, now: float) -> None:
     """Attach a due misconception to an exercise where it can recur, and say why."""
     candidates = list(catalog.misconceptions()[mp.id].exercises)
     others = [eid for eid in candidates if eid != mp.last_exercise and eid in plans]
@@ -365,7 +364,7 @@ def _bring_back(plans: dict[str, Plan], order: dict[str, int], mp: Misconception
         last = plans[eid].last
         return float("-inf") if last is None else last.end
 
-    chosen = min(free, key=lambda eid: (practised(eid), order[eid]))
+    chosen = min(free, key=lambda eid: (practised(eid), candidates.index(eid)))
     mp.exercise = chosen
     p = plans[chosen]
     p.misconception = mp
@@ -408,7 +407,7 @@ def schedule_all(all_events: dict[str, Events], exercises: list,
     mistakes = misconception_plans(rounds, now, s)
     for mp in mistakes:
         if mp.due:
-            _bring_back(plans, order, mp, now)
+            _bring_back(plans, mp, now)
 
     def key(p: Plan):
         if p.group == 0:
