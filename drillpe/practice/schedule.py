@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -131,8 +131,6 @@ class Plan:
 def scheduler():
     """The FSRS scheduler drillpe uses (see the module's docstring)."""
     # deferred: fsrs is needed only when something is scheduled, never at CLI start
-    from datetime import timedelta
-
     import fsrs
 
     step = (timedelta(seconds=RELEARN_S),)
