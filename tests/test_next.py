@@ -58,10 +58,13 @@ def test_intervals_grow_and_fast_passes_go_later():
     p_helped = schedule.plan(helped, 20, NOW)
     assert [r.quality for r in schedule.rounds_of(fast, 20)] == [5, 5]
     assert [r.quality for r in schedule.rounds_of(helped, 20)] == [3, 5]
-    assert p_fast.interval_s == p_helped.interval_s == 6 * DAY  # SM-2: 1 day, then 6
-    assert p_fast.ease > p_helped.ease
+    assert [r.rating for r in schedule.rounds_of(fast, 20)] == ["good", "good"]
+    assert [r.rating for r in schedule.rounds_of(helped, 20)] == ["hard", "good"]
+    # FSRS: a pass with help keeps the exercise nearer than two clean passes
+    assert p_fast.interval_s > p_helped.interval_s >= DAY
+    assert p_fast.difficulty < p_helped.difficulty and p_fast.repetitions == 2
     third = Events("rope", attempts=fast.attempts + [att("rope", NOW - DAY, True)])
-    assert schedule.plan(third, 20, NOW).interval_s > 6 * DAY
+    assert schedule.plan(third, 20, NOW).interval_s > p_fast.interval_s
 
 
 def test_order_failed_then_due_reviews_then_new_then_later():
@@ -108,6 +111,7 @@ def test_next_command(isolated_places):
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)
     assert data["next"] == "relative" and data["plan"][0]["due"]
+    assert data["plan"][0]["last_rating"] == "again" and data["scheduler"] == "fsrs"
     text = run_cli("next", env={"COLUMNS": "120"})
     assert "Practise now: relative" in text.stdout and "relative.no_key_term" in text.stdout
 

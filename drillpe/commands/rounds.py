@@ -58,7 +58,7 @@ def stats(as_json: JsonOpt = False,
     return EXIT_OK
 
 
-@app.command("next", short_help="What to practise now, and why (spaced repetition).")
+@app.command("next", short_help="What to practise now, and why (spaced repetition, FSRS).")
 def next_(as_json: JsonOpt = False,
           show: Annotated[int, typer.Option("--show", metavar="N", min=1, help="How many to list.")] = 4,
           lang: LangOpt = None) -> int:
@@ -68,10 +68,12 @@ def next_(as_json: JsonOpt = False,
     from drillpe.render import practice_views as view
 
     history = open_history()
-    plans = schedule.recommend(history.events(), list(catalog.load().values()), time.time())
+    plans, mistakes = schedule.schedule_all(history.events(), list(catalog.load().values()),
+                                            time.time())
     if as_json:
         render.print_json({"schema": 1, "next": plans[0].exercise if plans else None,
-                           "plan": [p.to_dict() for p in plans]})
+                           "plan": [p.to_dict() for p in plans], "scheduler": "fsrs",
+                           "misconceptions": [m.to_dict() for m in mistakes]})
     else:
         ws = places.workspace(None)
         view.next_list(plans, show, {p.exercise: schedule.started(p.exercise, ws)

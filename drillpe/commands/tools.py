@@ -189,7 +189,7 @@ def doctor_facts(workspace: Path | None) -> list[dict]:
         version=__version__)
     add("python", "ok", f"{platform.python_version()} ({sys.executable})",
         version=platform.python_version())
-    for dist in ("typer", "rich", "platformdirs"):
+    for dist in ("typer", "rich", "platformdirs", "fsrs"):
         found = _version_of(dist)
         add(dist, "ok" if found else "fail", found or "not installed", version=found)
     torch = _probe_torch()

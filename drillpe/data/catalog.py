@@ -262,6 +262,43 @@ def diagnosis_entries() -> dict[str, dict[str, str]]:
     return flat
 
 
+@dataclass(frozen=True)
+class Misconception:
+    """One idea a learner can get wrong in several exercises (common.toml
+    ``[misconceptions]``): the codes that name it, and the exercises where it can
+    recur: those that declare one of the codes, in the order the codes are listed
+    (the data says which exercise asks for it most directly), then ``also_in``."""
+
+    id: str
+    texts: dict = field(default_factory=dict)
+    codes: tuple[str, ...] = ()
+    exercises: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return i18n.pick(self.texts, "name")
+
+
+@cache
+def misconceptions() -> dict[str, Misconception]:
+    """Every misconception of common.toml, checked: each code is declared by an
+    exercise (or common.toml), each exercise of ``also_in`` exists."""
+    known = diagnosis_entries()
+    owners = {code: eid for eid in load() for code in exercise_diagnoses(eid)}
+    out = {}
+    for mid, entry in bundle.exercise_data("common").get("misconceptions", {}).items():
+        codes = tuple(entry.get("codes", ()))
+        also = tuple(entry.get("also_in", ()))
+        unknown = [c for c in codes if c not in known] + [e for e in also if e not in load()]
+        if unknown or not codes:
+            raise BadExerciseData(f"exercises/common.toml: misconception {mid} names "
+                                  f"{', '.join(unknown) or 'no codes'}")
+        where = [owners[c] for c in codes if c in owners] + list(also)
+        out[mid] = Misconception(mid, {k: v for k, v in entry.items() if k.startswith("name")},
+                                 codes, tuple(dict.fromkeys(where)))
+    return out
+
+
 def exercise_diagnoses(exercise_id: str) -> dict[str, dict[str, str]]:
     """The codes one exercise declares in its own exercise.toml (raw entries)."""
     return dict(bundle.exercise_unit(exercise_id).get("diagnoses", {}))
