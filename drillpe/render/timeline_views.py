@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import difflib
 from datetime import datetime
-from typing import Any
 
 from rich import box
 from rich.console import RenderableType
@@ -189,30 +188,3 @@ def replay_printed(entries: list[Entry], results: list[ExerciseResult | None]) -
             out.print(_summary(entry))
         else:
             out.print(render.scorecard_renderable(result, quiet=True))
-
-
-# the mock's report -------------------------------------------------------------------
-
-
-def mock_timelines(report: dict[str, Any]) -> None:
-    """Each exercise's grades in the round, oldest first: ✗ 40% → ✗ 60% → ✓ 100%."""
-    shown = [e for e in report.get("exercises", []) if e.get("timeline")]
-    if not shown:
-        return
-    out.print(Text(catalog.ui("tl_mock_title"), style="bold"))
-    for e in shown:
-        line = Text(f"  {e['exercise']}: ", style="bold cyan")
-        for number, step in enumerate(e["timeline"]):
-            if number:
-                line.append(" → ", style="dim")
-            line.append(("✓ " if step["passed"] else "✗ ") + f"{step['score']:.0%}",
-                        style="green" if step["passed"] else "red")
-            if step.get("fixed") or step.get("new"):
-                line.append(" (", style="dim")
-                bits = ([catalog.ui("tl_fixed", codes=", ".join(step["fixed"]))]
-                        if step.get("fixed") else [])
-                bits += [catalog.ui("tl_now", codes=", ".join(step["new"]))] if step.get("new") \
-                    else []
-                line.append(catalog.ui("tl_sep").join(bits), style="dim")
-                line.append(")", style="dim")
-        out.print(line)
