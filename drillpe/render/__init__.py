@@ -407,7 +407,7 @@ def started(exercise: catalog.Exercise, path: str, backup: str | None) -> None:
 
 def reset_all(done: list[tuple[str, str | None]]) -> None:
     """``reset --all``: each exercise and where its file went."""
-    out.print(catalog.ui("reset_all_done", n=len(done)), soft_wrap=True)
+    out.print(Wrapped(catalog.ui("reset_all_done", n=len(done))))
     for exercise_id, backup in done:
         out.print(catalog.ui("reset_all_kept", id=exercise_id, backup=backup) if backup
                   else Text(catalog.ui("reset_all_fresh", id=exercise_id), style="dim"),

@@ -15,6 +15,7 @@ from rich.text import Text
 from drillpe import render
 from drillpe.data import catalog
 from drillpe.render import practice_views as pv
+from drillpe.render.cjk_wrap import Wrapped
 from drillpe.results.report import ExerciseResult
 from drillpe.results.timeline import Entry
 
@@ -61,7 +62,7 @@ def origin_word(entry: Entry) -> str:
 def history(exercise_id: str, entries: list[Entry]) -> None:
     ui = catalog.ui
     if not entries:
-        out.print(ui("tl_nothing", id=exercise_id))
+        out.print(Wrapped(ui("tl_nothing", id=exercise_id)))
         return
     table = Table(box=box.SIMPLE_HEAD, title=ui("tl_title", id=exercise_id,
                                                   n=len(entries)),
@@ -77,7 +78,7 @@ def history(exercise_id: str, entries: list[Entry]) -> None:
                       origin_word(entry), _verdict(entry), f"{entry.score:.0%}",
                       change_text(entry))
     out.print(table)
-    out.print(Text(ui("tl_footer", id=exercise_id), style="dim"), soft_wrap=True)
+    out.print(Wrapped(ui("tl_footer", id=exercise_id), style="dim"))
 
 
 def _verdict(entry: Entry) -> Text:
@@ -103,7 +104,7 @@ def diff(left_name: str, left: str, right_name: str, right: str, code_only: bool
         a, b = left.splitlines(), right.splitlines()
     lines = list(difflib.unified_diff(a, b, left_name, right_name, lineterm=""))
     if not lines:
-        out.print(catalog.ui("tl_same", a=left_name, b=right_name), soft_wrap=True)
+        out.print(Wrapped(catalog.ui("tl_same", a=left_name, b=right_name)))
         return
     text = Text()
     if code_only:
@@ -158,7 +159,8 @@ def replay_view(entry: Entry, total: int, result: ExerciseResult | None,
     room = max(2, height - 1 - fixed)
     if len(rows) > room:
         hidden = sum(1 for r in rows[room - 1:] if not r.plain.startswith("    "))
-        rows = rows[:room - 1] + [Text(catalog.ui("watch_more", n=hidden), style="dim")]
+        rows = rows[:room - 1] + [Text(catalog.ui("tl_more", n=hidden, id=exercise_id),
+                                         style="dim")]
     must.extend(rows)
     if rest is not None:
         must.append(rest)
@@ -176,8 +178,7 @@ def replay_printed(entries: list[Entry], results: list[ExerciseResult | None]) -
     """Without a terminal: every attempt one after another, each with its scorecard."""
     if not entries:
         return
-    out.print(Text(catalog.ui("tl_replay_no_tty", id=entries[0].exercise), style="dim"),
-              soft_wrap=True)
+    out.print(Wrapped(catalog.ui("tl_replay_no_tty", id=entries[0].exercise), style="dim"))
     for entry, result in zip(entries, results):
         out.print()
         out.print(_head(entry, len(entries), entry.exercise))
