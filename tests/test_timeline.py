@@ -270,3 +270,41 @@ def test_attempt_numbers(spec, count, place):
 def test_numbers_that_are_not_attempts(spec):
     with pytest.raises(timeline.BadIndex):
         timeline.pick(spec, 3)
+
+
+def test_a_mock_round_keeps_each_grade_and_its_report_shows_them(isolated_places, monkeypatch):
+    """Grades of the round (on save, on g) are in the timeline, not tries; the submit
+    adds the final grade, the try, with its source; the report lists the steps."""
+    import time
+
+    from drillpe.practice import interview, mock
+
+    session = mock.create(["rope"], 10, 0)
+    grades = [result(), result(diagnoses=("attention.mask_ignored",)),
+              result(passed=True, score=1.0, diagnoses=())]
+    monkeypatch.setattr(interview, "grade_file", lambda *a, **kw: grades.pop(0))
+    history = History()
+    state = interview.Live(session, history, launcher=None)
+    for n in (1, 2):
+        session.path("rope").write_text(edit(n), encoding="utf-8")
+        state.request("rope")
+        for _ in range(200):
+            state.tick()
+            if not state.grading:
+                break
+            time.sleep(0.01)
+    session.path("rope").write_text(edit(3), encoding="utf-8")
+    report = interview.submit(session, state.grade_all(), history, time.time())
+    steps = report["exercises"][0]["timeline"]
+    assert [(s["passed"], s["fixed"], s["new"]) for s in steps] == [
+        (False, [], ["rope.half_split"]),
+        (False, ["rope.half_split"], ["attention.mask_ignored"]),
+        (True, ["attention.mask_ignored"], [])]
+    assert steps[-1]["final"] and not steps[0]["final"]
+    entries = history.timeline("rope")
+    assert [(e.origin, e.counted) for e in entries] == [("mock", False), ("mock", False),
+                                                       ("mock", False), ("mock", True)]
+    assert history.text(entries[-1].code_sha) == edit(3)
+    assert history.exercise_summary("rope")["attempts"] == 1  # the final grade is the try
+    interview.record(session, history)  # again, after the questions: nothing doubled
+    assert len(history.timeline("rope")) == 4

@@ -64,8 +64,9 @@ def history(exercise_id: str, entries: list[Entry]) -> None:
     if not entries:
         out.print(Wrapped(ui("tl_nothing", id=exercise_id)))
         return
-    table = Table(box=box.SIMPLE_HEAD, title=ui("tl_title", id=exercise_id,
-                                                  n=len(entries)),
+    title = (ui("tl_title_one", id=exercise_id) if len(entries) == 1
+             else ui("tl_title", id=exercise_id, n=len(entries)))
+    table = Table(box=box.SIMPLE_HEAD, title=title,
                   title_justify="left", pad_edge=False)
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column(ui("tl_col_when"), no_wrap=True)
