@@ -165,6 +165,10 @@ def test_export_and_import_round_trip_and_a_second_import_adds_nothing(isolated_
     assert exported.returncode == 0, exported.stderr
     lines = out.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 3 and json.loads(lines[0])["source"] == edit(1)
+    again = run_cli("history", "--export", out, "rope")  # the earlier export is kept
+    assert again.returncode == 0 and "moved to" in again.stdout
+    assert [p.read_text(encoding="utf-8").splitlines() for p in tmp_path.glob("timeline.*")] \
+        == [lines, lines]
     assert json.loads(lines[2])["report"]["passed"] is True
     other = tmp_path / "other-home"
     monkeypatch.setenv("DRILLPE_HOME", str(other))

@@ -55,11 +55,20 @@ def history(
     history = open_history()
     if export is not None:
         rows = list(history.export_rows(exercise.id if exercise else None))
+        text = "".join(timeline.export_line(r) + "\n" for r in rows)
+        backup = None
         try:
-            write_atomic(export, "".join(timeline.export_line(r) + "\n" for r in rows))
+            if export.is_file():  # an earlier export is kept, never overwritten
+                backup = places.replace_keeping_backup(export, text)
+            elif export.exists():
+                raise UsageError(f"{export} is not a file; choose another name.")
+            else:
+                write_atomic(export, text)
         except OSError as exc:
             raise UsageError(f"cannot write {export} ({exc.strerror or exc})") from None
         render.note(catalog.ui("tl_exported", n=len(rows), path=places.display(export)))
+        if backup is not None:
+            render.note(catalog.ui("moved", backup=places.display(backup)))
         return EXIT_OK
     entries = history.timeline(exercise.id)
     if as_json:
