@@ -112,7 +112,7 @@ def _import(path: Path) -> int:
 
 
 Spec = Annotated[str | None, typer.Argument(
-    metavar="[A] [B]", help="Attempts (1 is the first, -1 the last) or 'answer' (the model "
+    metavar="A", help="An attempt (1 is the first, -1 the last) or 'answer' (the model "
     "answer, once you have passed or revealed it) [default: the last two].",
     show_default=False)]
 
@@ -122,7 +122,9 @@ Spec = Annotated[str | None, typer.Argument(
 def diff(
     exercise_id: ExerciseArg,
     a: Spec = None,
-    b: Annotated[str | None, typer.Argument(hidden=True, show_default=False)] = None,
+    b: Annotated[str | None, typer.Argument(
+        metavar="B", help="The other attempt, or 'answer' [default: the last].",
+        show_default=False)] = None,
     lang: LangOpt = None,
 ) -> int:
     """Code diff between two attempts of ID (default: the last two), or between an
