@@ -312,3 +312,31 @@ def test_a_mock_round_keeps_each_grade_and_its_report_shows_them(isolated_places
     assert history.exercise_summary("rope")["attempts"] == 1  # the final grade is the try
     interview.record(session, history)  # again, after the questions: nothing doubled
     assert len(history.timeline("rope")) == 4
+
+
+def test_each_watch_regrade_keeps_the_source_it_graded(isolated_places, tmp_path):
+    from drillpe.practice.watch import Item, Session
+
+    path = tmp_path / "rope.py"
+    path.write_text(edit(1), encoding="utf-8")
+    history = History()
+    session = Session([Item("rope", path)], lambda item: result(), history)
+    session.grade(session.items[0])
+    path.write_text(edit(2), encoding="utf-8")
+    session.grade(session.items[0])
+    entries = history.timeline("rope")
+    assert [(e.origin, history.text(e.code_sha)) for e in entries] == [("watch", edit(1)),
+                                                                      ("watch", edit(2))]
+
+
+def test_check_keeps_the_source_it_graded(isolated_places):
+    """Through the CLI (a file that does not parse is answered without a grading child)."""
+    ws = isolated_places["workspace"]
+    ws.mkdir(parents=True)
+    broken = "def broken(:\n    pass\n"
+    (ws / "learnable.py").write_text(broken, encoding="utf-8")
+    assert run_cli("check", "learnable").returncode == 1
+    history = History(isolated_places["home"])
+    (entry,) = history.timeline("learnable")
+    assert history.text(entry.code_sha) == broken and entry.diagnoses
+    assert history.report(entry).passed is False
