@@ -576,9 +576,12 @@ class History:
         text = self.text(entry.report_sha)
         if text is None:
             return None
-        data = json.loads(text)
-        data["duration_s"] = entry.duration_s or 0.0
-        return ExerciseResult.from_dict(data)
+        try:
+            data = json.loads(text)
+            data["duration_s"] = entry.duration_s or 0.0
+            return ExerciseResult.from_dict(data)
+        except (TypeError, ValueError, AttributeError):
+            return None  # not a report this drillpe can read: the attempt's row still speaks
 
     def passed_or_revealed(self, exercise_id: str) -> bool:
         """Whether the model answer may be shown next to the learner's attempts."""

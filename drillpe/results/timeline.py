@@ -22,15 +22,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
+
+from drillpe.results.report import ExerciseResult
 
 MAX_DEPTH = 8
 LEVEL = 9
 WBITS = -15  # raw deflate: no header or checksum (the sha256 key checks the text)
 EXPORT_FORMAT = "drillpe-attempt"
 EXPORT_VERSION = 1
+ORIGINS = ("check", "watch", "mock")
 ANSWER = "answer"  # in `drillpe diff ID A B`: the model answer
 
 
@@ -168,4 +172,13 @@ def import_line(line: str, known: set[str]) -> dict[str, Any]:
         raise ValueError(f"unknown exercise {data['exercise']!r}")
     if not all(isinstance(c, str) for c in data["diagnoses"] + data["failed_checks"]):
         raise ValueError("diagnoses and failed_checks must be lists of strings")
+    if data["origin"] not in ORIGINS:
+        raise ValueError(f"origin must be one of {', '.join(ORIGINS)}")
+    if not math.isfinite(data["at"]) or not math.isfinite(data["score"]):
+        raise ValueError("at and score must be finite numbers")
+    if data["report"] is not None:
+        try:
+            ExerciseResult.from_dict({**data["report"], "duration_s": 0.0})
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"its report is not a drillpe report ({exc})") from None
     return data
