@@ -1,5 +1,7 @@
-"""What the learner has done: every graded attempt, hint, reveal, stretch of
-work (watch, mock) and mock session, in ``<home>/history.sqlite3``.
+"""What the learner has done: every graded attempt (with the source it
+graded and its report: the attempt timeline, drillpe.results.timeline), hint,
+reveal, stretch of work (watch, mock) and mock session, in
+``<home>/history.sqlite3``.
 
 SQLite from the standard library, in WAL mode so a watch in one terminal and
 ``drillpe hint`` in another can both write. Every record is one transaction:
