@@ -86,11 +86,15 @@ def check(exercise: str, source: Any, *, device: str = "cpu", seed: int = 0,
                                     needed=catalog.get(exercise_id).names)
         result = grade(GradeRequest(exercise_id=exercise_id, file=path, device=device,
                                     seed=seed, timeout=timeout, display_path=shown))
+        try:  # the source graded, for the attempt timeline
+            graded = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            graded = None
     if record:
         # deferred: sqlite3 only when record=True
         from drillpe.results.history import History
 
-        History().record_check(result)
+        History().record_check(result, text=graded)
     return Report.from_dict(result.to_dict())
 
 

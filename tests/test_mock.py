@@ -228,9 +228,16 @@ class _Keys:
 class _RecordingHistory:
     def __init__(self):
         self.hints = []
+        self.grades = []  # (exercise, source text, counted): the round's timeline
 
     def record_hint(self, eid, level, **kw):
         self.hints.append((eid, level))
+
+    def record_check(self, result, *, text=None, counted=True, **kw):
+        self.grades.append((result.exercise, text, counted))
+
+    def keep(self, eid, text, result):
+        return {"code": "c0de", "report": "4e90"}
 
 
 def test_the_clock_and_the_keys_go_on_while_a_grade_runs(tmp_path, monkeypatch):
@@ -285,6 +292,9 @@ def test_a_background_grade_lands_in_the_graded_column_and_errors_surface(tmp_pa
     assert session.graded["rope"] == {"passed": False, "score": 0.5,
                                       "failing": "mask == 0 excludes keys"}
     assert _reload(session).graded == session.graded  # kept for resume
+    # the grade is in the attempt timeline, with the source it graded; not a try
+    assert state.history.grades == [("rope", "x = 1\n", False)]
+    assert [step["score"] for step in _reload(session).timeline["rope"]] == [0.5]
     session.path("rope").write_text("x = 22\n")  # a save: graded again, and it fails inside
     assert state.on_save() and state.grading == {"rope"}
     with pytest.raises(RuntimeError, match="judge died"):

@@ -78,13 +78,33 @@ def start(
 
 @app.command()
 def reset(
-    exercise_id: ExerciseArg,
+    exercise_id: Annotated[str | None, typer.Argument(
+        metavar="ID", help="Exercise id (see drillpe list); none with --all.",
+        autocompletion=complete_exercise_id, show_default=False)] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every started exercise of the workspace, "
+                                       "each file moved to a backup first.")] = False,
     workspace: WorkspaceOpt = None,
     lang: LangOpt = None,
 ) -> int:
     """Put a fresh stub in place, moving your file to a backup first."""
+    ws = places.workspace(workspace)
+    if all_:
+        if exercise_id is not None:
+            raise UsageError("--all resets every started exercise: give no ID with it.")
+        started = [ex for ex in catalog.load().values()
+                   if places.learner_file(ex.id, ws).is_file()]
+        if not started:
+            raise UsageError(catalog.ui("reset_all_none", folder=places.display(ws)))
+        done = [(ex.id, _put_stub(ex, places.learner_file(ex.id, ws))) for ex in started]
+        for ex in started:
+            places.remember_start(ex.id, places.learner_file(ex.id, ws))
+        render.reset_all(done)
+        return EXIT_OK
+    if exercise_id is None:
+        raise UsageError("give an exercise id (drillpe reset ID), or --all for every started "
+                         "exercise of the workspace.")
     exercise = exercise_or_usage(exercise_id)
-    target = places.learner_file(exercise.id, places.workspace(workspace))
+    target = places.learner_file(exercise.id, ws)
     render.started(exercise, places.display(target), _put_stub(exercise, target))
     places.remember_start(exercise.id, target)
     return EXIT_OK

@@ -41,6 +41,9 @@ def submit(session: mock.Session, results: dict[str, ExerciseResult], history: H
            now: float) -> dict:
     """Record the grades, hints and reveals of the session and mark it submitted."""
     session.results = {eid: mock.result_entry(r) for eid, r in results.items()}
+    for eid, result in results.items():  # the final grades into the timeline
+        text = _source(session, eid)
+        mock.add_step(session, eid, result, now, history.keep(eid, text, result), final=True)
     session.state = "submitted"
     session.submitted_at = now
     for eid in session.exercises:
@@ -74,9 +77,21 @@ def record(session: mock.Session, history: History) -> dict:
             untouched=_untouched(session, eid)))
     share = session.time_used(now) / max(1, len(session.exercises))
     work = [Work(eid, session.started_at, share, "mock", session.id) for eid in session.exercises]
+    kept = {}
+    for eid, steps in session.timeline.items():
+        final = next((s for s in reversed(steps) if s.get("final")), None)
+        if final is not None:
+            kept[eid] = {"code": final.get("sha256"), "report": final.get("report_sha256")}
     history.record_session(session.id, "mock", session.started_at, now, report["score"], report,
-                           attempts, work)
+                           attempts, work, kept)
     return report
+
+
+def _source(session: mock.Session, exercise_id: str) -> str | None:
+    try:
+        return session.path(exercise_id).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _untouched(session: mock.Session, exercise_id: str) -> bool:
@@ -166,7 +181,7 @@ class Live:
         self.want_shown = False  # 'g' was pressed: show the grades once the queue is done
         self.job: threading.Thread | None = None
         self.job_exercise: str | None = None
-        self._done: tuple | None = None  # (exercise, signature, result or exception)
+        self._done: tuple | None = None  # (exercise, signature, result or exception, source)
 
     # the cache ---------------------------------------------------------------
     def fresh(self, eid: str) -> bool:
@@ -180,9 +195,21 @@ class Live:
         if self.fresh(eid):
             return self.cache[eid][1]
         sig = signature(self.session.path(eid))
+        text = _source(self.session, eid)
         result = grade_file(self.session, eid, self.launcher)
         self.cache[eid] = (sig, result)
+        self._keep(eid, result, text)
         return result
+
+    def _keep(self, eid: str, result: ExerciseResult, text: str | None) -> None:
+        """A grade of the round into the history's timeline (not a try: the
+        final grade at submit is) and the session's."""
+        now = time.time()
+        self.history.record_check(result, source="mock", session=self.session.id, at=now,
+                                  text=text, counted=False)
+        kept = self.history.keep(eid, text, result)  # stored just now: only the keys
+        mock.add_step(self.session, eid, result, now, kept)
+        self.session.save()
 
     # background grades ----------------------------------------------------
     @property
@@ -196,22 +223,24 @@ class Live:
             self.queue.append(eid)
 
     def _run(self, eid: str, sig) -> None:
+        text = _source(self.session, eid)  # the version graded, read before the grade
         try:
             outcome = grade_file(self.session, eid, self.launcher)
         except BaseException as exc:  # carried to the UI loop, raised there
             outcome = exc
-        self._done = (eid, sig, outcome)
+        self._done = (eid, sig, outcome, text)
 
     def _collect(self) -> None:
         """Take in the grade that finished, if one did."""
         if self.job is None or self.job.is_alive():
             return
         self.job.join()
-        eid, sig, outcome = self._done
+        eid, sig, outcome, text = self._done
         self.job, self.job_exercise, self._done = None, None, None
         if isinstance(outcome, BaseException):
             raise outcome
         self.cache[eid] = (sig, outcome)
+        self._keep(eid, outcome, text)
         if signature(self.session.path(eid)) != sig:
             self.request(eid)  # saved again while it was graded
 

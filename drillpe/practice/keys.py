@@ -13,9 +13,40 @@ import select
 import sys
 import time
 
+# Escape sequences read as named keys when asked for (``Keys(arrows=True)``:
+# replay); watch and the mock ignore them, as they always did.
+ARROWS = {"\x1b[D": "left", "\x1bOD": "left", "\x1b[C": "right", "\x1bOC": "right",
+          "\x1b[A": "up", "\x1bOA": "up", "\x1b[B": "down", "\x1bOB": "down",
+          "\x1b[H": "home", "\x1bOH": "home", "\x1b[1~": "home", "\x1b[7~": "home",
+          "\x1b[F": "end", "\x1bOF": "end", "\x1b[4~": "end", "\x1b[8~": "end"}
+
+
+def split_keys(text: str) -> list[str]:
+    """Keys in ``text``: the named escape sequences of ARROWS, other single
+    characters; unknown escape sequences and white space are dropped."""
+    keys: list[str] = []
+    at = 0
+    while at < len(text):
+        if text[at] == "\x1b":
+            name = next((seq for seq in ARROWS if text.startswith(seq, at)), None)
+            if name is not None:
+                keys.append(ARROWS[name])
+                at += len(name)
+                continue
+            at += 1  # the rest of an unknown sequence: its letters are dropped below
+            while at < len(text) and not text[at].isalpha() and text[at] != "~":
+                at += 1
+            at += 1
+            continue
+        if not text[at].isspace():
+            keys.append(text[at])
+        at += 1
+    return keys
+
 
 class Keys:
-    def __init__(self, stream=None):
+    def __init__(self, stream=None, arrows: bool = False):
+        self.arrows = arrows
         stream = sys.stdin if stream is None else stream
         try:
             self.fd: int | None = stream.fileno()
@@ -73,6 +104,9 @@ class Keys:
             self.closed = True  # end of input: keep watching, stop reading
             return None
         text = data.decode("utf-8", errors="ignore")
+        if self.arrows:
+            self._pending = split_keys(text)
+            return self.poll(0) if self._pending else None
         if text.startswith("\x1b"):
             return None  # arrow keys and other escape sequences: ignored
         self._pending = "".join(ch for ch in text if not ch.isspace())

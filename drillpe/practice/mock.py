@@ -139,6 +139,9 @@ class Session:
     # The language the session was started in: resume, status, submit and questions
     # speak it unless --lang says otherwise (None: a session from before this field).
     lang: str | None = None
+    # The attempt timeline of the round: exercise id -> its grades, oldest first
+    # (add_step); the last is marked "final" at submit. Older sessions have none.
+    timeline: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     schema: int = SCHEMA
 
     # time -----------------------------------------------------------------
@@ -239,6 +242,9 @@ SESSION_FIELDS = {
                            and (x.get("failing") is None or isinstance(x["failing"], str))),
                'an object of {"passed", "score", "failing"}'),
     "lang": (_optional(lambda v: v in i18n.LANGS), f"one of {', '.join(i18n.LANGS)}, or null"),
+    "timeline": (_mapping_of(lambda x: isinstance(x, list) and all(isinstance(s, dict)
+                                                                   for s in x)),
+                 "an object of lists of grades"),
     "schema": (lambda v: v == SCHEMA, f"{SCHEMA} (this drillpe's session format)"),
 }
 FOLLOWUP_FIELDS = {
@@ -425,6 +431,29 @@ def result_entry(result: ExerciseResult) -> dict[str, Any]:
             "seed": result.seed, "device": result.device}
 
 
+def add_step(session: Session, exercise_id: str, result: ExerciseResult, at: float,
+             kept: dict[str, str], final: bool = False) -> None:
+    """One grade into the round's timeline of the exercise, with how its
+    diagnoses changed from the grade before. ``kept``: the sha256 (hex) of its
+    source ("code") and report ("report") in the history. A final grade of the
+    version graded last marks that step final instead of repeating it."""
+    steps = session.timeline.setdefault(exercise_id, [])
+    before = steps[-1] if steps else None
+    if final and before is not None and before.get("sha256") == kept.get("code") \
+            and before["passed"] == result.passed and before["score"] == result.score:
+        before["final"] = True
+        before["report_sha256"] = kept.get("report")
+        return
+    diagnoses = list(result.diagnoses)
+    previous = before["diagnoses"] if before else []
+    steps.append({"at": at, "passed": bool(result.passed), "score": float(result.score),
+                  "diagnoses": diagnoses,
+                  "fixed": [c for c in previous if c not in diagnoses],
+                  "new": [c for c in diagnoses if c not in previous],
+                  "sha256": kept.get("code"), "report_sha256": kept.get("report"),
+                  "final": final})
+
+
 def attach_followups(session: Session, per_exercise: int = 3) -> None:
     """Give each exercise its follow-up questions (once; answers are kept).
     Each is stored by its id in the bank, so it is shown in the language of
@@ -484,6 +513,7 @@ def report(session: Session, now: float) -> dict[str, Any]:
             "revealed": revealed,
             "followups": [asdict(f) for f in asked],
             "followup_rating": round(sum(rated) / (3 * len(rated)), 3) if rated else None,
+            "timeline": session.timeline.get(eid, []),
         })
     scores = [e["score"] for e in exercises]
     return {

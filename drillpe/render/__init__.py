@@ -405,6 +405,15 @@ def started(exercise: catalog.Exercise, path: str, backup: str | None) -> None:
               soft_wrap=True)
 
 
+def reset_all(done: list[tuple[str, str | None]]) -> None:
+    """``reset --all``: each exercise and where its file went."""
+    out.print(Wrapped(catalog.ui("reset_all_done", n=len(done))))
+    for exercise_id, backup in done:
+        out.print(catalog.ui("reset_all_kept", id=exercise_id, backup=backup) if backup
+                  else Text(catalog.ui("reset_all_fresh", id=exercise_id), style="dim"),
+                  soft_wrap=True)
+
+
 def hint_body(text: str) -> Group:
     """A hint as prose and code. Paragraphs are separated by blank lines; one whose lines
     are all indented by 4 spaces is code. Consecutive code paragraphs make one block (the

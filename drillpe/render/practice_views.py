@@ -636,6 +636,7 @@ def mock_report(report: dict[str, Any]) -> None:
                       f"{e['score']:.0%}", str(e["hints"]), ui("yes") if e["revealed"] else ui("no"),
                       rating, ", ".join(e["diagnoses"][:3]))
     out.print(table)
+    _mock_timelines(report)
     summary = Text()
     summary.append(" PASS " if report["passed"] else " FAIL ",
                    style="bold black on green" if report["passed"] else "bold white on red")
@@ -650,3 +651,26 @@ def mock_report(report: dict[str, Any]) -> None:
     if pending:
         out.print(Text(ui("mock_report_pending", n=pending), style="dim"))
     out.print(Text(ui("mock_report_recorded"), style="dim"))
+
+
+def _mock_timelines(report: dict[str, Any]) -> None:
+    """Each exercise's grades in the round, oldest first (the attempt timeline):
+    rope: ✗ 40% → ✗ 60% (fixed rope.half_split) → ✓ 100%."""
+    shown = [e for e in report.get("exercises", []) if e.get("timeline")]
+    if not shown:
+        return
+    ui = catalog.ui
+    out.print(Text(ui("tl_mock_title"), style="bold"))
+    for e in shown:
+        line = Text(f"  {e['exercise']}: ", style="bold cyan")
+        for number, step in enumerate(e["timeline"]):
+            if number:
+                line.append(" → ", style="dim")
+            line.append(("✓ " if step["passed"] else "✗ ") + f"{step['score']:.0%}",
+                        style="green" if step["passed"] else "red")
+            bits = ([ui("tl_fixed", codes=", ".join(step["fixed"]))] if step.get("fixed")
+                    else []) + ([ui("tl_now", codes=", ".join(step["new"]))]
+                                if step.get("new") and number else [])
+            if bits:
+                line.append(" (" + ui("tl_sep").join(bits) + ")", style="dim")
+        out.print(line)

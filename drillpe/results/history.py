@@ -1,5 +1,7 @@
-"""What the learner has done: every graded attempt, hint, reveal, stretch of
-work (watch, mock) and mock session, in ``<home>/history.sqlite3``.
+"""What the learner has done: every graded attempt (with the source it
+graded and its report: the attempt timeline, drillpe.results.timeline), hint,
+reveal, stretch of work (watch, mock) and mock session, in
+``<home>/history.sqlite3``.
 
 SQLite from the standard library, in WAL mode so a watch in one terminal and
 ``drillpe hint`` in another can both write. Every record is one transaction:
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from drillpe.data import bundle, places
+from drillpe.results import timeline
 from drillpe.results.events import Attempt, Events, Legacy, Work
 from drillpe.results.progress import summarise
 from drillpe.results.report import ExerciseResult
@@ -34,6 +37,9 @@ from drillpe.results.report import ExerciseResult
 __all__ = ["Attempt", "Events", "History", "Legacy", "Work"]
 
 FILENAME = "history.sqlite3"
+# The retention setting: keep the sources of the last N distinct versions of each
+# exercise's file (unset or empty: keep every one). Rows and reports are always kept.
+KEEP_ENV = "DRILLPE_KEEP_SOURCES"
 LEGACY_FILENAME = "progress.json"
 BUSY_TIMEOUT_S = 10.0
 
@@ -99,6 +105,23 @@ MIGRATIONS: list[str] = [
     # try in stats and next (drillpe.results.progress.tries). Older rows were edited files.
     """
     ALTER TABLE attempts ADD COLUMN untouched INTEGER NOT NULL DEFAULT 0
+    """,
+    # The attempt timeline (drillpe.results.timeline): the source and report of every
+    # grade, as content-addressed blobs compressed against the text before them.
+    # code_sha NULL: no source kept (graded before this, or dropped by the retention
+    # setting, then code_pruned = 1). counted = 0: a grade inside a mock round, in the
+    # timeline only (the mock's final grade is the try).
+    """
+    CREATE TABLE blobs (
+        sha BLOB PRIMARY KEY,
+        base BLOB,
+        depth INTEGER NOT NULL DEFAULT 0,
+        data BLOB NOT NULL
+    );
+    ALTER TABLE attempts ADD COLUMN code_sha BLOB;
+    ALTER TABLE attempts ADD COLUMN report_sha BLOB;
+    ALTER TABLE attempts ADD COLUMN code_pruned INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE attempts ADD COLUMN counted INTEGER NOT NULL DEFAULT 1
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -332,7 +355,8 @@ class History:
         def entry(eid: str) -> Events:
             return out.setdefault(eid, Events(eid))
 
-        for row in self._query(f"SELECT * FROM attempts {where} ORDER BY at, id", params):
+        counted = f"{where} AND counted = 1" if where else "WHERE counted = 1"
+        for row in self._query(f"SELECT * FROM attempts {counted} ORDER BY at, id", params):
             entry(row["exercise"]).attempts.append(_attempt(row))
         for row in self._query(f"SELECT * FROM hints {where} ORDER BY at, id", params):
             entry(row["exercise"]).hints.append((row["at"], row["level"]))
@@ -358,7 +382,8 @@ class History:
         one ladder when ``part`` is given ('' is the general one), else of any."""
         if part is None:
             return self._round_state(exercise_id)[0]
-        rows = self._query("SELECT MAX(at) AS at FROM attempts WHERE exercise = ? AND passed = 1",
+        rows = self._query("SELECT MAX(at) AS at FROM attempts WHERE exercise = ? AND passed = 1 "
+                           "AND counted = 1",
                            (exercise_id,))
         since = rows[0]["at"] if rows and rows[0]["at"] is not None else float("-inf")
         rows = self._query("SELECT MAX(level) AS level FROM hints WHERE exercise = ? AND part = ? "
@@ -371,7 +396,7 @@ class History:
 
     def last_failed_checks(self, exercise_id: str) -> list[str]:
         """The checks that failed in the latest recorded attempt ([] when it passed)."""
-        rows = self._query("SELECT failed_checks FROM attempts WHERE exercise = ? "
+        rows = self._query("SELECT failed_checks FROM attempts WHERE exercise = ? AND counted = 1 "
                            "ORDER BY at DESC, id DESC LIMIT 1", (exercise_id,))
         if not rows:
             return []
@@ -400,7 +425,8 @@ class History:
 
     def _round_state(self, exercise_id: str) -> tuple[int, bool]:
         """(highest hint level, revealed?) since the last passing attempt."""
-        rows = self._query("SELECT MAX(at) AS at FROM attempts WHERE exercise = ? AND passed = 1",
+        rows = self._query("SELECT MAX(at) AS at FROM attempts WHERE exercise = ? AND passed = 1 "
+                           "AND counted = 1",
                            (exercise_id,))
         since = rows[0]["at"] if rows and rows[0]["at"] is not None else float("-inf")
         now = float("inf")
@@ -414,16 +440,27 @@ class History:
     # what commands record ---------------------------------------------------
     def record_check(self, result: ExerciseResult, *, source: str = "check",
                      session: str | None = None, at: float | None = None,
-                     file: Path | None = None) -> Attempt:
-        """Record one grade. ``file``: the graded file, read now; when it is
-        still the exercise's stub the attempt is marked untouched (no try)."""
+                     file: Path | None = None, text: str | None = None,
+                     counted: bool = True) -> Attempt:
+        """Record one grade, with its report and the graded source (``text``, else
+        ``file`` read now) in the timeline. ``file``: the graded file; when it is
+        still the exercise's stub the attempt is marked untouched (no try).
+        ``counted=False``: a grade inside a mock round (timeline only)."""
+        if text is None and file is not None:
+            text = _read(file)
         hints, revealed = self._round_state(result.exercise)
         attempt = Attempt.from_result(result, self.clock() if at is None else at,
                                       hints_used=hints, revealed=revealed, source=source,
                                       session=session,
-                                      untouched=file is not None and _is_stub(result.exercise,
-                                                                              file))
-        self.record_attempt(attempt)
+                                      untouched=text is not None and bundle.is_stub(
+                                          result.exercise, text))
+        statements: list[tuple[str, tuple]] = []
+        code = self._blob(result.exercise, "code_sha", text, statements)
+        report = self._blob(result.exercise, "report_sha",
+                            timeline.stored_report(result.to_dict()), statements)
+        statements.append((INSERT_ATTEMPT, _attempt_row(attempt, code, report, counted)))
+        self._write(statements)
+        self.apply_retention(result.exercise)
         return attempt
 
     def record_attempt(self, attempt: Attempt) -> None:
@@ -449,33 +486,254 @@ class History:
     def record_session(self, session_id: str, kind: str, started_at: float, ended_at: float,
                        score: float | None, report: dict[str, Any],
                        attempts: tuple[Attempt, ...] | list[Attempt] = (),
-                       work: tuple[Work, ...] | list[Work] = ()) -> None:
-        """A whole session in one transaction: its report, attempts and time."""
+                       work: tuple[Work, ...] | list[Work] = (),
+                       kept: dict[str, dict[str, str]] | None = None) -> None:
+        """A whole session in one transaction: its report, attempts and time.
+        ``kept``: exercise -> {"code": sha256 hex, "report": sha256 hex} of blobs
+        stored with :meth:`keep` for its final attempt."""
+        kept = kept or {}
         statements = [("INSERT OR REPLACE INTO sessions (id, kind, started_at, ended_at, score, "
                        "report) VALUES (?, ?, ?, ?, ?, ?)",
                        (session_id, kind, started_at, ended_at, score,
                         json.dumps(report, ensure_ascii=False)))]
-        statements.append(("DELETE FROM attempts WHERE session = ?", (session_id,)))
+        statements.append(("DELETE FROM attempts WHERE session = ? AND counted = 1",
+                           (session_id,)))
         statements.append(("DELETE FROM work WHERE session = ?", (session_id,)))
         for a in attempts:
-            statements.append((INSERT_ATTEMPT, _attempt_row(a)))
+            shas = kept.get(a.exercise, {})
+            statements.append((INSERT_ATTEMPT, _attempt_row(
+                a, _unhex(shas.get("code")), _unhex(shas.get("report")))))
         for w in work:
             statements.append(("INSERT INTO work (exercise, started_at, seconds, source, session) "
                                "VALUES (?, ?, ?, ?, ?)",
                                (w.exercise, w.started_at, w.seconds, w.source, w.session)))
         self._write(statements)
 
+    # the timeline ---------------------------------------------------------------
+    def keep(self, exercise_id: str, code: str | None, result: ExerciseResult | None
+             ) -> dict[str, str]:
+        """Store a source and a report for an attempt recorded later (a mock's
+        final grades); returns their sha256 in hex for record_session."""
+        statements: list[tuple[str, tuple]] = []
+        out = {}
+        sha = self._blob(exercise_id, "code_sha", code, statements)
+        if sha:
+            out["code"] = sha.hex()
+        if result is not None:
+            out["report"] = self._blob(exercise_id, "report_sha",
+                                       timeline.stored_report(result.to_dict()),
+                                       statements).hex()
+        self._write(statements)
+        return out
+
+    def _blob(self, exercise_id: str, column: str, text: str | None,
+              statements: list[tuple[str, tuple]]) -> bytes | None:
+        """The key of ``text`` (None for None), adding to ``statements`` what
+        stores it when it is not stored yet: compressed against the latest text
+        of the same kind of this exercise, unless that chain is MAX_DEPTH deep."""
+        if text is None:
+            return None
+        key = timeline.sha(text)
+        if self._query("SELECT 1 FROM blobs WHERE sha = ?", (key,)):
+            return key
+        base, depth = None, 0
+        rows = self._query(f"SELECT a.{column} AS sha, b.depth AS depth FROM attempts a "
+                           f"JOIN blobs b ON b.sha = a.{column} WHERE a.exercise = ? "
+                           "ORDER BY a.at DESC, a.id DESC LIMIT 1", (exercise_id,))
+        if rows and rows[0]["depth"] < timeline.MAX_DEPTH:
+            base, depth = rows[0]["sha"], rows[0]["depth"] + 1
+        base_text = self.text(base) if base is not None else None
+        if base_text is None:
+            base, depth = None, 0
+        statements.append(("INSERT OR IGNORE INTO blobs (sha, base, depth, data) "
+                           "VALUES (?, ?, ?, ?)",
+                           (key, base, depth, timeline.pack(text, base_text))))
+        return key
+
+    def text(self, key: bytes | None) -> str | None:
+        """The text stored under ``key``; None when it is not there."""
+        if key is None:
+            return None
+        chain = []
+        while key is not None:
+            rows = self._query("SELECT base, data FROM blobs WHERE sha = ?", (key,))
+            if not rows:
+                return None
+            chain.append(rows[0]["data"])
+            key = rows[0]["base"]
+            if len(chain) > timeline.MAX_DEPTH + 1:
+                return None  # a loop: not one drillpe wrote
+        text = None
+        for data in reversed(chain):
+            text = timeline.unpack(data, text)
+        return text
+
+    def timeline(self, exercise_id: str) -> list[timeline.Entry]:
+        """Every graded attempt of the exercise, numbered, oldest first."""
+        rows = self._query("SELECT * FROM attempts WHERE exercise = ? ORDER BY at, id",
+                           (exercise_id,))
+        return timeline.number_entries([_entry(row) for row in rows])
+
+    def report(self, entry: timeline.Entry) -> ExerciseResult | None:
+        text = self.text(entry.report_sha)
+        if text is None:
+            return None
+        try:
+            data = json.loads(text)
+            data["duration_s"] = entry.duration_s or 0.0
+            return ExerciseResult.from_dict(data)
+        except (TypeError, ValueError, AttributeError):
+            return None  # not a report this drillpe can read: the attempt's row still speaks
+
+    def passed_or_revealed(self, exercise_id: str) -> bool:
+        """Whether the model answer may be shown next to the learner's attempts."""
+        summary = self.exercise_summary(exercise_id)
+        return bool(summary.get("passes")) or bool(summary.get("revealed")) or bool(
+            self._query("SELECT 1 FROM reveals WHERE exercise = ? LIMIT 1", (exercise_id,)))
+
+    def apply_retention(self, exercise_id: str, keep: int | None = None) -> int:
+        """Drop the sources of all but the last ``keep`` distinct versions of the
+        exercise's file (default: the setting $DRILLPE_KEEP_SOURCES; unset keeps
+        all). The attempts stay, marked pruned. Returns how many were dropped."""
+        keep = retention() if keep is None else keep
+        if keep is None:
+            return 0
+        rows = self._query("SELECT code_sha, MAX(at) AS last FROM attempts WHERE exercise = ? "
+                           "AND code_sha IS NOT NULL GROUP BY code_sha ORDER BY last DESC",
+                           (exercise_id,))
+        dropped = [row["code_sha"] for row in rows[keep:]]
+        if not dropped:
+            return 0
+        for key in dropped:  # one at a time: each may store others against a new base
+            self._write([("UPDATE attempts SET code_sha = NULL, code_pruned = 1 "
+                          "WHERE exercise = ? AND code_sha = ?", (exercise_id, key)),
+                         *self._unlink(key, exercise_id)])
+        return len(dropped)
+
+    def _unlink(self, key: bytes, exercise_id: str) -> list[tuple[str, tuple]]:
+        """Statements that delete a blob once this exercise's attempts no longer
+        use it, unless another attempt still does; the blobs compressed against
+        it are first stored against its own base."""
+        if self._query("SELECT 1 FROM attempts WHERE (code_sha = ? AND exercise != ?) "
+                       "OR report_sha = ? LIMIT 1", (key, exercise_id, key)):
+            return []
+        rows = self._query("SELECT base, depth FROM blobs WHERE sha = ?", (key,))
+        if not rows:
+            return []
+        base, depth = rows[0]["base"], rows[0]["depth"]
+        base_text = self.text(base)
+        if base_text is None:
+            base, depth = None, 0
+        statements = []
+        for child in self._query("SELECT sha FROM blobs WHERE base = ?", (key,)):
+            statements.append(("UPDATE blobs SET base = ?, depth = ?, data = ? WHERE sha = ?",
+                               (base, depth, timeline.pack(self.text(child["sha"]), base_text),
+                                child["sha"])))
+        statements.append(("DELETE FROM blobs WHERE sha = ?", (key,)))
+        return statements
+
+    # export and import ---------------------------------------------------------
+    def export_rows(self, exercise_id: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every attempt (of one exercise when named) with its source and report,
+        oldest first: what ``drillpe history --export`` writes, a line each."""
+        where, params = ("WHERE exercise = ?", (exercise_id,)) if exercise_id else ("", ())
+        for row in self._query(f"SELECT * FROM attempts {where} ORDER BY at, id", params):
+            report = self.text(row["report_sha"])
+            yield {"exercise": row["exercise"], "at": row["at"], "origin": row["source"],
+                   "session": row["session"], "counted": bool(row["counted"]),
+                   "passed": bool(row["passed"]), "score": row["score"],
+                   "error": row["error_kind"],
+                   "failed_checks": json.loads(row["failed_checks"] or "[]"),
+                   "diagnoses": json.loads(row["diagnoses"] or "[]"),
+                   "duration_s": row["duration_s"], "hints_used": row["hints_used"],
+                   "revealed": bool(row["revealed"]), "seed": row["seed"],
+                   "device": row["device"], "untouched": bool(row["untouched"]),
+                   "source": self.text(row["code_sha"]),
+                   "source_pruned": bool(row["code_pruned"]),
+                   "report": json.loads(report) if report is not None else None}
+
+    def import_rows(self, rows: list[dict[str, Any]]) -> tuple[int, int]:
+        """Add exported attempts; one already here (same exercise, time, origin,
+        session) is skipped, so importing a file twice adds nothing. Returns
+        (added, already there)."""
+        added = skipped = 0
+        for data in rows:
+            if self._query("SELECT 1 FROM attempts WHERE exercise = ? AND at = ? AND source = ? "
+                           "AND session IS ? AND counted = ?",
+                           (data["exercise"], float(data["at"]), data["origin"], data["session"],
+                            int(data["counted"]))):
+                skipped += 1
+                continue
+            statements: list[tuple[str, tuple]] = []
+            code = self._blob(data["exercise"], "code_sha", data["source"], statements)
+            report = self._blob(data["exercise"], "report_sha", None if data["report"] is None
+                                else json.dumps(data["report"], ensure_ascii=False,
+                                                sort_keys=True, separators=(",", ":")),
+                                statements)
+            attempt = Attempt(
+                exercise=data["exercise"], at=float(data["at"]), passed=data["passed"],
+                score=float(data["score"]), error_kind=data["error"],
+                failed_checks=data["failed_checks"], diagnoses=data["diagnoses"],
+                duration_s=data["duration_s"], hints_used=data["hints_used"],
+                revealed=data["revealed"], source=data["origin"], session=data["session"],
+                seed=data["seed"], device=data["device"], untouched=data["untouched"])
+            statements.append((INSERT_ATTEMPT, _attempt_row(
+                attempt, code, report, data["counted"], pruned=data["source_pruned"])))
+            self._write(statements)
+            added += 1
+        for exercise_id in {d["exercise"] for d in rows}:
+            self.apply_retention(exercise_id)
+        return added, skipped
+
 
 INSERT_ATTEMPT = (
     "INSERT INTO attempts (exercise, at, passed, score, error_kind, failed_checks, diagnoses, "
-    "duration_s, hints_used, revealed, source, session, seed, device, untouched) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    "duration_s, hints_used, revealed, source, session, seed, device, untouched, code_sha, "
+    "report_sha, counted, code_pruned) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
-def _attempt_row(a: Attempt) -> tuple:
+def _attempt_row(a: Attempt, code: bytes | None = None, report: bytes | None = None,
+                 counted: bool = True, pruned: bool = False) -> tuple:
     return (a.exercise, a.at, int(a.passed), a.score, a.error_kind, json.dumps(a.failed_checks),
             json.dumps(a.diagnoses), a.duration_s, a.hints_used, int(a.revealed), a.source,
-            a.session, a.seed, a.device, int(a.untouched))
+            a.session, a.seed, a.device, int(a.untouched), code, report, int(counted),
+            int(pruned and code is None))
+
+
+def _entry(row: sqlite3.Row) -> timeline.Entry:
+    return timeline.Entry(
+        number=0, id=row["id"], exercise=row["exercise"], at=row["at"], origin=row["source"],
+        session=row["session"], counted=bool(row["counted"]), passed=bool(row["passed"]),
+        score=row["score"], error_kind=row["error_kind"],
+        diagnoses=json.loads(row["diagnoses"] or "[]"), untouched=bool(row["untouched"]),
+        duration_s=row["duration_s"], code_sha=row["code_sha"], report_sha=row["report_sha"],
+        pruned=bool(row["code_pruned"]))
+
+
+def retention() -> int | None:
+    """$DRILLPE_KEEP_SOURCES as a number of sources to keep per exercise (None: all)."""
+    value = os.environ.get(KEEP_ENV, "").strip()
+    if not value or value.lower() == "all":
+        return None
+    try:
+        return max(1, int(value))
+    except ValueError:
+        return None
+
+
+def _unhex(value: str | None) -> bytes | None:
+    try:
+        return bytes.fromhex(value) if value else None
+    except ValueError:
+        return None
+
+
+def _read(file: Path) -> str | None:
+    try:
+        return Path(file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _attempt(row: sqlite3.Row) -> Attempt:
@@ -486,14 +744,6 @@ def _attempt(row: sqlite3.Row) -> Attempt:
                    hints_used=row["hints_used"], revealed=bool(row["revealed"]),
                    source=row["source"], session=row["session"], seed=row["seed"],
                    device=row["device"], untouched=bool(row["untouched"]))
-
-
-def _is_stub(exercise_id: str, file: Path) -> bool:
-    try:
-        text = Path(file).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return False
-    return bundle.is_stub(exercise_id, text)
 
 
 class Corrupt(sqlite3.DatabaseError):
