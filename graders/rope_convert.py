@@ -73,9 +73,19 @@ def variants(ref, w, n_heads, head_dim, to_half: bool, gqa_heads: int | None = N
     for code, kw in switches(gqa_heads).items():
         found[code] = made(**kw)
     # The other way to permute the wrong axis: convert w.T and never transpose back.
-    columns = found["rope_convert.wrong_axis"]
-    found["rope_convert.wrong_axis"] = lambda: [
-        columns(), ref.mistaken(w.T, n_heads, head_dim, to_half_split=to_half)]
+    found["rope_convert.wrong_axis"] = lambda: fitting(
+        made(columns=True), lambda: ref.mistaken(w.T, n_heads, head_dim, to_half_split=to_half))
+    return found
+
+
+def fitting(*thunks) -> list:
+    """The values of the thunks that fit w's shape (a mistake may not apply to it)."""
+    found = []
+    for thunk in thunks:
+        try:
+            found.append(thunk())
+        except ValueError:
+            continue
     return found
 
 
@@ -163,6 +173,13 @@ def weight_inputs(case, rand):
     return {"w": rand.normal(rows, case["d_model"], dtype=DTYPES[case.get("dtype", "float32")])}
 
 
+def two_weights(case, rand):
+    """w and a copy of it, one per direction: a learner changing w in place in one call
+    must not hide it by undoing it in the other."""
+    w = weight_inputs(case, rand)["w"]
+    return {"w": w, "w_back": w.clone()}
+
+
 def make_direction(fn: str, to_half: bool):
     def run(env, x, case):
         return getattr(env.mod, fn)(x["w"], case["n_heads"], case["head_dim"])
@@ -190,6 +207,8 @@ GRADER.check("rope_convert.to_interleaved",
 # Grouped-query attention: k has fewer heads than q
 
 
+# q's head count cuts a k weight into blocks of n_kv_heads * head_dim / n_heads rows: at
+# least 4 here, so that mistake is not also the identity (blocks of 2 rows stay put).
 GQA_CASES = [
     dict(n_heads=4, n_kv_heads=2, head_dim=8),
     dict(n_heads=8, n_kv_heads=2, head_dim=16),
@@ -204,16 +223,22 @@ def gqa_inputs(case, rand):
             "wk": rand.normal(case["n_kv_heads"] * case["head_dim"], d_model)}
 
 
+def gqa_inputs_both(case, rand):
+    x = gqa_inputs(case, rand)
+    return {**x, "wk_back": x["wk"].clone()}
+
+
 @GRADER.check("rope_convert.gqa",
               "GQA: a k weight with n_kv_heads < n_heads converts with its own head count",
-              cases=GQA_CASES, inputs=gqa_inputs, needs=(TO_HALF, TO_INTERLEAVED),
+              cases=GQA_CASES, inputs=gqa_inputs_both, needs=(TO_HALF, TO_INTERLEAVED),
               handles_exceptions=True)
 def run_gqa(env, x, case):
     nq, nkv, hd = case["n_heads"], case["n_kv_heads"], case["head_dim"]
     return {  # q's weight too: evidence when only k's conversion fails
         "q": attempt(env, lambda: getattr(env.mod, TO_HALF)(x["wq"], nq, hd)),
         TO_HALF: attempt(env, lambda: getattr(env.mod, TO_HALF)(x["wk"], nkv, hd)),
-        TO_INTERLEAVED: attempt(env, lambda: getattr(env.mod, TO_INTERLEAVED)(x["wk"], nkv, hd)),
+        TO_INTERLEAVED: attempt(env, lambda: getattr(env.mod, TO_INTERLEAVED)(x["wk_back"], nkv,
+                                                                              hd)),
     }
 
 
@@ -293,12 +318,18 @@ def round_trip_mistakes(ref, w, n, hd) -> tuple[dict, dict]:
 
 @GRADER.check("rope_convert.round_trip",
               "Each function undoes the other: both round trips give w back",
-              cases=ROUND_CASES, inputs=weight_inputs, needs=(TO_HALF, TO_INTERLEAVED))
+              cases=ROUND_CASES, inputs=two_weights, needs=(TO_HALF, TO_INTERLEAVED))
 def run_round_trip(env, x, case):
     n, hd, w = case["n_heads"], case["head_dim"], x["w"]
     there, back = getattr(env.mod, TO_HALF), getattr(env.mod, TO_INTERLEAVED)
-    return {"half_then_back": back(there(w, n, hd), n, hd),
-            "interleaved_then_back": there(back(w, n, hd), n, hd)}
+    # The middle result is copied, so that a learner changing w in place cannot
+    # undo it with the second call: the framework sees w changed.
+    return {"half_then_back": back(copied(there(w, n, hd)), n, hd),
+            "interleaved_then_back": there(copied(back(x["w_back"], n, hd)), n, hd)}
+
+
+def copied(t):
+    return t.clone() if isinstance(t, torch.Tensor) else t
 
 
 @run_round_trip.judge
@@ -325,7 +356,7 @@ def judge_round_trip(ctx, x, case, out):
 
 SCORE_CASES = [
     dict(B=1, L=8, n_heads=2, n_kv_heads=2, head_dim=8),
-    dict(B=2, L=16, n_heads=8, n_kv_heads=2, head_dim=8),
+    dict(B=2, L=16, n_heads=8, n_kv_heads=2, head_dim=16),
     dict(B=1, L=24, n_heads=4, n_kv_heads=1, head_dim=32, offset=100),
     dict(B=1, L=16, n_heads=4, n_kv_heads=2, head_dim=64, offset=3000),
 ]
@@ -384,18 +415,18 @@ def judge_scores(ctx, x, case, out):
 
 
 NEW_CASES = [
-    dict(n_heads=1, head_dim=4, d_model=8),
-    dict(n_heads=2, head_dim=2, d_model=8),  # the identity permutation: reshape returns a view
+    dict(n_heads=1, head_dim=4, d_model=4),
+    dict(n_heads=2, head_dim=2, d_model=4),  # the identity permutation: reshape returns a view
 ]
 
 
 @GRADER.check("rope_convert.new_tensor",
               "The result is a new tensor: it does not share w's storage", level="extra",
-              cases=NEW_CASES, inputs=weight_inputs, needs=(TO_HALF, TO_INTERLEAVED))
+              cases=NEW_CASES, inputs=two_weights, needs=(TO_HALF, TO_INTERLEAVED))
 def run_new(env, x, case):
-    w, n, hd = x["w"], case["n_heads"], case["head_dim"]
+    n, hd = case["n_heads"], case["head_dim"]
     found = {}
-    for fn in (TO_HALF, TO_INTERLEAVED):
+    for fn, w in ((TO_HALF, x["w"]), (TO_INTERLEAVED, x["w_back"])):
         out = getattr(env.mod, fn)(w, n, hd)
         found[fn] = out
         # Decided here, where the two tensors are: the judge only sees copies.
@@ -432,11 +463,12 @@ LOW_CASES = [
 
 @GRADER.check("rope_convert.dtypes",
               "bfloat16/float16/float64 weights: the same dtype out, every row moved bit for bit",
-              level="extra", cases=LOW_CASES, inputs=weight_inputs,
+              level="extra", cases=LOW_CASES, inputs=two_weights,
               needs=(TO_HALF, TO_INTERLEAVED))
 def run_dtypes(env, x, case):
-    w, n, hd = x["w"], case["n_heads"], case["head_dim"]
-    return {fn: getattr(env.mod, fn)(w, n, hd) for fn in (TO_HALF, TO_INTERLEAVED)}
+    n, hd = case["n_heads"], case["head_dim"]
+    return {TO_HALF: getattr(env.mod, TO_HALF)(x["w"], n, hd),
+            TO_INTERLEAVED: getattr(env.mod, TO_INTERLEAVED)(x["w_back"], n, hd)}
 
 
 @run_dtypes.judge
