@@ -9,12 +9,13 @@ q (k) with its channels permuted the same way; a dot product does not see a
 permutation applied to both sides, so every attention score is unchanged.
 v and o are never touched: nothing rotates them.
 
-The permutation is HF's conversion script's view / transpose / reshape, but
-written into a fresh tensor: `reshape` returns a view of `w` whenever the
-permutation happens to be trivial (head_dim = 2), and a converted checkpoint
-must not share storage with the original. Exact in every dtype (rows are
-moved, never computed), on w's device. Trailing axes are carried along, so a
-1-D q/k bias (Qwen2) converts the same way.
+The permutation is HF's conversion script's view / transpose / reshape (one
+pass over memory), with one difference: `reshape` returns a view of `w`
+whenever the permutation happens to be trivial (head_dim = 2), and a
+converted checkpoint must not share storage with the original, so that case
+is copied. Exact in every dtype (rows are moved, never computed), on w's
+device. Trailing axes are carried along, so a 1-D q/k bias (Qwen2) converts
+the same way.
 """
 
 import torch
@@ -28,19 +29,23 @@ def _heads(w: torch.Tensor, n_heads: int, head_dim: int) -> tuple:
     return tuple(w.shape[1:])
 
 
+def _own(out: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """out, or a copy of it where reshape handed back a view of w (the permutation
+    is trivial for head_dim = 2, so the transposed view is still contiguous)."""
+    if out.untyped_storage().data_ptr() == w.untyped_storage().data_ptr():
+        return out.clone()
+    return out
+
+
 def interleaved_to_half_split(w, n_heads, head_dim):
     """Per head: row 2i -> row i, row 2i+1 -> row i + head_dim/2."""
     rest = _heads(w, n_heads, head_dim)
-    out = torch.empty(w.shape, dtype=w.dtype, device=w.device)
     pairs = w.reshape(n_heads, head_dim // 2, 2, *rest)  # (head, i, which of the pair, ...)
-    out.view(n_heads, 2, head_dim // 2, *rest).copy_(pairs.transpose(1, 2))
-    return out
+    return _own(pairs.transpose(1, 2).reshape(w.shape), w)  # (head, which, i, ...)
 
 
 def half_split_to_interleaved(w, n_heads, head_dim):
     """The inverse: per head, row i -> row 2i, row i + head_dim/2 -> row 2i+1."""
     rest = _heads(w, n_heads, head_dim)
-    out = torch.empty(w.shape, dtype=w.dtype, device=w.device)
     halves = w.reshape(n_heads, 2, head_dim // 2, *rest)  # (head, which half, i, ...)
-    out.view(n_heads, head_dim // 2, 2, *rest).copy_(halves.transpose(1, 2))
-    return out
+    return _own(halves.transpose(1, 2).reshape(w.shape), w)  # (head, i, which, ...)
