@@ -37,6 +37,8 @@ alibi.naive_slopes alibi.bias_before_scale alibi.reversed_heads alibi.sign_flipp
 t5_bias.direction_flipped t5_bias.bucket_edges
 rope_scaling.wrong_ntk_exponent rope_scaling.yarn_ramp rope_scaling.missing_attention_factor
 rope_2d.axes_swapped rope_2d.theta_over_full_dim
+rope_convert.wrong_axis rope_convert.not_per_head rope_convert.inverse_swapped
+rope_convert.gqa_heads rope_convert.identity
 """.split()
 
 

@@ -82,7 +82,7 @@ def test_mistyped_id_gets_a_close_match(command):
 
 
 def test_exercise_ids_complete():
-    assert complete_exercise_id("rope_") == ["rope_neox", "rope_scaling", "rope_2d"]
+    assert complete_exercise_id("rope_") == ["rope_neox", "rope_scaling", "rope_2d", "rope_convert"]
     assert complete_exercise_id("a") == ["alibi"]
     assert complete_exercise_id("")[:4] == ["sinusoidal", "learnable", "relative", "rope"]
     assert len(complete_exercise_id("")) == len(catalog.ids())
@@ -94,7 +94,8 @@ def test_shell_completion_offers_exercise_ids(command):
     res = run_cli(env={"_DRILLPE_COMPLETE": "complete_bash",
                        "COMP_WORDS": f"drillpe {command} r", "COMP_CWORD": "2"})
     assert res.returncode == 0, res.stderr
-    assert set(res.stdout.split()) == {"relative", "rope", "rope_neox", "rope_scaling", "rope_2d"}
+    assert set(res.stdout.split()) == {"relative", "rope", "rope_neox", "rope_scaling", "rope_2d",
+                                       "rope_convert"}
 
 
 def test_completion_install_is_offered():

@@ -489,7 +489,8 @@ def test_leaving_during_a_slow_grade_is_quick_and_leaves_no_process(isolated_pla
 
 # Exercises whose every own diagnosis has a follow-up about that mistake: the
 # seed exercises and the three the interview practice leans on most.
-KEYED = ("sinusoidal", "learnable", "relative", "rope", "rope_neox", "alibi", "rope_scaling")
+KEYED = ("sinusoidal", "learnable", "relative", "rope", "rope_neox", "alibi", "rope_scaling",
+         "rope_convert")
 
 
 @pytest.mark.parametrize("exercise_id", KEYED)

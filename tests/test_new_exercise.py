@@ -1,4 +1,4 @@
-"""Adding a tenth exercise touches only exercises/, solutions/ and graders/.
+"""Adding an eleventh exercise touches only exercises/, solutions/ and graders/.
 
 Builds a copy of the source tree in a temporary folder, adds a small exercise
 there (NoPE: causal attention without positions) exactly as ARCHITECTURE.md
@@ -232,7 +232,7 @@ def test_the_copy_runs_its_own_drillpe(tree, tmp_path):
     res = drillpe(tree, tmp_path, "doctor", "--json")
     checks = {c["what"]: c for c in json.loads(res.stdout)["checks"]}
     assert str(tree) in checks["exercises"]["detail"], checks["exercises"]
-    assert checks["exercises"]["ids"][-1] == "nope"  # order = 100: after the nine
+    assert checks["exercises"]["ids"][-1] == "nope"  # order = 100: after the ten
 
 
 def test_list_start_hint(tree, tmp_path):
