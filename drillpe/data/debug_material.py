@@ -40,16 +40,24 @@ except ModuleNotFoundError:  # Python 3.10
 
 STATE_FILENAME = "debug.json"
 CHOICES = 5  # answer choices offered: the right code and four others
-# Common codes no debug file can carry as "the one mistake to find": a file that does
-# not parse or import, grading that never ends or exhausts memory, a process that
-# exits, rule-breaking (banned API, drillpe's reference, tampering), the untouched
-# stub, a missing name, and the catch-alls that name no mistake (output.mismatch,
-# runtime.exception). README lists them.
-NOT_DEBUG_MATERIAL = (
-    "syntax.error", "import.error", "runtime.timeout", "runtime.memory", "runtime.exit",
-    "runtime.exception", "rules.banned_api", "rules.uses_reference", "rules.tampering",
-    "api.not_implemented", "api.missing_symbol", "output.mismatch",
-)
+# Common codes no debug file carries as "the one mistake to find", and why (README,
+# "The debug round", lists them; tests/test_debug.py holds every other code to a variant).
+NOT_DEBUG_MATERIAL = {
+    "syntax.error": "the file does not parse: Python points at the line itself",
+    "import.error": "the file fails before any check runs: the traceback names the line",
+    "runtime.exception": "a crash names its line; no mistake to find behind it",
+    "runtime.timeout": "a slow or endless loop is no wrong value to find",
+    "runtime.memory": "depends on the machine's memory limit",
+    "runtime.exit": "the process ends: nothing is graded",
+    "rules.banned_api": "calling the library's own implementation is a rule broken, not a bug",
+    "rules.uses_reference": "reaching drillpe's reference is a rule broken, not a bug",
+    "rules.tampering": "patching torch or the grader is a rule broken, not a bug",
+    "api.not_implemented": "the untouched stub: there is nothing to debug",
+    "api.missing_symbol": "a missing name is found by reading the error, not by debugging",
+    "output.mismatch": "the catch-all for a mistake without a name: nothing to name",
+    "device.hardcoded_cuda": "what it does depends on whether the machine has a GPU",
+    "output.wrong_device": "shows only on a GPU machine",
+}
 
 
 @dataclass(frozen=True)
