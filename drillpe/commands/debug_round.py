@@ -165,10 +165,9 @@ def _answer(entry: dict, given: str, history=None) -> int:
 
 
 def _chosen_code(given: str, choices: list[str]) -> str:
-    if given.isdigit() and 1 <= int(given) <= len(choices):
-        return choices[int(given) - 1]
-    if given in catalog.diagnosis_entries():
-        return given
+    code = material.answer_code(given, choices)
+    if code is not None:
+        return code
     raise UsageError(catalog.ui("debug_bad_answer", answer=given, n=len(choices),
                                 codes=", ".join(choices)))
 

@@ -30,7 +30,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from drillpe.data import bundle, places
+from drillpe.data import bundle, catalog, places
 from drillpe.data.files import write_json
 
 try:
@@ -156,6 +156,15 @@ def choices(variant: Variant, rng: random.Random, count: int = CHOICES) -> list[
     picked = rng.sample(others, min(count - 1, len(others))) + [variant.code]
     rng.shuffle(picked)
     return picked
+
+
+def answer_code(answer: str, choices: list[str]) -> str | None:
+    """What an answer names: a choice's number (from 1) or a diagnosis code; None
+    for anything else."""
+    answer = answer.strip()
+    if answer.isdigit() and 1 <= int(answer) <= len(choices):
+        return choices[int(answer) - 1]
+    return answer if answer in catalog.diagnosis_entries() else None
 
 
 # -------------------------------------------------------------------- state

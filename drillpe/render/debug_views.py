@@ -42,13 +42,15 @@ def choice_list(choices: list[str]) -> None:
         out.print(line, soft_wrap=True)
 
 
+def without_names(result: ExerciseResult) -> ExerciseResult:
+    """The result with its checks' diagnosis codes left out: what a scorecard shows
+    of a debug file before the mistake is named (its Why lines would name it)."""
+    return dataclasses.replace(result, checks=[
+        dataclasses.replace(check, diagnosis=[]) for check in result.checks])
+
+
 def scorecard(result: ExerciseResult, hide_names: bool) -> None:
-    """The scorecard; with ``hide_names`` the checks' diagnosis codes are left out,
-    so that the Why lines do not give the answer away."""
-    if hide_names:
-        result = dataclasses.replace(result, checks=[
-            dataclasses.replace(check, diagnosis=[]) for check in result.checks])
-    render.scorecard(result)
+    render.scorecard(without_names(result) if hide_names else result)
 
 
 def fix_state(fixed: bool, path: str, exercise_id: str) -> None:
@@ -88,3 +90,36 @@ def round_done(fixed: bool, named: bool) -> None:
 
     _say(catalog.ui("debug_round_done", fixed=word(fixed), named=word(named)),
          "bold green" if fixed and named else "bold")
+
+
+# ---------------------------------------------------------------- in a mock interview
+def prompt_text(count: int) -> str:
+    return catalog.ui("debug_prompt", n=count)
+
+
+def mock_question(path: str, choices: list[str]) -> None:
+    out.print()
+    _say(catalog.ui("mock_debug_question", path=path), "bold")
+    choice_list(choices)
+
+
+def bad_answer(answer: str, choices: list[str]) -> None:
+    _say(catalog.ui("debug_bad_answer", answer=answer, n=len(choices), codes=", ".join(choices)),
+         "yellow")
+
+
+def mock_item(path: str, exercise_id: str) -> None:
+    line = Text(f"  {catalog.ui('mock_debug_label')} ", style="bold cyan")
+    line.append(catalog.ui("mock_debug_item", id=exercise_id))
+    out.print(line, soft_wrap=True)
+    out.print(Text(f"     {path}"), soft_wrap=True)
+
+
+def mock_report_line(debug: dict) -> None:
+    def word(flag: bool) -> str:
+        return catalog.ui("debug_yes" if flag else "debug_no")
+
+    text = catalog.ui("mock_debug_report", id=debug["exercise"], fixed=word(debug["fixed"]),
+                      named=word(debug["named"]), code=debug["code"],
+                      answer=debug["answer"] or "–", score=f"{debug['score']:.0%}")
+    _say(text, "green" if debug["passed"] else "yellow")
