@@ -218,3 +218,70 @@ def test_in_chinese(isolated_places, capsys):
     code, out, _ = _cli("debug", "sinusoidal", "--answer", entry["code"], "--lang", "zh",
                         capsys=capsys)
     assert code == 0 and "答对了" in out and re.search(r"改法：", out)
+
+
+# ---------------------------------------------------------------- in a mock interview
+@pytest.fixture
+def shared_workers(warm, monkeypatch):
+    """mock submit's own warm workers are the test session's."""
+    from contextlib import contextmanager
+
+    from drillpe.launch import warm_pool
+
+    @contextmanager
+    def launcher():
+        yield warm
+
+    monkeypatch.setattr(warm_pool, "launcher", launcher)
+
+
+def test_a_mock_with_a_debug_round(isolated_places, capsys, shared_workers):
+    from drillpe.practice import mock
+
+    code, out, _ = _cli("mock", "start", "--no-live", "--rounds", "write,debug", "--exercises",
+                        "rope", "--seed", 4, "--json", capsys=capsys)
+    assert code == 0
+    status = json.loads(out)
+    session = mock.load()
+    planted = session.debug
+    assert planted["exercise"] != "rope" and planted["code"] in planted["choices"]
+    # status says the file and the choices, not which choice is right
+    assert set(status["debug"]) == {"exercise", "file", "choices", "answered"}
+    assert status["debug"]["file"] == str(mock.debug_path(session))
+    text = mock.debug_path(session).read_text()
+    assert f"drillpe check {planted['exercise']} --file" in text  # how to grade it here
+    assert session.minutes == mock.default_minutes(["rope"]) + mock.DEBUG_MINUTES
+
+    mock.debug_path(session).write_text(debug_material.fixed_text(planted["exercise"], "en"))
+    number = planted["choices"].index(planted["code"]) + 1
+    code, out, _ = _cli("mock", "submit", "--answer", number, "--json", capsys=capsys)
+    report = json.loads(out)
+    assert report["debug"]["fixed"] and report["debug"]["named"] and report["debug"]["score"] == 1
+    assert report["score"] == pytest.approx((0.0 + 1.0) / 2)  # rope left as a stub
+    with _history(isolated_places) as conn:
+        rows = conn.execute("SELECT exercise, source FROM attempts ORDER BY exercise").fetchall()
+    assert sorted((r["exercise"], r["source"]) for r in rows) == sorted(
+        [("rope", "mock"), (planted["exercise"], "debug")])
+
+
+def test_the_mock_asks_the_debug_question_as_multiple_choice(isolated_places, capsys):
+    from drillpe.practice import interview, mock
+
+    session = mock.create(["rope"], 10, seed=1, debug=True)
+    right = session.debug["choices"].index(session.debug["code"]) + 1
+    replies = iter(["", "nonsense", str(right)])
+    interview.ask_debug_name(session, lambda prompt: "")  # Enter: later
+    assert mock.load().debug["answer"] is None
+    next(replies)
+    interview.ask_debug_name(session, lambda prompt: next(replies))
+    out = capsys.readouterr().out
+    assert "nonsense is not an answer here" in out and "Right: the mistake was" in out
+    assert mock.load().debug["answer"] == session.debug["code"]
+    assert mock.report(mock.load(), 0.0)["debug"]["named"] is True
+
+
+def test_rounds_are_checked(isolated_places, capsys):
+    code, _, err = _cli("mock", "start", "--no-live", "--rounds", "debug,dance", capsys=capsys)
+    assert code == 2 and "--rounds takes write, debug" in err
+    code, _, err = _cli("mock", "start", "--no-live", "--rounds", "debug", capsys=capsys)
+    assert code == 2 and "--rounds write,debug" in err
