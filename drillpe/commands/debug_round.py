@@ -136,6 +136,7 @@ def _check(entry: dict, timeout: float) -> int:
     view.scorecard(result, hide_names=entry.get("named") is None)
     view.fix_state(entry["fixed"], places.display(path), exercise_id)
     if entry.get("named") is None and entry["fixed"] and _interactive():
+        view.choice_list(entry["choices"])
         reply = view.ask_choice(len(entry["choices"])).strip()
         if reply:
             return _answer(entry, reply, history)
