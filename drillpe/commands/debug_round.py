@@ -135,12 +135,13 @@ def _check(entry: dict, timeout: float) -> int:
     entry["checks"] = int(entry.get("checks") or 0) + 1
     view.scorecard(result, hide_names=entry.get("named") is None)
     view.fix_state(entry["fixed"], places.display(path), exercise_id)
+    _save(entry, history)
     if entry.get("named") is None and entry["fixed"] and _interactive():
         view.choice_list(entry["choices"])
-        reply = view.ask_choice(len(entry["choices"])).strip()
-        if reply:
-            return _answer(entry, reply, history)
-    _save(entry, history)
+        while reply := view.ask_choice(len(entry["choices"])).strip():
+            if material.answer_code(reply, entry["choices"]) is not None:
+                return _answer(entry, reply, history)
+            view.bad_answer(reply, entry["choices"])
     if entry.get("named") is None:
         view.name_next(exercise_id, entry["choices"])
     else:
