@@ -66,7 +66,11 @@ def name_next(exercise_id: str, choices: list[str]) -> None:
 
 
 def ask_choice(count: int) -> str:
-    return out.input(Text(catalog.ui("debug_prompt", n=count), style="bold"))
+    """The answer typed; end of input (Ctrl-D) is an answer left for later."""
+    try:
+        return out.input(Text(catalog.ui("debug_prompt", n=count), style="bold"))
+    except EOFError:
+        return ""
 
 
 def answered(named: bool, answer: str, code: str) -> None:
