@@ -224,13 +224,14 @@ def _live(session) -> int:
                 outcome = "left"
         if outcome != "left":
             results = state.grade_all()
+            debug = interview.grade_debug(session, launcher)
     if outcome == "left":
         # Leaving the block above stopped the warm workers, so a grade still under
         # way ends now; its own cleanup (the run folder, its processes) runs before exit.
         state.wait(interview.JOIN_ON_LEAVE_S)
         view.mock_left(session.id)
         return EXIT_OK
-    return _finish(session, results, history, ask=True)
+    return _finish(session, results, history, ask=True, debug=debug)
 
 
 def _finish(session, results, history, ask: bool, as_json: bool = False, debug=None) -> int:
