@@ -285,3 +285,41 @@ def test_rounds_are_checked(isolated_places, capsys):
     assert code == 2 and "--rounds takes write, debug" in err
     code, _, err = _cli("mock", "start", "--no-live", "--rounds", "debug", capsys=capsys)
     assert code == 2 and "--rounds write,debug" in err
+
+
+def test_a_live_mock_asks_which_mistake_was_planted(isolated_places):
+    """The live round with --rounds write,debug: the debug file beside the stub,
+    its question before the follow-ups, and the report's debug entry."""
+    import os
+    import shutil
+
+    from conftest import ROOT
+    from pty_driver import Terminal
+
+    from drillpe.practice import mock
+
+    env = dict(os.environ, TERM="xterm-256color")
+    env.pop("NO_COLOR", None)
+    term = Terminal(["mock", "--rounds", "write,debug", "-e", "sinusoidal", "--minutes", "5",
+                     "--seed", "2"], env)
+    try:
+        term.expect(r"imports ✓", 120)
+        session = mock.load()
+        shutil.copy(ROOT / "solutions" / "sinusoidal.py", session.path("sinusoidal"))
+        mock.debug_path(session).write_text(
+            debug_material.fixed_text(session.debug["exercise"], "en"))
+        term.send("s")
+        term.expect(r"Press s again", 30)
+        term.send("s")
+        term.expect(r"which mistake was planted", 120)
+        term.send(f"{session.debug['choices'].index(session.debug['code']) + 1}\n")
+        term.expect(r"Right: the mistake was", 30)
+        for _ in range(3):
+            term.expect(r"Q\d/3", 30)
+            term.send("skip\n")
+        assert term.wait(60) == 0
+        assert "fixed yes, named yes" in term.text()
+    finally:
+        term.close()
+    report = mock.report(mock.load(), 0.0)
+    assert report["debug"]["passed"] and report["passed"] and report["score"] == 1.0
