@@ -285,6 +285,9 @@ def test_rounds_are_checked(isolated_places, capsys):
     assert code == 2 and "--rounds takes write, debug" in err
     code, _, err = _cli("mock", "start", "--no-live", "--rounds", "debug", capsys=capsys)
     assert code == 2 and "--rounds write,debug" in err
+    code, _, err = _cli("mock", "start", "--no-live", "--rounds", "debug", "--lang", "zh",
+                        capsys=capsys)
+    assert code == 2 and "模拟面试一定有写代码的环节" in err
 
 
 def test_a_live_mock_asks_which_mistake_was_planted(isolated_places):

@@ -88,7 +88,7 @@ def _write(exercise_id: str | None, seed: int | None, ws: Path) -> int:
     backup = None
     if path.exists() or path.is_symlink():
         if not path.is_file():
-            raise UsageError(f"{places.display(path)} is not a file; move it away first.")
+            raise UsageError(catalog.ui("debug_not_a_file", path=places.display(path)))
         backup = places.display(places.replace_keeping_backup(path, text))
     else:
         write_atomic(path, text)

@@ -378,7 +378,7 @@ def _name_debug(session, answer: str) -> None:
     from drillpe.data import debug_material
 
     if session.debug is None:
-        raise UsageError(f"mock session {session.id} has no debug round (--rounds write,debug).")
+        raise UsageError(catalog.ui("mock_no_debug_round", id=session.id))
     if session.debug.get("answer") is not None:
         raise UsageError(catalog.ui("debug_answered", answer=session.debug["answer"],
                                     id=session.debug["exercise"]))

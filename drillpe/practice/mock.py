@@ -368,10 +368,10 @@ def parse_rounds(text: str | None) -> tuple[str, ...]:
     rounds = tuple(dict.fromkeys(p.strip() for p in (text or "write").split(",") if p.strip()))
     unknown = [r for r in rounds if r not in ROUNDS]
     if unknown or not rounds:
-        raise UsageError(f"--rounds takes {', '.join(ROUNDS)} (comma-separated), not {text!r}")
+        raise UsageError(catalog.ui("mock_rounds_unknown", rounds=", ".join(ROUNDS),
+                                    given=repr(text)))
     if "write" not in rounds:
-        raise UsageError("--rounds: a mock interview has a write round; add debug to it: "
-                         "--rounds write,debug")
+        raise UsageError(catalog.ui("mock_rounds_no_write"))
     return rounds
 
 
