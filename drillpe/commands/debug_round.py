@@ -24,6 +24,7 @@ from typing import Annotated
 
 import typer
 
+from drillpe import render
 from drillpe.app import (
     LangOpt,
     TimeoutOpt,
@@ -118,7 +119,6 @@ def _open_round(exercise_id: str | None) -> dict:
 
 def _check(entry: dict, timeout: float) -> int:
     # deferred: loaded only when this command runs, so that every start stays fast
-    from drillpe import render
     from drillpe.launch.runner import GradeRequest, grade
 
     exercise_id, path = entry["exercise"], Path(entry["file"])

@@ -181,8 +181,12 @@ def rounds() -> dict[str, dict[str, Any]]:
     found = data.get("rounds") if isinstance(data, dict) else None
     if not isinstance(found, dict):
         return {}
-    return {k: v for k, v in found.items() if isinstance(v, dict) and isinstance(v.get("code"), str)
-            and isinstance(v.get("file"), str) and isinstance(v.get("id"), str)}
+    # a hand-edited or damaged entry is left out (that exercise has no open round)
+    return {k: v for k, v in found.items() if isinstance(v, dict)
+            and all(isinstance(v.get(key), str) for key in ("code", "file", "id"))
+            and isinstance(v.get("choices"), list) and v["code"] in v["choices"]
+            and all(isinstance(c, str) for c in v["choices"])
+            and isinstance(v.get("started_at"), (int, float))}
 
 
 def save_round(exercise_id: str, entry: dict[str, Any]) -> None:
