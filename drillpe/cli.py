@@ -13,7 +13,14 @@ import typer
 
 from drillpe import render
 from drillpe.app import app
-from drillpe.commands import core, learn, review, rounds, tools  # noqa: F401  (they register commands)
+from drillpe.commands import (  # noqa: F401  (they register commands)
+    core,
+    debug_round,
+    learn,
+    review,
+    rounds,
+    tools,
+)
 from drillpe.errors import EXIT_BUG, EXIT_FAILED, EXIT_OK, EXIT_USAGE, DrillpeBug, DrillpeError
 from drillpe.launch import processes
 from drillpe.launch.processes import Terminated, terminate_on_signals

@@ -32,13 +32,15 @@ import math
 import random
 import re
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from functools import cache
+from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
 import torch
 
-from drillpe.data import bundle, catalog, check_lists, lessons
+from drillpe.data import bundle, catalog, check_lists, debug_material, lessons
 from drillpe.grading.common import load_grader
 from drillpe.grading.loading import load_module
 from drillpe.launch.runner import GradeRequest, grade
@@ -219,6 +221,7 @@ def problems(exercise_id: str) -> list[str]:
             if code not in alone:
                 found.append(f"no fixture under tests/fixtures/{exercise_id}/ is headed "
                              f"'# expect: fail {code}'")
+    found += debug_problems(exercise_id)
     if check_list_stale(exercise_id):
         found.append(f"exercises/{exercise_id}/{check_lists.FILE} is out of date: "
                      f"{lessons.WRITE_COMMAND} {exercise_id}")
@@ -230,6 +233,39 @@ def problems(exercise_id: str) -> list[str]:
         found += [f"lesson: {d}" for d in differences(exercise_id)]
     elif unit.get("learn"):
         found.append(f"[learn] has texts but graders/lessons/{exercise_id}.py does not exist")
+    return found
+
+
+def debug_problems(exercise_id: str) -> list[str]:
+    """The debug round's material (exercises/ID/debug/): a variant for each of the
+    exercise's codes; each variant graded fails with exactly its code, and the base
+    passes with no diagnosis (in warm workers: one torch import for them all)."""
+    # deferred: the warm workers start only when an exercise has material to grade
+    from drillpe.launch.warm_pool import launcher
+
+    folder = f"exercises/{exercise_id}/debug"
+    if exercise_id not in debug_material.exercise_ids():
+        return [f"{folder}/variants.toml is missing (the debug round's material)"]
+    try:
+        variants = debug_material.variants(exercise_id)
+        texts = [(v, debug_material.debug_text(v, "en")) for v in variants]
+    except (OSError, debug_material.BadMaterial) as exc:
+        return [f"{folder}: {exc}"]
+    found = [f"{folder}/variants.toml has no variant for {code}"
+             for code in bundle.exercise_unit(exercise_id).get("diagnoses", {})
+             if code not in debug_material.codes(exercise_id)]
+    with tempfile.TemporaryDirectory() as scratch, launcher() as pool:
+        path = Path(scratch) / f"{exercise_id}.debug.py"
+        for variant, text in [(None, debug_material.fixed_text(exercise_id, "en")), *texts]:
+            path.write_text(text, encoding="utf-8")
+            result = grade(GradeRequest(exercise_id, path, timeout=60), launcher=pool)
+            codes = set(result.diagnoses)
+            if variant is None and (not result.passed or codes):
+                found.append(f"{folder}/base.py should pass with no diagnosis; it got "
+                             f"passed={result.passed}, {sorted(codes)}")
+            elif variant is not None and codes != {variant.code}:
+                found.append(f"{folder}/variants.toml variant {variant.number} should fail "
+                             f"with {variant.code} alone; it got {sorted(codes)}")
     return found
 
 

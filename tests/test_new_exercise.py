@@ -1,8 +1,8 @@
 """Adding an eleventh exercise touches only exercises/, solutions/ and graders/.
 
 Builds a copy of the source tree in a temporary folder, adds a small exercise
-there (NoPE: causal attention without positions) exactly as ARCHITECTURE.md
-says, never touching drillpe/, and runs it end to end as a user would:
+there (NoPE: causal attention without positions, with its debug round's
+material) exactly as ARCHITECTURE.md says, never touching drillpe/, and runs it end to end as a user would:
 list, start, hint, learn (from a lesson it generates), check (the stub fails,
 a right answer passes, a known mistake is named)."""
 
@@ -198,6 +198,30 @@ def causal_attention(q, k, v):
     return logits.softmax(-1) @ v
 '''
 
+# The debug round's material: a learner-like right answer, and the mistake planted in it.
+DEBUG_BASE = '''
+import math
+
+import torch
+
+
+def causal_attention(q, k, v):
+    L = q.shape[-2]
+    logits = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    future = torch.ones(L, L, dtype=torch.bool, device=q.device).triu(1)
+    logits = logits.masked_fill(future, float("-inf"))
+    return logits.softmax(-1) @ v
+'''
+
+DEBUG_VARIANTS = """
+[[variant]]
+code = "nope.not_causal"
+find = '''
+    logits = logits.masked_fill(future, float("-inf"))
+'''
+replace = ""
+"""
+
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory):
@@ -212,6 +236,9 @@ def tree(tmp_path_factory):
     (folder / "exercise.toml").write_text(EXERCISE_TOML.lstrip(), encoding="utf-8")
     (folder / "stub.py").write_text(STUB.lstrip(), encoding="utf-8")
     (folder / "stub.zh.py").write_text(STUB.lstrip(), encoding="utf-8")
+    (folder / "debug").mkdir()
+    (folder / "debug" / "base.py").write_text(DEBUG_BASE.lstrip(), encoding="utf-8")
+    (folder / "debug" / "variants.toml").write_text(DEBUG_VARIANTS.lstrip(), encoding="utf-8")
     (top / "solutions" / "nope.py").write_text(SOLUTION.lstrip(), encoding="utf-8")
     (top / "graders" / "nope.py").write_text(GRADER.lstrip(), encoding="utf-8")
     (top / "graders" / "oracles" / "nope.py").write_text(ORACLE.lstrip(), encoding="utf-8")

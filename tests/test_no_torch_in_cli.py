@@ -25,7 +25,7 @@ print("HEAVY:" + ",".join(heavy), file=sys.stderr)
                                   ["mock", "status"],
                                   ["mock", "start", "--no-live", "-e", "rope"],
                                   ["learn", "rope"], ["learn", "t5_bias", "--lang", "zh"],
-                                  ["learn", "rope_scaling"]])
+                                  ["learn", "rope_scaling"], ["debug", "rope", "--seed", "1"]])
 def test_command_does_not_import_torch(args):
     res = subprocess.run([sys.executable, "-c", PROBE.format(args=args)], capture_output=True,
                          text=True, timeout=120)

@@ -43,6 +43,8 @@ def test_wheel_carries_the_data(wheel):
                      "drillpe/_data/exercises/rope/stub.zh.py",
                      "drillpe/_data/exercises/rope/exercise.toml",
                      "drillpe/_data/exercises/rope/lesson.json",
+                     "drillpe/_data/exercises/rope/debug/base.py",
+                     "drillpe/_data/exercises/rope/debug/variants.toml",
                      "drillpe/_data/graders/t5_bias.py", "drillpe/_data/solutions/rope_2d.py",
                      "drillpe/_data/solutions/rope.py", "drillpe/_data/graders/rope.py",
                      "drillpe/_data/graders/oracles/rope.py",

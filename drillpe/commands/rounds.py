@@ -165,13 +165,17 @@ DrawSeedOpt = Annotated[int | None, typer.Option(
     show_default=False)]
 SessionOpt = Annotated[str | None, typer.Option(
     "--session", help="Session id [default: the latest].", show_default=False)]
+RoundsOpt = Annotated[str | None, typer.Option(
+    "--rounds", metavar="ROUND,ROUND", help="write (the exercises, from stubs) and debug (fix "
+    "one planted mistake, then name it from a list) [default: write].", show_default=False)]
 
 
 def _new_session(minutes: float | None, exercises: str | None, count: int | None,
-                 seed: int | None):
+                 seed: int | None, rounds: str | None = None):
     # deferred: loaded only when this command runs, so that every start stays fast
     from drillpe.practice import mock, schedule
 
+    debug = "debug" in mock.parse_rounds(rounds)
     ids = mock.parse_exercise_list(exercises)
     if ids and count is not None and count != len(ids):
         render.warn(f"--count {count} is ignored: --exercises names {len(ids)}.")
@@ -188,8 +192,9 @@ def _new_session(minutes: float | None, exercises: str | None, count: int | None
         running = None
     if running is not None and running.state == "running":
         render.warn(catalog.ui("mock_still_running", session=running.id))
-    return mock.create(ids, minutes if minutes is not None else mock.default_minutes(ids),
-                       seed)
+    if minutes is None:
+        minutes = mock.default_minutes(ids) + (mock.DEBUG_MINUTES if debug else 0)
+    return mock.create(ids, minutes, seed, debug=debug)
 
 
 def _require_terminal() -> None:
@@ -221,25 +226,33 @@ def _live(session) -> int:
                 outcome = "left"
         if outcome != "left":
             results = state.grade_all()
+            debug = interview.grade_debug(session, launcher)
     if outcome == "left":
         # Leaving the block above stopped the warm workers, so a grade still under
         # way ends now; its own cleanup (the run folder, its processes) runs before exit.
         state.wait(interview.JOIN_ON_LEAVE_S)
         view.mock_left(session.id)
         return EXIT_OK
-    return _finish(session, results, history, ask=True)
+    return _finish(session, results, history, ask=True, debug=debug)
 
 
-def _finish(session, results, history, ask: bool, as_json: bool = False) -> int:
+def _finish(session, results, history, ask: bool, as_json: bool = False, debug=None) -> int:
     # deferred: loaded only when this command runs, so that every start stays fast
     from drillpe.practice import interview, mock
     from drillpe.render import practice_views as view
 
-    report = interview.submit(session, results, history, time.time())
+    if session.debug is not None and debug is None:
+        debug = interview.grade_debug(session)
+    report = interview.submit(session, results, history, time.time(), debug=debug)
     if as_json:
         render.print_json(report)
         return EXIT_OK if report["passed"] else EXIT_FAILED
-    for result in results.values():
+    if debug is not None and session.debug.get("answer") is None:
+        # deferred: loaded only when this command runs, so that every start stays fast
+        from drillpe.render.debug_views import without_names
+
+        debug = without_names(debug)  # the codes would answer the question still to come
+    for result in [*results.values(), *([debug] if debug is not None else [])]:
         view.out.print(view.scorecard(result, quiet=True))
     if ask:
         interview.ask_followups(session, history, view.ask)
@@ -255,13 +268,14 @@ def mock(
     exercises: ExercisesOpt = None,
     count: CountOpt = None,
     seed: DrawSeedOpt = None,
+    rounds: RoundsOpt = None,
     lang: LangOpt = None,
 ) -> int | None:
     """Timed mock interview. Without a subcommand: start one with a live countdown."""
     if ctx.invoked_subcommand is not None:
         return None
     _require_terminal()
-    return _live(_new_session(minutes, exercises, count, seed))
+    return _live(_new_session(minutes, exercises, count, seed, rounds))
 
 
 @mock_app.command("start")
@@ -270,6 +284,7 @@ def mock_start(
     exercises: ExercisesOpt = None,
     count: CountOpt = None,
     seed: DrawSeedOpt = None,
+    rounds: RoundsOpt = None,
     no_live: Annotated[bool, typer.Option("--no-live", help="Write the files, print the "
                                           "session folder and return (for scripts).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="With --no-live: print the session "
@@ -283,7 +298,7 @@ def mock_start(
 
     if not no_live:
         _require_terminal()
-    session = _new_session(minutes, exercises, count, seed)
+    session = _new_session(minutes, exercises, count, seed, rounds)
     if not no_live:
         return _live(session)
     if as_json:
@@ -330,6 +345,9 @@ def mock_submit(
     as_json: JsonOpt = False,
     no_questions: Annotated[bool, typer.Option("--no-questions", help="Do not ask the "
                                                "follow-up questions now.")] = False,
+    answer: Annotated[str | None, typer.Option(
+        "--answer", metavar="N|CODE", help="The debug round: the mistake planted, as the number "
+        "of a choice (drillpe mock status lists them) or its code.", show_default=False)] = None,
     timeout: TimeoutOpt = 20.0,
     lang: LangOpt = None,
 ) -> int:
@@ -341,6 +359,8 @@ def mock_submit(
 
     session = mocking.speak(mocking.load(session_id))
     history = open_history()
+    if answer is not None:
+        _name_debug(session, answer)
     if session.state == "submitted":
         report = mocking.report(session, session.submitted_at)
         if as_json:
@@ -349,23 +369,44 @@ def mock_submit(
             render.warn(catalog.ui("mock_already_submitted", id=session.id))
             view.mock_report(report)
         return EXIT_OK if report["passed"] else EXIT_FAILED
-    results = _grade_all(session, timeout)
+    results, debug = _grade_all(session, timeout)
     ask = not (as_json or no_questions) and sys.stdin.isatty()
-    return _finish(session, results, history, ask=ask, as_json=as_json)
+    return _finish(session, results, history, ask=ask, as_json=as_json, debug=debug)
 
 
-def _grade_all(session, timeout: float) -> dict:
-    """Several files: warm workers pay the torch import once for all of them."""
+def _name_debug(session, answer: str) -> None:
+    """mock submit --answer: the debug round's answer, given once."""
+    # deferred: loaded only when this command runs, so that every start stays fast
+    from drillpe.data import debug_material
+
+    if session.debug is None:
+        raise UsageError(catalog.ui("mock_no_debug_round", id=session.id))
+    if session.debug.get("answer") is not None:
+        raise UsageError(catalog.ui("debug_answered", answer=session.debug["answer"],
+                                    id=session.debug["exercise"]))
+    code = debug_material.answer_code(answer, session.debug["choices"])
+    if code is None:
+        raise UsageError(catalog.ui("debug_bad_answer", answer=answer,
+                                    n=len(session.debug["choices"]),
+                                    codes=", ".join(session.debug["choices"])))
+    session.debug["answer"] = code
+    session.save()
+
+
+def _grade_all(session, timeout: float) -> tuple[dict, object]:
+    """Several files: warm workers pay the torch import once for all of them.
+    Returns the grades by exercise, and the debug round's (None without one)."""
     # deferred: loaded only when this command runs, so that every start stays fast
     from drillpe.launch.warm_pool import launcher as warm_launcher
     from drillpe.practice import interview
 
-    if len(session.exercises) == 1:
+    if len(session.exercises) == 1 and session.debug is None:
         return {eid: interview.grade_file(session, eid, timeout=timeout)
-                for eid in session.exercises}
+                for eid in session.exercises}, None
     with warm_launcher() as launcher:
-        return {eid: interview.grade_file(session, eid, launcher, timeout=timeout)
-                for eid in session.exercises}
+        return ({eid: interview.grade_file(session, eid, launcher, timeout=timeout)
+                 for eid in session.exercises},
+                interview.grade_debug(session, launcher, timeout=timeout))
 
 
 @mock_app.command("questions", short_help="Answer the follow-up questions left.")

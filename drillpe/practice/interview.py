@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from drillpe.data import catalog, places
+from drillpe.data import catalog, debug_material, places
 from drillpe.launch.runner import GradeRequest, grade
 from drillpe.practice import mock
 from drillpe.practice.watch import FileWatcher, signature
@@ -37,13 +37,29 @@ def grade_file(session: mock.Session, exercise_id: str, launcher=None, timeout: 
                               display_path=places.display(path)), launcher=launcher)
 
 
+def grade_debug(session: mock.Session, launcher=None, timeout: float = 20.0
+                ) -> ExerciseResult | None:
+    """The debug round's file, graded like the others (None without a debug round)."""
+    path = mock.debug_path(session)
+    if path is None:
+        return None
+    if not path.is_file():
+        path.write_text("", encoding="utf-8")
+    seed = session.seed if session.seed is not None else 0
+    return grade(GradeRequest(exercise_id=session.debug["exercise"], file=path, seed=seed,
+                              timeout=timeout, display_path=places.display(path)),
+                 launcher=launcher)
+
+
 def submit(session: mock.Session, results: dict[str, ExerciseResult], history: History,
-           now: float) -> dict:
+           now: float, debug: ExerciseResult | None = None) -> dict:
     """Record the grades, hints and reveals of the session and mark it submitted."""
     session.results = {eid: mock.result_entry(r) for eid, r in results.items()}
     for eid, result in results.items():  # the final grades into the timeline
         text = _source(session, eid)
         mock.add_step(session, eid, result, now, history.keep(eid, text, result), final=True)
+    if session.debug is not None and debug is not None:
+        session.debug["result"] = mock.result_entry(debug)
     session.state = "submitted"
     session.submitted_at = now
     for eid in session.exercises:
@@ -75,6 +91,14 @@ def record(session: mock.Session, history: History) -> dict:
             seed=entry.get("seed"), device=entry.get("device"),
             # a stub left as the session wrote it is no try, as for check and watch
             untouched=_untouched(session, eid)))
+    entry = (session.debug or {}).get("result")
+    if entry is not None:  # the debug round: no try of its exercise (progress.tries)
+        attempts.append(Attempt(
+            exercise=session.debug["exercise"], at=now, passed=bool(entry["passed"]),
+            score=float(entry["score"]), error_kind=(entry.get("error") or {}).get("kind"),
+            failed_checks=entry.get("failed_checks", []), diagnoses=entry.get("diagnoses", []),
+            duration_s=entry.get("duration_s"), source="debug", session=session.id,
+            seed=entry.get("seed"), device=entry.get("device")))
     share = session.time_used(now) / max(1, len(session.exercises))
     work = [Work(eid, session.started_at, share, "mock", session.id) for eid in session.exercises]
     kept = {}
@@ -108,6 +132,8 @@ def ask_followups(session: mock.Session, history: History, read: Callable[[str],
     from drillpe.render import practice_views as view
 
     try:
+        if session.debug is not None and session.debug.get("answer") is None:
+            ask_debug_name(session, read)
         for eid in session.exercises:
             items = session.followups.get(eid, [])
             pending = [f for f in items if f.answer is None and not f.skipped]
@@ -142,6 +168,27 @@ def ask_followups(session: mock.Session, history: History, read: Callable[[str],
     finally:
         session.save()
         record(session, history)
+
+
+def ask_debug_name(session: mock.Session, read: Callable[[str], str]) -> None:
+    """The debug round's question, multiple choice: which mistake was planted?
+    An empty answer leaves it for later (``drillpe mock questions``)."""
+    # deferred: screens load when the round draws
+    from drillpe.render import debug_views
+
+    choices = session.debug["choices"]
+    debug_views.mock_question(str(mock.debug_path(session)), choices)
+    while True:
+        answer = read(debug_views.prompt_text(len(choices))).strip()
+        if not answer:
+            return
+        code = debug_material.answer_code(answer, choices)
+        if code is not None:
+            break
+        debug_views.bad_answer(answer, choices)
+    session.debug["answer"] = code
+    session.save()
+    debug_views.answered(code == session.debug["code"], code, session.debug["code"])
 
 
 def rating(read: Callable[[str], str], prompt: str, bad: Callable[[str], None]) -> int:

@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from drillpe.data import bundle, catalog, i18n, places
+from drillpe.data import bundle, catalog, debug_material, i18n, places
 from drillpe.data.files import write_atomic, write_json
 from drillpe.data.limits import MAX_MINUTES
 from drillpe.errors import UsageError
@@ -142,6 +142,9 @@ class Session:
     # The attempt timeline of the round: exercise id -> its grades, oldest first
     # (add_step); the last is marked "final" at submit. Older sessions have none.
     timeline: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # The debug round (--rounds write,debug): a correct answer with one planted mistake,
+    # <folder>/ID.debug.py, to fix and name (plant_debug; README "The debug round").
+    debug: dict[str, Any] | None = None
     schema: int = SCHEMA
 
     # time -----------------------------------------------------------------
@@ -245,6 +248,8 @@ SESSION_FIELDS = {
     "timeline": (_mapping_of(lambda x: isinstance(x, list) and all(isinstance(s, dict)
                                                                    for s in x)),
                  "an object of lists of grades"),
+    "debug": (_optional(lambda v: _debug_entry_ok(v)),
+              'null or {"exercise", "code", "variant", "choices", ...}'),
     "schema": (lambda v: v == SCHEMA, f"{SCHEMA} (this drillpe's session format)"),
 }
 FOLLOWUP_FIELDS = {
@@ -272,6 +277,14 @@ RESULT_FIELDS = {  # what result_entry() writes
     "device": (lambda v: isinstance(v, str), "a string"),
 }
 RESULT_REQUIRED = ("passed", "score")
+
+
+def _debug_entry_ok(v) -> bool:
+    return (isinstance(v, dict) and v.get("exercise") in catalog.ids()
+            and isinstance(v.get("code"), str) and _integer(v.get("variant"))
+            and _strings(v.get("choices")) and v.get("code") in v["choices"]
+            and (v.get("answer") is None or isinstance(v["answer"], str))
+            and (v.get("result") is None or isinstance(v["result"], dict)))
 
 
 def _required(cls) -> tuple[str, ...]:
@@ -321,8 +334,9 @@ def parse_exercise_list(text: str | None) -> list[str]:
 
 
 def create(exercise_ids: list[str], minutes: float, seed: int | None, now: float | None = None,
-           home: Path | None = None) -> Session:
-    """A new session folder with fresh stubs; it becomes the current session."""
+           home: Path | None = None, debug: bool = False) -> Session:
+    """A new session folder with fresh stubs (and with ``debug``, a debug file);
+    it becomes the current session."""
     now = time.time() if now is None else now
     root = mock_root(home)
     session_id = new_id(now, root)
@@ -332,6 +346,8 @@ def create(exercise_ids: list[str], minutes: float, seed: int | None, now: float
                       minutes=float(minutes), started_at=now, seed=seed, lang=i18n.current())
     for eid in exercise_ids:
         write_atomic(session.path(eid), mock_stub(eid, session.path(eid)))
+    if debug:
+        plant_debug(session)
     session.save()
     write_atomic(root / CURRENT_FILE, session_id + "\n")
     return session
@@ -347,6 +363,64 @@ def mock_stub(exercise_id: str, path: Path, lang: str | None = None) -> str:
     # the stub's own line, whatever its words: the one that ends in `drillpe check ID`
     pattern = re.compile(rf"^.*drillpe check {re.escape(exercise_id)}[ \t]*$", re.MULTILINE)
     return pattern.sub(lambda _: line, stub, count=1)
+
+
+ROUNDS = ("write", "debug")
+DEBUG_MINUTES = 8.0  # what a debug round adds to the default time
+
+
+def parse_rounds(text: str | None) -> tuple[str, ...]:
+    """'write,debug' -> ('write', 'debug'); a session always has a write round."""
+    rounds = tuple(dict.fromkeys(p.strip() for p in (text or "write").split(",") if p.strip()))
+    unknown = [r for r in rounds if r not in ROUNDS]
+    if unknown or not rounds:
+        raise UsageError(catalog.ui("mock_rounds_unknown", rounds=", ".join(ROUNDS),
+                                    given=repr(text)))
+    if "write" not in rounds:
+        raise UsageError(catalog.ui("mock_rounds_no_write"))
+    return rounds
+
+
+def debug_path(session: Session) -> Path | None:
+    if not session.debug:
+        return None
+    return debug_material.debug_file(session.debug["exercise"], Path(session.folder))
+
+
+def plant_debug(session: Session) -> None:
+    """Draw the debug round (seeded by the session's seed): an exercise with debug
+    material, another than the write round's when there is one, and one of its
+    variants; write its file, whose last docstring line says how to grade it here."""
+    rng = random.Random(session.seed if session.seed is not None else secrets.randbits(32))
+    ids = debug_material.exercise_ids()
+    others = [e for e in ids if e not in session.exercises] or ids
+    variant = debug_material.draw(rng.choice(others), rng)
+    session.debug = {"exercise": variant.exercise, "code": variant.code,
+                     "variant": variant.number, "choices": debug_material.choices(variant, rng),
+                     "answer": None, "result": None}
+    path = debug_path(session)
+    text = debug_material.debug_text(variant, session.lang)
+    line = i18n.pick(bundle.exercise_data("ui")["mock_stub_line"], "text", session.lang).format(
+        id=variant.exercise, path=shlex.quote(path.as_posix()))
+    pattern = re.compile(rf"^.*drillpe debug {re.escape(variant.exercise)} --check[ \t]*$",
+                         re.MULTILINE)
+    write_atomic(path, pattern.sub(lambda _: line, text, count=1))
+
+
+def debug_report(session: Session) -> dict[str, Any] | None:
+    """The debug round in the report: fixed (graded with no mistake left), named
+    (the answer is the planted code); its score is half each."""
+    entry = session.debug
+    if not entry:
+        return None
+    result = entry.get("result") or None
+    fixed = bool(result and result["passed"] and not result.get("diagnoses"))
+    named = entry.get("answer") == entry["code"]
+    return {"exercise": entry["exercise"], "file": str(debug_path(session)),
+            "code": entry["code"], "choices": entry["choices"], "answer": entry.get("answer"),
+            "fixed": fixed, "named": named, "graded": result is not None,
+            "diagnoses": (result or {}).get("diagnoses", []),
+            "score": (float(fixed) + float(named)) / 2, "passed": fixed and named}
 
 
 def speak(session: Session) -> Session:
@@ -516,6 +590,9 @@ def report(session: Session, now: float) -> dict[str, Any]:
             "timeline": session.timeline.get(eid, []),
         })
     scores = [e["score"] for e in exercises]
+    debug = debug_report(session)
+    if debug is not None:
+        scores.append(debug["score"])
     return {
         "schema": SCHEMA,
         "session": session.id,
@@ -528,8 +605,11 @@ def report(session: Session, now: float) -> dict[str, Any]:
         "time_left_s": round(session.time_left(now), 1),
         "over_time_s": round(session.over_time(now), 1),
         "score": round(sum(scores) / len(scores), 4) if scores else 0.0,
-        "passed": bool(exercises) and all(e["passed"] for e in exercises),
+        "passed": bool(exercises) and all(e["passed"] for e in exercises)
+        and (debug is None or debug["passed"]),
         "exercises": exercises,
+        # only in a session with a debug round: the reports of others keep their shape
+        **({"debug": debug} if debug is not None else {}),
     }
 
 
@@ -543,4 +623,9 @@ def status(session: Session, now: float) -> dict[str, Any]:
         "time_left_s": round(session.time_left(now), 1),
         "over_time_s": round(session.over_time(now), 1),
         "files": [file_status(session, eid) for eid in session.exercises],
+        # the debug round's file and answer choices (never the code planted)
+        **({"debug": {"exercise": session.debug["exercise"], "file": str(debug_path(session)),
+                      "choices": session.debug["choices"],
+                      "answered": session.debug.get("answer") is not None}}
+           if session.debug else {}),
     }

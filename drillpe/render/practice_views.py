@@ -7,6 +7,7 @@ is printed once in a pipe and refreshed in place in a terminal.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from rich import box
@@ -21,7 +22,7 @@ from drillpe import render
 from drillpe.data import catalog, places
 
 # The scorecard's parts come from drillpe.render, so watch and check look alike.
-from drillpe.render import scorecard_renderable
+from drillpe.render import debug_views, scorecard_renderable
 from drillpe.render.cjk_wrap import Wrapped
 from drillpe.results.progress import BURST_GAP_S
 from drillpe.results.report import ExerciseResult
@@ -514,6 +515,9 @@ def mock_started(session, live: bool) -> None:
                        minutes=ex.minutes).rstrip())
         out.print(line)
         out.print(Text(f"     {session.path(eid)}"), soft_wrap=True)
+    if session.debug:
+        debug_views.mock_item(str(Path(session.folder) / f"{session.debug['exercise']}.debug.py"),
+                              session.debug["exercise"])
     if not live:
         out.print(Text(ui("mock_edit_then"), style="dim"))
 
@@ -543,6 +547,10 @@ def mock_status(status: dict[str, Any]) -> None:
         table.add_row(str(number), Text(fs["exercise"], style="bold cyan"),
                       f"{fs['exercise']}.py", _file_state(fs, None))
     out.print(table)
+    if status.get("debug"):
+        debug_views.mock_item(status["debug"]["file"], status["debug"]["exercise"])
+        if not status["debug"]["answered"]:
+            debug_views.choice_list(status["debug"]["choices"])
 
 
 def _graded_cell(entry: dict[str, Any] | None) -> Text:
@@ -637,6 +645,8 @@ def mock_report(report: dict[str, Any]) -> None:
                       rating, ", ".join(e["diagnoses"][:3]))
     out.print(table)
     _mock_timelines(report)
+    if report.get("debug"):
+        debug_views.mock_report_line(report["debug"])
     summary = Text()
     summary.append(" PASS " if report["passed"] else " FAIL ",
                    style="bold black on green" if report["passed"] else "bold white on red")

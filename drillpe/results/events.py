@@ -24,7 +24,7 @@ class Attempt:
     duration_s: float | None = None
     hints_used: int = 0  # highest hint level seen in this round (since the last pass)
     revealed: bool = False  # the reference was shown in this round
-    source: str = "check"  # check, watch or mock
+    source: str = "check"  # check, watch, mock or debug
     session: str | None = None
     seed: int | None = None
     device: str | None = None

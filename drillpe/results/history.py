@@ -500,7 +500,8 @@ class History:
                            (session_id,)))
         statements.append(("DELETE FROM work WHERE session = ?", (session_id,)))
         for a in attempts:
-            shas = kept.get(a.exercise, {})
+            # a debug round's attempt is of another file than the write round's
+            shas = kept.get(a.exercise, {}) if a.source != "debug" else {}
             statements.append((INSERT_ATTEMPT, _attempt_row(
                 a, _unhex(shas.get("code")), _unhex(shas.get("report")))))
         for w in work:

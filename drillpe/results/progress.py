@@ -30,10 +30,12 @@ def tries(attempts: list[Attempt]) -> list[Attempt]:
       counts as passed exactly when its last grade passed; the burst is
       represented by that last grade.
     - Every ``check`` and every mock attempt is one try.
+    - A ``debug`` attempt (``drillpe debug --check``: fixing a planted mistake in a
+      given answer) is no try of the exercise: its round is a session of its own.
     """
     counted: list[Attempt] = []
     for attempt in attempts:
-        if attempt.untouched:
+        if attempt.untouched or attempt.source == "debug":
             continue
         previous = counted[-1] if counted else None
         if (previous is not None and attempt.source == "watch" and previous.source == "watch"
