@@ -30,11 +30,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # The wrong answer each exercise's watch alternates with the model answer: a
 # realistic mistake from tests/fixtures that fails a core check with a diagnosis.
-WRONG = {"sinusoidal": "concat_layout.py", "learnable": "offset_ignored.py",
+WRONG = {"sinusoidal": "concat_layout.py", "learnable": "frozen_buffer.py",
          "relative": "sign_flipped.py", "rope": "half_split.py",
          "rope_neox": "interleaved.py", "alibi": "sign_flipped.py",
          "t5_bias": "direction_flipped.py", "rope_scaling": "yarn_paper_ramp.py",
-         "rope_2d": "axes_swapped.py"}
+         "rope_2d": "axes_swapped.py", "rope_convert": "inverse_swapped.py"}
 TARGET_S = 0.15  # save -> scorecard, every exercise
 
 
@@ -104,7 +104,7 @@ def watch_latencies(exercise: str, env: dict, cwd: Path, target: Path, right: st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--exercise", default="all", choices=["all", *sorted(WRONG)],
-                        help="one exercise, or all nine (default)")
+                        help="one exercise, or all of them (default)")
     parser.add_argument("--saves", type=int, default=10, help="saves per exercise")
     parser.add_argument("--cold", type=int, default=3, help="cold checks to time per exercise")
     parser.add_argument("--isolation", default="namespaces,guard",

@@ -4,6 +4,7 @@ through the shared warm workers: tests/test_fixtures.py proves cold agrees)."""
 
 import ast
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -200,3 +201,21 @@ def test_a_diagnosis_code_declared_twice_is_refused(monkeypatch):
             catalog.diagnosis_entries()
     finally:
         catalog.diagnosis_entries.cache_clear()
+
+
+def test_the_watch_benchmark_covers_every_exercise_with_a_failing_fixture():
+    """benchmarks/watch.py alternates each exercise's model answer with a wrong
+    answer from tests/fixtures: one per exercise, and one that really fails."""
+    import importlib.util
+
+    from drillpe.devtools import fixture_expectation
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("drillpe_bench_watch",
+                                                  root / "benchmarks" / "watch.py")
+    watch = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(watch)
+    assert set(watch.WRONG) == set(catalog.ids())
+    for exercise_id, name in watch.WRONG.items():
+        passed, codes = fixture_expectation(root / "tests" / "fixtures" / exercise_id / name)
+        assert passed is False and codes, (exercise_id, name)
