@@ -12,7 +12,7 @@ from drillpe.grading.static import analyse
 ROOT = Path(__file__).resolve().parent.parent
 SDPA = ("torch.nn.functional.scaled_dot_product_attention", "torch.nn.MultiheadAttention",
         "torch.nn.functional.multi_head_attention_forward")
-RULES = ("rules.banned_api", "rules.tampering", "rules.uses_reference")
+RULES = ("rules.banned_api", "rules.tampering", "rules.uses_reference", "rules.module_not_allowed")
 
 
 def codes(source: str, banned=SDPA) -> set[str]:
@@ -117,6 +117,14 @@ def codes(source: str, banned=SDPA) -> set[str]:
     ("import torch\nx = torch.ones(1)\ntype(x).abs = None", {"rules.tampering"}),
     ("import torch\nmods = [torch]\nmods[0].equal = None", {"rules.tampering"}),
     ("import time\ntime.perf_counter = lambda: 0.0", {"rules.tampering"}),
+    # a module outside the allowed list: another library (or a typo) is not the
+    # exercise; the standard library's other modules reach into the grader's process
+    ("import scipy.special", {"rules.module_not_allowed"}),
+    ("import nonexistent_mod_xyz", {"rules.module_not_allowed"}),
+    ("from jax import numpy as jnp", {"rules.module_not_allowed"}),
+    ("import ctypes", {"rules.tampering"}),
+    ("import gc", {"rules.tampering"}),
+    ("import _thread", {"rules.tampering"}),
     # hard-coded CUDA
     ("import torch\ntorch.zeros(2).cuda()", {"device.hardcoded_cuda"}),
     ("import torch\ntorch.zeros(2, device='cuda:0')", {"device.hardcoded_cuda"}),
@@ -167,3 +175,14 @@ def test_a_huge_expression_is_a_syntax_error_not_a_crash():
 def test_deep_nesting_is_reported_not_raised():
     report = analyse("x = " + "(" * 5000 + "1" + ")" * 5000)
     assert report.syntax_error
+
+
+def test_a_module_outside_the_list_fails_the_rules_check():
+    """A third-party module the sandbox happens to have must not slip through the
+    rules check because its code is not tampering."""
+    from drillpe.data import catalog
+    from drillpe.grading.judge import rules_check
+
+    result = rules_check(analyse("import scipy\n"), None, catalog.get("sinusoidal"), [])
+    assert result.status == "fail" and result.diagnosis == ["rules.module_not_allowed"]
+    assert "import scipy" in result.message

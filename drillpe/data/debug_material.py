@@ -52,6 +52,7 @@ NOT_DEBUG_MATERIAL = {
     "rules.banned_api": "calling the library's own implementation is a rule broken, not a bug",
     "rules.uses_reference": "reaching drillpe's reference is a rule broken, not a bug",
     "rules.tampering": "patching torch or the grader is a rule broken, not a bug",
+    "rules.module_not_allowed": "a module outside the allowed list is a rule broken, not a bug",
     "api.not_implemented": "the untouched stub: there is nothing to debug",
     "api.missing_symbol": "a missing name is found by reading the error, not by debugging",
     "output.mismatch": "the catch-all for a mistake without a name: nothing to name",

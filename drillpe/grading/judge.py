@@ -365,7 +365,7 @@ def rules_check(static: StaticReport, runtime: dict | None, exercise: catalog.Ex
             parts.append(text)
 
     for f in static.findings:
-        if f.code in ("rules.banned_api", "rules.uses_reference", "rules.tampering"):
+        if f.code.startswith("rules."):
             add(f.code, f"line {f.line}: {f.text}")
     for sentence in tampering:
         add("rules.tampering", sentence)
