@@ -244,6 +244,8 @@ def check(
     from drillpe.results.report import document
 
     ws = places.workspace(workspace)
+    if consequence:  # before looking for files: the option is wrong for these whatever they hold
+        _consequence_or_usage([exercise_or_usage(i) for i in exercise_ids or []])
     targets = resolve_targets(list(exercise_ids or []), file, ws)
     if consequence:
         _consequence_or_usage([exercise for exercise, _ in targets])
