@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import FIXTURES
 from rich.cells import cell_len
 from rich.console import Console
 
@@ -15,8 +16,6 @@ from drillpe.data import bundle, i18n
 from drillpe.launch.runner import GradeRequest, grade
 from drillpe.render import consequence_views
 from drillpe.results.report import ExerciseResult, document
-
-from conftest import FIXTURES
 
 HALF_SPLIT = FIXTURES / "rope" / "half_split.py"
 LENGTH = 256
