@@ -130,3 +130,30 @@ def test_check_option_end_to_end(warm_grading, monkeypatch, capsys):
         main(["check", "sinusoidal", "--consequence"])
     assert exc.value.code == 2
     assert "rope, rope_neox, alibi" in capsys.readouterr().err
+
+
+def test_the_judge_refuses_outputs_the_stack_cannot_show():
+    """A wrong shape is a crash of the stack, said as such; NaN travels as None (drawn full)."""
+    import torch
+
+    from drillpe.grading import tiny_stack
+    from drillpe.grading.api import Fail, Rand, TensorOut
+    from drillpe.grading.common import load_solution
+
+    x = tiny_stack.inputs({}, Rand(0, "rope.consequence", 0))
+    reference = tiny_stack.rotary(load_solution("rope").RoPE)
+    small = TensorOut(torch.zeros(4, 64, dtype=torch.float64), "cpu", False)
+    with pytest.raises(Fail, match="shape"):
+        tiny_stack.judge(x, reference, (small, None), "RoPE(q, k)")
+    hidden, _ = tiny_stack.forward(x, reference)
+    hidden[5:] = float("nan")
+    shown = tiny_stack.judge(x, reference, (TensorOut(hidden, "cpu", False), None), "RoPE(q, k)")
+    assert shown["divergence"][:5] == [0.0] * 5 and set(shown["divergence"][5:]) == {None}
+    assert shown["from_position"] == 5 and shown["attention"]["yours"] is None
+    assert shown["max_divergence"] is None
+    result = ExerciseResult(exercise="rope", file="f.py", device="cpu", passed=False, score=0.0,
+                            duration_s=0.0, error=None, checks=[], consequence=shown)
+    lines = _screen(result)
+    assert max(cell_len(line) for line in lines) <= 80
+    assert any("no weights to show" in line for line in lines)
+    assert any("From position ~5" in line and "NaN/inf" in line for line in lines)

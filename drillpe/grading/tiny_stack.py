@@ -181,7 +181,8 @@ def compare(x: dict, reference: Attend, hidden: torch.Tensor, weights: torch.Ten
         "stack": dict(CASE),
         "positions": list(range(want.shape[0])),
         "divergence": divergence,
-        "max_divergence": max(finite) if finite else None,
+        # None (null) when some position is NaN or inf: no finite number says how far
+        "max_divergence": max(finite) if len(finite) == len(divergence) else None,
         "threshold": THRESHOLD,
         "from_position": above[0] if above else None,
         "distances": list(range(want.shape[0])),

@@ -111,7 +111,7 @@ def reading(data: dict) -> str:
     threshold = data.get("threshold", 0.1)
     if first is not None:
         return catalog.ui("consequence_from", position=first, threshold=_percent(threshold),
-                          worst=_percent(worst) if worst is not None else "∞")
+                          worst=_percent(worst) if worst is not None else "NaN/inf")
     if not worst:
         return catalog.ui("consequence_identical")
     return catalog.ui("consequence_within", threshold=_percent(threshold), worst=_percent(worst))
