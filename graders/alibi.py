@@ -25,6 +25,7 @@ from drillpe.grading import (
     exception_failure,
     expect_tensor,
     is_close,
+    tiny_stack,
 )
 
 GRADER = Grader("alibi")
@@ -324,3 +325,20 @@ ATTENTION_CHECKS = [
 for _id, _title, _level, _cases in ATTENTION_CHECKS:
     GRADER.check(_id, _title, level=_level, cases=_cases, inputs=attention_inputs,
                  needs=("alibi_attention",))(run_attention).judge(judge_attention)
+
+
+# --------------------------------------------------------------------------
+# What the bug does to a model (`check --consequence`; decides nothing)
+
+
+@GRADER.consequence("alibi.consequence", "Your alibi_attention inside a tiny model",
+                    inputs=tiny_stack.inputs, needs=("alibi_attention",))
+def consequence_alibi(env, x, case):
+    return tiny_stack.run(x, tiny_stack.biased(env.mod.alibi_attention))
+
+
+@consequence_alibi.judge
+def judge_consequence_alibi(ctx, x, case, out):
+    model = getattr(ctx.ref, "model", ctx.ref)
+    return tiny_stack.judge(x, tiny_stack.biased(model.alibi_attention), out,
+                            "alibi_attention(q, k, v)")

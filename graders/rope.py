@@ -24,6 +24,7 @@ from drillpe.grading import (
     expect_tensor,
     expect_tuple,
     is_close,
+    tiny_stack,
 )
 
 GRADER = Grader("rope")
@@ -531,3 +532,19 @@ ATTENTION_CHECKS = [
 for _id, _title, _level, _cases in ATTENTION_CHECKS:
     GRADER.check(_id, _title, level=_level, cases=_cases, inputs=attention_inputs,
                  needs=("attention",))(run_attention).judge(judge_attention)
+
+
+# --------------------------------------------------------------------------
+# What the bug does to a model (`check --consequence`; decides nothing)
+
+
+@GRADER.consequence("rope.consequence", "Your RoPE inside a tiny model",
+                    inputs=tiny_stack.inputs, needs=("RoPE",))
+def consequence_rope(env, x, case):
+    return tiny_stack.run(x, tiny_stack.rotary(env.mod.RoPE))
+
+
+@consequence_rope.judge
+def judge_consequence_rope(ctx, x, case, out):
+    model = getattr(ctx.ref, "model", ctx.ref)
+    return tiny_stack.judge(x, tiny_stack.rotary(model.RoPE), out, "RoPE(q, k)")

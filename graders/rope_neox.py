@@ -26,6 +26,7 @@ from drillpe.grading import (
     expect_tensor,
     is_close,
     mismatch,
+    tiny_stack,
 )
 
 GRADER = Grader("rope_neox")
@@ -456,3 +457,20 @@ def judge_low(ctx, x, case, out):
     if changed:
         raise Fail(f"{what} returns {got.dtype} for {inp.dtype} x; it must keep x's dtype "
                    "(cast cos/sin, or the result, to x.dtype)", ["output.wrong_dtype"])
+
+
+# --------------------------------------------------------------------------
+# What the bug does to a model (`check --consequence`; decides nothing)
+
+
+@GRADER.consequence("rope_neox.consequence", "Your apply_rope inside a tiny model",
+                    inputs=tiny_stack.inputs, needs=("apply_rope",))
+def consequence_rope_neox(env, x, case):
+    return tiny_stack.run(x, tiny_stack.rotary_ids(env.mod.apply_rope))
+
+
+@consequence_rope_neox.judge
+def judge_consequence_rope_neox(ctx, x, case, out):
+    model = getattr(ctx.ref, "model", ctx.ref)
+    return tiny_stack.judge(x, tiny_stack.rotary_ids(model.apply_rope), out,
+                            "apply_rope(x, position_ids)")

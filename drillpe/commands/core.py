@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Annotated
@@ -24,6 +25,7 @@ from drillpe.app import (
 from drillpe.data import bundle, catalog, places
 from drillpe.data.files import write_atomic
 from drillpe.errors import EXIT_FAILED, EXIT_OK, UsageError
+from drillpe.render import consequence_views
 
 
 @app.command("list", short_help="Every exercise, by topic, with your progress.")
@@ -232,6 +234,7 @@ def check(
     timeout: TimeoutOpt = 20.0,
     seed: SeedOpt = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Scorecard table and verdict only.")] = False,
+    consequence: Annotated[bool, typer.Option("--consequence", help="Also run your encoding in a tiny model next to the reference and plot where they part (rope, rope_neox, alibi).")] = False,
     workspace: WorkspaceOpt = None,
     lang: LangOpt = None,
 ) -> int:
@@ -241,24 +244,30 @@ def check(
     from drillpe.results.report import document
 
     ws = places.workspace(workspace)
+    if consequence:  # before looking for files: the option is wrong for these whatever they hold
+        _consequence_or_usage([exercise_or_usage(i) for i in exercise_ids or []])
     targets = resolve_targets(list(exercise_ids or []), file, ws)
+    if consequence:
+        _consequence_or_usage([exercise for exercise, _ in targets])
     history = open_history()
     results = []
     for number, (exercise, path) in enumerate(targets, start=1):
         with render.Progress(enabled=not as_json) as status:
             result = grade(GradeRequest(
                 exercise_id=exercise.id, file=path, device=device.value, seed=seed,
-                timeout=timeout, display_path=places.display(path),
+                timeout=timeout, display_path=places.display(path), consequence=consequence,
                 progress=status.grading(exercise.id, number, len(targets), device.value)))
         results.append(result)
         # Your progress is your workspace file's: a scratch file graded with --file (a
         # mistake tried on purpose, someone else's answer) is not recorded as your attempt.
         mine = places.learner_file(exercise.id, ws)
         recorded = path.resolve() == mine.resolve()
-        if recorded:
-            history.record_check(result, file=path)
+        if recorded:  # the tiny model's series are for this screen, not the timeline
+            history.record_check(dataclasses.replace(result, consequence=None), file=path)
         if not as_json:
             render.scorecard(result, quiet=quiet)
+            if consequence:
+                consequence_views.show(result)
             if recorded and _is_empty(path):
                 render.note(catalog.ui("empty_file", path=places.display(path), id=exercise.id))
             elif result.passed and not quiet:
@@ -271,6 +280,14 @@ def check(
     else:
         render.summary(results)
     return EXIT_OK if all(r.passed for r in results) else EXIT_FAILED
+
+
+def _consequence_or_usage(exercises: list[catalog.Exercise]) -> None:
+    """--consequence is for the exercises whose grader has a tiny model (exercise.toml)."""
+    for exercise in exercises:
+        if not exercise.consequence:
+            ids = ", ".join(e.id for e in catalog.by_topic() if e.consequence)
+            raise UsageError(catalog.ui("consequence_unsupported", ids=ids, id=exercise.id))
 
 
 @app.command(short_help="The next hint for what is failing.")

@@ -60,6 +60,9 @@ class Exercise:
     texts: dict = field(default_factory=dict, compare=False, hash=False)
     banned: tuple[str, ...] = ()
     banned_modules: tuple[str, ...] = field(default=())
+    # `check --consequence` can show this exercise inside a tiny model (its
+    # grader declares a consequence check): exercise.toml ``consequence = true``.
+    consequence: bool = False
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -193,6 +196,7 @@ def load() -> dict[str, Exercise]:
             texts=texts,
             banned=_expand_banned(entry.get("banned", []), defaults),
             banned_modules=tuple(defaults.get("banned_modules", [])),
+            consequence=bool(entry.get("consequence", False)),
         )
     return exercises
 

@@ -247,6 +247,10 @@ class Grader:
     def __init__(self, exercise_id: str):
         self.exercise_id = exercise_id
         self.checks: list[Check] = []
+        # Opt-in checks that decide nothing: run only when the grade asks for
+        # consequences (`check --consequence`), after every check above. Their
+        # judge returns the report's ``consequence`` (a dict), not a verdict.
+        self.consequences: list[Check] = []
 
     def check(
         self,
@@ -279,6 +283,34 @@ class Grader:
             return check
 
         return register
+
+    def consequence(
+        self,
+        check_id: str,
+        title: str,
+        *,
+        inputs: Callable[[Case, Rand], dict],
+        cases: Sequence[Case] = ({},),
+        needs: Sequence[str] = (),
+    ) -> Callable[[Callable], Check]:
+        """Declare what the learner's code does inside a tiny model
+        (drillpe.grading.tiny_stack): ``run`` as for a check; the judge returns
+        the series for the report, or raises Fail when the run cannot be shown."""
+        if any(c.id == check_id for c in (*self.checks, *self.consequences)):
+            raise ValueError(f"duplicate check id {check_id}")
+
+        def register(run: Callable[[Env, dict, Case], Any]) -> Check:
+            check = Check(id=check_id, title=title, level="extra", cases=list(cases),
+                          inputs=inputs, run=run, needs=tuple(needs))
+            self.consequences.append(check)
+            return check
+
+        return register
+
+    def active(self, consequence: bool) -> list[Check]:
+        """The checks one grade runs, in record order: every check, then the
+        consequences when the grade asks for them."""
+        return [*self.checks, *(self.consequences if consequence else [])]
 
 
 # --------------------------------------------------------------------------

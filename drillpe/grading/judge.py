@@ -1,6 +1,7 @@
 """The judge process: owns the references and every verdict.
 
-    python -m drillpe.grading.judge --exercise ID --file F --device D --seed N --run-dir DIR
+    python -m drillpe.grading.judge --exercise ID --file F --device D --seed N --run-dir DIR \
+        [--consequence]
 
 It starts alongside the learner process, loads torch, the grader and the
 reference while the learner's code runs, and reads the learner's file as
@@ -588,9 +589,11 @@ def skipped(check: Check, why: str) -> CheckResult:
 
 
 def grade(exercise_id: str, learner_file: Path, run_dir: Path, device: torch.device, seed: int,
-          end: LearnerEnd, static: StaticReport, grader, reference) -> ExerciseResult:
+          end: LearnerEnd, static: StaticReport, grader, reference,
+          consequence: bool = False) -> ExerciseResult:
     exercise = catalog.get(exercise_id)
     ctx = JudgeContext(ref=reference, device=device, seed=seed)
+    active = grader.active(consequence)
     try:
         if end.harm:  # nothing from that run can be believed
             raise records.Tampered(end.harm)
@@ -599,8 +602,7 @@ def grade(exercise_id: str, learner_file: Path, run_dir: Path, device: torch.dev
                                    f"{records.MAX_RECORDS_BYTES // 2**20} MiB drillpe accepts")
         data = records.read_capped(run_dir / RECORDS_FILE)
         try:
-            got = records.read_records(data, len(grader.checks),
-                                       [len(c.cases) for c in grader.checks])
+            got = records.read_records(data, len(active), [len(c.cases) for c in active])
         except (TypeError, ValueError, OverflowError, RuntimeError, MemoryError) as exc:
             # a check the validation missed: still the records' fault, not drillpe's
             raise records.Tampered(f"a record cannot be decoded ({type(exc).__name__})") \
@@ -609,9 +611,53 @@ def grade(exercise_id: str, learner_file: Path, run_dir: Path, device: torch.dev
             got.load["api"] = checked_facts(exercise, got.load["api"])
         if got.end is not None and got.truncated:
             raise records.Tampered("the records end in a partial frame")
-        return _grade(exercise, learner_file, device, seed, end, static, grader, ctx, got)
+        result = _grade(exercise, learner_file, device, seed, end, static, grader, ctx, got)
+        if consequence and grader.consequences:
+            result.consequence = consequence_of(grader, got, ctx, end, seed)
+        return result
     except records.Tampered as exc:
         return _untrustworthy(exercise, learner_file, device, seed, static, grader, str(exc))
+
+
+def consequence_of(grader, got: records.Records, ctx: JudgeContext, end: LearnerEnd,
+                   seed: int) -> dict | None:
+    """The report's ``consequence``: what the grader's first consequence check
+    shows of the learner's stack (drillpe.grading.tiny_stack), or why it cannot
+    be shown (``status`` "crash"). None when the file never loaded: the
+    report's error says why."""
+    if got.load is None or got.load["status"] != "ok":
+        return None
+    index = len(grader.checks)
+    check = grader.consequences[0]
+    absent = [n for n in check.needs if not got.load["api"].get(n, {}).get("present")]
+    rows = got.cases.get(index)
+    if absent:
+        if rows:
+            raise records.Tampered(f"records for {check.id}, which needs {absent[0]}, a name the "
+                                   "load record says is missing")
+        return {"status": "crash", "check": check.id,
+                "message": f"needs {', '.join(absent)}, which your file does not define"}
+    if rows is None or len(rows) < len(check.cases) and not rows[-1]["failed"]:
+        if got.end is not None:
+            raise records.Tampered(f"the learner process finished without the records of "
+                                   f"{check.id}")
+        return {"status": "crash", "check": check.id,
+                "message": f"not reached: {end.early_reason[2]}"}
+    out = rows[0]["out"]
+    try:
+        if isinstance(out, ExceptionOut):
+            raise exception_failure(out)
+        shown = check.judge_fn(ctx, case_inputs(check, 0, seed, ctx.device), check.cases[0], out)
+    except Fail as failure:
+        return {"status": "crash", "check": check.id, "message": failure.message,
+                "diagnosis": failure.diagnosis}
+    except records.Tampered:
+        raise
+    except Exception as exc:  # a grader bug must not look like the learner's
+        return {"status": "error", "check": check.id,
+                "message": f"drillpe's grader failed ({type(exc).__name__}: {exc}); this is a "
+                           "drillpe bug, please report it"}
+    return {**shown, "check": check.id}
 
 
 def _untrustworthy(exercise: catalog.Exercise, learner_file: Path, device: torch.device,
@@ -751,6 +797,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--run-dir", required=True, type=Path)
+    parser.add_argument("--consequence", action="store_true",
+                        help="also judge the grader's consequence checks (report: consequence)")
     return parser.parse_args(argv)
 
 
@@ -777,7 +825,7 @@ def run(args: argparse.Namespace, grader=None, reference=None) -> int:
     end = LearnerEnd.from_json(json.loads(line), stuck_lines(args.run_dir / STUCK_FILE,
                                                               args.file))
     result = grade(args.exercise, args.file, args.run_dir, device, args.seed, end, static,
-                   grader, reference)
+                   grader, reference, consequence=args.consequence)
     write_json(args.run_dir / REPORT_FILE, result.to_dict())
     return 0
 

@@ -3,7 +3,7 @@ on the case inputs, and sends what came out. It never sees a reference and
 never decides a verdict; the judge process does that.
 
     python -m drillpe.grading.learner --exercise ID --file F --device D --seed N \
-        [--deadline T] [--records-fd 3] [--stuck-fd 4]
+        [--consequence] [--deadline T] [--records-fd 3] [--stuck-fd 4]
 
 It runs inside the sandbox (drillpe.launch), with no writable place but a
 private /tmp: everything it has to say goes out as frames on the records
@@ -231,6 +231,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--file", required=True, type=Path)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--consequence", action="store_true",
+                        help="also run the grader's consequence checks, after the others")
     parser.add_argument("--records-fd", type=int, default=3)
     parser.add_argument("--stuck-fd", type=int, default=4)
     parser.add_argument("--deadline", type=float, default=None,
@@ -292,7 +294,7 @@ def run(args: argparse.Namespace, grader=None) -> int:
     channel.send("load", {"status": "ok", "api": api})
 
     env = Env(mod=mod, device=device)
-    for index, check in enumerate(grader.checks):
+    for index, check in enumerate(grader.active(args.consequence)):
         if any(getattr(mod, name, None) is None for name in check.needs):
             continue
         for case_index in range(len(check.cases)):

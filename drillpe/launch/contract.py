@@ -4,8 +4,12 @@ the learner writes to, the exit codes children use to say something, and
 the line that tells the judge how the learner process ended.
 
     judge    python -m drillpe.grading.judge   --exercise --file --device --seed --run-dir
-    learner  python -m drillpe.grading.learner --exercise --file --device --seed
+                                               [--consequence]
+    learner  python -m drillpe.grading.learner --exercise --file --device --seed [--consequence]
                                                [--deadline] (records on fd 3, stuck dump on fd 4)
+
+``--consequence`` (both or neither): the grade also runs the grader's
+consequence checks, after the others (``check --consequence``).
     worker   python -m drillpe.grading.warm_worker    learner|judge   (see drillpe.grading.warm_worker)
     bench    python -m drillpe.grading.bench_child --role learner|reference ...
                                                (the JSON result on fd 3)
@@ -51,10 +55,11 @@ class Grade:
     file: str  # the staged copy
     device: str
     seed: int
+    consequence: bool = False  # also run the consequence checks (judge and learner alike)
 
     def args(self) -> list[str]:
         return ["--exercise", self.exercise, "--file", self.file, "--device", self.device,
-                "--seed", str(self.seed)]
+                "--seed", str(self.seed), *(["--consequence"] if self.consequence else [])]
 
     def judge_args(self, run_dir: str) -> list[str]:
         return [*self.args(), "--run-dir", run_dir]

@@ -45,6 +45,8 @@ class GradeRequest:
     seed: int = 0
     timeout: float = 20.0
     display_path: str | None = None
+    # Also run the learner's encoding in a tiny model (report: ``consequence``).
+    consequence: bool = False
     # Told how far the grade has got, for a status line: ("running", None) when
     # the learner's code starts, ("check", index into the exercise's check list)
     # as its checks run, ("judging", None) at the end. Called from other threads.
@@ -95,7 +97,8 @@ def grade(request: GradeRequest, launcher=None) -> ExerciseResult:
         if answered is not None:
             answered.duration_s = round(time.monotonic() - started, 2)
             return answered
-        job = contract.Grade(request.exercise_id, str(staged), request.device, request.seed)
+        job = contract.Grade(request.exercise_id, str(staged), request.device, request.seed,
+                             consequence=request.consequence)
         judge = launcher.start_judge(job, run_dir)
         try:
             _tell(request, "running", None)

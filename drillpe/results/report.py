@@ -53,10 +53,16 @@ class ExerciseResult:
     # How the learner's code was isolated for this grade: "namespaces", "guard"
     # (drillpe.launch.sandbox says what each guarantees).
     isolation: str = ""
+    # Only when the grade asked for it (`check --consequence`): the learner's
+    # encoding inside a tiny model next to the reference's (README: "What your
+    # bug does to a model"). Absent from the JSON otherwise.
+    consequence: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["checks"] = [c.to_dict() for c in self.checks]
+        if out["consequence"] is None:
+            del out["consequence"]
         return out
 
     @classmethod

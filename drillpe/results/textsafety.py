@@ -40,4 +40,6 @@ def neutralise_result(result: ExerciseResult) -> ExerciseResult:
     for check in result.checks:
         check.message = neutralise(check.message)
         check.traceback = [neutralise(line) for line in check.traceback]
+    if result.consequence and isinstance(result.consequence.get("message"), str):
+        result.consequence["message"] = neutralise(result.consequence["message"])
     return result
