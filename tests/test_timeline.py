@@ -34,11 +34,16 @@ def edit(n: int) -> str:
         f"x{i} = {i}  # step {i}" for i in range(n)) + "\n    raise NotImplementedError", 1)
 
 
+T0 = 1_790_000_000.0  # 2026: an import refuses times before 2020
+
+
 def record_three(home):
     history = History(home)
-    history.record_check(result(), at=100.0, text=edit(1))
-    history.record_check(result(diagnoses=("attention.mask_ignored",)), at=200.0, text=edit(2))
-    history.record_check(result(passed=True, score=1.0, diagnoses=()), at=300.0, text=edit(3))
+    history.record_check(result(), at=T0 + 100.0, text=edit(1))
+    history.record_check(result(diagnoses=("attention.mask_ignored",)), at=T0 + 200.0,
+                         text=edit(2))
+    history.record_check(result(passed=True, score=1.0, diagnoses=()), at=T0 + 300.0,
+                         text=edit(3))
     return history
 
 
@@ -119,7 +124,7 @@ def test_history_json_shape(isolated_places):
     assert [a["n"] for a in document["attempts"]] == [1, 2, 3]
     assert second["fixed"] == ["rope.half_split"] and second["new"] == ["attention.mask_ignored"]
     assert third["passed"] is True and third["source"] == "kept"
-    assert first["at"].startswith("1970-01-01T00:01:40")
+    assert first["at"].startswith("2026-09-21T14:15:00")  # T0 + 100, in UTC
 
 
 def test_diff_defaults_to_the_last_two_and_takes_numbers_from_either_end(isolated_places):
@@ -173,9 +178,9 @@ def test_export_and_import_round_trip_and_a_second_import_adds_nothing(isolated_
     other = tmp_path / "other-home"
     monkeypatch.setenv("DRILLPE_HOME", str(other))
     first = run_cli("history", "--import", out)
-    assert first.returncode == 0 and "Imported 3 attempts" in first.stdout, first.stderr
+    assert first.returncode == 0 and "3 new, 0 already here" in first.stdout, first.stderr
     again = run_cli("history", "--import", out)
-    assert "Imported 0 attempts" in again.stdout and "3 were already here" in again.stdout
+    assert "0 new, 3 already here" in again.stdout
     there = History(other)
     entries = there.timeline("rope")
     assert [there.text(e.code_sha) for e in entries] == [edit(1), edit(2), edit(3)]
@@ -186,6 +191,16 @@ def test_export_and_import_round_trip_and_a_second_import_adds_nothing(isolated_
     out.write_text(lines[0] + "\n{\"format\": \"other\"}\n", encoding="utf-8")
     broken = run_cli("history", "--import", out)
     assert broken.returncode == 2 and "line 2" in broken.stderr
+    # values that would break every screen later are refused at the door
+    first = json.loads(lines[0])
+    for field, value, says in (("at", first["at"] * 1000, "milliseconds"), ("at", 5.0, "2020"),
+                               ("score", 7.5, "between 0 and 1"),
+                               ("duration_s", -3.0, "duration_s")):
+        out.write_text(json.dumps({**first, field: value}) + "\n", encoding="utf-8")
+        refused = run_cli("history", "--import", out)
+        assert refused.returncode == 2 and says in refused.stderr, (field, refused.stderr)
+        assert "Traceback" not in refused.stderr
+    assert run_cli("history", "rope").returncode == 0
 
 
 def test_retention_drops_old_sources_but_never_an_attempt(isolated_places, monkeypatch):

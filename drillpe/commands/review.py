@@ -143,7 +143,8 @@ def diff(
     if a is None:
         kept = [e for e in entries if e.code_sha is not None]
         if len(kept) < 2:
-            raise UsageError(catalog.ui("tl_need_two", id=exercise.id, n=len(kept)))
+            raise UsageError(catalog.ui("tl_need_two" if kept else "tl_need_any",
+                                        id=exercise.id))
         chosen = kept[-2:]
     else:
         chosen = []
@@ -201,7 +202,7 @@ def replay(
         except BadIndex:
             place = -1
         if place is None or place < 0:
-            raise UsageError(catalog.ui("tl_bad_index", spec=start, id=exercise.id,
+            raise UsageError(catalog.ui("tl_bad_start", spec=start, id=exercise.id,
                                         n=len(entries)))
     with Keys(arrows=True) as keys:
         player.run(entries, history.report, keys, place)

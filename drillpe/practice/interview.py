@@ -253,7 +253,8 @@ class Live:
         final grade at submit is) and the session's."""
         now = time.time()
         self.history.record_check(result, source="mock", session=self.session.id, at=now,
-                                  text=text, counted=False)
+                                  text=text, counted=False,
+                                  untouched=_untouched(self.session, eid))
         kept = self.history.keep(eid, text, result)  # stored just now: only the keys
         mock.add_step(self.session, eid, result, now, kept)
         self.session.save()

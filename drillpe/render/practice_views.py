@@ -226,7 +226,7 @@ def next_list(plans: list, show: int, started: dict[str, bool] | None = None) ->
     exercise = catalog.get(top.exercise)
     out.print(Text.assemble((ui("next_now"), "bold"), (top.exercise, "bold cyan"),
                             (f" — {exercise.title}", "")), soft_wrap=True)
-    out.print(Text(ui("next_why", reason=top.reason), style=""), soft_wrap=True)
+    out.print(Wrapped(ui("next_why", reason=top.reason)))  # between words, at any width
     key = "next_do_started" if (started or {}).get(top.exercise) else "next_do_new"
     out.print(Text(ui(key, id=top.exercise), style="dim"), soft_wrap=True)
     rest = plans[1:show]

@@ -75,7 +75,7 @@ def history(exercise_id: str, entries: list[Entry]) -> None:
     table.add_column(ui("col_score"), justify="right", no_wrap=True)
     table.add_column(ui("tl_col_change"), overflow="fold")
     for entry in entries:
-        table.add_row(str(entry.number), datetime.fromtimestamp(entry.at).strftime("%m-%d %H:%M"),
+        table.add_row(str(entry.number), datetime.fromtimestamp(entry.at).strftime("%m-%d %H:%M:%S"),
                       origin_word(entry), _verdict(entry), f"{entry.score:.0%}",
                       change_text(entry))
     out.print(table)
@@ -189,4 +189,4 @@ def replay_printed(entries: list[Entry], results: list[ExerciseResult | None]) -
         if result is None:
             out.print(_summary(entry))
         else:
-            out.print(render.scorecard_renderable(result, quiet=True))
+            out.print(render.scorecard_renderable(result))  # with Why/Fix, as on screen

@@ -441,19 +441,22 @@ class History:
     def record_check(self, result: ExerciseResult, *, source: str = "check",
                      session: str | None = None, at: float | None = None,
                      file: Path | None = None, text: str | None = None,
-                     counted: bool = True) -> Attempt:
+                     counted: bool = True, untouched: bool | None = None) -> Attempt:
         """Record one grade, with its report and the graded source (``text``, else
         ``file`` read now) in the timeline. ``file``: the graded file; when it is
         still the exercise's stub the attempt is marked untouched (no try).
-        ``counted=False``: a grade inside a mock round (timeline only)."""
+        ``counted=False``: a grade inside a mock round (timeline only).
+        ``untouched``: whether the file is still as it was handed out, where its
+        stub is not the exercise's (a mock session's); None: compare with the stub."""
         if text is None and file is not None:
             text = _read(file)
         hints, revealed = self._round_state(result.exercise)
         attempt = Attempt.from_result(result, self.clock() if at is None else at,
                                       hints_used=hints, revealed=revealed, source=source,
                                       session=session,
-                                      untouched=text is not None and bundle.is_stub(
-                                          result.exercise, text))
+                                      untouched=untouched if untouched is not None else (
+                                          text is not None and bundle.is_stub(
+                                              result.exercise, text)))
         statements: list[tuple[str, tuple]] = []
         code = self._blob(result.exercise, "code_sha", text, statements)
         report = self._blob(result.exercise, "report_sha",

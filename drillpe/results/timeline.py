@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import time
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -150,6 +151,9 @@ ATTEMPT_KEYS = {
 }
 
 
+EARLIEST_AT = 1577836800.0  # 2020-01-01 UTC
+
+
 def export_line(row: dict[str, Any]) -> str:
     return json.dumps({"format": EXPORT_FORMAT, "version": EXPORT_VERSION, **row},
                       ensure_ascii=False, sort_keys=True)
@@ -176,9 +180,20 @@ def import_line(line: str, known: set[str]) -> dict[str, Any]:
         raise ValueError(f"origin must be one of {', '.join(ORIGINS)}")
     if not math.isfinite(data["at"]) or not math.isfinite(data["score"]):
         raise ValueError("at and score must be finite numbers")
+    # A time in milliseconds, or from before drillpe existed, would break every
+    # screen that shows a date; allow a day of clock skew between machines.
+    if not EARLIEST_AT <= data["at"] <= time.time() + 86400:
+        raise ValueError(f"at must be a time in seconds since 1970, between 2020 and now "
+                         f"(not {data['at']!r}: milliseconds?)")
+    if not 0.0 <= data["score"] <= 1.0:
+        raise ValueError(f"score must be between 0 and 1 (not {data['score']!r})")
+    duration = data["duration_s"]
+    if duration is not None and not (math.isfinite(duration) and 0 <= duration <= 86400):
+        raise ValueError(f"duration_s must be between 0 and 86400 seconds (not {duration!r})")
     if data["report"] is not None:
         try:
             ExerciseResult.from_dict({**data["report"], "duration_s": 0.0})
-        except (TypeError, ValueError, AttributeError) as exc:
-            raise ValueError(f"its report is not a drillpe report ({exc})") from None
+        except (TypeError, ValueError, AttributeError):
+            raise ValueError("its report is not a drillpe report (not the shape "
+                             "drillpe check --json writes)") from None
     return data
