@@ -8,23 +8,31 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
+def isolate(patch, top: Path) -> dict:
+    """The environment isolated_places gives each test, under ``top``. Also for a module
+    fixture that runs a command once for several tests (pytest sets module fixtures up
+    before any test's own): ``with pytest.MonkeyPatch.context() as patch: isolate(patch, ...)``."""
+    home = top / "home"
+    workspace = top / "workspace"
+    patch.setenv("DRILLPE_HOME", str(home))
+    patch.setenv("DRILLPE_WORKSPACE", str(workspace))
+    patch.setenv("NO_COLOR", "1")
+    # English unless a test asks otherwise, whatever the machine's locale
+    for var in ("DRILLPE_LANG", "LANGUAGE", "LC_ALL", "LC_MESSAGES"):
+        patch.delenv(var, raising=False)
+    patch.setenv("LANG", "C.UTF-8")
+    return {"home": home, "workspace": workspace}
+
+
 @pytest.fixture(autouse=True)
 def isolated_places(tmp_path, monkeypatch):
     """Every test gets its own DRILLPE_HOME and DRILLPE_WORKSPACE."""
-    home = tmp_path / "home"
-    workspace = tmp_path / "workspace"
-    monkeypatch.setenv("DRILLPE_HOME", str(home))
-    monkeypatch.setenv("DRILLPE_WORKSPACE", str(workspace))
-    monkeypatch.setenv("NO_COLOR", "1")
-    # English unless a test asks otherwise, whatever the machine's locale; --lang given to
-    # an in-process CLI call must not leak into the next test.
-    for var in ("DRILLPE_LANG", "LANGUAGE", "LC_ALL", "LC_MESSAGES"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("LANG", "C.UTF-8")
+    places = isolate(monkeypatch, tmp_path)
+    # --lang given to an in-process CLI call must not leak into the next test.
     from drillpe.data import i18n
 
     monkeypatch.setattr(i18n, "_chosen", None)
-    yield {"home": home, "workspace": workspace}
+    yield places
 
 
 @pytest.fixture(autouse=True)
@@ -81,6 +89,49 @@ def run_cli(*args, cwd=None, env=None, timeout=120):
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "drillpe", *map(str, args)], cwd=cwd,
                           env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+def once_per_session(tmp_path_factory, name: str, make):
+    """``make()``'s value (JSON), computed once per pytest run whichever xdist workers
+    ask: the first computes it while holding a lock, the others wait and read it (xdist
+    spreads a module's tests over workers, so a module fixture alone may run on each).
+
+    For module fixtures that run one expensive command (a bench starts four torch
+    processes) that several tests read. Without xdist, or without fcntl, plainly make()."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: each worker computes its own
+        fcntl = None
+    if not worker or fcntl is None:
+        return make()
+    import json
+
+    root = tmp_path_factory.getbasetemp().parent  # shared by this run's workers only
+    store = root / f"once-{name}.json"
+    with open(root / f"once-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if store.is_file():
+            return json.loads(store.read_text(encoding="utf-8"))
+        value = make()
+        partial = store.with_suffix(".partial")
+        partial.write_text(json.dumps(value), encoding="utf-8")
+        partial.replace(store)
+        return value
+
+
+def as_record(res) -> dict:
+    """A CompletedProcess as JSON, for once_per_session."""
+    return {"args": [str(a) for a in res.args], "returncode": res.returncode,
+            "stdout": res.stdout, "stderr": res.stderr}
+
+
+def completed(record: dict):
+    """as_record's inverse."""
+    import subprocess
+
+    return subprocess.CompletedProcess(record["args"], record["returncode"], record["stdout"],
+                                       record["stderr"])
 
 
 def interruptible():

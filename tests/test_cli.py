@@ -3,7 +3,27 @@
 import json
 import sys
 
-from conftest import FIXTURES, ROOT, run_cli
+import pytest
+from conftest import FIXTURES, ROOT, as_record, completed, isolate, once_per_session, run_cli
+
+SWAPPED = FIXTURES / "sinusoidal" / "sin_cos_swapped.py"
+
+
+@pytest.fixture(scope="module")
+def scratch_check(tmp_path_factory):
+    """`drillpe check --file sin_cos_swapped.py sinusoidal` (a cold grade: two torch
+    processes), then `drillpe list --json` in the same places: (check, list). Read by
+    test_check_file_option_and_scorecard and test_only_the_workspace_file_counts_as_an_attempt,
+    each asking its own questions of the one run (once per pytest run: conftest's
+    once_per_session)."""
+    def make():
+        with pytest.MonkeyPatch.context() as patch:
+            isolate(patch, tmp_path_factory.mktemp("scratch-check"))
+            return [as_record(run_cli("check", "--file", SWAPPED, "sinusoidal")),
+                    as_record(run_cli("list", "--json"))]
+
+    res, listed = once_per_session(tmp_path_factory, "scratch-check", make)
+    return completed(res), completed(listed)
 
 
 def test_help_and_version():
@@ -117,31 +137,51 @@ def test_check_json_pass_and_fail(isolated_places):
     assert any("syntax.error" in c["diagnosis"] for c in by_id["learnable"]["checks"])
 
 
-def test_check_file_option_and_scorecard(tmp_path):
-    wrong = FIXTURES / "sinusoidal" / "sin_cos_swapped.py"
-    res = run_cli("check", "--file", wrong, "sinusoidal")
+def test_check_file_option_and_scorecard(scratch_check):
+    res, _ = scratch_check
     assert res.returncode == 1
     assert "FAIL" in res.stdout and "sinusoidal.sin_cos_swapped" in res.stdout
     assert "Fix:" in res.stdout
     assert "\x1b[" not in res.stdout  # no colour codes when not a terminal
 
 
-def test_only_the_workspace_file_counts_as_an_attempt(isolated_places):
-    def attempts():
-        listed = json.loads(run_cli("list", "--json").stdout)["exercises"]
-        return next(row["attempts"] for row in listed if row["id"] == "sinusoidal")
+def in_process(capsys, *args) -> tuple[int, str]:
+    """drillpe's main() in this process: (exit code, stdout). Under warm_grading its
+    grades go to the shared warm workers instead of two cold processes each."""
+    from drillpe.cli import main
 
-    scratch = run_cli("check", "--file", FIXTURES / "sinusoidal" / "sin_cos_swapped.py",
-                      "sinusoidal")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in args])
+    return exc.value.code, capsys.readouterr().out
+
+
+def attempts_of(listed: str) -> int:
+    rows = json.loads(listed)["exercises"]
+    return next(row["attempts"] for row in rows if row["id"] == "sinusoidal")
+
+
+def test_only_the_workspace_file_counts_as_an_attempt(isolated_places, scratch_check,
+                                                      warm_grading, capsys):
+    """What history records does not depend on how the grade ran: past the scratch run
+    (a real CLI process, shared with test_check_file_option_and_scorecard), the checks
+    run in process on the warm workers."""
+    def attempts():
+        code, listed = in_process(capsys, "list", "--json")
+        assert code == 0
+        return attempts_of(listed)
+
+    scratch, listed = scratch_check
     assert scratch.returncode == 1 and "Not recorded in your history" in scratch.stdout
+    assert listed.returncode == 0 and attempts_of(listed.stdout) == 0
     assert attempts() == 0
-    assert run_cli("start", "sinusoidal").returncode == 0
+    assert in_process(capsys, "start", "sinusoidal")[0] == 0
     mine = isolated_places["workspace"] / "sinusoidal.py"
-    assert run_cli("check", "sinusoidal").returncode == 1
+    assert in_process(capsys, "check", "sinusoidal")[0] == 1
     assert attempts() == 0  # the untouched stub is not a try (stats)
-    mine.write_text((FIXTURES / "sinusoidal" / "sin_cos_swapped.py").read_text())
-    assert run_cli("check", "--file", mine, "sinusoidal").returncode == 1  # the same file
-    assert run_cli("check", "sinusoidal").returncode == 1
+    mine.write_text(SWAPPED.read_text())
+    assert in_process(capsys, "check", "--file", mine, "sinusoidal")[0] == 1  # the same file
+    assert in_process(capsys, "check", "sinusoidal")[0] == 1
     assert attempts() == 2
 
 
