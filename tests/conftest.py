@@ -134,6 +134,71 @@ def completed(record: dict):
                                        record["stderr"])
 
 
+SWAPPED = FIXTURES / "sinusoidal" / "sin_cos_swapped.py"
+
+
+@pytest.fixture(scope="module")
+def scratch_check(tmp_path_factory):
+    """`drillpe check --file sin_cos_swapped.py sinusoidal` with NO_COLOR unset (a pipe,
+    not a terminal: no ANSI codes whatever NO_COLOR says), then `drillpe list --json` in
+    the same places: (check, list). A cold grade starts two torch processes; this one
+    (once per pytest run) is read by tests/test_cli.py's test_check_file_option_and_scorecard
+    and test_only_the_workspace_file_counts_as_an_attempt, and by tests/test_conventions.py's
+    test_check_quiet_is_shorter, each asking its own questions of it."""
+    def make():
+        with pytest.MonkeyPatch.context() as patch:
+            isolate(patch, tmp_path_factory.mktemp("scratch-check"))
+            patch.delenv("NO_COLOR")
+            return [as_record(run_cli("check", "--file", SWAPPED, "sinusoidal")),
+                    as_record(run_cli("list", "--json"))]
+
+    res, listed = once_per_session(tmp_path_factory, "scratch-check", make)
+    return completed(res), completed(listed)
+
+
+# drillpe's own entry point (drillpe/__main__.py calls cli.main) in a fresh process, which
+# then says which heavy modules it imported: the CLI process must never import torch.
+PROBE = """
+import sys
+from drillpe.cli import main
+sys.argv = ["drillpe", *{args!r}]
+try:
+    main()
+except SystemExit as exc:
+    print(f"EXIT:{{exc.code}}", file=sys.stderr)
+heavy = sorted(m for m in ("torch", "numpy") if m in sys.modules)
+print("HEAVY:" + ",".join(heavy), file=sys.stderr)
+"""
+
+
+def probe_cli(*args):
+    """`drillpe ARGS` through PROBE; CompletedProcess (its returncode is PROBE's: the
+    command's exit code is the EXIT: line on stderr)."""
+    import subprocess
+
+    return subprocess.run([sys.executable, "-c", PROBE.format(args=[str(a) for a in args])],
+                          capture_output=True, text=True, timeout=300)
+
+
+def probed_once(tmp_path_factory, name: str, *args):
+    """probe_cli(*args) with NO_COLOR unset, in places of its own, once per pytest run."""
+    def make():
+        with pytest.MonkeyPatch.context() as patch:
+            isolate(patch, tmp_path_factory.mktemp(name))
+            patch.delenv("NO_COLOR")
+            return as_record(probe_cli(*args))
+
+    return completed(once_per_session(tmp_path_factory, name, make))
+
+
+@pytest.fixture(scope="module")
+def doctor_probe(tmp_path_factory):
+    """`drillpe doctor` through PROBE (a torch probe and a sandbox probe: two processes):
+    read by tests/test_conventions.py's test_bench_and_doctor_do_not_import_torch and
+    tests/test_doctor.py's test_doctor_text."""
+    return probed_once(tmp_path_factory, "doctor-probe", "doctor")
+
+
 def interruptible():
     """preexec_fn for a CLI a test will Ctrl-C: a run started in the background
     (``cmd &`` in a script) inherits SIGINT ignored, and Python then never

@@ -4,26 +4,7 @@ import json
 import sys
 
 import pytest
-from conftest import FIXTURES, ROOT, as_record, completed, isolate, once_per_session, run_cli
-
-SWAPPED = FIXTURES / "sinusoidal" / "sin_cos_swapped.py"
-
-
-@pytest.fixture(scope="module")
-def scratch_check(tmp_path_factory):
-    """`drillpe check --file sin_cos_swapped.py sinusoidal` (a cold grade: two torch
-    processes), then `drillpe list --json` in the same places: (check, list). Read by
-    test_check_file_option_and_scorecard and test_only_the_workspace_file_counts_as_an_attempt,
-    each asking its own questions of the one run (once per pytest run: conftest's
-    once_per_session)."""
-    def make():
-        with pytest.MonkeyPatch.context() as patch:
-            isolate(patch, tmp_path_factory.mktemp("scratch-check"))
-            return [as_record(run_cli("check", "--file", SWAPPED, "sinusoidal")),
-                    as_record(run_cli("list", "--json"))]
-
-    res, listed = once_per_session(tmp_path_factory, "scratch-check", make)
-    return completed(res), completed(listed)
+from conftest import FIXTURES, ROOT, SWAPPED, run_cli
 
 
 def test_help_and_version():
@@ -142,7 +123,7 @@ def test_check_file_option_and_scorecard(scratch_check):
     assert res.returncode == 1
     assert "FAIL" in res.stdout and "sinusoidal.sin_cos_swapped" in res.stdout
     assert "Fix:" in res.stdout
-    assert "\x1b[" not in res.stdout  # no colour codes when not a terminal
+    assert "\x1b[" not in res.stdout  # no colour codes when not a terminal, NO_COLOR unset
 
 
 def in_process(capsys, *args) -> tuple[int, str]:
@@ -411,10 +392,12 @@ def test_the_workspace_is_found_from_a_subfolder_and_never_doubled(isolated_plac
     assert res.returncode == 2 and "drillpe start alibi" in res.stderr
 
 
-def test_check_messages_a_newcomer_needs(isolated_places, tmp_path):
+def test_check_messages_a_newcomer_needs(isolated_places, tmp_path, warm_grading, capsys):
     """A path where an id goes says to use the id or --file; a --file names its
     exercise through the stub's own `drillpe check ID` line; an empty workspace
-    file suggests reset; a pass says what to do next."""
+    file suggests reset; a pass says what to do next. The messages do not depend on how
+    the grade ran: that check runs in process, on the warm workers (capsys is no
+    terminal either: no status line)."""
     from pathlib import Path
 
     from drillpe.commands.core import _exercise_of
@@ -436,9 +419,9 @@ def test_check_messages_a_newcomer_needs(isolated_places, tmp_path):
     ws.mkdir(parents=True)
     (ws / "sinusoidal.py").write_text((ROOT / "solutions" / "sinusoidal.py").read_text())
     (ws / "learnable.py").write_text("\n")
-    res = run_cli("check", "sinusoidal", "learnable")
-    assert res.returncode == 1
-    out = " ".join(res.stdout.split())
+    code, out = in_process(capsys, "check", "sinusoidal", "learnable")
+    assert code == 1
+    out = " ".join(out.split())
     assert "Next: drillpe start learnable" in out and "grading" not in out
     assert "learnable.py is empty: drillpe reset learnable puts the stub back" in out
 

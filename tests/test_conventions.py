@@ -4,12 +4,20 @@ for a mistyped id, shell completion, and no torch in the CLI process for
 bench and doctor (they time and probe in child processes)."""
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, as_record, completed, isolate, once_per_session, run_cli
+from conftest import (
+    FIXTURES,
+    SWAPPED,
+    as_record,
+    completed,
+    isolate,
+    once_per_session,
+    probe_cli,
+    probed_once,
+    run_cli,
+)
 
 from drillpe.app import complete_exercise_id
 from drillpe.data import catalog
@@ -47,7 +55,7 @@ def quiet_bench(tmp_path_factory):
 
 # Every command, in a form that produces styled output when allowed to. The ones that
 # start torch processes are run once each, by a test that asks more of the same run:
-# `check rope --file HALF` by test_check_quiet_is_shorter, `bench rope --file HALF` by
+# `check --file SWAPPED sinusoidal` by test_check_quiet_is_shorter, `bench rope --file HALF` by
 # tests/test_bench.py's test_refuses_an_answer_that_fails_its_core_checks, `doctor` and
 # `bench rope --file SLOW_LOOP` by test_bench_and_doctor_do_not_import_torch.
 COMMANDS = [
@@ -82,14 +90,14 @@ def test_no_colour_with_no_color_even_on_a_terminal(args, isolated_places, monke
     assert not COLOUR.search(plain.stdout + plain.stderr)
 
 
-def test_check_quiet_is_shorter(monkeypatch):
+def test_check_quiet_is_shorter(scratch_check, monkeypatch):
     monkeypatch.delenv("NO_COLOR", raising=False)  # not a terminal: no ANSI codes anyway
-    full = run_cli("check", "rope", "--file", HALF)
-    quiet = run_cli("check", "rope", "--file", HALF, "--quiet")
+    full, _ = scratch_check  # `check --file SWAPPED sinusoidal`, NO_COLOR unset too
+    quiet = run_cli("check", "--file", SWAPPED, "sinusoidal", "--quiet")
     assert full.returncode == quiet.returncode == 1
     for res in (full, quiet):
         assert "\x1b[" not in res.stdout and "\x1b[" not in res.stderr
-    assert "rope.half_split" in quiet.stdout
+    assert "sinusoidal.sin_cos_swapped" in quiet.stdout
     assert len(quiet.stdout.splitlines()) < len(full.stdout.splitlines())
     assert "drillpe hint" not in quiet.stdout
 
@@ -133,35 +141,11 @@ def test_completion_install_is_offered():
     assert "--install-completion" in res.stdout and "--show-completion" in res.stdout
 
 
-PROBE = """
-import sys
-from drillpe.cli import main
-sys.argv = ["drillpe", *{args!r}]
-try:
-    main()
-except SystemExit as exc:
-    print(f"EXIT:{{exc.code}}", file=sys.stderr)
-heavy = sorted(m for m in ("torch", "numpy") if m in sys.modules)
-print("HEAVY:" + ",".join(heavy), file=sys.stderr)
-"""
-
-
-def _probe(args):
-    return subprocess.run([sys.executable, "-c", PROBE.format(args=args)], capture_output=True,
-                          text=True, timeout=300)
-
-
 @pytest.fixture(scope="module")
 def bench_probe(tmp_path_factory):
-    """PROBE on `bench rope --file SLOW_LOOP --quick`, NO_COLOR unset: read by
-    test_bench_and_doctor_do_not_import_torch and test_scorecard_text."""
-    def make():
-        with pytest.MonkeyPatch.context() as patch:
-            isolate(patch, tmp_path_factory.mktemp("bench-probe"))
-            patch.delenv("NO_COLOR", raising=False)
-            return as_record(_probe(PROBED_BENCH))
-
-    return completed(once_per_session(tmp_path_factory, "bench-probe", make))
+    """`bench rope --file SLOW_LOOP --quick` through conftest's PROBE, NO_COLOR unset: read
+    by test_bench_and_doctor_do_not_import_torch and test_scorecard_text."""
+    return probed_once(tmp_path_factory, "bench-probe", *PROBED_BENCH)
 
 
 @pytest.mark.parametrize("args", [["doctor"], PROBED_BENCH, ["bench", "--help"]],
@@ -170,7 +154,12 @@ def test_bench_and_doctor_do_not_import_torch(args, monkeypatch, request):
     """The CLI's own process, as `python -m drillpe` runs it (drillpe/__main__.py calls
     cli.main), with NO_COLOR unset: also test_no_ansi_codes_when_not_a_terminal for these."""
     monkeypatch.delenv("NO_COLOR", raising=False)
-    res = request.getfixturevalue("bench_probe") if args == PROBED_BENCH else _probe(args)
+    if args == PROBED_BENCH:  # the run test_scorecard_text reads
+        res = request.getfixturevalue("bench_probe")
+    elif args == ["doctor"]:  # the run tests/test_doctor.py's test_doctor_text reads
+        res = request.getfixturevalue("doctor_probe")
+    else:
+        res = probe_cli(*args)
     marker = [line for line in res.stderr.splitlines() if line.startswith("HEAVY:")]
     assert marker == ["HEAVY:"], res.stderr
     [exit_line] = [line for line in res.stderr.splitlines() if line.startswith("EXIT:")]
