@@ -199,6 +199,18 @@ def doctor_probe(tmp_path_factory):
     return probed_once(tmp_path_factory, "doctor-probe", "doctor")
 
 
+def cli_in_process(capsys, *args) -> tuple[int, str]:
+    """drillpe's main() run in this process: (exit code, stdout). Under warm_grading its
+    grades go to the shared warm workers instead of two cold processes each: for tests
+    of what a command says or records, which does not depend on how the grade ran."""
+    from drillpe.cli import main
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in args])
+    return exc.value.code, capsys.readouterr().out
+
+
 def interruptible():
     """preexec_fn for a CLI a test will Ctrl-C: a run started in the background
     (``cmd &`` in a script) inherits SIGINT ignored, and Python then never

@@ -3,8 +3,7 @@
 import json
 import sys
 
-import pytest
-from conftest import FIXTURES, ROOT, SWAPPED, run_cli
+from conftest import FIXTURES, ROOT, SWAPPED, cli_in_process, run_cli
 
 
 def test_help_and_version():
@@ -124,17 +123,8 @@ def test_check_file_option_and_scorecard(scratch_check):
     assert "FAIL" in res.stdout and "sinusoidal.sin_cos_swapped" in res.stdout
     assert "Fix:" in res.stdout
     assert "\x1b[" not in res.stdout  # no colour codes when not a terminal, NO_COLOR unset
-
-
-def in_process(capsys, *args) -> tuple[int, str]:
-    """drillpe's main() in this process: (exit code, stdout). Under warm_grading its
-    grades go to the shared warm workers instead of two cold processes each."""
-    from drillpe.cli import main
-
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in args])
-    return exc.value.code, capsys.readouterr().out
+    # nor a status line (test_check_shows_a_status_line_on_a_terminal_only)
+    assert "grading" not in res.stdout + res.stderr
 
 
 def attempts_of(listed: str) -> int:
@@ -148,7 +138,7 @@ def test_only_the_workspace_file_counts_as_an_attempt(isolated_places, scratch_c
     (a real CLI process, shared with test_check_file_option_and_scorecard), the checks
     run in process on the warm workers."""
     def attempts():
-        code, listed = in_process(capsys, "list", "--json")
+        code, listed = cli_in_process(capsys, "list", "--json")
         assert code == 0
         return attempts_of(listed)
 
@@ -156,13 +146,13 @@ def test_only_the_workspace_file_counts_as_an_attempt(isolated_places, scratch_c
     assert scratch.returncode == 1 and "Not recorded in your history" in scratch.stdout
     assert listed.returncode == 0 and attempts_of(listed.stdout) == 0
     assert attempts() == 0
-    assert in_process(capsys, "start", "sinusoidal")[0] == 0
+    assert cli_in_process(capsys, "start", "sinusoidal")[0] == 0
     mine = isolated_places["workspace"] / "sinusoidal.py"
-    assert in_process(capsys, "check", "sinusoidal")[0] == 1
+    assert cli_in_process(capsys, "check", "sinusoidal")[0] == 1
     assert attempts() == 0  # the untouched stub is not a try (stats)
     mine.write_text(SWAPPED.read_text())
-    assert in_process(capsys, "check", "--file", mine, "sinusoidal")[0] == 1  # the same file
-    assert in_process(capsys, "check", "sinusoidal")[0] == 1
+    assert cli_in_process(capsys, "check", "--file", mine, "sinusoidal")[0] == 1  # the same file
+    assert cli_in_process(capsys, "check", "sinusoidal")[0] == 1
     assert attempts() == 2
 
 
@@ -419,7 +409,7 @@ def test_check_messages_a_newcomer_needs(isolated_places, tmp_path, warm_grading
     ws.mkdir(parents=True)
     (ws / "sinusoidal.py").write_text((ROOT / "solutions" / "sinusoidal.py").read_text())
     (ws / "learnable.py").write_text("\n")
-    code, out = in_process(capsys, "check", "sinusoidal", "learnable")
+    code, out = cli_in_process(capsys, "check", "sinusoidal", "learnable")
     assert code == 1
     out = " ".join(out.split())
     assert "Next: drillpe start learnable" in out and "grading" not in out
@@ -428,7 +418,7 @@ def test_check_messages_a_newcomer_needs(isolated_places, tmp_path, warm_grading
 
 def test_check_shows_a_status_line_on_a_terminal_only(isolated_places):
     """On a terminal a transient line says which exercise and which check is
-    running; in a pipe (test_check_messages_a_newcomer_needs) nothing of it."""
+    running; in a pipe (test_check_file_option_and_scorecard) nothing of it."""
     import os
 
     from pty_driver import Terminal

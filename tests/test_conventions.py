@@ -64,13 +64,20 @@ COMMANDS = [
 ]
 
 
-def _prepare(isolated_places):
-    run_cli("start", "rope")
+def _prepare(capsys):
+    """`drillpe start rope`, run in this process: only the command under test needs a
+    process of its own."""
+    from drillpe.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["start", "rope"])
+    assert exc.value.code == 0
+    capsys.readouterr()
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(map(str, a))[:40])
-def test_no_ansi_codes_when_not_a_terminal(args, isolated_places, monkeypatch):
-    _prepare(isolated_places)
+def test_no_ansi_codes_when_not_a_terminal(args, isolated_places, monkeypatch, capsys):
+    _prepare(capsys)
     monkeypatch.delenv("NO_COLOR", raising=False)
     res = run_cli(*args, timeout=300)
     assert res.returncode in (0, 1, 2), res.stderr
