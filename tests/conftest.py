@@ -96,8 +96,8 @@ def once_per_session(tmp_path_factory, name: str, make):
     ask: the first computes it while holding a lock, the others wait and read it (xdist
     spreads a module's tests over workers, so a module fixture alone may run on each).
 
-    For module fixtures that run one expensive command (a bench starts four torch
-    processes) that several tests read. Without xdist, or without fcntl, plainly make()."""
+    For fixtures that run one expensive command (a bench starts four torch processes)
+    that several tests read. Without xdist, or without fcntl, plainly make()."""
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     try:
         import fcntl
@@ -137,7 +137,7 @@ def completed(record: dict):
 SWAPPED = FIXTURES / "sinusoidal" / "sin_cos_swapped.py"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def scratch_check(tmp_path_factory):
     """`drillpe check --file sin_cos_swapped.py sinusoidal` with NO_COLOR unset (a pipe,
     not a terminal: no ANSI codes whatever NO_COLOR says), then `drillpe list --json` in
@@ -191,7 +191,7 @@ def probed_once(tmp_path_factory, name: str, *args):
     return completed(once_per_session(tmp_path_factory, name, make))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def doctor_probe(tmp_path_factory):
     """`drillpe doctor` through PROBE (a torch probe and a sandbox probe: two processes):
     read by tests/test_conventions.py's test_bench_and_doctor_do_not_import_torch and
@@ -200,15 +200,19 @@ def doctor_probe(tmp_path_factory):
 
 
 def cli_in_process(capsys, *args) -> tuple[int, str]:
-    """drillpe's main() run in this process: (exit code, stdout). Under warm_grading its
+    """A drillpe command run in this process: (exit code, stdout). Under warm_grading its
     grades go to the shared warm workers instead of two cold processes each: for tests
-    of what a command says or records, which does not depend on how the grade ran."""
-    from drillpe.cli import main
+    of what a command says or records, which does not depend on how the grade ran.
+
+    cli._run, not cli.main: main() ends by killing every process this process started,
+    the warm workers included (each grade after that would start them again: two torch
+    imports)."""
+    from drillpe.cli import _run
+    from drillpe.errors import EXIT_OK
 
     capsys.readouterr()
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in args])
-    return exc.value.code, capsys.readouterr().out
+    code = _run([str(a) for a in args])
+    return (code if isinstance(code, int) else EXIT_OK), capsys.readouterr().out
 
 
 def interruptible():

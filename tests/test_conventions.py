@@ -11,6 +11,7 @@ from conftest import (
     FIXTURES,
     SWAPPED,
     as_record,
+    cli_in_process,
     completed,
     isolate,
     once_per_session,
@@ -67,12 +68,7 @@ COMMANDS = [
 def _prepare(capsys):
     """`drillpe start rope`, run in this process: only the command under test needs a
     process of its own."""
-    from drillpe.cli import main
-
-    with pytest.raises(SystemExit) as exc:
-        main(["start", "rope"])
-    assert exc.value.code == 0
-    capsys.readouterr()
+    assert cli_in_process(capsys, "start", "rope")[0] == 0
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(map(str, a))[:40])
