@@ -8,23 +8,31 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
+def isolate(patch, top: Path) -> dict:
+    """The environment isolated_places gives each test, under ``top``. Also for a module
+    fixture that runs a command once for several tests (pytest sets module fixtures up
+    before any test's own): ``with pytest.MonkeyPatch.context() as patch: isolate(patch, ...)``."""
+    home = top / "home"
+    workspace = top / "workspace"
+    patch.setenv("DRILLPE_HOME", str(home))
+    patch.setenv("DRILLPE_WORKSPACE", str(workspace))
+    patch.setenv("NO_COLOR", "1")
+    # English unless a test asks otherwise, whatever the machine's locale
+    for var in ("DRILLPE_LANG", "LANGUAGE", "LC_ALL", "LC_MESSAGES"):
+        patch.delenv(var, raising=False)
+    patch.setenv("LANG", "C.UTF-8")
+    return {"home": home, "workspace": workspace}
+
+
 @pytest.fixture(autouse=True)
 def isolated_places(tmp_path, monkeypatch):
     """Every test gets its own DRILLPE_HOME and DRILLPE_WORKSPACE."""
-    home = tmp_path / "home"
-    workspace = tmp_path / "workspace"
-    monkeypatch.setenv("DRILLPE_HOME", str(home))
-    monkeypatch.setenv("DRILLPE_WORKSPACE", str(workspace))
-    monkeypatch.setenv("NO_COLOR", "1")
-    # English unless a test asks otherwise, whatever the machine's locale; --lang given to
-    # an in-process CLI call must not leak into the next test.
-    for var in ("DRILLPE_LANG", "LANGUAGE", "LC_ALL", "LC_MESSAGES"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("LANG", "C.UTF-8")
+    places = isolate(monkeypatch, tmp_path)
+    # --lang given to an in-process CLI call must not leak into the next test.
     from drillpe.data import i18n
 
     monkeypatch.setattr(i18n, "_chosen", None)
-    yield {"home": home, "workspace": workspace}
+    yield places
 
 
 @pytest.fixture(autouse=True)
@@ -81,6 +89,130 @@ def run_cli(*args, cwd=None, env=None, timeout=120):
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "drillpe", *map(str, args)], cwd=cwd,
                           env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+def once_per_session(tmp_path_factory, name: str, make):
+    """``make()``'s value (JSON), computed once per pytest run whichever xdist workers
+    ask: the first computes it while holding a lock, the others wait and read it (xdist
+    spreads a module's tests over workers, so a module fixture alone may run on each).
+
+    For fixtures that run one expensive command (a bench starts four torch processes)
+    that several tests read. Without xdist, or without fcntl, plainly make()."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: each worker computes its own
+        fcntl = None
+    if not worker or fcntl is None:
+        return make()
+    import json
+
+    root = tmp_path_factory.getbasetemp().parent  # shared by this run's workers only
+    store = root / f"once-{name}.json"
+    with open(root / f"once-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if store.is_file():
+            return json.loads(store.read_text(encoding="utf-8"))
+        value = make()
+        partial = store.with_suffix(".partial")
+        partial.write_text(json.dumps(value), encoding="utf-8")
+        partial.replace(store)
+        return value
+
+
+def as_record(res) -> dict:
+    """A CompletedProcess as JSON, for once_per_session."""
+    return {"args": [str(a) for a in res.args], "returncode": res.returncode,
+            "stdout": res.stdout, "stderr": res.stderr}
+
+
+def completed(record: dict):
+    """as_record's inverse."""
+    import subprocess
+
+    return subprocess.CompletedProcess(record["args"], record["returncode"], record["stdout"],
+                                       record["stderr"])
+
+
+SWAPPED = FIXTURES / "sinusoidal" / "sin_cos_swapped.py"
+
+
+@pytest.fixture(scope="session")
+def scratch_check(tmp_path_factory):
+    """`drillpe check --file sin_cos_swapped.py sinusoidal` with NO_COLOR unset (a pipe,
+    not a terminal: no ANSI codes whatever NO_COLOR says), then `drillpe list --json` in
+    the same places: (check, list). A cold grade starts two torch processes; this one
+    (once per pytest run) is read by tests/test_cli.py's test_check_file_option_and_scorecard
+    and test_only_the_workspace_file_counts_as_an_attempt, and by tests/test_conventions.py's
+    test_check_quiet_is_shorter, each asking its own questions of it."""
+    def make():
+        with pytest.MonkeyPatch.context() as patch:
+            isolate(patch, tmp_path_factory.mktemp("scratch-check"))
+            patch.delenv("NO_COLOR")
+            return [as_record(run_cli("check", "--file", SWAPPED, "sinusoidal")),
+                    as_record(run_cli("list", "--json"))]
+
+    res, listed = once_per_session(tmp_path_factory, "scratch-check", make)
+    return completed(res), completed(listed)
+
+
+# drillpe's own entry point (drillpe/__main__.py calls cli.main) in a fresh process, which
+# then says which heavy modules it imported: the CLI process must never import torch.
+PROBE = """
+import sys
+from drillpe.cli import main
+sys.argv = ["drillpe", *{args!r}]
+try:
+    main()
+except SystemExit as exc:
+    print(f"EXIT:{{exc.code}}", file=sys.stderr)
+heavy = sorted(m for m in ("torch", "numpy") if m in sys.modules)
+print("HEAVY:" + ",".join(heavy), file=sys.stderr)
+"""
+
+
+def probe_cli(*args):
+    """`drillpe ARGS` through PROBE; CompletedProcess (its returncode is PROBE's: the
+    command's exit code is the EXIT: line on stderr)."""
+    import subprocess
+
+    return subprocess.run([sys.executable, "-c", PROBE.format(args=[str(a) for a in args])],
+                          capture_output=True, text=True, timeout=300)
+
+
+def probed_once(tmp_path_factory, name: str, *args):
+    """probe_cli(*args) with NO_COLOR unset, in places of its own, once per pytest run."""
+    def make():
+        with pytest.MonkeyPatch.context() as patch:
+            isolate(patch, tmp_path_factory.mktemp(name))
+            patch.delenv("NO_COLOR")
+            return as_record(probe_cli(*args))
+
+    return completed(once_per_session(tmp_path_factory, name, make))
+
+
+@pytest.fixture(scope="session")
+def doctor_probe(tmp_path_factory):
+    """`drillpe doctor` through PROBE (a torch probe and a sandbox probe: two processes):
+    read by tests/test_conventions.py's test_bench_and_doctor_do_not_import_torch and
+    tests/test_doctor.py's test_doctor_text."""
+    return probed_once(tmp_path_factory, "doctor-probe", "doctor")
+
+
+def cli_in_process(capsys, *args) -> tuple[int, str]:
+    """A drillpe command run in this process: (exit code, stdout). Under warm_grading its
+    grades go to the shared warm workers instead of two cold processes each: for tests
+    of what a command says or records, which does not depend on how the grade ran.
+
+    cli._run, not cli.main: main() ends by killing every process this process started,
+    the warm workers included (each grade after that would start them again: two torch
+    imports)."""
+    from drillpe.cli import _run
+    from drillpe.errors import EXIT_OK
+
+    capsys.readouterr()
+    code = _run([str(a) for a in args])
+    return (code if isinstance(code, int) else EXIT_OK), capsys.readouterr().out
 
 
 def interruptible():

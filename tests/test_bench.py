@@ -82,18 +82,6 @@ def test_fast_answer_has_no_causes_and_a_roofline():
     assert doc["device"] == "cpu" and doc["threads"] == 1 and doc["quick"] is True
 
 
-def test_scorecard_text(tmp_path):
-    res = run_cli("bench", "rope", "--file", SLOW / "rope_slow_loop.py", "--quick",
-                  timeout=300)
-    assert res.returncode == 0, res.stderr
-    out = res.stdout
-    for expected in ("yours", "production", "copy", "median", "q1–q3", "vs prod.",
-                     "slower", "bench.python_loop", "of the copy roofline", "Where the time goes",
-                     "timed from outside the process", "matched the reference"):
-        assert expected in " ".join(out.split()), expected  # rich wraps at 80 columns
-    assert "\x1b[" not in out  # not a terminal: no ANSI codes
-
-
 def test_a_model_answer_is_benched_through_the_cli(isolated_places):
     """The model answer as the learner's file, end to end (rope; every other
     exercise's bench spec is run in process below)."""
@@ -172,9 +160,9 @@ def test_unknown_exercise_suggests():
 
 
 def test_cuda_unavailable_is_a_usage_error():
-    probe = run_cli("doctor", "--json")
-    cuda = next(c for c in json.loads(probe.stdout)["checks"] if c["what"] == "cuda")
-    if cuda["available"]:
+    import torch  # here, not through `drillpe doctor`: one process fewer
+
+    if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     res = run_cli("bench", "rope", "--file", SLOW / "rope_fast.py", "--device", "cuda")
     assert res.returncode == 2 and "CUDA is not available" in res.stderr

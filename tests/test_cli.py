@@ -3,7 +3,7 @@
 import json
 import sys
 
-from conftest import FIXTURES, ROOT, run_cli
+from conftest import FIXTURES, ROOT, SWAPPED, cli_in_process, run_cli
 
 
 def test_help_and_version():
@@ -117,31 +117,42 @@ def test_check_json_pass_and_fail(isolated_places):
     assert any("syntax.error" in c["diagnosis"] for c in by_id["learnable"]["checks"])
 
 
-def test_check_file_option_and_scorecard(tmp_path):
-    wrong = FIXTURES / "sinusoidal" / "sin_cos_swapped.py"
-    res = run_cli("check", "--file", wrong, "sinusoidal")
+def test_check_file_option_and_scorecard(scratch_check):
+    res, _ = scratch_check
     assert res.returncode == 1
     assert "FAIL" in res.stdout and "sinusoidal.sin_cos_swapped" in res.stdout
     assert "Fix:" in res.stdout
-    assert "\x1b[" not in res.stdout  # no colour codes when not a terminal
+    assert "\x1b[" not in res.stdout  # no colour codes when not a terminal, NO_COLOR unset
+    # nor a status line (test_check_shows_a_status_line_on_a_terminal_only)
+    assert "grading" not in res.stdout + res.stderr
 
 
-def test_only_the_workspace_file_counts_as_an_attempt(isolated_places):
+def attempts_of(listed: str) -> int:
+    rows = json.loads(listed)["exercises"]
+    return next(row["attempts"] for row in rows if row["id"] == "sinusoidal")
+
+
+def test_only_the_workspace_file_counts_as_an_attempt(isolated_places, scratch_check,
+                                                      warm_grading, capsys):
+    """What history records does not depend on how the grade ran: past the scratch run
+    (a real CLI process, shared with test_check_file_option_and_scorecard), the checks
+    run in process on the warm workers."""
     def attempts():
-        listed = json.loads(run_cli("list", "--json").stdout)["exercises"]
-        return next(row["attempts"] for row in listed if row["id"] == "sinusoidal")
+        code, listed = cli_in_process(capsys, "list", "--json")
+        assert code == 0
+        return attempts_of(listed)
 
-    scratch = run_cli("check", "--file", FIXTURES / "sinusoidal" / "sin_cos_swapped.py",
-                      "sinusoidal")
+    scratch, listed = scratch_check
     assert scratch.returncode == 1 and "Not recorded in your history" in scratch.stdout
+    assert listed.returncode == 0 and attempts_of(listed.stdout) == 0
     assert attempts() == 0
-    assert run_cli("start", "sinusoidal").returncode == 0
+    assert cli_in_process(capsys, "start", "sinusoidal")[0] == 0
     mine = isolated_places["workspace"] / "sinusoidal.py"
-    assert run_cli("check", "sinusoidal").returncode == 1
+    assert cli_in_process(capsys, "check", "sinusoidal")[0] == 1
     assert attempts() == 0  # the untouched stub is not a try (stats)
-    mine.write_text((FIXTURES / "sinusoidal" / "sin_cos_swapped.py").read_text())
-    assert run_cli("check", "--file", mine, "sinusoidal").returncode == 1  # the same file
-    assert run_cli("check", "sinusoidal").returncode == 1
+    mine.write_text(SWAPPED.read_text())
+    assert cli_in_process(capsys, "check", "--file", mine, "sinusoidal")[0] == 1  # the same file
+    assert cli_in_process(capsys, "check", "sinusoidal")[0] == 1
     assert attempts() == 2
 
 
@@ -371,10 +382,12 @@ def test_the_workspace_is_found_from_a_subfolder_and_never_doubled(isolated_plac
     assert res.returncode == 2 and "drillpe start alibi" in res.stderr
 
 
-def test_check_messages_a_newcomer_needs(isolated_places, tmp_path):
+def test_check_messages_a_newcomer_needs(isolated_places, tmp_path, warm_grading, capsys):
     """A path where an id goes says to use the id or --file; a --file names its
     exercise through the stub's own `drillpe check ID` line; an empty workspace
-    file suggests reset; a pass says what to do next."""
+    file suggests reset; a pass says what to do next. The messages do not depend on how
+    the grade ran: that check runs in process, on the warm workers (capsys is no
+    terminal either: no status line)."""
     from pathlib import Path
 
     from drillpe.commands.core import _exercise_of
@@ -396,16 +409,16 @@ def test_check_messages_a_newcomer_needs(isolated_places, tmp_path):
     ws.mkdir(parents=True)
     (ws / "sinusoidal.py").write_text((ROOT / "solutions" / "sinusoidal.py").read_text())
     (ws / "learnable.py").write_text("\n")
-    res = run_cli("check", "sinusoidal", "learnable")
-    assert res.returncode == 1
-    out = " ".join(res.stdout.split())
+    code, out = cli_in_process(capsys, "check", "sinusoidal", "learnable")
+    assert code == 1
+    out = " ".join(out.split())
     assert "Next: drillpe start learnable" in out and "grading" not in out
     assert "learnable.py is empty: drillpe reset learnable puts the stub back" in out
 
 
 def test_check_shows_a_status_line_on_a_terminal_only(isolated_places):
     """On a terminal a transient line says which exercise and which check is
-    running; in a pipe (test_check_messages_a_newcomer_needs) nothing of it."""
+    running; in a pipe (test_check_file_option_and_scorecard) nothing of it."""
     import os
 
     from pty_driver import Terminal

@@ -1,8 +1,10 @@
 """drillpe doctor: versions, CUDA, places, and whether the exercises are found."""
 
 import json
+from pathlib import Path
 
-from conftest import run_cli
+import pytest
+from conftest import as_record, completed, isolate, once_per_session, run_cli
 
 
 def doctor_json(*args, env=None):
@@ -10,8 +12,26 @@ def doctor_json(*args, env=None):
     return res, json.loads(res.stdout)
 
 
-def test_doctor_reports_everything(isolated_places):
-    res, doc = doctor_json()
+@pytest.fixture(scope="module")
+def started_doctor(tmp_path_factory):
+    """`drillpe doctor --json` (a torch probe and a sandbox probe: two processes) in places
+    of its own where rope is started: (places, result, document). One run (once per pytest
+    run: conftest's once_per_session) read by test_doctor_reports_everything and
+    test_doctor_lists_started_exercises."""
+    def make():
+        with pytest.MonkeyPatch.context() as patch:
+            places = isolate(patch, tmp_path_factory.mktemp("doctor"))
+            assert run_cli("start", "rope").returncode == 0
+            res = run_cli("doctor", "--json")
+        return {"places": {k: str(v) for k, v in places.items()}, "res": as_record(res)}
+
+    made = once_per_session(tmp_path_factory, "started-doctor", make)
+    res = completed(made["res"])
+    return {k: Path(v) for k, v in made["places"].items()}, res, json.loads(res.stdout)
+
+
+def test_doctor_reports_everything(started_doctor):
+    places, res, doc = started_doctor
     assert res.returncode == 0, res.stderr
     assert doc["schema"] == 1 and doc["ok"] is True
     checks = {c["what"]: c for c in doc["checks"]}
@@ -21,8 +41,8 @@ def test_doctor_reports_everything(isolated_places):
     assert checks["language"]["lang"] == "en"  # conftest: LANG=C.UTF-8, no DRILLPE_LANG
     assert checks["torch"]["version"] and checks["torch"]["status"] == "ok"
     assert isinstance(checks["cuda"]["available"], bool)
-    assert checks["workspace"]["path"] == str(isolated_places["workspace"].resolve())
-    assert checks["home"]["path"] == str(isolated_places["home"])
+    assert checks["workspace"]["path"] == str(places["workspace"].resolve())
+    assert checks["home"]["path"] == str(places["home"])
     assert checks["exercises"]["ids"][:4] == ["sinusoidal", "learnable", "relative", "rope"]
 
 
@@ -35,17 +55,18 @@ def test_doctor_says_which_language_and_why():
     assert language["lang"] == "en" and "--lang" in language["detail"]
 
 
-def test_doctor_lists_started_exercises(isolated_places):
-    run_cli("start", "rope")
-    _, doc = doctor_json()
+def test_doctor_lists_started_exercises(started_doctor):
+    _, _, doc = started_doctor
     workspace = next(c for c in doc["checks"] if c["what"] == "workspace")
     assert workspace["started"] == ["rope"]
     assert "1 started: rope" in workspace["detail"]
 
 
-def test_doctor_text():
-    res = run_cli("doctor")
-    assert res.returncode == 0, res.stderr
+def test_doctor_text(doctor_probe):
+    """`drillpe doctor` in a pipe, NO_COLOR unset: the run conftest's doctor_probe makes
+    (through drillpe's own entry point) for tests/test_conventions.py as well."""
+    res = doctor_probe
+    assert "EXIT:0" in res.stderr.splitlines(), res.stderr
     for expected in ("drillpe doctor", "torch", "cuda", "workspace", "home", "exercises",
                      "Everything drillpe needs is in place."):
         assert expected in res.stdout, expected

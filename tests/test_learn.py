@@ -146,14 +146,13 @@ def test_png_into_a_missing_folder_is_a_usage_error(tmp_path):
 
 
 def test_png_without_matplotlib_names_the_extra(tmp_path, monkeypatch, capsys):
-    from drillpe.cli import main
+    # cli._run: cli.main less its ending, which would kill this process's warm workers
+    from drillpe.cli import _run
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` now fails
     monkeypatch.setattr(i18n, "_chosen", None)
     target = tmp_path / "x.png"
-    with pytest.raises(SystemExit) as exc:
-        main(["learn", "rope", "--png", str(target)])
-    assert exc.value.code == 2
+    assert _run(["learn", "rope", "--png", str(target)]) == 2
     captured = capsys.readouterr()
     assert "pip install 'drillpe[plot]'" in captured.err
     assert captured.out == "" and not target.exists()  # fails before printing the page
@@ -223,12 +222,10 @@ def test_check_names_what_changed_and_the_command(tmp_path, monkeypatch):
 
 
 def test_exercise_without_a_lesson_file_is_a_usage_error(tmp_path, monkeypatch, capsys):
-    from drillpe.cli import main
+    from drillpe.cli import _run  # not main: see test_png_without_matplotlib_names_the_extra
 
     monkeypatch.setattr(lessons, "path", lambda exercise_id: tmp_path / "missing.json")
-    with pytest.raises(SystemExit) as exc:
-        main(["learn", "rope"])
-    assert exc.value.code == 2
+    assert _run(["learn", "rope"]) == 2
     err = capsys.readouterr().err
     assert "there is no lesson for rope yet" in err and "drillpe.devtools lessons rope" in err
 

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_cli
+from conftest import ROOT, cli_in_process, run_cli
 
 from drillpe.data import bundle, catalog, i18n
 from drillpe.practice import interview, mock
@@ -303,7 +303,21 @@ def test_a_background_grade_lands_in_the_graded_column_and_errors_surface(tmp_pa
             time.sleep(0.02)
 
 
-def test_submit_grades_records_and_is_not_doubled(isolated_places):
+def in_process_submit(capsys, monkeypatch, warm):
+    """`drillpe mock submit --json` run in this process, its grades on the shared warm
+    workers (a submit of several files otherwise starts warm workers of its own: two torch
+    processes): (exit code, stdout). What a submit reports and records does not depend on
+    how the grades ran."""
+    import contextlib
+
+    from drillpe.launch import warm_pool
+
+    monkeypatch.setattr(warm_pool, "launcher", lambda: contextlib.nullcontext(warm))
+    return cli_in_process(capsys, "mock", "submit", "--json")
+
+
+def test_submit_grades_records_and_is_not_doubled(isolated_places, warm_grading, monkeypatch,
+                                                  capsys):
     data = start("-e", "sinusoidal,rope", "--seed", "4")
     folder = Path(data["folder"])
     shutil.copy(ROOT / "solutions" / "sinusoidal.py", folder / "sinusoidal.py")
@@ -312,9 +326,9 @@ def test_submit_grades_records_and_is_not_doubled(isolated_places):
     status = json.loads(run_cli("mock", "status", "--json").stdout)
     assert [f["edited"] for f in status["files"]] == [True, True]
 
-    res = run_cli("mock", "submit", "--json", timeout=300)
-    assert res.returncode == 1, res.stderr  # rope fails
-    report = json.loads(res.stdout)
+    code, out = in_process_submit(capsys, monkeypatch, warm_grading)
+    assert code == 1, out  # rope fails
+    report = json.loads(out)
     by_id = {e["exercise"]: e for e in report["exercises"]}
     assert by_id["sinusoidal"]["verdict"] == "pass" and by_id["sinusoidal"]["score"] == 1.0
     assert by_id["rope"]["verdict"] == "fail" and "rope.half_split" in by_id["rope"]["diagnoses"]
@@ -335,14 +349,15 @@ def test_submit_grades_records_and_is_not_doubled(isolated_places):
     assert next(e for e in stats["exercises"] if e["exercise"] == "sinusoidal")["passes"] == 1
 
 
-def test_submit_after_the_deadline_is_graded_and_marked_over_time():
+def test_submit_after_the_deadline_is_graded_and_marked_over_time(warm_grading, monkeypatch,
+                                                                   capsys):
     data = start("-e", "learnable", "--minutes", "0.01")  # 0.6 s
     time.sleep(1.5)
     status = run_cli("mock", "status")
     assert "time is up" in status.stdout
-    res = run_cli("mock", "submit", "--json", timeout=300)
-    report = json.loads(res.stdout)
-    assert res.returncode == 1 and report["over_time_s"] >= 0.8
+    code, out = in_process_submit(capsys, monkeypatch, warm_grading)
+    report = json.loads(out)
+    assert code == 1 and report["over_time_s"] >= 0.8
     assert report["exercises"][0]["verdict"] == "fail"  # the untouched stub
     assert report["time_used_s"] >= 1.4
     text = run_cli("mock", "submit", "--session", data["session"])
