@@ -274,6 +274,8 @@ def test_list_start_hint(tree, tmp_path):
 
 
 def test_learn_from_a_generated_lesson(tree, tmp_path):
+    # the tree is shared by this module's tests: the dev check may have written it first
+    (tree / "exercises" / "nope" / "lesson.json").unlink(missing_ok=True)
     res = drillpe(tree, tmp_path, "learn", "nope")
     assert res.returncode == 2 and "devtools lessons" in res.stderr, res.stdout + res.stderr
     made = subprocess.run([sys.executable, "-m", "drillpe.devtools", "lessons", "nope"],
