@@ -72,6 +72,9 @@ def variants(ref, w, n_heads, head_dim, to_half: bool, gqa_heads: int | None = N
     found = {"rope_convert.identity": w}
     for code, kw in switches(gqa_heads).items():
         found[code] = made(**kw)
+    if gqa_heads is not None:  # the head count's two shapes: rows cut to fit, or columns
+        found["rope_convert.gqa_heads"] = lambda: fitting(
+            made(heads=gqa_heads), made(flat_heads=gqa_heads))
     # The other way to permute the wrong axis: convert w.T and never transpose back.
     found["rope_convert.wrong_axis"] = lambda: fitting(
         made(columns=True), lambda: ref.mistaken(w.T, n_heads, head_dim, to_half_split=to_half))
@@ -156,7 +159,7 @@ def assert_converted(ctx, w, got, n_heads, head_dim, to_half: bool, what: str,
 
 
 # --------------------------------------------------------------------------
-# Both directions on q-shaped weights (n_heads * head_dim = d_model)
+# Both directions on q-shaped weights (n_heads * head_dim = d_model), and one that is not
 
 
 CASES = [
@@ -165,6 +168,9 @@ CASES = [
     dict(n_heads=4, head_dim=16, d_model=64),
     dict(n_heads=3, head_dim=32, d_model=96),
     dict(n_heads=8, head_dim=64, d_model=512),
+    # rows != columns: n_heads * head_dim need not be d_model (a k weight under GQA, a
+    # model whose heads do not tile its width), so the head count cannot come from it
+    dict(n_heads=2, head_dim=16, d_model=64),
 ]
 
 
@@ -187,7 +193,11 @@ def make_direction(fn: str, to_half: bool):
     def judge(ctx, x, case, out):
         w, n, hd = x["w"], case["n_heads"], case["head_dim"]
         what = call_text(fn, n, hd)
-        assert_converted(ctx, w, expect_weight(ctx, out, w, what), n, hd, to_half, what)
+        # the head count taken from the columns is a mistake wherever rows and columns
+        # differ (a projection to fewer or more dimensions than d_model)
+        guessed = w.shape[1] // hd if w.shape[1] // hd not in (0, n) else None
+        assert_converted(ctx, w, expect_weight(ctx, out, w, what), n, hd, to_half, what,
+                         guessed)
 
     return run, judge
 

@@ -134,7 +134,8 @@ def _check(entry: dict, timeout: float) -> int:
     entry["fixed"] = bool(result.passed and not result.diagnoses)
     entry["checks"] = int(entry.get("checks") or 0) + 1
     view.scorecard(result, hide_names=entry.get("named") is None)
-    view.fix_state(entry["fixed"], places.display(path), exercise_id)
+    view.fix_state(entry["fixed"], places.display(path), exercise_id,
+                   core_passes=bool(result.passed))
     _save(entry, history)
     if entry.get("named") is None and entry["fixed"] and _interactive():
         view.choice_list(entry["choices"])

@@ -141,8 +141,9 @@ def _checks_table(result: ExerciseResult) -> Table:
     return table
 
 
-def _title(result: ExerciseResult, check: CheckResult) -> str:
-    return catalog.check_title(result.exercise, check.id, check.title)
+def _title(result: ExerciseResult, check: CheckResult) -> Wrapped:
+    # Chinese titles break between characters (rich would cut a long run of them short)
+    return Wrapped(catalog.check_title(result.exercise, check.id, check.title))
 
 
 def _skip_runs(checks: list[CheckResult]) -> list[list[CheckResult]]:
@@ -313,7 +314,7 @@ def scorecard_renderable(result: ExerciseResult, *, quiet: bool = False,
             if check.status in ("fail", "error") and check.traceback and \
                     check.traceback not in shown and len(shown) < 3:
                 shown.append(check.traceback)
-                parts.append(Text(f"Your code ({_title(result, check)})", style="bold"))
+                parts.append(Text(f"Your code ({catalog.check_title(result.exercise, check.id, check.title)})", style="bold"))
                 parts.append(Text("\n".join("  " + line for line in check.traceback),
                                   style="yellow"))
         if result.output.strip():

@@ -42,15 +42,26 @@ def index(n_heads: int, head_dim: int, *, to_half_split: bool = True,
 
 def mistaken(w: torch.Tensor, n_heads: int, head_dim: int, *, to_half_split: bool = True,
              flip: bool = False, whole: bool = False, columns: bool = False,
-             halves_swapped: bool = False, heads: int | None = None) -> torch.Tensor:
+             halves_swapped: bool = False, heads: int | None = None,
+             flat_heads: int | None = None) -> torch.Tensor:
     """What a conversion of w outputs, done right (the defaults) or with mistakes.
 
     flip: the other direction. whole: one permutation over all n_heads * head_dim
     rows (one "head" of that size). columns: the d_model axis permuted, in blocks of
     head_dim. halves_swapped: the odd rows first. heads: this many heads of size
-    rows / heads (q's head count used for a GQA k weight). Raises ValueError when
-    the mistake cannot happen for w's shape.
+    rows / heads (q's head count used for a GQA k weight). flat_heads: this many
+    heads of head_dim rows each, the rows' length bent to fit
+    (``w.reshape(flat_heads, head_dim // 2, 2, -1)``: d_model // head_dim heads
+    on a weight with another number of rows). Raises ValueError when the mistake
+    cannot happen for w's shape.
     """
+    if flat_heads is not None:
+        if (w.numel() % (flat_heads * head_dim)) or flat_heads == n_heads or head_dim % 2:
+            raise ValueError("this mistake does not fit w's shape")
+        bent = w.reshape(flat_heads * head_dim, -1)
+        idx = index(flat_heads, head_dim, to_half_split=to_half_split != flip,
+                    halves_swapped=halves_swapped, device=w.device)
+        return bent.index_select(0, idx).reshape(w.shape)
     direction = to_half_split != flip
     size = w.shape[1] if columns else w.shape[0]
     if whole:
