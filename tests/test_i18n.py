@@ -49,7 +49,7 @@ def translated(text: str, original: str) -> bool:
 
 # Chinese tables whose English originals live elsewhere: the checks' titles are the
 # graders' own (test_every_check_has_a_chinese_title), ui.toml's phrases are the keys.
-ORIGINALS_ELSEWHERE = {"check_titles_zh", "phrases_zh"}
+ORIGINALS_ELSEWHERE = {"check_titles_zh", "phrases_zh", "axis_names_zh"}
 
 
 def orphans(entry: dict, where: str) -> list[str]:
@@ -274,3 +274,21 @@ def test_grader_prose_and_the_heatmap_caption_follow_the_language(monkeypatch):
     monkeypatch.setattr(i18n, "_chosen", "en")
     assert catalog.say_phrases(said) == said
     assert "denser = larger" in render.heat_legend(2.0, color=False).plain
+
+
+def test_every_heatmap_axis_name_has_a_chinese_name():
+    """The graders name their heatmaps' axes in English (axes=(...)); the
+    scorecard's caption shows them through ui.toml [axis_names_zh]."""
+    from pathlib import Path
+
+    from drillpe.data import bundle
+
+    root = Path(__file__).resolve().parent.parent
+    sources = [root / "drillpe" / "grading" / "api.py", *sorted((root / "graders").glob("*.py"))]
+    used = set()
+    for path in sources:
+        for group in re.findall(r'(?:axes|AXES)\b[^\n(]*?\(([^()]*)\)', path.read_text()):
+            used.update(re.findall(r'"([^"]+)"', group))
+    assert {"position", "channel", "row", "column"} <= used
+    table = bundle.exercise_data("ui")["axis_names_zh"]
+    assert sorted(used - set(table)) == []

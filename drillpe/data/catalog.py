@@ -218,6 +218,14 @@ def ui(key: str, **fields: object) -> str:
     return i18n.pick(bundle.exercise_data("ui")[key], "text").format(**fields)
 
 
+def axis_name(name: str) -> str:
+    """A heatmap axis's name (a grader's English word) in the chosen language."""
+    if i18n.current() == i18n.DEFAULT:
+        return name
+    table = bundle.exercise_data("ui").get(f"axis_names_{i18n.current()}", {})
+    return table.get(name, name) if isinstance(table.get(name), str) else name
+
+
 def say_phrases(message: str) -> str:
     """A grader's message with its known prose in the chosen language (ui.toml
     [phrases_LANG]); numbers and the rest stay as the grader wrote them."""

@@ -277,8 +277,9 @@ def _heatmap(check: CheckResult, color: bool, exercise: str = "") -> Group | Non
     # The judge draws a larger failing case when the first one is too small to show much.
     case = catalog.ui("heat_case", case=heat["case"]) if heat.get("case") else ""
     title = Text(catalog.ui("heat_title", title=catalog.check_title(exercise, check.id, check.title),
-                            case=case, rows_axis=heat["axes"][0], rows=heat["rows"] - 1,
-                            cols_axis=heat["axes"][1], cols=heat["cols"] - 1)
+                            case=case, rows_axis=catalog.axis_name(heat["axes"][0]),
+                            rows=heat["rows"] - 1,
+                            cols_axis=catalog.axis_name(heat["axes"][1]), cols=heat["cols"] - 1)
                  + (catalog.ui("heat_bad", n=bad) if bad else ""), style="dim")
     return Group(title, heat_text(values, color, heat.get("rows"), heat.get("cols")),
                  heat_legend(max(flat, default=0.0), color))
