@@ -46,8 +46,11 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
+        # the checkout this file is in, not whatever drillpe is installed
         env = dict(os.environ, DRILLPE_HOME=str(tmp_path / "home"),
-                   DRILLPE_WORKSPACE=str(tmp_path / "ws"), NO_COLOR="1")
+                   DRILLPE_WORKSPACE=str(tmp_path / "ws"), NO_COLOR="1",
+                   PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT),
+                                                            os.environ.get("PYTHONPATH")])))
         (tmp_path / "ws").mkdir()
         shutil.copy(ROOT / "solutions" / f"{args.exercise}.py",
                     tmp_path / "ws" / f"{args.exercise}.py")

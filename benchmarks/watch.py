@@ -135,9 +135,12 @@ def measure(exercise: str, level: str, args) -> tuple[float, dict, bool]:
         tmp_path = Path(tmp)
         ws = tmp_path / "ws"
         ws.mkdir()
+        # the checkout this file is in, not whatever drillpe is installed
         env = dict(os.environ, DRILLPE_HOME=str(tmp_path / "home"),
                    DRILLPE_WORKSPACE=str(ws), NO_COLOR="1", COLUMNS="100",
-                   DRILLPE_ISOLATION=level)
+                   DRILLPE_ISOLATION=level,
+                   PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT),
+                                                            os.environ.get("PYTHONPATH")])))
         target = ws / f"{exercise}.py"
         write(target, right)
         cold = cold_check(exercise, env, tmp_path, args.cold)

@@ -175,6 +175,32 @@ def _entry(exercise_id: str) -> dict:
     return entry
 
 
+def _build(eid: str, entry: dict, defaults: dict) -> Exercise:
+    texts = {key: value for key, value in entry.items()
+             if key.removesuffix("_zh") in TEXT_FIELDS}
+    return Exercise(
+        id=eid,
+        topic=entry["topic"],
+        difficulty=entry["difficulty"],
+        minutes=int(entry["minutes"]),
+        seed=bool(entry.get("seed", False)),
+        api=tuple(ApiItem(**{**item, "keyword": tuple(item.get("keyword", ()))})
+                  for item in entry["api"]),
+        texts=texts,
+        banned=_expand_banned(entry.get("banned", []), defaults),
+        banned_modules=tuple(defaults.get("banned_modules", [])),
+        consequence=bool(entry.get("consequence", False)),
+    )
+
+
+@cache
+def _one(exercise_id: str) -> Exercise:
+    """One exercise, parsing only its own exercise.toml: a command about one
+    exercise need not read the other nine (TOML parsing is most of a start)."""
+    return _build(exercise_id, _entry(exercise_id),
+                  bundle.exercise_data("common").get("defaults", {}))
+
+
 @cache
 def load() -> dict[str, Exercise]:
     """Every exercise, in the order of their ``order`` fields (then by id)."""
@@ -182,22 +208,7 @@ def load() -> dict[str, Exercise]:
     entries = {eid: _entry(eid) for eid in bundle.exercise_ids()}
     exercises: dict[str, Exercise] = {}
     for eid in sorted(entries, key=lambda e: (entries[e].get("order", 1000), e)):
-        entry = entries[eid]
-        texts = {key: value for key, value in entry.items()
-                 if key.removesuffix("_zh") in TEXT_FIELDS}
-        exercises[eid] = Exercise(
-            id=eid,
-            topic=entry["topic"],
-            difficulty=entry["difficulty"],
-            minutes=int(entry["minutes"]),
-            seed=bool(entry.get("seed", False)),
-            api=tuple(ApiItem(**{**item, "keyword": tuple(item.get("keyword", ()))})
-                      for item in entry["api"]),
-            texts=texts,
-            banned=_expand_banned(entry.get("banned", []), defaults),
-            banned_modules=tuple(defaults.get("banned_modules", [])),
-            consequence=bool(entry.get("consequence", False)),
-        )
+        exercises[eid] = _build(eid, entries[eid], defaults)
     return exercises
 
 
@@ -253,10 +264,13 @@ def ids() -> list[str]:
 
 
 def get(exercise_id: str) -> Exercise:
-    exercises = load()
-    if exercise_id not in exercises:
-        raise UnknownExercise(exercise_id, list(exercises))
-    return exercises[exercise_id]
+    if load.cache_info().currsize:  # every exercise is parsed already
+        exercises = load()
+        if exercise_id in exercises:
+            return exercises[exercise_id]
+    elif exercise_id in bundle.exercise_ids():
+        return _one(exercise_id)
+    raise UnknownExercise(exercise_id, ids())
 
 
 @cache
