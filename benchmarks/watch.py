@@ -56,7 +56,7 @@ def read_until_graded(proc: subprocess.Popen, buffer: bytearray, timeout: float)
         while b"\n" in buffer:
             line, _, rest = bytes(buffer).partition(b"\n")
             buffer[:] = rest
-            if b"grade #" in line:
+            if b" \xc2\xb7 graded " in line:  # the status line that ends a scorecard
                 return time.perf_counter()
         left = deadline - time.perf_counter()
         if left <= 0 or not select.select([fd], [], [], left)[0]:
