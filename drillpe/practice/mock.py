@@ -400,8 +400,9 @@ def plant_debug(session: Session) -> None:
                      "answer": None, "result": None}
     path = debug_path(session)
     text = debug_material.debug_text(variant, session.lang)
-    line = i18n.pick(bundle.exercise_data("ui")["mock_stub_line"], "text", session.lang).format(
-        id=variant.exercise, path=shlex.quote(path.as_posix()))
+    line = i18n.pick(bundle.exercise_data("ui")["mock_debug_stub_line"], "text",
+                     session.lang).format(id=variant.exercise,
+                                          path=shlex.quote(path.as_posix()))
     pattern = re.compile(rf"^.*drillpe debug {re.escape(variant.exercise)} --check[ \t]*$",
                          re.MULTILINE)
     write_atomic(path, pattern.sub(lambda _: line, text, count=1))
