@@ -92,9 +92,13 @@ def _screen(result, width: int = 80) -> list[str]:
 def test_the_plots_fit_80_columns_and_say_where(graded):
     lines = _screen(graded["half_split"])
     assert max(cell_len(line) for line in lines) <= 80
-    first = graded["half_split"].consequence["from_position"]
-    assert any(f"From position ~{first} your outputs differ by more than 10%" in line
-               for line in lines)
+    data = graded["half_split"].consequence
+    first = data["from_position"]
+    over = sum(1 for v in data["divergence"] if v is None or v > data["threshold"])
+    said = " ".join(" ".join(lines).split())
+    assert 0 < over < len(data["divergence"])  # the sentence counts, it does not say "from"
+    assert (f"At {over} of {len(data['divergence'])} positions your outputs differ from the "
+            f"reference's by more than 10%, the first at position {first}") in said
     assert sum("┤" in line for line in lines) >= 6  # the y axes carry scale labels
     assert any(line.strip().startswith("0") and "255" in line for line in lines)  # positions
     assert any("reference implementation" == line.strip() for line in lines)
@@ -104,7 +108,7 @@ def test_in_chinese(graded, monkeypatch):
     monkeypatch.setattr(i18n, "_chosen", "zh")
     lines = _screen(graded["half_split"])
     assert max(cell_len(line) for line in lines) <= 80
-    assert any("从位置 ~" in line for line in lines) and any("参考实现" in line for line in lines)
+    assert any("第一个是位置" in line for line in lines) and any("参考实现" in line for line in lines)
     assert "你的文件已通过" in "".join(_screen(graded["model"]))
 
 
@@ -156,4 +160,42 @@ def test_the_judge_refuses_outputs_the_stack_cannot_show():
     lines = _screen(result)
     assert max(cell_len(line) for line in lines) <= 80
     assert any("no weights to show" in line for line in lines)
-    assert any("From position ~5" in line and "NaN/inf" in line for line in lines)
+    said = " ".join(" ".join(lines).split())
+    assert "the first at position 5" in said and "NaN/inf" in said
+
+
+def test_a_bar_above_the_line_is_the_only_ink_in_the_line_row():
+    """Each power of ten is a row's bottom edge: a value at or under the 10%
+    line leaves that row empty (dotted), a value above it inks it."""
+    from drillpe.render.consequence_views import _bars, _decades, _row_of
+
+    low, high, rows = _decades(1e-3, 1.0, 3)
+    assert (low, high, rows) == (1e-3, 1.0, 9)
+    line = _row_of(0.1, low, high, rows)
+    drawn = _bars([0.099, 0.1, 0.101, 0.5], low=low, high=high, rows=rows,
+                  style=lambda v: "", labels={}, mark_row=line).plain.splitlines()
+    row = drawn[line][8:]  # past the gutter and the axis
+    assert row[0] == "┄" and row[1] == "┄" and row[2] != "┄" and row[3] == "█"
+    assert all(r[8] == "█" for r in drawn[line + 1:])  # under the line: full
+
+
+def test_no_id_adds_the_model_to_the_exercises_that_have_one(isolated_places, warm_grading,
+                                                             capsys, monkeypatch):
+    """Every started exercise, some with a tiny model and some without: the
+    others are graded as usual, not refused."""
+    import shutil
+
+    from conftest import cli_in_process
+
+    monkeypatch.setenv("COLUMNS", "100")
+    ws = isolated_places["workspace"]
+    ws.mkdir(parents=True, exist_ok=True)
+    shutil.copy(FIXTURES / "rope" / "half_split.py", ws / "rope.py")
+    shutil.copy(FIXTURES / "sinusoidal" / "concat_layout.py", ws / "sinusoidal.py")
+    code, out = cli_in_process(capsys, "check", "--consequence", "-q")
+    assert code == 1
+    said = " ".join(out.split())
+    assert "What your bug does to a model: rope" in said
+    assert "sinusoidal" in said and "What your bug does to a model: sinusoidal" not in said
+    code, _ = cli_in_process(capsys, "check", "sinusoidal", "--consequence")
+    assert code == 2  # named, it is still a usage error

@@ -247,15 +247,18 @@ def check(
     if consequence:  # before looking for files: the option is wrong for these whatever they hold
         _consequence_or_usage([exercise_or_usage(i) for i in exercise_ids or []])
     targets = resolve_targets(list(exercise_ids or []), file, ws)
-    if consequence:
+    if consequence and (exercise_ids or file is not None):
         _consequence_or_usage([exercise for exercise, _ in targets])
+    # Every started exercise (no ID): the tiny model for those that have one, a plain
+    # grade for the others.
     history = open_history()
     results = []
     for number, (exercise, path) in enumerate(targets, start=1):
         with render.Progress(enabled=not as_json) as status:
             result = grade(GradeRequest(
                 exercise_id=exercise.id, file=path, device=device.value, seed=seed,
-                timeout=timeout, display_path=places.display(path), consequence=consequence,
+                timeout=timeout, display_path=places.display(path),
+                consequence=consequence and exercise.consequence,
                 progress=status.grading(exercise.id, number, len(targets), device.value)))
         results.append(result)
         # Your progress is your workspace file's: a scratch file graded with --file (a
@@ -266,7 +269,7 @@ def check(
             history.record_check(dataclasses.replace(result, consequence=None), file=path)
         if not as_json:
             render.scorecard(result, quiet=quiet)
-            if consequence:
+            if consequence and exercise.consequence:
                 consequence_views.show(result)
             if recorded and _is_empty(path):
                 render.note(catalog.ui("empty_file", path=places.display(path), id=exercise.id))

@@ -23,8 +23,6 @@ from drillpe.results.report import ExerciseResult
 BLOCKS = " ▁▂▃▄▅▆▇█"
 COLUMNS = 64  # plot cells; with the gutter and the axis the plots are 72 wide
 GUTTER = 7
-DIVERGENCE_ROWS = 8
-ATTENTION_ROWS = 5
 DISTANCES = 64  # attention is drawn for distances 0 .. 63, where its shape is
 FLOOR = 1e-4  # the bottom of each log scale (divergence: 0.01%)
 
@@ -51,7 +49,8 @@ def _height(v: float | None, low: float, high: float, rows: int) -> int:
     if v <= low:
         return 0
     share = (math.log10(v) - math.log10(low)) / (math.log10(high) - math.log10(low))
-    return max(1, min(rows * 8, round(share * rows * 8)))
+    # up to the next eighth: a value just over a line inks the row above it
+    return max(1, min(rows * 8, math.ceil(share * rows * 8 - 1e-9)))
 
 
 def _percent(v: float) -> str:
@@ -92,15 +91,27 @@ def _axis(n: int, last: int, name: str) -> Text:
                 style="dim")
 
 
+def _decades(low: float, high: float, per: int) -> tuple[float, float, int]:
+    """(low, high, rows) widened to whole powers of ten, ``per`` rows a decade,
+    so that every decade is as tall as the next and each power of ten falls on
+    the bottom edge of a row."""
+    lo, hi = math.floor(math.log10(low) + 1e-9), math.ceil(math.log10(high) - 1e-9)
+    hi = max(hi, lo + 1)
+    return 10.0 ** lo, 10.0 ** hi, (hi - lo) * per
+
+
+def _row_of(value: float, low: float, high: float, rows: int) -> int:
+    """The row (from the top) whose bottom edge is at ``value`` on the log scale:
+    a bar above the value has ink in that row, a bar at or below it has none."""
+    share = (math.log10(value) - math.log10(low)) / (math.log10(high) - math.log10(low))
+    return rows - 1 - min(rows - 1, max(0, round(share * rows)))
+
+
 def _scale_labels(low: float, high: float, rows: int) -> dict[int, str]:
-    """A label on the rows where a power of ten falls."""
-    labels = {}
-    for exponent in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1):
-        value = 10.0 ** exponent
-        if not low <= value <= high:
-            continue
-        row = rows - 1 - min(rows - 1, int(_height(value, low, high, rows) - 1) // 8)
-        labels.setdefault(row, _percent(value))
+    """A label on the rows whose bottom edge is a power of ten, and the top."""
+    labels = {0: _percent(high)}
+    for exponent in range(round(math.log10(low)), round(math.log10(high))):
+        labels.setdefault(_row_of(10.0 ** exponent, low, high, rows), _percent(10.0 ** exponent))
     return labels
 
 
@@ -110,8 +121,11 @@ def reading(data: dict) -> str:
     worst = data.get("max_divergence")
     threshold = data.get("threshold", 0.1)
     if first is not None:
+        values = data.get("divergence") or []
+        over = sum(1 for v in values if v is None or v > threshold)
         return catalog.ui("consequence_from", position=first, threshold=_percent(threshold),
-                          worst=_percent(worst) if worst is not None else "NaN/inf")
+                          worst=_percent(worst) if worst is not None else "NaN/inf",
+                          over=over, total=len(values))
     if not worst:
         return catalog.ui("consequence_identical")
     return catalog.ui("consequence_within", threshold=_percent(threshold), worst=_percent(worst))
@@ -126,9 +140,9 @@ def divergence_plot(data: dict) -> Group:
     # least FLOOR): a wrong convention's 5% and 20% must not both look full.
     smallest = min((v for v in finite if v > 0), default=FLOOR)
     low = min(threshold / 10, max(FLOOR, 10.0 ** (math.floor(math.log10(smallest)) - 1)))
+    low, high, rows = _decades(low, high, 3 if high / low <= 1e3 else 2)
     cells = _pool(values, COLUMNS)
-    rows = DIVERGENCE_ROWS
-    mark = rows - 1 - min(rows - 1, (_height(threshold, low, high, rows) - 1) // 8)
+    mark = _row_of(threshold, low, high, rows)
 
     def style(v):
         return "red" if v is None or v > threshold else "green"
@@ -146,9 +160,9 @@ def attention_plot(data: dict) -> Group:
     yours = attention.get("yours")
     yours = yours[:DISTANCES] if yours else None
     shown = [v for v in (*reference, *(yours or [])) if v is not None and v > 0]
-    high = max(shown, default=1.0)
-    low = max(high * 1e-3, 1e-6)
-    labels = _scale_labels(low, high, ATTENTION_ROWS)
+    low, high, rows = _decades(max(max(shown, default=1.0) * 1e-3, 1e-6),
+                               max(shown, default=1.0), 2)
+    labels = _scale_labels(low, high, rows)
     parts = [Text(catalog.ui("consequence_attention_title", distances=len(reference) - 1),
                   style="bold")]
     for name, series, colour in (("consequence_yours", yours, "yellow"),
@@ -157,7 +171,7 @@ def attention_plot(data: dict) -> Group:
         if series is None:
             parts.append(Text(catalog.ui("consequence_no_weights"), style="dim"))
             continue
-        parts.append(_bars(series, low=low, high=high, rows=ATTENTION_ROWS,
+        parts.append(_bars(series, low=low, high=high, rows=rows,
                            style=lambda v, c=colour: c, labels=labels))
     parts.append(_axis(len(reference), len(reference) - 1, catalog.ui("consequence_distance")))
     return Group(*parts)
