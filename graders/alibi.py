@@ -331,14 +331,4 @@ for _id, _title, _level, _cases in ATTENTION_CHECKS:
 # What the bug does to a model (`check --consequence`; decides nothing)
 
 
-@GRADER.consequence("alibi.consequence", "Your alibi_attention inside a tiny model",
-                    inputs=tiny_stack.inputs, needs=("alibi_attention",))
-def consequence_alibi(env, x, case):
-    return tiny_stack.run(x, tiny_stack.biased(env.mod.alibi_attention))
-
-
-@consequence_alibi.judge
-def judge_consequence_alibi(ctx, x, case, out):
-    model = getattr(ctx.ref, "model", ctx.ref)
-    return tiny_stack.judge(x, tiny_stack.biased(model.alibi_attention), out,
-                            "alibi_attention(q, k, v)")
+tiny_stack.declare(GRADER, "alibi", "alibi_attention", tiny_stack.biased, "alibi_attention(q, k, v)")

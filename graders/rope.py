@@ -538,13 +538,4 @@ for _id, _title, _level, _cases in ATTENTION_CHECKS:
 # What the bug does to a model (`check --consequence`; decides nothing)
 
 
-@GRADER.consequence("rope.consequence", "Your RoPE inside a tiny model",
-                    inputs=tiny_stack.inputs, needs=("RoPE",))
-def consequence_rope(env, x, case):
-    return tiny_stack.run(x, tiny_stack.rotary(env.mod.RoPE))
-
-
-@consequence_rope.judge
-def judge_consequence_rope(ctx, x, case, out):
-    model = getattr(ctx.ref, "model", ctx.ref)
-    return tiny_stack.judge(x, tiny_stack.rotary(model.RoPE), out, "RoPE(q, k)")
+tiny_stack.declare(GRADER, "rope", "RoPE", tiny_stack.rotary, "RoPE(q, k)")

@@ -463,14 +463,4 @@ def judge_low(ctx, x, case, out):
 # What the bug does to a model (`check --consequence`; decides nothing)
 
 
-@GRADER.consequence("rope_neox.consequence", "Your apply_rope inside a tiny model",
-                    inputs=tiny_stack.inputs, needs=("apply_rope",))
-def consequence_rope_neox(env, x, case):
-    return tiny_stack.run(x, tiny_stack.rotary_ids(env.mod.apply_rope))
-
-
-@consequence_rope_neox.judge
-def judge_consequence_rope_neox(ctx, x, case, out):
-    model = getattr(ctx.ref, "model", ctx.ref)
-    return tiny_stack.judge(x, tiny_stack.rotary_ids(model.apply_rope), out,
-                            "apply_rope(x, position_ids)")
+tiny_stack.declare(GRADER, "rope_neox", "apply_rope", tiny_stack.rotary_ids, "apply_rope(x, position_ids)")

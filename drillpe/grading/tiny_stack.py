@@ -203,3 +203,21 @@ def judge(x: dict, reference: Attend, out, what: str) -> dict:
     else:
         weights = None
     return compare(x, reference, hidden, weights)
+
+
+def declare(grader, exercise_id: str, name: str, adapt: Callable[[Callable], Attend],
+            call: str) -> None:
+    """The consequence check of one exercise: the learner's ``name`` and the
+    reference's, each made into attention by ``adapt`` (rotary, rotary_ids,
+    biased) and run through the same stack; ``call`` names it in messages."""
+
+    def run_it(env, x, case):
+        return run(x, adapt(getattr(env.mod, name)))
+
+    def judge_it(ctx, x, case, out):
+        model = getattr(ctx.ref, "model", ctx.ref)
+        return judge(x, adapt(getattr(model, name)), out, call)
+
+    check = grader.consequence(f"{exercise_id}.consequence", f"Your {name} inside a tiny model",
+                               inputs=inputs, needs=(name,))(run_it)
+    check.judge(judge_it)

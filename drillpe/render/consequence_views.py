@@ -42,13 +42,18 @@ def _pool(values: list[float | None], cells: int, how: str = "max") -> list[floa
     return out
 
 
+def _share(v: float, low: float, high: float) -> float:
+    """Where v sits between low (0) and high (1) on a log scale."""
+    return (math.log10(v) - math.log10(low)) / (math.log10(high) - math.log10(low))
+
+
 def _height(v: float | None, low: float, high: float, rows: int) -> int:
     """The bar's height in eighths of a cell, on a log scale from low to high."""
     if v is None:
         return rows * 8
     if v <= low:
         return 0
-    share = (math.log10(v) - math.log10(low)) / (math.log10(high) - math.log10(low))
+    share = _share(v, low, high)
     # up to the next eighth: a value just over a line inks the row above it
     return max(1, min(rows * 8, math.ceil(share * rows * 8 - 1e-9)))
 
@@ -103,8 +108,7 @@ def _decades(low: float, high: float, per: int) -> tuple[float, float, int]:
 def _row_of(value: float, low: float, high: float, rows: int) -> int:
     """The row (from the top) whose bottom edge is at ``value`` on the log scale:
     a bar above the value has ink in that row, a bar at or below it has none."""
-    share = (math.log10(value) - math.log10(low)) / (math.log10(high) - math.log10(low))
-    return rows - 1 - min(rows - 1, max(0, round(share * rows)))
+    return rows - 1 - min(rows - 1, max(0, round(_share(value, low, high) * rows)))
 
 
 def _scale_labels(low: float, high: float, rows: int) -> dict[int, str]:
