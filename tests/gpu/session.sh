@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# One prepared run of everything drillpe checks on a CUDA machine, in stages
+# that each have a time limit, so that a run cut short still says what passed.
+#
+#   bash tests/gpu/session.sh [OUTDIR] [SECONDS]
+#
+# OUTDIR (default: $OUT, else ./gpu-out) receives one log per stage:
+#   env.txt      the machine, torch, the GPU, `drillpe doctor`
+#   tests.log    python -m pytest tests/gpu -v (every test but the bench ones), parallel
+#   bench.txt    drillpe bench rope, rope_neox, alibi in float32 and bfloat16 (the model
+#                answer against the production code), one after the other on a quiet GPU
+#   bench_tests.log  the bench tests of tests/gpu (every exercise, the slow fixtures)
+# SECONDS (default 450) bounds the whole run; each stage gets a share.
+#
+# Where drillpe's own dependencies are missing (a machine with no network), put
+# their wheels in .whl/ at the checkout's root: they are installed into a
+# private folder first.
+set -u
+cd "$(dirname "$0")/../.."
+OUTDIR=${1:-${OUT:-gpu-out}}
+TOTAL=${2:-450}
+mkdir -p "$OUTDIR"
+START=$(date +%s)
+left() { echo $(( TOTAL - ($(date +%s) - START) )); }
+export PYTHONUNBUFFERED=1 DRILLPE_HOME=/tmp/drillpe-gpu-home
+if ls .whl/*.whl >/dev/null 2>&1; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/drillpe-site .whl/*.whl
+    export PYTHONPATH="$PWD:/tmp/drillpe-site"
+else
+    export PYTHONPATH="$PWD"
+fi
+WORKERS=$(( $(nproc) - 2 )); [ "$WORKERS" -lt 1 ] && WORKERS=1
+
+{
+    date -u; nproc; nvidia-smi -L
+    python3 -c "import sys, torch; print(sys.version); print('torch', torch.__version__, torch.version.cuda, torch.cuda.get_device_name(0))"
+    python3 -m pip list 2>/dev/null | grep -iE '^(typer|rich|fsrs|platformdirs|numpy|pytest|pytest-xdist|pytest-timeout) '
+    timeout 120 python3 -m drillpe doctor
+} > "$OUTDIR/env.txt" 2>&1
+echo "env: $(( $(date +%s) - START )) s"
+
+# The grader on CUDA: every reference, every fixture, the hard-coded .cuda() file.
+timeout $(( $(left) * 50 / 100 )) python3 -m pytest tests/gpu -v -o addopts="" -p no:cacheprovider \
+    -n "$WORKERS" -k "not bench" -rfE > "$OUTDIR/tests.log" 2>&1
+echo "tests: rc $? at $(( $(date +%s) - START )) s; $(tail -1 "$OUTDIR/tests.log")"
+
+# The bench the README quotes, one at a time on a quiet GPU.
+for ex in rope rope_neox alibi; do
+    for dt in float32 bfloat16; do
+        [ "$(left)" -lt 60 ] && break 2
+        echo "=== drillpe bench $ex --device cuda --dtype $dt --file solutions/$ex.py" >> "$OUTDIR/bench.txt"
+        COLUMNS=100 timeout 90 python3 -m drillpe bench "$ex" --file "solutions/$ex.py" --device cuda \
+            --dtype "$dt" >> "$OUTDIR/bench.txt" 2>&1
+        echo "rc $?" >> "$OUTDIR/bench.txt"
+    done
+done
+echo "bench: at $(( $(date +%s) - START )) s"
+
+timeout $(( $(left) - 10 )) python3 -m pytest tests/gpu -v -s -o addopts="" -p no:cacheprovider \
+    -n 4 -k bench -rfE > "$OUTDIR/bench_tests.log" 2>&1
+echo "bench tests: rc $? at $(( $(date +%s) - START )) s; $(tail -1 "$OUTDIR/bench_tests.log")"
