@@ -379,7 +379,7 @@ def judge_position_result(ctx, x, case, result):
 def lookup(ctx, x, case, **switches):
     table = x["table"].double()
     index = ctx.ref.relative_index(*lengths(case), case["K"], device=table.device, **switches)
-    return table[index]
+    return ctx.ref.rows_of(table, index)
 
 
 def position_variants(ctx, x, case):

@@ -54,7 +54,17 @@ def test_a_failing_case_may_end_its_check_early():
     assert got.cases[0][0]["failed"] and isinstance(got.cases[0][0]["out"], ExceptionOut)
 
 
+def test_an_end_may_say_the_device_was_lost_after_the_last_case():
+    got = read(load() + case(0, 0, 1) + frame("end", {"runtime": {}, "lost": [0, 0]}))
+    assert got.lost == (0, 0) and got.end == {}
+    assert read(load() + case(0, 0, 1) + END).lost is None
+
+
 @pytest.mark.parametrize("data, says", [
+    (load() + case(0, 0, 1) + frame("end", {"runtime": {}, "lost": [1, 0]}), "names no case"),
+    (load() + frame("end", {"runtime": {}, "lost": [0, 0]}), "names no case"),
+    (load() + case(0, 0, 1) + frame("end", {"runtime": {}, "lost": [0, True]}), "names no case"),
+    (load() + case(0, 0, 1) + frame("end", {"runtime": {}, "lost": "0:0"}), "names no case"),
     (case(0, 0, 1), "not the load record"),
     (load() + load(), "second load"),
     (load() + case(0, 1, 1), "out of order"),

@@ -413,10 +413,12 @@ def cuda_check(static: StaticReport) -> CheckResult:
 
 
 def judge_check(check: Check, rows: list | None, ctx: JudgeContext, end: LearnerEnd,
-                seed: int) -> CheckResult:
+                seed: int, lost_after: str | None = None) -> CheckResult:
+    """``lost_after``: where CUDA became unusable, when that was this check's last case."""
     result = CheckResult(id=check.id, title=check.title, level=check.level, status="pass")
     crashed = rows is not None and any(isinstance(r["out"], ExceptionOut) for r in rows)
-    if rows is None or (len(rows) < len(check.cases) and not rows[-1]["failed"] and not crashed):
+    if lost_after is None and (rows is None or (
+            len(rows) < len(check.cases) and not rows[-1]["failed"] and not crashed)):
         # The process ended before this check finished (the caller has made sure
         # the learner process did not claim to have finished).
         code, _, sentence = end.early_reason
@@ -473,6 +475,11 @@ def judge_check(check: Check, rows: list | None, ctx: JudgeContext, end: Learner
             return result
     cases = len(check.cases)
     result.message = f"{cases} case{'s' if cases != 1 else ''} passed" if cases > 1 else "passed"
+    if lost_after is not None and len(rows) < cases:
+        # What ran passed; what did not run proves nothing either way.
+        result.status = "skip"
+        result.message = (f"{len(rows)} of {cases} cases ran and passed; the rest were not run: "
+                          + lost_sentence(lost_after))
     if notes:
         result.message += " (" + "; ".join(notes) + ")"
     return result
@@ -578,6 +585,17 @@ def _larger_heatmap(check: Check, rows: list, first: int, ctx: JudgeContext, see
         except Exception:
             return None
     return None
+
+
+def lost_believable(device: torch.device) -> bool:
+    """Only on CUDA can a kernel's assert end a process's use of the device."""
+    return device.type == "cuda"
+
+
+def lost_sentence(where: str) -> str:
+    return (f"a device-side assert in {where} (usually an index out of "
+            "range, which the CPU reports as an IndexError) left CUDA unusable in the process "
+            "running your code; `drillpe check --device cpu` runs every check")
 
 
 def skipped(check: Check, why: str) -> CheckResult:
@@ -725,10 +743,20 @@ def _grade(exercise: catalog.Exercise, learner_file: Path, device: torch.device,
     checks.append(cuda_check(static))
     checks.append(api_row)
     present = {name for name, fact in facts.items() if fact["present"]}
+    if got.lost is not None and not lost_believable(device):
+        raise records.Tampered("the learner process says CUDA failed on the CPU")
+    lost_where = None
+    if got.lost is not None:
+        lost_check = grader.checks[got.lost[0]]
+        lost_where = f"{lost_check.id}" + (f" (case {got.lost[1] + 1})"
+                                           if len(lost_check.cases) > 1 else "")
     graded = []
     for index, check in enumerate(grader.checks):
         absent = [n for n in check.needs if n not in present]
         rows = got.cases.get(index)
+        if got.lost is not None and index > got.lost[0] and not absent:
+            checks.append(skipped(check, "not run: " + lost_sentence(lost_where)))
+            continue
         if absent:
             if rows:
                 raise records.Tampered(f"records for {check.id}, which needs {absent[0]}, "
@@ -736,11 +764,13 @@ def _grade(exercise: catalog.Exercise, learner_file: Path, device: torch.device,
             checks.append(skipped(check, f"not run: needs {', '.join(absent)}, which your file "
                                          "does not define"))
             continue
-        complete = rows is not None and (len(rows) == len(check.cases) or rows[-1]["failed"])
+        lost_here = got.lost is not None and index == got.lost[0]
+        complete = rows is not None and (len(rows) == len(check.cases) or rows[-1]["failed"]
+                                         or lost_here)
         if runtime is not None and not complete:
             raise records.Tampered(f"the learner process finished without the records of "
                                    f"{check.id}")
-        result = judge_check(check, rows, ctx, end, seed)
+        result = judge_check(check, rows, ctx, end, seed, lost_where if lost_here else None)
         checks.append(result)
         graded.append(result)
 

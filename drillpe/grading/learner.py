@@ -38,6 +38,8 @@ from drillpe.grading.common import case_inputs, device_or_exit, leave_now, load_
 from drillpe.grading.loading import load_module
 
 LEARNER_MODULE = "drillpe_learner"
+CPU = torch.device("cpu")
+_synchronize = torch.cuda.synchronize  # captured before any learner code can replace it
 
 # torch and Python attributes whose replacement by learner code is tampering.
 WATCHED = {
@@ -313,8 +315,12 @@ def run(args: argparse.Namespace, grader=None) -> int:
                 failed = not (isinstance(exc, Exception) and not isinstance(exc, NotImplementedError)
                               and not isinstance(exc, MemoryError)
                               and not check.handles_exceptions)
+            alive = device_alive(device)
             try:
-                digests = channel.digests(x)
+                # After a device-side assert the inputs on the GPU cannot be read: their
+                # digests come from the same inputs built again on the CPU.
+                digests = channel.digests(x if alive else
+                                          case_inputs(check, case_index, args.seed, CPU))
                 channel.send("case", {"check": index, "case": case_index, "failed": failed,
                                       "inputs": digests}, {"out": out})
             except OSError:
@@ -324,13 +330,31 @@ def run(args: argparse.Namespace, grader=None) -> int:
                 channel.send("case", {"check": index, "case": case_index, "failed": True,
                                       "inputs": {}}, {"out": broken})
                 failed = True
+            if not alive:
+                # Every CUDA call in this process now fails: nothing after this case
+                # could be believed. The judge reports the rest as not run.
+                _send_end(channel, guards, watched, modules_before, lost=[index, case_index])
+                return 0
             if failed:
                 break
     _send_end(channel, guards, watched, modules_before)
     return 0
 
 
-def _send_end(channel: Channel, guards: Guards, watched: dict, modules_before: set) -> None:
+def device_alive(device: torch.device) -> bool:
+    """False once a device-side assert (an index out of range in a CUDA kernel) has
+    left this process's CUDA context unusable; always True on the CPU."""
+    if device.type != "cuda":
+        return True
+    try:
+        _synchronize(device)
+    except Exception:
+        return False
+    return True
+
+
+def _send_end(channel: Channel, guards: Guards, watched: dict, modules_before: set,
+              lost: list[int] | None = None) -> None:
     guards.armed = False
     imported = sorted(set(sys.modules) - modules_before)
     runtime = {
@@ -339,7 +363,7 @@ def _send_end(channel: Channel, guards: Guards, watched: dict, modules_before: s
         "tampered": [*changed_since(watched), *guards.tampering[:10]],
         "imported": [m for m in imported if "." not in m][:200],
     }
-    channel.send("end", {"runtime": runtime})
+    channel.send("end", {"runtime": runtime, **({"lost": lost} if lost else {})})
 
 
 if __name__ == "__main__":

@@ -12,7 +12,10 @@ whose bytes are blob ``i`` of the frame. No pickle anywhere: the judge
 never runs anything the learner process wrote.
 
 The kinds, in this order: one ``load``, then ``case`` records (check by
-check, case by case from 0), then one ``end``. :func:`read_records`
+check, case by case from 0), then one ``end``. An end may say ``lost``: the
+check and case after which the learner's CUDA context was unusable (a
+device-side assert); it must name the last case sent, and the judge believes
+it only on CUDA, where it only ever makes checks "not run". :func:`read_records`
 returns them, or raises :class:`Tampered` with a sentence for the learner
 when anything is missing, extra, malformed or oversized.
 """
@@ -290,6 +293,7 @@ class Records:
     cases: dict[int, list[dict]] = field(default_factory=dict)  # check index -> records
     end: dict | None = None
     truncated: bool = False  # a frame was cut short (the process was killed mid-write)
+    lost: tuple[int, int] | None = None  # (check, case) after which CUDA was unusable
 
 
 def read_records(data: bytes, n_checks: int, case_counts: list[int]) -> Records:
@@ -325,6 +329,12 @@ def read_records(data: bytes, n_checks: int, case_counts: list[int]) -> Records:
             runtime = f.header.get("runtime")
             if type(runtime) is not dict:
                 raise Tampered("the end record is malformed")
+            lost = f.header.get("lost")
+            if lost is not None:
+                if type(lost) is not list or [type(v) for v in lost] != [int, int] or \
+                        tuple(lost) != last:
+                    raise Tampered("the end record's lost device names no case it ran")
+                records.lost = (lost[0], lost[1])
             records.end = runtime
         else:
             raise Tampered(f"a record of unknown kind {f.kind[:40]!r}")

@@ -164,7 +164,16 @@ def build_root(plan, sources, root):
             fd = sources[op["path"]]
             source = f"/proc/self/fd/{fd}"
             make_mountpoint(target, os.path.isdir(source))
-            mount(source, target, None, MS_BIND | (MS_REC if op.get("recursive") else 0))
+            try:
+                mount(source, target, None, MS_BIND | (MS_REC if op.get("recursive") else 0))
+            except SetupError as exc:
+                # A tree with mounts inside it (a GPU machine's /usr/local/nvidia under
+                # /usr) is "locked" in a user namespace: the kernel binds it only whole,
+                # with those mounts (EINVAL otherwise). They keep their own flags; the
+                # learner's user still owns nothing in them.
+                if op.get("recursive") or "(errno 22)" not in str(exc):
+                    raise
+                mount(source, target, None, MS_BIND | MS_REC)
             if op.get("readonly", True):
                 mount(None, target, None,
                       MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags(target))

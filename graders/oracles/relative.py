@@ -31,6 +31,18 @@ def relative_index(length_q: int, length_k: int, max_relative_position: int, *, 
     return distance + k
 
 
+def rows_of(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """table[index], with an index past the table an IndexError on every device: on
+    CUDA the lookup itself would be a device-side assert, after which the judge's
+    own use of the GPU ends (so it is checked here, on the host)."""
+    rows = table.shape[0]
+    low, high = int(index.min()), int(index.max())
+    if low < -rows or high >= rows:
+        raise IndexError(f"index {high if high >= rows else low} is out of range for a table "
+                         f"of {rows} rows")
+    return table[index]
+
+
 def relative_attention(query, key, value, weights: dict, n_heads: int,
                        max_relative_position: int, mask=None, *, dropout=None, sign: int = 1,
                        end_aligned: bool = True, clip: bool = True, key_term: bool = True,
@@ -64,8 +76,8 @@ def relative_attention(query, key, value, weights: dict, n_heads: int,
     q, k, v = split(project(0, query)), split(project(1, key)), split(project(2, value))
     index = relative_index(length_q, length_k, max_relative_position, device=query.device,
                            sign=sign, end_aligned=end_aligned, clip=clip)
-    a_k = weights["relative_position_k.embeddings_table"].to(f64)[index]  # (Lq, Lk, dh)
-    a_v = weights[f"relative_position_{value_table}.embeddings_table"].to(f64)[index]
+    a_k = rows_of(weights["relative_position_k.embeddings_table"].to(f64), index)  # (Lq, Lk, dh)
+    a_v = rows_of(weights[f"relative_position_{value_table}.embeddings_table"].to(f64), index)
 
     content = q @ k.transpose(-1, -2)
     position = torch.einsum("bhid,ijd->bhij", q, a_k) if key_term else torch.zeros_like(content)

@@ -74,5 +74,12 @@ def relative_positions(length_q: int, length_k: int, *, device=None,
 
 
 def lookup(table: torch.Tensor, buckets: torch.Tensor) -> torch.Tensor:
-    """(1, n_heads, Lq, Lk): table (num_buckets, n_heads) rows at (Lq, Lk) buckets."""
+    """(1, n_heads, Lq, Lk): table (num_buckets, n_heads) rows at (Lq, Lk) buckets.
+
+    A bucket past the table (a mistake's buckets, clamp=False) is an IndexError on
+    every device, checked on the host: on CUDA the lookup would be a device-side
+    assert that ends the judge's use of the GPU."""
+    rows = table.shape[0]
+    if buckets.numel() and (int(buckets.min()) < -rows or int(buckets.max()) >= rows):
+        raise IndexError(f"a bucket is out of range for a table of {rows} rows")
     return table[buckets].permute(2, 0, 1).unsqueeze(0)

@@ -10,7 +10,14 @@
 #   bench.txt    drillpe bench rope, rope_neox, alibi in float32 and bfloat16 (the model
 #                answer against the production code), one after the other on a quiet GPU
 #   bench_tests.log  the bench tests of tests/gpu (every exercise, the slow fixtures)
+#   sanity.txt   the model answer of rope graded on CUDA under the machine's isolation;
+#                if it fails there and passes under DRILLPE_ISOLATION=guard, the rest
+#                of the run uses guard (said in the file)
+#   diag.txt     with GPU_DIAG="ex/fixture ... path/ex.py": `drillpe check --json` of
+#                each tests/fixtures file or named file on CUDA, all at once
 # SECONDS (default 450) bounds the whole run; each stage gets a share.
+# GPU_TESTS=FILE runs only the test ids listed in FILE (pytest's @FILE) in the
+# tests stage; GPU_BENCH=0 skips the README's benches.
 #
 # Where drillpe's own dependencies are missing (a machine with no network), put
 # their wheels in .whl/ at the checkout's root: they are installed into a
@@ -40,13 +47,36 @@ WORKERS=$(( $(nproc) - 2 )); [ "$WORKERS" -lt 1 ] && WORKERS=1
 } > "$OUTDIR/env.txt" 2>&1
 echo "env: $(( $(date +%s) - START )) s"
 
+sanity() { COLUMNS=100 timeout 120 python3 -m drillpe check rope --file solutions/rope.py --device cuda; }
+{ echo "=== isolation: ${DRILLPE_ISOLATION:-auto}"; sanity; } > "$OUTDIR/sanity.txt" 2>&1
+if [ $? -ne 0 ]; then
+    { echo "=== isolation: guard"; DRILLPE_ISOLATION=guard sanity; } >> "$OUTDIR/sanity.txt" 2>&1 &&
+        export DRILLPE_ISOLATION=guard && echo "=== the rest of this run: guard" >> "$OUTDIR/sanity.txt"
+fi
+echo "sanity: $(( $(date +%s) - START )) s; isolation ${DRILLPE_ISOLATION:-auto}"
+
+if [ -n "${GPU_DIAG:-}" ]; then
+    for f in $GPU_DIAG; do
+        if [[ $f == *.py ]]; then ex=$(basename "$f" .py); file=$f
+        else ex=${f%%/*}; file=tests/fixtures/$f.py; fi
+        ( out=$(COLUMNS=100 timeout 120 python3 -m drillpe check "$ex" \
+              --file "$file" --device cuda --json 2>&1)
+          printf '=== %s\n%s\n' "$f" "$out" ) > "$OUTDIR/diag-${f//\//-}.part" &
+    done
+    wait
+    cat "$OUTDIR"/diag-*.part > "$OUTDIR/diag.txt"; rm -f "$OUTDIR"/diag-*.part
+    echo "diag: $(( $(date +%s) - START )) s"
+fi
+
 # The grader on CUDA: every reference, every fixture, the hard-coded .cuda() file.
-timeout $(( $(left) * 50 / 100 )) python3 -m pytest tests/gpu -v -o addopts="" -p no:cacheprovider \
-    -n "$WORKERS" -k "not bench" -rfE > "$OUTDIR/tests.log" 2>&1
+# (@FILE alone: beside tests/gpu it would add to the whole folder, not choose from it)
+if [ -n "${GPU_TESTS:-}" ]; then SELECT=("@$GPU_TESTS"); else SELECT=(tests/gpu -k "not bench"); fi
+timeout $(( $(left) * ${GPU_TESTS_SHARE:-50} / 100 )) python3 -m pytest -v -o addopts="" -p no:cacheprovider \
+    -n "$WORKERS" --tb=short -rfE "${SELECT[@]}" > "$OUTDIR/tests.log" 2>&1
 echo "tests: rc $? at $(( $(date +%s) - START )) s; $(tail -1 "$OUTDIR/tests.log")"
 
 # The bench the README quotes, one at a time on a quiet GPU.
-for ex in rope rope_neox alibi; do
+[ "${GPU_BENCH:-1}" = 0 ] || for ex in rope rope_neox alibi; do
     for dt in float32 bfloat16; do
         [ "$(left)" -lt 60 ] && break 2
         echo "=== drillpe bench $ex --device cuda --dtype $dt --file solutions/$ex.py" >> "$OUTDIR/bench.txt"
@@ -58,5 +88,5 @@ done
 echo "bench: at $(( $(date +%s) - START )) s"
 
 timeout $(( $(left) - 10 )) python3 -m pytest tests/gpu -v -s -o addopts="" -p no:cacheprovider \
-    -n 4 -k bench -rfE > "$OUTDIR/bench_tests.log" 2>&1
+    -n 6 -k bench -rfE > "$OUTDIR/bench_tests.log" 2>&1
 echo "bench tests: rc $? at $(( $(date +%s) - START )) s; $(tail -1 "$OUTDIR/bench_tests.log")"
