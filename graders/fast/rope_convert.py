@@ -7,14 +7,17 @@ moved, never computed, so every dtype is exact, and the grading reference
 transposed view, which copies. This one moves the same rows with
 `index_select` on a permutation built once per (n_heads, head_dim,
 direction, device): each output row is one contiguous block copied from its
-source row, where the reshape's copy walks a four-axis view; on the CPU that
-is about twice as fast, close to a plain clone. index_select always writes
-new storage, so the output never shares memory with w (no special case for
-head_dim = 2).
+source row, where the reshape's copy walks a four-axis view. The two are
+close: on this project's CPU, one thread, over eight 16 MB weights in turn,
+1.60 ms against the reshape's 1.73 ms (a clone: 1.33 ms). index_select
+always writes new storage, so the output never shares memory with w (no
+special case for head_dim = 2).
 
 Where it falls short: nothing left in the data movement (one read of w, one
-write of the output: the copy roofline); the index (n_heads·head_dim int64)
-is read once per call, a fraction of a percent of w.
+write of the output: the bytes of a copy); the index (n_heads·head_dim
+int64) is read once per call, a fraction of a percent of w. What remains
+between it and a clone is per-row work (an index read and a bounds check
+per row) that a plain copy does not do.
 """
 
 import torch

@@ -14,8 +14,8 @@ set-up (HF's `rope_init_fn` runs in the rotary module's constructor):
   kernel runs and no memory moves.
 
 The comparison is therefore with the practice (compute once), not with a
-faster kernel: at head_dim = 128 the computation itself is a few dozen tiny
-kernels whose cost is dispatch, not memory. The kept tensor is shared and
+faster kernel: at head_dim = 128 the computation itself is tens of tiny
+torch calls on 64 numbers, whose cost is dispatch, not memory. The kept tensor is shared and
 read-only, like a registered buffer; a scaling dict whose values cannot be
 hashed is computed afresh each time.
 """

@@ -3,8 +3,9 @@ times yours against.
 
 Hidden from learner code like the oracles (bundle.fast_dir()); the grading
 reference stays float64. The table depends on (length, d_model, base) alone,
-so a serving stack builds it once and keeps it (fairseq, the PyTorch
-Transformer tutorial and tensor2tensor all register it as a buffer):
+so a serving stack builds it once and keeps it (the PyTorch Transformer
+tutorial and the Annotated Transformer register it as a buffer; fairseq
+keeps it and rebuilds it only for a longer sequence):
 
 - it is built once per (length, d_model, base) for the whole process, in
   float64 (angles p·w_i reach thousands of radians, where float32 angles are
