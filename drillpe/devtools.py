@@ -227,7 +227,11 @@ def problems(exercise_id: str) -> list[str]:
                      f"{lessons.WRITE_COMMAND} {exercise_id}")
     if not (bundle.graders_dir() / "bench" / f"{exercise_id}.py").is_file():
         found.append(f"graders/bench/{exercise_id}.py is missing (what `drillpe bench` times)")
-    elif bundle.fast_path(exercise_id).is_file():
+    elif not bundle.fast_path(exercise_id).is_file():
+        found.append(f"graders/fast/{exercise_id}.py is missing (the production code `drillpe "
+                     "bench` times learners against; without it they race the float64 model "
+                     "answer)")
+    else:
         found += [f"graders/fast/{exercise_id}.py: {d}" for d in fast_differences(exercise_id)]
     if builder_path(exercise_id).is_file():
         found += [f"lesson: {d}" for d in differences(exercise_id)]
@@ -273,7 +277,10 @@ def fast_differences(exercise_id: str) -> list[str]:
     """Where the production implementation `drillpe bench` times learners
     against (graders/fast/ID.py) disagrees with the model answer, on every
     bench target at its quick size, in float32 and bfloat16, on the bench's
-    own inputs (the bench checks learners' outputs with the same compare)."""
+    own inputs (the bench checks learners' outputs with the same compare).
+    A target that builds random weights (checked=False) is built on both
+    sides from one seed: a production module that draws its weights as the
+    model answer does (same shapes, same init, same order) gets the same ones."""
     # deferred: the bench's timing module, only for this check
     from drillpe.grading.bench_child import compare, fingerprint, load_fast, rebuild
     from drillpe.grading.bench_specs import size_for, targets
@@ -283,17 +290,18 @@ def fast_differences(exercise_id: str) -> list[str]:
     found = []
     cpu = torch.device("cpu")
     for target in targets(exercise_id):
-        if not target.checked:
-            continue
         size = size_for(target, "cpu", quick=True)
         for dtype in (torch.float32, torch.bfloat16):
-            with torch.no_grad():
+            with torch.no_grad(), torch.random.fork_rng(devices=[]):
                 x = rebuild(target, size, cpu, dtype, 0, 1.25)
+                torch.manual_seed(0)
                 mine = fingerprint(target.prepare(fast, x, size)(), set(), random.Random(0))
+                torch.manual_seed(0)
                 problem = mine.get("problem") or compare(
                     mine, target.prepare(truth, x, size)(), str(dtype).split(".")[-1])
             if problem:
-                found.append(f"{target.call} in {dtype}: {problem}")
+                seeded = "" if target.checked else " (both built from one seed)"
+                found.append(f"{target.call} in {dtype}{seeded}: {problem}")
     return found
 
 

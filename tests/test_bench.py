@@ -129,10 +129,12 @@ def test_every_bench_spec_runs_on_its_model_answer(exercise_id):
         bench = TargetBench(name=target.name, call=target.call, size=size, learner=None,
                             reference={"median_s": 1.0}, trace=trace, python_work=work)
         assert "bench.python_loop" not in [c.code for c in explain(bench, "cpu")], work
-    if bundle.fast_path(exercise_id).is_file():  # the production code agrees with the answer
-        from drillpe import devtools
+    # every exercise has production code to race (`devtools check` requires it), and it
+    # agrees with the model answer
+    from drillpe import devtools
 
-        assert devtools.fast_differences(exercise_id) == []
+    assert bundle.fast_path(exercise_id).is_file(), f"graders/fast/{exercise_id}.py is missing"
+    assert devtools.fast_differences(exercise_id) == []
 
 
 def test_a_wrong_production_implementation_is_caught(monkeypatch):
@@ -146,6 +148,27 @@ def test_a_wrong_production_implementation_is_caught(monkeypatch):
     monkeypatch.setattr(bench_child, "load_fast", lambda exercise_id: unrotated)
     found = devtools.fast_differences("rope")
     assert len(found) == 2 and "the reference has" in found[0], found
+
+
+def test_a_wrong_production_module_with_random_weights_is_caught(monkeypatch):
+    """A target that builds random weights (checked=False) is compared too:
+    both sides are built from one seed, so the weights agree and the
+    difference left is the code's."""
+    import types
+
+    from drillpe import devtools
+    from drillpe.grading import bench_child
+
+    fast = bench_child.load_fast("learnable")
+
+    class Twice(fast.TrainablePositionEncoding):  # adds the position rows twice
+        def forward(self, x, offset=0):
+            return super().forward(super().forward(x, offset), offset)
+
+    monkeypatch.setattr(bench_child, "load_fast",
+                        lambda exercise_id: types.SimpleNamespace(TrainablePositionEncoding=Twice))
+    found = devtools.fast_differences("learnable")
+    assert found and "float32 (both built from one seed): output 0:" in found[0], found
 
 
 def test_missing_learner_file_is_a_usage_error():

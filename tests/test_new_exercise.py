@@ -171,6 +171,19 @@ TARGETS = [Target(
 )]
 '''
 
+# The production code `drillpe bench nope` times answers against: torch's fused attention.
+FAST = '''
+"""Production causal attention for `drillpe bench nope`: torch's fused
+scaled_dot_product_attention in the inputs' dtype, the (L, L) probabilities
+never materialised."""
+
+import torch.nn.functional as F
+
+
+def causal_attention(q, k, v):
+    return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+'''
+
 # The mistake simulator: hidden from learner code, like the model answer.
 ORACLE = '''
 """Oracle for nope: the model answer, and attention with the mask switched off."""
@@ -243,6 +256,7 @@ def tree(tmp_path_factory):
     (top / "graders" / "nope.py").write_text(GRADER.lstrip(), encoding="utf-8")
     (top / "graders" / "oracles" / "nope.py").write_text(ORACLE.lstrip(), encoding="utf-8")
     (top / "graders" / "bench" / "nope.py").write_text(BENCH.lstrip(), encoding="utf-8")
+    (top / "graders" / "fast" / "nope.py").write_text(FAST.lstrip(), encoding="utf-8")
     (top / "graders" / "lessons" / "nope.py").write_text(LESSON.lstrip(), encoding="utf-8")
     return top
 
