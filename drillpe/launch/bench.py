@@ -338,9 +338,8 @@ def explain(target: TargetBench, device: str) -> list[Cause]:
             top = ", ".join(trace.get("const_top", [])[:4])
             causes.append(Cause("bench.table_rebuilt", (
                 f"{share:.0%} of the elements one call writes come from work that does not "
-                f"depend on the input values ({top}): the angle table, or another tensor that "
-                "depends only on "
-                "shapes, is rebuilt on every call. Build it once per (length, dim, dtype, "
+                f"depend on the input values ({top}): a table (angles, buckets, indices) or "
+                "another tensor that depends only on shapes is rebuilt on every call. Build it once per (length, dim, dtype, "
                 "device) and cache it, at its natural size (L, d/2 or L, d) so broadcasting "
                 "covers batch and heads instead of materialising a full-size copy.")))
     syncs = trace.get("syncs") or {}

@@ -144,8 +144,8 @@ def _verdict(target) -> Text:
         text.append("Yours is as fast as the production implementation (within 15%).",
                     style="bold")
     if mine is None:
-        text.append(" This call is compute-bound: no copy of its bytes bounds it, so times are "
-                    "compared.")
+        text.append(" No plain copy bounds this call (its time is not one pass over bytes "
+                    "it must read and write), so times are compared.")
     return text
 
 
