@@ -168,7 +168,10 @@ def compare(x: dict, reference: Attend, hidden: torch.Tensor, weights: torch.Ten
     """The report's ``consequence`` for outputs the judge has checked: the
     divergence per position and attention by distance, yours and the reference's."""
     want, want_weights = forward(x, reference)
-    got = hidden.to(torch.float64)
+    # The reference ran on the grading device; the learner's records arrive on the CPU.
+    want = want.cpu()
+    want_weights = want_weights.cpu() if want_weights is not None else None
+    got = hidden.to("cpu", torch.float64)
     diff = (got - want).norm(dim=-1) / want.norm(dim=-1).clamp_min(1e-12)
     divergence = _plain(diff.tolist())
     above = [p for p, d in enumerate(divergence) if d is None or d > THRESHOLD]

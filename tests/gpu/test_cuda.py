@@ -86,6 +86,23 @@ def test_fixture_verdict_on_cuda(path):
     assert set(result.diagnoses) == expected, summary
 
 
+# `check --consequence`: the reference's stack runs on the grading device in the judge,
+# the learner's hidden states arrive on the CPU; the two must meet without a device error.
+@pytest.mark.parametrize("exercise_id, path", [
+    ("rope", FIXTURES / "rope" / "half_split.py"),
+    ("rope_neox", ROOT / "solutions" / "rope_neox.py"),
+    ("alibi", ROOT / "solutions" / "alibi.py"),
+], ids=["rope-half_split", "rope_neox-model", "alibi-model"])
+def test_consequence_on_cuda(exercise_id, path):
+    result = grade(GradeRequest(exercise_id=exercise_id, file=path, device="cuda",
+                                timeout=120, consequence=True))
+    shown = result.consequence
+    assert shown is not None and shown["status"] == "ok", shown
+    assert len(shown["divergence"]) == len(shown["positions"])
+    if path.parent.name == "rope":  # a wrong rotation diverges somewhere
+        assert shown["from_position"] is not None, shown
+
+
 @pytest.mark.parametrize("exercise_id", EXERCISES)
 def test_bench_on_cuda(exercise_id, isolated_places):
     ws = isolated_places["workspace"]
