@@ -394,7 +394,8 @@ def mismatch(
     if got64.shape != want64.shape:
         raise ValueError(f"shape {tuple(got64.shape)} vs {tuple(want64.shape)}")
     diff = (got64 - want64).abs()
-    bad = ~(diff <= atol + rtol * want64.abs())  # NaN counts as bad
+    # NaN counts as bad; without rtol the bound is one number (no pass over |want|)
+    bad = ~(diff <= (atol + rtol * want64.abs() if rtol else atol))
     if not bad.any():
         return None
     excess = torch.where(bad, diff - rtol * want64.abs(), torch.zeros_like(diff))

@@ -434,12 +434,13 @@ def judge_check(check: Check, rows: list | None, ctx: JudgeContext, end: Learner
         row = rows[index]
         out = row["out"]
         try:
-            x = _prepared.pop((check.id, index, seed, str(ctx.device)), None) or \
-                case_inputs(check, index, seed, ctx.device)
+            x, digests = _prepared.pop((check.id, index, seed, str(ctx.device)), (None, None))
+            if x is None:
+                x = case_inputs(check, index, seed, ctx.device)
             if isinstance(out, ExceptionOut) and not check.handles_exceptions:
                 raise exception_failure(out)
             if not row["failed"]:
-                changed = _changed_inputs(x, row["inputs"])
+                changed = _changed_inputs(x, row["inputs"], digests)
                 if changed:
                     names = ", ".join(changed)
                     raise Fail(f"your code changed its input{'s' if ',' in names else ''} "
@@ -536,10 +537,11 @@ def _past_the_crash(check: Check, rows: list, first: int, ctx: JudgeContext, see
     return [], ""
 
 
-# Each case's inputs, built while the learner's process is still running (they
-# depend only on the seed): judge_check takes each one once, so a judge that
-# changed its copy in place cannot hand it to a second use.
-_prepared: dict[tuple[str, int, int, str], dict] = {}
+# Each case's inputs and their digests, built while the learner's process is still
+# running (they depend only on the seed), or by the warm worker before this process
+# was forked: judge_check takes each one once, so a judge that changed its copy in
+# place cannot hand it to a second use.
+_prepared: dict[tuple[str, int, int, str], tuple[dict, dict[str, str]]] = {}
 
 
 def prepare_inputs(grader, seed: int, device: torch.device) -> None:
@@ -547,15 +549,19 @@ def prepare_inputs(grader, seed: int, device: torch.device) -> None:
     otherwise waits idle, then builds them after)."""
     for check in grader.checks:
         for index in range(len(check.cases)):
+            key = (check.id, index, seed, str(device))
+            if key in _prepared:  # built by the warm worker before this process was forked
+                continue
             try:
-                _prepared[(check.id, index, seed, str(device))] = case_inputs(check, index,
-                                                                              seed, device)
+                x = case_inputs(check, index, seed, device)
+                _prepared[key] = (x, records.input_digests(x))
             except Exception:  # judge_check builds it again and reports what goes wrong
                 continue
 
 
-def _changed_inputs(x: dict, reported: dict[str, str]) -> list[str]:
-    mine = records.input_digests(x)
+def _changed_inputs(x: dict, reported: dict[str, str],
+                    mine: dict[str, str] | None = None) -> list[str]:
+    mine = mine if mine is not None else records.input_digests(x)
     if set(reported) != set(mine):
         raise records.Tampered("a case record does not account for the case's inputs")
     return [name for name, value in mine.items() if reported[name] != value]

@@ -300,8 +300,9 @@ def run(args: argparse.Namespace, grader=None) -> int:
         if any(getattr(mod, name, None) is None for name in check.needs):
             continue
         for case_index in range(len(check.cases)):
-            x = case_inputs(check, case_index, args.seed, device)
-            torch.manual_seed(args.seed)
+            x = _prepared.pop((check.id, case_index, args.seed, str(device)), None) or \
+                case_inputs(check, case_index, args.seed, device)
+            seed_generators(args.seed, device)
             try:
                 out = check.run(env, x, check.cases[case_index])
                 failed = False
@@ -339,6 +340,33 @@ def run(args: argparse.Namespace, grader=None) -> int:
                 break
     _send_end(channel, guards, watched, modules_before)
     return 0
+
+
+# Each case's inputs, built before the learner's process is forked (a warm worker
+# builds them once for the default seed): each is taken once, so learner code that
+# changed one in place cannot hand it to a later case.
+_prepared: dict[tuple[str, int, int, str], dict] = {}
+
+
+def prepare_inputs(grader, seed: int, device: torch.device) -> None:
+    for check in grader.checks:
+        for index in range(len(check.cases)):
+            key = (check.id, index, seed, str(device))
+            if key not in _prepared:
+                try:
+                    _prepared[key] = case_inputs(check, index, seed, device)
+                except Exception:  # run() builds it again, where what goes wrong is reported
+                    continue
+
+
+def seed_generators(seed: int, device: torch.device) -> None:
+    """The generators the learner's code may draw from, seeded before every case.
+    On the CPU only the CPU's: torch.manual_seed would also queue a seed for every
+    accelerator torch knows, formatting a stack for each (a third of a case's cost)."""
+    if device.type == "cpu":
+        torch.default_generator.manual_seed(seed)
+    else:
+        torch.manual_seed(seed)
 
 
 def device_alive(device: torch.device) -> bool:

@@ -39,6 +39,7 @@ import traceback
 from typing import Any
 
 ROLES = ("learner", "judge")
+DEFAULT_SEED = 0  # `drillpe check --seed`'s default: the seed nearly every grade uses
 CHILD_THREADS = 1
 CONTROL_FD = 3
 PR_SET_CHILD_SUBREAPER = 36
@@ -48,9 +49,15 @@ def _preload(role: str) -> dict[str, tuple[Any, Any]]:
     """exercise id -> (grader, reference or None). A grader that fails to load
     is left out: its child then loads it itself and fails as a cold run would."""
     # deferred: this role's modules load only in the worker that plays it
+    import torch
+
     from drillpe.data import catalog
     from drillpe.grading.common import load_grader, load_reference
 
+    if role == "judge":
+        from drillpe.grading.judge import prepare_inputs as prepare
+    else:
+        from drillpe.grading.learner import prepare_inputs as prepare
     loaded = {}
     for exercise_id in catalog.ids():
         try:
@@ -59,6 +66,9 @@ def _preload(role: str) -> dict[str, tuple[Any, Any]]:
         except Exception:
             continue
         loaded[exercise_id] = (grader, reference)
+        # Every case's inputs for the default seed on the CPU, built once here: each
+        # forked child takes its own copy-on-write copy instead of building them.
+        prepare(grader, DEFAULT_SEED, torch.device("cpu"))
     return loaded
 
 
