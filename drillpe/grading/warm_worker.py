@@ -55,8 +55,10 @@ def _preload(role: str) -> dict[str, tuple[Any, Any]]:
     from drillpe.grading.common import load_grader, load_reference
 
     if role == "judge":
+        # deferred: the judge's module, in the judge's worker only
         from drillpe.grading.judge import prepare_inputs as prepare
     else:
+        # deferred: the learner's module, in the learner's worker only
         from drillpe.grading.learner import prepare_inputs as prepare
     loaded = {}
     for exercise_id in catalog.ids():
