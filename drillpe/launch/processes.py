@@ -70,6 +70,8 @@ def trusted_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     # (PYTHONIOENCODING=latin-1) must not make a learner's print("你好") fail.
     env["PYTHONIOENCODING"] = "utf-8"
     env.setdefault("PYTHONWARNINGS", "ignore::UserWarning")
+    for name, value in sandbox.ONE_THREAD.items():
+        env.setdefault(name, value)
     env[lifeline.PARENT_ENV] = str(os.getpid())
     env.update(extra or {})
     return env
