@@ -375,3 +375,25 @@ def test_a_syntax_error_is_answered_at_once_in_the_judges_words(tmp_path, monkey
         return data
 
     assert comparable(fast) == comparable(judged)
+
+
+def test_grade_folders_left_by_a_killed_drillpe_are_swept(tmp_path, monkeypatch):
+    """A SIGKILLed drillpe cannot remove its grade folder (a staged copy of the learner's
+    file is inside); the next grade removes such folders once no grade could still be
+    using them, and leaves younger ones alone."""
+    import time
+
+    from drillpe.launch import runner
+
+    monkeypatch.setattr(runner.tempfile, "gettempdir", lambda: str(tmp_path))
+    old, young = tmp_path / "drillpe-run-old", tmp_path / "drillpe-run-young"
+    for folder in (old, young):
+        (folder / "stage").mkdir(parents=True)
+        (folder / "stage" / "rope.py").write_text("secret = 1\n")
+    other = tmp_path / "not-drillpe"
+    other.mkdir()
+    long_ago = time.time() - runner.STALE_RUN_S - 60
+    for path in (old, other):
+        os.utime(path, (long_ago, long_ago))
+    runner.sweep_stale_runs()
+    assert not old.exists() and young.exists() and other.exists()

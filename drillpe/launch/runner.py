@@ -82,11 +82,30 @@ def stage(file: Path, stage_root: Path, exercise_id: str) -> Path:
     return target
 
 
+RUN_PREFIX = "drillpe-run-"
+STALE_RUN_S = 2 * 3600  # longer than any grade can last (--timeout is at most 3600 s)
+
+
+def sweep_stale_runs(now: float | None = None) -> None:
+    """Remove this user's grade folders left by a drillpe that was killed (SIGKILL
+    leaves no chance to clean up): they hold a staged copy of a learner's file."""
+    now = time.time() if now is None else now
+    root = Path(tempfile.gettempdir())
+    with contextlib.suppress(OSError):
+        for folder in root.glob(RUN_PREFIX + "*"):
+            with contextlib.suppress(OSError):
+                st = folder.lstat()
+                if folder.is_dir() and not folder.is_symlink() and st.st_uid == os.getuid() \
+                        and now - st.st_mtime > STALE_RUN_S:
+                    shutil.rmtree(folder, ignore_errors=True)
+
+
 def grade(request: GradeRequest, launcher=None) -> ExerciseResult:
     """Grade one file. ``launcher`` starts the processes: cold by default, or
     forked from warm workers (drillpe.launch.warm_pool.WarmPool)."""
     launcher = launcher or COLD
-    run_dir = Path(tempfile.mkdtemp(prefix="drillpe-run-"))
+    sweep_stale_runs()
+    run_dir = Path(tempfile.mkdtemp(prefix=RUN_PREFIX))
     staged = None
     try:
         staged = stage(request.file, launcher.stage_root(run_dir), request.exercise_id)
