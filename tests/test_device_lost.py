@@ -19,6 +19,7 @@ from drillpe.launch.runner import GradeRequest, grade
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 STAND_INS = Path(__file__).resolve().parent / "device_lost"
+SOLUTIONS = Path(__file__).resolve().parent.parent / "solutions"
 
 
 @pytest.fixture
@@ -29,13 +30,14 @@ def lost_after(monkeypatch):
          os.environ.get("PYTHONPATH", "")]))
     monkeypatch.setattr(contract, "LEARNER", "lost_learner")
 
-    def grade_with_loss(fixture: str, where: str, *, believed=True):
+    def grade_with_loss(fixture: str, where: str, *, believed=True, consequence=False):
         if believed:
             monkeypatch.setattr(contract, "JUDGE", "believing_judge")
         monkeypatch.setenv("LOST_AFTER_FOR_TEST", where)
         exercise_id = fixture.split("/")[0]
-        return grade(GradeRequest(exercise_id=exercise_id, file=FIXTURES / f"{fixture}.py",
-                                  timeout=60))
+        file = FIXTURES / f"{fixture}.py" if "/" in fixture else SOLUTIONS / f"{fixture}.py"
+        return grade(GradeRequest(exercise_id=exercise_id, file=file, timeout=60,
+                                  consequence=consequence))
     return grade_with_loss
 
 
@@ -77,6 +79,30 @@ def test_the_crash_that_lost_the_device_is_still_named(lost_after):
     assert later and all(c.status == "skip" for c in later)
     assert rows["relative.position_shape"].status == "pass"  # before the loss
     assert set(result.diagnoses) == {"relative.not_clipped"}
+
+
+def test_the_verdict_line_does_not_say_every_core_check_passes(lost_after):
+    from drillpe import render
+
+    result = lost_after("learnable/torch_index_error_slice", "learnable.matches_reference:0")
+    line = render.verdict_line(result).plain
+    assert "every core check passes" not in line, line
+    assert "no core check failing" in line and "not run" in line, line
+
+
+def test_a_model_answer_whose_gpu_was_lost_is_not_run_not_tampering(lost_after):
+    # the consequence model comes after every check: not run either, and said so
+    result = lost_after("rope", "rope.low_precision:0", consequence=True)
+    assert "rules.tampering" not in result.diagnoses, result.checks
+    assert result.consequence["status"] == "crash"
+    assert result.consequence["message"].startswith("not run: a device-side assert in "
+                                                    "rope.low_precision")
+
+
+def test_a_gpu_lost_in_the_consequence_model_leaves_every_check_judged(lost_after):
+    result = lost_after("rope", "rope.consequence:0", consequence=True)
+    assert result.passed, result.checks  # every ordinary check ran and passed
+    assert result.consequence is not None
 
 
 def test_a_lost_device_claimed_on_the_cpu_is_tampering(lost_after):

@@ -63,6 +63,7 @@ def test_an_end_may_say_the_device_was_lost_after_the_last_case():
 @pytest.mark.parametrize("data, says", [
     (load() + case(0, 0, 1) + frame("end", {"runtime": {}, "lost": [1, 0]}), "names no case"),
     (load() + frame("end", {"runtime": {}, "lost": [0, 0]}), "names no case"),
+    (load() + frame("end", {"runtime": {}, "lost": [-1, -1]}), "names no case"),
     (load() + case(0, 0, 1) + frame("end", {"runtime": {}, "lost": [0, True]}), "names no case"),
     (load() + case(0, 0, 1) + frame("end", {"runtime": {}, "lost": "0:0"}), "names no case"),
     (case(0, 0, 1), "not the load record"),

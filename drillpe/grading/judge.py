@@ -598,6 +598,17 @@ def lost_believable(device: torch.device) -> bool:
     return device.type == "cuda"
 
 
+def lost_place(active: list[Check], got: records.Records, device: torch.device) -> str | None:
+    """Where the learner process says its GPU became unusable ("CHECK (case N)"), or
+    None; raises Tampered for a claim no GPU could have made."""
+    if got.lost is None:
+        return None
+    if not lost_believable(device):
+        raise records.Tampered("the learner process says CUDA failed on the CPU")
+    check = active[got.lost[0]]  # read_records checked it names a case that was sent
+    return check.id + (f" (case {got.lost[1] + 1})" if len(check.cases) > 1 else "")
+
+
 def lost_sentence(where: str) -> str:
     return (f"a device-side assert in {where} (usually an index out of "
             "range, which the CPU reports as an IndexError) left CUDA unusable in the process "
@@ -635,16 +646,18 @@ def grade(exercise_id: str, learner_file: Path, run_dir: Path, device: torch.dev
             got.load["api"] = checked_facts(exercise, got.load["api"])
         if got.end is not None and got.truncated:
             raise records.Tampered("the records end in a partial frame")
-        result = _grade(exercise, learner_file, device, seed, end, static, grader, ctx, got)
+        lost_where = lost_place(active, got, device)
+        result = _grade(exercise, learner_file, device, seed, end, static, grader, ctx, got,
+                        lost_where)
         if consequence and grader.consequences:
-            result.consequence = consequence_of(grader, got, ctx, end, seed)
+            result.consequence = consequence_of(grader, got, ctx, end, seed, lost_where)
         return result
     except records.Tampered as exc:
         return _untrustworthy(exercise, learner_file, device, seed, static, grader, str(exc))
 
 
 def consequence_of(grader, got: records.Records, ctx: JudgeContext, end: LearnerEnd,
-                   seed: int) -> dict | None:
+                   seed: int, lost_where: str | None = None) -> dict | None:
     """The report's ``consequence``: what the grader's first consequence check
     shows of the learner's stack (drillpe.grading.tiny_stack), or why it cannot
     be shown (``status`` "crash"). None when the file never loaded: the
@@ -661,6 +674,9 @@ def consequence_of(grader, got: records.Records, ctx: JudgeContext, end: Learner
                                    "load record says is missing")
         return {"status": "crash", "check": check.id,
                 "message": f"needs {', '.join(absent)}, which your file does not define"}
+    if rows is None and lost_where is not None:  # the GPU was lost before this check
+        return {"status": "crash", "check": check.id,
+                "message": "not run: " + lost_sentence(lost_where)}
     if rows is None or len(rows) < len(check.cases) and not rows[-1]["failed"]:
         if got.end is not None:
             raise records.Tampered(f"the learner process finished without the records of "
@@ -702,7 +718,7 @@ def _untrustworthy(exercise: catalog.Exercise, learner_file: Path, device: torch
 
 def _grade(exercise: catalog.Exercise, learner_file: Path, device: torch.device, seed: int,
            end: LearnerEnd, static: StaticReport, grader, ctx: JudgeContext,
-           got: records.Records) -> ExerciseResult:
+           got: records.Records, lost_where: str | None = None) -> ExerciseResult:
     load = got.load
     runtime = got.end
     checks: list[CheckResult] = []
@@ -749,13 +765,6 @@ def _grade(exercise: catalog.Exercise, learner_file: Path, device: torch.device,
     checks.append(cuda_check(static))
     checks.append(api_row)
     present = {name for name, fact in facts.items() if fact["present"]}
-    if got.lost is not None and not lost_believable(device):
-        raise records.Tampered("the learner process says CUDA failed on the CPU")
-    lost_where = None
-    if got.lost is not None:
-        lost_check = grader.checks[got.lost[0]]
-        lost_where = f"{lost_check.id}" + (f" (case {got.lost[1] + 1})"
-                                           if len(lost_check.cases) > 1 else "")
     graded = []
     for index, check in enumerate(grader.checks):
         absent = [n for n in check.needs if n not in present]

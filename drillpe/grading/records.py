@@ -332,7 +332,7 @@ def read_records(data: bytes, n_checks: int, case_counts: list[int]) -> Records:
             lost = f.header.get("lost")
             if lost is not None:
                 if type(lost) is not list or [type(v) for v in lost] != [int, int] or \
-                        tuple(lost) != last:
+                        tuple(lost) != last or last[0] < 0:
                     raise Tampered("the end record's lost device names no case it ran")
                 records.lost = (lost[0], lost[1])
             records.end = runtime
