@@ -182,8 +182,9 @@ def test_timeout_is_a_failed_check_not_a_crash(tmp_path):
         "    def __init__(self, max_sequence_length, d_model, base=10000.0):\n"
         "        super().__init__()\n"
         "    def forward(self):\n"
-        "        while True:\n"
-        "            pass\n")
+        "        import time\n"
+        "        while True:  # stuck, without burning a core the other tests need\n"
+        "            time.sleep(0.01)\n")
     # 8 s: on a loaded machine, importing torch alone can take most of 4 s, and
     # the code must have reached forward() for the traceback to show it
     res = run_cli("check", "--file", learner, "--timeout", "8", "--json")

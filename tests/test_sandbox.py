@@ -330,7 +330,8 @@ def test_disk_and_process_count_are_bounded():
 def looping_file(tmp_path: Path, seconds: float | None = None) -> Path:
     """The model answer to sinusoidal, stuck in a loop (or, with ``seconds``,
     slow by about that much on its first call only)."""
-    body = ("        while True:\n            pass\n" if seconds is None else
+    body = ("        import time\n        while True:\n            time.sleep(0.01)\n"
+            if seconds is None else
             f"        if not getattr(type(self), 'slowed', False):\n"
             f"            type(self).slowed = True\n"
             f"            for _ in range({int(seconds * 2e7)}):\n                pass\n")

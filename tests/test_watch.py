@@ -142,7 +142,8 @@ def test_warm_grade_times_out_like_a_cold_one(tmp_path, launcher):
     path.parent.mkdir()
     path.write_text((ROOT / "solutions" / "sinusoidal.py").read_text().replace(
         "    def forward(self) -> torch.Tensor:\n",
-        "    def forward(self) -> torch.Tensor:\n        while True:\n            pass\n"))
+        "    def forward(self) -> torch.Tensor:\n        import time\n"
+        "        while True:\n            time.sleep(0.01)\n"))
     started = time.monotonic()
     result = grade(GradeRequest(exercise_id="sinusoidal", file=path, timeout=1.5),
                    launcher=launcher)
