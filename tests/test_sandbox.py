@@ -333,8 +333,9 @@ def looping_file(tmp_path: Path, seconds: float | None = None) -> Path:
     body = ("        import time\n        while True:\n            time.sleep(0.01)\n"
             if seconds is None else
             f"        if not getattr(type(self), 'slowed', False):\n"
+            f"            import time\n"
             f"            type(self).slowed = True\n"
-            f"            for _ in range({int(seconds * 2e7)}):\n                pass\n")
+            f"            time.sleep({seconds})\n")
     path = tmp_path / "mine" / "sinusoidal.py"
     path.parent.mkdir()
     path.write_text((ROOT / "solutions" / "sinusoidal.py").read_text().replace(
