@@ -183,3 +183,25 @@ def test_scorecard_text(bench_probe):
                      "timed from outside the process", "matched the reference"):
         assert expected in " ".join(out.split()), expected  # rich wraps at 80 columns
     assert "\x1b[" not in out  # not a terminal: no ANSI codes
+
+
+@pytest.mark.parametrize("args", [["list"], ["reveal", "rope"]])
+def test_a_reader_that_leaves_early_is_not_a_failure(args):
+    """`drillpe list | head -1`: once the pipe's reader is gone drillpe stops quietly
+    and exits as a program killed by SIGPIPE does (141), not with 1 ("failed")."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has already left
+    try:
+        res = subprocess.run([sys.executable, "-m", "drillpe", *args], stdout=write_end,
+                             stderr=subprocess.PIPE, text=True, timeout=60,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    finally:
+        os.close(write_end)
+    assert res.returncode == 141, res.stderr
+    assert "Traceback" not in res.stderr

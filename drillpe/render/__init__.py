@@ -9,6 +9,7 @@ import difflib
 import io
 import json
 import math
+import signal
 import sys
 import textwrap
 import tokenize
@@ -35,8 +36,19 @@ HEAT_CHARS = " .:-=+*#%@"
 STATUS_COLOUR = {"passed": "green", "failing": "red", "revealed": "yellow", "new": "dim"}
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """`drillpe list | head -1`: the reader left early, which is not a failure.
+        Exit as a process killed by SIGPIPE does (141), like other command-line
+        tools, instead of rich's 1 (drillpe's "failed")."""
+        try:
+            super().on_broken_pipe()
+        except SystemExit:
+            raise SystemExit(128 + signal.SIGPIPE) from None
+
+
 def console(stderr: bool = False) -> Console:
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    return _Console(stderr=stderr, highlight=False, soft_wrap=False)
 
 
 out = console()
