@@ -17,7 +17,9 @@
 #                each tests/fixtures file or named file on CUDA, all at once
 # SECONDS (default 450) bounds the whole run; each stage gets a share.
 # GPU_TESTS=FILE runs only the test ids listed in FILE (pytest's @FILE) in the
-# tests stage; GPU_BENCH=0 skips the README's benches.
+# tests stage; GPU_BENCH=0 skips the README's benches. tests/gpu/not_yet_on_a_gpu.txt
+# lists what has not yet passed on a GPU (the fixes since the last run first):
+#   GPU_TESTS=tests/gpu/not_yet_on_a_gpu.txt GPU_BENCH=0 bash tests/gpu/session.sh
 #
 # Where drillpe's own dependencies are missing (a machine with no network), put
 # their wheels in .whl/ at the checkout's root: they are installed into a
