@@ -82,3 +82,33 @@ def case_inputs(check, index: int, seed: int, device: torch.device) -> dict:
     """The inputs of case ``index``: identical in the learner and the judge process."""
     rand = Rand(seed, check.id, index)
     return to_device(check.inputs(check.cases[index], rand), device)
+
+
+def inputs_ahead(grader, seed: int, device: torch.device, store: dict, keep=None) -> None:
+    """Build every case's inputs before they are needed, into ``store`` under
+    (check id, case, seed, device), as ``keep(x)`` (default: x itself). Both grading
+    processes do this (the judge while the learner runs; a warm worker before it
+    forks); a key already there is left as it is, and a case whose inputs cannot be
+    built is left out (it is built again where it is used, and what goes wrong is
+    reported there)."""
+    for check in grader.checks:
+        for index in range(len(check.cases)):
+            key = (check.id, index, seed, str(device))
+            if key in store:
+                continue
+            try:
+                x = case_inputs(check, index, seed, device)
+                store[key] = x if keep is None else keep(x)
+            except Exception:
+                continue
+
+
+def rows_of(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """table[index] for a reference's lookup, with an index past the table an
+    IndexError on every device. Checked on the host: on CUDA the lookup itself would
+    be a device-side assert, after which the judge's own use of the GPU ends."""
+    rows = table.shape[0]
+    if index.numel() and (int(index.min()) < -rows or int(index.max()) >= rows):
+        bad = int(index.max()) if int(index.max()) >= rows else int(index.min())
+        raise IndexError(f"index {bad} is out of range for a table of {rows} rows")
+    return table[index]

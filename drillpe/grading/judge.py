@@ -44,7 +44,13 @@ from drillpe.grading.api import (
     describe_case,
     exception_failure,
 )
-from drillpe.grading.common import case_inputs, device_or_exit, load_grader, load_reference
+from drillpe.grading.common import (
+    case_inputs,
+    device_or_exit,
+    inputs_ahead,
+    load_grader,
+    load_reference,
+)
 from drillpe.grading.static import StaticReport, analyse
 from drillpe.launch import contract
 from drillpe.results.report import CheckResult, ExerciseResult, summarise
@@ -547,16 +553,7 @@ _prepared: dict[tuple[str, int, int, str], tuple[dict, dict[str, str]]] = {}
 def prepare_inputs(grader, seed: int, device: torch.device) -> None:
     """Build every case's inputs ahead of the learner's end (a cold check's judge
     otherwise waits idle, then builds them after)."""
-    for check in grader.checks:
-        for index in range(len(check.cases)):
-            key = (check.id, index, seed, str(device))
-            if key in _prepared:  # built by the warm worker before this process was forked
-                continue
-            try:
-                x = case_inputs(check, index, seed, device)
-                _prepared[key] = (x, records.input_digests(x))
-            except Exception:  # judge_check builds it again and reports what goes wrong
-                continue
+    inputs_ahead(grader, seed, device, _prepared, keep=lambda x: (x, records.input_digests(x)))
 
 
 def _changed_inputs(x: dict, reported: dict[str, str],

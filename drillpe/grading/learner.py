@@ -34,7 +34,13 @@ import torch
 from drillpe.data import bundle, catalog
 from drillpe.grading import records
 from drillpe.grading.api import Env, learner_exception
-from drillpe.grading.common import case_inputs, device_or_exit, leave_now, load_grader
+from drillpe.grading.common import (
+    case_inputs,
+    device_or_exit,
+    inputs_ahead,
+    leave_now,
+    load_grader,
+)
 from drillpe.grading.loading import load_module
 
 LEARNER_MODULE = "drillpe_learner"
@@ -349,14 +355,7 @@ _prepared: dict[tuple[str, int, int, str], dict] = {}
 
 
 def prepare_inputs(grader, seed: int, device: torch.device) -> None:
-    for check in grader.checks:
-        for index in range(len(check.cases)):
-            key = (check.id, index, seed, str(device))
-            if key not in _prepared:
-                try:
-                    _prepared[key] = case_inputs(check, index, seed, device)
-                except Exception:  # run() builds it again, where what goes wrong is reported
-                    continue
+    inputs_ahead(grader, seed, device, _prepared)
 
 
 def seed_generators(seed: int, device: torch.device) -> None:

@@ -81,8 +81,9 @@ class T5RelativeBias(nn.Module):
 
     def forward(self, length_q: int, length_k: int) -> torch.Tensor:
         weight = self.relative_attention_bias.weight
-        buckets, reversed_rows = distance_buckets(length_q, length_k, self.bidirectional, self.num_buckets,
-                                   self.max_distance, weight.device)
+        buckets, reversed_rows = distance_buckets(length_q, length_k, self.bidirectional,
+                                                  self.num_buckets, self.max_distance,
+                                                  weight.device)
         per_distance = weight.t()[:, buckets]  # (H, Lq + Lk - 1), contiguous
         # window s of unfold is distances s - (Lq-1) .. s - (Lq-1) + Lk - 1: query Lq-1-s
         rows = per_distance.unfold(-1, length_k, 1)  # (H, Lq, Lk), a view

@@ -13,6 +13,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from drillpe.grading.common import rows_of
+
 
 def relative_index(length_q: int, length_k: int, max_relative_position: int, *, device=None,
                    sign: int = 1, end_aligned: bool = True, clip: bool = True) -> torch.Tensor:
@@ -29,18 +31,6 @@ def relative_index(length_q: int, length_k: int, max_relative_position: int, *, 
     if clip:
         distance = distance.clamp(-k, k)
     return distance + k
-
-
-def rows_of(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """table[index], with an index past the table an IndexError on every device: on
-    CUDA the lookup itself would be a device-side assert, after which the judge's
-    own use of the GPU ends (so it is checked here, on the host)."""
-    rows = table.shape[0]
-    low, high = int(index.min()), int(index.max())
-    if low < -rows or high >= rows:
-        raise IndexError(f"index {high if high >= rows else low} is out of range for a table "
-                         f"of {rows} rows")
-    return table[index]
 
 
 def relative_attention(query, key, value, weights: dict, n_heads: int,

@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from drillpe.grading.common import load_solution
+from drillpe.grading.common import load_solution, rows_of
 
 model = load_solution("t5_bias")
 NUDGE = model.NUDGE
@@ -79,7 +79,4 @@ def lookup(table: torch.Tensor, buckets: torch.Tensor) -> torch.Tensor:
     A bucket past the table (a mistake's buckets, clamp=False) is an IndexError on
     every device, checked on the host: on CUDA the lookup would be a device-side
     assert that ends the judge's use of the GPU."""
-    rows = table.shape[0]
-    if buckets.numel() and (int(buckets.min()) < -rows or int(buckets.max()) >= rows):
-        raise IndexError(f"a bucket is out of range for a table of {rows} rows")
-    return table[buckets].permute(2, 0, 1).unsqueeze(0)
+    return rows_of(table, buckets).permute(2, 0, 1).unsqueeze(0)
