@@ -10,7 +10,10 @@ process imports. It prints ``ready``, then waits for one JSON line on stdin
 describing how the learner process ended (drillpe.launch.contract.LearnerEnd).
 It then reads the records the runner stored (``DIR/records.bin``), checks
 them (drillpe.grading.records), compares the learner's outputs with the
-reference and writes the versioned report to ``DIR/report.json``.
+reference and writes the versioned report to ``DIR/report.json``. While it
+waits it reads that file as it grows and judges each case already there
+(drillpe.grading.judge_ahead); its own pass over the finished file takes
+such a verdict only for a record with the same bytes.
 
 Nothing from the learner process is believed without a check: a record that
 is missing, extra, malformed or oversized fails the file (rules.tampering),
@@ -26,6 +29,7 @@ import importlib.util
 import json
 import linecache
 import re
+import select
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +39,7 @@ import torch
 
 from drillpe.data import catalog
 from drillpe.data.files import write_json
-from drillpe.grading import records
+from drillpe.grading import judge_ahead, records
 from drillpe.grading.api import (
     Check,
     ExceptionOut,
@@ -440,23 +444,13 @@ def judge_check(check: Check, rows: list | None, ctx: JudgeContext, end: Learner
             break  # the learner stopped after a failing case; that case is the verdict
         row = rows[index]
         out = row["out"]
-        try:
-            x, digests = _prepared.pop((check.id, index, seed, str(ctx.device)), (None, None))
-            if x is None:
-                x = case_inputs(check, index, seed, ctx.device)
-            if isinstance(out, ExceptionOut) and not check.handles_exceptions:
-                raise exception_failure(out)
-            if not row["failed"]:
-                changed = _changed_inputs(x, row["inputs"], digests)
-                if changed:
-                    names = ", ".join(changed)
-                    raise Fail(f"your code changed its input{'s' if ',' in names else ''} "
-                               f"{names} in place", ["input.mutated"])
-            if check.judge_fn is not None:
-                note = check.judge_fn(ctx, x, case, out)
-                if isinstance(note, str) and note not in notes:
-                    notes.append(note)
-        except Fail as failure:
+        kind, found = (_ahead and _ahead.take(check.id, index, row["raw"])) or \
+            case_verdict(check, index, row, ctx, seed)
+        if kind == "pass":
+            if isinstance(found, str) and found not in notes:
+                notes.append(found)
+        elif kind == "fail":
+            failure = found
             result.status = failure.status
             suffix = f" for {describe_case(case)}" if case and failure.show_case else ""
             result.message = failure.message + suffix
@@ -473,12 +467,12 @@ def judge_check(check: Check, rows: list | None, ctx: JudgeContext, end: Learner
                                     *(c for c in named if c not in result.diagnosis)]
                 result.message += note
             return result
-        except records.Tampered:
-            raise
-        except Exception as exc:  # a grader bug must not look like the learner's
+        elif kind == "tampered":
+            raise found
+        else:  # a grader bug must not look like the learner's
             result.status = "error"
-            result.message = (f"drillpe's grader failed on this case ({type(exc).__name__}: "
-                              f"{exc}); this is a drillpe bug, please report it")
+            result.message = (f"drillpe's grader failed on this case ({type(found).__name__}: "
+                              f"{found}); this is a drillpe bug, please report it")
             result.case = dict(case) if case else None
             return result
     cases = len(check.cases)
@@ -491,6 +485,36 @@ def judge_check(check: Check, rows: list | None, ctx: JudgeContext, end: Learner
     if notes:
         result.message += " (" + "; ".join(notes) + ")"
     return result
+
+
+def case_verdict(check: Check, index: int, row: dict, ctx: JudgeContext, seed: int
+                 ) -> tuple[str, Any]:
+    """What one case's record shows: ("pass", a note or None), ("fail", the
+    Fail), ("tampered", the Tampered) or ("error", drillpe's own exception).
+    A function of the check, the case and the record alone, so a verdict
+    reached while the learner ran (drillpe.grading.judge_ahead) stands."""
+    out = row["out"]
+    try:
+        x, digests = _prepared.pop((check.id, index, seed, str(ctx.device)), (None, None))
+        if x is None:
+            x = case_inputs(check, index, seed, ctx.device)
+        if isinstance(out, ExceptionOut) and not check.handles_exceptions:
+            raise exception_failure(out)
+        if not row["failed"]:
+            changed = _changed_inputs(x, row["inputs"], digests)
+            if changed:
+                names = ", ".join(changed)
+                raise Fail(f"your code changed its input{'s' if ',' in names else ''} "
+                           f"{names} in place", ["input.mutated"])
+        note = check.judge_fn(ctx, x, check.cases[index], out) \
+            if check.judge_fn is not None else None
+        return "pass", note if isinstance(note, str) else None
+    except Fail as failure:
+        return "fail", failure
+    except records.Tampered as exc:
+        return "tampered", exc
+    except Exception as exc:
+        return "error", exc
 
 
 # Codes that say something went wrong but not which mistake it was: a later
@@ -549,6 +573,7 @@ def _past_the_crash(check: Check, rows: list, first: int, ctx: JudgeContext, see
 # was forked: judge_check takes each one once, so a judge that changed its copy in
 # place cannot hand it to a second use.
 _prepared: dict[tuple[str, int, int, str], tuple[dict, dict[str, str]]] = {}
+_ahead: judge_ahead.Ahead | None = None  # verdicts reached while the learner ran
 
 
 def prepare_inputs(grader, seed: int, device: torch.device) -> None:
@@ -849,6 +874,19 @@ def main(argv: list[str] | None = None) -> int:
     return run(parse_args(argv))
 
 
+AHEAD_POLL_S = 0.002
+
+
+def judge_while_waiting(path: Path, checks: list[Check], ctx: JudgeContext) -> None:
+    """Until the learner's end arrives on stdin, judge the cases already in the
+    records file (drillpe.grading.judge_ahead), so that little is left after it."""
+    global _ahead
+    _ahead = judge_ahead.Ahead(path, checks, lambda check, index, row: case_verdict(
+        check, index, row, ctx, ctx.seed))
+    while not select.select([sys.stdin], [], [], None if _ahead.stopped else AHEAD_POLL_S)[0]:
+        _ahead.step()
+
+
 def run(args: argparse.Namespace, grader=None, reference=None) -> int:
     """One judge run. ``grader`` and ``reference`` may come preloaded from a
     warm worker (drillpe.grading.warm_worker), which forks a fresh process for every run."""
@@ -861,6 +899,8 @@ def run(args: argparse.Namespace, grader=None, reference=None) -> int:
         analyse(source, exercise.banned, exercise.banned_modules)
     print("ready", flush=True)
     prepare_inputs(grader, args.seed, device)
+    judge_while_waiting(args.run_dir / RECORDS_FILE, grader.checks,
+                        JudgeContext(ref=reference, device=device, seed=args.seed))
 
     line = sys.stdin.readline()
     if not line:

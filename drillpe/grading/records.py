@@ -177,6 +177,7 @@ class Frame:
     kind: str
     header: dict
     blobs: list[memoryview]
+    raw: memoryview  # the whole frame, as it was read
 
 
 def split_frames(data: bytes) -> tuple[list[Frame], bool]:
@@ -212,7 +213,7 @@ def split_frames(data: bytes) -> tuple[list[Frame], bool]:
         for n in sizes:
             blobs.append(view[offset:offset + n])
             offset += n
-        frames.append(Frame(header["kind"], header, blobs))
+        frames.append(Frame(header["kind"], header, blobs, view[at:end]))
         at = end
     return frames, False
 
@@ -324,7 +325,7 @@ def read_records(data: bytes, n_checks: int, case_counts: list[int]) -> Records:
             if previous and previous[-1]["failed"]:
                 raise Tampered(f"check {check} has records after its failing case")
             last = (check, case)
-            records.cases.setdefault(check, []).append(_checked_case(f))
+            records.cases.setdefault(check, []).append(checked_case(f))
         elif f.kind == "end":
             runtime = f.header.get("runtime")
             if type(runtime) is not dict:
@@ -356,7 +357,9 @@ def _checked_load(f: Frame) -> dict:
     return {"status": status, "error": error}
 
 
-def _checked_case(f: Frame) -> dict:
+def checked_case(f: Frame) -> dict:
+    """A case frame's record: ``out``, ``failed``, ``inputs`` (the digests the
+    learner process reports) and ``raw``, the frame's bytes."""
     inputs = f.header.get("inputs", {})
     if type(inputs) is not dict or not all(type(v) is str for v in inputs.values()):
         raise Tampered("a case record's input digests are malformed")
@@ -368,4 +371,4 @@ def _checked_case(f: Frame) -> dict:
         raise Tampered("a case record carries tensor data no output refers to")
     if f.header["failed"] and not isinstance(out, ExceptionOut):
         raise Tampered("a case record says it failed but carries no exception")
-    return {"out": out, "failed": f.header["failed"], "inputs": inputs}
+    return {"out": out, "failed": f.header["failed"], "inputs": inputs, "raw": f.raw}

@@ -93,7 +93,11 @@ _libc = None
 def libc():
     global _libc
     if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        # The running Python's own symbols include libc's; find_library would
+        # run `ldconfig -p` (30 ms before every learner starts).
+        _libc = ctypes.CDLL(None, use_errno=True)
+        if not hasattr(_libc, "unshare"):
+            _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
     return _libc
 
 

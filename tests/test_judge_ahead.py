@@ -1,0 +1,152 @@
+"""Judging while the learner runs (drillpe.grading.judge_ahead) changes when
+the judge works, never what it decides: a verdict reached ahead is used only
+for a record whose bytes are the very bytes the judge's own pass reads."""
+
+import importlib.util
+import os
+import random
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from drillpe.data import catalog
+from drillpe.grading import judge, judge_ahead, learner, records
+from drillpe.grading.api import Env, learner_exception
+from drillpe.grading.common import case_inputs, load_grader, load_reference
+from drillpe.grading.static import analyse
+
+ROOT = Path(__file__).resolve().parent.parent
+CPU = torch.device("cpu")
+
+
+def records_of(exercise_id: str, answer: Path) -> bytes:
+    """The frames an honest learner process sends for ``answer``: the learner's
+    own loop (drillpe.grading.learner.run) without its sandbox and guards, for
+    trusted files only (the model answers and fixtures named below)."""
+    grader = load_grader(exercise_id)
+    spec = importlib.util.spec_from_file_location(f"ahead_{answer.stem}", answer)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    frames = [records.frame("load", {"status": "ok",
+                                     "api": learner.describe_api(mod, catalog.get(exercise_id))})]
+    env = Env(mod=mod, device=CPU)
+    for index, check in enumerate(grader.checks):
+        for case in range(len(check.cases)):
+            x = case_inputs(check, case, 0, CPU)
+            learner.seed_generators(0, CPU)
+            failed = False
+            try:
+                out = check.run(env, x, check.cases[case])
+            except Exception as exc:
+                out = learner_exception(exc, answer)
+                failed = isinstance(exc, NotImplementedError) or check.handles_exceptions
+            frames.append(records.frame("case", {"check": index, "case": case, "failed": failed,
+                                                 "inputs": records.input_digests(x)},
+                                        {"out": out}))
+            if failed:
+                break
+    frames.append(records.frame("end", {"runtime": {}}))
+    return b"".join(frames)
+
+
+def graded(exercise_id: str, answer: Path, run_dir: Path, ahead: judge_ahead.Ahead | None):
+    exercise = catalog.get(exercise_id)
+    static = analyse(answer.read_text(), exercise.banned, exercise.banned_modules)
+    end = judge.LearnerEnd(returncode=0, timed_out=False, timeout_s=20)
+    judge._ahead = ahead
+    try:
+        result = judge.grade(exercise_id, answer, run_dir, CPU, 0, end, static,
+                             load_grader(exercise_id), load_reference(exercise_id))
+    finally:
+        judge._ahead = None
+    return result.to_dict()
+
+
+def ahead_over(exercise_id: str, path: Path) -> judge_ahead.Ahead:
+    ctx = judge.JudgeContext(ref=load_reference(exercise_id), device=CPU, seed=0)
+    return judge_ahead.Ahead(path, load_grader(exercise_id).checks,
+                             lambda check, index, row: judge.case_verdict(check, index, row,
+                                                                          ctx, 0))
+
+
+ANSWERS = [
+    ("rope", "solutions/rope.py"),
+    ("rope", "tests/fixtures/rope/half_split.py"),  # fails, with a diagnosis
+    ("relative", "tests/fixtures/relative/hardcoded_batch_one.py"),  # crashes on some cases
+    ("alibi", "tests/fixtures/alibi/input_mutated.py"),  # changes its inputs
+]
+
+
+@pytest.mark.parametrize("exercise_id,answer", ANSWERS, ids=[a.split("/")[-1] for _, a in ANSWERS])
+def test_verdicts_reached_ahead_give_the_report_the_judge_gives_alone(
+        tmp_path, exercise_id, answer):
+    path = tmp_path / judge.RECORDS_FILE
+    data = records_of(exercise_id, ROOT / answer)
+    path.write_bytes(data)
+    alone = graded(exercise_id, ROOT / answer, tmp_path, None)
+    # The file arriving in pieces, as the runner appends it while the learner runs.
+    path.write_bytes(b"")
+    ahead = ahead_over(exercise_id, path)
+    cuts = sorted(random.Random(0).sample(range(1, len(data)), 12))
+    for start, stop in zip([0, *cuts], [*cuts, len(data)]):
+        with open(path, "ab") as fh:
+            fh.write(data[start:stop])
+        ahead.step()
+    assert ahead.kept and ahead.stopped  # the end record ends the reading ahead
+    with_ahead = graded(exercise_id, ROOT / answer, tmp_path, ahead)
+    assert with_ahead == alone
+    assert alone["passed"] == (answer.startswith("solutions/"))
+    assert not ahead.kept, "the judge's pass used every verdict reached ahead"
+
+
+def test_a_verdict_reached_on_other_bytes_is_not_used(tmp_path):
+    """The file the judge reads ahead is rewritten before the end (learner code
+    without the sandbox can write there): verdicts on the old bytes decide nothing."""
+    path = tmp_path / judge.RECORDS_FILE
+    right = records_of("rope", ROOT / "solutions/rope.py")
+    wrong_file = ROOT / "tests/fixtures/rope/half_split.py"
+    path.write_bytes(right)
+    ahead = ahead_over("rope", path)
+    ahead.step()
+    passes = len(ahead.kept)
+    assert passes > 20 and all(kind == "pass" for kind, _ in ahead.kept.values())
+    path.write_bytes(records_of("rope", wrong_file))
+    report = graded("rope", wrong_file, tmp_path, ahead)
+    assert not report["passed"]
+    failed = {c["id"]: c["diagnosis"] for c in report["checks"] if c["status"] == "fail"}
+    assert failed["rope.matches_reference"] == ["rope.half_split"]
+    # every case whose bytes did not change (the table's) kept its verdict; no other did
+    assert 0 < passes - len(ahead.kept) < passes
+
+
+@pytest.mark.parametrize("make", ["garbage", "fifo", "link", "huge_header"])
+def test_reading_ahead_gives_up_quietly_on_what_is_not_a_records_file(tmp_path, make):
+    path = tmp_path / judge.RECORDS_FILE
+    if make == "garbage":
+        path.write_bytes(os.urandom(4096))
+    elif make == "fifo":
+        os.mkfifo(path)  # opened without blocking, and refused
+    elif make == "link":
+        path.symlink_to(ROOT / "README.md")
+    else:
+        path.write_bytes(b"DPR1" + (2**31).to_bytes(4, "little"))
+    ahead = ahead_over("rope", path)
+    ahead.step()
+    assert ahead.stopped and not ahead.kept
+
+
+def test_the_judge_reads_ahead_until_the_learners_end_arrives(tmp_path, monkeypatch):
+    """judge.run's wait: steps while stdin is quiet, stops at the end line."""
+    read_end, write_end = os.pipe()
+    monkeypatch.setattr(sys, "stdin", os.fdopen(read_end, "r"))
+    steps = []
+    monkeypatch.setattr(judge_ahead.Ahead, "step",
+                        lambda self: steps.append(1) or (len(steps) == 5 and
+                                                        os.write(write_end, b"{}\n")))
+    ctx = judge.JudgeContext(ref=None, device=CPU, seed=0)
+    judge.judge_while_waiting(tmp_path / judge.RECORDS_FILE, [], ctx)
+    assert len(steps) == 5 and sys.stdin.readline() == "{}\n"
+    judge._ahead = None
+    os.close(write_end)
