@@ -285,9 +285,10 @@ def judge_output(ctx, x, case, out, b):
                  variants=attention_variants(ctx, x, case, b), variant_atol=VARIANT_ATOL)
 
 
-def probe_codes(ctx, x, case, b, out):
+def probe_codes(ctx, x, case, b, out, *, first: bool = False):
     """What the output at batch size b is: [] right, [codes] a known mistake,
-    None wrong or crashed. A (b*Lq, d_model)-shaped result counts by its values."""
+    None wrong or crashed. A (b*Lq, d_model)-shaped result counts by its values.
+    ``first``: one code of a known mistake is enough (is it sensible at all?)."""
     shape = (b, lengths(case)[0], case["d"])
     if not isinstance(out, TensorOut) or not out.data.is_floating_point():
         return None
@@ -299,7 +300,8 @@ def probe_codes(ctx, x, case, b, out):
     extra = [] if out.shape == shape else ["output.wrong_shape"]
     if is_close(got, reference(ctx, x, case, b), atol=ATOL, rtol=RTOL):
         return extra
-    codes = diagnose(got, attention_variants(ctx, x, case, b), atol=VARIANT_ATOL, rtol=RTOL)
+    codes = diagnose(got, attention_variants(ctx, x, case, b), atol=VARIANT_ATOL, rtol=RTOL,
+                     first=first)
     return codes + extra if codes else None
 
 
@@ -307,15 +309,15 @@ def baked_batch(ctx, x, case, probe):
     """(b, codes) when exactly one batch size b > 1 gives a sensible output:
     a batch size written into the code. (Right for batch 1 only is more often
     sequences of a batch mixed together, so it is not named this way.)"""
-    working = {}
+    working = []
     for key, out in (probe or {}).items():
-        codes = probe_codes(ctx, x, case, int(key), out)
-        if codes is not None:
-            working[int(key)] = codes
-    if len(working) == 1:
-        (b, codes), = working.items()
-        if b > 1:
-            return b, codes
+        if probe_codes(ctx, x, case, int(key), out, first=True) is not None:
+            working.append((int(key), out))
+            if len(working) > 1:  # two work: nothing is baked in (and the rest cost time)
+                return None
+    if len(working) == 1 and working[0][0] > 1:
+        (b, out), = working
+        return b, probe_codes(ctx, x, case, b, out)
     return None
 
 

@@ -117,8 +117,30 @@ def test_a_verdict_reached_on_other_bytes_is_not_used(tmp_path):
     assert not report["passed"]
     failed = {c["id"]: c["diagnosis"] for c in report["checks"] if c["status"] == "fail"}
     assert failed["rope.matches_reference"] == ["rope.half_split"]
-    # every case whose bytes did not change (the table's) kept its verdict; no other did
-    assert 0 < passes - len(ahead.kept) < passes
+    assert len(ahead.kept) == passes, "no verdict reached on the old bytes was used"
+    # the same bytes again (what an honest run gives) are confirmed and used
+    path.write_bytes(right)
+    ahead = ahead_over("rope", path)
+    ahead.step()
+    assert graded("rope", ROOT / "solutions/rope.py", tmp_path, ahead)["passed"]
+    assert ahead.confirmed and not ahead.kept
+
+
+def test_a_file_written_again_from_its_start_ends_the_reading_ahead(tmp_path):
+    path = tmp_path / judge.RECORDS_FILE
+    right = records_of("rope", ROOT / "solutions/rope.py")
+    path.write_bytes(right[:len(right) // 2])
+    ahead = ahead_over("rope", path)
+    ahead.step()
+    assert ahead.kept and not ahead.stopped
+    path.write_bytes(right[:1000])  # shorter than what was read: written again
+    ahead.step()
+    assert ahead.stopped
+    wrong = records_of("rope", ROOT / "tests/fixtures/rope/half_split.py")
+    ahead.confirm(wrong)
+    assert not ahead.confirmed and ahead.take(*next(iter(ahead.kept))) is None
+    ahead.confirm(right)  # what was judged is the finished file's start: it stands
+    assert ahead.confirmed and ahead.take(*next(iter(ahead.kept))) is not None
 
 
 @pytest.mark.parametrize("make", ["garbage", "fifo", "link", "huge_header"])

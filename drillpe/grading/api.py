@@ -492,9 +492,11 @@ def diagnose(
     *,
     atol: float,
     rtol: float = 0.0,
+    first: bool = False,
 ) -> list[str]:
     """The codes of the variants ``got`` matches. A variant may be a list of
-    outputs: the several ways of writing one mistake."""
+    outputs: the several ways of writing one mistake. ``first``: stop at the
+    first match (enough to know whether any known mistake fits)."""
     codes = []
     for code, variant in variants.items():
         try:
@@ -504,6 +506,8 @@ def diagnose(
         values = value if isinstance(value, (list, tuple)) else [value]
         if any(v is not None and is_close(got, v, atol=atol, rtol=rtol) for v in values):
             codes.append(code)
+            if first:
+                break
     return codes
 
 

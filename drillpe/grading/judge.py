@@ -444,7 +444,7 @@ def judge_check(check: Check, rows: list | None, ctx: JudgeContext, end: Learner
             break  # the learner stopped after a failing case; that case is the verdict
         row = rows[index]
         out = row["out"]
-        kind, found = (_ahead and _ahead.take(check.id, index, row["raw"])) or \
+        kind, found = (_ahead and _ahead.take(check.id, index, row["at"], row["size"])) or \
             case_verdict(check, index, row, ctx, seed)
         if kind == "pass":
             if isinstance(found, str) and found not in notes:
@@ -659,6 +659,8 @@ def grade(exercise_id: str, learner_file: Path, run_dir: Path, device: torch.dev
             raise records.Tampered(f"your code's outputs exceed the "
                                    f"{records.MAX_RECORDS_BYTES // 2**20} MiB drillpe accepts")
         data = records.read_capped(run_dir / RECORDS_FILE)
+        if _ahead is not None:
+            _ahead.confirm(data)
         try:
             got = records.read_records(data, len(active), [len(c.cases) for c in active])
         except (TypeError, ValueError, OverflowError, RuntimeError, MemoryError) as exc:
