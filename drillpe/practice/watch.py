@@ -88,7 +88,6 @@ class Session:
         self.watcher = FileWatcher([item.path for item in items])
         self.focus = 0
         self.message: str | None = None
-        self.unrecorded: list[tuple[ExerciseResult, Path]] = []
         # Called with an item just before it is graded, so a screen can mark its
         # old result as stale while the new grade runs.
         self.on_grading: Callable[[Item], None] | None = None
@@ -113,15 +112,8 @@ class Session:
         item.latency_s = time.monotonic() - seen_at
         self.focus = self.items.index(item)
         if self.history is not None:
-            self.unrecorded.append((result, item.path))
+            self.history.record_check(result, source="watch", file=item.path)
         return result
-
-    def record_graded(self) -> None:
-        """Put the grades shown so far in the history: after the scorecard is
-        drawn, so that writing the history does not delay it."""
-        while self.unrecorded:
-            result, path = self.unrecorded.pop(0)
-            self.history.record_check(result, source="watch", file=path)
 
     def poll(self) -> list[Item]:
         """Grade every file saved since the last poll; returns those graded."""
@@ -199,7 +191,6 @@ def run(session: Session, keys, *, live: bool, as_json: bool, quiet: bool,
                 for item in session.items:
                     session.grade(item)
                     emit(item)
-                    session.record_graded()
                 while True:
                     stop, hint = handle(keys.poll(POLL_S))
                     if stop:
@@ -208,11 +199,9 @@ def run(session: Session, keys, *, live: bool, as_json: bool, quiet: bool,
                         view.out.print(hint)
                     for item in session.poll():
                         emit(item)
-                    session.record_graded()
         except KeyboardInterrupt:
             pass
         finally:
-            session.record_graded()
             session.record_work()
     if not as_json:
         view.watch_ended(session.items, full=live)
@@ -235,7 +224,6 @@ def _run_live(session: Session, keys, handle, view) -> None:
         session.focus = 0
         screen.update(view.watch_view(session, view.watch_status(session.focused), hint),
                       refresh=True)
-        session.record_graded()
         while True:
             focus_before = session.focus
             stop, new_hint = handle(keys.poll(POLL_S))
@@ -250,7 +238,6 @@ def _run_live(session: Session, keys, handle, view) -> None:
                 continue
             screen.update(view.watch_view(session, view.watch_status(session.focused), hint),
                           refresh=True)
-            session.record_graded()
 
 
 class interrupt_on_signals:
