@@ -164,11 +164,31 @@ def test_the_judge_reads_ahead_until_the_learners_end_arrives(tmp_path, monkeypa
     read_end, write_end = os.pipe()
     monkeypatch.setattr(sys, "stdin", os.fdopen(read_end, "r"))
     steps = []
-    monkeypatch.setattr(judge_ahead.Ahead, "step",
-                        lambda self: steps.append(1) or (len(steps) == 5 and
-                                                        os.write(write_end, b"{}\n")))
+    def step(self):
+        steps.append(1)
+        if len(steps) == 5:
+            os.write(write_end, b"{}\n")
+        return 0.001
+
+    monkeypatch.setattr(judge_ahead.Ahead, "step", step)
     ctx = judge.JudgeContext(ref=None, device=CPU, seed=0)
     judge.judge_while_waiting(tmp_path / judge.RECORDS_FILE, [], ctx)
     assert len(steps) == 5 and sys.stdin.readline() == "{}\n"
     judge._ahead = None
     os.close(write_end)
+
+
+def test_reading_ahead_waits_longer_while_nothing_arrives(tmp_path):
+    """Polling fast only while records arrive: a judge waiting out the learner's
+    torch import (or slow code) must not take CPU from it."""
+    path = tmp_path / judge.RECORDS_FILE
+    ahead = ahead_over("rope", path)
+    waits = [ahead.step() for _ in range(8)]  # no file yet
+    assert waits[0] > judge_ahead.POLL_MIN_S and waits == sorted(waits)
+    assert waits[-1] == judge_ahead.POLL_MAX_S
+    data = records_of("rope", ROOT / "solutions/rope.py")
+    path.write_bytes(data[:len(data) // 2])
+    assert ahead.step() == judge_ahead.POLL_MIN_S
+    with open(path, "ab") as fh:
+        fh.write(data[len(data) // 2:])
+    assert ahead.step() is None and ahead.stopped  # the end record: nothing more to read

@@ -876,17 +876,15 @@ def main(argv: list[str] | None = None) -> int:
     return run(parse_args(argv))
 
 
-AHEAD_POLL_S = 0.002
-
-
 def judge_while_waiting(path: Path, checks: list[Check], ctx: JudgeContext) -> None:
     """Until the learner's end arrives on stdin, judge the cases already in the
     records file (drillpe.grading.judge_ahead), so that little is left after it."""
     global _ahead
     _ahead = judge_ahead.Ahead(path, checks, lambda check, index, row: case_verdict(
         check, index, row, ctx, ctx.seed))
-    while not select.select([sys.stdin], [], [], None if _ahead.stopped else AHEAD_POLL_S)[0]:
-        _ahead.step()
+    wait = _ahead.wait
+    while not select.select([sys.stdin], [], [], wait)[0]:
+        wait = _ahead.step()
 
 
 def run(args: argparse.Namespace, grader=None, reference=None) -> int:

@@ -28,6 +28,7 @@ from drillpe.grading import records
 from drillpe.launch.contract import MAX_RECORDS_BYTES
 
 Verdict = tuple[str, Any]  # drillpe.grading.judge.case_verdict's answer
+POLL_MIN_S, POLL_MAX_S = 0.002, 0.032
 
 
 class Ahead:
@@ -44,15 +45,21 @@ class Ahead:
         self.failed: set[int] = set()  # checks with a failing case: later cases wait
         self.stopped = False
         self.confirmed = False
+        self.wait = POLL_MIN_S
 
-    def step(self) -> None:
-        """Read what was appended since the last step and judge its whole frames."""
+    def step(self) -> float | None:
+        """Read what was appended since the last step and judge its whole frames.
+        Returns how long to wait before the next step (None: no next step):
+        short while records arrive, longer while none do (the learner is still
+        importing torch, or its code is slow), so the waiting costs no CPU."""
         if self.stopped:
-            return
+            return None
         try:
-            self._step()
+            self.wait = POLL_MIN_S if self._step() else min(self.wait * 2, POLL_MAX_S)
         except Exception:  # the real pass judges whatever was not judged here
             self.stopped = True
+            return None
+        return None if self.stopped else self.wait
 
     def confirm(self, data: bytes) -> None:
         """The finished file: kept verdicts count only if it starts with what was read."""
@@ -67,9 +74,9 @@ class Ahead:
             return None
         return self.kept.pop((check_id, case, at, size), None)
 
-    def _step(self) -> None:
+    def _step(self) -> bool:
         if not self._read_more():
-            return
+            return False
         frames, _ = records.split_frames(bytes(memoryview(self.seen)[self.used:]))
         base = self.used
         for f in frames:
@@ -78,6 +85,7 @@ class Ahead:
             elif f.kind == "end":
                 self.stopped = True
             self.used = base + f.at + len(f.raw)
+        return True
 
     def _judge(self, f: records.Frame, at: int) -> None:
         index, case = f.header.get("check"), f.header.get("case")
