@@ -28,6 +28,7 @@ loads; ``drillpe.data.lessons`` reads the files it writes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import random
 import re
@@ -189,7 +190,16 @@ TRANSLATED = {"title", "summary", "hints", "says", "fix", "question", "answer", 
 
 
 def problems(exercise_id: str) -> list[str]:
-    """What keeps one exercise from being complete; [] when nothing does."""
+    """What keeps one exercise from being complete; [] when nothing does. Every
+    grade runs in one pair of warm workers (one torch import each, not two per grade)."""
+    # deferred: the warm workers start only for a check
+    from drillpe.launch.warm_pool import launcher
+
+    with launcher() as pool:
+        return _problems(exercise_id, pool)
+
+
+def _problems(exercise_id: str, pool) -> list[str]:
     found: list[str] = []
     unit = bundle.exercise_unit(exercise_id)
     found += _missing_siblings(unit, "exercise.toml")
@@ -202,7 +212,8 @@ def problems(exercise_id: str) -> list[str]:
         found.append(f"exercises/{exercise_id}/stub.zh.py is missing")
     for what, path in (("stub", bundle.stub_path(exercise_id, "en")),
                        ("model answer", bundle.solution_path(exercise_id))):
-        result = grade(GradeRequest(exercise_id, path, timeout=60, display_path=str(path)))
+        result = grade(GradeRequest(exercise_id, path, timeout=60, display_path=str(path)),
+                       launcher=pool)
         codes = set(result.diagnoses)
         if what == "stub" and (result.passed or "api.not_implemented" not in codes):
             found.append(f"the stub should fail as untouched; it got passed={result.passed}, "
@@ -221,7 +232,7 @@ def problems(exercise_id: str) -> list[str]:
             if code not in alone:
                 found.append(f"no fixture under tests/fixtures/{exercise_id}/ is headed "
                              f"'# expect: fail {code}'")
-    found += debug_problems(exercise_id)
+    found += debug_problems(exercise_id, pool)
     if check_list_stale(exercise_id):
         found.append(f"exercises/{exercise_id}/{check_lists.FILE} is out of date: "
                      f"{lessons.WRITE_COMMAND} {exercise_id}")
@@ -240,10 +251,11 @@ def problems(exercise_id: str) -> list[str]:
     return found
 
 
-def debug_problems(exercise_id: str) -> list[str]:
+def debug_problems(exercise_id: str, pool=None) -> list[str]:
     """The debug round's material (exercises/ID/debug/): a variant for each of the
     exercise's codes; each variant graded fails with exactly its code, and the base
-    passes with no diagnosis (in warm workers: one torch import for them all)."""
+    passes with no diagnosis (in warm workers: one torch import for them all;
+    ``pool``: workers already started)."""
     # deferred: the warm workers start only when an exercise has material to grade
     from drillpe.launch.warm_pool import launcher
 
@@ -258,7 +270,8 @@ def debug_problems(exercise_id: str) -> list[str]:
     found = [f"{folder}/variants.toml has no variant for {code}"
              for code in bundle.exercise_unit(exercise_id).get("diagnoses", {})
              if code not in debug_material.codes(exercise_id)]
-    with tempfile.TemporaryDirectory() as scratch, launcher() as pool:
+    with tempfile.TemporaryDirectory() as scratch, \
+            (contextlib.nullcontext(pool) if pool is not None else launcher()) as pool:
         path = Path(scratch) / f"{exercise_id}.debug.py"
         for variant, text in [(None, debug_material.fixed_text(exercise_id, "en")), *texts]:
             path.write_text(text, encoding="utf-8")
