@@ -133,14 +133,17 @@ def test_a_file_written_again_from_its_start_ends_the_reading_ahead(tmp_path):
     ahead = ahead_over("rope", path)
     ahead.step()
     assert ahead.kept and not ahead.stopped
+    key = next(iter(ahead.kept))
+    wrong = records_of("rope", ROOT / "tests/fixtures/rope/half_split.py")
+    ahead.confirm(wrong)  # another file's start: nothing read ahead counts
+    assert not ahead.confirmed and ahead.take(*key) is None
+    ahead.confirm(right)  # what was judged is the finished file's start: it stands
+    assert ahead.confirmed and ahead.take(*key) is not None
+    ahead = ahead_over("rope", path)
+    ahead.step()
     path.write_bytes(right[:1000])  # shorter than what was read: written again
     ahead.step()
-    assert ahead.stopped
-    wrong = records_of("rope", ROOT / "tests/fixtures/rope/half_split.py")
-    ahead.confirm(wrong)
-    assert not ahead.confirmed and ahead.take(*next(iter(ahead.kept))) is None
-    ahead.confirm(right)  # what was judged is the finished file's start: it stands
-    assert ahead.confirmed and ahead.take(*next(iter(ahead.kept))) is not None
+    assert ahead.stopped and not ahead.kept and not ahead.consumed
 
 
 @pytest.mark.parametrize("make", ["garbage", "fifo", "link", "huge_header"])
@@ -192,3 +195,54 @@ def test_reading_ahead_waits_longer_while_nothing_arrives(tmp_path):
     with open(path, "ab") as fh:
         fh.write(data[len(data) // 2:])
     assert ahead.step() is None and ahead.stopped  # the end record: nothing more to read
+
+
+def counting_ahead(path: Path) -> tuple[judge_ahead.Ahead, list]:
+    judged = []
+    ahead = judge_ahead.Ahead(path, load_grader("rope").checks,
+                              lambda check, index, row: judged.append(index) or ("pass", None))
+    return ahead, judged
+
+
+def test_a_stream_the_real_pass_refuses_is_not_judged_ahead(tmp_path):
+    """A flood of copies of one passing frame (or frames before the load record)
+    would cost the judge a comparison each; the order read_records demands is
+    checked first, and the first frame out of it ends the reading ahead."""
+    right = records_of("rope", ROOT / "solutions/rope.py")
+    frames, _ = records.split_frames(right)
+    load, first_case = bytes(frames[0].raw), bytes(frames[1].raw)
+    path = tmp_path / judge.RECORDS_FILE
+    for data in (load + first_case * 2000, first_case * 2000 + load):
+        path.write_bytes(data)
+        ahead, judged = counting_ahead(path)
+        ahead.step()
+        assert ahead.stopped and not ahead.kept and len(judged) <= 1
+
+
+def test_a_large_frame_arriving_in_pieces_is_parsed_once(tmp_path, monkeypatch):
+    right = records_of("rope", ROOT / "solutions/rope.py")
+    frames, _ = records.split_frames(right)
+    big = max(frames, key=lambda f: len(f.raw))
+    data = bytes(frames[0].raw) + b"".join(bytes(f.raw) for f in frames[1:] if f.at <= big.at)
+    splits = []
+    real_split = records.split_frames
+    monkeypatch.setattr(records, "split_frames", lambda d: splits.append(len(d)) or real_split(d))
+    path = tmp_path / judge.RECORDS_FILE
+    path.write_bytes(b"")
+    ahead, judged = counting_ahead(path)
+    for start in range(0, len(data), 16384):  # a 2 MiB frame in 16 KiB writes
+        with open(path, "ab") as fh:
+            fh.write(data[start:start + 16384])
+        ahead.step()
+    assert len(data) // 16384 > 100 and len(splits) < 20  # not once per piece
+    assert sum(splits) < 3 * len(data)
+    assert len(judged) == len(frames[1:]) - sum(f.at > big.at for f in frames[1:])
+
+
+def test_more_bytes_than_an_honest_grade_writes_end_the_reading_ahead(tmp_path, monkeypatch):
+    monkeypatch.setattr(judge_ahead, "MAX_AHEAD_BYTES", 100_000)
+    path = tmp_path / judge.RECORDS_FILE
+    path.write_bytes(records_of("rope", ROOT / "solutions/rope.py"))
+    ahead, judged = counting_ahead(path)
+    ahead.step()
+    assert ahead.stopped and not ahead.kept and not ahead.consumed and not judged

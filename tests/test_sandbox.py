@@ -440,3 +440,47 @@ def test_harm_to_drillpes_processes_fails_the_file_without_the_sandbox(name, har
     assert result["isolation"] == "guard" and not result["passed"]
     assert harm in result["error"]["message"], result["error"]
     assert "forged" not in res.stdout
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_forged_done_word_and_a_planted_report_fail_warm_without_the_sandbox(monkeypatch):
+    """Warm (watch, mock): a judge child says its exit status before the kernel has
+    torn down its copy of the worker. Code under the guard runs as the same user and
+    can write that word into the child's pipe through /proc (as root even with the
+    judge not dumpable); with a passing report planted beside it, the CLI would read
+    the plant. The word is believed only from a judge whose learner was sandboxed."""
+    from drillpe.launch.runner import GradeRequest, grade
+    from drillpe.launch.warm_pool import launcher
+
+    monkeypatch.setenv("DRILLPE_ISOLATION", "guard")
+    with launcher() as pool:
+        assert pool is not None
+        result = grade(GradeRequest("rope", GUARD_FIXTURES / "warm_done_pipe.py", timeout=60),
+                       launcher=pool)
+        text = json.dumps(result.to_dict())
+        assert result.isolation == "guard" and not result.passed
+        assert "forged" not in text and "HELPER [(" in result.output  # it did reach the pipe
+        # and the pool still grades (a forged status did not knock it out of step)
+        again = grade(GradeRequest("rope", ROOT / "tests" / "fixtures" / "rope" / "half_split.py",
+                                   timeout=60), launcher=pool)
+        assert not again.passed and "rope.half_split" in again.diagnoses
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl")
+def test_the_judges_keep_their_fds_and_memory_private():
+    """The cold judge and the warm judge worker (whose forked judges inherit it) make
+    themselves non-dumpable: another process of the same user, not root, cannot open
+    their fds or memory through /proc."""
+    import inspect
+
+    from drillpe.grading import judge, warm_worker
+
+    probe_code = ("import ctypes; from drillpe.launch import lifeline; "
+                  "before = ctypes.CDLL(None).prctl(3, 0, 0, 0, 0); ok = lifeline.keep_private(); "
+                  "print(before, ok, ctypes.CDLL(None).prctl(3, 0, 0, 0, 0))")  # 3: PR_GET_DUMPABLE
+    res = subprocess.run([sys.executable, "-c", probe_code], capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=60)
+    assert res.stdout.split() == ["1", "True", "0"], res.stderr
+    assert "lifeline.keep_private()" in inspect.getsource(warm_worker.serve_judge)
+    assert "lifeline.keep_private()" in Path(judge.__file__).read_text().split(
+        'if __name__ == "__main__":')[1]

@@ -876,12 +876,13 @@ def main(argv: list[str] | None = None) -> int:
     return run(parse_args(argv))
 
 
-def judge_while_waiting(path: Path, checks: list[Check], ctx: JudgeContext) -> None:
+def judge_while_waiting(path: Path, checks: list[Check], ctx: JudgeContext,
+                        named: int | None = None) -> None:
     """Until the learner's end arrives on stdin, judge the cases already in the
     records file (drillpe.grading.judge_ahead), so that little is left after it."""
     global _ahead
     _ahead = judge_ahead.Ahead(path, checks, lambda check, index, row: case_verdict(
-        check, index, row, ctx, ctx.seed))
+        check, index, row, ctx, ctx.seed), named)
     wait = _ahead.wait
     while not select.select([sys.stdin], [], [], wait)[0]:
         wait = _ahead.step()
@@ -900,7 +901,8 @@ def run(args: argparse.Namespace, grader=None, reference=None) -> int:
     print("ready", flush=True)
     prepare_inputs(grader, args.seed, device)
     judge_while_waiting(args.run_dir / RECORDS_FILE, grader.checks,
-                        JudgeContext(ref=reference, device=device, seed=args.seed))
+                        JudgeContext(ref=reference, device=device, seed=args.seed),
+                        named=len(grader.active(args.consequence)))
 
     line = sys.stdin.readline()
     if not line:
@@ -917,6 +919,7 @@ if __name__ == "__main__":
     from drillpe.launch import lifeline
 
     lifeline.tie()
+    lifeline.keep_private()
     # Once the report is written, nothing is left to do: tearing down an
     # interpreter that holds torch took 0.3-0.4 s, which the CLI waited out.
     leave_now(main())

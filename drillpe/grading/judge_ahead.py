@@ -13,7 +13,9 @@ when the finished file begins with exactly the bytes read here
 (:meth:`Ahead.confirm`): then the frame at that place is the same frame,
 whose verdict it would compute identically. Anything else it judges itself.
 Whatever goes wrong while reading ahead (a partial frame, a malformed one,
-a file that is not a file) only ends the reading ahead.
+frames out of the order the real pass demands, a file that is not a file,
+more bytes than an honest grade writes) only ends the reading ahead, so a
+hostile stream costs the judge no more than the real pass alone would.
 """
 
 from __future__ import annotations
@@ -25,23 +27,33 @@ from pathlib import Path
 from typing import Any
 
 from drillpe.grading import records
-from drillpe.launch.contract import MAX_RECORDS_BYTES
 
 Verdict = tuple[str, Any]  # drillpe.grading.judge.case_verdict's answer
 POLL_MIN_S, POLL_MAX_S = 0.002, 0.032
+# Far above what any exercise's honest records hold (under 10 MiB); beyond it
+# the judge's pass alone reads the file, and no copy is kept.
+MAX_AHEAD_BYTES = 64 * 1024 * 1024
 
 
 class Ahead:
     """``verdict(check, case_index, row)`` judges one case (the judge's own
-    function); ``checks`` are the grader's checks, by the index records use."""
+    function); ``checks`` are the grader's checks, by the index records use;
+    ``named``: how many checks records may name (the consequence checks follow
+    the grader's own; they are left to the real pass)."""
 
-    def __init__(self, path: Path, checks: list, verdict: Callable[[Any, int, dict], Verdict]):
+    def __init__(self, path: Path, checks: list, verdict: Callable[[Any, int, dict], Verdict],
+                 named: int | None = None):
         self.path = path
         self.checks = checks
+        self.named = len(checks) if named is None else named
         self.verdict = verdict
         self.kept: dict[tuple[str, int, int, int], Verdict] = {}
-        self.seen = bytearray()  # the file's bytes read so far
-        self.used = 0  # of which whole frames
+        self.consumed = bytearray()  # the whole frames read so far, as read
+        self.unread: list[bytes] = []  # read, not yet a whole frame
+        self.unread_size = 0
+        self.need = 8  # bytes the next frame needs before it is worth parsing
+        self.read = 0
+        self.last: tuple[int, int] | None = None  # the last case seen; None before the load
         self.failed: set[int] = set()  # checks with a failing case: later cases wait
         self.stopped = False
         self.confirmed = False
@@ -57,62 +69,101 @@ class Ahead:
         try:
             self.wait = POLL_MIN_S if self._step() else min(self.wait * 2, POLL_MAX_S)
         except Exception:  # the real pass judges whatever was not judged here
-            self.stopped = True
+            self._give_up()
             return None
         return None if self.stopped else self.wait
 
     def confirm(self, data: bytes) -> None:
         """The finished file: kept verdicts count only if it starts with what was read."""
         self.stopped = True
+        used = len(self.consumed)
         # bytearray.startswith(memoryview) compares in place (memcmp); 7 MB in 0.5 ms
-        del self.seen[self.used:]
-        self.confirmed = len(data) >= self.used and \
-            self.seen.startswith(memoryview(data)[:self.used])
+        self.confirmed = len(data) >= used and self.consumed.startswith(memoryview(data)[:used])
 
     def take(self, check_id: str, case: int, at: int, size: int) -> Verdict | None:
-        if not self.confirmed or at + size > self.used:
+        if not self.confirmed or at + size > len(self.consumed):
             return None
         return self.kept.pop((check_id, case, at, size), None)
 
+    def _give_up(self) -> None:
+        self.stopped = True
+        self.kept, self.consumed, self.unread = {}, bytearray(), []
+
     def _step(self) -> bool:
-        if not self._read_more():
+        data = self._read_more()
+        if not data:
             return False
-        frames, _ = records.split_frames(bytes(memoryview(self.seen)[self.used:]))
-        base = self.used
+        self.unread.append(data)
+        self.unread_size += len(data)
+        if self.unread_size < self.need:  # the next frame is still incomplete
+            return True
+        pending = b"".join(self.unread)
+        frames, _ = records.split_frames(pending)
+        base = len(self.consumed)
+        used = 0
         for f in frames:
+            if not self._in_order(f):
+                self._give_up()  # the real pass refuses this stream anyway
+                return True
             if f.kind == "case":
                 self._judge(f, base + f.at)
-            elif f.kind == "end":
-                self.stopped = True
-            self.used = base + f.at + len(f.raw)
+            used = f.at + len(f.raw)
+            if self.stopped:
+                break
+        self.consumed += pending[:used]
+        rest = pending[used:]
+        self.unread, self.unread_size = ([rest] if rest else []), len(rest)
+        self.need = records.frame_need(rest) if rest else 8
+        return True
+
+    def _in_order(self, f: records.Frame) -> bool:
+        """The order drillpe.grading.records.read_records demands: one load, then
+        cases check by check and case by case, then one end."""
+        if f.kind == "load":
+            if self.last is not None:
+                return False
+            self.last = (-1, -1)
+            return True
+        if self.last is None:
+            return False
+        if f.kind == "end":
+            self.stopped = True
+            return True
+        index, case = f.header.get("check"), f.header.get("case")
+        if f.kind != "case" or type(index) is not int or type(case) is not int or \
+                not 0 <= index < self.named or case < 0:
+            return False
+        expected = (self.last[0], self.last[1] + 1) if index == self.last[0] else (index, 0)
+        if (index, case) != expected or index < self.last[0]:
+            return False
+        self.last = (index, case)
         return True
 
     def _judge(self, f: records.Frame, at: int) -> None:
-        index, case = f.header.get("check"), f.header.get("case")
-        if type(index) is not int or type(case) is not int or \
-                not 0 <= index < len(self.checks) or index in self.failed or \
-                not 0 <= case < len(self.checks[index].cases):
-            return
+        index, case = f.header["check"], f.header["case"]
+        if index >= len(self.checks) or index in self.failed or \
+                case >= len(self.checks[index].cases):
+            return  # a consequence check, or cases after a failing one: the real pass's
         check = self.checks[index]
         verdict = self.verdict(check, case, records.checked_case(f))
         self.kept[(check.id, case, at, len(f.raw))] = verdict
         if verdict[0] != "pass":
             self.failed.add(index)  # as the real pass, which stops at a failing case
 
-    def _read_more(self) -> bool:
+    def _read_more(self) -> bytes:
         flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
         try:
             fd = os.open(self.path, flags)
         except FileNotFoundError:  # the runner has not opened it yet
-            return False
+            return b""
         try:
             info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RECORDS_BYTES:
-                raise OSError("not a records file")
-            if info.st_size < len(self.seen):  # written again: what was read is not there
+            if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_AHEAD_BYTES:
+                raise OSError("not a records file an honest grade writes")
+            if info.st_size < self.read:  # written again: what was read is not there
                 raise OSError("the records file shrank")
-            data = os.pread(fd, info.st_size - len(self.seen), len(self.seen))
+            data = os.pread(fd, info.st_size - self.read, self.read)
         finally:
             os.close(fd)
-        self.seen += data
-        return bool(data)
+        self.read += len(data)
+        return data

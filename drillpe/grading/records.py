@@ -221,6 +221,28 @@ def split_frames(data: bytes) -> tuple[list[Frame], bool]:
     return frames, False
 
 
+def frame_need(data: bytes) -> int:
+    """How many bytes the frame at the start of ``data`` needs, as far as its
+    header already tells (at least one more than ``data`` holds while the
+    header itself is incomplete); raises Tampered for what no frame starts with."""
+    if len(data) < 8:
+        return 8
+    if data[:4] != MAGIC:
+        raise Tampered("the records are corrupt (no frame starts here)")
+    (size,) = HEADER.unpack(data[4:8])
+    if size > MAX_HEADER:
+        raise Tampered(f"a record header of {size} bytes (at most {MAX_HEADER})")
+    if len(data) < 8 + size:
+        return 8 + size
+    try:
+        sizes = json.loads(data[8:8 + size].decode("utf-8")).get("blobs")
+    except (UnicodeDecodeError, ValueError, RecursionError, AttributeError):
+        raise Tampered("a record header is not valid JSON") from None
+    if not isinstance(sizes, list) or not all(_is_count(n) for n in sizes):
+        raise Tampered("a record lists malformed tensor sizes")
+    return 8 + size + sum(sizes)
+
+
 def _is_count(n: Any) -> bool:
     return type(n) is int and 0 <= n <= MAX_TENSOR_BYTES
 

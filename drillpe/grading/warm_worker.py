@@ -142,6 +142,10 @@ def _say_done(fd: int, code: int) -> None:
         pass
 
 
+def _close(fd: int) -> None:
+    os.close(fd)
+
+
 def _done_code(fd: int) -> int | None:
     """What the judge child said before exiting; None when it ended without a
     word (killed, or it died): then only its exit status tells."""
@@ -191,6 +195,8 @@ def serve_judge() -> int:
     # deferred: this role's modules load only in the worker that plays it
     from drillpe.launch import lifeline
 
+    # Its children (every judge) inherit this: out of reach through /proc.
+    lifeline.keep_private()
     # The protocol gets private copies of fds 0 and 1; the real 0 and 1 are
     # pointed at /dev/null so a stray print cannot corrupt it.
     requests = os.fdopen(os.dup(0), "r", encoding="utf-8")
@@ -239,14 +245,17 @@ def serve_judge() -> int:
         os.close(done_writer)
         reply({"pid": pid})
         end = requests.readline()
+        message = json.loads(end) if end else {}
         try:
             if end:
-                os.write(end_writer, (json.dumps(json.loads(end).get("end", {})) + "\n").encode())
+                os.write(end_writer, (json.dumps(message.get("end", {})) + "\n").encode())
         except OSError:
             pass  # the judge child is already gone; its status says why
         finally:
             os.close(end_writer)
-        said = _done_code(done_reader)
+        # Only trusted when the learner ran in the namespace sandbox (the runner says):
+        # outside it, code running as the same user can reach this pipe through /proc.
+        said = _done_code(done_reader) if message.get("early") is True else _close(done_reader)
         if said is not None:
             # The report is written: answer now, and let the kernel tear down the
             # child's copy of this worker (10-15 ms) while the CLI draws the scorecard.

@@ -12,6 +12,7 @@ import signal
 
 PARENT_ENV = "DRILLPE_PARENT_PID"
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 
 
 def die_with_parent(expected_parent: int | None = None) -> bool:
@@ -28,6 +29,20 @@ def die_with_parent(expected_parent: int | None = None) -> bool:
     if expected_parent is not None and os.getppid() != expected_parent:
         os._exit(70)
     return ok
+
+
+def keep_private() -> bool:
+    """Make this process non-dumpable: other processes of the same user (a
+    learner's code under the guard) can then neither open its fds nor read or
+    write its memory through /proc, nor attach to it. (Root's processes still
+    can: root is not confined by this.) True where supported."""
+    try:
+        # deferred: only on Linux, where prctl exists
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
 
 
 def tie() -> None:

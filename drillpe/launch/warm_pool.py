@@ -146,10 +146,17 @@ class WarmJudge:
             pass
         return was
 
-    def finish(self, end: contract.LearnerEnd, timeout: float) -> int | None:
+    def finish(self, end: contract.LearnerEnd, timeout: float, sandboxed: bool = False
+               ) -> int | None:
+        """``sandboxed``: the learner ran in the namespace sandbox, where it cannot
+        reach the judge child, so the worker may answer with the status the child
+        says before exiting (the kernel's teardown of a forked copy of the worker
+        takes 10-15 ms). Otherwise code running as the same user could write that
+        word itself (through /proc) and have a report it planted read early; the
+        worker then answers with the status the kernel gives once the child is gone."""
         self._end_sent = True
         try:
-            self.worker.send({"end": json.loads(end.line())})
+            self.worker.send({"end": json.loads(end.line()), "early": sandboxed})
             message = self.worker.reply(timeout)
         except (WorkerGone, TimeoutError):
             self.kill()
