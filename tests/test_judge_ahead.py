@@ -66,9 +66,7 @@ def graded(exercise_id: str, answer: Path, run_dir: Path, ahead: judge_ahead.Ahe
 
 def ahead_over(exercise_id: str, path: Path) -> judge_ahead.Ahead:
     ctx = judge.JudgeContext(ref=load_reference(exercise_id), device=CPU, seed=0)
-    return judge_ahead.Ahead(path, load_grader(exercise_id).checks,
-                             lambda check, index, row: judge.case_verdict(check, index, row,
-                                                                          ctx, 0))
+    return judge.reader_ahead(path, load_grader(exercise_id).checks, ctx)
 
 
 ANSWERS = [
@@ -76,6 +74,8 @@ ANSWERS = [
     ("rope", "tests/fixtures/rope/half_split.py"),  # fails, with a diagnosis
     ("relative", "tests/fixtures/relative/hardcoded_batch_one.py"),  # crashes on some cases
     ("alibi", "tests/fixtures/alibi/input_mutated.py"),  # changes its inputs
+    # fails on cases too small for a heatmap: the judge draws a later, larger case's
+    ("relative", "tests/fixtures/relative/sign_flipped.py"),
 ]
 
 

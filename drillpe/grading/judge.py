@@ -603,6 +603,14 @@ def _larger_heatmap(check: Check, rows: list, first: int, ctx: JudgeContext, see
         if isinstance(out, ExceptionOut) or rows[index]["failed"]:
             return None
         case = check.cases[index]
+        kept = _ahead and _ahead.take(check.id, index, rows[index]["at"], rows[index]["size"])
+        if kept is not None:  # judged while the learner ran: the same computation as below
+            kind, found = kept
+            if kind == "pass" or (kind == "fail" and found.heatmap is not None
+                                  and _too_small(found.heatmap)):
+                continue
+            if kind == "fail" and found.heatmap is not None:
+                return {**found.heatmap, "case": describe_case(case)}
         try:
             x = case_inputs(check, index, seed, ctx.device)
             if _changed_inputs(x, rows[index]["inputs"]):
@@ -876,13 +884,23 @@ def main(argv: list[str] | None = None) -> int:
     return run(parse_args(argv))
 
 
+def reader_ahead(path: Path, checks: list[Check], ctx: JudgeContext,
+                 named: int | None = None) -> judge_ahead.Ahead:
+    """What reads and judges the records file while the learner runs, judging as
+    judge_check does (and, where a failing case's heatmap is too small, the later
+    cases _larger_heatmap would judge)."""
+    return judge_ahead.Ahead(
+        path, checks, lambda check, index, row: case_verdict(check, index, row, ctx, ctx.seed),
+        named, looks_further=lambda verdict: verdict[0] == "fail" and
+        _too_small(verdict[1].heatmap))
+
+
 def judge_while_waiting(path: Path, checks: list[Check], ctx: JudgeContext,
                         named: int | None = None) -> None:
     """Until the learner's end arrives on stdin, judge the cases already in the
     records file (drillpe.grading.judge_ahead), so that little is left after it."""
     global _ahead
-    _ahead = judge_ahead.Ahead(path, checks, lambda check, index, row: case_verdict(
-        check, index, row, ctx, ctx.seed), named)
+    _ahead = reader_ahead(path, checks, ctx, named)
     wait = _ahead.wait
     while not select.select([sys.stdin], [], [], wait)[0]:
         wait = _ahead.step()

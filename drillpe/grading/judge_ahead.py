@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from drillpe.grading import records
+from drillpe.grading.api import ExceptionOut
 
 Verdict = tuple[str, Any]  # drillpe.grading.judge.case_verdict's answer
 POLL_MIN_S, POLL_MAX_S = 0.002, 0.032
@@ -42,9 +43,14 @@ class Ahead:
     the grader's own; they are left to the real pass)."""
 
     def __init__(self, path: Path, checks: list, verdict: Callable[[Any, int, dict], Verdict],
-                 named: int | None = None):
+                 named: int | None = None,
+                 looks_further: Callable[[Verdict], bool] = lambda verdict: False):
         self.path = path
         self.checks = checks
+        # A failing verdict for which the real pass goes on through the check's later
+        # cases (a heatmap too small to show anything: it draws the next larger one).
+        self.looks_further = looks_further
+        self.looking: set[int] = set()
         self.named = len(checks) if named is None else named
         self.verdict = verdict
         self.kept: dict[tuple[str, int, int, int], Verdict] = {}
@@ -145,10 +151,18 @@ class Ahead:
                 case >= len(self.checks[index].cases):
             return  # a consequence check, or cases after a failing one: the real pass's
         check = self.checks[index]
-        verdict = self.verdict(check, case, records.checked_case(f))
+        row = records.checked_case(f)
+        if index in self.looking and (row["failed"] or isinstance(row["out"], ExceptionOut)):
+            self.failed.add(index)  # where the real pass stops looking for a larger heatmap
+            return
+        verdict = self.verdict(check, case, row)
         self.kept[(check.id, case, at, len(f.raw))] = verdict
-        if verdict[0] != "pass":
-            self.failed.add(index)  # as the real pass, which stops at a failing case
+        if verdict[0] == "pass":
+            return
+        if self.looks_further(verdict):
+            self.looking.add(index)  # the real pass judges the later cases too
+        else:
+            self.failed.add(index)  # as the real pass, which stops here
 
     def _read_more(self) -> bytes:
         flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
