@@ -87,7 +87,7 @@ def main() -> None:
             subprocess.run([sys.executable, "-c", "import torch"], check=True)
             torch_alone.append(time.perf_counter() - started)
             trace = tmp_path / f"trace{index}.txt"
-            subprocess.run(["strace", "-f", "--seccomp-bpf", "-ttt", "-e",
+            subprocess.run(["strace", "-f", "--seccomp-bpf", "-ttt", "-s", "256", "-e",
                             "trace=execve,exit_group", "-o", str(trace), sys.executable, "-m",
                             "drillpe", "check", args.exercise, "--file", str(answer), "-q"],
                            env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
