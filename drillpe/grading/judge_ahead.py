@@ -137,7 +137,8 @@ class Ahead:
             return True
         index, case = f.header.get("check"), f.header.get("case")
         if f.kind != "case" or type(index) is not int or type(case) is not int or \
-                not 0 <= index < self.named or case < 0:
+                not 0 <= index < self.named or case < 0 or \
+                (index < len(self.checks) and case >= len(self.checks[index].cases)):
             return False
         expected = (self.last[0], self.last[1] + 1) if index == self.last[0] else (index, 0)
         if (index, case) != expected or index < self.last[0]:
