@@ -179,3 +179,21 @@ def test_the_status_line_follows_the_checks_through_any_chunking():
     scanner = RecordProgress(seen.append)
     scanner.feed(b"not a record at all" + stream)
     assert seen == [] and scanner.stopped
+
+
+def test_a_stream_is_refused_at_its_first_bad_frame_not_after_parsing_all(monkeypatch):
+    """A learner can send a million tiny frames; the judge stops reading at the
+    first one out of place instead of first splitting the whole stream."""
+    yielded = []
+    real = records.frames_of
+
+    def counting(data):
+        for f in real(data):
+            yielded.append(f)
+            yield f
+
+    monkeypatch.setattr(records, "frames_of", counting)
+    flood = case(0, 5, 1) * 100_000  # case 5 of a check with two cases
+    with pytest.raises(Tampered, match="never asked for"):
+        read(load() + flood + END)
+    assert len(yielded) == 2

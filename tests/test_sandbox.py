@@ -484,3 +484,36 @@ def test_the_judges_keep_their_fds_and_memory_private():
     assert "lifeline.keep_private()" in inspect.getsource(warm_worker.serve_judge)
     assert "lifeline.keep_private()" in Path(judge.__file__).read_text().split(
         'if __name__ == "__main__":')[1]
+
+
+def test_a_supervisor_status_claiming_another_isolation_is_harm():
+    """Under the guard the learner's code could write a status line of its own into the
+    CLI's end of the supervisor's pipe (through /proc, as root): the level is the one
+    drillpe chose, and a line that claims another fails the file."""
+    from drillpe.launch.processes import LearnerStatus
+
+    honest = LearnerStatus.from_json({"isolation": "guard", "returncode": 0}, "guard")
+    assert honest.isolation == "guard" and honest.harm is None
+    forged = LearnerStatus.from_json({"isolation": "namespaces", "returncode": 0}, "guard")
+    assert forged.isolation == "guard" and "supervisor" in forged.harm
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl")
+def test_the_cli_is_not_dumpable_while_it_grades(tmp_path, monkeypatch):
+    """While a learner runs (as this user, under the guard) the CLI's pipes to the
+    judge and the supervisor must not open through /proc; a notebook's kernel is
+    dumpable again after the grade."""
+    from drillpe.launch import lifeline, runner
+
+    seen = []
+
+    class Recording(runner.ColdLauncher):
+        def stage_root(self, run_dir):
+            seen.append(lifeline.dumpable())
+            return super().stage_root(run_dir)
+
+    lifeline.keep_private(False)
+    broken = tmp_path / "rope.py"
+    broken.write_text("def RoPE(:\n", encoding="utf-8")  # answered without a child
+    result = runner.grade(runner.GradeRequest("rope", broken), launcher=Recording())
+    assert not result.passed and seen == [False] and lifeline.dumpable() is True

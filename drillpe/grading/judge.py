@@ -885,22 +885,22 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def reader_ahead(path: Path, checks: list[Check], ctx: JudgeContext,
-                 named: int | None = None) -> judge_ahead.Ahead:
+                 counts: list[int] | None = None) -> judge_ahead.Ahead:
     """What reads and judges the records file while the learner runs, judging as
     judge_check does (and, where a failing case's heatmap is too small, the later
     cases _larger_heatmap would judge)."""
     return judge_ahead.Ahead(
         path, checks, lambda check, index, row: case_verdict(check, index, row, ctx, ctx.seed),
-        named, looks_further=lambda verdict: verdict[0] == "fail" and
+        counts, looks_further=lambda verdict: verdict[0] == "fail" and
         _too_small(verdict[1].heatmap))
 
 
 def judge_while_waiting(path: Path, checks: list[Check], ctx: JudgeContext,
-                        named: int | None = None) -> None:
+                        counts: list[int] | None = None) -> None:
     """Until the learner's end arrives on stdin, judge the cases already in the
     records file (drillpe.grading.judge_ahead), so that little is left after it."""
     global _ahead
-    _ahead = reader_ahead(path, checks, ctx, named)
+    _ahead = reader_ahead(path, checks, ctx, counts)
     wait = _ahead.wait
     while not select.select([sys.stdin], [], [], wait)[0]:
         wait = _ahead.step()
@@ -920,7 +920,7 @@ def run(args: argparse.Namespace, grader=None, reference=None) -> int:
     prepare_inputs(grader, args.seed, device)
     judge_while_waiting(args.run_dir / RECORDS_FILE, grader.checks,
                         JudgeContext(ref=reference, device=device, seed=args.seed),
-                        named=len(grader.active(args.consequence)))
+                        counts=[len(c.cases) for c in grader.active(args.consequence)])
 
     line = sys.stdin.readline()
     if not line:

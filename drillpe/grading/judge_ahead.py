@@ -39,11 +39,11 @@ MAX_AHEAD_BYTES = 64 * 1024 * 1024
 class Ahead:
     """``verdict(check, case_index, row)`` judges one case (the judge's own
     function); ``checks`` are the grader's checks, by the index records use;
-    ``named``: how many checks records may name (the consequence checks follow
-    the grader's own; they are left to the real pass)."""
+    ``counts``: how many cases each check records may name has (the consequence
+    checks follow the grader's own; they are left to the real pass)."""
 
     def __init__(self, path: Path, checks: list, verdict: Callable[[Any, int, dict], Verdict],
-                 named: int | None = None,
+                 counts: list[int] | None = None,
                  looks_further: Callable[[Verdict], bool] = lambda verdict: False):
         self.path = path
         self.checks = checks
@@ -51,7 +51,7 @@ class Ahead:
         # cases (a heatmap too small to show anything: it draws the next larger one).
         self.looks_further = looks_further
         self.looking: set[int] = set()
-        self.named = len(checks) if named is None else named
+        self.counts = [len(c.cases) for c in checks] if counts is None else counts
         self.verdict = verdict
         self.kept: dict[tuple[str, int, int, int], Verdict] = {}
         self.consumed = bytearray()  # the whole frames read so far, as read
@@ -137,8 +137,7 @@ class Ahead:
             return True
         index, case = f.header.get("check"), f.header.get("case")
         if f.kind != "case" or type(index) is not int or type(case) is not int or \
-                not 0 <= index < self.named or case < 0 or \
-                (index < len(self.checks) and case >= len(self.checks[index].cases)):
+                not 0 <= index < len(self.counts) or not 0 <= case < self.counts[index]:
             return False
         expected = (self.last[0], self.last[1] + 1) if index == self.last[0] else (index, 0)
         if (index, case) != expected or index < self.last[0]:

@@ -186,19 +186,29 @@ class Frame:
 def split_frames(data: bytes) -> tuple[list[Frame], bool]:
     """The whole frames in ``data``, and whether a partial one follows (the
     process was killed while writing it)."""
-    frames: list[Frame] = []
+    frames = list(frames_of(data))
+    truncated = bool(frames) and frames[-1] is None
+    return [f for f in frames if f is not None], truncated
+
+
+def frames_of(data: bytes):
+    """The whole frames in ``data`` one at a time, then None if a partial one
+    follows: a reader can refuse a stream at its first bad frame without
+    first parsing all of it (a learner may send a million tiny frames)."""
     view = memoryview(data)
     at = 0
     while at < len(view):
         if len(view) - at < 8:
-            return frames, True
+            yield None
+            return
         if bytes(view[at:at + 4]) != MAGIC:
             raise Tampered(f"the records are corrupt at byte {at} (no frame starts there)")
         (size,) = HEADER.unpack(view[at + 4:at + 8])
         if size > MAX_HEADER:
             raise Tampered(f"a record header of {size} bytes (at most {MAX_HEADER})")
         if len(view) - at - 8 < size:
-            return frames, True
+            yield None
+            return
         try:
             header = json.loads(bytes(view[at + 8:at + 8 + size]).decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError):
@@ -211,14 +221,14 @@ def split_frames(data: bytes) -> tuple[list[Frame], bool]:
         start = at + 8 + size
         end = start + sum(sizes)
         if end > len(view):
-            return frames, True
+            yield None
+            return
         blobs, offset = [], start
         for n in sizes:
             blobs.append(view[offset:offset + n])
             offset += n
-        frames.append(Frame(header["kind"], header, blobs, view[at:end], at))
+        yield Frame(header["kind"], header, blobs, view[at:end], at)
         at = end
-    return frames, False
 
 
 def frame_need(data: bytes) -> int:
@@ -325,10 +335,12 @@ class Records:
 def read_records(data: bytes, n_checks: int, case_counts: list[int]) -> Records:
     """Parse and check the stream (see the module docstring). ``case_counts``
     is how many cases each check declares."""
-    frames, truncated = split_frames(data)
-    records = Records(truncated=truncated)
+    records = Records()
     last: tuple[int, int] = (-1, -1)
-    for number, f in enumerate(frames):
+    for number, f in enumerate(frames_of(data)):
+        if f is None:
+            records.truncated = True
+            break
         if records.end is not None:
             raise Tampered("records arrived after the end record")
         if f.kind == "load":

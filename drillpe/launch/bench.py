@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from drillpe.errors import EXIT_FAILED, DrillpeBug, DrillpeError, UsageError
-from drillpe.launch import contract, processes
+from drillpe.launch import contract, lifeline, processes
 from drillpe.results import textsafety
 
 SCHEMA = 2
@@ -433,10 +433,11 @@ def _run_learner(exercise_id: str, file: Path, options: BenchOptions, tmpdir: Pa
                                   timeout=options.timeout_s, pipes=pipes, level=level,
                                   hidden=[str(file.parent)], log=tmpdir / "supervisor.log")
 
-    status, text, overflow = run_sandboxed(COLD, start, records=out,
-                                           records_cap=BENCH_OUTPUT_CAP, stuck=None,
-                                           timeout=options.timeout_s, device=options.device,
-                                           marks=sink)
+    with lifeline.private_while():  # the learner's timed code must not reach our pipes
+        status, text, overflow = run_sandboxed(COLD, start, records=out,
+                                               records_cap=BENCH_OUTPUT_CAP, stuck=None,
+                                               timeout=options.timeout_s, device=options.device,
+                                               marks=sink)
     text = textsafety.neutralise(text.strip())
     if status.timed_out:
         raise BenchFailed(

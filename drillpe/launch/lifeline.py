@@ -12,7 +12,7 @@ import signal
 
 PARENT_ENV = "DRILLPE_PARENT_PID"
 PR_SET_PDEATHSIG = 1
-PR_SET_DUMPABLE = 4
+PR_GET_DUMPABLE, PR_SET_DUMPABLE = 3, 4
 
 
 def die_with_parent(expected_parent: int | None = None) -> bool:
@@ -31,18 +31,48 @@ def die_with_parent(expected_parent: int | None = None) -> bool:
     return ok
 
 
-def keep_private() -> bool:
+def keep_private(private: bool = True) -> bool:
     """Make this process non-dumpable: other processes of the same user (a
     learner's code under the guard) can then neither open its fds nor read or
     write its memory through /proc, nor attach to it. (Root's processes still
-    can: root is not confined by this.) True where supported."""
+    can: root is not confined by this.) ``private=False`` undoes it. True
+    where supported."""
     try:
         # deferred: only on Linux, where prctl exists
         import ctypes
 
-        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0
+        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0 if private else 1,
+                                                       0, 0, 0) == 0
     except (OSError, AttributeError):
         return False
+
+
+def dumpable() -> bool | None:
+    """Whether this process is dumpable now (None: unknown here)."""
+    try:
+        # deferred: only on Linux, where prctl exists
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1
+    except (OSError, AttributeError):
+        return None
+
+
+class private_while:
+    """Non-dumpable for the length of a ``with`` block (a grade): the learner's
+    code, under the guard, runs as this user and could otherwise open the
+    CLI's pipes to the judge and the supervisor through /proc and write into
+    them. Dumpable again afterwards if it was (a notebook's kernel stays
+    debuggable between grades)."""
+
+    def __enter__(self):
+        self.was = dumpable()
+        keep_private()
+        return self
+
+    def __exit__(self, *exc):
+        if self.was:
+            keep_private(False)
 
 
 def tie() -> None:

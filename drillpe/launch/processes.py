@@ -365,13 +365,21 @@ class LearnerStatus:
 
     @classmethod
     def from_json(cls, data: dict, level: str) -> LearnerStatus:
-        return cls(isolation=str(data.get("isolation") or level),
+        """The supervisor's last line. The isolation is the level drillpe asked
+        for, never what the line says: under the guard, code running as the same
+        user could write a line of its own into the pipe; one that claims
+        another level is that, and fails the file."""
+        claimed = data.get("isolation")
+        harm = data.get("harm")
+        if claimed not in (None, level) and not harm:
+            harm = "wrote a status of drillpe's supervisor of its own"
+        return cls(isolation=level,
                    returncode=data.get("returncode"), timed_out=bool(data.get("timed_out")),
                    memory_exceeded=bool(data.get("memory_exceeded")),
                    setup_error=data.get("setup_error"), note=data.get("note"),
                    seconds=float(data.get("seconds") or 0.0),
                    peak_memory=int(data.get("peak_memory") or 0),
-                   harm=data.get("harm"))
+                   harm=harm)
 
 
 class Supervised:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from drillpe.data import bundle
 from drillpe.errors import DrillpeBug, UsageError
-from drillpe.launch import contract, quick, sandbox
+from drillpe.launch import contract, lifeline, quick, sandbox
 from drillpe.launch.cold import ColdLauncher
 from drillpe.launch.processes import LearnerStatus, Pipes
 from drillpe.launch.record_watch import RecordProgress
@@ -105,6 +105,11 @@ def grade(request: GradeRequest, launcher=None) -> ExerciseResult:
     forked from warm workers (drillpe.launch.warm_pool.WarmPool)."""
     launcher = launcher or COLD
     sweep_stale_runs()
+    with lifeline.private_while():
+        return _grade(request, launcher)
+
+
+def _grade(request: GradeRequest, launcher) -> ExerciseResult:
     run_dir = Path(tempfile.mkdtemp(prefix=RUN_PREFIX))
     staged = None
     try:
