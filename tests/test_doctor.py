@@ -98,3 +98,15 @@ def test_doctor_with_an_unwritable_workspace(tmp_path):
         assert workspace["status"] == "ok"
     else:
         assert workspace["status"] == "fail" and res.returncode == 1
+
+
+def test_doctor_says_the_guard_confines_nothing_for_root(monkeypatch):
+    from drillpe.launch import probe
+
+    guard = {"level": "guard", "reason": "DRILLPE_ISOLATION=guard", "facts": {}}
+    monkeypatch.setattr(probe.os, "geteuid", lambda: 0)
+    status, sentence = probe.summary(guard)
+    assert status == "warn" and "as root the guard confines nothing" in sentence
+    assert "as root" in probe.summary({"level": "guard", "error": "no userns"})[1]
+    monkeypatch.setattr(probe.os, "geteuid", lambda: 1000)
+    assert "root" not in probe.summary(guard)[1]

@@ -119,16 +119,26 @@ class SetupFailed(Exception):
     """The isolation level asked for cannot be built on this machine."""
 
 
+def _as_root() -> str:
+    """Root's processes may open or attach to any process: under the guard nothing
+    keeps root's learner code from drillpe's own processes."""
+    if getattr(os, "geteuid", lambda: -1)() != 0:
+        return ""
+    return ("; you are root, and as root the guard confines nothing: your code could "
+            "reach drillpe's own processes (the namespace sandbox makes it nobody)")
+
+
 def summary(result: dict) -> tuple[str, str]:
     """(status, sentence) for doctor."""
     level = result["level"]
     if "error" in result:
         return "warn", (f"guard only: the namespace sandbox cannot be built here "
-                        f"({result['error']}); see the README, 'How grading works'")
+                        f"({result['error']}); see the README, 'How grading works'"
+                        + _as_root())
     facts = result["facts"]
     if level == "guard":
         return "warn", (f"guard ({result['reason']}): your code runs as you, in its own "
-                        "session, under limits; files and network are not hidden")
+                        "session, under limits; files and network are not hidden" + _as_root())
     seen = [p for p, visible in facts["visible"].items() if visible]
     parts = [f"namespaces ({result['reason']})",
              f"your code runs as uid {facts['uid']} with capabilities {facts['capabilities']}",
