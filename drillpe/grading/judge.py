@@ -444,12 +444,11 @@ def judge_check(check: Check, rows: list | None, ctx: JudgeContext, end: Learner
             break  # the learner stopped after a failing case; that case is the verdict
         row = rows[index]
         out = row["out"]
-        kind, found = (_ahead and _ahead.take(check.id, index, row["at"], row["size"])) or \
-            case_verdict(check, index, row, ctx, seed)
+        kind, found = _verdict(check, index, row, ctx, seed)
         if kind == "pass":
             if isinstance(found, str) and found not in notes:
                 notes.append(found)
-        elif kind == "fail":
+        elif kind in ("fail", "changed"):
             failure = found
             result.status = failure.status
             suffix = f" for {describe_case(case)}" if case and failure.show_case else ""
@@ -490,7 +489,8 @@ def judge_check(check: Check, rows: list | None, ctx: JudgeContext, end: Learner
 def case_verdict(check: Check, index: int, row: dict, ctx: JudgeContext, seed: int
                  ) -> tuple[str, Any]:
     """What one case's record shows: ("pass", a note or None), ("fail", the
-    Fail), ("tampered", the Tampered) or ("error", drillpe's own exception).
+    Fail), ("changed", the Fail saying the call changed its inputs in place),
+    ("tampered", the Tampered) or ("error", drillpe's own exception).
     A function of the check, the case and the record alone, so a verdict
     reached while the learner ran (drillpe.grading.judge_ahead) stands."""
     out = row["out"]
@@ -504,8 +504,8 @@ def case_verdict(check: Check, index: int, row: dict, ctx: JudgeContext, seed: i
             changed = _changed_inputs(x, row["inputs"], digests)
             if changed:
                 names = ", ".join(changed)
-                raise Fail(f"your code changed its input{'s' if ',' in names else ''} "
-                           f"{names} in place", ["input.mutated"])
+                return "changed", Fail(f"your code changed its input{'s' if ',' in names else ''} "
+                                       f"{names} in place", ["input.mutated"])
         note = check.judge_fn(ctx, x, check.cases[index], out) \
             if check.judge_fn is not None else None
         return "pass", note if isinstance(note, str) else None
@@ -515,6 +515,21 @@ def case_verdict(check: Check, index: int, row: dict, ctx: JudgeContext, seed: i
         return "tampered", exc
     except Exception as exc:
         return "error", exc
+
+
+def _verdict(check: Check, index: int, row: dict, ctx: JudgeContext, seed: int
+             ) -> tuple[str, Any]:
+    """case_verdict's answer, reached while the learner ran where the bytes are the same."""
+    return (_ahead and _ahead.take(check.id, index, row["at"], row["size"])) or \
+        case_verdict(check, index, row, ctx, seed)
+
+
+def _goes_on_past(verdict: tuple[str, Any]) -> bool:
+    """Whether _larger_heatmap looks at the next case after this one's verdict: a
+    pass, or a failure without a heatmap large enough to show anything."""
+    kind, found = verdict
+    return kind == "pass" or (kind == "fail" and (found.heatmap is None or
+                                                  _too_small(found.heatmap)))
 
 
 # Codes that say something went wrong but not which mistake it was: a later
@@ -599,28 +614,14 @@ def _larger_heatmap(check: Check, rows: list, first: int, ctx: JudgeContext, see
     """The smallest failing case is the one reported, but a 1x2 picture shows
     nothing: draw the error of the next failing case that is at least 8x8."""
     for index in range(first + 1, len(rows)):
-        out = rows[index]["out"]
-        if isinstance(out, ExceptionOut) or rows[index]["failed"]:
+        if isinstance(rows[index]["out"], ExceptionOut) or rows[index]["failed"]:
             return None
-        case = check.cases[index]
-        kept = _ahead and _ahead.take(check.id, index, rows[index]["at"], rows[index]["size"])
-        if kept is not None:  # judged while the learner ran: the same computation as below
-            kind, found = kept
-            if kind == "pass" or (kind == "fail" and found.heatmap is not None
-                                  and _too_small(found.heatmap)):
-                continue
-            if kind == "fail" and found.heatmap is not None:
-                return {**found.heatmap, "case": describe_case(case)}
-        try:
-            x = case_inputs(check, index, seed, ctx.device)
-            if _changed_inputs(x, rows[index]["inputs"]):
-                return None
-            check.judge_fn(ctx, x, case, out)
-        except Fail as failure:
-            if failure.heatmap is not None and not _too_small(failure.heatmap):
-                return {**failure.heatmap, "case": describe_case(case)}
-        except Exception:
-            return None
+        verdict = _verdict(check, index, rows[index], ctx, seed)
+        if not _goes_on_past(verdict):
+            kind, found = verdict
+            if kind == "fail":  # a heatmap large enough to show
+                return {**found.heatmap, "case": describe_case(check.cases[index])}
+            return None  # inputs changed in place, or the record or drillpe failed
     return None
 
 

@@ -198,33 +198,13 @@ def frames_of(data: bytes):
     view = memoryview(data)
     at = 0
     while at < len(view):
-        if len(view) - at < 8:
+        found = _frame_at(view, at)
+        if isinstance(found, int):
             yield None
             return
-        if bytes(view[at:at + 4]) != MAGIC:
-            raise Tampered(f"the records are corrupt at byte {at} (no frame starts there)")
-        (size,) = HEADER.unpack(view[at + 4:at + 8])
-        if size > MAX_HEADER:
-            raise Tampered(f"a record header of {size} bytes (at most {MAX_HEADER})")
-        if len(view) - at - 8 < size:
-            yield None
-            return
-        try:
-            header = json.loads(bytes(view[at + 8:at + 8 + size]).decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            raise Tampered(f"a record header at byte {at} is not valid JSON") from None
-        if not isinstance(header, dict) or not isinstance(header.get("kind"), str):
-            raise Tampered(f"a record at byte {at} has no kind")
-        sizes = header.get("blobs")
-        if not isinstance(sizes, list) or not all(_is_count(n) for n in sizes):
-            raise Tampered(f"a record at byte {at} lists malformed tensor sizes")
-        start = at + 8 + size
-        end = start + sum(sizes)
-        if end > len(view):
-            yield None
-            return
+        header, start, end = found
         blobs, offset = [], start
-        for n in sizes:
+        for n in header["blobs"]:
             blobs.append(view[offset:offset + n])
             offset += n
         yield Frame(header["kind"], header, blobs, view[at:end], at)
@@ -235,22 +215,37 @@ def frame_need(data: bytes) -> int:
     """How many bytes the frame at the start of ``data`` needs, as far as its
     header already tells (at least one more than ``data`` holds while the
     header itself is incomplete); raises Tampered for what no frame starts with."""
-    if len(data) < 8:
+    found = _frame_at(memoryview(data), 0)
+    return found if isinstance(found, int) else found[2]
+
+
+def _frame_at(view: memoryview, at: int) -> int | tuple[dict, int, int]:
+    """The frame starting at ``at``: (its checked header, where its tensor bytes
+    start, where it ends), or, while ``view`` ends before that, how many bytes
+    from ``at`` would show more of it. Raises Tampered for what no frame is."""
+    if len(view) - at < 8:
         return 8
-    if data[:4] != MAGIC:
-        raise Tampered("the records are corrupt (no frame starts here)")
-    (size,) = HEADER.unpack(data[4:8])
+    if bytes(view[at:at + 4]) != MAGIC:
+        raise Tampered(f"the records are corrupt at byte {at} (no frame starts there)")
+    (size,) = HEADER.unpack(view[at + 4:at + 8])
     if size > MAX_HEADER:
         raise Tampered(f"a record header of {size} bytes (at most {MAX_HEADER})")
-    if len(data) < 8 + size:
+    if len(view) - at - 8 < size:
         return 8 + size
     try:
-        sizes = json.loads(data[8:8 + size].decode("utf-8")).get("blobs")
-    except (UnicodeDecodeError, ValueError, RecursionError, AttributeError):
-        raise Tampered("a record header is not valid JSON") from None
+        header = json.loads(bytes(view[at + 8:at + 8 + size]).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise Tampered(f"a record header at byte {at} is not valid JSON") from None
+    if not isinstance(header, dict) or not isinstance(header.get("kind"), str):
+        raise Tampered(f"a record at byte {at} has no kind")
+    sizes = header.get("blobs")
     if not isinstance(sizes, list) or not all(_is_count(n) for n in sizes):
-        raise Tampered("a record lists malformed tensor sizes")
-    return 8 + size + sum(sizes)
+        raise Tampered(f"a record at byte {at} lists malformed tensor sizes")
+    start = at + 8 + size
+    end = start + sum(sizes)
+    if end > len(view):
+        return end - at
+    return header, start, end
 
 
 def _is_count(n: Any) -> bool:

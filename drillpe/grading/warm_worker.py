@@ -142,10 +142,6 @@ def _say_done(fd: int, code: int) -> None:
         pass
 
 
-def _close(fd: int) -> None:
-    os.close(fd)
-
-
 def _done_code(fd: int) -> int | None:
     """What the judge child said before exiting; None when it ended without a
     word (killed, or it died): then only its exit status tells."""
@@ -255,7 +251,11 @@ def serve_judge() -> int:
             os.close(end_writer)
         # Only trusted when the learner ran in the namespace sandbox (the runner says):
         # outside it, code running as the same user can reach this pipe through /proc.
-        said = _done_code(done_reader) if message.get("early") is True else _close(done_reader)
+        said = None
+        if message.get("early") is True:
+            said = _done_code(done_reader)
+        else:
+            os.close(done_reader)
         if said is not None:
             # The report is written: answer now, and let the kernel tear down the
             # child's copy of this worker (10-15 ms) while the CLI draws the scorecard.

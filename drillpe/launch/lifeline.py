@@ -15,20 +15,26 @@ PR_SET_PDEATHSIG = 1
 PR_GET_DUMPABLE, PR_SET_DUMPABLE = 3, 4
 
 
-def die_with_parent(expected_parent: int | None = None) -> bool:
-    """SIGKILL this process when its parent ends; if the parent is already
-    gone (it died before we got here), end now. True where supported."""
+def _prctl(option: int, value: int) -> int | None:
+    """prctl(2)'s answer, or None where there is no prctl (not Linux)."""
     try:
         # deferred: only on Linux, where prctl exists
         import ctypes
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        ok = libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+        return ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
     except (OSError, AttributeError):
+        return None
+
+
+def die_with_parent(expected_parent: int | None = None) -> bool:
+    """SIGKILL this process when its parent ends; if the parent is already
+    gone (it died before we got here), end now. True where supported."""
+    answer = _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if answer is None:
         return False
     if expected_parent is not None and os.getppid() != expected_parent:
         os._exit(70)
-    return ok
+    return answer == 0
 
 
 def keep_private(private: bool = True) -> bool:
@@ -37,25 +43,13 @@ def keep_private(private: bool = True) -> bool:
     write its memory through /proc, nor attach to it. (Root's processes still
     can: root is not confined by this.) ``private=False`` undoes it. True
     where supported."""
-    try:
-        # deferred: only on Linux, where prctl exists
-        import ctypes
-
-        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0 if private else 1,
-                                                       0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
+    return _prctl(PR_SET_DUMPABLE, 0 if private else 1) == 0
 
 
 def dumpable() -> bool | None:
     """Whether this process is dumpable now (None: unknown here)."""
-    try:
-        # deferred: only on Linux, where prctl exists
-        import ctypes
-
-        return ctypes.CDLL(None, use_errno=True).prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1
-    except (OSError, AttributeError):
-        return None
+    answer = _prctl(PR_GET_DUMPABLE, 0)
+    return None if answer is None else answer == 1
 
 
 class private_while:
