@@ -206,12 +206,16 @@ def learner_mounts(stage_dir: str, device: str, hidden: list[str]) -> tuple[list
             bind(path, optional=True)
     bind(stage_dir)
 
-    # Drop binds already inside another bind of the same tree.
+    masks = _masks(hidden, [op for op in binds.values() if os.path.isdir(op["source"])])
+    # Drop binds already inside another bind of the same tree, unless a mask lies
+    # between the two (a bound parent of the checkout: its masked checkout needs
+    # drillpe's own parts bound again inside the mask).
     kept: list[dict] = []
     for op in sorted(binds.values(), key=lambda o: (_depth(o["path"]), o["path"])):
         real = os.path.realpath(op["source"])
         redundant = any(_inside(op["path"], k["path"]) and
-                        os.path.realpath(k["source"]) + op["path"][len(k["path"]):] == real
+                        os.path.realpath(k["source"]) + op["path"][len(k["path"]):] == real and
+                        not any(_inside(op["path"], m) and _inside(m, k["path"]) for m in masks)
                         for k in kept if k["source"] == k["path"] and op["path"] != k["path"])
         if not redundant or op["path"] == stage_dir:
             kept.append(op)
@@ -220,22 +224,32 @@ def learner_mounts(stage_dir: str, device: str, hidden: list[str]) -> tuple[list
     mounts.append({"kind": "tmpfs", "path": "/tmp", "size": TMP_SIZE, "mode": "1777"})
     mounts.append({"kind": "tmpfs", "path": "/dev/shm", "size": SHM_SIZE, "mode": "1777"})
     mounts.append({"kind": "proc", "path": "/proc"})
-    # An empty, read-only folder over every secret that a bound tree holds.
-    bound_real = [(op["path"], os.path.realpath(op["source"])) for op in kept
-                  if os.path.isdir(op["source"])]
     needed = {op["path"] for op in kept}
-    for secret in hidden:
-        for target, real in bound_real:
-            if _inside(secret, real):
-                masked = target + secret[len(real):]
-                if masked not in needed:
-                    mounts.append({"kind": "tmpfs", "path": masked, "size": 4096,
-                                   "mode": "755", "readonly": True})
+    for masked in sorted(masks - needed):
+        # One already inside another mask, with no bind between, is hidden by it.
+        around = [m for m in (*needed, *masks) if m != masked and _inside(masked, m)]
+        nearest = max(around, key=_depth) if around else None
+        if nearest is not None and nearest in masks and nearest not in needed:
+            continue
+        mounts.append({"kind": "tmpfs", "path": masked, "size": 4096, "mode": "755",
+                       "readonly": True})
     kinds = {"bind": 0, "tmpfs": 1, "proc": 1}
     mounts.sort(key=lambda o: (_depth(o["path"]), kinds[o["kind"]], o["path"]))
     symlinks += [["/dev/fd", "/proc/self/fd"], ["/dev/stdin", "/proc/self/fd/0"],
                  ["/dev/stdout", "/proc/self/fd/1"], ["/dev/stderr", "/proc/self/fd/2"]]
     return mounts, symlinks
+
+
+def _masks(hidden: list[str], bound: list[dict]) -> set[str]:
+    """Where an empty, read-only folder must lie over each secret that a bound
+    folder would show (at the secret's place inside that bind)."""
+    found = set()
+    for secret in hidden:
+        for op in bound:
+            real = os.path.realpath(op["source"])
+            if _inside(secret, real):
+                found.add(op["path"] + secret[len(real):])
+    return found
 
 
 def learner_env(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -162,6 +162,7 @@ def build_root(plan, sources, root):
     for link, target in plan.get("symlinks", []):
         os.makedirs(os.path.dirname(root + link), exist_ok=True)
         os.symlink(target, root + link)
+    read_only = []
     for op in plan["mounts"]:
         kind, target = op["kind"], root + op["path"]
         if kind == "bind":
@@ -183,9 +184,12 @@ def build_root(plan, sources, root):
                       MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags(target))
         elif kind == "tmpfs":
             make_mountpoint(target, True)
-            flags = MS_NOSUID | MS_NODEV | (MS_RDONLY if op.get("readonly") else 0)
-            mount("tmpfs", target, "tmpfs", flags,
+            # A read-only one is made read-only once everything is mounted: binds
+            # inside it (drillpe's parts inside a masked checkout) need mountpoints.
+            mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV,
                   f"size={op.get('size', 4096)},mode={op.get('mode', '755')}")
+            if op.get("readonly"):
+                read_only.append(target)
         elif kind == "proc":
             make_mountpoint(target, True)
             try:
@@ -196,6 +200,8 @@ def build_root(plan, sources, root):
                 plan["_no_proc"] = True
         else:
             raise SetupError(f"unknown mount kind {kind!r}")
+    for target in read_only:
+        mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
     old = root + "/.old-root"
     os.mkdir(old)
     number = SYS_PIVOT_ROOT.get(os.uname().machine)
