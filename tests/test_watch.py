@@ -134,7 +134,13 @@ def test_warm_workers_come_back_after_being_killed(tmp_path, launcher):
     os.kill(launcher.judge_worker.proc.pid, signal.SIGKILL)
     result = grade(GradeRequest(exercise_id="sinusoidal", file=correct_file(tmp_path)),
                    launcher=launcher)
-    assert result.passed and launcher.restarts >= 2
+    # A judge worker killed just before the grade may still take the request (its
+    # pipe is not closed yet): the grade then learns it when it asks for the fork's
+    # answer, judges with a cold judge, and the next grade gets a new worker.
+    again = grade(GradeRequest(exercise_id="sinusoidal", file=correct_file(tmp_path)),
+                  launcher=launcher)
+    assert result.passed and again.passed and launcher.restarts >= 2
+    assert launcher.judge_worker.alive() and launcher.learner_worker is not None
 
 
 def test_warm_grade_times_out_like_a_cold_one(tmp_path, launcher):

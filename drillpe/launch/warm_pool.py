@@ -129,19 +129,43 @@ class _JudgeWorker:
 
 
 class WarmJudge:
-    """A judge child forked by the judge worker, driven like cold.ColdJudge."""
+    """A judge child forked by the judge worker, driven like cold.ColdJudge.
 
-    def __init__(self, worker: _JudgeWorker, pid: int, log: Path):
+    The worker's answer with the child's pid is read when the pid is first
+    needed, not when the request is sent: the runner starts the learner
+    meanwhile, so the two workers fork their children side by side."""
+
+    def __init__(self, worker: _JudgeWorker, log: Path):
         self.worker = worker
-        self.pid = pid
+        self._pid: int | None = None
+        self._lost = False  # the worker never said which child it forked
         self.log = log
         self.returncode: int | None = None
         self._end_sent = False
 
+    @property
+    def pid(self) -> int:
+        """The child's pid; raises WorkerGone when the worker did not say it
+        forked one (it is then replaced before the next grade)."""
+        if self._pid is None:
+            if self._lost:
+                raise WorkerGone("judge")
+            try:
+                self._pid = int(self.worker.reply(REPLY_TIMEOUT_S)["pid"])
+            except (WorkerGone, TimeoutError, KeyError, ValueError):
+                self._lost = True
+                self.worker.busy = True  # out of step: replaced before the next grade
+                raise WorkerGone("judge") from None
+        return self._pid
+
     def resume(self) -> bool:
-        was = processes.stopped(self.pid)
         try:
-            os.kill(self.pid, 18)  # SIGCONT
+            pid = self.pid
+        except WorkerGone:
+            return False  # no child to resume: finish finds the worker gone
+        was = processes.stopped(pid)
+        try:
+            os.kill(pid, 18)  # SIGCONT
         except OSError:
             pass
         return was
@@ -156,6 +180,7 @@ class WarmJudge:
         worker then answers with the status the kernel gives once the child is gone."""
         self._end_sent = True
         try:
+            _ = self.pid  # the fork's answer comes first on the channel
             self.worker.send({"end": json.loads(end.line()), "early": sandboxed})
             message = self.worker.reply(timeout)
         except (WorkerGone, TimeoutError):
@@ -171,6 +196,8 @@ class WarmJudge:
             return
         try:
             os.kill(self.pid, 9)
+        except WorkerGone:
+            return  # no child was forked
         except OSError:
             pass
         if not self._end_sent:
@@ -330,9 +357,8 @@ class WarmPool:
             worker.busy = True
             try:
                 worker.send(request)
-                pid = int(worker.reply(REPLY_TIMEOUT_S)["pid"])
-                return WarmJudge(worker, pid, log)
-            except (WorkerGone, TimeoutError):
+                return WarmJudge(worker, log)
+            except WorkerGone:
                 if attempt:
                     raise DrillpeBug(f"drillpe's warm judge worker stopped answering:\n"
                                      f"{worker.log_tail()}") from None
