@@ -143,6 +143,61 @@ def test_warm_workers_come_back_after_being_killed(tmp_path, launcher):
     assert launcher.judge_worker.alive() and launcher.learner_worker is not None
 
 
+def _learner_worker_processes(launcher) -> list[int]:
+    """The learner worker and the children it forked (inside the sandbox)."""
+    found, todo = [], [launcher.learner_worker.supervised.proc.pid]
+    while todo:
+        pid = todo.pop()
+        try:
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                    todo.extend(int(p) for p in fh.read().split())
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                if b"drillpe.grading.warm_worker\0learner" in fh.read():
+                    found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
+def _state(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+def _verdicts(result):
+    return [(c.id, c.status, c.diagnosis) for c in result.checks]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_next_grades_child_is_forked_while_the_worker_is_idle(tmp_path, launcher):
+    launcher.wait_ready()
+    wrong = FIXTURES / "sinusoidal" / "sin_cos_swapped.py"
+    at_once = [grade(GradeRequest(exercise_id="sinusoidal", file=path), launcher=launcher)
+               for path in (correct_file(tmp_path), wrong)]  # no child waits for the second
+    time.sleep(0.5)
+    waiting = _learner_worker_processes(launcher)
+    assert len(waiting) == 2, waiting  # the worker, and the child forked for the next grade
+    ahead = grade(GradeRequest(exercise_id="sinusoidal", file=wrong), launcher=launcher)
+    assert at_once[0].passed and not ahead.passed
+    assert _verdicts(ahead) == _verdicts(at_once[1])
+    assert "sinusoidal.sin_cos_swapped" in ahead.diagnoses
+    # A waiting child that died is replaced: the grade is not blamed on the learner.
+    time.sleep(0.5)
+    worker, spare = sorted(_learner_worker_processes(launcher))
+    os.kill(spare, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _state(spare) not in ("Z", None):
+        time.sleep(0.01)  # dead, not dying: a kill racing the grade's hand-over kills the grade
+    again = grade(GradeRequest(exercise_id="sinusoidal", file=correct_file(tmp_path)),
+                  launcher=launcher)
+    assert again.passed, again.checks
+    assert worker in _learner_worker_processes(launcher)
+
+
 def test_warm_grade_times_out_like_a_cold_one(tmp_path, launcher):
     path = tmp_path / "slow" / "sinusoidal.py"
     path.parent.mkdir()

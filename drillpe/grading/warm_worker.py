@@ -15,11 +15,14 @@ The learner worker runs in the sandbox like a cold learner process, and
 talks over the Unix socket on its fd 3; each request carries the grade's
 three fds (records, stuck, output) with it (SCM_RIGHTS):
 
-    -> {"args": [...], "cwd": DIR, "timeout": S, "limit_memory": BOOL} + fds
+    -> {"args": [...], "cwd": DIR, "timeout": S, "address_space": BYTES} + fds
     <- {"returncode": N, "timed_out": BOOL}
 
-Its child gets those fds as 3, 4 and 1/2, exactly what a cold learner
-process gets; the worker kills it at the timeout, and after every grade
+A grade's child is forked ahead, once the worker has been idle a moment
+(SPARE_AFTER_S) after the grade before it, so that the grade does not wait
+for the fork; it takes its request and fds from the worker over a socket pair
+of its own (a grade that comes sooner gets a child forked then). The child
+gets those fds as 3, 4 and 1/2, exactly what a cold learner process gets; the worker kills it at the timeout, and after every grade
 kills whatever the child left behind (it is a child subreaper: orphans come
 back to it). The worker never runs learner code itself, and the learner
 worker never loads a reference.
@@ -27,6 +30,7 @@ worker never loads a reference.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -43,6 +47,7 @@ DEFAULT_SEED = 0  # `drillpe check --seed`'s default: the seed nearly every grad
 CHILD_THREADS = 1
 CONTROL_FD = 3
 PR_SET_CHILD_SUBREAPER = 36
+SPARE_AFTER_S = 0.05  # the learner worker forks the next grade's child when idle this long
 
 
 def _preload(role: str) -> dict[str, tuple[Any, Any]]:
@@ -268,28 +273,56 @@ def serve_judge() -> int:
 # --------------------------------------------------------------------------- learner
 
 
-def _learner_child(request: dict, preloaded: dict, fds: list[int], control: int) -> int:
-    """In the forked child: become a cold learner process, then run the grade."""
+def _spare_child(preloaded: dict, control: int, channel: socket.socket) -> int:
+    """In a child forked ahead of its grade: set up what needs no request, wait
+    for the request on ``channel``, then become a cold learner process."""
     # deferred: torch and each role's modules load only in the worker that plays the role
     import importlib
-    import resource
 
     import torch
 
     from drillpe.grading import learner
     from drillpe.launch import lifeline
+    from drillpe.launch.contract import receive_message
 
     lifeline.die_with_parent()
     os.close(control)
+    torch.set_num_threads(CHILD_THREADS)
+    # The grade's first steps, once, with nothing of the grade's: a forked child's
+    # first writes to the worker's pages copy them (about 3 ms of page faults here),
+    # better paid before the request than after it.
+    importlib.invalidate_caches()
+    _rebind_std()
+    learner.parse_args(["--exercise", "-", "--file", "-", "--records-fd", "3", "--stuck-fd", "4"])
+    request, fds = receive_message(channel, max_fds=3)
+    channel.close()
+    if request is None or len(fds) != 3:
+        return 0  # the worker is closing, or it keeps this child for nothing
+    return _learner_child(request, preloaded, fds)
+
+
+def _learner_child(request: dict, preloaded: dict, fds: list[int]) -> int:
+    """In the child, once its request came: become a cold learner process, then run the grade."""
+    # deferred: torch and each role's modules load only in the worker that plays the role
+    import fcntl
+    import importlib
+    import resource
+
+    from drillpe.grading import learner
+
     records_fd, stuck_fd, output_fd = fds
     null = os.open(os.devnull, os.O_RDONLY)
+    # Out of the way first (fds 10 and up), so that no dup2 below overwrites a
+    # source another one still needs, whatever numbers the fds came with.
+    sources = {fd: fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (null, output_fd, records_fd,
+                                                                 stuck_fd)}
+    for fd in sources:
+        os.close(fd)
     for src, dst in ((null, 0), (output_fd, 1), (output_fd, 2), (records_fd, 3), (stuck_fd, 4)):
-        if src != dst:
-            os.dup2(src, dst)
-    for fd in {null, output_fd, records_fd, stuck_fd} - {0, 1, 2, 3, 4}:
+        os.dup2(sources[src], dst)
+    for fd in sources.values():
         os.close(fd)
     _rebind_std()
-    torch.set_num_threads(CHILD_THREADS)
     limit = request.get("address_space")
     if limit:
         try:
@@ -308,6 +341,29 @@ def _learner_child(request: dict, preloaded: dict, fds: list[int], control: int)
     args = learner.parse_args(request["args"])
     grader, _ = preloaded.get(args.exercise, (None, None))
     return learner.run(args, grader=grader)
+
+
+def _fork_spare(preloaded: dict, control: socket.socket) -> tuple[int, socket.socket]:
+    """The next grade's child, forked ahead so that the grade does not wait for
+    the fork (a copy of this worker's page tables: about 6 ms): (pid, the
+    socket its request goes down)."""
+    ours, theirs = socket.socketpair()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            ours.close()
+            code = _spare_child(preloaded, control.fileno(), theirs)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            _leave(code)
+    theirs.close()
+    return pid, ours
 
 
 def _descendants() -> list[int]:
@@ -373,6 +429,34 @@ def _wait_child(pid: int, timeout: float | None) -> tuple[int, bool]:
             os.close(pidfd)
 
 
+def _hand_over(spare: tuple[int, socket.socket], request: dict, fds: list[int],
+               preloaded: dict, control: socket.socket) -> int:
+    """Send the grade to the child forked for it (a fresh one if that child is
+    gone: nothing of a grade ran in it); returns the pid that runs the grade."""
+    # deferred: only the learner role needs it
+    from drillpe.launch.contract import send_message
+
+    try:
+        for attempt in range(2):
+            pid, channel = spare
+            try:
+                send_message(channel, request, fds)
+                return pid
+            except OSError:
+                if attempt:
+                    return pid  # its exit status says what happened
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                spare = _fork_spare(preloaded, control)
+            finally:
+                channel.close()
+        raise AssertionError("unreachable")
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
 def serve_learner() -> int:
     # deferred: only the learner role needs these
     import ctypes
@@ -390,31 +474,25 @@ def serve_learner() -> int:
     except Exception:
         traceback.print_exc()
     send_message(control, {"ready": True})
+    spare = None
     while True:
+        # Forked once the channel has been quiet a moment: right after a grade the
+        # fork would take CPU from the judge, which is still at work.
+        if spare is None and not select.select([control], [], [], SPARE_AFTER_S)[0]:
+            spare = _fork_spare(preloaded, control)
         request, fds = receive_message(control, max_fds=3)
         if request is None:
             return 0
+        if spare is None and len(fds) == 3:
+            spare = _fork_spare(preloaded, control)  # a grade that came at once
         if len(fds) != 3:
             for fd in fds:
                 os.close(fd)
             send_message(control, {"returncode": 70, "timed_out": False,
                                    "error": "a request without its three fds"})
             continue
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                code = _learner_child(request, preloaded, fds, control.fileno())
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-            except BaseException:
-                traceback.print_exc()
-            finally:
-                _leave(code)
-        for fd in fds:
-            os.close(fd)
+        pid = _hand_over(spare, request, fds, preloaded, control)
+        spare = None
         code, timed_out = _wait_child(pid, request.get("timeout"))
         _clear_leftovers()
         send_message(control, {"returncode": code, "timed_out": timed_out})
