@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from drillpe.results.history import History, Work
+from drillpe.results.history import History, Work, read_source
 from drillpe.results.progress import WORK_GAP_S
 from drillpe.results.report import ExerciseResult
 
@@ -91,12 +91,17 @@ class Session:
         # Called with an item just before it is graded, so a screen can mark its
         # old result as stale while the new grade runs.
         self.on_grading: Callable[[Item], None] | None = None
+        self._unrecorded: list[tuple[ExerciseResult, Path, str | None]] = []
 
     @property
     def focused(self) -> Item:
         return self.items[self.focus]
 
-    def grade(self, item: Item, seen_at: float | None = None) -> ExerciseResult:
+    def grade(self, item: Item, seen_at: float | None = None,
+              record_now: bool = True) -> ExerciseResult:
+        """Grade one item. ``record_now=False``: the grade waits for
+        record_grades() to go into the history (the loops draw the scorecard
+        first); the source it keeps is read now, right after the grade."""
         seen_at = time.monotonic() if seen_at is None else seen_at
         item.grading = True
         self.focus = self.items.index(item)
@@ -112,18 +117,27 @@ class Session:
         item.latency_s = time.monotonic() - seen_at
         self.focus = self.items.index(item)
         if self.history is not None:
-            self.history.record_check(result, source="watch", file=item.path)
+            self._unrecorded.append((result, item.path, read_source(item.path)))
+            if record_now:
+                self.record_grades()
         return result
 
+    def record_grades(self) -> None:
+        """Write the grades not yet in the history."""
+        pending, self._unrecorded = self._unrecorded, []
+        for result, path, text in pending:
+            self.history.record_check(result, source="watch", file=path, text=text)
+
     def poll(self) -> list[Item]:
-        """Grade every file saved since the last poll; returns those graded."""
+        """Grade every file saved since the last poll; returns those graded
+        (their history waits for record_grades())."""
         graded = []
         for path in self.watcher.changed():
             seen_at = time.monotonic()
             self.watcher.settle(path)
             item = next(i for i in self.items if i.path == path)
             item.saves.append(self.clock())
-            self.grade(item, seen_at)
+            self.grade(item, seen_at, record_now=False)
             graded.append(item)
         return graded
 
@@ -150,6 +164,7 @@ class Session:
     def record_work(self) -> None:
         if self.history is None:
             return
+        self.record_grades()
         for work in self.work():
             self.history.record_work(work)
 
@@ -189,8 +204,9 @@ def run(session: Session, keys, *, live: bool, as_json: bool, quiet: bool,
                 if not as_json:
                     view.watch_started([str(i.path) for i in session.items], live=False)
                 for item in session.items:
-                    session.grade(item)
+                    session.grade(item, record_now=False)
                     emit(item)
+                    session.record_grades()
                 while True:
                     stop, hint = handle(keys.poll(POLL_S))
                     if stop:
@@ -199,6 +215,7 @@ def run(session: Session, keys, *, live: bool, as_json: bool, quiet: bool,
                         view.out.print(hint)
                     for item in session.poll():
                         emit(item)
+                    session.record_grades()
         except KeyboardInterrupt:
             pass
         finally:
@@ -238,6 +255,7 @@ def _run_live(session: Session, keys, handle, view) -> None:
                 continue
             screen.update(view.watch_view(session, view.watch_status(session.focused), hint),
                           refresh=True)
+            session.record_grades()
 
 
 class interrupt_on_signals:

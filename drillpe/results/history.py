@@ -449,7 +449,7 @@ class History:
         ``untouched``: whether the file is still as it was handed out, where its
         stub is not the exercise's (a mock session's); None: compare with the stub."""
         if text is None and file is not None:
-            text = _read(file)
+            text = read_source(file)
         hints, revealed = self._round_state(result.exercise)
         attempt = Attempt.from_result(result, self.clock() if at is None else at,
                                       hints_used=hints, revealed=revealed, source=source,
@@ -733,7 +733,8 @@ def _unhex(value: str | None) -> bytes | None:
         return None
 
 
-def _read(file: Path) -> str | None:
+def read_source(file: Path) -> str | None:
+    """A learner file's text as the timeline keeps it; None when it cannot be read."""
     try:
         return Path(file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
