@@ -25,6 +25,7 @@ from drillpe.grading import (
     expect_tensor,
     heatmap,
     type_name,
+    unravel,
 )
 
 GRADER = Grader("learnable")
@@ -426,7 +427,7 @@ def judge_low(ctx, x, case, out):
     excess = (got - want).abs() - allowed
     if (excess > 0).any():
         flat = int(excess.reshape(-1).argmax())
-        index = [int(i) for i in torch.unravel_index(torch.tensor(flat), got.shape)]
+        index = unravel(flat, got.shape)
         raise Fail(f"x + table[:L] in {case['dtype']}: at {index} yours {got[tuple(index)]:.6g}, "
                    f"expected {want[tuple(index)]:.6g} (more than one rounding off)",
                    ["output.mismatch"], heatmap=heatmap(got, want))

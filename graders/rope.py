@@ -16,6 +16,7 @@ from drillpe.grading import (
     Fail,
     Grader,
     TensorOut,
+    argmax_index,
     assert_close,
     attempt,
     diagnose,
@@ -277,7 +278,7 @@ def judge_norm(ctx, x, case, out):
         inp = x[name].double().cpu()  # the learner's output arrives on the CPU
         change = (got.double().norm(dim=-1) - inp.norm(dim=-1)).abs()
         if change.max() > rope_tol(x[name]) * inp.shape[-1] ** 0.5:
-            b, h, p = (int(j) for j in torch.unravel_index(change.argmax(), change.shape))
+            b, h, p = argmax_index(change)
             codes = rope_diagnosis(ctx.ref, x["q"], x["k"], got_q, got_k)
             raise Fail(f"RoPE(q, k)[{i}] changes the length of {name}[{b}, {h}, {p}] by "
                        f"{float(change.max()):.3g}: a rotation keeps lengths",
@@ -305,7 +306,7 @@ def judge_relative(ctx, x, case, out):
     norms = max(float(x[name].double().norm(dim=-1).max()) for name in "qk")
     tol = 4 * max(rope_tol(x["q"]), rope_tol(x["k"])) * case["D"] ** 0.5 * norms
     if drift.max() > tol:
-        b, h, m, n = (int(j) for j in torch.unravel_index(drift.argmax(), drift.shape))
+        b, h, m, n = argmax_index(drift)
         codes = rope_diagnosis(ctx.ref, x["q"], x["k"], got_q, got_k)
         raise Fail(f"with the same q and k vector at every position, <q_m, k_n> differs from "
                    f"<q_(m+1), k_(n+1)> by {float(drift.max()):.3g} at b={b} h={h} m={m} n={n}: "

@@ -19,6 +19,7 @@ from drillpe.grading import (
     Fail,
     Grader,
     TensorOut,
+    argmax_index,
     assert_close,
     expect_tensor,
     expect_tuple,
@@ -335,7 +336,7 @@ def judge_norm(ctx, x, case, out):
     for name, part in (("row half", slice(0, h)), ("column half", slice(h, None))):
         change = (got[..., part].norm(dim=-1) - inp[..., part].norm(dim=-1)).abs()
         if change.max() > tol:
-            b, hd, n = (int(i) for i in torch.unravel_index(change.argmax(), change.shape))
+            b, hd, n = argmax_index(change)
             raise Fail(f"{WHAT} changes the length of the {name} of x[{b}, {hd}, {n}] by "
                        f"{float(change.max()):.3g}: each half is rotated, which keeps lengths",
                        value_codes(ctx, x, case, got))
@@ -373,7 +374,7 @@ def judge_relative(ctx, x, case, out):
     norms = max(float(x[t].double().norm(dim=-1).max()) for t in "qk")
     tol = 4 * rope_2d_tol(x["q"], x["rows_shifted"], x["cols_shifted"]) * case["D"] ** 0.5 * norms
     if drift.max() > tol:
-        b, h, m, n = (int(i) for i in torch.unravel_index(drift.argmax(), drift.shape))
+        b, h, m, n = argmax_index(drift)
         a, s = case["shift"]
         rows, cols = x["rows"], x["cols"]
         codes = value_codes(ctx, {"x": x["q"], "rows": rows, "cols": cols}, case, got[0])

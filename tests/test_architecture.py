@@ -5,7 +5,8 @@ function says why it is deferred. Reads the source only (no imports)."""
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "drillpe"
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "drillpe"
 
 # layer -> the layers it may import (itself always allowed). drillpe.errors is
 # the base every layer may use.
@@ -129,3 +130,30 @@ def test_imports_inside_functions_say_why_they_are_deferred():
                     missing.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
     assert not missing, "imports inside functions without a '# deferred: why' comment: " \
                         + ", ".join(missing)
+
+
+def test_judging_calls_no_torch_function_that_imports_sympy():
+    """torch.unravel_index imports sympy on first use (0.3-0.8 s, in every cold judge
+    that fails a case): graders and drillpe's grading use drillpe.grading.unravel or
+    argmax_index. The warm workers import it on purpose, for learner code."""
+    calls = []
+    for path in [*(ROOT / "graders").rglob("*.py"), *(PACKAGE / "grading").glob("*.py")]:
+        if path.name == "warm_worker.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr == "unravel_index":
+                calls.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not calls, calls
+
+
+def test_unravel_matches_torch():
+    import torch
+
+    from drillpe.grading import argmax_index, unravel
+
+    for shape in [(7,), (2, 3), (4, 1, 5), (2, 3, 1, 4)]:
+        t = torch.randn(*shape)
+        assert t[tuple(argmax_index(t))] == t.max()
+        for flat in range(t.numel()):
+            assert unravel(flat, shape) == [int(i) for i in
+                                            torch.unravel_index(torch.tensor(flat), shape)]

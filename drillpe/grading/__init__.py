@@ -14,6 +14,7 @@ from drillpe.grading.api import (
     ObjectOut,
     Rand,
     TensorOut,
+    argmax_index,
     assert_close,
     attempt,
     diagnose,
@@ -26,6 +27,7 @@ from drillpe.grading.api import (
     learner_exception,
     mismatch,
     type_name,
+    unravel,
 )
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "ObjectOut",
     "Rand",
     "TensorOut",
+    "argmax_index",
     "assert_close",
     "attempt",
     "diagnose",
@@ -51,4 +54,5 @@ __all__ = [
     "learner_exception",
     "mismatch",
     "type_name",
+    "unravel",
 ]

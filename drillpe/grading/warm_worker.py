@@ -113,8 +113,9 @@ def _warm_up() -> None:
         records.digest(y)
     torch.nn.Linear(4, 4)(torch.zeros(1, 4)).sum().backward()
     torch.nn.Embedding(4, 4)(torch.arange(2))
-    # unravel_index imports torch.fx.experimental.symbolic_shapes, and with it
-    # sympy: 0.8 s that every failing grade would pay again.
+    # Learner code may call torch functions that import sympy on first use
+    # (torch.broadcast_shapes, torch.unravel_index): 0.3-0.8 s, paid here once
+    # rather than in every grade. drillpe's own judging never needs it.
     torch.unravel_index(torch.tensor(3), (2, 2))
 
 
