@@ -476,6 +476,28 @@ def test_a_forged_done_word_and_a_planted_report_fail_warm_without_the_sandbox(m
         assert not again.passed and "rope.half_split" in again.diagnoses
 
 
+@needs_namespaces
+def test_a_grade_cannot_take_over_the_next_warm_grade(monkeypatch):
+    """A grade's code started a process that rewrote the warm learner worker through
+    /proc/PID/mem (so it was not killed after its grade), then took the child forked
+    ahead for the next grade (its request and fds, by pidfd_getfd) and answered that
+    grade with a correct file's records: every later wrong answer passed. The worker is
+    non-dumpable now, and a child forked ahead that gets no request does not exit 0."""
+    from drillpe.launch.runner import GradeRequest, grade
+    from drillpe.launch.warm_pool import launcher
+
+    monkeypatch.setenv("DRILLPE_ISOLATION", "namespaces")
+    wrong = ROOT / "tests" / "fixtures" / "sinusoidal" / "sin_cos_swapped.py"
+    with launcher() as pool:
+        attack = grade(GradeRequest("sinusoidal", ROOT / "tests" / "fixtures" / "warm" /
+                                    "takes_over_the_next_grade.py", timeout=60), launcher=pool)
+        assert attack.isolation == "namespaces" and not attack.passed
+        for _ in range(2):
+            time.sleep(0.3)  # the next grade's child is forked while the worker is idle
+            result = grade(GradeRequest("sinusoidal", wrong, timeout=60), launcher=pool)
+            assert not result.passed and "sinusoidal.sin_cos_swapped" in result.diagnoses
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl")
 def test_the_judges_keep_their_fds_and_memory_private():
     """The cold judge and the warm judge worker (whose forked judges inherit it) make
@@ -492,6 +514,7 @@ def test_the_judges_keep_their_fds_and_memory_private():
                          env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=60)
     assert res.stdout.split() == ["1", "True", "0"], res.stderr
     assert "lifeline.keep_private()" in inspect.getsource(warm_worker.serve_judge)
+    assert "lifeline.keep_private()" in inspect.getsource(warm_worker.serve_learner)
     assert "lifeline.keep_private()" in Path(judge.__file__).read_text().split(
         'if __name__ == "__main__":')[1]
 

@@ -47,6 +47,7 @@ DEFAULT_SEED = 0  # `drillpe check --seed`'s default: the seed nearly every grad
 CHILD_THREADS = 1
 CONTROL_FD = 3
 PR_SET_CHILD_SUBREAPER = 36
+NO_REQUEST = 70  # a child forked ahead that got no grade to run
 SPARE_AFTER_S = 0.05  # the learner worker forks the next grade's child when idle this long
 
 
@@ -298,7 +299,9 @@ def _spare_child(preloaded: dict, control: int, channel: socket.socket) -> int:
     request, fds = receive_message(channel, max_fds=3)
     channel.close()
     if request is None or len(fds) != 3:
-        return 0  # the worker is closing, or it keeps this child for nothing
+        # The worker is closing, or the request never came: never a clean exit, which
+        # would read as a learner process that finished without saying anything.
+        return NO_REQUEST
     return _learner_child(request, preloaded, fds)
 
 
@@ -462,12 +465,19 @@ def serve_learner() -> int:
     # deferred: only the learner role needs these
     import ctypes
 
+    from drillpe.launch import lifeline
     from drillpe.launch.contract import receive_message, send_message
 
     try:
         ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     except (OSError, AttributeError):
         pass
+    # Learner code runs as this worker's user, beside it. Non-dumpable, the worker
+    # (and every child it forks, until learner code execs something) cannot have its
+    # memory read or written, its fds taken (pidfd_getfd) or be traced through /proc:
+    # otherwise a grade's code could rewrite the worker, outlive its grade and take
+    # over the next grade's child and fds.
+    lifeline.keep_private()
     control = socket.socket(fileno=CONTROL_FD)
     preloaded = _single_threaded(_preload, "learner")
     try:

@@ -297,7 +297,7 @@ class WarmLearner:
             # whole sandbox goes, and the next grade gets a new one.
             self.pool.retire_learner()
             return processes.LearnerStatus(isolation=worker.level, returncode=-9, timed_out=True)
-        except (WorkerGone, OSError):
+        except (WorkerGone, OSError, ValueError):  # ValueError: not JSON, not framed
             status = worker.status()
             self.pool.retire_learner()
             return processes.LearnerStatus(
@@ -306,10 +306,16 @@ class WarmLearner:
                 memory_exceeded=status.memory_exceeded, setup_error=status.setup_error)
         finally:
             self.done = True
+        returncode = message.get("returncode") if isinstance(message, dict) else None
+        if type(returncode) is not int or type(message.get("timed_out", False)) is not bool:
+            # Not what the worker sends: the channel is not the worker's alone any more.
+            self.pool.retire_learner()
+            return processes.LearnerStatus(isolation=worker.level, returncode=-9,
+                                           harm="the warm learner worker's channel "
+                                                "carried a reply it never sends")
         worker.busy = False
-        return processes.LearnerStatus(isolation=worker.level,
-                                       returncode=int(message.get("returncode", -9)),
-                                       timed_out=bool(message.get("timed_out")))
+        return processes.LearnerStatus(isolation=worker.level, returncode=returncode,
+                                       timed_out=message.get("timed_out", False))
 
     def kill(self) -> None:
         if not self.done:
