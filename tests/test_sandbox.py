@@ -498,6 +498,56 @@ def test_a_grade_cannot_take_over_the_next_warm_grade(monkeypatch):
             assert not result.passed and "sinusoidal.sin_cos_swapped" in result.diagnoses
 
 
+READS_ITS_NEIGHBOUR = """
+import functools
+import torch
+from torch import nn
+_box = []
+@functools.singledispatch
+def _dispatch(a):
+    return a
+def _target(a):
+    return a
+_target.__annotations__["a"] = "_box.append(__builtins__)"
+try:
+    _dispatch.register(_target)
+except TypeError:
+    pass
+_imp = _box[0]["__import__"]
+_sys, _sp = _imp("sys"), _imp("subprocess")
+_sp.run([_sys.executable, "-c", "import sys\\ntry: print('NEIGHBOUR', open(sys.argv[1]).read())\\n"
+         "except OSError as e: print('NEIGHBOUR', type(e).__name__)", NEIGHBOUR])
+class SinPositionEncoding(nn.Module):
+    def __init__(self, max_sequence_length, d_model, base=10000.0):
+        super().__init__()
+"""
+
+
+@needs_namespaces
+def test_a_warm_grade_hides_the_learner_files_folder_as_a_cold_one_does(tmp_path, monkeypatch):
+    """The folder of the graded file is hidden from its code (other answers beside it).
+    The warm learner worker's sandbox is built once: a folder on sys.path that holds
+    the learner's folder showed it to every warm grade. The worker is started again
+    when a grade must hide a folder its sandbox shows."""
+    from drillpe.launch.runner import GradeRequest, grade
+    from drillpe.launch.warm_pool import launcher
+
+    folder = tmp_path / "parent" / "answers"
+    folder.mkdir(parents=True)
+    neighbour = folder / "other_answer.py"
+    neighbour.write_text("my other answer\n")
+    learner = folder / "sinusoidal.py"
+    learner.write_text(READS_ITS_NEIGHBOUR.replace("NEIGHBOUR])", f"{str(neighbour)!r}])"))
+    monkeypatch.syspath_prepend(str(tmp_path / "parent"))  # bound whole into the sandbox
+    monkeypatch.setenv("DRILLPE_ISOLATION", "namespaces")
+    with launcher() as pool:
+        for _ in range(2):
+            result = grade(GradeRequest("sinusoidal", learner, timeout=60), launcher=pool)
+            assert result.isolation == "namespaces"
+            assert "NEIGHBOUR FileNotFoundError" in result.output, result.output
+            assert "my other answer" not in result.output
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl")
 def test_the_judges_keep_their_fds_and_memory_private():
     """The cold judge and the warm judge worker (whose forked judges inherit it) make

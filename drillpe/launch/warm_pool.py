@@ -222,8 +222,10 @@ class WarmJudge:
 class _LearnerWorker:
     """The warm learner worker, in its sandbox, and its control socket."""
 
-    def __init__(self, pool_dir: Path, stage_root: Path, level: str):
+    def __init__(self, pool_dir: Path, stage_root: Path, level: str,
+                 hidden: frozenset[str] = frozenset()):
         self.level = level
+        self.hidden = hidden  # folders of learner files it hides, beyond hidden_places()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock = ours
         self.output = processes.TextSink(head=0, tail=8 * 1024)
@@ -231,7 +233,7 @@ class _LearnerWorker:
         plan = sandbox.plan(
             level=level, argv=processes.module_argv(contract.WORKER, "learner"),
             cwd=str(stage_root), stage_dir=str(stage_root), device="auto", deadline_s=None,
-            fds={}, hidden=hidden_places())
+            fds={}, hidden=hidden_places(sorted(hidden)))
         try:
             self.supervised = processes.Supervised(
                 plan, {"records": theirs.fileno(), "output": out_w}, pool_dir / "supervisor.log")
@@ -373,7 +375,7 @@ class WarmPool:
     def start_learner(self, job: contract.Grade, run_dir: Path, pipes: processes.Pipes,
                       timeout: float, deadline: float, level: str,
                       hidden: list[str] = ()) -> WarmLearner | processes.Supervised:
-        worker = self._learner_worker()
+        worker = self._learner_worker(hidden)
         if worker is None:  # the sandbox failed to start: runner.grade falls back
             return _Failed(self.choice.level, self._last_failure)
         request = {"args": job.learner_args(deadline), "cwd": str(Path(job.file).parent),
@@ -385,7 +387,7 @@ class WarmPool:
                                          pipes.child["output"]])
         except OSError:
             self.retire_learner()
-            worker = self._learner_worker()
+            worker = self._learner_worker(hidden)
             if worker is None:
                 return _Failed(self.choice.level, self._last_failure)
             worker.busy = True
@@ -426,15 +428,21 @@ class WarmPool:
                                      f"{worker.log_tail()}") from None
         raise AssertionError("unreachable")
 
-    def _learner_worker(self) -> _LearnerWorker | None:
+    def _learner_worker(self, hidden: list[str] = ()) -> _LearnerWorker | None:
+        """The learner worker, started again when it is gone, out of step, or its
+        sandbox shows a folder this grade must hide (the learner file's own folder,
+        which a cold grade hides: other answers beside it)."""
         for attempt in range(2):
             worker = self.learner_worker
-            if worker is None or worker.busy or not worker.alive():
+            hides = frozenset(hidden) if self.choice.level == "namespaces" else frozenset()
+            if worker is None or worker.busy or not worker.alive() or \
+                    not hides <= worker.hidden:
                 if worker is not None:
+                    hides |= worker.hidden
                     worker.close()
                     self.restarts += 1
                 worker = self.learner_worker = _LearnerWorker(self.pool_dir, self.stage,
-                                                              self.choice.level)
+                                                              self.choice.level, hides)
             try:
                 worker.wait_ready()
                 return worker
