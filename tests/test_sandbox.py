@@ -524,11 +524,15 @@ class SinPositionEncoding(nn.Module):
 
 
 @needs_namespaces
-def test_a_warm_grade_hides_the_learner_files_folder_as_a_cold_one_does(tmp_path, monkeypatch):
+@pytest.mark.parametrize("on_path", ["parent", "folder"])
+def test_a_warm_grade_hides_the_learner_files_folder_as_a_cold_one_does(tmp_path, monkeypatch,
+                                                                         on_path):
     """The folder of the graded file is hidden from its code (other answers beside it).
     The warm learner worker's sandbox is built once: a folder on sys.path that holds
     the learner's folder showed it to every warm grade. The worker is started again
-    when a grade must hide a folder its sandbox shows."""
+    when a grade must hide a folder its sandbox shows. And a folder on sys.path that
+    is the learner's folder itself (a script beside the answers) was bound, never
+    masked, warm or cold: it is not bound now."""
     from drillpe.launch.runner import GradeRequest, grade
     from drillpe.launch.warm_pool import launcher
 
@@ -538,7 +542,8 @@ def test_a_warm_grade_hides_the_learner_files_folder_as_a_cold_one_does(tmp_path
     neighbour.write_text("my other answer\n")
     learner = folder / "sinusoidal.py"
     learner.write_text(READS_ITS_NEIGHBOUR.replace("NEIGHBOUR])", f"{str(neighbour)!r}])"))
-    monkeypatch.syspath_prepend(str(tmp_path / "parent"))  # bound whole into the sandbox
+    # bound whole into the sandbox
+    monkeypatch.syspath_prepend(str(tmp_path / "parent" if on_path == "parent" else folder))
     monkeypatch.setenv("DRILLPE_ISOLATION", "namespaces")
     with launcher() as pool:
         for _ in range(2):

@@ -187,7 +187,10 @@ def learner_mounts(stage_dir: str, device: str, hidden: list[str]) -> tuple[list
     for path in SYSTEM_DIRS:
         bind(path)
     for tree in _python_trees():
-        bind(tree)
+        # A folder on sys.path that is itself to be hidden (the learner's own folder,
+        # when a script beside the answers grades them) is not bound at all.
+        if not any(_inside(os.path.realpath(tree), secret) for secret in hidden):
+            bind(tree)
     bind(_package_dir())
     checkout = _source_tree()
     if checkout:
