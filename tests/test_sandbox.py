@@ -553,6 +553,56 @@ def test_a_warm_grade_hides_the_learner_files_folder_as_a_cold_one_does(tmp_path
             assert "my other answer" not in result.output
 
 
+LEAVES_A_FILE = """
+import os
+import torch
+from torch import nn
+os.makedirs("/tmp/left/deeper", exist_ok=True)
+with open("/tmp/left/deeper/note.txt", "w") as fh:
+    fh.write("from the grade before")
+with open("/dev/shm/note.txt", "w") as fh:
+    fh.write("from the grade before")
+print("LEFT", sorted(os.listdir("/tmp")))
+class SinPositionEncoding(nn.Module):
+    def __init__(self, max_sequence_length, d_model, base=10000.0):
+        super().__init__()
+"""
+
+LOOKS_FOR_IT = """
+import os
+import torch
+from torch import nn
+print("FOUND", os.path.exists("/tmp/left"), os.path.exists("/dev/shm/note.txt"))
+class SinPositionEncoding(nn.Module):
+    def __init__(self, max_sequence_length, d_model, base=10000.0):
+        super().__init__()
+"""
+
+
+@needs_namespaces
+def test_a_warm_grade_starts_with_an_empty_private_tmp(tmp_path, monkeypatch):
+    """A cold learner process gets a fresh /tmp and /dev/shm; the warm worker's sandbox
+    lasts, so it empties them after every grade (never reaching into what is bound
+    there: the staged files' folder sits inside /tmp, and later grades still run)."""
+    from drillpe.launch.runner import GradeRequest, grade
+    from drillpe.launch.warm_pool import launcher
+
+    monkeypatch.setenv("DRILLPE_ISOLATION", "namespaces")
+    path = tmp_path / "sinusoidal.py"  # one file, saved again: one sandbox for all grades
+    with launcher() as pool:
+        path.write_text(LEAVES_A_FILE)
+        first = grade(GradeRequest("sinusoidal", path, timeout=60), launcher=pool)
+        assert first.isolation == "namespaces" and "LEFT" in first.output and \
+            "left" in first.output, first.output
+        restarts = pool.restarts
+        path.write_text(LOOKS_FOR_IT)
+        second = grade(GradeRequest("sinusoidal", path, timeout=60), launcher=pool)
+        assert "FOUND False False" in second.output, second.output
+        shutil.copy(ROOT / "solutions" / "sinusoidal.py", path)
+        assert grade(GradeRequest("sinusoidal", path, timeout=60), launcher=pool).passed
+        assert pool.restarts == restarts  # the same worker, the same sandbox
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl")
 def test_the_judges_keep_their_fds_and_memory_private():
     """The cold judge and the warm judge worker (whose forked judges inherit it) make

@@ -47,6 +47,7 @@ DEFAULT_SEED = 0  # `drillpe check --seed`'s default: the seed nearly every grad
 CHILD_THREADS = 1
 CONTROL_FD = 3
 PR_SET_CHILD_SUBREAPER = 36
+PRIVATE_TMP = "--private-tmp"  # the learner worker runs in the namespace sandbox
 NO_REQUEST = 70  # a child forked ahead that got no grade to run
 SPARE_AFTER_S = 0.05  # the learner worker forks the next grade's child when idle this long
 
@@ -461,7 +462,38 @@ def _hand_over(spare: tuple[int, socket.socket], request: dict, fds: list[int],
             os.close(fd)
 
 
-def serve_learner() -> int:
+def _empty_private_folders() -> None:
+    """Inside the namespace sandbox: empty its private /tmp and /dev/shm after a
+    grade, as every cold learner process gets them, so nothing a grade's code left
+    there meets the next grade. Never into a mount (the staged files' folder, and
+    drillpe's own folders where they live under /tmp, are bound inside it): only
+    what lies on the tmpfs itself is removed."""
+    for top in ("/tmp", "/dev/shm"):
+        try:
+            device = os.lstat(top).st_dev
+        except OSError:
+            continue
+        folders = []
+        for root, dirs, files in os.walk(top):
+            kept = []
+            for name in dirs:
+                path = os.path.join(root, name)
+                with contextlib.suppress(OSError):
+                    if os.path.islink(path):
+                        os.unlink(path)
+                    elif os.lstat(path).st_dev == device and not os.path.ismount(path):
+                        kept.append(name)
+            dirs[:] = kept  # not into mounts
+            folders.extend(os.path.join(root, name) for name in kept)
+            for name in files:
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(root, name))
+        for path in reversed(folders):
+            with contextlib.suppress(OSError):
+                os.rmdir(path)  # fails, as it should, where a mount lies inside
+
+
+def serve_learner(private_tmp: bool = False) -> int:
     # deferred: only the learner role needs these
     import ctypes
 
@@ -506,15 +538,20 @@ def serve_learner() -> int:
         spare = None
         code, timed_out = _wait_child(pid, request.get("timeout"))
         _clear_leftovers()
+        if private_tmp:
+            _empty_private_folders()
         send_message(control, {"returncode": code, "timed_out": timed_out})
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1 or argv[0] not in ROLES:
-        print(f"usage: python -m drillpe.grading.warm_worker {{{'|'.join(ROLES)}}}", file=sys.stderr)
+    if not argv or argv[0] not in ROLES or argv[1:] not in ([], [PRIVATE_TMP]) or \
+            (argv[1:] and argv[0] != "learner"):
+        print(f"usage: python -m drillpe.grading.warm_worker {{{'|'.join(ROLES)}}} "
+              f"[{PRIVATE_TMP}]", file=sys.stderr)
         return 2
-    return serve_learner() if argv[0] == "learner" else serve_judge()
+    return serve_learner(private_tmp=PRIVATE_TMP in argv) if argv[0] == "learner" \
+        else serve_judge()
 
 
 if __name__ == "__main__":

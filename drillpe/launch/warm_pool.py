@@ -231,7 +231,8 @@ class _LearnerWorker:
         self.output = processes.TextSink(head=0, tail=8 * 1024)
         out_r, out_w = os.pipe()
         plan = sandbox.plan(
-            level=level, argv=processes.module_argv(contract.WORKER, "learner"),
+            level=level, argv=processes.module_argv(
+                contract.WORKER, "learner", *(["--private-tmp"] if level == "namespaces" else [])),
             cwd=str(stage_root), stage_dir=str(stage_root), device="auto", deadline_s=None,
             fds={}, hidden=hidden_places(sorted(hidden)))
         try:
