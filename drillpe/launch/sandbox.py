@@ -243,6 +243,14 @@ def learner_mounts(stage_dir: str, device: str, hidden: list[str]) -> tuple[list
     return mounts, symlinks
 
 
+def shows(mounts: list[dict], path: str) -> bool:
+    """Whether a sandbox built from ``mounts`` shows ``path``: the deepest mount
+    that holds it is a bind (not a tmpfs over it, nor nothing at all)."""
+    path = os.path.realpath(path)
+    holding = [op for op in mounts if _inside(path, op["path"])]
+    return bool(holding) and max(holding, key=lambda op: _depth(op["path"]))["kind"] == "bind"
+
+
 def _masks(hidden: list[str], bound: list[dict]) -> set[str]:
     """Where an empty, read-only folder must lie over each secret that a bound
     folder would show (at the secret's place inside that bind)."""

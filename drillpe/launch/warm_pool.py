@@ -230,7 +230,7 @@ class _LearnerWorker:
         self.sock = ours
         self.output = processes.TextSink(head=0, tail=8 * 1024)
         out_r, out_w = os.pipe()
-        plan = sandbox.plan(
+        self.plan = plan = sandbox.plan(
             level=level, argv=processes.module_argv(
                 contract.WORKER, "learner", *(["--private-tmp"] if level == "namespaces" else [])),
             cwd=str(stage_root), stage_dir=str(stage_root), device="auto", deadline_s=None,
@@ -437,7 +437,7 @@ class WarmPool:
             worker = self.learner_worker
             hides = frozenset(hidden) if self.choice.level == "namespaces" else frozenset()
             if worker is None or worker.busy or not worker.alive() or \
-                    not hides <= worker.hidden:
+                    any(sandbox.shows(worker.plan.get("mounts", []), h) for h in hides):
                 if worker is not None:
                     hides |= worker.hidden
                     worker.close()
