@@ -462,19 +462,23 @@ def _hand_over(spare: tuple[int, socket.socket], request: dict, fds: list[int],
             os.close(fd)
 
 
-def _empty_private_folders() -> None:
+def _empty_private_folders() -> set[str]:
     """Inside the namespace sandbox: empty its private /tmp and /dev/shm after a
     grade, as every cold learner process gets them, so nothing a grade's code left
     there meets the next grade. Never into a mount (the staged files' folder, and
     drillpe's own folders where they live under /tmp, are bound inside it): only
-    what lies on the tmpfs itself is removed."""
+    what lies on the tmpfs itself is removed. Learner code runs as this worker's
+    user: a folder it made read-only or unreadable is opened up again first.
+    Returns what is left (the folders that hold mounts), which must not change
+    from grade to grade."""
+    left = set()
     for top in ("/tmp", "/dev/shm"):
         try:
             device = os.lstat(top).st_dev
         except OSError:
             continue
         folders = []
-        for root, dirs, files in os.walk(top):
+        for root, dirs, files in os.walk(top, onerror=None):
             kept = []
             for name in dirs:
                 path = os.path.join(root, name)
@@ -482,6 +486,7 @@ def _empty_private_folders() -> None:
                     if os.path.islink(path):
                         os.unlink(path)
                     elif os.lstat(path).st_dev == device and not os.path.ismount(path):
+                        os.chmod(path, 0o700)  # before os.walk lists it
                         kept.append(name)
             dirs[:] = kept  # not into mounts
             folders.extend(os.path.join(root, name) for name in kept)
@@ -489,8 +494,11 @@ def _empty_private_folders() -> None:
                 with contextlib.suppress(OSError):
                     os.unlink(os.path.join(root, name))
         for path in reversed(folders):
-            with contextlib.suppress(OSError):
-                os.rmdir(path)  # fails, as it should, where a mount lies inside
+            try:
+                os.rmdir(path)
+            except OSError:
+                left.add(path)  # a mount lies inside: it stays
+    return left
 
 
 def serve_learner(private_tmp: bool = False) -> int:
@@ -516,6 +524,12 @@ def serve_learner(private_tmp: bool = False) -> int:
         _single_threaded(_warm_up)
     except Exception:
         traceback.print_exc()
+    # Modules the grade's child would import after its request: loaded here, before
+    # any fork, so that nothing on a path learner code can write to is imported then.
+    import fcntl  # noqa: F401
+    import resource  # noqa: F401
+
+    layout = _empty_private_folders() if private_tmp else set()
     send_message(control, {"ready": True})
     spare = None
     while True:
@@ -538,8 +552,12 @@ def serve_learner(private_tmp: bool = False) -> int:
         spare = None
         code, timed_out = _wait_child(pid, request.get("timeout"))
         _clear_leftovers()
-        if private_tmp:
-            _empty_private_folders()
+        if private_tmp and _empty_private_folders() != layout:
+            # What holds the sandbox's mounts was moved or changed (the learner's
+            # user owns those folders): this sandbox is not the one drillpe built.
+            # Answer for this grade, then leave; the pool starts a fresh one.
+            send_message(control, {"returncode": code, "timed_out": timed_out})
+            return 0
         send_message(control, {"returncode": code, "timed_out": timed_out})
 
 
