@@ -556,7 +556,7 @@ def serve_learner(private_tmp: bool = False) -> int:
             # What holds the sandbox's mounts was moved or changed (the learner's
             # user owns those folders): this sandbox is not the one drillpe built.
             # Answer for this grade, then leave; the pool starts a fresh one.
-            send_message(control, {"returncode": code, "timed_out": timed_out})
+            send_message(control, {"returncode": code, "timed_out": timed_out, "leaving": True})
             return 0
         send_message(control, {"returncode": code, "timed_out": timed_out})
 

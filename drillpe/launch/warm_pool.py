@@ -317,6 +317,8 @@ class WarmLearner:
                                            harm="the warm learner worker's channel "
                                                 "carried a reply it never sends")
         worker.busy = False
+        if message.get("leaving") is True:  # its sandbox was changed: the next grade gets a new one
+            self.pool.retire_learner()
         return processes.LearnerStatus(isolation=worker.level, returncode=returncode,
                                        timed_out=message.get("timed_out", False))
 
