@@ -562,6 +562,8 @@ with open("/tmp/left/deeper/note.txt", "w") as fh:
     fh.write("from the grade before")
 with open("/dev/shm/note.txt", "w") as fh:
     fh.write("from the grade before")
+os.chmod("/tmp/left/deeper", 0o000)  # the worker runs as this user: it must open them up
+os.chmod("/tmp/left", 0o555)
 print("LEFT", sorted(os.listdir("/tmp")))
 class SinPositionEncoding(nn.Module):
     def __init__(self, max_sequence_length, d_model, base=10000.0):
@@ -601,6 +603,43 @@ def test_a_warm_grade_starts_with_an_empty_private_tmp(tmp_path, monkeypatch):
         shutil.copy(ROOT / "solutions" / "sinusoidal.py", path)
         assert grade(GradeRequest("sinusoidal", path, timeout=60), launcher=pool).passed
         assert pool.restarts == restarts  # the same worker, the same sandbox
+
+
+MOVES_THE_STAGE = """
+import os
+import torch
+from torch import nn
+for name in os.listdir("/tmp"):
+    if name.startswith("drillpe-warm-"):  # holds the mount of the staged files' folder
+        os.rename("/tmp/" + name, "/tmp/.moved")
+        os.makedirs("/tmp/" + name + "/stage")
+        os.chmod("/tmp/" + name, 0o555)
+        print("MOVED", name)
+class SinPositionEncoding(nn.Module):
+    def __init__(self, max_sequence_length, d_model, base=10000.0):
+        super().__init__()
+"""
+
+
+@needs_namespaces
+def test_a_grade_that_rearranges_the_warm_sandbox_does_not_break_the_next(tmp_path, monkeypatch):
+    """Learner code owns the folders that hold the warm sandbox's mounts: it moved the
+    staged files' folder away and every later grade crashed, blamed on the learner.
+    The worker notices its sandbox is not the one drillpe built and leaves."""
+    from drillpe.launch.runner import GradeRequest, grade
+    from drillpe.launch.warm_pool import launcher
+
+    monkeypatch.setenv("DRILLPE_ISOLATION", "namespaces")
+    path = tmp_path / "sinusoidal.py"
+    with launcher() as pool:
+        path.write_text(MOVES_THE_STAGE)
+        moved = grade(GradeRequest("sinusoidal", path, timeout=60), launcher=pool)
+        assert moved.isolation == "namespaces" and "MOVED" in moved.output, moved.output
+        shutil.copy(ROOT / "solutions" / "sinusoidal.py", path)
+        for _ in range(2):
+            time.sleep(0.3)
+            result = grade(GradeRequest("sinusoidal", path, timeout=60), launcher=pool)
+            assert result.passed, [(c.id, c.message) for c in result.checks]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl")
