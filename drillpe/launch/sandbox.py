@@ -186,13 +186,16 @@ def learner_mounts(stage_dir: str, device: str, hidden: list[str]) -> tuple[list
             bind(top)
     for path in SYSTEM_DIRS:
         bind(path)
+    # A folder on sys.path that is itself to be hidden (the learner's own folder, when
+    # a script beside the answers grades them) is not bound at all. The checkout is
+    # hidden whole but its parts are bound again, a venv inside it among them.
+    checkout = _source_tree()
+    hidden_trees = [secret for secret in hidden
+                    if not checkout or secret != os.path.realpath(checkout)]
     for tree in _python_trees():
-        # A folder on sys.path that is itself to be hidden (the learner's own folder,
-        # when a script beside the answers grades them) is not bound at all.
-        if not any(_inside(os.path.realpath(tree), secret) for secret in hidden):
+        if not any(_inside(os.path.realpath(tree), secret) for secret in hidden_trees):
             bind(tree)
     bind(_package_dir())
-    checkout = _source_tree()
     if checkout:
         bind(os.path.join(checkout, "exercises"))
         bind(os.path.join(checkout, "graders"))
