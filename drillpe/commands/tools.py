@@ -138,6 +138,9 @@ except Exception as exc:
 if facts["cuda_available"]:
     facts["devices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
 print(json.dumps(facts))
+sys.stdout.flush()
+import os
+os._exit(0)  # tearing down an interpreter that holds torch: 0.3-0.6 s for nothing
 """
 
 

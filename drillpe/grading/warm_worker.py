@@ -96,7 +96,7 @@ def _single_threaded(fn, *args):
         torch.set_num_threads(threads)
 
 
-def _warm_up() -> None:
+def _warm_up(role: str) -> None:
     """Pay torch's first-call costs once, here, rather than in every child."""
     # deferred: torch and each role's modules load only in the worker that plays the role
     import torch
@@ -115,10 +115,12 @@ def _warm_up() -> None:
         records.digest(y)
     torch.nn.Linear(4, 4)(torch.zeros(1, 4)).sum().backward()
     torch.nn.Embedding(4, 4)(torch.arange(2))
-    # Learner code may call torch functions that import sympy on first use
-    # (torch.broadcast_shapes, torch.unravel_index): 0.3-0.8 s, paid here once
-    # rather than in every grade. drillpe's own judging never needs it.
-    torch.unravel_index(torch.tensor(3), (2, 2))
+    if role == "learner":
+        # Learner code may call torch functions that import sympy on first use
+        # (torch.broadcast_shapes, torch.unravel_index): 0.3-0.8 s, paid here once
+        # rather than in every grade. drillpe's own judging never needs it (a test
+        # keeps torch.unravel_index out of it), so the judge's worker does not.
+        torch.unravel_index(torch.tensor(3), (2, 2))
 
 
 def _stdio(stdin_fd: int, log_path: str) -> None:
@@ -217,7 +219,7 @@ def serve_judge() -> int:
 
     preloaded = _single_threaded(_preload, "judge")
     try:
-        _single_threaded(_warm_up)
+        _single_threaded(_warm_up, "judge")
     except Exception:  # only an optimisation: a child pays the cost instead
         traceback.print_exc()
     reply({"ready": True, "pid": os.getpid()})
@@ -521,7 +523,7 @@ def serve_learner(private_tmp: bool = False) -> int:
     control = socket.socket(fileno=CONTROL_FD)
     preloaded = _single_threaded(_preload, "learner")
     try:
-        _single_threaded(_warm_up)
+        _single_threaded(_warm_up, "learner")
     except Exception:
         traceback.print_exc()
     # Modules the grade's child would import after its request: loaded here, before
@@ -576,4 +578,6 @@ if __name__ == "__main__":
     from drillpe.launch import lifeline
 
     lifeline.tie()
-    raise SystemExit(main())
+    # Tearing down an interpreter that holds torch takes 0.3-0.6 s of CPU, which
+    # whoever closes the pool (a quitting watch, each test module) waited out.
+    _leave(main())
