@@ -220,12 +220,37 @@ def cli_in_process(capsys, *args) -> tuple[int, str]:
     cli._run, not cli.main: main() ends by killing every process this process started,
     the warm workers included (each grade after that would start them again: two torch
     imports)."""
+    res = cli_run(capsys, *args)
+    return res.returncode, res.stdout
+
+
+def cli_run(capsys, *args):
+    """cli_in_process, as run_cli's CompletedProcess (exit code, stdout, stderr)."""
+    import subprocess
+
     from drillpe.cli import _run
     from drillpe.errors import EXIT_OK
 
     capsys.readouterr()
     code = _run([str(a) for a in args])
-    return (code if isinstance(code, int) else EXIT_OK), capsys.readouterr().out
+    said = capsys.readouterr()
+    return subprocess.CompletedProcess(["drillpe", *map(str, args)],
+                                       code if isinstance(code, int) else EXIT_OK,
+                                       said.out, said.err)
+
+
+@pytest.fixture
+def warm_grades(warm, monkeypatch):
+    """Like warm_grading, for commands that start other sandboxed processes through
+    drillpe.launch.runner.COLD as well (bench's timed run): only their grades
+    (drillpe.launch.runner.grade without a launcher) go to the shared warm workers."""
+    from drillpe.launch import runner
+
+    if warm is not None:
+        cold_grade = runner.grade
+        monkeypatch.setattr(runner, "grade",
+                            lambda request, launcher=None: cold_grade(request, launcher or warm))
+    return warm
 
 
 def interruptible():

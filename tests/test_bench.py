@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, ROOT, run_cli
+from conftest import FIXTURES, ROOT, cli_run, run_cli
 
 from drillpe.data import catalog
 from drillpe.launch.bench import Cause, TargetBench, explain
@@ -20,9 +20,18 @@ from drillpe.launch.bench import Cause, TargetBench, explain
 SLOW = Path(__file__).resolve().parent / "fixtures_bench"
 
 
-def bench_json(*args):
-    res = run_cli("bench", *args, "--quick", "--json", timeout=300)
-    return res, (json.loads(res.stdout) if res.stdout.strip() else None)
+@pytest.fixture
+def bench_json(capsys, warm_grades):
+    """`drillpe bench ARGS --quick --json`, run in this process: what the bench says does
+    not depend on how its grade ran, so that grade goes to the shared warm workers
+    (the timed run still starts its own two processes, as it does for a user).
+    test_a_cache_that_passes_grading_is_refused_through_the_cli and the tests of
+    tests/test_conventions.py run the whole command in a process of its own."""
+    def run(*args):
+        res = cli_run(capsys, "bench", *args, "--quick", "--json")
+        return res, (json.loads(res.stdout) if res.stdout.strip() else None)
+
+    return run
 
 
 def causes(doc):
@@ -40,13 +49,13 @@ def test_refuses_an_answer_that_fails_its_core_checks(monkeypatch):
     assert "median" not in res.stdout  # nothing was timed
 
 
-def test_refusal_as_json():
+def test_refusal_as_json(bench_json):
     res, doc = bench_json("rope", "--file", FIXTURES / "rope" / "half_split.py")
     assert res.returncode == 1
     assert doc["refused"] is True and doc["check"]["passed"] is False
 
 
-def test_loop_over_positions_is_named():
+def test_loop_over_positions_is_named(bench_json):
     res, doc = bench_json("rope", "--file", SLOW / "rope_slow_loop.py")
     assert res.returncode == 0, res.stderr
     target = doc["targets"][0]
@@ -58,13 +67,13 @@ def test_loop_over_positions_is_named():
     assert target["python_work"]["axes"]["L"]["ops"] > 1.5 * target["python_work"]["base_ops"]
 
 
-def test_table_rebuilt_every_call_is_named():
+def test_table_rebuilt_every_call_is_named(bench_json):
     res, doc = bench_json("rope", "--file", SLOW / "rope_table_every_call.py")
     assert res.returncode == 0, res.stderr
     assert causes(doc) == ["bench.table_rebuilt"]
 
 
-def test_fast_answer_has_no_causes_and_a_roofline():
+def test_fast_answer_has_no_causes_and_a_roofline(bench_json):
     res, doc = bench_json("rope", "--file", SLOW / "rope_fast.py")
     assert res.returncode == 0, res.stderr
     target = doc["targets"][0]
@@ -82,7 +91,7 @@ def test_fast_answer_has_no_causes_and_a_roofline():
     assert doc["device"] == "cpu" and doc["threads"] == 1 and doc["quick"] is True
 
 
-def test_a_model_answer_is_benched_through_the_cli(isolated_places):
+def test_a_model_answer_is_benched_through_the_cli(isolated_places, bench_json):
     """The model answer as the learner's file, end to end (rope; every other
     exercise's bench spec is run in process below)."""
     ws = isolated_places["workspace"]
