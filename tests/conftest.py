@@ -224,16 +224,18 @@ def cli_in_process(capsys, *args) -> tuple[int, str]:
     return res.returncode, res.stdout
 
 
-def cli_run(capsys, *args):
-    """cli_in_process, as run_cli's CompletedProcess (exit code, stdout, stderr)."""
+def cli_run(capture, *args):
+    """cli_in_process, as run_cli's CompletedProcess (exit code, stdout, stderr).
+    ``capture`` is pytest's capsys, or capfd where what reaches file descriptors 1
+    and 2 matters (one JSON document on stdout: capsys misses a write to fd 1)."""
     import subprocess
 
     from drillpe.cli import _run
     from drillpe.errors import EXIT_OK
 
-    capsys.readouterr()
+    capture.readouterr()
     code = _run([str(a) for a in args])
-    said = capsys.readouterr()
+    said = capture.readouterr()
     return subprocess.CompletedProcess(["drillpe", *map(str, args)],
                                        code if isinstance(code, int) else EXIT_OK,
                                        said.out, said.err)

@@ -133,15 +133,19 @@ def test_imports_inside_functions_say_why_they_are_deferred():
 
 
 def test_judging_calls_no_torch_function_that_imports_sympy():
-    """torch.unravel_index imports sympy on first use (0.3-0.8 s, in every cold judge
-    that fails a case): graders and drillpe's grading use drillpe.grading.unravel or
-    argmax_index. The warm workers import it on purpose, for learner code."""
+    """torch.unravel_index and torch.broadcast_shapes import sympy on first use (0.3-0.8
+    s, in every cold judge that fails a case; and the judge's warm worker does not import
+    it ahead): graders, the references the judge loads (graders/oracles, solutions) and
+    drillpe's grading use drillpe.grading.unravel or argmax_index. The learner's warm
+    worker imports sympy on purpose, for learner code."""
     calls = []
-    for path in [*(ROOT / "graders").rglob("*.py"), *(PACKAGE / "grading").glob("*.py")]:
+    for path in [*(ROOT / "graders").rglob("*.py"), *(ROOT / "solutions").glob("*.py"),
+                 *(PACKAGE / "grading").glob("*.py")]:
         if path.name == "warm_worker.py":
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Attribute) and node.attr == "unravel_index":
+            if isinstance(node, ast.Attribute) and node.attr in ("unravel_index",
+                                                                 "broadcast_shapes"):
                 calls.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not calls, calls
 

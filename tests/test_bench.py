@@ -21,14 +21,14 @@ SLOW = Path(__file__).resolve().parent / "fixtures_bench"
 
 
 @pytest.fixture
-def bench_json(capsys, warm_grades):
+def bench_json(capfd, warm_grades):
     """`drillpe bench ARGS --quick --json`, run in this process: what the bench says does
     not depend on how its grade ran, so that grade goes to the shared warm workers
     (the timed run still starts its own two processes, as it does for a user).
     test_a_cache_that_passes_grading_is_refused_through_the_cli and the tests of
     tests/test_conventions.py run the whole command in a process of its own."""
     def run(*args):
-        res = cli_run(capsys, "bench", *args, "--quick", "--json")
+        res = cli_run(capfd, "bench", *args, "--quick", "--json")
         return res, (json.loads(res.stdout) if res.stdout.strip() else None)
 
     return run

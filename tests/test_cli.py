@@ -90,16 +90,17 @@ def test_bad_option_is_usage_error():
     assert run_cli("hint", "rope", "--level", "99").returncode == 2
 
 
-def test_check_json_pass_and_fail(isolated_places, warm_grading, capsys):
+def test_check_json_pass_and_fail(isolated_places, warm_grading, capfd):
     """What --json says (in this process, graded on the shared warm workers: the document
-    does not depend on how the grade ran; test_sandbox.py's
-    test_json_stdout_is_one_document_whatever_the_learner_prints runs a whole CLI)."""
+    does not depend on how the grade ran; capfd, so that stdout is what reaches fd 1;
+    test_sandbox.py's test_json_stdout_is_one_document_whatever_the_learner_prints runs a
+    whole CLI)."""
     ws = isolated_places["workspace"]
     ws.mkdir(parents=True)
     (ws / "sinusoidal.py").write_text((FIXTURES / "sinusoidal" / "seed_code.py").read_text())
     (ws / "learnable.py").write_text("def broken(:\n    pass\n")
 
-    res = cli_run(capsys, "check", "sinusoidal", "--json")
+    res = cli_run(capfd, "check", "sinusoidal", "--json")
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)  # exactly one JSON document on stdout
     assert doc["schema"] == 1
@@ -111,7 +112,7 @@ def test_check_json_pass_and_fail(isolated_places, warm_grading, capsys):
         assert check["level"] in ("core", "extra")
         assert set(check) >= {"id", "title", "level", "status", "message", "diagnosis", "case"}
 
-    res = cli_run(capsys, "check", "--json")  # every started exercise
+    res = cli_run(capfd, "check", "--json")  # every started exercise
     assert res.returncode == 1
     doc = json.loads(res.stdout)
     by_id = {r["exercise"]: r for r in doc["results"]}

@@ -187,23 +187,23 @@ def test_environment_variable_chooses_chinese(tmp_path):
     assert not HAN.search(shown.stdout)
 
 
-def test_start_writes_the_chinese_stub(isolated_places, warm_grading, capsys):
+def test_start_writes_the_chinese_stub(isolated_places, warm_grading, capfd):
     made = run_cli("start", "rope_neox", "--lang", "zh")
     assert made.returncode == 0, made.stderr
     written = (isolated_places["workspace"] / "rope_neox.py").read_text(encoding="utf-8")
     assert written == bundle.stub_path("rope_neox", "zh").read_text(encoding="utf-8")
     # and it grades like the English stub: untouched
-    checked = cli_run(capsys, "check", "rope_neox", "--json")  # in process, graded warm
+    checked = cli_run(capfd, "check", "rope_neox", "--json")  # in process, graded warm
     assert checked.returncode == 1
     assert '"api.not_implemented"' in checked.stdout
 
 
-def test_scorecard_explains_in_chinese(isolated_places, warm_grading, capsys):
+def test_scorecard_explains_in_chinese(isolated_places, warm_grading, capfd):
     workspace = isolated_places["workspace"]
     workspace.mkdir(parents=True)
     fixture = FIXTURES / "rope" / "half_split.py"
     (workspace / "rope.py").write_text(fixture.read_text())
-    shown = cli_run(capsys, "check", "rope", "--lang", "zh")  # in process, graded warm
+    shown = cli_run(capfd, "check", "rope", "--lang", "zh")  # in process, graded warm
     assert shown.returncode == 1
     zh = catalog.diagnoses("zh")["rope.half_split"]["says"]
     assert zh[:12] in shown.stdout.replace("\n", "")
