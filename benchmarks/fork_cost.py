@@ -17,8 +17,10 @@ apply, which is how allocator settings were compared.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -71,7 +73,7 @@ def main() -> None:
         if pid == 0:
             os.close(read)
             a, b = one_run(), one_run()
-            os.write(write, repr((a, b)).encode())
+            os.write(write, json.dumps([a, b]).encode())
             os._exit(0)
         os.close(write)
         data = b""
@@ -79,7 +81,7 @@ def main() -> None:
             data += chunk
         os.close(read)
         os.waitpid(pid, 0)
-        a, b = eval(data)  # our own child's repr of two (seconds, faults) pairs
+        a, b = json.loads(data)  # two (seconds, faults) pairs
         first.append(a)
         second.append(b)
 
@@ -94,6 +96,7 @@ def main() -> None:
     once = show("forked child, first run", first)
     show("forked child, second run", second)
     print(f"a forked child's first run costs {once / base:.2f}x the steady state")
+    shutil.rmtree(scratch, ignore_errors=True)
     os._exit(0)  # skip tearing down torch
 
 

@@ -31,9 +31,11 @@ worker never loads a reference.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
 import json
 import os
+import resource
 import select
 import signal
 import socket
@@ -41,6 +43,10 @@ import sys
 import time
 import traceback
 from typing import Any
+
+# fcntl and resource are for the grade's child, after its request: imported with
+# this module, before any fork, so that nothing on a path learner code can write
+# to is imported then.
 
 ROLES = ("learner", "judge")
 DEFAULT_SEED = 0  # `drillpe check --seed`'s default: the seed nearly every grade uses
@@ -311,9 +317,7 @@ def _spare_child(preloaded: dict, control: int, channel: socket.socket) -> int:
 def _learner_child(request: dict, preloaded: dict, fds: list[int]) -> int:
     """In the child, once its request came: become a cold learner process, then run the grade."""
     # deferred: torch and each role's modules load only in the worker that plays the role
-    import fcntl
     import importlib
-    import resource
 
     from drillpe.grading import learner
 
@@ -480,7 +484,7 @@ def _empty_private_folders() -> set[str]:
         except OSError:
             continue
         folders = []
-        for root, dirs, files in os.walk(top, onerror=None):
+        for root, dirs, files in os.walk(top):
             kept = []
             for name in dirs:
                 path = os.path.join(root, name)
@@ -526,11 +530,6 @@ def serve_learner(private_tmp: bool = False) -> int:
         _single_threaded(_warm_up, "learner")
     except Exception:
         traceback.print_exc()
-    # Modules the grade's child would import after its request: loaded here, before
-    # any fork, so that nothing on a path learner code can write to is imported then.
-    import fcntl  # noqa: F401
-    import resource  # noqa: F401
-
     layout = _empty_private_folders() if private_tmp else set()
     send_message(control, {"ready": True})
     spare = None
