@@ -1,7 +1,35 @@
 """Grading: runs in child processes only (it imports torch).
 
 Graders import their API from here: ``from drillpe.grading import Grader, Fail, ...``.
+
+Every grading process starts here, so torch is imported here first, the cheap
+way (benchmarks/startup.py measures it):
+
+- with the cyclic garbage collector paused. Importing torch makes some 200,000
+  objects, none of them garbage, and the collector walked them over and over
+  while they were made: about a fifth of the import's CPU on a 2-core machine.
+  They are then frozen (``gc.freeze``): no later collection walks them either,
+  and a warm worker's forked children do not copy their pages to do so.
+- with numpy's OpenBLAS on one thread, unless the environment says otherwise.
+  torch imports numpy, and OpenBLAS starts a thread per core that spins while
+  the import goes on. drillpe's graders run torch on one thread anyway, and a
+  bench's ``--threads`` is torch's.
 """
+
+import gc
+import os
+import sys
+
+if "torch" not in sys.modules:
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    _collecting = gc.isenabled()
+    gc.disable()
+    try:
+        import torch  # noqa: F401
+    finally:
+        gc.freeze()
+        if _collecting:
+            gc.enable()
 
 from drillpe.grading.api import (
     Case,

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import io
 import json
 import os
@@ -129,6 +130,28 @@ def _warm_up(role: str) -> None:
         torch.unravel_index(torch.tensor(3), (2, 2))
 
 
+def _get_ready(role: str) -> dict[str, tuple[Any, Any]]:
+    """Preload and warm up, with the garbage collector paused: what this makes
+    (graders, every case's inputs, the learner side's sympy) lives as long as
+    the worker, so a collection would only walk it. Frozen after
+    (``gc.freeze``), as drillpe.grading froze torch's objects: neither the
+    worker nor a child it forks walks them again, and a child's collections do
+    not write to, and so copy, the worker's pages."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        preloaded = _single_threaded(_preload, role)
+        try:
+            _single_threaded(_warm_up, role)
+        except Exception:  # only an optimisation: a child pays the cost instead
+            traceback.print_exc()
+    finally:
+        gc.freeze()
+        if collecting:
+            gc.enable()
+    return preloaded
+
+
 def _stdio(stdin_fd: int, log_path: str) -> None:
     """Point fds 0, 1, 2 and sys.std* where a cold judge's would be."""
     os.dup2(stdin_fd, 0)
@@ -223,11 +246,7 @@ def serve_judge() -> int:
         replies.write(json.dumps(message) + "\n")
         replies.flush()
 
-    preloaded = _single_threaded(_preload, "judge")
-    try:
-        _single_threaded(_warm_up, "judge")
-    except Exception:  # only an optimisation: a child pays the cost instead
-        traceback.print_exc()
+    preloaded = _get_ready("judge")
     reply({"ready": True, "pid": os.getpid()})
     while True:
         line = requests.readline()
@@ -525,11 +544,7 @@ def serve_learner(private_tmp: bool = False) -> int:
     # over the next grade's child and fds.
     lifeline.keep_private()
     control = socket.socket(fileno=CONTROL_FD)
-    preloaded = _single_threaded(_preload, "learner")
-    try:
-        _single_threaded(_warm_up, "learner")
-    except Exception:
-        traceback.print_exc()
+    preloaded = _get_ready("learner")
     layout = _empty_private_folders() if private_tmp else set()
     send_message(control, {"ready": True})
     spare = None
