@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_cli
+from conftest import ROOT, cli_run, run_cli
 
 from drillpe import render
 from drillpe.launch.runner import GradeRequest, grade
@@ -277,14 +277,16 @@ def test_chinese_text_on_a_latin1_terminal(isolated_places):
     ({"minutes": 1e308}, "minutes"),
     ({"started_at": 1e300}, "started_at"),
 ])
-def test_a_hand_edited_mock_session_is_named_not_a_crash(change, field, isolated_places):
-    assert run_cli("mock", "start", "--no-live", "-e", "rope").returncode == 0
+def test_a_hand_edited_mock_session_is_named_not_a_crash(change, field, isolated_places, capsys):
+    # In this process (cli._run maps errors to exit codes and prints a bug's
+    # traceback exactly as the command's own process does): 36 CLI processes fewer.
+    assert cli_run(capsys, "mock", "start", "--no-live", "-e", "rope").returncode == 0
     state = next((isolated_places["home"] / "mock").glob("*/session.json"))
     data = json.loads(state.read_text())
     data.update(change)
     state.write_text(json.dumps(data))
     for command in (("mock", "status"), ("mock", "submit", "--no-questions")):
-        res = run_cli(*command)
+        res = cli_run(capsys, *command)
         assert res.returncode == 2, res.stderr
         assert f"field {field}" in res.stderr and "Traceback" not in res.stderr
 

@@ -359,31 +359,39 @@ def test_last_hint_code_is_shown_line_by_line_in_a_pipe():
     assert all(line in rows for line in expected), res.stdout  # each on a row, in order
 
 
-def test_the_workspace_is_found_from_a_subfolder_and_never_doubled(isolated_places, tmp_path):
+def test_the_workspace_is_found_from_a_subfolder_and_never_doubled(isolated_places, tmp_path,
+                                                                  monkeypatch, capsys):
     """Like git: from a subfolder of the project (or inside the workspace) drillpe
     finds ./drillpe-workspace above; from an unrelated folder it says where the
-    file was started and never advises `start`, which would write a second stub."""
-    env = {"DRILLPE_WORKSPACE": ""}
+    file was started and never advises `start`, which would write a second stub.
+    In this process, from each folder in turn (11 CLI processes fewer): the search
+    starts from the working folder, whoever asks."""
+    monkeypatch.setenv("DRILLPE_WORKSPACE", "")
+
+    def run_in(folder, *args):
+        monkeypatch.chdir(folder)
+        return cli_run(capsys, *args)
+
     project = tmp_path / "project"
     (project / "src" / "deep").mkdir(parents=True)
-    assert run_cli("start", "rope", cwd=project, env=env).returncode == 0
+    assert run_in(project, "start", "rope").returncode == 0
     mine = project / "drillpe-workspace" / "rope.py"
     for folder in (project / "src" / "deep", project / "drillpe-workspace"):
-        res = run_cli("reveal", "rope", "--diff", cwd=folder, env=env)
+        res = run_in(folder, "reveal", "rope", "--diff")
         assert res.returncode == 0, res.stderr
-        res = run_cli("start", "rope", cwd=folder, env=env)
+        res = run_in(folder, "start", "rope")
         assert res.returncode == 2 and "already exists" in res.stderr
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     for args in (("check", "rope"), ("check",), ("watch", "rope"), ("reveal", "rope", "--diff"),
                  ("bench", "rope")):
-        res = run_cli(*args, cwd=elsewhere, env=env)
+        res = run_in(elsewhere, *args)
         assert res.returncode == 2, (args, res.stderr)
         said = " ".join(res.stderr.split())
         assert str(mine.parent) in said and "drillpe start" not in said, (args, said)
     assert not (elsewhere / "drillpe-workspace").exists()
     # never started anywhere: then `start` is the right advice
-    res = run_cli("check", "alibi", cwd=elsewhere, env=env)
+    res = run_in(elsewhere, "check", "alibi")
     assert res.returncode == 2 and "drillpe start alibi" in res.stderr
 
 

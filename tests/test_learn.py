@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import cli_run, run_cli
 from rich.cells import cell_len
 
 from drillpe import devtools
@@ -66,11 +66,16 @@ def test_formula_and_example_lines_fit_an_80_column_terminal(lang):
 
 @pytest.mark.parametrize("exercise_id", IDS)
 @pytest.mark.parametrize("lang", ["en", "zh"])
-def test_learn_shows_formula_example_heatmap_and_notice(exercise_id, lang):
+def test_learn_shows_formula_example_heatmap_and_notice(exercise_id, lang, isolated_places,
+                                                      monkeypatch, capsys):
     lesson = lessons.lesson(exercise_id)
     texts = lessons.texts(exercise_id, lesson.numbers, lang)
     labels = lessons.labels(lang)
-    res = run_cli("learn", exercise_id, "--lang", lang, env=WIDE)
+    # In this process (20 CLI processes fewer); test_a_pipe_gets_a_character_picture
+    # runs the command as a process.
+    for name, value in WIDE.items():
+        monkeypatch.setenv(name, value)
+    res = cli_run(capsys, "learn", exercise_id, "--lang", lang)
     assert res.returncode == 0, res.stderr
     out = res.stdout
     for line in texts["formula"].splitlines() + texts["example"].splitlines():
@@ -86,6 +91,7 @@ def test_learn_shows_formula_example_heatmap_and_notice(exercise_id, lang):
 
 def test_a_pipe_gets_a_character_picture():
     res = run_cli("learn", "rope", env=WIDE)
+    assert "\x1b[" not in res.stdout  # a pipe gets no colour
     rows = grid_rows(res.stdout, lessons.lesson("rope").heatmap)
     assert rows[0].split(None, 1)[1] == "@@" * 32  # position 0: cos 0 = 1 in every pair
     assert len(set("".join(rows))) > 6  # a picture, not one repeated character

@@ -7,7 +7,7 @@ import json
 import sqlite3
 
 import pytest
-from conftest import run_cli
+from conftest import cli_run, run_cli
 
 from drillpe.data import bundle
 from drillpe.practice.keys import split_keys
@@ -163,23 +163,26 @@ def test_the_model_answer_is_refused_until_a_pass_or_a_reveal(isolated_places):
 
 
 def test_export_and_import_round_trip_and_a_second_import_adds_nothing(isolated_places,
-                                                                       tmp_path, monkeypatch):
+                                                                       tmp_path, monkeypatch,
+                                                                       capsys):
+    # In this process (ten CLI processes fewer): what is exported, imported and refused
+    # does not depend on the process it ran in.
     record_three(isolated_places["home"])
     out = tmp_path / "timeline.jsonl"
-    exported = run_cli("history", "--export", out)
+    exported = cli_run(capsys, "history", "--export", out)
     assert exported.returncode == 0, exported.stderr
     lines = out.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 3 and json.loads(lines[0])["source"] == edit(1)
-    again = run_cli("history", "--export", out, "rope")  # the earlier export is kept
+    again = cli_run(capsys, "history", "--export", out, "rope")  # the earlier export is kept
     assert again.returncode == 0 and "moved to" in again.stdout
     assert [p.read_text(encoding="utf-8").splitlines() for p in tmp_path.glob("timeline.*")] \
         == [lines, lines]
     assert json.loads(lines[2])["report"]["passed"] is True
     other = tmp_path / "other-home"
     monkeypatch.setenv("DRILLPE_HOME", str(other))
-    first = run_cli("history", "--import", out)
+    first = cli_run(capsys, "history", "--import", out)
     assert first.returncode == 0 and "3 new, 0 already here" in first.stdout, first.stderr
-    again = run_cli("history", "--import", out)
+    again = cli_run(capsys, "history", "--import", out)
     assert "0 new, 3 already here" in again.stdout
     there = History(other)
     entries = there.timeline("rope")
@@ -189,7 +192,7 @@ def test_export_and_import_round_trip_and_a_second_import_adds_nothing(isolated_
     assert there.exercise_summary("rope")["passes"] == 1
     # a line that is not an attempt: nothing of the file is imported
     out.write_text(lines[0] + "\n{\"format\": \"other\"}\n", encoding="utf-8")
-    broken = run_cli("history", "--import", out)
+    broken = cli_run(capsys, "history", "--import", out)
     assert broken.returncode == 2 and "line 2" in broken.stderr
     # values that would break every screen later are refused at the door
     first = json.loads(lines[0])
@@ -197,10 +200,10 @@ def test_export_and_import_round_trip_and_a_second_import_adds_nothing(isolated_
                                ("score", 7.5, "between 0 and 1"),
                                ("duration_s", -3.0, "duration_s")):
         out.write_text(json.dumps({**first, field: value}) + "\n", encoding="utf-8")
-        refused = run_cli("history", "--import", out)
+        refused = cli_run(capsys, "history", "--import", out)
         assert refused.returncode == 2 and says in refused.stderr, (field, refused.stderr)
         assert "Traceback" not in refused.stderr
-    assert run_cli("history", "rope").returncode == 0
+    assert cli_run(capsys, "history", "rope").returncode == 0
 
 
 def test_retention_drops_old_sources_but_never_an_attempt(isolated_places, monkeypatch):
