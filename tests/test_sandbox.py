@@ -476,6 +476,119 @@ def test_a_forged_done_word_and_a_planted_report_fail_warm_without_the_sandbox(m
         assert not again.passed and "rope.half_split" in again.diagnoses
 
 
+FORGED_PASS = {"exercise": "rope", "file": "x.py", "device": "cpu", "passed": True, "score": 1.0,
+               "duration_s": 0.1, "error": None, "seed": 0,
+               "checks": [{"id": "file.loads", "title": "forged", "level": "core",
+                           "status": "pass", "message": "forged", "diagnosis": [], "case": None}]}
+
+
+def _forge_judge_children(worker_pid: int, stop, hits: list) -> None:
+    """What another grade's unsandboxed code (or any process of the same user, or
+    root) can do to a warm grade in flight: for each judge child of ``worker_pid``,
+    plant a passing report in its run folder and write "0" into each of its
+    write-only pipes, the word a judge child says once its report is written."""
+    done = set()
+    while not stop.is_set():
+        try:
+            with open(f"/proc/{worker_pid}/task/{worker_pid}/children") as fh:
+                children = [int(p) for p in fh.read().split()]
+        except OSError:
+            children = []
+        for pid in children:
+            if pid in done:
+                continue
+            try:
+                cwd = os.readlink(f"/proc/{pid}/cwd")
+                if not os.path.basename(cwd).startswith("drillpe-run-"):
+                    continue
+                Path(cwd, "report.json").write_text(json.dumps(FORGED_PASS))
+                for fd in os.listdir(f"/proc/{pid}/fd"):
+                    if fd in ("0", "1", "2"):
+                        continue
+                    link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    with open(f"/proc/{pid}/fdinfo/{fd}") as fh:
+                        flags = int(fh.read().split("flags:")[1].split()[0], 8)
+                    if link.startswith("pipe:") and flags & 3 == 1:
+                        w = os.open(f"/proc/{pid}/fd/{fd}", os.O_WRONLY | os.O_NONBLOCK)
+                        os.write(w, b"0\n")
+                        os.close(w)
+                        hits.append(pid)
+                done.add(pid)
+            except (OSError, IndexError, ValueError):
+                continue
+        time.sleep(0.002)
+
+
+@needs_namespaces
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root reaches a non-dumpable judge's "
+                                               "pipes through /proc")
+def test_a_sandboxed_warm_grade_ignores_a_done_word_and_report_from_outside(monkeypatch):
+    """CI once failed a grade this way: another test's unsandboxed attack (running as
+    root) wrote "0" into a sandboxed warm grade's judge child pipes and planted a
+    passing report, and that grade passed with the plant. The word now carries a
+    secret of the grade, and the report the digest of the bytes the judge wrote."""
+    import threading
+
+    from drillpe.launch.runner import GradeRequest, grade
+    from drillpe.launch.warm_pool import launcher
+
+    monkeypatch.setenv("DRILLPE_ISOLATION", "namespaces")
+    slow_wrong = (ROOT / "tests" / "fixtures" / "rope" / "half_split.py").read_text() + \
+        "\n_spin = sum(range(3_000_000))  # keeps the judge child waiting a moment\n"
+    folder = Path(os.environ.get("TMPDIR", "/tmp")) / f"drillpe-forge-{uuid.uuid4().hex}"
+    folder.mkdir()
+    try:
+        answer = folder / "rope.py"
+        answer.write_text(slow_wrong)
+        with launcher() as pool:
+            assert pool is not None
+            pool.wait_ready()
+            stop, hits = threading.Event(), []
+            forger = threading.Thread(target=_forge_judge_children,
+                                      args=(pool.judge_worker.proc.pid, stop, hits))
+            forger.start()
+            try:
+                result = grade(GradeRequest("rope", answer, timeout=60), launcher=pool)
+            finally:
+                stop.set()
+                forger.join()
+            assert hits, "the forger never reached a judge child's pipes"
+            assert result.isolation == "namespaces" and not result.passed
+            assert "forged" not in json.dumps(result.to_dict())
+            assert "rope.half_split" in result.diagnoses
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@needs_namespaces
+def test_a_report_replaced_after_the_judge_wrote_it_is_refused(monkeypatch):
+    """The window the digest closes: a report replaced between the judge child's
+    write and the CLI's read (here by the test, right after the worker's answer)."""
+    from drillpe.launch import warm_pool
+    from drillpe.launch.runner import GradeRequest, grade
+    from drillpe.launch.warm_pool import launcher
+
+    monkeypatch.setenv("DRILLPE_ISOLATION", "namespaces")
+    finish = warm_pool.WarmJudge.finish
+    replaced = []
+
+    def finish_then_replace(self, end, timeout, sandboxed=False):
+        rc = finish(self, end, timeout, sandboxed)
+        run_dir = Path(self.log).parent  # the judge's log lies in the grade's run folder
+        (run_dir / "report.json").write_text(json.dumps(FORGED_PASS))
+        replaced.append(self.report_sha256)
+        return rc
+
+    monkeypatch.setattr(warm_pool.WarmJudge, "finish", finish_then_replace)
+    with launcher() as pool:
+        result = grade(GradeRequest("rope", ROOT / "tests" / "fixtures" / "rope" /
+                                    "half_split.py", timeout=60), launcher=pool)
+    assert replaced and replaced[0] is not None  # the sandboxed grade's judge said its digest
+    assert not result.passed and "forged" not in json.dumps(result.to_dict())
+    assert "rules.tampering" in result.diagnoses
+    assert "replaced drillpe's report" in result.error["message"]
+
+
 @needs_namespaces
 def test_a_grade_cannot_take_over_the_next_warm_grade(monkeypatch):
     """A grade's code started a process that rewrote the warm learner worker through

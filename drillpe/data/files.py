@@ -55,5 +55,8 @@ def _umask() -> int:
     return mask
 
 
-def write_json(path: Path, data: Any) -> None:
-    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+def write_json(path: Path, data: Any) -> bytes:
+    """``data`` as JSON, written atomically; returns the bytes written."""
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    write_atomic(path, text)
+    return text.encode("utf-8", errors="replace")  # as write_beside encodes it

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import importlib.util
 import json
 import linecache
@@ -907,6 +908,12 @@ def judge_while_waiting(path: Path, checks: list[Check], ctx: JudgeContext,
         wait = _ahead.step()
 
 
+# The SHA-256 of the report this process wrote (run() sets it): a warm judge child
+# passes it on with its word that it is done (drillpe.grading.warm_worker), and the
+# CLI reads the report only if the file still holds those bytes.
+report_sha256: str | None = None
+
+
 def run(args: argparse.Namespace, grader=None, reference=None) -> int:
     """One judge run. ``grader`` and ``reference`` may come preloaded from a
     warm worker (drillpe.grading.warm_worker), which forks a fresh process for every run."""
@@ -930,7 +937,9 @@ def run(args: argparse.Namespace, grader=None, reference=None) -> int:
                                                               args.file))
     result = grade(args.exercise, args.file, args.run_dir, device, args.seed, end, static,
                    grader, reference, consequence=args.consequence)
-    write_json(args.run_dir / REPORT_FILE, result.to_dict())
+    written = write_json(args.run_dir / REPORT_FILE, result.to_dict())
+    global report_sha256
+    report_sha256 = hashlib.sha256(written).hexdigest()
     return 0
 
 

@@ -10,6 +10,11 @@ The judge worker talks JSON lines on its stdin and stdout:
     <- {"pid": N}                    the child runs drillpe.grading.judge.run(args)
     -> {"end": {...}}                forwarded to the child's stdin
     <- {"returncode": N}             the child is gone (negative: killed by that signal)
+    <- {"returncode": N, "report_sha256": HEX}
+                                     with "early": true in the end message, only for a
+                                     learner in the namespace sandbox: the child said
+                                     it is done (and what its report's bytes hash to),
+                                     on a pipe of its own, with a secret of the grade
 
 The learner worker runs in the sandbox like a cold learner process, and
 talks over the Unix socket on its fd 3; each request carries the grade's
@@ -37,6 +42,7 @@ import io
 import json
 import os
 import resource
+import secrets
 import select
 import signal
 import socket
@@ -173,30 +179,52 @@ def _rebind_std() -> None:
                                                    line_buffering=True)
 
 
-def _say_done(fd: int, code: int) -> None:
-    """The judge child, once every file is written: its exit status, ahead of its exit."""
+def _say_done(fd: int, token: str, code: int, report_sha256: str | None) -> None:
+    """The judge child, once every file is written: its exit status and the digest
+    of the report it wrote, ahead of its exit. ``token`` is the grade's secret (made
+    by the worker before the fork, so only the worker and this child hold it): a
+    line without it, written into the pipe by another process, is not this word.
+    Never blocks: a pipe someone filled costs the early answer, not the exit."""
     try:
-        os.write(fd, f"{code}\n".encode())
+        os.set_blocking(fd, False)
+        os.write(fd, f"{token} {code} {report_sha256 or '-'}\n".encode())
     except OSError:
         pass
 
 
-def _done_code(fd: int) -> int | None:
-    """What the judge child said before exiting; None when it ended without a
-    word (killed, or it died): then only its exit status tells."""
+DONE_WORD_MAX = 64 * 1024  # what the worker reads of the pipe before giving up on the word
+
+
+def _done_word(fd: int, token: str) -> tuple[int, str | None] | None:
+    """(exit status, report digest) as the judge child said them before exiting;
+    None when it ended without a word (killed, or it died) or the pipe held only
+    lines without the grade's token: then only its exit status tells."""
     data = b""
     try:
-        while not data.endswith(b"\n"):
-            chunk = os.read(fd, 64)
+        while len(data) < DONE_WORD_MAX:
+            chunk = os.read(fd, 4096)
             if not chunk:
                 break
             data += chunk
+            for line in data.split(b"\n")[:-1]:
+                said = _parse_word(line, token)
+                if said is not None:
+                    return said
     except OSError:
-        data = b""
+        pass
     finally:
         os.close(fd)
-    text = data.decode("ascii", "replace").strip()
-    return int(text) if data.endswith(b"\n") and text.lstrip("-").isdigit() else None
+    return None
+
+
+def _parse_word(line: bytes, token: str) -> tuple[int, str | None] | None:
+    parts = line.decode("ascii", "replace").split(" ")
+    if len(parts) != 3 or not secrets.compare_digest(parts[0], token):
+        return None
+    code, digest = parts[1], parts[2]
+    if not code.lstrip("-").isdigit():
+        return None
+    return int(code), None if digest == "-" else digest
 
 
 def _leave(code: int) -> None:
@@ -224,6 +252,11 @@ def _judge_child(request: dict, preloaded: dict, stdin_fd: int) -> int:
     args = judge.parse_args(request["args"])
     grader, reference = preloaded.get(args.exercise, (None, None))
     return judge.run(args, grader=grader, reference=reference)
+
+
+def _report_sha256() -> str | None:
+    judge = sys.modules.get("drillpe.grading.judge")
+    return getattr(judge, "report_sha256", None)
 
 
 def serve_judge() -> int:
@@ -255,6 +288,7 @@ def serve_judge() -> int:
         request = json.loads(line)
         child_stdin, end_writer = os.pipe()
         done_reader, done_writer = os.pipe()
+        token = secrets.token_hex(16)
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
         pid = os.fork()
@@ -270,7 +304,7 @@ def serve_judge() -> int:
             except BaseException:
                 traceback.print_exc()
             finally:
-                _say_done(done_writer, code)
+                _say_done(done_writer, token, code, _report_sha256())
                 _leave(code)
         os.close(child_stdin)
         os.close(done_writer)
@@ -288,13 +322,14 @@ def serve_judge() -> int:
         # outside it, code running as the same user can reach this pipe through /proc.
         said = None
         if message.get("early") is True:
-            said = _done_code(done_reader)
+            said = _done_word(done_reader, token)
         else:
             os.close(done_reader)
         if said is not None:
             # The report is written: answer now, and let the kernel tear down the
             # child's copy of this worker (10-15 ms) while the CLI draws the scorecard.
-            reply({"returncode": said})
+            # The digest lets the CLI refuse a report another process put in its place.
+            reply({"returncode": said[0], "report_sha256": said[1]})
         _, status = os.waitpid(pid, 0)
         if said is None:
             reply({"returncode": os.waitstatus_to_exitcode(status)})

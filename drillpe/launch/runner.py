@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import secrets
@@ -292,7 +293,14 @@ def _judge(launcher, judge, job: contract.Grade, run_dir: Path, end: contract.Le
             return _harmed_report(job, "your code changed drillpe's run folder")
         if rc == 0 and report_path.is_file():
             try:
-                return json.loads(report_path.read_text(encoding="utf-8"))
+                data = report_path.read_bytes()
+                expected = getattr(judge, "report_sha256", None)
+                if expected is not None and hashlib.sha256(data).hexdigest() != expected:
+                    # Only a process outside this grade's sandbox can have done it:
+                    # whatever it wrote decides nothing, and the grade fails.
+                    return _harmed_report(job, "another process replaced drillpe's report "
+                                               "after its judge wrote it")
+                return json.loads(data.decode("utf-8"))
             except (OSError, ValueError) as exc:
                 raise DrillpeBug(f"the judge's report cannot be read: {exc}") from None
         text = judge.log_tail()

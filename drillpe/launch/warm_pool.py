@@ -142,6 +142,9 @@ class WarmJudge:
         self.log = log
         self.returncode: int | None = None
         self._end_sent = False
+        # what the child's report hashes to, when it said so (finish): the runner
+        # reads the report only if the file still holds those bytes
+        self.report_sha256: str | None = None
 
     @property
     def pid(self) -> int:
@@ -188,6 +191,8 @@ class WarmJudge:
             self.worker.busy = True  # out of step: replaced before the next grade
             return None
         self.returncode = int(message["returncode"])
+        digest = message.get("report_sha256")
+        self.report_sha256 = digest if isinstance(digest, str) else None
         self.worker.busy = False
         return self.returncode
 
