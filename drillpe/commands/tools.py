@@ -48,7 +48,7 @@ def bench(
         "--threads", metavar="N", min=0, max=1024, help="CPU threads for torch (one by default: steadier on a busy "
         "machine; 0 = torch's default).")] = 1,
     budget: Annotated[float, typer.Option(
-        "--budget", metavar="SECONDS", min=0.05, max=600.0, callback=finite, help="Seconds of repeated runs for each side.")] = 2.0,
+        "--budget", metavar="SECONDS", min=0.05, max=600.0, callback=finite, help="Seconds of repeated runs for each side (with --quick, at most 0.3).")] = 2.0,
     quick: Annotated[bool, typer.Option(
         "--quick", help="Small inputs and few runs: a smoke test, not a measurement.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
@@ -92,7 +92,7 @@ def bench(
         if not path.is_file():
             raise UsageError(f"no such file: {file}")
     options = BenchOptions(device=device.value, dtype=dtype.value, threads=threads, seed=seed,
-                           budget_s=0.3 if quick else budget, quick=quick, timeout_s=timeout,
+                           budget_s=min(budget, 0.3) if quick else budget, quick=quick, timeout_s=timeout,
                            compile=use_compile)
     with render.Progress(enabled=not as_json) as status:
         status.say(catalog.ui("progress_bench", id=exercise.id, device=device.value))
