@@ -6,7 +6,9 @@ Prints the median of N runs for: a one-command typer app that prints a rich
 table (benchmarks/baseline_app.py, the floor for any typer/rich CLI), `python -c "import torch"` (the floor
 for anything that grades), the same import leaving with os._exit (grading's
 processes skip Python's teardown of torch, 0.3-0.6 s, and this baseline
-does too: against it, the check's own cost shows), `drillpe --help`,
+does too: against it, the check's own cost shows), torch imported the way
+drillpe's grading processes import it (drillpe.grading: the garbage
+collector paused, numpy's OpenBLAS on one thread), `drillpe --help`,
 `drillpe list`, `drillpe start`, `drillpe check EXERCISE` on the reference
 solution (with the namespace sandbox, and again with DRILLPE_ISOLATION=guard:
 the sandbox's cost), and each as a ratio to its baselines. Ratios, not
@@ -64,6 +66,10 @@ def main() -> None:
             ("python -c 'import torch'", [py, "-c", "import torch"], None),
             ("the same, without torch's teardown", [py, "-c", "import torch, os; os._exit(0)"],
              None),
+            # drillpe.grading imports torch with the collector paused and numpy's
+            # OpenBLAS on one thread, as every grading process starts
+            ("torch as grading imports it", [py, "-c", "import drillpe.grading, os; os._exit(0)"],
+             (2,)),
             ("drillpe --help", [*drillpe, "--help"], (0,)),
             ("drillpe list", [*drillpe, "list"], (0,)),
             ("drillpe list --lang zh", [*drillpe, "list", "--lang", "zh"], (0,)),
