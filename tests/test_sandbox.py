@@ -589,6 +589,65 @@ def test_a_report_replaced_after_the_judge_wrote_it_is_refused(monkeypatch):
     assert "replaced drillpe's report" in result.error["message"]
 
 
+@pytest.mark.parametrize("how", ["replaced", "no digest"])
+def test_a_cold_report_is_read_only_with_its_judges_digest(how, monkeypatch):
+    """A cold judge (and the one that replaces a killed warm judge child) writes its
+    report's digest down a pipe to the CLI: a report replaced after it was written,
+    or one without a digest, is refused. A process of the same user killed a warm
+    judge child and swapped the report the fresh cold judge wrote, and a wrong
+    answer passed, before the cold judge had a digest."""
+    from drillpe.launch import cold
+    from drillpe.launch.runner import GradeRequest, grade
+
+    finish = cold.ColdJudge.finish
+
+    def finish_then_tamper(self, end, timeout, sandboxed=False):
+        rc = finish(self, end, timeout, sandboxed)
+        if how == "replaced":
+            (Path(self.log).parent / "report.json").write_text(json.dumps(FORGED_PASS))
+        else:
+            self.report_sha256 = None
+        return rc
+
+    monkeypatch.setattr(cold.ColdJudge, "finish", finish_then_tamper)
+    result = grade(GradeRequest("rope", ROOT / "tests" / "fixtures" / "rope" / "half_split.py",
+                                timeout=60))
+    assert not result.passed and "forged" not in json.dumps(result.to_dict())
+    assert "rules.tampering" in result.diagnoses
+    assert ("replaced drillpe's report" if how == "replaced" else "without the digest") \
+        in result.error["message"]
+
+
+def test_the_judge_childs_word_is_found_behind_other_writes_and_not_waited_on_forever():
+    """The warm worker reads its judge child's word (after the grade's secret) even
+    when another process wrote into the pipe first, and stops waiting when the child
+    is gone although another process still holds the pipe open."""
+    from drillpe.grading.warm_worker import _done_word, _find_word
+
+    token, digest = "ab" * 16, "c" * 64
+    assert _find_word(f"x0\n{token} 0 {digest}\n".encode(), token) == (0, digest)
+    assert _find_word(f"0 {digest}\n".encode(), token) is None  # no secret
+    assert _find_word(f"{token} --0 {digest}\n".encode(), token) is None
+    assert _find_word(f"{token} 0 -\n".encode(), token) == (0, None)
+    read, write = os.pipe()
+    held = os.dup(write)  # what an outsider holding the pipe open keeps
+    pid = os.fork()
+    if pid == 0:
+        os.write(write, b"x")  # glued to the word that follows
+        os.write(write, f"{token} 0 {digest}".encode())  # no newline: never a whole word
+        os._exit(0)
+    os.close(write)
+    pidfd = os.pidfd_open(pid)
+    started = time.monotonic()
+    try:
+        assert _done_word(read, token, pidfd) is None
+    finally:
+        os.close(pidfd)
+        os.close(held)
+        os.waitpid(pid, 0)
+    assert time.monotonic() - started < 5
+
+
 @needs_namespaces
 def test_a_grade_cannot_take_over_the_next_warm_grade(monkeypatch):
     """A grade's code started a process that rewrote the warm learner worker through

@@ -29,6 +29,7 @@ import hashlib
 import importlib.util
 import json
 import linecache
+import os
 import re
 import select
 import sys
@@ -879,6 +880,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--run-dir", required=True, type=Path)
     parser.add_argument("--consequence", action="store_true",
                         help="also judge the grader's consequence checks (report: consequence)")
+    parser.add_argument("--digest-fd", type=int, default=None,
+                        help="a pipe to the CLI: the SHA-256 of the report, once it is written")
     return parser.parse_args(argv)
 
 
@@ -908,9 +911,10 @@ def judge_while_waiting(path: Path, checks: list[Check], ctx: JudgeContext,
         wait = _ahead.step()
 
 
-# The SHA-256 of the report this process wrote (run() sets it): a warm judge child
-# passes it on with its word that it is done (drillpe.grading.warm_worker), and the
-# CLI reads the report only if the file still holds those bytes.
+# The SHA-256 of the report this process wrote (run() sets it): a cold judge writes it
+# down --digest-fd, a warm judge child passes it on with its word that it is done
+# (drillpe.grading.warm_worker), and the CLI reads the report only if the file still
+# holds those bytes (its folder is the user's: another process could replace it).
 report_sha256: str | None = None
 
 
@@ -940,6 +944,11 @@ def run(args: argparse.Namespace, grader=None, reference=None) -> int:
     written = write_json(args.run_dir / REPORT_FILE, result.to_dict())
     global report_sha256
     report_sha256 = hashlib.sha256(written).hexdigest()
+    if args.digest_fd is not None:  # a cold judge: the CLI's private pipe
+        try:
+            os.write(args.digest_fd, f"{report_sha256}\n".encode())
+        except OSError:
+            pass  # the CLI then has no digest, and fails the grade
     return 0
 
 

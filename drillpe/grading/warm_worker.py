@@ -9,12 +9,13 @@ The judge worker talks JSON lines on its stdin and stdout:
     -> {"args": [...], "log": PATH, "cwd": DIR}
     <- {"pid": N}                    the child runs drillpe.grading.judge.run(args)
     -> {"end": {...}}                forwarded to the child's stdin
-    <- {"returncode": N}             the child is gone (negative: killed by that signal)
-    <- {"returncode": N, "report_sha256": HEX}
-                                     with "early": true in the end message, only for a
-                                     learner in the namespace sandbox: the child said
-                                     it is done (and what its report's bytes hash to),
-                                     on a pipe of its own, with a secret of the grade
+    <- {"returncode": N, "report_sha256": HEX or null}
+                                     the child is gone (negative: killed by that signal);
+                                     with "early": true in the end message (only for a
+                                     learner in the namespace sandbox), as soon as the
+                                     child says it is done. The child says it, and what
+                                     its report's bytes hash to, on a pipe of its own,
+                                     after a secret the worker made for the grade
 
 The learner worker runs in the sandbox like a cold learner process, and
 talks over the Unix socket on its fd 3; each request carries the grade's
@@ -41,6 +42,7 @@ import gc
 import io
 import json
 import os
+import re
 import resource
 import secrets
 import select
@@ -193,38 +195,58 @@ def _say_done(fd: int, token: str, code: int, report_sha256: str | None) -> None
 
 
 DONE_WORD_MAX = 64 * 1024  # what the worker reads of the pipe before giving up on the word
+WORD = re.compile(rb" (-?[0-9]{1,10}) ([0-9a-f]{64}|-)\n")
 
 
-def _done_word(fd: int, token: str) -> tuple[int, str | None] | None:
-    """(exit status, report digest) as the judge child said them before exiting;
-    None when it ended without a word (killed, or it died) or the pipe held only
-    lines without the grade's token: then only its exit status tells."""
+def _done_word(fd: int, token: str, pidfd: int | None) -> tuple[int, str | None] | None:
+    """(exit status, report digest) as the judge child said them; None when it
+    ended without a word (killed, or it died) or nothing in the pipe follows the
+    grade's token. ``pidfd``: the running child's, so that the wait ends when it
+    does, even if another process holds the pipe open; None once it is reaped.
+    Closes ``fd``."""
     data = b""
     try:
+        os.set_blocking(fd, False)
         while len(data) < DONE_WORD_MAX:
-            chunk = os.read(fd, 4096)
-            if not chunk:
+            said = _find_word(data, token)
+            if said is not None:
+                return said
+            gone = pidfd is None
+            if not gone:
+                gone = pidfd in select.select([fd, pidfd], [], [])[0]
+            try:
+                chunk = os.read(fd, 4096)
+            except BlockingIOError:
+                chunk = None
+            if chunk:
+                data += chunk
+            elif gone or chunk == b"":
                 break
-            data += chunk
-            for line in data.split(b"\n")[:-1]:
-                said = _parse_word(line, token)
-                if said is not None:
-                    return said
     except OSError:
         pass
     finally:
         os.close(fd)
-    return None
+    return _find_word(data, token)
 
 
-def _parse_word(line: bytes, token: str) -> tuple[int, str | None] | None:
-    parts = line.decode("ascii", "replace").split(" ")
-    if len(parts) != 3 or not secrets.compare_digest(parts[0], token):
+def _find_word(data: bytes, token: str) -> tuple[int, str | None] | None:
+    """The word after the grade's token, wherever it lies (another process may have
+    written into the pipe before it)."""
+    at = data.find(token.encode("ascii"))
+    if at < 0:
         return None
-    code, digest = parts[1], parts[2]
-    if not code.lstrip("-").isdigit():
+    match = WORD.match(data, at + len(token))
+    if match is None:
         return None
-    return int(code), None if digest == "-" else digest
+    digest = match.group(2).decode("ascii")
+    return int(match.group(1)), None if digest == "-" else digest
+
+
+def _pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):  # before Linux 5.3: wait for the kernel's status
+        return None
 
 
 def _leave(code: int) -> None:
@@ -321,10 +343,13 @@ def serve_judge() -> int:
         # Only trusted when the learner ran in the namespace sandbox (the runner says):
         # outside it, code running as the same user can reach this pipe through /proc.
         said = None
-        if message.get("early") is True:
-            said = _done_word(done_reader, token)
-        else:
-            os.close(done_reader)
+        pidfd = _pidfd(pid) if message.get("early") is True else None
+        if pidfd is not None:
+            try:
+                said = _done_word(done_reader, token, pidfd)
+            finally:
+                os.close(pidfd)
+            done_reader = None
         if said is not None:
             # The report is written: answer now, and let the kernel tear down the
             # child's copy of this worker (10-15 ms) while the CLI draws the scorecard.
@@ -332,7 +357,11 @@ def serve_judge() -> int:
             reply({"returncode": said[0], "report_sha256": said[1]})
         _, status = os.waitpid(pid, 0)
         if said is None:
-            reply({"returncode": os.waitstatus_to_exitcode(status)})
+            code = os.waitstatus_to_exitcode(status)
+            # The child is gone: its word, if it said one, waits in the pipe.
+            word = _done_word(done_reader, token, None) if done_reader is not None else None
+            reply({"returncode": code,
+                   "report_sha256": word[1] if word is not None and word[0] == code else None})
 
 
 # --------------------------------------------------------------------------- learner

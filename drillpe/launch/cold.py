@@ -17,10 +17,22 @@ class ColdJudge:
 
     def __init__(self, job: contract.Grade, run_dir: Path):
         self.log = run_dir / f"judge-{os.urandom(3).hex()}.log"
-        with open(self.log, "wb") as fh:
-            self.proc = processes.spawn(
-                processes.module_argv(contract.JUDGE, *job.judge_args(str(run_dir))),
-                stdin=subprocess.PIPE, stdout=fh, stderr=fh, cwd=run_dir)
+        # The report's digest comes back on a pipe of its own: the run folder is the
+        # user's, the pipe only the judge's and ours (neither process is dumpable).
+        self._digest, digest_w = os.pipe()
+        self.report_sha256: str | None = None
+        try:
+            with open(self.log, "wb") as fh:
+                self.proc = processes.spawn(
+                    processes.module_argv(contract.JUDGE, *job.judge_args(str(run_dir)),
+                                          "--digest-fd", str(digest_w)),
+                    stdin=subprocess.PIPE, stdout=fh, stderr=fh, cwd=run_dir,
+                    pass_fds=(digest_w,))
+        except BaseException:
+            os.close(self._digest)
+            raise
+        finally:
+            os.close(digest_w)
 
     def resume(self) -> bool:
         return processes.resume(self.proc)
@@ -37,16 +49,37 @@ class ColdJudge:
             pass
         rc = processes.wait_or_kill(self.proc, timeout)
         processes.finished(self.proc)
+        self.report_sha256 = _read_digest(self._digest)
+        self._close_digest()
         return rc
 
     def kill(self) -> None:
         processes.kill(self.proc)
+        self._close_digest()
+
+    def _close_digest(self) -> None:
+        if self._digest is not None:
+            os.close(self._digest)
+            self._digest = None
 
     def log_tail(self) -> str:
         try:
             return self.log.read_text(errors="replace")[-4000:]
         except OSError:
             return ""
+
+
+def _read_digest(fd: int | None) -> str | None:
+    """What the exited judge wrote down its digest pipe: one SHA-256 in hex, or None."""
+    if fd is None:
+        return None
+    os.set_blocking(fd, False)
+    try:
+        data = os.read(fd, 256)
+    except OSError:
+        return None
+    text = data.decode("ascii", "replace").strip()
+    return text if len(text) == 64 and all(c in "0123456789abcdef" for c in text) else None
 
 
 def hidden_places(extra: list[str] = ()) -> list[str]:

@@ -294,10 +294,15 @@ def _judge(launcher, judge, job: contract.Grade, run_dir: Path, end: contract.Le
         if rc == 0 and report_path.is_file():
             try:
                 data = report_path.read_bytes()
-                expected = getattr(judge, "report_sha256", None)
-                if expected is not None and hashlib.sha256(data).hexdigest() != expected:
-                    # Only a process outside this grade's sandbox can have done it:
-                    # whatever it wrote decides nothing, and the grade fails.
+                # The run folder is the user's: the judge's digest, on a channel of
+                # drillpe's own, says whether the file holds what the judge wrote. Only
+                # a process outside this grade's sandbox can have changed it: whatever
+                # it wrote decides nothing, and the grade fails.
+                expected = judge.report_sha256
+                if expected is None:
+                    return _harmed_report(job, "drillpe's judge ended without the digest "
+                                               "of its report")
+                if hashlib.sha256(data).hexdigest() != expected:
                     return _harmed_report(job, "another process replaced drillpe's report "
                                                "after its judge wrote it")
                 return json.loads(data.decode("utf-8"))
