@@ -121,7 +121,9 @@ def test_cold_and_warm_grades_run_the_same_entry_points():
     assert contract.LEARNER == learner.__name__ and contract.JUDGE == judge.__name__
     assert "module_argv(contract.LEARNER, *job.learner_args(deadline))" in \
         source(ColdLauncher.start_learner)
-    assert "module_argv(contract.JUDGE, *job.judge_args(str(run_dir)))" in source(ColdJudge)
+    # (a cold judge also gets the pipe its report's digest goes down: --digest-fd)
+    assert 'module_argv(contract.JUDGE, *job.judge_args(str(run_dir)), "--digest-fd", ' \
+        'str(digest_w))' in source(ColdJudge)
     for module in (learner, judge):
         assert "return run(parse_args(argv))" in source(module.main)
     # warm: the same arguments travel in the request, and the forked child runs run()
