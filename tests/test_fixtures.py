@@ -118,12 +118,13 @@ def test_cold_and_warm_grades_run_the_same_entry_points():
         return " ".join(inspect.getsource(fn).split())
 
     # cold: `python -m drillpe.grading.learner ARGS` / `python -m drillpe.grading.judge ARGS`
+    # (the judge's made private first: processes.module_argv(private=True))
     assert contract.LEARNER == learner.__name__ and contract.JUDGE == judge.__name__
     assert "module_argv(contract.LEARNER, *job.learner_args(deadline))" in \
         source(ColdLauncher.start_learner)
     # (a cold judge also gets the pipe its report's digest goes down: --digest-fd)
     assert 'module_argv(contract.JUDGE, *job.judge_args(str(run_dir)), "--digest-fd", ' \
-        'str(digest_w))' in source(ColdJudge)
+        'str(digest_w), private=True)' in source(ColdJudge)
     for module in (learner, judge):
         assert "return run(parse_args(argv))" in source(module.main)
     # warm: the same arguments travel in the request, and the forked child runs run()

@@ -821,7 +821,9 @@ def test_the_judges_keep_their_fds_and_memory_private():
     their fds or memory through /proc."""
     import inspect
 
-    from drillpe.grading import judge, warm_worker
+    from drillpe.grading import warm_worker
+    from drillpe.launch.cold import ColdJudge
+    from drillpe.launch.warm_pool import _JudgeWorker
 
     probe_code = ("import ctypes; from drillpe.launch import lifeline; "
                   "before = ctypes.CDLL(None).prctl(3, 0, 0, 0, 0); ok = lifeline.keep_private(); "
@@ -831,8 +833,75 @@ def test_the_judges_keep_their_fds_and_memory_private():
     assert res.stdout.split() == ["1", "True", "0"], res.stderr
     assert "lifeline.keep_private()" in inspect.getsource(warm_worker.serve_judge)
     assert "lifeline.keep_private()" in inspect.getsource(warm_worker.serve_learner)
-    assert "lifeline.keep_private()" in Path(judge.__file__).read_text().split(
-        'if __name__ == "__main__":')[1]
+    # and both are private before they import torch (the next test: what that does)
+    assert "private=True" in inspect.getsource(ColdJudge)
+    assert "private=True" in inspect.getsource(_JudgeWorker)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl")
+def test_a_cold_judge_is_private_before_it_imports_torch(tmp_path, monkeypatch):
+    """A cold judge imported torch (a second) before it made itself non-dumpable: a
+    process of the same user could open its digest pipe and its memory meanwhile. It
+    is private before it imports anything heavy now, and says so on the pipe that the
+    learner's supervisor waits on. A stand-in torch reports what it finds."""
+    from drillpe.launch import contract
+    from drillpe.launch.cold import ColdJudge
+
+    fake = tmp_path / "fake" / "torch"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text(
+        "import os\nfrom drillpe.launch import lifeline\n"
+        "open(os.environ['PROBE_OUT'], 'w').write(repr(lifeline.dumpable()))\nos._exit(0)\n")
+    monkeypatch.setenv("PYTHONPATH", str(fake.parent))
+    monkeypatch.setenv("PROBE_OUT", str(tmp_path / "seen"))
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    judge = ColdJudge(contract.Grade("rope", str(tmp_path / "rope.py"), "cpu", 0), run_dir)
+    try:
+        assert judge.proc.wait(60) == 0, judge.log_tail()
+        assert (tmp_path / "seen").read_text() == "False"
+        assert os.read(judge.private_signal, 8) == b"p"
+    finally:
+        judge.kill()
+
+
+@pytest.mark.parametrize("word", ["private", "ended"])
+def test_under_the_guard_learner_code_starts_only_once_the_judge_is_private(
+        word, tmp_path, isolated_places):
+    """Under the guard the learner's code runs as this user: its supervisor starts it
+    only once the grade's judge has said it is private (or has ended), so no learner
+    code runs while the judge is still open to it."""
+    from drillpe.launch.cold import ColdLauncher
+    from drillpe.launch.processes import Pipes
+
+    staged = tmp_path / "stage" / "rope.py"
+    staged.parent.mkdir()
+    staged.write_text("")
+    marker = tmp_path / "ran"
+    argv = [sys.executable, "-c", f"open({str(marker)!r}, 'w').close()"]
+    read, write = os.pipe()
+    pipes = Pipes.open(None, 0, None)
+    handle = ColdLauncher().start_process(argv, staged=staged, device="cpu", timeout=30,
+                                          pipes=pipes, level="guard", hidden=[],
+                                          log=tmp_path / "supervisor.log", judge_private=read)
+    pipes.started()
+    try:
+        time.sleep(0.5)
+        assert not marker.exists()
+        if word == "private":
+            os.write(write, b"p")
+        else:
+            os.close(write)
+            write = None
+        status = handle.wait(30)
+        assert status.returncode == 0 and status.setup_error is None, status
+        assert marker.exists()
+    finally:
+        handle.kill()
+        pipes.finish()
+        os.close(read)
+        if write is not None:
+            os.close(write)
 
 
 def test_a_supervisor_status_claiming_another_isolation_is_harm():

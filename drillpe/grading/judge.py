@@ -953,10 +953,8 @@ def run(args: argparse.Namespace, grader=None, reference=None) -> int:
 
 
 if __name__ == "__main__":
-    from drillpe.launch import lifeline
-
-    lifeline.tie()
-    lifeline.keep_private()
-    # Once the report is written, nothing is left to do: tearing down an
-    # interpreter that holds torch took 0.3-0.4 s, which the CLI waited out.
+    # Started private: lifeline.start_private ran before torch was imported
+    # (processes.module_argv(private=True)). Once the report is written, nothing is
+    # left to do: tearing down an interpreter that holds torch took 0.3-0.4 s, which
+    # the CLI waited out.
     leave_now(main())

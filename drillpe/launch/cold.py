@@ -9,7 +9,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from drillpe.launch import contract, processes, sandbox
+from drillpe.launch import contract, lifeline, processes, sandbox
 
 
 class ColdJudge:
@@ -20,19 +20,25 @@ class ColdJudge:
         # The report's digest comes back on a pipe of its own: the run folder is the
         # user's, the pipe only the judge's and ours (neither process is dumpable).
         self._digest, digest_w = os.pipe()
+        # It makes itself private before it imports torch, and says so here: the
+        # learner's supervisor waits for that word (``private_signal``).
+        self.private_signal, private_w = os.pipe()
         self.report_sha256: str | None = None
         try:
             with open(self.log, "wb") as fh:
                 self.proc = processes.spawn(
                     processes.module_argv(contract.JUDGE, *job.judge_args(str(run_dir)),
-                                          "--digest-fd", str(digest_w)),
+                                          "--digest-fd", str(digest_w), private=True),
                     stdin=subprocess.PIPE, stdout=fh, stderr=fh, cwd=run_dir,
-                    pass_fds=(digest_w,))
+                    env=processes.trusted_env({lifeline.PRIVATE_FD_ENV: str(private_w)}),
+                    pass_fds=(digest_w, private_w))
         except BaseException:
             os.close(self._digest)
+            os.close(self.private_signal)
             raise
         finally:
             os.close(digest_w)
+            os.close(private_w)
 
     def resume(self) -> bool:
         return processes.resume(self.proc)
@@ -50,17 +56,20 @@ class ColdJudge:
         rc = processes.wait_or_kill(self.proc, timeout)
         processes.finished(self.proc)
         self.report_sha256 = _read_digest(self._digest)
-        self._close_digest()
+        self._close_pipes()
         return rc
 
     def kill(self) -> None:
         processes.kill(self.proc)
-        self._close_digest()
+        self._close_pipes()
 
-    def _close_digest(self) -> None:
+    def _close_pipes(self) -> None:
         if self._digest is not None:
             os.close(self._digest)
             self._digest = None
+        if self.private_signal is not None:
+            os.close(self.private_signal)
+            self.private_signal = None
 
     def log_tail(self) -> str:
         try:
@@ -111,19 +120,24 @@ class ColdLauncher:
 
     def start_learner(self, job: contract.Grade, run_dir: Path, pipes: processes.Pipes,
                       timeout: float, deadline: float, level: str,
-                      hidden: list[str] = ()) -> processes.Supervised:
+                      hidden: list[str] = (), judge_private: int | None = None
+                      ) -> processes.Supervised:
         argv = processes.module_argv(contract.LEARNER, *job.learner_args(deadline))
         return self.start_process(argv, staged=Path(job.file), device=job.device,
                                   timeout=timeout, pipes=pipes, level=level, hidden=hidden,
-                                  log=run_dir / "supervisor.log")
+                                  log=run_dir / "supervisor.log", judge_private=judge_private)
 
     def start_process(self, argv: list[str], *, staged: Path, device: str, timeout: float,
-                      pipes: processes.Pipes, level: str, hidden: list[str], log: Path
-                      ) -> processes.Supervised:
+                      pipes: processes.Pipes, level: str, hidden: list[str], log: Path,
+                      judge_private: int | None = None) -> processes.Supervised:
         """Any learner-side process (a grade's, a bench's) in the sandbox, in
         the folder of its staged file, which is the only file of the
-        learner's it can see."""
+        learner's it can see. ``judge_private``: the judge's ``private_signal``;
+        under the guard, learner code starts only once the judge is private."""
         plan = sandbox.plan(
             level=level, argv=argv, cwd=str(staged.parent), stage_dir=str(staged.parent),
             device=device, deadline_s=timeout, fds={}, hidden=hidden_places(list(hidden)))
-        return processes.Supervised(plan, pipes.child, log)
+        fds = dict(pipes.child)
+        if judge_private is not None:
+            fds["judge_private"] = judge_private
+        return processes.Supervised(plan, fds, log)

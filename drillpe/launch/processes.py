@@ -92,14 +92,23 @@ def spawn(argv: list[str], *, stdin=subprocess.DEVNULL, stdout=None, stderr=None
 # ``python -m`` puts the working folder first on sys.path, and a learner in the
 # guard level can write files into it: drillpe's own children never import
 # from there (``-P`` from Python 3.11; before, the same by hand).
-_RUN_MODULE = ("import runpy, sys; del sys.path[0]; "
-               "runpy.run_module(sys.argv.pop(1), run_name='__main__', alter_sys=True)")
+_SAFE_PATH = "import sys; del sys.path[0]; "
+# A child that holds drillpe's secrets makes itself private (lifeline.start_private)
+# before it imports its module: importing torch takes a second, during which the
+# same user could otherwise open its fds and memory through /proc.
+_PRIVATE = "from drillpe.launch import lifeline; lifeline.start_private(); "
+_RUN = "import runpy, sys; runpy.run_module(sys.argv.pop(1), run_name='__main__', alter_sys=True)"
 
 
-def module_argv(module: str, *args: str) -> list[str]:
+def module_argv(module: str, *args: str, private: bool = False) -> list[str]:
+    """``python -m module args`` for a child of drillpe's, never importing from
+    its working folder; ``private``: non-dumpable before the module is imported."""
     if sys.version_info >= (3, 11):
+        if private:
+            return [sys.executable, "-P", "-c", _PRIVATE + _RUN, module, *args]
         return [sys.executable, "-P", "-m", module, *args]
-    return [sys.executable, "-c", _RUN_MODULE, module, *args]
+    return [sys.executable, "-c", _SAFE_PATH + (_PRIVATE if private else "") + _RUN, module,
+            *args]
 
 
 def kill(proc: subprocess.Popen) -> None:

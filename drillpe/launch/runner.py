@@ -127,7 +127,7 @@ def _grade(request: GradeRequest, launcher) -> ExerciseResult:
         judge = launcher.start_judge(job, run_dir)
         try:
             _tell(request, "running", None)
-            status, output, overflow = _run_learner(launcher, job, run_dir, request)
+            status, output, overflow = _run_learner(launcher, judge, job, run_dir, request)
             duration = time.monotonic() - started
             _tell(request, "judging", None)
             end = contract.LearnerEnd(
@@ -174,13 +174,14 @@ def _learner_folder(file: Path) -> list[str]:
     return [str(folder)]
 
 
-def _run_learner(launcher, job: contract.Grade, run_dir: Path, request: GradeRequest
+def _run_learner(launcher, judge, job: contract.Grade, run_dir: Path, request: GradeRequest
                  ) -> tuple[LearnerStatus, str, bool]:
     def start(pipes: Pipes, level: str):
         # The learner dumps where its code is shortly before the kill.
         deadline = time.time() + request.timeout - min(1.0, request.timeout / 4)
         return launcher.start_learner(job, run_dir, pipes, request.timeout, deadline, level,
-                                      hidden=_learner_folder(request.file))
+                                      hidden=_learner_folder(request.file),
+                                      judge_private=judge.private_signal)
 
     watch = None
     if request.progress is not None:

@@ -34,7 +34,9 @@ memory of every process it supervises (the limit holds across children, not
 per process) and reports how the learner ended. The supervisor's fds
 named in the plan's ``fds`` become the learner's records
 channel (fd 3), its "where is the code stuck" channel (4) and its stdout
-and stderr (1, 2); its stdin is /dev/null.
+and stderr (1, 2); its stdin is /dev/null. Under the guard, ``judge_private``
+(a cold grade's) is the judge's word that it has made itself non-dumpable:
+the learner is started only after it (or the judge's end) has come.
 """
 
 import ctypes
@@ -440,9 +442,24 @@ def supervise(plan, learner, namespaces, started):
 # --------------------------------------------------------------------------- the two modes
 
 
+def judge_is_private(fd, timeout):
+    """Under the guard, learner code runs as this user: it starts only once the
+    grade's judge has made itself private (its b"p", or EOF: it has ended).
+    False when it said neither within ``timeout`` seconds."""
+    if fd is None:
+        return True
+    try:
+        ready, _, _ = select.select([fd], [], [], timeout)
+        return bool(ready)
+    finally:
+        os.close(fd)
+
+
 def run_guard(plan):
     prctl(PR_SET_CHILD_SUBREAPER, 1)
     prctl(PR_SET_DUMPABLE, 0)  # the learner (same user) cannot open our fds through /proc
+    if not judge_is_private(plan.get("fds", {}).get("judge_private"), plan.get("deadline_s")):
+        raise SetupError(f"drillpe's judge did not start within {plan.get('deadline_s')} s")
     started = time.monotonic()
     pid = os.fork()
     if pid == 0:

@@ -65,7 +65,8 @@ class _JudgeWorker:
         self.log_path = logdir / "warm-judge.log"
         with open(self.log_path, "ab") as log:
             self.proc = processes.spawn(
-                processes.module_argv(contract.WORKER, "judge"), stdin=subprocess.PIPE,
+                processes.module_argv(contract.WORKER, "judge", private=True),
+                stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=log, cwd=logdir)
         self._buffer = b""
         self.ready = False
@@ -134,6 +135,9 @@ class WarmJudge:
     The worker's answer with the child's pid is read when the pid is first
     needed, not when the request is sent: the runner starts the learner
     meanwhile, so the two workers fork their children side by side."""
+
+    # Forked from a worker that is private from its start: nothing to wait for.
+    private_signal = None
 
     def __init__(self, worker: _JudgeWorker, log: Path):
         self.worker = worker
@@ -382,7 +386,8 @@ class WarmPool:
 
     def start_learner(self, job: contract.Grade, run_dir: Path, pipes: processes.Pipes,
                       timeout: float, deadline: float, level: str,
-                      hidden: list[str] = ()) -> WarmLearner | processes.Supervised:
+                      hidden: list[str] = (), judge_private: int | None = None
+                      ) -> WarmLearner | processes.Supervised:
         worker = self._learner_worker(hidden)
         if worker is None:  # the sandbox failed to start: runner.grade falls back
             return _Failed(self.choice.level, self._last_failure)
