@@ -16,22 +16,33 @@ way (benchmarks/startup.py measures it):
   bench's ``--threads`` is torch's.
 """
 
+import contextlib
 import gc
 import os
 import sys
 
-if "torch" not in sys.modules:
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    _collecting = gc.isenabled()
+
+@contextlib.contextmanager
+def kept_for_life():
+    """Whatever the block makes lives as long as the process: build it with the
+    collector paused, then freeze it, so no later collection walks it (and a
+    forked child's collections do not write to, and so copy, its pages)."""
+    collecting = gc.isenabled()
     gc.disable()
     try:
-        import torch  # noqa: F401
+        yield
     finally:
         gc.freeze()
-        if _collecting:
+        if collecting:
             gc.enable()
 
-from drillpe.grading.api import (
+
+if "torch" not in sys.modules:
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    with kept_for_life():
+        import torch  # noqa: F401
+
+from drillpe.grading.api import (  # noqa: E402  (torch first, the cheap way)
     Case,
     Check,
     Env,

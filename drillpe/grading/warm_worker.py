@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import gc
 import io
 import json
 import os
@@ -52,6 +51,9 @@ import sys
 import time
 import traceback
 from typing import Any
+
+from drillpe.grading import kept_for_life
+from drillpe.launch.contract import SHA256_HEX
 
 # fcntl and resource are for the grade's child, after its request: imported with
 # this module, before any fork, so that nothing on a path learner code can write
@@ -145,18 +147,12 @@ def _get_ready(role: str) -> dict[str, tuple[Any, Any]]:
     (``gc.freeze``), as drillpe.grading froze torch's objects: neither the
     worker nor a child it forks walks them again, and a child's collections do
     not write to, and so copy, the worker's pages."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with kept_for_life():
         preloaded = _single_threaded(_preload, role)
         try:
             _single_threaded(_warm_up, role)
         except Exception:  # only an optimisation: a child pays the cost instead
             traceback.print_exc()
-    finally:
-        gc.freeze()
-        if collecting:
-            gc.enable()
     return preloaded
 
 
@@ -195,7 +191,7 @@ def _say_done(fd: int, token: str, code: int, report_sha256: str | None) -> None
 
 
 DONE_WORD_MAX = 64 * 1024  # what the worker reads of the pipe before giving up on the word
-WORD = re.compile(rb" (-?[0-9]{1,10}) ([0-9a-f]{64}|-)\n")
+WORD = re.compile(rb" (-?[0-9]{1,10}) (" + SHA256_HEX.encode() + rb"|-)\n")
 
 
 def _done_word(fd: int, token: str, pidfd: int | None) -> tuple[int, str | None] | None:

@@ -6,6 +6,7 @@ drillpe.launch.warm_pool offers the same methods with warm workers.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -88,7 +89,7 @@ def _read_digest(fd: int | None) -> str | None:
     except OSError:
         return None
     text = data.decode("ascii", "replace").strip()
-    return text if len(text) == 64 and all(c in "0123456789abcdef" for c in text) else None
+    return text if re.fullmatch(contract.SHA256_HEX, text) else None
 
 
 def hidden_places(extra: list[str] = ()) -> list[str]:

@@ -42,6 +42,9 @@ EXIT_NO_SPEC = 5  # bench: no bench for this exercise
 
 MAX_RECORDS_BYTES = 768 * 1024 * 1024  # what the CLI stores of one grade's records
 
+# How a report's digest travels (a cold judge's digest pipe, a warm judge child's word)
+SHA256_HEX = "[0-9a-f]{64}"
+
 RECORDS_FILE = "records.bin"
 STUCK_FILE = "stuck.txt"
 REPORT_FILE = "report.json"
