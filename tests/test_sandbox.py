@@ -11,6 +11,7 @@ machines) and skip with the reason elsewhere; the guard-level tests run
 everywhere.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -450,6 +451,43 @@ def test_harm_to_drillpes_processes_fails_the_file_without_the_sandbox(name, har
     assert result["isolation"] == "guard" and not result["passed"]
     assert harm in result["error"]["message"], result["error"]
     assert "forged" not in res.stdout
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_no_process_of_the_learners_outlives_its_grade_without_the_sandbox(tmp_path):
+    """Under the guard the learner's code left a double-forked process behind and
+    killed its supervisor (whose subreaper would have ended it): that process lived
+    on, waited for the next grade's judge and opened its digest pipe through /proc
+    while the judge was still starting Python, and a wrong answer passed. The CLI
+    is a subreaper while it grades, and ends what comes back to it."""
+    mark = f"drillpe-leftover-{uuid.uuid4().hex}"
+    learner = tmp_path / "sinusoidal.py"
+    learner.write_text((GUARD_FIXTURES / "outlives_its_supervisor.py").read_text().replace(
+        "LEFTOVER_MARK", mark))
+
+    def leftovers():
+        found = []
+        for entry in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    if mark.encode() in fh.read():
+                        found.append(entry)
+            except OSError:
+                continue
+        return found
+
+    try:
+        res = subprocess.run([sys.executable, "-m", "drillpe", "check", "sinusoidal", "--file",
+                              str(learner), "--json"], capture_output=True, text=True,
+                             env=dict(os.environ, DRILLPE_ISOLATION="guard"), timeout=120)
+        result = json.loads(res.stdout)["results"][0]
+        assert result["isolation"] == "guard" and not result["passed"]
+        assert "killed drillpe's supervisor process" in result["error"]["message"]
+        assert wait_until(lambda: not leftovers(), 2), "a process of the learner's lived on"
+    finally:
+        for pid in leftovers():
+            with contextlib.suppress(OSError):
+                os.kill(int(pid), signal.SIGKILL)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")

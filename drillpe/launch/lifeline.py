@@ -16,6 +16,7 @@ PARENT_ENV = "DRILLPE_PARENT_PID"
 PRIVATE_FD_ENV = "DRILLPE_PRIVATE_FD"
 PR_SET_PDEATHSIG = 1
 PR_GET_DUMPABLE, PR_SET_DUMPABLE = 3, 4
+PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER = 36, 37
 
 
 def _prctl(option: int, value: int) -> int | None:
@@ -88,6 +89,24 @@ def start_private() -> None:
             os.close(int(fd))
         except OSError:
             pass  # not an fd of ours: the supervisor then sees EOF when we end
+
+
+def subreaper(on: bool | None = None) -> bool | None:
+    """Whether this process is a child subreaper (orphaned descendants come back
+    to it, not to init); ``on`` sets it first. None: not known here."""
+    try:
+        # deferred: only on Linux, where prctl exists
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if on is not None and libc.prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) != 0:
+            return None
+        flag = ctypes.c_int(0)
+        if libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(flag), 0, 0, 0) != 0:
+            return None
+        return bool(flag.value)
+    except (OSError, AttributeError):
+        return None
 
 
 def tie() -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from drillpe.data import bundle
 from drillpe.errors import DrillpeBug, UsageError
-from drillpe.launch import contract, lifeline, quick, sandbox
+from drillpe.launch import contract, lifeline, processes, quick, sandbox
 from drillpe.launch.cold import ColdLauncher
 from drillpe.launch.processes import LearnerStatus, Pipes
 from drillpe.launch.record_watch import RecordProgress
@@ -106,7 +106,7 @@ def grade(request: GradeRequest, launcher=None) -> ExerciseResult:
     forked from warm workers (drillpe.launch.warm_pool.WarmPool)."""
     launcher = launcher or COLD
     sweep_stale_runs()
-    with lifeline.private_while():
+    with lifeline.private_while(), processes.leftovers_ended():
         return _grade(request, launcher)
 
 
