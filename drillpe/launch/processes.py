@@ -56,6 +56,10 @@ class Registry:
     def __len__(self) -> int:
         return len(self._procs)
 
+    def pids(self) -> set[int]:
+        with self._lock:
+            return {proc.pid for proc in self._procs}
+
 
 REGISTRY = Registry()
 
@@ -107,9 +111,7 @@ class leftovers_ended:
             # rounds keep its last links (a reviewer's 65 did).
             deadline = time.monotonic() + 5.0
             while time.monotonic() < deadline:
-                with REGISTRY._lock:
-                    ours = {proc.pid for proc in REGISTRY._procs}
-                strays = _children() - self.before - ours
+                strays = _children() - self.before - REGISTRY.pids()
                 if not strays:
                     break
                 stopped: set[int] = set()
