@@ -1,10 +1,18 @@
 """drillpe doctor: versions, CUDA, places, and whether the exercises are found."""
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
 from conftest import as_record, completed, isolate, once_per_session, run_cli
+
+ROOT = Path(__file__).resolve().parent.parent
+GUARD = Path(__file__).resolve().parent / "fixtures" / "guard"
 
 
 def doctor_json(*args, env=None):
@@ -93,7 +101,6 @@ def test_doctor_with_an_unwritable_workspace(tmp_path):
     finally:
         locked.chmod(0o700)
     workspace = next(c for c in doc["checks"] if c["what"] == "workspace")
-    import os
     if os.geteuid() == 0:  # root can write anywhere: nothing to report
         assert workspace["status"] == "ok"
     else:
@@ -110,3 +117,61 @@ def test_doctor_says_the_guard_confines_nothing_for_root(monkeypatch):
     assert "as root" in probe.summary({"level": "guard", "error": "no userns"})[1]
     monkeypatch.setattr(probe.os, "geteuid", lambda: 1000)
     assert "root" not in probe.summary(guard)[1]
+
+
+def test_doctor_says_when_escaped_code_could_change_the_python_drillpe_runs_from(monkeypatch):
+    """Under the guard, code that gets past the guards writes as you: a `.pth` file in a
+    site-packages folder you own runs in every later drillpe process (README, 'Isolation')."""
+    from drillpe.launch import probe
+
+    monkeypatch.setattr(probe.os, "geteuid", lambda: 1000)
+    guard = {"level": "guard", "reason": "DRILLPE_ISOLATION=guard", "facts": {},
+             "python_writable": ["/home/me/.local/lib/python3.11/site-packages"]}
+    status, sentence = probe.summary(guard)
+    assert status == "warn" and "/home/me/.local/lib/python3.11/site-packages" in sentence
+    assert "runs in every later drillpe process" in sentence
+    status, sentence = probe.summary({**guard, "python_writable": []})
+    assert "cannot change the Python drillpe runs from" in sentence
+    failed = {"level": "guard", "reason": "auto", "error": "no userns",
+              "python_writable": ["/venv/lib/python3.11/site-packages"]}
+    assert "/venv/lib/python3.11/site-packages" in probe.summary(failed)[1]
+    namespaces = {"level": "namespaces", "reason": "auto", "facts": {
+        "uid": 65534, "capabilities": "0", "processes": [1], "network": "OSError",
+        "visible": {}}}
+    assert "Python drillpe runs from" not in probe.summary(namespaces)[1]
+
+
+def test_python_writable_lists_what_this_user_can_change(tmp_path):
+    from drillpe.launch import probe
+
+    mine = tmp_path / "site-packages"
+    mine.mkdir()
+    not_yet = tmp_path / "home" / ".local" / "lib" / "site-packages"  # created by a writer
+    assert probe.python_writable([str(mine), str(not_yet)]) == [str(mine), str(not_yet)]
+    places = probe.python_places()
+    assert str(Path(probe.__file__).resolve().parent.parent) in places  # drillpe's own code
+    assert any(p.endswith("site-packages") for p in places)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or os.geteuid() != 0
+                    or not shutil.which("setpriv") or not shutil.which("unshare"),
+                    reason="needs root to become an ordinary user, setpriv and unshare")
+def test_python_writable_as_an_ordinary_user(tmp_path):
+    """As uid 1000 (tests/fixtures/guard/as_another_user.sh: a HOME of its own, the
+    interpreter owned by root): the user site-packages under that HOME is theirs to
+    create, the interpreter's own site-packages and a folder under / are not."""
+    root_site = sysconfig.get_paths()["purelib"]
+    code = ("import json, site; from drillpe.launch import probe; "
+            "print(json.dumps([site.getusersitepackages(), probe.python_writable("
+            f"[site.getusersitepackages(), {root_site!r}, '/drillpe-nowhere/x']), "
+            "probe.python_places()]))")
+    res = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", str(GUARD / "as_another_user.sh"),
+         sys.executable, "-c", code],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env=dict(os.environ, PY=os.path.realpath(sys.executable)))
+    if res.returncode != 0 or not res.stdout.strip():
+        pytest.skip(f"could not run as another user here: {res.stderr.strip()[-300:]}")
+    user_site, writable, places = json.loads(res.stdout)
+    assert writable == [user_site], writable
+    assert user_site in places

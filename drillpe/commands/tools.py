@@ -244,7 +244,8 @@ def doctor_facts(workspace: Path | None) -> list[dict]:
     isolation = probe.run()
     status, sentence = probe.summary(isolation)
     add("isolation", status, sentence, level=isolation["level"],
-        facts=isolation.get("facts"), error=isolation.get("error"))
+        facts=isolation.get("facts"), error=isolation.get("error"),
+        python_writable=isolation.get("python_writable"))
     lang = i18n.current()
     add("language", "ok", f"{lang} ({'English' if lang == 'en' else 'Chinese'}), from "
         f"{i18n.source()}; change it with --lang en|zh or DRILLPE_LANG", lang=lang)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import site
 import sys
 import tempfile
 from pathlib import Path
@@ -51,13 +52,50 @@ def run(level: str | None = None, extra_paths: list[str] = ()) -> dict:
     try:
         status, output = run_code(PROBE, [json.dumps(hidden)], choice)
     except SetupFailed as exc:
-        return {"level": choice.level, "reason": choice.reason, "error": str(exc)}
+        return _with_python({"level": choice.level, "reason": choice.reason, "error": str(exc)})
     try:
         facts = json.loads(output.strip().splitlines()[-1])
     except (IndexError, ValueError):
-        return {"level": choice.level, "reason": choice.reason,
-                "error": f"the probe said nothing readable (exit {status.returncode})"}
-    return {"level": status.isolation, "reason": choice.reason, "facts": facts}
+        return _with_python({"level": choice.level, "reason": choice.reason,
+                             "error": f"the probe said nothing readable "
+                                      f"(exit {status.returncode})"})
+    return _with_python({"level": status.isolation, "reason": choice.reason, "facts": facts})
+
+
+def _with_python(result: dict) -> dict:
+    """Under the guard, learner code runs as you on your file system, so what this
+    process may write is what it may write: no probe needed (the namespace sandbox's
+    file system is read-only, which the probe's root_writable shows)."""
+    if result["level"] == "guard" or "error" in result:
+        result["python_writable"] = python_writable()
+    return result
+
+
+def python_places() -> list[str]:
+    """The files a later drillpe process runs before any of drillpe's checks: the
+    site-packages folders Python reads at start (a ``.pth`` file there runs in
+    every process, the CLI and the judges included), drillpe's own code, and the
+    interpreter."""
+    places = list(site.getsitepackages())
+    if site.ENABLE_USER_SITE:
+        places.append(site.getusersitepackages())
+    places.append(str(Path(__file__).resolve().parent.parent))
+    places.append(os.path.realpath(sys.executable))
+    return list(dict.fromkeys(places))
+
+
+def python_writable(places: list[str] | None = None) -> list[str]:
+    """Those of ``places`` (default: python_places()) that this user can change: the
+    path itself, or, where it does not exist yet, the nearest folder above it
+    (``~/.local/lib/python3.X/site-packages`` is created by whoever writes it)."""
+    writable = []
+    for place in python_places() if places is None else places:
+        existing = place
+        while not os.path.lexists(existing) and os.path.dirname(existing) != existing:
+            existing = os.path.dirname(existing)
+        if os.access(existing, os.W_OK):
+            writable.append(place)
+    return writable
 
 
 def run_code(source: str, args: list[str], choice: sandbox.Choice, timeout: float = 60,
@@ -128,17 +166,31 @@ def _as_root() -> str:
             "reach drillpe's own processes (the namespace sandbox makes it nobody)")
 
 
+def _python_note(result: dict) -> str:
+    """What escaped code could do to later grades under the guard (README, 'Isolation')."""
+    writable = result.get("python_writable")
+    if writable is None:
+        return ""
+    if not writable:
+        return "; it cannot change the Python drillpe runs from"
+    return ("; it can also write to the Python drillpe runs from (" + ", ".join(writable)
+            + "): code that gets past the guards could leave a file there that runs in "
+            "every later drillpe process, so a verdict holds only while your code stays "
+            "within the guards (the namespace sandbox's file system is read-only)")
+
+
 def summary(result: dict) -> tuple[str, str]:
     """(status, sentence) for doctor."""
     level = result["level"]
     if "error" in result:
         return "warn", (f"guard only: the namespace sandbox cannot be built here "
                         f"({result['error']}); see the README, 'How grading works'"
-                        + _as_root())
+                        + _python_note(result) + _as_root())
     facts = result["facts"]
     if level == "guard":
         return "warn", (f"guard ({result['reason']}): your code runs as you, in its own "
-                        "session, under limits; files and network are not hidden" + _as_root())
+                        "session, under limits; files and network are not hidden"
+                        + _python_note(result) + _as_root())
     seen = [p for p, visible in facts["visible"].items() if visible]
     parts = [f"namespaces ({result['reason']})",
              f"your code runs as uid {facts['uid']} with capabilities {facts['capabilities']}",
@@ -149,4 +201,5 @@ def summary(result: dict) -> tuple[str, str]:
     return ("ok" if not seen else "fail"), "; ".join(parts)
 
 
-__all__ = ["SetupFailed", "run", "run_code", "secret_places", "summary"]
+__all__ = ["SetupFailed", "python_places", "python_writable", "run", "run_code", "secret_places",
+           "summary"]
