@@ -141,15 +141,19 @@ def test_doctor_says_when_escaped_code_could_change_the_python_drillpe_runs_from
     assert "Python drillpe runs from" not in probe.summary(namespaces)[1]
 
 
-def test_python_writable_lists_what_this_user_can_change(tmp_path):
+def test_python_writable_lists_what_this_user_can_change(tmp_path, monkeypatch):
     from drillpe.launch import probe
 
     mine = tmp_path / "site-packages"
     mine.mkdir()
     not_yet = tmp_path / "home" / ".local" / "lib" / "site-packages"  # created by a writer
     assert probe.python_writable([str(mine), str(not_yet)]) == [str(mine), str(not_yet)]
+    on_path = tmp_path / "on-pythonpath"  # a sitecustomize.py there runs at start
+    monkeypatch.setattr(sys, "path", [sys.path[0], str(on_path), *sys.path[1:]])
     places = probe.python_places()
+    assert str(on_path) in places
     assert str(Path(probe.__file__).resolve().parent.parent) in places  # drillpe's own code
+    assert os.path.realpath(sys.executable) in places
     assert any(p.endswith("site-packages") for p in places)
 
 

@@ -72,13 +72,14 @@ def _with_python(result: dict) -> dict:
 
 
 def python_places() -> list[str]:
-    """The files a later drillpe process runs before any of drillpe's checks: the
-    site-packages folders Python reads at start (a ``.pth`` file there runs in
-    every process, the CLI and the judges included), drillpe's own code, and the
-    interpreter."""
-    places = list(site.getsitepackages())
-    if site.ENABLE_USER_SITE:
-        places.append(site.getusersitepackages())
+    """The files a later drillpe process runs before any of drillpe's checks: every
+    folder on its import path (a ``sitecustomize.py`` there runs at start; a ``.pth``
+    file in a site-packages folder too), the user site-packages even before it exists,
+    drillpe's own code, and the interpreter. ``sys.path[0]`` is left out: it is this
+    process's own folder, which the grading processes, started with ``-P``, lack."""
+    places = [site.getusersitepackages()] if site.ENABLE_USER_SITE else []
+    places += site.getsitepackages()
+    places += [p for p in sys.path[1:] if p]
     places.append(str(Path(__file__).resolve().parent.parent))
     places.append(os.path.realpath(sys.executable))
     return list(dict.fromkeys(places))
@@ -173,10 +174,12 @@ def _python_note(result: dict) -> str:
         return ""
     if not writable:
         return "; it cannot change the Python drillpe runs from"
-    return ("; it can also write to the Python drillpe runs from (" + ", ".join(writable)
-            + "): code that gets past the guards could leave a file there that runs in "
-            "every later drillpe process, so a verdict holds only while your code stays "
-            "within the guards (the namespace sandbox's file system is read-only)")
+    shown = ", ".join(writable[:4]) + (f" and {len(writable) - 4} more"
+                                       if len(writable) > 4 else "")
+    return ("; it can also write to the Python drillpe runs from (" + shown + "): code "
+            "that gets past the guards could leave a file there that runs in every later "
+            "drillpe process, so a verdict holds only while your code stays within the "
+            "guards (the namespace sandbox's file system is read-only)")
 
 
 def summary(result: dict) -> tuple[str, str]:
