@@ -154,6 +154,9 @@ def test_python_writable_lists_what_this_user_can_change(tmp_path, monkeypatch):
     assert str(on_path) in places
     assert str(Path(probe.__file__).resolve().parent.parent) in places  # drillpe's own code
     assert os.path.realpath(sys.executable) in places
+    assert os.path.dirname(os.path.abspath(sys.executable)) in places  # a venv's link
+    if sys.prefix != sys.base_prefix:
+        assert os.path.join(sys.prefix, "pyvenv.cfg") in places
     assert any(p.endswith("site-packages") for p in places)
 
 

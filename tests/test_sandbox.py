@@ -490,6 +490,26 @@ def test_no_process_of_the_learners_outlives_its_grade_without_the_sandbox(tmp_p
                 os.kill(int(pid), signal.SIGKILL)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux") or os.geteuid() != 0
+                    or not shutil.which("unshare"),
+                    reason="picks a pid through ns_last_pid in a pid namespace of its own")
+def test_a_process_that_takes_a_reaped_childs_pid_does_not_outlive_the_grade():
+    """In watch, learner code killed the learner worker's supervisor (a child of the
+    CLI's from before the grade), which the CLI reaped, then forked until a process of
+    its own got that pid: the clean-up spared it as the supervisor, and it outlived the
+    grade and watch itself (a reviewer, 4 runs of 5). Processes are now told apart by
+    pid and start time. Here ns_last_pid hands the pid over at once."""
+    res = subprocess.run(["unshare", "-p", "-f", "--mount-proc", sys.executable,
+                          str(GUARD_FIXTURES / "takes_a_reaped_childs_pid.py")],
+                         capture_output=True, text=True, timeout=60,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    if res.returncode != 0 or not res.stdout.strip():
+        pytest.skip(f"no pid namespace here: {res.stderr.strip()[-300:]}")
+    seen = json.loads(res.stdout)
+    assert seen["taken"], "ns_last_pid did not hand the pid over"
+    assert not seen["alive"], "the process that took a reaped child's pid lived on"
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_a_forged_done_word_and_a_planted_report_fail_warm_without_the_sandbox(monkeypatch):
     """Warm (watch, mock): a judge child says its exit status before the kernel has
@@ -861,7 +881,7 @@ def test_the_judges_keep_their_fds_and_memory_private():
 
     from drillpe.grading import warm_worker
     from drillpe.launch.cold import ColdJudge
-    from drillpe.launch.warm_pool import _JudgeWorker
+    from drillpe.launch.warm_pool import _JudgeWorker, _LearnerWorker
 
     probe_code = ("import ctypes; from drillpe.launch import lifeline; "
                   "before = ctypes.CDLL(None).prctl(3, 0, 0, 0, 0); ok = lifeline.keep_private(); "
@@ -874,6 +894,7 @@ def test_the_judges_keep_their_fds_and_memory_private():
     # and both are private before they import torch (the next test: what that does)
     assert "private=True" in inspect.getsource(ColdJudge)
     assert "private=True" in inspect.getsource(_JudgeWorker)
+    assert "private=True" in inspect.getsource(_LearnerWorker)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl")
@@ -901,6 +922,30 @@ def test_a_cold_judge_is_private_before_it_imports_torch(tmp_path, monkeypatch):
         assert os.read(judge.private_signal, 8) == b"p"
     finally:
         judge.kill()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl")
+def test_the_warm_learner_worker_is_private_before_it_imports_torch(tmp_path, monkeypatch):
+    """The learner worker made itself non-dumpable only once torch was imported: for that
+    second a process of the same user could take its control socket (pidfd_getfd) and
+    send it grades of its own. It is private from its first line now, like the judges."""
+    from drillpe.launch.warm_pool import _LearnerWorker
+
+    fake = tmp_path / "fake" / "torch"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text(
+        "import os\nfrom drillpe.launch import lifeline\n"
+        "open(os.environ['PROBE_OUT'], 'w').write(repr(lifeline.dumpable()))\nos._exit(0)\n")
+    monkeypatch.setenv("PYTHONPATH", str(fake.parent))
+    monkeypatch.setenv("PROBE_OUT", str(tmp_path / "seen"))
+    (tmp_path / "pool").mkdir()
+    (tmp_path / "stage").mkdir()
+    worker = _LearnerWorker(tmp_path / "pool", tmp_path / "stage", "guard")
+    try:
+        assert wait_until(lambda: (tmp_path / "seen").is_file(), 60), worker.output.text()
+        assert (tmp_path / "seen").read_text() == "False"
+    finally:
+        worker.close()
 
 
 @pytest.mark.parametrize("word", ["private", "ended"])

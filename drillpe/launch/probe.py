@@ -75,13 +75,20 @@ def python_places() -> list[str]:
     """The files a later drillpe process runs before any of drillpe's checks: every
     folder on its import path (a ``sitecustomize.py`` there runs at start; a ``.pth``
     file in a site-packages folder too), the user site-packages even before it exists,
-    drillpe's own code, and the interpreter. ``sys.path[0]`` is left out: it is this
+    drillpe's own code, the interpreter, the folder of the path drillpe starts it by,
+    and a virtual environment's pyvenv.cfg. ``sys.path[0]`` is left out: it is this
     process's own folder, which the grading processes, started with ``-P``, lack."""
     places = [site.getusersitepackages()] if site.ENABLE_USER_SITE else []
     places += site.getsitepackages()
     places += [p for p in sys.path[1:] if p]
     places.append(str(Path(__file__).resolve().parent.parent))
     places.append(os.path.realpath(sys.executable))
+    # drillpe starts its children as sys.executable: in a virtual environment a link,
+    # replaced by whoever may write its folder, beside a pyvenv.cfg that says which
+    # Python it is (and whether the system's site-packages join in)
+    places.append(os.path.dirname(os.path.abspath(sys.executable)))
+    if sys.prefix != sys.base_prefix:
+        places.append(os.path.join(sys.prefix, "pyvenv.cfg"))
     return list(dict.fromkeys(places))
 
 

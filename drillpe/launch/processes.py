@@ -36,16 +36,19 @@ class Registry:
     """The live children of this process."""
 
     def __init__(self) -> None:
-        self._procs: set[subprocess.Popen] = set()
+        self._procs: dict[subprocess.Popen, Identity] = {}
         self._lock = threading.Lock()
 
     def add(self, proc: subprocess.Popen) -> None:
+        # Not reaped yet, so the pid is still this child's: its start time is read
+        # before anything could free the pid for another process.
+        identity = (proc.pid, _started(proc.pid))
         with self._lock:
-            self._procs.add(proc)
+            self._procs[proc] = identity
 
     def discard(self, proc: subprocess.Popen) -> None:
         with self._lock:
-            self._procs.discard(proc)
+            self._procs.pop(proc, None)
 
     def kill_all(self) -> None:
         with self._lock:
@@ -56,9 +59,26 @@ class Registry:
     def __len__(self) -> int:
         return len(self._procs)
 
-    def pids(self) -> set[int]:
+    def identities(self) -> set[Identity]:
         with self._lock:
-            return {proc.pid for proc in self._procs}
+            return set(self._procs.values())
+
+
+# A process as (pid, start time in clock ticks since boot): a pid alone names
+# whichever process holds it now. Learner code once SIGKILLed a warm worker's
+# supervisor, which the CLI then reaped, and forked until a child of its own got
+# that pid: the clean-up after its grade took it for the supervisor and spared it.
+Identity = tuple[int, "int | None"]
+
+
+def _started(pid: int | str) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+        # the fields after the command, which may hold spaces and parentheses
+        return int(stat[stat.rindex(b")") + 2:].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 REGISTRY = Registry()
@@ -73,6 +93,10 @@ def _children(pid: int | str = "self") -> set[int]:
     except OSError:
         pass
     return found
+
+
+def _child_identities() -> set[Identity]:
+    return {(pid, _started(pid)) for pid in _children()}
 
 
 def _trees(roots: set[int]) -> set[int]:
@@ -96,7 +120,7 @@ class leftovers_ended:
     while that judge was still starting Python. Linux only; elsewhere nothing."""
 
     def __enter__(self):
-        self.before = _children()
+        self.before = _child_identities()
         self.was = lifeline.subreaper()
         if self.was is False:
             lifeline.subreaper(True)
@@ -111,7 +135,8 @@ class leftovers_ended:
             # rounds keep its last links (a reviewer's 65 did).
             deadline = time.monotonic() + 5.0
             while time.monotonic() < deadline:
-                strays = _children() - self.before - REGISTRY.pids()
+                strays = {pid for pid, start in
+                          _child_identities() - self.before - REGISTRY.identities()}
                 if not strays:
                     break
                 stopped: set[int] = set()

@@ -240,8 +240,11 @@ class _LearnerWorker:
         self.output = processes.TextSink(head=0, tail=8 * 1024)
         out_r, out_w = os.pipe()
         self.plan = plan = sandbox.plan(
+            # private before it imports torch (a second), as the judges are: a process
+            # of the same user could otherwise take its control socket meanwhile
             level=level, argv=processes.module_argv(
-                contract.WORKER, "learner", *(["--private-tmp"] if level == "namespaces" else [])),
+                contract.WORKER, "learner", *(["--private-tmp"] if level == "namespaces" else []),
+                private=True),
             cwd=str(stage_root), stage_dir=str(stage_root), device="auto", deadline_s=None,
             fds={}, hidden=hidden_places(sorted(hidden)))
         try:
