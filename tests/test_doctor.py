@@ -152,6 +152,7 @@ def test_python_writable_lists_what_this_user_can_change(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "path", [sys.path[0], str(on_path), *sys.path[1:]])
     places = probe.python_places()
     assert str(on_path) in places
+    assert os.path.abspath(sys.path[0] or os.curdir) in places  # `python -m`: the working folder
     assert str(Path(probe.__file__).resolve().parent.parent) in places  # drillpe's own code
     assert os.path.realpath(sys.executable) in places
     assert os.path.dirname(os.path.abspath(sys.executable)) in places  # a venv's link

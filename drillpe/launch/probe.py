@@ -76,11 +76,12 @@ def python_places() -> list[str]:
     folder on its import path (a ``sitecustomize.py`` there runs at start; a ``.pth``
     file in a site-packages folder too), the user site-packages even before it exists,
     drillpe's own code, the interpreter, the folder of the path drillpe starts it by,
-    and a virtual environment's pyvenv.cfg. ``sys.path[0]`` is left out: it is this
-    process's own folder, which the grading processes, started with ``-P``, lack."""
+    and a virtual environment's pyvenv.cfg."""
     places = [site.getusersitepackages()] if site.ENABLE_USER_SITE else []
     places += site.getsitepackages()
-    places += [p for p in sys.path[1:] if p]
+    # sys.path[0] too: the CLI's own first folder (the working folder under
+    # `python -m drillpe`), where a json.py ran inside the CLI (a reviewer)
+    places += [os.path.abspath(p or os.curdir) for p in sys.path]
     places.append(str(Path(__file__).resolve().parent.parent))
     places.append(os.path.realpath(sys.executable))
     # drillpe starts its children as sys.executable: in a virtual environment a link,
