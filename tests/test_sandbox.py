@@ -897,6 +897,19 @@ def test_the_judges_keep_their_fds_and_memory_private():
     assert "private=True" in inspect.getsource(_LearnerWorker)
 
 
+def _torch_that_reports_dumpable(tmp_path, monkeypatch) -> Path:
+    """A stand-in torch on the children's path: the process that imports it writes
+    whether it is still dumpable to the file returned, and ends."""
+    fake = tmp_path / "fake" / "torch"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text(
+        "import os\nfrom drillpe.launch import lifeline\n"
+        "open(os.environ['PROBE_OUT'], 'w').write(repr(lifeline.dumpable()))\nos._exit(0)\n")
+    monkeypatch.setenv("PYTHONPATH", str(fake.parent))
+    monkeypatch.setenv("PROBE_OUT", str(tmp_path / "seen"))
+    return tmp_path / "seen"
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl")
 def test_a_cold_judge_is_private_before_it_imports_torch(tmp_path, monkeypatch):
     """A cold judge imported torch (a second) before it made itself non-dumpable: a
@@ -906,19 +919,13 @@ def test_a_cold_judge_is_private_before_it_imports_torch(tmp_path, monkeypatch):
     from drillpe.launch import contract
     from drillpe.launch.cold import ColdJudge
 
-    fake = tmp_path / "fake" / "torch"
-    fake.mkdir(parents=True)
-    (fake / "__init__.py").write_text(
-        "import os\nfrom drillpe.launch import lifeline\n"
-        "open(os.environ['PROBE_OUT'], 'w').write(repr(lifeline.dumpable()))\nos._exit(0)\n")
-    monkeypatch.setenv("PYTHONPATH", str(fake.parent))
-    monkeypatch.setenv("PROBE_OUT", str(tmp_path / "seen"))
+    seen = _torch_that_reports_dumpable(tmp_path, monkeypatch)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     judge = ColdJudge(contract.Grade("rope", str(tmp_path / "rope.py"), "cpu", 0), run_dir)
     try:
         assert judge.proc.wait(60) == 0, judge.log_tail()
-        assert (tmp_path / "seen").read_text() == "False"
+        assert seen.read_text() == "False"
         assert os.read(judge.private_signal, 8) == b"p"
     finally:
         judge.kill()
@@ -931,19 +938,13 @@ def test_the_warm_learner_worker_is_private_before_it_imports_torch(tmp_path, mo
     send it grades of its own. It is private from its first line now, like the judges."""
     from drillpe.launch.warm_pool import _LearnerWorker
 
-    fake = tmp_path / "fake" / "torch"
-    fake.mkdir(parents=True)
-    (fake / "__init__.py").write_text(
-        "import os\nfrom drillpe.launch import lifeline\n"
-        "open(os.environ['PROBE_OUT'], 'w').write(repr(lifeline.dumpable()))\nos._exit(0)\n")
-    monkeypatch.setenv("PYTHONPATH", str(fake.parent))
-    monkeypatch.setenv("PROBE_OUT", str(tmp_path / "seen"))
+    seen = _torch_that_reports_dumpable(tmp_path, monkeypatch)
     (tmp_path / "pool").mkdir()
     (tmp_path / "stage").mkdir()
     worker = _LearnerWorker(tmp_path / "pool", tmp_path / "stage", "guard")
     try:
-        assert wait_until(lambda: (tmp_path / "seen").is_file(), 60), worker.output.text()
-        assert (tmp_path / "seen").read_text() == "False"
+        assert wait_until(seen.is_file, 60), worker.output.text()
+        assert seen.read_text() == "False"
     finally:
         worker.close()
 

@@ -71,14 +71,20 @@ class Registry:
 Identity = tuple[int, "int | None"]
 
 
-def _started(pid: int | str) -> int | None:
+def _stat_fields(pid: int | str) -> list[bytes]:
+    """/proc/PID/stat after the command (which may hold spaces and parentheses): the
+    state first; empty where there is no such process (or no /proc)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-        # the fields after the command, which may hold spaces and parentheses
-        return int(stat[stat.rindex(b")") + 2:].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
+            stat = fh.read(4096)
+    except OSError:
+        return []
+    return stat[stat.rfind(b")") + 2:].split()
+
+
+def _started(pid: int | str) -> int | None:
+    fields = _stat_fields(pid)
+    return int(fields[19]) if len(fields) > 19 else None
 
 
 REGISTRY = Registry()
@@ -262,13 +268,8 @@ def resume(proc: subprocess.Popen) -> bool:
 
 def stopped(pid: int) -> bool:
     """Whether ``pid`` is stopped by a signal (Linux's /proc; False elsewhere)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read(4096)
-    except OSError:
-        return False
-    state = stat[stat.rfind(b")") + 2:][:1]
-    return state in (b"T", b"t")
+    fields = _stat_fields(pid)
+    return bool(fields) and fields[0] in (b"T", b"t")
 
 
 # --------------------------------------------------------------------------- signals
