@@ -172,7 +172,7 @@ def test_python_writable_as_an_ordinary_user(tmp_path):
     code = ("import json, site; from drillpe.launch import probe; "
             "print(json.dumps([site.getusersitepackages(), probe.python_writable("
             f"[site.getusersitepackages(), {root_site!r}, '/drillpe-nowhere/x']), "
-            "probe.python_places()]))")
+            "probe.python_places(), bool(site.ENABLE_USER_SITE)]))")
     res = subprocess.run(
         ["unshare", "-m", "--propagation", "private", str(GUARD / "as_another_user.sh"),
          sys.executable, "-c", code],
@@ -180,6 +180,7 @@ def test_python_writable_as_an_ordinary_user(tmp_path):
         env=dict(os.environ, PY=os.path.realpath(sys.executable)))
     if res.returncode != 0 or not res.stdout.strip():
         pytest.skip(f"could not run as another user here: {res.stderr.strip()[-300:]}")
-    user_site, writable, places = json.loads(res.stdout)
+    user_site, writable, places, user_site_read = json.loads(res.stdout)
     assert writable == [user_site], writable
-    assert user_site in places
+    # named only where Python reads it (not in a virtual environment of its own)
+    assert (user_site in places) == user_site_read
