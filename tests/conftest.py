@@ -1,4 +1,6 @@
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -6,6 +8,23 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+needs_ordinary_user = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or os.geteuid() != 0
+    or not shutil.which("setpriv") or not shutil.which("unshare"),
+    reason="runs as an ordinary user: needs root to become one, setpriv and unshare")
+
+
+def as_ordinary_user(argv: list[str], **env) -> subprocess.CompletedProcess:
+    """Run ``argv`` from the checkout as uid 1000 (fixtures/guard/as_another_user.sh:
+    a HOME, DRILLPE_HOME and workspace of its own, this checkout on PYTHONPATH), with
+    ``env`` added; the caller skips where that user cannot be made."""
+    return subprocess.run(
+        ["unshare", "-m", "--propagation", "private",
+         str(FIXTURES / "guard" / "as_another_user.sh"), *argv],
+        cwd=ROOT, capture_output=True, text=True, timeout=180,
+        env=dict(os.environ, PY=os.path.realpath(sys.executable), **env))
 
 
 def isolate(patch, top: Path) -> dict:

@@ -380,9 +380,10 @@ def test_a_syntax_error_is_answered_at_once_in_the_judges_words(tmp_path, monkey
 
 
 def test_grade_folders_left_by_a_killed_drillpe_are_swept(tmp_path, monkeypatch):
-    """A SIGKILLed drillpe cannot remove its grade folder (a staged copy of the learner's
-    file is inside); the next grade removes such folders once no grade could still be
-    using them, and leaves younger ones alone."""
+    """A SIGKILLed drillpe cannot remove its grade folder or its warm pool's (a staged
+    copy of the learner's file is inside); the next grade removes a grade folder once no
+    grade could still be using it, a pool's once its drillpe has ended, and leaves the
+    others alone."""
     import time
 
     from drillpe.launch import runner
@@ -397,5 +398,16 @@ def test_grade_folders_left_by_a_killed_drillpe_are_swept(tmp_path, monkeypatch)
     long_ago = time.time() - runner.STALE_RUN_S - 60
     for path in (old, other):
         os.utime(path, (long_ago, long_ago))
+    # warm-pool folders are named after the process that made them (pid, start time)
+    from drillpe.launch import processes, warm_pool
+    pid, start = processes.own_identity()
+    orphan = tmp_path / f"{warm_pool.POOL_PREFIX}{pid}-{start + 1}-x1"  # that start has ended
+    ours = tmp_path / f"{warm_pool.POOL_PREFIX}{pid}-{start}-x2"
+    unnamed = tmp_path / f"{warm_pool.POOL_PREFIX}x3"
+    for folder in (orphan, ours, unnamed):
+        (folder / "stage" / "f00d").mkdir(parents=True)
+        (folder / "stage" / "f00d" / "rope.py").write_text("secret = 1\n")
+        os.chmod(folder / "stage", 0o311)  # as WarmPool makes it
     runner.sweep_stale_runs()
     assert not old.exists() and young.exists() and other.exists()
+    assert not orphan.exists() and ours.exists() and unnamed.exists()

@@ -2,17 +2,22 @@
 
 import json
 import os
-import shutil
-import subprocess
 import sys
 import sysconfig
 from pathlib import Path
 
 import pytest
-from conftest import as_record, completed, isolate, once_per_session, run_cli
+from conftest import (
+    as_ordinary_user,
+    as_record,
+    completed,
+    isolate,
+    needs_ordinary_user,
+    once_per_session,
+    run_cli,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
-GUARD = Path(__file__).resolve().parent / "fixtures" / "guard"
 
 
 def doctor_json(*args, env=None):
@@ -161,9 +166,7 @@ def test_python_writable_lists_what_this_user_can_change(tmp_path, monkeypatch):
     assert any(p.endswith("site-packages") for p in places)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux") or os.geteuid() != 0
-                    or not shutil.which("setpriv") or not shutil.which("unshare"),
-                    reason="needs root to become an ordinary user, setpriv and unshare")
+@needs_ordinary_user
 def test_python_writable_as_an_ordinary_user(tmp_path):
     """As uid 1000 (tests/fixtures/guard/as_another_user.sh: a HOME of its own, the
     interpreter owned by root): the user site-packages under that HOME is theirs to
@@ -173,11 +176,7 @@ def test_python_writable_as_an_ordinary_user(tmp_path):
             "print(json.dumps([site.getusersitepackages(), probe.python_writable("
             f"[site.getusersitepackages(), {root_site!r}, '/drillpe-nowhere/x']), "
             "probe.python_places(), bool(site.ENABLE_USER_SITE)]))")
-    res = subprocess.run(
-        ["unshare", "-m", "--propagation", "private", str(GUARD / "as_another_user.sh"),
-         sys.executable, "-c", code],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-        env=dict(os.environ, PY=os.path.realpath(sys.executable)))
+    res = as_ordinary_user([sys.executable, "-c", code])
     if res.returncode != 0 or not res.stdout.strip():
         pytest.skip(f"could not run as another user here: {res.stderr.strip()[-300:]}")
     user_site, writable, places, user_site_read = json.loads(res.stdout)

@@ -23,7 +23,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import interruptible
+from conftest import as_ordinary_user, interruptible, needs_ordinary_user
 
 from drillpe.launch import probe, sandbox
 
@@ -1021,22 +1021,16 @@ def test_the_cli_is_not_dumpable_while_it_grades(tmp_path, monkeypatch):
     assert not result.passed and seen == [False] and lifeline.dumpable() is True
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux") or os.geteuid() != 0
-                    or not shutil.which("setpriv") or not shutil.which("unshare"),
-                    reason="runs the attack as an ordinary user: needs root to become one, "
-                           "setpriv and unshare")
+@needs_ordinary_user
 def test_a_forged_end_through_the_clis_own_pipes_fails_for_an_ordinary_user():
     """Under the guard the learner's code runs as you: while the CLI grades, it is not
     dumpable, so that code cannot open the CLI's pipe into the judge through /proc to
     end the learner early and plant a report (tests/fixtures/guard/forged_end_cold.py
     made a wrong answer pass that way). Root is not confined by this, so the attack
     runs as uid 1000 (tests/fixtures/guard/as_another_user.sh)."""
-    res = subprocess.run(
-        ["unshare", "-m", "--propagation", "private", str(GUARD_FIXTURES / "as_another_user.sh"),
-         sys.executable, "-m", "drillpe", "check", "rope", "--file",
-         str(GUARD_FIXTURES / "forged_end_cold.py"), "--json"],
-        cwd=ROOT, capture_output=True, text=True, timeout=180,
-        env=dict(os.environ, DRILLPE_ISOLATION="guard", PY=os.path.realpath(sys.executable)))
+    res = as_ordinary_user([sys.executable, "-m", "drillpe", "check", "rope", "--file",
+                            str(GUARD_FIXTURES / "forged_end_cold.py"), "--json"],
+                           DRILLPE_ISOLATION="guard")
     if res.returncode not in (0, 1) or not res.stdout.strip():
         pytest.skip(f"could not run as another user here: {res.stderr.strip()[-300:]}")
     result = json.loads(res.stdout)["results"][0]

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, interruptible
+from conftest import ROOT, as_ordinary_user, interruptible, needs_ordinary_user
 
 from drillpe.launch.runner import GradeRequest, grade
 from drillpe.launch.warm_pool import WarmPool as WarmLauncher
@@ -107,6 +107,22 @@ def test_watch_stops_cleanly_on_ctrl_c(isolated_places):
     finally:
         if watch.proc.poll() is None:
             watch.proc.kill()
+
+
+@needs_ordinary_user
+def test_a_warm_pool_leaves_nothing_behind_for_an_ordinary_user():
+    """The stage folder is not listable (0o311), and root's rmtree never noticed: as
+    anyone else, every watch left its pool folder in /tmp."""
+    code = ("import pathlib; from drillpe.launch import runner, warm_pool; "
+            "pool = warm_pool.WarmPool(start=False); "
+            "f = pathlib.Path(pool.stage_root(pool.pool_dir)) / 'a'; f.mkdir(); "
+            "(f / 'rope.py').write_text('x = 1'); pool.close(); "
+            "print(pool.pool_dir, pool.pool_dir.exists())")
+    res = as_ordinary_user([sys.executable, "-c", code])
+    if res.returncode != 0 or not res.stdout.strip():
+        pytest.skip(f"could not run as another user here: {res.stderr.strip()[-300:]}")
+    folder, exists = res.stdout.split()
+    assert folder.startswith("/") and exists == "False", res.stdout
 
 
 def test_watch_needs_a_started_exercise():
@@ -339,3 +355,29 @@ def test_quitting_the_live_screen_prints_every_whole_scorecard(monkeypatch):
     sink.truncate(0)
     view.watch_ended([item], full=False)
     assert "Why" not in sink.getvalue()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+def test_a_signal_that_stops_watch_gives_the_clis_exit_code(sig, monkeypatch):
+    """SIGTERM and SIGHUP stop the loop as Ctrl-C does (the work time is recorded, the
+    workers closed), but the CLI exits 128 + the signal's number, as README promises,
+    not with the last verdict's code."""
+    from types import SimpleNamespace
+
+    from drillpe.launch import processes
+    from drillpe.practice import watch as watching
+
+    monkeypatch.setattr(processes, "received_signal", 0)
+    graded = []
+
+    def grade_item(item):
+        graded.append(item.exercise)
+        os.kill(os.getpid(), sig)
+        time.sleep(5)  # the handler raises before this ends
+        raise AssertionError("the signal did not stop the loop")
+
+    session = watching.Session([watching.Item("rope", Path("rope.py"))], grade_item, None)
+    keys = SimpleNamespace(poll=lambda timeout: None)
+    watching.run(session, keys, live=False, as_json=True, quiet=True, show_hint=None)
+    assert graded == ["rope"] and processes.received_signal == sig
+    assert signal.getsignal(sig) is not watching.interrupt_on_signals._raise

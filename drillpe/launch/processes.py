@@ -87,6 +87,17 @@ def _started(pid: int | str) -> int | None:
     return int(fields[19]) if len(fields) > 19 else None
 
 
+def own_identity() -> Identity:
+    return (os.getpid(), _started(os.getpid()))
+
+
+def gone(identity: Identity) -> bool:
+    """Whether that process has ended: its pid is free or another process's. Where
+    start times cannot be read (no /proc), nothing is known to be gone."""
+    pid, start = identity
+    return start is not None and _started(os.getpid()) is not None and _started(pid) != start
+
+
 REGISTRY = Registry()
 
 
@@ -303,9 +314,15 @@ def terminate_on_signals() -> Iterator[None]:
 
 
 def _raise_terminated(signum, frame) -> None:
+    note_signal(signum)
+    raise Terminated(signum)
+
+
+def note_signal(signum: int) -> None:
+    """Remember a SIGTERM or SIGHUP that a command handled itself (watch stops its
+    loop on one), so that the CLI still exits 128 + its number."""
     global received_signal
     received_signal = signum
-    raise Terminated(signum)
 
 
 #: The last SIGTERM or SIGHUP that reached :func:`terminate_on_signals`, or 0.

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from drillpe.data import bundle
 from drillpe.errors import DrillpeBug, UsageError
-from drillpe.launch import contract, lifeline, processes, quick, sandbox
+from drillpe.launch import contract, lifeline, processes, quick, sandbox, warm_pool
 from drillpe.launch.cold import ColdLauncher
 from drillpe.launch.processes import LearnerStatus, Pipes
 from drillpe.launch.record_watch import RecordProgress
@@ -88,17 +88,24 @@ STALE_RUN_S = 2 * 3600  # longer than any grade can last (--timeout is at most 3
 
 
 def sweep_stale_runs(now: float | None = None) -> None:
-    """Remove this user's grade folders left by a drillpe that was killed (SIGKILL
-    leaves no chance to clean up): they hold a staged copy of a learner's file."""
+    """Remove this user's grade and warm-pool folders left by a drillpe that was
+    killed (SIGKILL leaves no chance to clean up): they hold a staged copy of a
+    learner's file. A grade folder goes once no grade could still be using it, a
+    pool folder once the process that made it has ended."""
     now = time.time() if now is None else now
     root = Path(tempfile.gettempdir())
     with contextlib.suppress(OSError):
-        for folder in root.glob(RUN_PREFIX + "*"):
+        for entry in os.scandir(root):
             with contextlib.suppress(OSError):
-                st = folder.lstat()
-                if folder.is_dir() and not folder.is_symlink() and st.st_uid == os.getuid() \
-                        and now - st.st_mtime > STALE_RUN_S:
-                    shutil.rmtree(folder, ignore_errors=True)
+                if not entry.name.startswith((RUN_PREFIX, warm_pool.POOL_PREFIX)) \
+                        or not entry.is_dir(follow_symlinks=False) \
+                        or entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                    continue
+                if entry.name.startswith(RUN_PREFIX):
+                    if now - entry.stat(follow_symlinks=False).st_mtime > STALE_RUN_S:
+                        shutil.rmtree(entry.path, ignore_errors=True)
+                elif (owner := warm_pool.owner(entry.name)) and processes.gone(owner):
+                    warm_pool.remove_pool_folder(Path(entry.path))
 
 
 def grade(request: GradeRequest, launcher=None) -> ExerciseResult:

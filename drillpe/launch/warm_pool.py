@@ -14,6 +14,7 @@ of step is replaced before the next grade.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -342,12 +343,38 @@ class WarmLearner:
 # --------------------------------------------------------------------------- the pool
 
 
+POOL_PREFIX = "drillpe-warm-"
+
+
+def pool_prefix() -> str:
+    """The pool folder's name carries its owner (pid and start time): a grade's sweep
+    removes the folder of a drillpe that was killed (sweep_stale_runs)."""
+    pid, start = processes.own_identity()
+    return f"{POOL_PREFIX}{pid}-{start}-"
+
+
+def owner(folder_name: str) -> processes.Identity | None:
+    """The (pid, start time) in a pool folder's name; None for a name not made so."""
+    parts = folder_name[len(POOL_PREFIX):].split("-")
+    if not folder_name.startswith(POOL_PREFIX) or len(parts) < 3 \
+            or not (parts[0].isdigit() and parts[1].isdigit()):
+        return None
+    return int(parts[0]), int(parts[1])
+
+
+def remove_pool_folder(folder: Path) -> None:
+    # Its owner may not list the stage folder (0o311): rmtree alone would leave it.
+    with contextlib.suppress(OSError):
+        os.chmod(folder / "stage", 0o700)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 class WarmPool:
     """Starts grading processes by forking warm workers. Use as a context
     manager, or call close()."""
 
     def __init__(self, start: bool = True):
-        self.pool_dir = Path(tempfile.mkdtemp(prefix="drillpe-warm-"))
+        self.pool_dir = Path(tempfile.mkdtemp(prefix=pool_prefix()))
         self.stage = self.pool_dir / "stage"
         self.stage.mkdir()
         os.chmod(self.pool_dir, 0o711)
@@ -483,7 +510,7 @@ class WarmPool:
         if self.judge_worker is not None:
             self.judge_worker.close()
             self.judge_worker = None
-        shutil.rmtree(self.pool_dir, ignore_errors=True)
+        remove_pool_folder(self.pool_dir)
 
     def __enter__(self) -> WarmPool:
         return self

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from drillpe.launch import processes
 from drillpe.results.history import History, Work, read_source
 from drillpe.results.progress import WORK_GAP_S
 from drillpe.results.report import ExerciseResult
@@ -260,7 +261,8 @@ def _run_live(session: Session, keys, handle, view) -> None:
 
 class interrupt_on_signals:
     """SIGTERM and SIGHUP (terminal closed) stop the loop like Ctrl-C, so the
-    work time is recorded and the warm workers are closed."""
+    work time is recorded and the warm workers are closed; the CLI then exits
+    128 + the signal's number, as for any command a signal ends."""
 
     def __enter__(self):
 
@@ -273,6 +275,7 @@ class interrupt_on_signals:
 
     @staticmethod
     def _raise(signum, frame):
+        processes.note_signal(signum)
         raise KeyboardInterrupt
 
     def __exit__(self, *exc):
