@@ -2,8 +2,10 @@
 
 import json
 import os
+import shutil
 import sys
 import sysconfig
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -167,19 +169,40 @@ def test_python_writable_lists_what_this_user_can_change(tmp_path, monkeypatch):
 
 
 @needs_ordinary_user
-def test_python_writable_as_an_ordinary_user(tmp_path):
+def test_python_writable_as_an_ordinary_user():
     """As uid 1000 (tests/fixtures/guard/as_another_user.sh: a HOME of its own, the
     interpreter owned by root): the user site-packages under that HOME is theirs to
-    create, the interpreter's own site-packages and a folder under / are not."""
-    root_site = sysconfig.get_paths()["purelib"]
-    code = ("import json, site; from drillpe.launch import probe; "
-            "print(json.dumps([site.getusersitepackages(), probe.python_writable("
-            f"[site.getusersitepackages(), {root_site!r}, '/drillpe-nowhere/x']), "
-            "probe.python_places(), bool(site.ENABLE_USER_SITE)]))")
-    res = as_ordinary_user([sys.executable, "-c", code])
+    create, the interpreter's own site-packages and a folder under / are not. Nor is
+    only what they may write theirs to change (a reviewer changed each of these): a
+    root-owned venv inside their own folder (renamed away, copied back as theirs), a
+    venv of theirs made read-only (chmod), their own entry in a sticky /tmp; a
+    root's entry in that sticky folder is not."""
+    top = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        os.chmod(top, 0o755)
+        (top / "home" / "venv" / "lib").mkdir(parents=True)  # root's, in the user's
+        (top / "readonly" / "lib").mkdir(parents=True)
+        (top / "sticky" / "theirs").mkdir(parents=True)
+        (top / "sticky" / "roots").mkdir()
+        (top / "elsewhere" / "lib").mkdir(parents=True)
+        for mine in ("home", "readonly", "sticky/theirs"):
+            os.chown(top / mine, 1000, 1000)
+        os.chmod(top / "readonly", 0o555)
+        os.chmod(top / "sticky", 0o1777)
+        changeable = [str(top / p) for p in ("home/venv/lib", "readonly/lib", "sticky/theirs")]
+        fixed = [str(top / p) for p in ("sticky/roots", "elsewhere/lib")]
+        root_site = sysconfig.get_paths()["purelib"]
+        code = ("import json, site, sys; from drillpe.launch import probe; "
+                "print(json.dumps([site.getusersitepackages(), probe.python_writable("
+                "[site.getusersitepackages(), *sys.argv[1:]]), probe.python_places(), "
+                "bool(site.ENABLE_USER_SITE)]))")
+        res = as_ordinary_user([sys.executable, "-c", code, root_site, "/drillpe-nowhere/x",
+                                *changeable, *fixed])
+    finally:
+        shutil.rmtree(top)
     if res.returncode != 0 or not res.stdout.strip():
         pytest.skip(f"could not run as another user here: {res.stderr.strip()[-300:]}")
     user_site, writable, places, user_site_read = json.loads(res.stdout)
-    assert writable == [user_site], writable
+    assert writable == [user_site, *changeable], writable
     # named only where Python reads it (not in a virtual environment of its own)
     assert (user_site in places) == user_site_read

@@ -147,9 +147,9 @@ os._exit(0)  # tearing down an interpreter that holds torch: 0.3-0.6 s for nothi
 def _probe_torch() -> dict:
     """torch's facts from a child process: the CLI process never imports torch."""
     # deferred: loaded only when this command runs, so that every start stays fast
-    from drillpe.launch import processes
+    from drillpe.launch import contract, processes
 
-    proc = processes.spawn([sys.executable, "-c", TORCH_PROBE], stdout=subprocess.PIPE,
+    proc = processes.spawn(contract.python_argv(TORCH_PROBE), stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE)
     try:
         out, err = proc.communicate(timeout=120)

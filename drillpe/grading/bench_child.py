@@ -575,7 +575,7 @@ def compile_works(device: torch.device) -> str | None:
     CPU it needs a C++ compiler); else why not. In a child process with a
     timeout: a missing or hanging compiler must not take the bench with it."""
     try:
-        done = subprocess.run([sys.executable, "-c", COMPILE_PROBE.format(device=device.type)],
+        done = subprocess.run(contract.python_argv(COMPILE_PROBE.format(device=device.type)),
                               capture_output=True, text=True, timeout=COMPILE_PROBE_S)
     except subprocess.TimeoutExpired:
         return f"compiling a small function took over {COMPILE_PROBE_S:g} s"

@@ -22,9 +22,43 @@ capped), ``stuck.txt`` (from fd 4) and ``report.json`` (the judge's).
 from __future__ import annotations
 
 import json
+import os
 import socket
 import struct
+import sys
 from dataclasses import asdict, dataclass
+
+# --------------------------------------------------------------------------- a child's Python
+
+# ``python -c`` and ``python -m`` put the working folder first on sys.path, and
+# learner code under the guard can write files there (a json.py or torch.py ran
+# inside doctor's torch probe that way): drillpe's children never import from
+# it (``-P`` from Python 3.11; before, the same by hand).
+_SAFE_PATH = "import sys; del sys.path[0]; "
+
+
+def python_argv(code: str, *args: str) -> list[str]:
+    """``python -c code args`` for a child of drillpe's, never importing from its
+    working folder."""
+    if sys.version_info >= (3, 11):
+        return [sys.executable, "-P", "-c", code, *args]
+    return [sys.executable, "-c", _SAFE_PATH + code, *args]
+
+
+def inherited_environ() -> dict[str, str]:
+    """The environment a child of drillpe's starts from: the CLI's, less what the
+    CLI's own Python was told to ignore. Children are started without the CLI's
+    -E, -I or -s, so a CLI that ignored PYTHONPATH (or PYTHONHOME, ...) or the user
+    site-packages would otherwise start children that read them: a reviewer's
+    sitecustomize.py and .pth ran in the judge that way, while doctor (which reads
+    the CLI's own import path) said nothing could."""
+    env = dict(os.environ)
+    if sys.flags.ignore_environment:  # -E, or -I
+        env = {k: v for k, v in env.items() if not k.startswith("PYTHON")}
+    if sys.flags.no_user_site:  # -s, -I or PYTHONNOUSERSITE
+        env["PYTHONNOUSERSITE"] = "1"
+    return env
+
 
 JUDGE = "drillpe.grading.judge"
 LEARNER = "drillpe.grading.learner"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import site
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -94,17 +95,40 @@ def python_places() -> list[str]:
 
 
 def python_writable(places: list[str] | None = None) -> list[str]:
-    """Those of ``places`` (default: python_places()) that this user can change: the
-    path itself, or, where it does not exist yet, the nearest folder above it
-    (``~/.local/lib/python3.X/site-packages`` is created by whoever writes it)."""
-    writable = []
-    for place in python_places() if places is None else places:
-        existing = place
-        while not os.path.lexists(existing) and os.path.dirname(existing) != existing:
-            existing = os.path.dirname(existing)
-        if os.access(existing, os.W_OK):
-            writable.append(place)
-    return writable
+    """Those of ``places`` (default: python_places()) that this user can change."""
+    return [place for place in (python_places() if places is None else places)
+            if _changeable(place)]
+
+
+def _changeable(place: str) -> bool:
+    """Whether this user can change what Python finds at ``place``: write it (or,
+    where it does not exist yet, the nearest folder above it: a user site-packages
+    is created by whoever writes it), own it or a folder above it (the owner may
+    chmod a read-only venv back to writable), or rename it or a folder above it
+    away from a folder this user can write (a root-owned venv in your home is
+    replaced by a copy of your own; in a sticky folder such as /tmp only your own
+    entries can be renamed). Reviewers changed the Python in each of these ways."""
+    path = os.path.abspath(place)
+    while not os.path.lexists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    if os.access(path, os.W_OK):
+        return True
+    uid = os.geteuid()
+    try:
+        while True:
+            mine = os.lstat(path).st_uid == uid
+            if mine:
+                return True
+            parent = os.path.dirname(path)
+            if parent == path:
+                return False
+            parent_stat = os.stat(parent)
+            sticky = parent_stat.st_mode & stat.S_ISVTX and parent_stat.st_uid != uid
+            if os.access(parent, os.W_OK | os.X_OK) and not sticky:
+                return True
+            path = parent
+    except OSError:  # a folder above it cannot be read: nor can this user change it
+        return False
 
 
 def run_code(source: str, args: list[str], choice: sandbox.Choice, timeout: float = 60,

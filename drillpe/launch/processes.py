@@ -178,7 +178,7 @@ class leftovers_ended:
 
 def trusted_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of drillpe's own children (judge, workers, reference bench)."""
-    env = dict(os.environ)
+    env = contract.inherited_environ()
     package_parent = str(Path(__file__).resolve().parent.parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # keep the workspace free of __pycache__
@@ -206,10 +206,6 @@ def spawn(argv: list[str], *, stdin=subprocess.DEVNULL, stdout=None, stderr=None
     return proc
 
 
-# ``python -m`` puts the working folder first on sys.path, and a learner in the
-# guard level can write files into it: drillpe's own children never import
-# from there (``-P`` from Python 3.11; before, the same by hand).
-_SAFE_PATH = "import sys; del sys.path[0]; "
 # A child that holds drillpe's secrets makes itself private (lifeline.start_private)
 # before it imports its module: importing torch takes a second, during which the
 # same user could otherwise open its fds and memory through /proc.
@@ -220,12 +216,9 @@ _RUN = "import runpy, sys; runpy.run_module(sys.argv.pop(1), run_name='__main__'
 def module_argv(module: str, *args: str, private: bool = False) -> list[str]:
     """``python -m module args`` for a child of drillpe's, never importing from
     its working folder; ``private``: non-dumpable before the module is imported."""
-    if sys.version_info >= (3, 11):
-        if private:
-            return [sys.executable, "-P", "-c", _PRIVATE + _RUN, module, *args]
+    if not private and sys.version_info >= (3, 11):
         return [sys.executable, "-P", "-m", module, *args]
-    return [sys.executable, "-c", _SAFE_PATH + (_PRIVATE if private else "") + _RUN, module,
-            *args]
+    return contract.python_argv((_PRIVATE if private else "") + _RUN, module, *args)
 
 
 def kill(proc: subprocess.Popen) -> None:

@@ -34,10 +34,13 @@ itself and a process-count rlimit bounds forks.
 from __future__ import annotations
 
 import os
+import site
 import sys
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+
+from drillpe.launch import contract
 
 ISOLATION_ENV = "DRILLPE_ISOLATION"  # auto (default), namespaces, guard
 MEMORY_ENV = "DRILLPE_MEMORY_LIMIT"  # e.g. 4G: all the learner's processes together
@@ -268,18 +271,34 @@ def _masks(hidden: list[str], bound: list[dict]) -> set[str]:
 
 def learner_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment the learner process gets: the user's, minus drillpe's
-    own settings, with a home and caches in its private /tmp."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DRILLPE_")}
+    own settings, with a home and caches in its private /tmp.
+
+    Its Python reads no user site-packages of its own: with HOME=/tmp that would
+    be /tmp/.local/..., which under the guard is the system's /tmp, where any
+    user may plant a .pth that runs before drillpe's learner code (a reviewer's
+    did). The user site-packages the CLI itself reads (torch installed with
+    ``pip install --user``) is put on its path instead."""
+    env = {k: v for k, v in contract.inherited_environ().items()
+           if not k.startswith("DRILLPE_")}
     package_parent = str(Path(_package_dir()).parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
+    user_site = _cli_user_site()
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, user_site,
+                                                    env.get("PYTHONPATH")) if p)
     env.update({"HOME": "/tmp", "TMPDIR": "/tmp", "XDG_CACHE_HOME": "/tmp/.cache",
-                "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
+                "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1",
+                "PYTHONHASHSEED": "0",
                 "PYTHONIOENCODING": "utf-8"})  # drillpe reads its pipes as UTF-8
     env.setdefault("PYTHONWARNINGS", "ignore::UserWarning")
     for name, value in ONE_THREAD.items():
         env.setdefault(name, value)
     env.update(extra or {})
     return env
+
+
+def _cli_user_site() -> str | None:
+    """The user site-packages on the CLI's own import path, if it is there."""
+    user_site = site.getusersitepackages() if site.ENABLE_USER_SITE else None
+    return user_site if user_site in sys.path else None
 
 
 def memory_limit() -> int:
