@@ -401,13 +401,44 @@ def test_grade_folders_left_by_a_killed_drillpe_are_swept(tmp_path, monkeypatch)
     # warm-pool folders are named after the process that made them (pid, start time)
     from drillpe.launch import processes, warm_pool
     pid, start = processes.own_identity()
-    orphan = tmp_path / f"{warm_pool.POOL_PREFIX}{pid}-{start + 1}-x1"  # that start has ended
-    ours = tmp_path / f"{warm_pool.POOL_PREFIX}{pid}-{start}-x2"
+    ns = os.stat("/proc/self/ns/pid").st_ino
+    orphan = tmp_path / f"{warm_pool.POOL_PREFIX}{ns}-{pid}-{start + 1}-x1"  # that start ended
+    ours = tmp_path / f"{warm_pool.POOL_PREFIX}{ns}-{pid}-{start}-x2"
     unnamed = tmp_path / f"{warm_pool.POOL_PREFIX}x3"
-    for folder in (orphan, ours, unnamed):
+    # a pid of another pid namespace sharing /tmp names another process (a reviewer's
+    # check removed a live watch's folder so); digits int() refuses once crashed grades
+    other_ns = tmp_path / f"{warm_pool.POOL_PREFIX}{ns + 1}-{pid}-{start + 1}-x4"
+    odd = tmp_path / f"{warm_pool.POOL_PREFIX}\u00b2-1-2-x5"
+    for folder in (orphan, ours, unnamed, other_ns, odd):
         (folder / "stage" / "f00d").mkdir(parents=True)
         (folder / "stage" / "f00d" / "rope.py").write_text("secret = 1\n")
         os.chmod(folder / "stage", 0o311)  # as WarmPool makes it
     runner.sweep_stale_runs()
     assert not old.exists() and young.exists() and other.exists()
-    assert not orphan.exists() and ours.exists() and unnamed.exists()
+    assert not orphan.exists()
+    assert ours.exists() and unnamed.exists() and other_ns.exists() and odd.exists()
+
+
+
+def test_a_folder_too_deep_to_remove_does_not_crash_the_next_grade(tmp_path, monkeypatch):
+    """A reviewer nested 3000 folders in a stale grade folder: rmtree raised
+    RecursionError (not an OSError) and every later check exited 3. What cannot be
+    removed stays; the grade goes on."""
+    import shutil
+    import time
+
+    from drillpe.launch import runner
+
+    monkeypatch.setattr(runner.tempfile, "gettempdir", lambda: str(tmp_path))
+    stale = tmp_path / "drillpe-run-deep"
+    stale.mkdir()
+    os.utime(stale, (time.time() - runner.STALE_RUN_S - 60,) * 2)
+    removed = []
+
+    def too_deep(path, ignore_errors=False):
+        removed.append(path)
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(shutil, "rmtree", too_deep)
+    runner.sweep_stale_runs()
+    assert removed == [str(stale)]

@@ -380,3 +380,22 @@ def test_fingerprints_catch_stale_lazy_and_aliased_outputs():
     storages = {x.untyped_storage().data_ptr()}
     assert fingerprint(x[..., :4], storages, rng) == {"problem": "aliases_input"}
     assert "problem" not in fingerprint(x.clone(), storages, rng)
+
+
+def test_the_compiled_reference_uses_a_cache_of_its_own(tmp_path, monkeypatch):
+    """torch.compile's cache defaults to /tmp/torchinductor_USER, which any local user
+    may create first: a reviewer as another user planted code there that ran in this
+    user's reference bench. The reference child gets a cache inside the bench's
+    private folder."""
+    from drillpe.launch import bench, processes
+
+    seen = {}
+
+    def spawn(argv, **kwargs):
+        seen.update(kwargs["env"])
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(processes, "spawn", spawn)
+    with pytest.raises(RuntimeError, match="stop here"):
+        bench._run_reference("rope", bench.BenchOptions(compile=True), tmp_path, {})
+    assert seen["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "inductor")

@@ -206,3 +206,32 @@ def test_python_writable_as_an_ordinary_user():
     assert writable == [user_site, *changeable], writable
     # named only where Python reads it (not in a virtual environment of its own)
     assert (user_site in places) == user_site_read
+
+
+def test_python_places_include_what_reviewers_ran_code_through(tmp_path, monkeypatch):
+    """Bytecode under PYTHONPYCACHEPREFIX, a libpython or preload found through
+    LD_LIBRARY_PATH / LD_PRELOAD, a link on the way from a venv's python to the real
+    one, a venv reached through a link: each ran code in later drillpe processes
+    while doctor said nothing could."""
+    from drillpe.launch import probe
+
+    theirs = tmp_path / "theirs"
+    (theirs / "bin").mkdir(parents=True)
+    real = tmp_path / "real-python"
+    real.write_text("")
+    (theirs / "bin" / "python3").symlink_to(real)
+    venv_bin = tmp_path / "venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "python").symlink_to(theirs / "bin" / "python3")
+    monkeypatch.setattr(sys, "executable", str(venv_bin / "python"))
+    monkeypatch.setattr(sys, "pycache_prefix", str(tmp_path / "pyc"))
+    monkeypatch.setenv("LD_LIBRARY_PATH", f"{tmp_path / 'lib'}:/usr/lib")
+    monkeypatch.setenv("LD_PRELOAD", str(tmp_path / "shim.so"))
+    places = probe.python_places()
+    for place in (theirs / "bin" / "python3", tmp_path / "pyc", tmp_path / "lib",
+                  tmp_path / "shim.so", real):
+        assert str(place) in places, place
+    # reached through a link, a place is judged where it really is too
+    (tmp_path / "lnk").symlink_to(theirs)
+    monkeypatch.setattr(probe, "_changeable_path", lambda p: p.startswith(str(theirs)))
+    assert probe.python_writable([str(tmp_path / "lnk" / "bin")]) == [str(tmp_path / "lnk" / "bin")]

@@ -396,7 +396,10 @@ def _run_reference(exercise_id: str, options: BenchOptions, tmpdir: Path,
             proc = processes.spawn(
                 processes.module_argv(contract.BENCH, *args, "--clock-fd", str(write_end),
                                       "--out", str(out)),
-                stdout=fh, stderr=subprocess.STDOUT, cwd=tmpdir, pass_fds=(write_end,))
+                stdout=fh, stderr=subprocess.STDOUT, cwd=tmpdir, pass_fds=(write_end,),
+                # torch.compile's cache is /tmp/torchinductor_USER by default: any local
+                # user may create it first and plant code that this child then runs
+                env=processes.trusted_env({"TORCHINDUCTOR_CACHE_DIR": str(tmpdir / "inductor")}))
     finally:
         os.close(write_end)
     drain.start()

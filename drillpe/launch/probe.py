@@ -91,7 +91,28 @@ def python_places() -> list[str]:
     places.append(os.path.dirname(os.path.abspath(sys.executable)))
     if sys.prefix != sys.base_prefix:
         places.append(os.path.join(sys.prefix, "pyvenv.cfg"))
+    places += _links_to(sys.executable)  # a venv's python may link through your folder
+    # Reviewers ran code in every later drillpe process through each of these: bytecode
+    # under PYTHONPYCACHEPREFIX, a libpython found through LD_LIBRARY_PATH
+    if sys.pycache_prefix:
+        places.append(os.path.abspath(sys.pycache_prefix))
+    for name in ("LD_LIBRARY_PATH", "LD_PRELOAD"):
+        places += [os.path.abspath(p) for p in
+                   os.environ.get(name, "").replace(" ", ":").split(":") if p]
     return list(dict.fromkeys(places))
+
+
+def _links_to(path: str) -> list[str]:
+    """``path`` and every link on the way to the file it names."""
+    found = []
+    path = os.path.abspath(path)
+    for _ in range(40):  # the kernel's own limit on a chain of links
+        found.append(path)
+        if not os.path.islink(path):
+            break
+        path = os.path.join(os.path.dirname(path), os.readlink(path))
+        path = os.path.abspath(path)
+    return found
 
 
 def python_writable(places: list[str] | None = None) -> list[str]:
@@ -108,7 +129,12 @@ def _changeable(place: str) -> bool:
     away from a folder this user can write (a root-owned venv in your home is
     replaced by a copy of your own; in a sticky folder such as /tmp only your own
     entries can be renamed). Reviewers changed the Python in each of these ways."""
-    path = os.path.abspath(place)
+    # by the path given and by the one it resolves to (a link to a venv in your home)
+    return _changeable_path(os.path.abspath(place)) or \
+        _changeable_path(os.path.realpath(place))
+
+
+def _changeable_path(path: str) -> bool:
     while not os.path.lexists(path) and os.path.dirname(path) != path:
         path = os.path.dirname(path)
     if os.access(path, os.W_OK):

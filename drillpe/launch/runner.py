@@ -96,7 +96,9 @@ def sweep_stale_runs(now: float | None = None) -> None:
     root = Path(tempfile.gettempdir())
     with contextlib.suppress(OSError):
         for entry in os.scandir(root):
-            with contextlib.suppress(OSError):
+            # anything there may be the learner's: a folder 3000 deep made rmtree
+            # raise RecursionError, which no grade may die of
+            with contextlib.suppress(OSError, ValueError, RecursionError):
                 if not entry.name.startswith((RUN_PREFIX, warm_pool.POOL_PREFIX)) \
                         or not entry.is_dir(follow_symlinks=False) \
                         or entry.stat(follow_symlinks=False).st_uid != os.getuid():
@@ -146,11 +148,12 @@ def _grade(request: GradeRequest, launcher) -> ExerciseResult:
         finally:
             judge.kill()
     finally:
-        if staged is not None:
-            shutil.rmtree(staged.parent, ignore_errors=True)
-        with contextlib.suppress(OSError):  # learner code may have made it read-only
-            os.chmod(run_dir, 0o700)
-        shutil.rmtree(run_dir, ignore_errors=True)
+        with contextlib.suppress(RecursionError):  # learner code may nest folders deep
+            if staged is not None:
+                shutil.rmtree(staged.parent, ignore_errors=True)
+            with contextlib.suppress(OSError):  # learner code may have made it read-only
+                os.chmod(run_dir, 0o700)
+            shutil.rmtree(run_dir, ignore_errors=True)
     result = ExerciseResult.from_dict(report)
     result.duration_s = round(duration, 2)
     result.output = _shown(output)

@@ -347,26 +347,42 @@ POOL_PREFIX = "drillpe-warm-"
 
 
 def pool_prefix() -> str:
-    """The pool folder's name carries its owner (pid and start time): a grade's sweep
-    removes the folder of a drillpe that was killed (sweep_stale_runs)."""
+    """The pool folder's name carries its owner (pid namespace, pid and start time):
+    a grade's sweep removes the folder of a drillpe that was killed (sweep_stale_runs).
+    A pid means something else in another pid namespace sharing this /tmp."""
     pid, start = processes.own_identity()
-    return f"{POOL_PREFIX}{pid}-{start}-"
+    return f"{POOL_PREFIX}{_pid_namespace()}-{pid}-{start}-"
+
+
+def _pid_namespace() -> int:
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return 0
 
 
 def owner(folder_name: str) -> processes.Identity | None:
-    """The (pid, start time) in a pool folder's name; None for a name not made so."""
-    parts = folder_name[len(POOL_PREFIX):].split("-")
-    if not folder_name.startswith(POOL_PREFIX) or len(parts) < 3 \
-            or not (parts[0].isdigit() and parts[1].isdigit()):
+    """The (pid, start time) in a pool folder's name, if it was made in this pid
+    namespace; None for any other name."""
+    if not folder_name.startswith(POOL_PREFIX):
         return None
-    return int(parts[0]), int(parts[1])
+    parts = folder_name[len(POOL_PREFIX):].split("-")
+    try:
+        namespace, pid, start = (int(p) for p in parts[:3]) if len(parts) > 3 else (None,) * 3
+    except ValueError:
+        return None
+    if namespace is None or not all(p.isascii() for p in parts[:3]) \
+            or namespace != _pid_namespace() or namespace == 0:
+        return None
+    return pid, start
 
 
 def remove_pool_folder(folder: Path) -> None:
     # Its owner may not list the stage folder (0o311): rmtree alone would leave it.
     with contextlib.suppress(OSError):
         os.chmod(folder / "stage", 0o700)
-    shutil.rmtree(folder, ignore_errors=True)
+    with contextlib.suppress(RecursionError):  # a learner's folder 3000 deep
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 class WarmPool:
