@@ -222,6 +222,9 @@ def test_hint_follows_the_part_that_fails_and_keeps_one_counter_per_part(isolate
     first = run_cli("hint", "rope")
     assert first.returncode == 0 and "hint 1 of 2 · about the mask" in first.stdout
     assert "masked_fill" not in first.stdout
+    # the next one of the same ladder, whatever fails by then (a newcomer's `--part
+    # attention` hint pointed at the general ladder)
+    assert "drillpe hint rope --part mask (level 2 of 2)" in first.stdout, first.stdout
     second = run_cli("hint", "rope")
     assert "hint 2 of 2 · about the mask" in second.stdout and "masked_fill" in second.stdout
     general = run_cli("hint", "rope", "--part", "general")

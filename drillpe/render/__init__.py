@@ -471,7 +471,9 @@ def hint_panel(exercise: catalog.Exercise, level: int, ladder: catalog.HintLadde
     total = len(hints)
     part = ladder.part if ladder is not None else ""
     if more is None:
-        more = (catalog.ui("hint_next", id=exercise.id, next=level + 1, total=total)
+        # the command that shows the next hint of this same ladder
+        asked = f"{exercise.id} --part {part}" if part else exercise.id
+        more = (catalog.ui("hint_next", id=asked, next=level + 1, total=total)
                 if level < total else catalog.ui("hint_last", id=exercise.id))
     title = catalog.ui("hint_title", id=exercise.id, level=level, total=total)
     if part:
