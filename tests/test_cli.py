@@ -450,3 +450,10 @@ def test_check_shows_a_status_line_on_a_terminal_only(isolated_places):
         assert term.wait(30) == 0
     finally:
         term.close()
+
+
+def test_commands_that_take_several_ids_say_so_in_their_usage():
+    """`check rope alibi` grades both; its usage line said `[ID]` (a newcomer's note)."""
+    for command in ("check", "watch"):
+        res = run_cli(command, "--help")
+        assert res.returncode == 0 and f"drillpe {command} [OPTIONS] [ID...]" in res.stdout

@@ -225,7 +225,7 @@ def _started_at(folder: Path) -> str:
 @app.command()
 def check(
     exercise_ids: Annotated[list[str] | None, typer.Argument(
-        metavar="ID", help="Exercises to grade [default: every started one].",
+        metavar="ID...", help="Exercises to grade [default: every started one].",
         autocompletion=complete_exercise_id)] = None,
     file: Annotated[Path | None, typer.Option("--file", help="Grade this file instead (the exercise: ID, else the file's name or stub).")] = None,
     device: Annotated[Device, typer.Option(

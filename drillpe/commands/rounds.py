@@ -88,7 +88,7 @@ def next_(as_json: JsonOpt = False,
 @app.command(short_help="Re-grade your file on every save (h hint, q quit).")
 def watch(
     exercise_ids: Annotated[list[str] | None, typer.Argument(
-        metavar="ID", help="Exercises to watch [default: every started one].",
+        metavar="ID...", help="Exercises to watch [default: every started one].",
         autocompletion=complete_exercise_id)] = None,
     device: Annotated[Device, typer.Option("--device", help="Where to run your code and the "
                                            "reference.")] = Device.cpu,
