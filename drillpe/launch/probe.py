@@ -142,8 +142,7 @@ def _changeable_path(path: str) -> bool:
     uid = os.geteuid()
     try:
         while True:
-            mine = os.lstat(path).st_uid == uid
-            if mine:
+            if os.lstat(path).st_uid == uid:
                 return True
             parent = os.path.dirname(path)
             if parent == path:

@@ -95,7 +95,7 @@ def gone(identity: Identity) -> bool:
     """Whether that process has ended: its pid is free or another process's. Where
     start times cannot be read (no /proc), nothing is known to be gone."""
     pid, start = identity
-    return start is not None and _started(os.getpid()) is not None and _started(pid) != start
+    return start is not None and _started(pid) != start
 
 
 REGISTRY = Registry()

@@ -100,11 +100,13 @@ def sweep_stale_runs(now: float | None = None) -> None:
             # raise RecursionError, which no grade may die of
             with contextlib.suppress(OSError, ValueError, RecursionError):
                 if not entry.name.startswith((RUN_PREFIX, warm_pool.POOL_PREFIX)) \
-                        or not entry.is_dir(follow_symlinks=False) \
-                        or entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                        or not entry.is_dir(follow_symlinks=False):
+                    continue
+                st = entry.stat(follow_symlinks=False)
+                if st.st_uid != os.getuid():
                     continue
                 if entry.name.startswith(RUN_PREFIX):
-                    if now - entry.stat(follow_symlinks=False).st_mtime > STALE_RUN_S:
+                    if now - st.st_mtime > STALE_RUN_S:
                         shutil.rmtree(entry.path, ignore_errors=True)
                 elif (owner := warm_pool.owner(entry.name)) and processes.gone(owner):
                     warm_pool.remove_pool_folder(Path(entry.path))

@@ -364,17 +364,13 @@ def _pid_namespace() -> int:
 def owner(folder_name: str) -> processes.Identity | None:
     """The (pid, start time) in a pool folder's name, if it was made in this pid
     namespace; None for any other name."""
-    if not folder_name.startswith(POOL_PREFIX):
-        return None
     parts = folder_name[len(POOL_PREFIX):].split("-")
-    try:
-        namespace, pid, start = (int(p) for p in parts[:3]) if len(parts) > 3 else (None,) * 3
-    except ValueError:
+    # isdigit alone takes "²", which int() refuses
+    if not folder_name.startswith(POOL_PREFIX) or len(parts) < 4 \
+            or not all(p.isascii() and p.isdigit() for p in parts[:3]):
         return None
-    if namespace is None or not all(p.isascii() for p in parts[:3]) \
-            or namespace != _pid_namespace() or namespace == 0:
-        return None
-    return pid, start
+    namespace, pid, start = map(int, parts[:3])
+    return (pid, start) if namespace and namespace == _pid_namespace() else None
 
 
 def remove_pool_folder(folder: Path) -> None:
