@@ -177,7 +177,7 @@ def test_the_ladder_follows_the_first_failing_check():
     assert catalog.ladder_for("rope", ["rope.matches_reference", "attention.mask"]).part == ""
     assert catalog.ladder_for("rope", []).part == ""
     assert catalog.ladder_for("rope", ["attention.mask"], part="table").part == "table"
-    with pytest.raises(LookupError, match="parts: table, mask"):
+    with pytest.raises(LookupError, match="parts: general, table, mask"):
         catalog.ladder_for("rope", [], part="nope")
 
 

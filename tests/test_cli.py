@@ -156,6 +156,10 @@ def test_only_the_workspace_file_counts_as_an_attempt(isolated_places, scratch_c
     assert attempts() == 0  # the untouched stub is not a try (stats)
     mine.write_text(SWAPPED.read_text())
     assert cli_in_process(capsys, "check", "--file", mine, "sinusoidal")[0] == 1  # the same file
+    assert attempts() == 1
+    assert cli_in_process(capsys, "check", "sinusoidal")[0] == 1
+    assert attempts() == 1  # unchanged since its last check: no new try
+    mine.write_text(SWAPPED.read_text() + "# edited\n")
     assert cli_in_process(capsys, "check", "sinusoidal")[0] == 1
     assert attempts() == 2
 
@@ -232,7 +236,7 @@ def test_hint_follows_the_part_that_fails_and_keeps_one_counter_per_part(isolate
     again = History(isolated_places["home"])
     assert again.hints_seen("rope", "mask") == 2 and again.hints_seen("rope", "") == 1
     bad = run_cli("hint", "rope", "--part", "nope")
-    assert bad.returncode == 2 and "parts: table, mask" in bad.stderr
+    assert bad.returncode == 2 and "parts: general, table, mask" in bad.stderr
 
 
 def test_reveal_raw_is_plain_source(tmp_path):

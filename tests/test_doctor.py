@@ -143,7 +143,7 @@ def test_doctor_says_when_escaped_code_could_change_the_python_drillpe_runs_from
               "python_writable": ["/venv/lib/python3.11/site-packages"]}
     assert "/venv/lib/python3.11/site-packages" in probe.summary(failed)[1]
     namespaces = {"level": "namespaces", "reason": "auto", "facts": {
-        "uid": 65534, "capabilities": "0", "processes": [1], "network": "OSError",
+        "uid": 65534, "capabilities": "0", "processes": [1], "network": "none (Network is unreachable)",
         "visible": {}}}
     assert "Python drillpe runs from" not in probe.summary(namespaces)[1]
 

@@ -163,6 +163,40 @@ def test_tries_skip_untouched_stubs_and_count_a_watch_burst_once():
     assert s["attempts_to_first_pass"] == 2
 
 
+def test_a_recheck_of_unchanged_code_is_no_new_try(isolated_places, tmp_path):
+    from drillpe.practice import schedule
+    from drillpe.results.report import ExerciseResult
+
+    history = History(isolated_places["home"])
+    t0 = 1_000_000.0
+    answer = tmp_path / "rope.py"
+
+    def grade(code, passed, at, device="cpu"):
+        answer.write_text(code)
+        result = ExerciseResult("rope", "rope.py", device, passed, float(passed), 0.1, None, [])
+        history.record_check(result, file=answer, at=at)
+
+    grade("wrong = 1\n", False, t0)
+    grade("wrong = 2\n", False, t0 + 60)
+    history.record_hint("rope", 2, at=t0 + 90)
+    grade("right = 1\n", True, t0 + 120)  # a hard-won pass
+    grade("right = 1\n", True, t0 + 3 * DAY)  # the same file, checked again
+    grade("right = 1\n", True, t0 + 3 * DAY + 5, device="cuda")  # another device: a try
+    events = history.events()["rope"]
+    assert [a.at - t0 for a in progress.tries(events.attempts)] == [0, 60, 120, 3 * DAY + 5]
+    rounds = schedule.rounds_of(events, 20)
+    assert [(len(r.attempts), r.rating) for r in rounds][0] == (3, "hard")
+    s = progress.summarise(events, t0 + 4 * DAY)
+    assert (s["attempts"], s["passes"], s["attempts_to_first_pass"]) == (4, 2, 3)
+    assert s["last_checked"] == progress._iso(t0 + 3 * DAY + 5)  # still the latest check
+    # code the history no longer keeps (None) is never taken for a repeat
+    bare = [attempt("rope", t0, True), attempt("rope", t0 + 1, True)]
+    assert len(progress.tries(bare)) == 2
+    # an unchanged file whose verdict changed (a flaky answer) is a try
+    flaky = [attempt("rope", t0, True, code="ab"), attempt("rope", t0 + 1, False, code="ab")]
+    assert len(progress.tries(flaky)) == 2
+
+
 def test_only_untouched_checks_leave_an_exercise_new():
     events = Events("alibi", attempts=[attempt("alibi", 1000.0, False, untouched=True),
                                        attempt("alibi", 2000.0, False, untouched=True)])

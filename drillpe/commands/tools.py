@@ -201,8 +201,8 @@ def doctor_facts(workspace: Path | None) -> list[dict]:
             "(the CPU build on a machine without a GPU).", version=None)
     else:
         build = f"CUDA {torch['cuda_build']} build" if torch["cuda_build"] else "CPU-only build"
-        add("torch", "ok", f"{torch['torch']} ({build}, {torch['threads']} CPU threads)",
-            version=torch["torch"])
+        threads = f"{torch['threads']} CPU thread" + ("" if torch["threads"] == 1 else "s")
+        add("torch", "ok", f"{torch['torch']} ({build}, {threads})", version=torch["torch"])
         add("numpy", "ok" if "numpy" in torch else "warn",
             torch.get("numpy") or torch.get("numpy_error", "not installed"),
             version=torch.get("numpy"))

@@ -127,7 +127,8 @@ def ladder_for(exercise_id: str, failing_checks: list[str] | tuple[str, ...],
         for ladder in ladders:
             if ladder.part == part:
                 return ladder
-        known = ", ".join(ladder.part for ladder in ladders[1:]) or "none"
+        # 'general' is how the CLI names the exercise-wide ladder ('' here)
+        known = ", ".join(["general", *(ladder.part for ladder in ladders[1:])])
         raise LookupError(f"{exercise_id} has no hints about '{part}' (parts: {known})")
     if failing_checks:
         # Only the first failing check: a later one may fail because of it.

@@ -34,8 +34,10 @@ except (OSError, StopIteration):
 try:
     socket.create_connection(("127.0.0.1", 9), timeout=0.2).close()
     facts["network"] = "loopback reachable"
+except ConnectionRefusedError:
+    facts["network"] = "loopback reachable"  # refused: a network stack answered
 except OSError as exc:
-    facts["network"] = type(exc).__name__
+    facts["network"] = "none (" + (exc.strerror or type(exc).__name__) + ")"
 try:
     open("/drillpe-probe", "w").close()
     facts["root_writable"] = True

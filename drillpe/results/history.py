@@ -748,7 +748,8 @@ def _attempt(row: sqlite3.Row) -> Attempt:
                    diagnoses=json.loads(row["diagnoses"] or "[]"), duration_s=row["duration_s"],
                    hints_used=row["hints_used"], revealed=bool(row["revealed"]),
                    source=row["source"], session=row["session"], seed=row["seed"],
-                   device=row["device"], untouched=bool(row["untouched"]))
+                   device=row["device"], untouched=bool(row["untouched"]),
+                   code=row["code_sha"].hex() if row["code_sha"] else None)
 
 
 class Corrupt(sqlite3.DatabaseError):

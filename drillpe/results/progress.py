@@ -30,6 +30,9 @@ def tries(attempts: list[Attempt]) -> list[Attempt]:
       counts as passed exactly when its last grade passed; the burst is
       represented by that last grade.
     - Every ``check`` and every mock attempt is one try.
+    - A check or watch grade of the same code as the try before it, on the same
+      device and with the same verdict, is no new try: nothing new was tried, and
+      counting it would make a pass look easier than the round that earned it.
     - A ``debug`` attempt (``drillpe debug --check``: fixing a planted mistake in a
       given answer) is no try of the exercise: its round is a session of its own.
     """
@@ -38,12 +41,20 @@ def tries(attempts: list[Attempt]) -> list[Attempt]:
         if attempt.untouched or attempt.source == "debug":
             continue
         previous = counted[-1] if counted else None
+        if previous is not None and _repeats(attempt, previous):
+            continue
         if (previous is not None and attempt.source == "watch" and previous.source == "watch"
                 and not previous.passed and attempt.at - previous.at < BURST_GAP_S):
             counted[-1] = attempt  # the same burst; its latest grade stands for it
             continue
         counted.append(attempt)
     return counted
+
+
+def _repeats(attempt: Attempt, previous: Attempt) -> bool:
+    return (attempt.code is not None and attempt.code == previous.code
+            and attempt.source in ("check", "watch") and previous.source in ("check", "watch")
+            and attempt.device == previous.device and attempt.passed == previous.passed)
 
 
 def _iso(at: float | None) -> str | None:
@@ -80,6 +91,9 @@ def summarise(events: Events, now: float) -> dict[str, Any]:
     scores = [a.score for a in attempts] + ([legacy.best_score] if legacy and
                                             legacy.best_score is not None else [])
     last = attempts[-1] if attempts else None
+    # a re-check of unchanged code is no try, but it is the latest check
+    last_checked = max((a.at for a in events.attempts
+                        if not a.untouched and a.source != "debug"), default=None)
     times = event_times(events)
     first_pass = passes[0] if passes else None
     first_event = times[0] if times else None
@@ -107,7 +121,8 @@ def summarise(events: Events, now: float) -> dict[str, Any]:
         "passes": total_passes,
         "best_score": max(scores) if scores else None,
         "last_result": last_result,
-        "last_checked": _iso(last.at if last else (legacy.last_at if legacy else None)),
+        "last_checked": _iso(last_checked if last_checked is not None
+                             else (legacy.last_at if legacy else None)),
         "hints_seen": hints_ever,
         "revealed": revealed_ever,
         "attempts_to_first_pass": attempts.index(first_pass) + 1 if first_pass else None,
