@@ -67,16 +67,9 @@ RECORDS_FILE, STUCK_FILE, REPORT_FILE = (contract.RECORDS_FILE, contract.STUCK_F
 
 
 @dataclass
-class LearnerEnd:
-    """How the learner process ended, as the parent saw it."""
+class LearnerEnd(contract.LearnerEnd):
+    """How the learner process ended, as the parent saw it (the line it sent)."""
 
-    returncode: int | None
-    timed_out: bool
-    timeout_s: float
-    memory_exceeded: bool = False
-    memory_limit: int = 0
-    records_overflow: bool = False
-    harm: str | None = None
     # Where the learner's code was when the time ran out (its own lines only);
     # shown once, on the first row that did not finish.
     stuck: list[str] = field(default_factory=list)
