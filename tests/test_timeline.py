@@ -80,6 +80,10 @@ def test_an_identical_source_is_stored_once_and_every_text_reads_back(isolated_p
     assert blob_count(home) == 2  # one source, one report (the grading time is not in it)
     entries = history.timeline("rope")
     assert len(entries) == 3 and len({e.code_sha for e in entries}) == 1
+    assert [e.same_as for e in entries] == [None, 1, 2]
+    from drillpe.render.timeline_views import change_text
+
+    assert change_text(entries[2]).plain == "still rope.half_split, the same code as #2"
     for n in range(2, 30):  # distinct saves: chains stay short, every text comes back whole
         history.record_check(result(score=n / 100), at=10.0 + n, text=edit(n))
     conn = sqlite3.connect(home / FILENAME)
@@ -107,6 +111,7 @@ def test_the_change_is_said_from_one_attempt_to_the_next(isolated_places):
     flat = " ".join(shown.stdout.split())
     assert "fixed rope.half_split, now attention.mask_ignored" in flat
     assert "fixed attention.mask_ignored" in flat
+    assert "the same code as" not in flat  # three different sources
     zh = run_cli("history", "rope", "--lang", "zh")
     assert "修好了 rope.half_split，新出现 attention.mask_ignored" in " ".join(zh.stdout.split())
 

@@ -44,6 +44,8 @@ def change_text(entry: Entry) -> Text:
             parts.append((ui("tl_still", codes=", ".join(entry.diagnoses)), "dim"))
     if entry.untouched:
         parts.append((ui("tl_untouched"), "dim"))
+    elif entry.same_as is not None:
+        parts.append((ui("tl_same_code", number=entry.same_as), "dim"))
     if entry.source_state != "kept":
         parts.append((ui(f"tl_source_{entry.source_state}"), "dim"))
     for number, (words, style) in enumerate(parts):

@@ -91,6 +91,7 @@ class Entry:
     code_sha: bytes | None = None
     report_sha: bytes | None = None
     pruned: bool = False  # the source was dropped by the retention setting
+    same_as: int | None = None  # the latest earlier attempt with this very source
 
     @property
     def source_state(self) -> str:
@@ -110,12 +111,17 @@ class Entry:
 
 
 def number_entries(entries: list[Entry]) -> list[Entry]:
-    """Number the entries 1.. and fill in how each one's diagnoses changed."""
+    """Number the entries 1.. and fill in how each one's diagnoses changed and
+    which earlier attempt graded the same source."""
     before: list[str] = []
+    seen: dict[bytes, int] = {}
     for number, entry in enumerate(entries, start=1):
         entry.number = number
         entry.fixed, entry.new = changes(before, entry.diagnoses)
         before = entry.diagnoses
+        if entry.code_sha is not None:
+            entry.same_as = seen.get(entry.code_sha)
+            seen[entry.code_sha] = number
     return entries
 
 
