@@ -4,6 +4,7 @@ Pair (x[2i], x[2i+1]) at position p is rotated by p * theta_i with
 theta_i = 10000 ** (-2i / d). Angles reach ~2000 rad, where float32 already
 loses ~1e-4, so everything is computed in float64 and cast back to the
 inputs' dtype (the seed returned float32 for bf16/fp16 inputs: a bug).
+float32 angles are within the checks' tolerances too; bf16/fp16 ones are not.
 """
 
 import math

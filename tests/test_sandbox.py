@@ -783,6 +783,52 @@ def test_a_warm_grade_hides_the_learner_files_folder_as_a_cold_one_does(tmp_path
             assert "my other answer" not in result.output
 
 
+@needs_namespaces
+def test_a_venv_beside_the_learners_file_still_runs_it(tmp_path):
+    """`drillpe check --file ./answer.py` from a folder that holds the venv drillpe runs
+    from (a clone with its .venv): the folder is hidden, the venv inside it is not. The
+    learner's interpreter was hidden with the folder: "cannot start the learner", blamed
+    on the learner's code (exit status 71)."""
+    folder = tmp_path / "clone"
+    folder.mkdir()
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip",
+                    str(folder / ".venv")], check=True)
+    neighbour = folder / "notes.txt"
+    neighbour.write_text("my other answer\n")
+    learner = folder / "sinusoidal.py"
+    learner.write_text(READS_ITS_NEIGHBOUR.replace("NEIGHBOUR])", f"{str(neighbour)!r}])"))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+           "DRILLPE_HOME": str(tmp_path / "home"), "DRILLPE_ISOLATION": "namespaces"}
+    res = subprocess.run([str(folder / ".venv" / "bin" / "python"), "-m", "drillpe", "check",
+                          "--file", learner.name, "sinusoidal", "--json"], cwd=folder, env=env,
+                         capture_output=True, text=True, timeout=120)
+    [result] = json.loads(res.stdout)["results"]
+    assert result["isolation"] == "namespaces"
+    assert "NEIGHBOUR FileNotFoundError" in result["output"], (result["output"], res.stderr)
+    assert "my other answer" not in res.stdout + res.stderr
+
+
+@pytest.mark.parametrize("choice", LEVELS)
+def test_a_learner_that_cannot_be_started_is_drillpes_failure_not_the_codes(choice, tmp_path,
+                                                                             monkeypatch):
+    """When the supervisor cannot exec the learner (its interpreter hidden or gone), the
+    grade said "your code ended the process (exit status 71)". Now the supervisor says
+    so on a pipe only a failed exec writes to: the sandbox is given up for the guard,
+    and under the guard it is a drillpe failure. Code that prints the same words and
+    exits 71 is still just code that exited."""
+    from drillpe.errors import DrillpeBug
+    from drillpe.launch.runner import COLD
+
+    status, _ = run("import os\nprint('drillpe supervisor: cannot start the learner: no')\n"
+                    "os._exit(71)\n", choice=choice)
+    assert (status.returncode, status.setup_error) == (71, None)
+    start = COLD.start_process
+    monkeypatch.setattr(COLD, "start_process", lambda argv, **kw: start(
+        [str(tmp_path / "no-python"), *argv[1:]], **kw))
+    with pytest.raises((probe.SetupFailed, DrillpeBug), match="cannot start the learner"):
+        run("print('never')\n", choice=choice)
+
+
 LEAVES_A_FILE = """
 import os
 import torch

@@ -190,15 +190,14 @@ def learner_mounts(stage_dir: str, device: str, hidden: list[str]) -> tuple[list
     for path in SYSTEM_DIRS:
         bind(path)
     # A folder on sys.path that is itself to be hidden (the learner's own folder, when
-    # a script beside the answers grades them) is not bound at all. The checkout is
-    # hidden whole but its parts are bound again, a venv inside it among them.
-    checkout = _source_tree()
-    hidden_trees = [secret for secret in hidden
-                    if not checkout or secret != os.path.realpath(checkout)]
+    # a script beside the answers grades them) is not bound at all. One inside a
+    # hidden folder is bound again over its mask: the venv beside a learner's file
+    # (`--file ./answer.py` from a clone with its .venv) holds the interpreter itself.
     for tree in _python_trees():
-        if not any(_inside(os.path.realpath(tree), secret) for secret in hidden_trees):
+        if os.path.realpath(tree) not in hidden:
             bind(tree)
     bind(_package_dir())
+    checkout = _source_tree()  # hidden whole (secrets()); drillpe's parts are bound again
     if checkout:
         bind(os.path.join(checkout, "exercises"))
         bind(os.path.join(checkout, "graders"))

@@ -262,9 +262,43 @@ def place_fds(wanted):
         os.close(src)
 
 
-def exec_learner(plan, namespaces):
-    """In the forked learner child: fds, limits, then exec. Never returns."""
+def start_learner(plan, namespaces, close=()):
+    """Fork the learner child: (its pid, an fd that says why it could not exec,
+    empty once it has). A failed start is drillpe's, never the learner's code's,
+    and only this pipe, closed by a successful exec, can tell the two apart: the
+    learner's code could print the same words and exit with the same status."""
+    why_r, why_w = os.pipe()  # close-on-exec, both ends
+    pid = os.fork()
+    if pid == 0:
+        if not namespaces:
+            die_with_parent_best_effort()
+        for fd in (why_r, *close):
+            os.close(fd)
+        exec_learner(plan, namespaces, why_w)
+    os.close(why_w)
+    os.set_blocking(why_r, False)
+    return pid, why_r
+
+
+def start_failure(why_r):
+    """Why the learner did not start (None: it did), read once it has ended."""
     try:
+        said = os.read(why_r, 4096)
+    except OSError:  # still blocked: it never got as far as exec or a failure
+        said = b""
+    finally:
+        os.close(why_r)
+    return said.decode("utf-8", "replace") or None
+
+
+def exec_learner(plan, namespaces, why_w):
+    """In the forked learner child: fds, limits, then exec. Never returns."""
+    # deferred: POSIX only
+    import fcntl
+
+    why = fcntl.fcntl(why_w, fcntl.F_DUPFD_CLOEXEC, 100)  # above the fds placed below
+    try:
+        os.close(why_w)
         fds = plan.get("fds", {})
         null = os.open(os.devnull, os.O_RDWR)
         output = fds.get("output", null)
@@ -272,7 +306,8 @@ def exec_learner(plan, namespaces):
                    (fds.get("stuck", null), 4)])
         for fd in range(5):
             os.set_inheritable(fd, True)
-        os.closerange(5, 65536)
+        os.closerange(5, why)
+        os.closerange(why + 1, 65536)
         if not namespaces:
             os.setsid()
         prctl(PR_SET_NO_NEW_PRIVS, 1)
@@ -281,7 +316,7 @@ def exec_learner(plan, namespaces):
         os.execve(plan["argv"][0], plan["argv"], plan["env"])
     except BaseException as exc:  # noqa: BLE001  (anything here is a setup failure)
         try:
-            os.write(2, f"drillpe supervisor: cannot start the learner: {exc}\n".encode())
+            os.write(why, f"cannot start the learner: {exc}".encode("utf-8", "replace"))
         finally:
             os._exit(71)
 
@@ -461,11 +496,11 @@ def run_guard(plan):
     if not judge_is_private(plan.get("fds", {}).get("judge_private"), plan.get("deadline_s")):
         raise SetupError(f"drillpe's judge did not start within {plan.get('deadline_s')} s")
     started = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        die_with_parent_best_effort()
-        exec_learner(plan, namespaces=False)
+    pid, why = start_learner(plan, namespaces=False)
     status = supervise(plan, pid, namespaces=False, started=started)
+    failure = start_failure(why)
+    if failure:
+        status["setup_error"] = failure
     status["isolation"] = "guard"
     return status
 
@@ -598,12 +633,12 @@ def _init(plan, sources, report_fd):
         finally:
             os._exit(70)
     started = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        os.close(report_fd)
-        exec_learner(plan, namespaces=True)
+    pid, why = start_learner(plan, namespaces=True, close=(report_fd,))
     try:
         status = supervise(plan, pid, namespaces=True, started=started)
+        failure = start_failure(why)
+        if failure:
+            status["setup_error"] = failure
         if plan.get("_no_proc"):
             status["note"] = "no /proc in the sandbox: memory is capped per process only"
         _report(report_fd, status)
