@@ -106,3 +106,17 @@ def test_every_child_python_starts_through_one_place():
         if count:
             found[path.relative_to(ROOT / "drillpe").as_posix()] = count
     assert found == NAMES_THE_INTERPRETER
+
+
+def test_grading_uses_one_thread_unless_the_user_set_one_of_the_variables(monkeypatch):
+    """torch takes the smaller of OMP_NUM_THREADS and MKL_NUM_THREADS: setting only the
+    one the user left alone to 1 overruled their OMP_NUM_THREADS=2 (doctor said 1)."""
+    from drillpe.launch import processes
+
+    for name in sandbox.ONE_THREAD:
+        monkeypatch.delenv(name, raising=False)
+    for env in (processes.trusted_env(), sandbox.learner_env()):
+        assert (env["OMP_NUM_THREADS"], env["MKL_NUM_THREADS"]) == ("1", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    for env in (processes.trusted_env(), sandbox.learner_env()):
+        assert env["OMP_NUM_THREADS"] == "2" and "MKL_NUM_THREADS" not in env

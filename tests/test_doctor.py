@@ -146,6 +146,7 @@ def test_doctor_says_when_escaped_code_could_change_the_python_drillpe_runs_from
         "uid": 65534, "capabilities": "0", "processes": [1], "network": "none (Network is unreachable)",
         "visible": {}}}
     assert "Python drillpe runs from" not in probe.summary(namespaces)[1]
+    assert "sees 1 process; network: none (Network is unreachable)" in probe.summary(namespaces)[1]
 
 
 def test_python_writable_lists_what_this_user_can_change(tmp_path, monkeypatch):

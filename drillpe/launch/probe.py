@@ -256,11 +256,15 @@ def summary(result: dict) -> tuple[str, str]:
     seen = [p for p, visible in facts["visible"].items() if visible]
     parts = [f"namespaces ({result['reason']})",
              f"your code runs as uid {facts['uid']} with capabilities {facts['capabilities']}",
-             f"sees {len(facts['processes'] or [])} process(es)",
+             _processes_seen(len(facts["processes"] or [])),
              f"network: {facts['network']}",
              "references, drillpe's home and the workspace: " +
              ("hidden" if not seen else "VISIBLE: " + ", ".join(seen))]
     return ("ok" if not seen else "fail"), "; ".join(parts)
+
+
+def _processes_seen(count: int) -> str:
+    return f"sees {count} process" + ("" if count == 1 else "es")
 
 
 __all__ = ["SetupFailed", "python_places", "python_writable", "run", "run_code", "secret_places",

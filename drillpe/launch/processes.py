@@ -187,8 +187,7 @@ def trusted_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     # (PYTHONIOENCODING=latin-1) must not make a learner's print("你好") fail.
     env["PYTHONIOENCODING"] = "utf-8"
     env.setdefault("PYTHONWARNINGS", "ignore::UserWarning")
-    for name, value in sandbox.ONE_THREAD.items():
-        env.setdefault(name, value)
+    sandbox.one_thread_unless_set(env)
     env[lifeline.PARENT_ENV] = str(os.getpid())
     env.update(extra or {})
     return env

@@ -288,10 +288,17 @@ def learner_env(extra: dict[str, str] | None = None) -> dict[str, str]:
                 "PYTHONHASHSEED": "0",
                 "PYTHONIOENCODING": "utf-8"})  # drillpe reads its pipes as UTF-8
     env.setdefault("PYTHONWARNINGS", "ignore::UserWarning")
-    for name, value in ONE_THREAD.items():
-        env.setdefault(name, value)
+    one_thread_unless_set(env)
     env.update(extra or {})
     return env
+
+
+def one_thread_unless_set(env: dict[str, str]) -> None:
+    """One intra-op thread per grading process, unless the user set either
+    variable: torch takes the smaller of the two, so setting only the other to
+    1 would overrule their OMP_NUM_THREADS=4."""
+    if not any(name in env for name in ONE_THREAD):
+        env.update(ONE_THREAD)
 
 
 def _cli_user_site() -> str | None:
