@@ -233,6 +233,10 @@ def test_hint_follows_the_part_that_fails_and_keeps_one_counter_per_part(isolate
     assert "hint 2 of 2 · about the mask" in second.stdout and "masked_fill" in second.stdout
     general = run_cli("hint", "rope", "--part", "general")
     assert "hint 1 of 3" in general.stdout and "about" not in general.stdout
+    # plain `drillpe hint rope` climbs the mask's ladder now: the general one is named
+    assert "drillpe hint rope --part general (level 2 of 3)" in general.stdout, general.stdout
+    deep = run_cli("hint", "rope", "--level", "3")  # the mask's ladder has two
+    assert deep.returncode == 2 and "drillpe hint rope --part general --level 3" in deep.stderr
     again = History(isolated_places["home"])
     assert again.hints_seen("rope", "mask") == 2 and again.hints_seen("rope", "") == 1
     bad = run_cli("hint", "rope", "--part", "nope")

@@ -307,20 +307,33 @@ def hint(
     """Progressive hints about what is failing: level 1 is the idea, the last is nearly code."""
     exercise = exercise_or_usage(exercise_id)
     history = open_history()
+    failing = history.last_failed_checks(exercise.id)
     try:
-        ladder = catalog.ladder_for(exercise.id, history.last_failed_checks(exercise.id),
-                                    part="" if part == "general" else part)
+        ladder = catalog.ladder_for(exercise.id, failing, part="" if part == "general" else part)
     except LookupError as exc:
         raise UsageError(str(exc)) from None
     total = len(ladder.hints)
     if level is None:
         level = min(history.hints_seen(exercise.id, ladder.part) + 1, total)
     if level > total:
-        raise UsageError(f"{exercise.id} has {total} hint levels (1 to {total})"
-                         + (f" about {ladder.part}." if ladder.part else "."))
-    render.hint(exercise, level, ladder)
+        raise UsageError(_no_such_level(exercise.id, level, ladder))
+    render.hint(exercise, level, ladder, plain_part=catalog.ladder_for(exercise.id, failing).part)
     history.record_hint(exercise.id, level, part=ladder.part)
     return EXIT_OK
+
+
+def _no_such_level(exercise_id: str, level: int, ladder: catalog.HintLadder) -> str:
+    """Which ladders do reach ``level``: the part of the last failing check was
+    picked without --part, and a newcomer asked for the general ladder's level 3."""
+    total = len(ladder.hints)
+    said = (f"{exercise_id} has {total} hint levels (1 to {total})"
+            + (f" about {ladder.part}." if ladder.part else "."))
+    others = [other.part or "general" for other in catalog.hint_ladders(exercise_id)
+              if other.part != ladder.part and len(other.hints) >= level]
+    if others:
+        said += (f" Level {level} is in the ladder of: {', '.join(others)} "
+                 f"(drillpe hint {exercise_id} --part {others[0]} --level {level}).")
+    return said
 
 
 @app.command()

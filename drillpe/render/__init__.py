@@ -464,15 +464,17 @@ def hint_body(text: str) -> Group:
 
 
 def hint_panel(exercise: catalog.Exercise, level: int, ladder: catalog.HintLadder | None = None,
-               more: str | None = None) -> Panel:
+               more: str | None = None, plain_part: str = "") -> Panel:
     """One hint in a panel titled with its ladder: the exercise's general one, or
-    the part of the exercise it is about (``ladder``)."""
+    the part of the exercise it is about (``ladder``). ``plain_part``: the ladder a
+    plain `drillpe hint ID` climbs now; the general one is named when it is not."""
     hints = ladder.hints if ladder is not None else exercise.hints
     total = len(hints)
     part = ladder.part if ladder is not None else ""
     if more is None:
         # the command that shows the next hint of this same ladder
-        asked = f"{exercise.id} --part {part}" if part else exercise.id
+        asked = (f"{exercise.id} --part {part or 'general'}" if part or plain_part
+                 else exercise.id)
         more = (catalog.ui("hint_next", id=asked, next=level + 1, total=total)
                 if level < total else catalog.ui("hint_last", id=exercise.id))
     title = catalog.ui("hint_title", id=exercise.id, level=level, total=total)
@@ -482,9 +484,9 @@ def hint_panel(exercise: catalog.Exercise, level: int, ladder: catalog.HintLadde
                  subtitle_align="right", box=box.ROUNDED)
 
 
-def hint(exercise: catalog.Exercise, level: int, ladder: catalog.HintLadder | None = None
-         ) -> None:
-    out.print(hint_panel(exercise, level, ladder))
+def hint(exercise: catalog.Exercise, level: int, ladder: catalog.HintLadder | None = None,
+         plain_part: str = "") -> None:
+    out.print(hint_panel(exercise, level, ladder, plain_part=plain_part))
 
 
 def reveal(exercise: catalog.Exercise, source: str) -> None:
