@@ -100,9 +100,15 @@ def test_stats_command_json_and_table(isolated_places):
     assert next(r for r in listed if r["id"] == "relative")["status"] == "new"
 
 
-def test_stats_on_an_empty_history():
-    res = run_cli("stats")
-    assert res.returncode == 0 and "Nothing recorded yet" in res.stdout
+def test_stats_on_an_empty_history(isolated_places, capsys):
+    from conftest import cli_in_process
+
+    code, shown = cli_in_process(capsys, "stats")
+    assert code == 0 and "Nothing recorded yet" in shown
+    # a hint is practice: a newcomer who had seen one was told nothing was recorded
+    History(isolated_places["home"]).record_hint("rope", 1)
+    code, shown = cli_in_process(capsys, "stats")
+    assert "Nothing recorded yet" not in shown and "drillpe next" in shown
 
 
 PROBE = """

@@ -93,7 +93,7 @@ def stats(summaries: list[dict[str, Any]], days: list[dict[str, Any]], streak: d
           sessions: list[dict[str, Any]], today: str | None = None) -> None:
     ui = catalog.ui
     table = Table(box=box.SIMPLE_HEAD, title=ui("stats_title"), title_justify="left",
-                  pad_edge=False)
+                  pad_edge=False, show_edge=False, padding=(0, 1, 0, 0))  # fits 80 columns
     table.add_column(ui("stats_col_exercise"), no_wrap=True, style="bold cyan")
     table.add_column(ui("stats_col_status"), no_wrap=True)
     table.add_column(ui("stats_col_tries"), justify="right", no_wrap=True)
@@ -122,7 +122,7 @@ def stats(summaries: list[dict[str, Any]], days: list[dict[str, Any]], streak: d
     out.print(calendar(days, streak, today))
     if sessions:
         out.print(mock_history(sessions))
-    if not any(s["attempts"] for s in summaries):
+    if not any(s["attempts"] or s["last_practised"] for s in summaries):  # hints count
         out.print(Text(ui("stats_nothing"), style="dim"), soft_wrap=True)
     else:
         out.print(Text(ui("stats_next"), style="dim"))
