@@ -159,7 +159,10 @@ def test_only_the_workspace_file_counts_as_an_attempt(isolated_places, scratch_c
     assert attempts() == 1
     assert cli_in_process(capsys, "check", "sinusoidal")[0] == 1
     assert attempts() == 1  # unchanged since its last check: no new try
-    mine.write_text(SWAPPED.read_text() + "# edited\n")
+    mine.write_text(SWAPPED.read_text() + "# a comment alone changes no code\n")
+    assert cli_in_process(capsys, "check", "sinusoidal")[0] == 1
+    assert attempts() == 1
+    mine.write_text(SWAPPED.read_text() + "EDITED = True\n")
     assert cli_in_process(capsys, "check", "sinusoidal")[0] == 1
     assert attempts() == 2
 

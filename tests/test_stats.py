@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 from conftest import run_cli
 
-from drillpe.results import progress
+from drillpe.results import progress, timeline
 from drillpe.results.history import Attempt, Events, History, Work
 
 DAY = 86400.0
@@ -187,6 +187,7 @@ def test_a_recheck_of_unchanged_code_is_no_new_try(isolated_places, tmp_path):
     history.record_hint("rope", 2, at=t0 + 90)
     grade("right = 1\n", True, t0 + 120)  # a hard-won pass
     grade("right = 1\n", True, t0 + 3 * DAY)  # the same file, checked again
+    grade("# now commented\nright = 1  # why\n\n", True, t0 + 3 * DAY + 1)  # the same code
     grade("right = 1\n", True, t0 + 3 * DAY + 5, device="cuda")  # another device: a try
     events = history.events()["rope"]
     assert [a.at - t0 for a in progress.tries(events.attempts)] == [0, 60, 120, 3 * DAY + 5]
@@ -195,6 +196,9 @@ def test_a_recheck_of_unchanged_code_is_no_new_try(isolated_places, tmp_path):
     s = progress.summarise(events, t0 + 4 * DAY)
     assert (s["attempts"], s["passes"], s["attempts_to_first_pass"]) == (4, 2, 3)
     assert s["last_checked"] == progress._iso(t0 + 3 * DAY + 5)  # still the latest check
+    assert timeline.code_key("x = (1,\n     2)\n") == timeline.code_key("x = (1, 2)  # c\n")
+    assert timeline.code_key("x = 1\n") != timeline.code_key("x = 2\n")
+    assert timeline.code_key("def f(:\n  # broken\n") == timeline.code_key("def f(:  \n# broken\n\n")
     # code the history no longer keeps (None) is never taken for a repeat
     bare = [attempt("rope", t0, True), attempt("rope", t0 + 1, True)]
     assert len(progress.tries(bare)) == 2

@@ -29,7 +29,7 @@ class Attempt:
     seed: int | None = None
     device: str | None = None
     untouched: bool = False  # the file was the exercise's stub, unedited: not a try
-    code: str | None = None  # the graded source's key in the history (None: not kept)
+    code: str | None = None  # timeline.code_key of the graded source, hex (None: unknown)
 
     @classmethod
     def from_result(cls, result: ExerciseResult, at: float, **extra: Any) -> Attempt:

@@ -123,6 +123,12 @@ MIGRATIONS: list[str] = [
     ALTER TABLE attempts ADD COLUMN code_pruned INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE attempts ADD COLUMN counted INTEGER NOT NULL DEFAULT 1
     """,
+    # The graded source with its comments and blank lines left out (timeline.code_key):
+    # a check of the same code as the try before it is no new try, a comment-only
+    # edit included. It outlives the source when the retention setting drops that.
+    """
+    ALTER TABLE attempts ADD COLUMN code_key BLOB
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -461,7 +467,8 @@ class History:
         code = self._blob(result.exercise, "code_sha", text, statements)
         report = self._blob(result.exercise, "report_sha",
                             timeline.stored_report(result.to_dict()), statements)
-        statements.append((INSERT_ATTEMPT, _attempt_row(attempt, code, report, counted)))
+        statements.append((INSERT_ATTEMPT, _attempt_row(attempt, code, report, counted,
+                                                        text=text)))
         self._write(statements)
         self.apply_retention(result.exercise)
         return attempt
@@ -682,7 +689,8 @@ class History:
                 revealed=data["revealed"], source=data["origin"], session=data["session"],
                 seed=data["seed"], device=data["device"], untouched=data["untouched"])
             statements.append((INSERT_ATTEMPT, _attempt_row(
-                attempt, code, report, data["counted"], pruned=data["source_pruned"])))
+                attempt, code, report, data["counted"], pruned=data["source_pruned"],
+                text=data["source"])))
             self._write(statements)
             added += 1
         for exercise_id in {d["exercise"] for d in rows}:
@@ -693,16 +701,16 @@ class History:
 INSERT_ATTEMPT = (
     "INSERT INTO attempts (exercise, at, passed, score, error_kind, failed_checks, diagnoses, "
     "duration_s, hints_used, revealed, source, session, seed, device, untouched, code_sha, "
-    "report_sha, counted, code_pruned) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    "report_sha, counted, code_pruned, code_key) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
 def _attempt_row(a: Attempt, code: bytes | None = None, report: bytes | None = None,
-                 counted: bool = True, pruned: bool = False) -> tuple:
+                 counted: bool = True, pruned: bool = False, text: str | None = None) -> tuple:
     return (a.exercise, a.at, int(a.passed), a.score, a.error_kind, json.dumps(a.failed_checks),
             json.dumps(a.diagnoses), a.duration_s, a.hints_used, int(a.revealed), a.source,
             a.session, a.seed, a.device, int(a.untouched), code, report, int(counted),
-            int(pruned and code is None))
+            int(pruned and code is None), timeline.code_key(text) if text is not None else None)
 
 
 def _entry(row: sqlite3.Row) -> timeline.Entry:
@@ -712,7 +720,7 @@ def _entry(row: sqlite3.Row) -> timeline.Entry:
         score=row["score"], error_kind=row["error_kind"],
         diagnoses=json.loads(row["diagnoses"] or "[]"), untouched=bool(row["untouched"]),
         duration_s=row["duration_s"], code_sha=row["code_sha"], report_sha=row["report_sha"],
-        pruned=bool(row["code_pruned"]))
+        pruned=bool(row["code_pruned"]), code_key=row["code_key"])
 
 
 def retention() -> int | None:
@@ -749,7 +757,7 @@ def _attempt(row: sqlite3.Row) -> Attempt:
                    hints_used=row["hints_used"], revealed=bool(row["revealed"]),
                    source=row["source"], session=row["session"], seed=row["seed"],
                    device=row["device"], untouched=bool(row["untouched"]),
-                   code=row["code_sha"].hex() if row["code_sha"] else None)
+                   code=row["code_key"].hex() if row["code_key"] else None)
 
 
 class Corrupt(sqlite3.DatabaseError):

@@ -21,9 +21,11 @@ last attempt, ``-2`` the one before; ``answer`` names the model answer.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import time
+import tokenize
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +43,21 @@ ANSWER = "answer"  # in `drillpe diff ID A B`: the model answer
 
 def sha(text: str) -> bytes:
     return hashlib.sha256(text.encode("utf-8")).digest()
+
+
+def code_key(text: str) -> bytes:
+    """The sha256 of ``text``'s tokens, comments and blank lines left out: two
+    sources with the same key differ at most in those (and in spacing inside a
+    line). A file that does not tokenize is keyed by its lines, stripped, blank
+    ones left out."""
+    try:
+        tokens = [(tok.type, tok.string) for tok in tokenize.generate_tokens(
+            io.StringIO(text).readline)
+                  if tok.type not in (tokenize.COMMENT, tokenize.NL)]
+        shape = json.dumps(tokens, ensure_ascii=False)
+    except (tokenize.TokenError, SyntaxError, ValueError):
+        shape = "\n".join(line.strip() for line in text.splitlines() if line.strip())
+    return sha(shape)
 
 
 def pack(text: str, base: str | None) -> bytes:
@@ -91,7 +108,8 @@ class Entry:
     code_sha: bytes | None = None
     report_sha: bytes | None = None
     pruned: bool = False  # the source was dropped by the retention setting
-    same_as: int | None = None  # the latest earlier attempt with this very source
+    code_key: bytes | None = None  # code_key() of the source (None: graded before keys)
+    same_as: int | None = None  # the latest earlier attempt with the same code
 
     @property
     def source_state(self) -> str:
@@ -112,16 +130,17 @@ class Entry:
 
 def number_entries(entries: list[Entry]) -> list[Entry]:
     """Number the entries 1.. and fill in how each one's diagnoses changed and
-    which earlier attempt graded the same source."""
+    which earlier attempt graded the same code (comments and blank lines aside)."""
     before: list[str] = []
     seen: dict[bytes, int] = {}
     for number, entry in enumerate(entries, start=1):
         entry.number = number
         entry.fixed, entry.new = changes(before, entry.diagnoses)
         before = entry.diagnoses
-        if entry.code_sha is not None:
-            entry.same_as = seen.get(entry.code_sha)
-            seen[entry.code_sha] = number
+        key = entry.code_key or entry.code_sha  # rows from before keys: the exact source
+        if key is not None:
+            entry.same_as = seen.get(key)
+            seen[key] = number
     return entries
 
 
