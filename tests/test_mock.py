@@ -585,3 +585,16 @@ def test_a_second_session_says_the_first_is_still_running(isolated_places):
     said = " ".join(res.stderr.split())
     assert f"session {first['session']} is still running" in said
     assert f"drillpe mock resume --session {first['session']}" in said
+
+
+def test_a_file_python_cannot_parse_is_a_status_not_a_crash(tmp_path):
+    """100,000 minus signs made ast.parse raise MemoryError, a million `.b` a
+    RecursionError: `mock status`, `submit` and the live view exited 3 (a reviewer)."""
+    session = mock.create(["rope", "sinusoidal", "alibi"], 10, None, home=tmp_path)
+    session.path("rope").write_text("x = " + "-" * 100_000 + "1\n")
+    session.path("sinusoidal").write_text("x = a" + ".b" * 1_000_000 + "\n")
+    session.path("alibi").write_bytes(b"x = 1\0\n")
+    for eid in ("rope", "sinusoidal", "alibi"):
+        status = mock.file_status(session, eid)
+        assert status["parses"] is False and status["edited"], status
+        assert status["syntax_error"], status

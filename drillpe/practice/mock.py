@@ -476,6 +476,11 @@ def file_status(session: Session, exercise_id: str) -> dict[str, Any]:
     except SyntaxError as exc:
         status["parses"] = False
         status["syntax_error"] = f"line {exc.lineno}: {exc.msg}"
+    except (ValueError, RecursionError, MemoryError) as exc:
+        # a NUL byte, or nesting too deep for Python's parser (a reviewer's 100,000
+        # minus signs): Python cannot import it either
+        status["parses"] = False
+        status["syntax_error"] = f"Python cannot parse it ({type(exc).__name__})"
     return status
 
 
