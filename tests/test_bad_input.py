@@ -413,11 +413,45 @@ def test_grade_folders_left_by_a_killed_drillpe_are_swept(tmp_path, monkeypatch)
         (folder / "stage" / "f00d").mkdir(parents=True)
         (folder / "stage" / "f00d" / "rope.py").write_text("secret = 1\n")
         os.chmod(folder / "stage", 0o311)  # as WarmPool makes it
+    # a reviewer's: the stage a link to a folder of yours, which the sweep chmodded 0o700
+    linked = tmp_path / f"{warm_pool.POOL_PREFIX}{ns}-{pid}-{start + 1}-x6"
+    victim = tmp_path / "yours"
+    (victim / "inside").mkdir(parents=True)
+    os.chmod(victim, 0o755)
+    linked.mkdir()
+    (linked / "stage").symlink_to(victim)
     runner.sweep_stale_runs()
     assert not old.exists() and young.exists() and other.exists()
-    assert not orphan.exists()
+    assert not orphan.exists() and not linked.exists()
+    assert oct(victim.stat().st_mode & 0o777) == "0o755" and (victim / "inside").is_dir()
     assert ours.exists() and unnamed.exists() and other_ns.exists() and odd.exists()
 
+
+
+def test_leftovers_open_up_what_learner_code_locked_and_follow_no_link(tmp_path):
+    """A reviewer's read-only folder of 400,000 entries stayed (rmtree could not empty
+    it), so every later grade walked it again; a link in a stale folder must never
+    pass a chmod on to its target."""
+    from drillpe.launch import leftovers
+
+    stale = tmp_path / "drillpe-run-locked"
+    (stale / "ro" / "hidden").mkdir(parents=True)
+    (stale / "ro" / "hidden" / "f").write_text("x")
+    victim = tmp_path / "yours"
+    victim.mkdir()
+    os.chmod(victim, 0o755)
+    (stale / "ro" / "link").symlink_to(victim)
+    os.chmod(stale / "ro" / "hidden", 0o311)
+    os.chmod(stale / "ro", 0o500)
+    leftovers.open_up(str(stale))
+    for folder in (stale, stale / "ro", stale / "ro" / "hidden"):
+        assert oct(folder.stat().st_mode & 0o777) == "0o700"
+    assert oct(victim.stat().st_mode & 0o777) == "0o755"
+    assert not leftovers.chmod_folder(stale / "ro" / "link", 0o700)
+    assert not leftovers.chmod_folder(stale / "ro" / "hidden" / "f", 0o700)  # not a folder
+    os.chmod(stale / "ro", 0o500)
+    leftovers.remove_tree(stale)
+    assert not stale.exists() and victim.is_dir()
 
 
 def test_a_folder_too_deep_to_remove_does_not_crash_the_next_grade(tmp_path, monkeypatch):
@@ -435,7 +469,7 @@ def test_a_folder_too_deep_to_remove_does_not_crash_the_next_grade(tmp_path, mon
     os.utime(stale, (time.time() - runner.STALE_RUN_S - 60,) * 2)
     removed = []
 
-    def too_deep(path, ignore_errors=False):
+    def too_deep(path, **_):
         removed.append(path)
         raise RecursionError("maximum recursion depth exceeded")
 

@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import secrets
-import shutil
 import subprocess
 import tempfile
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 
 from drillpe.data import bundle
 from drillpe.errors import DrillpeBug, UsageError
-from drillpe.launch import contract, lifeline, processes, quick, sandbox, warm_pool
+from drillpe.launch import contract, leftovers, lifeline, processes, quick, sandbox, warm_pool
 from drillpe.launch.cold import ColdLauncher
 from drillpe.launch.processes import LearnerStatus, Pipes
 from drillpe.launch.record_watch import RecordProgress
@@ -107,7 +106,7 @@ def sweep_stale_runs(now: float | None = None) -> None:
                     continue
                 if entry.name.startswith(RUN_PREFIX):
                     if now - st.st_mtime > STALE_RUN_S:
-                        shutil.rmtree(entry.path, ignore_errors=True)
+                        leftovers.remove_tree(entry.path)
                 elif (owner := warm_pool.owner(entry.name)) and processes.gone(owner):
                     warm_pool.remove_pool_folder(Path(entry.path))
 
@@ -150,12 +149,9 @@ def _grade(request: GradeRequest, launcher) -> ExerciseResult:
         finally:
             judge.kill()
     finally:
-        with contextlib.suppress(RecursionError):  # learner code may nest folders deep
-            if staged is not None:
-                shutil.rmtree(staged.parent, ignore_errors=True)
-            with contextlib.suppress(OSError):  # learner code may have made it read-only
-                os.chmod(run_dir, 0o700)
-            shutil.rmtree(run_dir, ignore_errors=True)
+        if staged is not None:
+            leftovers.remove_tree(staged.parent)
+        leftovers.remove_tree(run_dir)  # learner code may have made it read-only
     result = ExerciseResult.from_dict(report)
     result.duration_s = round(duration, 2)
     result.output = _shown(output)

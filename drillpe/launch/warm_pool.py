@@ -14,11 +14,9 @@ of step is replaced before the next grade.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import select
-import shutil
 import socket
 import subprocess
 import tempfile
@@ -28,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from drillpe.errors import DrillpeBug
-from drillpe.launch import contract, processes, sandbox
+from drillpe.launch import contract, leftovers, processes, sandbox
 from drillpe.launch.cold import hidden_places
 
 READY_TIMEOUT_S = 120.0  # importing torch on a slow, busy machine
@@ -375,10 +373,8 @@ def owner(folder_name: str) -> processes.Identity | None:
 
 def remove_pool_folder(folder: Path) -> None:
     # Its owner may not list the stage folder (0o311): rmtree alone would leave it.
-    with contextlib.suppress(OSError):
-        os.chmod(folder / "stage", 0o700)
-    with contextlib.suppress(RecursionError):  # a learner's folder 3000 deep
-        shutil.rmtree(folder, ignore_errors=True)
+    leftovers.chmod_folder(folder / "stage", leftovers.OPEN)
+    leftovers.remove_tree(folder)
 
 
 class WarmPool:

@@ -1,0 +1,77 @@
+"""Removing the folders a grade leaves in the temporary folder, which learner
+code may have reached (under the guard it writes as you): never following a
+link it put there, opening up the folders it made read-only or unlistable,
+and never dying of what it built (a folder 3000 deep makes rmtree recurse
+past Python's limit).
+
+Reviewers planted each of these: a pool folder whose ``stage`` was a link to
+a folder of yours (chmod followed it), and a read-only folder of 400,000
+entries that no rmtree could remove, so every later grade walked it again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+
+OPEN = 0o700
+
+
+def remove_tree(path: str | os.PathLike) -> None:
+    """Remove ``path`` and everything in it, as far as this user may."""
+    path = os.fspath(path)
+    failed: list[str] = []
+    record = {"onexc" if sys.version_info >= (3, 12) else "onerror":
+              lambda *_: failed.append("")}
+    with contextlib.suppress(RecursionError):
+        shutil.rmtree(path, **record)
+    if not failed or not os.path.lexists(path):
+        return
+    open_up(path)
+    with contextlib.suppress(RecursionError):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def open_up(top: str) -> None:
+    """Give this user full access to ``top`` and every folder below it (those
+    it owns), without following a link; iterative, so depth cannot break it."""
+    stack = [top]
+    while stack:
+        folder = stack.pop()
+        chmod_folder(folder, OPEN)
+        try:
+            entries = os.scandir(folder)
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                with contextlib.suppress(OSError):
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+
+
+def chmod_folder(path: str | os.PathLike, mode: int) -> bool:
+    """chmod ``path`` only if it is a folder itself, not a link to one: the
+    link's target may be any folder of yours."""
+    path = os.fspath(path)
+    if hasattr(os, "O_PATH") and os.path.isdir("/proc/self/fd"):
+        # Linux has no lchmod: open the folder itself (O_NOFOLLOW refuses a link,
+        # O_DIRECTORY anything else), then chmod it through its descriptor
+        try:
+            fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY)
+        except OSError:
+            return False
+        try:
+            os.chmod(f"/proc/self/fd/{fd}", mode)
+            return True
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+    try:
+        os.chmod(path, mode, follow_symlinks=False)  # macOS and the BSDs have lchmod
+        return True
+    except (OSError, NotImplementedError):
+        return False
