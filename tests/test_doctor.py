@@ -138,7 +138,7 @@ def test_doctor_says_when_escaped_code_could_change_the_python_drillpe_runs_from
     assert status == "warn" and "/home/me/.local/lib/python3.11/site-packages" in sentence
     assert "runs in every later drillpe process" in sentence
     status, sentence = probe.summary({**guard, "python_writable": []})
-    assert "cannot change the Python drillpe runs from" in sentence
+    assert "doctor found nothing your code could change" in sentence
     failed = {"level": "guard", "reason": "auto", "error": "no userns",
               "python_writable": ["/venv/lib/python3.11/site-packages"]}
     assert "/venv/lib/python3.11/site-packages" in probe.summary(failed)[1]
@@ -236,3 +236,25 @@ def test_python_places_include_what_reviewers_ran_code_through(tmp_path, monkeyp
     (tmp_path / "lnk").symlink_to(theirs)
     monkeypatch.setattr(probe, "_changeable_path", lambda p: p.startswith(str(theirs)))
     assert probe.python_writable([str(tmp_path / "lnk" / "bin")]) == [str(tmp_path / "lnk" / "bin")]
+
+
+def test_the_loaders_paths_are_read_as_the_loader_reads_them(tmp_path, monkeypatch):
+    """A reviewer's `LD_LIBRARY_PATH=:/usr/local/lib` (what `export
+    LD_LIBRARY_PATH=$LD_LIBRARY_PATH:/usr/local/lib` makes when it was unset) loaded a
+    planted libpython from the working folder while doctor said nothing could change
+    the Python; glibc also splits on ';' and expands $ORIGIN, and reads LD_AUDIT."""
+    from drillpe.launch import probe
+
+    monkeypatch.chdir(tmp_path)
+    origin = os.path.dirname(os.path.realpath(sys.executable))
+    monkeypatch.setenv("LD_LIBRARY_PATH", ":/usr/local/lib;$ORIGIN/../lib;rel")
+    monkeypatch.setenv("LD_AUDIT", str(tmp_path / "audit.so"))
+    monkeypatch.delenv("LD_PRELOAD", raising=False)
+    monkeypatch.setenv("PYTHONPATH", "src")
+    places = probe.python_places()
+    for place in (str(tmp_path), "/usr/local/lib", os.path.join(origin, "..", "lib"),
+                  str(tmp_path / "rel"), str(tmp_path / "audit.so")):
+        assert os.path.abspath(place) in places, place
+    relative = [p for p in probe.python_writable() if "relative to the folder" in p]
+    assert [p.split(",")[0] for p in relative] == [
+        "PYTHONPATH entry 'src'", "LD_LIBRARY_PATH entry '.'", "LD_LIBRARY_PATH entry 'rel'"]

@@ -98,10 +98,44 @@ def python_places() -> list[str]:
     # under PYTHONPYCACHEPREFIX, a libpython found through LD_LIBRARY_PATH
     if sys.pycache_prefix:
         places.append(os.path.abspath(sys.pycache_prefix))
-    for name in ("LD_LIBRARY_PATH", "LD_PRELOAD"):
-        places += [os.path.abspath(p) for p in
-                   os.environ.get(name, "").replace(" ", ":").split(":") if p]
+    places += [os.path.abspath(entry) for _, entry in _loader_entries()]
     return list(dict.fromkeys(places))
+
+
+# The dynamic loader's variables, as glibc splits them: an empty element of
+# LD_LIBRARY_PATH is the current folder (`export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:/x`
+# with it unset makes one; a reviewer's libpython ran from there), ';' separates too.
+LOADER_VARIABLES = {"LD_LIBRARY_PATH": ":;", "LD_PRELOAD": ": ", "LD_AUDIT": ":"}
+
+
+def _loader_entries() -> list[tuple[str, str]]:
+    """(variable, entry) for every file or folder the loader's variables name, as the
+    loader reads them: $ORIGIN expanded, an empty LD_LIBRARY_PATH element as '.'."""
+    origin = os.path.dirname(os.path.realpath(sys.executable))
+    found = []
+    for name, separators in LOADER_VARIABLES.items():
+        value = os.environ.get(name)
+        if value is None:
+            continue
+        for separator in separators[1:]:
+            value = value.replace(separator, separators[0])
+        for entry in value.split(separators[0]):
+            if not entry and name != "LD_LIBRARY_PATH":
+                continue
+            entry = entry.replace("${ORIGIN}", origin).replace("$ORIGIN", origin)
+            found.append((name, entry or os.curdir))
+    return found
+
+
+def _relative_entries() -> list[str]:
+    """Search-path entries that name no fixed place: what they name depends on the
+    folder a later drillpe starts from, so doctor cannot judge them from its own."""
+    entries = [f"{name} entry '{entry}'" for name in ("PYTHONPATH",)
+               for entry in os.environ.get(name, "").split(os.pathsep)
+               if entry and not os.path.isabs(entry)]
+    entries += [f"{name} entry '{entry}'" for name, entry in _loader_entries()
+                if not os.path.isabs(entry)]
+    return [f"{entry}, relative to the folder you start drillpe from" for entry in entries]
 
 
 def _links_to(path: str) -> list[str]:
@@ -118,9 +152,12 @@ def _links_to(path: str) -> list[str]:
 
 
 def python_writable(places: list[str] | None = None) -> list[str]:
-    """Those of ``places`` (default: python_places()) that this user can change."""
-    return [place for place in (python_places() if places is None else places)
-            if _changeable(place)]
+    """Those of ``places`` (default: python_places(), and every relative search-path
+    entry, which doctor cannot judge) that this user can change."""
+    if places is None:
+        return [place for place in python_places() if _changeable(place)] + \
+            _relative_entries()
+    return [place for place in places if _changeable(place)]
 
 
 def _changeable(place: str) -> bool:
@@ -232,7 +269,9 @@ def _python_note(result: dict) -> str:
     if writable is None:
         return ""
     if not writable:
-        return "; it cannot change the Python drillpe runs from"
+        return ("; of what the Python drillpe runs from reads at start (its import path and "
+                "site-packages, drillpe's code, the interpreter and the links to it, the "
+                "loader's paths), doctor found nothing your code could change")
     shown = ", ".join(writable[:4]) + (f" and {len(writable) - 4} more"
                                        if len(writable) > 4 else "")
     return ("; it can also write to the Python drillpe runs from (" + shown + "): code "
