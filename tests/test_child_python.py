@@ -91,7 +91,7 @@ def test_the_learners_python_reads_no_user_site_under_its_home(monkeypatch):
 NAMES_THE_INTERPRETER = {
     "launch/contract.py": 2,  # python_argv
     "launch/processes.py": 2,  # module_argv's `-P -m`; the supervisor's `-I -S FILE`
-    "launch/probe.py": 4,  # python_places (three); the sandbox probe runs a staged file
+    "launch/probe.py": 5,  # python_places (three), $ORIGIN; the sandbox probe runs a staged file
     "launch/sandbox.py": 1,  # the interpreter's folders, bound into the sandbox
     "commands/tools.py": 1,  # doctor shows it
 }
