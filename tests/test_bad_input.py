@@ -452,6 +452,16 @@ def test_leftovers_open_up_what_learner_code_locked_and_follow_no_link(tmp_path)
     os.chmod(stale / "ro", 0o500)
     leftovers.remove_tree(stale)
     assert not stale.exists() and victim.is_dir()
+    # a reviewer's learner code renamed its grade folder away and linked the name to a
+    # folder of yours: the grade's own clean-up chmodded every folder below it 0o700
+    (victim / "pub" / "deep").mkdir(parents=True)
+    os.chmod(victim / "pub", 0o755)
+    swapped = tmp_path / "drillpe-run-swapped"
+    swapped.symlink_to(victim)
+    leftovers.remove_tree(swapped)
+    assert not os.path.lexists(swapped)
+    assert oct((victim / "pub").stat().st_mode & 0o777) == "0o755"
+    assert (victim / "pub" / "deep").is_dir()
 
 
 def test_a_folder_too_deep_to_remove_does_not_crash_the_next_grade(tmp_path, monkeypatch):

@@ -5,8 +5,10 @@ and never dying of what it built (a folder 3000 deep makes rmtree recurse
 past Python's limit).
 
 Reviewers planted each of these: a pool folder whose ``stage`` was a link to
-a folder of yours (chmod followed it), and a read-only folder of 400,000
-entries that no rmtree could remove, so every later grade walked it again.
+a folder of yours (chmod followed it), a grade's own folder renamed away and
+its name linked to a folder of yours (the clean-up walked into the link), and
+a read-only folder of 400,000 entries that no rmtree could remove, so every
+later grade walked it again.
 """
 
 from __future__ import annotations
@@ -20,8 +22,14 @@ OPEN = 0o700
 
 
 def remove_tree(path: str | os.PathLike) -> None:
-    """Remove ``path`` and everything in it, as far as this user may."""
+    """Remove ``path`` and everything in it, as far as this user may. A link put
+    in its place (learner code renamed a grade's folder and linked its name to a
+    folder of yours) is removed itself; nothing is done through it."""
     path = os.fspath(path)
+    if os.path.islink(path) or (os.path.lexists(path) and not os.path.isdir(path)):
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        return
     failed: list[str] = []
     record = {"onexc" if sys.version_info >= (3, 12) else "onerror":
               lambda *_: failed.append("")}
@@ -36,7 +44,13 @@ def remove_tree(path: str | os.PathLike) -> None:
 
 def open_up(top: str) -> None:
     """Give this user full access to ``top`` and every folder below it (those
-    it owns), without following a link; iterative, so depth cannot break it."""
+    it owns), without following a link; iterative, so depth cannot break it.
+    A link at ``top`` stops it (a reviewer's swapped grade folder had it chmod
+    the target's subfolders). Below, each folder is checked by name only: a
+    race that swaps a folder for a link between the check and the chmod is
+    open to code running as you, which could chmod your folders itself."""
+    if os.path.islink(top) or not os.path.isdir(top):
+        return
     stack = [top]
     while stack:
         folder = stack.pop()
