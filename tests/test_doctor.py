@@ -258,3 +258,7 @@ def test_the_loaders_paths_are_read_as_the_loader_reads_them(tmp_path, monkeypat
     relative = [p for p in probe.python_writable() if "relative to the folder" in p]
     assert [p.split(",")[0] for p in relative] == [
         "PYTHONPATH entry 'src'", "LD_LIBRARY_PATH entry '.'", "LD_LIBRARY_PATH entry 'rel'"]
+    # `python -m drillpe` puts the folder it starts from first on the import path: a
+    # reviewer's textwrap.py, planted in a workspace, ran in a later CLI started there
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path[1:]])
+    assert any(p.startswith("the import path's first entry '.'") for p in probe.python_writable())

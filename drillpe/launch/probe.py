@@ -135,6 +135,11 @@ def _relative_entries() -> list[str]:
                if entry and not os.path.isabs(entry)]
     entries += [f"{name} entry '{entry}'" for name, entry in _loader_entries()
                 if not os.path.isabs(entry)]
+    if not getattr(sys.flags, "safe_path", False) and sys.path \
+            and os.path.abspath(sys.path[0] or os.curdir) == os.getcwd():
+        # `python -m drillpe` puts the folder it starts from first on the CLI's import
+        # path: a reviewer's textwrap.py planted in a workspace ran in a later CLI there
+        entries.append("the import path's first entry '.' (python -m)")
     return [f"{entry}, relative to the folder you start drillpe from" for entry in entries]
 
 

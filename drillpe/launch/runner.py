@@ -116,42 +116,46 @@ def grade(request: GradeRequest, launcher=None) -> ExerciseResult:
     forked from warm workers (drillpe.launch.warm_pool.WarmPool)."""
     launcher = launcher or COLD
     sweep_stale_runs()
-    with lifeline.private_while(), processes.leftovers_ended():
-        return _grade(request, launcher)
-
-
-def _grade(request: GradeRequest, launcher) -> ExerciseResult:
     run_dir = Path(tempfile.mkdtemp(prefix=RUN_PREFIX))
-    staged = None
+    folders = [run_dir]
     try:
-        staged = stage(request.file, launcher.stage_root(run_dir), request.exercise_id)
-        started = time.monotonic()
-        answered = quick.syntax_failure(request.exercise_id, staged.read_bytes(),
-                                        file=request.display_path or str(request.file),
-                                        device=request.device, seed=request.seed)
-        if answered is not None:
-            answered.duration_s = round(time.monotonic() - started, 2)
-            return answered
-        job = contract.Grade(request.exercise_id, str(staged), request.device, request.seed,
-                             consequence=request.consequence)
-        judge = launcher.start_judge(job, run_dir)
-        try:
-            _tell(request, "running", None)
-            status, output, overflow = _run_learner(launcher, judge, job, run_dir, request)
-            duration = time.monotonic() - started
-            _tell(request, "judging", None)
-            end = contract.LearnerEnd(
-                returncode=status.returncode, timed_out=status.timed_out,
-                timeout_s=request.timeout, memory_exceeded=status.memory_exceeded,
-                memory_limit=sandbox.memory_limit(), records_overflow=overflow,
-                harm=status.harm)
-            report = _judge(launcher, judge, job, run_dir, end, status.isolation)
-        finally:
-            judge.kill()
+        with lifeline.private_while(), processes.leftovers_ended():
+            return _grade(request, launcher, run_dir, folders)
     finally:
-        if staged is not None:
-            leftovers.remove_tree(staged.parent)
-        leftovers.remove_tree(run_dir)  # learner code may have made it read-only
+        # Only once no process of the learner's is left: a reviewer's kept swapping a
+        # folder and a FIFO in its staged folder until rmtree's open blocked on the FIFO.
+        for folder in reversed(folders):
+            leftovers.remove_tree(folder)
+
+
+def _grade(request: GradeRequest, launcher, run_dir: Path, folders: list[Path]
+           ) -> ExerciseResult:
+    """``folders``: where this grade staged the file, added for grade() to remove."""
+    staged = stage(request.file, launcher.stage_root(run_dir), request.exercise_id)
+    folders.append(staged.parent)
+    started = time.monotonic()
+    answered = quick.syntax_failure(request.exercise_id, staged.read_bytes(),
+                                    file=request.display_path or str(request.file),
+                                    device=request.device, seed=request.seed)
+    if answered is not None:
+        answered.duration_s = round(time.monotonic() - started, 2)
+        return answered
+    job = contract.Grade(request.exercise_id, str(staged), request.device, request.seed,
+                         consequence=request.consequence)
+    judge = launcher.start_judge(job, run_dir)
+    try:
+        _tell(request, "running", None)
+        status, output, overflow = _run_learner(launcher, judge, job, run_dir, request)
+        duration = time.monotonic() - started
+        _tell(request, "judging", None)
+        end = contract.LearnerEnd(
+            returncode=status.returncode, timed_out=status.timed_out,
+            timeout_s=request.timeout, memory_exceeded=status.memory_exceeded,
+            memory_limit=sandbox.memory_limit(), records_overflow=overflow,
+            harm=status.harm)
+        report = _judge(launcher, judge, job, run_dir, end, status.isolation)
+    finally:
+        judge.kill()
     result = ExerciseResult.from_dict(report)
     result.duration_s = round(duration, 2)
     result.output = _shown(output)

@@ -432,29 +432,47 @@ def speak(session: Session) -> Session:
     return session
 
 
+def _read_small(path: Path) -> str:
+    """A state file's text; anything but a regular file of at most STATE_LIMIT bytes
+    is refused with OSError (a FIFO there hung `mock status`, a 200 GB sparse file
+    ran it out of memory: a reviewer's)."""
+    if not path.is_file():
+        raise FileNotFoundError(2, "not a file", str(path)) if not path.exists() \
+            else OSError("not a regular file")
+    if path.stat().st_size > STATE_LIMIT:
+        raise OSError("larger than 1 MiB")
+    return path.read_text(encoding="utf-8")
+
+
+STATE_LIMIT = 1 << 20
+
+
 def load(session_id: str | None = None, home: Path | None = None) -> Session:
     root = mock_root(home)
     if session_id is None:
         try:
-            session_id = (root / CURRENT_FILE).read_text(encoding="utf-8").strip()
-        except OSError:
+            session_id = _read_small(root / CURRENT_FILE).strip()
+        except (OSError, UnicodeDecodeError):
             raise UsageError("no mock interview yet. Start one with: drillpe mock "
                              "(or drillpe mock start --no-live)") from None
     path = root / session_id / SESSION_FILE
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(_read_small(path))
         return Session.from_dict(data)
     except FileNotFoundError:
         known = ", ".join(sorted(p.name for p in root.glob("*/") if (p / SESSION_FILE).is_file()))
         raise UsageError(f"no mock session {session_id!r}" +
                          (f"; sessions: {known}" if known else "")) from None
-    except (OSError, ValueError, TypeError) as exc:
-        raise UsageError(f"the state of mock session {session_id} is unreadable ({exc}): "
+    except (OSError, ValueError, TypeError, RecursionError, MemoryError) as exc:
+        raise UsageError(f"the state of mock session {session_id} is unreadable ({exc!r}): "
                          f"{places.display(path)}. Your files in that folder are untouched."
                          ) from None
 
 
 # files -------------------------------------------------------------------
+
+
+ANSWER_LIMIT = 16 << 20  # what `drillpe check` grades at most
 
 
 def file_status(session: Session, exercise_id: str) -> dict[str, Any]:
@@ -465,8 +483,10 @@ def file_status(session: Session, exercise_id: str) -> dict[str, Any]:
     if not status["exists"]:
         return status
     try:
+        if path.stat().st_size > ANSWER_LIMIT:  # a 200 GB sparse file: MemoryError
+            raise OSError("larger than 16 MiB")
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, MemoryError) as exc:
         status["parses"], status["syntax_error"] = False, str(exc)
         return status
     status["edited"] = not any(text == mock_stub(exercise_id, path, lang) for lang in i18n.LANGS)
