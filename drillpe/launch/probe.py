@@ -130,8 +130,8 @@ def _loader_entries() -> list[tuple[str, str]]:
 def _relative_entries() -> list[str]:
     """Search-path entries that name no fixed place: what they name depends on the
     folder a later drillpe starts from, so doctor cannot judge them from its own."""
-    entries = [f"{name} entry '{entry}'" for name in ("PYTHONPATH",)
-               for entry in os.environ.get(name, "").split(os.pathsep)
+    entries = [f"PYTHONPATH entry '{entry}'"
+               for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep)
                if entry and not os.path.isabs(entry)]
     entries += [f"{name} entry '{entry}'" for name, entry in _loader_entries()
                 if not os.path.isabs(entry)]

@@ -29,6 +29,7 @@ from drillpe.data import bundle, catalog, debug_material, i18n, places
 from drillpe.data.files import write_atomic, write_json
 from drillpe.data.limits import MAX_MINUTES
 from drillpe.errors import UsageError
+from drillpe.launch.runner import MAX_LEARNER_FILE
 from drillpe.results.report import ExerciseResult
 
 SCHEMA = 1
@@ -472,9 +473,6 @@ def load(session_id: str | None = None, home: Path | None = None) -> Session:
 # files -------------------------------------------------------------------
 
 
-ANSWER_LIMIT = 16 << 20  # what `drillpe check` grades at most
-
-
 def file_status(session: Session, exercise_id: str) -> dict[str, Any]:
     """What can be told without running anything: exists, edited, parses."""
     path = session.path(exercise_id)
@@ -483,8 +481,8 @@ def file_status(session: Session, exercise_id: str) -> dict[str, Any]:
     if not status["exists"]:
         return status
     try:
-        if path.stat().st_size > ANSWER_LIMIT:  # a 200 GB sparse file: MemoryError
-            raise OSError("larger than 16 MiB")
+        if path.stat().st_size > MAX_LEARNER_FILE:  # a 200 GB sparse file: MemoryError
+            raise OSError(f"larger than {MAX_LEARNER_FILE >> 20} MiB, more than a check grades")
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError, MemoryError) as exc:
         status["parses"], status["syntax_error"] = False, str(exc)
