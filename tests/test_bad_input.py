@@ -17,6 +17,7 @@ import pytest
 from conftest import ROOT, cli_run, run_cli
 
 from drillpe import render
+from drillpe.errors import UsageError
 from drillpe.launch.runner import GradeRequest, grade
 
 CORRECT = (ROOT / "solutions" / "sinusoidal.py").read_text(encoding="utf-8")
@@ -486,3 +487,21 @@ def test_a_folder_too_deep_to_remove_does_not_crash_the_next_grade(tmp_path, mon
     monkeypatch.setattr(shutil, "rmtree", too_deep)
     runner.sweep_stale_runs()
     assert removed == [str(stale)]
+
+
+def test_a_fifo_or_device_in_place_of_an_answer_is_named_not_waited_on(isolated_places, capsys):
+    """Opening a FIFO to read waits for a writer: every command that reads an
+    answer opens it without waiting and names what is there instead."""
+    ws = isolated_places["workspace"]
+    ws.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(ws / "rope.py")
+    for args, shown in ((("check", "rope"), ws / "rope.py"),
+                        (("check", "rope", "--file", ws / "rope.py"), ws / "rope.py"),
+                        (("reveal", "rope", "--diff"), ws / "rope.py"),
+                        (("check", "rope", "--file", "/dev/zero"), "/dev/zero")):
+        res = cli_run(capsys, *args)
+        kind = "a device" if shown == "/dev/zero" else "a FIFO"
+        assert res.returncode == 2, (args, res)
+        assert f"{shown} is {kind}, not a regular file" in " ".join(res.stderr.split()), res
+    with pytest.raises(UsageError, match="is a FIFO, not a regular file"):
+        grade(GradeRequest(exercise_id="rope", file=ws / "rope.py"))

@@ -598,3 +598,36 @@ def test_a_file_python_cannot_parse_is_a_status_not_a_crash(tmp_path):
         status = mock.file_status(session, eid)
         assert status["parses"] is False and status["edited"], status
         assert status["syntax_error"], status
+
+
+def test_an_answer_that_is_not_a_regular_file_is_refused_not_waited_on(tmp_path):
+    """A FIFO put in place of an answer hung `mock submit` (it opened the FIFO to
+    write an empty answer) and would hang any read; a dangling link was written
+    through, making a file where it pointed (a reviewer's FIFO)."""
+    from drillpe.errors import UsageError
+
+    session = mock.create(["rope", "alibi"], 10, None, home=tmp_path)
+    session.path("rope").unlink()
+    os.mkfifo(session.path("rope"))
+    session.path("alibi").unlink()
+    session.path("alibi").symlink_to(tmp_path / "elsewhere.py")
+    status = mock.file_status(session, "rope")
+    assert status["exists"] and status["parses"] is False, status
+    assert status["unreadable"] == "a FIFO, not a regular file", status
+    assert "unreadable: a FIFO" in view._file_state(status, None).plain
+    said = {}
+
+    def submit_both():
+        for eid in ("rope", "alibi"):
+            try:
+                interview.grade_file(session, eid)
+            except UsageError as exc:
+                said[eid] = str(exc)
+
+    worker = threading.Thread(target=submit_both, daemon=True)
+    worker.start()
+    worker.join(30)
+    assert not worker.is_alive(), "grading a FIFO answer waited for a writer"
+    assert said["rope"].endswith("rope.py is a FIFO, not a regular file: not a learner file")
+    assert said["alibi"].startswith("no such file"), said
+    assert not (tmp_path / "elsewhere.py").exists()

@@ -22,8 +22,9 @@ from drillpe.app import (
     exercise_or_usage,
     open_history,
 )
-from drillpe.data import bundle, catalog, places
+from drillpe.data import bundle, catalog, files, places
 from drillpe.data.files import write_atomic
+from drillpe.data.limits import MAX_LEARNER_FILE
 from drillpe.errors import EXIT_FAILED, EXIT_OK, UsageError
 from drillpe.render import consequence_views
 
@@ -155,8 +156,7 @@ def resolve_targets(ids: list[str], file: Path | None, ws: Path) -> list[tuple[c
         if len(ids) > 1:
             raise UsageError("--file grades one exercise: give at most one ID with it.")
         if not file.is_file():
-            raise UsageError(f"{file} is a folder, not a learner file" if file.is_dir()
-                             else f"no such file: {file}")
+            raise UsageError(files.not_a_file(file))
         exercise_id = ids[0] if ids else _exercise_of(file)
         if exercise_id is None:
             raise UsageError(f"cannot tell which exercise {file} is for; name it: "
@@ -180,7 +180,8 @@ def resolve_targets(ids: list[str], file: Path | None, ws: Path) -> list[tuple[c
         exercise = exercise_or_usage(exercise_id)
         path = places.learner_file(exercise.id, ws)
         if not path.is_file():
-            raise UsageError(missing_file(exercise.id, path))
+            raise UsageError(files.not_a_file(path) if path.exists()
+                             else missing_file(exercise.id, path))
         targets.append((exercise, path))
     return targets
 
@@ -356,11 +357,13 @@ def reveal(
     if diff:
         path = file if file is not None else places.learner_file(exercise.id,
                                                                   places.workspace(workspace))
-        if not path.is_file():
-            raise UsageError(f"{path} is a folder, not a learner file" if path.is_dir() else
-                             missing_file(exercise.id, path))
-        render.reveal_diff(exercise, path.read_text(encoding="utf-8", errors="replace"), source,
-                           places.display(path))
+        try:
+            mine = files.read_regular(path, MAX_LEARNER_FILE).decode("utf-8", errors="replace")
+        except FileNotFoundError:
+            raise UsageError(missing_file(exercise.id, path)) from None
+        except (OSError, ValueError):
+            raise UsageError(files.not_a_file(path)) from None
+        render.reveal_diff(exercise, mine, source, places.display(path))
     elif raw:
         render.reveal_raw(source)
     else:

@@ -5,9 +5,40 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
+
+
+def not_a_file(path: Path) -> str:
+    """Why ``path`` is no learner file, for an error: missing, a folder, or
+    something else (a FIFO there once hung `mock submit`, which opened it)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return f"no such file: {path}"
+    if stat.S_ISDIR(mode):
+        return f"{path} is a folder, not a learner file"
+    return f"{path} is {kind_of(mode)}, not a regular file: not a learner file"
+
+
+def kind_of(mode: int) -> str:
+    """'a FIFO', 'a socket', ... for a mode that is not a regular file's."""
+    return ("a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a folder" if stat.S_ISDIR(mode) else "not a file")
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """At most ``limit`` bytes of a regular file. Opened without blocking and
+    checked after opening, so a FIFO swapped in after any earlier check raises
+    ValueError (the message of not_a_file) instead of waiting for a writer."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError(not_a_file(path))
+        return fh.read(limit)
 
 
 def write_atomic(path: Path, text: str) -> None:

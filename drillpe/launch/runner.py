@@ -22,7 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from drillpe.data import bundle
+from drillpe.data import bundle, files
+from drillpe.data.limits import MAX_LEARNER_FILE
 from drillpe.errors import DrillpeBug, UsageError
 from drillpe.launch import contract, leftovers, lifeline, processes, quick, sandbox, warm_pool
 from drillpe.launch.cold import ColdLauncher
@@ -34,7 +35,6 @@ from drillpe.results.report import ExerciseResult
 OUTPUT_SHOWN = 2000  # characters of the learner's printed output kept in the report
 SUPERVISOR_GRACE_S = 5.0  # beyond the timeout, for the supervisor's own kill and report
 JUDGE_WAIT_S = 120.0
-MAX_LEARNER_FILE = 16 * 1024 * 1024
 
 
 @dataclass
@@ -61,12 +61,9 @@ def stage(file: Path, stage_root: Path, exercise_id: str) -> Path:
     reads and the learner process imports the same bytes, whatever happens
     to the original meanwhile, and nothing beside it can shadow a module."""
     try:
-        with open(file, "rb") as fh:
-            data = fh.read(MAX_LEARNER_FILE + 1)
-    except FileNotFoundError:
-        raise UsageError(f"no such file: {file}") from None
-    except IsADirectoryError:
-        raise UsageError(f"{file} is a folder, not a learner file") from None
+        data = files.read_regular(file, MAX_LEARNER_FILE + 1)
+    except (FileNotFoundError, ValueError):
+        raise UsageError(files.not_a_file(file)) from None
     except OSError as exc:
         raise UsageError(f"cannot read {file}: {exc.strerror}") from None
     if len(data) > MAX_LEARNER_FILE:

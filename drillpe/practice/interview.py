@@ -10,6 +10,7 @@ closed terminal loses nothing: ``drillpe mock resume``, ``status`` and
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -26,12 +27,22 @@ TICK_S = 0.1
 JOIN_ON_LEAVE_S = 30.0  # a grade under way when leaving: time for its own cleanup
 
 
+def _empty_if_deleted(path: Path) -> None:
+    """A deleted answer is graded as an empty file, which fails as "missing names".
+    Only where nothing is: a link is not written through, and a FIFO or folder
+    put there is left for the grade to refuse with a clear error (opening a FIFO
+    to write it once hung `mock submit`)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                         | os.O_CLOEXEC, 0o644))
+    except FileExistsError:
+        pass
+
+
 def grade_file(session: mock.Session, exercise_id: str, launcher=None, timeout: float = 20.0
                ) -> ExerciseResult:
     path = session.path(exercise_id)
-    if not path.is_file():
-        # the stub was deleted: grade an empty file, which fails as "missing names"
-        path.write_text("", encoding="utf-8")
+    _empty_if_deleted(path)
     seed = session.seed if session.seed is not None else 0
     return grade(GradeRequest(exercise_id=exercise_id, file=path, seed=seed, timeout=timeout,
                               display_path=places.display(path)), launcher=launcher)
@@ -43,8 +54,7 @@ def grade_debug(session: mock.Session, launcher=None, timeout: float = 20.0
     path = mock.debug_path(session)
     if path is None:
         return None
-    if not path.is_file():
-        path.write_text("", encoding="utf-8")
+    _empty_if_deleted(path)
     seed = session.seed if session.seed is not None else 0
     return grade(GradeRequest(exercise_id=session.debug["exercise"], file=path, seed=seed,
                               timeout=timeout, display_path=places.display(path)),

@@ -19,17 +19,17 @@ import random
 import re
 import secrets
 import shlex
+import stat
 import time
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from drillpe.data import bundle, catalog, debug_material, i18n, places
+from drillpe.data import bundle, catalog, debug_material, files, i18n, places
 from drillpe.data.files import write_atomic, write_json
-from drillpe.data.limits import MAX_MINUTES
+from drillpe.data.limits import MAX_LEARNER_FILE, MAX_MINUTES
 from drillpe.errors import UsageError
-from drillpe.launch.runner import MAX_LEARNER_FILE
 from drillpe.results.report import ExerciseResult
 
 SCHEMA = 1
@@ -476,16 +476,20 @@ def load(session_id: str | None = None, home: Path | None = None) -> Session:
 def file_status(session: Session, exercise_id: str) -> dict[str, Any]:
     """What can be told without running anything: exists, edited, parses."""
     path = session.path(exercise_id)
-    status: dict[str, Any] = {"exercise": exercise_id, "file": str(path), "exists": path.is_file(),
-                              "edited": False, "parses": None, "syntax_error": None}
+    status: dict[str, Any] = {"exercise": exercise_id, "file": str(path), "exists": path.exists(),
+                              "edited": False, "parses": None, "syntax_error": None,
+                              "unreadable": None}
     if not status["exists"]:
         return status
     try:
-        if path.stat().st_size > MAX_LEARNER_FILE:  # a 200 GB sparse file: MemoryError
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO: opening it would wait for a writer
+            raise OSError(f"{files.kind_of(info.st_mode)}, not a regular file")
+        if info.st_size > MAX_LEARNER_FILE:  # a 200 GB sparse file: MemoryError
             raise OSError(f"larger than {MAX_LEARNER_FILE >> 20} MiB, more than a check grades")
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError, MemoryError) as exc:
-        status["parses"], status["syntax_error"] = False, str(exc)
+        text = files.read_regular(path, MAX_LEARNER_FILE).decode("utf-8")
+    except (OSError, ValueError, MemoryError) as exc:
+        status["parses"], status["unreadable"] = False, str(exc)
         return status
     status["edited"] = not any(text == mock_stub(exercise_id, path, lang) for lang in i18n.LANGS)
     try:

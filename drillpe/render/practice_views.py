@@ -481,6 +481,9 @@ def _file_state(fs: dict[str, Any], run: dict[str, Any] | None, grading: bool = 
         return Text(ui("mock_state_missing"), style="bold red")
     text = Text(ui("mock_state_edited") if fs["edited"] else ui("mock_state_untouched"),
                 style="" if fs["edited"] else "dim")
+    if fs.get("unreadable"):
+        text.append(ui("mock_state_unreadable", error=fs["unreadable"]), style="red")
+        return text
     if fs["parses"] is False:
         text.append(ui("mock_state_syntax", error=fs["syntax_error"]), style="red")
         return text
