@@ -505,3 +505,8 @@ def test_a_fifo_or_device_in_place_of_an_answer_is_named_not_waited_on(isolated_
         assert f"{shown} is {kind}, not a regular file" in " ".join(res.stderr.split()), res
     with pytest.raises(UsageError, match="is a FIFO, not a regular file"):
         grade(GradeRequest(exercise_id="rope", file=ws / "rope.py"))
+    from drillpe.results.history import read_source
+
+    assert read_source(ws / "rope.py") is None  # the text a grade keeps in the history
+    res = cli_run(capsys, "start", "rope")
+    assert res.returncode == 2 and "is not a file; move it away first" in res.stderr, res

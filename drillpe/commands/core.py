@@ -120,18 +120,25 @@ def _put_stub(exercise: catalog.Exercise, target: Path) -> str | None:
     if not target.exists():
         write_atomic(target, stub)
         return None
-    if target.is_file() and target.read_text(encoding="utf-8", errors="replace") == stub:
+    if _starts(target, len(stub.encode()) + 1) == stub:  # the untouched stub: nothing to keep
         return None
     if not target.is_file():
         raise UsageError(f"{places.display(target)} is not a file; move it away first.")
     return places.display(places.replace_keeping_backup(target, stub))
 
 
-def _is_empty(path: Path) -> bool:
+def _starts(path: Path, size: int) -> str | None:
+    """The first ``size`` bytes of a regular file as text; None for anything else
+    (a FIFO would block a plain read, a huge sparse file fill the memory)."""
     try:
-        return not path.read_text(encoding="utf-8", errors="replace").strip()
-    except OSError:
-        return False
+        return files.read_regular(path, size).decode("utf-8", errors="replace")
+    except (OSError, ValueError):
+        return None
+
+
+def _is_empty(path: Path) -> bool:
+    start = _starts(path, 4096)
+    return start is not None and not start.strip() and len(start) < 4096
 
 
 def _what_next(exercise_id: str, history) -> str:
@@ -196,10 +203,7 @@ def _exercise_of(file: Path) -> str | None:
     stem = file.name.split(".")[0]
     if stem in known:
         return stem
-    try:
-        text = file.read_text(encoding="utf-8", errors="replace")[:20000]
-    except OSError:
-        return None
+    text = _starts(file, 20000) or ""
     for match in STUB_SAYS.finditer(text):
         if match.group(1) in known:
             return match.group(1)

@@ -20,7 +20,7 @@ from drillpe.data import catalog, debug_material, places
 from drillpe.launch.runner import GradeRequest, grade
 from drillpe.practice import mock
 from drillpe.practice.watch import FileWatcher, signature
-from drillpe.results.history import Attempt, History, Work
+from drillpe.results.history import Attempt, History, Work, read_source
 from drillpe.results.report import ExerciseResult
 
 TICK_S = 0.1
@@ -122,10 +122,7 @@ def record(session: mock.Session, history: History) -> dict:
 
 
 def _source(session: mock.Session, exercise_id: str) -> str | None:
-    try:
-        return session.path(exercise_id).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
+    return read_source(session.path(exercise_id))
 
 
 def _untouched(session: mock.Session, exercise_id: str) -> bool:

@@ -28,7 +28,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from drillpe.data import bundle, places
+from drillpe.data import bundle, files, places
+from drillpe.data.limits import MAX_LEARNER_FILE
 from drillpe.results import timeline
 from drillpe.results.events import Attempt, Events, Legacy, Work
 from drillpe.results.progress import summarise
@@ -742,10 +743,12 @@ def _unhex(value: str | None) -> bytes | None:
 
 
 def read_source(file: Path) -> str | None:
-    """A learner file's text as the timeline keeps it; None when it cannot be read."""
+    """A learner file's text as the timeline keeps it; None when it cannot be read
+    (or is no regular file: a FIFO put there would block a plain read)."""
     try:
-        return Path(file).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        data = files.read_regular(Path(file), MAX_LEARNER_FILE + 1)
+        return None if len(data) > MAX_LEARNER_FILE else data.decode("utf-8")
+    except (OSError, ValueError):
         return None
 
 
