@@ -508,5 +508,5 @@ def test_a_fifo_or_device_in_place_of_an_answer_is_named_not_waited_on(isolated_
     from drillpe.results.history import read_source
 
     assert read_source(ws / "rope.py") is None  # the text a grade keeps in the history
-    res = cli_run(capsys, "start", "rope")
+    res = cli_run(capsys, "start", "rope", "--force")
     assert res.returncode == 2 and "is not a file; move it away first" in res.stderr, res
