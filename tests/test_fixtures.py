@@ -97,6 +97,7 @@ def test_every_cold_fixture_exists_and_every_attack_is_classified():
                    "alibi/attack_lazy_module", "alibi/attack_match_args",
                    "alibi/attack_module_as_value", "alibi/attack_reexported_module",
                    "alibi/attack_sdpa_format_string", "rope/attack_sdpa_aten",
+                   "rope/attack_torch_internals",
                    "sinusoidal/attack_forged_api_facts", "sinusoidal/attack_forged_signature"}
     attacks = {n for n in names if n.split("/")[1].startswith("attack_")}
     assert attacks - source_only <= {_name(p) for p in COLD}, \

@@ -22,6 +22,15 @@ def codes(source: str, banned=SDPA) -> set[str]:
 
 
 @pytest.mark.parametrize("source, expected", [
+    # torch's private modules and its utilities run shells, load files and strings as
+    # modules (a reviewer's forged pass); the bench's thread count is not the file's to set
+    ("from torch._inductor.codecache import PyCodeCache", {"rules.tampering"}),
+    ("import torch\ntorch._dynamo.reset()", {"rules.tampering"}),
+    ("import torch.utils.collect_env as c\nc.run('cp a b')", {"rules.tampering"}),
+    ("import torch\ntorch.utils.benchmark.Timer('x')", {"rules.tampering"}),
+    ("import torch\ntorch.set_num_threads(2)", {"rules.tampering"}),
+    ("from torch import set_num_interop_threads", {"rules.tampering"}),
+    ("import numpy\nnumpy._core", {"rules.tampering"}),
     # banned attention, however it is spelt
     ("import torch.nn.functional as F\nF.scaled_dot_product_attention(q, k, v)", {"rules.banned_api"}),
     ("from torch.nn.functional import scaled_dot_product_attention as s\ns(q, k, v)",

@@ -57,7 +57,11 @@ ALLOWED_ATTRIBUTES = {
 REFUSED_UNDER = {
     "torch": {"ops", "library", "overrides", "serialization", "hub", "multiprocessing",
               "distributed", "package", "cpp_extension", "classes", "load", "save", "from_file",
-              "CompilationUnit", "jit", "fx", "export"},  # code built from strings or graphs
+              "CompilationUnit", "jit", "fx", "export",  # code built from strings or graphs
+              # processes, files and code by other names: utils.collect_env.run runs a shell
+              # command (a reviewer's forged pass copied the model answer with it), utils.
+              # benchmark.Timer and cpp_extension compile strings, onnx and profiler write files
+              "utils", "onnx", "profiler", "set_num_threads", "set_num_interop_threads"},
     # annotations evaluated from strings: eval by another name
     "typing": {"get_type_hints", "ForwardRef", "evaluate_forward_ref"},
     "functools": {"singledispatch", "singledispatchmethod"},  # register() evaluates them
@@ -346,8 +350,11 @@ class _Visitor:
         for i, part in enumerate(parts[1:], start=1):
             if i == 1 and allowed is not None and part in allowed:
                 continue
-            if imported and (part in refused or
-                                              (part.startswith("_") and not _dunder_ok(part))):
+            # a library's private names (torch._inductor's code cache loads any file as a
+            # module; a reviewer's forged pass went through it) are no computational API
+            private = part.startswith("_") and not (
+                _allowed_dunder(part) if root in ALLOWED_MODULES else _dunder_ok(part))
+            if imported and (part in refused or private):
                 self.tamper(node, f"{'.'.join(parts[:i + 1])}: not part of the computational "
                                   f"API of {root}")
                 return
@@ -648,6 +655,10 @@ def _string_names(tree: ast.Module) -> dict[str, list[str]]:
                 else:
                     other.add(name)
     return {name: texts for name, texts in found.items() if name not in other}
+
+
+def _allowed_dunder(name: str) -> bool:
+    return name.startswith("__") and name.endswith("__") and name in ALLOWED_DUNDERS
 
 
 def _dunder_ok(name: str) -> bool:
