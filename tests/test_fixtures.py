@@ -35,6 +35,7 @@ import pytest
 
 from drillpe.data import catalog
 from drillpe.devtools import fixture_expectation
+from drillpe.grading.static import analyse
 from drillpe.launch.runner import GradeRequest, grade
 from drillpe.launch.warm_pool import launcher as warm_launcher
 
@@ -121,7 +122,7 @@ def test_cold_and_warm_grades_run_the_same_entry_points():
     # cold: `python -m drillpe.grading.learner ARGS` / `python -m drillpe.grading.judge ARGS`
     # (the judge's made private first: processes.module_argv(private=True))
     assert contract.LEARNER == learner.__name__ and contract.JUDGE == judge.__name__
-    assert "module_argv(contract.LEARNER, *job.learner_args(deadline))" in \
+    assert "module_argv(contract.LEARNER, *job.learner_args(deadline, level))" in \
         source(ColdLauncher.start_learner)
     # (a cold judge also gets the pipe its report's digest goes down: --digest-fd)
     assert 'module_argv(contract.JUDGE, *job.judge_args(str(run_dir)), "--digest-fd", ' \
@@ -129,7 +130,7 @@ def test_cold_and_warm_grades_run_the_same_entry_points():
     for module in (learner, judge):
         assert "return run(parse_args(argv))" in source(module.main)
     # warm: the same arguments travel in the request, and the forked child runs run()
-    assert '"args": job.learner_args(deadline)' in source(WarmPool.start_learner)
+    assert '"args": job.learner_args(deadline, level)' in source(WarmPool.start_learner)
     assert '"args": job.judge_args(str(run_dir))' in source(WarmPool.start_judge)
     child = source(warm_worker._learner_child)
     assert 'learner.parse_args(request["args"])' in child
@@ -195,12 +196,24 @@ def test_attack_fails_without_namespaces(path, warm_guard):
     assert_verdict(path, launcher=warm_guard, isolation="guard")
 
 
+NOT_RUN = "not run: drillpe does not run a file that the rules check refuses"
+
+
 def assert_verdict(path, launcher, isolation=None):
     passed, codes, error_kind = expectation(path)
     result = grade(GradeRequest(exercise_id=path.parent.name, file=path, timeout=60),
                    launcher=launcher)
     if isolation is not None:
         assert result.isolation == isolation
+    if isolation == "guard" and codes & {"rules.tampering", "rules.uses_reference"}:
+        # Without the sandbox a file the rules refuse as hostile is not run: only the
+        # rules check's findings remain (what the run showed is proved in the sandbox).
+        loads = next(c for c in result.checks if c.id == "file.loads")
+        assert (loads.status, loads.message) == ("skip", NOT_RUN + " (below)"), loads
+        exercise = catalog.get(path.parent.name)
+        read = analyse(path.read_text(), exercise.banned, exercise.banned_modules)
+        codes = {c for c in codes if c in {f.code for f in read.findings}}
+        error_kind = "rules"
     got_codes = set(result.diagnoses)
     summary = "\n".join(f"  {c.id} [{c.level}] {c.status}: {c.message} {c.diagnosis}"
                         for c in result.checks)
@@ -246,3 +259,25 @@ def test_the_square_grid_pattern_needs_every_square_to_run_and_every_other_to_cr
     assert square_only(grids(("1x1", True), ("2x3", True), ("4x4", True))) is None
     assert square_only(grids(("1x1", False), ("2x3", True), ("4x4", True))) is None
     assert square_only(grids(("1x1", False), ("2x3", False), ("4x4", False))) is None
+
+
+def test_a_file_the_rules_refuse_is_not_run_without_the_sandbox(tmp_path, warm_guard, monkeypatch):
+    """Under the guard, code runs as you: a reviewer's graded file (which failed as
+    tampering) planted a `python` on the user's PATH that a later grade ran, and that
+    grade passed. A file the rules check refuses as hostile is now not run at all
+    there; the test hook DRILLPE_RUN_REFUSED=1 runs it, which proves the marker shows
+    a run."""
+    marker = tmp_path / "ran"
+    learner = tmp_path / "rope.py"
+    learner.write_text((FIXTURES / "rope" / "correct_gptj_vectorised.py").read_text()
+                       + f"\nopen({str(marker)!r}, 'w').close()\n")
+    result = grade(GradeRequest(exercise_id="rope", file=learner, timeout=60),
+                   launcher=warm_guard)
+    loads = next(c for c in result.checks if c.id == "file.loads")
+    assert (loads.status, loads.message) == ("skip", NOT_RUN + " (below)")
+    assert not result.passed and set(result.diagnoses) == {"rules.tampering"}
+    assert result.error["kind"] == "rules" and "open()" in result.error["message"]
+    assert not marker.exists()
+    monkeypatch.setenv("DRILLPE_RUN_REFUSED", "1")
+    ran = grade(GradeRequest(exercise_id="rope", file=learner, timeout=60), launcher=warm_guard)
+    assert marker.exists() and not ran.passed and "rules.tampering" in ran.diagnoses

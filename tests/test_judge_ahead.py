@@ -246,3 +246,20 @@ def test_more_bytes_than_an_honest_grade_writes_end_the_reading_ahead(tmp_path, 
     ahead, judged = counting_ahead(path)
     ahead.step()
     assert ahead.stopped and not ahead.kept and not ahead.consumed and not judged
+
+
+def test_a_refusal_the_judges_own_reading_does_not_back_is_tampering(tmp_path):
+    """The learner process may decline to run a file the rules refuse (under the
+    guard); the judge believes that only where its own reading of the file finds
+    such a rule broken. Either way the answer fails: a claim cannot pass anything."""
+    refused = records.frame("load", {"status": "refused", "finding": "line 1: open()"}) + \
+        records.frame("end", {"runtime": {}})
+    (tmp_path / "records.bin").write_bytes(refused)
+    clean = graded("rope", ROOT / "solutions" / "rope.py", tmp_path, None)
+    assert not clean["passed"] and clean["error"]["kind"] == "rules"
+    assert "did not run a file the rules allow" in clean["error"]["message"]
+    hostile = tmp_path / "rope.py"
+    hostile.write_text((ROOT / "solutions" / "rope.py").read_text() + "\nopen('x')\n")
+    told = graded("rope", hostile, tmp_path, None)
+    loads = next(c for c in told["checks"] if c["id"] == "file.loads")
+    assert not told["passed"] and loads["status"] == "skip" and "open()" in told["error"]["message"]

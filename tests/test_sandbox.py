@@ -26,6 +26,7 @@ import pytest
 from conftest import as_ordinary_user, interruptible, needs_ordinary_user
 
 from drillpe.launch import probe, sandbox
+from drillpe.launch.contract import RUN_REFUSED_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMESPACES = sandbox.Choice("namespaces", "asked for by the test")
@@ -431,6 +432,10 @@ def test_json_stdout_is_one_document_whatever_the_learner_prints(tmp_path):
 
 
 GUARD_FIXTURES = ROOT / "tests" / "fixtures" / "guard"
+# Under the guard a file the rules check refuses is not run at all, and every file
+# here reaches the builtins through a gadget that check catches: these tests ask
+# for them to be run anyway, to try the guards behind that check.
+RUN_UNDER_GUARD = {"DRILLPE_ISOLATION": "guard", RUN_REFUSED_ENV: "1"}
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -445,7 +450,7 @@ def test_harm_to_drillpes_processes_fails_the_file_without_the_sandbox(name, har
     whatever it does to them fails its own file (exit 1), with the cause."""
     res = subprocess.run([sys.executable, "-m", "drillpe", "check", "sinusoidal", "--file",
                           str(GUARD_FIXTURES / name), "--json"], capture_output=True, text=True,
-                         env=dict(os.environ, DRILLPE_ISOLATION="guard"), timeout=120)
+                         env=dict(os.environ, **RUN_UNDER_GUARD), timeout=120)
     assert res.returncode == 1, res.stderr[-2000:]
     result = json.loads(res.stdout)["results"][0]
     assert result["isolation"] == "guard" and not result["passed"]
@@ -479,7 +484,7 @@ def test_no_process_of_the_learners_outlives_its_grade_without_the_sandbox(tmp_p
     try:
         res = subprocess.run([sys.executable, "-m", "drillpe", "check", "sinusoidal", "--file",
                               str(learner), "--json"], capture_output=True, text=True,
-                             env=dict(os.environ, DRILLPE_ISOLATION="guard"), timeout=120)
+                             env=dict(os.environ, **RUN_UNDER_GUARD), timeout=120)
         result = json.loads(res.stdout)["results"][0]
         assert result["isolation"] == "guard" and not result["passed"]
         assert "killed drillpe's supervisor process" in result["error"]["message"]
@@ -521,6 +526,7 @@ def test_a_forged_done_word_and_a_planted_report_fail_warm_without_the_sandbox(m
     from drillpe.launch.warm_pool import launcher
 
     monkeypatch.setenv("DRILLPE_ISOLATION", "guard")
+    monkeypatch.setenv(RUN_REFUSED_ENV, "1")
     with launcher() as pool:
         assert pool is not None
         result = grade(GradeRequest("rope", GUARD_FIXTURES / "warm_done_pipe.py", timeout=60),
@@ -1076,7 +1082,7 @@ def test_a_forged_end_through_the_clis_own_pipes_fails_for_an_ordinary_user():
     runs as uid 1000 (tests/fixtures/guard/as_another_user.sh)."""
     res = as_ordinary_user([sys.executable, "-m", "drillpe", "check", "rope", "--file",
                             str(GUARD_FIXTURES / "forged_end_cold.py"), "--json"],
-                           DRILLPE_ISOLATION="guard")
+                           **RUN_UNDER_GUARD)
     if res.returncode not in (0, 1) or not res.stdout.strip():
         pytest.skip(f"could not run as another user here: {res.stderr.strip()[-300:]}")
     result = json.loads(res.stdout)["results"][0]

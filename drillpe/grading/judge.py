@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import ast
 import hashlib
-import importlib.util
 import json
 import linecache
 import os
@@ -58,7 +57,7 @@ from drillpe.grading.common import (
     load_grader,
     load_reference,
 )
-from drillpe.grading.static import StaticReport, analyse
+from drillpe.grading.static import StaticReport, analyse, not_run, read_source
 from drillpe.launch import contract
 from drillpe.results.report import CheckResult, ExerciseResult, summarise
 
@@ -760,6 +759,13 @@ def _grade(exercise: catalog.Exercise, learner_file: Path, device: torch.device,
         loads.message = f"syntax error: {static.syntax_error}"
         loads.traceback = list(static.syntax_caret)
         error = {"kind": "syntax", "message": loads.message}
+    elif load is not None and load["status"] == "refused":
+        if not_run(static) is None:  # the judge's own reading is what counts
+            raise records.Tampered("the learner process did not run a file the rules allow")
+        loads.status = "skip"
+        loads.message = ("not run: drillpe does not run a file that the rules check refuses "
+                         "(below)")
+        error = {"kind": "rules", "message": rules_check(static, runtime, exercise, []).message}
     elif load is None:
         code, kind, sentence = end.early_reason
         loads.status, loads.diagnosis, loads.message = "error", [code], f"while importing, {sentence}"
@@ -784,8 +790,10 @@ def _grade(exercise: catalog.Exercise, learner_file: Path, device: torch.device,
         if not static.syntax_error:
             checks.append(rules_check(static, runtime, exercise, []))
             checks.append(cuda_check(static))
-        checks.extend(_api_placeholder(exercise, "not run: your file does not import"))
-        checks.extend(skipped(c, "not run: your file does not import") for c in grader.checks)
+        why = "not run: your file does not import" if loads.status != "skip" else \
+            "not run: drillpe does not run a file that the rules check refuses"
+        checks.extend(_api_placeholder(exercise, why))
+        checks.extend(skipped(c, why) for c in grader.checks)
         return _finish(exercise.id, learner_file, device, seed, checks, error)
 
     facts = load["api"]
@@ -849,19 +857,6 @@ def _finish(exercise_id, learner_file, device, seed, checks, error) -> ExerciseR
     return ExerciseResult(exercise=exercise_id, file=str(learner_file), device=device.type,
                           passed=passed, score=score, duration_s=0.0, error=error,
                           checks=checks, seed=seed)
-
-
-def read_source(path: Path) -> StaticReport | str:
-    """The file's text, decoded as ``import`` decodes it (a BOM, a PEP 263
-    coding line), or the report of why it cannot be."""
-    try:
-        data = records.read_capped(path, 16 * 1024 * 1024)
-    except records.Tampered as exc:
-        return StaticReport(syntax_error=f"the file cannot be read ({exc})")
-    try:
-        return importlib.util.decode_source(data)
-    except (UnicodeDecodeError, SyntaxError, LookupError) as exc:
-        return StaticReport(syntax_error=f"the file is not readable Python text ({exc})")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 from drillpe.data import bundle, catalog
-from drillpe.grading import records
+from drillpe.grading import records, static
 from drillpe.grading.api import Env, learner_exception
 from drillpe.grading.common import (
     case_inputs,
@@ -245,11 +245,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stuck-fd", type=int, default=4)
     parser.add_argument("--deadline", type=float, default=None,
                         help="time.time() at which to dump where the code is (before the kill)")
+    parser.add_argument("--run-refused", action="store_true",
+                        help="run a file the rules refuse (in the namespace sandbox)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     return run(parse_args(argv))
+
+
+def _refused(learner_file: Path, exercise) -> str | None:
+    """Why the rules check refuses to let this file run (a hostile finding), if it does."""
+    source = static.read_source(learner_file)
+    if isinstance(source, static.StaticReport):
+        return None  # not readable Python: the import reports it as the judge does
+    finding = static.not_run(static.analyse(source, exercise.banned, exercise.banned_modules))
+    return None if finding is None else f"line {finding.line}: {finding.text}"[:300]
 
 
 class Channel:
@@ -288,6 +299,15 @@ def run(args: argparse.Namespace, grader=None) -> int:
     watched = snapshot()
     modules_before = set(sys.modules)
 
+    # Without the sandbox, a file the rules check refuses as hostile does not run at
+    # all: its verdict is a fail whatever it does, and what it does runs as you (a
+    # reviewer's planted a `python` on your PATH that later grades ran). In the
+    # sandbox it runs, so that the run-time guards are tried on it too.
+    refused = None if args.run_refused else _refused(learner_file, exercise)
+    if refused is not None:  # the judge reads the same text and fails it for this
+        channel.send("load", {"status": "refused", "finding": refused})
+        _send_end(channel, guards, watched, modules_before)
+        return 0
     guards.armed = True
     try:
         mod = load_module(learner_file, LEARNER_MODULE)

@@ -12,7 +12,9 @@ whose bytes are blob ``i`` of the frame. No pickle anywhere: the judge
 never runs anything the learner process wrote.
 
 The kinds, in this order: one ``load``, then ``case`` records (check by
-check, case by case from 0), then one ``end``. An end may say ``lost``: the
+check, case by case from 0), then one ``end``. A load may say ``refused``:
+the learner process did not run a file the rules check refuses (under the
+guard; the judge believes it only where its own reading agrees). An end may say ``lost``: the
 check and case after which the learner's CUDA context was unusable (a
 device-side assert); it must name the last case sent, and the judge believes
 it only on CUDA, where it only ever makes checks "not run". :func:`read_records`
@@ -377,8 +379,12 @@ def read_records(data: bytes, n_checks: int, case_counts: list[int]) -> Records:
 def _checked_load(f: Frame) -> dict:
     header = f.header
     status = header.get("status")
-    if status not in ("ok", "syntax", "import", "exit"):
+    if status not in ("ok", "syntax", "import", "exit", "refused"):
         raise Tampered("the load record is malformed")
+    if status == "refused":  # the learner process did not run a file the rules refuse
+        if type(header.get("finding")) is not str:
+            raise Tampered("the load record is malformed")
+        return {"status": "refused", "finding": header["finding"][:300]}
     if status == "ok":
         if type(header.get("api")) is not dict:
             raise Tampered("the load record has no API facts")

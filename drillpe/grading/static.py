@@ -20,6 +20,7 @@ import ast
 import builtins
 import functools
 import importlib
+import importlib.util
 import inspect
 import operator
 import re
@@ -696,3 +697,29 @@ def analyse(source: str, banned: tuple[str, ...] = (), banned_modules: tuple[str
     for finding in sorted(unique.values(), key=lambda f: (f.line, f.code)):
         by_line.setdefault((finding.code, finding.line), finding)  # one message per line
     return StaticReport(findings=list(by_line.values()), tree=tree)
+
+
+# What makes a file hostile rather than wrong: the learner process does not run it.
+NOT_RUN = ("rules.uses_reference", "rules.tampering")
+
+
+def not_run(report: StaticReport) -> Finding | None:
+    """The first finding for which drillpe does not run the file at all: its
+    verdict is a fail whatever it does, and under the guard (no sandbox) code
+    caught planting files for later commands once did so while it was graded."""
+    return next((f for f in report.findings if f.code in NOT_RUN), None)
+
+
+def read_source(path) -> StaticReport | str:
+    """The file's text, decoded as ``import`` decodes it (a BOM, a PEP 263
+    coding line), or the report of why it cannot be."""
+    from drillpe.grading import records  # deferred: it imports torch
+
+    try:
+        data = records.read_capped(path, 16 * 1024 * 1024)
+    except records.Tampered as exc:
+        return StaticReport(syntax_error=f"the file cannot be read ({exc})")
+    try:
+        return importlib.util.decode_source(data)
+    except (UnicodeDecodeError, SyntaxError, LookupError) as exc:
+        return StaticReport(syntax_error=f"the file is not readable Python text ({exc})")

@@ -123,7 +123,7 @@ class ColdLauncher:
                       timeout: float, deadline: float, level: str,
                       hidden: list[str] = (), judge_private: int | None = None
                       ) -> processes.Supervised:
-        argv = processes.module_argv(contract.LEARNER, *job.learner_args(deadline))
+        argv = processes.module_argv(contract.LEARNER, *job.learner_args(deadline, level))
         return self.start_process(argv, staged=Path(job.file), device=job.device,
                                   timeout=timeout, pipes=pipes, level=level, hidden=hidden,
                                   log=run_dir / "supervisor.log", judge_private=judge_private)

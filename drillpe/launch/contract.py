@@ -79,6 +79,7 @@ MAX_RECORDS_BYTES = 768 * 1024 * 1024  # what the CLI stores of one grade's reco
 # How a report's digest travels (a cold judge's digest pipe, a warm judge child's word)
 SHA256_HEX = "[0-9a-f]{64}"
 
+RUN_REFUSED_ENV = "DRILLPE_RUN_REFUSED"
 RECORDS_FILE = "records.bin"
 STUCK_FILE = "stuck.txt"
 REPORT_FILE = "report.json"
@@ -101,8 +102,13 @@ class Grade:
     def judge_args(self, run_dir: str) -> list[str]:
         return [*self.args(), "--run-dir", run_dir]
 
-    def learner_args(self, deadline: float | None) -> list[str]:
+    def learner_args(self, deadline: float | None, level: str) -> list[str]:
         out = [*self.args(), "--records-fd", str(RECORDS_FD), "--stuck-fd", str(STUCK_FD)]
+        # A file the rules refuse as hostile runs only where the sandbox contains it
+        # (grading.learner.run), or where the user asks for it: drillpe's own tests try
+        # the run-time guards under the guard with such files.
+        if level == "namespaces" or os.environ.get(RUN_REFUSED_ENV) == "1":
+            out.append("--run-refused")
         if deadline is not None:
             out += ["--deadline", repr(deadline)]
         return out

@@ -429,7 +429,7 @@ class WarmPool:
         worker = self._learner_worker(hidden)
         if worker is None:  # the sandbox failed to start: runner.grade falls back
             return _Failed(self.choice.level, self._last_failure)
-        request = {"args": job.learner_args(deadline), "cwd": str(Path(job.file).parent),
+        request = {"args": job.learner_args(deadline, level), "cwd": str(Path(job.file).parent),
                    "timeout": timeout,
                    "address_space": sandbox.ADDRESS_SPACE_LIMIT if job.device == "cpu" else None}
         worker.busy = True
