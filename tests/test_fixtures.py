@@ -29,6 +29,7 @@ two torch imports, about 3 s of CPU each on the CI machine, a warm one about 0.1
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -281,3 +282,31 @@ def test_a_file_the_rules_refuse_is_not_run_without_the_sandbox(tmp_path, warm_g
     monkeypatch.setenv("DRILLPE_RUN_REFUSED", "1")
     ran = grade(GradeRequest(exercise_id="rope", file=learner, timeout=60), launcher=warm_guard)
     assert marker.exists() and not ran.passed and "rules.tampering" in ran.diagnoses
+
+
+def test_a_folder_moved_into_a_grade_folders_place_is_not_removed(tmp_path, warm_guard,
+                                                                  monkeypatch):
+    """A reviewer's code (under the guard) moved its staged folder away and a folder
+    of the user's into its place: the grade was an ordinary FAIL and the clean-up
+    removed the user's folder. Now the swap is tampering and the folder is left."""
+    monkeypatch.setenv("DRILLPE_RUN_REFUSED", "1")  # os.rename, open: the rules refuse them
+    victim, where = tmp_path / "victim", tmp_path / "where"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("mine")
+    learner = tmp_path / "rope.py"
+    learner.write_text(
+        "import os\n"
+        "here = os.getcwd()\n"
+        f"open({str(where)!r}, 'w').write(here)\n"
+        "os.rename(here, here + '-away')\n"
+        f"os.rename({str(victim)!r}, here)\n"
+        "def RoPE(q, k):\n    raise NotImplementedError\n")
+    result = grade(GradeRequest(exercise_id="rope", file=learner, timeout=60),
+                   launcher=warm_guard)
+    here = Path(where.read_text())
+    try:
+        assert (here / "keep.txt").read_text() == "mine"
+        assert "rules.tampering" in result.diagnoses and "run folder" in result.error["message"]
+    finally:
+        shutil.rmtree(here, ignore_errors=True)
+        shutil.rmtree(f"{here}-away", ignore_errors=True)

@@ -21,11 +21,26 @@ import sys
 OPEN = 0o700
 
 
-def remove_tree(path: str | os.PathLike) -> None:
+def identity(path: str | os.PathLike) -> tuple[int, int] | None:
+    """Which file ``path`` names now (device, inode), without following a link."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def remove_tree(path: str | os.PathLike, expected: tuple[int, int] | None = None) -> None:
     """Remove ``path`` and everything in it, as far as this user may. A link put
     in its place (learner code renamed a grade's folder and linked its name to a
-    folder of yours) is removed itself; nothing is done through it."""
+    folder of yours) is removed itself; nothing is done through it. With
+    ``expected`` (its identity() when drillpe made it), a folder moved into its
+    place is not drillpe's and is left alone (a reviewer's moved one of yours
+    there, and the clean-up removed it)."""
     path = os.fspath(path)
+    if expected is not None and identity(path) not in (expected, None) \
+            and not os.path.islink(path):
+        return
     if os.path.islink(path) or (os.path.lexists(path) and not os.path.isdir(path)):
         with contextlib.suppress(OSError):
             os.unlink(path)

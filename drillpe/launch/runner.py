@@ -114,22 +114,23 @@ def grade(request: GradeRequest, launcher=None) -> ExerciseResult:
     launcher = launcher or COLD
     sweep_stale_runs()
     run_dir = Path(tempfile.mkdtemp(prefix=RUN_PREFIX))
-    folders = [run_dir]
+    folders = {run_dir: leftovers.identity(run_dir)}
     try:
         with lifeline.private_while(), processes.leftovers_ended():
             return _grade(request, launcher, run_dir, folders)
     finally:
         # Only once no process of the learner's is left: a reviewer's kept swapping a
         # folder and a FIFO in its staged folder until rmtree's open blocked on the FIFO.
-        for folder in reversed(folders):
-            leftovers.remove_tree(folder)
+        for folder, made in reversed(folders.items()):
+            leftovers.remove_tree(folder, made)
 
 
-def _grade(request: GradeRequest, launcher, run_dir: Path, folders: list[Path]
-           ) -> ExerciseResult:
-    """``folders``: where this grade staged the file, added for grade() to remove."""
+def _grade(request: GradeRequest, launcher, run_dir: Path,
+           folders: dict[Path, tuple[int, int] | None]) -> ExerciseResult:
+    """``folders``: the grade's folders and their identities (leftovers.identity),
+    where this one stages the file too, for grade() to remove."""
     staged = stage(request.file, launcher.stage_root(run_dir), request.exercise_id)
-    folders.append(staged.parent)
+    folders[staged.parent] = leftovers.identity(staged.parent)
     started = time.monotonic()
     answered = quick.syntax_failure(request.exercise_id, staged.read_bytes(),
                                     file=request.display_path or str(request.file),
@@ -150,7 +151,7 @@ def _grade(request: GradeRequest, launcher, run_dir: Path, folders: list[Path]
             timeout_s=request.timeout, memory_exceeded=status.memory_exceeded,
             memory_limit=sandbox.memory_limit(), records_overflow=overflow,
             harm=status.harm)
-        report = _judge(launcher, judge, job, run_dir, end, status.isolation)
+        report = _judge(launcher, judge, job, run_dir, end, status.isolation, folders)
     finally:
         judge.kill()
     result = ExerciseResult.from_dict(report)
@@ -204,9 +205,12 @@ def _run_learner(launcher, judge, job: contract.Grade, run_dir: Path, request: G
 RUN_FILES = (contract.RECORDS_FILE, contract.STUCK_FILE, contract.REPORT_FILE)
 
 
-def _run_dir_changed(run_dir: Path) -> bool:
+def _run_dir_changed(run_dir: Path, folders: dict[Path, tuple[int, int] | None]) -> bool:
     """Whether something other than drillpe put or changed entries in the run
-    folder (only the learner's code can, and only without the sandbox)."""
+    folder, or moved another folder into the place of one of the grade's (only
+    the learner's code can, and only without the sandbox)."""
+    if any(leftovers.identity(folder) != made for folder, made in folders.items()):
+        return True
     try:
         entries = list(os.scandir(run_dir))
         if run_dir.stat().st_mode & 0o777 != 0o700:  # as mkdtemp made it: chmod is harm too
@@ -286,7 +290,7 @@ def run_sandboxed(launcher, start, *, records: Path, records_cap: int, stuck: Pa
 
 
 def _judge(launcher, judge, job: contract.Grade, run_dir: Path, end: contract.LearnerEnd,
-           isolation: str) -> dict:
+           isolation: str, folders: dict[Path, tuple[int, int] | None]) -> dict:
     """The judge's report. A judge that was stopped or killed is resumed or
     replaced by a fresh one: the learner's harm is never drillpe's failure.
     Without the namespace sandbox only the learner's code could have done it,
@@ -299,7 +303,7 @@ def _judge(launcher, judge, job: contract.Grade, run_dir: Path, end: contract.Le
         # Only a learner inside the namespace sandbox cannot reach the judge's
         # processes: only then may a warm judge answer before it has fully exited.
         rc = judge.finish(end, JUDGE_WAIT_S, sandboxed=isolation == "namespaces")
-        if isolation == "guard" and _run_dir_changed(run_dir):
+        if isolation == "guard" and _run_dir_changed(run_dir, folders):
             return _harmed_report(job, "your code changed drillpe's run folder")
         if rc == 0 and report_path.is_file():
             try:
