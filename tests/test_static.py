@@ -31,6 +31,11 @@ def codes(source: str, banned=SDPA) -> set[str]:
     ("import torch\ntorch.set_num_threads(2)", {"rules.tampering"}),
     ("from torch import set_num_interop_threads", {"rules.tampering"}),
     ("import numpy\nnumpy._core", {"rules.tampering"}),
+    # a stream's raw file is an io.FileIO, which opens any path and writes any fd (a
+    # reviewer's file forged the bench's report through it, and passed the rules)
+    ("import sys\nF = type(sys.stderr.buffer.raw)", {"rules.tampering"}),
+    ("import sys\nerr = sys.stderr\nF = type(err.raw)", {"rules.tampering"}),
+    ("import sys\nF = [sys.stdout][0].buffer", {"rules.tampering"}),
     # banned attention, however it is spelt
     ("import torch.nn.functional as F\nF.scaled_dot_product_attention(q, k, v)", {"rules.banned_api"}),
     ("from torch.nn.functional import scaled_dot_product_attention as s\ns(q, k, v)",

@@ -68,6 +68,9 @@ REFUSED_UNDER = {
     "functools": {"singledispatch", "singledispatchmethod"},  # register() evaluates them
     "typing_extensions": {"get_type_hints", "ForwardRef", "evaluate_forward_ref",
                           "get_annotations"},
+    # the stream's raw file: its type is io.FileIO, which opens any path (a reviewer's
+    # forged a bench report with it)
+    "sys": {"buffer", "raw", "detach", "fileno"},
     "numpy": {"lib", "ctypeslib", "f2py", "distutils", "load", "save", "savez",
               "savez_compressed", "fromfile", "memmap", "loadtxt", "savetxt", "genfromtxt",
               "fromregex", "DataSource"},
@@ -124,6 +127,7 @@ BANNED_STEMS = {"torch.nn.functional.scaled_dot_product_attention": ("scaleddotp
 # (besides REFUSED_ANYWHERE). Kept to names no tensor, array or module method
 # shares, so honest attribute reads are never refused.
 REFUSED_FROM_VALUES = frozenset({
+    "buffer", "raw",  # a stream's binary and raw files (io.FileIO opens any path)
     "bltns", "operator", "types", "string", "copyreg", "codeop", "pdb", "runpy", "pydoc",
     "timeit", "traceback", "tokenize", "dis", "ast", "linecache", "attrgetter",
     "methodcaller", "singledispatch", "singledispatchmethod", "get_type_hints", "ForwardRef",
