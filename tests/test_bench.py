@@ -242,6 +242,10 @@ EXPLOITS = {
     "rope_cache_id": "bench.stale_output",
     "rope_lazy_subclass": "bench.not_a_tensor",
     "rope_in_place_view": "bench.output_is_input",
+    "rope_nan": "bench.stale_output",  # NaN passed every bound (a reviewer's)
+    "rope_half_output": "bench.stale_output",  # float16 for float32: half the bytes
+    "rope_scaled_cache": "bench.stale_output",  # c·x's output from x's: inputs are rolled too
+    "rope_sets_threads": "bench.threads_changed",
 }
 
 
@@ -353,6 +357,31 @@ def test_refusals_name_their_reason():
     assert lazy.startswith("bench.not_a_tensor") and "Later" in lazy
     [channel] = refusals(_timed(2e-3), {}, {}, [], "seven marks")
     assert channel.startswith("bench.timing_channel")
+    # the copy beside the learner's code is its process's word: drillpe's own copy
+    # bounds the learner too, and the two copies must roughly agree (a reviewer's
+    # forged report claimed a copy 50x faster than memory allows)
+    forged = _timed(2e-5)
+    forged.learner_copy = {"median_s": 1e-5}
+    [copy] = refusals(forged, {}, {}, [], None)
+    assert copy.startswith("bench.copy_disagrees") and "100.0× faster" in copy
+    beside = _timed(2e-4, copy_s=1e-3)
+    beside.learner_copy = {"median_s": 6e-4}  # within 2x of drillpe's copy: believed
+    [fast] = refusals(beside, {}, {}, [], None)
+    assert fast.startswith("bench.faster_than_copy") and "5.0× faster" in fast
+    [threads] = refusals(_timed(2e-3), {}, {}, [], None, (2, 1))
+    assert threads.startswith("bench.threads_changed") and "2 threads" in threads
+
+
+def test_a_learner_timing_with_unusable_numbers_is_refused_not_a_crash():
+    from drillpe.launch.bench import assemble
+
+    ref = {"name": "RoPE", "call": "RoPE(q, k)", "size": {}, "marks": [0, 0], "order": [],
+           "timing": {"phases": [{"calls": 1, "own_s": 1e-3}]}}
+    for phase in ({"calls": 10**400, "own_s": 1.0}, {"calls": 5, "own_s": float("nan")},
+                  {"calls": 5, "own_s": 1e300}, {"calls": 2.5, "own_s": 1.0}):
+        mine = {"timing": {"phases": [phase]}, "marks": [0, 0], "order": ["timing"]}
+        target = assemble(mine, ref, None, None, [], "cpu")
+        assert [r.split(":")[0] for r in target.refused] == ["bench.timing_channel"], phase
 
 
 def test_fingerprints_catch_stale_lazy_and_aliased_outputs():
@@ -368,6 +397,9 @@ def test_fingerprints_catch_stale_lazy_and_aliased_outputs():
     assert compare(fingerprint(right, set(), rng), x * 2, "float32") is None
     stale = fingerprint(x * 1.5, set(), rng)  # computed from another call's values
     assert "the reference has" in compare(stale, x * 2, "float32")
+    nan = fingerprint(torch.full_like(x, float("nan")), set(), rng)
+    assert "nan at flat index" in compare(nan, x * 2, "float32")
+    assert "dtype float16" in compare(fingerprint(right.half(), set(), rng), right, "float32")
     assert "tensors where" in compare(fingerprint((right,), set(), rng), (right, right),
                                       "float32")
     assert "shape" in compare(fingerprint(right[:2], set(), rng), right, "float32")

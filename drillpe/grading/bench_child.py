@@ -86,7 +86,11 @@ MIN_PHASES, MAX_PHASES = 5, 60
 MIN_PHASE_S = 0.01
 MAX_CALLS_PER_PHASE = 10_000
 SAMPLE_POINTS = 64  # output values compared with the reference per checked call
-SCALES = (0.5, 2.0)  # each slot's values: the base inputs times a fresh factor in this range
+SCALES = (0.5, 2.0)  # each slot's values: the base inputs times a fresh factor in this range,
+# rolled by a fresh shift over their flat storage: a multiple of an input seen before has
+# an output that is the same multiple of that input's (the rotations are linear), and a
+# reviewer's cache returned it scaled; a rolled input's output is no cheap function of it
+MAX_SHIFT = 2**40
 
 
 def replaced_clocks() -> list[str]:
@@ -112,11 +116,22 @@ def _floating(t: Any) -> bool:
     return isinstance(t, torch.Tensor) and t.is_floating_point()
 
 
+def fill(out: torch.Tensor, base: torch.Tensor, factor: float, shift: int) -> torch.Tensor:
+    """``out`` = ``base`` rolled by ``shift`` over its flat storage, times
+    ``factor``, in one pass (the reference's process builds the same values)."""
+    flat_in, flat_out = base.reshape(-1), out.view(-1)
+    n = flat_in.numel()
+    cut = shift % n if n else 0
+    torch.mul(flat_in[cut:], factor, out=flat_out[:n - cut])
+    torch.mul(flat_in[:cut], factor, out=flat_out[n - cut:])
+    return out
+
+
 class Slots:
     """Inputs for the timed calls: one base set drawn from the seed, and per
-    slot a buffer refilled before every phase with the base times a fresh
-    factor (``torch.mul(base, factor, out=...)``: the reference's process
-    rebuilds exactly the same values from the factor)."""
+    slot a buffer refilled before every phase with the base rolled by a fresh
+    shift and times a fresh factor (``fill``: the reference's process rebuilds
+    exactly the same values from the two)."""
 
     def __init__(self, target: Target, mod, size: dict, device, dtype, seed: int,
                  count: int | None = None):
@@ -138,30 +153,33 @@ class Slots:
                 x[name] = torch.empty_like(self.base[name])
             self.inputs.append(x)
         self.factors = [1.0] * count
+        self.shifts = [0] * count
         self.refresh(None)
         self.fns = [target.prepare(mod, x, size) for x in self.inputs]
 
     def refresh(self, rng: random.Random | None) -> None:
         for i, x in enumerate(self.inputs):
             self.factors[i] = 1.0 if rng is None else rng.uniform(*SCALES)
+            self.shifts[i] = 0 if rng is None else rng.randrange(MAX_SHIFT)
             for name in self.data:
-                torch.mul(self.base[name], self.factors[i], out=x[name])
+                fill(x[name], self.base[name], self.factors[i], self.shifts[i])
 
     def keep(self, count: int) -> None:
         """Use only the first ``count`` slots (the rest free their memory)."""
         if self.data:
-            del self.inputs[count:], self.fns[count:], self.factors[count:]
+            del self.inputs[count:], self.fns[count:], self.factors[count:], self.shifts[count:]
 
     def storages(self, index: int) -> set[int]:
         return {_storage(self.inputs[index][name]) for name in self.data}
 
 
-def rebuild(target: Target, size: dict, device, dtype, seed: int, factor: float) -> dict:
-    """The inputs of a timed call, from the seed and its slot's factor."""
+def rebuild(target: Target, size: dict, device, dtype, seed: int, factor: float,
+            shift: int) -> dict:
+    """The inputs of a timed call, from the seed and its slot's factor and shift."""
     x = target.inputs(size, device, dtype, torch.Generator().manual_seed(seed))
     for name in target.data_inputs:
         if _floating(x.get(name)):
-            x[name] = torch.mul(x[name], factor)
+            x[name] = fill(torch.empty_like(x[name]), x[name], factor, shift)
     return x
 
 
@@ -285,18 +303,24 @@ def compare(mine: dict[str, Any], expected_out: Any, dtype_name: str) -> str | N
     for n, (got, want) in enumerate(zip(mine["tensors"], expected)):
         if got["shape"] != list(want.shape):
             return f"output {n}: shape {tuple(got['shape'])}, expected {tuple(want.shape)}"
+        want_dtype = str(want.dtype).split(".")[-1]
+        if got["dtype"] != want_dtype:  # fewer bytes written than the call must write
+            return f"output {n}: dtype {str(got['dtype'])[:20]}, expected {want_dtype}"
         flat = want.detach().reshape(-1).double()
         index = torch.tensor(got["picks"], dtype=torch.long, device=flat.device)
         values = flat[index].cpu()
         mine_values = torch.tensor(got["values"], dtype=torch.float64)
         error = (mine_values - values).abs()
         bound = tol + tol * values.abs()
-        if bool((error > bound).any()):
-            worst = int((error - bound).argmax())
+        # NaN compares false with everything: a NaN where the reference has a number
+        # must not pass as "not larger than the bound" (a reviewer's NaN outputs did)
+        wrong = ~(error <= bound) & ~(mine_values == values)
+        if bool(wrong.any()):
+            worst = int(wrong.nonzero()[0])
             return (f"output {n}: {float(mine_values[worst]):.6g} at flat index "
                     f"{got['picks'][worst]}, the reference has {float(values[worst]):.6g}")
         want_sum = float(flat.abs().sum())
-        if abs(got["abs_sum"] - want_sum) > tol * max(want_sum, 1e-12):
+        if not abs(float(got["abs_sum"]) - want_sum) <= tol * max(want_sum, 1e-12):
             return (f"output {n}: the sum of |values| is {got['abs_sum']:.6g}, "
                     f"the reference's {want_sum:.6g}")
     return None
@@ -481,7 +505,8 @@ def _time_learner(target: Target, mod, size, device, dtype, args, marks: Marks,
     def on_checked(phase: int, slot: int, out: Any) -> None:
         if target.checked and len(samples) < MAX_SAMPLES:
             found = fingerprint(out, slots.storages(slot), rng)
-            samples.append({"phase": phase, "factor": slots.factors[slot], **found})
+            samples.append({"phase": phase, "factor": slots.factors[slot],
+                            "shift": slots.shifts[slot], **found})
 
     # The copy is measured here too, taking turns with your code: your share
     # of the roofline is against a copy that saw the same load.
@@ -530,10 +555,12 @@ def _sample_problem(target: Target, truth, sample: Any, size, device, dtype, arg
     """Checks one output the learner's process sent: it is untrusted data, so
     anything malformed is a mismatch, not a crash."""
     try:
-        factor = float(sample["factor"])
+        factor, shift = float(sample["factor"]), sample["shift"]
         if not SCALES[0] <= factor <= SCALES[1]:
             return f"an input factor drillpe did not draw ({factor:g})"
-        x = rebuild(target, size, device, dtype, args.seed, factor)
+        if type(shift) is not int or not 0 <= shift < MAX_SHIFT:
+            return "an input shift drillpe did not draw"
+        x = rebuild(target, size, device, dtype, args.seed, factor, shift)
         expected = target.prepare(truth, x, size)()
         return compare(sample, expected, args.dtype)
     except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:

@@ -51,6 +51,10 @@ MARK_SLACK_S = 0.05
 # beat a clone somewhat (caches, how its output is allocated), and the two
 # share a busy machine.
 MAX_ROOFLINE_SHARE = 3.0
+# The copy beside the learner's code and the same copy in the reference's process
+# run one after the other on the same machine: one this much faster than the
+# other was not measured honestly (the learner's process reports its own).
+COPY_AGREEMENT = 2.0
 
 
 class BenchFailed(DrillpeError):
@@ -250,11 +254,17 @@ def split_pairs(entry: dict[str, Any], marks: list[tuple[int, int]] | None,
 
 
 def refusals(target: TargetBench, mine: dict[str, Any], ref: dict[str, Any],
-             replaced: list[str], marks_problem: str | None) -> list[str]:
-    """Why the learner's timing cannot be believed, in words; [] when it can."""
+             replaced: list[str], marks_problem: str | None,
+             threads: tuple[Any, Any] = (None, None)) -> list[str]:
+    """Why the learner's timing cannot be believed, in words; [] when it can.
+    ``threads``: the thread counts the two processes ended with (learner's, ours)."""
     why = []
     if marks_problem:
         why.append(f"bench.timing_channel: {marks_problem}.")
+    if threads[0] != threads[1]:
+        why.append(f"bench.threads_changed: your code ran on {str(threads[0])[:10]} threads, the "
+                   f"production code on {threads[1]} (--threads): the comparison would not be "
+                   "fair. Leave torch's thread count as drillpe sets it.")
     if replaced:
         names = ", ".join(f"time.{name}" for name in replaced)
         why.append(f"bench.clock_replaced: your code replaced {names}. drillpe takes the time "
@@ -292,8 +302,20 @@ def refusals(target: TargetBench, mine: dict[str, Any], ref: dict[str, Any],
                    "new values: a result remembered from an earlier call (a cache keyed on the "
                    "input's id or data_ptr) comes out stale. Cache what depends only on shapes "
                    "(the angle table), never results.")
+    if target.learner_copy and target.copy and not why and \
+            target.learner_copy["median_s"] * COPY_AGREEMENT < target.copy["median_s"]:
+        why.append(f"bench.copy_disagrees: the copy measured beside your code took "
+                   f"{_seconds(target.learner_copy['median_s'])}, the same copy in drillpe's "
+                   f"process {_seconds(target.copy['median_s'])}: "
+                   f"{target.copy['median_s'] / target.learner_copy['median_s']:.1f}× faster "
+                   "than memory allows. The roofline your code is measured against was not "
+                   "measured honestly.")
     share = target.roofline(target.learner)
     copy = target.learner_copy or target.copy
+    if target.copy and target.learner:  # drillpe's own copy bounds it too
+        trusted = target.copy["median_s"] / target.learner["median_s"]
+        if share is None or trusted > share:
+            share, copy = trusted, target.copy
     if share is not None and share > MAX_ROOFLINE_SHARE and not why:
         why.append(f"bench.faster_than_copy: yours moved {target.bytes_moved / 1e6:.3g} MB per "
                    f"call in {_seconds(target.learner['median_s'])}, {share:.1f}× faster than "
@@ -467,18 +489,28 @@ def _usage_exit(rc: int | None, text: str, exercise_id: str) -> None:
         raise UsageError(text.splitlines()[-1] if text else f"no bench for {exercise_id}")
 
 
+MAX_PHASES = 1000
+MAX_CALLS = 10**7
+MAX_OWN_S = 1e5
+
+
 def _valid_timing(run: Any) -> bool:
     """The learner's JSON is untrusted: a timing it sends must at least have
-    the shape summarise() reads."""
+    the shape summarise() reads, with numbers it can compute with (a
+    reviewer's 10**400 calls overflowed float())."""
     try:
-        return bool(run["phases"]) and all(
-            float(p["own_s"]) >= 0 and int(p["calls"]) > 0 for p in run["phases"])
+        phases = run["phases"]
+        return 0 < len(phases) <= MAX_PHASES and all(
+            type(p["calls"]) is int and 0 < p["calls"] <= MAX_CALLS
+            and type(p["own_s"]) in (int, float) and 0 <= p["own_s"] <= MAX_OWN_S
+            for p in phases)
     except (KeyError, TypeError, ValueError):
         return False
 
 
 def assemble(mine: dict[str, Any], ref: dict[str, Any], learner_marks: list | None,
-             reference_marks: list | None, replaced: list[str], device: str) -> TargetBench:
+             reference_marks: list | None, replaced: list[str], device: str,
+             threads: tuple[Any, Any] = (None, None)) -> TargetBench:
     """One target's result from the two children's reports and our marks."""
     trace = dict(mine.get("trace") or {}, has_data_inputs=mine.get("has_data_inputs", True))
     target = TargetBench(
@@ -508,7 +540,7 @@ def assemble(mine: dict[str, Any], ref: dict[str, Any], learner_marks: list | No
                 # the scale from the reference's process: the learner's is untrusted
                 target.learner_copy = summarise(mine["copy"], pairs["copy"],
                                                 float(ref.get("copy_scale", 1.0)))
-        target.refused = refusals(target, mine, ref, replaced, problem)
+        target.refused = refusals(target, mine, ref, replaced, problem, threads)
         if not target.refused:
             target.causes = explain(target, device)
     return target
@@ -533,7 +565,8 @@ def measure(exercise_id: str, file: Path, options: BenchOptions, display: str | 
                      if isinstance(t, dict) and t.get("name") == ref["name"]), None)
         if mine is None:
             mine = {"error": "the bench process of your code did not report this call"}
-        targets.append(assemble(mine, ref, learner_marks, reference_marks, replaced, device))
+        targets.append(assemble(mine, ref, learner_marks, reference_marks, replaced, device,
+                                (learner.get("threads"), reference.get("threads"))))
     machine = {k: reference.get(k) for k in ("device", "device_name", "torch", "threads")}
     return BenchReport(exercise=exercise_id, file=display or str(file), options=options,
                        machine=machine, targets=targets, score=score)
