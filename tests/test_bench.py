@@ -431,3 +431,39 @@ def test_the_compiled_reference_uses_a_cache_of_its_own(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="stop here"):
         bench._run_reference("rope", bench.BenchOptions(compile=True), tmp_path, {})
     assert seen["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "inductor")
+
+
+def test_a_report_the_timing_code_did_not_sign_is_refused():
+    """A reviewer's file wrote the bench's report and phase marks itself, at import,
+    and any timing it liked was shown (198% of the copy roofline). The timing code
+    signs both with a key it takes before the learner's code loads."""
+    from drillpe.launch.bench import BenchFailed, BenchOptions, measure
+
+    with pytest.raises(BenchFailed, match="bench.timing_channel: the timing report did not "
+                                          "come from drillpe's timing code"):
+        measure("rope", SLOW / "rope_forged_report.py", BenchOptions(quick=True, budget_s=0.05))
+
+
+def test_only_signed_marks_count_and_the_first_other_byte_ends_them():
+    from drillpe.launch import contract
+    from drillpe.launch.bench import pair_marks, signed_marks
+
+    key = b"k" * 32
+
+    def signed(kinds, start=0):
+        out = []
+        for n, kind in enumerate(kinds, start):
+            out += [(1000 * n + i, byte) for i, byte in
+                    enumerate(kind + contract.mark_tag(key, kind, n))]
+        return out
+
+    honest = signed([b"B", b"E", b"B", b"E"])
+    marks = signed_marks(honest, key)
+    assert [kind for _, kind in marks] == list(b"BEBE")
+    assert pair_marks(marks) == [(8, 1008), (2008, 3008)]  # each at its last byte's arrival
+    for forged in (honest[:9] + [(5, ord("E"))] + honest[9:],  # a stray unsigned mark
+                   honest[:-1],  # a mark cut short
+                   signed([b"B", b"E"], start=2),  # tags for other places in the stream
+                   [(n, b) for n, b in enumerate(b"BE")]):  # unsigned, as before signing
+        got = signed_marks(forged, key)
+        assert got and got[-1][1] == 0 and pair_marks(got) is None, forged[:3]

@@ -33,6 +33,7 @@ import io
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import time
@@ -73,6 +74,7 @@ WATCHED_CLOCKS = ("perf_counter", "perf_counter_ns", "monotonic", "monotonic_ns"
 _ORIGINAL_CLOCKS = {name: getattr(time, name) for name in WATCHED_CLOCKS}
 _write = os.write
 _clock_ns = time.perf_counter_ns
+_mark_tag, _report_tag = contract.mark_tag, contract.report_tag
 
 # Every timed call gets inputs of its own ("slots"), and the values change
 # between phases, so a result remembered from an earlier call (keyed on the
@@ -100,15 +102,18 @@ def replaced_clocks() -> list[str]:
 
 class Marks:
     """Writes the start and end of every timed phase to the parent, which
-    timestamps them with its own clock (processes.ClockSink)."""
+    timestamps them with its own clock (processes.ClockSink); signed with the
+    key where there is one (the learner's side: contract.BENCH_KEY_ENV)."""
 
-    def __init__(self, fd: int | None):
+    def __init__(self, fd: int | None, key: bytes = b""):
         self.fd = fd
         self.count = 0
+        self._key = key
 
     def __call__(self, byte: bytes) -> None:
         if self.fd is not None:
-            _write(self.fd, byte)
+            _write(self.fd, byte + (_mark_tag(self._key, byte, self.count) if self._key
+                                    else b""))
         self.count += 1
 
 
@@ -460,10 +465,16 @@ def _refuse_reference_reads() -> None:
     protected = (str(bundle.solutions_dir().resolve()), str(bundle.oracles_dir().resolve()),
                  str(bundle.fast_dir().resolve()))
 
+    own = re.compile(rf"/proc/(self|thread-self|{os.getpid()})(/task/\d+)?/(environ|mem)$")
+
     def audit(event: str, args: tuple) -> None:
         if event == "open" and isinstance(args[0], (str, os.PathLike)):
-            if str(Path(args[0]).resolve()).startswith(protected):
+            path = str(Path(args[0]).resolve())
+            if path.startswith(protected):
                 raise PermissionError("drillpe: learner code may not read the reference solutions")
+            if own.match(os.path.normpath(os.fspath(args[0]))) or own.match(path):
+                raise PermissionError("drillpe: learner code may not read this process's "
+                                      "environment or memory")
 
     sys.addaudithook(audit)
 
@@ -518,12 +529,12 @@ def _time_learner(target: Target, mod, size, device, dtype, args, marks: Marks,
         entry[run.name] = run.result()
 
 
-def bench_learner(args, device, dtype) -> list[dict]:
+def bench_learner(args, device, dtype, key: bytes = b"") -> list[dict]:
     _refuse_reference_reads()
     # Drawn from the system, not from --seed: which call of a phase is checked,
     # and where, must not be something the learner's file can work out.
     rng = random.Random(int.from_bytes(os.urandom(8), "little"))
-    marks = Marks(args.clock_fd)
+    marks = Marks(args.clock_fd, key)
     learner_file = args.file.resolve()
     with contextlib.redirect_stdout(io.StringIO()):
         mod = load_module(learner_file, "drillpe_learner")
@@ -702,6 +713,9 @@ def main(argv: list[str] | None = None) -> int:
     out.add_argument("--out", type=Path, help="where the reference's side writes its JSON")
     out.add_argument("--out-fd", type=int, help="the fd the learner's side writes its JSON to")
     args = parser.parse_args(argv)
+    # Taken before any learner code is loaded, and removed from the environment it
+    # could read (the audit hook refuses /proc's copy of it).
+    key = bytes.fromhex(os.environ.pop(contract.BENCH_KEY_ENV, "") or "")
 
     device = device_or_exit(args.device)
     try:
@@ -712,9 +726,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    run = bench_learner if args.role == "learner" else bench_reference
     try:
-        results = run(args, device, DTYPES[args.dtype])
+        results = bench_learner(args, device, DTYPES[args.dtype], key) \
+            if args.role == "learner" else bench_reference(args, device, DTYPES[args.dtype])
     except Exception:
         # An import failure of a file that just passed grading, or a bug here:
         # the parent shows this text.
@@ -722,11 +736,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     payload = {"role": args.role, **_device_facts(device), "dtype": args.dtype,
                "targets": results, "clocks_replaced": replaced_clocks()}
-    text = json.dumps(payload, indent=1, default=str)
+    text = json.dumps(payload, indent=1, default=str).encode()
+    if key:
+        text += b"\n" + _report_tag(key, text)
     if args.out_fd is not None:
-        records.write_all(args.out_fd, text.encode())
+        records.write_all(args.out_fd, text)
     else:
-        args.out.write_text(text)
+        args.out.write_bytes(text)
     return 0
 
 

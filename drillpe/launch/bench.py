@@ -18,8 +18,10 @@ No torch here: it runs in the CLI process. The timing itself lives in
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
+import secrets
 import statistics
 import subprocess
 import tempfile
@@ -447,6 +449,7 @@ def _run_learner(exercise_id: str, file: Path, options: BenchOptions, tmpdir: Pa
 
     stage_root = COLD.stage_root(tmpdir)
     staged = stage(file, stage_root, exercise_id)
+    key = secrets.token_bytes(32)
     out = tmpdir / "learner.json"
     argv = processes.module_argv(contract.BENCH, *_child_args("learner", exercise_id, options),
                                  "--file", str(staged), "--out-fd", str(contract.RECORDS_FD),
@@ -456,7 +459,8 @@ def _run_learner(exercise_id: str, file: Path, options: BenchOptions, tmpdir: Pa
     def start(pipes: processes.Pipes, level: str):
         return COLD.start_process(argv, staged=staged, device=options.device,
                                   timeout=options.timeout_s, pipes=pipes, level=level,
-                                  hidden=[str(file.parent)], log=tmpdir / "supervisor.log")
+                                  hidden=[str(file.parent)], log=tmpdir / "supervisor.log",
+                                  env={contract.BENCH_KEY_ENV: key.hex()})
 
     with lifeline.private_while():  # the learner's timed code must not reach our pipes
         status, text, overflow = run_sandboxed(COLD, start, records=out,
@@ -473,13 +477,38 @@ def _run_learner(exercise_id: str, file: Path, options: BenchOptions, tmpdir: Pa
         why = "its report was too large" if overflow else f"exit {status.returncode}"
         raise BenchFailed(f"your code failed in the bench process ({why}):\n{text[-2000:]}")
     try:
-        data = json.loads(out.read_bytes().decode("utf-8"))
+        body, _, tag = out.read_bytes().rpartition(b"\n")
+    except OSError as exc:
+        raise BenchFailed(f"the bench process of your code sent no result ({exc})") from None
+    if not hmac.compare_digest(tag, contract.report_tag(key, body)):
+        raise BenchFailed("bench.timing_channel: the timing report did not come from drillpe's "
+                          "timing code (it is not signed with the key that code holds): "
+                          "something in your file wrote it. drillpe reports no time for it.")
+    try:
+        data = json.loads(body.decode("utf-8"))
         if not isinstance(data, dict) or not isinstance(data.get("targets"), list):
             raise ValueError("no targets")
-    except (OSError, ValueError) as exc:
+    except ValueError as exc:
         raise BenchFailed(f"the bench process of your code sent no readable result ({exc})"
                           ) from None
-    return data, list(sink.marks)
+    return data, signed_marks(list(sink.marks), key)
+
+
+def signed_marks(raw: list[tuple[int, int]], key: bytes) -> list[tuple[int, int]]:
+    """(arrival time, kind) of each mark the learner's side signed, in order. At
+    the first byte that is not a signed mark it stops with a mark of kind 0,
+    which no pairing accepts (bench.timing_channel): a mark written by anything
+    else in that process cannot be told from the timing code's by its place."""
+    marks = []
+    size = contract.MARK_SIZE
+    for at in range(0, len(raw), size):
+        chunk = bytes(byte for _, byte in raw[at:at + size])
+        kind, tag = chunk[:1], chunk[1:]
+        if len(chunk) < size or not hmac.compare_digest(
+                tag, contract.mark_tag(key, kind, len(marks))):
+            return [*marks, (raw[at][0], 0)]
+        marks.append((raw[at + size - 1][0], kind[0]))
+    return marks
 
 
 def _usage_exit(rc: int | None, text: str, exercise_id: str) -> None:

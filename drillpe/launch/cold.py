@@ -130,14 +130,16 @@ class ColdLauncher:
 
     def start_process(self, argv: list[str], *, staged: Path, device: str, timeout: float,
                       pipes: processes.Pipes, level: str, hidden: list[str], log: Path,
-                      judge_private: int | None = None) -> processes.Supervised:
+                      judge_private: int | None = None,
+                      env: dict[str, str] | None = None) -> processes.Supervised:
         """Any learner-side process (a grade's, a bench's) in the sandbox, in
         the folder of its staged file, which is the only file of the
         learner's it can see. ``judge_private``: the judge's ``private_signal``;
         under the guard, learner code starts only once the judge is private."""
         plan = sandbox.plan(
             level=level, argv=argv, cwd=str(staged.parent), stage_dir=str(staged.parent),
-            device=device, deadline_s=timeout, fds={}, hidden=hidden_places(list(hidden)))
+            device=device, deadline_s=timeout, fds={}, hidden=hidden_places(list(hidden)),
+            env=env)
         fds = dict(pipes.child)
         if judge_private is not None:
             fds["judge_private"] = judge_private

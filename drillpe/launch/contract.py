@@ -21,6 +21,8 @@ capped), ``stuck.txt`` (from fd 4) and ``report.json`` (the judge's).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import socket
@@ -70,6 +72,21 @@ STUCK_FD = 4
 # `drillpe bench`'s timing processes mark each timed phase on this fd (the
 # stuck dump's slot: a bench has none); the parent timestamps the marks.
 BENCH_CLOCK_FD = STUCK_FD
+# A bench's learner-side process signs its phase marks and its report with a key
+# it takes from this variable (and removes) before the learner's code is loaded:
+# code that writes on those fds itself cannot sign (a reviewer's forged a whole
+# report, with marks around sleeps, and any timing it liked was shown).
+BENCH_KEY_ENV = "DRILLPE_BENCH_KEY"
+MARK_SIZE = 9  # the kind (B or E) and 8 bytes of its tag
+
+
+def mark_tag(key: bytes, kind: bytes, index: int) -> bytes:
+    """The tag of the ``index``-th phase mark, of kind b"B" or b"E"."""
+    return hmac.new(key, kind + index.to_bytes(8, "little"), hashlib.sha256).digest()[:8]
+
+
+def report_tag(key: bytes, body: bytes) -> bytes:
+    return hmac.new(key, body, hashlib.sha256).hexdigest().encode()
 
 EXIT_DEVICE_UNAVAILABLE = 4  # the device asked for is not there: a usage error
 EXIT_NO_SPEC = 5  # bench: no bench for this exercise

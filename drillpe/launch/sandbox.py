@@ -339,12 +339,14 @@ ROOT_MOUNTPOINT = "/tmp"
 
 
 def plan(*, level: str, argv: list[str], cwd: str, stage_dir: str, device: str,
-         deadline_s: float | None, fds: dict[str, int], hidden: list[str]) -> dict:
-    """Everything the supervisor needs, as JSON-ready data."""
+         deadline_s: float | None, fds: dict[str, int], hidden: list[str],
+         env: dict[str, str] | None = None) -> dict:
+    """Everything the supervisor needs, as JSON-ready data (``env``: added to
+    the learner process's environment)."""
     out = {
         "mode": level,
         "argv": argv,
-        "env": learner_env(),
+        "env": learner_env(env),
         "cwd": cwd,
         "deadline_s": deadline_s,
         "limits": limits(device, deadline_s),
