@@ -365,7 +365,7 @@ def test_refusals_name_their_reason():
     [copy] = refusals(forged, {}, {}, [], None)
     assert copy.startswith("bench.copy_disagrees") and "100.0× faster" in copy
     beside = _timed(2e-4, copy_s=1e-3)
-    beside.learner_copy = {"median_s": 6e-4}  # within 2x of drillpe's copy: believed
+    beside.learner_copy = {"median_s": 3e-4}  # within 4x of drillpe's copy: believed
     [fast] = refusals(beside, {}, {}, [], None)
     assert fast.startswith("bench.faster_than_copy") and "5.0× faster" in fast
     [threads] = refusals(_timed(2e-3), {}, {}, [], None, (2, 1))

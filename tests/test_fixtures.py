@@ -178,17 +178,24 @@ def test_fixture_verdict_cold(path):
 def warm_guard():
     """Workers at the weaker isolation level (no namespaces: macOS, or a
     kernel that refuses user namespaces), where the judge's evidence checks
-    and the learner's guards must still catch every attack on their own."""
+    and the learner's guards must still catch every attack on their own.
+    The level is read when the pool starts: the variable is set only for
+    that, so that other tests of this module (the cold grades) keep theirs."""
     saved = os.environ.get("DRILLPE_ISOLATION")
     os.environ["DRILLPE_ISOLATION"] = "guard"
     try:
-        with warm_launcher() as launcher:
-            yield launcher
+        pool = warm_launcher()
+        launcher = pool.__enter__()
     finally:
         if saved is None:
             os.environ.pop("DRILLPE_ISOLATION", None)
         else:
             os.environ["DRILLPE_ISOLATION"] = saved
+    try:
+        assert launcher.isolation().level == "guard"
+        yield launcher
+    finally:
+        pool.__exit__(None, None, None)
 
 
 @pytest.mark.parametrize("path", [p for p in fixture_files() if p.stem.startswith("attack_")],
@@ -206,7 +213,7 @@ def assert_verdict(path, launcher, isolation=None):
                    launcher=launcher)
     if isolation is not None:
         assert result.isolation == isolation
-    if isolation == "guard" and codes & {"rules.tampering", "rules.uses_reference"}:
+    if result.isolation == "guard" and codes & {"rules.tampering", "rules.uses_reference"}:
         # Without the sandbox a file the rules refuse as hostile is not run: only the
         # rules check's findings remain (what the run showed is proved in the sandbox).
         loads = next(c for c in result.checks if c.id == "file.loads")

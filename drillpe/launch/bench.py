@@ -55,8 +55,9 @@ MARK_SLACK_S = 0.05
 MAX_ROOFLINE_SHARE = 3.0
 # The copy beside the learner's code and the same copy in the reference's process
 # run one after the other on the same machine: one this much faster than the
-# other was not measured honestly (the learner's process reports its own).
-COPY_AGREEMENT = 2.0
+# other was not measured honestly (the learner's process reports its own). Wide:
+# with 2 an honest answer's bench failed in a CI run on a busy machine, likely this.
+COPY_AGREEMENT = 4.0
 
 
 class BenchFailed(DrillpeError):
