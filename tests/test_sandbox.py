@@ -195,7 +195,11 @@ str(bundle.solution_path("rope")): marker(reference),
                str(bundle.oracle_path("rope")): marker(oracle),
                str(oracle): marker(oracle),
                str(ROOT / "graders" / "oracles"): "rope.py",  # its listing
-               str(bundle.oracles_dir()): "rope.py"}
+               str(bundle.oracles_dir()): "rope.py",
+               # the debug round's base is a correct answer (a reviewer's file ran it)
+               str(ROOT / "exercises" / "rope" / "debug" / "base.py"):
+                   marker(ROOT / "exercises" / "rope" / "debug" / "base.py"),
+               str(ROOT / "exercises" / "rope" / "debug"): "base.py"}
     status, output = run(READ_REFERENCE, json.dumps(targets), marker(reference), home,
                          json.dumps([str(p) for p in kept]), bundle.grader_path("rope"))
     facts = last_json(output)

@@ -91,6 +91,14 @@ def fast_dir() -> Path:
     return graders_dir() / "fast"
 
 
+def secret_dirs() -> list[Path]:
+    """What learner code must never read: the model answers, the oracles, the
+    fast references, and each debug round's material (its base is a correct
+    answer: a reviewer's file ran it and passed, in the sandbox too)."""
+    return [solutions_dir(), oracles_dir(), fast_dir(),
+            *sorted(exercises_dir().glob("*/debug"))]
+
+
 def stub_path(exercise_id: str, lang: str | None = None) -> Path:
     """The stub in the chosen language: exercises/ID/stub.py, or its twin stub.LANG.py."""
     lang = lang or i18n.current()

@@ -462,8 +462,7 @@ def python_work(target: Target, mod, device, dtype, seed: int) -> dict[str, Any]
 
 
 def _refuse_reference_reads() -> None:
-    protected = (str(bundle.solutions_dir().resolve()), str(bundle.oracles_dir().resolve()),
-                 str(bundle.fast_dir().resolve()))
+    protected = tuple(str(p.resolve()) for p in bundle.secret_dirs())
 
     own = re.compile(rf"/proc/(self|thread-self|{os.getpid()})(/task/\d+)?/(environ|mem)$")
 

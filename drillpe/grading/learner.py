@@ -100,9 +100,7 @@ class Guards:
         self.tampering: list[str] = []
         # Only the references (model answers, oracles, bench references) are secret; in the
         # sandbox they are not even there.
-        self.protected = [str(bundle.solutions_dir().resolve()),
-                          str(bundle.oracles_dir().resolve()),
-                          str(bundle.fast_dir().resolve())]
+        self.protected = [str(p.resolve()) for p in bundle.secret_dirs()]
         self.armed = False
         sys.addaudithook(self._audit)
         for name in banned:

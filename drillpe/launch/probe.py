@@ -241,8 +241,7 @@ def secret_places() -> list[str]:
     # deferred: read only when the probe runs
     from drillpe.data import bundle, places
 
-    found = [str(bundle.solutions_dir()), str(bundle.oracles_dir()), str(bundle.fast_dir()),
-             str(places.home()), str(places.workspace())]
+    found = [*map(str, bundle.secret_dirs()), str(places.home()), str(places.workspace())]
     checkout = sandbox._source_tree()
     if checkout:
         found += [os.path.join(checkout, name)

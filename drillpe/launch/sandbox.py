@@ -158,16 +158,14 @@ def secrets(extra: list[str]) -> list[str]:
 
     # The oracles and the fast references sit inside graders/, which the learner imports: the bound
     # graders/ (or package) gets an empty folder over them (learner_mounts).
-    found = [str(bundle.solutions_dir()), str(bundle.oracles_dir()), str(bundle.fast_dir()),
-             str(places.home()), *extra]
+    found = [*map(str, bundle.secret_dirs()), str(places.home()), *extra]
     checkout = _source_tree()
     if checkout:
         found.append(checkout)  # a bound tree holding the checkout shows none of it
     for entry in sys.path:  # another installed drillpe's references
-        for hidden in REFERENCE_DIRS:
-            candidate = Path(entry or ".") / "drillpe" / "_data" / hidden
-            if candidate.is_dir():
-                found.append(str(candidate))
+        data = Path(entry or ".") / "drillpe" / "_data"
+        found += [str(data / hidden) for hidden in REFERENCE_DIRS if (data / hidden).is_dir()]
+        found += map(str, data.glob("exercises/*/debug"))
     return sorted({os.path.realpath(p) for p in found if os.path.exists(p)})
 
 
