@@ -1093,3 +1093,57 @@ def test_a_forged_end_through_the_clis_own_pipes_fails_for_an_ordinary_user():
     assert result["isolation"] == "guard" and not result["passed"]
     assert not any(c["message"].startswith("forged") for c in result["checks"])
     assert "Permission denied" in result["output"]  # it tried, and /proc refused it
+
+
+CONFINED = r"""
+import json, os, signal, subprocess, sys
+from pathlib import Path
+from drillpe.grading.learner import Guards
+guards = Guards(Path(sys.argv[1]), (), confine=sys.argv[2] == "1")
+guards.armed = True
+tried = {}
+def attempt(name, fn):
+    try:
+        fn()
+        tried[name] = "done"
+    except PermissionError:
+        tried[name] = "refused"
+    except Exception as exc:
+        tried[name] = type(exc).__name__
+folder = sys.argv[3]
+attempt("shell", lambda: subprocess.run(["true"]))
+attempt("system", lambda: os.system("true"))
+attempt("fork", lambda: os.fork() == 0 and os._exit(0))
+attempt("write", lambda: open(os.path.join(folder, "planted.pth"), "w").close())
+attempt("os.open", lambda: os.close(os.open(os.path.join(folder, "b"), os.O_WRONLY | os.O_CREAT)))
+attempt("mkdir", lambda: os.mkdir(os.path.join(folder, "made")))
+attempt("kill", lambda: os.kill(os.getppid(), 0))
+attempt("putenv", lambda: os.environ.update(PATH="/nowhere"))
+attempt("read", lambda: open(sys.argv[1]).read())
+guards.armed = False
+print(json.dumps({"tried": tried, "tampering": guards.tampering}))
+"""
+
+
+@pytest.mark.parametrize("confine", [True, False], ids=["guard", "sandboxed"])
+def test_without_the_sandbox_learner_code_may_not_start_write_or_signal(tmp_path, confine):
+    """Reviewers' files that passed the rules check ran a shell (numpy.testing.measure
+    cat'ing the model answer) and planted a .pth (the profiler's trace export) under
+    the guard. There the learner process now refuses process starts, signals,
+    sockets, writes and file changes, and notes each as tampering; in the sandbox,
+    which contains them, it does not."""
+    learner = tmp_path / "rope.py"
+    learner.write_text("x = 1\n")
+    res = subprocess.run([sys.executable, "-c", CONFINED, str(learner), "1" if confine else "0",
+                          str(tmp_path)], capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    facts = last_json(res.stdout + res.stderr)
+    tried = facts["tried"]
+    assert tried["read"] == "done"  # reading the answer's own folder is fine either way
+    changes = {k: v for k, v in tried.items() if k != "read"}
+    if confine:
+        assert set(changes.values()) == {"refused"}, changes
+        assert len(facts["tampering"]) == len(changes)
+        assert not (tmp_path / "planted.pth").exists() and not (tmp_path / "made").exists()
+    else:
+        assert "refused" not in changes.values() and facts["tampering"] == []

@@ -88,12 +88,38 @@ def _elsewhere(path: str) -> bool:
         int(parts[2]) != os.getpid()
 
 
+# What the learner's code may not do at all where no sandbox contains it (under the
+# guard it runs as you): start or signal processes, open sockets, write, create,
+# remove or rename files, change the environment. Reviewers' files that passed the
+# rules check ran a shell through numpy.testing.measure (cat'ing the model answer),
+# and planted a .pth through the profiler's trace export.
+CONFINED_EVENTS = frozenset({
+    "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
+    "os.forkpty", "os.kill", "os.killpg", "signal.pthread_kill", "pty.spawn",
+    "socket.__new__", "os.remove", "os.rename", "os.mkdir", "os.rmdir", "os.chmod",
+    "os.chown", "os.symlink", "os.link", "os.truncate", "os.utime", "os.putenv",
+    "os.unsetenv", "shutil.rmtree", "shutil.move", "shutil.copyfile", "shutil.copytree",
+    "shutil.chown", "shutil.make_archive", "shutil.unpack_archive",
+})
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+
+def _writes(mode, flags) -> bool:
+    """Whether an ``open`` audit event opens for writing (builtins.open and
+    io.FileIO give a mode, os.open only flags)."""
+    if isinstance(mode, str) and any(c in mode for c in "wax+"):
+        return True
+    return isinstance(flags, int) and bool(flags & WRITE_FLAGS)
+
+
 class Guards:
     """Records what the learner's code does that the rules forbid. Evidence
     from inside the learner's own process is only ever a reason to fail:
-    the judge reads the file itself and never lets this evidence pass it."""
+    the judge reads the file itself and never lets this evidence pass it.
+    ``confine``: also refuse CONFINED_EVENTS and opening files to write (where
+    no sandbox contains the code)."""
 
-    def __init__(self, learner_file: Path, banned: tuple[str, ...]):
+    def __init__(self, learner_file: Path, banned: tuple[str, ...], confine: bool = False):
         self.learner_file = str(learner_file.resolve())
         self.banned_calls: list[dict] = []
         self.reference_access: list[str] = []
@@ -102,6 +128,7 @@ class Guards:
         # sandbox they are not even there.
         self.protected = [str(p.resolve()) for p in bundle.secret_dirs()]
         self.armed = False
+        self.confine = confine
         sys.addaudithook(self._audit)
         for name in banned:
             self._wrap(name)
@@ -113,7 +140,15 @@ class Guards:
         return None
 
     def _audit(self, event: str, args: tuple) -> None:
-        if not self.armed or event != "open":
+        if not self.armed:
+            return
+        if self.confine and (event in CONFINED_EVENTS or (
+                event == "open" and len(args) >= 3 and _writes(args[1], args[2]))):
+            what = f"{event} {args[0]!r}"[:100] if args else event
+            self.tampering.append(f"did what only the sandbox could contain: {what}")
+            raise PermissionError(f"drillpe: learner code may not do this here ({event}): "
+                                  "it runs as you, without the sandbox")
+        if event != "open":
             return
         target = args[0]
         if isinstance(target, (str, bytes)) or hasattr(target, "__fspath__"):
@@ -293,7 +328,7 @@ def run(args: argparse.Namespace, grader=None) -> int:
         # shows the learner's own lines of it); the supervisor kills us just after.
         stuck = os.fdopen(args.stuck_fd, "w", closefd=False)
         faulthandler.dump_traceback_later(max(0.05, args.deadline - time.time()), file=stuck)
-    guards = Guards(learner_file, exercise.banned)
+    guards = Guards(learner_file, exercise.banned, confine=not args.run_refused)
     watched = snapshot()
     modules_before = set(sys.modules)
 
