@@ -71,7 +71,11 @@ REFUSED_UNDER = {
     # the stream's raw file: its type is io.FileIO, which opens any path (a reviewer's
     # forged a bench report with it)
     "sys": {"buffer", "raw", "detach", "fileno"},
-    "numpy": {"lib", "ctypeslib", "f2py", "distutils", "load", "save", "savez",
+    # os.environ is readable; its mutators change what later processes run
+    "os": {"update", "setdefault", "pop", "popitem", "clear", "putenv", "unsetenv"},
+    # numpy.testing.measure and runstring run code from strings (a reviewer's forged
+    # pass), tempdir makes folders anywhere, extbuild compiles C from a string
+    "numpy": {"testing", "lib", "ctypeslib", "f2py", "distutils", "load", "save", "savez",
               "savez_compressed", "fromfile", "memmap", "loadtxt", "savetxt", "genfromtxt",
               "fromregex", "DataSource"},
 }
@@ -128,6 +132,7 @@ BANNED_STEMS = {"torch.nn.functional.scaled_dot_product_attention": ("scaleddotp
 # shares, so honest attribute reads are never refused.
 REFUSED_FROM_VALUES = frozenset({
     "buffer", "raw",  # a stream's binary and raw files (io.FileIO opens any path)
+    "dump", "dumps",  # ndarray.dump pickles to any path
     "bltns", "operator", "types", "string", "copyreg", "codeop", "pdb", "runpy", "pydoc",
     "timeit", "traceback", "tokenize", "dis", "ast", "linecache", "attrgetter",
     "methodcaller", "singledispatch", "singledispatchmethod", "get_type_hints", "ForwardRef",
@@ -357,6 +362,11 @@ class _Visitor:
                 continue
             # a library's private names (torch._inductor's code cache loads any file as a
             # module; a reviewer's forged pass went through it) are no computational API
+            # torch.autograd.profiler_util's and profiler_legacy's trace exports write any path
+            if imported and root == "torch" and part.startswith("profiler"):
+                self.tamper(node, f"{'.'.join(parts[:i + 1])}: not part of the computational "
+                                  f"API of {root}")
+                return
             private = part.startswith("_") and not (
                 _allowed_dunder(part) if root in ALLOWED_MODULES else _dunder_ok(part))
             if imported and (part in refused or private):
