@@ -467,3 +467,11 @@ def test_only_signed_marks_count_and_the_first_other_byte_ends_them():
                    [(n, b) for n, b in enumerate(b"BE")]):  # unsigned, as before signing
         got = signed_marks(forged, key)
         assert got and got[-1][1] == 0 and pair_marks(got) is None, forged[:3]
+
+
+def test_learner_code_cannot_pass_for_drillpe_saying_a_spec_or_device_is_missing():
+    from drillpe.launch.bench import BenchFailed, BenchOptions, measure
+
+    with pytest.raises(BenchFailed, match="exit 5, which is drillpe's own code"):
+        measure("rope", SLOW / "rope_exits_as_drillpe.py", BenchOptions(quick=True,
+                                                                          budget_s=0.05))

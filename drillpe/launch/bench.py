@@ -473,7 +473,11 @@ def _run_learner(exercise_id: str, file: Path, options: BenchOptions, tmpdir: Pa
         raise BenchFailed(
             f"your code did not finish the bench within {options.timeout_s:g} s at the "
             "bench sizes; try `drillpe bench --quick` or a larger --timeout.")
-    _usage_exit(status.returncode, text, exercise_id)
+    if status.returncode in (contract.EXIT_DEVICE_UNAVAILABLE, contract.EXIT_NO_SPEC):
+        # what drillpe's own code says of a missing device or spec, or the learner's
+        # code imitating it (a reviewer's printed drillpe's words and exited 5): only
+        # the reference's process, which runs no learner code, is believed (measure)
+        raise _ClaimsUsage(status.returncode, text)
     if status.returncode != 0 or overflow:
         why = "its report was too large" if overflow else f"exit {status.returncode}"
         raise BenchFailed(f"your code failed in the bench process ({why}):\n{text[-2000:]}")
@@ -510,6 +514,14 @@ def signed_marks(raw: list[tuple[int, int]], key: bytes) -> list[tuple[int, int]
             return [*marks, (raw[at][0], 0)]
         marks.append((raw[at + size - 1][0], kind[0]))
     return marks
+
+
+class _ClaimsUsage(Exception):
+    """The learner's side ended with the exit code of a usage problem."""
+
+    def __init__(self, returncode: int, text: str):
+        super().__init__(returncode)
+        self.returncode, self.text = returncode, text
 
 
 def _usage_exit(rc: int | None, text: str, exercise_id: str) -> None:
@@ -583,7 +595,13 @@ def measure(exercise_id: str, file: Path, options: BenchOptions, display: str | 
         tmpdir = Path(tmp)
         # One after the other: side by side they would share the cores. The
         # learner's first: the reference's process checks its outputs.
-        learner, learner_marks = _run_learner(exercise_id, file.resolve(), options, tmpdir)
+        try:
+            learner, learner_marks = _run_learner(exercise_id, file.resolve(), options, tmpdir)
+        except _ClaimsUsage as claim:
+            _run_reference(exercise_id, options, tmpdir, {})  # raises UsageError if so
+            raise BenchFailed(f"your code ended the bench process with exit {claim.returncode}, "
+                              "which is drillpe's own code for a missing device or timing "
+                              "spec; neither is missing here:\n" + claim.text[-2000:]) from None
         samples = {str(t.get("name")): t.get("samples") for t in learner["targets"]
                    if isinstance(t, dict)}
         reference, reference_marks = _run_reference(exercise_id, options, tmpdir, samples)
