@@ -291,9 +291,8 @@ def fast_differences(exercise_id: str) -> list[str]:
     against (graders/fast/ID.py) disagrees with the model answer, on every
     bench target at its quick size, in float32 and bfloat16, on the bench's
     own inputs (the bench checks learners' outputs with the same compare).
-    A target that builds random weights (checked=False) is built on both
-    sides from one seed: a production module that draws its weights as the
-    model answer does (same shapes, same init, same order) gets the same ones."""
+    A target that builds a module gives both sides the same weights, by
+    parameter name (bench_specs.seed_parameters)."""
     # deferred: the bench's timing module, only for this check
     from drillpe.grading.bench_child import compare, fingerprint, load_fast, rebuild
     from drillpe.grading.bench_specs import size_for, targets
@@ -313,8 +312,7 @@ def fast_differences(exercise_id: str) -> list[str]:
                 problem = mine.get("problem") or compare(
                     mine, target.prepare(truth, x, size)(), str(dtype).split(".")[-1])
             if problem:
-                seeded = "" if target.checked else " (both built from one seed)"
-                found.append(f"{target.call} in {dtype}{seeded}: {problem}")
+                found.append(f"{target.call} in {dtype}: {problem}")
     return found
 
 

@@ -10,6 +10,7 @@ reference are called the same way, each in a process of its own.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -33,8 +34,8 @@ class Target:
     # Bytes read + written by the ideal kernel; None for compute-bound calls.
     bytes_moved: Callable[[dict, dict], int] | None = None
     data_inputs: tuple[str, ...] = field(default=())  # inputs whose values the output depends on
-    # Whether the bench compares sampled outputs with the model answer's; False
-    # where the call builds a module with random parameters of its own.
+    # Whether the bench compares sampled outputs with the model answer's (a module
+    # the call builds gets the same weights on both sides: seed_parameters).
     checked: bool = True
     # How to do without a Python loop in this exercise, for bench.python_loop's advice.
     loop_advice: str = ("broadcast over the whole tensor (masks, index tensors, slices) "
@@ -43,6 +44,22 @@ class Target:
 
 def randn(shape, device, dtype, gen) -> torch.Tensor:
     return torch.randn(*shape, generator=gen, dtype=torch.float32).to(device=device, dtype=dtype)
+
+
+def seed_parameters(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Every parameter of ``module`` filled from ``seed`` and its name (its own
+    generator per name: an extra parameter changes no other). The learner's module
+    and the model answer's, built with the same seed, hold the same weights, so
+    their timed outputs can be compared; without that, a reviewer's module returned
+    uninitialised memory in the timed calls and was reported 2000x faster."""
+    with torch.no_grad():
+        for name, param in module.named_parameters():
+            gen = torch.Generator().manual_seed((seed * 1_000_003 + zlib.crc32(name.encode()))
+                                                % 2**63)
+            scale = param.shape[-1] ** -0.5 if param.dim() > 1 else 0.1
+            values = torch.randn(tuple(param.shape), generator=gen, dtype=torch.float32) * scale
+            param.copy_(values.to(device=param.device, dtype=param.dtype))
+    return module
 
 
 def nbytes(*tensors: torch.Tensor) -> int:

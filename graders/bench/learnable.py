@@ -1,7 +1,7 @@
 """What `drillpe bench learnable` times: the call, its sizes per device, a small
 size for tracing, and the bytes an ideal kernel moves (see drillpe/grading/bench_specs.py)."""
 
-from drillpe.grading.bench_specs import Target, nbytes, randn
+from drillpe.grading.bench_specs import Target, nbytes, randn, seed_parameters
 
 
 def _learnable_inputs(s, device, dtype, gen):
@@ -9,7 +9,7 @@ def _learnable_inputs(s, device, dtype, gen):
 
 
 def _learnable_prepare(mod, x, s):
-    module = mod.TrainablePositionEncoding(s["L"], s["D"]).to(x["x"].device)
+    module = seed_parameters(mod.TrainablePositionEncoding(s["L"], s["D"]).to(x["x"].device))
     inp = x["x"]
     return lambda: module(inp)
 
@@ -24,7 +24,6 @@ LEARNABLE = Target(
     # read x and the table rows (float32 parameter), write the output
     bytes_moved=lambda x, s: 2 * nbytes(x["x"]) + s["L"] * s["D"] * 4,
     data_inputs=("x",),
-    checked=False,  # random weights of its own: no reference output to compare with
     loop_advice="look the rows up with one slice or one index tensor (table[offset:offset + L])",
 )
 

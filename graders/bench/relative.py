@@ -1,7 +1,7 @@
 """What `drillpe bench relative` times: the call, its sizes per device, a small
 size for tracing, and the bytes an ideal kernel moves (see drillpe/grading/bench_specs.py)."""
 
-from drillpe.grading.bench_specs import Target, randn
+from drillpe.grading.bench_specs import Target, randn, seed_parameters
 
 
 def _relative_inputs(s, device, dtype, gen):
@@ -10,7 +10,7 @@ def _relative_inputs(s, device, dtype, gen):
 
 def _relative_prepare(mod, x, s):
     module = mod.RelativeMultiHeadAttention(s["D"], s["H"], 16).to(x["x"].device).eval()
-    module.to(x["x"].dtype)
+    seed_parameters(module.to(x["x"].dtype))
     inp = x["x"]
     return lambda: module(inp, inp, inp)
 
@@ -24,7 +24,6 @@ RELATIVE = Target(
     axes={"L": "positions", "B": "batch", "H": "heads"},
     inputs=_relative_inputs, prepare=_relative_prepare,
     data_inputs=("x",),
-    checked=False,  # random weights of its own: no reference output to compare with
     loop_advice="build the (Lq, Lk) index matrix at once (key_positions[None, :] - query_positions[:, None]) and gather the embeddings with it",
 )
 

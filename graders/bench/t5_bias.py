@@ -1,11 +1,11 @@
 """What `drillpe bench t5_bias` times: the call, its sizes per device, a small
 size for tracing, and the bytes an ideal kernel moves (see drillpe/grading/bench_specs.py)."""
 
-from drillpe.grading.bench_specs import Target
+from drillpe.grading.bench_specs import Target, seed_parameters
 
 
 def _t5_prepare(mod, x, s):
-    module = mod.T5RelativeBias(s["H"]).to(x["device"])
+    module = seed_parameters(mod.T5RelativeBias(s["H"]).to(x["device"]))
     length = s["L"]
     return lambda: module(length, length)
 
@@ -18,7 +18,6 @@ T5_BIAS = Target(
     axes={"L": "positions", "H": "heads"},
     inputs=lambda s, device, dtype, gen: {"device": device},
     prepare=_t5_prepare,
-    checked=False,  # its bucket embeddings are random weights of its own: nothing to compare with
     loop_advice="compute every bucket of the (Lq, Lk) relative-position matrix at once with torch.where",
 )
 
