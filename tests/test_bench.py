@@ -479,6 +479,11 @@ def test_a_module_with_weights_of_its_own_has_its_timed_outputs_checked():
                                                                         budget_s=0.05))
     [target] = report.targets
     assert [r.split(":")[0] for r in target.refused] == ["bench.stale_output"], target.refused
+    # and a module that hands back the output it kept, while its weights are unchanged
+    report = measure("t5_bias", SLOW / "t5_bias_memo.py", BenchOptions(quick=True,
+                                                                       budget_s=0.05))
+    [target] = report.targets
+    assert [r.split(":")[0] for r in target.refused] == ["bench.output_reused"], target.refused
 
 
 def test_learner_code_cannot_pass_for_drillpe_saying_a_spec_or_device_is_missing():
@@ -487,3 +492,14 @@ def test_learner_code_cannot_pass_for_drillpe_saying_a_spec_or_device_is_missing
     with pytest.raises(BenchFailed, match="exit 5, which is drillpe's own code"):
         measure("rope", SLOW / "rope_exits_as_drillpe.py", BenchOptions(quick=True,
                                                                           budget_s=0.05))
+
+
+def test_the_learners_share_is_against_the_faster_of_the_two_copies():
+    """A copy beside the learner's code that ran 5x slower than drillpe's (a busy
+    moment) lifted a reviewer's share to 254%."""
+    slow_beside = _timed(2e-3, copy_s=1e-3)
+    slow_beside.learner_copy = {"median_s": 5e-3}
+    assert slow_beside.roofline(slow_beside.learner) == pytest.approx(0.5)
+    fast_beside = _timed(2e-3, copy_s=1e-3)
+    fast_beside.learner_copy = {"median_s": 8e-4}
+    assert fast_beside.roofline(fast_beside.learner) == pytest.approx(0.4)

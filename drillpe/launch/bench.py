@@ -117,8 +117,13 @@ class TargetBench:
     def roofline(self, side: dict[str, Any] | None) -> float | None:
         """The share of the copy roofline this side reaches (1: as fast as a
         copy), against the copy measured in the same process, taking turns
-        with it (the learner's own where there is one)."""
-        copy = self.learner_copy if side is self.learner and self.learner_copy else self.copy
+        with it; for the learner, the faster of its own and drillpe's."""
+        copy = self.copy
+        if side is self.learner and self.learner_copy and (
+                not copy or self.learner_copy["median_s"] < copy["median_s"]):
+            # the faster of the two copies: a copy beside the learner's code that ran
+            # slow (a busy moment, or the code's doing) must not lift its share
+            copy = self.learner_copy
         if not side or not copy:
             return None
         if side is self.learner_copy:
@@ -295,6 +300,12 @@ def refusals(target: TargetBench, mine: dict[str, Any], ref: dict[str, Any],
                    "with its input (a view of it, or the input written in place): it writes "
                    "no new output, so it moves fewer bytes than the call must, and it destroys "
                    "the caller's tensor. Return new tensors.")
+    if "reused" in kinds:
+        why.append("bench.output_reused: a timed call returned a tensor in the memory of an "
+                   "earlier call's output: a result kept from an earlier call (a cache keyed "
+                   "on the weights, which do not change between timed calls), which drillpe "
+                   "cannot tell from a fast one. Compute a new output on every call; cache "
+                   "what depends only on shapes (the bucket indices).")
     bad = [c for c in ref.get("checks") or [] if c.get("mismatch")]
     if bad:
         first = bad[0]
