@@ -7,7 +7,7 @@
 refuses to open them, as in grading), times each target in phases and
 traces one call to find recognisable causes of slowness. Every timed call
 gets inputs of its own, with values no earlier call saw; after each phase
-one call, chosen then, has its output fingerprinted (and its type and
+one call, drawn in secret, has its output fingerprinted (and its type and
 memory checked). ``reference`` checks those fingerprints against the model
 answer (solutions/ID.py, float64) on the same inputs, then times the
 production implementation in the learner's dtype (graders/fast/ID.py; the

@@ -188,19 +188,20 @@ def _gap(target) -> list[str]:
 
 
 def _footnote(target) -> str:
-    parts = ["Medians over timed phases, each a run of calls on inputs of their own with "
-             "values no earlier call saw; q1–q3: the middle half of the phases. Each phase is "
-             "timed from outside the process that ran it."]
+    inputs = (" on inputs of their own with values no earlier call saw"
+              if (target.trace or {}).get("has_data_inputs", True) else "")
+    parts = [f"Medians over timed phases, each a run of calls{inputs}; q1–q3: the middle "
+             "half of the phases. Each phase is timed from outside the process that ran it."]
     if target.checked_outputs:
-        parts.append(f"{target.checked_outputs} timed outputs, chosen after their phase, "
-                     "matched the reference.")
+        parts.append(f"{target.checked_outputs} timed outputs, drawn at random where your "
+                     "code could not see which, matched the reference.")
     if target.copy:
         parts.append(
             f"The call reads and writes {target.bytes_moved / 1e6:.3g} MB; 'copy' is a plain "
             "copy (clone) of the same bytes on fresh inputs, the practical roofline, measured "
             "in each process taking turns with the code it bounds ('copy (yours)' beside "
-            "yours, 'copy (prod.)' beside the production code): each share is against its "
-            "own.")
+            "yours, 'copy (prod.)' beside the production code): the production code's share "
+            "is against its own, yours against the faster of the two.")
     parts.append(f"'production': {target.production}, in the inputs' dtype "
                  "(the float64 model answer is what grading compares with)"
                  + ("; 'compiled': the same through torch.compile." if target.compiled else "."))
