@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, cli_run, run_cli
+from conftest import ROOT, as_ordinary_user, cli_run, needs_ordinary_user, run_cli
 
 from drillpe import render
 from drillpe.errors import UsageError
@@ -445,9 +445,13 @@ def test_leftovers_open_up_what_learner_code_locked_and_follow_no_link(tmp_path)
     os.chmod(stale / "ro" / "hidden", 0o311)
     os.chmod(stale / "ro", 0o500)
     leftovers.open_up(str(stale))
-    for folder in (stale, stale / "ro", stale / "ro" / "hidden"):
-        assert oct(folder.stat().st_mode & 0o777) == "0o700"
+    # every folder below is opened up and moved up into the top (no long paths)
+    folders = [Path(root) for root, _, _ in os.walk(stale)]
+    assert len(folders) == 3 and all(f.parent == stale for f in folders[1:]), folders
+    assert {oct(f.stat().st_mode & 0o777) for f in folders} == {"0o700"}
+    assert [f.read_text() for f in stale.glob("*/f")] == ["x"]
     assert oct(victim.stat().st_mode & 0o777) == "0o755"
+    (stale / "ro" / "hidden").mkdir()
     assert not leftovers.chmod_folder(stale / "ro" / "link", 0o700)
     assert not leftovers.chmod_folder(stale / "ro" / "hidden" / "f", 0o700)  # not a folder
     os.chmod(stale / "ro", 0o500)
@@ -510,3 +514,29 @@ def test_a_fifo_or_device_in_place_of_an_answer_is_named_not_waited_on(isolated_
     assert read_source(ws / "rope.py") is None  # the text a grade keeps in the history
     res = cli_run(capsys, "start", "rope", "--force")
     assert res.returncode == 2 and "is not a file; move it away first" in res.stderr, res
+
+
+@needs_ordinary_user
+def test_a_locked_folder_deeper_than_any_path_is_removed():
+    """A reviewer's grade (under the guard) left folders 25 deep with 200-character
+    names, past the system's path limit, the deepest locked (mode 000): chmod by path
+    could not reach it, the grade folder stayed, and every later grade tried again."""
+    code = (
+        "import os, sys, tempfile\n"
+        "from drillpe.launch import leftovers\n"
+        "top = tempfile.mkdtemp(prefix='drillpe-run-deep-')\n"
+        "fd = os.open(top, os.O_RDONLY)\n"
+        "for _ in range(25):\n"
+        "    os.mkdir('d' * 200, dir_fd=fd)\n"
+        "    fd = os.open('d' * 200, os.O_RDONLY, dir_fd=fd)\n"
+        "os.mkdir('locked', dir_fd=fd)\n"
+        "os.open('locked', os.O_RDONLY, dir_fd=fd)\n"
+        "inner = os.open('locked', os.O_RDONLY, dir_fd=fd)\n"
+        "os.mkdir('x', dir_fd=inner)\n"
+        "os.chmod(f'/proc/self/fd/{inner}', 0)\n"
+        "leftovers.remove_tree(top)\n"
+        "print('exists', os.path.exists(top))\n")
+    res = as_ordinary_user([sys.executable, "-c", code])
+    if res.returncode != 0 or "exists" not in res.stdout:
+        pytest.skip(f"could not run as another user here: {res.stderr.strip()[-300:]}")
+    assert res.stdout.split() == ["exists", "False"], res.stdout
