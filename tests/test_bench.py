@@ -357,15 +357,13 @@ def test_refusals_name_their_reason():
     assert lazy.startswith("bench.not_a_tensor") and "Later" in lazy
     [channel] = refusals(_timed(2e-3), {}, {}, [], "seven marks")
     assert channel.startswith("bench.timing_channel")
-    # the copy beside the learner's code is its process's word: drillpe's own copy
-    # bounds the learner too, and the two copies must roughly agree (a reviewer's
-    # forged report claimed a copy 50x faster than memory allows)
-    forged = _timed(2e-5)
-    forged.learner_copy = {"median_s": 1e-5}
-    [copy] = refusals(forged, {}, {}, [], None)
-    assert copy.startswith("bench.copy_disagrees") and "100.0× faster" in copy
+    # the bound is the copy beside the learner's code, in its process: the same copy in
+    # the reference's process ran up to 4x slower on one machine, and an honest model
+    # answer was refused against it
     beside = _timed(2e-4, copy_s=1e-3)
-    beside.learner_copy = {"median_s": 3e-4}  # within 4x of drillpe's copy: believed
+    beside.learner_copy = {"median_s": 3e-4}
+    assert refusals(beside, {}, {}, [], None) == []
+    beside.learner_copy = {"median_s": 1e-3}
     [fast] = refusals(beside, {}, {}, [], None)
     assert fast.startswith("bench.faster_than_copy") and "5.0× faster" in fast
     [threads] = refusals(_timed(2e-3), {}, {}, [], None, (2, 1))

@@ -53,11 +53,6 @@ MARK_SLACK_S = 0.05
 # beat a clone somewhat (caches, how its output is allocated), and the two
 # share a busy machine.
 MAX_ROOFLINE_SHARE = 3.0
-# The copy beside the learner's code and the same copy in the reference's process
-# run one after the other on the same machine: one this much faster than the
-# other was not measured honestly (the learner's process reports its own). Wide:
-# with 2 an honest answer's bench failed in a CI run on a busy machine, likely this.
-COPY_AGREEMENT = 4.0
 
 
 class BenchFailed(DrillpeError):
@@ -316,20 +311,12 @@ def refusals(target: TargetBench, mine: dict[str, Any], ref: dict[str, Any],
                    "new values: a result remembered from an earlier call (a cache keyed on the "
                    "input's id or data_ptr) comes out stale. Cache what depends only on shapes "
                    "(the angle table), never results.")
-    if target.learner_copy and target.copy and not why and \
-            target.learner_copy["median_s"] * COPY_AGREEMENT < target.copy["median_s"]:
-        why.append(f"bench.copy_disagrees: the copy measured beside your code took "
-                   f"{_seconds(target.learner_copy['median_s'])}, the same copy in drillpe's "
-                   f"process {_seconds(target.copy['median_s'])}: "
-                   f"{target.copy['median_s'] / target.learner_copy['median_s']:.1f}× faster "
-                   "than memory allows. The roofline your code is measured against was not "
-                   "measured honestly.")
-    share = target.roofline(target.learner)
+    # Against the copy in the same process, taking turns with the code: the same
+    # copy in the reference's process ran up to 4x slower than it on one machine, and
+    # an honest model answer was refused against that one. (The learner's side signs
+    # its report: its copy's time is the timing code's own.)
     copy = target.learner_copy or target.copy
-    if target.copy and target.learner:  # drillpe's own copy bounds it too
-        trusted = target.copy["median_s"] / target.learner["median_s"]
-        if share is None or trusted > share:
-            share, copy = trusted, target.copy
+    share = copy["median_s"] / target.learner["median_s"] if copy and target.learner else None
     if share is not None and share > MAX_ROOFLINE_SHARE and not why:
         why.append(f"bench.faster_than_copy: yours moved {target.bytes_moved / 1e6:.3g} MB per "
                    f"call in {_seconds(target.learner['median_s'])}, {share:.1f}× faster than "
