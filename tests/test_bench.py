@@ -501,3 +501,43 @@ def test_the_learners_share_is_against_the_faster_of_the_two_copies():
     fast_beside = _timed(2e-3, copy_s=1e-3)
     fast_beside.learner_copy = {"median_s": 8e-4}
     assert fast_beside.roofline(fast_beside.learner) == pytest.approx(0.4)
+
+
+def test_every_output_of_a_phase_lives_until_the_checked_one_is_drawn():
+    """The bench held only the checked call's output, drawn before the phase: a
+    reviewer's code read the tensors' use counts, computed that one alone and returned
+    empty memory for the rest (274x faster than production, every check matched). Now
+    every output of a phase is kept until its end, and the checked one drawn then."""
+    import random
+    import weakref
+
+    import torch
+
+    from drillpe.grading import bench_child
+    from drillpe.grading.bench_specs import Target
+
+    made, freed_early, checked = [], [], []
+
+    def call():
+        freed_early.extend(ref for ref in made if ref() is None)
+        out = torch.full((4,), float(len(made)))
+        made.append(weakref.ref(out))
+        return out
+
+    target = Target(name="t", call="t()", sizes={}, trace_size={}, axes={},
+                    inputs=lambda s, device, dtype, gen: {}, prepare=lambda mod, x, s: call)
+    slots = bench_child.Slots(target, None, {}, torch.device("cpu"), torch.float32, 0)
+    run = bench_child.Run("timing", slots, torch.device("cpu"), 0.001,
+                          lambda phase, slot, out, another: checked.append(int(out[0])))
+    refresh = slots.refresh
+
+    def new_phase(rng):  # outputs of an earlier phase may go: start counting again
+        made.clear()
+        refresh(rng)
+
+    slots.refresh = new_phase
+    bench_child.run_phases([run], torch.device("cpu"), 0.001, bench_child.Marks(None),
+                           random.Random(0))
+    assert run.calls > 1 and len(run.phases) >= bench_child.MIN_PHASES
+    assert freed_early == []
+    assert len(set(checked)) > 1  # drawn anew each phase, among all its calls

@@ -145,11 +145,7 @@ class Slots:
         self.data = [n for n in target.data_inputs if _floating(self.base.get(n))]
         set_bytes = sum(self.base[n].numel() * self.base[n].element_size() for n in self.data)
         if count is None:
-            pool = POOL_BYTES["cuda" if device.type == "cuda" else "cpu"]
-            if device.type == "cuda":  # a smaller GPU: a quarter of what is free, for
-                # this run's slots; the copy's and the outputs need room beside them
-                pool = min(pool, torch.cuda.mem_get_info(device)[0] // 4)
-            room = pool // max(set_bytes, 1)
+            room = _pool_bytes(device) // max(set_bytes, 1)
             count = max(2, min(MAX_SLOTS, room)) if self.data else 1
         self.inputs = []
         for _ in range(count):
@@ -204,14 +200,20 @@ class Run:
         self.name, self.slots, self.on_checked = name, slots, on_checked
         sync = _sync(device)
         self.warm = []
+        outs = []
         for fn in slots.fns[:2]:  # lazy set-up, allocator growth, caches; not timed
             sync()
             started = _clock_ns()
-            fn()
+            outs.append(fn())
             sync()
             self.warm.append((_clock_ns() - started) / 1e9)
         estimate = max(self.warm[-1], 1e-7)
         calls = max(1, round(max(MIN_PHASE_S, budget_s / 10) / estimate))
+        # a phase keeps all its outputs (run_phases): as many as fit beside the inputs
+        made = _new_bytes(outs[-1], [*outs[:-1], *slots.inputs])
+        if made:
+            calls = max(1, min(calls, _pool_bytes(device) // made))
+        del outs
         if slots.data:
             self.calls = min(calls, len(slots.fns))
             slots.keep(self.calls)
@@ -235,9 +237,12 @@ def run_phases(runs: list[Run], device: torch.device, budget_s: float, marks: Ma
     parent times every phase from the marks; this process times it too, with
     ``time.perf_counter`` looked up at that moment (the clock a learner's
     patch would replace): the parent compares the two. After each phase, the
-    run's ``on_checked(phase, slot, output)`` receives the output of one call
-    chosen at random after the phase, for the output check. Returns the run
-    names in the order their phases were marked."""
+    run's ``on_checked(phase, slot, output, another)`` receives the output of
+    one call drawn after the phase, for the output check, and another call's.
+    Every output of a phase is kept until then: a reviewer's code saw which
+    one the bench held (the tensor's use count), computed only that one and
+    returned empty memory for the rest. Returns the run names in the order
+    their phases were marked."""
     sync = _sync(device)
     gc.collect()
     order: list[str] = []
@@ -247,29 +252,57 @@ def run_phases(runs: list[Run], device: torch.device, budget_s: float, marks: Ma
             or (_clock_ns() - began) / 1e9 < budget_s * len(runs)):
         for run in runs:
             run.slots.refresh(rng)
-            checked = rng.randrange(run.calls)
-            kept = out = None
+            outs: list = []
+            keep = outs.append
             sync()
             marks(b"B")
             started = time.perf_counter()
-            for i, fn in enumerate(run.order):
-                out = fn()
-                if i == checked:
-                    kept = out
+            for fn in run.order:
+                keep(fn())
             sync()
             ended = time.perf_counter()
             marks(b"E")
             order.append(run.name)
             run.phases.append({"calls": run.calls, "own_s": ended - started})
             if run.on_checked is not None:
-                last = out if checked != run.calls - 1 else None  # another call's output
-                run.on_checked(len(run.phases) - 1, checked if run.slots.data else 0, kept,
-                               last)
-            del kept, out
+                checked = rng.randrange(run.calls)
+                another = outs[checked - 1] if run.calls > 1 else None
+                run.on_checked(len(run.phases) - 1, checked if run.slots.data else 0,
+                               outs[checked], another)
+                del another
+            del outs
     return order
 
 
 # --------------------------------------------------------------------------- output checks
+
+
+def _storages(obj: Any) -> dict[int, int]:
+    """{where, bytes} of the memory the tensors in ``obj`` live in."""
+    found = {}
+    for t in tree_flatten(obj)[0]:
+        if isinstance(t, torch.Tensor):
+            try:
+                found[_storage(t)] = t.untyped_storage().nbytes()
+            except (RuntimeError, NotImplementedError):
+                found[id(t)] = t.numel() * t.element_size()
+    return found
+
+
+def _new_bytes(out: Any, before: list) -> int:
+    """Bytes of memory ``out`` lives in that none of ``before`` does (a view of a
+    cached table makes none)."""
+    old = {k for b in before for k in _storages(b)}
+    return sum(size for where, size in _storages(out).items() if where not in old)
+
+
+def _pool_bytes(device) -> int:
+    """Room for one run's slots, and again for a phase's outputs: on a smaller GPU a
+    quarter of what is free (the copy's need room beside them)."""
+    pool = POOL_BYTES["cuda" if device.type == "cuda" else "cpu"]
+    if device.type == "cuda":
+        pool = min(pool, torch.cuda.mem_get_info(device)[0] // 4)
+    return pool
 
 
 def _shares_storage(out: Any, others: list) -> bool:

@@ -133,6 +133,7 @@ BANNED_STEMS = {"torch.nn.functional.scaled_dot_product_attention": ("scaleddotp
 REFUSED_FROM_VALUES = frozenset({
     "buffer", "raw",  # a stream's binary and raw files (io.FileIO opens any path)
     "dump", "dumps",  # ndarray.dump pickles to any path
+    "_use_count", "_cdata",  # who else holds a tensor: which timed output the bench checks
     "bltns", "operator", "types", "string", "copyreg", "codeop", "pdb", "runpy", "pydoc",
     "timeit", "traceback", "tokenize", "dis", "ast", "linecache", "attrgetter",
     "methodcaller", "singledispatch", "singledispatchmethod", "get_type_hints", "ForwardRef",
