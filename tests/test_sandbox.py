@@ -1119,6 +1119,8 @@ attempt("os.open", lambda: os.close(os.open(os.path.join(folder, "b"), os.O_WRON
 attempt("mkdir", lambda: os.mkdir(os.path.join(folder, "made")))
 attempt("kill", lambda: os.kill(os.getppid(), 0))
 attempt("putenv", lambda: os.environ.update(PATH="/nowhere"))
+attempt("gc", lambda: __import__("gc").get_objects())
+attempt("code", lambda: attempt.__code__.replace(co_name="x"))
 attempt("read", lambda: open(sys.argv[1]).read())
 guards.armed = False
 print(json.dumps({"tried": tried, "tampering": guards.tampering}))

@@ -36,6 +36,14 @@ def codes(source: str, banned=SDPA) -> set[str]:
     ("import sys\nF = type(sys.stderr.buffer.raw)", {"rules.tampering"}),
     ("import sys\nerr = sys.stderr\nF = type(err.raw)", {"rules.tampering"}),
     ("import sys\nF = [sys.stdout][0].buffer", {"rules.tampering"}),
+    # a coroutine's code renamed to call exec, made a function again (a reviewer's
+    # forged passes under the guard); a class built from a dict of refused methods;
+    # torch.compiler.load_compiled_function unpickles what it is handed
+    ("async def c(t):\n    return g(t)\ncode = c('').cr_code", {"rules.tampering"}),
+    ("async def a():\n    yield 1\ncode = a().ag_code", {"rules.tampering"}),
+    ("def f():\n    pass\nnames = f.x.co_names", {"rules.tampering"}),
+    ("import torch\nS = type('S', (torch.Tensor,), {'__del__': print})", {"rules.tampering"}),
+    ("import torch\ntorch.compiler.load_compiled_function(f)", {"rules.tampering"}),
     # banned attention, however it is spelt
     ("import torch.nn.functional as F\nF.scaled_dot_product_attention(q, k, v)", {"rules.banned_api"}),
     ("from torch.nn.functional import scaled_dot_product_attention as s\ns(q, k, v)",

@@ -100,6 +100,11 @@ CONFINED_EVENTS = frozenset({
     "os.chown", "os.symlink", "os.link", "os.truncate", "os.utime", "os.putenv",
     "os.unsetenv", "shutil.rmtree", "shutil.move", "shutil.copyfile", "shutil.copytree",
     "shutil.chown", "shutil.make_archive", "shutil.unpack_archive",
+    # the ways code that got past the rules check found these guards and switched
+    # them off (gc.get_objects, a code object rebuilt with code.replace), or ran a
+    # pickle: a reviewer's did all three
+    "gc.get_objects", "gc.get_referrers", "gc.get_referents", "code.__new__",
+    "pickle.find_class", "sys._current_frames", "sys.settrace", "sys.setprofile",
 })
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 

@@ -59,6 +59,8 @@ REFUSED_UNDER = {
     "torch": {"ops", "library", "overrides", "serialization", "hub", "multiprocessing",
               "distributed", "package", "cpp_extension", "classes", "load", "save", "from_file",
               "CompilationUnit", "jit", "fx", "export",  # code built from strings or graphs
+              # load_compiled_function unpickles what it is given (pickle runs anything)
+              "compiler",
               # processes, files and code by other names: utils.collect_env.run runs a shell
               # command (a reviewer's forged pass copied the model answer with it), utils.
               # benchmark.Timer and cpp_extension compile strings, onnx and profiler write files
@@ -84,6 +86,9 @@ REFUSED_ANYWHERE = frozenset({
     # frames and code objects: the way to the grader's own state
     "f_back", "f_globals", "f_locals", "f_builtins", "f_code", "tb_frame", "tb_next",
     "gi_frame", "gi_code", "cr_frame", "ag_frame", "co_code", "_getframe", "_current_frames",
+    # a coroutine's or async generator's code, renamed with code.replace and made a
+    # function again, ran exec past every other check (a reviewer's forged passes)
+    "cr_code", "ag_code", "cr_await", "ag_await", "gi_yieldfrom",
     # files and raw memory
     "tofile", "fromfile", "from_file", "memmap", "ctypes", "ctypeslib", "_exit",
     # modules that a module's namespace hands out (torch.os, numpy.sys, ...)
@@ -374,7 +379,8 @@ class _Visitor:
                 self.tamper(node, f"{'.'.join(parts[:i + 1])}: not part of the computational "
                                   f"API of {root}")
                 return
-            if part in REFUSED_ANYWHERE or (part.startswith("__") and not _dunder_ok(part)):
+            if part in REFUSED_ANYWHERE or part.startswith("co_") or (
+                    part.startswith("__") and not _dunder_ok(part)):
                 self.tamper(node, f"{dotted}: reaches the interpreter's or the grader's "
                                   "internals")
                 return
@@ -428,6 +434,11 @@ class _Visitor:
     def visit_Call(self, node: ast.Call) -> None:
         self._format_string(node)
         func = node.func
+        if isinstance(func, ast.Name) and func.id == "type" and len(node.args) == 3 and \
+                "type" not in self.bound:
+            # a class built from a dict: its methods' names are strings (a reviewer's
+            # defined __torch_function__ and __del__ so)
+            self.tamper(node, "type() with three arguments: define a class with `class`")
         if isinstance(func, ast.Attribute) and func.attr == "cuda":
             self.add("device.hardcoded_cuda", node, ".cuda()")
         for arg in [*node.args, *(kw.value for kw in node.keywords)]:
