@@ -44,6 +44,15 @@ def codes(source: str, banned=SDPA) -> set[str]:
     ("def f():\n    pass\nnames = f.x.co_names", {"rules.tampering"}),
     ("import torch\nS = type('S', (torch.Tensor,), {'__del__': print})", {"rules.tampering"}),
     ("import torch\ntorch.compiler.load_compiled_function(f)", {"rules.tampering"}),
+    # locals()["__builtins__"]["exec"] (a reviewer's forged pass), a class body's
+    # locals() defining refused methods, torch.compile's backends and options, hooks on
+    # every module, warnings reading any file's lines
+    ("b = locals()['__builtins__']\nb['exec']('x = 1')", {"rules.tampering"}),
+    ("import torch\nclass T(torch.Tensor):\n    locals()['__del__'] = print", {"rules.tampering"}),
+    ("import torch\nf = torch.compile(g, backend=b)", {"rules.tampering"}),
+    ("import torch\ntorch.nn.modules.module.register_module_forward_hook(h)", {"rules.tampering"}),
+    ("import warnings\nwarnings.formatwarning('m', UserWarning, '/etc/passwd', 1)",
+     {"rules.tampering"}),
     # banned attention, however it is spelt
     ("import torch.nn.functional as F\nF.scaled_dot_product_attention(q, k, v)", {"rules.banned_api"}),
     ("from torch.nn.functional import scaled_dot_product_attention as s\ns(q, k, v)",

@@ -59,14 +59,18 @@ REFUSED_UNDER = {
     "torch": {"ops", "library", "overrides", "serialization", "hub", "multiprocessing",
               "distributed", "package", "cpp_extension", "classes", "load", "save", "from_file",
               "CompilationUnit", "jit", "fx", "export",  # code built from strings or graphs
-              # load_compiled_function unpickles what it is given (pickle runs anything)
-              "compiler",
+              # load_compiled_function unpickles what it is given (pickle runs anything);
+              # torch.compile's backends get fx graphs whose targets are pasted into code
+              # unescaped, and its options write traces into any folder
+              "compiler", "compile",
               # processes, files and code by other names: utils.collect_env.run runs a shell
               # command (a reviewer's forged pass copied the model answer with it), utils.
               # benchmark.Timer and cpp_extension compile strings, onnx and profiler write files
               "utils", "onnx", "profiler", "set_num_threads", "set_num_interop_threads"},
     # annotations evaluated from strings: eval by another name
     "typing": {"get_type_hints", "ForwardRef", "evaluate_forward_ref"},
+    # they read any file's lines (through linecache)
+    "warnings": {"formatwarning", "showwarning", "warn_explicit"},
     "functools": {"singledispatch", "singledispatchmethod"},  # register() evaluates them
     "typing_extensions": {"get_type_hints", "ForwardRef", "evaluate_forward_ref",
                           "get_annotations"},
@@ -89,6 +93,13 @@ REFUSED_ANYWHERE = frozenset({
     # a coroutine's or async generator's code, renamed with code.replace and made a
     # function again, ran exec past every other check (a reviewer's forged passes)
     "cr_code", "ag_code", "cr_await", "ag_await", "gi_yieldfrom",
+    # hooks on every module's forward, the grader's included
+    "register_module_forward_hook", "register_module_forward_pre_hook",
+    "register_module_full_backward_hook", "register_module_full_backward_pre_hook",
+    "register_module_backward_hook", "register_module_buffer_registration_hook",
+    "register_module_module_registration_hook", "register_module_parameter_registration_hook",
+    # fx graph modules write and run code
+    "to_folder", "recompile", "create_node", "python_code",
     # files and raw memory
     "tofile", "fromfile", "from_file", "memmap", "ctypes", "ctypeslib", "_exit",
     # modules that a module's namespace hands out (torch.os, numpy.sys, ...)
@@ -121,6 +132,9 @@ REFUSED_DEFINITIONS = frozenset({
 # Builtins that build code from strings, reach namespaces or files.
 REFUSED_BUILTINS = frozenset({
     "exec", "eval", "compile", "__import__", "globals", "vars", "breakpoint", "open",
+    # at module level locals() is the module's namespace: locals()["__builtins__"]["exec"]
+    # ran a reviewer's string, and a class body's locals() defined refused methods
+    "locals",
 })
 ATTRIBUTE_BUILTINS = frozenset({"getattr", "setattr", "delattr", "hasattr"})
 # Fused attention by any of its names (the private aten kernels, flex attention).
