@@ -201,7 +201,8 @@ def _footnote(target) -> str:
             "copy (clone) of the same bytes on fresh inputs, the practical roofline, measured "
             "in each process taking turns with the code it bounds ('copy (yours)' beside "
             "yours, 'copy (prod.)' beside the production code): the production code's share "
-            "is against its own, yours against the faster of the two.")
+            "is against its own, yours against the faster of the two, and 'vs prod.' "
+            "compares the shares (the two run in different processes).")
     parts.append(f"'production': {target.production}, in the inputs' dtype "
                  "(the float64 model answer is what grading compares with)"
                  + ("; 'compiled': the same through torch.compile." if target.compiled else "."))
