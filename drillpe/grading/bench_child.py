@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.multiprocessing.reductions import StorageWeakRef
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
@@ -308,8 +309,6 @@ def _pool_bytes(device) -> int:
 def _weak_storages(out: Any, skip: set[int]) -> list:
     """Weak references to the memory ``out``'s tensors live in (but ``skip``'s):
     one that has not expired once the bench let go of ``out`` is kept by the code."""
-    from torch.multiprocessing.reductions import StorageWeakRef
-
     refs = []
     for t in tree_flatten(out)[0]:
         if isinstance(t, torch.Tensor) and t.numel() and _storage(t) not in skip:
