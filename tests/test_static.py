@@ -53,6 +53,13 @@ def codes(source: str, banned=SDPA) -> set[str]:
     ("import torch\ntorch.nn.modules.module.register_module_forward_hook(h)", {"rules.tampering"}),
     ("import warnings\nwarnings.formatwarning('m', UserWarning, '/etc/passwd', 1)",
      {"rules.tampering"}),
+    # a metaclass-built class whose __match_args__ named __globals__, read by a positional
+    # class pattern (a reviewer's exec), and classes built from dicts by other names
+    ("T = type\nA = T('A', (), {'__match_args__': ('__globals__',)})", {"rules.tampering"}),
+    ("match f:\n    case A(g):\n        pass", {"rules.tampering"}),
+    ("import abc\nX = abc.ABCMeta('X', (), {})", {"rules.tampering"}),
+    ("import dataclasses\nX = dataclasses.make_dataclass('X', [])", {"rules.tampering"}),
+    ("names = ('tb_frame',)", {"rules.tampering"}),
     # banned attention, however it is spelt
     ("import torch.nn.functional as F\nF.scaled_dot_product_attention(q, k, v)", {"rules.banned_api"}),
     ("from torch.nn.functional import scaled_dot_product_attention as s\ns(q, k, v)",
@@ -168,6 +175,7 @@ def test_refused(source, expected):
     "import math\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
     "from torch import Tensor, nn\nfrom typing import Optional\nimport numpy as np",
     "import torch\ndef f(input, open=None, vars=1):\n    return input + (open or 0) + vars",
+    "def f(n):\n    match n:\n        case int(k) if k > 0:\n            return k\n    return 0",
     "import torch\nclass M(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
     "        self.__cache = {}\n        self._table = None\n    def forward(self, x):\n"
     "        return x.select(-1, 0) + self.__class__.__name__.count('M')",

@@ -317,6 +317,18 @@ def _weak_storages(out: Any, skip: set[int]) -> list:
     return refs
 
 
+def _foreign_memory(out: Any) -> bool:
+    """Whether a tensor of ``out`` wraps memory torch did not allocate for it
+    (torch.from_numpy, from_dlpack: a reviewer's wrapped a ring of buffers it kept,
+    each call in a new storage object, so no weak reference saw it held)."""
+    for t in tree_flatten(out)[0]:
+        if isinstance(t, torch.Tensor) and t.numel():
+            with contextlib.suppress(RuntimeError, NotImplementedError):
+                if not t.untyped_storage().resizable():
+                    return True
+    return False
+
+
 def _shares_storage(out: Any, others: list) -> bool:
     """Whether a tensor of ``out`` lives in the memory of a tensor of ``others``
     (all alive: a freed tensor's memory is handed out again)."""
@@ -578,7 +590,7 @@ def _time_learner(target: Target, mod, size, device, dtype, args, marks: Marks,
 
     def on_checked(phase: int, slot: int, out: Any, another: Any) -> None:
         kept = fresh_each_call and (
-            any(not ref.expired() for ref in held)
+            any(not ref.expired() for ref in held) or _foreign_memory(out)
             or (another is not None and _shares_storage(out, [another])))
         if target.checked and len(samples) < MAX_SAMPLES:
             found = fingerprint(out, slots.storages(slot), rng)

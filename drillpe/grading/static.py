@@ -69,6 +69,9 @@ REFUSED_UNDER = {
               "utils", "onnx", "profiler", "set_num_threads", "set_num_interop_threads"},
     # annotations evaluated from strings: eval by another name
     "typing": {"get_type_hints", "ForwardRef", "evaluate_forward_ref"},
+    # classes built from a dict of methods (names the text does not show as `def`)
+    "abc": {"ABCMeta"},
+    "dataclasses": {"make_dataclass"},
     # they read any file's lines (through linecache)
     "warnings": {"formatwarning", "showwarning", "warn_explicit"},
     "functools": {"singledispatch", "singledispatchmethod"},  # register() evaluates them
@@ -137,6 +140,14 @@ REFUSED_BUILTINS = frozenset({
     "locals",
 })
 ATTRIBUTE_BUILTINS = frozenset({"getattr", "setattr", "delattr", "hasattr"})
+# The builtin types whose class pattern takes one positional part, matched against the
+# subject itself (case int(n)): no attribute is read.
+MATCH_SELF = frozenset({"bool", "bytearray", "bytes", "dict", "float", "frozenset", "int",
+                        "list", "set", "str", "tuple"})
+# Frame, traceback and code attributes, refused as strings too (match arguments).
+FRAME_NAMES = frozenset({"f_back", "f_globals", "f_locals", "f_builtins", "f_code",
+                         "tb_frame", "tb_next", "gi_frame", "gi_code", "cr_frame", "cr_code",
+                         "ag_frame", "ag_code", "co_code", "co_names", "co_consts"})
 # Fused attention by any of its names (the private aten kernels, flex attention).
 BANNED_STEMS = {"torch.nn.functional.scaled_dot_product_attention": ("scaleddotproduct",
                                                                       "flexattention"),
@@ -152,6 +163,7 @@ BANNED_STEMS = {"torch.nn.functional.scaled_dot_product_attention": ("scaleddotp
 REFUSED_FROM_VALUES = frozenset({
     "buffer", "raw",  # a stream's binary and raw files (io.FileIO opens any path)
     "dump", "dumps",  # ndarray.dump pickles to any path
+    "exec",  # the builtins module's, reached as a value
     "_use_count", "_cdata",  # who else holds a tensor: which timed output the bench checks
     "bltns", "operator", "types", "string", "copyreg", "codeop", "pdb", "runpy", "pydoc",
     "timeit", "traceback", "tokenize", "dis", "ast", "linecache", "attrgetter",
@@ -550,6 +562,25 @@ class _Visitor:
     def visit_MatchClass(self, node: ast.AST) -> None:
         for attr in getattr(node, "kwd_attrs", []):  # case X(attr=...) reads X.attr
             self._check_path(f"<value>.{attr}", node)
+        # case X(a, b) reads the attributes X.__match_args__ names, which the text need
+        # not show (a reviewer's class named __globals__ there); the builtins' own
+        # single positional pattern (case int(n)) reads nothing
+        cls = getattr(node, "cls", None)
+        if getattr(node, "patterns", None) and not (
+                isinstance(cls, ast.Name) and cls.id in MATCH_SELF and cls.id not in self.bound):
+            self.tamper(node, "a class pattern with positional parts: name the attributes "
+                              "(case X(attr=...))")
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        # a refused name in a string: a class built from a dict (type(name, bases, {...}),
+        # a metaclass, make_dataclass) defined __match_args__ and __del__ so
+        text = node.value
+        if isinstance(text, str) and (
+                (text.startswith("__") and text.endswith("__") and len(text) > 4
+                 and text not in ALLOWED_DUNDERS) or text in REFUSED_DEFINITIONS
+                or text in FRAME_NAMES):
+            self.tamper(node, f"the string {text!r} names what a learner file may not reach "
+                              "or define")
 
     # changes to modules ------------------------------------------------------
     def _target(self, target: ast.AST, node: ast.AST, verb: str) -> None:
