@@ -306,12 +306,17 @@ def _pool_bytes(device) -> int:
     return pool
 
 
+def _filled(obj: Any):
+    """The tensors in ``obj`` that hold any element."""
+    return (t for t in tree_flatten(obj)[0] if isinstance(t, torch.Tensor) and t.numel())
+
+
 def _weak_storages(out: Any, skip: set[int]) -> list:
     """Weak references to the memory ``out``'s tensors live in (but ``skip``'s):
     one that has not expired once the bench let go of ``out`` is kept by the code."""
     refs = []
-    for t in tree_flatten(out)[0]:
-        if isinstance(t, torch.Tensor) and t.numel() and _storage(t) not in skip:
+    for t in _filled(out):
+        if _storage(t) not in skip:
             with contextlib.suppress(RuntimeError, NotImplementedError):
                 refs.append(StorageWeakRef(t.untyped_storage()))
     return refs
@@ -321,21 +326,18 @@ def _foreign_memory(out: Any) -> bool:
     """Whether a tensor of ``out`` wraps memory torch did not allocate for it
     (torch.from_numpy, from_dlpack: a reviewer's wrapped a ring of buffers it kept,
     each call in a new storage object, so no weak reference saw it held)."""
-    for t in tree_flatten(out)[0]:
-        if isinstance(t, torch.Tensor) and t.numel():
-            with contextlib.suppress(RuntimeError, NotImplementedError):
-                if not t.untyped_storage().resizable():
-                    return True
+    for t in _filled(out):
+        with contextlib.suppress(RuntimeError, NotImplementedError):
+            if not t.untyped_storage().resizable():
+                return True
     return False
 
 
 def _shares_storage(out: Any, others: list) -> bool:
     """Whether a tensor of ``out`` lives in the memory of a tensor of ``others``
     (all alive: a freed tensor's memory is handed out again)."""
-    theirs = {_storage(t) for o in others for t in tree_flatten(o)[0]
-              if isinstance(t, torch.Tensor) and t.numel()}
-    return any(_storage(t) in theirs for t in tree_flatten(out)[0]
-               if isinstance(t, torch.Tensor) and t.numel())
+    theirs = {_storage(t) for o in others for t in _filled(o)}
+    return any(_storage(t) in theirs for t in _filled(out))
 
 
 def fingerprint(out: Any, storages: set[int], rng: random.Random) -> dict[str, Any]:
