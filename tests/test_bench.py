@@ -246,6 +246,7 @@ EXPLOITS = {
     "rope_half_output": "bench.stale_output",  # float16 for float32: half the bytes
     "rope_scaled_cache": "bench.stale_output",  # c·x's output from x's: inputs are rolled too
     "rope_sets_threads": "bench.threads_changed",
+    "rope_reaches_exec": "bench.tampering",  # exec, then the timing code's frames
 }
 
 

@@ -60,6 +60,14 @@ def codes(source: str, banned=SDPA) -> set[str]:
     ("import abc\nX = abc.ABCMeta('X', (), {})", {"rules.tampering"}),
     ("import dataclasses\nX = dataclasses.make_dataclass('X', [])", {"rules.tampering"}),
     ("names = ('tb_frame',)", {"rules.tampering"}),
+    # attributes got and set by names made at run time (a reviewer's __builtins__, then exec)
+    ("import functools\nfunctools.update_wrapper(box, f, assigned=(n,), updated=())",
+     {"rules.tampering"}),
+    ("from functools import wraps\nw = wraps(f, assigned=(n,))", {"rules.tampering"}),
+    ("import dataclasses\ndataclasses.fields(Box)[0].name = n", {"rules.tampering"}),
+    ("from dataclasses import astuple, asdict, replace", {"rules.tampering"}),
+    ("class Box:\n    def __setattr__(self, k, v):\n        store[k] = v", {"rules.tampering"}),
+    ("class Box:\n    def __delattr__(self, k):\n        pass", {"rules.tampering"}),
     # banned attention, however it is spelt
     ("import torch.nn.functional as F\nF.scaled_dot_product_attention(q, k, v)", {"rules.banned_api"}),
     ("from torch.nn.functional import scaled_dot_product_attention as s\ns(q, k, v)",

@@ -52,6 +52,7 @@ from drillpe.grading import bench_specs, records
 from drillpe.grading.bench_specs import Target, size_for, targets
 from drillpe.grading.common import device_or_exit, load_solution
 from drillpe.grading.loading import exception_lines, load_module
+from drillpe.grading.reach import Reach
 from drillpe.launch import contract
 
 EXIT_NO_SPEC = contract.EXIT_NO_SPEC
@@ -613,15 +614,31 @@ def _time_learner(target: Target, mod, size, device, dtype, args, marks: Marks,
         entry[run.name] = run.result()
 
 
+class LoadFailed(Exception):
+    """The learner's file did not import in the timing process (said without our frames)."""
+
+
+# What the learner's code tried and drillpe.grading.reach refused: text made code, a
+# frame of the stack. A reviewer's reached exec by a name built at run time, then this
+# module's globals through the frames, and swapped the fingerprinting of checked calls.
+REACHED: list[str] = []
+
+
 def bench_learner(args, device, dtype, key: bytes = b"") -> list[dict]:
     _refuse_reference_reads()
+    reach = Reach(REACHED, str(args.file.resolve()))
+    reach.armed = True  # to the end: the learner's code runs in every timed call
     # Drawn from the system, not from --seed: which call of a phase is checked,
     # and where, must not be something the learner's file can work out.
     rng = random.Random(int.from_bytes(os.urandom(8), "little"))
     marks = Marks(args.clock_fd, key)
     learner_file = args.file.resolve()
-    with contextlib.redirect_stdout(io.StringIO()):
-        mod = load_module(learner_file, "drillpe_learner")
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            mod = load_module(learner_file, "drillpe_learner")
+    except Exception as exc:  # it imported in grading; here it may meet reach's refusals
+        raise LoadFailed("importing your file raised:\n" +
+                         "\n".join(exception_lines(exc, learner_file))) from None
     results = []
     for target in targets(args.exercise):
         size = size_for(target, device.type, args.quick)
@@ -817,13 +834,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         results = bench_learner(args, device, DTYPES[args.dtype], key) \
             if args.role == "learner" else bench_reference(args, device, DTYPES[args.dtype])
+    except LoadFailed as exc:
+        print(exc, file=sys.stderr)
+        return 1
     except Exception:
-        # An import failure of a file that just passed grading, or a bug here:
-        # the parent shows this text.
+        # a bug here: the parent shows this text
         traceback.print_exc()
         return 1
     payload = {"role": args.role, **_device_facts(device), "dtype": args.dtype,
-               "targets": results, "clocks_replaced": replaced_clocks()}
+               "targets": results, "clocks_replaced": replaced_clocks(),
+               "reached": REACHED[:10]}
     text = json.dumps(payload, indent=1, default=str).encode()
     if key:
         text += b"\n" + _report_tag(key, text)

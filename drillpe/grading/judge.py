@@ -386,9 +386,12 @@ def rules_check(static: StaticReport, runtime: dict | None, exercise: catalog.Ex
     for module in _list(runtime.get("imported")):
         if module in exercise.banned_modules:
             add("rules.banned_api", f"imported {module}")
-    tampered = [t[:100] for t in _list(runtime.get("tampered")) if type(t) is str]
-    if tampered:
-        add("rules.tampering", "replaced " + ", ".join(tampered[:6]))
+    tampered = [t[:140] for t in _list(runtime.get("tampered")) if type(t) is str]
+    replaced = [t for t in tampered if " " not in t]  # names of what was swapped
+    if replaced:
+        add("rules.tampering", "replaced " + ", ".join(replaced[:6]))
+    for sentence in [t for t in tampered if " " in t][:6]:  # what the guards refused
+        add("rules.tampering", sentence)
     return CheckResult(
         id="rules.allowed", title="Follows the exercise's rules", level="core",
         status="fail" if parts else "pass",

@@ -42,6 +42,7 @@ from drillpe.grading.common import (
     load_grader,
 )
 from drillpe.grading.loading import load_module
+from drillpe.grading.reach import Reach
 
 LEARNER_MODULE = "drillpe_learner"
 CPU = torch.device("cpu")
@@ -132,11 +133,23 @@ class Guards:
         # Only the references (model answers, oracles, bench references) are secret; in the
         # sandbox they are not even there.
         self.protected = [str(p.resolve()) for p in bundle.secret_dirs()]
-        self.armed = False
+        self._armed = False
         self.confine = confine
+        # without the sandbox, also no code from text and no frames (drillpe.grading.reach)
+        self.reach = Reach(self.tampering, self.learner_file) if confine else None
         sys.addaudithook(self._audit)
         for name in banned:
             self._wrap(name)
+
+    @property
+    def armed(self) -> bool:
+        return self._armed
+
+    @armed.setter
+    def armed(self, value: bool) -> None:
+        self._armed = value
+        if self.reach is not None:
+            self.reach.armed = value
 
     def _learner_line(self) -> int | None:
         for frame in reversed(traceback.extract_stack()):
@@ -145,7 +158,7 @@ class Guards:
         return None
 
     def _audit(self, event: str, args: tuple) -> None:
-        if not self.armed:
+        if not self._armed:
             return
         if self.confine and (event in CONFINED_EVENTS or (
                 event == "open" and len(args) >= 3 and _writes(args[1], args[2]))):

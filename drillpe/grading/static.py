@@ -71,10 +71,16 @@ REFUSED_UNDER = {
     "typing": {"get_type_hints", "ForwardRef", "evaluate_forward_ref"},
     # classes built from a dict of methods (names the text does not show as `def`)
     "abc": {"ABCMeta"},
-    "dataclasses": {"make_dataclass"},
+    # fields() hands out Field objects whose names can be changed before astuple, asdict
+    # or replace read or set attributes by them (a reviewer's renamed one __builtins__)
+    "dataclasses": {"make_dataclass", "fields", "astuple", "asdict", "replace"},
     # they read any file's lines (through linecache)
     "warnings": {"formatwarning", "showwarning", "warn_explicit"},
-    "functools": {"singledispatch", "singledispatchmethod"},  # register() evaluates them
+    "functools": {"singledispatch", "singledispatchmethod",  # register() evaluates them
+                  # they get and set attributes by the names they are given (a reviewer's
+                  # got __builtins__ by a name built at run time, and exec from it)
+                  "update_wrapper", "wraps", "WRAPPER_ASSIGNMENTS", "WRAPPER_UPDATES"},
+    "copy": {"replace"},  # setattr by the keywords' names (Python 3.13)
     "typing_extensions": {"get_type_hints", "ForwardRef", "evaluate_forward_ref",
                           "get_annotations"},
     # the stream's raw file: its type is io.FileIO, which opens any path (a reviewer's
@@ -131,6 +137,9 @@ REFUSED_DEFINITIONS = frozenset({
     "__reduce__", "__reduce_ex__", "__init_subclass__", "__set_name__", "__class_getitem__",
     "__instancecheck__", "__subclasscheck__", "__setstate__", "__fspath__",
     "__subclasshook__", "__match_args__", "__missing__", "__prepare__",
+    # they receive every attribute name set on the object (a reviewer's collected what
+    # functools.update_wrapper copied, __builtins__ among it)
+    "__setattr__", "__delattr__",
 })
 # Builtins that build code from strings, reach namespaces or files.
 REFUSED_BUILTINS = frozenset({

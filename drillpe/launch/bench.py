@@ -265,10 +265,15 @@ def split_pairs(entry: dict[str, Any], marks: list[tuple[int, int]] | None,
 
 def refusals(target: TargetBench, mine: dict[str, Any], ref: dict[str, Any],
              replaced: list[str], marks_problem: str | None,
-             threads: tuple[Any, Any] = (None, None)) -> list[str]:
+             threads: tuple[Any, Any] = (None, None), reached: list[str] = ()) -> list[str]:
     """Why the learner's timing cannot be believed, in words; [] when it can.
-    ``threads``: the thread counts the two processes ended with (learner's, ours)."""
+    ``threads``: the thread counts the two processes ended with (learner's, ours);
+    ``reached``: what drillpe.grading.reach refused the learner's code there."""
     why = []
+    if reached:
+        why.append(f"bench.tampering: your code {textsafety.neutralise(reached[0])[:160]}, "
+                   "which drillpe refused: with it, code can reach the timing code beside "
+                   "it. Write the function plainly.")
     if marks_problem:
         why.append(f"bench.timing_channel: {marks_problem}.")
     if threads[0] != threads[1]:
@@ -559,7 +564,7 @@ def _valid_timing(run: Any) -> bool:
 
 def assemble(mine: dict[str, Any], ref: dict[str, Any], learner_marks: list | None,
              reference_marks: list | None, replaced: list[str], device: str,
-             threads: tuple[Any, Any] = (None, None)) -> TargetBench:
+             threads: tuple[Any, Any] = (None, None), reached: list[str] = ()) -> TargetBench:
     """One target's result from the two children's reports and our marks."""
     trace = dict(mine.get("trace") or {}, has_data_inputs=mine.get("has_data_inputs", True))
     target = TargetBench(
@@ -589,7 +594,7 @@ def assemble(mine: dict[str, Any], ref: dict[str, Any], learner_marks: list | No
                 # the scale from the reference's process: the learner's is untrusted
                 target.learner_copy = summarise(mine["copy"], pairs["copy"],
                                                 float(ref.get("copy_scale", 1.0)))
-        target.refused = refusals(target, mine, ref, replaced, problem, threads)
+        target.refused = refusals(target, mine, ref, replaced, problem, threads, reached)
         if not target.refused:
             target.causes = explain(target, device)
     return target
@@ -613,6 +618,7 @@ def measure(exercise_id: str, file: Path, options: BenchOptions, display: str | 
                    if isinstance(t, dict)}
         reference, reference_marks = _run_reference(exercise_id, options, tmpdir, samples)
     replaced = [str(n) for n in learner.get("clocks_replaced") or []][:8]
+    reached = [str(n) for n in learner.get("reached") or []][:8]
     device = reference.get("device", options.device)
     targets = []
     for ref in reference["targets"]:
@@ -621,7 +627,7 @@ def measure(exercise_id: str, file: Path, options: BenchOptions, display: str | 
         if mine is None:
             mine = {"error": "the bench process of your code did not report this call"}
         targets.append(assemble(mine, ref, learner_marks, reference_marks, replaced, device,
-                                (learner.get("threads"), reference.get("threads"))))
+                                (learner.get("threads"), reference.get("threads")), reached))
     machine = {k: reference.get(k) for k in ("device", "device_name", "torch", "threads")}
     return BenchReport(exercise=exercise_id, file=display or str(file), options=options,
                        machine=machine, targets=targets, score=score)

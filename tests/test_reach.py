@@ -1,0 +1,116 @@
+"""drillpe.grading.reach: where learner code runs with nothing around it (the guard
+level, the bench's timing process), text made into code and frames of the stack are
+refused, whoever's route leads there; what Python, traceback and the dataclass
+decorator do with them themselves still works.
+
+One child process runs every attempt: the refusals are an audit hook, which cannot
+be removed from the process that installs it."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REACH = Path(__file__).resolve().parent.parent / "drillpe" / "grading" / "reach.py"
+
+# name -> code run with the hook armed
+REFUSED = {
+    "exec": "exec('x = 1')",
+    "eval": "eval('1 + 1')",
+    "compile": "compile('x = 1', 'f.py', 'exec')",
+    "exec_in_a_thread": "t = threading.Thread(target=exec, args=('x = 1',)); t.start(); "
+                        "t.join(); assert reach.refused",
+    "getframe": "sys._getframe()",
+    "inspect_currentframe": "inspect.currentframe()",
+    "inspect_stack": "inspect.stack()",
+    "walk_stack": "next(traceback.walk_stack(None))",
+    "walk_tb_by_hand": "next(traceback.walk_tb(caught().__traceback__))",
+    "tb_frame": "caught().__traceback__.tb_frame",
+    "gi_frame": "(lambda: (yield))().gi_frame",
+    "logging_currentframe": "logging.currentframe()",
+    "source_to_code": "importlib._bootstrap_external.SourceLoader.source_to_code("
+                      "None, b'x = 1', 'f.py')",
+    "forward_ref": "typing.get_type_hints(annotated)",
+    # field names go into the source the dataclass decorator compiles
+    "dataclass_odd_field": "dataclasses.dataclass(type('C', (), {'__annotations__': "
+                           "{'x=1): pass\\nimport os#': int}}))",
+    # the function that compiles them, called directly (Python 3.13 has none by that name)
+    "create_fn_direct": "getattr(dataclasses, '_create_fn', lambda *a: exec('x = 1'))"
+                        "('f', [], ['return 1'])",
+}
+ALLOWED = {
+    "format_exception": "traceback.format_exception(caught())",
+    "extract_stack": "traceback.extract_stack()",
+    "print_stack": "traceback.print_stack(file=io.StringIO())",
+    "namedtuple": "collections.namedtuple('P', 'x y')(1, 2)",
+    "dataclass": "dataclasses.dataclass(type('D', (), {'__annotations__': {'x': int}}))",
+    "logging": "logging.getLogger('t').warning('w')",
+    "warnings": "warnings.warn('w')",
+    "ast_parse": "ast.parse('x = 1')",
+    "import_a_file": "import colorsys",
+}
+
+CHILD = """
+import ast, collections, dataclasses, importlib._bootstrap_external, importlib.util, inspect
+import io, json, logging, sys, threading, traceback, typing, warnings
+logging.basicConfig(stream=io.StringIO())
+warnings.simplefilter("ignore")
+spec = importlib.util.spec_from_file_location("reach", sys.argv[1])
+mod = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(mod)
+
+def caught():
+    try:
+        1 / 0
+    except ZeroDivisionError as exc:
+        return exc
+
+def annotated(x: "int"):
+    pass
+
+reach = mod.Reach(learner_file="<string>")
+reach.armed = True
+out = {}
+for name in json.loads(sys.argv[2]):
+    before = len(reach.refused)
+    try:
+        exec(COMPILED[name], globals())
+        out[name] = "ran" if len(reach.refused) == before else "refused"
+    except PermissionError as exc:
+        out[name] = "refused" if "drillpe" in str(exc) else f"PermissionError {exc}"
+    except Exception as exc:
+        out[name] = f"{type(exc).__name__}: {exc}"
+reach.armed = False
+print(json.dumps({"out": out, "refused": reach.refused}))
+"""
+
+
+@pytest.fixture(scope="module")
+def attempts():
+    every = {**REFUSED, **ALLOWED}
+    # each attempt is compiled before the hook is armed: compile itself is refused after
+    child = CHILD.replace("reach = mod.Reach(", "COMPILED = {n: compile(c, n, 'exec') for n, c "
+                          "in json.loads(sys.argv[2]).items()}\nreach = mod.Reach(")
+    res = subprocess.run([sys.executable, "-c", child, str(REACH), json.dumps(every)],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout.splitlines()[-1])
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_text_made_code_and_frames_are_refused(attempts, name):
+    assert attempts["out"][name] == "refused", attempts["out"][name]
+
+
+@pytest.mark.parametrize("name", sorted(ALLOWED))
+def test_what_python_does_with_them_itself_still_works(attempts, name):
+    assert attempts["out"][name] == "ran", attempts["out"][name]
+
+
+def test_each_refusal_is_recorded_with_where_it_happened(attempts):
+    said = attempts["refused"]
+    assert any(s.startswith("built code from text at run time, at ") for s in said)
+    assert any(s.startswith("took a frame of the running program (sys._getframe)") for s in said)
+    assert any("tb_frame" in s for s in said)
