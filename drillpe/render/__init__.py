@@ -480,6 +480,10 @@ def hint_panel(exercise: catalog.Exercise, level: int, ladder: catalog.HintLadde
     title = catalog.ui("hint_title", id=exercise.id, level=level, total=total)
     if part:
         title += catalog.ui("hint_about", part=ladder.name or part)
+    else:  # a newcomer could not tell which ladder a plain hint was on
+        parts = [other.part for other in catalog.hint_ladders(exercise.id)[1:]]
+        if parts:
+            title += catalog.ui("hint_general", parts=", ".join(parts))
     return Panel(hint_body(hints[level - 1]), title=title, title_align="left", subtitle=more,
                  subtitle_align="right", box=box.ROUNDED)
 

@@ -72,7 +72,7 @@ def bench(report, *, quiet: bool = False) -> None:
                              f" · torch {machine.get('torch')}")
         if report.options.quick:
             head.append(" · --quick: small inputs, not a measurement", style="yellow")
-        out.print(head, soft_wrap=True)
+        out.print(head)  # wrapped at the terminal's width, between words
         if target.error:
             out.print(Text("Your code failed at the bench sizes:", style="bold red"))
             out.print(Text("\n".join("  " + line for line in target.error.splitlines()),
@@ -102,13 +102,13 @@ def bench(report, *, quiet: bool = False) -> None:
             _row(table, Text("copy (yours)", style="dim"), target.learner_copy, target)
         _row(table, Text("copy (prod.)", style="dim"), target.copy, target)
         out.print(table)
-        out.print(_verdict(target), soft_wrap=True)
+        out.print(_verdict(target))
         busy = _busy(target)
         if busy:
-            out.print(Text(busy, style="yellow"), soft_wrap=True)
+            out.print(Text(busy, style="yellow"))
         if target.compile_error:
             out.print(Text(f"torch.compile is not available here: {target.compile_error}",
-                           style="yellow"), soft_wrap=True)
+                           style="yellow"))
         if not quiet:
             gap = _gap(target)
             if gap or target.causes:
