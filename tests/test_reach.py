@@ -32,11 +32,18 @@ REFUSED = {
     "logging_currentframe": "logging.currentframe()",
     "source_to_code": "importlib._bootstrap_external.SourceLoader.source_to_code("
                       "None, b'x = 1', 'f.py')",
-    "forward_ref": "typing.get_type_hints(annotated)",
+    # the import chain, with a loader whose get_data hands it other text than the file's
+    "loader_with_other_text": "L = type('L', (importlib._bootstrap_external.SourceFileLoader,),"
+                              " {'get_data': lambda self, p: b'x = 1'})('m', colorsys_file);"
+                              " L.get_code('m')",
     # field names go into the source the dataclass decorator compiles
     "dataclass_odd_field": "dataclasses.dataclass(type('C', (), {'__annotations__': "
                            "{'x=1): pass\\nimport os#': int}}))",
     # the function that compiles them, called directly (Python 3.13 has none by that name)
+    # fields named at run time after dunders (a reviewer's metaclass did): its generated
+    # __eq__ read __globals__ and __closure__ off any object
+    "dataclass_dunder_field": "dataclasses.dataclass(type('C', (), {'__annotations__': "
+                              "{'__globals__': object}}))",
     "create_fn_direct": "getattr(dataclasses, '_create_fn', lambda *a: exec('x = 1'))"
                         "('f', [], ['return 1'])",
 }
@@ -49,7 +56,12 @@ ALLOWED = {
     "logging": "logging.getLogger('t').warning('w')",
     "warnings": "warnings.warn('w')",
     "ast_parse": "ast.parse('x = 1')",
-    "import_a_file": "import colorsys",
+    "import_a_file": "import reach_probe_module; assert reach_probe_module.X == 1",
+    # library code taking a frame for itself (torch's and typing's look up their caller)
+    "library_takes_a_frame": "import reach_probe_module; assert reach_probe_module.line() > 0",
+    # a string annotation compiled and evaluated: the rules check allows only names,
+    # dotted names and subscripts in the learner's (torch's own import and use them)
+    "forward_ref": "typing.get_type_hints(annotated)",
 }
 
 CHILD = """
@@ -67,11 +79,19 @@ def caught():
     except ZeroDivisionError as exc:
         return exc
 
+import colorsys, os, tempfile
+colorsys_file = colorsys.__file__
+sys.dont_write_bytecode = True  # so that the import compiles the file's text
+probe_dir = tempfile.mkdtemp()
+with open(os.path.join(probe_dir, "reach_probe_module.py"), "w") as f:
+    f.write("import sys\\nX = 1\\ndef line():\\n    return sys._getframe(0).f_lineno\\n")
+sys.path.insert(0, probe_dir)
+
 def annotated(x: "int"):
     pass
 
-reach = mod.Reach(learner_file="<string>")
-reach.armed = True
+reach = mod.Reach(learner_file="learner.py")
+reach.arm()
 out = {}
 for name in json.loads(sys.argv[2]):
     before = len(reach.refused)
@@ -82,7 +102,6 @@ for name in json.loads(sys.argv[2]):
         out[name] = "refused" if "drillpe" in str(exc) else f"PermissionError {exc}"
     except Exception as exc:
         out[name] = f"{type(exc).__name__}: {exc}"
-reach.armed = False
 print(json.dumps({"out": out, "refused": reach.refused}))
 """
 
@@ -91,8 +110,9 @@ print(json.dumps({"out": out, "refused": reach.refused}))
 def attempts():
     every = {**REFUSED, **ALLOWED}
     # each attempt is compiled before the hook is armed: compile itself is refused after
-    child = CHILD.replace("reach = mod.Reach(", "COMPILED = {n: compile(c, n, 'exec') for n, c "
-                          "in json.loads(sys.argv[2]).items()}\nreach = mod.Reach(")
+    # (under the learner's file name: whose code asks decides)
+    child = CHILD.replace("reach = mod.Reach(", "COMPILED = {n: compile(c, 'learner.py', 'exec') "
+                          "for n, c in json.loads(sys.argv[2]).items()}\nreach = mod.Reach(")
     res = subprocess.run([sys.executable, "-c", child, str(REACH), json.dumps(every)],
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr

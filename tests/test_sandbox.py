@@ -1100,7 +1100,7 @@ import json, os, signal, subprocess, sys
 from pathlib import Path
 from drillpe.grading.learner import Guards
 guards = Guards(Path(sys.argv[1]), (), confine=sys.argv[2] == "1")
-guards.armed = True
+guards.arm()
 tried = {}
 def attempt(name, fn):
     try:
@@ -1122,7 +1122,6 @@ attempt("putenv", lambda: os.environ.update(PATH="/nowhere"))
 attempt("gc", lambda: __import__("gc").get_objects())
 attempt("code", lambda: attempt.__code__.replace(co_name="x"))
 attempt("read", lambda: open(sys.argv[1]).read())
-guards.armed = False
 print(json.dumps({"tried": tried, "tampering": guards.tampering}))
 """
 

@@ -68,6 +68,11 @@ def codes(source: str, banned=SDPA) -> set[str]:
     ("from dataclasses import astuple, asdict, replace", {"rules.tampering"}),
     ("class Box:\n    def __setattr__(self, k, v):\n        store[k] = v", {"rules.tampering"}),
     ("class Box:\n    def __delattr__(self, k):\n        pass", {"rules.tampering"}),
+    # a metaclass adds to the class body under names made at run time (a reviewer's
+    # dataclass fields __globals__ and __closure__)
+    ("class M(type):\n    pass", {"rules.tampering"}),
+    ("class H(metaclass=M):\n    pass", {"rules.tampering"}),
+    ("import enum\nclass E(enum.EnumMeta):\n    pass", {"rules.tampering"}),
     # banned attention, however it is spelt
     ("import torch.nn.functional as F\nF.scaled_dot_product_attention(q, k, v)", {"rules.banned_api"}),
     ("from torch.nn.functional import scaled_dot_product_attention as s\ns(q, k, v)",

@@ -627,7 +627,7 @@ REACHED: list[str] = []
 def bench_learner(args, device, dtype, key: bytes = b"") -> list[dict]:
     _refuse_reference_reads()
     reach = Reach(REACHED, str(args.file.resolve()))
-    reach.armed = True  # to the end: the learner's code runs in every timed call
+    reach.arm()  # to the end: the learner's code runs in every timed call
     # Drawn from the system, not from --seed: which call of a phase is checked,
     # and where, must not be something the learner's file can work out.
     rng = random.Random(int.from_bytes(os.urandom(8), "little"))

@@ -80,15 +80,6 @@ def changed_since(before: dict[str, Any]) -> list[str]:
     return [name for name, obj in before.items() if after[name] is not obj]
 
 
-def _elsewhere(path: str) -> bool:
-    """Another process's /proc entry (its fds, its memory) or a terminal."""
-    if path.startswith(("/dev/tty", "/dev/pts", "/dev/console")):
-        return True
-    parts = path.split("/")
-    return len(parts) > 2 and parts[1] == "proc" and parts[2].isdigit() and \
-        int(parts[2]) != os.getpid()
-
-
 # What the learner's code may not do at all where no sandbox contains it (under the
 # guard it runs as you): start or signal processes, open sockets, write, create,
 # remove or rename files, change the environment. Reviewers' files that passed the
@@ -110,12 +101,51 @@ CONFINED_EVENTS = frozenset({
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
-def _writes(mode, flags) -> bool:
-    """Whether an ``open`` audit event opens for writing (builtins.open and
-    io.FileIO give a mode, os.open only flags)."""
-    if isinstance(mode, str) and any(c in mode for c in "wax+"):
-        return True
-    return isinstance(flags, int) and bool(flags & WRITE_FLAGS)
+def _guard_hook(protected: list[str], confine: bool, tampering: list[str],
+                reference_access: list[str]):
+    """Guards' audit hook. What it uses is bound here, when it is armed: the module's
+    globals (and os.getpid) could be replaced by code that reaches them."""
+    protected_paths, confined, write_flags = tuple(protected), CONFINED_EVENTS, WRITE_FLAGS
+    own_pid, fsdecode, realpath = os.getpid(), os.fsdecode, os.path.realpath
+    PermissionError_ = PermissionError
+
+    def writes(mode, flags) -> bool:
+        """Whether an ``open`` event opens for writing (builtins.open and io.FileIO
+        give a mode, os.open only flags)."""
+        if type(mode) is str and any(c in mode for c in "wax+"):
+            return True
+        return type(flags) is int and bool(flags & write_flags)
+
+    def elsewhere(path: str) -> bool:
+        """Another process's /proc entry (its fds, its memory) or a terminal."""
+        if path.startswith(("/dev/tty", "/dev/pts", "/dev/console")):
+            return True
+        parts = path.split("/")
+        return len(parts) > 2 and parts[1] == "proc" and parts[2].isdigit() and \
+            int(parts[2]) != own_pid
+
+    def hook(event: str, args: tuple) -> None:
+        if confine and (event in confined or (
+                event == "open" and len(args) >= 3 and writes(args[1], args[2]))):
+            what = f"{event} {args[0]!r}"[:100] if args else event
+            tampering.append(f"did what only the sandbox could contain: {what}")
+            raise PermissionError_(f"drillpe: learner code may not do this here ({event}): "
+                                   "it runs as you, without the sandbox")
+        if event != "open":
+            return
+        target = args[0]
+        if isinstance(target, (str, bytes)) or hasattr(target, "__fspath__"):
+            path = realpath(fsdecode(target))
+            if any(path.startswith(p) for p in protected_paths):
+                reference_access.append(path[:300])
+                raise PermissionError_("drillpe: learner code may not read the reference "
+                                       "solutions")
+            if elsewhere(path):
+                tampering.append(f"opened {path[:100]}")
+                raise PermissionError_("drillpe: learner code may not open other processes' "
+                                       "files or the terminal")
+
+    return hook
 
 
 class Guards:
@@ -137,48 +167,26 @@ class Guards:
         self.confine = confine
         # without the sandbox, also no code from text and no frames (drillpe.grading.reach)
         self.reach = Reach(self.tampering, self.learner_file) if confine else None
-        sys.addaudithook(self._audit)
         for name in banned:
             self._wrap(name)
 
-    @property
-    def armed(self) -> bool:
-        return self._armed
-
-    @armed.setter
-    def armed(self, value: bool) -> None:
-        self._armed = value
+    def arm(self) -> None:
+        """The audit hooks, from now to the end of the process. They have no off
+        switch: a reviewer's code found this object through a wrapped function's
+        closure and cleared the flag the hook used to read."""
+        if self._armed:
+            return
+        self._armed = True
+        sys.addaudithook(_guard_hook(self.protected, self.confine, self.tampering,
+                                     self.reference_access))
         if self.reach is not None:
-            self.reach.armed = value
+            self.reach.arm()
 
     def _learner_line(self) -> int | None:
         for frame in reversed(traceback.extract_stack()):
             if frame.filename == self.learner_file:
                 return frame.lineno
         return None
-
-    def _audit(self, event: str, args: tuple) -> None:
-        if not self._armed:
-            return
-        if self.confine and (event in CONFINED_EVENTS or (
-                event == "open" and len(args) >= 3 and _writes(args[1], args[2]))):
-            what = f"{event} {args[0]!r}"[:100] if args else event
-            self.tampering.append(f"did what only the sandbox could contain: {what}")
-            raise PermissionError(f"drillpe: learner code may not do this here ({event}): "
-                                  "it runs as you, without the sandbox")
-        if event != "open":
-            return
-        target = args[0]
-        if isinstance(target, (str, bytes)) or hasattr(target, "__fspath__"):
-            raw = os.fsdecode(target) if not isinstance(target, str) else target
-            path = str(Path(raw).resolve())
-            if any(path.startswith(p) for p in self.protected):
-                self.reference_access.append(path[:300])
-                raise PermissionError("drillpe: learner code may not read the reference solutions")
-            if _elsewhere(path):
-                self.tampering.append(f"opened {path[:100]}")
-                raise PermissionError("drillpe: learner code may not open other processes' "
-                                      "files or the terminal")
 
     def _wrap(self, dotted: str) -> None:
         owner_name, _, attr = dotted.rpartition(".")
@@ -359,7 +367,7 @@ def run(args: argparse.Namespace, grader=None) -> int:
         channel.send("load", {"status": "refused", "finding": refused})
         _send_end(channel, guards, watched, modules_before)
         return 0
-    guards.armed = True
+    guards.arm()
     try:
         mod = load_module(learner_file, LEARNER_MODULE)
     except BaseException as exc:  # the learner's import failed: report, do not crash
@@ -453,7 +461,8 @@ def device_alive(device: torch.device) -> bool:
 
 def _send_end(channel: Channel, guards: Guards, watched: dict, modules_before: set,
               lost: list[int] | None = None) -> None:
-    guards.armed = False
+    # The guards stay armed until the process ends: a thread of the learner's that
+    # outlives its calls could otherwise notice them gone and act in that moment.
     imported = sorted(set(sys.modules) - modules_before)
     runtime = {
         "banned_calls": guards.banned_calls[:50],

@@ -1,21 +1,26 @@
 """Run-time refusals for a process where learner code runs beside drillpe's own
-with nothing around it: no code built from text, no frame taken from the stack.
+with nothing around it: no code built from text, and no frame of the stack taken
+by the learner's code.
 
 Why these two. The rules check reads the learner's text, and every round of
 review found another way to read an attribute by a name built at run time
-(``functools.update_wrapper`` given a tuple of names, a dataclass field renamed
-before ``astuple``), and through it the builtins' ``exec``. With ``exec`` the
-code walked the frames to drillpe's guards and switched them off, or, in the
-bench, to the timing code's globals. Every such chain needs text made into code
-or a frame of the stack, whatever its first step; these refusals take both away.
+(``functools.update_wrapper`` given a tuple of names, a dataclass whose fields a
+metaclass named at run time), and through it the builtins' ``exec``. With
+``exec`` the code walked the frames to drillpe's guards and switched them off,
+or, in the bench, to the timing code's globals. These refusals take both steps
+away, whatever the route to them; and the hooks, once armed, have no off switch.
 
 What stays allowed is decided by the code objects of the frames that ask, which
-the asking code cannot choose: an import compiling a file (the importlib chain),
-``ast.parse`` (a tree, not code: tracebacks' carets use it), ``namedtuple`` and
-the dataclass decorator (they build their source from names they check to be
-identifiers; we check the dataclass's again), and readers that use a frame and
-never hand it back (traceback's summaries, typing's, enum's and logging's
-lookups of the caller's module and line).
+the asking code cannot choose. Text: an import compiling a file (the importlib
+chain, and the text must be the file's), a library module's code while it is
+imported, ``ast.parse`` (a tree, not code:
+tracebacks' carets use it), ``namedtuple``, a string annotation's ``ForwardRef``,
+and the dataclass decorator (its field names must be plain identifiers).
+Frames: library code may take them for itself (torch and typing look up their
+caller's module), except the functions that hand frames to their callers
+(``inspect.currentframe``, ``traceback.walk_stack``, ...), which only traceback's
+summaries and logging's caller lookup may use. The learner's own code, and code
+made from text, may take none.
 """
 
 from __future__ import annotations
@@ -26,13 +31,14 @@ import dataclasses
 import enum
 import importlib._bootstrap as bootstrap
 import importlib._bootstrap_external as bootstrap_external
+import inspect
 import logging
 import sys
 import threading
 import traceback
 import typing
 import warnings
-from types import CodeType, FrameType
+from types import CodeType
 from typing import Any
 
 FRAME_ATTRIBUTES = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame"})
@@ -72,11 +78,17 @@ _EXTENDED = _inner(_EXTRACT, "extended_frame_gen")
 COMPILE_CHAINS = _chains(
     (_code(ast, "parse"),),
     (_code(collections, "namedtuple"),),
+    # a string annotation compiled to be evaluated later (a class of torch's that
+    # print(tensor) imports has one); evaluating it is refused by the rules check
+    (_code(typing.ForwardRef, "__init__"),),
+    # a thread's uncaught exception, printed by C code that parses the line for its carets
+    (_inner(_code(threading, "_make_invoke_excepthook"), "invoke_excepthook"),),
+)
+# An import compiling a module's file (its text is checked against the file too).
+IMPORT_CHAINS = _chains(
     (_code(bootstrap, "_call_with_frames_removed"),
      _code(bootstrap_external.SourceLoader, "source_to_code"),
      _code(bootstrap_external.SourceLoader, "get_code")),
-    # a thread's uncaught exception, printed by C code that parses the line for its carets
-    (_inner(_code(threading, "_make_invoke_excepthook"), "invoke_excepthook"),),
 )
 # Who may take a frame: readers that keep it to themselves.
 FRAME_CHAINS = _chains(
@@ -96,80 +108,152 @@ FRAME_CHAINS = _chains(
     (_code(traceback, "walk_stack"), _EXTENDED, _FROM_EXTENDED),
     (_code(traceback, "walk_stack"), _EXTRACT),
 )
-_DATACLASS_FILE = dataclasses.__file__
-_PROCESS_CLASS = _code(dataclasses, "_process_class")
-
-
-def _matches(frame: FrameType | None, chains: list[tuple[CodeType, ...]]) -> bool:
-    for chain in chains:
-        at = frame
-        for code in chain:
-            if at is None or at.f_code is not code:
-                break
-            at = at.f_back
-        else:
-            return True
-    return False
-
-
-def _dataclass_being_built(frame: FrameType | None) -> bool:
-    """``frame`` is the dataclass decorator's own code, building a class whose
-    every field name is an identifier (the names go into the source it compiles)."""
-    if frame is None or frame.f_code.co_filename != _DATACLASS_FILE:
-        return False
-    at = frame
-    for _ in range(8):
-        if at is None:
-            return False
-        if at.f_code is _PROCESS_CLASS:
-            fields = at.f_locals.get("fields")
-            if not isinstance(fields, dict):
-                return False
-            names = [*fields, *(getattr(f, "name", None) for f in fields.values())]
-            return all(type(n) is str and n.isidentifier() for n in names)
-        at = at.f_back
-    return False
+# The library functions that hand frames to whoever calls them: from these, only the
+# chains above; any other library code may take frames for itself (torch's and
+# typing's look up their caller's module and line).
+FRAME_GIVERS = frozenset(filter(None, (
+    _code(inspect, "currentframe"), _code(inspect, "stack"), _code(inspect, "trace"),
+    _code(inspect, "getouterframes"), _code(inspect, "getinnerframes"),
+    _code(traceback, "walk_stack"), _code(traceback, "walk_tb"),
+    _code(traceback, "_walk_tb_with_full_positions"), _code(logging, "currentframe"),
+)))
 
 
 class Reach:
-    """The refusals, as one audit hook. ``armed`` while learner code may run;
+    """The refusals, as one audit hook installed by ``arm`` (from then on, with no
+    off switch: a reviewer's code found the guards' object and set its flag).
     ``refused`` says what was refused, for the report (tampering)."""
 
     def __init__(self, refused: list[str] | None = None, learner_file: str = "") -> None:
-        self.armed = False
         self.learner_file = learner_file
         self.refused: list[str] = refused if refused is not None else []
-        self._inside: set[int] = set()  # threads in the hook (its own frame lookups)
-        sys.addaudithook(self._audit)
+        self._armed = False
 
-    def _audit(self, event: str, args: tuple) -> None:
-        if not self.armed or event not in EVENTS:
+    def arm(self) -> None:
+        if not self._armed:
+            self._armed = True
+            sys.addaudithook(_hook(self.refused, self.learner_file))
+
+
+def _hook(refused: list[str], learner_file: str):
+    """The audit hook. Everything it uses is bound here, when it is armed: module
+    globals could be replaced by code that reaches this module."""
+    getframe, get_ident, PermissionError_ = sys._getframe, threading.get_ident, PermissionError
+    events, frame_attributes = EVENTS, FRAME_ATTRIBUTES
+    compile_chains, import_chains, frame_chains = (tuple(COMPILE_CHAINS), tuple(IMPORT_CHAINS),
+                                                   tuple(FRAME_CHAINS))
+    givers, dataclass_file = FRAME_GIVERS, dataclasses.__file__
+    trampoline = _code(bootstrap, "_call_with_frames_removed")
+    exec_module = _code(bootstrap_external._LoaderBasics, "exec_module")
+    process_class = _code(dataclasses, "_process_class")
+    inside: set[int] = set()  # threads in the hook (its own frame lookups re-enter it)
+
+    def matches(frame, chains) -> bool:
+        for chain in chains:
+            at = frame
+            for code in chain:
+                if at is None or at.f_code is not code:
+                    break
+                at = at.f_back
+            else:
+                return True
+        return False
+
+    def a_files_text(args: tuple) -> bool:
+        """What the import chain compiles is the text of the file it names, not text
+        that a loader of the learner's own (its ``get_data`` overridden) handed it."""
+        source, filename = (*args, None, None)[:2]
+        if type(source) is str:
+            source = source.encode("utf-8")
+        if type(source) is not bytes or type(filename) is not str:
+            return False
+        try:
+            with open(filename, "rb") as file:
+                return file.read() == source
+        except OSError:
+            return False
+
+    def dataclass_being_built(frame) -> bool:
+        """``frame`` is the dataclass decorator's own code, building a class whose every
+        field name is a plain identifier: the names go into the source it compiles, and
+        its methods read and set attributes by them (a reviewer's metaclass gave one
+        fields named __globals__ and __closure__, and read them off any object)."""
+        if frame.f_code.co_filename != dataclass_file:
+            return False
+        at = frame
+        for _ in range(8):
+            if at is None:
+                return False
+            if at.f_code is process_class:
+                fields = at.f_locals.get("fields")
+                if type(fields) is not dict:
+                    return False
+                names = [*fields, *(getattr(f, "name", None) for f in fields.values())]
+                return all(type(n) is str and n.isidentifier() and not n.startswith("__")
+                           for n in names)
+            at = at.f_back
+        return False
+
+    def library(frame) -> bool:
+        """Code of a file on disk other than the learner's: not text made into code
+        ("<string>"), not the learner's."""
+        name = frame.f_code.co_filename
+        return name != learner_file and not name.startswith("<")
+
+    def frame_allowed(frame) -> bool:
+        """Library code may take frames for itself; a function that hands frames out
+        only to library code that called it (not a giver either), or to traceback's
+        summaries and logging's caller lookup."""
+        if matches(frame, frame_chains):
+            return True
+        if frame.f_code not in givers:
+            return library(frame)
+        caller = frame.f_back
+        return caller is not None and library(caller) and caller.f_code not in givers
+
+    def library_import(frame) -> bool:
+        """A library module's own code, run by an import: mpmath (which
+        torch.testing.assert_close imports) builds its arithmetic from text so."""
+        at = frame
+        while at is not None:
+            if at.f_code is trampoline:
+                return at.f_back is not None and at.f_back.f_code is exec_module
+            if not library(at):
+                return False
+            at = at.f_back
+        return False
+
+    def hook(event: str, args: tuple) -> None:
+        if event not in events:
             return
-        if event == "object.__getattr__" and (len(args) < 2 or args[1] not in FRAME_ATTRIBUTES):
+        if event == "object.__getattr__" and (len(args) < 2 or args[1] not in frame_attributes):
             return
-        me = threading.get_ident()
-        if me in self._inside:
+        me = get_ident()
+        if me in inside:
             return
-        self._inside.add(me)
+        inside.add(me)
         try:
             try:
-                asking = sys._getframe(1)
+                asking = getframe(1)
             except ValueError:  # no Python frame: the interpreter itself, no learner code
                 return
             if event == "compile":
-                allowed = _matches(asking, COMPILE_CHAINS) or _dataclass_being_built(asking)
+                allowed = matches(asking, compile_chains) or dataclass_being_built(asking) \
+                    or (matches(asking, import_chains) and a_files_text(args)) \
+                    or library_import(asking)
                 what = "built code from text at run time"
             else:
-                allowed = _matches(asking, FRAME_CHAINS)
-                what = f"took a frame of the running program ({event} {args[-1]!s:.20})" \
-                    if event != "sys._getframe" else \
-                    "took a frame of the running program (sys._getframe)"
+                allowed = frame_allowed(asking)
+                what = "took a frame of the running program (sys._getframe)" \
+                    if event == "sys._getframe" else \
+                    f"took a frame of the running program ({args[1]})"
             if allowed:
                 return
-            where = f"line {asking.f_lineno}" \
-                if asking.f_code.co_filename == self.learner_file else \
-                f"{asking.f_code.co_filename[-80:]}:{asking.f_lineno}"
-            self.refused.append(f"{what}, at {where}")
+            where = f"line {asking.f_lineno}" if asking.f_code.co_filename == learner_file \
+                else f"{asking.f_code.co_filename[-80:]}:{asking.f_lineno}"
+            refused.append(f"{what}, at {where}")
         finally:
-            self._inside.discard(me)
-        raise PermissionError(f"drillpe: learner code may not do this ({what})")
+            inside.discard(me)
+        raise PermissionError_(f"drillpe: learner code may not do this ({what})")
+
+    return hook

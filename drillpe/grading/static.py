@@ -532,6 +532,21 @@ class _Visitor:
             return self.string_names[node.id]
         return None
 
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        # A metaclass's __new__ gets the class body as a dict it can add to under names
+        # made at run time: a reviewer's added __annotations__ naming __globals__ and
+        # __closure__, and the dataclass made of it read them off any object.
+        for keyword in node.keywords:
+            if keyword.arg == "metaclass":
+                self.tamper(node, f"class {node.name}(metaclass=...): a metaclass builds "
+                                  "classes from names the text does not show")
+        for base in node.bases:
+            name = _dotted(base, self.aliases) or ""
+            if name.split(".")[-1] in ("type", "EnumMeta", "EnumType", "ABCMeta") or \
+                    name.endswith("Meta"):
+                self.tamper(node, f"class {node.name}({name}): a metaclass builds classes "
+                                  "from names the text does not show")
+
     def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         if node.name in REFUSED_DEFINITIONS:
             self.tamper(node, f"def {node.name}: runs code at moments the grader does not "
