@@ -247,6 +247,7 @@ EXPLOITS = {
     "rope_scaled_cache": "bench.stale_output",  # c·x's output from x's: inputs are rolled too
     "rope_sets_threads": "bench.threads_changed",
     "rope_reaches_exec": "bench.tampering",  # exec, then the timing code's frames
+    "rope_swaps_timing_code": "bench.tampering",  # a function of the timing code replaced
 }
 
 

@@ -32,6 +32,12 @@ REFUSED = {
     "logging_currentframe": "logging.currentframe()",
     "source_to_code": "importlib._bootstrap_external.SourceLoader.source_to_code("
                       "None, b'x = 1', 'f.py')",
+    # a string annotation evaluated: a reviewer's got any builtin by a name made at run time
+    "forward_ref_evaluated": "typing.get_type_hints(annotated)",
+    # the import chain, reading the model answer written into an in-memory file (a
+    # reviewer's): its text is that "file's", but no file on disk holds it
+    "memfd_loader": "fd = os.memfd_create('m'); os.write(fd, b'X = 2'); "
+                    "importlib.machinery.SourceFileLoader('m', f'/proc/self/fd/{fd}').get_code('m')",
     # the import chain, with a loader whose get_data hands it other text than the file's
     "loader_with_other_text": "L = type('L', (importlib._bootstrap_external.SourceFileLoader,),"
                               " {'get_data': lambda self, p: b'x = 1'})('m', colorsys_file);"
@@ -59,13 +65,13 @@ ALLOWED = {
     "import_a_file": "import reach_probe_module; assert reach_probe_module.X == 1",
     # library code taking a frame for itself (torch's and typing's look up their caller)
     "library_takes_a_frame": "import reach_probe_module; assert reach_probe_module.line() > 0",
-    # a string annotation compiled and evaluated: the rules check allows only names,
-    # dotted names and subscripts in the learner's (torch's own import and use them)
-    "forward_ref": "typing.get_type_hints(annotated)",
+    # a string annotation is compiled (torch's classes have them), never evaluated
+    "forward_ref_compiled": "typing.Optional['getattr']",
 }
 
 CHILD = """
-import ast, collections, dataclasses, importlib._bootstrap_external, importlib.util, inspect
+import ast, collections, dataclasses, importlib._bootstrap_external, importlib.machinery
+import importlib.util, inspect
 import io, json, logging, sys, threading, traceback, typing, warnings
 logging.basicConfig(stream=io.StringIO())
 warnings.simplefilter("ignore")

@@ -70,6 +70,8 @@ def codes(source: str, banned=SDPA) -> set[str]:
     ("class Box:\n    def __delattr__(self, k):\n        pass", {"rules.tampering"}),
     # a metaclass adds to the class body under names made at run time (a reviewer's
     # dataclass fields __globals__ and __closure__)
+    ("import typing\nr = typing.get_args(typing.Optional[n])[0]._evaluate(g, g, set())",
+     {"rules.tampering"}),
     ("class M(type):\n    pass", {"rules.tampering"}),
     ("class H(metaclass=M):\n    pass", {"rules.tampering"}),
     ("import enum\nclass E(enum.EnumMeta):\n    pass", {"rules.tampering"}),

@@ -618,15 +618,16 @@ class LoadFailed(Exception):
     """The learner's file did not import in the timing process (said without our frames)."""
 
 
-# What the learner's code tried and drillpe.grading.reach refused: text made code, a
-# frame of the stack. A reviewer's reached exec by a name built at run time, then this
-# module's globals through the frames, and swapped the fingerprinting of checked calls.
-REACHED: list[str] = []
-
-
-def bench_learner(args, device, dtype, key: bytes = b"") -> list[dict]:
+def bench_learner(args, device, dtype, key: bytes = b"", reached: list[str] | None = None
+                  ) -> list[dict]:
+    """``reached``: where what the learner's code tried and was refused goes (text made
+    code, frames, drillpe's timing code changed). A reviewer's reached exec by a name
+    built at run time, then this module's globals, and swapped how checked calls are
+    fingerprinted; the next replaced run_phases itself through sys.modules."""
+    reached = reached if reached is not None else []
+    swapped = _swapped  # bound before the learner's code could replace it
     _refuse_reference_reads()
-    reach = Reach(REACHED, str(args.file.resolve()))
+    reach = Reach(reached, str(args.file.resolve()))
     reach.arm()  # to the end: the learner's code runs in every timed call
     # Drawn from the system, not from --seed: which call of a phase is checked,
     # and where, must not be something the learner's file can work out.
@@ -639,6 +640,7 @@ def bench_learner(args, device, dtype, key: bytes = b"") -> list[dict]:
     except Exception as exc:  # it imported in grading; here it may meet reach's refusals
         raise LoadFailed("importing your file raised:\n" +
                          "\n".join(exception_lines(exc, learner_file))) from None
+    swapped(reached)
     results = []
     for target in targets(args.exercise):
         size = size_for(target, device.type, args.quick)
@@ -660,6 +662,7 @@ def bench_learner(args, device, dtype, key: bytes = b"") -> list[dict]:
         entry["marks"] = [first_mark, marks.count]
         entry["samples"] = samples
         results.append(entry)
+        swapped(reached)
     return results
 
 
@@ -799,6 +802,17 @@ def _device_facts(device: torch.device) -> dict[str, Any]:
     return facts
 
 
+# This module's functions and classes as loaded, before any learner code: the timing
+# code checks that its own names still stand for them (bench_learner).
+_OWN = {name: obj for name, obj in globals().items() if callable(obj)}
+
+
+def _swapped(reached: list[str], own: dict = _OWN, namespace: dict = globals()) -> None:
+    changed = sorted(name for name, obj in own.items() if namespace.get(name) is not obj)
+    if changed and not any(r.startswith("changed drillpe's timing code") for r in reached):
+        reached.append(f"changed drillpe's timing code ({', '.join(changed[:3])})")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="drillpe.grading.bench_child")
     parser.add_argument("--role", choices=("learner", "reference"), required=True)
@@ -818,6 +832,7 @@ def main(argv: list[str] | None = None) -> int:
     out.add_argument("--out", type=Path, help="where the reference's side writes its JSON")
     out.add_argument("--out-fd", type=int, help="the fd the learner's side writes its JSON to")
     args = parser.parse_args(argv)
+    reached: list[str] = []  # local: no learner code can reach it without the frames
     # Taken before any learner code is loaded, and removed from the environment it
     # could read (the audit hook refuses /proc's copy of it).
     key = bytes.fromhex(os.environ.pop(contract.BENCH_KEY_ENV, "") or "")
@@ -832,7 +847,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     try:
-        results = bench_learner(args, device, DTYPES[args.dtype], key) \
+        results = bench_learner(args, device, DTYPES[args.dtype], key, reached) \
             if args.role == "learner" else bench_reference(args, device, DTYPES[args.dtype])
     except LoadFailed as exc:
         print(exc, file=sys.stderr)
@@ -843,7 +858,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     payload = {"role": args.role, **_device_facts(device), "dtype": args.dtype,
                "targets": results, "clocks_replaced": replaced_clocks(),
-               "reached": REACHED[:10]}
+               "reached": reached[:10]}
     text = json.dumps(payload, indent=1, default=str).encode()
     if key:
         text += b"\n" + _report_tag(key, text)

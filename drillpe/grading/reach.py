@@ -15,7 +15,9 @@ the asking code cannot choose. Text: an import compiling a file (the importlib
 chain, and the text must be the file's), a library module's code while it is
 imported, ``ast.parse`` (a tree, not code:
 tracebacks' carets use it), ``namedtuple``, a string annotation's ``ForwardRef``,
-and the dataclass decorator (its field names must be plain identifiers).
+and the dataclass decorator (its field names must be plain identifiers). Code made
+from text runs only where it was made (namedtuple, the dataclass decorator, a
+library's import): a ForwardRef is never evaluated.
 Frames: library code may take them for itself (torch and typing look up their
 caller's module), except the functions that hand frames to their callers
 (``inspect.currentframe``, ``traceback.walk_stack``, ...), which only traceback's
@@ -33,18 +35,20 @@ import importlib._bootstrap as bootstrap
 import importlib._bootstrap_external as bootstrap_external
 import inspect
 import logging
+import os
 import sys
 import threading
 import traceback
 import typing
 import warnings
+from stat import S_ISREG
 from types import CodeType
 from typing import Any
 
 FRAME_ATTRIBUTES = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame"})
 # Python's own events for these: code from text, a frame of the stack, a frame
 # attribute read (tracebacks', generators', coroutines')
-EVENTS = frozenset({"compile", "sys._getframe", "object.__getattr__"})
+EVENTS = frozenset({"compile", "exec", "sys._getframe", "object.__getattr__"})
 
 
 def _code(owner: Any, *path: str) -> CodeType | None:
@@ -142,7 +146,9 @@ def _hook(refused: list[str], learner_file: str):
     events, frame_attributes = EVENTS, FRAME_ATTRIBUTES
     compile_chains, import_chains, frame_chains = (tuple(COMPILE_CHAINS), tuple(IMPORT_CHAINS),
                                                    tuple(FRAME_CHAINS))
+    text_runners = tuple(_chains((_code(collections, "namedtuple"),)))
     givers, dataclass_file = FRAME_GIVERS, dataclasses.__file__
+    realpath, stat, is_regular, code_type = os.path.realpath, os.stat, S_ISREG, CodeType
     trampoline = _code(bootstrap, "_call_with_frames_removed")
     exec_module = _code(bootstrap_external._LoaderBasics, "exec_module")
     process_class = _code(dataclasses, "_process_class")
@@ -168,7 +174,12 @@ def _hook(refused: list[str], learner_file: str):
         if type(source) is not bytes or type(filename) is not str:
             return False
         try:
-            with open(filename, "rb") as file:
+            # a file on disk: not an in-memory file or a pipe the learner's code wrote
+            # the model answer into and named by /proc/self/fd (a reviewer's memfd)
+            real = realpath(filename)
+            if real.startswith(("/proc/", "/dev/")) or not is_regular(stat(real).st_mode):
+                return False
+            with open(real, "rb") as file:
                 return file.read() == source
         except OSError:
             return False
@@ -242,6 +253,16 @@ def _hook(refused: list[str], learner_file: str):
                     or (matches(asking, import_chains) and a_files_text(args)) \
                     or library_import(asking)
                 what = "built code from text at run time"
+            elif event == "exec":
+                # code made from text is run only by what made it: a string annotation's
+                # ForwardRef is compiled freely and never evaluated (a reviewer's
+                # evaluated typing.Optional["getattr"]'s and had every builtin)
+                code = args[0] if args else None
+                name = code.co_filename if type(code) is code_type else "<"
+                allowed = not name.startswith("<") or name.startswith("<frozen ") or \
+                    matches(asking, text_runners) or dataclass_being_built(asking) or \
+                    library_import(asking)
+                what = "ran code made from text at run time"
             else:
                 allowed = frame_allowed(asking)
                 what = "took a frame of the running program (sys._getframe)" \
