@@ -45,6 +45,16 @@ REFUSED = {
     # field names go into the source the dataclass decorator compiles
     "dataclass_odd_field": "dataclasses.dataclass(type('C', (), {'__annotations__': "
                            "{'x=1): pass\\nimport os#': int}}))",
+    # a field the learner's file does not declare in a class body (a reviewer's class
+    # built by type() had from_file and _create_fn, read off the modules by __eq__)
+    "dataclass_undeclared_field": "dataclasses.dataclass(type('F', (), {'__annotations__': "
+                                  "{'from_file': object}}))",
+    # the compiling function called by a descriptor the decorator reads while it collects
+    # the fields (a reviewer's ran the model answer's text so)
+    "descriptor_in_the_decorator": "dataclasses.dataclass(type('E', (), {'__annotations__': "
+                                   "{'x': object}, 'x': Desc()}))",
+    # every object: a reviewer's found the bench's random draw this way and fixed it
+    "gc_get_objects": "import gc; gc.get_objects()",
     # the function that compiles them, called directly (Python 3.13 has none by that name)
     # fields named at run time after dunders (a reviewer's metaclass did): its generated
     # __eq__ read __globals__ and __closure__ off any object
@@ -58,6 +68,7 @@ ALLOWED = {
     "extract_stack": "traceback.extract_stack()",
     "print_stack": "traceback.print_stack(file=io.StringIO())",
     "namedtuple": "collections.namedtuple('P', 'x y')(1, 2)",
+    # fields the learner's file declares (x)
     "dataclass": "dataclasses.dataclass(type('D', (), {'__annotations__': {'x': int}}))",
     "logging": "logging.getLogger('t').warning('w')",
     "warnings": "warnings.warn('w')",
@@ -93,10 +104,16 @@ with open(os.path.join(probe_dir, "reach_probe_module.py"), "w") as f:
     f.write("import sys\\nX = 1\\ndef line():\\n    return sys._getframe(0).f_lineno\\n")
 sys.path.insert(0, probe_dir)
 
+class Desc:
+    def __get__(self, obj, owner):
+        make = getattr(dataclasses, "_create_fn", None)
+        return make("f", [], ["return 1"]) if make else exec("x = 1")
+
+
 def annotated(x: "int"):
     pass
 
-reach = mod.Reach(learner_file="learner.py")
+reach = mod.Reach(learner_file="learner.py", declared=frozenset({"x"}))
 reach.arm()
 out = {}
 for name in json.loads(sys.argv[2]):

@@ -72,6 +72,11 @@ def codes(source: str, banned=SDPA) -> set[str]:
     # dataclass fields __globals__ and __closure__)
     ("import typing\nr = typing.get_args(typing.Optional[n])[0]._evaluate(g, g, set())",
      {"rules.tampering"}),
+    # dataclass fields named like what the rules refuse: the generated __eq__ read
+    # torch.from_file and dataclasses._create_fn off the modules (a reviewer's)
+    ("class F:\n    from_file: object", {"rules.tampering"}),
+    ("class F:\n    _create_fn: object", {"rules.tampering"}),
+    ("class F:\n    system: object", {"rules.tampering"}),
     ("class M(type):\n    pass", {"rules.tampering"}),
     ("class H(metaclass=M):\n    pass", {"rules.tampering"}),
     ("import enum\nclass E(enum.EnumMeta):\n    pass", {"rules.tampering"}),
@@ -202,6 +207,8 @@ def test_refused(source, expected):
     "import torch\nwith torch.no_grad():\n    y = torch.einsum('ij,jk->ik', a, b) @ c",
     "import copy\nd = copy.deepcopy({'a': 1})",
     "from dataclasses import dataclass\n@dataclass\nclass C:\n    x: int = 0",
+    "from dataclasses import dataclass\n@dataclass\nclass Config:\n    dim: int = 64\n"
+    "    base: float = 10000.0\n    max_len: int = 2048\n    path: str = ''",
 ])
 def test_honest_code_is_not_refused(source):
     assert not codes(source) & set(RULES)

@@ -53,6 +53,7 @@ from drillpe.grading.bench_specs import Target, size_for, targets
 from drillpe.grading.common import device_or_exit, load_solution
 from drillpe.grading.loading import exception_lines, load_module
 from drillpe.grading.reach import Reach
+from drillpe.grading.static import class_field_names
 from drillpe.launch import contract
 
 EXIT_NO_SPEC = contract.EXIT_NO_SPEC
@@ -627,7 +628,7 @@ def bench_learner(args, device, dtype, key: bytes = b"", reached: list[str] | No
     reached = reached if reached is not None else []
     swapped = _swapped  # bound before the learner's code could replace it
     _refuse_reference_reads()
-    reach = Reach(reached, str(args.file.resolve()))
+    reach = Reach(reached, str(args.file.resolve()), class_field_names(args.file))
     reach.arm()  # to the end: the learner's code runs in every timed call
     # Drawn from the system, not from --seed: which call of a phase is checked,
     # and where, must not be something the learner's file can work out.

@@ -166,7 +166,8 @@ class Guards:
         self._armed = False
         self.confine = confine
         # without the sandbox, also no code from text and no frames (drillpe.grading.reach)
-        self.reach = Reach(self.tampering, self.learner_file) if confine else None
+        self.reach = Reach(self.tampering, self.learner_file,
+                           static.class_field_names(learner_file)) if confine else None
         for name in banned:
             self._wrap(name)
 

@@ -48,7 +48,13 @@ from typing import Any
 FRAME_ATTRIBUTES = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame"})
 # Python's own events for these: code from text, a frame of the stack, a frame
 # attribute read (tracebacks', generators', coroutines')
-EVENTS = frozenset({"compile", "exec", "sys._getframe", "object.__getattr__"})
+EVENTS = frozenset({"compile", "exec", "sys._getframe", "object.__getattr__",
+                    *("gc.get_objects", "gc.get_referrers", "gc.get_referents",
+                      "sys._current_frames", "sys.settrace", "sys.setprofile")})
+# Events that reach every object or frame: the learner's code may not raise them (a
+# reviewer's found the bench's random draw through gc.get_objects and fixed it)
+REACHING = frozenset({"gc.get_objects", "gc.get_referrers", "gc.get_referents",
+                      "sys._current_frames", "sys.settrace", "sys.setprofile"})
 
 
 def _code(owner: Any, *path: str) -> CodeType | None:
@@ -128,22 +134,26 @@ class Reach:
     off switch: a reviewer's code found the guards' object and set its flag).
     ``refused`` says what was refused, for the report (tampering)."""
 
-    def __init__(self, refused: list[str] | None = None, learner_file: str = "") -> None:
+    def __init__(self, refused: list[str] | None = None, learner_file: str = "",
+                 declared: frozenset[str] | None = None) -> None:
+        """``declared``: the names the learner's file annotates in class bodies (its
+        dataclasses' fields); None: any identifier."""
         self.learner_file = learner_file
+        self.declared = declared
         self.refused: list[str] = refused if refused is not None else []
         self._armed = False
 
     def arm(self) -> None:
         if not self._armed:
             self._armed = True
-            sys.addaudithook(_hook(self.refused, self.learner_file))
+            sys.addaudithook(_hook(self.refused, self.learner_file, self.declared))
 
 
-def _hook(refused: list[str], learner_file: str):
+def _hook(refused: list[str], learner_file: str, declared: frozenset[str] | None):
     """The audit hook. Everything it uses is bound here, when it is armed: module
     globals could be replaced by code that reaches this module."""
     getframe, get_ident, PermissionError_ = sys._getframe, threading.get_ident, PermissionError
-    events, frame_attributes = EVENTS, FRAME_ATTRIBUTES
+    events, frame_attributes, reaching = EVENTS, FRAME_ATTRIBUTES, REACHING
     compile_chains, import_chains, frame_chains = (tuple(COMPILE_CHAINS), tuple(IMPORT_CHAINS),
                                                    tuple(FRAME_CHAINS))
     text_runners = tuple(_chains((_code(collections, "namedtuple"),)))
@@ -189,19 +199,25 @@ def _hook(refused: list[str], learner_file: str):
         field name is a plain identifier: the names go into the source it compiles, and
         its methods read and set attributes by them (a reviewer's metaclass gave one
         fields named __globals__ and __closure__, and read them off any object)."""
-        if frame.f_code.co_filename != dataclass_file:
-            return False
         at = frame
         for _ in range(8):
-            if at is None:
+            # only the decorator's own frames in between: a reviewer's descriptor, read
+            # while the decorator collected the fields, called _create_fn with its text
+            if at is None or at.f_code.co_filename != dataclass_file:
                 return False
             if at.f_code is process_class:
                 fields = at.f_locals.get("fields")
                 if type(fields) is not dict:
                     return False
                 names = [*fields, *(getattr(f, "name", None) for f in fields.values())]
-                return all(type(n) is str and n.isidentifier() and not n.startswith("__")
-                           for n in names)
+                if not all(type(n) is str and n.isidentifier() and not n.startswith("__")
+                           for n in names):
+                    return False
+                # and names the learner's file declares in a class body, unless a
+                # library's import makes the class (a reviewer's class built by
+                # type() got fields named from_file and _create_fn)
+                return declared is None or all(n in declared for n in names) or \
+                    library_import(at)
             at = at.f_back
         return False
 
@@ -253,6 +269,9 @@ def _hook(refused: list[str], learner_file: str):
                     or (matches(asking, import_chains) and a_files_text(args)) \
                     or library_import(asking)
                 what = "built code from text at run time"
+            elif event in reaching:
+                allowed = library(asking)
+                what = f"reached every object or frame ({event})"
             elif event == "exec":
                 # code made from text is run only by what made it: a string annotation's
                 # ForwardRef is compiled freely and never evaluated (a reviewer's

@@ -23,9 +23,11 @@ import importlib
 import importlib.util
 import inspect
 import operator
+import os
 import re
 import string
 import sys
+import time
 import types
 import typing
 import warnings
@@ -646,10 +648,38 @@ class _Visitor:
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         self._target(node.target, node, "assigns")
         self._annotation(node.annotation)
+        if isinstance(node.target, ast.Name) and isinstance(self.parents.get(id(node)),
+                                                            ast.ClassDef):
+            self._field_name(node.target.id, node)
+
+    def _field_name(self, name: str, node: ast.AST) -> None:
+        """An annotated name in a class body is a dataclass field: its generated
+        __init__ and __eq__ set and read that attribute on whatever object they are
+        called with (a reviewer's read torch.from_file and dataclasses._create_fn off
+        the modules so, and set them on a module of its own). Fields get names an
+        attribute read may use: no private or dunder names, none the rules refuse."""
+        sensitive = name in REFUSED_ANYWHERE or name in REFUSED_FROM_VALUES or \
+            name in REFUSED_BUILTINS or name in ATTRIBUTE_BUILTINS or \
+            any(name in names for names in REFUSED_UNDER.values()) or \
+            any(name not in ALLOWED_ATTRIBUTES[owner] and _reaches(getattr(module, name, None))
+                for owner, module in _RESTRICTED_MODULES.items())
+        if name.startswith("_") or sensitive:
+            self.tamper(node, f"a field named {name}: a dataclass's methods read and set "
+                              "it on any object they are given")
 
     def visit_Delete(self, node: ast.Delete) -> None:
         for target in node.targets:
             self._target(target, node, "deletes")
+
+
+# The modules whose attributes a learner may use only from a list (ALLOWED_ATTRIBUTES).
+_RESTRICTED_MODULES = {"sys": sys, "os": os, "time": time, "operator": operator}
+
+
+def _reaches(value: object) -> bool:
+    """A function, a module or a dict (sys.modules): what a field of that name would
+    read off sys, os, time or operator and lead on from."""
+    return callable(value) or isinstance(value, (dict, types.ModuleType))
 
 
 def _dangerous() -> dict[int, str]:
@@ -806,6 +836,21 @@ def not_run(report: StaticReport) -> Finding | None:
     verdict is a fail whatever it does, and under the guard (no sandbox) code
     caught planting files for later commands once did so while it was graded."""
     return next((f for f in report.findings if f.code in NOT_RUN), None)
+
+
+def class_field_names(path) -> frozenset[str]:
+    """The names the file annotates in class bodies (its dataclasses' fields: the
+    only names drillpe.grading.reach lets a dataclass of the learner's have)."""
+    source = read_source(path)
+    try:
+        tree = ast.parse(source) if isinstance(source, str) else None
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        tree = None
+    if tree is None:
+        return frozenset()
+    return frozenset(item.target.id for node in ast.walk(tree) if isinstance(node, ast.ClassDef)
+                     for item in node.body
+                     if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name))
 
 
 def read_source(path) -> StaticReport | str:
