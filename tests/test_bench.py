@@ -248,6 +248,7 @@ EXPLOITS = {
     "rope_sets_threads": "bench.threads_changed",
     "rope_reaches_exec": "bench.tampering",  # exec, then the timing code's frames
     "rope_swaps_timing_code": "bench.tampering",  # a function of the timing code replaced
+    "rope_fixes_the_draw": "bench.tampering",  # random.Random.randrange replaced
 }
 
 

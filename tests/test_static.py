@@ -77,6 +77,12 @@ def codes(source: str, banned=SDPA) -> set[str]:
     ("class F:\n    from_file: object", {"rules.tampering"}),
     ("class F:\n    _create_fn: object", {"rules.tampering"}),
     ("class F:\n    system: object", {"rules.tampering"}),
+    # a module reached as an attribute and used as a value, then walked on from (a
+    # reviewer's reached sys, getattr and torch.from_file so)
+    ("import torch\nm = [torch.nn][0]", {"rules.tampering"}),
+    ("import torch\ns = x.utils.parametrize.collections._sys", {"rules.tampering"}),
+    ("import torch\ng = s.modules['builtins'].getattr", {"rules.tampering"}),
+    ("import torch\nf = t.from_file", {"rules.tampering"}),
     ("class M(type):\n    pass", {"rules.tampering"}),
     ("class H(metaclass=M):\n    pass", {"rules.tampering"}),
     ("import enum\nclass E(enum.EnumMeta):\n    pass", {"rules.tampering"}),
@@ -202,6 +208,7 @@ def test_refused(source, expected):
     "import sys\nif __name__ == '__main__':\n    print('ok', file=sys.stderr)\n    sys.exit(0)",
     "import os\nos.environ.get('X')\nos.path.join('a', 'b')",
     "import functools\n@functools.lru_cache(maxsize=8)\ndef table(n):\n    return n",
+    "import torch\nF = torch.nn.functional\ny = F.softmax(torch.ones(2), dim=-1)",
     "import torch\ndef f(x):\n    return getattr(x, 'shape'), hasattr(x, 'dtype')",
     "import torch\nx = torch.ones(2)\nx.untyped_storage()\nx[0] = 1\nx.data_ptr()",
     "import torch\nwith torch.no_grad():\n    y = torch.einsum('ij,jk->ik', a, b) @ c",

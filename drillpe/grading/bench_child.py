@@ -806,10 +806,18 @@ def _device_facts(device: torch.device) -> dict[str, Any]:
 # This module's functions and classes as loaded, before any learner code: the timing
 # code checks that its own names still stand for them (bench_learner).
 _OWN = {name: obj for name, obj in globals().items() if callable(obj)}
+# And what it draws and clocks with, and the tensor methods it copies with: a reviewer's
+# replaced random.Random.randrange so that the checked call was always the first.
+_USED = [(f"{owner.__name__}.", vars(owner), dict(vars(owner)))
+         for owner in (random.Random, random, time, torch.Tensor)]
 
 
-def _swapped(reached: list[str], own: dict = _OWN, namespace: dict = globals()) -> None:
+def _swapped(reached: list[str], own: dict = _OWN, namespace: dict = globals(),
+             used: list = _USED) -> None:
     changed = sorted(name for name, obj in own.items() if namespace.get(name) is not obj)
+    for prefix, live, saved in used:  # (names added to a module or class are not checked)
+        changed += sorted(prefix + name for name, obj in live.items()
+                          if name in saved and saved[name] is not obj)
     if changed and not any(r.startswith("changed drillpe's timing code") for r in reached):
         reached.append(f"changed drillpe's timing code ({', '.join(changed[:3])})")
 

@@ -148,6 +148,23 @@ def _guard_hook(protected: list[str], confine: bool, tampering: list[str],
     return hook
 
 
+# torch's own file readers open files in C++, where no audit event is raised: a
+# reviewer's read the model answer with torch.from_file and wrote a copy through a
+# shared mapping. Without the sandbox they are refused (the rules refuse the names too).
+NATIVE_FILES = ((torch, "from_file"), (torch.UntypedStorage, "from_file"),
+                (torch.TypedStorage, "from_file"))
+
+
+def _close_native_files(tampering: list[str]) -> None:
+    def refused(*args, **kwargs):
+        tampering.append("opened a file through torch's C++ reader (from_file)")
+        raise PermissionError("drillpe: learner code may not open files this way here")
+
+    for owner, name in NATIVE_FILES:
+        if hasattr(owner, name):
+            setattr(owner, name, refused)
+
+
 class Guards:
     """Records what the learner's code does that the rules forbid. Evidence
     from inside the learner's own process is only ever a reason to fail:
@@ -182,6 +199,8 @@ class Guards:
                                      self.reference_access))
         if self.reach is not None:
             self.reach.arm()
+        if self.confine:
+            _close_native_files(self.tampering)
 
     def _learner_line(self) -> int | None:
         for frame in reversed(traceback.extract_stack()):

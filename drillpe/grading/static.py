@@ -182,6 +182,11 @@ REFUSED_FROM_VALUES = frozenset({
     "bltns", "operator", "types", "string", "copyreg", "codeop", "pdb", "runpy", "pydoc",
     "timeit", "traceback", "tokenize", "dis", "ast", "linecache", "attrgetter",
     "methodcaller", "singledispatch", "singledispatchmethod", "get_type_hints", "ForwardRef",
+    # what a reviewer's reached from a value (sys through other modules' imports): any
+    # attribute by name, every module, torch's C++ file reader, the import machinery
+    "getattr", "setattr", "delattr", "globals", "vars", "locals", "modules", "_sys",
+    "from_file", "spec_from_file_location", "module_from_spec", "exec_module",
+    "load_module", "SourceFileLoader", "spec_from_loader", "import_module", "reload",
 })
 # Methods that read attributes named inside a format string.
 FORMAT_METHODS = frozenset({"format", "format_map", "get_field", "vformat", "get_value"})
@@ -442,6 +447,24 @@ class _Visitor:
                 part = part.value
             dotted = ".".join(["<value>", *reversed(names)])
         self._check_path(dotted, node)
+        self._module_as_value(dotted, node)
+
+    def _module_as_value(self, dotted: str, node: ast.Attribute) -> None:
+        """A module reached as an attribute and used as a value ([torch.nn][0]): from a
+        value, the rules can only judge names, and a reviewer's walked on from one
+        through other modules' imports to sys (.utils.parametrize.collections._sys)."""
+        parts = dotted.split(".")
+        parent = self.parents.get(id(node))
+        if parts[0] not in self.module_roots or isinstance(parent, ast.Attribute) or \
+                _is_alias_assignment(parent, node):
+            return
+        last = None
+        for index, _, obj in _walk(parts):
+            last = (index, obj)
+        if last is not None and last[0] == len(parts) - 1 and \
+                isinstance(last[1], types.ModuleType):
+            self.tamper(node, f"the module {dotted} used as a value: use its functions "
+                              "directly")
 
     def visit_Name(self, node: ast.Name) -> None:
         if not isinstance(node.ctx, ast.Load):
