@@ -83,6 +83,11 @@ def codes(source: str, banned=SDPA) -> set[str]:
     ("import torch\ns = x.utils.parametrize.collections._sys", {"rules.tampering"}),
     ("import torch\ng = s.modules['builtins'].getattr", {"rules.tampering"}),
     ("import torch\nf = t.from_file", {"rules.tampering"}),
+    # a module from a function that returns one, then private names off it (a reviewer's
+    # torch.get_device_module("cpu").torch._utils._import_dotted_name)
+    ("import torch\nm = torch.get_device_module('cpu')", {"rules.tampering"}),
+    ("import torch\nf = m.torch.nn", {"rules.tampering"}),
+    ("import torch\nf = m._utils._import_dotted_name", {"rules.tampering"}),
     ("class M(type):\n    pass", {"rules.tampering"}),
     ("class H(metaclass=M):\n    pass", {"rules.tampering"}),
     ("import enum\nclass E(enum.EnumMeta):\n    pass", {"rules.tampering"}),
@@ -209,11 +214,13 @@ def test_refused(source, expected):
     "import os\nos.environ.get('X')\nos.path.join('a', 'b')",
     "import functools\n@functools.lru_cache(maxsize=8)\ndef table(n):\n    return n",
     "import torch\nF = torch.nn.functional\ny = F.softmax(torch.ones(2), dim=-1)",
+    "import torch\ny = torch.ones(2).detach().cpu().numpy()",
     "import torch\ndef f(x):\n    return getattr(x, 'shape'), hasattr(x, 'dtype')",
     "import torch\nx = torch.ones(2)\nx.untyped_storage()\nx[0] = 1\nx.data_ptr()",
     "import torch\nwith torch.no_grad():\n    y = torch.einsum('ij,jk->ik', a, b) @ c",
     "import copy\nd = copy.deepcopy({'a': 1})",
     "from dataclasses import dataclass\n@dataclass\nclass C:\n    x: int = 0",
+    "class Tables:\n    _cache: dict = {}\n    def get(self):\n        return self._cache",
     "from dataclasses import dataclass\n@dataclass\nclass Config:\n    dim: int = 64\n"
     "    base: float = 10000.0\n    max_len: int = 2048\n    path: str = ''",
 ])

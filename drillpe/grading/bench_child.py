@@ -815,9 +815,12 @@ _USED = [(f"{owner.__name__}.", vars(owner), dict(vars(owner)))
 def _swapped(reached: list[str], own: dict = _OWN, namespace: dict = globals(),
              used: list = _USED) -> None:
     changed = sorted(name for name, obj in own.items() if namespace.get(name) is not obj)
-    for prefix, live, saved in used:  # (names added to a module or class are not checked)
+    for prefix, live, saved in used:
+        # and names added to a class, which shadow its bases' (a reviewer's added
+        # Tensor.reshape, which the fingerprint calls, to fill in true values then)
+        added = type(live) is not dict
         changed += sorted(prefix + name for name, obj in live.items()
-                          if name in saved and saved[name] is not obj)
+                          if saved.get(name, obj if not added else None) is not obj)
     if changed and not any(r.startswith("changed drillpe's timing code") for r in reached):
         reached.append(f"changed drillpe's timing code ({', '.join(changed[:3])})")
 

@@ -68,7 +68,9 @@ REFUSED_UNDER = {
               # processes, files and code by other names: utils.collect_env.run runs a shell
               # command (a reviewer's forged pass copied the model answer with it), utils.
               # benchmark.Timer and cpp_extension compile strings, onnx and profiler write files
-              "utils", "onnx", "profiler", "set_num_threads", "set_num_interop_threads"},
+              "utils", "onnx", "profiler", "set_num_threads", "set_num_interop_threads",
+              # it returns a module (torch.cpu), whose attributes lead anywhere
+              "get_device_module"},
     # annotations evaluated from strings: eval by another name
     "typing": {"get_type_hints", "ForwardRef", "evaluate_forward_ref"},
     # classes built from a dict of methods (names the text does not show as `def`)
@@ -187,6 +189,8 @@ REFUSED_FROM_VALUES = frozenset({
     "getattr", "setattr", "delattr", "globals", "vars", "locals", "modules", "_sys",
     "from_file", "spec_from_file_location", "module_from_spec", "exec_module",
     "load_module", "SourceFileLoader", "spec_from_loader", "import_module", "reload",
+    # modules by the names other modules import them under
+    "torch", "np", "os", "sys", "builtins", "importlib",  # (tensor.numpy() is a method)
 })
 # Methods that read attributes named inside a format string.
 FORMAT_METHODS = frozenset({"format", "format_map", "get_field", "vformat", "get_value"})
@@ -397,9 +401,17 @@ class _Visitor:
             return
         imported = root in self.module_roots or rerooted
         if not imported:  # a path from a value: its names are all there is to judge
-            for part in parts[1:]:
+            for index, part in enumerate(parts[1:], start=1):
                 if part in REFUSED_FROM_VALUES:
                     self.tamper(node, f"{dotted}: {part} is not part of a computation")
+                    return
+                # a private name, but on the object's own self or class: from any other
+                # value it may be a library's internals (a reviewer's went from a module
+                # torch.get_device_module returned to torch._utils._import_dotted_name,
+                # an import and getattr by a dotted string)
+                if part.startswith("_") and not part.startswith("__") and \
+                        not (index == 1 and root in ("self", "cls")):
+                    self.tamper(node, f"{dotted}: {part} is private to another object")
                     return
         allowed = ALLOWED_ATTRIBUTES.get(root)
         if allowed is not None and imported and len(parts) > 1 \
@@ -686,7 +698,7 @@ class _Visitor:
             any(name in names for names in REFUSED_UNDER.values()) or \
             any(name not in ALLOWED_ATTRIBUTES[owner] and _reaches(getattr(module, name, None))
                 for owner, module in _RESTRICTED_MODULES.items())
-        if name.startswith("_") or sensitive:
+        if name.startswith("__") or sensitive or name.startswith("_") and _module_name(name):
             self.tamper(node, f"a field named {name}: a dataclass's methods read and set "
                               "it on any object they are given")
 
@@ -697,6 +709,15 @@ class _Visitor:
 
 # The modules whose attributes a learner may use only from a list (ALLOWED_ATTRIBUTES).
 _RESTRICTED_MODULES = {"sys": sys, "os": os, "time": time, "operator": operator}
+
+
+def _module_name(name: str) -> bool:
+    """Whether an allowed module has an attribute of that name (dataclasses._create_fn,
+    torch._C): a field so named reads it off the module (a private name of the
+    learner's own, like _cache, is fine)."""
+    return any(next(_walk([root, name]), None) is not None
+               for root in ("torch", "numpy", "dataclasses", "functools", "typing",
+                            "collections", "enum", "copy", "math"))
 
 
 def _reaches(value: object) -> bool:
