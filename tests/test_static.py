@@ -86,6 +86,10 @@ def codes(source: str, banned=SDPA) -> set[str]:
     # a module from a function that returns one, then private names off it (a reviewer's
     # torch.get_device_module("cpu").torch._utils._import_dotted_name)
     ("import torch\nm = torch.get_device_module('cpu')", {"rules.tampering"}),
+    # a walrus is the module itself, as a value (a reviewer's [(m := torch.ao)][0])
+    ("import torch\nx = [(t := torch)][0]", {"rules.tampering"}),
+    ("import torch\nx = (m := torch.nn).init", {"rules.tampering"}),
+    ("import torch\ng = a.quantization.utils.getattr_from_fqn", {"rules.tampering"}),
     ("import torch\nf = m.torch.nn", {"rules.tampering"}),
     ("import torch\nf = m._utils._import_dotted_name", {"rules.tampering"}),
     ("class M(type):\n    pass", {"rules.tampering"}),
@@ -221,6 +225,8 @@ def test_refused(source, expected):
     "import copy\nd = copy.deepcopy({'a': 1})",
     "from dataclasses import dataclass\n@dataclass\nclass C:\n    x: int = 0",
     "class Tables:\n    _cache: dict = {}\n    def get(self):\n        return self._cache",
+    "from dataclasses import dataclass\n@dataclass\nclass C:\n    pos: int = 0\n    index: int = 0",
+    "import torch\nif (n := 3) > 2:\n    y = torch.ones(n)",
     "from dataclasses import dataclass\n@dataclass\nclass Config:\n    dim: int = 64\n"
     "    base: float = 10000.0\n    max_len: int = 2048\n    path: str = ''",
 ])

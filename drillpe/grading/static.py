@@ -23,11 +23,9 @@ import importlib
 import importlib.util
 import inspect
 import operator
-import os
 import re
 import string
 import sys
-import time
 import types
 import typing
 import warnings
@@ -70,7 +68,7 @@ REFUSED_UNDER = {
               # benchmark.Timer and cpp_extension compile strings, onnx and profiler write files
               "utils", "onnx", "profiler", "set_num_threads", "set_num_interop_threads",
               # it returns a module (torch.cpu), whose attributes lead anywhere
-              "get_device_module"},
+              "get_device_module", "ao"},
     # annotations evaluated from strings: eval by another name
     "typing": {"get_type_hints", "ForwardRef", "evaluate_forward_ref"},
     # classes built from a dict of methods (names the text does not show as `def`)
@@ -191,6 +189,8 @@ REFUSED_FROM_VALUES = frozenset({
     "load_module", "SourceFileLoader", "spec_from_loader", "import_module", "reload",
     # modules by the names other modules import them under
     "torch", "np", "os", "sys", "builtins", "importlib",  # (tensor.numpy() is a method)
+    # functools.reduce(getattr, ...) over a dotted string (a reviewer's reached torch._C)
+    "getattr_from_fqn", "quantization",
 })
 # Methods that read attributes named inside a format string.
 FORMAT_METHODS = frozenset({"format", "format_map", "get_field", "vformat", "get_value"})
@@ -696,8 +696,7 @@ class _Visitor:
         sensitive = name in REFUSED_ANYWHERE or name in REFUSED_FROM_VALUES or \
             name in REFUSED_BUILTINS or name in ATTRIBUTE_BUILTINS or \
             any(name in names for names in REFUSED_UNDER.values()) or \
-            any(name not in ALLOWED_ATTRIBUTES[owner] and _reaches(getattr(module, name, None))
-                for owner, module in _RESTRICTED_MODULES.items())
+            name in FIELDS_REACHING
         if name.startswith("__") or sensitive or name.startswith("_") and _module_name(name):
             self.tamper(node, f"a field named {name}: a dataclass's methods read and set "
                               "it on any object they are given")
@@ -707,8 +706,11 @@ class _Visitor:
             self._target(target, node, "deletes")
 
 
-# The modules whose attributes a learner may use only from a list (ALLOWED_ATTRIBUTES).
-_RESTRICTED_MODULES = {"sys": sys, "os": os, "time": time, "operator": operator}
+# Field names that would read what sys and os keep out of reach (honest names like pos,
+# index or read, which operator and os also have, are fine: their modules cannot be
+# had as values).
+FIELDS_REACHING = frozenset({"modules", "system", "popen", "fork", "kill", "execv", "execve",
+                             "spawnv", "unlink", "putenv", "path_hooks", "meta_path"})
 
 
 def _module_name(name: str) -> bool:
@@ -718,12 +720,6 @@ def _module_name(name: str) -> bool:
     return any(next(_walk([root, name]), None) is not None
                for root in ("torch", "numpy", "dataclasses", "functools", "typing",
                             "collections", "enum", "copy", "math"))
-
-
-def _reaches(value: object) -> bool:
-    """A function, a module or a dict (sys.modules): what a field of that name would
-    read off sys, os, time or operator and lead on from."""
-    return callable(value) or isinstance(value, (dict, types.ModuleType))
 
 
 def _dangerous() -> dict[int, str]:
@@ -840,8 +836,10 @@ def _dunder_ok(name: str) -> bool:
     return name in ALLOWED_DUNDERS
 
 
-def _is_alias_assignment(parent: ast.AST | None, node: ast.Name) -> bool:
-    return isinstance(parent, (ast.Assign, ast.AnnAssign, ast.NamedExpr)) and \
+def _is_alias_assignment(parent: ast.AST | None, node: ast.AST) -> bool:
+    """``x = module`` as a statement. Not ``(x := module)``: that expression is the
+    module itself, as a value (a reviewer's [(m := torch.ao)][0] walked on from it)."""
+    return isinstance(parent, (ast.Assign, ast.AnnAssign)) and \
         getattr(parent, "value", None) is node
 
 
