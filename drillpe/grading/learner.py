@@ -172,7 +172,9 @@ class Guards:
     ``confine``: also refuse CONFINED_EVENTS and opening files to write (where
     no sandbox contains the code)."""
 
-    def __init__(self, learner_file: Path, banned: tuple[str, ...], confine: bool = False):
+    def __init__(self, learner_file: Path, banned: tuple[str, ...], confine: bool = False,
+                 declared: frozenset[str] = frozenset()):
+        """``declared``: the names the file annotates in class bodies (static.class_fields)."""
         self.learner_file = str(learner_file.resolve())
         self.banned_calls: list[dict] = []
         self.reference_access: list[str] = []
@@ -183,8 +185,7 @@ class Guards:
         self._armed = False
         self.confine = confine
         # without the sandbox, also no code from text and no frames (drillpe.grading.reach)
-        self.reach = Reach(self.tampering, self.learner_file,
-                           static.class_field_names(learner_file)) if confine else None
+        self.reach = Reach(self.tampering, self.learner_file, declared) if confine else None
         for name in banned:
             self._wrap(name)
 
@@ -333,12 +334,18 @@ def main(argv: list[str] | None = None) -> int:
     return run(parse_args(argv))
 
 
-def _refused(learner_file: Path, exercise) -> str | None:
-    """Why the rules check refuses to let this file run (a hostile finding), if it does."""
+def _reading(learner_file: Path, exercise) -> static.StaticReport | None:
+    """The rules check's reading of the file; None where it is not readable Python
+    (the import reports that, as the judge does)."""
     source = static.read_source(learner_file)
     if isinstance(source, static.StaticReport):
-        return None  # not readable Python: the import reports it as the judge does
-    finding = static.not_run(static.analyse(source, exercise.banned, exercise.banned_modules))
+        return None
+    return static.analyse(source, exercise.banned, exercise.banned_modules)
+
+
+def _refused(reading: static.StaticReport | None) -> str | None:
+    """Why the rules check refuses to let this file run (a hostile finding), if it does."""
+    finding = static.not_run(reading) if reading is not None else None
     return None if finding is None else f"line {finding.line}: {finding.text}"[:300]
 
 
@@ -374,7 +381,10 @@ def run(args: argparse.Namespace, grader=None) -> int:
         # shows the learner's own lines of it); the supervisor kills us just after.
         stuck = os.fdopen(args.stuck_fd, "w", closefd=False)
         faulthandler.dump_traceback_later(max(0.05, args.deadline - time.time()), file=stuck)
-    guards = Guards(learner_file, exercise.banned, confine=not args.run_refused)
+    # without the sandbox the file is read first: its refusal and its dataclasses' fields
+    reading = None if args.run_refused else _reading(learner_file, exercise)
+    guards = Guards(learner_file, exercise.banned, confine=not args.run_refused,
+                    declared=static.class_fields(reading.tree if reading else None))
     watched = snapshot()
     modules_before = set(sys.modules)
 
@@ -382,7 +392,7 @@ def run(args: argparse.Namespace, grader=None) -> int:
     # all: its verdict is a fail whatever it does, and what it does runs as you (a
     # reviewer's planted a `python` on your PATH that later grades ran). In the
     # sandbox it runs, so that the run-time guards are tried on it too.
-    refused = None if args.run_refused else _refused(learner_file, exercise)
+    refused = _refused(reading)
     if refused is not None:  # the judge reads the same text and fails it for this
         channel.send("load", {"status": "refused", "finding": refused})
         _send_end(channel, guards, watched, modules_before)

@@ -880,19 +880,23 @@ def not_run(report: StaticReport) -> Finding | None:
     return next((f for f in report.findings if f.code in NOT_RUN), None)
 
 
-def class_field_names(path) -> frozenset[str]:
-    """The names the file annotates in class bodies (its dataclasses' fields: the
-    only names drillpe.grading.reach lets a dataclass of the learner's have)."""
-    source = read_source(path)
-    try:
-        tree = ast.parse(source) if isinstance(source, str) else None
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
-        tree = None
+def class_fields(tree: ast.Module | None) -> frozenset[str]:
+    """The names a file annotates in class bodies (its dataclasses' fields: the only
+    names drillpe.grading.reach lets a dataclass of the learner's have)."""
     if tree is None:
         return frozenset()
     return frozenset(item.target.id for node in ast.walk(tree) if isinstance(node, ast.ClassDef)
                      for item in node.body
                      if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name))
+
+
+def class_field_names(path) -> frozenset[str]:
+    """class_fields of the file at ``path`` (none where it cannot be read or parsed)."""
+    source = read_source(path)
+    try:
+        return class_fields(ast.parse(source) if isinstance(source, str) else None)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return frozenset()
 
 
 def read_source(path) -> StaticReport | str:
