@@ -3,6 +3,7 @@
 import json
 import sys
 
+import pytest
 from conftest import FIXTURES, ROOT, SWAPPED, cli_in_process, cli_run, run_cli
 
 
@@ -234,6 +235,10 @@ def test_hint_follows_the_part_that_fails_and_keeps_one_counter_per_part(isolate
     assert "drillpe hint rope --part mask (level 2 of 2)" in first.stdout, first.stdout
     second = run_cli("hint", "rope")
     assert "hint 2 of 2 · about the mask" in second.stdout and "masked_fill" in second.stdout
+    # the last of the mask's hints points on to the general ladder's deepest level, which
+    # a plain `drillpe hint rope` would not reach while the mask fails
+    assert ("drillpe hint rope --part general --level 3 (of 3)"
+            in " ".join(second.stdout.split())), second.stdout
     general = run_cli("hint", "rope", "--part", "general")
     assert "hint 1 of 3" in general.stdout and "about" not in general.stdout
     # plain `drillpe hint rope` climbs the mask's ladder now: the general one is named
@@ -368,9 +373,46 @@ def test_last_hint_code_is_shown_line_by_line_in_a_pipe():
     expected = [line[4:] for line in catalog.get("rope").hints[2].splitlines()
                 if line.startswith("    ")]
     assert len(expected) >= 5
-    # each panel row is: border, space, content, padding, border
-    rows = iter(row[2:-1].rstrip() for row in res.stdout.splitlines())
+    rows = iter(row.rstrip() for row in res.stdout.splitlines())
     assert all(line in rows for line in expected), res.stdout  # each on a row, in order
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_every_hints_code_can_be_copied_line_for_line_from_a_narrow_terminal(lang, monkeypatch):
+    """A newcomer copied a hint's code from an 80-column terminal and got lines broken
+    inside a panel, borders included: it no longer parsed. Now each code line is one
+    line of output at any width (the terminal folds it; a copy joins it again), and
+    the code block as shown parses. In this process: one console, 40 columns."""
+    import ast
+    import io
+
+    from rich.console import Console
+
+    from drillpe import render
+    from drillpe.data import catalog
+
+    monkeypatch.setenv("DRILLPE_LANG", lang)
+    blocks = 0
+    for eid in catalog.ids():
+        exercise = catalog.get(eid)
+        for ladder in catalog.hint_ladders(eid):
+            for level, text in enumerate(ladder.hints, 1):
+                sink = io.StringIO()
+                monkeypatch.setattr(render, "out", Console(file=sink, width=40))
+                render.hint(exercise, level, ladder if ladder.part else None)
+                shown = sink.getvalue().splitlines()
+                for code, body in render.hint_blocks(text):
+                    if not code:
+                        continue
+                    blocks += 1
+                    lines = body.splitlines()
+                    at = next((i for i, row in enumerate(shown) if row.rstrip() == lines[0]),
+                              None)
+                    assert at is not None, (eid, ladder.part, level, lines[0])
+                    copied = [row.rstrip() for row in shown[at:at + len(lines)]]
+                    assert copied == [line.rstrip() for line in lines], (eid, ladder.part, level)
+                    ast.parse("\n".join(copied))
+    assert blocks >= 10
 
 
 def test_the_workspace_is_found_from_a_subfolder_and_never_doubled(isolated_places, tmp_path,

@@ -432,11 +432,11 @@ def reset_all(done: list[tuple[str, str | None]]) -> None:
                   soft_wrap=True)
 
 
-def hint_body(text: str) -> Group:
-    """A hint as prose and code. Paragraphs are separated by blank lines; one whose lines
-    are all indented by 4 spaces is code. Consecutive code paragraphs make one block (the
-    blank lines between two functions stay), shown as Python."""
-
+def hint_blocks(text: str) -> list[tuple[bool, str]]:
+    """A hint as (is code, text) blocks. Paragraphs are separated by blank lines; one
+    whose lines are all indented by 4 spaces is code (given back dedented).
+    Consecutive code paragraphs make one block (the blank lines between two
+    functions stay)."""
     blocks: list[tuple[bool, list[str]]] = []
     paragraph: list[str] = []
     for line in [*text.splitlines(), ""]:
@@ -450,24 +450,29 @@ def hint_body(text: str) -> Group:
             else:
                 blocks.append((code, paragraph))
             paragraph = []
+    return [(code, textwrap.dedent("\n".join(rows)) if code else "\n".join(rows))
+            for code, rows in blocks]
+
+
+def hint_body(text: str) -> Group:
+    """A hint inside a panel (watch, a mock): code shown as Python, wrapped to the panel."""
+    from rich.syntax import Syntax  # pulls in pygments: only for a hint with code
+
     parts: list = []
-    for code, rows in blocks:
+    for code, body in hint_blocks(text):
         if parts:
             parts.append(Text())  # a blank line between blocks
-        if code:
-            from rich.syntax import Syntax  # pulls in pygments: only for a hint with code
-
-            parts.append(Syntax(textwrap.dedent("\n".join(rows)), "python", word_wrap=True))
-        else:
-            parts.append(Wrapped("\n".join(rows)))  # Chinese breaks between characters
+        # Wrapped: Chinese breaks between characters
+        parts.append(Syntax(body, "python", word_wrap=True) if code else Wrapped(body))
     return Group(*parts)
 
 
-def hint_panel(exercise: catalog.Exercise, level: int, ladder: catalog.HintLadder | None = None,
-               more: str | None = None, plain_part: str = "") -> Panel:
-    """One hint in a panel titled with its ladder: the exercise's general one, or
-    the part of the exercise it is about (``ladder``). ``plain_part``: the ladder a
-    plain `drillpe hint ID` climbs now; the general one is named when it is not."""
+def _hint_heading(exercise: catalog.Exercise, level: int, ladder: catalog.HintLadder | None,
+                  more: str | None, plain_part: str) -> tuple[str, str]:
+    """(title, the line that says what comes next) of one hint. The title names its
+    ladder: the exercise's general one, or the part it is about. ``plain_part``: the
+    ladder a plain `drillpe hint ID` climbs now; the general one is named when it is
+    not."""
     hints = ladder.hints if ladder is not None else exercise.hints
     total = len(hints)
     part = ladder.part if ladder is not None else ""
@@ -475,8 +480,15 @@ def hint_panel(exercise: catalog.Exercise, level: int, ladder: catalog.HintLadde
         # the command that shows the next hint of this same ladder
         asked = (f"{exercise.id} --part {part or 'general'}" if part or plain_part
                  else exercise.id)
-        more = (catalog.ui("hint_next", id=asked, next=level + 1, total=total)
-                if level < total else catalog.ui("hint_last", id=exercise.id))
+        if level < total:
+            more = catalog.ui("hint_next", id=asked, next=level + 1, total=total)
+        else:
+            general = len(exercise.hints)
+            # a part's ladder is shorter than the general one, whose last level is
+            # nearly the whole answer: a plain `drillpe hint` never got there
+            more = (catalog.ui("hint_last_part", id=exercise.id, part=part, next=level + 1,
+                               total=general)
+                    if part and general > level else catalog.ui("hint_last", id=exercise.id))
     title = catalog.ui("hint_title", id=exercise.id, level=level, total=total)
     if part:
         title += catalog.ui("hint_about", part=ladder.name or part)
@@ -484,13 +496,43 @@ def hint_panel(exercise: catalog.Exercise, level: int, ladder: catalog.HintLadde
         parts = [other.part for other in catalog.hint_ladders(exercise.id)[1:]]
         if parts:
             title += catalog.ui("hint_general", parts=", ".join(parts))
+    return title, more
+
+
+def hint_panel(exercise: catalog.Exercise, level: int, ladder: catalog.HintLadder | None = None,
+               more: str | None = None, plain_part: str = "") -> Panel:
+    """One hint in a panel (watch, a mock), titled with its ladder."""
+    hints = ladder.hints if ladder is not None else exercise.hints
+    title, more = _hint_heading(exercise, level, ladder, more, plain_part)
     return Panel(hint_body(hints[level - 1]), title=title, title_align="left", subtitle=more,
                  subtitle_align="right", box=box.ROUNDED)
 
 
 def hint(exercise: catalog.Exercise, level: int, ladder: catalog.HintLadder | None = None,
          plain_part: str = "") -> None:
-    out.print(hint_panel(exercise, level, ladder, plain_part=plain_part))
+    """`drillpe hint`: a heading and a rule, then prose wrapped to the terminal and code
+    outside any box, never broken by drillpe: a line copied from the terminal is
+    the line of Python (inside a panel a long line wrapped into two, borders
+    included, and no longer parsed)."""
+    from rich.syntax import Syntax  # pulls in pygments: only for a hint with code
+
+    hints = ladder.hints if ladder is not None else exercise.hints
+    title, more = _hint_heading(exercise, level, ladder, None, plain_part)
+    out.print(Wrapped(title, style="bold"))  # a rule's title would be cut at the width
+    out.print(Rule(style="dim"))
+    for at, (code, body) in enumerate(hint_blocks(hints[level - 1])):
+        if at:
+            out.print()
+        if code:
+            # ANSI colours on the terminal's own background: readable on a light one too
+            text = Syntax(body, "python", theme="ansi_dark",
+                          background_color="default").highlight(body)
+            text.rstrip()
+            out.print(text, soft_wrap=True)  # the terminal folds a long line; a copy joins it
+        else:
+            out.print(Wrapped(body))
+    out.print(Rule(style="dim"))
+    out.print(Wrapped(more, style="dim"))
 
 
 def reveal(exercise: catalog.Exercise, source: str) -> None:
