@@ -169,9 +169,42 @@ def test_corpus_readme_lists_every_file():
         assert f"{path.parent.name}/{path.name}" in readme, path
 
 
+class ColdLearner:
+    """A grade whose learner process starts cold, as `drillpe check` starts it (a fresh
+    interpreter under the supervisor), beside a judge forked from a warm judge worker.
+    PROCESS_ATTACKS attack the learner's process; the judge only reads what comes back,
+    with the same judge.run either way (test_cold_and_warm_grades_run_the_same_entry_points),
+    and a cold judge's own defences (its report's digest, a judge killed or stopped) are
+    tested in tests/test_sandbox.py. One torch import per grade instead of two: 19 of
+    them in this module, about 12 s of the CI run."""
+
+    def __init__(self, warm):
+        from drillpe.launch.runner import COLD
+
+        self.cold, self.warm = COLD, warm
+
+    def isolation(self):
+        return self.cold.isolation()
+
+    def namespaces_failed(self, why: str) -> None:
+        self.cold.namespaces_failed(why)
+
+    def stage_root(self, run_dir):
+        return self.cold.stage_root(run_dir)
+
+    def start_judge(self, job, run_dir):
+        return self.warm.start_judge(job, run_dir)
+
+    def start_learner(self, *args, **kwargs):
+        return self.cold.start_learner(*args, **kwargs)
+
+
 @pytest.mark.parametrize("path", COLD, ids=_name)
-def test_fixture_verdict_cold(path):
-    assert_verdict(path, launcher=None)
+def test_fixture_verdict_cold(path, warm):
+    """REPRESENTATIVES go the whole way `drillpe check` goes (both processes cold);
+    PROCESS_ATTACKS get a cold learner process and a warm judge (ColdLearner)."""
+    cold_judge = _name(path) in REPRESENTATIVES or warm is None
+    assert_verdict(path, launcher=None if cold_judge else ColdLearner(warm))
 
 
 @pytest.fixture(scope="module")
