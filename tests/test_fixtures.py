@@ -20,7 +20,9 @@ conftest.py), which keeps the suite fast. A subset is also graded cold, the way
 `drillpe check` does, and must agree: every attack whose outcome depends on the
 process it runs in (its lifetime, threads, finalisers, memory limit, stdio, the
 records fd, what its file system shows, what sys.modules holds), one attack on the
-source scan, and one right and one wrong answer. The other attacks and answers are
+source scan, and one right and one wrong answer (these three with both processes
+cold; the process attacks with a cold learner beside a warm judge: ColdLearner below).
+The other attacks and answers are
 decided by code both paths share (the source scan and the judge read the file's
 text; the harness sends the same records), which
 test_cold_and_warm_grades_run_the_same_entry_points pins down: a cold grade costs
