@@ -322,7 +322,8 @@ def hint(
         level = min(history.hints_seen(exercise.id, ladder.part) + 1, total)
     if level > total:
         raise UsageError(_no_such_level(exercise.id, level, ladder))
-    render.hint(exercise, level, ladder, plain_part=catalog.ladder_for(exercise.id, failing).part)
+    render.hint(exercise, level, ladder, plain_part=catalog.ladder_for(exercise.id, failing).part,
+                general_seen=history.hints_seen(exercise.id, ""))
     history.record_hint(exercise.id, level, part=ladder.part)
     return EXIT_OK
 

@@ -468,11 +468,14 @@ def hint_body(text: str) -> Group:
 
 
 def _hint_heading(exercise: catalog.Exercise, level: int, ladder: catalog.HintLadder | None,
-                  more: str | None, plain_part: str) -> tuple[str, str]:
+                  more: str | None, plain_part: str, general_seen: int | None = None
+                  ) -> tuple[str, str]:
     """(title, the line that says what comes next) of one hint. The title names its
     ladder: the exercise's general one, or the part it is about. ``plain_part``: the
     ladder a plain `drillpe hint ID` climbs now; the general one is named when it is
-    not."""
+    not. ``general_seen``: the general ladder's levels seen (history); the last hint
+    of a part's ladder points on to the general one's next level only when it is
+    not seen yet."""
     hints = ladder.hints if ladder is not None else exercise.hints
     total = len(hints)
     part = ladder.part if ladder is not None else ""
@@ -486,9 +489,11 @@ def _hint_heading(exercise: catalog.Exercise, level: int, ladder: catalog.HintLa
             general = len(exercise.hints)
             # a part's ladder is shorter than the general one, whose last level is
             # nearly the whole answer: a plain `drillpe hint` never got there
+            unseen = general_seen is not None and general_seen <= level
             more = (catalog.ui("hint_last_part", id=exercise.id, part=part, next=level + 1,
                                total=general)
-                    if part and general > level else catalog.ui("hint_last", id=exercise.id))
+                    if part and general > level and unseen
+                    else catalog.ui("hint_last", id=exercise.id))
     title = catalog.ui("hint_title", id=exercise.id, level=level, total=total)
     if part:
         title += catalog.ui("hint_about", part=ladder.name or part)
@@ -509,7 +514,7 @@ def hint_panel(exercise: catalog.Exercise, level: int, ladder: catalog.HintLadde
 
 
 def hint(exercise: catalog.Exercise, level: int, ladder: catalog.HintLadder | None = None,
-         plain_part: str = "") -> None:
+         plain_part: str = "", general_seen: int | None = None) -> None:
     """`drillpe hint`: a heading and a rule, then prose wrapped to the terminal and code
     outside any box, never broken by drillpe: a line copied from the terminal is
     the line of Python (inside a panel a long line wrapped into two, borders
@@ -517,7 +522,7 @@ def hint(exercise: catalog.Exercise, level: int, ladder: catalog.HintLadder | No
     from rich.syntax import Syntax  # pulls in pygments: only for a hint with code
 
     hints = ladder.hints if ladder is not None else exercise.hints
-    title, more = _hint_heading(exercise, level, ladder, None, plain_part)
+    title, more = _hint_heading(exercise, level, ladder, None, plain_part, general_seen)
     out.print(Wrapped(title, style="bold"))  # a rule's title would be cut at the width
     out.print(Rule(style="dim"))
     for at, (code, body) in enumerate(hint_blocks(hints[level - 1])):
@@ -532,7 +537,8 @@ def hint(exercise: catalog.Exercise, level: int, ladder: catalog.HintLadder | No
         else:
             out.print(Wrapped(body))
     out.print(Rule(style="dim"))
-    out.print(Wrapped(more, style="dim"))
+    # the terminal folds it: a command in it copies whole (wrapped, it broke mid-command)
+    out.print(Text(more, style="dim"), soft_wrap=True)
 
 
 def reveal(exercise: catalog.Exercise, source: str) -> None:
