@@ -550,3 +550,25 @@ def test_every_output_of_a_phase_lives_until_the_checked_one_is_drawn():
     assert run.calls > 1 and len(run.phases) >= bench_child.MIN_PHASES
     assert freed_early == []
     assert len(set(checked)) > 1  # drawn anew each phase, among all its calls
+
+
+def test_under_the_guard_the_timing_process_confines_the_learners_code(monkeypatch, tmp_path):
+    """A reviewer's honest answer ran a shell command from the bench's timing process
+    under the guard (torch.backends.xeon.run_cpu's launcher: the grade's learner process
+    refuses processes and writes, the timing process did not) and planted two files;
+    another read the model answer there through a bytes path. Both are refused now."""
+    from drillpe.launch.bench import BenchFailed, BenchOptions, measure
+
+    monkeypatch.setenv("DRILLPE_ISOLATION", "guard")
+    planted = Path("/tmp/drillpe-test-planted-dir")
+    report = measure("rope", SLOW / "rope_runs_a_command.py",
+                     BenchOptions(quick=True, budget_s=0.05))
+    [target] = report.targets
+    assert [r.split(":")[0] for r in target.refused] == ["bench.tampering"], target.refused
+    assert "os.mkdir" in target.refused[0] and not planted.exists()
+    answer = tmp_path / "rope.py"
+    answer.write_text((SLOW / "rope_fast.py").read_text() + (
+        "\nimport os as _os\n_fd = _os.open(" + repr(str(ROOT / "solutions" / "rope.py").encode())
+        + ", _os.O_RDONLY)\n"))
+    with pytest.raises(BenchFailed, match="may not read the reference solutions"):
+        measure("rope", answer, BenchOptions(quick=True, budget_s=0.05))

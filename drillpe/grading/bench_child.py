@@ -538,8 +538,9 @@ def _refuse_reference_reads() -> None:
     own = re.compile(rf"/proc/(self|thread-self|{os.getpid()})(/task/\d+)?/(environ|mem)$")
 
     def audit(event: str, args: tuple) -> None:
-        if event == "open" and isinstance(args[0], (str, os.PathLike)):
-            path = str(Path(args[0]).resolve())
+        # bytes too: a reviewer's read the model answer through a bytes path
+        if event == "open" and isinstance(args[0], (str, bytes, os.PathLike)):
+            path = str(Path(os.fsdecode(args[0])).resolve())
             if path.startswith(protected):
                 raise PermissionError("drillpe: learner code may not read the reference solutions")
             if own.match(os.path.normpath(os.fspath(args[0]))) or own.match(path):
@@ -628,6 +629,14 @@ def bench_learner(args, device, dtype, key: bytes = b"", reached: list[str] | No
     reached = reached if reached is not None else []
     swapped = _swapped  # bound before the learner's code could replace it
     _refuse_reference_reads()
+    if args.level == "guard":
+        # without the sandbox: no processes, no files written, no torch C++ file
+        # readers, as in a grade's learner process (drillpe.grading.learner)
+        from drillpe.grading.learner import _close_native_files, _guard_hook
+
+        protected = [str(p.resolve()) for p in bundle.secret_dirs()]
+        sys.addaudithook(_guard_hook(protected, True, reached, reached))
+        _close_native_files(reached)
     reach = Reach(reached, str(args.file.resolve()), class_field_names(args.file))
     reach.arm()  # to the end: the learner's code runs in every timed call
     # Drawn from the system, not from --seed: which call of a phase is checked,
@@ -836,6 +845,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--budget", type=float, default=2.0)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--level", choices=("namespaces", "guard"), default="namespaces")
     parser.add_argument("--compile", action="store_true",
                         help="also time the production code through torch.compile")
     parser.add_argument("--clock-fd", type=int, help="where the phase marks go (the parent's clock)")

@@ -470,7 +470,9 @@ def _run_learner(exercise_id: str, file: Path, options: BenchOptions, tmpdir: Pa
     sink = processes.ClockSink()
 
     def start(pipes: processes.Pipes, level: str):
-        return COLD.start_process(argv, staged=staged, device=options.device,
+        # under the guard the timing process confines the learner's code as a grade's
+        # learner process does (a reviewer's ran a shell command from it)
+        return COLD.start_process([*argv, "--level", level], staged=staged, device=options.device,
                                   timeout=options.timeout_s, pipes=pipes, level=level,
                                   hidden=[str(file.parent)], log=tmpdir / "supervisor.log",
                                   env={contract.BENCH_KEY_ENV: key.hex()})
