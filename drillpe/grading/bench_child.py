@@ -632,6 +632,7 @@ def bench_learner(args, device, dtype, key: bytes = b"", reached: list[str] | No
     if args.level == "guard":
         # without the sandbox: no processes, no files written, no torch C++ file
         # readers, as in a grade's learner process (drillpe.grading.learner)
+        # deferred: only the guard's timing process needs the grade's guards
         from drillpe.grading.learner import _close_native_files, _guard_hook
 
         protected = [str(p.resolve()) for p in bundle.secret_dirs()]
