@@ -223,6 +223,54 @@ def probed_once(tmp_path_factory, name: str, *args):
     return completed(once_per_session(tmp_path_factory, name, make))
 
 
+# Several commands, one after the other, in one fresh process through drillpe's own entry
+# point (cli.main, as drillpe/__main__.py runs it), each with places of its own; after
+# each, which heavy modules that process holds. A command that imports torch shows it
+# on its own line: each command's line is read by a test of its own, and the lines
+# after a culprit's say that nothing could be learned from them.
+PROBE_MANY = """
+import json, os, sys
+from drillpe.cli import main
+from drillpe.data import i18n
+held = []
+for args, top in {runs!r}:
+    os.environ["DRILLPE_HOME"] = top + "/home"
+    os.environ["DRILLPE_WORKSPACE"] = top + "/workspace"
+    i18n._chosen = None
+    sys.argv = ["drillpe", *args]
+    try:
+        main()
+    except SystemExit:
+        pass
+    held.append(sorted(m for m in ("torch", "numpy") if m in sys.modules))
+print("HEAVY:" + json.dumps(held), file=sys.stderr)
+"""
+
+
+def heavy_imports(tmp_path_factory, name: str, commands: list[list[str]]) -> dict:
+    """{" ".join(args): heavy modules held after that command} for ``commands`` run by
+    PROBE_MANY (one process, about 0.3 s of CPU, instead of one per command), once per
+    pytest run. A command whose line names a module the line before it did not took it."""
+    def make():
+        top = tmp_path_factory.mktemp(name)
+        runs = [(args, str(top / str(i))) for i, args in enumerate(commands)]
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("DRILLPE_LANG", "LANGUAGE", "LC_ALL", "LC_MESSAGES")}
+        env.update(NO_COLOR="1", LANG="C.UTF-8", PYTHONPATH=str(ROOT))
+        res = subprocess.run([sys.executable, "-c", PROBE_MANY.format(runs=runs)],
+                             capture_output=True, text=True, timeout=300, env=env)
+        [line] = [x for x in res.stderr.splitlines() if x.startswith("HEAVY:")] or [None]
+        assert line, res.stderr[-3000:]
+        import json
+
+        held = json.loads(line[len("HEAVY:"):])
+        before = [[]] + held[:-1]
+        return {" ".join(args): {"now": now, "before": was}
+                for args, now, was in zip(commands, held, before)}
+
+    return once_per_session(tmp_path_factory, name, make)
+
+
 @pytest.fixture(scope="session")
 def doctor_probe(tmp_path_factory):
     """`drillpe doctor` through PROBE (a torch probe and a sandbox probe: two processes):
@@ -261,6 +309,36 @@ def cli_run(capture, *args):
 
 
 @pytest.fixture
+def cli(request, monkeypatch):
+    """``cli(*args, env=None)``: `drillpe ARGS` run in this process, as run_cli's
+    CompletedProcess. For tests of what a command says, writes or records, where the
+    process itself is not under test: a `python -m drillpe` costs some 0.25 s of CPU
+    (the interpreter, typer, rich, the catalog), this a few milliseconds. ``env`` is
+    set for the call only; each call starts with no --lang chosen, as a process does.
+    run_cli stays for what needs a process: the entry point, exit by signal, a terminal,
+    the encoding of the standard streams, what the process imports."""
+    from drillpe import render
+    from drillpe.data import i18n
+
+    # capsys, unless the test reads file descriptors itself (pytest allows one of them)
+    capture = request.getfixturevalue("capfd" if "capfd" in request.fixturenames else "capsys")
+
+    def run(*args, env=None):
+        with monkeypatch.context() as patch:
+            for name, value in (env or {}).items():
+                patch.setenv(name, value)
+            patch.setattr(i18n, "_chosen", None)
+            # render's shared console read COLUMNS and LINES when this process made it
+            # (whatever a test had set then): read them now, as a fresh process would
+            fresh = render.console()
+            patch.setattr(render.out, "_width", fresh._width)
+            patch.setattr(render.out, "_height", fresh._height)
+            return cli_run(capture, *args)
+
+    return run
+
+
+@pytest.fixture
 def warm_grades(warm, monkeypatch):
     """Like warm_grading, for commands that start other sandboxed processes through
     drillpe.launch.runner.COLD as well (bench's timed run): only their grades
@@ -272,6 +350,23 @@ def warm_grades(warm, monkeypatch):
         monkeypatch.setattr(runner, "grade",
                             lambda request, launcher=None: cold_grade(request, launcher or warm))
     return warm
+
+
+def printed(draw, width=80) -> str:
+    """What ``draw()`` prints on render's shared console, at ``width`` columns.
+    rich's width setter pins the width: what was there is put back (None: the width
+    follows COLUMNS and the terminal on each use, as in a fresh process), or every
+    later in-process command of this pytest process would print 80 columns wide."""
+    from drillpe import render
+
+    with render.out.capture() as captured:
+        old = render.out._width
+        render.out.width = width
+        try:
+            draw()
+        finally:
+            render.out._width = old
+    return captured.get()
 
 
 def interruptible():

@@ -3,6 +3,7 @@ import circles, no two modules with one name, and every import inside a
 function says why it is deferred. Reads the source only (no imports)."""
 
 import ast
+import functools
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,7 +57,12 @@ def imports(path: Path, known: dict[str, Path]) -> set[str]:
     return {m for m in found if m in known}
 
 
-GRAPH = {name: imports(path, modules()) - {name} for name, path in modules().items()}
+@functools.cache
+def graph() -> dict[str, set[str]]:
+    """Each module's drillpe imports: built by the tests that read it, not when the
+    file is collected (every xdist worker collects every file)."""
+    known = modules()
+    return {name: imports(path, known) - {name} for name, path in known.items()}
 
 
 def allowed(src: str, dst: str) -> bool:
@@ -70,18 +76,18 @@ def allowed(src: str, dst: str) -> bool:
 
 
 def test_every_module_belongs_to_a_layer():
-    unknown = {m for m in GRAPH if layer(m).split(".")[0] not in LAYERS | {"errors": 0}}
+    unknown = {m for m in graph() if layer(m).split(".")[0] not in LAYERS | {"errors": 0}}
     assert not unknown, f"add these to a layer in ARCHITECTURE.md and LAYERS: {sorted(unknown)}"
 
 
 def test_layers_import_only_what_they_may():
-    broken = sorted(f"{src} -> {dst}" for src, dsts in GRAPH.items() for dst in dsts
+    broken = sorted(f"{src} -> {dst}" for src, dsts in graph().items() for dst in dsts
                     if not allowed(src, dst))
     assert not broken, "imports across layers that ARCHITECTURE.md forbids:\n" + "\n".join(broken)
 
 
 def test_data_and_results_never_draw():
-    for src, dsts in GRAPH.items():
+    for src, dsts in graph().items():
         if layer(src) in ("data", "results", "grading", "launch", "launch.contract"):
             assert not any(layer(d) in ("render", "practice", "commands", "cli", "app")
                            for d in dsts), src
@@ -91,7 +97,7 @@ def test_no_import_circles():
     def reach(start):
         seen, todo = set(), [start]
         while todo:
-            for nxt in GRAPH[todo.pop()]:
+            for nxt in graph()[todo.pop()]:
                 if nxt == start:
                     return True
                 if nxt not in seen:
@@ -99,7 +105,7 @@ def test_no_import_circles():
                     todo.append(nxt)
         return False
 
-    assert not [m for m in GRAPH if reach(m)], "modules that import themselves through others"
+    assert not [m for m in graph() if reach(m)], "modules that import themselves through others"
 
 
 def test_no_two_modules_share_a_name():

@@ -203,7 +203,7 @@ def test_a_history_on_a_full_disk_is_not_set_aside(tmp_path, isolated_places):
     assert before in sums
 
 
-def test_a_damaged_history_is_set_aside_byte_identical(isolated_places):
+def test_a_damaged_history_is_set_aside_byte_identical(cli, isolated_places):
     home = isolated_places["home"]
     path = _history_with_attempts(home)
     data = bytearray(path.read_bytes())
@@ -213,7 +213,7 @@ def test_a_damaged_history_is_set_aside_byte_identical(isolated_places):
     data[page + 3:page + 5] = b"\xff\xff"
     path.write_bytes(bytes(data))
     damaged = hashlib.sha256(bytes(data)).hexdigest()
-    res = run_cli("hint", "rope")
+    res = cli("hint", "rope")
     assert res.returncode == 0 and "moved to" in res.stderr, res.stderr
     aside = [p for p in home.iterdir() if p.name.startswith("history.backup-")
              and p.suffix == ".sqlite3"]
@@ -232,8 +232,8 @@ def test_a_damaged_history_is_set_aside_byte_identical(isolated_places):
     ("mock", "start", "--minutes", "1e308", "--json"),
     ("bench", "rope", "--budget", "inf"),
 ], ids=" ".join)
-def test_out_of_range_options_are_usage_errors(args):
-    res = run_cli(*args)
+def test_out_of_range_options_are_usage_errors(cli, args):
+    res = cli(*args)
     assert res.returncode == 2, (res.stdout, res.stderr)
     assert "Invalid value" in res.stderr and res.stdout == ""
 
@@ -312,19 +312,19 @@ def test_a_file_deleted_during_the_check_is_graded_as_it_was(tmp_path, warm, mon
 
 
 @pytest.mark.parametrize("where", ["workspace", "home"])
-def test_a_file_where_a_folder_must_be_is_a_usage_error(where, tmp_path):
+def test_a_file_where_a_folder_must_be_is_a_usage_error(cli, where, tmp_path):
     blocker = tmp_path / "blocker"
     blocker.write_text("mine\n")
     env = {"DRILLPE_WORKSPACE": str(tmp_path / "ws"), "DRILLPE_HOME": str(tmp_path / "home"),
            f"DRILLPE_{where.upper()}": str(blocker)}
     command = ("start", "rope") if where == "workspace" else ("mock", "start", "--no-live")
-    res = run_cli(*command, env=env)
+    res = cli(*command, env=env)
     assert res.returncode == 2, res.stderr
     assert "a file stands where drillpe needs a folder" in res.stderr
     assert "Traceback" not in res.stderr and blocker.read_text() == "mine\n"
 
 
-def test_a_foreign_sqlite_file_at_the_history_path_is_left_byte_identical(tmp_path):
+def test_a_foreign_sqlite_file_at_the_history_path_is_left_byte_identical(cli, tmp_path):
     """Valid SQLite, but not drillpe's (a table of the same name, other
     columns): a warning, no record, and not one byte changed."""
     home = tmp_path / "home"
@@ -336,7 +336,7 @@ def test_a_foreign_sqlite_file_at_the_history_path_is_left_byte_identical(tmp_pa
     conn.commit()
     conn.close()
     before = sha(path)
-    res = run_cli("hint", "rope", env={"DRILLPE_HOME": str(home)})
+    res = cli("hint", "rope", env={"DRILLPE_HOME": str(home)})
     assert res.returncode == 0, res.stderr
     assert "left untouched" in res.stderr
     assert sha(path) == before and sorted(p.name for p in home.iterdir()) == ["history.sqlite3"]

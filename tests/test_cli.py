@@ -26,32 +26,32 @@ def test_python_m_matches_console_script():
     assert ids[:4] == ["sinusoidal", "learnable", "relative", "rope"]
 
 
-def test_list_shows_started(isolated_places):
-    assert run_cli("start", "rope").returncode == 0
-    data = json.loads(run_cli("list", "--json").stdout)
+def test_list_shows_started(cli, isolated_places):
+    assert cli("start", "rope").returncode == 0
+    data = json.loads(cli("list", "--json").stdout)
     started = {e["id"]: e["started"] for e in data["exercises"]}
     assert started["rope"] is True and started["sinusoidal"] is False
 
 
-def test_start_writes_stub_and_never_overwrites(isolated_places):
+def test_start_writes_stub_and_never_overwrites(cli, isolated_places):
     ws = isolated_places["workspace"]
-    res = run_cli("start", "sinusoidal")
+    res = cli("start", "sinusoidal")
     assert res.returncode == 0, res.stderr
     target = ws / "sinusoidal.py"
     assert "raise NotImplementedError" in target.read_text()
 
     target.write_text("# my precious work\n")
-    res = run_cli("start", "sinusoidal")
+    res = cli("start", "sinusoidal")
     assert res.returncode == 2
     assert "already exists" in res.stderr
     assert target.read_text() == "# my precious work\n"
 
 
-def test_start_force_backs_up_and_says_where(isolated_places):
+def test_start_force_backs_up_and_says_where(cli, isolated_places):
     ws = isolated_places["workspace"]
-    run_cli("start", "rope")
+    cli("start", "rope")
     (ws / "rope.py").write_text("# attempt one\n")
-    res = run_cli("start", "rope", "--force")
+    res = cli("start", "rope", "--force")
     assert res.returncode == 0, res.stderr
     backups = list(ws.glob("rope.backup-*.py"))
     assert len(backups) == 1
@@ -60,35 +60,35 @@ def test_start_force_backs_up_and_says_where(isolated_places):
     assert "raise NotImplementedError" in (ws / "rope.py").read_text()
 
 
-def test_reset_backs_up(isolated_places):
+def test_reset_backs_up(cli, isolated_places):
     ws = isolated_places["workspace"]
-    run_cli("start", "learnable")
+    cli("start", "learnable")
     (ws / "learnable.py").write_text("# half done\n")
-    assert run_cli("reset", "learnable").returncode == 0
+    assert cli("reset", "learnable").returncode == 0
     assert [p.read_text() for p in ws.glob("learnable.backup-*.py")] == ["# half done\n"]
 
 
-def test_unknown_exercise_is_usage_error_with_suggestion():
-    res = run_cli("start", "rop")
+def test_unknown_exercise_is_usage_error_with_suggestion(cli):
+    res = cli("start", "rop")
     assert res.returncode == 2
     assert "Unknown exercise 'rop'" in res.stderr and "rope" in res.stderr
 
 
-def test_check_missing_file_is_usage_error():
-    res = run_cli("check", "rope")
+def test_check_missing_file_is_usage_error(cli):
+    res = cli("check", "rope")
     assert res.returncode == 2
     assert "drillpe start rope" in res.stderr
 
 
-def test_check_nothing_started_is_usage_error():
-    res = run_cli("check")
+def test_check_nothing_started_is_usage_error(cli):
+    res = cli("check")
     assert res.returncode == 2
     assert "nothing to check" in res.stderr
 
 
-def test_bad_option_is_usage_error():
-    assert run_cli("check", "--device", "tpu").returncode == 2
-    assert run_cli("hint", "rope", "--level", "99").returncode == 2
+def test_bad_option_is_usage_error(cli):
+    assert cli("check", "--device", "tpu").returncode == 2
+    assert cli("hint", "rope", "--level", "99").returncode == 2
 
 
 def test_check_json_pass_and_fail(isolated_places, warm_grading, capfd):
@@ -209,16 +209,16 @@ def test_timeout_is_a_failed_check_not_a_crash(tmp_path):
     assert any(line.startswith("line ") and "in forward" in line for line in stuck), stuck
 
 
-def test_hint_levels_progress():
-    first = run_cli("hint", "rope")
+def test_hint_levels_progress(cli):
+    first = cli("hint", "rope")
     assert first.returncode == 0 and "hint 1 of 3" in first.stdout
-    second = run_cli("hint", "rope")
+    second = cli("hint", "rope")
     assert "hint 2 of 3" in second.stdout
-    third = run_cli("hint", "rope", "--level", "3")
+    third = cli("hint", "rope", "--level", "3")
     assert "hint 3 of 3" in third.stdout
 
 
-def test_hint_follows_the_part_that_fails_and_keeps_one_counter_per_part(isolated_places):
+def test_hint_follows_the_part_that_fails_and_keeps_one_counter_per_part(cli, isolated_places):
     """After a check whose first failure is the mask, `drillpe hint` climbs the
     mask's ladder; the general ladder keeps its own place; watch's `h` reads and
     writes the same counters (History.hints_seen(exercise, part))."""
@@ -227,45 +227,45 @@ def test_hint_follows_the_part_that_fails_and_keeps_one_counter_per_part(isolate
     history = History(isolated_places["home"])
     history.record_attempt(Attempt("rope", 1.0, False, 0.9,
                                    failed_checks=["attention.mask", "attention.dropout"]))
-    first = run_cli("hint", "rope")
+    first = cli("hint", "rope")
     assert first.returncode == 0 and "hint 1 of 2 · about the mask" in first.stdout
     assert "masked_fill" not in first.stdout
     # the next one of the same ladder, whatever fails by then (a newcomer's `--part
     # attention` hint pointed at the general ladder)
     assert "drillpe hint rope --part mask (level 2 of 2)" in first.stdout, first.stdout
-    second = run_cli("hint", "rope")
+    second = cli("hint", "rope")
     assert "hint 2 of 2 · about the mask" in second.stdout and "masked_fill" in second.stdout
     # the last of the mask's hints points on to the general ladder's deepest level, which
     # a plain `drillpe hint rope` would not reach while the mask fails
     # (one line, never broken by drillpe: the terminal folds it, a copy keeps the command)
     assert "drillpe hint rope --part general --level 3 ;" in second.stdout, second.stdout
-    general = run_cli("hint", "rope", "--part", "general")
+    general = cli("hint", "rope", "--part", "general")
     assert "hint 1 of 3" in general.stdout and "about" not in general.stdout
     # plain `drillpe hint rope` climbs the mask's ladder now: the general one is named
     assert "drillpe hint rope --part general (level 2 of 3)" in general.stdout, general.stdout
-    deep = run_cli("hint", "rope", "--level", "3")  # the mask's ladder has two
+    deep = cli("hint", "rope", "--level", "3")  # the mask's ladder has two
     assert deep.returncode == 2 and "drillpe hint rope --part general --level 3" in deep.stderr
     again = History(isolated_places["home"])
     assert again.hints_seen("rope", "mask") == 2 and again.hints_seen("rope", "") == 1
     # once the general ladder's level 3 is seen, the mask's last hint no longer sends there
-    assert run_cli("hint", "rope", "--part", "general", "--level", "3").returncode == 0
-    last = run_cli("hint", "rope", "--part", "mask", "--level", "2")
+    assert cli("hint", "rope", "--part", "general", "--level", "3").returncode == 0
+    last = cli("hint", "rope", "--part", "mask", "--level", "2")
     assert "--part general" not in last.stdout and "drillpe reveal rope" in last.stdout, \
         last.stdout
-    bad = run_cli("hint", "rope", "--part", "nope")
+    bad = cli("hint", "rope", "--part", "nope")
     assert bad.returncode == 2 and "parts: general, table, mask" in bad.stderr
 
 
-def test_reveal_raw_is_plain_source(tmp_path):
-    res = run_cli("reveal", "sinusoidal", "--raw")
+def test_reveal_raw_is_plain_source(cli, tmp_path):
+    res = cli("reveal", "sinusoidal", "--raw")
     assert res.returncode == 0
     compile(res.stdout, "reference.py", "exec")  # nothing but source
     assert "class SinPositionEncoding" in res.stdout
 
 
-def test_reveal_diff(isolated_places):
-    run_cli("start", "sinusoidal")
-    res = run_cli("reveal", "sinusoidal", "--diff")
+def test_reveal_diff(cli, isolated_places):
+    cli("start", "sinusoidal")
+    res = cli("reveal", "sinusoidal", "--diff")
     assert res.returncode == 0
     assert "+++ reference/sinusoidal.py" in res.stdout
     assert "-        raise NotImplementedError" in res.stdout
@@ -277,16 +277,16 @@ def diff_body(stdout: str) -> list[str]:
             if line[:1] in "+-" and not line.startswith(("+++", "---"))]
 
 
-def test_reveal_diff_of_a_half_split_answer_is_code_only(isolated_places):
+def test_reveal_diff_of_a_half_split_answer_is_code_only(cli, isolated_places):
     # The half-split answer as a learner has it: the stub's docstring on top, then the code.
     ws = isolated_places["workspace"]
-    run_cli("start", "rope")
+    cli("start", "rope")
     stub = (ws / "rope.py").read_text()
     docstring = stub[:stub.index('"""', 3) + 3]
     half_split = (FIXTURES / "rope" / "half_split.py").read_text()
     (ws / "rope.py").write_text(docstring + "\n" + half_split)
-    via_workspace = run_cli("reveal", "rope", "--diff")
-    via_file = run_cli("reveal", "rope", "--diff", "--file", FIXTURES / "rope" / "half_split.py")
+    via_workspace = cli("reveal", "rope", "--diff")
+    via_file = cli("reveal", "rope", "--diff", "--file", FIXTURES / "rope" / "half_split.py")
     for res in (via_workspace, via_file):
         assert res.returncode == 0, res.stderr
         body = diff_body(res.stdout)
@@ -306,16 +306,16 @@ def test_reveal_diff_of_a_half_split_answer_is_code_only(isolated_places):
     assert '+"""..."""' not in diff_body(via_workspace.stdout)
 
 
-def test_reveal_diff_of_the_model_answer_with_other_comments_is_empty(tmp_path):
+def test_reveal_diff_of_the_model_answer_with_other_comments_is_empty(cli, tmp_path):
     from drillpe.data import bundle
 
     source = bundle.solution_path("alibi").read_text()
     mine = tmp_path / "alibi.py"
     mine.write_text('"""My ALiBi."""\n# written from memory\n' +
                     source[source.index('"""', 3) + 3:].replace("\n\n\n", "\n# ---\n\n"))
-    res = run_cli("reveal", "alibi", "--diff", "--file", mine)
+    res = cli("reveal", "alibi", "--diff", "--file", mine)
     assert res.returncode == 0 and "is the same as the reference's" in res.stdout, res.stdout
-    assert run_cli("reveal", "alibi", "--file", mine).returncode == 2  # --file goes with --diff
+    assert cli("reveal", "alibi", "--file", mine).returncode == 2  # --file goes with --diff
 
 
 CODE_LINES_SOURCE = '''"""Module
@@ -347,25 +347,25 @@ def test_code_lines_collapses_docstrings_and_drops_comments():
     assert code_lines("def broken(:\n    '''x\n") == [(1, "def broken(:"), (2, "    '''x")]
 
 
-def test_reset_of_an_untouched_stub_needs_no_backup(isolated_places):
+def test_reset_of_an_untouched_stub_needs_no_backup(cli, isolated_places):
     ws = isolated_places["workspace"]
-    run_cli("start", "rope")
-    assert run_cli("reset", "rope").returncode == 0
+    cli("start", "rope")
+    assert cli("reset", "rope").returncode == 0
     assert list(ws.glob("rope.backup-*.py")) == []
 
 
-def test_started_files_get_ordinary_permissions(isolated_places):
+def test_started_files_get_ordinary_permissions(cli, isolated_places):
     import os
 
-    run_cli("start", "sinusoidal")
+    cli("start", "sinusoidal")
     mode = (isolated_places["workspace"] / "sinusoidal.py").stat().st_mode & 0o777
     umask = os.umask(0)
     os.umask(umask)
     assert mode == 0o666 & ~umask
 
 
-def test_check_file_that_is_a_folder_is_usage_error(tmp_path):
-    res = run_cli("check", "rope", "--file", tmp_path)
+def test_check_file_that_is_a_folder_is_usage_error(cli, tmp_path):
+    res = cli("check", "rope", "--file", tmp_path)
     assert res.returncode == 2 and "is a folder" in res.stderr
 
 
@@ -510,8 +510,8 @@ def test_check_shows_a_status_line_on_a_terminal_only(isolated_places):
         term.close()
 
 
-def test_commands_that_take_several_ids_say_so_in_their_usage():
+def test_commands_that_take_several_ids_say_so_in_their_usage(cli):
     """`check rope alibi` grades both; its usage line said `[ID]` (a newcomer's note)."""
     for command in ("check", "watch"):
-        res = run_cli(command, "--help")
+        res = cli(command, "--help")
         assert res.returncode == 0 and f"drillpe {command} [OPTIONS] [ID...]" in res.stdout

@@ -118,8 +118,8 @@ def test_bench_quiet_leaves_out_the_explanations(quiet_bench):
 
 
 @pytest.mark.parametrize("command", ["start", "check", "hint", "reveal", "reset", "bench"])
-def test_mistyped_id_gets_a_close_match(command):
-    res = run_cli(command, "sinusiodal")
+def test_mistyped_id_gets_a_close_match(cli, command):
+    res = cli(command, "sinusiodal")
     assert res.returncode == 2
     assert "Did you mean sinusoidal?" in res.stderr
     assert "Traceback" not in res.stderr
@@ -142,8 +142,8 @@ def test_shell_completion_offers_exercise_ids(command):
                                        "rope_convert"}
 
 
-def test_completion_install_is_offered():
-    res = run_cli("--help")
+def test_completion_install_is_offered(cli):
+    res = cli("--help")
     assert "--install-completion" in res.stdout and "--show-completion" in res.stdout
 
 

@@ -10,7 +10,6 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import fsrs
-from conftest import run_cli
 
 from drillpe.data import catalog, i18n
 from drillpe.practice import schedule
@@ -207,12 +206,12 @@ def test_every_misconception_names_known_codes_in_two_exercises_or_more():
     assert {"rope", "relative"} <= set(found["mask"].exercises)
 
 
-def test_next_json_keeps_its_keys_and_adds_misconceptions(isolated_places):
+def test_next_json_keeps_its_keys_and_adds_misconceptions(cli, isolated_places):
     history = History(isolated_places["home"])
     history.record_attempt(Attempt("rope", time.time() - 7200, False, 0.4,
                                             diagnoses=["rope.exponent_i_over_d"]))
     history.close()
-    data = json.loads(run_cli("next", "--json").stdout)
+    data = json.loads(cli("next", "--json").stdout)
     assert data["schema"] == 1 and data["scheduler"] == "fsrs"
     old = {"exercise", "due_at", "interval_days", "ease", "repetitions", "rounds",
            "last_quality", "due", "reason"}

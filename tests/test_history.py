@@ -4,8 +4,6 @@ file, import of the old progress.json. Every test has its own DRILLPE_HOME."""
 import json
 import sqlite3
 
-from conftest import run_cli
-
 from drillpe.results.history import FILENAME, MIGRATIONS, SCHEMA_VERSION, Attempt, History, Work
 from drillpe.results.report import CheckResult, ExerciseResult
 
@@ -100,16 +98,16 @@ def test_corrupt_file_is_moved_aside_and_a_fresh_one_started(isolated_places):
     assert History(home).exercise_summary("rope")["attempts"] == 1
 
 
-def test_corrupt_file_through_the_cli(isolated_places):
+def test_corrupt_file_through_the_cli(cli, isolated_places):
     home = isolated_places["home"]
     home.mkdir(parents=True)
     (home / FILENAME).write_bytes(b"\0garbage" * 512)
-    res = run_cli("list")
+    res = cli("list")
     assert res.returncode == 0, res.stderr
     assert "warning" in res.stderr and "moved to" in res.stderr
     assert "Traceback" not in res.stderr
     assert list(home.glob("history.backup-*.sqlite3"))
-    assert run_cli("stats").returncode == 0
+    assert cli("stats").returncode == 0
 
 
 def test_newer_schema_is_left_untouched(isolated_places):

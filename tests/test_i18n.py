@@ -9,7 +9,7 @@ import re
 
 import pytest
 import tomllib
-from conftest import FIXTURES, cli_run, run_cli
+from conftest import FIXTURES, cli_run
 
 from drillpe.data import bundle, catalog, i18n
 
@@ -153,16 +153,16 @@ def test_pick_falls_back_to_english():
     assert i18n.pick(entry, "hints", "zh") == ["a"]
 
 
-def test_list_in_chinese_and_by_topic():
-    english = run_cli("list")
-    chinese = run_cli("list", "--lang", "zh", env={"COLUMNS": "200"})
+def test_list_in_chinese_and_by_topic(cli):
+    english = cli("list")
+    chinese = cli("list", "--lang", "zh", env={"COLUMNS": "200"})
     assert english.returncode == chinese.returncode == 0
     for exercise_id in EXERCISES:
         ex = catalog.get(exercise_id)
         assert i18n.pick(ex.texts, "title", "zh") in chinese.stdout
         assert exercise_id in english.stdout
     # grouped by topic, in the documented order, seed's four first: in the JSON and the table
-    order = [row["id"] for row in json.loads(run_cli("list", "--json").stdout)["exercises"]]
+    order = [row["id"] for row in json.loads(cli("list", "--json").stdout)["exercises"]]
     assert order[:4] == ["sinusoidal", "learnable", "relative", "rope"]
     topics = [catalog.get(i).topic for i in order]
     assert topics == sorted(topics, key=catalog.topics().index)
@@ -170,7 +170,7 @@ def test_list_in_chinese_and_by_topic():
     # the list's own words follow the language too
     assert "drillpe 练习题" in chinese.stdout and "drillpe exercises" not in chinese.stdout
     assert "drillpe exercises" in english.stdout
-    table = run_cli("list", env={"COLUMNS": "200"}).stdout
+    table = cli("list", env={"COLUMNS": "200"}).stdout
     rows = [line.split()[0] for line in table.splitlines()
             if line.strip() and line.split()[0] in EXERCISES and line.split()[1:2] != ["positions"]]
     assert rows == order
@@ -178,17 +178,17 @@ def test_list_in_chinese_and_by_topic():
     assert [table.index(h) for h in headings] == sorted(table.index(h) for h in headings)
 
 
-def test_environment_variable_chooses_chinese(tmp_path):
-    shown = run_cli("hint", "alibi", "--level", "1", env={"DRILLPE_LANG": "zh"})
+def test_environment_variable_chooses_chinese(cli, tmp_path):
+    shown = cli("hint", "alibi", "--level", "1", env={"DRILLPE_LANG": "zh"})
     assert shown.returncode == 0
     assert catalog.get("alibi").texts["hints_zh"][0][:20] in shown.stdout.replace("\n", "")
     # the command-line option wins over the environment
-    shown = run_cli("hint", "alibi", "--level", "1", "--lang", "en", env={"DRILLPE_LANG": "zh"})
+    shown = cli("hint", "alibi", "--level", "1", "--lang", "en", env={"DRILLPE_LANG": "zh"})
     assert not HAN.search(shown.stdout)
 
 
-def test_start_writes_the_chinese_stub(isolated_places, warm_grading, capfd):
-    made = run_cli("start", "rope_neox", "--lang", "zh")
+def test_start_writes_the_chinese_stub(cli, isolated_places, warm_grading, capfd):
+    made = cli("start", "rope_neox", "--lang", "zh")
     assert made.returncode == 0, made.stderr
     written = (isolated_places["workspace"] / "rope_neox.py").read_text(encoding="utf-8")
     assert written == bundle.stub_path("rope_neox", "zh").read_text(encoding="utf-8")
@@ -209,7 +209,7 @@ def test_scorecard_explains_in_chinese(isolated_places, warm_grading, capfd):
     assert zh[:12] in shown.stdout.replace("\n", "")
 
 
-def test_progress_words_and_check_levels_in_chinese(isolated_places, monkeypatch):
+def test_progress_words_and_check_levels_in_chinese(cli, isolated_places, monkeypatch):
     from drillpe import render
     from drillpe.results.history import Attempt, History
     from drillpe.results.report import CheckResult, ExerciseResult
@@ -220,13 +220,13 @@ def test_progress_words_and_check_levels_in_chinese(isolated_places, monkeypatch
     history.record_reveal("relative", 900.0)
     history.record_attempt(Attempt("relative", 1000.0, True, 1.0, revealed=True))
     history.close()
-    shown = run_cli("list", "--lang", "zh", env={"COLUMNS": "80"}).stdout
+    shown = cli("list", "--lang", "zh", env={"COLUMNS": "80"}).stdout
     rows = {line.split()[0]: line for line in shown.splitlines() if line.split()[:1]
             and line.split()[0] in EXERCISES}
     assert "已通过 100%" in rows["rope"] and "未通过 0%" in rows["alibi"]
     assert rows["relative"].rstrip().endswith("看过答案 100%")  # whole, at 80 columns
     assert "passed" not in shown and "failing" not in shown
-    english = run_cli("list", env={"COLUMNS": "80"}).stdout
+    english = cli("list", env={"COLUMNS": "80"}).stdout
     assert next(line for line in english.splitlines()
                 if line.startswith("relative ") and "hard" in line).rstrip().endswith("revealed 100%")
 

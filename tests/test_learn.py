@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import cli_run, run_cli
+from conftest import cli_run
 from rich.cells import cell_len
 
 from drillpe import devtools
@@ -89,40 +89,40 @@ def test_learn_shows_formula_example_heatmap_and_notice(exercise_id, lang, isola
     assert f"drillpe start {exercise_id}" in out
 
 
-def test_a_pipe_gets_a_character_picture():
-    res = run_cli("learn", "rope", env=WIDE)
+def test_a_pipe_gets_a_character_picture(cli):
+    res = cli("learn", "rope", env=WIDE)
     assert "\x1b[" not in res.stdout  # a pipe gets no colour
     rows = grid_rows(res.stdout, lessons.lesson("rope").heatmap)
     assert rows[0].split(None, 1)[1] == "@@" * 32  # position 0: cos 0 = 1 in every pair
     assert len(set("".join(rows))) > 6  # a picture, not one repeated character
     assert "[ .:-=+*#%@]" in res.stdout  # the ramp, with -1 and 1 beside it
     relative = lessons.lesson("relative").heatmap
-    table = grid_rows(run_cli("learn", "relative", env=WIDE).stdout, relative)
+    table = grid_rows(cli("learn", "relative", env=WIDE).stdout, relative)
     assert table[0].split()[1:] == [str(v) for v in relative.values[0]]
     assert relative.values[0][:6] == [4, 5, 6, 7, 8, 8]  # clamp(j − i, −4, 4) + 4, K = 4
 
 
-def test_language_from_the_environment():
-    res = run_cli("learn", "alibi", env={**WIDE, "DRILLPE_LANG": "zh"})
+def test_language_from_the_environment(cli):
+    res = cli("learn", "alibi", env={**WIDE, "DRILLPE_LANG": "zh"})
     assert res.returncode == 0 and "观察要点" in res.stdout and "公式" in res.stdout
 
 
-def test_narrow_terminal_samples_columns():
-    res = run_cli("learn", "rope_scaling", env={"COLUMNS": "50"})
+def test_narrow_terminal_samples_columns(cli):
+    res = cli("learn", "rope_scaling", env={"COLUMNS": "50"})
     assert res.returncode == 0
     rows = grid_rows(res.stdout, lessons.lesson("rope_scaling").heatmap)
     assert len(rows) == 5 and all(len(line) <= 50 for line in rows)
     assert "one column in 2 shown" in res.stdout
 
 
-def test_unknown_exercise_is_a_usage_error():
-    res = run_cli("learn", "ropes")
+def test_unknown_exercise_is_a_usage_error(cli):
+    res = cli("learn", "ropes")
     assert res.returncode == 2
     assert "Unknown exercise 'ropes'" in res.stderr and "rope" in res.stderr
 
 
-def test_learn_is_listed_in_help():
-    assert "learn" in run_cli("--help", env=WIDE).stdout
+def test_learn_is_listed_in_help(cli):
+    assert "learn" in cli("--help", env=WIDE).stdout
 
 
 # --------------------------------------------------------------------------- PNG
@@ -135,19 +135,19 @@ def png_size(path: Path) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize("exercise_id,lang", [("rope_scaling", "en"), ("alibi", "zh")])
-def test_png_is_written(tmp_path, exercise_id, lang):
+def test_png_is_written(cli, tmp_path, exercise_id, lang):
     pytest.importorskip("matplotlib")
     target = tmp_path / "heat.png"
-    res = run_cli("learn", exercise_id, "--png", target, "--lang", lang, env=WIDE)
+    res = cli("learn", exercise_id, "--png", target, "--lang", lang, env=WIDE)
     assert res.returncode == 0, res.stderr
     width, height = png_size(target)
     assert width >= 600 and height >= 250 and target.stat().st_size > 5000
     assert str(target) in res.stdout
 
 
-def test_png_into_a_missing_folder_is_a_usage_error(tmp_path):
+def test_png_into_a_missing_folder_is_a_usage_error(cli, tmp_path):
     pytest.importorskip("matplotlib")
-    res = run_cli("learn", "rope", "--png", tmp_path / "no" / "such" / "x.png")
+    res = cli("learn", "rope", "--png", tmp_path / "no" / "such" / "x.png")
     assert res.returncode == 2 and "cannot write" in res.stderr
 
 

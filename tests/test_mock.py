@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, cli_in_process, run_cli
+from conftest import ROOT, cli_in_process, printed, run_cli
 
 from drillpe.data import bundle, catalog, i18n
 from drillpe.practice import interview, mock
@@ -24,17 +24,17 @@ from drillpe.results.report import CheckResult, ExerciseResult
 FIXTURES = ROOT / "tests" / "fixtures"
 
 
-def start(*args):
-    res = run_cli("mock", "start", "--no-live", "--json", *args)
+def start(cli, *args):
+    res = cli("mock", "start", "--no-live", "--json", *args)
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout)
 
 
-def test_start_writes_fresh_stubs_in_its_own_folder(isolated_places):
+def test_start_writes_fresh_stubs_in_its_own_folder(cli, isolated_places):
     ws = isolated_places["workspace"]
     ws.mkdir(parents=True)
     (ws / "rope.py").write_text("# my earlier work\n")
-    data = start("--exercises", "rope,sinusoidal", "--minutes", "30")
+    data = start(cli, "--exercises", "rope,sinusoidal", "--minutes", "30")
     folder = Path(data["folder"])
     assert folder.parent == isolated_places["home"] / "mock" and folder.name == data["session"]
     for eid in ("rope", "sinusoidal"):
@@ -49,9 +49,9 @@ def test_start_writes_fresh_stubs_in_its_own_folder(isolated_places):
     assert 1790 < data["time_left_s"] <= 1800
     assert [f["edited"] for f in data["files"]] == [False, False]
 
-    status = run_cli("mock", "status")
+    status = cli("mock", "status")
     assert status.returncode == 0 and "left" in status.stdout and "untouched" in status.stdout
-    text = run_cli("mock", "start", "--no-live", "-e", "learnable")
+    text = cli("mock", "start", "--no-live", "-e", "learnable")
     assert text.returncode == 0 and "Session folder" in text.stdout
 
 
@@ -113,7 +113,7 @@ def test_questions_asked_in_chinese_after_an_english_submit(tmp_path, isolated_p
     first = next(q for q in catalog.followups("rope") if q["id"] == session.followups["rope"][0].ref)
     monkeypatch.setattr(i18n, "_chosen", "zh")  # drillpe mock questions --lang zh
     typed = iter(["旋转只依赖位置差", "", "7", "3", "skip", "skip"])
-    shown = _printed(lambda: interview.ask_followups(_reload(session), History(), lambda p:
+    shown = printed(lambda: interview.ask_followups(_reload(session), History(), lambda p:
                                                      next(typed)), width=100)
     flat = shown.replace("\n", "").replace(" ", "").replace("│", "")
     assert first["question_zh"].replace(" ", "") in flat
@@ -146,23 +146,14 @@ def test_a_rating_out_of_range_says_what_is_allowed():
     said = []
     assert interview.rating(lambda prompt: next(typed), "0-3? ", said.append) == 2
     assert said == ["7", "x", ""]
-    shown = _printed(lambda: view.followup_bad_rating("7"))
+    shown = printed(lambda: view.followup_bad_rating("7"))
     assert "0, 1, 2 or 3" in shown and "'7'" in shown
 
 
-def _printed(draw, width=80) -> str:
-    with view.out.capture() as captured:
-        old = view.out.width
-        view.out.width = width
-        try:
-            draw()
-        finally:
-            view.out.width = old
-    return captured.get()
 
 
 def test_leave_message_is_wrapped_between_words(tmp_path):
-    text = _printed(lambda: view.mock_left("20261204-064858-8fca"), width=60)
+    text = printed(lambda: view.mock_left("20261204-064858-8fca"), width=60)
     lines = text.splitlines()
     assert len(lines) > 1 and all(len(line) <= 60 for line in lines)
     assert " ".join(line.strip() for line in lines) == \
@@ -197,16 +188,16 @@ def test_live_view_names_the_failing_check_and_follows_lang(tmp_path, monkeypatc
         view.out.print(view.mock_live_view(session, time.time(), files, {}, session.graded, 0,
                                            None, None, frozenset({"sinusoidal"})))
 
-    shown = _printed(draw)
+    shown = printed(draw)
     rope_line = next(i for i, line in enumerate(shown.splitlines()) if "rope.py" in line)
     assert "FAIL 50%" in shown.splitlines()[rope_line]
     assert "mask == 0 excludes" in shown.splitlines()[rope_line + 1]
     assert "PASS 100%" in shown and "grading…" in shown and "untouched" in shown
     assert max(len(line) for line in shown.splitlines()) <= 80
     monkeypatch.setattr(i18n, "_chosen", "zh")
-    shown = _printed(draw)
+    shown = printed(draw)
     assert "评分中" in shown and "未改动" in shown and "立即评分" in shown and "untouched" not in shown
-    hint = _printed(lambda: view.out.print(view.hint_panel(catalog.get("rope"), 1)))
+    hint = printed(lambda: view.out.print(view.hint_panel(catalog.get("rope"), 1)))
     assert "再按 h" in hint and "h again" not in hint
 
 
@@ -316,14 +307,14 @@ def in_process_submit(capsys, monkeypatch, warm):
     return cli_in_process(capsys, "mock", "submit", "--json")
 
 
-def test_submit_grades_records_and_is_not_doubled(isolated_places, warm_grading, monkeypatch,
+def test_submit_grades_records_and_is_not_doubled(cli, isolated_places, warm_grading, monkeypatch,
                                                   capsys):
-    data = start("-e", "sinusoidal,rope", "--seed", "4")
+    data = start(cli, "-e", "sinusoidal,rope", "--seed", "4")
     folder = Path(data["folder"])
     shutil.copy(ROOT / "solutions" / "sinusoidal.py", folder / "sinusoidal.py")
     shutil.copy(FIXTURES / "rope" / "half_split.py", folder / "rope.py")
-    assert run_cli("hint", "rope").returncode == 0
-    status = json.loads(run_cli("mock", "status", "--json").stdout)
+    assert cli("hint", "rope").returncode == 0
+    status = json.loads(cli("mock", "status", "--json").stdout)
     assert [f["edited"] for f in status["files"]] == [True, True]
 
     code, out = in_process_submit(capsys, monkeypatch, warm_grading)
@@ -337,49 +328,49 @@ def test_submit_grades_records_and_is_not_doubled(isolated_places, warm_grading,
     assert 2 <= len(by_id["rope"]["followups"]) <= 3
     assert all(f["model_answer"] and f["answer"] is None for f in by_id["rope"]["followups"])
 
-    again = run_cli("mock", "submit", "--json")
+    again = cli("mock", "submit", "--json")
     assert json.loads(again.stdout)["exercises"] == report["exercises"]
     history = History(isolated_places["home"])
     assert [s["session"] for s in history.sessions("mock")] == [data["session"]]
     rope = history.events()["rope"]
     assert len(rope.attempts) == 1 and rope.attempts[0].source == "mock"
     assert rope.attempts[0].hints_used == 1
-    stats = json.loads(run_cli("stats", "--json").stdout)
+    stats = json.loads(cli("stats", "--json").stdout)
     assert stats["mock_sessions"][0]["session"] == data["session"]
     assert next(e for e in stats["exercises"] if e["exercise"] == "sinusoidal")["passes"] == 1
 
 
-def test_submit_after_the_deadline_is_graded_and_marked_over_time(warm_grading, monkeypatch,
+def test_submit_after_the_deadline_is_graded_and_marked_over_time(cli, warm_grading, monkeypatch,
                                                                    capsys):
-    data = start("-e", "learnable", "--minutes", "0.01")  # 0.6 s
+    data = start(cli, "-e", "learnable", "--minutes", "0.01")  # 0.6 s
     time.sleep(1.5)
-    status = run_cli("mock", "status")
+    status = cli("mock", "status")
     assert "time is up" in status.stdout
     code, out = in_process_submit(capsys, monkeypatch, warm_grading)
     report = json.loads(out)
     assert code == 1 and report["over_time_s"] >= 0.8
     assert report["exercises"][0]["verdict"] == "fail"  # the untouched stub
     assert report["time_used_s"] >= 1.4
-    text = run_cli("mock", "submit", "--session", data["session"])
+    text = cli("mock", "submit", "--session", data["session"])
     assert "over time" in text.stdout
 
 
-def test_seed_makes_the_draw_reproducible():
-    first = start("--seed", "11", "--count", "2")
-    second = start("--seed", "11", "--count", "2")
+def test_seed_makes_the_draw_reproducible(cli):
+    first = start(cli, "--seed", "11", "--count", "2")
+    second = start(cli, "--seed", "11", "--count", "2")
     assert [f["exercise"] for f in first["files"]] == [f["exercise"] for f in second["files"]]
     assert first["session"] != second["session"]
 
 
-def test_bad_input_is_a_usage_error():
-    assert run_cli("mock", "status").returncode == 2  # no session yet
-    res = run_cli("mock", "start", "--no-live", "-e", "ropee")
+def test_bad_input_is_a_usage_error(cli):
+    assert cli("mock", "status").returncode == 2  # no session yet
+    res = cli("mock", "start", "--no-live", "-e", "ropee")
     assert res.returncode == 2 and "Did you mean rope" in res.stderr
-    assert run_cli("mock", "start", "--no-live", "-e", "rope,rope").returncode == 2
+    assert cli("mock", "start", "--no-live", "-e", "rope,rope").returncode == 2
     too_many = str(len(catalog.ids()) + 1)
-    assert run_cli("mock", "start", "--no-live", "--count", too_many).returncode == 2
-    assert run_cli("mock", "submit", "--session", "nope").returncode == 2
-    live = run_cli("mock", "--minutes", "5")  # no terminal here
+    assert cli("mock", "start", "--no-live", "--count", too_many).returncode == 2
+    assert cli("mock", "submit", "--session", "nope").returncode == 2
+    live = cli("mock", "--minutes", "5")  # no terminal here
     assert live.returncode == 2 and "--no-live" in live.stderr
     assert "Traceback" not in live.stderr
 
@@ -578,9 +569,9 @@ def test_an_untouched_mock_file_is_recorded_as_no_try(tmp_path):
     assert attempts["rope"].untouched and not attempts["sinusoidal"].untouched
 
 
-def test_a_second_session_says_the_first_is_still_running(isolated_places):
-    first = start("-e", "rope")
-    res = run_cli("mock", "start", "-e", "rope", "--no-live", "--json")
+def test_a_second_session_says_the_first_is_still_running(cli, isolated_places):
+    first = start(cli, "-e", "rope")
+    res = cli("mock", "start", "-e", "rope", "--no-live", "--json")
     assert res.returncode == 0
     said = " ".join(res.stderr.split())
     assert f"session {first['session']} is still running" in said

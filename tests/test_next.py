@@ -4,8 +4,6 @@ import json
 import time
 from collections import Counter
 
-from conftest import run_cli
-
 from drillpe.data import catalog
 from drillpe.practice import schedule
 from drillpe.results.history import Attempt, Events, History
@@ -103,37 +101,37 @@ def test_mock_draw_is_reproducible_and_favours_weak():
     assert drawn["rope"] > 2 * max(drawn[e] for e in ("sinusoidal", "learnable", "relative"))
 
 
-def test_next_command(isolated_places):
+def test_next_command(cli, isolated_places):
     history = History(isolated_places["home"])
     history.record_attempt(att("relative", time.time() - 7200, False, diagnoses=["relative.no_key_term"]))
     history.close()
-    res = run_cli("next", "--json")
+    res = cli("next", "--json")
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)
     assert data["next"] == "relative" and data["plan"][0]["due"]
     assert data["plan"][0]["last_rating"] == "again" and data["scheduler"] == "fsrs"
-    text = run_cli("next", env={"COLUMNS": "120"})
+    text = cli("next", env={"COLUMNS": "120"})
     assert "Practise now: relative" in text.stdout and "relative.no_key_term" in text.stdout
 
 
-def test_next_offers_a_reset_only_for_a_started_exercise(isolated_places):
-    fresh = run_cli("next", env={"COLUMNS": "120"}).stdout
+def test_next_offers_a_reset_only_for_a_started_exercise(cli, isolated_places):
+    fresh = cli("next", env={"COLUMNS": "120"}).stdout
     assert "drillpe start sinusoidal, then drillpe watch sinusoidal" in fresh
     assert "reset" not in fresh  # never started: nothing to reset
     workspace = isolated_places["workspace"]
     workspace.mkdir(parents=True)
     (workspace / "sinusoidal.py").write_text("# started\n")
-    started = run_cli("next", env={"COLUMNS": "120"}).stdout
+    started = cli("next", env={"COLUMNS": "120"}).stdout
     assert "drillpe watch sinusoidal" in started and "drillpe reset sinusoidal" in started
     assert "drillpe start sinusoidal" not in started
 
 
-def test_next_in_chinese(isolated_places):
+def test_next_in_chinese(cli, isolated_places):
     history = History(isolated_places["home"])
     history.record_attempt(att("relative", time.time() - 7200, False,
                                diagnoses=["relative.no_key_term"]))
     history.close()
-    shown = run_cli("next", "--lang", "zh", env={"COLUMNS": "120"}).stdout
+    shown = cli("next", "--lang", "zh", env={"COLUMNS": "120"}).stdout
     for english in ("Practise now", "why:", "Then", "never practised", "failed exercises"):
         assert english not in shown
     assert "现在练习" in shown and "原因" in shown and "之后" in shown and "从未练习" in shown

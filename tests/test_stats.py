@@ -2,13 +2,11 @@
 table, and that the practice commands never import torch in the CLI."""
 
 import json
-import subprocess
-import sys
 import time
 from datetime import datetime, timedelta
 
 import pytest
-from conftest import run_cli
+from conftest import heavy_imports, printed
 
 from drillpe.results import progress, timeline
 from drillpe.results.history import Attempt, Events, History, Work
@@ -72,7 +70,7 @@ def test_calendar_and_streaks():
     assert progress.streaks(events, tomorrow + DAY)["current"] == 0
 
 
-def test_stats_command_json_and_table(isolated_places):
+def test_stats_command_json_and_table(cli, isolated_places):
     history = History(isolated_places["home"])
     now = time.time()
     history.record_attempt(attempt("rope", now - 3600, False, 0.5, diagnoses=["rope.half_split"]))
@@ -80,7 +78,7 @@ def test_stats_command_json_and_table(isolated_places):
     history.record_attempt(attempt("learnable", now - 100, False, 0.25))
     history.close()
 
-    res = run_cli("stats", "--json")
+    res = cli("stats", "--json")
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)
     order = [e["exercise"] for e in data["exercises"]]
@@ -89,12 +87,12 @@ def test_stats_command_json_and_table(isolated_places):
     assert rope["attempts"] == 2 and rope["passes"] == 1 and rope["time_to_first_pass_s"] == 600
     assert data["streak"]["current"] >= 1 and len(data["calendar"]) == 28
 
-    table = run_cli("stats", env={"COLUMNS": "100"})
+    table = cli("stats", env={"COLUMNS": "100"})
     assert table.returncode == 0
     assert "learnable" in table.stdout and "failing" in table.stdout
     assert "streak" in table.stdout
 
-    listed = json.loads(run_cli("list", "--json").stdout)["exercises"]
+    listed = json.loads(cli("list", "--json").stdout)["exercises"]
     rope_row = next(r for r in listed if r["id"] == "rope")
     assert rope_row["best"] == 1.0 and rope_row["status"] == "passed"
     assert next(r for r in listed if r["id"] == "relative")["status"] == "new"
@@ -111,32 +109,26 @@ def test_stats_on_an_empty_history(isolated_places, capsys):
     assert "Nothing recorded yet" not in shown and "drillpe next" in shown
 
 
-PROBE = """
-import sys
-from drillpe.cli import main
-sys.argv = ["drillpe", *{args!r}]
-try:
-    main()
-except SystemExit:
-    pass
-print("HEAVY:" + ",".join(sorted(m for m in ("torch", "numpy") if m in sys.modules)),
-      file=sys.stderr)
-"""
+PRACTICE = [["stats"], ["next"], ["mock", "--help"], ["mock", "start", "--no-live", "-e", "rope"],
+            ["mock", "status"], ["watch", "--help"]]
 
 
-@pytest.mark.parametrize("args", [["stats"], ["next"], ["mock", "--help"],
-                                  ["mock", "start", "--no-live", "-e", "rope"],
-                                  ["mock", "status"], ["watch", "--help"]])
-def test_practice_commands_do_not_import_torch(args):
-    res = subprocess.run([sys.executable, "-c", PROBE.format(args=args)], capture_output=True,
-                         text=True, timeout=120)
-    assert [line for line in res.stderr.splitlines() if line.startswith("HEAVY:")] == ["HEAVY:"], \
-        res.stderr
+@pytest.fixture(scope="session")
+def practice_held(tmp_path_factory):
+    """PRACTICE's commands in one process, in turn (conftest.heavy_imports)."""
+    return heavy_imports(tmp_path_factory, "practice-no-torch", PRACTICE)
 
 
-def test_stats_days_option_is_validated():
-    assert run_cli("stats", "--days", "3").returncode == 2
-    assert len(json.loads(run_cli("stats", "--json", "--days", "7").stdout)["calendar"]) == 7
+@pytest.mark.parametrize("args", PRACTICE, ids=" ".join)
+def test_practice_commands_do_not_import_torch(args, practice_held):
+    seen = practice_held[" ".join(args)]
+    assert not seen["before"], f"not known: an earlier command imported {seen['before']}"
+    assert seen["now"] == [], f"`drillpe {' '.join(args)}` imported {seen['now']}"
+
+
+def test_stats_days_option_is_validated(cli):
+    assert cli("stats", "--days", "3").returncode == 2
+    assert len(json.loads(cli("stats", "--json", "--days", "7").stdout)["calendar"]) == 7
 
 
 def test_calendar_uses_local_days():
@@ -235,17 +227,6 @@ def test_a_check_of_the_unedited_stub_is_recorded_as_untouched(isolated_places, 
     assert history.exercise_summary("rope")["attempts"] == 2
 
 
-def _shown(draw, width=80):
-    from drillpe.render import practice_views as view
-
-    with view.out.capture() as captured:
-        old = view.out.width
-        view.out.width = width
-        try:
-            draw()
-        finally:
-            view.out.width = old
-    return captured.get()
 
 
 def _summaries(now):
@@ -264,14 +245,14 @@ def test_stats_table_marks_reveals_and_fits_80_columns(monkeypatch):
     summaries = _summaries(now)
     streak = {"current": 1, "longest": 1, "active_days": 1}
     days = progress.calendar([], now, 28)
-    shown = _shown(lambda: view.stats(summaries, days, streak, []))
+    shown = printed(lambda: view.stats(summaries, days, streak, []))
     rope = next(line for line in shown.splitlines() if line.strip().startswith("rope"))
     learnable = next(line for line in shown.splitlines() if line.strip().startswith("learnable"))
     assert f"2 {view.REVEALED_MARK}" in rope and view.REVEALED_MARK not in learnable
     assert "revealed" in shown  # the caption says what the mark means
     assert max(len(line) for line in shown.splitlines()) <= 80 and "…" not in shown
     monkeypatch.setattr(i18n, "_chosen", "zh")
-    shown = _shown(lambda: view.stats(summaries, days, streak, []))
+    shown = printed(lambda: view.stats(summaries, days, streak, []))
     for english in ("Progress, weakest first", "pass/try", "1st pass", "Last 28 days", "streak"):
         assert english not in shown
     assert "练习进度" in shown and "通过/尝试" in shown and "看过参考实现" in shown
@@ -285,7 +266,7 @@ def test_calendar_has_weekday_rows_faint_empty_days_and_today():
                                       attempt("rope", datetime(2026, 11, 20, 9).timestamp(),
                                               False)])
     days = progress.calendar([events], now, 14)  # 11-21 (a Saturday) to 12-04
-    lines = _shown(lambda: view.out.print(view.calendar(days, {"current": 0, "longest": 1,
+    lines = printed(lambda: view.out.print(view.calendar(days, {"current": 0, "longest": 1,
                                                               "active_days": 2}))).splitlines()
     header = next(line for line in lines if "Mo" in line)
     assert header.split() == ["Mo", "Tu", "We", "Th", "Fr", "Sa", "Su"]
@@ -304,11 +285,11 @@ def test_calendar_has_weekday_rows_faint_empty_days_and_today():
     assert "today" in lines[-1]
 
 
-def test_stats_mock_status_and_bench_take_lang():
-    stats = run_cli("stats", "--lang", "zh")
+def test_stats_mock_status_and_bench_take_lang(cli):
+    stats = cli("stats", "--lang", "zh")
     assert stats.returncode == 0 and "练习进度" in stats.stdout, stats.stderr
-    assert run_cli("mock", "start", "--no-live", "-e", "rope").returncode == 0
-    status = run_cli("mock", "status", "--lang", "zh")
+    assert cli("mock", "start", "--no-live", "-e", "rope").returncode == 0
+    status = cli("mock", "status", "--lang", "zh")
     assert status.returncode == 0 and "模拟面试" in status.stdout and "未改动" in status.stdout
-    bench = run_cli("bench", "rope", "--lang", "zh")  # no learner file: a usage error, not
+    bench = cli("bench", "rope", "--lang", "zh")  # no learner file: a usage error, not
     assert bench.returncode == 2 and "No such option" not in bench.stderr  # an unknown option

@@ -104,21 +104,21 @@ def test_a_small_edit_costs_far_less_than_its_file(isolated_places):
     assert after - before < len(edit(2)) // 10
 
 
-def test_the_change_is_said_from_one_attempt_to_the_next(isolated_places):
+def test_the_change_is_said_from_one_attempt_to_the_next(cli, isolated_places):
     record_three(isolated_places["home"])
-    shown = run_cli("history", "rope")
+    shown = cli("history", "rope")
     assert shown.returncode == 0, shown.stderr
     flat = " ".join(shown.stdout.split())
     assert "fixed rope.half_split, now attention.mask_ignored" in flat
     assert "fixed attention.mask_ignored" in flat
     assert "the same code as" not in flat  # three different sources
-    zh = run_cli("history", "rope", "--lang", "zh")
+    zh = cli("history", "rope", "--lang", "zh")
     assert "修好了 rope.half_split，新出现 attention.mask_ignored" in " ".join(zh.stdout.split())
 
 
-def test_history_json_shape(isolated_places):
+def test_history_json_shape(cli, isolated_places):
     record_three(isolated_places["home"])
-    shown = run_cli("history", "rope", "--json")
+    shown = cli("history", "rope", "--json")
     assert shown.returncode == 0, shown.stderr
     document = json.loads(shown.stdout)
     assert document["schema"] == 1 and document["exercise"] == "rope"
@@ -132,37 +132,37 @@ def test_history_json_shape(isolated_places):
     assert first["at"].startswith("2026-09-21T14:15:00")  # T0 + 100, in UTC
 
 
-def test_diff_defaults_to_the_last_two_and_takes_numbers_from_either_end(isolated_places):
+def test_diff_defaults_to_the_last_two_and_takes_numbers_from_either_end(cli, isolated_places):
     record_three(isolated_places["home"])
-    last_two = run_cli("diff", "rope")
+    last_two = cli("diff", "rope")
     assert last_two.returncode == 0, last_two.stderr
     assert "attempt 2 (" in last_two.stdout and "attempt 3 (" in last_two.stdout
     assert "+    x2 = 2  # step 2" in last_two.stdout
     assert not [line for line in last_two.stdout.splitlines() if line.startswith("-    x")]
-    first_last = run_cli("diff", "rope", "1", "-1")
+    first_last = cli("diff", "rope", "1", "-1")
     assert "attempt 1 (" in first_last.stdout and "attempt 3 (" in first_last.stdout
     assert "+    x1 = 1  # step 1" in first_last.stdout
-    bad = run_cli("diff", "rope", "7")
+    bad = cli("diff", "rope", "7")
     assert bad.returncode == 2 and "7 is not an attempt of rope: it has 3" in bad.stderr
 
 
-def test_diff_needs_two_sources(isolated_places):
+def test_diff_needs_two_sources(cli, isolated_places):
     History(isolated_places["home"]).record_check(result(), at=1.0, text=edit(1))
-    alone = run_cli("diff", "rope")
+    alone = cli("diff", "rope")
     assert alone.returncode == 2 and "a diff needs two" in alone.stderr
 
 
-def test_the_model_answer_is_refused_until_a_pass_or_a_reveal(isolated_places):
+def test_the_model_answer_is_refused_until_a_pass_or_a_reveal(cli, isolated_places):
     home = isolated_places["home"]
     history = History(home)
     history.record_check(result(), at=1.0, text=edit(1))
-    refused = run_cli("diff", "rope", "-1", "answer")
+    refused = cli("diff", "rope", "-1", "answer")
     assert refused.returncode == 2
     assert "once you pass it, or after drillpe reveal rope" in " ".join(refused.stderr.split())
     secret = [line for line in ANSWER.splitlines() if "torch." in line][0].strip()
     assert secret not in refused.stdout + refused.stderr
     history.record_reveal("rope", at=2.0)
-    shown = run_cli("diff", "rope", "-1", "answer")
+    shown = cli("diff", "rope", "-1", "answer")
     assert shown.returncode == 0, shown.stderr
     assert "model answer (rope)" in shown.stdout and secret in shown.stdout
 
@@ -211,7 +211,7 @@ def test_export_and_import_round_trip_and_a_second_import_adds_nothing(isolated_
     assert cli_run(capsys, "history", "rope").returncode == 0
 
 
-def test_retention_drops_old_sources_but_never_an_attempt(isolated_places, monkeypatch):
+def test_retention_drops_old_sources_but_never_an_attempt(cli, isolated_places, monkeypatch):
     monkeypatch.setenv("DRILLPE_KEEP_SOURCES", "2")
     history = History(isolated_places["home"])
     for n in range(1, 13):
@@ -221,9 +221,9 @@ def test_retention_drops_old_sources_but_never_an_attempt(isolated_places, monke
     assert [e.source_state for e in entries] == ["pruned"] * 10 + ["kept"] * 2
     assert [history.text(e.code_sha) for e in entries[-2:]] == [edit(11), edit(12)]
     assert all(history.report(e) is not None for e in entries)  # reports are kept
-    shown = run_cli("history", "rope")
+    shown = cli("history", "rope")
     assert "source dropped by the retention setting" in " ".join(shown.stdout.split())
-    refused = run_cli("diff", "rope", "1", "2")
+    refused = cli("diff", "rope", "1", "2")
     assert refused.returncode == 2 and "dropped by the retention setting" in refused.stderr
 
 
@@ -239,12 +239,12 @@ def test_grades_inside_a_mock_round_are_in_the_timeline_but_no_try(isolated_plac
     assert len(history.timeline("rope")) == 2  # a session's record replaces only its tries
 
 
-def test_reset_all_backs_up_every_started_file_and_says_where(isolated_places):
+def test_reset_all_backs_up_every_started_file_and_says_where(cli, isolated_places):
     ws = isolated_places["workspace"]
     for exercise in ("rope", "alibi"):
-        assert run_cli("start", exercise).returncode == 0
+        assert cli("start", exercise).returncode == 0
     (ws / "rope.py").write_text(edit(2), encoding="utf-8")
-    done = run_cli("reset", "--all")
+    done = cli("reset", "--all")
     assert done.returncode == 0, done.stderr
     backups = sorted(ws.glob("rope.backup-*.py"))
     assert len(backups) == 1 and backups[0].read_text(encoding="utf-8") == edit(2)
@@ -252,12 +252,12 @@ def test_reset_all_backs_up_every_started_file_and_says_where(isolated_places):
     assert backups[0].name in done.stdout
     assert "alibi: was the untouched stub" in done.stdout  # nothing to back up there
     assert not list(ws.glob("alibi.backup-*"))
-    assert run_cli("reset", "rope", "--all").returncode == 2
+    assert cli("reset", "rope", "--all").returncode == 2
 
 
-def test_replay_without_a_terminal_prints_every_attempt(isolated_places):
+def test_replay_without_a_terminal_prints_every_attempt(cli, isolated_places):
     record_three(isolated_places["home"])
-    shown = run_cli("replay", "rope")
+    shown = cli("replay", "rope")
     assert shown.returncode == 0, shown.stderr
     assert "Not a terminal" in shown.stdout
     for n in (1, 2, 3):
