@@ -16,6 +16,7 @@ import re
 import sqlite3
 
 import pytest
+from conftest import cli_run
 
 from drillpe.data import bundle, catalog, debug_material
 from drillpe.launch.runner import GradeRequest, grade
@@ -94,12 +95,10 @@ def test_a_variant_is_a_small_edit_without_a_telltale_comment(variant):
 
 
 def _cli(*args, capsys):
-    from drillpe.cli import main
-
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return exc.value.code, captured.out, captured.err
+    """The command in this process (cli_run): its grades go to the shared warm workers
+    where the test asks for warm_grading; what a round says and records is the same."""
+    res = cli_run(capsys, *args)
+    return res.returncode, res.stdout, res.stderr
 
 
 def _history(isolated_places):
@@ -108,7 +107,7 @@ def _history(isolated_places):
     return conn
 
 
-def test_a_round_from_start_to_end(isolated_places, capsys):
+def test_a_round_from_start_to_end(isolated_places, capsys, warm_grading):
     workspace = isolated_places["workspace"]
     workspace.mkdir(parents=True)
     mine = workspace / "rope.py"
@@ -235,7 +234,7 @@ def shared_workers(warm, monkeypatch):
     monkeypatch.setattr(warm_pool, "launcher", launcher)
 
 
-def test_a_mock_with_a_debug_round(isolated_places, capsys, shared_workers):
+def test_a_mock_with_a_debug_round(isolated_places, capsys, shared_workers, warm_grading):
     from drillpe.practice import mock
 
     code, out, _ = _cli("mock", "start", "--no-live", "--rounds", "write,debug", "--exercises",

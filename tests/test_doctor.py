@@ -61,11 +61,23 @@ def test_doctor_reports_everything(started_doctor):
     assert checks["exercises"]["ids"][:4] == ["sinusoidal", "learnable", "relative", "rope"]
 
 
-def test_doctor_says_which_language_and_why():
-    res = run_cli("doctor", "--json", env={"LANG": "zh_CN.UTF-8"})
+@pytest.fixture
+def torch_unprobed(monkeypatch):
+    """doctor's torch probe (a child that imports torch, a second of CPU) answered without
+    one, for tests of the rows that do not depend on it: a CPU build found, so that the
+    torch rows are ok and the exit code speaks of the other rows."""
+    from drillpe.commands import tools
+
+    monkeypatch.setattr(tools, "_probe_torch", lambda: {
+        "torch": "0.0 (not probed)", "cuda_build": None, "cuda_available": False,
+        "threads": 1, "numpy": "0.0 (not probed)"})
+
+
+def test_doctor_says_which_language_and_why(cli, torch_unprobed):
+    res = cli("doctor", "--json", env={"LANG": "zh_CN.UTF-8"})
     language = next(c for c in json.loads(res.stdout)["checks"] if c["what"] == "language")
     assert language["lang"] == "zh" and "$LANG=zh_CN.UTF-8" in language["detail"]
-    res = run_cli("doctor", "--json", "--lang", "en", env={"DRILLPE_LANG": "zh"})
+    res = cli("doctor", "--json", "--lang", "en", env={"DRILLPE_LANG": "zh"})
     language = next(c for c in json.loads(res.stdout)["checks"] if c["what"] == "language")
     assert language["lang"] == "en" and "--lang" in language["detail"]
 
@@ -99,15 +111,15 @@ def test_doctor_says_when_torch_is_missing(tmp_path):
     assert doc["ok"] is False
 
 
-def test_doctor_with_an_unwritable_workspace(tmp_path):
+def test_doctor_with_an_unwritable_workspace(tmp_path, cli, torch_unprobed):
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o500)
     try:
-        res, doc = doctor_json("--workspace", str(locked / "ws"))
+        res = cli("doctor", "--json", "--workspace", str(locked / "ws"))
     finally:
         locked.chmod(0o700)
-    workspace = next(c for c in doc["checks"] if c["what"] == "workspace")
+    workspace = next(c for c in json.loads(res.stdout)["checks"] if c["what"] == "workspace")
     if os.geteuid() == 0:  # root can write anywhere: nothing to report
         assert workspace["status"] == "ok"
     else:
