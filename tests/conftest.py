@@ -316,7 +316,8 @@ def cli(request, monkeypatch):
     (the interpreter, typer, rich, the catalog), this a few milliseconds. ``env`` is
     set for the call only; each call starts with no --lang chosen, as a process does.
     run_cli stays for what needs a process: the entry point, exit by signal, a terminal,
-    the encoding of the standard streams, what the process imports."""
+    colour (render's shared console read NO_COLOR and FORCE_COLOR when it was made), the
+    encoding of the standard streams, what the process imports."""
     from drillpe import render
     from drillpe.data import i18n
 

@@ -2,6 +2,7 @@
 the judge works, never what it decides: a verdict reached ahead is used only
 for a record whose bytes are the very bytes the judge's own pass reads."""
 
+import functools
 import importlib.util
 import os
 import random
@@ -21,10 +22,12 @@ ROOT = Path(__file__).resolve().parent.parent
 CPU = torch.device("cpu")
 
 
+@functools.cache
 def records_of(exercise_id: str, answer: Path) -> bytes:
     """The frames an honest learner process sends for ``answer``: the learner's
     own loop (drillpe.grading.learner.run) without its sandbox and guards, for
-    trusted files only (the model answers and fixtures named below)."""
+    trusted files only (the model answers and fixtures named below). The same bytes
+    every time (every generator seeded), so computed once per file and pytest process."""
     grader = load_grader(exercise_id)
     spec = importlib.util.spec_from_file_location(f"ahead_{answer.stem}", answer)
     mod = importlib.util.module_from_spec(spec)
