@@ -270,8 +270,10 @@ def test_exploit_is_refused_by_the_bench_itself(name):
         assert target.learner["clock_agreement"] < 0.1
 
 
-def test_a_cache_that_passes_grading_is_refused_through_the_cli():
-    res = run_cli("bench", "rope", "--file", SLOW / "rope_cache_id.py", "--quick", timeout=300)
+def test_a_cache_that_passes_grading_is_refused_through_the_cli(capfd, warm_grades):
+    """The command's words and exit code (in this process: its grade goes to the warm
+    workers, its timed run starts its own two processes, as for a user)."""
+    res = cli_run(capfd, "bench", "rope", "--file", SLOW / "rope_cache_id.py", "--quick")
     assert res.returncode == 1, res.stderr
     assert "Refused" in res.stdout and "bench.stale_output" in res.stdout
     assert "cache keyed on the input's id or data_ptr" in " ".join(res.stdout.split())
