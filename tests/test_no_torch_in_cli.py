@@ -1,5 +1,6 @@
-"""The CLI process never imports torch: list, start, hint, reveal and --help
-must start as fast as typer and rich allow. Grading runs in children."""
+"""The CLI process never imports torch: list, start, hint, reveal, the practice
+commands and --help must start as fast as typer and rich allow. Grading runs in
+children."""
 
 import pytest
 from conftest import heavy_imports
@@ -8,7 +9,7 @@ COMMANDS = [["--help"], ["list"], ["start", "rope"], ["hint", "rope"], ["reveal"
             ["check", "rope", "--json"], ["stats"], ["next"], ["doctor"], ["bench", "--help"],
             ["mock", "status"], ["mock", "start", "--no-live", "-e", "rope"], ["learn", "rope"],
             ["learn", "t5_bias", "--lang", "zh"], ["learn", "rope_scaling"],
-            ["debug", "rope", "--seed", "1"]]
+            ["debug", "rope", "--seed", "1"], ["mock", "--help"], ["watch", "--help"]]
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,7 @@ import json
 import time
 from datetime import datetime, timedelta
 
-import pytest
-from conftest import heavy_imports, printed
+from conftest import printed
 
 from drillpe.results import progress, timeline
 from drillpe.results.history import Attempt, Events, History, Work
@@ -107,23 +106,6 @@ def test_stats_on_an_empty_history(isolated_places, capsys):
     History(isolated_places["home"]).record_hint("rope", 1)
     code, shown = cli_in_process(capsys, "stats")
     assert "Nothing recorded yet" not in shown and "drillpe next" in shown
-
-
-PRACTICE = [["stats"], ["next"], ["mock", "--help"], ["mock", "start", "--no-live", "-e", "rope"],
-            ["mock", "status"], ["watch", "--help"]]
-
-
-@pytest.fixture(scope="session")
-def practice_held(tmp_path_factory):
-    """PRACTICE's commands in one process, in turn (conftest.heavy_imports)."""
-    return heavy_imports(tmp_path_factory, "practice-no-torch", PRACTICE)
-
-
-@pytest.mark.parametrize("args", PRACTICE, ids=" ".join)
-def test_practice_commands_do_not_import_torch(args, practice_held):
-    seen = practice_held[" ".join(args)]
-    assert not seen["before"], f"not known: an earlier command imported {seen['before']}"
-    assert seen["now"] == [], f"`drillpe {' '.join(args)}` imported {seen['now']}"
 
 
 def test_stats_days_option_is_validated(cli):
