@@ -332,13 +332,13 @@ def _no_such_level(exercise_id: str, level: int, ladder: catalog.HintLadder) -> 
     """Which ladders do reach ``level``: the part of the last failing check was
     picked without --part, and a newcomer asked for the general ladder's level 3."""
     total = len(ladder.hints)
-    said = (f"{exercise_id} has {total} hint levels (1 to {total})"
-            + (f" about {ladder.part}." if ladder.part else "."))
+    said = (catalog.ui("hint_no_level_part", id=exercise_id, total=total, part=ladder.part)
+            if ladder.part else catalog.ui("hint_no_level", id=exercise_id, total=total))
     others = [other.part or "general" for other in catalog.hint_ladders(exercise_id)
               if other.part != ladder.part and len(other.hints) >= level]
     if others:
-        said += (f" Level {level} is in the ladder of: {', '.join(others)} "
-                 f"(drillpe hint {exercise_id} --part {others[0]} --level {level}).")
+        said += catalog.ui("hint_level_elsewhere", level=level, parts=", ".join(others),
+                           id=exercise_id, first=others[0])
     return said
 
 

@@ -129,7 +129,7 @@ def ladder_for(exercise_id: str, failing_checks: list[str] | tuple[str, ...],
                 return ladder
         # 'general' is how the CLI names the exercise-wide ladder ('' here)
         known = ", ".join(["general", *(ladder.part for ladder in ladders[1:])])
-        raise LookupError(f"{exercise_id} has no hints about '{part}' (parts: {known})")
+        raise LookupError(ui("hint_no_part", id=exercise_id, part=part, parts=known))
     if failing_checks:
         # Only the first failing check: a later one may fail because of it.
         for ladder in ladders[1:]:
