@@ -234,6 +234,11 @@ from drillpe.cli import main
 from drillpe.data import i18n
 held = []
 for args, top in {runs!r}:
+    for name, module in list(sys.modules.items()):  # each command starts as in a fresh
+        if name.startswith("drillpe"):              # process: no cache an earlier one filled
+            for value in list(vars(module).values()):
+                if callable(getattr(value, "cache_clear", None)):
+                    value.cache_clear()
     os.environ["DRILLPE_HOME"] = top + "/home"
     os.environ["DRILLPE_WORKSPACE"] = top + "/workspace"
     i18n._chosen = None
@@ -260,7 +265,7 @@ def heavy_imports(tmp_path_factory, name: str, commands: list[list[str]]) -> dic
         res = subprocess.run([sys.executable, "-c", PROBE_MANY.format(runs=runs)],
                              capture_output=True, text=True, timeout=300, env=env)
         [line] = [x for x in res.stderr.splitlines() if x.startswith("HEAVY:")] or [None]
-        assert line, res.stderr[-3000:]
+        assert line, f"the probe process ended with {res.returncode}:\n{res.stderr[-3000:]}"
         import json
 
         held = json.loads(line[len("HEAVY:"):])
@@ -321,8 +326,9 @@ def cli(request, monkeypatch):
     from drillpe import render
     from drillpe.data import i18n
 
-    # capsys, unless the test reads file descriptors itself (pytest allows one of them)
-    capture = request.getfixturevalue("capfd" if "capfd" in request.fixturenames else "capsys")
+    # file descriptors 1 and 2 (a write past sys.stdout shows), unless the test reads
+    # capsys itself (pytest allows one of the two)
+    capture = request.getfixturevalue("capsys" if "capsys" in request.fixturenames else "capfd")
 
     def run(*args, env=None):
         with monkeypatch.context() as patch:

@@ -1,5 +1,6 @@
 """drillpe stats: figures from made-up histories, the command's JSON and
-table, and that the practice commands never import torch in the CLI."""
+table (tests/test_no_torch_in_cli.py holds that the practice commands never
+import torch in the CLI)."""
 
 import json
 import time
