@@ -456,15 +456,23 @@ def hint_blocks(text: str) -> list[tuple[bool, str]]:
 
 def hint_body(text: str) -> Group:
     """A hint inside a panel (watch, a mock): code shown as Python, wrapped to the panel."""
-    from rich.syntax import Syntax  # pulls in pygments: only for a hint with code
-
     parts: list = []
     for code, body in hint_blocks(text):
         if parts:
             parts.append(Text())  # a blank line between blocks
-        # Wrapped: Chinese breaks between characters
-        parts.append(Syntax(body, "python", word_wrap=True) if code else Wrapped(body))
+        if code:
+            from rich.syntax import Syntax  # pulls in pygments: only for a hint with code
+
+            parts.append(Syntax(body, "python", word_wrap=True))
+        else:
+            parts.append(Wrapped(body))  # Chinese breaks between characters
     return Group(*parts)
+
+
+def _ladder_hints(exercise: catalog.Exercise, ladder: catalog.HintLadder | None
+                  ) -> tuple[str, ...]:
+    """The hints of ``ladder``, or of the exercise's general ladder without one."""
+    return ladder.hints if ladder is not None else exercise.hints
 
 
 def _hint_heading(exercise: catalog.Exercise, level: int, ladder: catalog.HintLadder | None,
@@ -476,8 +484,7 @@ def _hint_heading(exercise: catalog.Exercise, level: int, ladder: catalog.HintLa
     not. ``general_seen``: the general ladder's levels seen (history); the last hint
     of a part's ladder points on to the general one's next level only when it is
     not seen yet."""
-    hints = ladder.hints if ladder is not None else exercise.hints
-    total = len(hints)
+    total = len(_ladder_hints(exercise, ladder))
     part = ladder.part if ladder is not None else ""
     if more is None:
         # the command that shows the next hint of this same ladder
@@ -490,8 +497,7 @@ def _hint_heading(exercise: catalog.Exercise, level: int, ladder: catalog.HintLa
             # a part's ladder is shorter than the general one, whose last level is
             # nearly the whole answer: a plain `drillpe hint` never got there
             unseen = general_seen is not None and general_seen <= level
-            more = (catalog.ui("hint_last_part", id=exercise.id, part=part, next=level + 1,
-                               total=general)
+            more = (catalog.ui("hint_last_part", id=exercise.id, part=part, next=level + 1)
                     if part and general > level and unseen
                     else catalog.ui("hint_last", id=exercise.id))
     title = catalog.ui("hint_title", id=exercise.id, level=level, total=total)
@@ -507,9 +513,8 @@ def _hint_heading(exercise: catalog.Exercise, level: int, ladder: catalog.HintLa
 def hint_panel(exercise: catalog.Exercise, level: int, ladder: catalog.HintLadder | None = None,
                more: str | None = None, plain_part: str = "") -> Panel:
     """One hint in a panel (watch, a mock), titled with its ladder."""
-    hints = ladder.hints if ladder is not None else exercise.hints
     title, more = _hint_heading(exercise, level, ladder, more, plain_part)
-    return Panel(hint_body(hints[level - 1]), title=title, title_align="left", subtitle=more,
+    return Panel(hint_body(_ladder_hints(exercise, ladder)[level - 1]), title=title, title_align="left", subtitle=more,
                  subtitle_align="right", box=box.ROUNDED)
 
 
@@ -519,16 +524,15 @@ def hint(exercise: catalog.Exercise, level: int, ladder: catalog.HintLadder | No
     outside any box, never broken by drillpe: a line copied from the terminal is
     the line of Python (inside a panel a long line wrapped into two, borders
     included, and no longer parsed)."""
-    from rich.syntax import Syntax  # pulls in pygments: only for a hint with code
-
-    hints = ladder.hints if ladder is not None else exercise.hints
     title, more = _hint_heading(exercise, level, ladder, None, plain_part, general_seen)
     out.print(Wrapped(title, style="bold"))  # a rule's title would be cut at the width
     out.print(Rule(style="dim"))
-    for at, (code, body) in enumerate(hint_blocks(hints[level - 1])):
+    for at, (code, body) in enumerate(hint_blocks(_ladder_hints(exercise, ladder)[level - 1])):
         if at:
             out.print()
         if code:
+            from rich.syntax import Syntax  # pulls in pygments: only for a hint with code
+
             # ANSI colours on the terminal's own background: readable on a light one too
             text = Syntax(body, "python", theme="ansi_dark",
                           background_color="default").highlight(body)
