@@ -264,7 +264,12 @@ def test_hint_follows_the_part_that_fails_and_keeps_one_counter_per_part(cli, is
     again = History(isolated_places["home"])
     assert again.hints_seen("rope", "mask") == 2 and again.hints_seen("rope", "") == 1
     # once the general ladder's level 3 is seen, the mask's last hint no longer sends there
-    assert cli("hint", "rope", "--part", "general", "--level", "3").returncode == 0
+    deepest = cli("hint", "rope", "--part", "general", "--level", "3")
+    assert deepest.returncode == 0
+    # its code is RoPE alone: it says so, and where the other parts' hints are (a newcomer
+    # pasted it and got 50% without knowing why)
+    assert "not the whole exercise" in deepest.stdout, deepest.stdout
+    assert "drillpe hint rope --part table ;" in deepest.stdout
     last = cli("hint", "rope", "--part", "mask", "--level", "2")
     assert "--part general" not in last.stdout and "drillpe reveal rope" in last.stdout, \
         last.stdout

@@ -497,9 +497,16 @@ def _hint_heading(exercise: catalog.Exercise, level: int, ladder: catalog.HintLa
             # a part's ladder is shorter than the general one, whose last level is
             # nearly the whole answer: a plain `drillpe hint` never got there
             unseen = general_seen is not None and general_seen <= level
-            more = (catalog.ui("hint_last_part", id=exercise.id, part=part, next=level + 1)
-                    if part and general > level and unseen
-                    else catalog.ui("hint_last", id=exercise.id))
+            parts = [other.part for other in catalog.hint_ladders(exercise.id)[1:]]
+            if part and general > level and unseen:
+                more = catalog.ui("hint_last_part", id=exercise.id, part=part, next=level + 1)
+            elif not part and parts:
+                # the general ladder's code is the exercise's main function only: a
+                # newcomer who pasted it wondered where the rest was
+                more = catalog.ui("hint_last_general", id=exercise.id, first=parts[0],
+                                  parts=", ".join(parts))
+            else:
+                more = catalog.ui("hint_last", id=exercise.id)
     title = catalog.ui("hint_title", id=exercise.id, level=level, total=total)
     if part:
         title += catalog.ui("hint_about", part=ladder.name or part)
