@@ -93,3 +93,63 @@ def test_wrapped_inside_a_panel(width):
     inside = [line.strip("│ ") for line in shown[1:-1]]
     assert all(line and line[0] not in NO_LINE_START for line in inside if line)
     assert squeezed("".join(inside)) == squeezed(answer)
+
+
+def bracket_groups(text: str) -> list[str]:
+    """Each outermost (...) or [...] of ``text`` with the code it is part of: the ASCII
+    characters around it up to a space (or a Chinese character) outside brackets."""
+    def code(char: str) -> bool:
+        return char.isascii() and not char.isspace()
+
+    groups, depth, start = [], 0, None
+    for i, char in enumerate(text):
+        if char in "([" and depth == 0 and start is None:
+            start = i
+            while start > 0 and code(text[start - 1]):
+                start -= 1
+        depth = max(0, depth + (char in "([") - (char in ")]"))
+        if start is not None and depth == 0 and (i + 1 == len(text) or not code(text[i + 1])):
+            groups.append(text[start:i + 1])
+            start = None
+    return groups
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_a_fixs_code_is_never_broken_where_it_fits_a_line(width):
+    """At 80 columns `stack([-x[..., 1::2], x[..., 0::2]], -1)` broke after "x[...,": what a
+    learner copied from the terminal was not code."""
+    from rich.text import Text
+
+    for lang in ("en", "zh"):
+        for code, entry in catalog.diagnoses(lang).items():
+            for source, hang in ((f"• {code}: {entry['says']}", 2), (f"  Fix: {entry['fix']}", 4)):
+                lines = cjk_wrap.Broken(Text(source), hang=hang).lines(width).plain.split("\n")
+                assert squeezed("".join(lines)) == squeezed(source)  # nothing lost or added
+                assert all(cell_len(line) <= width for line in lines), (width, lines)
+                assert all(line.startswith(" " * hang) for line in lines[1:]), lines
+                for group in bracket_groups(source):
+                    if cell_len(group) <= width - hang - 2 and "`" not in group:
+                        assert any(group in line for line in lines), (width, group, lines)
+
+
+def test_the_verdict_breaks_only_between_its_parts():
+    """At 100 columns the verdict line ended "· 1.09" with "s" alone on the next line."""
+    import json
+    from pathlib import Path
+
+    from drillpe import render
+    from drillpe.results.report import ExerciseResult
+
+    golden = Path(__file__).resolve().parent / "golden" / "rope-half-split.json"
+    report = json.loads(golden.read_text(encoding="utf-8"))
+    result = ExerciseResult.from_dict({**report, "file": "rope.py", "duration_s": 1.09})
+    for width in range(60, 121):
+        console = Console(width=width, color_system=None)
+        with console.capture() as captured:
+            console.print(render.verdict(result))
+        rows = captured.get().rstrip("\n").split("\n")
+        assert all(cell_len(row) <= width for row in rows), rows
+        parts = [part.strip() for part in render.verdict_line(result).plain.split("·")]
+        for part in parts:
+            assert any(part in row for row in rows), (width, part, rows)
+        assert "1.09 s" in parts

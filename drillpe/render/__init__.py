@@ -23,7 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from drillpe.data import catalog, check_lists
-from drillpe.render.cjk_wrap import Wrapped
+from drillpe.render.cjk_wrap import Broken, Wrapped
 from drillpe.results.report import GATE_IDS, CheckResult, ExerciseResult
 
 STATUS_STYLE = {
@@ -205,18 +205,28 @@ def verdict_line(result: ExerciseResult) -> Text:
     return text
 
 
-def diagnosis_lines(result: ExerciseResult) -> list[Text]:
+def verdict(result: ExerciseResult) -> Broken:
+    """verdict_line, broken only between its parts ("1.09 s" stays whole)."""
+    return Broken(verdict_line(result), parts="·")
+
+
+def diagnosis_lines(result: ExerciseResult) -> list[Group]:
+    """Why and Fix of each diagnosis. Code in them is never broken across lines
+    where it fits one (cjk_wrap.Broken): a fix copied from the terminal is code."""
     texts = catalog.diagnoses()
     lines = []
     for code in result.diagnoses:
         entry = texts.get(code)
         line = Text("• ", style="magenta")
         line.append(code, style="bold magenta")
-        if entry:
-            line.append(f": {entry['says']}\n  ")
-            line.append(catalog.ui("fix"), style="bold")
-            line.append(entry["fix"])
-        lines.append(line)
+        if not entry:
+            lines.append(Group(line))
+            continue
+        line.append(f": {entry['says']}")
+        fix = Text("  ")
+        fix.append(catalog.ui("fix"), style="bold")
+        fix.append(entry["fix"])
+        lines.append(Group(Broken(line, hang=2), Broken(fix, hang=4)))
     return lines
 
 
@@ -313,7 +323,7 @@ def scorecard_renderable(result: ExerciseResult, *, quiet: bool = False,
     parts: list = [
         Rule(Text(f"{result.exercise} · {title}", style="bold"), align="left"),
         Text(f"file {result.file}", style="dim"),
-        *([verdict_line(result)] if verdict_first else []),
+        *([verdict(result)] if verdict_first else []),
         _checks_table(result),
     ]
     if not quiet:
@@ -343,7 +353,7 @@ def scorecard_renderable(result: ExerciseResult, *, quiet: bool = False,
             parts.append(Text(catalog.ui("why"), style="bold"))
             parts.extend(diagnoses)
     if not verdict_first:
-        parts.append(verdict_line(result))
+        parts.append(verdict(result))
     if not result.passed and not quiet:
         parts.append(Text(catalog.ui("stuck", id=result.exercise), style="dim"))
     return Group(*parts)

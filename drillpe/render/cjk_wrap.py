@@ -1,4 +1,5 @@
-"""Line breaking for Chinese mixed with formulas and code, at a terminal's width.
+"""Line breaking for text a terminal shows: Chinese mixed with formulas and
+code, and code inside English sentences.
 
 Rich breaks lines only at spaces, so a Chinese paragraph (no spaces) is one
 "word": it breaks early, splits formulas at their inner spaces, and puts a
@@ -7,7 +8,11 @@ between any two Han characters, never before closing punctuation (，。；：�
 never after opening punctuation (（「《), never inside an inline code span
 (`...`), and never inside a formula, a run of Latin text between Chinese
 characters that holds an operator (n = |r|, x * cos + rotate(x) * sin), unless
-the formula alone is wider than the line. English text is left to rich.
+the formula alone is wider than the line. English text is left to rich, except
+in a scorecard's diagnoses and verdict (:class:`Broken`): there a line breaks
+at no space inside brackets either, since rich broke a fix such as
+stack([-x[..., 1::2], x[..., 0::2]], -1) after its "x[...," and what a
+learner copied from the terminal was no longer code.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 WIDE = re.compile(r"[\u3000-\u303f\uff00-\uffef\u3400-\u9fff\uf900-\ufaff]")
 NO_LINE_START = set("，。、；：！？）」』】》〉’”…—％,.;:!?)]}")
 NO_LINE_END = set("（「『【《〈‘“([{")
+OPENING, CLOSING = "([{", ")]}"
 OPERATOR = re.compile(r"[=+\-−*/^<>≤≥→·×|∑Σ√]")
 # "…" and "—" are not split off: inside a formula ([0, 2, …, d − 1]) they belong to it
 TOKEN = re.compile(r"`[^`\n]*`|\s+|[\u3000-\u303f\uff00-\uffef\u3400-\u9fff\uf900-\ufaff“”‘’]"
@@ -52,6 +58,28 @@ def _atoms(line: str) -> list[_Atom]:
         atoms.append(_Atom(token, space, latin))
         space = False
     return atoms
+
+
+def _bracketed(atoms: list[_Atom]) -> list[_Atom]:
+    """What stands inside ASCII brackets stays with them: code reads as code
+    only whole (``stack([-x[..., 1::2], x[..., 0::2]], -1)``). Only Latin atoms
+    are joined; anything else (a Han character, a code span) ends the run, so
+    an unclosed bracket in prose holds on to no more than its own sentence."""
+    joined: list[_Atom] = []
+    depth = 0
+    for atom in atoms:
+        if depth > 0 and atom.latin and joined:
+            last = joined[-1]
+            joined[-1] = _Atom(last.text + (" " if atom.space else "") + atom.text, last.space,
+                               True)
+        else:
+            joined.append(atom)
+        if atom.latin:
+            depth = max(0, depth + sum(map(atom.text.count, OPENING))
+                        - sum(map(atom.text.count, CLOSING)))
+        else:
+            depth = 0
+    return joined
 
 
 def _formulas(atoms: list[_Atom], width: int) -> list[_Atom]:
@@ -107,13 +135,29 @@ def _hard_split(text: str, width: int) -> list[str]:
     return [*pieces, current] if current else pieces
 
 
-def wrap_line(line: str, width: int) -> list[str]:
-    """One paragraph line broken into lines of at most ``width`` cells."""
-    width = max(1, width)
+def wrap_line(line: str, width: int, hang: int | None = None, brackets: bool = False
+              ) -> list[str]:
+    """One paragraph line broken into lines of at most ``width`` cells. Lines
+    after the first are indented like it, or by ``hang`` spaces; with
+    ``brackets``, no line breaks inside ASCII brackets (see _bracketed)."""
+    atoms = _atoms(line)
+    if brackets:
+        atoms = _bracketed(atoms)
     indent = line[: len(line) - len(line.lstrip(" "))]
-    room = max(1, width - len(indent))
+    return _fill(atoms, width, indent, indent if hang is None else " " * hang)
+
+
+def _fill(atoms: list[_Atom], width: int, indent: str, cont: str, formulas: bool = True
+          ) -> list[str]:
+    """``atoms`` placed on lines of at most ``width`` cells: the first line starts
+    with ``indent``, the others with ``cont``; with ``formulas``, a run of Latin
+    atoms that holds an operator is kept together where it fits a line."""
+    width = max(1, width)
     lines: list[str] = []
     current = indent
+
+    def room() -> int:  # on the line the next atom that does not fit goes to
+        return max(1, width - len(cont if lines or current.strip() else indent))
 
     def place(atom: _Atom) -> None:
         nonlocal current
@@ -121,7 +165,7 @@ def wrap_line(line: str, width: int) -> list[str]:
         if cell_len(current + gap + atom.text) <= width:
             current += gap + atom.text
             return
-        if cell_len(atom.text) > room and " " in atom.text:
+        if cell_len(atom.text) > room() and " " in atom.text:
             # a formula that with its punctuation is wider than a line breaks at its
             # own spaces; the punctuation stays with its last word
             for k, word in enumerate(atom.text.split(" ")):
@@ -129,15 +173,16 @@ def wrap_line(line: str, width: int) -> list[str]:
             return
         if current.strip():
             lines.append(current)
-        current = indent
-        if cell_len(atom.text) > room:  # one word wider than a line: cut it
-            *full, last = _hard_split(atom.text, room)
-            lines.extend(indent + piece for piece in full)
-            current = indent + last
+            current = cont
+        if cell_len(atom.text) > room():  # one word wider than a line: cut it
+            *full, last = _hard_split(atom.text, room())
+            lines.extend(current + piece for piece in full[:1])
+            lines.extend(cont + piece for piece in full[1:])
+            current = (cont if full else current) + last
         else:
-            current = indent + atom.text
+            current = current + atom.text
 
-    for atom in _glued(_formulas(_atoms(line), room)):
+    for atom in _glued(_formulas(atoms, max(1, width - len(cont))) if formulas else atoms):
         place(atom)
     if current.strip() or not lines:
         lines.append(current)
@@ -177,4 +222,81 @@ class Wrapped:
 
     def __rich_measure__(self, console, options) -> Measurement:
         widest = max((cell_len(line) for line in self.text.splitlines()), default=0)
+        return Measurement(min(widest, 8), widest).clamp(max_width=options.max_width)
+
+
+def wrap_parts(line: str, width: int, separator: str = "·") -> list[str]:
+    """A line of parts joined by ``separator`` (a verdict: "score 50% · cpu ·
+    seed 0 · 1.09 s"), broken only after a separator, unless a part alone is
+    wider than the line; the separator ends the line before a break."""
+    pieces = [piece.strip() for piece in line.split(separator)]
+    units = [piece + (f" {separator}" if k < len(pieces) - 1 else "")
+             for k, piece in enumerate(pieces) if piece]
+    indent = line[: len(line) - len(line.lstrip(" "))]
+    return _fill([_Atom(unit, k > 0, True) for k, unit in enumerate(units)], width, indent, "",
+                 formulas=False)
+
+
+def _starts(source: str, lines: list[str]) -> list[int]:
+    """Where in ``source`` each of ``lines`` (``source`` broken by _fill: only
+    spaces differ) begins."""
+    starts, at = [], 0
+    for line in lines:
+        while at < len(source) and source[at] == " " and not (line and line[0] == " " and
+                                                              not starts):
+            at += 1
+        starts.append(at)
+        i = len(line) - len(line.lstrip(" ")) if starts[1:] else 0
+        while i < len(line) and at < len(source):
+            if line[i] == source[at]:
+                i, at = i + 1, at + 1
+            elif line[i] == " ":
+                i += 1  # a space _fill put where the source had none
+            elif source[at].isspace():
+                at += 1  # spaces the source had more of
+            else:
+                break  # not this source's lines: no offsets from here on
+    return starts
+
+
+class Broken:
+    """A styled line (a diagnosis, a verdict) broken at the width it is drawn
+    at without splitting code (wrap_line with brackets) or, with ``parts``,
+    only between the parts; its styles are kept. Lines after the first are
+    indented by ``hang`` spaces."""
+
+    def __init__(self, text: Text, hang: int = 0, parts: str | None = None):
+        self.text = text
+        self.hang = hang
+        self.parts = parts
+
+    def lines(self, width: int) -> Text:
+        source = self.text.plain
+        if self.parts is not None:
+            if any(cell_len(part.strip()) + 2 > width for part in source.split(self.parts)):
+                return self.text  # a part wider than the line: rich breaks it at its spaces
+            wrapped = wrap_parts(source, width, self.parts)
+        else:
+            wrapped = wrap_line(source, width, hang=self.hang, brackets=True)
+        offsets = _starts(source, wrapped)[1:]
+        pieces = self.text.divide(offsets) if len(offsets) == len(wrapped) - 1 else \
+            [self.text]
+        lines = []
+        for k, piece in enumerate(pieces):
+            piece.rstrip()
+            if k:
+                while piece.plain[:1].isspace():
+                    piece = piece[1:]
+                piece = Text(" " * self.hang) + piece
+            lines.append(piece)
+        joined = Text("\n").join(lines)
+        # a line still too wide (a unit wider than the terminal) is left to rich
+        joined.overflow = "fold"
+        return joined
+
+    def __rich_console__(self, console, options):
+        yield self.lines(options.max_width)
+
+    def __rich_measure__(self, console, options) -> Measurement:
+        widest = cell_len(self.text.plain)
         return Measurement(min(widest, 8), widest).clamp(max_width=options.max_width)

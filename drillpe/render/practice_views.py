@@ -23,7 +23,7 @@ from drillpe.data import catalog, places
 
 # The scorecard's parts come from drillpe.render, so watch and check look alike.
 from drillpe.render import debug_views, scorecard_renderable
-from drillpe.render.cjk_wrap import Wrapped
+from drillpe.render.cjk_wrap import Broken, Wrapped
 from drillpe.results.progress import BURST_GAP_S
 from drillpe.results.report import ExerciseResult
 
@@ -351,7 +351,7 @@ def watch_view(session, status: str, hint_panel: RenderableType | None,
     if getattr(item, "grading", False):
         verdict = Text(catalog.ui("watch_stale"), style="bold yellow") + verdict
         verdict.stylize("dim", 39)
-    must.append(verdict)
+    must.append(Broken(verdict, parts="·"))  # "1.09 s" stays whole
     rows, rest = _compact_rows(result, width)
     roomy, _ = _compact_rows(result, width, message_lines=2)  # the expected value too
     why = _first_why(result)

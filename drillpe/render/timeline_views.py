@@ -154,7 +154,7 @@ def replay_view(entry: Entry, total: int, result: ExerciseResult | None,
     if result is None:
         must.append(_summary(entry))
         return pv._fit(must, [], width, height)
-    must.append(render.verdict_line(result))
+    must.append(render.verdict(result))
     rows, rest = pv._compact_rows(result, width)
     why = pv._first_why(result)
     fixed = sum(len(pv.render_lines_of(part, width)) for part in [*must, why, rest]
