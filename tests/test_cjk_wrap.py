@@ -128,7 +128,8 @@ def test_a_fixs_code_is_never_broken_where_it_fits_a_line(width):
                 assert all(cell_len(line) <= width for line in lines), (width, lines)
                 assert all(line.startswith(" " * hang) for line in lines[1:]), lines
                 for group in bracket_groups(source):
-                    if cell_len(group) <= width - hang - 2 and "`" not in group:
+                    prose = re.search(r"[A-Za-z]+ [A-Za-z]+ [A-Za-z]+", group)  # breaks as prose
+                    if cell_len(group) <= width - hang - 2 and "`" not in group and not prose:
                         assert any(group in line for line in lines), (width, group, lines)
 
 
@@ -153,3 +154,23 @@ def test_the_verdict_breaks_only_between_its_parts():
         for part in parts:
             assert any(part in row for row in rows), (width, part, rows)
         assert "1.09 s" in parts
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_a_formula_in_an_english_fix_stays_whole(width):
+    """An operator standing alone binds its neighbours: a newcomer copied "x2 =" without
+    its right-hand side, and saw "half" end a line with "- 1." on the next."""
+    from rich.text import Text
+
+    fixes = catalog.diagnoses("en")
+    pieces = {"rope.half_split": ["x2 = stack([-x[..., 1::2], x[..., 0::2]], -1).reshape(x.shape)."],
+              "rope_scaling.wrong_ntk_exponent": [
+                  "new_base = base * factor ** (head_dim / (head_dim - 2));",
+                  "inv_freq = new_base ** (-arange(0, d, 2) / d)."],
+              "t5_bias.bucket_edges": ["r > 0", "n = |r|;", "half - 1.", "n = max(-r, 0)."]}
+    for code, wanted in pieces.items():
+        lines = cjk_wrap.Broken(Text(f"  Fix: {fixes[code]['fix']}"), hang=4).lines(width)
+        rows = lines.plain.split("\n")
+        for piece in wanted:
+            if cell_len(piece) <= width - 4:
+                assert any(piece in row for row in rows), (width, piece, rows)

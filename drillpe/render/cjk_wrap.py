@@ -31,6 +31,8 @@ NO_LINE_START = set("，。、；：！？）」』】》〉’”…—％,.;:!
 NO_LINE_END = set("（「『【《〈‘“([{")
 OPENING, CLOSING = "([{", ")]}"
 OPERATOR = re.compile(r"[=+\-−*/^<>≤≥→·×|∑Σ√]")
+PROSE = re.compile(r"(?<![\w.])[A-Za-z]+ [A-Za-z]+ [A-Za-z]+(?![\w(\[])")
+LONE_OPERATOR = re.compile(r"[=+\-−*/^<>≤≥→×|%]{1,3}|!=|in|and|or|not")
 # "…" and "—" are not split off: inside a formula ([0, 2, …, d − 1]) they belong to it
 TOKEN = re.compile(r"`[^`\n]*`|\s+|[\u3000-\u303f\uff00-\uffef\u3400-\u9fff\uf900-\ufaff“”‘’]"
                    r"|[^\s`\u3000-\u303f\uff00-\uffef\u3400-\u9fff\uf900-\ufaff“”‘’]+")
@@ -61,24 +63,63 @@ def _atoms(line: str) -> list[_Atom]:
 
 
 def _bracketed(atoms: list[_Atom]) -> list[_Atom]:
-    """What stands inside ASCII brackets stays with them: code reads as code
-    only whole (``stack([-x[..., 1::2], x[..., 0::2]], -1)``). Only Latin atoms
-    are joined; anything else (a Han character, a code span) ends the run, so
-    an unclosed bracket in prose holds on to no more than its own sentence."""
+    """What stands inside ASCII brackets stays with them when it is code: code
+    reads as code only whole (``stack([-x[..., 1::2], x[..., 0::2]], -1)``). A
+    bracket of prose (three plain words in a row: "(shorter than L / ...)")
+    breaks as prose. Only Latin atoms are joined; anything else (a Han
+    character, a code span) ends the run, so an unclosed bracket holds on to no
+    more than its own sentence."""
     joined: list[_Atom] = []
+    group: list[_Atom] = []
     depth = 0
+
+    def close() -> None:
+        text = " ".join(a.text for a in group)
+        if len(group) > 1 and not PROSE.search(text):
+            whole = group[0].text
+            for atom in group[1:]:
+                whole += (" " if atom.space else "") + atom.text
+            joined.append(_Atom(whole, group[0].space, True))
+        else:
+            joined.extend(group)
+        group.clear()
+
     for atom in atoms:
-        if depth > 0 and atom.latin and joined:
+        if not atom.latin:
+            if group:
+                close()
+            depth = 0
+            joined.append(atom)
+            continue
+        before = depth
+        depth = max(0, depth + sum(map(atom.text.count, OPENING))
+                    - sum(map(atom.text.count, CLOSING)))
+        if before == 0 and depth == 0:
+            joined.append(atom)
+        else:
+            group.append(atom)
+            if depth == 0:
+                close()
+    if group:
+        close()
+    return joined
+
+
+def _joined_by_operators(atoms: list[_Atom]) -> list[_Atom]:
+    """An operator standing alone (x2 = stack(...), r > 0, half - 1, d ** -1) binds
+    the Latin atoms on both sides of it into one: in English prose (one long run
+    of Latin words) _formulas cannot tell a formula's extent."""
+    joined: list[_Atom] = []
+    bind_next = False
+    for atom in atoms:
+        alone = atom.latin and LONE_OPERATOR.fullmatch(atom.text) is not None
+        if joined and joined[-1].latin and atom.latin and (alone or bind_next):
             last = joined[-1]
             joined[-1] = _Atom(last.text + (" " if atom.space else "") + atom.text, last.space,
                                True)
         else:
             joined.append(atom)
-        if atom.latin:
-            depth = max(0, depth + sum(map(atom.text.count, OPENING))
-                        - sum(map(atom.text.count, CLOSING)))
-        else:
-            depth = 0
+        bind_next = alone
     return joined
 
 
@@ -125,6 +166,19 @@ def _glued(atoms: list[_Atom]) -> list[_Atom]:
     return glued
 
 
+def _outer_split(text: str) -> list[str]:
+    """``text`` split at its spaces outside brackets, or at every space when it
+    has none there."""
+    words, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth = max(0, depth + (char in OPENING) - (char in CLOSING))
+        if char == " " and depth == 0:
+            words.append(text[start:i])
+            start = i + 1
+    words.append(text[start:])
+    return words if len(words) > 1 else text.split(" ")
+
+
 def _hard_split(text: str, width: int) -> list[str]:
     pieces, current = [], ""
     for char in text:
@@ -142,7 +196,7 @@ def wrap_line(line: str, width: int, hang: int | None = None, brackets: bool = F
     ``brackets``, no line breaks inside ASCII brackets (see _bracketed)."""
     atoms = _atoms(line)
     if brackets:
-        atoms = _bracketed(atoms)
+        atoms = _joined_by_operators(_bracketed(atoms))
     indent = line[: len(line) - len(line.lstrip(" "))]
     return _fill(atoms, width, indent, indent if hang is None else " " * hang)
 
@@ -167,8 +221,9 @@ def _fill(atoms: list[_Atom], width: int, indent: str, cont: str, formulas: bool
             return
         if cell_len(atom.text) > room() and " " in atom.text:
             # a formula that with its punctuation is wider than a line breaks at its
-            # own spaces; the punctuation stays with its last word
-            for k, word in enumerate(atom.text.split(" ")):
+            # own spaces, outside its brackets where it has such; the punctuation
+            # stays with its last word
+            for k, word in enumerate(_outer_split(atom.text)):
                 place(_Atom(word, atom.space if k == 0 else True, atom.latin))
             return
         if current.strip():
@@ -237,9 +292,9 @@ def wrap_parts(line: str, width: int, separator: str = "·") -> list[str]:
                  formulas=False)
 
 
-def _starts(source: str, lines: list[str]) -> list[int]:
+def _starts(source: str, lines: list[str]) -> list[int] | None:
     """Where in ``source`` each of ``lines`` (``source`` broken by _fill: only
-    spaces differ) begins."""
+    spaces differ) begins; None where they are not that (never expected)."""
     starts, at = [], 0
     for line in lines:
         while at < len(source) and source[at] == " " and not (line and line[0] == " " and
@@ -255,7 +310,7 @@ def _starts(source: str, lines: list[str]) -> list[int]:
             elif source[at].isspace():
                 at += 1  # spaces the source had more of
             else:
-                break  # not this source's lines: no offsets from here on
+                return None
     return starts
 
 
@@ -278,9 +333,10 @@ class Broken:
             wrapped = wrap_parts(source, width, self.parts)
         else:
             wrapped = wrap_line(source, width, hang=self.hang, brackets=True)
-        offsets = _starts(source, wrapped)[1:]
-        pieces = self.text.divide(offsets) if len(offsets) == len(wrapped) - 1 else \
-            [self.text]
+        starts = _starts(source, wrapped)
+        if starts is None:
+            return self.text  # rich's own breaking rather than a wrong one
+        pieces = self.text.divide(starts[1:])
         lines = []
         for k, piece in enumerate(pieces):
             piece.rstrip()
