@@ -270,6 +270,7 @@ def test_hint_follows_the_part_that_fails_and_keeps_one_counter_per_part(cli, is
     # pasted it and got 50% without knowing why)
     assert "not the whole exercise" in deepest.stdout, deepest.stdout
     assert "drillpe hint rope --part table ;" in deepest.stdout
+    assert "The parts (table, mask, dropout, attention)" in " ".join(deepest.stdout.split())
     last = cli("hint", "rope", "--part", "mask", "--level", "2")
     assert "--part general" not in last.stdout and "drillpe reveal rope" in last.stdout, \
         last.stdout

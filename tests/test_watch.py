@@ -381,3 +381,44 @@ def test_a_signal_that_stops_watch_gives_the_clis_exit_code(sig, monkeypatch):
     watching.run(session, keys, live=False, as_json=True, quiet=True, show_hint=None)
     assert graded == ["rope"] and processes.received_signal == sig
     assert signal.getsignal(sig) is not watching.interrupt_on_signals._raise
+
+
+@pytest.mark.parametrize("grading", [False, True])
+def test_the_scorecard_and_the_watch_screen_keep_code_and_units_whole(grading):
+    """Where rich broke them: the Fix's code after "x[...," at 80 columns, and the
+    verdict's "1.00 s" at the width where the line is one cell too long."""
+    from rich.console import Console
+
+    from drillpe.render import scorecard_renderable, verdict_line
+
+    result = _golden_result()
+    code = "x2 = stack([-x[..., 1::2], x[..., 0::2]], -1).reshape(x.shape)."
+    parts = [part.strip() for part in verdict_line(result).plain.split("·")]
+    for width in (80, len(verdict_line(result).plain) - 1):
+        screens = [_watch_screen(result, grading=grading, size=(width, 60))]
+        if not grading:
+            console = Console(width=width, color_system=None, file=open(os.devnull, "w"))
+            screens.append(["".join(seg.text for seg in line) for line in console.render_lines(
+                scorecard_renderable(result), console.options, pad=False)])
+        for lines in screens:
+            assert any(code in line for line in lines), (width, lines)
+            # while grading, the first part carries "grading your save… the last grade
+            # was:" and is wider than the line: it breaks at its own spaces
+            for part in parts[1:] if grading else parts:
+                assert any(part in line for line in lines), (width, part, lines)
+            fix = next(i for i, line in enumerate(lines) if "Fix: " in line)
+            assert lines[fix + 1].startswith("    x2 = ") or code in lines[fix]  # it hangs
+
+
+def test_a_long_hint_footer_is_inside_the_watch_panel_not_cut_at_its_border():
+    from rich.console import Console
+
+    from drillpe.data import catalog
+    from drillpe.render import hint_panel
+
+    console = Console(width=80, color_system=None, file=open(os.devnull, "w"))
+    lines = ["".join(seg.text for seg in line) for line in console.render_lines(
+        hint_panel(catalog.get("rope"), 3), console.options, pad=False)]
+    said = " ".join(" ".join(line.strip("│╰╯─ ").split()) for line in lines)
+    assert "The parts (table, mask, dropout, attention) have hints of their own: drillpe hint " \
+           "rope --part table ;" in said, lines

@@ -16,6 +16,7 @@ import tokenize
 from collections.abc import Iterable
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.rule import Rule
@@ -527,12 +528,21 @@ def _hint_heading(exercise: catalog.Exercise, level: int, ladder: catalog.HintLa
     return title, more
 
 
+PANEL_SUBTITLE_MAX = 60  # cells: the "Next: ..." line fits an 80-column panel's border
+
+
 def hint_panel(exercise: catalog.Exercise, level: int, ladder: catalog.HintLadder | None = None,
                more: str | None = None, plain_part: str = "") -> Panel:
     """One hint in a panel (watch, a mock), titled with its ladder."""
     title, more = _hint_heading(exercise, level, ladder, more, plain_part)
-    return Panel(hint_body(_ladder_hints(exercise, ladder)[level - 1]), title=title, title_align="left", subtitle=more,
-                 subtitle_align="right", box=box.ROUNDED)
+    body = hint_body(_ladder_hints(exercise, ladder)[level - 1])
+    if cell_len(more) > PANEL_SUBTITLE_MAX:
+        # a subtitle is one line, cut at the panel's edge: a long footer (the parts
+        # whose hints cover the rest) lost its command; inside the panel it wraps
+        body = Group(body, Text(), Wrapped(more, style="dim"))
+        more = None
+    return Panel(body, title=title, title_align="left", subtitle=more, subtitle_align="right",
+                 box=box.ROUNDED)
 
 
 def hint(exercise: catalog.Exercise, level: int, ladder: catalog.HintLadder | None = None,

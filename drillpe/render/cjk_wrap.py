@@ -283,7 +283,8 @@ class Wrapped:
 def wrap_parts(line: str, width: int, separator: str = "·") -> list[str]:
     """A line of parts joined by ``separator`` (a verdict: "score 50% · cpu ·
     seed 0 · 1.09 s"), broken only after a separator, unless a part alone is
-    wider than the line; the separator ends the line before a break."""
+    wider than the line (then at its own spaces, outside brackets first); the
+    separator ends the line before a break."""
     pieces = [piece.strip() for piece in line.split(separator)]
     units = [piece + (f" {separator}" if k < len(pieces) - 1 else "")
              for k, piece in enumerate(pieces) if piece]
@@ -328,8 +329,6 @@ class Broken:
     def lines(self, width: int) -> Text:
         source = self.text.plain
         if self.parts is not None:
-            if any(cell_len(part.strip()) + 2 > width for part in source.split(self.parts)):
-                return self.text  # a part wider than the line: rich breaks it at its spaces
             wrapped = wrap_parts(source, width, self.parts)
         else:
             wrapped = wrap_line(source, width, hang=self.hang, brackets=True)
