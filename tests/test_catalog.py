@@ -219,3 +219,18 @@ def test_the_watch_benchmark_covers_every_exercise_with_a_failing_fixture():
     for exercise_id, name in watch.WRONG.items():
         passed, codes = fixture_expectation(root / "tests" / "fixtures" / exercise_id / name)
         assert passed is False and codes, (exercise_id, name)
+
+
+def test_a_climbed_ladder_gives_way_to_the_next_failing_part():
+    """A plain `drillpe hint` (and `h` in watch) repeated the table's last hint while
+    RoPE and the mask failed too, their hints unseen (a newcomer's)."""
+    failing = ["rope.table", "rope.rope", "attention.mask"]
+    seen = {"table": 2}
+    assert catalog.ladder_for("rope", failing).part == "table"  # without history
+    assert catalog.ladder_for("rope", failing, seen=lambda p: seen.get(p, 0)).part == ""
+    seen[""] = 3  # rope.rope is no part's: the general ladder's
+    assert catalog.ladder_for("rope", failing, seen=lambda p: seen.get(p, 0)).part == "mask"
+    seen["mask"] = 2  # every one climbed: the first failing check's again
+    assert catalog.ladder_for("rope", failing, seen=lambda p: seen.get(p, 0)).part == "table"
+    seen["table"] = 1
+    assert catalog.ladder_for("rope", failing, seen=lambda p: seen.get(p, 0)).part == "table"

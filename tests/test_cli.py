@@ -251,10 +251,19 @@ def test_hint_follows_the_part_that_fails_and_keeps_one_counter_per_part(cli, is
     assert "drillpe hint rope --part mask (level 2 of 2)" in first.stdout, first.stdout
     second = cli("hint", "rope")
     assert "hint 2 of 2 · about the mask" in second.stdout and "masked_fill" in second.stdout
-    # the last of the mask's hints points on to the general ladder's deepest level, which
-    # a plain `drillpe hint rope` would not reach while the mask fails
+    # the last of the mask's hints names what a plain `drillpe hint rope` shows next: the
+    # next failing part's hints (a newcomer's plain hint repeated a part's last hint while
+    # other failing parts had hints unseen)
+    assert "That was the last hint about the mask. Next: drillpe hint rope (about dropout, " \
+           "level 1 of 2)" in second.stdout, second.stdout
+    assert "hint 1 of 2 · about dropout" in cli("hint", "rope").stdout
+    dropout = cli("hint", "rope")
+    assert "hint 2 of 2 · about dropout" in dropout.stdout
+    # every failing part climbed: the last hint points on to the general ladder's deepest
+    # level, which a plain `drillpe hint rope` would not reach while the mask fails
     # (one line, never broken by drillpe: the terminal folds it, a copy keeps the command)
-    assert "drillpe hint rope --part general --level 3 ;" in second.stdout, second.stdout
+    assert "drillpe hint rope --part general --level 3 ;" in dropout.stdout, dropout.stdout
+    assert "hint 2 of 2 · about the mask" in cli("hint", "rope").stdout  # the first, again
     general = cli("hint", "rope", "--part", "general")
     assert "hint 1 of 3" in general.stdout and "about" not in general.stdout
     # plain `drillpe hint rope` climbs the mask's ladder now: the general one is named

@@ -422,3 +422,22 @@ def test_a_long_hint_footer_is_inside_the_watch_panel_not_cut_at_its_border():
     said = " ".join(" ".join(line.strip("│╰╯─ ").split()) for line in lines)
     assert "The parts (table, mask, dropout, attention) have hints of their own: drillpe hint " \
            "rope --part table ;" in said, lines
+
+
+def test_h_after_a_parts_last_hint_says_which_hints_come_next():
+    from rich.console import Console
+
+    from drillpe.data import catalog
+    from drillpe.render import practice_views as view
+
+    ladders = catalog.hint_ladders("rope")
+    table = next(ladder for ladder in ladders if ladder.part == "table")
+    console = Console(width=100, color_system=None, file=open(os.devnull, "w"))
+    lines = ["".join(seg.text for seg in line) for line in console.render_lines(
+        view.hint_panel(catalog.get("rope"), 2, table, then=(ladders[0], 1)), console.options,
+        pad=False)]
+    assert "h again: the general hints, level 1 of 3" in lines[-1], lines
+    last = view.hint_panel(catalog.get("rope"), 2, table, then=None)
+    lines = ["".join(seg.text for seg in line) for line in console.render_lines(
+        last, console.options, pad=False)]
+    assert "That was the last hint." in lines[-1]

@@ -313,18 +313,28 @@ def hint(
     exercise = exercise_or_usage(exercise_id)
     history = open_history()
     failing = history.last_failed_checks(exercise.id)
+
+    def seen(ladder_part: str) -> int:
+        return history.hints_seen(exercise.id, ladder_part)
+
     try:
-        ladder = catalog.ladder_for(exercise.id, failing, part="" if part == "general" else part)
+        ladder = catalog.ladder_for(exercise.id, failing, part="" if part == "general" else part,
+                                    seen=seen)
     except LookupError as exc:
         raise UsageError(str(exc)) from None
     total = len(ladder.hints)
     if level is None:
-        level = min(history.hints_seen(exercise.id, ladder.part) + 1, total)
+        level = min(seen(ladder.part) + 1, total)
     if level > total:
         raise UsageError(_no_such_level(exercise.id, level, ladder))
-    render.hint(exercise, level, ladder, plain_part=catalog.ladder_for(exercise.id, failing).part,
-                general_seen=history.hints_seen(exercise.id, ""))
+    general_seen = seen("")
     history.record_hint(exercise.id, level, part=ladder.part)
+    # what a plain `drillpe hint` shows after this one: the footer names it when it is
+    # a hint not seen yet
+    then = catalog.ladder_for(exercise.id, failing, seen=seen)
+    unseen = seen(then.part) < len(then.hints)
+    render.hint(exercise, level, ladder, plain_part=then.part, general_seen=general_seen,
+                then=(then, seen(then.part) + 1) if unseen else None)
     return EXIT_OK
 
 

@@ -128,10 +128,16 @@ def watch(
             item = next(i for i in items if i.exercise == exercise_id)
             failing = (history.last_failed_checks(exercise_id) if item.result is None
                        else [c.id for c in item.result.failing_checks])
-            ladder = catalog.ladder_for(exercise_id, failing)
-            level = min(history.hints_seen(exercise_id, ladder.part) + 1, len(ladder.hints))
+            def seen(part: str) -> int:
+                return history.hints_seen(exercise_id, part)
+
+            ladder = catalog.ladder_for(exercise_id, failing, seen=seen)
+            level = min(seen(ladder.part) + 1, len(ladder.hints))
             history.record_hint(exercise_id, level, part=ladder.part)
-            return view.hint_panel(catalog.get(exercise_id), level, ladder)
+            then = catalog.ladder_for(exercise_id, failing, seen=seen)
+            unseen = seen(then.part) < len(then.hints)
+            return view.hint_panel(catalog.get(exercise_id), level, ladder,
+                                   then=(then, seen(then.part) + 1) if unseen else None)
 
         session = watching.Session(items, grade_item, history)
         with keys:

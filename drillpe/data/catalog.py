@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -119,9 +120,14 @@ def hint_ladders(exercise_id: str) -> list[HintLadder]:
 
 
 def ladder_for(exercise_id: str, failing_checks: list[str] | tuple[str, ...],
-               part: str | None = None) -> HintLadder:
+               part: str | None = None, seen: Callable[[str], int] | None = None
+               ) -> HintLadder:
     """The ladder to climb next: the one named by ``part``, else the part that
-    covers the first failing check, else the general one."""
+    covers the first failing check, else the general one. With ``seen`` (a
+    part's levels seen so far), a ladder climbed to its end gives way to the
+    next one with a level left, in the order of the failing checks (a check no
+    part covers is the general ladder's), so that a plain `drillpe hint` never
+    repeats a last hint while a failing part has hints unseen."""
     ladders = hint_ladders(exercise_id)
     if part is not None:
         for ladder in ladders:
@@ -130,12 +136,20 @@ def ladder_for(exercise_id: str, failing_checks: list[str] | tuple[str, ...],
         # 'general' is how the CLI names the exercise-wide ladder ('' here)
         known = ", ".join(["general", *(ladder.part for ladder in ladders[1:])])
         raise LookupError(ui("hint_no_part", id=exercise_id, part=part, parts=known))
-    if failing_checks:
-        # Only the first failing check: a later one may fail because of it.
-        for ladder in ladders[1:]:
-            if ladder.covers(failing_checks[0]):
+    # Only the first failing check picks the ladder: a later one may fail because of it.
+    candidates: list[HintLadder] = []
+    for check_id in failing_checks:
+        ladder = next((lad for lad in ladders[1:] if lad.covers(check_id)), ladders[0])
+        if ladder not in candidates:
+            candidates.append(ladder)
+        if seen is None:
+            break
+    candidates = candidates or [ladders[0]]
+    if seen is not None:
+        for ladder in candidates:
+            if seen(ladder.part) < len(ladder.hints):
                 return ladder
-    return ladders[0]
+    return candidates[0]
 
 
 class UnknownExercise(LookupError):

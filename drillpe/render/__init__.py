@@ -487,28 +487,36 @@ def _ladder_hints(exercise: catalog.Exercise, ladder: catalog.HintLadder | None
 
 
 def _hint_heading(exercise: catalog.Exercise, level: int, ladder: catalog.HintLadder | None,
-                  more: str | None, plain_part: str, general_seen: int | None = None
-                  ) -> tuple[str, str]:
+                  more: str | None, plain_part: str, general_seen: int | None = None,
+                  then: tuple[catalog.HintLadder, int] | None = None) -> tuple[str, str]:
     """(title, the line that says what comes next) of one hint. The title names its
     ladder: the exercise's general one, or the part it is about. ``plain_part``: the
     ladder a plain `drillpe hint ID` climbs now; the general one is named when it is
-    not. ``general_seen``: the general ladder's levels seen (history); the last hint
-    of a part's ladder points on to the general one's next level only when it is
-    not seen yet."""
+    not. ``then``: that ladder and the level it would show; at the end of this
+    ladder, the footer names it when it is another one. ``general_seen``: the
+    general ladder's levels seen (history); otherwise the last hint of a part's
+    ladder points on to the general one's next level only when it is not seen yet."""
     total = len(_ladder_hints(exercise, ladder))
     part = ladder.part if ladder is not None else ""
     if more is None:
         # the command that shows the next hint of this same ladder
         asked = (f"{exercise.id} --part {part or 'general'}" if part or plain_part
                  else exercise.id)
+        parts = [other.part for other in catalog.hint_ladders(exercise.id)[1:]]
         if level < total:
             more = catalog.ui("hint_next", id=asked, next=level + 1, total=total)
+        elif then is not None and then[0].part != part:
+            following, at = then
+            about = (catalog.ui("hint_then_part", part=following.name or following.part)
+                     if following.part else catalog.ui("hint_then_general"))
+            more = catalog.ui("hint_last_part_then" if part else "hint_last_general_then",
+                              id=exercise.id, part=ladder.name or part if ladder else "",
+                              then=about, next=at, total=len(following.hints))
         else:
             general = len(exercise.hints)
             # a part's ladder is shorter than the general one, whose last level is
             # nearly the whole answer: a plain `drillpe hint` never got there
             unseen = general_seen is not None and general_seen <= level
-            parts = [other.part for other in catalog.hint_ladders(exercise.id)[1:]]
             if part and general > level and unseen:
                 more = catalog.ui("hint_last_part", id=exercise.id, part=part, next=level + 1)
             elif not part and parts:
@@ -532,9 +540,10 @@ PANEL_SUBTITLE_MAX = 60  # cells: the "Next: ..." line fits an 80-column panel's
 
 
 def hint_panel(exercise: catalog.Exercise, level: int, ladder: catalog.HintLadder | None = None,
-               more: str | None = None, plain_part: str = "") -> Panel:
+               more: str | None = None, plain_part: str = "",
+               then: tuple[catalog.HintLadder, int] | None = None) -> Panel:
     """One hint in a panel (watch, a mock), titled with its ladder."""
-    title, more = _hint_heading(exercise, level, ladder, more, plain_part)
+    title, more = _hint_heading(exercise, level, ladder, more, plain_part, then=then)
     body = hint_body(_ladder_hints(exercise, ladder)[level - 1])
     if cell_len(more) > PANEL_SUBTITLE_MAX:
         # a subtitle is one line, cut at the panel's edge: a long footer (the parts
@@ -546,12 +555,13 @@ def hint_panel(exercise: catalog.Exercise, level: int, ladder: catalog.HintLadde
 
 
 def hint(exercise: catalog.Exercise, level: int, ladder: catalog.HintLadder | None = None,
-         plain_part: str = "", general_seen: int | None = None) -> None:
+         plain_part: str = "", general_seen: int | None = None,
+         then: tuple[catalog.HintLadder, int] | None = None) -> None:
     """`drillpe hint`: a heading and a rule, then prose wrapped to the terminal and code
     outside any box, never broken by drillpe: a line copied from the terminal is
     the line of Python (inside a panel a long line wrapped into two, borders
     included, and no longer parsed)."""
-    title, more = _hint_heading(exercise, level, ladder, None, plain_part, general_seen)
+    title, more = _hint_heading(exercise, level, ladder, None, plain_part, general_seen, then)
     out.print(Wrapped(title, style="bold"))  # a rule's title would be cut at the width
     out.print(Rule(style="dim"))
     for at, (code, body) in enumerate(hint_blocks(_ladder_hints(exercise, ladder)[level - 1])):

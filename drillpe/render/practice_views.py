@@ -441,11 +441,21 @@ def watch_graded(item, quiet: bool) -> None:
 
 
 def hint_panel(exercise: catalog.Exercise, level: int,
-               ladder: catalog.HintLadder | None = None) -> RenderableType:
-    """A hint inside watch or a mock, where ``h`` (not a command) asks for the next."""
+               ladder: catalog.HintLadder | None = None,
+               then: tuple[catalog.HintLadder, int] | None = None) -> RenderableType:
+    """A hint inside watch or a mock, where ``h`` (not a command) asks for the next;
+    ``then``: the ladder and level the next ``h`` shows (see render._hint_heading)."""
     total = len(ladder.hints if ladder is not None else exercise.hints)
-    more = (catalog.ui("hint_again", next=level + 1, total=total) if level < total
-            else catalog.ui("hint_was_last"))
+    part = ladder.part if ladder is not None else ""
+    if level < total:
+        more = catalog.ui("hint_again", next=level + 1, total=total)
+    elif then is not None and then[0].part != part:
+        following, at = then
+        about = (catalog.ui("hint_then_part", part=following.name or following.part)
+                 if following.part else catalog.ui("hint_then_general"))
+        more = catalog.ui("hint_again_then", then=about, next=at, total=len(following.hints))
+    else:
+        more = catalog.ui("hint_was_last")
     return render.hint_panel(exercise, level, ladder, more=more)
 
 
