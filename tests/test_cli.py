@@ -100,11 +100,12 @@ def test_a_hint_that_does_not_exist_is_said_in_the_chosen_language(cli):
     assert "rope 关于mask的提示共有 2 级（1 到 2）。" in said, said
     assert "第 3 级在这些分项的提示里：general" in said
     assert "drillpe hint rope --part general --level 3" in said and "hint levels" not in said
+    assert said.startswith("错误：rope"), said  # the label too ("error:" before Chinese)
     nope = cli("hint", "rope", "--part", "nope", "--lang", "zh")
     assert nope.returncode == 2 and "没有关于“nope”的提示（分项：general, table, mask" in \
         " ".join(nope.stderr.split())
     english = cli("hint", "rope", "--level", "9")
-    assert "rope has 3 hint levels (1 to 3)." in " ".join(english.stderr.split())
+    assert "error: rope has 3 hint levels (1 to 3)." in " ".join(english.stderr.split())
 
 
 def test_check_json_pass_and_fail(isolated_places, warm_grading, capfd):

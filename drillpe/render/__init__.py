@@ -60,7 +60,8 @@ err = console(stderr=True)
 # terminal rich breaks lines between words (a path stays whole unless it is wider
 # than the screen); in a pipe a message is one line, for grep and scripts.
 def error(message: str) -> None:
-    err.print(Text("error: ", style="bold red") + Text(message), soft_wrap=not err.is_terminal)
+    err.print(Text(_label("error_label", "error: "), style="bold red") + Text(message),
+              soft_wrap=not err.is_terminal)
 
 
 def note(message: str) -> None:
@@ -68,7 +69,17 @@ def note(message: str) -> None:
 
 
 def warn(message: str) -> None:
-    err.print(Text("warning: ", style="yellow") + Text(message), soft_wrap=not err.is_terminal)
+    err.print(Text(_label("warning_label", "warning: "), style="yellow") + Text(message),
+              soft_wrap=not err.is_terminal)
+
+
+def _label(key: str, english: str) -> str:
+    """"error: " in the chosen language ("错误：" before a Chinese message); English
+    when the texts themselves cannot be read, which may be what went wrong."""
+    try:
+        return catalog.ui(key)
+    except Exception:
+        return english
 
 
 # ---------------------------------------------------------------------------
