@@ -104,6 +104,9 @@ def test_a_hint_that_does_not_exist_is_said_in_the_chosen_language(cli):
     nope = cli("hint", "rope", "--part", "nope", "--lang", "zh")
     assert nope.returncode == 2 and "没有关于“nope”的提示（分项：general, table, mask" in \
         " ".join(nope.stderr.split())
+    unknown = cli("hint", "rpoe", "--lang", "zh")
+    assert unknown.returncode == 2
+    assert "错误：没有名为“rpoe”的练习。你是不是想输入 rope" in " ".join(unknown.stderr.split())
     english = cli("hint", "rope", "--level", "9")
     assert "error: rope has 3 hint levels (1 to 3)." in " ".join(english.stderr.split())
 

@@ -156,10 +156,14 @@ class UnknownExercise(LookupError):
     def __init__(self, exercise_id: str, known: list[str]):
         self.exercise_id = exercise_id
         self.suggestions = difflib.get_close_matches(exercise_id.lower(), known, n=3, cutoff=0.5)
-        hint = f" Did you mean {', '.join(self.suggestions)}?" if self.suggestions else ""
-        super().__init__(
-            f"Unknown exercise '{exercise_id}'.{hint} Known exercises: {', '.join(known)}."
-        )
+        try:
+            hint = ui("unknown_exercise_close", names=", ".join(self.suggestions)) \
+                if self.suggestions else ""
+            said = ui("unknown_exercise", id=exercise_id, hint=hint, known=", ".join(known))
+        except Exception:  # the texts cannot be read: English, as written here
+            hint = f" Did you mean {', '.join(self.suggestions)}?" if self.suggestions else ""
+            said = f"Unknown exercise '{exercise_id}'.{hint} Known exercises: {', '.join(known)}."
+        super().__init__(said)
 
 
 def _expand_banned(names: list[str], defaults: dict) -> tuple[str, ...]:
