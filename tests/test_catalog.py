@@ -234,3 +234,10 @@ def test_a_climbed_ladder_gives_way_to_the_next_failing_part():
     assert catalog.ladder_for("rope", failing, seen=lambda p: seen.get(p, 0)).part == "table"
     seen["table"] = 1
     assert catalog.ladder_for("rope", failing, seen=lambda p: seen.get(p, 0)).part == "table"
+    # every failing check a part's (a newcomer's t5_bias): the general ladder after them
+    only_parts = ["attention.mask"]
+    climbed = {"mask": 2}
+    assert catalog.ladder_for("rope", only_parts, seen=lambda p: climbed.get(p, 0)).part == ""
+    climbed[""] = 3
+    assert catalog.ladder_for("rope", only_parts, seen=lambda p: climbed.get(p, 0)).part == \
+        "mask"

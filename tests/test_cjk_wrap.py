@@ -183,7 +183,8 @@ def test_a_formula_in_an_english_fix_stays_whole(width):
               "rope_scaling.wrong_ntk_exponent": [
                   "new_base = base * factor ** (head_dim / (head_dim - 2));",
                   "inv_freq = new_base ** (-arange(0, d, 2) / d)."],
-              "t5_bias.bucket_edges": ["r > 0", "n = |r|;", "half - 1.", "n = max(-r, 0)."]}
+              "t5_bias.bucket_edges": ["r > 0", "n = |r|;", "half - 1.", "n = max(-r, 0).",
+                                       "trunc(log(n / max_exact)", "(half - max_exact)),"]}
     for code, wanted in pieces.items():
         lines = cjk_wrap.Broken(Text(f"  Fix: {fixes[code]['fix']}"), hang=4).lines(width)
         rows = lines.plain.split("\n")

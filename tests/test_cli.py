@@ -263,16 +263,15 @@ def test_hint_follows_the_part_that_fails_and_keeps_one_counter_per_part(cli, is
     assert "hint 1 of 2 · about dropout" in cli("hint", "rope").stdout
     dropout = cli("hint", "rope")
     assert "hint 2 of 2 · about dropout" in dropout.stdout
-    # every failing part climbed: the last hint points on to the general ladder's deepest
-    # level, which a plain `drillpe hint rope` would not reach while the mask fails
+    # every failing check is a part's, and those are climbed: the general ladder comes
+    # next (a newcomer's t5_bias never reached it; a footer sent them to its level 3)
     # (one line, never broken by drillpe: the terminal folds it, a copy keeps the command)
-    assert "drillpe hint rope --part general --level 3 ;" in dropout.stdout, dropout.stdout
-    assert "hint 2 of 2 · about the mask" in cli("hint", "rope").stdout  # the first, again
-    general = cli("hint", "rope", "--part", "general")
+    assert "That was the last hint about dropout. Next: drillpe hint rope (the general " \
+           "hints, level 1 of 3)" in dropout.stdout, dropout.stdout
+    general = cli("hint", "rope")
     assert "hint 1 of 3" in general.stdout and "about" not in general.stdout
-    # plain `drillpe hint rope` climbs the mask's ladder now: the general one is named
-    assert "drillpe hint rope --part general (level 2 of 3)" in general.stdout, general.stdout
-    deep = cli("hint", "rope", "--level", "3")  # the mask's ladder has two
+    assert "Next: drillpe hint rope (level 2 of 3)" in general.stdout, general.stdout
+    deep = cli("hint", "rope", "--part", "mask", "--level", "3")  # the mask's ladder has two
     assert deep.returncode == 2 and "drillpe hint rope --part general --level 3" in deep.stderr
     again = History(isolated_places["home"])
     assert again.hints_seen("rope", "mask") == 2 and again.hints_seen("rope", "") == 1
@@ -284,9 +283,11 @@ def test_hint_follows_the_part_that_fails_and_keeps_one_counter_per_part(cli, is
     assert "not the whole exercise" in deepest.stdout, deepest.stdout
     assert "drillpe hint rope --part table ;" in deepest.stdout
     assert "The parts (table, mask, dropout, attention)" in " ".join(deepest.stdout.split())
+    # every ladder climbed: a part's last hint says so, and where the reference is
     last = cli("hint", "rope", "--part", "mask", "--level", "2")
     assert "--part general" not in last.stdout and "drillpe reveal rope" in last.stdout, \
         last.stdout
+    assert "That was the last hint." in last.stdout
     bad = cli("hint", "rope", "--part", "nope")
     assert bad.returncode == 2 and "parts: general, table, mask" in bad.stderr
 

@@ -126,8 +126,9 @@ def ladder_for(exercise_id: str, failing_checks: list[str] | tuple[str, ...],
     covers the first failing check, else the general one. With ``seen`` (a
     part's levels seen so far), a ladder climbed to its end gives way to the
     next one with a level left, in the order of the failing checks (a check no
-    part covers is the general ladder's), so that a plain `drillpe hint` never
-    repeats a last hint while a failing part has hints unseen."""
+    part covers is the general ladder's; where every one is a part's, the
+    general ladder comes last), so that a plain `drillpe hint` never repeats a
+    last hint while a failing part or the general ladder has hints unseen."""
     ladders = hint_ladders(exercise_id)
     if part is not None:
         for ladder in ladders:
@@ -146,6 +147,10 @@ def ladder_for(exercise_id: str, failing_checks: list[str] | tuple[str, ...],
             break
     candidates = candidates or [ladders[0]]
     if seen is not None:
+        if ladders[0] not in candidates:
+            # every failing check is a part's: the general ladder comes after them (a
+            # newcomer's t5_bias never reached it, and its footer sent them to level 3)
+            candidates.append(ladders[0])
         for ladder in candidates:
             if seen(ladder.part) < len(ladder.hints):
                 return ladder

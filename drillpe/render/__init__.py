@@ -529,7 +529,8 @@ def _hint_heading(exercise: catalog.Exercise, level: int, ladder: catalog.HintLa
             # nearly the whole answer: a plain `drillpe hint` never got there
             unseen = general_seen is not None and general_seen <= level
             if part and general > level and unseen:
-                more = catalog.ui("hint_last_part", id=exercise.id, part=part, next=level + 1)
+                more = catalog.ui("hint_last_part", id=exercise.id, part=ladder.name or part,
+                                  next=level + 1)
             elif not part and parts:
                 # the general ladder's code is the exercise's main function only: a
                 # newcomer who pasted it wondered where the rest was

@@ -167,16 +167,21 @@ def _glued(atoms: list[_Atom]) -> list[_Atom]:
 
 
 def _outer_split(text: str) -> list[str]:
-    """``text`` split at its spaces outside brackets, or at every space when it
-    has none there."""
-    words, depth, start = [], 0, 0
-    for i, char in enumerate(text):
+    """``text`` split at its spaces in the fewest brackets: outside them, else
+    inside one pair (``trunc(log(n / m) / log(M / m) * (half - m))`` breaks
+    around its ``/`` and ``*``, keeping ``(half - m)`` whole), and so on."""
+    depths, depth = [], 0
+    for char in text:
         depth = max(0, depth + (char in OPENING) - (char in CLOSING))
-        if char == " " and depth == 0:
+        depths.append(depth if char == " " else None)
+    at = min((d for d in depths if d is not None), default=0)
+    words, start = [], 0
+    for i, d in enumerate(depths):
+        if d == at:
             words.append(text[start:i])
             start = i + 1
     words.append(text[start:])
-    return words if len(words) > 1 else text.split(" ")
+    return words
 
 
 def _hard_split(text: str, width: int) -> list[str]:
