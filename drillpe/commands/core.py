@@ -329,12 +329,11 @@ def hint(
         raise UsageError(_no_such_level(exercise.id, level, ladder))
     general_seen = seen("")
     history.record_hint(exercise.id, level, part=ladder.part)
-    # what a plain `drillpe hint` shows after this one: the footer names it when it is
-    # a hint not seen yet
-    then = catalog.ladder_for(exercise.id, failing, seen=seen)
-    unseen = seen(then.part) < len(then.hints)
-    render.hint(exercise, level, ladder, plain_part=then.part, general_seen=general_seen,
-                then=(then, seen(then.part) + 1) if unseen else None)
+    # what a plain `drillpe hint` shows after this one: the footer names it
+    then = catalog.next_hint(exercise.id, failing, seen)
+    plain = then[0] if then else catalog.ladder_for(exercise.id, failing, seen=seen)
+    render.hint(exercise, level, ladder, plain_part=plain.part, general_seen=general_seen,
+                then=then)
     return EXIT_OK
 
 

@@ -134,10 +134,8 @@ def watch(
             ladder = catalog.ladder_for(exercise_id, failing, seen=seen)
             level = min(seen(ladder.part) + 1, len(ladder.hints))
             history.record_hint(exercise_id, level, part=ladder.part)
-            then = catalog.ladder_for(exercise_id, failing, seen=seen)
-            unseen = seen(then.part) < len(then.hints)
             return view.hint_panel(catalog.get(exercise_id), level, ladder,
-                                   then=(then, seen(then.part) + 1) if unseen else None)
+                                   then=catalog.next_hint(exercise_id, failing, seen))
 
         session = watching.Session(items, grade_item, history)
         with keys:

@@ -137,7 +137,7 @@ def ladder_for(exercise_id: str, failing_checks: list[str] | tuple[str, ...],
         # 'general' is how the CLI names the exercise-wide ladder ('' here)
         known = ", ".join(["general", *(ladder.part for ladder in ladders[1:])])
         raise LookupError(ui("hint_no_part", id=exercise_id, part=part, parts=known))
-    # Only the first failing check picks the ladder: a later one may fail because of it.
+    # The first failing check's ladder first: a later check may fail because of it.
     candidates: list[HintLadder] = []
     for check_id in failing_checks:
         ladder = next((lad for lad in ladders[1:] if lad.covers(check_id)), ladders[0])
@@ -155,6 +155,15 @@ def ladder_for(exercise_id: str, failing_checks: list[str] | tuple[str, ...],
             if seen(ladder.part) < len(ladder.hints):
                 return ladder
     return candidates[0]
+
+
+def next_hint(exercise_id: str, failing_checks: list[str] | tuple[str, ...],
+              seen: Callable[[str], int]) -> tuple[HintLadder, int] | None:
+    """The ladder and the level a plain `drillpe hint` (``h`` in watch) shows
+    next; None when every ladder it would climb is climbed."""
+    ladder = ladder_for(exercise_id, failing_checks, seen=seen)
+    level = seen(ladder.part) + 1
+    return (ladder, level) if level <= len(ladder.hints) else None
 
 
 class UnknownExercise(LookupError):

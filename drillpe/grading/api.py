@@ -389,13 +389,9 @@ def mismatch(
     got: torch.Tensor, want: torch.Tensor, *, atol: float, rtol: float = 0.0
 ) -> tuple[float, list[int], float, float] | None:
     """None when close; else (max |Δ| over the excess, index, yours, expected)."""
-    got64 = got.detach().to("cpu", torch.float64)
-    want64 = want.detach().to("cpu", torch.float64)
+    got64, want64, diff, bad = _outside(got, want, atol, rtol)
     if got64.shape != want64.shape:
         raise ValueError(f"shape {tuple(got64.shape)} vs {tuple(want64.shape)}")
-    diff = (got64 - want64).abs()
-    # NaN counts as bad; without rtol the bound is one number (no pass over |want|)
-    bad = ~(diff <= (atol + rtol * want64.abs() if rtol else atol))
     if not bad.any():
         return None
     excess = torch.where(bad, diff - rtol * want64.abs(), torch.zeros_like(diff))
@@ -423,16 +419,23 @@ def argmax_index(t: torch.Tensor) -> list[int]:
     return unravel(int(t.reshape(-1).argmax()), t.shape)
 
 
+def _outside(got: torch.Tensor, want: torch.Tensor, atol: float, rtol: float):
+    """(got, want in float64 on the CPU, |got - want|, where it is outside the bound)."""
+    got64 = got.detach().to("cpu", torch.float64)
+    want64 = want.detach().to("cpu", torch.float64)
+    if got64.shape != want64.shape:
+        return got64, want64, None, None
+    diff = (got64 - want64).abs()
+    # NaN counts as bad; without rtol the bound is one number (no pass over |want|)
+    return got64, want64, diff, ~(diff <= (atol + rtol * want64.abs() if rtol else atol))
+
+
 def is_close(got: torch.Tensor, want: torch.Tensor, *, atol: float, rtol: float = 0.0) -> bool:
     """``mismatch(got, want) is None`` without locating the worst element: the
     diagnoses try every known mistake, and most of them do not match."""
     if tuple(got.shape) != tuple(want.shape):
         return False
-    got64 = got.detach().to("cpu", torch.float64)
-    want64 = want.detach().to("cpu", torch.float64)
-    diff = (got64 - want64).abs()
-    # NaN is never close, as in mismatch
-    return bool((diff <= (atol + rtol * want64.abs() if rtol else atol)).all())
+    return not bool(_outside(got, want, atol, rtol)[3].any())
 
 
 def heatmap(got: torch.Tensor, want: torch.Tensor, max_rows: int = 16, max_cols: int = 32,

@@ -491,6 +491,12 @@ def hint_body(text: str) -> Group:
     return Group(*parts)
 
 
+def ladder_about(ladder: catalog.HintLadder) -> str:
+    """What a footer calls the hints of ``ladder``: "about the mask", "the general hints"."""
+    return (catalog.ui("hint_then_part", part=ladder.name or ladder.part) if ladder.part
+            else catalog.ui("hint_then_general"))
+
+
 def _ladder_hints(exercise: catalog.Exercise, ladder: catalog.HintLadder | None
                   ) -> tuple[str, ...]:
     """The hints of ``ladder``, or of the exercise's general ladder without one."""
@@ -509,20 +515,19 @@ def _hint_heading(exercise: catalog.Exercise, level: int, ladder: catalog.HintLa
     ladder points on to the general one's next level only when it is not seen yet."""
     total = len(_ladder_hints(exercise, ladder))
     part = ladder.part if ladder is not None else ""
+    parts = [other.part for other in catalog.hint_ladders(exercise.id)[1:]]
     if more is None:
         # the command that shows the next hint of this same ladder
         asked = (f"{exercise.id} --part {part or 'general'}" if part or plain_part
                  else exercise.id)
-        parts = [other.part for other in catalog.hint_ladders(exercise.id)[1:]]
         if level < total:
             more = catalog.ui("hint_next", id=asked, next=level + 1, total=total)
         elif then is not None and then[0].part != part:
             following, at = then
-            about = (catalog.ui("hint_then_part", part=following.name or following.part)
-                     if following.part else catalog.ui("hint_then_general"))
             more = catalog.ui("hint_last_part_then" if part else "hint_last_general_then",
                               id=exercise.id, part=ladder.name or part if ladder else "",
-                              then=about, next=at, total=len(following.hints))
+                              then=ladder_about(following), next=at,
+                              total=len(following.hints))
         else:
             general = len(exercise.hints)
             # a part's ladder is shorter than the general one, whose last level is
@@ -542,7 +547,6 @@ def _hint_heading(exercise: catalog.Exercise, level: int, ladder: catalog.HintLa
     if part:
         title += catalog.ui("hint_about", part=ladder.name or part)
     else:  # a newcomer could not tell which ladder a plain hint was on
-        parts = [other.part for other in catalog.hint_ladders(exercise.id)[1:]]
         if parts:
             title += catalog.ui("hint_general", parts=", ".join(parts))
     return title, more

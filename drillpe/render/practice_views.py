@@ -451,9 +451,8 @@ def hint_panel(exercise: catalog.Exercise, level: int,
         more = catalog.ui("hint_again", next=level + 1, total=total)
     elif then is not None and then[0].part != part:
         following, at = then
-        about = (catalog.ui("hint_then_part", part=following.name or following.part)
-                 if following.part else catalog.ui("hint_then_general"))
-        more = catalog.ui("hint_again_then", then=about, next=at, total=len(following.hints))
+        more = catalog.ui("hint_again_then", then=render.ladder_about(following), next=at,
+                          total=len(following.hints))
     else:
         more = catalog.ui("hint_was_last")
     return render.hint_panel(exercise, level, ladder, more=more)
