@@ -818,6 +818,23 @@ def test_a_venv_beside_the_learners_file_still_runs_it(tmp_path):
     assert "my other answer" not in res.stdout + res.stderr
 
 
+def test_a_venv_in_tmp_is_not_covered_by_the_private_tmp(tmp_path, monkeypatch):
+    """A venv in /tmp while /tmp itself is on sys.path (the parent of a checkout cloned
+    there): the venv's bind was dropped as already inside the bound /tmp, then the
+    private /tmp covered it, interpreter and all, and every grade fell back to the
+    guard (a fresh-venv CI run beside its clone in /tmp). Read from the plan itself,
+    so it needs no namespaces; sandbox.shows once called that venv shown too."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    if not sandbox._inside(str(venv.resolve()), "/tmp"):
+        pytest.skip(f"pytest's temporary folder is not in /tmp ({tmp_path})")
+    monkeypatch.setattr(sandbox, "_python_trees", lambda: ["/tmp", str(venv.resolve())])
+    mounts, _ = sandbox.learner_mounts(str(tmp_path / "stage"), "cpu", [])
+    assert sandbox.shows(mounts, str(venv / "bin"))
+    assert not sandbox.shows(mounts, str(tmp_path / "beside"))  # the rest of /tmp is private
+    assert not sandbox.shows(mounts, "/tmp")
+
+
 @pytest.mark.parametrize("choice", LEVELS)
 def test_a_learner_that_cannot_be_started_is_drillpes_failure_not_the_codes(choice, tmp_path,
                                                                              monkeypatch):

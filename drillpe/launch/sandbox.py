@@ -51,6 +51,7 @@ MEMORY_LIMIT = 8 * 1024**3  # all the learner's processes together
 ADDRESS_SPACE_LIMIT = 8 * 1024**3  # per process, CPU only (CUDA maps far more)
 TMP_SIZE = 64 * 1024**2
 SHM_SIZE = 16 * 1024**2
+PRIVATE_TMPFS = (("/tmp", TMP_SIZE), ("/dev/shm", SHM_SIZE))  # the only writable places
 FILE_SIZE_LIMIT = 64 * 1024**2
 OPEN_FILES_LIMIT = 1024
 # Grading's tensors are small: a second thread per process only contends with the
@@ -213,22 +214,25 @@ def learner_mounts(stage_dir: str, device: str, hidden: list[str]) -> tuple[list
     bind(stage_dir)
 
     masks = _masks(hidden, [op for op in binds.values() if os.path.isdir(op["source"])])
-    # Drop binds already inside another bind of the same tree, unless a mask lies
-    # between the two (a bound parent of the checkout: its masked checkout needs
-    # drillpe's own parts bound again inside the mask).
+    # Drop binds already inside another bind of the same tree, unless a mask or a
+    # private tmpfs lies between the two: a bound parent of the checkout needs
+    # drillpe's own parts bound again inside its mask, and a venv in /tmp beside a
+    # bound /tmp (the parent of a checkout there, on sys.path) would be covered by
+    # the private /tmp, and the interpreter with it.
+    covers = masks | {path for path, _ in PRIVATE_TMPFS}
     kept: list[dict] = []
     for op in sorted(binds.values(), key=lambda o: (_depth(o["path"]), o["path"])):
         real = os.path.realpath(op["source"])
         redundant = any(_inside(op["path"], k["path"]) and
                         os.path.realpath(k["source"]) + op["path"][len(k["path"]):] == real and
-                        not any(_inside(op["path"], m) and _inside(m, k["path"]) for m in masks)
+                        not any(_inside(op["path"], m) and _inside(m, k["path"]) for m in covers)
                         for k in kept if k["source"] == k["path"] and op["path"] != k["path"])
         if not redundant or op["path"] == stage_dir:
             kept.append(op)
 
     mounts: list[dict] = [*kept]
-    mounts.append({"kind": "tmpfs", "path": "/tmp", "size": TMP_SIZE, "mode": "1777"})
-    mounts.append({"kind": "tmpfs", "path": "/dev/shm", "size": SHM_SIZE, "mode": "1777"})
+    mounts += [{"kind": "tmpfs", "path": path, "size": size, "mode": "1777"}
+               for path, size in PRIVATE_TMPFS]
     mounts.append({"kind": "proc", "path": "/proc"})
     needed = {op["path"] for op in kept}
     for masked in sorted(masks - needed):
@@ -251,7 +255,9 @@ def shows(mounts: list[dict], path: str) -> bool:
     that holds it is a bind (not a tmpfs over it, nor nothing at all)."""
     path = os.path.realpath(path)
     holding = [op for op in mounts if _inside(path, op["path"])]
-    return bool(holding) and max(holding, key=lambda op: _depth(op["path"]))["kind"] == "bind"
+    # the deepest, and of those the last mounted: the private /tmp lies over a bound /tmp
+    return bool(holding) and max(reversed(holding), key=lambda op: _depth(op["path"]))[
+        "kind"] == "bind"
 
 
 def _masks(hidden: list[str], bound: list[dict]) -> set[str]:
