@@ -764,7 +764,7 @@ class SinPositionEncoding(nn.Module):
 
 
 @needs_namespaces
-@pytest.mark.parametrize("on_path", ["parent", "folder"])
+@pytest.mark.parametrize("on_path", ["parent", "folder", "link"])
 def test_a_warm_grade_hides_the_learner_files_folder_as_a_cold_one_does(tmp_path, monkeypatch,
                                                                          on_path):
     """The folder of the graded file is hidden from its code (other answers beside it).
@@ -772,7 +772,8 @@ def test_a_warm_grade_hides_the_learner_files_folder_as_a_cold_one_does(tmp_path
     the learner's folder showed it to every warm grade. The worker is started again
     when a grade must hide a folder its sandbox shows. And a folder on sys.path that
     is the learner's folder itself (a script beside the answers) was bound, never
-    masked, warm or cold: it is not bound now."""
+    masked, warm or cold: it is not bound now. A link on sys.path to the folder above
+    showed the answers to warm grades under the link's name (a reviewer's)."""
     from drillpe.launch.runner import GradeRequest, grade
     from drillpe.launch.warm_pool import launcher
 
@@ -780,10 +781,14 @@ def test_a_warm_grade_hides_the_learner_files_folder_as_a_cold_one_does(tmp_path
     folder.mkdir(parents=True)
     neighbour = folder / "other_answer.py"
     neighbour.write_text("my other answer\n")
+    link = tmp_path / "link"
+    link.symlink_to(folder.parent)
+    read = link / "answers" / neighbour.name if on_path == "link" else neighbour
     learner = folder / "sinusoidal.py"
-    learner.write_text(READS_ITS_NEIGHBOUR.replace("NEIGHBOUR])", f"{str(neighbour)!r}])"))
+    learner.write_text(READS_ITS_NEIGHBOUR.replace("NEIGHBOUR])", f"{str(read)!r}])"))
     # bound whole into the sandbox
-    monkeypatch.syspath_prepend(str(tmp_path / "parent" if on_path == "parent" else folder))
+    monkeypatch.syspath_prepend(str({"parent": folder.parent, "folder": folder,
+                                     "link": link}[on_path]))
     monkeypatch.setenv("DRILLPE_ISOLATION", "namespaces")
     with launcher() as pool:
         for _ in range(2):
@@ -830,9 +835,31 @@ def test_a_venv_in_tmp_is_not_covered_by_the_private_tmp(tmp_path, monkeypatch):
         pytest.skip(f"pytest's temporary folder is not in /tmp ({tmp_path})")
     monkeypatch.setattr(sandbox, "_python_trees", lambda: ["/tmp", str(venv.resolve())])
     mounts, _ = sandbox.learner_mounts(str(tmp_path / "stage"), "cpu", [])
+    assert {"kind": "bind", "path": str(venv.resolve())}.items() <= next(
+        m for m in mounts if m["path"] == str(venv.resolve())).items()
     assert sandbox.shows(mounts, str(venv / "bin"))
     assert not sandbox.shows(mounts, str(tmp_path / "beside"))  # the rest of /tmp is private
     assert not sandbox.shows(mounts, "/tmp")
+
+
+@pytest.mark.parametrize("linked", ["folder", "parent"])
+def test_a_folder_bound_through_a_link_is_shown_under_the_links_name(tmp_path, monkeypatch,
+                                                                     linked):
+    """A sys.path entry that is a link to the learner's folder, or to the folder above
+    it, is bound under the link's name. A cold grade hid the folder (its mask lies at
+    the link's name); sandbox.shows compared only the names of the binds, so the warm
+    pool kept a worker that showed the answers beside the learner's file (a reviewer's)."""
+    answers = tmp_path / "parent" / "answers"
+    answers.mkdir(parents=True)
+    link = tmp_path / "link"
+    link.symlink_to(answers if linked == "folder" else answers.parent)
+    monkeypatch.setattr(sandbox, "_python_trees", lambda: [str(link)])
+    shown, _ = sandbox.learner_mounts(str(tmp_path / "stage"), "cpu", [])
+    assert sandbox.shows(shown, str(answers))
+    hidden, _ = sandbox.learner_mounts(str(tmp_path / "stage"), "cpu", [str(answers)])
+    assert not sandbox.shows(hidden, str(answers))
+    if linked == "parent":  # the rest of the linked folder is still there
+        assert sandbox.shows(hidden, str(answers.parent))
 
 
 @pytest.mark.parametrize("choice", LEVELS)

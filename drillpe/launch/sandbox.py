@@ -251,13 +251,22 @@ def learner_mounts(stage_dir: str, device: str, hidden: list[str]) -> tuple[list
 
 
 def shows(mounts: list[dict], path: str) -> bool:
-    """Whether a sandbox built from ``mounts`` shows ``path``: the deepest mount
-    that holds it is a bind (not a tmpfs over it, nor nothing at all)."""
+    """Whether a sandbox built from ``mounts`` shows what is at ``path``, under any
+    name: wherever a bind's source holds it, the mount on top at that place is a bind
+    (not a tmpfs over it). A bind takes its name from the sys.path entry, and one that
+    is a link to the learner's folder, or to a folder above it, shows the folder under
+    the link's name (a reviewer's warm grade read the answers beside its file so)."""
     path = os.path.realpath(path)
-    holding = [op for op in mounts if _inside(path, op["path"])]
-    # the deepest, and of those the last mounted: the private /tmp lies over a bound /tmp
-    return bool(holding) and max(reversed(holding), key=lambda op: _depth(op["path"]))[
-        "kind"] == "bind"
+    for op in mounts:
+        if op["kind"] != "bind" or not _inside(path, real := os.path.realpath(op["source"])):
+            continue
+        rel = os.path.relpath(path, real)
+        at = op["path"] if rel == "." else os.path.join(op["path"], rel)
+        holding = [m for m in mounts if _inside(at, m["path"])]
+        # the deepest, and of those the last mounted: the private /tmp lies over a bound /tmp
+        if max(reversed(holding), key=lambda m: _depth(m["path"]))["kind"] == "bind":
+            return True
+    return False
 
 
 def _masks(hidden: list[str], bound: list[dict]) -> set[str]:
