@@ -97,16 +97,18 @@ def test_a_hint_that_does_not_exist_is_said_in_the_chosen_language(cli):
     deep = cli("hint", "rope", "--part", "mask", "--level", "3", "--lang", "zh")
     assert deep.returncode == 2
     said = " ".join(deep.stderr.split())
-    assert "rope 关于mask的提示共有 2 级（1 到 2）。" in said, said
+    assert "rope 关于 mask 的提示共有 2 级（1 到 2）。" in said, said
     assert "第 3 级在这些分项的提示里：general" in said
     assert "drillpe hint rope --part general --level 3" in said and "hint levels" not in said
     assert said.startswith("错误：rope"), said  # the label too ("error:" before Chinese)
     nope = cli("hint", "rope", "--part", "nope", "--lang", "zh")
-    assert nope.returncode == 2 and "没有关于“nope”的提示（分项：general, table, mask" in \
+    assert nope.returncode == 2 and "没有关于“nope”的提示（分项：general、table、mask" in \
         " ".join(nope.stderr.split())
     unknown = cli("hint", "rpoe", "--lang", "zh")
     assert unknown.returncode == 2
-    assert "错误：没有名为“rpoe”的练习。你是不是想输入 rope" in " ".join(unknown.stderr.split())
+    # a Chinese list is separated with 、 (a reviewer's read "rope, rope_2d")
+    assert "错误：没有名为“rpoe”的练习。你是不是想输入 rope、rope_2d？已有的练习：sinusoidal、" in \
+        " ".join(unknown.stderr.split())
     english = cli("hint", "rope", "--level", "9")
     assert "error: rope has 3 hint levels (1 to 3)." in " ".join(english.stderr.split())
 

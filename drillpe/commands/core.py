@@ -22,7 +22,7 @@ from drillpe.app import (
     exercise_or_usage,
     open_history,
 )
-from drillpe.data import bundle, catalog, files, places
+from drillpe.data import bundle, catalog, files, i18n, places
 from drillpe.data.files import write_atomic
 from drillpe.data.limits import MAX_LEARNER_FILE
 from drillpe.errors import EXIT_FAILED, EXIT_OK, UsageError
@@ -294,7 +294,7 @@ def _consequence_or_usage(exercises: list[catalog.Exercise]) -> None:
     """--consequence is for the exercises whose grader has a tiny model (exercise.toml)."""
     for exercise in exercises:
         if not exercise.consequence:
-            ids = ", ".join(e.id for e in catalog.by_topic() if e.consequence)
+            ids = i18n.listing([e.id for e in catalog.by_topic() if e.consequence])
             raise UsageError(catalog.ui("consequence_unsupported", ids=ids, id=exercise.id))
 
 
@@ -346,7 +346,7 @@ def _no_such_level(exercise_id: str, level: int, ladder: catalog.HintLadder) -> 
     others = [other.part or "general" for other in catalog.hint_ladders(exercise_id)
               if other.part != ladder.part and len(other.hints) >= level]
     if others:
-        said += catalog.ui("hint_level_elsewhere", level=level, parts=", ".join(others),
+        said += catalog.ui("hint_level_elsewhere", level=level, parts=i18n.listing(others),
                            id=exercise_id, first=others[0])
     return said
 

@@ -79,7 +79,7 @@ def _write(exercise_id: str | None, seed: int | None, ws: Path) -> int:
         exercise = exercise_or_usage(exercise_id)
         if exercise.id not in available:
             raise UsageError(catalog.ui("debug_no_material", id=exercise.id,
-                                        ids=", ".join(available)))
+                                        ids=i18n.listing(available)))
     rng = random.Random(seed)
     variant = material.draw(exercise_id, rng)
     exercise = catalog.get(variant.exercise)
@@ -172,7 +172,7 @@ def _chosen_code(given: str, choices: list[str]) -> str:
     if code is not None:
         return code
     raise UsageError(catalog.ui("debug_bad_answer", answer=given, n=len(choices),
-                                codes=", ".join(choices)))
+                                codes=i18n.listing(choices)))
 
 
 def _save(entry: dict, history) -> None:

@@ -20,7 +20,7 @@ from drillpe.app import (
     finite,
     open_history,
 )
-from drillpe.data import catalog, places
+from drillpe.data import catalog, i18n, places
 from drillpe.data.limits import MAX_MINUTES, MAX_SEED
 from drillpe.errors import EXIT_FAILED, EXIT_OK, UsageError
 
@@ -392,7 +392,7 @@ def _name_debug(session, answer: str) -> None:
     if code is None:
         raise UsageError(catalog.ui("debug_bad_answer", answer=answer,
                                     n=len(session.debug["choices"]),
-                                    codes=", ".join(session.debug["choices"])))
+                                    codes=i18n.listing(session.debug["choices"])))
     session.debug["answer"] = code
     session.save()
 

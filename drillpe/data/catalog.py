@@ -135,7 +135,7 @@ def ladder_for(exercise_id: str, failing_checks: list[str] | tuple[str, ...],
             if ladder.part == part:
                 return ladder
         # 'general' is how the CLI names the exercise-wide ladder ('' here)
-        known = ", ".join(["general", *(ladder.part for ladder in ladders[1:])])
+        known = i18n.listing(["general", *(ladder.part for ladder in ladders[1:])])
         raise LookupError(ui("hint_no_part", id=exercise_id, part=part, parts=known))
     # The first failing check's ladder first: a later check may fail because of it.
     candidates: list[HintLadder] = []
@@ -171,9 +171,9 @@ class UnknownExercise(LookupError):
         self.exercise_id = exercise_id
         self.suggestions = difflib.get_close_matches(exercise_id.lower(), known, n=3, cutoff=0.5)
         try:
-            hint = ui("unknown_exercise_close", names=", ".join(self.suggestions)) \
+            hint = ui("unknown_exercise_close", names=i18n.listing(self.suggestions)) \
                 if self.suggestions else ""
-            said = ui("unknown_exercise", id=exercise_id, hint=hint, known=", ".join(known))
+            said = ui("unknown_exercise", id=exercise_id, hint=hint, known=i18n.listing(known))
         except Exception:  # the texts cannot be read: English, as written here
             hint = f" Did you mean {', '.join(self.suggestions)}?" if self.suggestions else ""
             said = f"Unknown exercise '{exercise_id}'.{hint} Known exercises: {', '.join(known)}."

@@ -70,6 +70,12 @@ def field_name(name: str, lang: str) -> str:
     return name if lang == DEFAULT else f"{name}_{lang}"
 
 
+def listing(items: list[str] | tuple[str, ...], lang: str | None = None) -> str:
+    """Items named one after the other, as the language writes a list: Chinese
+    separates them with 、, not an English comma."""
+    return ("、" if (lang or current()) == "zh" else ", ").join(items)
+
+
 def pick(entry: dict[str, Any], name: str, lang: str | None = None) -> Any:
     """``entry[name]`` in the chosen language, falling back to English."""
     lang = lang or current()

@@ -375,7 +375,7 @@ def parse_rounds(text: str | None) -> tuple[str, ...]:
     rounds = tuple(dict.fromkeys(p.strip() for p in (text or "write").split(",") if p.strip()))
     unknown = [r for r in rounds if r not in ROUNDS]
     if unknown or not rounds:
-        raise UsageError(catalog.ui("mock_rounds_unknown", rounds=", ".join(ROUNDS),
+        raise UsageError(catalog.ui("mock_rounds_unknown", rounds=i18n.listing(ROUNDS),
                                     given=repr(text)))
     if "write" not in rounds:
         raise UsageError(catalog.ui("mock_rounds_no_write"))

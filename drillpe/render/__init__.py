@@ -23,7 +23,7 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from drillpe.data import catalog, check_lists
+from drillpe.data import catalog, check_lists, i18n
 from drillpe.render.cjk_wrap import Broken, Wrapped
 from drillpe.results.report import GATE_IDS, CheckResult, ExerciseResult
 
@@ -540,7 +540,7 @@ def _hint_heading(exercise: catalog.Exercise, level: int, ladder: catalog.HintLa
                 # the general ladder's code is the exercise's main function only: a
                 # newcomer who pasted it wondered where the rest was
                 more = catalog.ui("hint_last_general", id=exercise.id, first=parts[0],
-                                  parts=", ".join(parts))
+                                  parts=i18n.listing(parts))
             else:
                 more = catalog.ui("hint_last", id=exercise.id)
     title = catalog.ui("hint_title", id=exercise.id, level=level, total=total)
@@ -548,7 +548,7 @@ def _hint_heading(exercise: catalog.Exercise, level: int, ladder: catalog.HintLa
         title += catalog.ui("hint_about", part=ladder.name or part)
     else:  # a newcomer could not tell which ladder a plain hint was on
         if parts:
-            title += catalog.ui("hint_general", parts=", ".join(parts))
+            title += catalog.ui("hint_general", parts=i18n.listing(parts))
     return title, more
 
 

@@ -9,7 +9,7 @@ import dataclasses
 from rich.text import Text
 
 from drillpe import render
-from drillpe.data import catalog
+from drillpe.data import catalog, i18n
 from drillpe.results.report import ExerciseResult
 
 out = render.out
@@ -111,7 +111,7 @@ def mock_question(path: str, choices: list[str]) -> None:
 
 
 def bad_answer(answer: str, choices: list[str]) -> None:
-    _say(catalog.ui("debug_bad_answer", answer=answer, n=len(choices), codes=", ".join(choices)),
+    _say(catalog.ui("debug_bad_answer", answer=answer, n=len(choices), codes=i18n.listing(choices)),
          "yellow")
 
 
