@@ -276,6 +276,59 @@ def test_grader_prose_and_the_heatmap_caption_follow_the_language(monkeypatch):
     assert "denser = larger" in render.heat_legend(2.0, color=False).plain
 
 
+def test_a_phrase_anchored_to_the_message_is_not_replaced_inside_another(monkeypatch):
+    """"passed" is a whole message of a grader's, and a word inside others: ^ and $ in
+    ui.toml [phrases_zh] tie a phrase to the message's start and end."""
+    from drillpe.data import i18n
+
+    monkeypatch.setattr(i18n, "_chosen", "zh")
+    assert catalog.say_phrases("passed") == "通过"
+    assert catalog.say_phrases("12 cases passed") == "12 个用例通过"
+    assert catalog.say_phrases("the mask passed to softmax") == "the mask passed to softmax"
+    assert catalog.say_phrases("all names defined: RoPE, attention; RoPE(q, k) has a default") \
+        == "要求的名字都已定义：RoPE, attention; RoPE(q, k) has a default"
+    assert catalog.say_phrases("not imported") == "not imported"
+    assert catalog.say_phrases("2 of 4 cases ran and passed; the rest were not run: x") == \
+        "4 个用例中的 2 个运行并通过，其余未运行：x"
+
+
+@pytest.mark.parametrize("width", [60, 80, 120])
+def test_the_scorecard_table_speaks_chinese(monkeypatch, width):
+    """Under --lang zh the table's headings, the pass/fail words and the graders' usual
+    messages are Chinese, broken between characters (a reviewer read "status check
+    level message", "✓ pass" and "imported" beside Chinese titles); English is unchanged."""
+    import json
+    from pathlib import Path
+
+    from rich.cells import cell_len
+    from rich.console import Console
+
+    from drillpe import render
+    from drillpe.data import i18n
+    from drillpe.results.report import ExerciseResult
+
+    golden = Path(__file__).resolve().parent / "golden" / "rope-half-split.json"
+    report = json.loads(golden.read_text(encoding="utf-8"))
+    result = ExerciseResult.from_dict({**report, "file": "rope.py", "duration_s": 1.0})
+
+    def shown(lang):
+        monkeypatch.setattr(i18n, "_chosen", lang)
+        console = Console(width=width, color_system=None)
+        with console.capture() as captured:
+            console.print(render._checks_table(result))
+        return captured.get()
+
+    plain = shown("zh")
+    heading = plain.split("\n")[0].split()
+    assert heading == ["状态", "检查", "级别", "结果"], heading
+    assert "✓ 通过" in plain and "✗ 未通过" in plain and "pass" not in plain.replace("passed", "")
+    assert "已导入" in plain and "4 个用例通过" in plain and "imported" not in plain
+    assert all(cell_len(row) <= width for row in plain.split("\n"))
+    plain = shown("en")
+    assert plain.split("\n")[0].split() == ["status", "check", "level", "message"]
+    assert "✓ pass" in plain and "✗ fail" in plain and "imported" in plain
+
+
 def test_every_heatmap_axis_name_has_a_chinese_name():
     """The graders name their heatmaps' axes in English (axes=(...)); the
     scorecard's caption shows them through ui.toml [axis_names_zh]."""

@@ -284,9 +284,11 @@ def say_phrases(message: str) -> str:
 def _phrases(lang: str) -> tuple:
     out = []
     for english, translated in bundle.exercise_data("ui").get(f"phrases_{lang}", {}).items():
-        pattern = re.escape(english)
+        start, end = english.startswith("^"), english.endswith("$")  # anchored (ui.toml)
+        pattern = re.escape(english[start:len(english) - end])
         for name in re.findall(r"\\\{(\w+)\\\}", pattern):
             pattern = pattern.replace(f"\\{{{name}\\}}", f"(?P<{name}>.+?)", 1)
+        pattern = ("^" if start else "") + pattern + (r"\Z" if end else "")
         replacement = re.sub(r"\{(\w+)\}", r"\\g<\1>", translated.replace("\\", "\\\\"))
         out.append((re.compile(pattern), replacement))
     return tuple(out)

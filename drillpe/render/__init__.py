@@ -24,15 +24,11 @@ from rich.table import Table
 from rich.text import Text
 
 from drillpe.data import catalog, check_lists, i18n
-from drillpe.render.cjk_wrap import Broken, Wrapped
+from drillpe.render.cjk_wrap import Broken, Wrapped, has_cjk
 from drillpe.results.report import GATE_IDS, CheckResult, ExerciseResult
 
-STATUS_STYLE = {
-    "pass": ("✓ pass", "green"),
-    "fail": ("✗ fail", "bold red"),
-    "error": ("! error", "bold red"),
-    "skip": ("– skip", "dim"),
-}
+STATUS_STYLE = {"pass": ("✓", "green"), "fail": ("✗", "bold red"), "error": ("!", "bold red"),
+                "skip": ("–", "dim")}
 HEAT_CHARS = " .:-=+*#%@"
 STATUS_COLOUR = {"passed": "green", "failing": "red", "revealed": "yellow", "new": "dim"}
 
@@ -139,29 +135,33 @@ def exercise_list(rows: list[dict]) -> None:
 
 
 def _status(check: CheckResult) -> Text:
-    label, style = STATUS_STYLE.get(check.status, (check.status, ""))
-    return Text(label, style=style)
+    if check.status not in STATUS_STYLE:
+        return Text(check.status)
+    mark, style = STATUS_STYLE[check.status]
+    return Text(f"{mark} {catalog.ui('card_' + check.status)}", style=style)
 
 
 def _checks_table(result: ExerciseResult) -> Table:
     table = Table(box=box.SIMPLE_HEAD, expand=False, pad_edge=False, show_edge=False)
-    table.add_column("status", no_wrap=True)
-    table.add_column("check", ratio=2, min_width=16)
-    table.add_column("level", no_wrap=True)
-    table.add_column("message", ratio=3, overflow="fold")
+    table.add_column(catalog.ui("card_col_status"), no_wrap=True)
+    table.add_column(catalog.ui("card_col_check"), ratio=2, min_width=16)
+    table.add_column(catalog.ui("card_col_level"), no_wrap=True)
+    table.add_column(catalog.ui("card_col_message"), ratio=3, overflow="fold")
     for group in _skip_runs(result.checks):
         check = group[0]
         if len(group) > 1:  # checks that could not run for one reason: one row, not a wall
             core = sum(c.level == "core" for c in group)
-            table.add_row(_status(check), f"{len(group)} checks ({core} core)",
+            table.add_row(_status(check), catalog.ui("card_checks_run", n=len(group), core=core),
                           Text(catalog.ui("check_level_" + ("both" if 0 < core < len(group) else check.level)), style="dim"),
-                          Text(check.message, style="dim"))
+                          Text(catalog.say_phrases(check.message), style="dim"))
             continue
         level = Text(catalog.ui(f"check_level_{check.level}") if check.level in ("core", "extra") else check.level, style="dim" if check.level == "extra" else "")
         message = Text(catalog.say_phrases(check.message))
         if check.diagnosis:
             message.append("  [" + ", ".join(check.diagnosis) + "]", style="magenta")
-        table.add_row(_status(check), _title(result, check), level, message)
+        # Chinese breaks between characters (rich would break it only at the spaces)
+        table.add_row(_status(check), _title(result, check), level,
+                      Broken(message) if has_cjk(message.plain) else message)
     return table
 
 
@@ -334,7 +334,7 @@ def scorecard_renderable(result: ExerciseResult, *, quiet: bool = False,
         title = result.exercise
     parts: list = [
         Rule(Text(f"{result.exercise} · {title}", style="bold"), align="left"),
-        Text(f"file {result.file}", style="dim"),
+        Text(catalog.ui("card_file", path=result.file), style="dim"),
         *([verdict(result)] if verdict_first else []),
         _checks_table(result),
     ]
