@@ -297,7 +297,7 @@ def _compact_rows(result: ExerciseResult, width: int, message_lines: int = 1
         head = Text("✗ " if check.status == "fail" else "! ", style="bold red")
         head.append(catalog.check_title(result.exercise, check.id, check.title), style="bold")
         if check.level == "extra":
-            head.append(" (extra)", style="dim")
+            head.append(f" ({catalog.ui('check_level_extra')})", style="dim")
         if check.diagnosis:
             head.append("  [" + ", ".join(check.diagnosis) + "]", style="magenta")
         rows.append(_one_line(head, width))
