@@ -290,6 +290,23 @@ def test_a_phrase_anchored_to_the_message_is_not_replaced_inside_another(monkeyp
     assert catalog.say_phrases("not imported") == "not imported"
     assert catalog.say_phrases("2 of 4 cases ran and passed; the rest were not run: x") == \
         "4 个用例中的 2 个运行并通过，其余未运行：x"
+    said = ("weights: max |Δ| 0.538 at [0, 0, 2, 0] (yours 0.321144, expected 0.859307); "
+            "tolerance 4.3e-05 + 1e-05·|expected| for B=1 H=1 L=4 D=8")
+    assert catalog.say_phrases(said) == (
+        "weights：max |Δ| 0.538，位于 [0, 0, 2, 0]（你的 0.321144，期望 0.859307）；"
+        "容差 4.3e-05 + 1e-05·|期望| for B=1 H=1 L=4 D=8")
+
+
+def test_start_and_list_speak_chinese(cli):
+    """A newcomer's second `start rope --lang zh` got a whole English sentence after 错误：,
+    and `list --lang zh` English column names."""
+    assert cli("start", "rope", "--lang", "zh").returncode == 0
+    again = cli("start", "rope", "--lang", "zh")
+    assert again.returncode == 2
+    assert "rope.py 已经存在，你的代码保持不动。" in " ".join(again.stderr.split())
+    listing = cli("list", "--lang", "zh", env={"COLUMNS": "80"})
+    [heading] = [line for line in listing.stdout.splitlines() if line.startswith("id ")]
+    assert heading.split() == ["id", "题目", "难度", "分钟", "进度"]
 
 
 @pytest.mark.parametrize("width", [60, 80, 120])

@@ -70,10 +70,8 @@ def start(
     target = places.learner_file(exercise.id, ws)
     if target.exists():
         if not force:
-            raise UsageError(
-                f"{places.display(target)} already exists; your work is kept. Check it with "
-                f"`drillpe check {exercise.id}`, or start over with `drillpe start {exercise.id} "
-                "--force` (your file is moved to a backup first).")
+            raise UsageError(catalog.ui("start_exists", path=places.display(target),
+                                        id=exercise.id))
     render.started(exercise, places.display(target), _put_stub(exercise, target))
     places.remember_start(exercise.id, target)
     return EXIT_OK

@@ -118,10 +118,13 @@ def exercise_list(rows: list[dict]) -> None:
                           show_header=table is None, title_justify="left",
                           title=Text(catalog.topic_title(topic), style="bold magenta"))
             table.add_column("id", no_wrap=True, width=id_width)
-            table.add_column("title", ratio=1, overflow="fold")
-            table.add_column("level", no_wrap=True, width=6)
-            table.add_column("min", no_wrap=True, justify="right", width=3)
-            table.add_column("progress", no_wrap=True, width=13)  # "revealed 100%"
+            table.add_column(catalog.ui("list_col_title"), ratio=1, overflow="fold")
+            table.add_column(catalog.ui("list_col_level"), no_wrap=True, width=6)
+            minutes = catalog.ui("list_col_minutes")
+            table.add_column(minutes, no_wrap=True, justify="right",
+                             width=max(3, cell_len(minutes)))
+            table.add_column(catalog.ui("list_col_progress"), no_wrap=True,
+                             width=13)  # "revealed 100%"
         title = Text(row["title"]) + (Text(" ★", style="yellow") if row.get("seed") else Text())
         table.add_row(Text(row["id"], style="bold cyan"), title, level_name(row["difficulty"]),
                       str(row["minutes"]), _progress(row))
