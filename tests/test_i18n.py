@@ -297,6 +297,27 @@ def test_a_phrase_anchored_to_the_message_is_not_replaced_inside_another(monkeyp
         "容差 4.3e-05 + 1e-05·|期望| for B=1 H=1 L=4 D=8")
 
 
+def test_the_traceback_heading_speaks_chinese(monkeypatch):
+    import json
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from drillpe import render
+    from drillpe.data import i18n
+    from drillpe.results.report import ExerciseResult
+
+    golden = Path(__file__).resolve().parent / "golden" / "sinusoidal-stub.json"
+    report = json.loads(golden.read_text(encoding="utf-8"))
+    result = ExerciseResult.from_dict({**report, "file": "sinusoidal.py", "duration_s": 1.0})
+    for lang, heading in (("zh", "你的代码（"), ("en", "Your code (")):
+        monkeypatch.setattr(i18n, "_chosen", lang)
+        console = Console(width=100, color_system=None)
+        with console.capture() as captured:
+            console.print(render.scorecard_renderable(result))
+        assert heading in captured.get(), captured.get()
+
+
 def test_start_and_list_speak_chinese(cli):
     """A newcomer's second `start rope --lang zh` got a whole English sentence after 错误：,
     and `list --lang zh` English column names."""
@@ -341,6 +362,8 @@ def test_the_scorecard_table_speaks_chinese(monkeypatch, width):
     assert "✓ 通过" in plain and "✗ 未通过" in plain and "pass" not in plain.replace("passed", "")
     assert "已导入" in plain and "4 个用例通过" in plain and "imported" not in plain
     assert all(cell_len(row) <= width for row in plain.split("\n"))
+    if width >= 80:  # a check title's code stays whole where the column can hold it
+        assert any("attention(q, k, v)" in row for row in plain.split("\n")), plain
     plain = shown("en")
     assert plain.split("\n")[0].split() == ["status", "check", "level", "message"]
     assert "✓ pass" in plain and "✗ fail" in plain and "imported" in plain

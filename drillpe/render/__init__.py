@@ -170,7 +170,7 @@ def _checks_table(result: ExerciseResult) -> Table:
 
 def _title(result: ExerciseResult, check: CheckResult) -> Wrapped:
     # Chinese titles break between characters (rich would cut a long run of them short)
-    return Wrapped(catalog.check_title(result.exercise, check.id, check.title))
+    return Wrapped(catalog.check_title(result.exercise, check.id, check.title), brackets=True)
 
 
 def _skip_runs(checks: list[CheckResult]) -> list[list[CheckResult]]:
@@ -356,7 +356,7 @@ def scorecard_renderable(result: ExerciseResult, *, quiet: bool = False,
             if check.status in ("fail", "error") and check.traceback and \
                     check.traceback not in shown and len(shown) < 3:
                 shown.append(check.traceback)
-                parts.append(Text(f"Your code ({catalog.check_title(result.exercise, check.id, check.title)})", style="bold"))
+                parts.append(Text(catalog.ui("card_your_code", title=catalog.check_title(result.exercise, check.id, check.title)), style="bold"))
                 parts.append(Text("\n".join("  " + line for line in check.traceback),
                                   style="yellow"))
         if result.output.strip():

@@ -249,15 +249,16 @@ def _fill(atoms: list[_Atom], width: int, indent: str, cont: str, formulas: bool
     return lines
 
 
-def wrap(text: str, width: int) -> list[str]:
+def wrap(text: str, width: int, brackets: bool = False) -> list[str]:
     """Every line of ``text`` wrapped at ``width`` cells; line breaks already in
-    the text are kept, and an indented line (code) is never re-wrapped."""
+    the text are kept, and an indented line (code) is never re-wrapped.
+    ``brackets``: as wrap_line's."""
     lines: list[str] = []
     for line in text.splitlines() or [""]:
         if line.startswith("    ") or not line.strip():
             lines.append(line.rstrip())
         else:
-            lines += wrap_line(line.rstrip(), width)
+            lines += wrap_line(line.rstrip(), width, brackets=brackets)
     return lines
 
 
@@ -266,17 +267,19 @@ class Wrapped:
     it is given (a panel's inside, the terminal); English text is drawn by rich
     as a plain Text."""
 
-    def __init__(self, text: str, style: str = "", lead: tuple[str, str] = ("", "")):
+    def __init__(self, text: str, style: str = "", lead: tuple[str, str] = ("", ""),
+                 brackets: bool = False):
         self.text = lead[0] + text  # lead: a label drawn in its own style ("Q1/3 ")
         self.style = style
         self.lead = lead
+        self.brackets = brackets  # code in brackets stays whole where it fits (wrap_line)
 
     def __rich_console__(self, console, options):
         if not has_cjk(self.text):
             text = Text(self.text, style=self.style)
         else:
-            text = Text("\n".join(wrap(self.text, options.max_width)), style=self.style,
-                        no_wrap=True, overflow="fold")
+            text = Text("\n".join(wrap(self.text, options.max_width, self.brackets)),
+                        style=self.style, no_wrap=True, overflow="fold")
         text.stylize(self.lead[1], 0, len(self.lead[0]))
         yield text
 

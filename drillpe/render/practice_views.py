@@ -380,7 +380,8 @@ def watch_view(session, status: str, hint_panel: RenderableType | None,
     optional.extend(others)
     tb = next((c for c in result.checks if c.status in ("fail", "error") and c.traceback), None)
     if tb is not None:
-        optional.append(Text(f"Your code ({tb.title})", style="bold"))
+        title = catalog.check_title(result.exercise, tb.id, tb.title)
+        optional.append(Text(catalog.ui("card_your_code", title=title), style="bold"))
         optional.append(Text("\n".join("  " + line for line in tb.traceback), style="yellow"))
     if not result.passed:
         optional.append(Text(catalog.ui("watch_stuck"), style="dim"))
