@@ -214,7 +214,8 @@ def verdict_line(result: ExerciseResult) -> Text:
         core_text += catalog.ui("extra_failing", n=extra_failing)
     text.append(catalog.ui("score", id=result.exercise, score=f"{result.score:.0%}",
                            passed=scored_ok, total=len(scored), core=core_text))
-    text.append(f" · {result.device} · seed {result.seed} · {result.duration_s:.2f} s", style="dim")
+    text.append(f" · {result.device}{catalog.ui('mock_seed', seed=result.seed)} · "
+                f"{result.duration_s:.2f} s", style="dim")
     if result.isolation == "guard":  # README "How grading works": what the guard does not hide
         text.append(catalog.ui("not_sandboxed"), style="dim")
     return text
