@@ -296,6 +296,13 @@ def test_a_phrase_anchored_to_the_message_is_not_replaced_inside_another(monkeyp
         "weights：max |Δ| 0.538，位于 [0, 0, 2, 0]（你的 0.321144，期望 0.859307）；"
         "容差 4.3e-05 + 1e-05·|期望| for B=1 H=1 L=4 D=8")
     assert catalog.say_phrases("not run: your file does not import") == "未运行：你的文件无法导入"
+    assert catalog.say_phrases("your code raised ValueError: d_model must be at least 4, got 2 "
+                               "for L=1 d=2; the other 3 cases after it pass: only this one "
+                               "fails") == ("你的代码抛出了 ValueError: d_model must be at least "
+                                            "4, got 2 for L=1 d=2；它之后的其他 3 个用例都通过："
+                                            "只有这一个失败")
+    assert catalog.say_phrases("x; the other 1 case after it pass: only this one fails") == \
+        "x；它之后的另 1 个用例通过：只有这一个失败"
     assert catalog.say_phrases("RoPE(q, k)[0] (rotated q): max |Δ| 0.871 at [0, 0, 3, 4] "
                                "(yours -0.49, expected 0.38); tolerance 2e-05") == (
         "RoPE(q, k)[0]（旋转后的 q）：max |Δ| 0.871，位于 [0, 0, 3, 4]（你的 -0.49，期望 0.38）；"
