@@ -303,6 +303,12 @@ def test_a_phrase_anchored_to_the_message_is_not_replaced_inside_another(monkeyp
                                             "只有这一个失败")
     assert catalog.say_phrases("x; the other 1 case after it pass: only this one fails") == \
         "x；它之后的另 1 个用例通过：只有这一个失败"
+    assert catalog.say_phrases("not reached: grading did not finish within 8 s") == \
+        "未运行到：评测没有在 8 秒内完成"
+    assert catalog.say_phrases("line 7: import scipy: a learner file may import torch, numpy, "
+                               "einops and the standard library's maths and typing modules "
+                               "only") == ("line 7: import scipy：练习文件只能导入 torch、numpy、"
+                                           "einops 以及标准库中的数学和类型标注模块")
     assert catalog.say_phrases("RoPE(q, k)[0] (rotated q): max |Δ| 0.871 at [0, 0, 3, 4] "
                                "(yours -0.49, expected 0.38); tolerance 2e-05") == (
         "RoPE(q, k)[0]（旋转后的 q）：max |Δ| 0.871，位于 [0, 0, 3, 4]（你的 -0.49，期望 0.38）；"
