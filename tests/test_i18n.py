@@ -336,6 +336,21 @@ def test_the_traceback_heading_speaks_chinese(monkeypatch):
         assert heading in captured.get(), captured.get()
 
 
+def test_a_latin_name_in_chinese_text_stands_apart(monkeypatch):
+    """A newcomer read "关于sin/cos 表": a value set next to a Chinese character of the
+    sentence gets a space where it begins or ends with a Latin letter or digit."""
+    from drillpe.data import i18n
+
+    monkeypatch.setattr(i18n, "_chosen", "zh")
+    assert catalog.ui("hint_about", part="sin/cos 表") == " · 关于 sin/cos 表"
+    assert catalog.ui("hint_about", part="掩码") == " · 关于掩码"
+    assert catalog.ui("hint_last_part", id="rope", part="mask", next=2).startswith(
+        "关于 mask 的提示到此为止。")
+    assert catalog.ui("hint_then_part", part="mask") == "关于 mask"  # nothing beside it
+    monkeypatch.setattr(i18n, "_chosen", "en")
+    assert catalog.ui("hint_about", part="sin/cos table") == " · about sin/cos table"
+
+
 def test_start_and_list_speak_chinese(cli):
     """A newcomer's second `start rope --lang zh` got a whole English sentence after 错误：,
     and `list --lang zh` English column names."""

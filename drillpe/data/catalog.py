@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -259,7 +260,35 @@ def topic_title(topic: str) -> str:
 
 def ui(key: str, **fields: object) -> str:
     """One of drillpe's own sentences (exercises/ui.toml) in the chosen language."""
-    return i18n.pick(bundle.exercise_data("ui")[key], "text").format(**fields)
+    template = i18n.pick(bundle.exercise_data("ui")[key], "text")
+    if i18n.current() == i18n.DEFAULT:
+        return template.format(**fields)
+    return _set_in_chinese(template, fields)
+
+
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+_FORMATTER = string.Formatter()
+
+
+def _set_in_chinese(template: str, fields: dict[str, object]) -> str:
+    """``template.format(**fields)``, with a space between a Chinese character of the
+    template and a value that begins or ends there with a Latin letter or digit
+    (关于 mask 的提示, 关于 sin/cos 表的提示; 关于掩码的提示 and “{id}” as they are)."""
+    pieces = list(_FORMATTER.parse(template))
+    out = []
+    for k, (literal, name, spec, conversion) in enumerate(pieces):
+        out.append(literal)
+        if name is None:
+            continue
+        value, _ = _FORMATTER.get_field(name, (), fields)
+        text = _FORMATTER.format_field(_FORMATTER.convert_field(value, conversion), spec or "")
+        after = pieces[k + 1][0][:1] if k + 1 < len(pieces) else ""
+        if text and _HAN.match(literal[-1:]) and text[0].isascii() and text[0].isalnum():
+            text = " " + text
+        if text and _HAN.match(after) and text[-1].isascii() and text[-1].isalnum():
+            text += " "
+        out.append(text)
+    return "".join(out)
 
 
 def axis_name(name: str) -> str:
