@@ -269,7 +269,7 @@ def test_grader_prose_and_the_heatmap_caption_follow_the_language(monkeypatch):
     monkeypatch.setattr(i18n, "_chosen", "zh")
     zh = catalog.say_phrases(said)
     assert zh.startswith("max |Δ| 0.5 at [0]") and "alibi_slopes(12) 返回的斜率" in zh
-    assert zh.endswith(" for B=1") and "difference" not in zh
+    assert zh.endswith("，用例 B=1") and "difference" not in zh
     assert "越密越大" in render.heat_legend(2.0, color=False).plain
     monkeypatch.setattr(i18n, "_chosen", "en")
     assert catalog.say_phrases(said) == said
@@ -294,12 +294,14 @@ def test_a_phrase_anchored_to_the_message_is_not_replaced_inside_another(monkeyp
             "tolerance 4.3e-05 + 1e-05·|expected| for B=1 H=1 L=4 D=8")
     assert catalog.say_phrases(said) == (
         "weights：max |Δ| 0.538，位于 [0, 0, 2, 0]（你的 0.321144，期望 0.859307）；"
-        "容差 4.3e-05 + 1e-05·|期望| for B=1 H=1 L=4 D=8")
+        "容差 4.3e-05 + 1e-05·|期望|，用例 B=1 H=1 L=4 D=8")
+    # a case only where it reads as one (api.describe_case), not in prose
+    assert catalog.say_phrases("right for what it returns") == "right for what it returns"
     assert catalog.say_phrases("not run: your file does not import") == "未运行：你的文件无法导入"
     assert catalog.say_phrases("your code raised ValueError: d_model must be at least 4, got 2 "
                                "for L=1 d=2; the other 3 cases after it pass: only this one "
                                "fails") == ("你的代码抛出了 ValueError: d_model must be at least "
-                                            "4, got 2 for L=1 d=2；它之后的其他 3 个用例都通过："
+                                            "4, got 2，用例 L=1 d=2；它之后的其他 3 个用例都通过："
                                             "只有这一个失败")
     assert catalog.say_phrases("x; the other 1 case after it pass: only this one fails") == \
         "x；它之后的另 1 个用例通过：只有这一个失败"

@@ -309,6 +309,11 @@ def say_phrases(message: str) -> str:
     return message
 
 
+# What a phrase's {case} stands for: a grader's case as api.describe_case writes it
+# (B=1 H=1 L=4 D=8), so that " for {case}" is not found in prose (" for what").
+_CAPTURES = {"case": r"\w+=\S+(?: \w+=\S+)*"}
+
+
 @cache
 def _phrases(lang: str) -> tuple:
     out = []
@@ -316,7 +321,8 @@ def _phrases(lang: str) -> tuple:
         start, end = english.startswith("^"), english.endswith("$")  # anchored (ui.toml)
         pattern = re.escape(english[start:len(english) - end])
         for name in re.findall(r"\\\{(\w+)\\\}", pattern):
-            pattern = pattern.replace(f"\\{{{name}\\}}", f"(?P<{name}>.+?)", 1)
+            capture = _CAPTURES.get(name, ".+?")
+            pattern = pattern.replace(f"\\{{{name}\\}}", f"(?P<{name}>{capture})", 1)
         pattern = ("^" if start else "") + pattern + (r"\Z" if end else "")
         replacement = re.sub(r"\{(\w+)\}", r"\\g<\1>", translated.replace("\\", "\\\\"))
         out.append((re.compile(pattern), replacement))
