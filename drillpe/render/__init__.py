@@ -168,6 +168,13 @@ def _checks_table(result: ExerciseResult) -> Table:
     return table
 
 
+def traceback_block(result: ExerciseResult, check: CheckResult) -> list[Text]:
+    """Where a failing check stopped in the learner's code: its heading, then the lines."""
+    title = catalog.check_title(result.exercise, check.id, check.title)
+    return [Text(catalog.ui("card_your_code", title=title), style="bold"),
+            Text("\n".join("  " + line for line in check.traceback), style="yellow")]
+
+
 def _title(result: ExerciseResult, check: CheckResult) -> Wrapped:
     # Chinese titles break between characters (rich would cut a long run of them short)
     return Wrapped(catalog.check_title(result.exercise, check.id, check.title), brackets=True)
@@ -214,7 +221,7 @@ def verdict_line(result: ExerciseResult) -> Text:
         core_text += catalog.ui("extra_failing", n=extra_failing)
     text.append(catalog.ui("score", id=result.exercise, score=f"{result.score:.0%}",
                            passed=scored_ok, total=len(scored), core=core_text))
-    text.append(f" · {result.device}{catalog.ui('mock_seed', seed=result.seed)} · "
+    text.append(f" · {result.device}{catalog.ui('seed', seed=result.seed)} · "
                 f"{result.duration_s:.2f} s", style="dim")
     if result.isolation == "guard":  # README "How grading works": what the guard does not hide
         text.append(catalog.ui("not_sandboxed"), style="dim")
@@ -357,9 +364,7 @@ def scorecard_renderable(result: ExerciseResult, *, quiet: bool = False,
             if check.status in ("fail", "error") and check.traceback and \
                     check.traceback not in shown and len(shown) < 3:
                 shown.append(check.traceback)
-                parts.append(Text(catalog.ui("card_your_code", title=catalog.check_title(result.exercise, check.id, check.title)), style="bold"))
-                parts.append(Text("\n".join("  " + line for line in check.traceback),
-                                  style="yellow"))
+                parts += traceback_block(result, check)
         if result.output.strip():
             printed = result.output.strip().splitlines()[-10:]
             parts.append(Text("Your code printed (last lines)", style="bold"))

@@ -380,9 +380,7 @@ def watch_view(session, status: str, hint_panel: RenderableType | None,
     optional.extend(others)
     tb = next((c for c in result.checks if c.status in ("fail", "error") and c.traceback), None)
     if tb is not None:
-        title = catalog.check_title(result.exercise, tb.id, tb.title)
-        optional.append(Text(catalog.ui("card_your_code", title=title), style="bold"))
-        optional.append(Text("\n".join("  " + line for line in tb.traceback), style="yellow"))
+        optional += render.traceback_block(result, tb)
     if not result.passed:
         optional.append(Text(catalog.ui("watch_stuck"), style="dim"))
     return _fit(must, optional, width, height)
@@ -516,7 +514,7 @@ def mock_started(session, live: bool) -> None:
     # Sentences are wrapped by rich between words; each path is on a line of its own,
     # never wrapped (a terminal narrower than it cuts it, but nothing else).
     head = Text(ui("mock_title", id=session.id), style="bold")
-    seed = ui("mock_seed", seed=session.seed) if session.seed is not None else ""
+    seed = ui("seed", seed=session.seed) if session.seed is not None else ""
     head.append(ui("mock_minutes", minutes=f"{session.minutes:g}") + seed)
     out.print(head)
     out.print(Text(ui("mock_folder").rstrip()))

@@ -172,9 +172,7 @@ def replay_view(entry: Entry, total: int, result: ExerciseResult | None,
     optional: list = list(render.diagnosis_lines(result)[1:])
     tb = next((c for c in result.checks if c.status in ("fail", "error") and c.traceback), None)
     if tb is not None:
-        title = catalog.check_title(result.exercise, tb.id, tb.title)
-        optional.append(Text(catalog.ui("card_your_code", title=title), style="bold"))
-        optional.append(Text("\n".join("  " + line for line in tb.traceback), style="yellow"))
+        optional += render.traceback_block(result, tb)
     return pv._fit(must, optional, width, height)
 
 
