@@ -8,7 +8,12 @@ Runs with --quick (small inputs, few runs): these tests check what the bench
 says, never how fast anything is (speed lives in benchmarks/)."""
 
 import json
+import os
+import platform
 import shutil
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -18,6 +23,7 @@ from drillpe.data import catalog
 from drillpe.launch.bench import Cause, TargetBench, explain
 
 SLOW = Path(__file__).resolve().parent / "fixtures_bench"
+GLIBC = sys.platform == "linux" and platform.libc_ver()[0] == "glibc"
 
 
 @pytest.fixture
@@ -89,6 +95,8 @@ def test_fast_answer_has_no_causes_and_a_roofline(bench_json):
     assert mine["phases"] >= 5 and mine["runs"] >= mine["phases"]
     assert target["learner_passes"] > target["reference_passes"] >= 1  # the stack, the casts
     assert doc["device"] == "cpu" and doc["threads"] == 1 and doc["quick"] is True
+    if GLIBC:  # the timing processes set it (test_timing_processes_keep_freed_memory)
+        assert doc["allocator"] == "freed memory kept"
 
 
 def test_a_model_answer_is_benched_through_the_cli(isolated_places, bench_json):
@@ -493,6 +501,38 @@ def test_a_module_with_weights_of_its_own_has_its_timed_outputs_checked():
         [target] = report.targets  # not allocate, in a new storage object every call
         assert [r.split(":")[0] for r in target.refused] == ["bench.output_reused"], (
             ring, target.refused)
+
+
+@pytest.mark.skipif(not GLIBC, reason="mallopt is glibc's")
+def test_timing_processes_keep_freed_memory():
+    """glibc gives a large freed block back to the kernel, and the next call faults its
+    pages in again: beside a learner's RoPE, the copy that bounds it faulted in two
+    thirds of its pages every phase and took 4-8 ms, beside the production code 1.4 ms.
+    Counted in page faults (a fact of the process), not in time."""
+    code = textwrap.dedent("""
+        import resource
+        import torch
+        from drillpe.grading.bench_child import keep_freed_memory
+
+        def faults():
+            return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+        print(keep_freed_memory())
+        torch.set_num_threads(1)  # as the bench's default: no thread's arena beside the heap
+        for _ in range(4):  # 64 MB each, above any size glibc would mmap at; the heap
+            torch.ones(2**24)  # takes a few calls to hold a free block this size
+        before = faults()
+        for _ in range(5):
+            torch.ones(2**24)  # made, written and freed, as a timed call's temporaries
+        print(faults() - before)
+        """)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert res.returncode == 0, res.stderr
+    said, faulted = res.stdout.splitlines()
+    assert said == "freed memory kept"
+    pages = 2**26 // os.sysconf("SC_PAGE_SIZE")
+    assert int(faulted) < pages // 4, f"{faulted} page faults in 5 calls of {pages} pages"
 
 
 def test_learner_code_cannot_pass_for_drillpe_saying_a_spec_or_device_is_missing():

@@ -277,6 +277,34 @@ def run_phases(runs: list[Run], device: torch.device, budget_s: float, marks: Ma
     return order
 
 
+# glibc's mallopt parameters (malloc.h), and the largest value an int holds
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+INT_MAX = 2**31 - 1
+
+
+def keep_freed_memory() -> str:
+    """Tell the C library to keep the memory a call frees for the next call, as a
+    caching allocator does (CUDA's; jemalloc or tcmalloc, which PyTorch's CPU tuning
+    guides recommend), in both timing processes alike. glibc's default gives large
+    freed blocks back to the kernel, and the next call faults their pages in again,
+    more or less often depending on what ran just before: the copy beside a learner's
+    RoPE faulted in two thirds of its pages every phase and took 4-8 ms, the same copy
+    beside the production code 1.4 ms, and the learner's own calls paid for it too
+    (benchmarks/README.md). Returns what the report says of the allocator."""
+    try:
+        # deferred: ctypes only where the C library may be glibc
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return "system"  # not glibc (macOS): its allocator as it is
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    # every block from the heap, whatever its size, and the heap never given back
+    if mallopt(M_MMAP_MAX, 0) != 1 or mallopt(M_TRIM_THRESHOLD, INT_MAX) != 1:
+        return "system"
+    return "freed memory kept"
+
+
 # --------------------------------------------------------------------------- output checks
 
 
@@ -796,7 +824,6 @@ def bench_reference(args, device, dtype) -> list[dict]:
             del runs, copy
             entry["trace"] = trace_call(target, production, size, device, dtype, args.seed, True)
             # after the timing, so that it starts from the state the learner's side does
-            # (the same copy has run up to 4x slower here than there; cause not found)
             mine = samples.get(target.name) if isinstance(samples, dict) else None
             if target.checked and isinstance(mine, list):
                 entry["checks"] = verify_samples(target, truth, mine, size, device, dtype, args)
@@ -868,6 +895,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_NO_SPEC
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    # before the learner's code loads; code of its own that undoes it slows only itself
+    # (and the copy beside it, while its share is against the faster of the two copies)
+    allocator = keep_freed_memory()
     torch.manual_seed(args.seed)
     try:
         results = bench_learner(args, device, DTYPES[args.dtype], key, reached) \
@@ -879,7 +909,8 @@ def main(argv: list[str] | None = None) -> int:
         # a bug here: the parent shows this text
         traceback.print_exc()
         return 1
-    payload = {"role": args.role, **_device_facts(device), "dtype": args.dtype,
+    payload = {"role": args.role, **_device_facts(device), "allocator": allocator,
+               "dtype": args.dtype,
                "targets": results, "clocks_replaced": replaced_clocks(),
                "reached": reached[:10]}
     text = json.dumps(payload, indent=1, default=str).encode()

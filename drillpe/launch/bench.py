@@ -106,9 +106,11 @@ class TargetBench:
     def ratio(self) -> float | None:
         """Learner's median time over the production code's (above 1: slower). Where a
         copy bounds the call, each time is taken relative to the copy beside it: the
-        two run in different processes, and the same copy has run up to 5x slower in
-        one than in the other (rope_convert's model answer read 3.9x faster than
-        production while its share of the roofline was lower)."""
+        two run in different processes, and the same copy ran up to 5x slower in one
+        than in the other while glibc gave freed memory back to the kernel between
+        calls (rope_convert's model answer read 3.9x faster than production while its
+        share of the roofline was lower); bench_child.keep_freed_memory ended that,
+        and a busy moment in one process still can."""
         if not self.learner:
             return None
         mine, theirs = self.roofline(self.learner), self.roofline(self.reference)
@@ -179,7 +181,7 @@ class BenchReport:
                 "device": self.machine.get("device", self.options.device),
                 "device_name": self.machine.get("device_name"),
                 "torch": self.machine.get("torch"), "threads": self.machine.get("threads"),
-                "dtype": self.options.dtype, "quick": self.options.quick,
+                "allocator": self.machine.get("allocator"), "dtype": self.options.dtype, "quick": self.options.quick,
                 "seed": self.options.seed, "score": self.score,
                 "refused": any(t.refused for t in self.targets),
                 "targets": [t.to_dict() for t in self.targets]}
@@ -326,8 +328,9 @@ def refusals(target: TargetBench, mine: dict[str, Any], ref: dict[str, Any],
                    "input's id or data_ptr) comes out stale. Cache what depends only on shapes "
                    "(the angle table), never results.")
     # Against the copy in the same process, taking turns with the code: the same
-    # copy in the reference's process ran up to 4x slower than it on one machine, and
-    # an honest model answer was refused against that one. (The learner's side signs
+    # copy in the reference's process once ran up to 4x slower than it (page faults,
+    # before bench_child.keep_freed_memory), and an honest model answer was refused
+    # against that one. (The learner's side signs
     # its report: its copy's time is the timing code's own.)
     copy = target.learner_copy or target.copy
     share = copy["median_s"] / target.learner["median_s"] if copy and target.learner else None
@@ -630,7 +633,10 @@ def measure(exercise_id: str, file: Path, options: BenchOptions, display: str | 
             mine = {"error": "the bench process of your code did not report this call"}
         targets.append(assemble(mine, ref, learner_marks, reference_marks, replaced, device,
                                 (learner.get("threads"), reference.get("threads")), reached))
-    machine = {k: reference.get(k) for k in ("device", "device_name", "torch", "threads")}
+    # the reference's process says how the allocator was set: the learner's runs the
+    # same code, but what it reports is the learner's code's to write
+    machine = {k: reference.get(k) for k in ("device", "device_name", "torch", "threads",
+                                             "allocator")}
     return BenchReport(exercise=exercise_id, file=display or str(file), options=options,
                        machine=machine, targets=targets, score=score)
 

@@ -120,7 +120,8 @@ def bench(report, *, quiet: bool = False) -> None:
                 line.append(cause.code, style="bold magenta")
                 line.append(f": {cause.message}")
                 out.print(line, soft_wrap=False)
-            out.print(Text(_footnote(target), style="dim"), soft_wrap=False)
+            out.print(Text(_footnote(target, machine.get("allocator")), style="dim"),
+                      soft_wrap=False)
         out.print()
 
 
@@ -187,11 +188,15 @@ def _gap(target) -> list[str]:
     return lines
 
 
-def _footnote(target) -> str:
+def _footnote(target, allocator: str | None = None) -> str:
     inputs = (" on inputs of their own with values no earlier call saw"
               if (target.trace or {}).get("has_data_inputs", True) else "")
     parts = [f"Medians over timed phases, each a run of calls{inputs}; q1–q3: the middle "
              "half of the phases. Each phase is timed from outside the process that ran it."]
+    if allocator == "freed memory kept":
+        parts.append("Both processes keep the memory a call frees for the next call, as a "
+                     "caching allocator does, so no call pays for faulting in pages the C "
+                     "library gave back to the system.")
     if target.checked_outputs:
         parts.append(f"{target.checked_outputs} timed outputs, drawn at random where your "
                      "code could not see which, matched the reference.")
