@@ -350,6 +350,30 @@ def _timed(learner_s, copy_s=1e-3, **learner):
                        reference={"median_s": 2e-3}, copy={"median_s": copy_s})
 
 
+def test_the_gap_says_how_much_the_passes_over_memory_explain():
+    """Four passes over memory allow a quarter of the roofline: a side that reaches
+    far less spends the rest elsewhere, and the bench says how much."""
+    from drillpe.render.tool_views import _gap
+
+    def gap(learner_s, reference_s, mine, best):
+        target = _timed(learner_s, copy_s=1e-3)
+        target.reference = {"median_s": reference_s}
+        target.trace = {"out_bytes": 100, "written_bytes": 100 * mine}
+        target.reference_trace = {"out_bytes": 100, "written_bytes": 100 * best}
+        return " ".join(_gap(target))
+
+    explained = gap(4e-3, 1e-3, 4, 1)  # 25%: what four passes allow
+    assert "memory, not arithmetic, sets the time" in explained and "allow" not in explained
+    assert "production code's own" not in explained  # at the roofline
+    short = gap(1e-2, 1e-3, 4, 1)
+    assert "4.0 passes allow about 25% of the roofline and yours reaches 10.0%" in short
+    assert "arithmetic, each call's own work" in short and "not arithmetic" not in short
+    production = gap(4e-3, 5e-3, 4, 2.5)  # 20% where 2.5 passes allow 40%
+    assert "own 80% gap" in production and "2.5 passes where a fused kernel" in production
+    assert "2.5 passes allow about 40%, and the rest goes to" in production
+    assert "allow" not in gap(4e-3, 2.6e-3, 4, 2.5)  # 38%: the passes explain it
+
+
 def test_refusals_name_their_reason():
     from drillpe.launch.bench import refusals
 

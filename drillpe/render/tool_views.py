@@ -164,27 +164,53 @@ def _busy(target) -> str | None:
     return None
 
 
+# A side whose share is under this fraction of what its passes over memory allow
+# spends the rest on other work, and the gap says so.
+PASSES_EXPLAIN = 0.8
+REST = ("what a copy does not do (arithmetic, each call's own work such as allocating the "
+        "outputs and dispatching kernels, memory touched out of order)")
+
+
+def _bound(passes: float | None, share: float | None) -> float | None:
+    """The share ``passes`` passes over memory allow, where the side reaches well under
+    it (else None: the passes explain its gap)."""
+    if passes is None or share is None or passes <= 0:
+        return None
+    bound = min(1.0, 1 / passes)
+    return bound if share < PASSES_EXPLAIN * bound else None
+
+
 def _gap(target) -> list[str]:
-    """Where the distance to the roofline goes, for each side, from the traces."""
+    """Where the distance to the roofline goes, for each side, from the traces: the
+    passes over memory, and what they leave unexplained."""
     lines = []
     mine, best = target.passes(target.trace), target.passes(target.reference_trace)
     if mine is not None and best is not None and target.copy:
-        lines.append(
-            f"yours writes {mine:.1f}× the bytes of its output per call, the production code "
-            f"{best:.1f}×: every intermediate tensor (a product, a cat, a stack, a cast) is "
-            "one more pass over memory, and at these sizes memory, not arithmetic, sets the "
-            "time.")
+        line = (f"yours writes {mine:.1f}× the bytes of its output per call, the production "
+                f"code {best:.1f}×: every intermediate tensor (a product, a cat, a stack, a "
+                "cast) is one more pass over memory")
+        share = target.roofline(target.learner)
+        bound = _bound(mine, share)
+        if bound is None:
+            line += ", and at these sizes memory, not arithmetic, sets the time."
+        else:
+            line += (f". {mine:.1f} passes allow about {bound:.0%} of the roofline and yours "
+                     f"reaches {share:.1%}: the rest goes to {REST}.")
+        lines.append(line)
     share = target.roofline(target.reference)
     if share is not None and share < 0.9:
-        rest = [f"the production code's own {1 - share:.0%} gap to the roofline:"]
+        line = f"the production code's own {1 - share:.0%} gap to the roofline: "
         if best is not None and best > 1.05:
-            rest.append(f"it makes {best:.1f} passes where a fused kernel makes one (eager "
-                        "torch runs one kernel per operation; torch.compile, or a "
-                        "hand-written kernel, fuses them)")
+            line += (f"it makes {best:.1f} passes where a fused kernel makes one (eager torch "
+                     "runs one kernel per operation; torch.compile, or a hand-written kernel, "
+                     "fuses them)")
+            bound = _bound(best, share)
+            if bound is not None:
+                line += f"; {best:.1f} passes allow about {bound:.0%}, and the rest goes to {REST}"
         else:
-            rest.append("one pass, as the copy makes; the rest is work per call (allocating "
-                        "the output, dispatch) and arithmetic the copy does not do")
-        lines.append(" ".join(rest) + ".")
+            line += ("one pass, as the copy makes; the rest is work per call (allocating the "
+                     "output, dispatch) and arithmetic the copy does not do")
+        lines.append(line + ".")
     return lines
 
 
