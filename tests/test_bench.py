@@ -249,6 +249,7 @@ EXPLOITS = {
     "rope_cache_data_ptr": "bench.stale_output",
     "rope_cache_id": "bench.stale_output",
     "rope_lazy_subclass": "bench.not_a_tensor",
+    "rope_deferred_pair": "bench.not_a_tensor",  # a namedtuple subclass's __iter__ works
     "rope_in_place_view": "bench.output_is_input",
     "rope_nan": "bench.stale_output",  # NaN passed every bound (a reviewer's)
     "rope_half_output": "bench.stale_output",  # float16 for float32: half the bytes
@@ -363,10 +364,11 @@ def test_the_gap_says_how_much_the_passes_over_memory_explain():
         return " ".join(_gap(target))
 
     explained = gap(4e-3, 1e-3, 4, 1)  # 25%: what four passes allow
-    assert "memory, not arithmetic, sets the time" in explained and "allow" not in explained
+    assert "memory, not arithmetic, sets the time" in explained and "allows" not in explained
     assert "production code's own" not in explained  # at the roofline
     short = gap(1e-2, 1e-3, 4, 1)
-    assert "4.0 passes allow about 25% of the roofline and yours reaches 10.0%" in short
+    assert "Writing 4.0× allows about 25% of the roofline at most, and yours reaches 10.0%" \
+        in short
     assert "arithmetic, each call's own work" in short and "not arithmetic" not in short
     production = gap(4e-3, 5e-3, 4, 2.5)  # 20% where 2.5 passes allow 40%
     assert "own 80% gap" in production and "2.5 passes where a fused kernel" in production
@@ -531,7 +533,7 @@ def test_a_module_with_weights_of_its_own_has_its_timed_outputs_checked():
 def test_timing_processes_keep_freed_memory():
     """glibc gives a large freed block back to the kernel, and the next call faults its
     pages in again: beside a learner's RoPE, the copy that bounds it faulted in two
-    thirds of its pages every phase and took 4-8 ms, beside the production code 1.4 ms.
+    thirds of its pages every phase and took 4-8 ms, beside the production code 1.4-3.8 ms.
     Counted in page faults (a fact of the process), not in time."""
     code = textwrap.dedent("""
         import resource
@@ -543,10 +545,10 @@ def test_timing_processes_keep_freed_memory():
 
         print(keep_freed_memory())
         torch.set_num_threads(1)  # as the bench's default: no thread's arena beside the heap
-        for _ in range(4):  # 64 MB each, above any size glibc would mmap at; the heap
-            torch.ones(2**24)  # takes a few calls to hold a free block this size
+        for _ in range(6):  # 64 MB each, above any size glibc would mmap at; the heap
+            torch.ones(2**24)  # takes a few calls to hold free blocks this size
         before = faults()
-        for _ in range(5):
+        for _ in range(8):
             torch.ones(2**24)  # made, written and freed, as a timed call's temporaries
         print(faults() - before)
         """)
@@ -556,7 +558,9 @@ def test_timing_processes_keep_freed_memory():
     said, faulted = res.stdout.splitlines()
     assert said == "freed memory kept"
     pages = 2**26 // os.sysconf("SC_PAGE_SIZE")
-    assert int(faulted) < pages // 4, f"{faulted} page faults in 5 calls of {pages} pages"
+    # without it every call faults all its pages in (8 of 8); with it at most one call
+    # of the eight still finds the heap settling
+    assert int(faulted) < 2 * pages, f"{faulted} page faults in 8 calls of {pages} pages"
 
 
 def test_learner_code_cannot_pass_for_drillpe_saying_a_spec_or_device_is_missing():

@@ -289,7 +289,7 @@ def keep_freed_memory() -> str:
     freed blocks back to the kernel, and the next call faults their pages in again,
     more or less often depending on what ran just before: the copy beside a learner's
     RoPE faulted in two thirds of its pages every phase and took 4-8 ms, the same copy
-    beside the production code 1.4 ms, and the learner's own calls paid for it too
+    beside the production code 1.4-3.8 ms, and the learner's own calls paid for it too
     (benchmarks/README.md). Returns what the report says of the allocator."""
     try:
         # deferred: ctypes only where the C library may be glibc
@@ -350,6 +350,29 @@ def _weak_storages(out: Any, skip: set[int]) -> list:
             with contextlib.suppress(RuntimeError, NotImplementedError):
                 refs.append(StorageWeakRef(t.untyped_storage()))
     return refs
+
+
+PLAIN_CONTAINERS = {tuple: tuple.__iter__, list: list.__iter__}
+
+
+def unfit_container(out: Any) -> str | None:
+    """The name of a container in ``out`` that is not a plain tuple or list (a
+    subclass, a namedtuple, an object of the learner's), else None; read only with
+    the built-in types' own methods. Anything else runs the learner's code when the
+    bench reads the output, after the phase's end mark: a reviewer's RoPE returned a
+    namedtuple subclass whose ``__iter__`` did the rotation when pytree flattened it
+    for the output check, and its timed calls only copied their inputs ("the same"
+    as production, 88% of the roofline, for code 9x slower)."""
+    if isinstance(out, torch.Tensor):
+        return None  # a tensor subclass is fingerprint's to refuse ("lazy")
+    walk = PLAIN_CONTAINERS.get(type(out))
+    if walk is None:
+        return None if out is None or type(out) in (bool, int, float) else type(out).__name__
+    for item in walk(out):
+        found = unfit_container(item)
+        if found is not None:
+            return found
+    return None
 
 
 def _foreign_memory(out: Any) -> bool:
@@ -622,6 +645,12 @@ def _time_learner(target: Target, mod, size, device, dtype, args, marks: Marks,
     held: list = []  # weak references to the memory of earlier phases' checked outputs
 
     def on_checked(phase: int, slot: int, out: Any, another: Any) -> None:
+        unfit = unfit_container(out)
+        if unfit is not None:  # read nothing more of it: that would run its code now
+            if not any(sample.get("container") for sample in samples):
+                samples.append({"phase": phase, "problem": "lazy", "type": unfit,
+                                "container": True})
+            return
         kept = fresh_each_call and (
             any(not ref.expired() for ref in held) or _foreign_memory(out)
             or (another is not None and _shares_storage(out, [another])))
@@ -895,8 +924,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_NO_SPEC
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    # before the learner's code loads; code of its own that undoes it slows only itself
-    # (and the copy beside it, while its share is against the faster of the two copies)
+    # before the learner's code loads. Its code can still make glibc give memory back
+    # (a reviewer's freed 2 GiB at once): that slows its own calls and the copy beside
+    # them, and its share and the bench's refusals are against the faster of the two
+    # copies
     allocator = keep_freed_memory()
     torch.manual_seed(args.seed)
     try:

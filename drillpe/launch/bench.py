@@ -299,11 +299,14 @@ def refusals(target: TargetBench, mine: dict[str, Any], ref: dict[str, Any],
     problems = [s for s in mine.get("samples") or [] if isinstance(s, dict) and "problem" in s]
     kinds = {p.get("problem") for p in problems}
     if "lazy" in kinds:
-        kind = next(str(p.get("type")) for p in problems if p.get("problem") == "lazy")
-        why.append(f"bench.not_a_tensor: a timed call returned a {textsafety.neutralise(kind)}, "
-                   "a torch.Tensor subclass, where the reference returns plain tensors: a "
-                   "subclass can defer the work until its values are read, after the timer "
-                   "has stopped. Return plain tensors.")
+        lazy = next(p for p in problems if p.get("problem") == "lazy")
+        kind = textsafety.neutralise(str(lazy.get("type")))
+        what = ("a container other than a plain tuple or list, whose own methods run when "
+                "its items are read" if lazy.get("container") else "a torch.Tensor subclass")
+        why.append(f"bench.not_a_tensor: a timed call returned a {kind}, {what}, where the "
+                   "reference returns plain tensors: it can defer the work until the output "
+                   "is read, after the timer has stopped. Return plain tensors (in a plain "
+                   "tuple or list).")
     if "aliases_input" in kinds:
         why.append("bench.output_is_input: a timed call returned a tensor that shares memory "
                    "with its input (a view of it, or the input written in place): it writes "
@@ -327,11 +330,13 @@ def refusals(target: TargetBench, mine: dict[str, Any], ref: dict[str, Any],
                    "new values: a result remembered from an earlier call (a cache keyed on the "
                    "input's id or data_ptr) comes out stale. Cache what depends only on shapes "
                    "(the angle table), never results.")
-    # Against the copy in the same process, taking turns with the code: the same
-    # copy in the reference's process once ran up to 4x slower than it (page faults,
-    # before bench_child.keep_freed_memory), and an honest model answer was refused
-    # against that one. (The learner's side signs
-    # its report: its copy's time is the timing code's own.)
+    # Against the copy in the same process, taking turns with the code: the same copy
+    # in the reference's process once ran up to 4x slower than it (page faults, before
+    # bench_child.keep_freed_memory), and an honest model answer was refused against
+    # that one. Code that slows the copy beside it (a reviewer's freed 2 GiB at once,
+    # and glibc gave the heap back) only makes itself look faster against it, so
+    # refused sooner. (The learner's side signs its report: its copy's time is the
+    # timing code's own.)
     copy = target.learner_copy or target.copy
     share = copy["median_s"] / target.learner["median_s"] if copy and target.learner else None
     if share is not None and share > MAX_ROOFLINE_SHARE and not why:

@@ -194,8 +194,8 @@ def _gap(target) -> list[str]:
         if bound is None:
             line += ", and at these sizes memory, not arithmetic, sets the time."
         else:
-            line += (f". {mine:.1f} passes allow about {bound:.0%} of the roofline and yours "
-                     f"reaches {share:.1%}: the rest goes to {REST}.")
+            line += (f". Writing {mine:.1f}× allows about {bound:.0%} of the roofline at most, "
+                     f"and yours reaches {share:.1%}: the rest goes to {REST}.")
         lines.append(line)
     share = target.roofline(target.reference)
     if share is not None and share < 0.9:
@@ -220,9 +220,9 @@ def _footnote(target, allocator: str | None = None) -> str:
     parts = [f"Medians over timed phases, each a run of calls{inputs}; q1–q3: the middle "
              "half of the phases. Each phase is timed from outside the process that ran it."]
     if allocator == "freed memory kept":
-        parts.append("Both processes keep the memory a call frees for the next call, as a "
-                     "caching allocator does, so no call pays for faulting in pages the C "
-                     "library gave back to the system.")
+        parts.append("Both processes are set to keep the memory a call frees for the next "
+                     "call, as a caching allocator does, so that a call does not pay for "
+                     "faulting in pages the C library gave back to the system.")
     if target.checked_outputs:
         parts.append(f"{target.checked_outputs} timed outputs, drawn at random where your "
                      "code could not see which, matched the reference.")
