@@ -645,8 +645,10 @@ def _time_learner(target: Target, mod, size, device, dtype, args, marks: Marks,
     held: list = []  # weak references to the memory of earlier phases' checked outputs
 
     def on_checked(phase: int, slot: int, out: Any, another: Any) -> None:
-        unfit = unfit_container(out)
-        if unfit is not None:  # read nothing more of it: that would run its code now
+        # the other output read here too: a mix of plain and deferred calls gains as long
+        # as only the checked one is looked at
+        unfit = unfit_container(out) or unfit_container(another)
+        if unfit is not None:  # read nothing more of them: that would run their code now
             if not any(sample.get("container") for sample in samples):
                 samples.append({"phase": phase, "problem": "lazy", "type": unfit,
                                 "container": True})
