@@ -11,9 +11,7 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -534,28 +532,43 @@ def test_timing_processes_keep_freed_memory():
     """glibc gives a large freed block back to the kernel, and the next call faults its
     pages in again: beside a learner's RoPE, the copy that bounds it faulted in two
     thirds of its pages every phase and took 4-8 ms, beside the production code 1.4-3.8 ms.
-    Counted in page faults (a fact of the process), not in time."""
-    code = textwrap.dedent("""
-        import resource
-        import torch
-        from drillpe.grading.bench_child import keep_freed_memory
+    Counted in page faults (a fact of the process), not in time, in a child forked from
+    this process: mallopt's setting lasts for the process, and torch is imported here
+    already (a new interpreter would import it again)."""
+    import resource
+    import traceback
 
-        def faults():
-            return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    import torch
 
-        print(keep_freed_memory())
-        torch.set_num_threads(1)  # as the bench's default: no thread's arena beside the heap
-        for _ in range(6):  # 64 MB each, above any size glibc would mmap at; the heap
-            torch.ones(2**24)  # takes a few calls to hold free blocks this size
-        before = faults()
-        for _ in range(8):
-            torch.ones(2**24)  # made, written and freed, as a timed call's temporaries
-        print(faults() - before)
-        """)
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
-    assert res.returncode == 0, res.stderr
-    said, faulted = res.stdout.splitlines()
+    from drillpe.grading.bench_child import keep_freed_memory
+
+    def faults():
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: only what the test reads, then out without Python's exit
+        code = 1
+        try:
+            said = keep_freed_memory()
+            torch.set_num_threads(1)  # as the bench's: no thread's arena beside the heap
+            for _ in range(6):  # 64 MB each, above any size glibc would mmap at; the heap
+                torch.ones(2**24)  # takes a few calls to hold free blocks this size
+            before = faults()
+            for _ in range(8):
+                torch.ones(2**24)  # made, written and freed, as a timed call's temporaries
+            os.write(write, f"{said}\n{faults() - before}".encode())
+            code = 0
+        except BaseException:
+            os.write(write, traceback.format_exc().encode())
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        told = pipe.read()
+    status = os.waitpid(pid, 0)[1]
+    assert status == 0, f"the forked child ended with status {status}: {told}"
+    said, faulted = told.splitlines()
     assert said == "freed memory kept"
     pages = 2**26 // os.sysconf("SC_PAGE_SIZE")
     # without it every call faults all its pages in (8 of 8); with it at most one call
