@@ -250,6 +250,7 @@ EXPLOITS = {
     "rope_lazy_subclass": "bench.not_a_tensor",
     "rope_deferred_pair": "bench.not_a_tensor",  # a namedtuple subclass's __iter__ works
     "rope_gc_deferred": "bench.stale_output",  # a collection after the end mark works
+    "rope_detach_attr": "bench.tampering",  # the output's own detach() works
     "rope_in_place_view": "bench.output_is_input",
     "rope_nan": "bench.stale_output",  # NaN passed every bound (a reviewer's)
     "rope_half_output": "bench.stale_output",  # float16 for float32: half the bytes
@@ -277,6 +278,33 @@ def test_exploit_is_refused_by_the_bench_itself(name):
     if name == "rope_patched_clock":  # our clock, not the patched one, measured the phases
         assert target.learner["median_s"] > 1e-6
         assert target.learner["clock_agreement"] < 0.1
+
+
+def test_a_tensor_whose_own_attribute_hides_a_method_is_not_used():
+    """The timing code calls methods of the inputs it fills and the outputs it checks:
+    an attribute of the tensor's own (or its storage's) of a method's name would run
+    the learner's code there (rope_detach_attr.py), and so would a class of its own."""
+    import torch
+
+    from drillpe.grading.bench_child import Tampered, plain_tensor
+
+    t = torch.zeros(4)
+    plain_tensor(t, "an output")
+    t.label = "q"  # hides nothing of torch's
+    plain_tensor(t, "an output")
+    t.detach = lambda: t
+    with pytest.raises(Tampered, match="an output has an attribute of its own, detach"):
+        plain_tensor(t, "an output")
+    u = torch.zeros(4)
+    u.untyped_storage().resizable = lambda: True  # the storage object keeps it
+    with pytest.raises(Tampered, match="storage's resizable"):
+        plain_tensor(u[1:], "the input q")  # a view: the same storage
+
+    class Mine(torch.Tensor):
+        pass
+
+    with pytest.raises(Tampered, match="is a Mine"):
+        plain_tensor(torch.zeros(2).as_subclass(Mine), "the input q")
 
 
 def test_a_cache_that_passes_grading_is_refused_through_the_cli(capfd, warm_grades):

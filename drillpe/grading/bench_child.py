@@ -162,6 +162,9 @@ class Slots:
         self.fns = [target.prepare(mod, x, size) for x in self.inputs]
 
     def refresh(self, rng: random.Random | None) -> None:
+        for x in self.inputs:  # the learner's calls get these: fill must not run its code
+            for name in self.data:
+                plain_tensor(x[name], f"the input {name}")
         for i, x in enumerate(self.inputs):
             self.factors[i] = 1.0 if rng is None else rng.uniform(*SCALES)
             self.shifts[i] = 0 if rng is None else rng.randrange(MAX_SHIFT)
@@ -364,6 +367,43 @@ def _weak_storages(out: Any, skip: set[int]) -> list:
 
 
 PLAIN_CONTAINERS = {tuple: tuple.__iter__, list: list.__iter__}
+PLAIN_TENSORS = (torch.Tensor, torch.nn.Parameter)
+
+
+class Tampered(Exception):
+    """A tensor the timing code fills or reads was changed so that using it would run
+    the learner's code (the message says how)."""
+
+
+def plain_tensor(t: Any, what: str) -> None:
+    """Raise Tampered where calling ``t``'s methods could run code of the learner's:
+    a class of its own, or an attribute of its own, or of its storage's, that hides a
+    method. A reviewer's RoPE set ``detach`` on the clones it returned, and the output
+    check's ``detach()`` did the rotation, after the end mark ("the same" as production
+    for code 9x slower); a storage keeps its attributes too. Read through the classes."""
+    if type(t) not in PLAIN_TENSORS:
+        raise Tampered(f"{what} is a {type(t).__name__}, not a plain tensor")
+    hidden = [name for name in vars(t) if hasattr(torch.Tensor, name)]
+    try:
+        storage = torch.Tensor.untyped_storage(t)
+    except (RuntimeError, NotImplementedError):
+        storage = None
+    if storage is not None:
+        hidden += [f"storage's {name}" for name in vars(storage)
+                   if hasattr(type(storage), name)]
+    if hidden:
+        raise Tampered(f"{what} has an attribute of its own, {hidden[0]}, that hides "
+                       "torch's method of that name")
+
+
+def plain_leaves(out: Any):
+    """The tensors in ``out``, whose containers unfit_container found plain."""
+    if isinstance(out, torch.Tensor):
+        yield out
+        return
+    walk = PLAIN_CONTAINERS.get(type(out))
+    for item in walk(out) if walk is not None else ():
+        yield from plain_leaves(item)
 
 
 def unfit_container(out: Any) -> str | None:
@@ -664,6 +704,13 @@ def _time_learner(target: Target, mod, size, device, dtype, args, marks: Marks,
                 samples.append({"phase": phase, "problem": "lazy", "type": unfit,
                                 "container": True})
             return
+        for t in (*plain_leaves(out), *plain_leaves(another)):
+            if type(t) not in PLAIN_TENSORS:  # a subclass: fingerprint's "lazy", read no more
+                samples.append({"phase": phase, "problem": "lazy", "type": type(t).__name__})
+                return
+            plain_tensor(t, "an output")
+        for name in slots.data:
+            plain_tensor(slots.inputs[slot][name], f"the input {name}")
         kept = fresh_each_call and (
             any(not ref.expired() for ref in held) or _foreign_memory(out)
             or (another is not None and _shares_storage(out, [another])))
@@ -736,6 +783,10 @@ def bench_learner(args, device, dtype, key: bytes = b"", reached: list[str] | No
                               entry)
                 entry["trace"] = trace_call(target, mod, size, device, dtype, args.seed, True)
                 entry["python_work"] = python_work(target, mod, device, dtype, args.seed)
+        except Tampered as exc:  # before its code ran where it should not: refused
+            reached.append(f"changed a tensor the timing code uses: {exc}")
+            if marks.count % 2:
+                marks(b"E")
         except Exception as exc:  # the learner's code may raise anything at new sizes
             entry["error"] = "\n".join(exception_lines(exc, learner_file))
             if marks.count % 2:
