@@ -667,6 +667,68 @@ def test_every_output_of_a_phase_lives_until_the_checked_one_is_drawn():
     assert len(set(checked)) > 1  # drawn anew each phase, among all its calls
 
 
+def test_the_collector_runs_only_while_a_phases_calls_run():
+    """Reviewers' code left a generator in a reference cycle, whose `finally` the
+    collector runs, and aimed the collection where the clock did not run: after the end
+    mark (rope_gc_deferred.py wrote the real outputs there), then while the next phase's
+    inputs were refilled (it computed that phase's outputs there, and the timed calls
+    handed back copies: "the same" as production for code 10x slower). Here the calls,
+    the refill and the output check all make cycles; every collection must fall
+    between a begin mark and the end mark after it."""
+    import gc
+    import random
+
+    import torch
+
+    from drillpe.grading import bench_child
+    from drillpe.grading.bench_specs import Target
+
+    events = []
+
+    class Cycle:
+        def __init__(self):
+            self.me = self
+
+    def cycles(n=3000):  # past the collector's threshold (700) several times over
+        for _ in range(n):
+            Cycle()
+
+    def call():
+        cycles()
+        return torch.zeros(4)
+
+    def collected(phase, info):
+        if phase == "start":
+            events.append("gc")
+
+    target = Target(name="t", call="t()", sizes={}, trace_size={}, axes={},
+                    inputs=lambda s, device, dtype, gen: {"x": torch.zeros(4)},
+                    data_inputs=("x",), prepare=lambda mod, x, s: call)
+    slots = bench_child.Slots(target, None, {}, torch.device("cpu"), torch.float32, 0)
+    refill = slots.refresh
+    slots.refresh = lambda rng: (events.append("refill"), cycles(), refill(rng))
+    run = bench_child.Run("timing", slots, torch.device("cpu"), 0.001,
+                          lambda phase, slot, out, another: cycles())
+    class Recording(bench_child.Marks):
+        def __call__(self, byte):
+            events.append(byte.decode())
+            super().__call__(byte)
+
+    gc.callbacks.append(collected)
+    try:
+        bench_child.run_phases([run], torch.device("cpu"), 0.001, Recording(None),
+                               random.Random(0))
+    finally:
+        gc.callbacks.remove(collected)
+    assert "gc" in events and events.count("B") >= bench_child.MIN_PHASES
+    inside = False
+    for event in events[events.index("refill"):]:  # (after run_phases' own collect())
+        if event in ("B", "E"):
+            inside = event == "B"
+        elif event == "gc":
+            assert inside, f"a collection outside a phase's calls: {' '.join(events)}"
+
+
 def test_under_the_guard_the_timing_process_confines_the_learners_code(monkeypatch, tmp_path):
     """A reviewer's honest answer ran a shell command from the bench's timing process
     under the guard (torch.backends.xeon.run_cpu's launcher: the grade's learner process

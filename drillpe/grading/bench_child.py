@@ -251,28 +251,34 @@ def run_phases(runs: list[Run], device: torch.device, budget_s: float, marks: Ma
     their phases were marked."""
     sync = _sync(device)
     gc.collect()
+    # The collector runs only while a phase's calls run, where what it does is timed.
+    # Reviewers' code left a generator in a reference cycle, whose `finally` the
+    # collector runs, and aimed the collection where the clock did not run: at the
+    # bench's own allocations after the end mark (it wrote the real outputs there),
+    # then at the refill of the next phase's inputs (it computed their outputs there,
+    # and the timed calls handed back copies): "the same" as production for code 10x
+    # and 16x slower. It is switched on after the begin mark is written, off before
+    # the end mark.
+    collecting = gc.isenabled()
+    gc.disable()
     order: list[str] = []
     began = _clock_ns()
-    while len(order) < MAX_PHASES * len(runs) and (
-            min(len(r.phases) for r in runs) < MIN_PHASES
-            or (_clock_ns() - began) / 1e9 < budget_s * len(runs)):
-        for run in runs:
-            run.slots.refresh(rng)
-            outs: list = []
-            keep = outs.append
-            sync()
-            marks(b"B")
-            started = time.perf_counter()
-            for fn in run.order:
-                keep(fn())
-            # No collection from here until the outputs are checked: a reviewer's code
-            # left a generator in a reference cycle whose `finally` (run by the collector)
-            # wrote the real outputs, and aimed the collection at the bench's own
-            # allocations after the end mark ("the same" as production for code 16x
-            # slower). A collection its calls set off before this line is timed.
-            collecting = gc.isenabled()
-            gc.disable()
-            try:
+    try:
+        while len(order) < MAX_PHASES * len(runs) and (
+                min(len(r.phases) for r in runs) < MIN_PHASES
+                or (_clock_ns() - began) / 1e9 < budget_s * len(runs)):
+            for run in runs:
+                run.slots.refresh(rng)
+                outs: list = []
+                keep = outs.append
+                sync()
+                marks(b"B")
+                if collecting:
+                    gc.enable()
+                started = time.perf_counter()
+                for fn in run.order:
+                    keep(fn())
+                gc.disable()
                 sync()
                 ended = time.perf_counter()
                 marks(b"E")
@@ -284,10 +290,10 @@ def run_phases(runs: list[Run], device: torch.device, budget_s: float, marks: Ma
                     run.on_checked(len(run.phases) - 1, checked if run.slots.data else 0,
                                    outs[checked], another)
                     del another
-            finally:
-                if collecting:
-                    gc.enable()
-            del outs
+                del outs
+    finally:
+        if collecting:
+            gc.enable()
     return order
 
 
@@ -304,7 +310,8 @@ def keep_freed_memory() -> str:
     more or less often depending on what ran just before: the copy beside a learner's
     RoPE faulted in two thirds of its pages every phase and took 4-8 ms, the same copy
     beside the production code 1.4-3.8 ms, and the learner's own calls paid for it too
-    (benchmarks/README.md). Returns what the report says of the allocator."""
+    (README.md, "Memory the C library gives back"). Returns what the report says of
+    the allocator."""
     try:
         # deferred: ctypes only where the C library may be glibc
         import ctypes
