@@ -251,6 +251,7 @@ EXPLOITS = {
     "rope_deferred_pair": "bench.not_a_tensor",  # a namedtuple subclass's __iter__ works
     "rope_gc_deferred": "bench.stale_output",  # a collection after the end mark works
     "rope_detach_attr": "bench.tampering",  # the output's own detach() works
+    "rope_storage_class": "bench.tampering",  # its storage's class's data_ptr() works
     "rope_in_place_view": "bench.output_is_input",
     "rope_nan": "bench.stale_output",  # NaN passed every bound (a reviewer's)
     "rope_half_output": "bench.stale_output",  # float16 for float32: half the bytes
@@ -305,6 +306,14 @@ def test_a_tensor_whose_own_attribute_hides_a_method_is_not_used():
 
     with pytest.raises(Tampered, match="is a Mine"):
         plain_tensor(torch.zeros(2).as_subclass(Mine), "the input q")
+
+    class Kept(torch.UntypedStorage):
+        pass
+
+    w = torch.zeros(4)
+    w.untyped_storage().__class__ = Kept  # the storage object keeps it, as its attributes
+    with pytest.raises(Tampered, match="an output's storage is a Kept"):
+        plain_tensor(w, "an output")
 
 
 def test_a_cache_that_passes_grading_is_refused_through_the_cli(capfd, warm_grades):

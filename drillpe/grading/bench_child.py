@@ -387,7 +387,8 @@ def plain_tensor(t: Any, what: str) -> None:
     a class of its own, or an attribute of its own, or of its storage's, that hides a
     method. A reviewer's RoPE set ``detach`` on the clones it returned, and the output
     check's ``detach()`` did the rotation, after the end mark ("the same" as production
-    for code 9x slower); a storage keeps its attributes too. Read through the classes."""
+    for code 9x slower); the next one gave its outputs' storages a class of its own
+    (``__class__`` of the kept storage object), whose ``data_ptr`` did the same."""
     if type(t) not in PLAIN_TENSORS:
         raise Tampered(f"{what} is a {type(t).__name__}, not a plain tensor")
     hidden = [name for name in vars(t) if hasattr(torch.Tensor, name)]
@@ -396,8 +397,10 @@ def plain_tensor(t: Any, what: str) -> None:
     except (RuntimeError, NotImplementedError):
         storage = None
     if storage is not None:
+        if type(storage) is not torch.UntypedStorage:  # a class of the learner's: its
+            raise Tampered(f"{what}'s storage is a {type(storage).__name__}")  # methods ran
         hidden += [f"storage's {name}" for name in vars(storage)
-                   if hasattr(type(storage), name)]
+                   if hasattr(torch.UntypedStorage, name)]
     if hidden:
         raise Tampered(f"{what} has an attribute of its own, {hidden[0]}, that hides "
                        "torch's method of that name")
