@@ -190,6 +190,13 @@ def codes(source: str, banned=SDPA) -> set[str]:
     ("import torch\nx = torch.ones(1)\ntype(x).abs = None", {"rules.tampering"}),
     ("import torch\nmods = [torch]\nmods[0].equal = None", {"rules.tampering"}),
     ("import time\ntime.perf_counter = lambda: 0.0", {"rules.tampering"}),
+    # a class through an object (the bench's checks called what a reviewer set so)
+    ("import torch\nq = torch.ones(1)\nq.__class__.detach = None", {"rules.tampering"}),
+    ("import torch\nq = torch.ones(1)\ndel q.__class__.detach", {"rules.tampering"}),
+    ("import torch\nq = torch.ones(1)\nsetattr(q.__class__, 'detach', None)",
+     {"rules.tampering"}),
+    ("import torch\nclass S(torch.UntypedStorage):\n    pass\n"
+     "torch.ones(1).untyped_storage().__class__ = S", {"rules.tampering"}),
     # a module outside the allowed list: another library (or a typo) is not the
     # exercise; the standard library's other modules reach into the grader's process
     ("import scipy.special", {"rules.module_not_allowed"}),

@@ -235,7 +235,7 @@ class Run:
 
 
 def run_phases(runs: list[Run], device: torch.device, budget_s: float, marks: Marks,
-               rng: random.Random) -> list[str]:
+               rng: random.Random, guard=None) -> list[str]:
     """Time the runs in phases, taking turns (one phase of each in a round),
     so that a machine that gets busier or quieter affects them alike: the
     copy that is the roofline is measured beside the code it bounds. A phase
@@ -247,8 +247,9 @@ def run_phases(runs: list[Run], device: torch.device, budget_s: float, marks: Ma
     one call drawn after the phase, for the output check, and another call's.
     Every output of a phase is kept until then: a reviewer's code saw which
     one the bench held (the tensor's use count), computed only that one and
-    returned empty memory for the rest. Returns the run names in the order
-    their phases were marked."""
+    returned empty memory for the rest. ``guard()``, where given, runs before each
+    refill and right after each end mark (the learner's side: check_classes). Returns
+    the run names in the order their phases were marked."""
     sync = _sync(device)
     gc.collect()
     # The collector runs only while a phase's calls run, where what it does is timed.
@@ -268,6 +269,8 @@ def run_phases(runs: list[Run], device: torch.device, budget_s: float, marks: Ma
                 min(len(r.phases) for r in runs) < MIN_PHASES
                 or (_clock_ns() - began) / 1e9 < budget_s * len(runs)):
             for run in runs:
+                if guard is not None:  # before refresh uses a tensor's method
+                    guard()
                 run.slots.refresh(rng)
                 outs: list = []
                 keep = outs.append
@@ -282,6 +285,8 @@ def run_phases(runs: list[Run], device: torch.device, budget_s: float, marks: Ma
                 sync()
                 ended = time.perf_counter()
                 marks(b"E")
+                if guard is not None:  # before the draw and the check use their methods
+                    guard()
                 order.append(run.name)
                 run.phases.append({"calls": run.calls, "own_s": ended - started})
                 if run.on_checked is not None:
@@ -738,7 +743,7 @@ def _time_learner(target: Target, mod, size, device, dtype, args, marks: Marks,
     runs = [Run("timing", slots, device, args.budget, on_checked)]
     copy = copy_run(target, size, device, dtype, args, entry)
     runs += [copy] if copy else []
-    entry["order"] = run_phases(runs, device, args.budget, marks, rng)
+    entry["order"] = run_phases(runs, device, args.budget, marks, rng, check_classes)
     for run in runs:
         entry[run.name] = run.result()
 
@@ -765,6 +770,7 @@ def bench_learner(args, device, dtype, key: bytes = b"", reached: list[str] | No
         protected = [str(p.resolve()) for p in bundle.secret_dirs()]
         sys.addaudithook(_guard_hook(protected, True, reached, reached))
         _close_native_files(reached)
+    _snapshot()
     reach = Reach(reached, str(args.file.resolve()), class_field_names(args.file))
     reach.arm()  # to the end: the learner's code runs in every timed call
     # Drawn from the system, not from --seed: which call of a phase is checked,
@@ -794,7 +800,7 @@ def bench_learner(args, device, dtype, key: bytes = b"", reached: list[str] | No
                 entry["trace"] = trace_call(target, mod, size, device, dtype, args.seed, True)
                 entry["python_work"] = python_work(target, mod, device, dtype, args.seed)
         except Tampered as exc:  # before its code ran where it should not: refused
-            reached.append(f"changed a tensor the timing code uses: {exc}")
+            reached.append(f"changed what the timing code uses: {exc}")
             if marks.count % 2:
                 marks(b"E")
         except Exception as exc:  # the learner's code may raise anything at new sizes
@@ -949,18 +955,47 @@ _OWN = {name: obj for name, obj in globals().items() if callable(obj)}
 # And what it draws and clocks with, and the tensor methods it copies with: a reviewer's
 # replaced random.Random.randrange so that the checked call was always the first.
 _USED = [(f"{owner.__name__}.", vars(owner), dict(vars(owner)))
-         for owner in (random.Random, random, time, torch.Tensor)]
+         for owner in (random.Random, random, time, torch.Tensor, torch._C.TensorBase,
+                       torch.UntypedStorage)]
+
+
+def _snapshot(used: list = _USED) -> None:
+    """Take what ``used`` holds as it is now: after drillpe's own changes (under the
+    guard, _close_native_files replaces UntypedStorage.from_file), before the
+    learner's file is loaded."""
+    used[:] = [(prefix, live, dict(live)) for prefix, live, _ in used]
+
+
+def _changed(used: list = _USED, classes_only: bool = False) -> list[str]:
+    """The names in ``used`` that no longer stand for what they did, and the names
+    added to its classes, which shadow their bases' (a reviewer's added
+    Tensor.reshape, which the fingerprint calls, to fill in true values then)."""
+    changed = []
+    for prefix, live, saved in used:
+        added = type(live) is not dict
+        if classes_only and not added:
+            continue
+        changed += sorted(prefix + name for name, obj in live.items()
+                          if saved.get(name, obj if not added else None) is not obj)
+    return changed
+
+
+def check_classes() -> None:
+    """Raise Tampered where what the timing code is about to use, between a phase's
+    calls and the next (the draw, the tensors' and storages' methods), was changed: a
+    reviewer's code set ``detach`` on ``q.__class__`` during the timed calls, and the
+    method did the rotation when the output check called it, then deleted itself,
+    before the check after each target could see it ("1.18x faster" than production
+    for code 9x slower)."""
+    changed = _changed(classes_only=True)  # (the modules' clocks: clock_replaced's)
+    if changed:
+        raise Tampered(f"{', '.join(changed[:3])} (replaced, or added to the class)")
 
 
 def _swapped(reached: list[str], own: dict = _OWN, namespace: dict = globals(),
              used: list = _USED) -> None:
     changed = sorted(name for name, obj in own.items() if namespace.get(name) is not obj)
-    for prefix, live, saved in used:
-        # and names added to a class, which shadow its bases' (a reviewer's added
-        # Tensor.reshape, which the fingerprint calls, to fill in true values then)
-        added = type(live) is not dict
-        changed += sorted(prefix + name for name, obj in live.items()
-                          if saved.get(name, obj if not added else None) is not obj)
+    changed += _changed(used)
     if changed and not any(r.startswith("changed drillpe's timing code") for r in reached):
         reached.append(f"changed drillpe's timing code ({', '.join(changed[:3])})")
 

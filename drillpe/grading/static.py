@@ -535,6 +535,9 @@ class _Visitor:
         self._check_path(dotted, node)
         if name in ("setattr", "delattr") and base.split(".")[0] in self.module_roots:
             self.tamper(node, f"{name}() on {base}: changes a module")
+        elif name in ("setattr", "delattr") and _through_class(node.args[0]):
+            self.tamper(node, f"{name}() on an object's __class__: changes a class for "
+                              "every object of it")
 
     def _format_string(self, node: ast.Call) -> None:
         """str.format and its kin read attributes named inside the string
@@ -665,6 +668,16 @@ class _Visitor:
         if dotted and dotted.split(".")[0] in self.module_roots:
             self.tamper(node, f"{verb} {dotted}: changes torch or Python for the grader too")
             return
+        if target.attr == "__class__":
+            self.tamper(node, f"{verb} an object's __class__: its methods become ones the "
+                              "file chose (a reviewer's gave a tensor's storage a class "
+                              "whose data_ptr did the work the bench had timed)")
+            return
+        if _through_class(target.value):
+            self.tamper(node, f"{verb} an attribute of an object's __class__: changes a "
+                              "class for every object of it (a reviewer's set "
+                              "q.__class__.detach, torch.Tensor's, for the bench's check)")
+            return
         base = target.value
         while isinstance(base, ast.Attribute):
             base = base.value
@@ -704,6 +717,16 @@ class _Visitor:
     def visit_Delete(self, node: ast.Delete) -> None:
         for target in node.targets:
             self._target(target, node, "deletes")
+
+
+def _through_class(node: ast.AST) -> bool:
+    """Whether ``node`` reads ``__class__`` anywhere along its chain of attributes
+    (``x.__class__``, ``x.y.__class__.z``): what is set on it is set on a class."""
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        if isinstance(node, ast.Attribute) and node.attr == "__class__":
+            return True
+        node = node.value
+    return False
 
 
 # Field names that would read what sys and os keep out of reach (honest names like pos,
