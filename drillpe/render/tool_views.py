@@ -241,9 +241,11 @@ def _footnote(target, allocator: str | None = None) -> str:
 
 
 def bench_refused(result) -> None:
-    render.error(f"{result.exercise} does not pass its core checks yet (score "
-                 f"{result.score:.0%}): drillpe bench times correct answers only. "
-                 f"See `drillpe check {result.exercise}`.")
+    # the score counts the exercise's checks: a file that passes them all can still
+    # fail a core check of the file itself (the rules check), which the lines below name
+    score = f" (score {result.score:.0%})" if result.score < 1 else ""
+    render.error(f"{result.exercise} does not pass its core checks yet{score}: drillpe "
+                 f"bench times correct answers only. See `drillpe check {result.exercise}`.")
     for check in result.checks:
         if check.level == "core" and check.status != "pass":
             line = Text(f"  ✗ {check.title}", style="red")
