@@ -253,6 +253,7 @@ EXPLOITS = {
     "rope_detach_attr": "bench.tampering",  # the output's own detach() works
     "rope_storage_class": "bench.tampering",  # its storage's class's data_ptr() works
     "rope_class_detach": "bench.tampering",  # Tensor.detach, set then deleted, works
+    "rope_param_detach": "bench.tampering",  # Parameter.detach, set through an argument
     "rope_in_place_view": "bench.output_is_input",
     "rope_nan": "bench.stale_output",  # NaN passed every bound (a reviewer's)
     "rope_half_output": "bench.stale_output",  # float16 for float32: half the bytes

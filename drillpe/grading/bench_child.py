@@ -956,7 +956,7 @@ _OWN = {name: obj for name, obj in globals().items() if callable(obj)}
 # replaced random.Random.randrange so that the checked call was always the first.
 _USED = [(f"{owner.__name__}.", vars(owner), dict(vars(owner)))
          for owner in (random.Random, random, time, torch.Tensor, torch._C.TensorBase,
-                       torch.UntypedStorage)]
+                       torch.nn.Parameter, torch.UntypedStorage)]
 
 
 def _snapshot(used: list = _USED) -> None:
