@@ -411,34 +411,34 @@ def plain_tensor(t: Any, what: str) -> None:
                        "torch's method of that name")
 
 
-def plain_leaves(out: Any):
-    """The tensors in ``out``, whose containers unfit_container found plain."""
-    if isinstance(out, torch.Tensor):
+def _reached(out: Any):
+    """What ``out`` holds, read through plain tuples and lists only (the built-in
+    types' own methods): tensors, plain values, and whatever else stands there (not
+    walked into: a subclass, a namedtuple, an object of the learner's)."""
+    walk = PLAIN_CONTAINERS.get(type(out))
+    if walk is None or isinstance(out, torch.Tensor):
         yield out
         return
-    walk = PLAIN_CONTAINERS.get(type(out))
-    for item in walk(out) if walk is not None else ():
-        yield from plain_leaves(item)
+    for item in walk(out):
+        yield from _reached(item)
+
+
+def plain_leaves(out: Any):
+    """The tensors in ``out``, whose containers unfit_container found plain."""
+    return (t for t in _reached(out) if isinstance(t, torch.Tensor))
 
 
 def unfit_container(out: Any) -> str | None:
     """The name of a container in ``out`` that is not a plain tuple or list (a
-    subclass, a namedtuple, an object of the learner's), else None; read only with
-    the built-in types' own methods. Anything else runs the learner's code when the
-    bench reads the output, after the phase's end mark: a reviewer's RoPE returned a
-    namedtuple subclass whose ``__iter__`` did the rotation when pytree flattened it
-    for the output check, and its timed calls only copied their inputs ("the same"
-    as production, 88% of the roofline, for code 9x slower)."""
-    if isinstance(out, torch.Tensor):
-        return None  # a tensor subclass is fingerprint's to refuse ("lazy")
-    walk = PLAIN_CONTAINERS.get(type(out))
-    if walk is None:
-        return None if out is None or type(out) in (bool, int, float) else type(out).__name__
-    for item in walk(out):
-        found = unfit_container(item)
-        if found is not None:
-            return found
-    return None
+    subclass, a namedtuple, an object of the learner's), else None. Anything else runs
+    the learner's code when the bench reads the output, after the phase's end mark: a
+    reviewer's RoPE returned a namedtuple subclass whose ``__iter__`` did the rotation
+    when pytree flattened it for the output check, and its timed calls only copied
+    their inputs ("the same" as production, 88% of the roofline, for code 9x slower).
+    A tensor subclass is on_checked's to refuse ("lazy")."""
+    return next((type(item).__name__ for item in _reached(out)
+                 if not isinstance(item, torch.Tensor) and item is not None
+                 and type(item) not in (bool, int, float)), None)
 
 
 def _foreign_memory(out: Any) -> bool:
@@ -469,7 +469,7 @@ def fingerprint(out: Any, storages: set[int], rng: random.Random) -> dict[str, A
     for leaf in leaves:
         if not isinstance(leaf, torch.Tensor):
             continue
-        if type(leaf) not in (torch.Tensor, torch.nn.Parameter):
+        if type(leaf) not in PLAIN_TENSORS:
             return {"problem": "lazy", "type": type(leaf).__name__}
         if _storage(leaf) in storages:
             return {"problem": "aliases_input"}
