@@ -2,9 +2,10 @@
 namedtuple subclass whose __iter__ and __getitem__ do the rotation, so its timed
 calls only copy their inputs and the work runs when the bench first reads the
 pair (pytree flattens a namedtuple with list(), after the phase's end mark).
-It returns plain tuples for its first 30 calls in a process (the reviewer's
-also at every size but the bench's, to pass grading). `drillpe bench` must refuse an output in any container but a
-plain tuple or list, and read nothing of it."""
+It returns plain tuples for its first 30 calls in a process at every size but
+the bench's (as the reviewer's did, to pass grading). `drillpe bench` must
+refuse an output in any container but a plain tuple or list, and read nothing
+of it."""
 
 import math
 from collections import namedtuple
@@ -58,10 +59,15 @@ class Pair(namedtuple("Pair", ["q", "k"])):
         return tuple.__getitem__(self, i)
 
 
+# the bench's sizes (quick and full, CPU): a reviewer's deferred only there, where
+# grading never calls, so that grading passed and every timed call deferred
+_BENCH_SHAPES = {(1, 2, 256, 64), (1, 8, 2048, 128)}
+
+
 def RoPE(q, k):
     _CALLS[0] += 1
     cos, sin = _cos_sin(q.shape[-2], q.shape[-1], q.device)
-    if _CALLS[0] <= 30:
+    if _CALLS[0] <= 30 and tuple(q.shape) not in _BENCH_SHAPES:
         return _rotate(q, cos, sin), _rotate(k, cos, sin)
     qo, ko = torch.empty_like(q), torch.empty_like(k)
     qo.copy_(q)

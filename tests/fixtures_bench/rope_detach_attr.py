@@ -4,7 +4,8 @@ that writes the rotation into the clone and then detaches it. `Tensor.detach`
 is a method, so the instance's own attribute hides it: the output check's
 `detach()`, after the phase's end mark, did the work. The reviewer's returned
 plain rotations for its first 30 calls and at every size but the bench's, and
-passed grading; this one defers after its first 30 calls at any size.
+passed grading; this one defers after its first 30 calls at any size, and
+from the first call at the bench's sizes (so that a test's short bench meets it).
 `drillpe bench` must refuse a tensor with an attribute of its own that hides
 one of torch's methods before it calls any of them."""
 
@@ -51,10 +52,15 @@ def _later(x, out):
     return detach
 
 
+# the bench's sizes (quick and full, CPU): a reviewer's deferred only there, where
+# grading never calls, so that grading passed and every timed call deferred
+_BENCH_SHAPES = {(1, 2, 256, 64), (1, 8, 2048, 128)}
+
+
 def RoPE(q, k):
     _CALLS[0] += 1
     cos, sin = _cos_sin(q.shape[-2], q.shape[-1], q.device)
-    if _CALLS[0] <= 30:
+    if _CALLS[0] <= 30 and tuple(q.shape) not in _BENCH_SHAPES:
         return _rotate(q, cos, sin), _rotate(k, cos, sin)
     qo, ko = q.clone(), k.clone()
     qo.detach = _later(q, qo)
