@@ -254,6 +254,7 @@ EXPLOITS = {
     "rope_storage_class": "bench.tampering",  # its storage's class's data_ptr() works
     "rope_class_detach": "bench.tampering",  # Tensor.detach, set then deleted, works
     "rope_param_detach": "bench.tampering",  # Parameter.detach, set through an argument
+    "rope_function_mode": "bench.tampering",  # a torch function mode left on after the calls
     "rope_in_place_view": "bench.output_is_input",
     "rope_nan": "bench.stale_output",  # NaN passed every bound (a reviewer's)
     "rope_half_output": "bench.stale_output",  # float16 for float32: half the bytes
@@ -369,6 +370,12 @@ def test_marks_from_elsewhere_break_the_pairing():
     assert pair_marks(good) == [(1, 5), (6, 9)]
     assert pair_marks(good[:3]) is None
     assert pair_marks([(1, ord("E")), (2, ord("B"))]) is None
+    # a checked phase: its read (C…D), then the same read of drillpe's copy (F…G)
+    read = [(10, ord("C")), (14, ord("D")), (15, ord("F")), (16, ord("G"))]
+    assert pair_marks(good[:2] + read + good[2:]) == [(1, 5, 4, 1), (6, 9)]
+    for broken in (read + good, good[:2] + read[:2] + good[2:], good[:2] + read[2:] + read[:2],
+                   good[:2] + read + read):
+        assert pair_marks(broken) is None
     entry = {"marks": [0, 4], "timing": _run([0.1]), "copy": _run([0.1]),
              "order": ["copy", "timing"]}  # the runs take turns: dealt in their order
     pairs, problem = split_pairs(entry, good, ["timing", "copy"])
@@ -446,6 +453,14 @@ def test_refusals_name_their_reason():
     assert fast.startswith("bench.faster_than_copy") and "5.0× faster" in fast
     [threads] = refusals(_timed(2e-3), {}, {}, [], None, (2, 1))
     assert threads.startswith("bench.threads_changed") and "2 threads" in threads
+    # reading the checked outputs against the same read of drillpe's copy of them
+    [deferred] = refusals(_timed(2e-3, read_s=0.03, read_copy_s=0.003, reads=6), {}, {}, [],
+                          None)
+    assert deferred.startswith("bench.deferred_work") and "over 6 phases" in deferred
+    assert refusals(_timed(2e-3, read_s=0.008, read_copy_s=0.003, reads=6), {}, {}, [],
+                    None) == []  # a cold read of memory against a warm one
+    assert refusals(_timed(2e-3, read_s=9e-4, read_copy_s=1e-5, reads=6), {}, {}, [],
+                    None) == []  # under a millisecond: the marks' own latency
 
 
 def test_a_learner_timing_with_unusable_numbers_is_refused_not_a_crash():
@@ -663,7 +678,7 @@ def test_every_output_of_a_phase_lives_until_the_checked_one_is_drawn():
                     inputs=lambda s, device, dtype, gen: {}, prepare=lambda mod, x, s: call)
     slots = bench_child.Slots(target, None, {}, torch.device("cpu"), torch.float32, 0)
     run = bench_child.Run("timing", slots, torch.device("cpu"), 0.001,
-                          lambda phase, slot, out, another: checked.append(int(out[0])))
+                          lambda phase, slot, out, another, reading: checked.append(int(out[0])))
     refresh = slots.refresh
 
     def new_phase(rng):  # outputs of an earlier phase may go: start counting again
@@ -676,6 +691,89 @@ def test_every_output_of_a_phase_lives_until_the_checked_one_is_drawn():
     assert run.calls > 1 and len(run.phases) >= bench_child.MIN_PHASES
     assert freed_early == []
     assert len(set(checked)) > 1  # drawn anew each phase, among all its calls
+
+
+def test_code_that_runs_when_an_output_is_read_runs_on_the_clock():
+    """Every route reviewers found ran the learner's code after the end mark, when the
+    bench read the checked output (its container's, its own or its class's methods). The
+    bench now reads only copies it takes between marks of its own: code that still ran
+    there (here a torch function mode, which the guard, not given here, would refuse)
+    is timed by the parent's clock, against the same read of the copy, and refused."""
+    import random
+    import time
+
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    from drillpe.grading import bench_child
+    from drillpe.grading.bench_specs import Target
+    from drillpe.launch.bench import pair_marks, refusals, summarise
+
+    pending = []
+
+    class Later(TorchFunctionMode):  # does the call's work the first time torch is used
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            if pending:
+                pending.clear()
+                time.sleep(0.02)
+            return func(*args, **(kwargs or {}))
+
+    def call(x):
+        pending.clear()  # the call's own torch work runs at once
+        out = x.clone()
+        pending.append(x)
+        return out
+
+    target = Target(name="t", call="t(x)", sizes={}, trace_size={}, axes={},
+                    inputs=lambda s, device, dtype, gen: {"x": torch.zeros(64)},
+                    data_inputs=("x",), prepare=lambda mod, x, s: lambda: call(x["x"]))
+    slots = bench_child.Slots(target, None, {}, torch.device("cpu"), torch.float32, 0)
+    copies = []
+    run = bench_child.Run("timing", slots, torch.device("cpu"), 0.001,
+                          lambda phase, slot, out, another, reading: copies.append(reading))
+
+    class Stamped(bench_child.Marks):
+        def __call__(self, byte):
+            stamped.append((time.perf_counter_ns(), byte[0]))
+            super().__call__(byte)
+
+    stamped = []
+    with Later():
+        bench_child.run_phases([run], torch.device("cpu"), 0.001, Stamped(None),
+                               random.Random(0))
+    pairs = pair_marks(stamped)
+    assert pairs and all(len(pair) == 4 for pair in pairs)
+    assert all(read > 0.02e9 > again for *_, read, again in pairs)  # in C…D, not F…G
+    assert all(type(r.copies[0]) is torch.Tensor for r in copies)
+    learner = summarise(run.result(), pairs)
+    [why] = refusals(_timed(2e-3, **learner), {}, {}, [], None)
+    assert why.startswith("bench.deferred_work")
+
+
+def test_the_output_check_reads_no_container_through_pytree():
+    """torch's pytree finds its handlers in a registry code can change; the learner's
+    outputs are read with the built-in types' own methods only."""
+    import random
+
+    import torch
+    from torch.utils import _pytree
+
+    from drillpe.grading import bench_child
+
+    out = (torch.ones(3), [torch.zeros(2)])
+    saved = _pytree.SUPPORTED_NODES[tuple]
+
+    def refuse(*args):
+        raise AssertionError("pytree ran")
+
+    _pytree.SUPPORTED_NODES[tuple] = saved._replace(flatten_fn=refuse)
+    try:
+        reading = bench_child.read_outputs(out, None)
+        found = bench_child.fingerprint(out, set(), random.Random(0), reading.copies[0])
+        assert len(bench_child._storages(out)) == 2
+    finally:
+        _pytree.SUPPORTED_NODES[tuple] = saved
+    assert [t["shape"] for t in found["tensors"]] == [[3], [2]]
 
 
 def test_the_collector_runs_only_while_a_phases_calls_run():
@@ -719,7 +817,7 @@ def test_the_collector_runs_only_while_a_phases_calls_run():
     refill = slots.refresh
     slots.refresh = lambda rng: (events.append("refill"), cycles(), refill(rng))
     run = bench_child.Run("timing", slots, torch.device("cpu"), 0.001,
-                          lambda phase, slot, out, another: cycles())
+                          lambda phase, slot, out, another, reading: cycles())
     class Recording(bench_child.Marks):
         def __call__(self, byte):
             events.append(byte.decode())

@@ -8,7 +8,7 @@ refuses to open them, as in grading), times each target in phases and
 traces one call to find recognisable causes of slowness. Every timed call
 gets inputs of its own, with values no earlier call saw; after each phase
 one call, drawn in secret, has its output fingerprinted (and its type and
-memory checked). ``reference`` checks those fingerprints against the model
+memory checked), from a copy taken between marks of its own (read_outputs). ``reference`` checks those fingerprints against the model
 answer (solutions/ID.py, float64) on the same inputs, then times the
 production implementation in the learner's dtype (graders/fast/ID.py; the
 model answer where an exercise has none), optionally through torch.compile,
@@ -103,6 +103,11 @@ def replaced_clocks() -> list[str]:
     return [name for name in WATCHED_CLOCKS if getattr(time, name) is not _ORIGINAL_CLOCKS[name]]
 
 
+# A phase's marks: B, its calls, E; where its output is checked, then C, the read of
+# the checked outputs (drillpe's copy of them), D; and F, the same read of that copy, G.
+CLOSES = {b"B": b"E", b"C": b"D", b"F": b"G"}
+
+
 class Marks:
     """Writes the start and end of every timed phase to the parent, which
     timestamps them with its own clock (processes.ClockSink); signed with the
@@ -111,6 +116,7 @@ class Marks:
     def __init__(self, fd: int | None, key: bytes = b""):
         self.fd = fd
         self.count = 0
+        self.open: bytes | None = None
         self._key = key
 
     def __call__(self, byte: bytes) -> None:
@@ -118,6 +124,13 @@ class Marks:
             _write(self.fd, byte + (_mark_tag(self._key, byte, self.count) if self._key
                                     else b""))
         self.count += 1
+        self.open = CLOSES.get(byte)
+
+    def close(self) -> None:
+        """End the window an error broke (a phase's calls, a read), so that the next
+        target's marks pair up."""
+        if self.open is not None:
+            self(self.open)
 
 
 def _floating(t: Any) -> bool:
@@ -243,8 +256,9 @@ def run_phases(runs: list[Run], device: torch.device, budget_s: float, marks: Ma
     parent times every phase from the marks; this process times it too, with
     ``time.perf_counter`` looked up at that moment (the clock a learner's
     patch would replace): the parent compares the two. After each phase, the
-    run's ``on_checked(phase, slot, output, another)`` receives the output of
-    one call drawn after the phase, for the output check, and another call's.
+    run's ``on_checked(phase, slot, output, another, reading)`` receives the output
+    of one call drawn after the phase, for the output check, another call's, and
+    drillpe's copy of the two (``read_outputs``, between marks of its own).
     Every output of a phase is kept until then: a reviewer's code saw which
     one the bench held (the tensor's use count), computed only that one and
     returned empty memory for the rest. ``guard()``, where given, runs before each
@@ -292,9 +306,21 @@ def run_phases(runs: list[Run], device: torch.device, budget_s: float, marks: Ma
                 if run.on_checked is not None:
                     checked = rng.randrange(run.calls)
                     another = outs[checked - 1] if run.calls > 1 else None
+                    # Whatever reading the outputs runs happens between C and D, on the
+                    # parent's clock; F-G is the same read of drillpe's own copy, which
+                    # runs nothing of the learner's (bench.deferred_work compares them).
+                    marks(b"C")
+                    reading = read_outputs(outs[checked], another)
+                    sync()
+                    marks(b"D")
+                    marks(b"F")
+                    if reading.copies:
+                        read_outputs(*reading.copies)
+                    sync()
+                    marks(b"G")
                     run.on_checked(len(run.phases) - 1, checked if run.slots.data else 0,
-                                   outs[checked], another)
-                    del another
+                                   outs[checked], another, reading)
+                    del another, reading
                 del outs
     finally:
         if collecting:
@@ -334,15 +360,27 @@ def keep_freed_memory() -> str:
 # --------------------------------------------------------------------------- output checks
 
 
+def _tensors(obj: Any):
+    """The tensors in ``obj``, through plain tuples, lists and dicts only, read with
+    the built-in types' own methods: torch's pytree looks its handlers up in a
+    registry that code can change, and would run them after the clock stopped."""
+    if isinstance(obj, torch.Tensor):
+        yield obj
+        return
+    walk = PLAIN_CONTAINERS.get(type(obj)) or (dict.values if type(obj) is dict else None)
+    if walk is not None:
+        for item in walk(obj):
+            yield from _tensors(item)
+
+
 def _storages(obj: Any) -> dict[int, int]:
     """{where, bytes} of the memory the tensors in ``obj`` live in."""
     found = {}
-    for t in tree_flatten(obj)[0]:
-        if isinstance(t, torch.Tensor):
-            try:
-                found[_storage(t)] = t.untyped_storage().nbytes()
-            except (RuntimeError, NotImplementedError):
-                found[id(t)] = t.numel() * t.element_size()
+    for t in _tensors(obj):
+        try:
+            found[_storage(t)] = t.untyped_storage().nbytes()
+        except (RuntimeError, NotImplementedError):
+            found[id(t)] = t.numel() * t.element_size()
     return found
 
 
@@ -364,7 +402,7 @@ def _pool_bytes(device) -> int:
 
 def _filled(obj: Any):
     """The tensors in ``obj`` that hold any element."""
-    return (t for t in tree_flatten(obj)[0] if isinstance(t, torch.Tensor) and t.numel())
+    return (t for t in _tensors(obj) if t.numel())
 
 
 def _weak_storages(out: Any, skip: set[int]) -> list:
@@ -441,6 +479,46 @@ def unfit_container(out: Any) -> str | None:
                  and type(item) not in (bool, int, float)), None)
 
 
+# bound before the learner's file loads: the method itself, past any attribute of an
+# object's own (the classes it could be changed on are compared with their snapshot)
+_CLONE = torch._C.TensorBase.clone
+_FUNCTION_MODES = torch._C._len_torch_function_stack
+_DISPATCH_MODES = torch._C._len_torch_dispatch_stack
+
+
+@dataclasses.dataclass
+class Reading:
+    """What read_outputs took from a phase's checked output and the other one:
+    drillpe's copies of them (plain lists of plain tensors), or why it read nothing."""
+
+    copies: tuple = ()
+    problem: dict | None = None
+
+
+def _copied(out: Any) -> Any:
+    if isinstance(out, torch.Tensor):
+        return _CLONE(out)
+    walk = PLAIN_CONTAINERS.get(type(out))
+    return [_copied(item) for item in walk(out)] if walk is not None else out
+
+
+def read_outputs(out: Any, another: Any) -> Reading:
+    """Copy the two outputs, after checking that reading them runs nothing but
+    torch's own code: plain containers, tensors of torch's own classes with no
+    attribute that hides a method (Tampered otherwise). Everything the output check
+    reads of their values is read from these copies. run_phases times this on the
+    parent's clock: code of the learner's that reading still ran would show there
+    (bench.deferred_work), not slip past the timer."""
+    unfit = unfit_container(out) or unfit_container(another)
+    if unfit is not None:  # read nothing more of them: that would run their code now
+        return Reading(problem={"problem": "lazy", "type": unfit, "container": True})
+    for t in (*plain_leaves(out), *plain_leaves(another)):
+        if type(t) not in PLAIN_TENSORS:  # a subclass: its methods are its own
+            return Reading(problem={"problem": "lazy", "type": type(t).__name__})
+        plain_tensor(t, "an output")
+    return Reading(copies=(_copied(out), _copied(another)))
+
+
 def _foreign_memory(out: Any) -> bool:
     """Whether a tensor of ``out`` wraps memory torch did not allocate for it
     (torch.from_numpy, from_dlpack: a reviewer's wrapped a ring of buffers it kept,
@@ -459,21 +537,22 @@ def _shares_storage(out: Any, others: list) -> bool:
     return any(_storage(t) in theirs for t in _filled(out))
 
 
-def fingerprint(out: Any, storages: set[int], rng: random.Random) -> dict[str, Any]:
+def fingerprint(out: Any, storages: set[int], rng: random.Random,
+                values: Any = None) -> dict[str, Any]:
     """What the reference's process compares: per tensor of the output, its
     shape, the sum of |values|, and values at random places; or the problem
     that makes the output unfit to time (a tensor subclass that can defer its
-    work past the timed call, a view of the input that writes nothing new)."""
-    leaves, _ = tree_flatten(out)
+    work past the timed call, a view of the input that writes nothing new).
+    ``values``: where to read the values from (drillpe's copy of ``out``)."""
+    leaves = list(_tensors(out))
+    copies = leaves if values is None else list(_tensors(values))
     tensors = []
-    for leaf in leaves:
-        if not isinstance(leaf, torch.Tensor):
-            continue
+    for leaf, copy in zip(leaves, copies, strict=True):
         if type(leaf) not in PLAIN_TENSORS:
             return {"problem": "lazy", "type": type(leaf).__name__}
         if _storage(leaf) in storages:
             return {"problem": "aliases_input"}
-        flat = leaf.detach().reshape(-1)
+        flat = copy.detach().reshape(-1)
         picks = [rng.randrange(flat.numel()) for _ in range(SAMPLE_POINTS)] if flat.numel() \
             else []
         index = torch.tensor(picks, dtype=torch.long, device=flat.device)
@@ -710,27 +789,21 @@ def _time_learner(target: Target, mod, size, device, dtype, args, marks: Marks,
     inputs = {s for i in range(len(slots.inputs)) for s in slots.storages(i)}
     held: list = []  # weak references to the memory of earlier phases' checked outputs
 
-    def on_checked(phase: int, slot: int, out: Any, another: Any) -> None:
-        # the other output read here too: a mix of plain and deferred calls gains as long
-        # as only the checked one is looked at
-        unfit = unfit_container(out) or unfit_container(another)
-        if unfit is not None:  # read nothing more of them: that would run their code now
-            if not any(sample.get("container") for sample in samples):
-                samples.append({"phase": phase, "problem": "lazy", "type": unfit,
-                                "container": True})
+    def on_checked(phase: int, slot: int, out: Any, another: Any, reading: Reading) -> None:
+        # the other output read too (read_outputs): a mix of plain and deferred calls
+        # gains as long as only the checked one is looked at
+        if reading.problem is not None:
+            if not (reading.problem.get("container")
+                    and any(sample.get("container") for sample in samples)):
+                samples.append({"phase": phase, **reading.problem})
             return
-        for t in (*plain_leaves(out), *plain_leaves(another)):
-            if type(t) not in PLAIN_TENSORS:  # a subclass: fingerprint's "lazy", read no more
-                samples.append({"phase": phase, "problem": "lazy", "type": type(t).__name__})
-                return
-            plain_tensor(t, "an output")
         for name in slots.data:
             plain_tensor(slots.inputs[slot][name], f"the input {name}")
         kept = fresh_each_call and (
             any(not ref.expired() for ref in held) or _foreign_memory(out)
             or (another is not None and _shares_storage(out, [another])))
         if target.checked and len(samples) < MAX_SAMPLES:
-            found = fingerprint(out, slots.storages(slot), rng)
+            found = fingerprint(out, slots.storages(slot), rng, reading.copies[0])
             if kept and "problem" not in found:
                 found["held"] = True  # its values are still checked (a stale cache shows)
             samples.append({"phase": phase, "factor": slots.factors[slot],
@@ -801,12 +874,10 @@ def bench_learner(args, device, dtype, key: bytes = b"", reached: list[str] | No
                 entry["python_work"] = python_work(target, mod, device, dtype, args.seed)
         except Tampered as exc:  # before its code ran where it should not: refused
             reached.append(f"changed what the timing code uses: {exc}")
-            if marks.count % 2:
-                marks(b"E")
+            marks.close()
         except Exception as exc:  # the learner's code may raise anything at new sizes
             entry["error"] = "\n".join(exception_lines(exc, learner_file))
-            if marks.count % 2:
-                marks(b"E")  # close the phase the error broke, so the next target's marks pair up
+            marks.close()
         entry["marks"] = [first_mark, marks.count]
         entry["samples"] = samples
         results.append(entry)
@@ -990,6 +1061,10 @@ def check_classes() -> None:
     changed = _changed(classes_only=True)  # (the modules' clocks: clock_replaced's)
     if changed:
         raise Tampered(f"{', '.join(changed[:3])} (replaced, or added to the class)")
+    # A mode left on would run the learner's code in every torch call drillpe makes
+    # after the end mark, the copies of the checked outputs included.
+    if _FUNCTION_MODES() or _DISPATCH_MODES():
+        raise Tampered("a torch function or dispatch mode was left on after the calls")
 
 
 def _swapped(reached: list[str], own: dict = _OWN, namespace: dict = globals(),

@@ -8,8 +8,10 @@ The wall clock is ours: each child marks where every timed phase starts and
 ends on a pipe, and this process timestamps the marks as they arrive
 (processes.ClockSink). A phase counts for the longer of our time and the
 child's own, so a learner's code that changes the clocks in its process
-gains nothing, and a disagreement between the two is refused. What the
-learner's process reports is untrusted JSON: its sampled outputs are checked
+gains nothing, and a disagreement between the two is refused. The read of
+each phase's checked outputs is marked too, and the same read of the copy
+drillpe takes of them: code of the learner's that reading ran shows there
+(bench.deferred_work). What the learner's process reports is untrusted JSON: its sampled outputs are checked
 in the reference's process against the model answer.
 
 No torch here: it runs in the CLI process. The timing itself lives in
@@ -47,6 +49,10 @@ TABLE_SHARE = 0.2  # shape-only writes above this share of a call are worth cach
 # phase counts for the longer clock anyway.
 CLOCK_AGREEMENT = 0.7
 MARK_SLACK_S = 0.05
+# Reading a phase's checked outputs (drillpe copies them, between marks of its own)
+# against the same read of that copy, which runs nothing of the learner's: refused
+# above this. A reviewer's deferred rotation took ~10x a copy of its output.
+DEFERRED_RATIO, DEFERRED_SLACK_S = 3.0, 0.001
 # A call that moves its bytes in a third of the time a plain copy of them
 # takes (measured beside it, on fresh inputs) did not do its work in the timed
 # call: the copy reads each byte once and writes it once. Not 1: a call can
@@ -194,16 +200,28 @@ def _round(value: float | None) -> float | None:
 # --------------------------------------------------------------------------- the clocks
 
 
-def pair_marks(marks: list[tuple[int, int]]) -> list[tuple[int, int]] | None:
-    """(start, end) in ns for each B…E pair of phase marks; None when the
-    bytes are not strictly alternating B and E (something else wrote there)."""
-    if len(marks) % 2:
+def pair_marks(marks: list[tuple[int, int]]) -> list[tuple] | None:
+    """(start, end) in ns for each B…E pair of phase marks, and where the phase's
+    outputs were checked, (start, end, read, read again): how long reading the
+    outputs took (C…D), and the same read of drillpe's copy of them (F…G). None
+    when the marks come in any other order (something else wrote there)."""
+    kinds = bytes(kind for _, kind in marks)
+    if len(kinds) % 2 or not all(kinds[at:at + 2] in (b"BE", b"CD", b"FG")
+                                 for at in range(0, len(kinds), 2)):
         return None
-    pairs = []
-    for (began, b), (ended, e) in zip(marks[0::2], marks[1::2]):
-        if b != ord("B") or e != ord("E"):
+    pairs: list[tuple] = []
+    for at in range(0, len(marks), 2):
+        (began, kind), (ended, _) = marks[at], marks[at + 1]
+        if kind == ord("B"):
+            pairs.append((began, ended))
+        elif kind == ord("C") and pairs and len(pairs[-1]) == 2:  # right after its phase
+            pairs[-1] += (ended - began,)
+        elif kind == ord("F") and pairs and len(pairs[-1]) == 3:  # right after its read
+            pairs[-1] += (ended - began,)
+        else:
             return None
-        pairs.append((began, ended))
+    if any(len(pair) == 3 for pair in pairs):
+        return None
     return pairs
 
 
@@ -225,12 +243,17 @@ def summarise(run: dict[str, Any], pairs: list[tuple[int, int]] | None,
     ordered = sorted(per_call)
     quartiles = (statistics.quantiles(ordered, n=4) if len(ordered) >= 4
                  else [ordered[0], 0.0, ordered[-1]])
+    reads = [pair[2:] for pair in pairs or [] if len(pair) == 4]
     return {"median_s": statistics.median(ordered), "min_s": ordered[0], "q1_s": quartiles[0],
             "q3_s": quartiles[2], "runs": sum(p["calls"] for p in phases),
             "phases": len(phases), "calls_per_phase": run.get("calls_per_phase"),
             "clock": "parent" if pairs is not None else "child",
             "clock_agreement": _round(statistics.median(ratios)) if ratios else None,
-            "clock_disagreements": disagree}
+            "clock_disagreements": disagree,
+            # reading the checked outputs, and the same read of drillpe's copy of them
+            **({"read_s": statistics.median(r[0] for r in reads) / 1e9,
+                "read_copy_s": statistics.median(r[1] for r in reads) / 1e9,
+                "reads": len(reads)} if reads else {})}
 
 
 def split_pairs(entry: dict[str, Any], marks: list[tuple[int, int]] | None,
@@ -252,9 +275,9 @@ def split_pairs(entry: dict[str, Any], marks: list[tuple[int, int]] | None,
         return out, "its report's phases and their order disagree"
     pairs = pair_marks(marks[first:last]) if 0 <= first <= last <= len(marks) else None
     if pairs is None or len(pairs) != len(order):
-        return out, (f"drillpe's clock saw {max(last - first, 0)} phase marks where the timing "
-                     f"process reported {2 * len(order)}: something else wrote on the timing "
-                     "channel")
+        return out, (f"drillpe's clock saw {max(last - first, 0)} marks that do not pair up "
+                     f"with the {len(order)} phases the timing process reported: something "
+                     "else wrote on the timing channel")
     for name in counts:
         out[name] = []
     for name, pair in zip(order, pairs):
@@ -296,6 +319,13 @@ def refusals(target: TargetBench, mine: dict[str, Any], ref: dict[str, Any],
                    f"{_seconds(target.learner['median_s'])}: {agreement:.0%} of the real time "
                    f"(in {learner['clock_disagreements']} of {learner['phases']} phases). The "
                    "clocks in your process were changed.")
+    read, again = learner.get("read_s"), learner.get("read_copy_s")
+    if read is not None and read > DEFERRED_RATIO * again + DEFERRED_SLACK_S:
+        why.append(f"bench.deferred_work: reading a timed call's outputs took {_seconds(read)}, "
+                   f"the same read of drillpe's copy of them {_seconds(again)} (medians over "
+                   f"{learner['reads']} phases): code of yours ran when the outputs were read, "
+                   "after the timer had stopped. Do the work in the call, and return plain "
+                   "tensors.")
     problems = [s for s in mine.get("samples") or [] if isinstance(s, dict) and "problem" in s]
     kinds = {p.get("problem") for p in problems}
     if "lazy" in kinds:
