@@ -54,6 +54,27 @@ def test_refuses_an_answer_that_fails_its_core_checks(monkeypatch):
     assert "median" not in res.stdout  # nothing was timed
 
 
+def test_the_refusal_gives_a_score_only_where_an_exercise_check_fails():
+    """The score counts the exercise's checks: a file that passes all of them can still
+    fail the rules check (a core check of the file itself), and "(score 100%)" beside
+    "does not pass its core checks yet" read as a contradiction."""
+    from types import SimpleNamespace
+
+    from drillpe import render
+    from drillpe.render.tool_views import bench_refused
+
+    rules = SimpleNamespace(level="core", status="fail", title="Follows the exercise's rules",
+                            diagnosis=["rules.tampering"])
+    said = []
+    for score in (1.0, 0.5):
+        with render.err.capture() as captured:
+            bench_refused(SimpleNamespace(exercise="rope", score=score, checks=[rules]))
+        said.append(captured.get())
+    assert "does not pass its core checks yet: drillpe" in said[0] and "score" not in said[0]
+    assert "does not pass its core checks yet (score 50%)" in said[1]
+    assert all("rules.tampering" in text for text in said)
+
+
 def test_refusal_as_json(bench_json):
     res, doc = bench_json("rope", "--file", FIXTURES / "rope" / "half_split.py")
     assert res.returncode == 1
