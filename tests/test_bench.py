@@ -276,6 +276,7 @@ EXPLOITS = {
     "rope_class_detach": "bench.tampering",  # Tensor.detach, set then deleted, works
     "rope_param_detach": "bench.tampering",  # Parameter.detach, set through an argument
     "rope_function_mode": "bench.tampering",  # a torch function mode left on after the calls
+    "rope_random_index": "bench.tampering",  # random._index, which randrange called
     "rope_in_place_view": "bench.output_is_input",
     "rope_nan": "bench.stale_output",  # NaN passed every bound (a reviewer's)
     "rope_half_output": "bench.stale_output",  # float16 for float32: half the bytes
@@ -769,6 +770,26 @@ def test_code_that_runs_when_an_output_is_read_runs_on_the_clock():
     learner = summarise(run.result(), pairs)
     [why] = refusals(_timed(2e-3, **learner), {}, {}, [], None)
     assert why.startswith("bench.deferred_work")
+
+
+def test_the_draws_use_no_global_of_the_random_module(monkeypatch):
+    """random.Random.randrange looks up random._index on every call: a reviewer's code
+    replaced it, and the bench's draw of the checked call ran it after the end mark."""
+    import random
+
+    from drillpe.grading import bench_child
+
+    def refuse(*args):
+        raise AssertionError("a global of the random module ran")
+
+    rng = random.Random(0)
+    for name in ("_index", "_floor", "_log", "_exp"):
+        if hasattr(random, name):
+            monkeypatch.setattr(random, name, refuse)
+    draws = [bench_child.draw_below(rng, 5) for _ in range(2000)]
+    assert set(draws) == set(range(5)) and max(draws.count(n) for n in range(5)) < 500
+    assert all(0.5 <= bench_child.draw_between(rng, 0.5, 2.0) < 2.0 for _ in range(100))
+    assert bench_child.draw_below(rng, 1) == 0
 
 
 def test_the_output_check_reads_no_container_through_pytree():

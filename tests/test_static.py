@@ -197,6 +197,10 @@ def codes(source: str, banned=SDPA) -> set[str]:
      {"rules.tampering"}),
     ("import torch\nclass S(torch.UntypedStorage):\n    pass\n"
      "torch.ones(1).untyped_storage().__class__ = S", {"rules.tampering"}),
+    # a module as a class's attribute, which the rules read as any value's (a reviewer's
+    # reached random._index so: the bench's draw called it after the clock stopped)
+    ("class Lib:\n    import random as rnd\nLib.rnd.seed(0)", {"rules.tampering"}),
+    ("class Lib:\n    from math import pi", {"rules.tampering"}),
     # a module outside the allowed list: another library (or a typo) is not the
     # exercise; the standard library's other modules reach into the grader's process
     ("import scipy.special", {"rules.module_not_allowed"}),

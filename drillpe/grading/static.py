@@ -589,6 +589,13 @@ class _Visitor:
                     name.endswith("Meta"):
                 self.tamper(node, f"class {node.name}({name}): a metaclass builds classes "
                                   "from names the text does not show")
+        # An import in a class body makes the module an attribute of the class, which
+        # the rules then read as any value's: a reviewer's `class _Lib: import random
+        # as rnd` reached `_Lib.rnd._index` and replaced it.
+        for statement in node.body:
+            if isinstance(statement, (ast.Import, ast.ImportFrom)):
+                self.tamper(statement, f"an import inside class {node.name}: import at the "
+                                       "top of the file")
 
     def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         if node.name in REFUSED_DEFINITIONS:
