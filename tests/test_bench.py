@@ -277,6 +277,7 @@ EXPLOITS = {
     "rope_param_detach": "bench.tampering",  # Parameter.detach, set through an argument
     "rope_function_mode": "bench.tampering",  # a torch function mode left on after the calls
     "rope_random_index": "bench.tampering",  # random._index, which randrange called
+    "rope_clone_kernel": "bench.tampering",  # a kernel of its own for aten::clone
     "rope_in_place_view": "bench.output_is_input",
     "rope_nan": "bench.stale_output",  # NaN passed every bound (a reviewer's)
     "rope_half_output": "bench.stale_output",  # float16 for float32: half the bytes
@@ -790,6 +791,38 @@ def test_the_draws_use_no_global_of_the_random_module(monkeypatch):
     assert set(draws) == set(range(5)) and max(draws.count(n) for n in range(5)) < 500
     assert all(0.5 <= bench_child.draw_between(rng, 0.5, 2.0) < 2.0 for _ in range(100))
     assert bench_child.draw_below(rng, 1) == 0
+
+
+def test_the_kernels_of_the_operators_the_timing_code_runs_are_compared():
+    """A kernel registered for an operator (torch.library) runs in drillpe's own copies:
+    rope_clone_kernel.py's did the rotation in the read of the checked outputs and
+    slept as long in the read of drillpe's copy. The timing process compares the
+    dispatcher's entries of what its work between the calls runs, found with a
+    function mode (a dispatch mode would import torch._dynamo there, 1.4 s), plus
+    LOWERED: here a dispatch mode checks that LOWERED holds what those come down to."""
+    import random
+
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from drillpe.grading import bench_child as bc
+
+    class Seen(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            seen.add(func._schema.name)
+            return func(*args, **(kwargs or {}))
+
+    seen: set[str] = set()
+    base = torch.arange(12, dtype=torch.float32).reshape(3, 4)
+    out = (base * 2, [base + 1])
+    with Seen(), torch.no_grad():
+        bc.fill(torch.empty_like(base), base, 1.5, 5)
+        reading = bc.read_outputs(out, out)
+        bc.read_outputs(*reading.copies)
+        bc.fingerprint(out, {bc._storage(base)}, random.Random(0), reading.copies[0])
+    compared = {name.split(".")[0] for name in bc._operators_used()}
+    assert {"aten::clone", "aten::mul", "aten::abs", "aten::sum"} <= seen
+    assert seen <= compared, seen - compared
 
 
 def test_the_output_check_reads_no_container_through_pytree():

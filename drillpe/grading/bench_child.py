@@ -1055,8 +1055,56 @@ _USED = [(f"{owner.__name__}.", vars(owner), dict(vars(owner)))
 def _snapshot(used: list = _USED) -> None:
     """Take what ``used`` holds as it is now: after drillpe's own changes (under the
     guard, _close_native_files replaces UntypedStorage.from_file), before the
-    learner's file is loaded."""
+    learner's file is loaded; and the dispatcher's entries for the operators the
+    timing code runs between a phase's calls."""
     used[:] = [(prefix, live, dict(live)) for prefix, live, _ in used]
+    _KERNELS[:] = [(name, _DUMP(name)) for name in _operators_used()]
+
+
+# A kernel registered for an operator (torch.library) runs whenever torch calls it, a
+# copy drillpe makes included, and would run the same in the read of drillpe's own
+# copy: (operator, its dispatcher entry), compared after every phase's calls.
+_KERNELS: list[tuple[str, str]] = []
+_DUMP = torch._C._dispatch_dump
+
+
+class _Operators(TorchFunctionMode):
+    """Records the torch functions called under it, as operator names (reshape,
+    double; what they come down to in the dispatcher is LOWERED: a dispatch mode
+    would see those, but entering one imports torch._dynamo, 1.4 s)."""
+
+    def __init__(self, seen: set[str]):
+        super().__init__()
+        self.seen = seen
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        self.seen.add(f"aten::{getattr(func, '__name__', '')}")
+        return func(*args, **(kwargs or {}))
+
+
+# What the functions _Operators records come down to in the dispatcher
+# (test_the_kernels_of_the_operators_the_timing_code_runs_are_compared finds them)
+LOWERED = ("aten::view", "aten::_to_copy", "aten::index", "aten::_local_scalar_dense",
+           "aten::lift_fresh", "aten::slice", "aten::copy_", "aten::empty_strided",
+           "aten::alias")
+
+
+def _operators_used() -> list[str]:
+    """Every overload of the operators the timing code runs between a phase's calls
+    (refilling inputs, drawing, reading and checking outputs), found by running that
+    code once on small tensors of drillpe's own."""
+    seen: set[str] = set(LOWERED)
+    base = torch.arange(12, dtype=torch.float32).reshape(3, 4)
+    out = (base * 2, [base + 1])
+    with _Operators(seen), torch.no_grad():
+        fill(torch.empty_like(base), base, 1.5, 5)
+        reading = read_outputs(out, out)
+        read_outputs(*reading.copies)
+        fingerprint(out, {_storage(base)}, random.Random(0), reading.copies[0])
+        _weak_storages(out, set()), _foreign_memory(out), _shares_storage(out, [out])
+        plain_tensor(base, "an input")
+    names = torch._C._dispatch_get_all_op_names()
+    return sorted(name for name in names if name.split(".")[0] in seen)
 
 
 def _changed(used: list = _USED) -> list[str]:
@@ -1087,6 +1135,9 @@ def check_classes() -> None:
     # after the end mark, the copies of the checked outputs included.
     if _FUNCTION_MODES() or _DISPATCH_MODES():
         raise Tampered("a torch function or dispatch mode was left on after the calls")
+    changed = [name for name, entry in _KERNELS if _DUMP(name) != entry]
+    if changed:
+        raise Tampered(f"a kernel was registered for {', '.join(changed[:3])}")
 
 
 def _swapped(reached: list[str], own: dict = _OWN, namespace: dict = globals(),
