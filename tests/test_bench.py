@@ -278,6 +278,7 @@ EXPLOITS = {
     "rope_function_mode": "bench.tampering",  # a torch function mode left on after the calls
     "rope_random_index": "bench.tampering",  # random._index, which randrange called
     "rope_clone_kernel": "bench.tampering",  # a kernel of its own for aten::clone
+    "rope_hash_key": "bench.tampering",  # a str subclass's __hash__, in random's namespace
     "rope_in_place_view": "bench.output_is_input",
     "rope_nan": "bench.stale_output",  # NaN passed every bound (a reviewer's)
     "rope_half_output": "bench.stale_output",  # float16 for float32: half the bytes
@@ -340,6 +341,23 @@ def test_a_tensor_whose_own_attribute_hides_a_method_is_not_used():
     w.untyped_storage().__class__ = Kept  # the storage object keeps it, as its attributes
     with pytest.raises(Tampered, match="an output's storage is a Kept"):
         plain_tensor(w, "an output")
+
+    class Name(str):  # looking it up would call these (rope_hash_key.py)
+        armed = False
+
+        def __hash__(self):
+            assert not Name.armed, "hashed"
+            return str.__hash__(self)
+
+        def __eq__(self, other):
+            assert not Name.armed, "compared"
+            return str.__eq__(self, other)
+
+    v = torch.zeros(4)
+    vars(v)[Name("label")] = 1
+    Name.armed = True
+    with pytest.raises(Tampered, match="an attribute whose name is not a plain str"):
+        plain_tensor(v, "an output")
 
 
 def test_a_cache_that_passes_grading_is_refused_through_the_cli(capfd, warm_grades):

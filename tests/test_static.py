@@ -201,6 +201,8 @@ def codes(source: str, banned=SDPA) -> set[str]:
     # reached random._index so: the bench's draw called it after the clock stopped)
     ("class Lib:\n    import random as rnd\nLib.rnd.seed(0)", {"rules.tampering"}),
     ("class Lib:\n    from math import pi", {"rules.tampering"}),
+    ("import enum\nE = enum.Enum('E', [('a', 1)], module='random')\nenum.global_enum(E)",
+     {"rules.tampering"}),
     # a module outside the allowed list: another library (or a typo) is not the
     # exercise; the standard library's other modules reach into the grader's process
     ("import scipy.special", {"rules.module_not_allowed"}),

@@ -389,7 +389,7 @@ def _tensors(obj: Any):
     if isinstance(obj, torch.Tensor):
         yield obj
         return
-    walk = PLAIN_CONTAINERS.get(type(obj)) or (dict.values if type(obj) is dict else None)
+    walk = _walk(obj) or (dict.values if type(obj) is dict else None)
     if walk is not None:
         for item in walk(obj):
             yield from _tensors(item)
@@ -438,8 +438,28 @@ def _weak_storages(out: Any, skip: set[int]) -> list:
     return refs
 
 
-PLAIN_CONTAINERS = {tuple: tuple.__iter__, list: list.__iter__}
-PLAIN_TENSORS = (torch.Tensor, torch.nn.Parameter)
+
+
+# Types are compared by identity, never with == or a dict lookup, and names are checked
+# to be exact strings before any lookup: either would call the class's metaclass, or a
+# str subclass's __hash__ and __eq__. A reviewer's file put such a name in the random
+# module's namespace (enum.global_enum), and the check of that namespace after the end
+# mark hashed it: its __hash__ wrote the real outputs ("same" as production for code
+# 17x slower).
+def _walk(obj: Any):
+    """The built-in iteration of a plain tuple or list (not a subclass), else None."""
+    kind = type(obj)
+    return tuple.__iter__ if kind is tuple else list.__iter__ if kind is list else None
+
+
+def _plain_tensor_class(t: Any) -> bool:
+    kind = type(t)
+    return kind is torch.Tensor or kind is torch.nn.Parameter
+
+
+def _plain_names(mapping) -> bool:
+    """Whether every key of ``mapping`` is an exact str (iterating runs no code)."""
+    return all(type(key) is str for key in mapping)
 
 
 class Tampered(Exception):
@@ -454,8 +474,10 @@ def plain_tensor(t: Any, what: str) -> None:
     check's ``detach()`` did the rotation, after the end mark ("the same" as production
     for code 9x slower); the next one gave its outputs' storages a class of its own
     (``__class__`` of the kept storage object), whose ``data_ptr`` did the same."""
-    if type(t) not in PLAIN_TENSORS:
+    if not _plain_tensor_class(t):
         raise Tampered(f"{what} is a {type(t).__name__}, not a plain tensor")
+    if not _plain_names(vars(t)):
+        raise Tampered(f"{what} has an attribute whose name is not a plain str")
     hidden = [name for name in vars(t) if hasattr(torch.Tensor, name)]
     try:
         storage = torch.Tensor.untyped_storage(t)
@@ -464,6 +486,8 @@ def plain_tensor(t: Any, what: str) -> None:
     if storage is not None:
         if type(storage) is not torch.UntypedStorage:  # a class of the learner's: its
             raise Tampered(f"{what}'s storage is a {type(storage).__name__}")  # methods ran
+        if not _plain_names(vars(storage)):
+            raise Tampered(f"{what}'s storage has an attribute whose name is not a plain str")
         hidden += [f"storage's {name}" for name in vars(storage)
                    if hasattr(torch.UntypedStorage, name)]
     if hidden:
@@ -475,7 +499,7 @@ def _reached(out: Any):
     """What ``out`` holds, read through plain tuples and lists only (the built-in
     types' own methods): tensors, plain values, and whatever else stands there (not
     walked into: a subclass, a namedtuple, an object of the learner's)."""
-    walk = PLAIN_CONTAINERS.get(type(out))
+    walk = _walk(out)
     if walk is None or isinstance(out, torch.Tensor):
         yield out
         return
@@ -498,7 +522,8 @@ def unfit_container(out: Any) -> str | None:
     A tensor subclass is on_checked's to refuse ("lazy")."""
     return next((type(item).__name__ for item in _reached(out)
                  if not isinstance(item, torch.Tensor) and item is not None
-                 and type(item) not in (bool, int, float)), None)
+                 and type(item) is not bool and type(item) is not int
+                 and type(item) is not float), None)
 
 
 # bound before the learner's file loads: the method itself, past any attribute of an
@@ -520,7 +545,7 @@ class Reading:
 def _copied(out: Any) -> Any:
     if isinstance(out, torch.Tensor):
         return _CLONE(out)
-    walk = PLAIN_CONTAINERS.get(type(out))
+    walk = _walk(out)
     return [_copied(item) for item in walk(out)] if walk is not None else out
 
 
@@ -535,7 +560,7 @@ def read_outputs(out: Any, another: Any) -> Reading:
     if unfit is not None:  # read nothing more of them: that would run their code now
         return Reading(problem={"problem": "lazy", "type": unfit, "container": True})
     for t in (*plain_leaves(out), *plain_leaves(another)):
-        if type(t) not in PLAIN_TENSORS:  # a subclass: its methods are its own
+        if not _plain_tensor_class(t):  # a subclass: its methods are its own
             return Reading(problem={"problem": "lazy", "type": type(t).__name__})
         plain_tensor(t, "an output")
     return Reading(copies=(_copied(out), _copied(another)))
@@ -570,7 +595,7 @@ def fingerprint(out: Any, storages: set[int], rng: random.Random,
     copies = leaves if values is None else list(_tensors(values))
     tensors = []
     for leaf, copy in zip(leaves, copies, strict=True):
-        if type(leaf) not in PLAIN_TENSORS:
+        if not _plain_tensor_class(leaf):
             return {"problem": "lazy", "type": type(leaf).__name__}
         if _storage(leaf) in storages:
             return {"problem": "aliases_input"}
@@ -1113,7 +1138,12 @@ def _changed(used: list = _USED) -> list[str]:
     Tensor.reshape, which the fingerprint calls, to fill in true values then)."""
     changed = []
     for prefix, live, saved in used:
+        if not _plain_names(live):  # before any lookup, which would hash a learner's key
+            changed.append(f"{prefix}<a name that is not a plain str>")
+            continue
         added = type(live) is not dict
+        changed += sorted(prefix + name for name in live.keys() - saved.keys()) if not added \
+            else []
         changed += sorted(prefix + name for name, obj in live.items()
                           if saved.get(name, obj if not added else None) is not obj)
     return changed

@@ -119,6 +119,9 @@ REFUSED_ANYWHERE = frozenset({
     "tempfile", "glob", "weakref", "atexit", "runpy", "pty", "fcntl", "resource", "mmap",
     "posix", "faulthandler", "sysconfig", "platform", "zipfile", "tarfile", "urllib", "http",
     "asyncio", "concurrent", "_C", "_ops", "_VF",
+    # writes an enum's members into the namespace of the module it names (a reviewer's
+    # put a name with a __hash__ of its own into the random module's so)
+    "global_enum",
 })
 ALLOWED_DUNDERS = frozenset({
     "__init__", "__name__", "__qualname__", "__doc__", "__class__", "__len__", "__call__",
