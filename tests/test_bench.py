@@ -843,6 +843,33 @@ def test_the_kernels_of_the_operators_the_timing_code_runs_are_compared():
     assert seen <= compared, seen - compared
 
 
+def test_the_report_and_its_signatures_run_no_python_module_code(monkeypatch):
+    """Code in the timing process could replace what json.dumps and hmac.new look up
+    as they run, and rewrite the report before it is signed, or be handed the key:
+    the report is written and signed with built-ins and C functions bound at import."""
+    import hmac
+    import json
+
+    from drillpe.grading.bench_child import to_json
+    from drillpe.launch import contract
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a Python-level function of json or hmac ran")
+
+    report = {"targets": [{"median_s": 1.5e-3, "samples": [[1, float("nan")], None]},
+                          {"error": "é\"\n", "ok": True, "dtype": Path("x")}], "n": 10**20}
+    expected = json.loads(json.dumps(report, default=str))
+    key = b"k" * 32
+    mark, tag = contract.mark_tag(key, b"B", 3), contract.report_tag(key, b"body")
+    for name in ("new", "digest", "HMAC"):
+        monkeypatch.setattr(hmac, name, refuse)
+    monkeypatch.setattr(json, "dumps", refuse)
+    monkeypatch.setattr(json.JSONEncoder, "encode", refuse)
+    assert str(json.loads(to_json(report))) == str(expected)
+    assert contract.mark_tag(key, b"B", 3) == mark and len(mark) == 8
+    assert contract.report_tag(key, b"body") == tag
+
+
 def test_the_output_check_reads_no_container_through_pytree():
     """torch's pytree finds its handlers in a registry code can change; the learner's
     outputs are read with the built-in types' own methods only."""

@@ -1159,6 +1159,7 @@ def check_classes() -> None:
     for code 9x slower)."""
     # the time module's clocks are clock_replaced's to report
     changed = [name for name in _changed() if not name.startswith("time.")]
+    changed += _own_changed()  # the timing code's own functions, looked up as it runs
     if changed:
         raise Tampered(f"{', '.join(changed[:3])} (replaced, or added to the class)")
     # A mode left on would run the learner's code in every torch call drillpe makes
@@ -1170,12 +1171,48 @@ def check_classes() -> None:
         raise Tampered(f"a kernel was registered for {', '.join(changed[:3])}")
 
 
-def _swapped(reached: list[str], own: dict = _OWN, namespace: dict = globals(),
-             used: list = _USED) -> None:
-    changed = sorted(name for name, obj in own.items() if namespace.get(name) is not obj)
-    changed += _changed(used)
+def _own_changed(own: dict = _OWN, namespace: dict = globals()) -> list[str]:
+    """The functions of this module that no longer stand where they did (exact-str
+    names first: a lookup would hash a key of the learner's)."""
+    if not _plain_names(namespace):
+        return ["<a name that is not a plain str>"]
+    return sorted(name for name, obj in own.items() if namespace.get(name) is not obj)
+
+
+def _swapped(reached: list[str], used: list = _USED) -> None:
+    changed = _own_changed() + _changed(used)
     if changed and not any(r.startswith("changed drillpe's timing code") for r in reached):
         reached.append(f"changed drillpe's timing code ({', '.join(changed[:3])})")
+
+
+# The report is written with built-ins and C functions bound here, before the
+# learner's file loads: json.dumps looks its encoder up in the json modules' names
+# as it runs, and code that replaced one of those would rewrite the report (its
+# checked outputs' values) before it is signed.
+_ESCAPE = json.encoder.encode_basestring_ascii
+_FLOAT_REPR, _INT_REPR = float.__repr__, int.__repr__
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def to_json(value: Any) -> str:
+    """JSON for the report's plain data (what json.loads reads back as it was);
+    anything else as its str, as json.dumps(default=str) would."""
+    kind = type(value)
+    if value is None or value is True or value is False:
+        return "null" if value is None else "true" if value else "false"
+    if kind is int:
+        return _INT_REPR(value)
+    if kind is float:
+        text = _FLOAT_REPR(value)
+        return _NON_FINITE.get(text, text)
+    if kind is str:
+        return _ESCAPE(value)
+    if kind is list or kind is tuple:
+        return "[" + ",".join([to_json(item) for item in value]) + "]"
+    if kind is dict:
+        return "{" + ",".join([_ESCAPE(k if type(k) is str else str(k)) + ":" + to_json(v)
+                               for k, v in dict.items(value)]) + "}"
+    return _ESCAPE(str(value))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1227,11 +1264,12 @@ def main(argv: list[str] | None = None) -> int:
         # a bug here: the parent shows this text
         traceback.print_exc()
         return 1
+    gc.disable()  # no finaliser of the learner's runs while the report is written
     payload = {"role": args.role, **_device_facts(device), "allocator": allocator,
                "dtype": args.dtype,
                "targets": results, "clocks_replaced": replaced_clocks(),
                "reached": reached[:10]}
-    text = json.dumps(payload, indent=1, default=str).encode()
+    text = to_json(payload).encode()
     if key:
         text += b"\n" + _report_tag(key, text)
     if args.out_fd is not None:

@@ -77,16 +77,30 @@ BENCH_CLOCK_FD = STUCK_FD
 # code that writes on those fds itself cannot sign (a reviewer's forged a whole
 # report, with marks around sleeps, and any timing it liked was shown).
 BENCH_KEY_ENV = "DRILLPE_BENCH_KEY"
-MARK_SIZE = 9  # the kind (B or E) and 8 bytes of its tag
+MARK_SIZE = 9  # the kind (B, E, C, D, F or G) and 8 bytes of its tag
 
 
-def mark_tag(key: bytes, kind: bytes, index: int) -> bytes:
-    """The tag of the ``index``-th phase mark, of kind b"B" or b"E"."""
-    return hmac.new(key, kind + index.to_bytes(8, "little"), hashlib.sha256).digest()[:8]
+def _python_hmac(key: bytes, body: bytes, digest: str) -> bytes:
+    return hmac.new(key, body, getattr(hashlib, digest)).digest()
 
 
-def report_tag(key: bytes, body: bytes) -> bytes:
-    return hmac.new(key, body, hashlib.sha256).hexdigest().encode()
+# OpenSSL's HMAC, a C function bound when this module loads: hmac.new looks up the
+# hmac module's names and runs its Python class as it goes, and code in the same
+# process that replaced one of those (the learner's, in a bench's timing process)
+# would be handed the key. Python's own where Python has no OpenSSL.
+try:
+    from _hashlib import hmac_digest as _hmac_digest
+except ImportError:  # pragma: no cover
+    _hmac_digest = _python_hmac
+
+
+def mark_tag(key: bytes, kind: bytes, index: int, _digest=_hmac_digest) -> bytes:
+    """The tag of the ``index``-th phase mark, of kind b"B", b"E", b"C", b"D", b"F" or b"G"."""
+    return _digest(key, kind + index.to_bytes(8, "little"), "sha256")[:8]
+
+
+def report_tag(key: bytes, body: bytes, _digest=_hmac_digest) -> bytes:
+    return _digest(key, body, "sha256").hex().encode()
 
 EXIT_DEVICE_UNAVAILABLE = 4  # the device asked for is not there: a usage error
 EXIT_NO_SPEC = 5  # bench: no bench for this exercise
