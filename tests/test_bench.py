@@ -279,6 +279,7 @@ EXPLOITS = {
     "rope_random_index": "bench.tampering",  # random._index, which randrange called
     "rope_clone_kernel": "bench.tampering",  # a kernel of its own for aten::clone
     "rope_hash_key": "bench.tampering",  # a str subclass's __hash__, in random's namespace
+    "rope_refill_mul": "bench.tampering",  # torch.mul, which the refill of inputs calls
     "rope_in_place_view": "bench.output_is_input",
     "rope_nan": "bench.stale_output",  # NaN passed every bound (a reviewer's)
     "rope_half_output": "bench.stale_output",  # float16 for float32: half the bytes

@@ -1072,9 +1072,13 @@ def _device_facts(device: torch.device) -> dict[str, Any]:
 _OWN = {name: obj for name, obj in globals().items() if callable(obj)}
 # And what it draws and clocks with, and the tensor methods it copies with: a reviewer's
 # replaced random.Random.randrange so that the checked call was always the first.
+# The torch module too: the refill calls torch.mul, the check torch.tensor, and a name
+# replaced there would run the learner's code where no clock runs. (Its new names do
+# not count: importing a submodule of torch adds one.)
 _USED = [(f"{owner.__name__}.", vars(owner), dict(vars(owner)))
-         for owner in (random.Random, random, time, torch.Tensor, torch._C.TensorBase,
+         for owner in (random.Random, random, time, torch, torch.Tensor, torch._C.TensorBase,
                        torch.nn.Parameter, torch.UntypedStorage)]
+_CLOSED_MODULES = ("random.", "time.")  # where a new name counts as a change
 
 
 def _snapshot(used: list = _USED) -> None:
@@ -1142,8 +1146,8 @@ def _changed(used: list = _USED) -> list[str]:
             changed.append(f"{prefix}<a name that is not a plain str>")
             continue
         added = type(live) is not dict
-        changed += sorted(prefix + name for name in live.keys() - saved.keys()) if not added \
-            else []
+        if prefix in _CLOSED_MODULES:
+            changed += sorted(prefix + name for name in live.keys() - saved.keys())
         changed += sorted(prefix + name for name, obj in live.items()
                           if saved.get(name, obj if not added else None) is not obj)
     return changed
