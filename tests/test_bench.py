@@ -280,6 +280,7 @@ EXPLOITS = {
     "rope_clone_kernel": "bench.tampering",  # a kernel of its own for aten::clone
     "rope_hash_key": "bench.tampering",  # a str subclass's __hash__, in random's namespace
     "rope_refill_mul": "bench.tampering",  # torch.mul, which the refill of inputs calls
+    "rope_refill_warning": "bench.tampering",  # a shrunk input: the refill's warning
     "rope_in_place_view": "bench.output_is_input",
     "rope_nan": "bench.stale_output",  # NaN passed every bound (a reviewer's)
     "rope_half_output": "bench.stale_output",  # float16 for float32: half the bytes
@@ -869,6 +870,44 @@ def test_the_report_and_its_signatures_run_no_python_module_code(monkeypatch):
     assert str(json.loads(to_json(report))) == str(expected)
     assert contract.mark_tag(key, b"B", 3) == mark and len(mark) == 8
     assert contract.report_tag(key, b"body") == tag
+
+
+def test_a_warning_from_the_timing_codes_own_calls_runs_none_of_the_learners_code(
+        monkeypatch):
+    """A reviewer's code shrank a slot's input (resize_, storage kept): the refill's
+    write then raised a warning, and the sys.stderr it had put in place ran the
+    rotation with the new values, where no clock ran (rope_refill_warning.py)."""
+    import io
+    import warnings
+
+    import torch
+
+    from drillpe.grading import bench_child as bc
+    from drillpe.grading.bench_specs import Target
+
+    target = Target(name="t", call="t(x)", sizes={}, trace_size={}, axes={},
+                    inputs=lambda s, device, dtype, gen: {"x": torch.zeros(64)},
+                    data_inputs=("x",), prepare=lambda mod, x, s: lambda: x["x"] * 2)
+    slots = bc.Slots(target, None, {}, torch.device("cpu"), torch.float32, 0)
+    slots.inputs[0]["x"].resize_(63)
+    with pytest.raises(bc.Tampered, match="the input x was resized"):
+        slots.refresh(None)
+    with warnings.catch_warnings():  # (a list of filters of its own: snapshot inside)
+        bc._snapshot()
+        warnings.simplefilter("ignore")  # a learner's file may silence warnings
+        bc.check_classes()
+
+        class Anything:
+            def match(self, text):
+                return True
+
+        warnings.filters.insert(0, ("always", Anything(), Warning, None, 0))
+        with pytest.raises(bc.Tampered, match="warnings.filters"):
+            bc.check_classes()
+        warnings.filters.pop(0)
+        monkeypatch.setattr("sys.stderr", io.StringIO())
+        with pytest.raises(bc.Tampered, match="sys.stderr"):
+            bc.check_classes()
 
 
 def test_the_output_check_reads_no_container_through_pytree():

@@ -31,6 +31,7 @@ import gc
 import inspect
 import io
 import json
+import linecache
 import os
 import random
 import re
@@ -38,6 +39,7 @@ import subprocess
 import sys
 import time
 import traceback
+import warnings
 import weakref
 from pathlib import Path
 from typing import Any
@@ -171,13 +173,25 @@ class Slots:
             self.inputs.append(x)
         self.factors = [1.0] * count
         self.shifts = [0] * count
+        self.layouts = [{name: _layout(x[name]) for name in self.data} for x in self.inputs]
         self.refresh(None)
         self.fns = [target.prepare(mod, x, size) for x in self.inputs]
 
+    def check(self, index: int) -> None:
+        """Raise Tampered where a slot's input is no longer the plain tensor it was made,
+        in the memory and shape it was made with. A reviewer's code shrank an input
+        (``resize_``, the storage kept): the refill's write into it then raised a
+        warning, whose printing ran the learner's code with the new values in place,
+        where no clock ran ("same" as production for code 15x slower)."""
+        x = self.inputs[index]
+        for name in self.data:
+            plain_tensor(x[name], f"the input {name}")
+            if _layout(x[name]) != self.layouts[index][name]:
+                raise Tampered(f"the input {name} was resized, moved or given other strides")
+
     def refresh(self, rng: random.Random | None) -> None:
-        for x in self.inputs:  # the learner's calls get these: fill must not run its code
-            for name in self.data:
-                plain_tensor(x[name], f"the input {name}")
+        for i in range(len(self.inputs)):  # the learner's calls get these: fill must not
+            self.check(i)  # run its code
         for i, x in enumerate(self.inputs):
             self.factors[i] = 1.0 if rng is None else draw_between(rng, *SCALES)
             self.shifts[i] = 0 if rng is None else draw_below(rng, MAX_SHIFT)
@@ -188,9 +202,16 @@ class Slots:
         """Use only the first ``count`` slots (the rest free their memory)."""
         if self.data:
             del self.inputs[count:], self.fns[count:], self.factors[count:], self.shifts[count:]
+            del self.layouts[count:]
 
     def storages(self, index: int) -> set[int]:
         return {_storage(self.inputs[index][name]) for name in self.data}
+
+
+def _layout(t: torch.Tensor) -> tuple:
+    """Where and how a tensor lays its elements out."""
+    return (tuple(t.shape), t.stride(), t.storage_offset(), t.dtype, t.device, t.data_ptr(),
+            t.untyped_storage().nbytes())
 
 
 def rebuild(target: Target, size: dict, device, dtype, seed: int, factor: float,
@@ -849,8 +870,7 @@ def _time_learner(target: Target, mod, size, device, dtype, args, marks: Marks,
                     and any(sample.get("container") for sample in samples)):
                 samples.append({"phase": phase, **reading.problem})
             return
-        for name in slots.data:
-            plain_tensor(slots.inputs[slot][name], f"the input {name}")
+        slots.check(slot)
         kept = fresh_each_call and (
             any(not ref.expired() for ref in held) or _foreign_memory(out)
             or (another is not None and _shares_storage(out, [another])))
@@ -1080,9 +1100,12 @@ _OWN = {name: obj for name, obj in globals().items() if callable(obj)}
 # The torch module too: the refill calls torch.mul, the check torch.tensor, and a name
 # replaced there would run the learner's code where no clock runs. (Its new names do
 # not count: importing a submodule of torch adds one.)
+# And what showing a warning runs (the warnings and linecache modules, sys.stderr): a
+# warning raised by drillpe's own calls between the phases' calls is shown with them.
 _USED = [(f"{owner.__name__}.", vars(owner), dict(vars(owner)))
          for owner in (random.Random, random, time, torch, torch.Tensor, torch._C.TensorBase,
-                       torch.nn.Parameter, torch.UntypedStorage)]
+                       torch.nn.Parameter, torch.UntypedStorage, warnings, linecache)]
+_STDERR: list = []  # sys.stderr as it was before the learner's file loaded
 _CLOSED_MODULES = ("random.", "time.")  # where a new name counts as a change
 
 
@@ -1093,6 +1116,25 @@ def _snapshot(used: list = _USED) -> None:
     timing code runs between a phase's calls."""
     used[:] = [(prefix, live, dict(live)) for prefix, live, _ in used]
     _KERNELS[:] = [(name, _DUMP(name)) for name in _operators_used()]
+    _STDERR[:] = [sys.stderr]
+
+
+def _odd_warning_filters() -> bool:
+    """Whether a warning filter holds anything but what warnings.filterwarnings and
+    Python's start make (a str action, compiled patterns or strs, a plain class):
+    matching a warning against an object of the learner's calls its methods."""
+    filters = warnings.filters
+    if type(filters) is not list:
+        return True
+    for entry in list.__iter__(filters):
+        if type(entry) is not tuple or len(entry) != 5:
+            return True
+        action, message, category, module, line = entry
+        if type(action) is not str or type(category) is not type or type(line) is not int \
+                or not all(x is None or type(x) is re.Pattern or type(x) is str
+                           for x in (message, module)):
+            return True
+    return False
 
 
 # A kernel registered for an operator (torch.library) runs whenever torch calls it, a
@@ -1169,6 +1211,10 @@ def check_classes() -> None:
     # the time module's clocks are clock_replaced's to report
     changed = [name for name in _changed() if not name.startswith("time.")]
     changed += _own_changed()  # the timing code's own functions, looked up as it runs
+    if _STDERR and sys.stderr is not _STDERR[0]:
+        changed.append("sys.stderr")
+    if _odd_warning_filters():
+        changed.append("warnings.filters")
     if changed:
         raise Tampered(f"{', '.join(changed[:3])} (replaced, or added to the class)")
     # A mode left on would run the learner's code in every torch call drillpe makes
