@@ -51,7 +51,7 @@ from torch.utils._pytree import tree_flatten
 
 from drillpe.data import bundle
 from drillpe.grading import bench_specs, records
-from drillpe.grading.bench_specs import Target, size_for, targets
+from drillpe.grading.bench_specs import Target, nbytes, size_for, targets
 from drillpe.grading.common import device_or_exit, load_solution
 from drillpe.grading.loading import exception_lines, load_module
 from drillpe.grading.reach import Reach
@@ -158,24 +158,40 @@ class Slots:
 
     def __init__(self, target: Target, mod, size: dict, device, dtype, seed: int,
                  count: int | None = None):
-        self.target = target
+        self.target, self.mod, self.size = target, mod, size
         self.base = target.inputs(size, device, dtype, torch.Generator().manual_seed(seed))
         self.data = [n for n in target.data_inputs if _floating(self.base.get(n))]
-        set_bytes = sum(self.base[n].numel() * self.base[n].element_size() for n in self.data)
+        self.inputs, self.fns, self.weights = [], [], []
+        self.factors, self.shifts, self.layouts = [], [], []
+        self._add()
+        # A module's seeded weights are refilled like inputs (seed_parameters): with the
+        # same weights every call, a reviewer's T5 bias kept its first output and
+        # handed back copies of it, "the same" as production for code 7x slower.
+        self.varied = bool(self.data or self.weights[0])
         if count is None:
+            set_bytes = sum(nbytes(self.base[n]) for n in self.data) + \
+                sum(nbytes(base) for _, base in self.weights[0])
             room = _pool_bytes(device) // max(set_bytes, 1)
-            count = max(2, min(MAX_SLOTS, room)) if self.data else 1
-        self.inputs = []
-        for _ in range(count):
-            x = dict(self.base)
-            for name in self.data:
-                x[name] = torch.empty_like(self.base[name])
-            self.inputs.append(x)
-        self.factors = [1.0] * count
-        self.shifts = [0] * count
-        self.layouts = [{name: _layout(x[name]) for name in self.data} for x in self.inputs]
-        self.refresh(None)
-        self.fns = [target.prepare(mod, x, size) for x in self.inputs]
+            count = max(2, min(MAX_SLOTS, room)) if self.varied else 1
+        while len(self.inputs) < count:
+            self._add()
+
+    def _add(self) -> None:
+        """One more slot: its inputs, filled with the base values, and its call (with
+        the weights of the modules it builds, and copies of them to refill from)."""
+        x = dict(self.base)
+        for name in self.data:
+            x[name] = fill(torch.empty_like(self.base[name]), self.base[name], 1.0, 0)
+        seeded = len(bench_specs.SEEDED.made)
+        self.fns.append(self.target.prepare(self.mod, x, self.size))
+        weights = [(param, param.detach().clone())
+                   for made in bench_specs.SEEDED.made[seeded:] for param in made]
+        self.inputs.append(x)
+        self.weights.append(weights)
+        self.factors.append(1.0)
+        self.shifts.append(0)
+        self.layouts.append({**{name: _layout(x[name]) for name in self.data},
+                             **{n: _layout(param) for n, (param, _) in enumerate(weights)}})
 
     def check(self, index: int) -> None:
         """Raise Tampered where a slot's input is no longer the plain tensor it was made,
@@ -188,6 +204,10 @@ class Slots:
             plain_tensor(x[name], f"the input {name}")
             if _layout(x[name]) != self.layouts[index][name]:
                 raise Tampered(f"the input {name} was resized, moved or given other strides")
+        for n, (param, _) in enumerate(self.weights[index]):
+            plain_tensor(param, "a weight")
+            if _layout(param) != self.layouts[index][n]:
+                raise Tampered("a weight was resized, moved or given other strides")
 
     def refresh(self, rng: random.Random | None) -> None:
         for i in range(len(self.inputs)):  # the learner's calls get these: fill must not
@@ -197,12 +217,14 @@ class Slots:
             self.shifts[i] = 0 if rng is None else draw_below(rng, MAX_SHIFT)
             for name in self.data:
                 fill(x[name], self.base[name], self.factors[i], self.shifts[i])
+            for param, base in self.weights[i]:
+                fill(param, base, self.factors[i], self.shifts[i])
 
     def keep(self, count: int) -> None:
         """Use only the first ``count`` slots (the rest free their memory)."""
-        if self.data:
+        if self.varied:
             del self.inputs[count:], self.fns[count:], self.factors[count:], self.shifts[count:]
-            del self.layouts[count:]
+            del self.layouts[count:], self.weights[count:]
 
     def storages(self, index: int) -> set[int]:
         return {_storage(self.inputs[index][name]) for name in self.data}
@@ -276,11 +298,11 @@ class Run:
         if made:
             calls = max(1, min(calls, _pool_bytes(device) // made))
         del outs
-        if slots.data:
+        if slots.varied:
             self.calls = min(calls, len(slots.fns))
             slots.keep(self.calls)
             self.order = slots.fns
-        else:  # no inputs to refresh (a table built from shapes): one prepared call, repeated
+        else:  # nothing to refresh (a table built from shapes): one prepared call, repeated
             self.calls = min(calls, MAX_CALLS_PER_PHASE)
             self.order = [slots.fns[0]] * self.calls
         self.phases: list[dict[str, Any]] = []
@@ -366,7 +388,7 @@ def run_phases(runs: list[Run], device: torch.device, budget_s: float, marks: Ma
                         read_outputs(*reading.copies)
                     sync()
                     marks(b"G")
-                    run.on_checked(len(run.phases) - 1, checked if run.slots.data else 0,
+                    run.on_checked(len(run.phases) - 1, checked if run.slots.varied else 0,
                                    outs[checked], another, reading)
                     del another, reading
                 del outs
@@ -967,7 +989,12 @@ def _sample_problem(target: Target, truth, sample: Any, size, device, dtype, arg
         if type(shift) is not int or not 0 <= shift < MAX_SHIFT:
             return "an input shift drillpe did not draw"
         x = rebuild(target, size, device, dtype, args.seed, factor, shift)
-        expected = target.prepare(truth, x, size)()
+        seeded = len(bench_specs.SEEDED.made)
+        call = target.prepare(truth, x, size)
+        with torch.no_grad():  # its weights, refilled as the timed call's were (Slots)
+            for param in (p for made in bench_specs.SEEDED.made[seeded:] for p in made):
+                fill(param, param.detach().clone(), factor, shift)
+        expected = call()
         return compare(sample, expected, args.dtype)
     except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
         return f"an unreadable output record ({type(exc).__name__})"

@@ -47,10 +47,12 @@ def randn(shape, device, dtype, gen) -> torch.Tensor:
 
 
 class SEEDED:
-    """How many modules seed_parameters has seeded in this process: the bench
-    tells a call with weights of its own from one that depends on shapes alone."""
+    """How many modules seed_parameters has seeded in this process (the bench tells
+    a call with weights of its own from one that depends on shapes alone), and the
+    parameters of each (the bench refills them before every phase, as it does inputs)."""
 
     count = 0
+    made: list[list] = []
 
 
 def seed_parameters(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
@@ -60,8 +62,11 @@ def seed_parameters(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     their timed outputs can be compared; without that, a reviewer's module returned
     uninitialised memory in the timed calls and was reported 2000x faster."""
     SEEDED.count += 1
+    seeded = []
+    SEEDED.made.append(seeded)
     with torch.no_grad():
         for name, param in module.named_parameters():
+            seeded.append(param)
             gen = torch.Generator().manual_seed((seed * 1_000_003 + zlib.crc32(name.encode()))
                                                 % 2**63)
             scale = param.shape[-1] ** -0.5 if param.dim() > 1 else 0.1

@@ -1,9 +1,10 @@
 """An exploit, not an answer to learn from: a correct T5 bias that keeps its
 output and hands back the same tensor while its weights and the lengths are
 unchanged (a reviewer's: "10284x faster than the production implementation",
-with correct values). The bench's weights do not change between timed calls,
-so it cannot tell that from a fast call: it must refuse a call with weights of
-its own and no inputs that returns an earlier call's output."""
+with correct values). The bench's weights did not change between timed calls, and
+it was refused as bench.output_reused; now each slot's module has its weights
+refilled before every phase, so the kept output never matches and the file gets
+its honest time (tests/test_bench.py checks it is not refused)."""
 
 import math
 
