@@ -603,42 +603,35 @@ def test_only_signed_marks_count_and_the_first_other_byte_ends_them():
         assert got and got[-1][1] == 0 and pair_marks(got) is None, forged[:3]
 
 
-def bench_child_min_phases() -> int:
+# t5_bias, relative and learnable build modules with random weights, and the bench
+# compared none of their outputs: a reviewer's returned torch.empty in the timed calls.
+# Both sides now get the same weights, refilled before every phase as inputs are.
+MODULE_EXPLOITS = {
+    ("t5_bias", "t5_bias_empty.py"): ["bench.stale_output"],
+    # copies of an output kept whatever the weights (a reviewer's kept it while the
+    # weights were unchanged: "the same" as production, before they were refilled)
+    ("t5_bias", "t5_bias_memo_clone.py"): ["bench.stale_output"],
+    # the very tensor kept while the weights are unchanged (bench.output_reused once):
+    # it never finds them unchanged now, and gets its honest time
+    ("t5_bias", "t5_bias_memo.py"): [],
+    # outputs written into a ring of buffers made in advance; numpy's: memory torch did
+    # not allocate, in a new storage object every call
+    ("learnable", "learnable_ring.py"): ["bench.output_reused"],
+    ("learnable", "learnable_numpy_ring.py"): ["bench.output_reused"],
+}
+
+
+@pytest.mark.parametrize("exercise, name", sorted(MODULE_EXPLOITS), ids=lambda v: str(v))
+def test_a_module_with_weights_of_its_own_has_its_timed_outputs_checked(exercise, name):
     from drillpe.grading.bench_child import MIN_PHASES
-
-    return MIN_PHASES
-
-
-def test_a_module_with_weights_of_its_own_has_its_timed_outputs_checked():
-    """t5_bias, relative and learnable build modules with random weights, and the
-    bench compared none of their outputs: a reviewer's returned torch.empty in the
-    timed calls. Both sides now get the same weights."""
     from drillpe.launch.bench import BenchOptions, measure
 
-    report = measure("t5_bias", SLOW / "t5_bias_empty.py", BenchOptions(quick=True,
-                                                                        budget_s=0.05))
+    report = measure(exercise, SLOW / name, BenchOptions(quick=True, budget_s=0.05))
     [target] = report.targets
-    assert [r.split(":")[0] for r in target.refused] == ["bench.stale_output"], target.refused
-    # and a module that hands back copies of an output it kept, whatever the weights:
-    # each slot's module has its weights refilled before every phase (a reviewer's
-    # kept its output while the weights were unchanged: "the same" as production)
-    report = measure("t5_bias", SLOW / "t5_bias_memo_clone.py",
-                     BenchOptions(quick=True, budget_s=0.05))
-    [target] = report.targets
-    assert [r.split(":")[0] for r in target.refused] == ["bench.stale_output"], target.refused
-    # the reviewer's first, which handed back the very tensor it kept while the weights
-    # were unchanged (bench.output_reused then), never finds them unchanged: it gets
-    # its honest time, every checked output computed from the weights of its call
-    report = measure("t5_bias", SLOW / "t5_bias_memo.py", BenchOptions(quick=True,
-                                                                       budget_s=0.05))
-    [target] = report.targets
-    assert target.refused == [] and target.checked_outputs >= bench_child_min_phases()
-    # and outputs written into a ring of buffers made in advance, with inputs
-    for ring in ("learnable_ring.py", "learnable_numpy_ring.py"):  # numpy: memory torch did
-        report = measure("learnable", SLOW / ring, BenchOptions(quick=True, budget_s=0.05))
-        [target] = report.targets  # not allocate, in a new storage object every call
-        assert [r.split(":")[0] for r in target.refused] == ["bench.output_reused"], (
-            ring, target.refused)
+    assert [r.split(":")[0] for r in target.refused] == MODULE_EXPLOITS[exercise, name], (
+        target.refused)
+    if not MODULE_EXPLOITS[exercise, name]:  # every checked output from its call's weights
+        assert target.checked_outputs >= MIN_PHASES
 
 
 @pytest.mark.skipif(not GLIBC, reason="mallopt is glibc's")
