@@ -391,7 +391,10 @@ def run_phases(runs: list[Run], device: torch.device, budget_s: float, marks: Ma
                     run.on_checked(len(run.phases) - 1, checked if run.slots.varied else 0,
                                    outs[checked], another, reading)
                     del another, reading
-                del outs
+                # outs, and keep (its append), let go of now: a reviewer's outputs
+                # carried generators whose `finally` ran when the next phase's keep
+                # was made, after its refill, and computed its outputs there
+                del outs, keep
     finally:
         if collecting:
             _GC_ENABLE()
@@ -527,6 +530,7 @@ def plain_tensor(t: Any, what: str) -> None:
     if not _plain_names(vars(t)):
         raise Tampered(f"{what} has an attribute whose name is not a plain str")
     hidden = [name for name in vars(t) if hasattr(torch.Tensor, name)]
+    own = [name for name in vars(t) if name not in hidden]
     try:
         storage = torch.Tensor.untyped_storage(t)
     except (RuntimeError, NotImplementedError):
@@ -538,9 +542,15 @@ def plain_tensor(t: Any, what: str) -> None:
             raise Tampered(f"{what}'s storage has an attribute whose name is not a plain str")
         hidden += [f"storage's {name}" for name in vars(storage)
                    if hasattr(torch.UntypedStorage, name)]
+        own += [f"storage's {name}" for name in vars(storage)
+                if not hasattr(torch.UntypedStorage, name)]
     if hidden:
         raise Tampered(f"{what} has an attribute of its own, {hidden[0]}, that hides "
                        "torch's method of that name")
+    # any other: an object kept there is freed with the tensor, and its finaliser runs
+    # then (a reviewer's kept a generator whose `finally` did the next phase's work)
+    if own:
+        raise Tampered(f"{what} has an attribute of its own, {own[0][:40]}")
 
 
 def _reached(out: Any):
