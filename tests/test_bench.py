@@ -281,6 +281,7 @@ EXPLOITS = {
     "rope_hash_key": "bench.tampering",  # a str subclass's __hash__, in random's namespace
     "rope_refill_mul": "bench.tampering",  # torch.mul, which the refill of inputs calls
     "rope_refill_warning": "bench.tampering",  # a shrunk input: the refill's warning
+    "rope_cuda_device_enter": "bench.tampering",  # torch.cuda.device.__enter__, the sync's
     "rope_in_place_view": "bench.output_is_input",
     "rope_nan": "bench.stale_output",  # NaN passed every bound (a reviewer's)
     "rope_half_output": "bench.stale_output",  # float16 for float32: half the bytes
@@ -923,6 +924,26 @@ def test_a_warning_from_the_timing_codes_own_calls_runs_none_of_the_learners_cod
         monkeypatch.setattr("sys.stderr", io.StringIO())
         with pytest.raises(bc.Tampered, match="sys.stderr"):
             bc.check_classes()
+
+
+def test_what_the_cuda_sync_enters_is_compared(monkeypatch):
+    """torch.cuda.synchronize enters torch.cuda.device, whose __enter__ a reviewer's
+    code replaced through a function's argument, to compute the next phase's outputs
+    in the sync after each refill. The timing code syncs with the C function where
+    torch has one (a CUDA build; not this one), and the guard compares torch.cuda's
+    names and that class's with their snapshot."""
+    import torch
+
+    from drillpe.grading import bench_child as bc
+
+    bc._snapshot()
+    bc.check_classes()
+    monkeypatch.setattr(torch.cuda.device, "__enter__", lambda self: None)
+    with pytest.raises(bc.Tampered, match="device.__enter__"):
+        bc.check_classes()
+    sync = bc._sync(torch.device("cuda"))
+    assert sync is (bc._CUDA_SYNC or torch.cuda.synchronize)
+    assert bc._CUDA_SYNC is None or type(bc._CUDA_SYNC).__name__ == "builtin_function_or_method"
 
 
 def test_the_output_check_reads_no_container_through_pytree():

@@ -268,12 +268,25 @@ def draw_between(rng: random.Random, low: float, high: float) -> float:
     return low + (high - low) * _RANDOM(rng)
 
 
+# torch.cuda.synchronize enters torch.cuda.device, a Python class whose __enter__ the
+# learner's code could replace (a reviewer's did, through a function's argument, and
+# computed the next phase's outputs in the sync after each refill): the C function,
+# bound here, on the current device, which the guard checks is still the bench's.
+_CUDA_SYNC = getattr(torch._C, "_cuda_synchronize", None)
+_CUDA_DEVICE = getattr(torch._C, "_cuda_getDevice", None)
+_CUDA_AT: list = []  # the current CUDA device when the learner's file was loaded
+
+
+def _no_sync() -> None:
+    return None
+
+
 def _sync(device: torch.device):
     # Work queued on a GPU is waited for before the phase ends: the end mark
     # is written when the device is done (every stream: synchronize waits for all).
     if device.type == "cuda":
-        return torch.cuda.synchronize
-    return lambda: None
+        return _CUDA_SYNC if _CUDA_SYNC is not None else torch.cuda.synchronize
+    return _no_sync
 
 
 class Run:
@@ -948,6 +961,8 @@ def bench_learner(args, device, dtype, key: bytes = b"", reached: list[str] | No
         sys.addaudithook(_guard_hook(protected, True, reached, reached))
         _close_native_files(reached)
     _snapshot()
+    if device.type == "cuda" and _CUDA_DEVICE is not None:
+        _CUDA_AT[:] = [_CUDA_DEVICE()]
     reach = Reach(reached, str(args.file.resolve()), class_field_names(args.file))
     reach.arm()  # to the end: the learner's code runs in every timed call
     # Drawn from the system, not from --seed: which call of a phase is checked,
@@ -1141,7 +1156,8 @@ _OWN = {name: obj for name, obj in globals().items() if callable(obj)}
 # warning raised by drillpe's own calls between the phases' calls is shown with them.
 _USED = [(f"{owner.__name__}.", vars(owner), dict(vars(owner)))
          for owner in (random.Random, random, time, torch, torch.Tensor, torch._C.TensorBase,
-                       torch.nn.Parameter, torch.UntypedStorage, warnings, linecache)]
+                       torch.nn.Parameter, torch.UntypedStorage, warnings, linecache,
+                       torch.cuda, torch.cuda.device)]
 _STDERR: list = []  # sys.stderr as it was before the learner's file loaded
 _CLOSED_MODULES = ("random.", "time.")  # where a new name counts as a change
 
@@ -1250,6 +1266,8 @@ def check_classes() -> None:
     changed += _own_changed()  # the timing code's own functions, looked up as it runs
     if _STDERR and sys.stderr is not _STDERR[0]:
         changed.append("sys.stderr")
+    if _CUDA_AT and _CUDA_DEVICE() != _CUDA_AT[0]:
+        changed.append("the current CUDA device")
     if _odd_warning_filters():
         changed.append("warnings.filters")
     if changed:
