@@ -911,7 +911,7 @@ def test_a_warning_from_the_timing_codes_own_calls_runs_none_of_the_learners_cod
     with warnings.catch_warnings():  # (a list of filters of its own: snapshot inside)
         bc._snapshot()
         warnings.simplefilter("ignore")  # a learner's file may silence warnings
-        bc.check_classes()
+        bc.check_timing_state()
 
         class Anything:
             def match(self, text):
@@ -919,11 +919,11 @@ def test_a_warning_from_the_timing_codes_own_calls_runs_none_of_the_learners_cod
 
         warnings.filters.insert(0, ("always", Anything(), Warning, None, 0))
         with pytest.raises(bc.Tampered, match="warnings.filters"):
-            bc.check_classes()
+            bc.check_timing_state()
         warnings.filters.pop(0)
         monkeypatch.setattr("sys.stderr", io.StringIO())
         with pytest.raises(bc.Tampered, match="sys.stderr"):
-            bc.check_classes()
+            bc.check_timing_state()
 
 
 def test_what_the_cuda_sync_enters_is_compared(monkeypatch):
@@ -937,10 +937,10 @@ def test_what_the_cuda_sync_enters_is_compared(monkeypatch):
     from drillpe.grading import bench_child as bc
 
     bc._snapshot()
-    bc.check_classes()
+    bc.check_timing_state()
     monkeypatch.setattr(torch.cuda.device, "__enter__", lambda self: None)
     with pytest.raises(bc.Tampered, match="device.__enter__"):
-        bc.check_classes()
+        bc.check_timing_state()
     sync = bc._sync(torch.device("cuda"))
     assert sync is (bc._CUDA_SYNC or torch.cuda.synchronize)
     assert bc._CUDA_SYNC is None or type(bc._CUDA_SYNC).__name__ == "builtin_function_or_method"

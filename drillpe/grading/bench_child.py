@@ -184,8 +184,7 @@ class Slots:
             x[name] = fill(torch.empty_like(self.base[name]), self.base[name], 1.0, 0)
         seeded = len(bench_specs.SEEDED.made)
         self.fns.append(self.target.prepare(self.mod, x, self.size))
-        weights = [(param, param.detach().clone())
-                   for made in bench_specs.SEEDED.made[seeded:] for param in made]
+        weights = [(param, param.detach().clone()) for param in _seeded_since(seeded)]
         self.inputs.append(x)
         self.weights.append(weights)
         self.factors.append(1.0)
@@ -228,6 +227,11 @@ class Slots:
 
     def storages(self, index: int) -> set[int]:
         return {_storage(self.inputs[index][name]) for name in self.data}
+
+
+def _seeded_since(count: int) -> list:
+    """The parameters of the modules seed_parameters seeded after its first ``count``."""
+    return [param for made in bench_specs.SEEDED.made[count:] for param in made]
 
 
 def _layout(t: torch.Tensor) -> tuple:
@@ -345,7 +349,7 @@ def run_phases(runs: list[Run], device: torch.device, budget_s: float, marks: Ma
     Every output of a phase is kept until then: a reviewer's code saw which
     one the bench held (the tensor's use count), computed only that one and
     returned empty memory for the rest. ``guard()``, where given, runs before each
-    refill and right after each end mark (the learner's side: check_classes). Returns
+    refill and right after each end mark (the learner's side: check_timing_state). Returns
     the run names in the order their phases were marked."""
     sync = _sync(device)
     _GC_COLLECT()
@@ -578,11 +582,6 @@ def _reached(out: Any):
         yield from _reached(item)
 
 
-def plain_leaves(out: Any):
-    """The tensors in ``out``, whose containers unfit_container found plain."""
-    return (t for t in _reached(out) if isinstance(t, torch.Tensor))
-
-
 def unfit_container(out: Any) -> str | None:
     """The name of a container in ``out`` that is not a plain tuple or list (a
     subclass, a namedtuple, an object of the learner's), else None. Anything else runs
@@ -630,7 +629,7 @@ def read_outputs(out: Any, another: Any) -> Reading:
     unfit = unfit_container(out) or unfit_container(another)
     if unfit is not None:  # read nothing more of them: that would run their code now
         return Reading(problem={"problem": "lazy", "type": unfit, "container": True})
-    for t in (*plain_leaves(out), *plain_leaves(another)):
+    for t in (*_tensors(out), *_tensors(another)):  # (containers found plain above)
         if not _plain_tensor_class(t):  # a subclass: its methods are its own
             return Reading(problem={"problem": "lazy", "type": type(t).__name__})
         plain_tensor(t, "an output")
@@ -933,7 +932,7 @@ def _time_learner(target: Target, mod, size, device, dtype, args, marks: Marks,
     runs = [Run("timing", slots, device, args.budget, on_checked)]
     copy = copy_run(target, size, device, dtype, args, entry)
     runs += [copy] if copy else []
-    entry["order"] = run_phases(runs, device, args.budget, marks, rng, check_classes)
+    entry["order"] = run_phases(runs, device, args.budget, marks, rng, check_timing_state)
     for run in runs:
         entry[run.name] = run.result()
 
@@ -1017,7 +1016,7 @@ def _sample_problem(target: Target, truth, sample: Any, size, device, dtype, arg
         seeded = len(bench_specs.SEEDED.made)
         call = target.prepare(truth, x, size)
         with torch.no_grad():  # its weights, refilled as the timed call's were (Slots)
-            for param in (p for made in bench_specs.SEEDED.made[seeded:] for p in made):
+            for param in _seeded_since(seeded):
                 fill(param, param.detach().clone(), factor, shift)
         expected = call()
         return compare(sample, expected, args.dtype)
@@ -1253,7 +1252,7 @@ def _changed(used: list = _USED) -> list[str]:
     return changed
 
 
-def check_classes() -> None:
+def check_timing_state() -> None:
     """Raise Tampered where what the timing code is about to use, between a phase's
     calls and the next (the draw, the tensors' and storages' methods, the random
     module's globals), was changed: a
