@@ -91,11 +91,33 @@ def _preload(role: str) -> dict[str, tuple[Any, Any]]:
             reference = load_reference(exercise_id) if role == "judge" else None
         except Exception:
             continue
-        loaded[exercise_id] = (grader, reference)
         # Every case's inputs for the default seed on the CPU, built once here: each
         # forked child takes its own copy-on-write copy instead of building them.
         prepare(grader, DEFAULT_SEED, torch.device("cpu"))
+        if role == "judge":
+            reference = _kept_results(exercise_id, grader, reference)
+        loaded[exercise_id] = (grader, reference)
     return loaded
+
+
+def _kept_results(exercise_id: str, grader, reference):
+    """The oracle as this worker's judges get it: its pure functions' results for
+    the default seed's inputs computed here once (drillpe.grading.reference_memo),
+    instead of in every judge. Only an optimisation: what fails here is computed
+    in the judge as before."""
+    # deferred: the judge's modules, in the judge's worker only
+    import torch
+
+    from drillpe.grading import judge, reference_memo
+    from drillpe.grading.common import load_solution
+
+    wrapped = reference_memo.wrap(reference)
+    try:
+        reference_memo.warm(grader, wrapped, load_solution(exercise_id), DEFAULT_SEED,
+                            torch.device("cpu"), judge._prepared)
+    except Exception:
+        traceback.print_exc()
+    return wrapped
 
 
 def _single_threaded(fn, *args):

@@ -16,6 +16,12 @@ model = load_solution("alibi")
 get_slopes = model.get_slopes
 
 
+# Pure functions (the result depends on the arguments alone): a warm judge
+# worker keeps their results for the default seed's inputs
+# (drillpe/grading/reference_memo.py).
+MEMO = ("query_positions", "attend")
+
+
 def query_positions(length_q: int, length_k: int, device=None, *, end_aligned: bool = True
                     ) -> torch.Tensor:
     """(length_q,) float64 positions of the queries: i + (length_k - length_q)."""

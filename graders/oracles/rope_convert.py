@@ -23,6 +23,12 @@ to_half = model.interleaved_to_half_split
 to_interleaved = model.half_split_to_interleaved
 
 
+# Pure functions (the result depends on the arguments alone): a warm judge
+# worker keeps their results for the default seed's inputs
+# (drillpe/grading/reference_memo.py).
+MEMO = ("index", "mistaken", "rope_interleaved", "rope_half_split", "scores")
+
+
 def index(n_heads: int, head_dim: int, *, to_half_split: bool = True,
           halves_swapped: bool = False, device=None) -> torch.Tensor:
     """(n_heads * head_dim,) int64: row r of the result is row index[r] of w.
