@@ -45,7 +45,7 @@ def _same(a, b) -> bool:
 
 
 def test_every_name_an_oracle_keeps_is_one_of_its_functions():
-    assert set(WITH_MEMO) >= {"rope", "alibi", "t5_bias"}
+    assert set(WITH_MEMO) >= {"rope", "alibi", "rope_convert", "rope_neox"}
     for exercise_id in WITH_MEMO:
         oracle = load_reference(exercise_id)
         for name in oracle.MEMO:
@@ -162,20 +162,30 @@ def test_a_function_the_oracle_does_not_name_goes_straight_through():
     assert reference_memo.wrap(plain) is plain
 
 
-def test_the_warm_judge_worker_hands_its_judges_the_kept_results():
+def test_the_warm_judge_worker_keeps_an_exercises_results_after_its_first_grade():
     # deferred: the judge worker's module, only for this test
     from drillpe.grading import warm_worker
 
-    grader = load_grader("alibi")
-    judge.prepare_inputs(grader, SEED, CPU)
-    reference = warm_worker._kept_results("alibi", grader, load_reference("alibi"))
+    preloaded = warm_worker._single_threaded(warm_worker._preload, "judge")
+    reference = preloaded["alibi"][1]
     assert isinstance(reference, reference_memo.MemoReference)
+    assert reference._memo.entries == {}  # nothing computed before a grade asks
+    rng = torch.get_rng_state()
+    done = set()
+    request = {"args": ["--exercise", "alibi", "--file", "x.py", "--run-dir", "r"]}
+    warm_worker._keep_results(warm_worker._exercise_of(request), preloaded, done)
+    kept = dict(reference._memo.entries)
+    assert kept and done == {"alibi"} and not reference._memo.recording
+    assert torch.equal(torch.get_rng_state(), rng)  # later judges draw as before
+    warm_worker._keep_results("alibi", preloaded, done)  # once per worker
+    warm_worker._keep_results(None, preloaded, done)
+    assert reference._memo.entries == kept and done == {"alibi"}
     # the large tensors it matches are the judge's own prepared inputs
     prepared = {id(t) for (check, _, seed, _), (x, _) in judge._prepared.items()
                 if check.startswith("alibi.") and seed == SEED
                 for t in x.values() if isinstance(t, torch.Tensor)}
-    kept = [t for tensors, _, _ in reference._memo.entries.values() for t in tensors]
-    assert kept and {id(t) for t in kept} <= prepared
+    tensors = [t for args, _, _ in kept.values() for t in args]
+    assert tensors and {id(t) for t in tensors} <= prepared
 
 
 def test_a_small_tensor_is_matched_by_its_bytes_wherever_it_came_from():

@@ -16,12 +16,6 @@ import torch.nn.functional as F
 from drillpe.grading.common import rows_of
 
 
-# Pure functions (the result depends on the arguments alone): a warm judge
-# worker keeps their results for the default seed's inputs
-# (drillpe/grading/reference_memo.py).
-MEMO = ("relative_index", "relative_attention")
-
-
 def relative_index(length_q: int, length_k: int, max_relative_position: int, *, device=None,
                    sign: int = 1, end_aligned: bool = True, clip: bool = True) -> torch.Tensor:
     """(length_q, length_k) int64 rows into the table: clamp(j - pos_i, -K, K) + K.

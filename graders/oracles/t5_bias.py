@@ -18,12 +18,6 @@ model = load_solution("t5_bias")
 NUDGE = model.NUDGE
 
 
-# Pure functions (the result depends on the arguments alone): a warm judge
-# worker keeps their results for the default seed's inputs
-# (drillpe/grading/reference_memo.py).
-MEMO = ("bucket_model", "relative_positions", "lookup")
-
-
 def bucket_model(relative_position: torch.Tensor, bidirectional: bool = True,
                  num_buckets: int = 32, max_distance: int = 128, *, nudge: float = NUDGE,
                  sign: int = 1, halve: str = "bidirectional", offset: str = "positive",
