@@ -3,6 +3,7 @@ what a judge gets from the memo is what the oracle's function computes, and
 anything not matched exactly is computed."""
 
 import types
+import warnings
 
 import pytest
 import torch
@@ -48,6 +49,8 @@ def test_every_name_an_oracle_keeps_is_one_of_its_functions():
     assert set(WITH_MEMO) >= {"rope", "alibi", "rope_convert", "rope_neox"}
     for exercise_id in WITH_MEMO:
         oracle = load_reference(exercise_id)
+        # the model answer the worker runs to fill the memo, loaded with the oracle
+        assert isinstance(getattr(oracle, "model", None), types.ModuleType), exercise_id
         for name in oracle.MEMO:
             assert isinstance(getattr(oracle, name, None), types.FunctionType), (exercise_id, name)
 
@@ -107,29 +110,32 @@ def test_a_kept_result_comes_back_for_the_same_tensor_only_and_as_a_copy():
     x = torch.arange(10_000.0, dtype=torch.float64)  # 80 KB: matched by identity
     assert x.numel() * x.element_size() > reference_memo.BY_VALUE_BYTES
     memo.recording = True
+    memo.call("f", fn, (x,), {"scale": 2.0})  # not one of the case's inputs: not kept
+    assert memo.entries == {} and len(seen) == 1
+    memo.inputs = {id(x)}
     first = memo.call("f", fn, (x,), {"scale": 2.0})
     memo.recording = False
     again = memo.call("f", fn, (x,), {"scale": 2.0})
-    assert len(seen) == 1 and torch.equal(again, first) and again is not first
+    assert len(seen) == 2 and torch.equal(again, first) and again is not first
     again.add_(1)  # a caller that writes into its copy changes nothing kept
     assert torch.equal(memo.call("f", fn, (x,), {"scale": 2.0}), x * 2)
-    assert len(seen) == 1
+    assert len(seen) == 2
     # the same values in another tensor, another scale, no scale: computed
     memo.call("f", fn, (x.clone(),), {"scale": 2.0})
     memo.call("f", fn, (x,), {"scale": 3.0})
     memo.call("f", fn, (x,), {})
-    assert len(seen) == 4
+    assert len(seen) == 5
     memo.recording = True
     memo.call("f", fn, (x,), {"scale": 0.0})
     memo.recording = False
-    assert torch.equal(memo.call("f", fn, (x,), {"scale": -0.0}), x * -0.0) and len(seen) == 6
+    assert torch.equal(memo.call("f", fn, (x,), {"scale": -0.0}), x * -0.0) and len(seen) == 7
 
 
 def test_a_tensor_written_into_since_is_computed_again():
     fn, seen = _counting()
     memo = reference_memo.Memo()
     x = torch.arange(10_000.0, dtype=torch.float64)
-    memo.recording = True
+    memo.recording, memo.inputs = True, {id(x)}
     memo.call("f", fn, (x,), {})
     memo.recording = False
     x.mul_(5)
@@ -170,22 +176,36 @@ def test_the_warm_judge_worker_keeps_an_exercises_results_after_its_first_grade(
     reference = preloaded["alibi"][1]
     assert isinstance(reference, reference_memo.MemoReference)
     assert reference._memo.entries == {}  # nothing computed before a grade asks
-    rng = torch.get_rng_state()
-    done = set()
     request = {"args": ["--exercise", "alibi", "--file", "x.py", "--run-dir", "r"]}
-    warm_worker._keep_results(warm_worker._exercise_of(request), preloaded, done)
-    kept = dict(reference._memo.entries)
-    assert kept and done == {"alibi"} and not reference._memo.recording
+    assert warm_worker._exercise_of(request) == "alibi"
+    assert warm_worker._exercise_of({"args": ["--exercise"]}) is None
+    rng = torch.get_rng_state()
+    warm_worker._keep_results("alibi", preloaded)
+    kept = reference._memo.entries
+    assert kept and not reference._memo.recording
     assert torch.equal(torch.get_rng_state(), rng)  # later judges draw as before
-    warm_worker._keep_results("alibi", preloaded, done)  # once per worker
-    warm_worker._keep_results(None, preloaded, done)
-    assert reference._memo.entries == kept and done == {"alibi"}
-    # the large tensors it matches are the judge's own prepared inputs
+    # every large tensor it matches is one of the judge's own prepared inputs
     prepared = {id(t) for (check, _, seed, _), (x, _) in judge._prepared.items()
                 if check.startswith("alibi.") and seed == SEED
                 for t in x.values() if isinstance(t, torch.Tensor)}
     tensors = [t for args, _, _ in kept.values() for t in args]
     assert tensors and {id(t) for t in tensors} <= prepared
+
+
+def test_tensors_whose_bytes_do_not_say_all_they_hold_are_computed():
+    fn, seen = _counting()
+    memo = reference_memo.Memo()
+    memo.recording = True
+    small = torch.tensor([1.0, -2.0])
+    with warnings.catch_warnings():  # quantized tensors are deprecated; still made
+        warnings.simplefilter("ignore")
+        quantized = torch.quantize_per_tensor(small, 0.1, 0, torch.qint8)
+    odd = [quantized,
+           torch.tensor([1 + 2j]).conj(), small.to_sparse(),
+           torch.tensor([1 + 2j])._neg_view()]
+    for t in odd:
+        memo.call("g", lambda t: (seen.append(1), 0)[1], (t,), {})
+    assert len(seen) == len(odd) and memo.entries == {}
 
 
 def test_a_small_tensor_is_matched_by_its_bytes_wherever_it_came_from():

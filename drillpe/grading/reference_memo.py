@@ -50,10 +50,19 @@ class _Unkeyable(Exception):
 def _key(value: Any, tensors: list) -> Any:
     kind = type(value)
     if kind is torch.Tensor or kind is torch.nn.Parameter:
-        if value.device.type == "cpu" and not value.requires_grad \
-                and value.numel() * value.element_size() <= BY_VALUE_BYTES:
-            return ("value", kind.__name__, str(value.dtype), tuple(value.shape),
-                    value.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        # only a dense tensor's bytes say all it holds (not a quantized one's scale, a
+        # lazily conjugated or negated view's sign, a sparse one's indices)
+        try:
+            plain = value.layout is torch.strided and not value.is_quantized \
+                and not value.is_conj() and not value.is_neg()
+            if plain and value.device.type == "cpu" and not value.requires_grad \
+                    and value.numel() * value.element_size() <= BY_VALUE_BYTES:
+                return ("value", kind.__name__, str(value.dtype), tuple(value.shape),
+                        value.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        except (RuntimeError, TypeError, ValueError):
+            raise _Unkeyable from None
+        if not plain:
+            raise _Unkeyable
         tensors.append(value)
         return ("tensor", id(value))
     if kind is float:  # by its bits: -0.0 is not 0.0 here
@@ -85,6 +94,10 @@ class Memo:
     def __init__(self) -> None:
         self.entries: dict[Any, tuple[list, list[int], Any]] = {}
         self.recording = False
+        # while recording: the ids of the tensors a kept call may be matched by
+        # identity with (the case's prepared inputs: no other object is ever passed
+        # again, so a call with any other large tensor is not worth keeping)
+        self.inputs: set[int] = set()
 
     def call(self, name: str, fn, args: tuple, kwargs: dict) -> Any:
         tensors: list = []
@@ -99,7 +112,8 @@ class Memo:
                     and [t._version for t in tensors] == versions:
                 return _copied(result)
         result = fn(*args, **kwargs)
-        if self.recording and _keepable(result):
+        if self.recording and _keepable(result) and all(id(t) in self.inputs
+                                                          for t in tensors):
             self.entries[key] = (tensors, [t._version for t in tensors], _copied(result))
         return result
 
@@ -156,6 +170,8 @@ def warm(grader, reference: Any, solution: Any, seed: int, device: torch.device,
                 if ready is None:
                     continue
                 x = ready[0]
+                reference._memo.inputs = {id(t) for t in x.values()
+                                          if isinstance(t, torch.Tensor)}
                 torch.default_generator.manual_seed(seed)
                 try:
                     # a copy: what the model answer does to its inputs must not reach
@@ -168,6 +184,7 @@ def warm(grader, reference: Any, solution: Any, seed: int, device: torch.device,
                     continue
     finally:
         reference._memo.recording = False
+        reference._memo.inputs = set()
         torch.set_rng_state(rng)
     return len(reference._memo.entries)
 

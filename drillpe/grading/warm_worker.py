@@ -103,27 +103,26 @@ def _preload(role: str) -> dict[str, tuple[Any, Any]]:
     return loaded
 
 
-def _keep_results(exercise_id: str | None, preloaded: dict, done: set[str]) -> None:
-    """After an exercise's first grade in this worker: its oracle's pure functions'
-    results for the default seed's inputs, computed here once
-    (drillpe.grading.reference_memo) for every later judge instead of in each
-    (0.1-0.2 s here, out of the first grade's way). Only an optimisation: what fails
-    here is computed in the judges as before."""
+def _keep_results(exercise_id: str, preloaded: dict) -> None:
+    """After an exercise's first grade in this worker: its
+    oracle's pure functions' results for the default seed's inputs, computed here
+    once (drillpe.grading.reference_memo) for every later judge instead of in
+    each. The model answer that runs is the one the oracle loaded when this
+    worker started (``model``), never the file read again after learner code ran.
+    Only an optimisation: what fails here is computed in the judges as before."""
     # deferred: the judge's modules, in the judge's worker only
     import torch
 
     from drillpe.grading import judge, reference_memo
-    from drillpe.grading.common import load_solution
 
-    if exercise_id not in preloaded or exercise_id in done:
-        return
-    done.add(exercise_id)
     grader, reference = preloaded[exercise_id]
+    solution = getattr(reference, "model", None)
+    if solution is None:
+        return
     try:
         with kept_for_life():
-            _single_threaded(reference_memo.warm, grader, reference,
-                             load_solution(exercise_id), DEFAULT_SEED, torch.device("cpu"),
-                             judge._prepared)
+            _single_threaded(reference_memo.warm, grader, reference, solution, DEFAULT_SEED,
+                             torch.device("cpu"), judge._prepared)
     except Exception:
         traceback.print_exc()
 
@@ -336,7 +335,7 @@ def serve_judge() -> int:
         replies.flush()
 
     preloaded = _get_ready("judge")
-    kept: set[str] = set()  # the exercises whose reference results are kept
+    graded: set[str] = set()
     reply({"ready": True, "pid": os.getpid()})
     while True:
         line = requests.readline()
@@ -397,7 +396,12 @@ def serve_judge() -> int:
             word = _done_word(done_reader, token, None) if done_reader is not None else None
             reply({"returncode": code,
                    "report_sha256": word[1] if word is not None and word[0] == code else None})
-        _keep_results(_exercise_of(request), preloaded, kept)
+        exercise_id = _exercise_of(request)
+        if exercise_id in preloaded and exercise_id not in graded:
+            # after the first grade's answer: only a second grade sent at once waits
+            # for it (0.1-0.2 s, once), never a save in watch
+            graded.add(exercise_id)
+            _keep_results(exercise_id, preloaded)
 
 
 # --------------------------------------------------------------------------- learner
