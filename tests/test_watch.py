@@ -176,6 +176,20 @@ def _learner_worker_processes(launcher) -> list[int]:
     return found
 
 
+def _worker_and_spare(launcher) -> tuple[int, int]:
+    """(the learner worker, the child it forked for the next grade), told apart by
+    parentage: not by pid order, which wraps (pid_max is 32768 on the CI machine, and
+    a run of the suite starts over 2,000 processes)."""
+    pids = _learner_worker_processes(launcher)
+    parent = {}
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as fh:
+            parent[pid] = int(fh.read().rsplit(")", 1)[1].split()[1])
+    [worker] = [pid for pid in pids if parent[pid] not in pids]
+    [spare] = [pid for pid in pids if parent[pid] == worker]
+    return worker, spare
+
+
 def _state(pid: int) -> str | None:
     try:
         with open(f"/proc/{pid}/stat") as fh:
@@ -203,7 +217,7 @@ def test_the_next_grades_child_is_forked_while_the_worker_is_idle(tmp_path, laun
     assert "sinusoidal.sin_cos_swapped" in ahead.diagnoses
     # A waiting child that died is replaced: the grade is not blamed on the learner.
     time.sleep(0.5)
-    worker, spare = sorted(_learner_worker_processes(launcher))
+    worker, spare = _worker_and_spare(launcher)
     os.kill(spare, signal.SIGKILL)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and _state(spare) not in ("Z", None):
