@@ -53,8 +53,11 @@ def main() -> None:
     def one_run() -> tuple[float, int]:
         records = os.open(scratch / "records", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         stuck = os.open(scratch / "stuck", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # --run-refused: as in the namespace sandbox, where the warm learner worker runs;
+        # without it the guard the first run arms confines this process, and refuses the
+        # next run's open of its records file
         argv = ["--exercise", args.exercise, "--file", str(answer),
-                "--records-fd", str(records), "--stuck-fd", str(stuck)]
+                "--records-fd", str(records), "--stuck-fd", str(stuck), "--run-refused"]
         learner.prepare_inputs(grader, 0, torch.device("cpu"))  # as the worker has them
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         start = time.perf_counter()
