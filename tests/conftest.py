@@ -54,6 +54,13 @@ def pytest_configure(config):
 
         for folder in ("drillpe", "graders", "solutions"):
             compileall.compile_dir(ROOT / folder, quiet=1)
+    if "PYTEST_XDIST_WORKER" in os.environ or not getattr(config.option, "numprocesses", None):
+        # deferred: only where tests run (not in xdist's controller, which never imports
+        # torch). Torch as grading imports it: the collector paused, then what it made
+        # frozen. Every process that runs tests imports torch anyway (tests/gpu at
+        # collection), and with its 400,000 objects unfrozen the collector's full passes
+        # took 4.07 s of a worker's run against 2.12 s in the worker that froze them
+        import drillpe.grading  # noqa: F401
 
 
 @pytest.fixture(autouse=True)
