@@ -290,6 +290,12 @@ EXPLOITS = {
     "rope_reaches_exec": "bench.tampering",  # exec, then the timing code's frames
     "rope_swaps_timing_code": "bench.tampering",  # a function of the timing code replaced
     "rope_fixes_the_draw": "bench.tampering",  # random.Random.randrange replaced
+    # the timing code's state through __main__ (seal.take compares all of it)
+    "rope_main_torch_proxy": "bench.tampering",  # its module binding torch, a stand-in
+    "rope_main_own_fill": "bench.tampering",  # its fill, and the dict it compared with
+    "rope_sorted_hides": "bench.tampering",  # torch.mul, hidden by a replaced sorted
+    "rope_used_emptied": "bench.tampering",  # torch.mul, the list of torch's names emptied
+    "rope_takes_the_key": "bench.tampering",  # the marks' class, the tag's HMAC default
 }
 
 

@@ -50,7 +50,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
 from drillpe.data import bundle
-from drillpe.grading import bench_specs, records
+from drillpe.grading import bench_specs, records, seal
 from drillpe.grading.bench_specs import Target, nbytes, size_for, targets
 from drillpe.grading.common import device_or_exit, load_solution
 from drillpe.grading.loading import exception_lines, load_module
@@ -79,7 +79,6 @@ WATCHED_CLOCKS = ("perf_counter", "perf_counter_ns", "monotonic", "monotonic_ns"
 _ORIGINAL_CLOCKS = {name: getattr(time, name) for name in WATCHED_CLOCKS}
 _write = os.write
 _clock_ns = time.perf_counter_ns
-_mark_tag, _report_tag = contract.mark_tag, contract.report_tag
 
 # Every timed call gets inputs of its own ("slots"), and the values change
 # between phases, so a result remembered from an earlier call (keyed on the
@@ -112,19 +111,17 @@ CLOSES = {b"B": b"E", b"C": b"D", b"F": b"G"}
 
 class Marks:
     """Writes the start and end of every timed phase to the parent, which
-    timestamps them with its own clock (processes.ClockSink); signed with the
-    key where there is one (the learner's side: contract.BENCH_KEY_ENV)."""
+    timestamps them with its own clock (processes.ClockSink). The reference's side;
+    the learner's marks are signed (sealed_marks)."""
 
-    def __init__(self, fd: int | None, key: bytes = b""):
+    def __init__(self, fd: int | None):
         self.fd = fd
         self.count = 0
         self.open: bytes | None = None
-        self._key = key
 
     def __call__(self, byte: bytes) -> None:
         if self.fd is not None:
-            _write(self.fd, byte + (_mark_tag(self._key, byte, self.count) if self._key
-                                    else b""))
+            _write(self.fd, byte)
         self.count += 1
         self.open = CLOSES.get(byte)
 
@@ -133,6 +130,34 @@ class Marks:
         target's marks pair up."""
         if self.open is not None:
             self(self.open)
+
+
+def sealed_marks(fd: int | None, sign) -> Marks:
+    """The learner's side's marks, each signed by ``sign(kind, index)``
+    (contract.signing). Made before the learner's file loads, of a class made here
+    that no module names, and running only what is bound here: the end mark is
+    written right after the learner's calls, before anything is compared, and a
+    reviewer's replaced ``Marks.__call__`` (or the tag function it looked up) was
+    handed the marks' key there."""
+    write, closes = _write, dict(CLOSES)
+
+    class SealedMarks:
+        __slots__ = ("count", "open")
+
+        def __init__(self) -> None:
+            self.count, self.open = 0, None
+
+        def __call__(self, byte: bytes) -> None:
+            if fd is not None:
+                write(fd, byte + sign(byte, self.count))
+            self.count += 1
+            self.open = closes.get(byte)
+
+        def close(self) -> None:
+            if self.open is not None:
+                self(self.open)
+
+    return SealedMarks()  # type: ignore[return-value]
 
 
 def _floating(t: Any) -> bool:
@@ -894,7 +919,7 @@ def copy_run(target: Target, size, device, dtype, args, entry: dict) -> Run | No
 
 
 def _time_learner(target: Target, mod, size, device, dtype, args, marks: Marks,
-                  rng: random.Random, samples: list, entry: dict) -> None:
+                  rng: random.Random, samples: list, entry: dict, guard) -> None:
     seeded = bench_specs.SEEDED.count
     slots = Slots(target, mod, size, device, dtype, args.seed)
     # Each call must return outputs of its own that nothing keeps once the caller lets
@@ -932,7 +957,7 @@ def _time_learner(target: Target, mod, size, device, dtype, args, marks: Marks,
     runs = [Run("timing", slots, device, args.budget, on_checked)]
     copy = copy_run(target, size, device, dtype, args, entry)
     runs += [copy] if copy else []
-    entry["order"] = run_phases(runs, device, args.budget, marks, rng, check_timing_state)
+    entry["order"] = run_phases(runs, device, args.budget, marks, rng, guard)
     for run in runs:
         entry[run.name] = run.result()
 
@@ -941,14 +966,47 @@ class LoadFailed(Exception):
     """The learner's file did not import in the timing process (said without our frames)."""
 
 
-def bench_learner(args, device, dtype, key: bytes = b"", reached: list[str] | None = None
-                  ) -> list[dict]:
+def sealed_guard(reached: list[str]):
+    """check_timing_state, after the seal over drillpe's own state in this process
+    (seal.take: every name of drillpe's modules and classes, and the builtins).
+    Made before the learner's file loads; what it finds goes to ``reached`` before
+    it raises Tampered. The seal first: check_timing_state looks up this module's
+    names as it runs, and reviewers replaced them (the module binding ``torch``,
+    ``fill`` together with the dict it was compared with, the builtin ``sorted``)."""
+    broken = seal.take(MOVING)
+    check, tampered, record = check_timing_state, Tampered, reached.append
+
+    def refuse(text: str) -> None:
+        text = f"changed what the timing code uses: {text}"
+        if text not in reached:
+            record(text)
+        raise tampered(text)
+
+    def guard() -> None:
+        found = broken()
+        if found:
+            refuse(f"{', '.join(found)} (replaced, added to or changed)")
+        try:
+            check()
+        except tampered as exc:
+            refuse(exc.args[0])
+
+    return guard
+
+
+# What drillpe's own code changes in this process as the learner's runs (seal.take)
+MOVING = ((bench_specs.SEEDED, "count"),)
+
+
+def bench_learner(args, device, dtype, sign=None, reached: list[str] | None = None,
+                  guards: list | None = None) -> list[dict]:
     """``reached``: where what the learner's code tried and was refused goes (text made
     code, frames, drillpe's timing code changed). A reviewer's reached exec by a name
     built at run time, then this module's globals, and swapped how checked calls are
-    fingerprinted; the next replaced run_phases itself through sys.modules."""
+    fingerprinted; the next replaced run_phases itself through sys.modules.
+    ``sign``: the marks' signer (contract.signing); ``guards``: where the guard goes,
+    for main's last look before the report is written."""
     reached = reached if reached is not None else []
-    swapped = _swapped  # bound before the learner's code could replace it
     _refuse_reference_reads()
     if args.level == "guard":
         # without the sandbox: no processes, no files written, no torch C++ file
@@ -967,15 +1025,19 @@ def bench_learner(args, device, dtype, key: bytes = b"", reached: list[str] | No
     # Drawn from the system, not from --seed: which call of a phase is checked,
     # and where, must not be something the learner's file can work out.
     rng = random.Random(int.from_bytes(os.urandom(8), "little"))
-    marks = Marks(args.clock_fd, key)
+    marks = sealed_marks(args.clock_fd, sign) if sign is not None else Marks(args.clock_fd)
     learner_file = args.file.resolve()
+    guard = sealed_guard(reached)  # the last thing before the learner's file loads
+    if guards is not None:
+        guards.append(guard)
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             mod = load_module(learner_file, "drillpe_learner")
     except Exception as exc:  # it imported in grading; here it may meet reach's refusals
         raise LoadFailed("importing your file raised:\n" +
                          "\n".join(exception_lines(exc, learner_file))) from None
-    swapped(reached)
+    with contextlib.suppress(Tampered):  # said in reached; each target is refused below
+        guard()
     results = []
     for target in targets(args.exercise):
         size = size_for(target, device.type, args.quick)
@@ -985,13 +1047,16 @@ def bench_learner(args, device, dtype, key: bytes = b"", reached: list[str] | No
         first_mark = marks.count
         samples: list[dict] = []
         try:
+            guard()  # before any name of this module is looked up for the target
             with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
                 _time_learner(target, mod, size, device, dtype, args, marks, rng, samples,
-                              entry)
+                              entry, guard)
                 entry["trace"] = trace_call(target, mod, size, device, dtype, args.seed, True)
                 entry["python_work"] = python_work(target, mod, device, dtype, args.seed)
         except Tampered as exc:  # before its code ran where it should not: refused
-            reached.append(f"changed what the timing code uses: {exc}")
+            text = f"changed what the timing code uses: {exc.args[0]}"
+            if not exc.args[0].startswith("changed what") and text not in reached:
+                reached.append(text)  # (the guard's own findings are said already)
             marks.close()
         except Exception as exc:  # the learner's code may raise anything at new sizes
             entry["error"] = "\n".join(exception_lines(exc, learner_file))
@@ -999,7 +1064,8 @@ def bench_learner(args, device, dtype, key: bytes = b"", reached: list[str] | No
         entry["marks"] = [first_mark, marks.count]
         entry["samples"] = samples
         results.append(entry)
-        swapped(reached)
+    with contextlib.suppress(Tampered):
+        guard()
     return results
 
 
@@ -1143,10 +1209,7 @@ def _device_facts(device: torch.device) -> dict[str, Any]:
     return facts
 
 
-# This module's functions and classes as loaded, before any learner code: the timing
-# code checks that its own names still stand for them (bench_learner).
-_OWN = {name: obj for name, obj in globals().items() if callable(obj)}
-# And what it draws and clocks with, and the tensor methods it copies with: a reviewer's
+# What the timing code draws and clocks with, and the tensor methods it copies with: a reviewer's
 # replaced random.Random.randrange so that the checked call was always the first.
 # The torch module too: the refill calls torch.mul, the check torch.tensor, and a name
 # replaced there would run the learner's code where no clock runs. (Its new names do
@@ -1262,7 +1325,6 @@ def check_timing_state() -> None:
     for code 9x slower)."""
     # the time module's clocks are clock_replaced's to report
     changed = [name for name in _changed() if not name.startswith("time.")]
-    changed += _own_changed()  # the timing code's own functions, looked up as it runs
     if _STDERR and sys.stderr is not _STDERR[0]:
         changed.append("sys.stderr")
     if _CUDA_AT and _CUDA_DEVICE() != _CUDA_AT[0]:
@@ -1278,20 +1340,6 @@ def check_timing_state() -> None:
     changed = [name for name, entry in _KERNELS if _DUMP(name) != entry]
     if changed:
         raise Tampered(f"a kernel was registered for {', '.join(changed[:3])}")
-
-
-def _own_changed(own: dict = _OWN, namespace: dict = globals()) -> list[str]:
-    """The functions of this module that no longer stand where they did (exact-str
-    names first: a lookup would hash a key of the learner's)."""
-    if not _plain_names(namespace):
-        return ["<a name that is not a plain str>"]
-    return sorted(name for name, obj in own.items() if namespace.get(name) is not obj)
-
-
-def _swapped(reached: list[str], used: list = _USED) -> None:
-    changed = _own_changed() + _changed(used)
-    if changed and not any(r.startswith("changed drillpe's timing code") for r in reached):
-        reached.append(f"changed drillpe's timing code ({', '.join(changed[:3])})")
 
 
 # The report is written with built-ins and C functions bound here, before the
@@ -1348,6 +1396,11 @@ def main(argv: list[str] | None = None) -> int:
     # Taken before any learner code is loaded, and removed from the environment it
     # could read (the audit hook refuses /proc's copy of it).
     key = bytes.fromhex(os.environ.pop(contract.BENCH_KEY_ENV, "") or "")
+    # Signers that hold the key in closures nothing names; the rest of what the end
+    # runs is bound here too
+    sign_mark, sign_report = contract.signing(key) if key else (None, None)
+    gc_off, tampered = _GC_DISABLE, Tampered
+    guards: list = []  # the learner's side's guard (sealed_guard), for the last look
 
     device = device_or_exit(args.device)
     try:
@@ -1364,7 +1417,7 @@ def main(argv: list[str] | None = None) -> int:
     allocator = keep_freed_memory()
     torch.manual_seed(args.seed)
     try:
-        results = bench_learner(args, device, DTYPES[args.dtype], key, reached) \
+        results = bench_learner(args, device, DTYPES[args.dtype], sign_mark, reached, guards) \
             if args.role == "learner" else bench_reference(args, device, DTYPES[args.dtype])
     except LoadFailed as exc:
         print(exc, file=sys.stderr)
@@ -1373,14 +1426,19 @@ def main(argv: list[str] | None = None) -> int:
         # a bug here: the parent shows this text
         traceback.print_exc()
         return 1
-    _GC_DISABLE()  # no finaliser of the learner's runs while the report is written
+    gc_off()  # no finaliser of the learner's runs while the report is written
+    for guard in guards:  # the last look: nothing of the learner's runs after it
+        try:
+            guard()
+        except tampered:
+            pass  # said in reached
     payload = {"role": args.role, **_device_facts(device), "allocator": allocator,
                "dtype": args.dtype,
                "targets": results, "clocks_replaced": replaced_clocks(),
                "reached": reached[:10]}
     text = to_json(payload).encode()
-    if key:
-        text += b"\n" + _report_tag(key, text)
+    if sign_report is not None:
+        text += b"\n" + sign_report(text)
     if args.out_fd is not None:
         records.write_all(args.out_fd, text)
     else:
