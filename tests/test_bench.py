@@ -319,6 +319,29 @@ def test_exploit_is_refused_by_the_bench_itself(name):
         assert target.learner["clock_agreement"] < 0.1
 
 
+def test_a_signal_handler_of_the_learners_never_runs_in_the_timing_process():
+    """A reviewer's SIGALRM handler did the timed calls' work in the refill of their
+    inputs, where no clock runs, and another's was handed the frame it interrupted
+    and took the key and the report's entries from it. The learner's code runs off
+    the main thread there, where Python lets no code set a handler."""
+    from drillpe.launch.bench import BenchFailed, BenchOptions, measure
+
+    with pytest.raises(BenchFailed, match="signal only works in main thread"):
+        measure("rope", SLOW / "rope_sigalrm_refill.py", BenchOptions(quick=True, budget_s=0.05))
+
+
+def test_no_frame_of_the_timing_process_shows_the_key():
+    """traceback's summaries, which the timing process allows, show the repr of every
+    frame's locals with capture_locals: a reviewer's read the key there. The fixture
+    raises if it sees 32 bytes in any local (and if it sees no locals at all)."""
+    from drillpe.launch.bench import BenchOptions, measure
+
+    report = measure("rope", SLOW / "rope_walk_stack_key.py",
+                     BenchOptions(quick=True, budget_s=0.05))
+    [target] = report.targets
+    assert target.error is None and target.learner is not None, target.error
+
+
 def test_a_tensor_whose_own_attribute_hides_a_method_is_not_used():
     """The timing code calls methods of the inputs it fills and the outputs it checks:
     an attribute of the tensor's own (or its storage's) of a method's name would run

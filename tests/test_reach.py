@@ -55,6 +55,8 @@ REFUSED = {
                                    "{'x': object}, 'x': Desc()}))",
     # every object: a reviewer's found the bench's random draw this way and fixed it
     "gc_get_objects": "import gc; gc.get_objects()",
+    # an audit hook of its own runs its code at every audited event, drillpe's included
+    "addaudithook": "sys.addaudithook(lambda event, args: None)",
     # the function that compiles them, called directly (Python 3.13 has none by that name)
     # fields named at run time after dunders (a reviewer's metaclass did): its generated
     # __eq__ read __globals__ and __closure__ off any object

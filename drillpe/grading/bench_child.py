@@ -24,6 +24,7 @@ Each writes one JSON document.
 
 from __future__ import annotations
 
+import _thread
 import argparse
 import contextlib
 import dataclasses
@@ -1372,6 +1373,37 @@ def to_json(value: Any) -> str:
     return _ESCAPE(str(value))
 
 
+_START_THREAD, _NEW_LOCK = _thread.start_new_thread, _thread.allocate_lock
+
+
+def _off_the_main_thread(work):
+    """``work()`` in a thread of its own, the main thread waiting on a C lock. Python
+    runs signal handlers in the main thread only, and lets only the main thread set
+    them: a reviewer's SIGALRM handler, set at import, ran in the refill of each
+    phase's inputs where no clock runs (1.5 ms a call for maths that takes 14), and
+    was handed the frame it interrupted, and from it the report's entries and the
+    timing code's locals. Its import now fails ("signal only works in main thread").
+    What runs here is bound before the learner's file loads."""
+    outcome: list = []
+    done = _NEW_LOCK()
+    done.acquire()
+
+    def run() -> None:
+        try:
+            outcome.append((True, work()))
+        except BaseException as exc:  # raised again in the main thread
+            outcome.append((False, exc))
+        finally:
+            done.release()
+
+    _START_THREAD(run, ())
+    done.acquire()
+    finished, value = outcome[0]
+    if not finished:
+        raise value
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="drillpe.grading.bench_child")
     parser.add_argument("--role", choices=("learner", "reference"), required=True)
@@ -1399,6 +1431,9 @@ def main(argv: list[str] | None = None) -> int:
     # Signers that hold the key in closures nothing names; the rest of what the end
     # runs is bound here too
     sign_mark, sign_report = contract.signing(key) if key else (None, None)
+    # nor in a frame's locals: traceback's summaries may show their repr (a
+    # reviewer's read it there with capture_locals)
+    del key
     gc_off, tampered = _GC_DISABLE, Tampered
     guards: list = []  # the learner's side's guard (sealed_guard), for the last look
 
@@ -1417,7 +1452,8 @@ def main(argv: list[str] | None = None) -> int:
     allocator = keep_freed_memory()
     torch.manual_seed(args.seed)
     try:
-        results = bench_learner(args, device, DTYPES[args.dtype], sign_mark, reached, guards) \
+        results = _off_the_main_thread(
+            lambda: bench_learner(args, device, DTYPES[args.dtype], sign_mark, reached, guards)) \
             if args.role == "learner" else bench_reference(args, device, DTYPES[args.dtype])
     except LoadFailed as exc:
         print(exc, file=sys.stderr)

@@ -50,11 +50,14 @@ FRAME_ATTRIBUTES = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame"})
 # attribute read (tracebacks', generators', coroutines')
 EVENTS = frozenset({"compile", "exec", "sys._getframe", "object.__getattr__",
                     *("gc.get_objects", "gc.get_referrers", "gc.get_referents",
-                      "sys._current_frames", "sys.settrace", "sys.setprofile")})
+                      "sys._current_frames", "sys.settrace", "sys.setprofile",
+                      "sys.addaudithook")})
 # Events that reach every object or frame: the learner's code may not raise them (a
-# reviewer's found the bench's random draw through gc.get_objects and fixed it)
+# reviewer's found the bench's random draw through gc.get_objects and fixed it). An
+# audit hook of its own would run its code at every audited event drillpe's raises.
 REACHING = frozenset({"gc.get_objects", "gc.get_referrers", "gc.get_referents",
-                      "sys._current_frames", "sys.settrace", "sys.setprofile"})
+                      "sys._current_frames", "sys.settrace", "sys.setprofile",
+                      "sys.addaudithook"})
 
 
 def _code(owner: Any, *path: str) -> CodeType | None:
@@ -271,7 +274,8 @@ def _hook(refused: list[str], learner_file: str, declared: frozenset[str] | None
                 what = "built code from text at run time"
             elif event in reaching:
                 allowed = library(asking)
-                what = f"reached every object or frame ({event})"
+                what = "added an audit hook" if event == "sys.addaudithook" else \
+                    f"reached every object or frame ({event})"
             elif event == "exec":
                 # code made from text is run only by what made it: a string annotation's
                 # ForwardRef is compiled freely and never evaluated (a reviewer's
