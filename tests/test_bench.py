@@ -296,6 +296,7 @@ EXPLOITS = {
     "rope_sorted_hides": "bench.tampering",  # torch.mul, hidden by a replaced sorted
     "rope_used_emptied": "bench.tampering",  # torch.mul, the list of torch's names emptied
     "rope_takes_the_key": "bench.tampering",  # the marks' class, the tag's HMAC default
+    "rope_thread_swap_fill": "bench.tampering",  # a thread swaps fill after the check
 }
 
 
@@ -328,6 +329,16 @@ def test_a_signal_handler_of_the_learners_never_runs_in_the_timing_process():
 
     with pytest.raises(BenchFailed, match="signal only works in main thread"):
         measure("rope", SLOW / "rope_sigalrm_refill.py", BenchOptions(quick=True, budget_s=0.05))
+
+
+def test_ctypes_reads_no_memory_in_the_timing_process():
+    """A reviewer's read the key from the first environment block on the stack with
+    ctypes.string_at (unsetting a variable leaves its text there)."""
+    from drillpe.launch.bench import BenchFailed, BenchOptions, measure
+
+    with pytest.raises(BenchFailed) as failed:
+        measure("rope", SLOW / "rope_ctypes_stack_key.py", BenchOptions(quick=True, budget_s=0.05))
+    assert "may not use ctypes" in str(failed.value) and "found key" not in str(failed.value)
 
 
 def test_no_frame_of_the_timing_process_shows_the_key():

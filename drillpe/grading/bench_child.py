@@ -29,6 +29,7 @@ import argparse
 import contextlib
 import dataclasses
 import gc
+import importlib._bootstrap
 import inspect
 import io
 import json
@@ -38,6 +39,7 @@ import random
 import re
 import subprocess
 import sys
+import sysconfig
 import time
 import traceback
 import warnings
@@ -889,6 +891,52 @@ def _refuse_reference_reads() -> None:
     sys.addaudithook(audit)
 
 
+def _refuse_raw_memory(reached: list[str], learner_file: str) -> None:
+    """ctypes (every ctypes call that reads or writes memory raises an audit event),
+    except where torch's or drillpe's own code uses it: a reviewer's found the key in
+    the process's first environment block on the stack, where unsetting a variable
+    leaves its text, and read it with ctypes.string_at. Allowed where the nearest
+    frame that is not the standard library's is torch's or drillpe's, and either no
+    frame of the learner's (or of code made from text) is on the stack, or an import
+    runs between the two (importing a torch module loads libraries with ctypes); so a
+    call passed to a thread, or through a library's callback, is refused. Bound here,
+    before the learner's file loads."""
+    ours = (os.path.dirname(torch.__file__) + os.sep,  # torch's, and drillpe's package
+            os.path.dirname(os.path.dirname(bundle.__file__)) + os.sep)
+    paths = sysconfig.get_paths()
+    stdlib = paths["stdlib"] + os.sep
+    installed = tuple({paths["purelib"] + os.sep, paths["platlib"] + os.sep})
+    trampoline = importlib._bootstrap._call_with_frames_removed.__code__
+    getframe, refused, record = sys._getframe, PermissionError, reached.append
+
+    def allowed() -> bool:
+        try:
+            frame = getframe(2)  # the frame that asked
+        except ValueError:  # no Python frame: the interpreter's own
+            return True
+        decided, importing = None, False
+        while frame is not None:
+            code = frame.f_code
+            name = code.co_filename
+            if code is trampoline:
+                importing = True
+            elif name == learner_file or (name[:1] == "<" and name[:8] != "<frozen "):
+                return bool(decided) and importing
+            elif decided is None and not (name.startswith(stdlib)
+                                          and not name.startswith(installed)):
+                decided = name.startswith(ours)
+            frame = frame.f_back
+        return bool(decided)
+
+    def audit(event: str, args: tuple) -> None:
+        if event[:7] != "ctypes." or allowed():
+            return
+        record(f"used ctypes ({event}), which reads and writes any memory")
+        raise refused("drillpe: learner code may not use ctypes in the timing process")
+
+    sys.addaudithook(audit)
+
+
 MAX_SAMPLES = 60  # checked outputs sent back per target (one per phase)
 
 
@@ -976,6 +1024,13 @@ def sealed_guard(reached: list[str]):
     ``fill`` together with the dict it was compared with, the builtin ``sorted``)."""
     broken = seal.take(MOVING)
     check, tampered, record = check_timing_state, Tampered, reached.append
+    # Python threads alive now (this one, where the learner's code runs): a reviewer's
+    # thread swapped fill for its own once the refill had begun, after the guard, and
+    # put it back in the first timed call, before the next ("1.38 ms" for 14 ms of
+    # maths). Python 3.11 raises no audit event when a thread starts; one that is
+    # alive at a guard is refused there, and one must be alive at the guard before a
+    # refill to act in it.
+    threads, ours = _THREAD_COUNT, _THREAD_COUNT()
 
     def refuse(text: str) -> None:
         text = f"changed what the timing code uses: {text}"
@@ -987,12 +1042,18 @@ def sealed_guard(reached: list[str]):
         found = broken()
         if found:
             refuse(f"{', '.join(found)} (replaced, added to or changed)")
+        if threads() > ours:
+            refuse("a thread of its own, which runs beside the timing code, between its "
+                   "checks")
         try:
             check()
         except tampered as exc:
             refuse(exc.args[0])
 
     return guard
+
+
+_THREAD_COUNT = _thread._count
 
 
 # What drillpe's own code changes in this process as the learner's runs (seal.take)
@@ -1009,6 +1070,7 @@ def bench_learner(args, device, dtype, sign=None, reached: list[str] | None = No
     for main's last look before the report is written."""
     reached = reached if reached is not None else []
     _refuse_reference_reads()
+    _refuse_raw_memory(reached, str(args.file.resolve()))
     if args.level == "guard":
         # without the sandbox: no processes, no files written, no torch C++ file
         # readers, as in a grade's learner process (drillpe.grading.learner)
