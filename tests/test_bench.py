@@ -341,6 +341,26 @@ def test_ctypes_reads_no_memory_in_the_timing_process():
     assert "may not use ctypes" in str(failed.value) and "found key" not in str(failed.value)
 
 
+def test_the_key_leaves_no_text_behind(monkeypatch):
+    """Unsetting a variable leaves its text where it lay (a reviewer's read the key from
+    the first environment block on the stack): take_key overwrites the C library's
+    copy and Python's before it unsets it."""
+    import ctypes
+
+    from drillpe.grading.bench_child import take_key
+
+    key = bytes(range(32))
+    monkeypatch.setenv("DRILLPE_TEST_KEY", key.hex())
+    python_copy = os.environb[b"DRILLPE_TEST_KEY"]
+    getenv = ctypes.CDLL(None).getenv
+    getenv.argtypes, getenv.restype = [ctypes.c_char_p], ctypes.c_void_p
+    c_copy = getenv(b"DRILLPE_TEST_KEY")
+    assert take_key("DRILLPE_TEST_KEY") == key
+    assert "DRILLPE_TEST_KEY" not in os.environ and getenv(b"DRILLPE_TEST_KEY") is None
+    assert python_copy == b"0" * 64 and ctypes.string_at(c_copy, 64) == b"0" * 64
+    assert take_key("DRILLPE_TEST_KEY") == b""
+
+
 def test_no_frame_of_the_timing_process_shows_the_key():
     """traceback's summaries, which the timing process allows, show the repr of every
     frame's locals with capture_locals: a reviewer's read the key there. The fixture

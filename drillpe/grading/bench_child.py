@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import _thread
 import argparse
+import binascii
 import contextlib
 import dataclasses
 import gc
@@ -473,6 +474,36 @@ def keep_freed_memory() -> str:
     if mallopt(M_MMAP_MAX, 0) != 1 or mallopt(M_TRIM_THRESHOLD, INT_MAX) != 1:
         return "system"
     return "freed memory kept"
+
+
+def take_key(name: str) -> bytes:
+    """The key in the environment variable ``name``, taken out of it, and its text
+    overwritten where it lay: unsetting a variable leaves its text in the process's
+    first environment block on the stack, and in the bytes Python copied it to, and a
+    reviewer's read it from the stack with ctypes (refused now; this leaves nothing
+    there for any other way to read memory). The copies are overwritten in place
+    where ctypes and the C library's getenv are there to do it."""
+    raw = os.environb.get(name.encode()) if os.supports_bytes_environ else None
+    if not raw:
+        os.environ.pop(name, None)
+        return b""
+    key = binascii.unhexlify(raw)
+    try:
+        # deferred: ctypes only to overwrite the copies, before any learner code
+        import ctypes
+
+        getenv = ctypes.CDLL(None).getenv
+        getenv.argtypes, getenv.restype = [ctypes.c_char_p], ctypes.c_void_p
+        where = getenv(name.encode())
+        if where:
+            ctypes.memset(where, ord("0"), len(raw))  # the C library's copy
+        # Python's, in place (no other object shares this one)
+        ctypes.memset(ctypes.cast(ctypes.c_char_p(raw), ctypes.c_void_p).value, ord("0"),
+                      len(raw))
+    except (OSError, AttributeError, TypeError):
+        pass
+    os.environ.pop(name, None)
+    return key
 
 
 # --------------------------------------------------------------------------- output checks
@@ -1489,7 +1520,7 @@ def main(argv: list[str] | None = None) -> int:
     reached: list[str] = []  # local: no learner code can reach it without the frames
     # Taken before any learner code is loaded, and removed from the environment it
     # could read (the audit hook refuses /proc's copy of it).
-    key = bytes.fromhex(os.environ.pop(contract.BENCH_KEY_ENV, "") or "")
+    key = take_key(contract.BENCH_KEY_ENV)
     # Signers that hold the key in closures nothing names; the rest of what the end
     # runs is bound here too
     sign_mark, sign_report = contract.signing(key) if key else (None, None)
