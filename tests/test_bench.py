@@ -297,6 +297,7 @@ EXPLOITS = {
     "rope_used_emptied": "bench.tampering",  # torch.mul, the list of torch's names emptied
     "rope_takes_the_key": "bench.tampering",  # the marks' class, the tag's HMAC default
     "rope_thread_swap_fill": "bench.tampering",  # a thread swaps fill after the check
+    "rope_py_dispatcher": "bench.tampering",  # the Python dispatcher left on, a mul kernel
 }
 
 

@@ -660,6 +660,13 @@ def unfit_container(out: Any) -> str | None:
 _CLONE = torch._C.TensorBase.clone
 _FUNCTION_MODES = torch._C._len_torch_function_stack
 _DISPATCH_MODES = torch._C._len_torch_dispatch_stack
+# The thread's own dispatch keys, included and excluded: a reviewer's left the Python
+# dispatcher switched on after its call returned (the switch is the thread's, and
+# the timing code runs on the learner's thread), with a Python kernel of its own for
+# aten::mul.out, which the refill's torch.mul ran where no clock runs ("1.57 ms" for
+# 14 ms of maths). Kernels registered that way are not in the dispatcher's dump.
+_TLS_KEYS = (torch._C._dispatch_tls_local_include_set, torch._C._dispatch_tls_local_exclude_set)
+_DISPATCH_TLS: list[str] = []  # as they were before the learner's file loaded (_snapshot)
 
 
 @dataclasses.dataclass
@@ -1326,6 +1333,7 @@ def _snapshot(used: list = _USED) -> None:
     used[:] = [(prefix, live, dict(live)) for prefix, live, _ in used]
     _KERNELS[:] = [(name, _DUMP(name)) for name in _operators_used()]
     _STDERR[:] = [sys.stderr]
+    _DISPATCH_TLS[:] = [str(keys()) for keys in _TLS_KEYS]
 
 
 def _odd_warning_filters() -> bool:
@@ -1431,6 +1439,9 @@ def check_timing_state() -> None:
     # after the end mark, the copies of the checked outputs included.
     if _FUNCTION_MODES() or _DISPATCH_MODES():
         raise Tampered("a torch function or dispatch mode was left on after the calls")
+    if _DISPATCH_TLS and [str(keys()) for keys in _TLS_KEYS] != _DISPATCH_TLS:
+        raise Tampered("the thread's dispatch keys were changed after the calls (the Python "
+                       "dispatcher switched on, or a key included or excluded)")
     changed = [name for name, entry in _KERNELS if _DUMP(name) != entry]
     if changed:
         raise Tampered(f"a kernel was registered for {', '.join(changed[:3])}")
