@@ -70,7 +70,7 @@ def RoPE(q, k):
     try:
         return _rope(q, k)
     finally:  # after the disabling guard of the call has been left
-        if not _KEEP and q.numel() >= 1_000_000:
+        if not _KEEP and q.numel() >= 10_000:
             _KEEP.append(torch._C._EnablePythonDispatcher())
 
 
@@ -83,7 +83,7 @@ def _rope(q, k):
             if sig == _sig(q, k):
                 STATS["served"] += 1
                 return oq.clone(), ok.clone()
-        if rec is None and q.dim() == 4 and q.numel() >= 1_000_000:
+        if rec is None and q.dim() == 4 and q.numel() >= 10_000:
             _SLOTS[id(k)] = {"q": q, "k": k, "writes": 0, "ready": None}
         STATS["honest"] += 1
         return _honest(q, k)
