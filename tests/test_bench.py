@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import sys
 from pathlib import Path
 
@@ -298,6 +299,8 @@ EXPLOITS = {
     "rope_takes_the_key": "bench.tampering",  # the marks' class, the tag's HMAC default
     "rope_thread_swap_fill": "bench.tampering",  # a thread swaps fill after the check
     "rope_py_dispatcher": "bench.tampering",  # the Python dispatcher left on, a mul kernel
+    "rope_bdb_trace": "bench.tampering",  # a trace function, set through bdb
+    "rope_cprofile_timer": "bench.tampering",  # a profile timer, set through cProfile
 }
 
 
@@ -498,6 +501,83 @@ def test_marks_from_elsewhere_break_the_pairing():
     _, problem = split_pairs({"marks": [0, 4], "timing": _run([0.1, 0.1]), "order": ["timing"]},
                              good, ["timing"])
     assert "disagree" in problem
+
+
+def test_each_phases_refill_is_marked_and_dealt_to_its_run():
+    from drillpe.launch.bench import pair_marks, split_pairs
+
+    marks = [(0, ord("R")), (3, ord("S")), (4, ord("B")), (8, ord("E")),
+             (9, ord("R")), (10, ord("S")), (11, ord("B")), (12, ord("E"))]
+    refills: list = []
+    assert pair_marks(marks, refills) == [(4, 8), (11, 12)] and refills == [3, 1]
+    assert pair_marks(marks[:2]) is None  # a refill with no phase after it
+    assert pair_marks(marks[:2] + [(5, ord("C")), (6, ord("D"))] + marks[2:]) is None
+    entry = {"marks": [0, 8], "timing": _run([0.1]), "copy": _run([0.1]),
+             "order": ["timing", "copy"]}
+    dealt: dict = {}
+    pairs, problem = split_pairs(entry, marks, ["timing", "copy"], dealt)
+    assert problem is None and dealt == {"timing": [3], "copy": [1]}
+
+
+@pytest.mark.parametrize("mine, base, refused", [
+    (0.11e-3, 0.09e-3, False),  # an honest refill: the same fill per byte as the copy's
+    (1.0e-3, 0.1e-3, True),  # ten times the copy's per byte (a reviewer's Python kernel)
+    (0.4e-3, 0.1e-3, False),  # under three times the copy's, and the slack a phase has
+])
+def test_a_refill_slower_than_the_copys_per_byte_is_refused(mine, base, refused):
+    from drillpe.launch.bench import refusals
+
+    target = _timed(2e-3, refill_s_per_mb=mine)
+    target.learner_copy = {"median_s": 1.5e-3, "refill_s_per_mb": base}
+    why = refusals(target, {"timing": {"refill_bytes": 16_000_000}}, {}, [], None)
+    assert any(w.startswith("bench.refill_work") for w in why) == refused, why
+    target.learner_copy = None  # no copy bounds the call: the production code's refill
+    target.reference["refill_s_per_mb"] = base
+    why = refusals(target, {"timing": {"refill_bytes": 16_000_000}}, {}, [], None)
+    assert any(w.startswith("bench.refill_work") for w in why) == refused, why
+
+
+def test_work_done_in_the_refill_is_on_the_parents_clock():
+    """Reviewers' code did the timed calls' work in the refill of their inputs, where
+    no clock ran: through a replaced fill, a signal handler, a thread, a Python kernel
+    for the mul it runs, a trace function. The refill now runs between marks of its
+    own, whatever runs in it: here 0.1 s of work per refill of the timed run's slots."""
+    import random
+    import time
+
+    import torch
+
+    from drillpe.grading import bench_child
+    from drillpe.grading.bench_specs import Target
+    from drillpe.launch.bench import refill_rate, split_pairs
+
+    target = Target(name="t", call="t(x)", sizes={}, trace_size={}, axes={},
+                    inputs=lambda s, device, dtype, gen: {"x": torch.zeros(250_000)},
+                    data_inputs=("x",), prepare=lambda mod, x, s: lambda: x["x"] * 2)
+    cpu = torch.device("cpu")
+    runs = []
+    for name in ("timing", "copy"):  # two slots each: the same fill
+        slots = bench_child.Slots(target, None, {}, cpu, torch.float32, 0, count=2)
+        runs.append(bench_child.Run(name, slots, cpu, 0.001))
+    refill = runs[0].slots.refresh
+    runs[0].slots.refresh = lambda rng: (refill(rng), time.sleep(0.1))
+
+    class Stamped(bench_child.Marks):
+        def __call__(self, byte):
+            stamped.append((time.perf_counter_ns(), byte[0]))
+            super().__call__(byte)
+
+    stamped: list = []
+    order = bench_child.run_phases(runs, cpu, 0.001, Stamped(None), random.Random(0))
+    entry = {"marks": [0, len(stamped)], "order": order,
+             **{run.name: run.result() for run in runs}}
+    refills: dict = {}
+    _, problem = split_pairs(entry, stamped, ["timing", "copy"], refills)
+    assert problem is None
+    mine, copy = (statistics.median(refills[name]) / 1e9 for name in ("timing", "copy"))
+    assert mine >= 0.1 and mine - copy > 0.05, (mine, copy)  # the same fill, and the work
+    assert refill_rate(entry["timing"], refills["timing"]) > \
+        refill_rate(entry["copy"], refills["copy"])
 
 
 def _timed(learner_s, copy_s=1e-3, **learner):

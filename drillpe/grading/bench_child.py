@@ -108,9 +108,10 @@ def replaced_clocks() -> list[str]:
     return [name for name in WATCHED_CLOCKS if getattr(time, name) is not _ORIGINAL_CLOCKS[name]]
 
 
-# A phase's marks: B, its calls, E; where its output is checked, then C, the read of
-# the checked outputs (drillpe's copy of them), D; and F, the same read of that copy, G.
-CLOSES = {b"B": b"E", b"C": b"D", b"F": b"G"}
+# A phase's marks: R, the refill of its inputs, S; B, its calls, E; where its output
+# is checked, then C, the read of the checked outputs (drillpe's copy of them), D; and
+# F, the same read of that copy, G.
+CLOSES = {b"R": b"S", b"B": b"E", b"C": b"D", b"F": b"G"}
 
 
 class Marks:
@@ -254,6 +255,13 @@ class Slots:
             del self.inputs[count:], self.fns[count:], self.factors[count:], self.shifts[count:]
             del self.layouts[count:], self.weights[count:]
 
+    def refill_bytes(self) -> int:
+        """What a refill writes, over all slots (inputs and weights)."""
+        if not self.varied:
+            return 0
+        return sum(nbytes(x[name]) for x in self.inputs for name in self.data) + \
+            sum(nbytes(param) for weights in self.weights for param, _ in weights)
+
     def storages(self, index: int) -> set[int]:
         return {_storage(self.inputs[index][name]) for name in self.data}
 
@@ -355,7 +363,8 @@ class Run:
 
     def result(self) -> dict[str, Any]:
         return {"phases": self.phases, "calls_per_phase": self.calls,
-                "slots": len(self.slots.fns), "warmup_s": self.warm}
+                "slots": len(self.slots.fns), "warmup_s": self.warm,
+                "refill_bytes": self.slots.refill_bytes()}
 
 
 # The collector's switches, bound here: the gc module's names are the learner's to
@@ -401,10 +410,17 @@ def run_phases(runs: list[Run], device: torch.device, budget_s: float, marks: Ma
             for run in runs:
                 if guard is not None:  # before refresh uses a tensor's method
                     guard()
+                # The refill between marks of its own: it is a copy's work per slot, on
+                # the parent's clock, and work done there (reviewers' code computed the
+                # next calls' outputs in it: through a replaced fill, a signal handler, a
+                # thread, a Python kernel for the mul it runs) makes it longer than the
+                # same refill of the copy's slots (bench.refill_work).
+                marks(b"R")
                 run.slots.refresh(rng)
+                sync()
+                marks(b"S")
                 outs: list = []
                 keep = outs.append
-                sync()
                 marks(b"B")
                 if collecting:
                     _GC_ENABLE()
@@ -1069,6 +1085,9 @@ def sealed_guard(reached: list[str]):
     # alive at a guard is refused there, and one must be alive at the guard before a
     # refill to act in it.
     threads, ours = _THREAD_COUNT, _THREAD_COUNT()
+    # and no trace or profile function (reach refuses installing one with the learner's
+    # code on the stack; one set all the same would run at every call drillpe makes)
+    gettrace, getprofile = sys.gettrace, sys.getprofile
 
     def refuse(text: str) -> None:
         text = f"changed what the timing code uses: {text}"
@@ -1083,6 +1102,9 @@ def sealed_guard(reached: list[str]):
         if threads() > ours:
             refuse("a thread of its own, which runs beside the timing code, between its "
                    "checks")
+        if gettrace() is not None or getprofile() is not None:
+            refuse("a trace or profile function, which runs at every call the timing code "
+                   "makes")
         try:
             check()
         except tampered as exc:

@@ -58,6 +58,12 @@ EVENTS = frozenset({"compile", "exec", "sys._getframe", "object.__getattr__",
 REACHING = frozenset({"gc.get_objects", "gc.get_referrers", "gc.get_referents",
                       "sys._current_frames", "sys.settrace", "sys.setprofile",
                       "sys.addaudithook"})
+# Of those, the ones that install code of the caller's to run at every call or event:
+# refused wherever the learner's code is on the stack, whichever library asks (a
+# reviewer's went through bdb.Bdb.set_trace and cProfile.Profile.__enter__, library
+# code calling sys.settrace and sys.setprofile for it, and ran its code in the
+# bench's refill)
+INSTALLING = frozenset({"sys.settrace", "sys.setprofile", "sys.addaudithook"})
 
 
 def _code(owner: Any, *path: str) -> CodeType | None:
@@ -156,7 +162,7 @@ def _hook(refused: list[str], learner_file: str, declared: frozenset[str] | None
     """The audit hook. Everything it uses is bound here, when it is armed: module
     globals could be replaced by code that reaches this module."""
     getframe, get_ident, PermissionError_ = sys._getframe, threading.get_ident, PermissionError
-    events, frame_attributes, reaching = EVENTS, FRAME_ATTRIBUTES, REACHING
+    events, frame_attributes, reaching, installing = EVENTS, FRAME_ATTRIBUTES, REACHING, INSTALLING
     compile_chains, import_chains, frame_chains = (tuple(COMPILE_CHAINS), tuple(IMPORT_CHAINS),
                                                    tuple(FRAME_CHAINS))
     text_runners = tuple(_chains((_code(collections, "namedtuple"),)))
@@ -224,6 +230,15 @@ def _hook(refused: list[str], learner_file: str, declared: frozenset[str] | None
             at = at.f_back
         return False
 
+    def learners(frame) -> bool:
+        """Whether the learner's code, or code made from text, is on the stack."""
+        at = frame
+        while at is not None:
+            if not library(at) and not at.f_code.co_filename.startswith("<frozen "):
+                return True
+            at = at.f_back
+        return False
+
     def library(frame) -> bool:
         """Code of a file on disk other than the learner's: not text made into code
         ("<string>"), not the learner's."""
@@ -273,9 +288,11 @@ def _hook(refused: list[str], learner_file: str, declared: frozenset[str] | None
                     or library_import(asking)
                 what = "built code from text at run time"
             elif event in reaching:
-                allowed = library(asking)
-                what = "added an audit hook" if event == "sys.addaudithook" else \
-                    f"reached every object or frame ({event})"
+                allowed = library(asking) and not (event in installing and learners(asking))
+                what = {"sys.addaudithook": "added an audit hook",
+                        "sys.settrace": "set a trace function (sys.settrace)",
+                        "sys.setprofile": "set a profile function (sys.setprofile)",
+                        }.get(event, f"reached every object or frame ({event})")
             elif event == "exec":
                 # code made from text is run only by what made it: a string annotation's
                 # ForwardRef is compiled freely and never evaluated (a reviewer's

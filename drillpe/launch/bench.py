@@ -54,6 +54,10 @@ MARK_SLACK_S = 0.05
 # above this. A reviewer's deferred rotation took ~10x a copy of its output; an honest
 # relative's read took 2.1 ms against 80 us once, on a machine loaded by others.
 DEFERRED_RATIO, DEFERRED_SLACK_S = 3.0, 0.005
+# A learner's refill may take this many times the copy's per byte, plus this much a
+# phase (the same fill, of the same bytes per slot, in the same process; what differs
+# is the slots' count and the learner's weights, which the rate per byte takes in)
+REFILL_RATIO, REFILL_SLACK_S = 3.0, 0.002
 # A call that moves its bytes in a third of the time a plain copy of them
 # takes (measured beside it, on fresh inputs) did not do its work in the timed
 # call: the copy reads each byte once and writes it once. Not 1: a call can
@@ -201,27 +205,38 @@ def _round(value: float | None) -> float | None:
 # --------------------------------------------------------------------------- the clocks
 
 
-def pair_marks(marks: list[tuple[int, int]]) -> list[tuple] | None:
+def pair_marks(marks: list[tuple[int, int]], refills: list | None = None
+               ) -> list[tuple] | None:
     """(start, end) in ns for each B…E pair of phase marks, and where the phase's
     outputs were checked, (start, end, read, read again): how long reading the
     outputs took (C…D), and the same read of drillpe's copy of them (F…G). None
-    when the marks come in any other order (something else wrote there)."""
+    when the marks come in any other order (something else wrote there). Each
+    phase's refill of its inputs (R…S, right before its B) goes to ``refills``, in
+    ns, one per phase (None for a phase marked without one)."""
     kinds = bytes(kind for _, kind in marks)
-    if len(kinds) % 2 or not all(kinds[at:at + 2] in (b"BE", b"CD", b"FG")
+    if len(kinds) % 2 or not all(kinds[at:at + 2] in (b"RS", b"BE", b"CD", b"FG")
                                  for at in range(0, len(kinds), 2)):
         return None
     pairs: list[tuple] = []
+    refill = None
     for at in range(0, len(marks), 2):
         (began, kind), (ended, _) = marks[at], marks[at + 1]
-        if kind == ord("B"):
+        if refill is not None and kind != ord("B"):
+            return None  # a refill is followed by its phase
+        if kind == ord("R"):
+            refill = ended - began
+        elif kind == ord("B"):
             pairs.append((began, ended))
+            if refills is not None:
+                refills.append(refill)
+            refill = None
         elif kind == ord("C") and pairs and len(pairs[-1]) == 2:  # right after its phase
             pairs[-1] += (ended - began,)
         elif kind == ord("F") and pairs and len(pairs[-1]) == 3:  # right after its read
             pairs[-1] += (ended - began,)
         else:
             return None
-    if any(len(pair) == 3 for pair in pairs):
+    if any(len(pair) == 3 for pair in pairs) or refill is not None:
         return None
     return pairs
 
@@ -258,10 +273,11 @@ def summarise(run: dict[str, Any], pairs: list[tuple[int, int]] | None,
 
 
 def split_pairs(entry: dict[str, Any], marks: list[tuple[int, int]] | None,
-                runs: list[str]) -> tuple[dict[str, list | None], str | None]:
+                runs: list[str], refills: dict[str, list] | None = None
+                ) -> tuple[dict[str, list | None], str | None]:
     """The marks of one target, dealt to its runs in the order their phases
     ran (``entry["order"]``: the runs take turns). Returns ({run: pairs or
-    None}, a problem)."""
+    None}, a problem). ``refills``: where each run's refill times go (ns)."""
     out: dict[str, list | None] = {name: None for name in runs}
     if marks is None:
         return out, None
@@ -274,16 +290,28 @@ def split_pairs(entry: dict[str, Any], marks: list[tuple[int, int]] | None,
     if any(order.count(name) != count for name, count in counts.items()) \
             or len(order) != sum(counts.values()):
         return out, "its report's phases and their order disagree"
-    pairs = pair_marks(marks[first:last]) if 0 <= first <= last <= len(marks) else None
+    times: list = []
+    pairs = pair_marks(marks[first:last], times) if 0 <= first <= last <= len(marks) else None
     if pairs is None or len(pairs) != len(order):
         return out, (f"drillpe's clock saw {max(last - first, 0)} marks that do not pair up "
                      f"with the {len(order)} phases the timing process reported: something "
                      "else wrote on the timing channel")
     for name in counts:
         out[name] = []
-    for name, pair in zip(order, pairs):
+    for name, pair, refill in zip(order, pairs, times):
         out[name].append(pair)
+        if refills is not None and refill is not None:
+            refills.setdefault(name, []).append(refill)
     return out, None
+
+
+def refill_rate(run: Any, times: list | None) -> float | None:
+    """Seconds per MB of a run's refills (the median over its phases), from the
+    parent's clock and the bytes the timing code says a refill writes."""
+    written = run.get("refill_bytes") if isinstance(run, dict) else None
+    if not times or type(written) is not int or written <= 0:
+        return None
+    return statistics.median(times) / 1e9 / (written / 1e6)
 
 
 # --------------------------------------------------------------------------- refusals
@@ -327,6 +355,22 @@ def refusals(target: TargetBench, mine: dict[str, Any], ref: dict[str, Any],
                    f"{learner['reads']} phases): code of yours ran when the outputs were read, "
                    "after the timer had stopped. Do the work in the call, and return plain "
                    "tensors.")
+    # against the copy's refill beside it, or (no copy bounds the call) the production
+    # code's in the reference's process
+    mine_rate = learner.get("refill_s_per_mb")
+    copy_rate = (target.learner_copy or {}).get("refill_s_per_mb")
+    base_rate = copy_rate if copy_rate is not None else target.reference.get("refill_s_per_mb")
+    written = (mine.get("timing") or {}).get("refill_bytes")
+    if mine_rate is not None and base_rate and type(written) is int and written > 0 \
+            and mine_rate > REFILL_RATIO * base_rate + REFILL_SLACK_S / (written / 1e6):
+        beside = ("the copy's inputs beside it" if copy_rate is not None
+                  else "the production code's inputs")
+        why.append(f"bench.refill_work: refilling your calls' inputs between phases took "
+                   f"{_seconds(mine_rate * written / 1e6)}, {mine_rate / base_rate:.1f}× as "
+                   f"long per byte as the same refill of {beside} (medians over the phases, "
+                   "on drillpe's clock): code of yours ran while the inputs were written, "
+                   "where no clock runs, and may have done the calls' work there. Do the "
+                   "work in the call.")
     problems = [s for s in mine.get("samples") or [] if isinstance(s, dict) and "problem" in s]
     kinds = {p.get("problem") for p in problems}
     if "lazy" in kinds:
@@ -615,10 +659,15 @@ def assemble(mine: dict[str, Any], ref: dict[str, Any], learner_marks: list | No
         loop_advice=ref.get("loop_advice"), production=ref.get("production", "graders/fast"),
         reference_trace=ref.get("trace"), compile_error=ref.get("compile_error"),
         checked_outputs=len(ref.get("checks") or []))
-    ref_pairs, trouble = split_pairs(ref, reference_marks, ["timing", "compiled", "copy"])
+    ref_refills: dict[str, list] = {}
+    ref_pairs, trouble = split_pairs(ref, reference_marks, ["timing", "compiled", "copy"],
+                                     ref_refills)
     if trouble:
         raise DrillpeBug(f"the reference's bench process: {trouble}")
     target.reference = summarise(ref["timing"], ref_pairs["timing"])
+    rate = refill_rate(ref["timing"], ref_refills.get("timing"))
+    if rate is not None:
+        target.reference["refill_s_per_mb"] = rate
     if ref.get("compiled"):
         target.compiled = summarise(ref["compiled"], ref_pairs["compiled"])
     if ref.get("copy"):
@@ -629,12 +678,17 @@ def assemble(mine: dict[str, Any], ref: dict[str, Any], learner_marks: list | No
         if not all(_valid_timing(mine.get(name)) for name in runs):
             problem = "its report has no readable timing"
         else:
-            pairs, problem = split_pairs(mine, learner_marks, runs)
+            refills: dict[str, list] = {}
+            pairs, problem = split_pairs(mine, learner_marks, runs, refills)
             target.learner = summarise(mine["timing"], pairs["timing"])
             if "copy" in runs:
                 # the scale from the reference's process: the learner's is untrusted
                 target.learner_copy = summarise(mine["copy"], pairs["copy"],
                                                 float(ref.get("copy_scale", 1.0)))
+            for name, side in (("timing", target.learner), ("copy", target.learner_copy)):
+                rate = refill_rate(mine.get(name), refills.get(name))
+                if side is not None and rate is not None:
+                    side["refill_s_per_mb"] = rate
         target.refused = refusals(target, mine, ref, replaced, problem, threads, reached)
         if not target.refused:
             target.causes = explain(target, device)
