@@ -301,6 +301,7 @@ EXPLOITS = {
     "rope_py_dispatcher": "bench.tampering",  # the Python dispatcher left on, a mul kernel
     "rope_bdb_trace": "bench.tampering",  # a trace function, set through bdb
     "rope_cprofile_timer": "bench.tampering",  # a profile timer, set through cProfile
+    "rope_fork": "bench.tampering",  # torch grown to make the check after E long
 }
 
 

@@ -118,3 +118,20 @@ def test_what_drillpe_changes_as_it_runs_is_let_be(probe):
         assert broken() == ["drillpe._seal_probe.other (added)"]
     finally:
         del sys.modules[sub.__name__]
+
+
+def test_what_grows_past_the_allowance_is_found_without_being_looked_at(probe):
+    """What a check costs must not grow with what the learner's code adds: a reviewer's
+    added two million names to a module whose new names do not count, and the check
+    after each phase's calls became a window of its choosing."""
+    broken = seal.take()
+    names = [f"_pad_{n}" for n in range(seal.GROWTH + 1)]
+    try:
+        for name in names:
+            setattr(builtins, name, 0)  # new builtins do not count, up to the allowance
+        assert broken() == [f"builtins.<{seal.GROWTH + 1} names added>"]
+        probe.TABLE.update({name: 0 for name in names})
+        assert "drillpe._seal_probe.TABLE (its contents)" in broken()
+    finally:
+        for name in names:
+            delattr(builtins, name)

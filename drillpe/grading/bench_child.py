@@ -1363,7 +1363,7 @@ def _odd_warning_filters() -> bool:
     Python's start make (a str action, compiled patterns or strs, a plain class):
     matching a warning against an object of the learner's calls its methods."""
     filters = warnings.filters
-    if type(filters) is not list:
+    if type(filters) is not list or len(filters) > seal.GROWTH:
         return True
     for entry in list.__iter__(filters):
         if type(entry) is not tuple or len(entry) != 5:
@@ -1428,6 +1428,13 @@ def _changed(used: list = _USED) -> list[str]:
     Tensor.reshape, which the fingerprint calls, to fill in true values then)."""
     changed = []
     for prefix, live, saved in used:
+        # first, so that the checks cost what they cost before the learner's file
+        # loaded: a reviewer's added two million names to torch (new names of a
+        # module's do not count), and the check after each end mark took 156 ms,
+        # where work its calls had left running in a thread of torch's finished
+        if len(live) > len(saved) + seal.GROWTH:
+            changed.append(f"{prefix}<{len(live) - len(saved)} names added>")
+            continue
         if not _plain_names(live):  # before any lookup, which would hash a learner's key
             changed.append(f"{prefix}<a name that is not a plain str>")
             continue
