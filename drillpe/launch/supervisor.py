@@ -596,6 +596,9 @@ def _holder(plan, parent, report_fd, sync_fd, go_fd):
             pass  # setgroups is denied for a user's own namespace: nothing to drop
         os.setresgid(INNER_ID, INNER_ID, INNER_ID)
         os.setresuid(INNER_ID, INNER_ID, INNER_ID)
+        # A change of user clears the parent-death signal (prctl(2)): without this, a
+        # CLI killed mid-bench left this process, and the learner's under it, running
+        die_with_parent(parent)
         init = os.fork()
         if init == 0:
             _init(plan, sources, report_fd)  # never returns
