@@ -302,6 +302,7 @@ EXPLOITS = {
     "rope_bdb_trace": "bench.tampering",  # a trace function, set through bdb
     "rope_cprofile_timer": "bench.tampering",  # a profile timer, set through cProfile
     "rope_fork": "bench.tampering",  # torch grown to make the check after E long
+    "rope_gil_hold": "bench.tampering",  # the switch interval, for a GIL held after E
 }
 
 
@@ -485,7 +486,8 @@ def test_marks_from_elsewhere_break_the_pairing():
     assert pair_marks([(1, ord("E")), (2, ord("B"))]) is None
     # a checked phase: its read (C…D), then the same read of drillpe's copy (F…G)
     read = [(10, ord("C")), (14, ord("D")), (15, ord("F")), (16, ord("G"))]
-    assert pair_marks(good[:2] + read + good[2:]) == [(1, 5, 4, 1), (6, 9)]
+    # (start, end, read, end mark to read, read again)
+    assert pair_marks(good[:2] + read + good[2:]) == [(1, 5, 4, 5, 1), (6, 9)]
     for broken in (read + good, good[:2] + read[:2] + good[2:], good[:2] + read[2:] + read[:2],
                    good[:2] + read + read):
         assert pair_marks(broken) is None
@@ -518,6 +520,52 @@ def test_each_phases_refill_is_marked_and_dealt_to_its_run():
     dealt: dict = {}
     pairs, problem = split_pairs(entry, marks, ["timing", "copy"], dealt)
     assert problem is None and dealt == {"timing": [3], "copy": [1]}
+
+
+def test_the_time_from_the_end_mark_to_the_read_counts_beyond_the_guards_cost():
+    """A reviewer's code held the GIL from the end mark to the read of the outputs
+    while work it had left on torch's inter-op pool finished (1.8 ms a call, no
+    refusal, for 14 ms of maths). That window is the guard's: beyond twice what the
+    guard took before the learner's file loaded (K…L), plus a slack, it is the
+    phase's, and where most phases need it the time is refused."""
+    from drillpe.launch.bench import (
+        AFTER_END_SLACK_S,
+        after_end_allowance,
+        pair_marks,
+        refusals,
+        summarise,
+    )
+
+    preload = [(0, ord("K")), (2_000_000, ord("L")), (3_000_000, ord("K")),
+               (5_000_000, ord("L")), (6_000_000, ord("K")), (6_000_000, ord("L"))]
+    allowed = after_end_allowance(preload)  # the median, 2 ms (marks read late come at once)
+    assert allowed == int(2 * 2_000_000 + AFTER_END_SLACK_S * 1e9)
+    assert after_end_allowance(preload[:4]) == int(AFTER_END_SLACK_S * 1e9)  # none: slack
+    assert after_end_allowance(None) == int(AFTER_END_SLACK_S * 1e9)
+
+    def phase(at, after_end):  # a 1 ms phase of one call, then its guard, then its reads
+        end = at + 1_000_000
+        return [(at, ord("B")), (end, ord("E")), (end + after_end, ord("C")),
+                (end + after_end + 100_000, ord("D")), (end + after_end + 200_000, ord("F")),
+                (end + after_end + 300_000, ord("G"))]
+
+    run = _run([0.001] * 4, calls=1)
+    honest = pair_marks([m for n in range(4) for m in phase(n * 10**8, 3_000_000)])
+    mine = summarise(run, honest, after_end_ns=allowed)
+    assert mine["median_s"] == pytest.approx(0.001) and mine["stalled_phases"] == 0
+    assert mine["after_end_s"] == pytest.approx(0.003)
+    stalled = pair_marks([m for n in range(4) for m in phase(n * 10**8, 52_000_000)])
+    mine = summarise(run, stalled, after_end_ns=allowed)
+    assert mine["median_s"] == pytest.approx(0.001 + 0.052 - allowed / 1e9)
+    assert mine["stalled_phases"] == 4
+    assert summarise(run, stalled)["median_s"] == pytest.approx(0.001)  # the reference's
+    target = _timed(mine["median_s"])
+    target.learner = mine
+    why = refusals(target, {}, {}, [], None)
+    assert why and why[0].startswith("bench.stalled_after_calls"), why
+    assert "52 ms" in why[0] and "inter-op pool" in why[0]
+    target.learner = summarise(run, honest, after_end_ns=allowed)
+    assert not any(w.startswith("bench.stalled") for w in refusals(target, {}, {}, [], None))
 
 
 @pytest.mark.parametrize("mine, base, refused", [
@@ -579,6 +627,54 @@ def test_work_done_in_the_refill_is_on_the_parents_clock():
     assert mine >= 0.1 and mine - copy > 0.05, (mine, copy)  # the same fill, and the work
     assert refill_rate(entry["timing"], refills["timing"]) > \
         refill_rate(entry["copy"], refills["copy"])
+
+
+def test_a_stall_after_the_end_mark_is_on_the_parents_clock():
+    """A reviewer's code held the GIL from the end mark to the read of the outputs
+    (the guard's window) while its work finished elsewhere. Here the guard itself
+    takes 50 ms after each phase, against nothing before the file loads: every
+    phase's time takes in the stall beyond the allowance, and the time is refused."""
+    import random
+    import time
+
+    import torch
+
+    from drillpe.grading import bench_child
+    from drillpe.grading.bench_specs import Target
+    from drillpe.launch.bench import after_end_allowance, refusals, split_pairs, summarise
+
+    target = Target(name="t", call="t(x)", sizes={}, trace_size={}, axes={},
+                    inputs=lambda s, device, dtype, gen: {"x": torch.zeros(1000)},
+                    data_inputs=("x",), prepare=lambda mod, x, s: lambda: x["x"] * 2)
+    cpu = torch.device("cpu")
+    slots = bench_child.Slots(target, None, {}, cpu, torch.float32, 0, count=2)
+    run = bench_child.Run("timing", slots, cpu, 0.001, on_checked=lambda *args: None)
+
+    class Stamped(bench_child.Marks):
+        def __call__(self, byte):
+            stamped.append((time.perf_counter_ns(), byte[0]))
+            super().__call__(byte)
+
+    stamped: list = []
+    marks = Stamped(None)
+    for _ in range(3):  # the guard's cost before the file loads: nothing
+        marks(b"K")
+        marks(b"L")
+    first = len(stamped)
+    order = bench_child.run_phases([run], cpu, 0.001, marks, random.Random(0),
+                                   guard=lambda: time.sleep(0.05))
+    entry = {"marks": [first, len(stamped)], "order": order, "timing": run.result()}
+    pairs, problem = split_pairs(entry, stamped, ["timing"])
+    assert problem is None
+    allowed = after_end_allowance(stamped)
+    mine = summarise(entry["timing"], pairs["timing"], after_end_ns=allowed)
+    assert mine["stalled_phases"] == mine["phases"] >= 5
+    assert mine["after_end_s"] >= 0.05
+    assert mine["median_s"] * run.calls >= 0.05 - allowed / 1e9
+    assert summarise(entry["timing"], pairs["timing"])["median_s"] * run.calls < 0.04
+    target = _timed(mine["median_s"])
+    target.learner = mine
+    assert refusals(target, {}, {}, [], None)[0].startswith("bench.stalled_after_calls")
 
 
 def _timed(learner_s, copy_s=1e-3, **learner):
@@ -943,8 +1039,8 @@ def test_code_that_runs_when_an_output_is_read_runs_on_the_clock():
         bench_child.run_phases([run], torch.device("cpu"), 0.001, Stamped(None),
                                random.Random(0))
     pairs = pair_marks(stamped)
-    assert pairs and all(len(pair) == 4 for pair in pairs)
-    assert all(read > 0.02e9 > again for *_, read, again in pairs)  # in C…D, not F…G
+    assert pairs and all(len(pair) == 5 for pair in pairs)
+    assert all(read > 0.02e9 > again for *_, read, _, again in pairs)  # in C…D, not F…G
     assert all(type(r.copies[0]) is torch.Tensor for r in copies)
     learner = summarise(run.result(), pairs)
     [why] = refusals(_timed(2e-3, **learner), {}, {}, [], None)

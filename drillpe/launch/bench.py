@@ -58,6 +58,13 @@ DEFERRED_RATIO, DEFERRED_SLACK_S = 3.0, 0.005
 # phase (the same fill, of the same bytes per slot, in the same process; what differs
 # is the slots' count and the learner's weights, which the rate per byte takes in)
 REFILL_RATIO, REFILL_SLACK_S = 3.0, 0.002
+# From a phase's end mark to the read of its outputs (C) the learner's side runs its
+# check (the guard). What that took beyond this many times its cost before the
+# learner's file loaded (K…L, the median of contract.GUARD_TIMINGS), plus this slack,
+# counts for the phase: a reviewer's code held the GIL there while work it had left on
+# torch's inter-op pool finished, before the outputs were read (1.8 ms a call, no
+# refusal, for maths that takes 14 ms), and is refused where most phases need it.
+AFTER_END_RATIO, AFTER_END_SLACK_S = 2.0, 0.002
 # A call that moves its bytes in a third of the time a plain copy of them
 # takes (measured beside it, on fresh inputs) did not do its work in the timed
 # call: the copy reads each byte once and writes it once. Not 1: a call can
@@ -208,11 +215,12 @@ def _round(value: float | None) -> float | None:
 def pair_marks(marks: list[tuple[int, int]], refills: list | None = None
                ) -> list[tuple] | None:
     """(start, end) in ns for each B…E pair of phase marks, and where the phase's
-    outputs were checked, (start, end, read, read again): how long reading the
-    outputs took (C…D), and the same read of drillpe's copy of them (F…G). None
-    when the marks come in any other order (something else wrote there). Each
-    phase's refill of its inputs (R…S, right before its B) goes to ``refills``, in
-    ns, one per phase (None for a phase marked without one)."""
+    outputs were checked, (start, end, read, after the end, read again): how long
+    reading the outputs took (C…D), the time from the end mark to that read (E…C),
+    and the same read of drillpe's copy of them (F…G). None when the marks come in
+    any other order (something else wrote there). Each phase's refill of its inputs
+    (R…S, right before its B) goes to ``refills``, in ns, one per phase (None for a
+    phase marked without one)."""
     kinds = bytes(kind for _, kind in marks)
     if len(kinds) % 2 or not all(kinds[at:at + 2] in (b"RS", b"BE", b"CD", b"FG")
                                  for at in range(0, len(kinds), 2)):
@@ -231,27 +239,34 @@ def pair_marks(marks: list[tuple[int, int]], refills: list | None = None
                 refills.append(refill)
             refill = None
         elif kind == ord("C") and pairs and len(pairs[-1]) == 2:  # right after its phase
-            pairs[-1] += (ended - began,)
-        elif kind == ord("F") and pairs and len(pairs[-1]) == 3:  # right after its read
+            pairs[-1] += (ended - began, began - pairs[-1][1])
+        elif kind == ord("F") and pairs and len(pairs[-1]) == 4:  # right after its read
             pairs[-1] += (ended - began,)
         else:
             return None
-    if any(len(pair) == 3 for pair in pairs) or refill is not None:
+    if any(len(pair) == 4 for pair in pairs) or refill is not None:
         return None
     return pairs
 
 
 def summarise(run: dict[str, Any], pairs: list[tuple[int, int]] | None,
-              scale: float = 1.0) -> dict[str, Any]:
+              scale: float = 1.0, after_end_ns: int | None = None) -> dict[str, Any]:
     """Per-call times from the phases of one run. A phase counts for the
     longer of the two clocks: ours (``pairs``, from the marks) and the
-    child's; ``clock_agreement`` is the child's over ours (median)."""
+    child's; ``clock_agreement`` is the child's over ours (median). Where
+    ``after_end_ns`` is given (after_end_allowance), the time from a phase's end
+    mark to the read of its outputs beyond it counts for the phase too
+    (``stalled_phases``)."""
     phases = run["phases"]
-    per_call, ratios, disagree = [], [], 0
+    per_call, ratios, disagree, stalled = [], [], 0, 0
     for n, phase in enumerate(phases):
         own = float(phase["own_s"])
         outside = None if pairs is None else (pairs[n][1] - pairs[n][0]) / 1e9
         counted = own if outside is None else max(own, outside)
+        if after_end_ns is not None and pairs is not None and len(pairs[n]) == 5 \
+                and pairs[n][3] > after_end_ns:
+            counted += (pairs[n][3] - after_end_ns) / 1e9
+            stalled += 1
         per_call.append(counted / phase["calls"] * scale)
         if outside:
             ratios.append(own / outside)
@@ -259,7 +274,7 @@ def summarise(run: dict[str, Any], pairs: list[tuple[int, int]] | None,
     ordered = sorted(per_call)
     quartiles = (statistics.quantiles(ordered, n=4) if len(ordered) >= 4
                  else [ordered[0], 0.0, ordered[-1]])
-    reads = [pair[2:] for pair in pairs or [] if len(pair) == 4]
+    reads = [pair[2:] for pair in pairs or [] if len(pair) == 5]
     return {"median_s": statistics.median(ordered), "min_s": ordered[0], "q1_s": quartiles[0],
             "q3_s": quartiles[2], "runs": sum(p["calls"] for p in phases),
             "phases": len(phases), "calls_per_phase": run.get("calls_per_phase"),
@@ -268,8 +283,26 @@ def summarise(run: dict[str, Any], pairs: list[tuple[int, int]] | None,
             "clock_disagreements": disagree,
             # reading the checked outputs, and the same read of drillpe's copy of them
             **({"read_s": statistics.median(r[0] for r in reads) / 1e9,
-                "read_copy_s": statistics.median(r[1] for r in reads) / 1e9,
-                "reads": len(reads)} if reads else {})}
+                "after_end_s": statistics.median(r[1] for r in reads) / 1e9,
+                "read_copy_s": statistics.median(r[2] for r in reads) / 1e9,
+                "reads": len(reads)} if reads else {}),
+            **({"after_end_allowed_s": after_end_ns / 1e9, "stalled_phases": stalled}
+               if after_end_ns is not None else {})}
+
+
+def after_end_allowance(marks: list[tuple[int, int]] | None) -> int:
+    """What the learner's side's check after each end mark may take on our clock, in
+    ns: AFTER_END_RATIO times the median of its K…L timings before the learner's
+    file loaded (the first marks; a median, because marks our reader takes late
+    arrive together), plus AFTER_END_SLACK_S; the slack alone where those marks are
+    not there."""
+    count = contract.GUARD_TIMINGS
+    head = (marks or [])[:2 * count]
+    typical = 0.0
+    if len(head) == 2 * count and bytes(kind for _, kind in head) == b"KL" * count:
+        typical = statistics.median(head[at + 1][0] - head[at][0]
+                                    for at in range(0, 2 * count, 2))
+    return int(AFTER_END_RATIO * typical + AFTER_END_SLACK_S * 1e9)
 
 
 def split_pairs(entry: dict[str, Any], marks: list[tuple[int, int]] | None,
@@ -357,6 +390,14 @@ def refusals(target: TargetBench, mine: dict[str, Any], ref: dict[str, Any],
                    "tensors.")
     # against the copy's refill beside it, or (no copy bounds the call) the production
     # code's in the reference's process
+    if learner.get("stalled_phases", 0) > learner.get("phases", 0) / 2:
+        why.append(f"bench.stalled_after_calls: from the end of your calls to the read of "
+                   f"their outputs, drillpe's check of the timing process took "
+                   f"{_seconds(learner['after_end_s'])} (median over {learner['reads']} "
+                   f"phases), more than the {_seconds(learner['after_end_allowed_s'])} "
+                   "drillpe allows it from its cost before your file loaded: code of yours kept drillpe's code waiting while work went on where no "
+                   "clock runs (a thread holding the GIL, work left running on torch's "
+                   "inter-op pool). Return when the work is done.")
     mine_rate = learner.get("refill_s_per_mb")
     copy_rate = (target.learner_copy or {}).get("refill_s_per_mb")
     base_rate = copy_rate if copy_rate is not None else target.reference.get("refill_s_per_mb")
@@ -650,7 +691,8 @@ def _valid_timing(run: Any) -> bool:
 def assemble(mine: dict[str, Any], ref: dict[str, Any], learner_marks: list | None,
              reference_marks: list | None, replaced: list[str], device: str,
              threads: tuple[Any, Any] = (None, None), reached: list[str] = ()) -> TargetBench:
-    """One target's result from the two children's reports and our marks."""
+    """One target's result from the two children's reports and our marks (the
+    learner's side's first marks time its guard: after_end_allowance)."""
     trace = dict(mine.get("trace") or {}, has_data_inputs=mine.get("has_data_inputs", True))
     target = TargetBench(
         name=ref["name"], call=ref["call"], size=ref["size"], learner=None,
@@ -680,7 +722,8 @@ def assemble(mine: dict[str, Any], ref: dict[str, Any], learner_marks: list | No
         else:
             refills: dict[str, list] = {}
             pairs, problem = split_pairs(mine, learner_marks, runs, refills)
-            target.learner = summarise(mine["timing"], pairs["timing"])
+            target.learner = summarise(mine["timing"], pairs["timing"],
+                                       after_end_ns=after_end_allowance(learner_marks))
             if "copy" in runs:
                 # the scale from the reference's process: the learner's is untrusted
                 target.learner_copy = summarise(mine["copy"], pairs["copy"],

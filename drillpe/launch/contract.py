@@ -77,7 +77,10 @@ BENCH_CLOCK_FD = STUCK_FD
 # code that writes on those fds itself cannot sign (a reviewer's forged a whole
 # report, with marks around sleeps, and any timing it liked was shown).
 BENCH_KEY_ENV = "DRILLPE_BENCH_KEY"
-MARK_SIZE = 9  # the kind (B, E, C, D, F or G) and 8 bytes of its tag
+MARK_SIZE = 9  # the kind (K, L, R, S, B, E, C, D, F or G) and 8 bytes of its tag
+# The learner's side times its own check (the guard) this many times between K and L
+# marks before the learner's file loads: what the check after each end mark may cost
+GUARD_TIMINGS = 3
 
 
 def _python_hmac(key: bytes, body: bytes, digest: str) -> bytes:
