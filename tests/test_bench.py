@@ -542,6 +542,11 @@ def test_the_time_from_the_end_mark_to_the_read_counts_beyond_the_guards_cost():
     assert allowed == int(2 * 2_000_000 + AFTER_END_SLACK_S * 1e9)
     assert after_end_allowance(preload[:4]) == int(AFTER_END_SLACK_S * 1e9)  # none: slack
     assert after_end_allowance(None) == int(AFTER_END_SLACK_S * 1e9)
+    # the child's own timing of it, where our reader took the marks late, together
+    bunched = [(0, ord("K")), (0, ord("L"))] * 3
+    assert after_end_allowance(bunched, 0.002) == allowed
+    assert after_end_allowance(bunched, "2") == after_end_allowance(bunched, 10.0) \
+        == int(AFTER_END_SLACK_S * 1e9)  # not a number, or more than a check can take
 
     def phase(at, after_end):  # a 1 ms phase of one call, then its guard, then its reads
         end = at + 1_000_000
@@ -559,6 +564,17 @@ def test_the_time_from_the_end_mark_to_the_read_counts_beyond_the_guards_cost():
     assert mine["median_s"] == pytest.approx(0.001 + 0.052 - allowed / 1e9)
     assert mine["stalled_phases"] == 4
     assert summarise(run, stalled)["median_s"] == pytest.approx(0.001)  # the reference's
+    # our reader late for the E mark, so that E and C came together: the child's clock
+    bunched = {"phases": [dict(p, after_end_s=0.052) for p in run["phases"]],
+               "calls_per_phase": 1}
+    assert summarise(bunched, honest, after_end_ns=allowed)["stalled_phases"] == 4
+    # a long window where the timing thread never waited: a loaded machine took its core
+    busy = {"phases": [dict(p, after_end_waits=0) for p in run["phases"]],
+            "calls_per_phase": 1}
+    assert summarise(busy, stalled, after_end_ns=allowed)["stalled_phases"] == 0
+    waited = {"phases": [dict(p, after_end_waits=1) for p in run["phases"]],
+              "calls_per_phase": 1}
+    assert summarise(waited, stalled, after_end_ns=allowed)["stalled_phases"] == 4
     target = _timed(mine["median_s"])
     target.learner = mine
     why = refusals(target, {}, {}, [], None)
@@ -675,6 +691,42 @@ def test_a_stall_after_the_end_mark_is_on_the_parents_clock():
     target = _timed(mine["median_s"])
     target.learner = mine
     assert refusals(target, {}, {}, [], None)[0].startswith("bench.stalled_after_calls")
+
+
+def test_a_warm_up_that_sleeps_does_not_make_a_phase_one_call():
+    """The calls a phase makes come from the warm-up's second call: a reviewer's slept
+    there, so that every phase was one call, and each phase's untimed windows were that
+    call's alone. A first phase whose calls run far faster than the warm-up said sets
+    the calls of the phases after it."""
+    import random
+    import time
+
+    import torch
+
+    from drillpe.grading import bench_child
+    from drillpe.grading.bench_specs import Target
+
+    made = [0]
+
+    def prepare(mod, x, s):
+        def call():
+            made[0] += 1
+            if made[0] <= 2:  # the warm-up
+                time.sleep(0.06)
+            return x["x"] * 2
+        return call
+
+    target = Target(name="t", call="t(x)", sizes={}, trace_size={}, axes={},
+                    inputs=lambda s, device, dtype, gen: {"x": torch.zeros(10_000)},
+                    data_inputs=("x",), prepare=prepare)
+    cpu = torch.device("cpu")
+    slots = bench_child.Slots(target, None, {}, cpu, torch.float32, 0, count=16)
+    run = bench_child.Run("timing", slots, cpu, 0.05)
+    assert run.calls == 1
+    bench_child.run_phases([run], cpu, 0.05, bench_child.Marks(None), random.Random(0))
+    calls = [phase["calls"] for phase in run.phases]
+    assert calls[0] == 1 and set(calls[1:]) == {16} and run.calls == 16, calls
+    assert len(slots.fns) == 16  # the slots it uses, all refilled from the first phase on
 
 
 def _timed(learner_s, copy_s=1e-3, **learner):

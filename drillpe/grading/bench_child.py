@@ -38,6 +38,7 @@ import linecache
 import os
 import random
 import re
+import resource
 import subprocess
 import sys
 import sysconfig
@@ -83,6 +84,39 @@ WATCHED_CLOCKS = ("perf_counter", "perf_counter_ns", "monotonic", "monotonic_ns"
 _ORIGINAL_CLOCKS = {name: getattr(time, name) for name in WATCHED_CLOCKS}
 _write = os.write
 _clock_ns = time.perf_counter_ns
+# How many times this thread has given up its core (waiting for the GIL, for I/O): a
+# stall after the end mark is a wait, where a loaded machine only takes the core away
+_RUSAGE = getattr(resource, "getrusage", None)
+_THIS_THREAD = getattr(resource, "RUSAGE_THREAD", None)
+
+
+def _waits() -> int | None:
+    if _RUSAGE is None or _THIS_THREAD is None:
+        return None
+    return _RUSAGE(_THIS_THREAD).ru_nvcsw
+
+
+_THREAD_CPU_NS = time.thread_time_ns
+
+
+class _Window:
+    """A window of the timing thread's (a refill): what it took, in seconds, on clocks
+    bound before the learner's file loaded. Where the thread never waited there, its
+    CPU time: a loaded machine that takes the core away does not count (an honest
+    refill took 12 ms against the copy's 0.3 ms so, beside two busy processes), and
+    work done there by code of the learner's, in this thread, does. Where it waited
+    (the GIL, I/O: work elsewhere may have gone on), the time on the wall."""
+
+    __slots__ = ("wall", "cpu", "waits")
+
+    def __init__(self) -> None:
+        self.waits, self.cpu, self.wall = _waits(), _THREAD_CPU_NS(), _clock_ns()
+
+    def taken(self) -> float:
+        wall, cpu, waits = _clock_ns() - self.wall, _THREAD_CPU_NS() - self.cpu, _waits()
+        if waits is None or self.waits is None or waits != self.waits:
+            return wall / 1e9
+        return min(wall, cpu) / 1e9
 
 # Every timed call gets inputs of its own ("slots"), and the values change
 # between phases, so a result remembered from an earlier call (keyed on the
@@ -94,6 +128,9 @@ MIN_PHASES, MAX_PHASES = 5, 60
 # A phase is timed as a whole by the parent (two pipe writes around it), so it
 # must be long against the pipe's latency (tens of µs, ~1 ms on a busy machine).
 MIN_PHASE_S = 0.01
+# A first phase whose calls ran this many times faster than the warm-up's second call
+# sets the calls of the phases after it (Run.settle)
+WARMUP_SLACK = 4
 MAX_CALLS_PER_PHASE = 10_000
 SAMPLE_POINTS = 64  # output values compared with the reference per checked call
 SCALES = (0.5, 2.0)  # each slot's values: the base inputs times a fresh factor in this range,
@@ -346,21 +383,41 @@ class Run:
             outs.append(fn())
             sync()
             self.warm.append((_clock_ns() - started) / 1e9)
-        estimate = max(self.warm[-1], 1e-7)
-        calls = max(1, round(max(MIN_PHASE_S, budget_s / 10) / estimate))
+        self.estimate = max(self.warm[-1], 1e-7)
+        self.phase_s = max(MIN_PHASE_S, budget_s / 10)
+        calls = max(1, round(self.phase_s / self.estimate))
         # a phase keeps all its outputs (run_phases): as many as fit beside the inputs
         made = _new_bytes(outs[-1], [*outs[:-1], *slots.inputs])
-        if made:
-            calls = max(1, min(calls, _pool_bytes(device) // made))
+        self.fit = max(1, _pool_bytes(device) // made) if made else None
         del outs
-        if slots.varied:
-            self.calls = min(calls, len(slots.fns))
-            slots.keep(self.calls)
-            self.order = slots.fns
+        self.settled = False
+        self._size(min(calls, self.fit or calls))
+        self.phases: list[dict[str, Any]] = []
+
+    def _size(self, calls: int) -> None:
+        if self.slots.varied:
+            self.calls = min(calls, len(self.slots.fns))
+            self.order = self.slots.fns[:self.calls]
         else:  # nothing to refresh (a table built from shapes): one prepared call, repeated
             self.calls = min(calls, MAX_CALLS_PER_PHASE)
-            self.order = [slots.fns[0]] * self.calls
-        self.phases: list[dict[str, Any]] = []
+            self.order = [self.slots.fns[0]] * self.calls
+
+    def settle(self, calls_ns: int) -> None:
+        """After the first phase (its calls took ``calls_ns``), the calls a phase makes
+        for good: more where the calls ran over WARMUP_SLACK times faster than the
+        warm-up said, and the slots past them let go. A reviewer's calls slept in the
+        warm-up, so that a phase was one call, and each phase's untimed windows were
+        that call's alone to use."""
+        if self.settled:
+            return
+        self.settled = True
+        per_call = max(calls_ns / 1e9 / self.calls, 1e-7)
+        if per_call * WARMUP_SLACK < self.estimate:
+            calls = max(self.calls, round(self.phase_s / per_call))
+            self._size(min(calls, self.fit or calls))
+        if self.slots.varied:
+            self.slots.keep(self.calls)
+            self.order = self.slots.fns
 
     def result(self) -> dict[str, Any]:
         return {"phases": self.phases, "calls_per_phase": self.calls,
@@ -417,29 +474,42 @@ def run_phases(runs: list[Run], device: torch.device, budget_s: float, marks: Ma
                 # thread, a Python kernel for the mul it runs) makes it longer than the
                 # same refill of the copy's slots (bench.refill_work).
                 marks(b"R")
+                refill = _Window()
                 run.slots.refresh(rng)
                 sync()
+                refilled = refill.taken()
                 marks(b"S")
                 outs: list = []
                 keep = outs.append
                 marks(b"B")
                 if collecting:
                     _GC_ENABLE()
-                started = time.perf_counter()
+                started, first = time.perf_counter(), _clock_ns()
                 for fn in run.order:
                     keep(fn())
                 _GC_DISABLE()
                 sync()
-                ended = time.perf_counter()
+                ended, last = time.perf_counter(), _clock_ns()
+                waits = _waits()
                 marks(b"E")
                 if guard is not None:  # before the draw and the check use their methods
                     guard()
                 order.append(run.name)
-                run.phases.append({"calls": run.calls, "own_s": ended - started})
+                run.phases.append({"calls": run.calls, "own_s": ended - started,
+                                   "refill_s": refilled})
                 if run.on_checked is not None:
                     # Whatever the draw and reading the outputs run happens between C and
                     # D, on the parent's clock; F-G is the same read of drillpe's own
                     # copy, which runs nothing of the learner's (bench.deferred_work).
+                    # From E to C, the guard: on the parent's clock and on this clock,
+                    # bound before the learner's file loaded (the parent's reader may be
+                    # late for a mark on a loaded machine; a stall shows on both), with
+                    # the times this thread waited there (none, unless something held
+                    # the GIL or it blocked)
+                    after, now = _waits(), _clock_ns()
+                    run.phases[-1]["after_end_s"] = (now - last) / 1e9
+                    if waits is not None and after is not None:
+                        run.phases[-1]["after_end_waits"] = after - waits
                     marks(b"C")
                     checked = draw_below(rng, run.calls)
                     another = outs[checked - 1] if run.calls > 1 else None
@@ -458,6 +528,7 @@ def run_phases(runs: list[Run], device: torch.device, budget_s: float, marks: Ma
                 # carried generators whose `finally` ran when the next phase's keep
                 # was made, after its refill, and computed its outputs there
                 del outs, keep
+                run.settle(last - first)
     finally:
         if collecting:
             _GC_ENABLE()
@@ -1164,13 +1235,19 @@ def bench_learner(args, device, dtype, sign=None, reached: list[str] | None = No
     # parent's clock: the time from an end mark to the read of the outputs beyond it
     # is the phase's (a reviewer's code held the GIL there while work it had left on
     # torch's inter-op pool finished: 1.8 ms a call for 14 ms of maths)
+    # (timed here too, on the clock bound before load: on a loaded machine the parent's
+    # reader may take the K and L marks late, together)
+    guard_ns = []
     for timed in range(-1, contract.GUARD_TIMINGS):  # the first warms it, untimed
         if timed >= 0:
             marks(b"K")
+        began = _clock_ns()
         with contextlib.suppress(Tampered):
             guard()
+        guard_ns.append(_clock_ns() - began)
         if timed >= 0:
             marks(b"L")
+    guard_s = sorted(guard_ns[1:])[len(guard_ns[1:]) // 2] / 1e9
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             mod = load_module(learner_file, "drillpe_learner")
@@ -1184,7 +1261,7 @@ def bench_learner(args, device, dtype, sign=None, reached: list[str] | None = No
         size = size_for(target, device.type, args.quick)
         entry: dict[str, Any] = {"name": target.name, "call": target.call, "size": size,
                                  "has_data_inputs": bool(target.data_inputs),
-                                 "checked": target.checked}
+                                 "checked": target.checked, "guard_s": guard_s}
         first_mark = marks.count
         samples: list[dict] = []
         try:

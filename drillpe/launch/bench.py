@@ -65,6 +65,7 @@ REFILL_RATIO, REFILL_SLACK_S = 3.0, 0.002
 # torch's inter-op pool finished, before the outputs were read (1.8 ms a call, no
 # refusal, for maths that takes 14 ms), and is refused where most phases need it.
 AFTER_END_RATIO, AFTER_END_SLACK_S = 2.0, 0.002
+MAX_GUARD_S = 0.1  # what the child may say its check took before the file loaded
 # A call that moves its bytes in a third of the time a plain copy of them
 # takes (measured beside it, on fresh inputs) did not do its work in the timed
 # call: the copy reads each byte once and writes it once. Not 1: a call can
@@ -256,17 +257,29 @@ def summarise(run: dict[str, Any], pairs: list[tuple[int, int]] | None,
     child's; ``clock_agreement`` is the child's over ours (median). Where
     ``after_end_ns`` is given (after_end_allowance), the time from a phase's end
     mark to the read of its outputs beyond it counts for the phase too
-    (``stalled_phases``)."""
+    (``stalled_phases``) where the timing thread waited there (``after_end_waits``:
+    its voluntary context switches, as for the GIL; a loaded machine only takes its
+    core away, and our reader, late for the C mark, makes the window look longer):
+    the longer of ours and the child's (``after_end_s``, on a clock it bound before
+    the learner's file loaded, from before it wrote E), since our reader, late for
+    the E mark, takes E and C together."""
     phases = run["phases"]
-    per_call, ratios, disagree, stalled = [], [], 0, 0
+    per_call, ratios, disagree, stalled, gaps = [], [], 0, 0, []
     for n, phase in enumerate(phases):
         own = float(phase["own_s"])
         outside = None if pairs is None else (pairs[n][1] - pairs[n][0]) / 1e9
         counted = own if outside is None else max(own, outside)
-        if after_end_ns is not None and pairs is not None and len(pairs[n]) == 5 \
-                and pairs[n][3] > after_end_ns:
-            counted += (pairs[n][3] - after_end_ns) / 1e9
-            stalled += 1
+        if pairs is not None and len(pairs[n]) == 5:
+            gap = pairs[n][3] / 1e9
+            theirs = phase.get("after_end_s")
+            if type(theirs) in (int, float) and gap < theirs <= MAX_OWN_S:
+                gap = theirs
+            gaps.append(gap)
+            waited = phase.get("after_end_waits")
+            if after_end_ns is not None and gap > after_end_ns / 1e9 \
+                    and not (type(waited) is int and waited == 0):
+                counted += gap - after_end_ns / 1e9
+                stalled += 1
         per_call.append(counted / phase["calls"] * scale)
         if outside:
             ratios.append(own / outside)
@@ -283,25 +296,28 @@ def summarise(run: dict[str, Any], pairs: list[tuple[int, int]] | None,
             "clock_disagreements": disagree,
             # reading the checked outputs, and the same read of drillpe's copy of them
             **({"read_s": statistics.median(r[0] for r in reads) / 1e9,
-                "after_end_s": statistics.median(r[1] for r in reads) / 1e9,
+                "after_end_s": statistics.median(gaps),
                 "read_copy_s": statistics.median(r[2] for r in reads) / 1e9,
                 "reads": len(reads)} if reads else {}),
             **({"after_end_allowed_s": after_end_ns / 1e9, "stalled_phases": stalled}
                if after_end_ns is not None else {})}
 
 
-def after_end_allowance(marks: list[tuple[int, int]] | None) -> int:
-    """What the learner's side's check after each end mark may take on our clock, in
-    ns: AFTER_END_RATIO times the median of its K…L timings before the learner's
-    file loaded (the first marks; a median, because marks our reader takes late
-    arrive together), plus AFTER_END_SLACK_S; the slack alone where those marks are
-    not there."""
+def after_end_allowance(marks: list[tuple[int, int]] | None, theirs: Any = None) -> int:
+    """What the learner's side's check after each end mark may take, in ns:
+    AFTER_END_RATIO times what it took before the learner's file loaded, plus
+    AFTER_END_SLACK_S. That is the longer of the median of its K…L timings on our
+    clock (the first marks) and ``theirs``, the child's own median (its entries'
+    ``guard_s``): marks our reader takes late, on a loaded machine, arrive together.
+    The slack alone where neither is there."""
     count = contract.GUARD_TIMINGS
     head = (marks or [])[:2 * count]
     typical = 0.0
     if len(head) == 2 * count and bytes(kind for _, kind in head) == b"KL" * count:
         typical = statistics.median(head[at + 1][0] - head[at][0]
                                     for at in range(0, 2 * count, 2))
+    if type(theirs) in (int, float) and 0 <= theirs <= MAX_GUARD_S:
+        typical = max(typical, theirs * 1e9)
     return int(AFTER_END_RATIO * typical + AFTER_END_SLACK_S * 1e9)
 
 
@@ -340,11 +356,21 @@ def split_pairs(entry: dict[str, Any], marks: list[tuple[int, int]] | None,
 
 def refill_rate(run: Any, times: list | None) -> float | None:
     """Seconds per MB of a run's refills (the median over its phases), from the
-    parent's clock and the bytes the timing code says a refill writes."""
+    parent's clock and the bytes the timing code says a refill writes. A phase's
+    refill counts for the shorter of ours and the child's (``refill_s``: its thread's
+    CPU time there where it never waited; a loaded machine took an honest refill's
+    core away for 12 ms on our clock)."""
     written = run.get("refill_bytes") if isinstance(run, dict) else None
     if not times or type(written) is not int or written <= 0:
         return None
-    return statistics.median(times) / 1e9 / (written / 1e6)
+    seconds = [t / 1e9 for t in times]
+    phases = run.get("phases")
+    if isinstance(phases, list) and len(phases) == len(seconds):
+        for n, phase in enumerate(phases):
+            theirs = phase.get("refill_s") if isinstance(phase, dict) else None
+            if type(theirs) in (int, float) and 0 <= theirs < seconds[n]:
+                seconds[n] = theirs
+    return statistics.median(seconds) / (written / 1e6)
 
 
 # --------------------------------------------------------------------------- refusals
@@ -722,8 +748,9 @@ def assemble(mine: dict[str, Any], ref: dict[str, Any], learner_marks: list | No
         else:
             refills: dict[str, list] = {}
             pairs, problem = split_pairs(mine, learner_marks, runs, refills)
-            target.learner = summarise(mine["timing"], pairs["timing"],
-                                       after_end_ns=after_end_allowance(learner_marks))
+            target.learner = summarise(
+                mine["timing"], pairs["timing"],
+                after_end_ns=after_end_allowance(learner_marks, mine.get("guard_s")))
             if "copy" in runs:
                 # the scale from the reference's process: the learner's is untrusted
                 target.learner_copy = summarise(mine["copy"], pairs["copy"],
