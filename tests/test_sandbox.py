@@ -414,7 +414,7 @@ def test_no_process_survives_the_cli(sig, tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGSTOP], ids=lambda s: s.name)
 def test_a_judge_killed_or_stopped_mid_grade_is_not_a_drillpe_bug(sig, tmp_path):
     marker = f"CHECK_MARKER={uuid.uuid4().hex}"
-    cli = start_check(looping_file(tmp_path, seconds=3), marker, "--json")
+    cli = start_check(looping_file(tmp_path, seconds=1), marker, "--json")
     try:
         def judge():
             return [c for c in marked(marker) if "drillpe.grading.judge" in c]
