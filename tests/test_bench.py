@@ -287,7 +287,9 @@ EXPLOITS = {
     "rope_nan": "bench.stale_output",  # NaN passed every bound (a reviewer's)
     "rope_half_output": "bench.stale_output",  # float16 for float32: half the bytes
     "rope_scaled_cache": "bench.stale_output",  # c·x's output from x's: inputs are rolled too
-    "rope_sets_threads": "bench.threads_changed",
+    # (its import sets two threads: the calls run on the one set before it loaded, and
+    # the OpenMP worker its warm-up started is one thread too many at the first check)
+    "rope_sets_threads": "bench.tampering",
     "rope_reaches_exec": "bench.tampering",  # exec, then the timing code's frames
     "rope_swaps_timing_code": "bench.tampering",  # a function of the timing code replaced
     "rope_fixes_the_draw": "bench.tampering",  # random.Random.randrange replaced
@@ -303,6 +305,11 @@ EXPLOITS = {
     "rope_cprofile_timer": "bench.tampering",  # a profile timer, set through cProfile
     "rope_fork": "bench.tampering",  # torch grown to make the check after E long
     "rope_gil_hold": "bench.tampering",  # the switch interval, for a GIL held after E
+    # work left running on torch's pool (or, where a check comes before the pool's new
+    # thread has its name, one thread too many)
+    "rope_pool_busy": ("bench.work_elsewhere", "bench.tampering"),
+    "rope_threads_in_call": "bench.tampering",  # two threads in each call, one after
+    "rope_sched_idle": "bench.tampering",  # the timing thread made SCHED_IDLE
 }
 
 
@@ -317,10 +324,12 @@ def test_exploit_is_refused_by_the_bench_itself(name):
     [target] = report.targets
     assert target.error is None
     codes = [reason.split(":")[0] for reason in target.refused]
-    assert EXPLOITS[name] in codes, target.refused
+    expected = EXPLOITS[name] if isinstance(EXPLOITS[name], tuple) else (EXPLOITS[name],)
+    found = [code for code in codes if code in expected]
+    assert found, target.refused
     assert target.causes == []  # a refused timing gets no advice
     # refused from the learner's side alone: the production side is not timed then
-    assert (target.reference == {}) == (EXPLOITS[name] in ON_ITS_OWN), target.reference
+    assert (target.reference == {}) == (found[0] in ON_ITS_OWN), target.reference
     if name == "rope_patched_clock":  # our clock, not the patched one, measured the phases
         assert target.learner["median_s"] > 1e-6
         assert target.learner["clock_agreement"] < 0.1

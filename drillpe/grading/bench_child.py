@@ -97,6 +97,25 @@ def _waits() -> int | None:
 
 
 _THREAD_CPU_NS = time.thread_time_ns
+_GET_THREADS, _SET_THREADS = torch.get_num_threads, torch.set_num_threads
+THREADS: list[int] = []  # torch's thread count as main set it, before any learner code
+_WHOLE_PROCESS = getattr(resource, "RUSAGE_SELF", None)
+
+
+def _others_ns() -> int:
+    """CPU time of this process's other threads so far (ns). From a phase's end mark to
+    the next phase's begin mark nothing but this thread should work: the main thread
+    waits on a lock, torch's thread pools are idle (OMP_WAIT_POLICY=PASSIVE: no
+    spinning after a parallel region), and a Python thread of the learner's is refused
+    at every check. Reviewers' code left the calls' work running on torch's inter-op
+    pool and stalled the timing code until it finished, with the GIL or with the
+    scheduler (SCHED_IDLE on the timing thread). From getrusage, both: in the sandbox
+    the process's CPU clock lags the thread's by up to a scheduler tick (±2.7 ms
+    measured over a 3 ms window where no other thread ran)."""
+    if _RUSAGE is None or _THIS_THREAD is None or _WHOLE_PROCESS is None:
+        return 0
+    whole, mine = _RUSAGE(_WHOLE_PROCESS), _RUSAGE(_THIS_THREAD)
+    return int((whole.ru_utime + whole.ru_stime - mine.ru_utime - mine.ru_stime) * 1e9)
 
 
 class _Window:
@@ -460,6 +479,12 @@ def run_phases(runs: list[Run], device: torch.device, budget_s: float, marks: Ma
     collecting = _GC_ISENABLED()
     _GC_DISABLE()
     order: list[str] = []
+    # [other threads' CPU at the last end mark, the phase that ended there]
+    stretch: list = [None, None]
+    # drillpe's own work between the calls (checks, reads, refills) runs on this thread
+    # alone, so that the CPU other threads take there is none of drillpe's; the calls,
+    # on the threads set before the learner's file loaded
+    threads = THREADS[0] if THREADS else _GET_THREADS()
     began = _clock_ns()
     try:
         while len(order) < MAX_PHASES * len(runs) and (
@@ -481,6 +506,14 @@ def run_phases(runs: list[Run], device: torch.device, budget_s: float, marks: Ma
                 marks(b"S")
                 outs: list = []
                 keep = outs.append
+                # the other threads' CPU since the last end mark, of any run: where no
+                # calls run, counted for the phase that ended there and for this one
+                # (its refill)
+                now = _others_ns()
+                before = 0.0 if stretch[0] is None else (now - stretch[0]) / 1e9
+                if stretch[1] is not None:
+                    stretch[1]["others_s"] += before
+                _SET_THREADS(threads)
                 marks(b"B")
                 if collecting:
                     _GC_ENABLE()
@@ -490,13 +523,21 @@ def run_phases(runs: list[Run], device: torch.device, budget_s: float, marks: Ma
                 _GC_DISABLE()
                 sync()
                 ended, last = time.perf_counter(), _clock_ns()
-                waits = _waits()
+                waits, stretch[0] = _waits(), _others_ns()
+                # (a reviewer's calls set 2 and set 1 back where drillpe traced them:
+                # the count was compared only at the end)
+                spread = _GET_THREADS()
+                _SET_THREADS(1)
                 marks(b"E")
+                if spread != threads:
+                    raise Tampered(f"torch's thread count, {threads}, was set to {spread} in "
+                                   "the calls")
                 if guard is not None:  # before the draw and the check use their methods
                     guard()
                 order.append(run.name)
                 run.phases.append({"calls": run.calls, "own_s": ended - started,
-                                   "refill_s": refilled})
+                                   "refill_s": refilled, "others_s": before})
+                stretch[1] = run.phases[-1]
                 if run.on_checked is not None:
                     # Whatever the draw and reading the outputs run happens between C and
                     # D, on the parent's clock; F-G is the same read of drillpe's own
@@ -530,6 +571,9 @@ def run_phases(runs: list[Run], device: torch.device, budget_s: float, marks: Ma
                 del outs, keep
                 run.settle(last - first)
     finally:
+        if stretch[0] is not None and stretch[1] is not None:  # the last phase's, to here
+            stretch[1]["others_s"] += (_others_ns() - stretch[0]) / 1e9
+        _SET_THREADS(threads)
         if collecting:
             _GC_ENABLE()
     return order
@@ -1013,12 +1057,18 @@ def _refuse_reference_reads() -> None:
             if own.match(os.path.normpath(os.fspath(args[0]))) or own.match(path):
                 raise PermissionError("drillpe: learner code may not read this process's "
                                       "environment or memory")
+            # nor rename its threads (…/task/N/comm), which the guard counts by name
+            if path.startswith("/proc/") and len(args) > 2 and (
+                    (isinstance(args[1], str) and any(c in args[1] for c in "wax+"))
+                    or (isinstance(args[2], int) and args[2] & (os.O_WRONLY | os.O_RDWR))):
+                raise PermissionError("drillpe: learner code may not write under /proc")
 
     sys.addaudithook(audit)
 
 
 def _refuse_raw_memory(reached: list[str], learner_file: str) -> None:
-    """ctypes (every ctypes call that reads or writes memory raises an audit event),
+    """Processes (PROCESS_EVENTS), and ctypes (every ctypes call that reads or writes
+    memory raises an audit event),
     except where torch's or drillpe's own code uses it: a reviewer's found the key in
     the process's first environment block on the stack, where unsetting a variable
     leaves its text, and read it with ctypes.string_at. Allowed where the nearest
@@ -1054,13 +1104,28 @@ def _refuse_raw_memory(reached: list[str], learner_file: str) -> None:
             frame = frame.f_back
         return bool(decided)
 
+    processes = PROCESS_EVENTS
+
     def audit(event: str, args: tuple) -> None:
+        if event in processes:
+            if allowed():
+                return
+            record(f"started a process ({event}), whose work no clock of the bench's sees")
+            raise refused("drillpe: learner code may not start processes in the timing "
+                          "process")
         if event[:7] != "ctypes." or allowed():
             return
         record(f"used ctypes ({event}), which reads and writes any memory")
         raise refused("drillpe: learner code may not use ctypes in the timing process")
 
     sys.addaudithook(audit)
+
+
+# A process of the learner's own, forked from the timing process, could work on the
+# calls' outputs where no clock runs (its CPU is not the timing process's); nothing an
+# exercise needs starts one
+PROCESS_EVENTS = frozenset({"os.fork", "os.forkpty", "os.posix_spawn", "os.exec", "os.spawn",
+                            "os.system", "subprocess.Popen", "pty.spawn"})
 
 
 MAX_SAMPLES = 60  # checked outputs sent back per target (one per phase)
@@ -1141,7 +1206,7 @@ class LoadFailed(Exception):
     """The learner's file did not import in the timing process (said without our frames)."""
 
 
-def sealed_guard(reached: list[str]):
+def sealed_guard(reached: list[str], count_tasks: bool = True):
     """check_timing_state, after the seal over drillpe's own state in this process
     (seal.take: every name of drillpe's modules and classes, and the builtins).
     Made before the learner's file loads; what it finds goes to ``reached`` before
@@ -1163,6 +1228,16 @@ def sealed_guard(reached: list[str]):
     # and the interpreter's switch interval as it was: a reviewer's code set it to 0.3 ms
     # so that a thread of its own took the GIL early in the check after each end mark
     switch, interval = sys.getswitchinterval, sys.getswitchinterval()
+    # and how the OS schedules this thread: a reviewer's calls made it SCHED_IDLE, pinned
+    # to the core of a thread of torch's that then did their work while drillpe's read
+    # of the outputs waited, and put it back after
+    scheduling = _scheduling
+    scheduled = scheduling()
+    # and the OS threads: torch's inter-op pool (one thread), and for the rest no more
+    # than now plus the OpenMP workers of the thread count main set (a reviewer's calls
+    # set two threads and one back at their end: the count was right at every check)
+    tasks = _tasks
+    allowed = tasks()[1] + max((THREADS[0] if THREADS else 1) - 1, 0) if count_tasks else None
 
     def refuse(text: str) -> None:
         text = f"changed what the timing code uses: {text}"
@@ -1177,6 +1252,14 @@ def sealed_guard(reached: list[str]):
         if threads() > ours:
             refuse("a thread of its own, which runs beside the timing code, between its "
                    "checks")
+        if allowed is not None:
+            pool, rest = tasks()
+            if pool > 1 or rest > allowed:
+                refuse(f"the threads torch works on ({rest} besides its inter-op pool's, "
+                       f"where it was set to {allowed})")
+        if scheduling() != scheduled:
+            refuse("how the OS schedules the timing thread (its policy, the cores it may "
+                   "run on, or its priority)")
         if switch() != interval:
             refuse("the interpreter's switch interval (sys.setswitchinterval), which decides "
                    "when another thread may take the GIL from the timing code")
@@ -1192,6 +1275,41 @@ def sealed_guard(reached: list[str]):
 
 
 _THREAD_COUNT = _thread._count
+_SCHEDULER = tuple(getattr(os, name, None) for name in
+                   ("sched_getscheduler", "sched_getaffinity", "getpriority"))
+_PRIO_PROCESS = getattr(os, "PRIO_PROCESS", 0)
+
+
+_LISTDIR, _OPEN, _READ, _CLOSE = os.listdir, os.open, os.read, os.close
+
+
+def _tasks() -> tuple[int, int]:
+    """This process's OS threads: (torch's inter-op pool's, the others)."""
+    pool = rest = 0
+    for tid in _LISTDIR("/proc/self/task"):
+        try:
+            fd = _OPEN(f"/proc/self/task/{tid}/comm", os.O_RDONLY)
+        except OSError:  # ended meanwhile
+            continue
+        try:
+            name = _READ(fd, 64)
+        finally:
+            _CLOSE(fd)
+        if name == b"PTThreadPool\n":
+            pool += 1
+        else:
+            rest += 1
+    return pool, rest
+
+
+def _scheduling() -> tuple:
+    """The calling thread's scheduling policy, cores and nice value (Linux: per thread)."""
+    policy, cores, priority = _SCHEDULER
+    try:
+        return (policy(0) if policy else None, frozenset(cores(0)) if cores else None,
+                priority(_PRIO_PROCESS, 0) if priority else None)
+    except OSError:
+        return (None, None, None)
 
 
 # What drillpe's own code changes in this process as the learner's runs (seal.take)
@@ -1228,7 +1346,8 @@ def bench_learner(args, device, dtype, sign=None, reached: list[str] | None = No
     rng = random.Random(int.from_bytes(os.urandom(8), "little"))
     marks = sealed_marks(args.clock_fd, sign) if sign is not None else Marks(args.clock_fd)
     learner_file = args.file.resolve()
-    guard = sealed_guard(reached)  # the last thing before the learner's file loads
+    # (the OS threads are not counted on a GPU, whose driver starts threads of its own)
+    guard = sealed_guard(reached, device.type == "cpu")  # the last thing before the load
     if guards is not None:
         guards.append(guard)
     # What the check after each end mark costs with no learner code loaded, on the
@@ -1673,6 +1792,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_NO_SPEC
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    THREADS[:] = [torch.get_num_threads()]
     # One thread in torch's inter-op pool (torch.jit.fork's), in both processes: no
     # timed code needs more, and a reviewer's used two, one to compute a call's outputs
     # after its end mark and one to stall the timing code with the GIL meanwhile

@@ -66,6 +66,14 @@ REFILL_RATIO, REFILL_SLACK_S = 3.0, 0.002
 # refusal, for maths that takes 14 ms), and is refused where most phases need it.
 AFTER_END_RATIO, AFTER_END_SLACK_S = 2.0, 0.002
 MAX_GUARD_S = 0.1  # what the child may say its check took before the file loaded
+# CPU time the timing process's other threads may take between two phases before it
+# is called work done off the clock (honest runs: microseconds, with OMP_WAIT_POLICY
+# PASSIVE; torch's OpenMP threads otherwise spin for milliseconds after each region)
+OTHERS_SLACK_S = 0.001
+# In both timing processes: torch's OpenMP threads sleep after a parallel region instead
+# of spinning (a 4M-element op ran 2% slower in a loop so, 0.415 s against 0.405 s for
+# 200), so that the CPU other threads take between phases is work, not waiting
+QUIET_THREADS = {"OMP_WAIT_POLICY": "PASSIVE"}
 # A call that moves its bytes in a third of the time a plain copy of them
 # takes (measured beside it, on fresh inputs) did not do its work in the timed
 # call: the copy reads each byte once and writes it once. Not 1: a call can
@@ -255,7 +263,10 @@ def summarise(run: dict[str, Any], pairs: list[tuple[int, int]] | None,
     """Per-call times from the phases of one run. A phase counts for the
     longer of the two clocks: ours (``pairs``, from the marks) and the
     child's; ``clock_agreement`` is the child's over ours (median). Where
-    ``after_end_ns`` is given (after_end_allowance), the time from a phase's end
+    ``after_end_ns`` is given (after_end_allowance: the learner's side), the CPU
+    time the process's other threads took between a phase's end mark and the next
+    one's begin mark counts for the phase (``others_s``; ``busy_phases``: over
+    OTHERS_SLACK_S), and the time from a phase's end
     mark to the read of its outputs beyond it counts for the phase too
     (``stalled_phases``) where the timing thread waited there (``after_end_waits``:
     its voluntary context switches, as for the GIL; a loaded machine only takes its
@@ -264,7 +275,7 @@ def summarise(run: dict[str, Any], pairs: list[tuple[int, int]] | None,
     the learner's file loaded, from before it wrote E), since our reader, late for
     the E mark, takes E and C together."""
     phases = run["phases"]
-    per_call, ratios, disagree, stalled, gaps = [], [], 0, 0, []
+    per_call, ratios, disagree, stalled, gaps, busy = [], [], 0, 0, [], 0
     for n, phase in enumerate(phases):
         own = float(phase["own_s"])
         outside = None if pairs is None else (pairs[n][1] - pairs[n][0]) / 1e9
@@ -280,6 +291,11 @@ def summarise(run: dict[str, Any], pairs: list[tuple[int, int]] | None,
                     and not (type(waited) is int and waited == 0):
                 counted += gap - after_end_ns / 1e9
                 stalled += 1
+        others = phase.get("others_s")
+        if after_end_ns is not None and type(others) in (int, float) \
+                and 0 <= others <= MAX_OWN_S:
+            counted += others  # the process's other threads' CPU, between its phases
+            busy += others > OTHERS_SLACK_S
         per_call.append(counted / phase["calls"] * scale)
         if outside:
             ratios.append(own / outside)
@@ -299,7 +315,10 @@ def summarise(run: dict[str, Any], pairs: list[tuple[int, int]] | None,
                 "after_end_s": statistics.median(gaps),
                 "read_copy_s": statistics.median(r[2] for r in reads) / 1e9,
                 "reads": len(reads)} if reads else {}),
-            **({"after_end_allowed_s": after_end_ns / 1e9, "stalled_phases": stalled}
+            **({"after_end_allowed_s": after_end_ns / 1e9, "stalled_phases": stalled,
+                "busy_phases": busy,
+                "others_s": statistics.median(float(p.get("others_s", 0) or 0)
+                                              for p in phases)}
                if after_end_ns is not None else {})}
 
 
@@ -416,6 +435,14 @@ def refusals(target: TargetBench, mine: dict[str, Any], ref: dict[str, Any],
                    "tensors.")
     # against the copy's refill beside it, or (no copy bounds the call) the production
     # code's in the reference's process
+    if learner.get("busy_phases", 0) > learner.get("phases", 0) / 2:
+        why.append(f"bench.work_elsewhere: between your calls' phases, while drillpe's "
+                   f"code ran, other threads of your process worked "
+                   f"{_seconds(learner['others_s'])} of CPU time (median over "
+                   f"{learner['phases']} phases): work done outside the timed calls (left "
+                   "running on torch's inter-op pool, say), which drillpe cannot time. The "
+                   "time counts for your calls; do the work in the call, and return when "
+                   "it is done.")
     if learner.get("stalled_phases", 0) > learner.get("phases", 0) / 2:
         why.append(f"bench.stalled_after_calls: from the end of your calls to the read of "
                    f"their outputs, drillpe's check of the timing process took "
@@ -586,7 +613,8 @@ def _run_reference(exercise_id: str, options: BenchOptions, tmpdir: Path,
                 stdout=fh, stderr=subprocess.STDOUT, cwd=tmpdir, pass_fds=(write_end,),
                 # torch.compile's cache is /tmp/torchinductor_USER by default: any local
                 # user may create it first and plant code that this child then runs
-                env=processes.trusted_env({"TORCHINDUCTOR_CACHE_DIR": str(tmpdir / "inductor")}))
+                env=processes.trusted_env({"TORCHINDUCTOR_CACHE_DIR": str(tmpdir / "inductor"),
+                                           **QUIET_THREADS}))
     finally:
         os.close(write_end)
     drain.start()
@@ -625,7 +653,7 @@ def _run_learner(exercise_id: str, file: Path, options: BenchOptions, tmpdir: Pa
         return COLD.start_process([*argv, "--level", level], staged=staged, device=options.device,
                                   timeout=options.timeout_s, pipes=pipes, level=level,
                                   hidden=[str(file.parent)], log=tmpdir / "supervisor.log",
-                                  env={contract.BENCH_KEY_ENV: key.hex()})
+                                  env={contract.BENCH_KEY_ENV: key.hex(), **QUIET_THREADS})
 
     with lifeline.private_while():  # the learner's timed code must not reach our pipes
         status, text, overflow = run_sandboxed(COLD, start, records=out,
