@@ -310,6 +310,7 @@ EXPLOITS = {
     "rope_pool_busy": ("bench.work_elsewhere", "bench.tampering"),
     "rope_threads_in_call": "bench.tampering",  # two threads in each call, one after
     "rope_sched_idle": "bench.tampering",  # the timing thread made SCHED_IDLE
+    "rope_threads_joined": "bench.threads_changed",  # two Python threads in each call
 }
 
 
@@ -736,6 +737,25 @@ def test_a_warm_up_that_sleeps_does_not_make_a_phase_one_call():
     calls = [phase["calls"] for phase in run.phases]
     assert calls[0] == 1 and set(calls[1:]) == {16} and run.calls == 16, calls
     assert len(slots.fns) == 16  # the slots it uses, all refilled from the first phase on
+
+
+def test_other_threads_working_in_the_calls_beyond_the_set_count_is_refused():
+    """A reviewer's calls each ran two Python threads, started and joined in the call
+    (never alive at a check): two cores where the production code gets one. What the
+    process's other threads work in the calls may be OpenMP's workers of the count
+    drillpe set, a phase's time each, and no more."""
+    from drillpe.launch.bench import _spread_phases, refusals
+
+    def mine(inside):
+        return {"timing": {"phases": [{"calls": 2, "own_s": 0.02, "others_in_s": inside}] * 6}}
+
+    assert _spread_phases(mine(0.0), 1) == 0
+    assert _spread_phases(mine(0.018), 1) == 6  # one more core, busy most of the calls
+    assert _spread_phases(mine(0.018), 2) == 0  # OpenMP's second thread, with --threads 2
+    assert _spread_phases(mine(0.045), 2) == 6
+    assert _spread_phases(mine("x"), 1) == 0 and _spread_phases(mine(0.018), None) == 0
+    why = refusals(_timed(2e-3), mine(0.018), {}, [], None, (1, 1))
+    assert why and why[0].startswith("bench.threads_changed"), why
 
 
 def _timed(learner_s, copy_s=1e-3, **learner):

@@ -535,8 +535,12 @@ def run_phases(runs: list[Run], device: torch.device, budget_s: float, marks: Ma
                 if guard is not None:  # before the draw and the check use their methods
                     guard()
                 order.append(run.name)
+                # (and in the calls: more than the OpenMP workers of the count drillpe set
+                # is more cores than the production code gets; a reviewer's calls ran two
+                # Python threads, started and joined in each call)
                 run.phases.append({"calls": run.calls, "own_s": ended - started,
-                                   "refill_s": refilled, "others_s": before})
+                                   "refill_s": refilled, "others_s": before,
+                                   "others_in_s": (stretch[0] - now) / 1e9})
                 stretch[1] = run.phases[-1]
                 if run.on_checked is not None:
                     # Whatever the draw and reading the outputs run happens between C and

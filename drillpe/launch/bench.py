@@ -408,6 +408,14 @@ def refusals(target: TargetBench, mine: dict[str, Any], ref: dict[str, Any],
                    "it. Write the function plainly.")
     if marks_problem:
         why.append(f"bench.timing_channel: {marks_problem}.")
+    spread = _spread_phases(mine, threads[1])
+    if spread:
+        why.append(f"bench.threads_changed: in {spread} of "
+                   f"{len((mine.get('timing') or {}).get('phases') or [])} phases, threads of "
+                   f"your process other than the one drillpe calls your code on worked while "
+                   f"your calls ran, more than the {threads[1]} thread(s) drillpe set "
+                   "(--threads) allow: the production code gets that many cores, and the "
+                   "comparison would not be fair. Compute in the call's own thread.")
     if threads[0] != threads[1]:
         why.append(f"bench.threads_changed: your code ran on {str(threads[0])[:10]} threads, the "
                    f"production code on {threads[1]} (--threads): the comparison would not be "
@@ -515,6 +523,23 @@ def refusals(target: TargetBench, mine: dict[str, Any], ref: dict[str, Any],
                    "measured beside it on fresh inputs). A call must read its inputs and "
                    "write its outputs at least once: its work was done outside the timed call.")
     return why
+
+
+def _spread_phases(mine: dict[str, Any], ours: Any) -> int:
+    """How many of the learner's phases had its process's other threads work in the
+    calls (``others_in_s``) beyond what ``ours`` threads allow (OpenMP's workers: one
+    phase's time each) plus OTHERS_SLACK_S; 0 unless that is most of them."""
+    phases = (mine.get("timing") or {}).get("phases") if isinstance(mine, dict) else None
+    if type(ours) is not int or ours < 1 or not isinstance(phases, list) or not phases:
+        return 0
+    over = 0
+    for phase in phases:
+        inside = phase.get("others_in_s") if isinstance(phase, dict) else None
+        own = phase.get("own_s") if isinstance(phase, dict) else None
+        if type(inside) in (int, float) and type(own) in (int, float) \
+                and inside > (ours - 1) * own + OTHERS_SLACK_S:
+            over += 1
+    return over if over > len(phases) / 2 else 0
 
 
 def _seconds(value: float) -> str:
