@@ -311,6 +311,7 @@ EXPLOITS = {
     "rope_threads_in_call": "bench.tampering",  # two threads in each call, one after
     "rope_sched_idle": "bench.tampering",  # the timing thread made SCHED_IDLE
     "rope_threads_joined": "bench.threads_changed",  # two Python threads in each call
+    "rope_child_process": "bench.tampering",  # a process started with no audit event
 }
 
 

@@ -1210,7 +1210,7 @@ class LoadFailed(Exception):
     """The learner's file did not import in the timing process (said without our frames)."""
 
 
-def sealed_guard(reached: list[str], count_tasks: bool = True):
+def sealed_guard(reached: list[str], count_tasks: bool = True, namespaced: bool = False):
     """check_timing_state, after the seal over drillpe's own state in this process
     (seal.take: every name of drillpe's modules and classes, and the builtins).
     Made before the learner's file loads; what it finds goes to ``reached`` before
@@ -1242,6 +1242,13 @@ def sealed_guard(reached: list[str], count_tasks: bool = True):
     # set two threads and one back at their end: the count was right at every check)
     tasks = _tasks
     allowed = tasks()[1] + max((THREADS[0] if THREADS else 1) - 1, 0) if count_tasks else None
+    # and the processes: a reviewer's started a worker process through
+    # _posixsubprocess.fork_exec, which raises no audit event, and had it rotate half of
+    # each call's rows into shared memory (9 ms a call for 15 ms of maths); its CPU is
+    # no thread's of this process. In the sandbox's own PID namespace every process
+    # shows in /proc; elsewhere, the children of this process's threads
+    processes = _processes
+    ours_then = processes(namespaced)
 
     def refuse(text: str) -> None:
         text = f"changed what the timing code uses: {text}"
@@ -1261,6 +1268,8 @@ def sealed_guard(reached: list[str], count_tasks: bool = True):
             if pool > 1 or rest > allowed:
                 refuse(f"the threads torch works on ({rest} besides its inter-op pool's, "
                        f"where it was set to {allowed})")
+        if processes(namespaced) - ours_then:
+            refuse("a process of its own, which works where no clock of the bench's sees")
         if scheduling() != scheduled:
             refuse("how the OS schedules the timing thread (its policy, the cores it may "
                    "run on, or its priority)")
@@ -1304,6 +1313,24 @@ def _tasks() -> tuple[int, int]:
         else:
             rest += 1
     return pool, rest
+
+
+def _processes(namespaced: bool) -> frozenset:
+    """The processes of the sandbox's PID namespace (``namespaced``), or the children of
+    this process's threads."""
+    if namespaced:
+        return frozenset(name for name in _LISTDIR("/proc") if name.isdigit())
+    found: set = set()
+    for tid in _LISTDIR("/proc/self/task"):
+        try:
+            fd = _OPEN(f"/proc/self/task/{tid}/children", os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            found.update(_READ(fd, 4096).split())
+        finally:
+            _CLOSE(fd)
+    return frozenset(found)
 
 
 def _scheduling() -> tuple:
@@ -1351,7 +1378,9 @@ def bench_learner(args, device, dtype, sign=None, reached: list[str] | None = No
     marks = sealed_marks(args.clock_fd, sign) if sign is not None else Marks(args.clock_fd)
     learner_file = args.file.resolve()
     # (the OS threads are not counted on a GPU, whose driver starts threads of its own)
-    guard = sealed_guard(reached, device.type == "cpu")  # the last thing before the load
+    guard = sealed_guard(reached, device.type == "cpu",  # the last thing before the load
+                         # (PID 2 there; a process outside the sandbox has a larger one)
+                         args.level == "namespaces" and os.getpid() < 16)
     if guards is not None:
         guards.append(guard)
     # What the check after each end mark costs with no learner code loaded, on the
