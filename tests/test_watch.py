@@ -146,8 +146,15 @@ def correct_file(tmp_path):
 
 def test_warm_workers_come_back_after_being_killed(tmp_path, launcher):
     launcher.wait_ready()
-    os.kill(launcher.learner_worker.supervised.proc.pid, signal.SIGKILL)
+    supervisor = launcher.learner_worker.supervised.proc
+    os.kill(supervisor.pid, signal.SIGKILL)
     os.kill(launcher.judge_worker.proc.pid, signal.SIGKILL)
+    # The sandbox under a killed supervisor ends with it (its holder's parent-death
+    # signal): a grade sent to it in the moment before the kill shows would lose its
+    # learner process, so the grade waits until the pool can see the kill
+    deadline = time.monotonic() + 10
+    while supervisor.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
     result = grade(GradeRequest(exercise_id="sinusoidal", file=correct_file(tmp_path)),
                    launcher=launcher)
     # A judge worker killed just before the grade may still take the request (its
@@ -155,7 +162,7 @@ def test_warm_workers_come_back_after_being_killed(tmp_path, launcher):
     # answer, judges with a cold judge, and the next grade gets a new worker.
     again = grade(GradeRequest(exercise_id="sinusoidal", file=correct_file(tmp_path)),
                   launcher=launcher)
-    assert result.passed and again.passed and launcher.restarts >= 2
+    assert result.passed and again.passed and launcher.restarts >= 2, (result.error, again.error)
     assert launcher.judge_worker.alive() and launcher.learner_worker is not None
 
 
