@@ -310,7 +310,6 @@ EXPLOITS = {
     "rope_pool_busy": ("bench.work_elsewhere", "bench.tampering"),
     "rope_threads_in_call": "bench.tampering",  # two threads in each call, one after
     "rope_sched_idle": "bench.tampering",  # the timing thread made SCHED_IDLE
-    "rope_threads_joined": "bench.threads_changed",  # two Python threads in each call
     "rope_child_process": "bench.tampering",  # a process started with no audit event
 }
 
@@ -738,6 +737,20 @@ def test_a_warm_up_that_sleeps_does_not_make_a_phase_one_call():
     calls = [phase["calls"] for phase in run.phases]
     assert calls[0] == 1 and set(calls[1:]) == {16} and run.calls == 16, calls
     assert len(slots.fns) == 16  # the slots it uses, all refilled from the first phase on
+
+
+def test_two_python_threads_joined_in_each_call_are_refused():
+    """rope_threads_joined.py (a reviewer's: 7.9-8.4 ms a call for 14.4-15.8 ms of maths on
+    one core, no refusal) at the CPU sizes: at --quick sizes its second thread's share of
+    a phase can fall under the slack on a loaded machine."""
+    from drillpe.launch.bench import BenchOptions, measure
+
+    report = measure("rope", SLOW / "rope_threads_joined.py",
+                     BenchOptions(quick=False, budget_s=0.2))
+    [target] = report.targets
+    assert target.error is None
+    assert [r.split(":")[0] for r in target.refused][:1] == ["bench.threads_changed"], \
+        target.refused
 
 
 def test_other_threads_working_in_the_calls_beyond_the_set_count_is_refused():
