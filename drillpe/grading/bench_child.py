@@ -102,20 +102,27 @@ THREADS: list[int] = []  # torch's thread count as main set it, before any learn
 _WHOLE_PROCESS = getattr(resource, "RUSAGE_SELF", None)
 
 
-def _others_ns() -> int:
-    """CPU time of this process's other threads so far (ns). From a phase's end mark to
-    the next phase's begin mark nothing but this thread should work: the main thread
-    waits on a lock, torch's thread pools are idle (OMP_WAIT_POLICY=PASSIVE: no
-    spinning after a parallel region), and a Python thread of the learner's is refused
-    at every check. Reviewers' code left the calls' work running on torch's inter-op
-    pool and stalled the timing code until it finished, with the GIL or with the
-    scheduler (SCHED_IDLE on the timing thread). From getrusage, both: in the sandbox
-    the process's CPU clock lags the thread's by up to a scheduler tick (±2.7 ms
-    measured over a 3 ms window where no other thread ran)."""
+def _usage() -> tuple[int | None, int]:
+    """(The times this thread has given up its core, as _waits; the CPU time of this
+    process's other threads so far, in ns), from one reading of each.
+
+    From a phase's end mark to the next phase's begin mark no thread but this one should
+    work: the main thread waits on a lock, torch's thread pools are idle
+    (OMP_WAIT_POLICY=PASSIVE: no spinning after a parallel region), and a Python thread
+    of the learner's is refused at every check. Reviewers' code left the calls' work
+    running on torch's inter-op pool and stalled the timing code until it finished, with
+    the GIL or with the scheduler (SCHED_IDLE on the timing thread). From getrusage,
+    both: in the sandbox the process's CPU clock lags the thread's by up to a scheduler
+    tick (±2.7 ms measured over a 3 ms window where no other thread ran)."""
     if _RUSAGE is None or _THIS_THREAD is None or _WHOLE_PROCESS is None:
-        return 0
+        return None, 0
     whole, mine = _RUSAGE(_WHOLE_PROCESS), _RUSAGE(_THIS_THREAD)
-    return int((whole.ru_utime + whole.ru_stime - mine.ru_utime - mine.ru_stime) * 1e9)
+    return mine.ru_nvcsw, int((whole.ru_utime + whole.ru_stime
+                               - mine.ru_utime - mine.ru_stime) * 1e9)
+
+
+def _others_ns() -> int:
+    return _usage()[1]
 
 
 class _Window:
@@ -523,7 +530,7 @@ def run_phases(runs: list[Run], device: torch.device, budget_s: float, marks: Ma
                 _GC_DISABLE()
                 sync()
                 ended, last = time.perf_counter(), _clock_ns()
-                waits, stretch[0] = _waits(), _others_ns()
+                waits, stretch[0] = _usage()
                 # (a reviewer's calls set 2 and set 1 back where drillpe traced them:
                 # the count was compared only at the end)
                 spread = _GET_THREADS()
@@ -1219,36 +1226,84 @@ def sealed_guard(reached: list[str], count_tasks: bool = True, namespaced: bool 
     ``fill`` together with the dict it was compared with, the builtin ``sorted``)."""
     broken = seal.take(MOVING)
     check, tampered, record = check_timing_state, Tampered, reached.append
+
+    # Each probe below compares something with its value now, before the file loads,
+    # and returns what changed (None where nothing did).
+    def names() -> str | None:
+        found = broken()
+        return f"{', '.join(found)} (replaced, added to or changed)" if found else None
+
     # Python threads alive now (this one, where the learner's code runs): a reviewer's
     # thread swapped fill for its own once the refill had begun, after the guard, and
     # put it back in the first timed call, before the next ("1.38 ms" for 14 ms of
     # maths). Python 3.11 raises no audit event when a thread starts; one that is
     # alive at a guard is refused there, and one must be alive at the guard before a
     # refill to act in it.
-    threads, ours = _THREAD_COUNT, _THREAD_COUNT()
-    # and no trace or profile function (reach refuses installing one with the learner's
-    # code on the stack; one set all the same would run at every call drillpe makes)
-    gettrace, getprofile = sys.gettrace, sys.getprofile
-    # and the interpreter's switch interval as it was: a reviewer's code set it to 0.3 ms
-    # so that a thread of its own took the GIL early in the check after each end mark
-    switch, interval = sys.getswitchinterval, sys.getswitchinterval()
-    # and how the OS schedules this thread: a reviewer's calls made it SCHED_IDLE, pinned
-    # to the core of a thread of torch's that then did their work while drillpe's read
-    # of the outputs waited, and put it back after
-    scheduling = _scheduling
-    scheduled = scheduling()
-    # and the OS threads: torch's inter-op pool (one thread), and for the rest no more
-    # than now plus the OpenMP workers of the thread count main set (a reviewer's calls
-    # set two threads and one back at their end: the count was right at every check)
+    count, ours = _THREAD_COUNT, _THREAD_COUNT()
+
+    def threads() -> str | None:
+        if count() > ours:
+            return "a thread of its own, which runs beside the timing code, between its checks"
+        return None
+
+    # The OS threads (where ``count_tasks``: CUDA's driver starts threads of its own):
+    # torch's inter-op pool (one thread), and for the rest no more than now plus the
+    # OpenMP workers of the thread count main set (a reviewer's calls set two threads
+    # and one back at their end: the count was right at every check)
     tasks = _tasks
-    allowed = tasks()[1] + max((THREADS[0] if THREADS else 1) - 1, 0) if count_tasks else None
-    # and the processes: a reviewer's started a worker process through
+    allowed = tasks()[1] + max((THREADS[0] if THREADS else 1) - 1, 0) if count_tasks else 0
+
+    def os_threads() -> str | None:
+        pool, rest = tasks()
+        if pool > 1 or rest > allowed:
+            return (f"the threads torch works on ({rest} besides its inter-op pool's, "
+                    f"where it was set to {allowed})")
+        return None
+
+    # The processes: a reviewer's started a worker process through
     # _posixsubprocess.fork_exec, which raises no audit event, and had it rotate half of
     # each call's rows into shared memory (9 ms a call for 15 ms of maths); its CPU is
     # no thread's of this process. In the sandbox's own PID namespace every process
     # shows in /proc; elsewhere, the children of this process's threads
-    processes = _processes
-    ours_then = processes(namespaced)
+    running, ours_then = _processes, _processes(namespaced)
+
+    def processes() -> str | None:
+        if running(namespaced) - ours_then:
+            return "a process of its own, which works where no clock of the bench's sees"
+        return None
+
+    # How the OS schedules this thread: a reviewer's calls made it SCHED_IDLE, pinned to
+    # the core of a thread of torch's that then did their work while drillpe's read of
+    # the outputs waited, and put it back after
+    scheduling, scheduled = _scheduling, _scheduling()
+
+    def scheduler() -> str | None:
+        if scheduling() != scheduled:
+            return ("how the OS schedules the timing thread (its policy, the cores it may "
+                    "run on, or its priority)")
+        return None
+
+    # The interpreter's switch interval: a reviewer's code set it to 0.3 ms so that a
+    # thread of its own took the GIL early in the check after each end mark
+    switch, interval = sys.getswitchinterval, sys.getswitchinterval()
+
+    def switching() -> str | None:
+        if switch() != interval:
+            return ("the interpreter's switch interval (sys.setswitchinterval), which "
+                    "decides when another thread may take the GIL from the timing code")
+        return None
+
+    # No trace or profile function (reach refuses installing one with the learner's code
+    # on the stack; one set all the same would run at every call drillpe makes)
+    gettrace, getprofile = sys.gettrace, sys.getprofile
+
+    def tracing() -> str | None:
+        if gettrace() is not None or getprofile() is not None:
+            return "a trace or profile function, which runs at every call the timing code makes"
+        return None
+
+    probes = (names, threads, *((os_threads,) if count_tasks else ()), processes,
+              scheduler, switching, tracing)
 
     def refuse(text: str) -> None:
         text = f"changed what the timing code uses: {text}"
@@ -1257,28 +1312,10 @@ def sealed_guard(reached: list[str], count_tasks: bool = True, namespaced: bool 
         raise tampered(text)
 
     def guard() -> None:
-        found = broken()
-        if found:
-            refuse(f"{', '.join(found)} (replaced, added to or changed)")
-        if threads() > ours:
-            refuse("a thread of its own, which runs beside the timing code, between its "
-                   "checks")
-        if allowed is not None:
-            pool, rest = tasks()
-            if pool > 1 or rest > allowed:
-                refuse(f"the threads torch works on ({rest} besides its inter-op pool's, "
-                       f"where it was set to {allowed})")
-        if processes(namespaced) - ours_then:
-            refuse("a process of its own, which works where no clock of the bench's sees")
-        if scheduling() != scheduled:
-            refuse("how the OS schedules the timing thread (its policy, the cores it may "
-                   "run on, or its priority)")
-        if switch() != interval:
-            refuse("the interpreter's switch interval (sys.setswitchinterval), which decides "
-                   "when another thread may take the GIL from the timing code")
-        if gettrace() is not None or getprofile() is not None:
-            refuse("a trace or profile function, which runs at every call the timing code "
-                   "makes")
+        for probe in probes:
+            changed = probe()
+            if changed:
+                refuse(changed)
         try:
             check()
         except tampered as exc:
@@ -1296,18 +1333,24 @@ _PRIO_PROCESS = getattr(os, "PRIO_PROCESS", 0)
 _LISTDIR, _OPEN, _READ, _CLOSE = os.listdir, os.open, os.read, os.close
 
 
+def _per_thread(leaf: str, size: int):
+    """What each of this process's OS threads shows in /proc/self/task/<tid>/<leaf>
+    (the first ``size`` bytes), skipping a thread that ended meanwhile."""
+    for tid in _LISTDIR("/proc/self/task"):
+        try:
+            fd = _OPEN(f"/proc/self/task/{tid}/{leaf}", os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            yield _READ(fd, size)
+        finally:
+            _CLOSE(fd)
+
+
 def _tasks() -> tuple[int, int]:
     """This process's OS threads: (torch's inter-op pool's, the others)."""
     pool = rest = 0
-    for tid in _LISTDIR("/proc/self/task"):
-        try:
-            fd = _OPEN(f"/proc/self/task/{tid}/comm", os.O_RDONLY)
-        except OSError:  # ended meanwhile
-            continue
-        try:
-            name = _READ(fd, 64)
-        finally:
-            _CLOSE(fd)
+    for name in _per_thread("comm", 64):
         if name == b"PTThreadPool\n":
             pool += 1
         else:
@@ -1320,17 +1363,8 @@ def _processes(namespaced: bool) -> frozenset:
     this process's threads."""
     if namespaced:
         return frozenset(name for name in _LISTDIR("/proc") if name.isdigit())
-    found: set = set()
-    for tid in _LISTDIR("/proc/self/task"):
-        try:
-            fd = _OPEN(f"/proc/self/task/{tid}/children", os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            found.update(_READ(fd, 4096).split())
-        finally:
-            _CLOSE(fd)
-    return frozenset(found)
+    return frozenset(pid for children in _per_thread("children", 4096)
+                     for pid in children.split())
 
 
 def _scheduling() -> tuple:
