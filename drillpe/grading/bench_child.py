@@ -1335,16 +1335,20 @@ _LISTDIR, _OPEN, _READ, _CLOSE = os.listdir, os.open, os.read, os.close
 
 def _per_thread(leaf: str, size: int):
     """What each of this process's OS threads shows in /proc/self/task/<tid>/<leaf>
-    (the first ``size`` bytes), skipping a thread that ended meanwhile."""
+    (the first ``size`` bytes), skipping a thread that ended meanwhile: before its file
+    opened, or after (the read then fails with ESRCH)."""
     for tid in _LISTDIR("/proc/self/task"):
         try:
             fd = _OPEN(f"/proc/self/task/{tid}/{leaf}", os.O_RDONLY)
         except OSError:
             continue
         try:
-            yield _READ(fd, size)
+            text = _READ(fd, size)
+        except OSError:
+            continue
         finally:
             _CLOSE(fd)
+        yield text
 
 
 def _tasks() -> tuple[int, int]:
