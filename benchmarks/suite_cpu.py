@@ -43,7 +43,7 @@ KINDS = (
     ("cold judge", "drillpe.grading.judge"),
     ("cold learner", "drillpe.grading.learner"),
     ("CLI", "-m drillpe "),
-    ("pytest", "pytest"),
+    ("pytest", "-m pytest"),
     ("pytest", "exec(eval(sys.stdin.readline()))"),  # an xdist worker
 )
 # A forked copy of a warm worker (one grade) has the worker's command line; the worker

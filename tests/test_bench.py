@@ -311,6 +311,10 @@ EXPLOITS = {
     "rope_threads_in_call": "bench.tampering",  # two threads in each call, one after
     "rope_sched_idle": "bench.tampering",  # the timing thread made SCHED_IDLE
     "rope_child_process": "bench.tampering",  # a process started with no audit event
+    # a function of the standard library's that drillpe's audit hooks call, replaced:
+    # the calls' work done in the check after the end mark
+    "rope_audit_fsdecode_clone": "bench.tampering",  # os.fsdecode
+    "rope_audit_normpath": "bench.tampering",  # os.path.normpath, set through an argument
 }
 
 
@@ -585,6 +589,18 @@ def test_the_time_from_the_end_mark_to_the_read_counts_beyond_the_guards_cost():
     waited = {"phases": [dict(p, after_end_waits=1) for p in run["phases"]],
               "calls_per_phase": 1}
     assert summarise(waited, stalled, after_end_ns=allowed)["stalled_phases"] == 4
+    # no wait, but the timing thread itself worked there beyond the allowance: counted,
+    # the CPU beyond it (a loaded machine adds wall time, not CPU time)
+    worked = {"phases": [dict(p, after_end_waits=0, after_end_cpu_s=0.040)
+                         for p in run["phases"]], "calls_per_phase": 1}
+    mine_worked = summarise(worked, stalled, after_end_ns=allowed)
+    assert mine_worked["stalled_phases"] == 4
+    assert mine_worked["median_s"] == pytest.approx(0.001 + 0.040 - allowed / 1e9)
+    honest_cpu = {"phases": [dict(p, after_end_waits=0, after_end_cpu_s=allowed / 2e9)
+                             for p in run["phases"]], "calls_per_phase": 1}
+    assert summarise(honest_cpu, stalled, after_end_ns=allowed)["stalled_phases"] == 0
+    assert summarise({"phases": [dict(p, after_end_cpu_s="0.04") for p in busy["phases"]],
+                      "calls_per_phase": 1}, stalled, after_end_ns=allowed)["stalled_phases"] == 0
     target = _timed(mine["median_s"])
     target.learner = mine
     why = refusals(target, {}, {}, [], None)
@@ -655,11 +671,14 @@ def test_work_done_in_the_refill_is_on_the_parents_clock():
         refill_rate(entry["copy"], refills["copy"])
 
 
-def test_a_stall_after_the_end_mark_is_on_the_parents_clock():
+@pytest.mark.parametrize("stall", ["waits", "works"])
+def test_a_stall_after_the_end_mark_is_on_the_parents_clock(stall):
     """A reviewer's code held the GIL from the end mark to the read of the outputs
-    (the guard's window) while its work finished elsewhere. Here the guard itself
-    takes 50 ms after each phase, against nothing before the file loads: every
-    phase's time takes in the stall beyond the allowance, and the time is refused."""
+    (the guard's window) while its work finished elsewhere; another's did the work in
+    the timing thread itself, in a function drillpe's audit hooks called at the files
+    the guard opens. Here the guard itself takes 50 ms after each phase, asleep or
+    working, against nothing before the file loads: every phase's time takes in the
+    stall beyond the allowance, and the time is refused."""
     import random
     import time
 
@@ -687,16 +706,32 @@ def test_a_stall_after_the_end_mark_is_on_the_parents_clock():
         marks(b"K")
         marks(b"L")
     first = len(stamped)
-    order = bench_child.run_phases([run], cpu, 0.001, marks, random.Random(0),
-                                   guard=lambda: time.sleep(0.05))
+    def guard():
+        if stall == "waits":
+            time.sleep(0.05)
+            return
+        began = time.perf_counter()  # (thread_time is a system call: system time)
+        while time.perf_counter() - began < 0.05:
+            pass
+
+    order = bench_child.run_phases([run], cpu, 0.001, marks, random.Random(0), guard=guard)
     entry = {"marks": [first, len(stamped)], "order": order, "timing": run.result()}
     pairs, problem = split_pairs(entry, stamped, ["timing"])
     assert problem is None
     allowed = after_end_allowance(stamped)
     mine = summarise(entry["timing"], pairs["timing"], after_end_ns=allowed)
     assert mine["stalled_phases"] == mine["phases"] >= 5
+    if stall == "works":  # found by the thread's CPU time there, with no wait
+        phases = entry["timing"]["phases"]
+        # (in user mode; at least 20 ms of the 50 on a loaded machine)
+        assert all(p["after_end_cpu_s"] >= 0.02 for p in phases)
+        blind = {**entry["timing"], "phases": [dict(p, after_end_waits=0, after_end_cpu_s=None)
+                                               for p in phases]}
+        assert summarise(blind, pairs["timing"], after_end_ns=allowed)["stalled_phases"] == 0
     assert mine["after_end_s"] >= 0.05
-    assert mine["median_s"] * run.calls >= 0.05 - allowed / 1e9
+    # the stall beyond the allowance: on the wall where the thread slept, its CPU time
+    # where it worked (at least 20 ms of the 50 on a loaded machine)
+    assert mine["median_s"] * run.calls >= (0.05 if stall == "waits" else 0.02) - allowed / 1e9
     assert summarise(entry["timing"], pairs["timing"])["median_s"] * run.calls < 0.04
     target = _timed(mine["median_s"])
     target.learner = mine

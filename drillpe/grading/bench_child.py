@@ -125,6 +125,15 @@ def _others_ns() -> int:
     return _usage()[1]
 
 
+def _user_ns() -> int:
+    """This thread's CPU time in user mode so far (ns): the work of code that runs in it,
+    without what the kernel spends for it (listing /proc/self/task beside a thread that
+    is ending took 4-8 ms of system time in an honest check after the end mark)."""
+    if _RUSAGE is None or _THIS_THREAD is None:
+        return _THREAD_CPU_NS()
+    return int(_RUSAGE(_THIS_THREAD).ru_utime * 1e9)
+
+
 class _Window:
     """A window of the timing thread's (a refill): what it took, in seconds, on clocks
     bound before the learner's file loaded. Where the thread never waited there, its
@@ -531,6 +540,7 @@ def run_phases(runs: list[Run], device: torch.device, budget_s: float, marks: Ma
                 sync()
                 ended, last = time.perf_counter(), _clock_ns()
                 waits, stretch[0] = _usage()
+                spent = _user_ns()
                 # (a reviewer's calls set 2 and set 1 back where drillpe traced them:
                 # the count was compared only at the end)
                 spread = _GET_THREADS()
@@ -557,9 +567,12 @@ def run_phases(runs: list[Run], device: torch.device, budget_s: float, marks: Ma
                     # bound before the learner's file loaded (the parent's reader may be
                     # late for a mark on a loaded machine; a stall shows on both), with
                     # the times this thread waited there (none, unless something held
-                    # the GIL or it blocked)
-                    after, now = _waits(), _clock_ns()
+                    # the GIL or it blocked), and the CPU time this thread took there in
+                    # user mode (a reviewer's function ran in it, called by the audit hooks
+                    # at the files the guard opens, and did the calls' work without a wait)
+                    after, now, cpu = _waits(), _clock_ns(), _user_ns()
                     run.phases[-1]["after_end_s"] = (now - last) / 1e9
+                    run.phases[-1]["after_end_cpu_s"] = (cpu - spent) / 1e9
                     if waits is not None and after is not None:
                         run.phases[-1]["after_end_waits"] = after - waits
                     marks(b"C")
@@ -1055,24 +1068,33 @@ def python_work(target: Target, mod, device, dtype, seed: int) -> dict[str, Any]
 
 
 def _refuse_reference_reads() -> None:
+    """An audit hook, armed before the learner's file loads, on every file opened in the
+    timing process: the references, this process's environment and memory, and writes
+    under /proc are refused. It runs at every file drillpe's own checks open too (after
+    each end mark), so what it calls is bound here, and the standard library's Python
+    code it runs is sealed (seal.HOOKS_RUN): a reviewer's replaced os.fsdecode and did
+    the timed calls' work in the check after each end mark."""
     protected = tuple(str(p.resolve()) for p in bundle.secret_dirs())
-
     own = re.compile(rf"/proc/(self|thread-self|{os.getpid()})(/task/\d+)?/(environ|mem)$")
+    fsdecode, fspath, normpath, realpath = os.fsdecode, os.fspath, os.path.normpath, \
+        os.path.realpath
+    named, writing, refused = (str, bytes, os.PathLike), os.O_WRONLY | os.O_RDWR, PermissionError
+    matches, isinstance_, any_, len_ = own.match, isinstance, any, len
 
     def audit(event: str, args: tuple) -> None:
         # bytes too: a reviewer's read the model answer through a bytes path
-        if event == "open" and isinstance(args[0], (str, bytes, os.PathLike)):
-            path = str(Path(os.fsdecode(args[0])).resolve())
+        if event == "open" and isinstance_(args[0], named):
+            path = realpath(fsdecode(args[0]))
             if path.startswith(protected):
-                raise PermissionError("drillpe: learner code may not read the reference solutions")
-            if own.match(os.path.normpath(os.fspath(args[0]))) or own.match(path):
-                raise PermissionError("drillpe: learner code may not read this process's "
-                                      "environment or memory")
+                raise refused("drillpe: learner code may not read the reference solutions")
+            if matches(normpath(fspath(args[0]))) or matches(path):
+                raise refused("drillpe: learner code may not read this process's "
+                              "environment or memory")
             # nor rename its threads (…/task/N/comm), which the guard counts by name
-            if path.startswith("/proc/") and len(args) > 2 and (
-                    (isinstance(args[1], str) and any(c in args[1] for c in "wax+"))
-                    or (isinstance(args[2], int) and args[2] & (os.O_WRONLY | os.O_RDWR))):
-                raise PermissionError("drillpe: learner code may not write under /proc")
+            if path.startswith("/proc/") and len_(args) > 2 and (
+                    (isinstance_(args[1], str) and any_(c in args[1] for c in "wax+"))
+                    or (isinstance_(args[2], int) and args[2] & writing)):
+                raise refused("drillpe: learner code may not write under /proc")
 
     sys.addaudithook(audit)
 

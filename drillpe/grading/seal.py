@@ -12,7 +12,8 @@ clock runs. Comparing some names leaves the rest, and the comparison itself, to 
 replaced.
 
 What it is. ``take`` copies, before the learner's file loads, every name of
-drillpe's modules, of the classes they hold (and their bases) and of the builtins;
+drillpe's modules (and of the few standard modules its audit hooks run: HOOKS_RUN),
+of the classes they hold (and their bases) and of the builtins;
 what drillpe's functions there carry (code, defaults, closure cells); and what the
 plain containers among those modules' names hold (three levels down). It returns a
 function that lists what differs now. Everything that function runs is bound in its
@@ -45,10 +46,20 @@ def _drillpe_module(name: str, module) -> bool:
     return name == "__main__" and (getattr(spec, "name", "") or "").startswith("drillpe.")
 
 
+# The standard library's modules whose Python code drillpe's audit hooks run at every
+# event they see (os.path.realpath, os.fsdecode, isinstance against os.PathLike): a
+# reviewer's code replaced os.fsdecode, and the hooks ran its function at every file
+# the check after each end mark opens (the OS threads' names in /proc), where it did
+# the timed calls' work. Their names are sealed as drillpe's are.
+HOOKS_RUN = ("os", "posixpath", "genericpath", "stat", "abc")
+
+
 def sealed_modules() -> list[tuple[str, types.ModuleType]]:
-    """drillpe's modules in this process (``__main__`` where it is one of them)."""
+    """drillpe's modules in this process (``__main__`` where it is one of them), and
+    the standard library's that its audit hooks run (HOOKS_RUN)."""
     return [(name, module) for name, module in list(sys.modules.items())
-            if type(module) is types.ModuleType and _drillpe_module(name, module)]
+            if type(module) is types.ModuleType
+            and (_drillpe_module(name, module) or name in HOOKS_RUN)]
 
 
 def _functions_of(value) -> list[types.FunctionType]:

@@ -266,14 +266,13 @@ def summarise(run: dict[str, Any], pairs: list[tuple[int, int]] | None,
     ``after_end_ns`` is given (after_end_allowance: the learner's side), the CPU
     time the process's other threads took between a phase's end mark and the next
     one's begin mark counts for the phase (``others_s``; ``busy_phases``: over
-    OTHERS_SLACK_S), and the time from a phase's end
-    mark to the read of its outputs beyond it counts for the phase too
-    (``stalled_phases``) where the timing thread waited there (``after_end_waits``:
-    its voluntary context switches, as for the GIL; a loaded machine only takes its
-    core away, and our reader, late for the C mark, makes the window look longer):
-    the longer of ours and the child's (``after_end_s``, on a clock it bound before
-    the learner's file loaded, from before it wrote E), since our reader, late for
-    the E mark, takes E and C together."""
+    OTHERS_SLACK_S), and the time from a phase's end mark to the read of its outputs
+    beyond what the check there may take counts for the phase too (``stalled_phases``;
+    _after_end_excess: where the timing thread waited there, or worked beyond it). The
+    window is the longer of ours and the child's (``after_end_s``, on a clock it bound
+    before the learner's file loaded, from before it wrote E), since our reader, late
+    for the E mark, takes E and C together, and, late for the C mark, makes it look
+    longer."""
     phases = run["phases"]
     per_call, ratios, disagree, stalled, gaps, busy = [], [], 0, 0, [], 0
     for n, phase in enumerate(phases):
@@ -286,10 +285,9 @@ def summarise(run: dict[str, Any], pairs: list[tuple[int, int]] | None,
             if type(theirs) in (int, float) and gap < theirs <= MAX_OWN_S:
                 gap = theirs
             gaps.append(gap)
-            waited = phase.get("after_end_waits")
-            if after_end_ns is not None and gap > after_end_ns / 1e9 \
-                    and not (type(waited) is int and waited == 0):
-                counted += gap - after_end_ns / 1e9
+            excess = _after_end_excess(phase, gap, after_end_ns)
+            if excess > 0:
+                counted += excess
                 stalled += 1
         others = phase.get("others_s")
         if after_end_ns is not None and type(others) in (int, float) \
@@ -320,6 +318,27 @@ def summarise(run: dict[str, Any], pairs: list[tuple[int, int]] | None,
                 "others_s": statistics.median(float(p.get("others_s", 0) or 0)
                                               for p in phases)}
                if after_end_ns is not None else {})}
+
+
+def _after_end_excess(phase: dict[str, Any], gap: float, allowed_ns: int | None) -> float:
+    """What a phase's window from its end mark to the read of its outputs took beyond
+    ``allowed_ns`` (after_end_allowance), in seconds, where that counts for the phase:
+    the window on the wall (``gap``), where the timing thread gave up its core there
+    (``after_end_waits``; a loaded machine only takes the core away), and the timing
+    thread's own CPU time there in user mode (``after_end_cpu_s``; a loaded machine adds
+    none, nor does the kernel's work for the check's reads of /proc), where
+    a reviewer's function, called by drillpe's audit hooks at the files the check opens,
+    did the calls' work without a wait. 0 where neither."""
+    if allowed_ns is None:
+        return 0.0
+    allowed, waited, cpu = allowed_ns / 1e9, phase.get("after_end_waits"), \
+        phase.get("after_end_cpu_s")
+    excess = 0.0
+    if gap > allowed and not (type(waited) is int and waited == 0):
+        excess = gap - allowed
+    if type(cpu) in (int, float) and allowed < cpu <= MAX_OWN_S:
+        excess = max(excess, cpu - allowed)
+    return excess
 
 
 def after_end_allowance(marks: list[tuple[int, int]] | None, theirs: Any = None) -> int:
@@ -456,9 +475,11 @@ def refusals(target: TargetBench, mine: dict[str, Any], ref: dict[str, Any],
                    f"their outputs, drillpe's check of the timing process took "
                    f"{_seconds(learner['after_end_s'])} (median over {learner['reads']} "
                    f"phases), more than the {_seconds(learner['after_end_allowed_s'])} "
-                   "drillpe allows it from its cost before your file loaded: code of yours kept drillpe's code waiting while work went on where no "
-                   "clock runs (a thread holding the GIL, work left running on torch's "
-                   "inter-op pool). Return when the work is done.")
+                   "drillpe allows it from its cost before your file loaded: code of "
+                   "yours worked there, where no clock runs, or kept drillpe's code waiting "
+                   "while work went on (a thread holding the GIL, work left running on "
+                   "torch's inter-op pool, a function of yours that drillpe's code calls). "
+                   "Return when the work is done.")
     mine_rate = learner.get("refill_s_per_mb")
     copy_rate = (target.learner_copy or {}).get("refill_s_per_mb")
     base_rate = copy_rate if copy_rate is not None else target.reference.get("refill_s_per_mb")
