@@ -315,6 +315,8 @@ EXPLOITS = {
     # the calls' work done in the check after the end mark
     "rope_audit_fsdecode_clone": "bench.tampering",  # os.fsdecode
     "rope_audit_normpath": "bench.tampering",  # os.path.normpath, set through an argument
+    # a str subclass planted beside re.Pattern, whose __eq__ the check's lookup ran
+    "rope_planted_key": "bench.tampering",
 }
 
 
