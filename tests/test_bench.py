@@ -545,6 +545,7 @@ def test_the_time_from_the_end_mark_to_the_read_counts_beyond_the_guards_cost():
     guard took before the learner's file loaded (K…L), plus a slack, it is the
     phase's, and where most phases need it the time is refused."""
     from drillpe.launch.bench import (
+        AFTER_END_CPU_RATIO,
         AFTER_END_SLACK_S,
         after_end_allowance,
         pair_marks,
@@ -591,16 +592,19 @@ def test_the_time_from_the_end_mark_to_the_read_counts_beyond_the_guards_cost():
     waited = {"phases": [dict(p, after_end_waits=1) for p in run["phases"]],
               "calls_per_phase": 1}
     assert summarise(waited, stalled, after_end_ns=allowed)["stalled_phases"] == 4
-    # no wait, but the timing thread itself worked there beyond the allowance: counted,
-    # the CPU beyond it (a loaded machine adds wall time, not CPU time)
+    # no wait, but the timing thread itself worked there, over AFTER_END_CPU_RATIO times
+    # the allowance: counted, the CPU beyond the allowance (a loaded machine adds wall
+    # time, not CPU time)
     worked = {"phases": [dict(p, after_end_waits=0, after_end_cpu_s=0.040)
                          for p in run["phases"]], "calls_per_phase": 1}
     mine_worked = summarise(worked, stalled, after_end_ns=allowed)
     assert mine_worked["stalled_phases"] == 4
     assert mine_worked["median_s"] == pytest.approx(0.001 + 0.040 - allowed / 1e9)
-    honest_cpu = {"phases": [dict(p, after_end_waits=0, after_end_cpu_s=allowed / 2e9)
-                             for p in run["phases"]], "calls_per_phase": 1}
-    assert summarise(honest_cpu, stalled, after_end_ns=allowed)["stalled_phases"] == 0
+    # up to that ratio it does not (the kernel's work for the check's reads of /proc)
+    for share in (0.5, 1.5, AFTER_END_CPU_RATIO * 0.99):
+        honest_cpu = {"phases": [dict(p, after_end_waits=0, after_end_cpu_s=share * allowed / 1e9)
+                                 for p in run["phases"]], "calls_per_phase": 1}
+        assert summarise(honest_cpu, stalled, after_end_ns=allowed)["stalled_phases"] == 0
     assert summarise({"phases": [dict(p, after_end_cpu_s="0.04") for p in busy["phases"]],
                       "calls_per_phase": 1}, stalled, after_end_ns=allowed)["stalled_phases"] == 0
     target = _timed(mine["median_s"])
@@ -673,6 +677,9 @@ def test_work_done_in_the_refill_is_on_the_parents_clock():
         refill_rate(entry["copy"], refills["copy"])
 
 
+WORK_40_MS = 2_500_000  # steps of an empty loop in a function: about 40 ms of CPU here
+
+
 @pytest.mark.parametrize("stall", ["waits", "works"])
 def test_a_stall_after_the_end_mark_is_on_the_parents_clock(stall):
     """A reviewer's code held the GIL from the end mark to the read of the outputs
@@ -708,12 +715,12 @@ def test_a_stall_after_the_end_mark_is_on_the_parents_clock(stall):
         marks(b"K")
         marks(b"L")
     first = len(stamped)
+
     def guard():
         if stall == "waits":
             time.sleep(0.05)
             return
-        began = time.perf_counter()  # (thread_time is a system call: system time)
-        while time.perf_counter() - began < 0.05:
+        for _ in range(WORK_40_MS):  # work, not a time: a loaded machine stretches it
             pass
 
     order = bench_child.run_phases([run], cpu, 0.001, marks, random.Random(0), guard=guard)
@@ -725,14 +732,13 @@ def test_a_stall_after_the_end_mark_is_on_the_parents_clock(stall):
     assert mine["stalled_phases"] == mine["phases"] >= 5
     if stall == "works":  # found by the thread's CPU time there, with no wait
         phases = entry["timing"]["phases"]
-        # (in user mode; at least 20 ms of the 50 on a loaded machine)
         assert all(p["after_end_cpu_s"] >= 0.02 for p in phases)
         blind = {**entry["timing"], "phases": [dict(p, after_end_waits=0, after_end_cpu_s=None)
                                                for p in phases]}
         assert summarise(blind, pairs["timing"], after_end_ns=allowed)["stalled_phases"] == 0
-    assert mine["after_end_s"] >= 0.05
+    assert mine["after_end_s"] >= (0.05 if stall == "waits" else 0.02)
     # the stall beyond the allowance: on the wall where the thread slept, its CPU time
-    # where it worked (at least 20 ms of the 50 on a loaded machine)
+    # where it worked
     assert mine["median_s"] * run.calls >= (0.05 if stall == "waits" else 0.02) - allowed / 1e9
     assert summarise(entry["timing"], pairs["timing"])["median_s"] * run.calls < 0.04
     target = _timed(mine["median_s"])

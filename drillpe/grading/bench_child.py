@@ -125,14 +125,6 @@ def _others_ns() -> int:
     return _usage()[1]
 
 
-def _user_ns() -> int:
-    """This thread's CPU time in user mode so far (ns): the work of code that runs in it,
-    without what the kernel spends for it (listing /proc/self/task beside a thread that
-    is ending took 4-8 ms of system time in an honest check after the end mark)."""
-    if _RUSAGE is None or _THIS_THREAD is None:
-        return _THREAD_CPU_NS()
-    return int(_RUSAGE(_THIS_THREAD).ru_utime * 1e9)
-
 
 class _Window:
     """A window of the timing thread's (a refill): what it took, in seconds, on clocks
@@ -540,7 +532,7 @@ def run_phases(runs: list[Run], device: torch.device, budget_s: float, marks: Ma
                 sync()
                 ended, last = time.perf_counter(), _clock_ns()
                 waits, stretch[0] = _usage()
-                spent = _user_ns()
+                spent = _THREAD_CPU_NS()
                 # (a reviewer's calls set 2 and set 1 back where drillpe traced them:
                 # the count was compared only at the end)
                 spread = _GET_THREADS()
@@ -567,10 +559,13 @@ def run_phases(runs: list[Run], device: torch.device, budget_s: float, marks: Ma
                     # bound before the learner's file loaded (the parent's reader may be
                     # late for a mark on a loaded machine; a stall shows on both), with
                     # the times this thread waited there (none, unless something held
-                    # the GIL or it blocked), and the CPU time this thread took there in
-                    # user mode (a reviewer's function ran in it, called by the audit hooks
-                    # at the files the guard opens, and did the calls' work without a wait)
-                    after, now, cpu = _waits(), _clock_ns(), _user_ns()
+                    # the GIL or it blocked), and the CPU time this thread took there
+                    # (a reviewer's function ran in it, called by the audit hooks at the
+                    # files the guard opens, and did the calls' work without a wait). The
+                    # thread's clock, not getrusage's user time: the kernel splits that
+                    # from the system time by the ticks it samples, and another reviewer's
+                    # worked between ticks and sat in a system call at each
+                    after, now, cpu = _waits(), _clock_ns(), _THREAD_CPU_NS()
                     run.phases[-1]["after_end_s"] = (now - last) / 1e9
                     run.phases[-1]["after_end_cpu_s"] = (cpu - spent) / 1e9
                     if waits is not None and after is not None:
