@@ -317,6 +317,9 @@ EXPLOITS = {
     "rope_audit_normpath": "bench.tampering",  # os.path.normpath, set through an argument
     # a str subclass planted beside re.Pattern, whose __eq__ the check's lookup ran
     "rope_planted_key": "bench.tampering",
+    # a str subclass planted in sys.modules, whose __eq__ the seal's lookup of a
+    # submodule the file added to drillpe ran
+    "rope_modules_key": "bench.tampering",
 }
 
 

@@ -120,6 +120,36 @@ def test_what_drillpe_changes_as_it_runs_is_let_be(probe):
         del sys.modules[sub.__name__]
 
 
+def test_a_key_planted_in_sys_modules_is_not_compared_for_an_added_submodule(probe):
+    """A reviewer's put a str subclass into sys.modules with the hash of a submodule
+    name it then added to a drillpe package, with that module in sys.modules too: the
+    seal's lookup of the added name there ran the key's __eq__ at every check (where it
+    did the timed calls' work). sys.modules' keys are looked at first, unhashed."""
+    compared = []
+    sub = types.ModuleType("drillpe._seal_probe.planted")
+
+    class Planted(str):
+        def __hash__(self):
+            return hash("drillpe._seal_probe.planted")
+
+        def __eq__(self, other):
+            compared.append(other)
+            return False
+
+    broken = seal.take()
+    key = Planted("x")
+    sys.modules[key] = sub
+    sys.modules[sub.__name__] = sub
+    try:
+        probe.planted = sub
+        compared.clear()  # (the insertion above compared the two keys)
+        assert broken() == ["drillpe._seal_probe.planted (added)"]
+        assert compared == []
+    finally:
+        del sys.modules[sub.__name__]
+        sys.modules.pop(key)
+
+
 def test_what_grows_past_the_allowance_is_found_without_being_looked_at(probe):
     """What a check costs must not grow with what the learner's code adds: a reviewer's
     added two million names to a module whose new names do not count, and the check

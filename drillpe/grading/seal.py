@@ -170,6 +170,15 @@ def _checker(namespaces, functions, containers, skip) -> Callable[[], list[str]]
                 return True
         return False
 
+    def submodule(full: str, value) -> bool:
+        """Whether ``value`` is sys.modules' entry for ``full``. Its keys are looked at
+        first, without a lookup: a reviewer's put a str subclass there with the hash of an
+        added submodule's name, whose __eq__ the lookup ran, after every end mark."""
+        for key in modules:
+            if type_(key) is not str_:
+                return False
+        return modules.get(full) is value
+
     def broken() -> list[str]:
         found: list[str] = []
         add = found.append
@@ -185,7 +194,7 @@ def _checker(namespaces, functions, containers, skip) -> Callable[[], list[str]]
                 old = saved.get(name, absent)
                 if old is absent:
                     if closed and (owner, name) not in skip and not (
-                            type_(value) is module_type and modules.get(prefix + name) is value):
+                            type_(value) is module_type and submodule(prefix + name, value)):
                         add(f"{prefix}{name} (added)")
                     continue
                 seen += 1
