@@ -320,6 +320,10 @@ EXPLOITS = {
     # a str subclass planted in sys.modules, whose __eq__ the seal's lookup of a
     # submodule the file added to drillpe ran
     "rope_modules_key": "bench.tampering",
+    # properties on getrusage's result class, read after the end mark (and, with them,
+    # torch.DispatchKeySet.__str__, which the check called there)
+    "rope_rusage_prop": "bench.tampering",
+    "rope_keyset_str": "bench.tampering",
 }
 
 

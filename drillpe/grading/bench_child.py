@@ -90,10 +90,17 @@ _RUSAGE = getattr(resource, "getrusage", None)
 _THIS_THREAD = getattr(resource, "RUSAGE_THREAD", None)
 
 
+# getrusage's fields by index, through tuple's own item access: its result's class
+# (resource.struct_rusage) can be given properties, and a reviewer's ru_nvcsw ran its
+# code after the end mark and said the thread never waited
+_FIELD = tuple.__getitem__
+_UTIME, _STIME, _NVCSW = 0, 1, 14
+
+
 def _waits() -> int | None:
     if _RUSAGE is None or _THIS_THREAD is None:
         return None
-    return _RUSAGE(_THIS_THREAD).ru_nvcsw
+    return _FIELD(_RUSAGE(_THIS_THREAD), _NVCSW)
 
 
 _THREAD_CPU_NS = time.thread_time_ns
@@ -117,8 +124,8 @@ def _usage() -> tuple[int | None, int]:
     if _RUSAGE is None or _THIS_THREAD is None or _WHOLE_PROCESS is None:
         return None, 0
     whole, mine = _RUSAGE(_WHOLE_PROCESS), _RUSAGE(_THIS_THREAD)
-    return mine.ru_nvcsw, int((whole.ru_utime + whole.ru_stime
-                               - mine.ru_utime - mine.ru_stime) * 1e9)
+    return _FIELD(mine, _NVCSW), int((_FIELD(whole, _UTIME) + _FIELD(whole, _STIME)
+                                      - _FIELD(mine, _UTIME) - _FIELD(mine, _STIME)) * 1e9)
 
 
 def _others_ns() -> int:
@@ -817,6 +824,9 @@ _DISPATCH_MODES = torch._C._len_torch_dispatch_stack
 # aten::mul.out, which the refill's torch.mul ran where no clock runs ("1.57 ms" for
 # 14 ms of maths). Kernels registered that way are not in the dispatcher's dump.
 _TLS_KEYS = (torch._C._dispatch_tls_local_include_set, torch._C._dispatch_tls_local_exclude_set)
+# the key sets' text, through the method bound now: the class's __str__ can be replaced,
+# and a reviewer's ran its code after the end mark
+_KEYS_TEXT = type(_TLS_KEYS[0]()).__str__
 _DISPATCH_TLS: list[str] = []  # as they were before the learner's file loaded (_snapshot)
 
 
@@ -1657,7 +1667,7 @@ def _snapshot(used: list = _USED) -> None:
     used[:] = [(prefix, live, dict(live)) for prefix, live, _ in used]
     _KERNELS[:] = [(name, _DUMP(name)) for name in _operators_used()]
     _STDERR[:] = [sys.stderr]
-    _DISPATCH_TLS[:] = [str(keys()) for keys in _TLS_KEYS]
+    _DISPATCH_TLS[:] = [_KEYS_TEXT(keys()) for keys in _TLS_KEYS]
 
 
 _PATTERN = re.Pattern
@@ -1782,7 +1792,7 @@ def check_timing_state() -> None:
     # after the end mark, the copies of the checked outputs included.
     if _FUNCTION_MODES() or _DISPATCH_MODES():
         raise Tampered("a torch function or dispatch mode was left on after the calls")
-    if _DISPATCH_TLS and [str(keys()) for keys in _TLS_KEYS] != _DISPATCH_TLS:
+    if _DISPATCH_TLS and [_KEYS_TEXT(keys()) for keys in _TLS_KEYS] != _DISPATCH_TLS:
         raise Tampered("the thread's dispatch keys were changed after the calls (the Python "
                        "dispatcher switched on, or a key included or excluded)")
     changed = [name for name, entry in _KERNELS if _DUMP(name) != entry]
