@@ -30,6 +30,7 @@ from drillpe.launch import contract, leftovers, processes, sandbox
 from drillpe.launch.cold import hidden_places
 
 READY_TIMEOUT_S = 120.0  # importing torch on a slow, busy machine
+SETTLE_GRACE_S = 5.0  # beyond a grade's timeout, for the worker to kill and clear up
 REPLY_TIMEOUT_S = 30.0  # forking is quick; only a wedged worker takes longer
 WORKER_GRACE_S = 5.0
 
@@ -304,6 +305,7 @@ class WarmLearner:
 
     def wait(self, timeout: float) -> processes.LearnerStatus:
         worker = self.worker
+        deadline = time.monotonic() + timeout
         try:
             message = _receive(worker.sock, timeout)
         except TimeoutError:
@@ -327,6 +329,14 @@ class WarmLearner:
             return processes.LearnerStatus(isolation=worker.level, returncode=-9,
                                            harm="the warm learner worker's channel "
                                                 "carried a reply it never sends")
+        if message.get("early") is True:
+            # The child said its run is over (the namespace sandbox only): its records
+            # and output have ended, and the judge may start its last pass while the
+            # kernel tears the child down. The worker says "gone" once it is, and the
+            # grade's folders wait for that (WarmPool.settle).
+            self.pool.unsettled = (worker, deadline)
+            return processes.LearnerStatus(isolation=worker.level, returncode=returncode,
+                                           timed_out=False)
         worker.busy = False
         if message.get("leaving") is True:  # its sandbox was changed: the next grade gets a new one
             self.pool.retire_learner()
@@ -393,6 +403,8 @@ class WarmPool:
         self.learner_worker: _LearnerWorker | None = None
         self.choice = sandbox.choose()
         self.restarts = 0
+        # (worker, deadline) of a grade answered before its child was gone: see settle
+        self.unsettled: tuple[_LearnerWorker, float] | None = None
         if start:
             self.start()
 
@@ -483,6 +495,7 @@ class WarmPool:
         """The learner worker, started again when it is gone, out of step, or its
         sandbox shows a folder this grade must hide (the learner file's own folder,
         which a cold grade hides: other answers beside it)."""
+        self.settle()
         for attempt in range(2):
             worker = self.learner_worker
             hides = frozenset(hidden) if self.choice.level == "namespaces" else frozenset()
@@ -508,7 +521,33 @@ class WarmPool:
                                      f"{worker.log_tail()}") from None
         raise AssertionError("unreachable")
 
+    def settle(self) -> None:
+        """Once the last grade was answered early (WarmLearner.wait): wait until the
+        worker says its child is gone and cleared up after, within that grade's
+        timeout, so that nothing of the grade runs while its folders are removed or
+        the next grade starts. A worker that does not say so, or says something
+        else, is replaced (its sandbox and everything in it killed)."""
+        if self.unsettled is None:
+            return
+        worker, deadline = self.unsettled
+        self.unsettled = None
+        if worker is not self.learner_worker:
+            return
+        try:
+            message = _receive(worker.sock, max(deadline - time.monotonic(), 0.0) + SETTLE_GRACE_S)
+        except (TimeoutError, WorkerGone, OSError, ValueError):
+            self.retire_learner()
+            return
+        if not isinstance(message, dict) or message.get("gone") is not True or \
+                type(message.get("leaving")) is not bool:
+            self.retire_learner()
+            return
+        worker.busy = False
+        if message["leaving"]:
+            self.retire_learner()
+
     def retire_learner(self) -> None:
+        self.unsettled = None
         if self.learner_worker is not None:
             self.learner_worker.close()
             self.learner_worker = None
