@@ -153,3 +153,58 @@ def test_a_sandboxed_warm_grade_is_answered_early_and_settled_before_its_folders
                 all(ok for kind, ok in seen[1:] if kind == "remove"), seen
             assert pool.learner_worker is not None and not pool.learner_worker.busy
             time.sleep(0.2)
+
+
+def test_two_messages_sent_at_once_are_read_one_at_a_time():
+    """The worker's early answer and its "gone" 10-15 ms later arrive in one read
+    when the CLI is slow to read: the second must wait in the socket, not be lost
+    (a reviewer's late reader lost it, and every grade then waited its timeout)."""
+    ours, theirs = socket.socketpair()
+    r, w = os.pipe()
+    try:
+        contract.send_message(theirs, {"returncode": 0, "early": True})
+        contract.send_message(theirs, {"gone": True, "leaving": False})
+        contract.send_message(theirs, {"args": []}, [r])  # a request, with its fds
+        contract.send_message(theirs, {"args": [1]})
+        time.sleep(0.05)
+        assert warm_pool._receive(ours, 1.0) == {"returncode": 0, "early": True}
+        assert warm_pool._receive(ours, 1.0) == {"gone": True, "leaving": False}
+        request, fds = contract.receive_message(ours, max_fds=3)
+        assert request == {"args": []} and len(fds) == 1
+        os.close(fds[0])
+        assert contract.receive_message(ours, max_fds=3) == ({"args": [1]}, [])
+        theirs.close()
+        assert contract.receive_message(ours) == (None, [])
+    finally:
+        ours.close()
+        for fd in (r, w):
+            os.close(fd)
+
+
+FDS_OF_ITS_OWN = """
+import os, sys
+print("FDS", sorted(int(fd) for fd in os.listdir("/proc/self/fd")))
+""" + (ROOT / "solutions" / "sinusoidal.py").read_text()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the namespace sandbox")
+def test_a_grade_that_comes_at_once_gives_its_child_its_fds_once(tmp_path, monkeypatch):
+    """A grade sent before a child is ready for it: the child forked then must not
+    keep the worker's copies of the grade's fds beside the ones it is given, or
+    closing those at the end of its run would not end the records and output."""
+    from drillpe.launch.runner import GradeRequest, grade
+
+    monkeypatch.setenv("DRILLPE_ISOLATION", "namespaces")
+    path = tmp_path / "sinusoidal.py"
+    path.write_text(FDS_OF_ITS_OWN)
+    with warm_pool.launcher() as pool:
+        first = grade(GradeRequest("sinusoidal", path, timeout=60), launcher=pool)
+        again = grade(GradeRequest("sinusoidal", path, timeout=60), launcher=pool)  # at once
+    for result in (first, again):
+        # (listing its fds is against the rules: in the sandbox the file still runs)
+        assert [c.id for c in result.checks if c.status != "pass"] == ["rules.allowed"]
+        [line] = [x for x in result.output.splitlines() if x.startswith("FDS")]
+        fds = [int(fd) for fd in line[5:-1].split(",")]
+        # 0-4 (stdin, the output twice, records, stuck), the one listdir itself opens,
+        # and the over-word's pipe, above 10
+        assert len([fd for fd in fds if fd > 4]) == 2 and max(fds) >= 10, fds

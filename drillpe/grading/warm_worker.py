@@ -490,9 +490,12 @@ class Spare:
             self.word_fd = -1
 
 
-def _fork_spare(preloaded: dict, control: socket.socket) -> Spare:
+def _fork_spare(preloaded: dict, control: socket.socket, held: list[int] = ()) -> Spare:
     """The next grade's child, forked ahead so that the grade does not wait for
-    the fork (a copy of this worker's page tables: about 6 ms)."""
+    the fork (a copy of this worker's page tables: about 6 ms). ``held``: a grade's
+    fds this worker holds now (a grade that came before a child was ready), which
+    the child closes at once: it gets them again with its request, as 1-4, and
+    closes those when its run is over (_say_over)."""
     ours, theirs = socket.socketpair()
     word_r, word_w = os.pipe()
     token = secrets.token_hex(16)
@@ -504,6 +507,8 @@ def _fork_spare(preloaded: dict, control: socket.socket) -> Spare:
         try:
             ours.close()
             os.close(word_r)
+            for fd in held:
+                os.close(fd)
             # above the fds the grade's child is given (0-4), which dup2 would replace
             high = fcntl.fcntl(word_w, fcntl.F_DUPFD, 10)
             os.close(word_w)
@@ -634,7 +639,7 @@ def _hand_over(spare: Spare, request: dict, fds: list[int],
                     os.kill(spare.pid, signal.SIGKILL)
                     os.waitpid(spare.pid, 0)
                 spare.close_word()
-                spare = _fork_spare(preloaded, control)
+                spare = _fork_spare(preloaded, control, fds)
             finally:
                 channel.close()
         raise AssertionError("unreachable")
@@ -753,7 +758,7 @@ def serve_learner(private_tmp: bool = False) -> int:
         if request is None:
             return 0
         if spare is None and len(fds) == 3:
-            spare = _fork_spare(preloaded, control)  # a grade that came at once
+            spare = _fork_spare(preloaded, control, fds)  # a grade that came at once
         if len(fds) != 3:
             for fd in fds:
                 os.close(fd)

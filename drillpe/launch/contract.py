@@ -194,21 +194,38 @@ def send_message(sock: socket.socket, message: dict, fds: list[int] = ()) -> Non
         sock.sendall(payload)
 
 
+MESSAGE_MAX = 16 * 1024 * 1024
+
+
 def receive_message(sock: socket.socket, max_fds: int = 0) -> tuple[dict | None, list[int]]:
-    """One message (None: the other side closed) and the fds that came with it."""
+    """One message (None: the other side closed) and the fds that came with it.
+    Exactly its bytes are read: a message sent right after it (the warm learner
+    worker's "gone" after its early answer) stays in the socket for the next call."""
     if max_fds:
-        data, fds, _, _ = socket.recv_fds(sock, 65536, max_fds)
+        head, fds, _, _ = socket.recv_fds(sock, 4, max_fds)
     else:
-        data, fds = sock.recv(65536), []
-    if not data:
+        head, fds = sock.recv(4), []
+    head += _exactly(sock, 4 - len(head)) if head else b""
+    if len(head) < 4:
         return None, fds
-    while len(data) < 4 or len(data) < 4 + struct.unpack("<I", data[:4])[0]:
-        more = sock.recv(65536)
+    (size,) = struct.unpack("<I", head)
+    if size > MESSAGE_MAX:
+        raise ValueError(f"a control message of {size} bytes")
+    body = _exactly(sock, size)
+    if len(body) < size:
+        return None, fds
+    return json.loads(body), fds
+
+
+def _exactly(sock: socket.socket, size: int) -> bytes:
+    """``size`` bytes, or fewer where the other side closed first."""
+    data = b""
+    while len(data) < size:
+        more = sock.recv(size - len(data))
         if not more:
-            return None, fds
+            break
         data += more
-    (size,) = struct.unpack("<I", data[:4])
-    return json.loads(data[4:4 + size]), fds
+    return data
 
 
 def syntax_message(exc: SyntaxError) -> str:

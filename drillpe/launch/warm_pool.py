@@ -527,10 +527,10 @@ class WarmPool:
         timeout, so that nothing of the grade runs while its folders are removed or
         the next grade starts. A worker that does not say so, or says something
         else, is replaced (its sandbox and everything in it killed)."""
-        if self.unsettled is None:
+        unsettled, self.unsettled = self.unsettled, None  # (close may run on another thread)
+        if unsettled is None:
             return
-        worker, deadline = self.unsettled
-        self.unsettled = None
+        worker, deadline = unsettled
         if worker is not self.learner_worker:
             return
         try:
