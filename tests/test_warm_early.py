@@ -208,3 +208,42 @@ def test_a_grade_that_comes_at_once_gives_its_child_its_fds_once(tmp_path, monke
         # 0-4 (stdin, the output twice, records, stuck), the one listdir itself opens,
         # and the over-word's pipe, above 10
         assert len([fd for fd in fds if fd > 4]) == 2 and max(fds) >= 10, fds
+
+
+@pytest.mark.parametrize("where", ["wait", "settle"])
+def test_ctrl_c_while_a_grade_waits_takes_its_sandbox_down_before_its_folders_go(
+        tmp_path, monkeypatch, where):
+    """Ctrl-C in the wait for the worker's answer, or for its "gone": the grade's
+    child may still run, so the sandbox goes (and everything in it) before the
+    grade's folders are removed; they are removed still (a reviewer's found the
+    folders gone while the child ran on, and the interrupted settle skipping them)."""
+    from drillpe.launch import leftovers, runner
+    from drillpe.launch.runner import GradeRequest, grade
+
+    monkeypatch.setenv("DRILLPE_ISOLATION", "namespaces")
+    receive = warm_pool._receive
+    removed = []
+
+    def interrupted(sock, timeout):
+        import inspect
+
+        caller = inspect.stack()[1].function
+        if caller == where:
+            raise KeyboardInterrupt
+        return receive(sock, timeout)
+
+    remove_tree = leftovers.remove_tree
+
+    def removing(folder, *args, **kwargs):
+        removed.append(pool.learner_worker is None)
+        return remove_tree(folder, *args, **kwargs)
+
+    monkeypatch.setattr(runner.leftovers, "remove_tree", removing)
+    with warm_pool.launcher() as pool:
+        pool.wait_ready()
+        monkeypatch.setattr(warm_pool, "_receive", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            grade(GradeRequest("rope", ROOT / "solutions" / "rope.py", timeout=60),
+                  launcher=pool)
+        assert pool.learner_worker is None  # retired: its sandbox killed
+        assert removed and all(removed), removed

@@ -122,11 +122,13 @@ def grade(request: GradeRequest, launcher=None) -> ExerciseResult:
         # Only once no process of the learner's is left: a reviewer's kept swapping a
         # folder and a FIFO in its staged folder until rmtree's open blocked on the FIFO.
         # (A warm grade may be answered while its child is still exiting: settle waits.)
-        settle = getattr(launcher, "settle", None)
-        if settle is not None:
-            settle()
-        for folder, made in reversed(folders.items()):
-            leftovers.remove_tree(folder, made)
+        try:
+            settle = getattr(launcher, "settle", None)
+            if settle is not None:
+                settle()
+        finally:
+            for folder, made in reversed(folders.items()):
+                leftovers.remove_tree(folder, made)
 
 
 def _grade(request: GradeRequest, launcher, run_dir: Path,

@@ -306,22 +306,25 @@ class WarmLearner:
     def wait(self, timeout: float) -> processes.LearnerStatus:
         worker = self.worker
         deadline = time.monotonic() + timeout
+        # (not done when something else ends the wait, Ctrl-C: kill() then takes the
+        # sandbox down with the grade's child before its folders are removed)
         try:
             message = _receive(worker.sock, timeout)
         except TimeoutError:
             # The worker did not answer in time (stopped by its child?): the
             # whole sandbox goes, and the next grade gets a new one.
+            self.done = True
             self.pool.retire_learner()
             return processes.LearnerStatus(isolation=worker.level, returncode=-9, timed_out=True)
         except (WorkerGone, OSError, ValueError):  # ValueError: not JSON, not framed
+            self.done = True
             status = worker.status()
             self.pool.retire_learner()
             return processes.LearnerStatus(
                 isolation=worker.level, returncode=status.returncode
                 if status.returncode is not None and status.returncode < 0 else -9,
                 memory_exceeded=status.memory_exceeded, setup_error=status.setup_error)
-        finally:
-            self.done = True
+        self.done = True
         returncode = message.get("returncode") if isinstance(message, dict) else None
         if type(returncode) is not int or type(message.get("timed_out", False)) is not bool:
             # Not what the worker sends: the channel is not the worker's alone any more.
@@ -538,6 +541,9 @@ class WarmPool:
         except (TimeoutError, WorkerGone, OSError, ValueError):
             self.retire_learner()
             return
+        except BaseException:  # Ctrl-C: the grade's child may still run; its sandbox goes
+            self.retire_learner()
+            raise
         if not isinstance(message, dict) or message.get("gone") is not True or \
                 type(message.get("leaving")) is not bool:
             self.retire_learner()
