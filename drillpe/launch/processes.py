@@ -584,6 +584,8 @@ class Pipes:
             wanted.append(("stuck", marks))
         for name, sink in wanted:
             read_end, write_end = os.pipe()
+            if name == "records":
+                _widen(write_end)
             pipes.child[name] = write_end
             pipes.sinks[name] = sink
             sources[read_end] = sink
@@ -616,6 +618,22 @@ class Pipes:
     def records_overflow(self) -> bool:
         sink = self.sinks.get("records")
         return bool(sink and sink.overflow)
+
+
+RECORDS_PIPE_BYTES = 1 << 20  # Linux's most for an unprivileged pipe (fs.pipe-max-size)
+
+
+def _widen(fd: int) -> None:
+    """A records pipe of 1 MiB instead of 64 KiB: a rope grade's 7 MB then crosses in
+    a few reads rather than some 110, each a wait of the learner's process on the
+    CLI's drain thread (where Linux refuses, the pipe stays as it is)."""
+    # deferred: fcntl is POSIX-only, and the CLI imports this module on every platform
+    import fcntl
+
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, RECORDS_PIPE_BYTES)
+    except (AttributeError, OSError):
+        pass
 
 
 def wait_or_kill(proc: subprocess.Popen, timeout: float) -> int | None:
