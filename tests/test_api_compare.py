@@ -2,6 +2,7 @@
 case (an exact match, every element within the bound) decide exactly as the full
 float64 route does, on the edges too, and change nothing they are given."""
 
+import contextlib
 import math
 
 import pytest
@@ -58,3 +59,32 @@ def test_different_shapes_are_never_close():
     assert not _exactly_equal(torch.zeros(3), torch.zeros(1))
     with pytest.raises(ValueError, match="shape"):
         mismatch(torch.zeros(3), torch.zeros(1), atol=1.0)
+
+
+def test_heat_only_fails_the_same_but_names_no_mistake():
+    """For a later case judged only for its heatmap (judge._larger_heatmap): the same
+    failure, message and heatmap, with no variant run to name the mistake."""
+    from drillpe.grading.api import Fail, assert_close, heat_only
+
+    want = torch.arange(64.0).reshape(8, 8)
+    got = -want
+    ran = []
+
+    def flipped():
+        ran.append(True)
+        return -want
+
+    failures = []
+    for quiet in (False, True):
+        with heat_only() if quiet else contextlib.nullcontext():
+            with pytest.raises(Fail) as caught:
+                assert_close(got, want, atol=1e-6, what="output",
+                             variants={"x.sign_flipped": flipped})
+        failures.append(caught.value)
+    named, heat = failures
+    assert named.diagnosis == ["x.sign_flipped"] and heat.diagnosis == ["output.mismatch"]
+    assert (named.message, named.heatmap) == (heat.message, heat.heatmap)
+    assert ran == [True]  # the variant ran for the named failure only
+    with pytest.raises(Fail) as again:  # and naming is back after the block
+        assert_close(got, want, atol=1e-6, what="output", variants={"x.sign_flipped": flipped})
+    assert again.value.diagnosis == ["x.sign_flipped"]

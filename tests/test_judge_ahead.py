@@ -266,3 +266,29 @@ def test_a_refusal_the_judges_own_reading_does_not_back_is_tampering(tmp_path):
     told = graded("rope", hostile, tmp_path, None)
     loads = next(c for c in told["checks"] if c["id"] == "file.loads")
     assert not told["passed"] and loads["status"] == "skip" and "open()" in told["error"]["message"]
+
+
+@pytest.mark.parametrize("exercise_id,answer", [
+    ("rope", "tests/fixtures/rope/half_split.py"),
+    ("relative", "tests/fixtures/relative/sign_flipped.py"),
+    ("t5_bias", "tests/fixtures/t5_bias/direction_flipped.py"),
+], ids=lambda v: v.split("/")[-1])
+def test_later_cases_judged_only_for_a_heatmap_change_nothing_in_the_report(
+        tmp_path, monkeypatch, exercise_id, answer):
+    """The cases after a check's first failure are judged only for a heatmap large
+    enough to show (judge._larger_heatmap), so the mistake is not named for them
+    (api.heat_only): the report is the one naming every case gives."""
+    import contextlib
+
+    path = tmp_path / judge.RECORDS_FILE
+    path.write_bytes(records_of(exercise_id, ROOT / answer))
+    reports = []
+    for named in (False, True):
+        if named:
+            monkeypatch.setattr(judge, "heat_only", contextlib.nullcontext)
+        ahead = ahead_over(exercise_id, path)
+        while ahead.step() is not None:
+            pass
+        reports.append(graded(exercise_id, ROOT / answer, tmp_path, ahead))
+    assert reports[0] == reports[1]
+    assert not reports[0]["passed"] and any(c.get("heatmap") for c in reports[0]["checks"])

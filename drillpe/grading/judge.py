@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import hashlib
 import json
 import linecache
@@ -48,6 +49,7 @@ from drillpe.grading.api import (
     JudgeContext,
     describe_case,
     exception_failure,
+    heat_only,
 )
 from drillpe.grading.common import (
     case_inputs,
@@ -483,8 +485,8 @@ def judge_check(check: Check, rows: list | None, ctx: JudgeContext, end: Learner
     return result
 
 
-def case_verdict(check: Check, index: int, row: dict, ctx: JudgeContext, seed: int
-                 ) -> tuple[str, Any]:
+def case_verdict(check: Check, index: int, row: dict, ctx: JudgeContext, seed: int,
+                 names: bool = True) -> tuple[str, Any]:
     """What one case's record shows: ("pass", a note or None), ("fail", the
     Fail), ("changed", the Fail saying the call changed its inputs in place),
     ("tampered", the Tampered) or ("error", drillpe's own exception).
@@ -503,8 +505,9 @@ def case_verdict(check: Check, index: int, row: dict, ctx: JudgeContext, seed: i
                 names = ", ".join(changed)
                 return "changed", Fail(f"your code changed its input{'s' if ',' in names else ''} "
                                        f"{names} in place", ["input.mutated"])
-        note = check.judge_fn(ctx, x, check.cases[index], out) \
-            if check.judge_fn is not None else None
+        with contextlib.nullcontext() if names else heat_only():
+            note = check.judge_fn(ctx, x, check.cases[index], out) \
+                if check.judge_fn is not None else None
         return "pass", note if isinstance(note, str) else None
     except Fail as failure:
         return "fail", failure
@@ -514,11 +517,11 @@ def case_verdict(check: Check, index: int, row: dict, ctx: JudgeContext, seed: i
         return "error", exc
 
 
-def _verdict(check: Check, index: int, row: dict, ctx: JudgeContext, seed: int
-             ) -> tuple[str, Any]:
+def _verdict(check: Check, index: int, row: dict, ctx: JudgeContext, seed: int,
+             names: bool = True) -> tuple[str, Any]:
     """case_verdict's answer, reached while the learner ran where the bytes are the same."""
     return (_ahead and _ahead.take(check.id, index, row["at"], row["size"])) or \
-        case_verdict(check, index, row, ctx, seed)
+        case_verdict(check, index, row, ctx, seed, names)
 
 
 def _goes_on_past(verdict: tuple[str, Any]) -> bool:
@@ -613,7 +616,8 @@ def _larger_heatmap(check: Check, rows: list, first: int, ctx: JudgeContext, see
     for index in range(first + 1, len(rows)):
         if isinstance(rows[index]["out"], ExceptionOut) or rows[index]["failed"]:
             return None
-        verdict = _verdict(check, index, rows[index], ctx, seed)
+        # only its heatmap is read: the mistake is named from the first failing case
+        verdict = _verdict(check, index, rows[index], ctx, seed, names=False)
         if not _goes_on_past(verdict):
             kind, found = verdict
             if kind == "fail":  # a heatmap large enough to show
@@ -888,7 +892,9 @@ def reader_ahead(path: Path, checks: list[Check], ctx: JudgeContext,
     return judge_ahead.Ahead(
         path, checks, lambda check, index, row: case_verdict(check, index, row, ctx, ctx.seed),
         counts, looks_further=lambda verdict: verdict[0] == "fail" and
-        _too_small(verdict[1].heatmap))
+        _too_small(verdict[1].heatmap),
+        heat_verdict=lambda check, index, row: case_verdict(check, index, row, ctx, ctx.seed,
+                                                            names=False))
 
 
 def judge_while_waiting(path: Path, checks: list[Check], ctx: JudgeContext,

@@ -44,7 +44,8 @@ class Ahead:
 
     def __init__(self, path: Path, checks: list, verdict: Callable[[Any, int, dict], Verdict],
                  counts: list[int] | None = None,
-                 looks_further: Callable[[Verdict], bool] = lambda verdict: False):
+                 looks_further: Callable[[Verdict], bool] = lambda verdict: False,
+                 heat_verdict: Callable[[Any, int, dict], Verdict] | None = None):
         self.path = path
         self.checks = checks
         # A failing verdict for which the real pass goes on through the check's later
@@ -53,6 +54,9 @@ class Ahead:
         self.looking: set[int] = set()
         self.counts = [len(c.cases) for c in checks] if counts is None else counts
         self.verdict = verdict
+        # for the later cases of a check being looked through for a larger heatmap:
+        # the real pass reads only their heatmaps (judge._larger_heatmap)
+        self.heat_verdict = heat_verdict or verdict
         self.kept: dict[tuple[str, int, int, int], Verdict] = {}
         # The whole frames read so far, as read: views of what each read returned, not
         # one growing copy (a rope grade's 7 MB, copied and grown in steps, cost a
@@ -168,7 +172,7 @@ class Ahead:
         if index in self.looking and (row["failed"] or isinstance(row["out"], ExceptionOut)):
             self.failed.add(index)  # where the real pass stops looking for a larger heatmap
             return
-        verdict = self.verdict(check, case, row)
+        verdict = (self.heat_verdict if index in self.looking else self.verdict)(check, case, row)
         self.kept[(check.id, case, at, len(f.raw))] = verdict
         if verdict[0] == "pass":
             return
