@@ -65,6 +65,7 @@ from drillpe.grading.api import (  # noqa: E402  (torch first, the cheap way)
     is_close,
     learner_exception,
     mismatch,
+    naming,
     type_name,
     unravel,
 )
@@ -92,6 +93,7 @@ __all__ = [
     "is_close",
     "learner_exception",
     "mismatch",
+    "naming",
     "type_name",
     "unravel",
 ]

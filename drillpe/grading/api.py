@@ -520,6 +520,12 @@ def heat_only():
         _NAMING[0] = True
 
 
+def naming() -> bool:
+    """False inside heat_only: a grader that names a mistake itself (beside
+    assert_close) skips it there, as assert_close does."""
+    return _NAMING[0]
+
+
 def assert_close(
     got: torch.Tensor,
     want: torch.Tensor,
