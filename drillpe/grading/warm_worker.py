@@ -237,16 +237,29 @@ def _done_word(fd: int, token: str, pidfd: int | None) -> tuple[int, str | None]
     grade's token. ``pidfd``: the running child's, so that the wait ends when it
     does, even if another process holds the pipe open; None once it is reaped.
     Closes ``fd``."""
+    return _judge_word(_await_word(fd, token, pidfd, WORD))
+
+
+def _await_word(fd: int, token: str, pidfd: int | None, pattern: re.Pattern,
+                deadline: float | None = None) -> re.Match | None:
+    """``pattern`` matched right after ``token`` in what the pipe ``fd`` carries, once it
+    comes. None when the child ends without it (``pidfd``, or the pipe's end), at
+    ``deadline`` (monotonic), or, with neither a pidfd nor a deadline (a child already
+    reaped), in what the pipe holds now. Closes ``fd``."""
     data = b""
     try:
         os.set_blocking(fd, False)
         while len(data) < DONE_WORD_MAX:
-            said = _find_word(data, token)
+            said = _after(data, token, pattern)
             if said is not None:
                 return said
-            gone = pidfd is None
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return None
+            gone = pidfd is None and deadline is None
             if not gone:
-                gone = pidfd in select.select([fd, pidfd], [], [])[0]
+                ready = select.select([fd] if pidfd is None else [fd, pidfd], [], [], left)[0]
+                gone = pidfd is not None and pidfd in ready
             try:
                 chunk = os.read(fd, 4096)
             except BlockingIOError:
@@ -259,16 +272,22 @@ def _done_word(fd: int, token: str, pidfd: int | None) -> tuple[int, str | None]
         pass
     finally:
         os.close(fd)
-    return _find_word(data, token)
+    return _after(data, token, pattern)
+
+
+def _after(data: bytes, token: str, pattern: re.Pattern) -> re.Match | None:
+    """``pattern`` right after the grade's token, wherever it lies (another process
+    may have written into the pipe before it)."""
+    at = data.find(token.encode("ascii"))
+    return None if at < 0 else pattern.match(data, at + len(token))
 
 
 def _find_word(data: bytes, token: str) -> tuple[int, str | None] | None:
-    """The word after the grade's token, wherever it lies (another process may have
-    written into the pipe before it)."""
-    at = data.find(token.encode("ascii"))
-    if at < 0:
-        return None
-    match = WORD.match(data, at + len(token))
+    """The judge child's word after the grade's token (_done_word), parsed."""
+    return _judge_word(_after(data, token, WORD))
+
+
+def _judge_word(match: re.Match | None) -> tuple[int, str | None] | None:
     if match is None:
         return None
     digest = match.group(2).decode("ascii")
@@ -656,36 +675,13 @@ def _over_word(spare: Spare, timeout: float | None) -> int | None:
     when it ended, or the timeout came, without a word. Closes the pipe."""
     deadline = None if not timeout else time.monotonic() + timeout
     pidfd = _pidfd(spare.pid)
-    data = b""
+    fd, spare.word_fd = spare.word_fd, -1
     try:
-        os.set_blocking(spare.word_fd, False)
-        while len(data) < DONE_WORD_MAX:
-            at = data.find(spare.token.encode("ascii"))
-            if at >= 0:
-                match = OVER.match(data, at + len(spare.token))
-                if match is not None:
-                    return int(match.group(1))
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                return None
-            watched = [spare.word_fd] + ([pidfd] if pidfd is not None else [])
-            ready = select.select(watched, [], [], left if pidfd is not None
-                                  else min(left or 0.05, 0.05))[0]
-            try:
-                chunk = os.read(spare.word_fd, 4096)
-            except BlockingIOError:
-                chunk = None
-            if chunk:
-                data += chunk
-            elif chunk == b"" or (pidfd is not None and pidfd in ready):
-                return None  # ended without a word (a word written with it was read above)
-    except OSError:
-        return None
+        said = _await_word(fd, spare.token, pidfd, OVER, deadline)
     finally:
         if pidfd is not None:
             os.close(pidfd)
-        spare.close_word()
-    return None
+    return None if said is None else int(said.group(1))
 
 
 def _empty_private_folders() -> set[str]:
