@@ -292,7 +292,7 @@ def fast_differences(exercise_id: str) -> list[str]:
     bench target at its quick size, in float32 and bfloat16, on the bench's
     own inputs (the bench checks learners' outputs with the same compare).
     A target that builds a module gives both sides the same weights, by
-    parameter name (bench_specs.seed_parameters)."""
+    shape or by name (bench_specs.seed_parameters)."""
     # deferred: the bench's timing module, only for this check
     from drillpe.grading.bench_child import compare, fingerprint, load_fast, rebuild
     from drillpe.grading.bench_specs import size_for, targets

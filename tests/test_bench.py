@@ -209,6 +209,90 @@ def test_a_wrong_production_module_with_random_weights_is_caught(monkeypatch):
     assert found and "float32: output 0:" in found[0], found
 
 
+@pytest.mark.parametrize("style", ["embedding", "parameter"])
+def test_a_table_under_a_name_of_its_own_gets_the_model_answers_weights(monkeypatch, style):
+    """learnable's API leaves the table's name free; seeded by name, an honest
+    nn.Embedding called wpe (or a Parameter called pos) got other weights than the
+    model answer's table, and every checked timed call was refused as stale."""
+    import types
+
+    import torch
+
+    from drillpe import devtools
+    from drillpe.grading import bench_child
+
+    class Renamed(torch.nn.Module):
+        def __init__(self, max_sequence_length, d_model):
+            super().__init__()
+            self.max_sequence_length = max_sequence_length
+            if style == "embedding":
+                self.wpe = torch.nn.Embedding(max_sequence_length, d_model)
+            else:
+                self.pos = torch.nn.Parameter(torch.zeros(max_sequence_length, d_model))
+
+        def forward(self, x, offset=0):
+            rows = self.wpe.weight if style == "embedding" else self.pos
+            return x + rows[offset:offset + x.shape[-2]].to(x.dtype)
+
+    monkeypatch.setattr(bench_child, "load_fast",
+                        lambda exercise_id: types.SimpleNamespace(TrainablePositionEncoding=Renamed))
+    assert devtools.fast_differences("learnable") == []
+
+
+def _production_sample(exercise_id, dtype, factor, shift, seed=0):
+    """What the learner's side would send for one timed call of drillpe's own
+    production code (graders/fast/ID.py) on the inputs (factor, shift) draw."""
+    import random
+
+    import torch
+
+    from drillpe.grading import bench_child, bench_specs
+
+    [target] = bench_specs.targets(exercise_id)
+    size = bench_specs.size_for(target, "cpu", quick=True)
+    x = bench_child.rebuild(target, size, torch.device("cpu"), dtype, seed, factor, shift)
+    seeded = len(bench_specs.SEEDED.made)
+    call = target.prepare(bench_child.load_fast(exercise_id), x, size)
+    with torch.no_grad():
+        for param in bench_child._seeded_since(seeded):
+            bench_child.fill(param, param.detach().clone(), factor, shift)
+        out = call()
+    return {**bench_child.fingerprint(out, set(), random.Random(shift)), "factor": factor,
+            "shift": shift}
+
+
+def test_the_production_codes_own_rounding_is_allowed_and_a_stale_output_is_not():
+    """In bfloat16, relative's production code (softmax in float32, the rest in
+    bfloat16) missed the bare tolerance on some of its checked calls: an honest copy
+    of it was refused as stale. What the production code misses the model answer by,
+    on the same inputs, is allowed (three times over); another call's output is not."""
+    import types
+
+    import torch
+
+    from drillpe.grading import bench_child, bench_specs
+    from drillpe.grading.common import load_solution
+
+    [target] = bench_specs.targets("relative")
+    size = bench_specs.size_for(target, "cpu", quick=True)
+    truth, fast = load_solution("relative"), bench_child.load_fast("relative")
+    args = types.SimpleNamespace(seed=0, dtype="bfloat16")
+    cpu, dtype = torch.device("cpu"), torch.bfloat16
+    draws = [(1.5 + 0.1 * n, 1009 * n + 7) for n in range(6)]
+    samples = [_production_sample("relative", dtype, *draw) for draw in draws]
+
+    def problem(sample, production):
+        return bench_child._sample_problem(target, truth, sample, size, cpu, dtype, args,
+                                           production)
+
+    bare = [problem(sample, None) for sample in samples]
+    assert any(bare), "the bare tolerance no longer refuses the production code here"
+    assert [problem(sample, fast) for sample in samples] == [None] * len(samples)
+    # an output of another call (another factor and shift), sent as this one's
+    stale = {**samples[0], "factor": samples[1]["factor"], "shift": samples[1]["shift"]}
+    assert problem(stale, fast) is not None
+
+
 def test_missing_learner_file_is_a_usage_error():
     res = run_cli("bench", "rope")
     assert res.returncode == 2
@@ -232,7 +316,7 @@ def test_cuda_unavailable_is_a_usage_error():
 # --------------------------------------------------------------------------- explain (no processes)
 
 
-def _target(base_ops=40, grown=None, const=0.0, syncs=None, transfers=0):
+def _target(base_ops=40, grown=None, const=0.0, syncs=None, transfers=0, heads=None):
     return TargetBench(
         name="RoPE", call="RoPE(q, k)", size={"B": 1, "H": 8, "L": 2048, "D": 128},
         learner={"median_s": 2.0}, reference={"median_s": 1.0},
@@ -241,7 +325,7 @@ def _target(base_ops=40, grown=None, const=0.0, syncs=None, transfers=0):
                "transfers": transfers, "const_top": ["sin", "cos"], "has_data_inputs": True},
         python_work={"base_ops": base_ops, "axes": {
             "L": {"meaning": "positions", "base": 32, "size": 64, "ops": grown or base_ops},
-            "H": {"meaning": "heads", "base": 2, "size": 4, "ops": base_ops}}})
+            "H": {"meaning": "heads", "base": 2, "size": 4, "ops": heads or base_ops}}})
 
 
 def test_explain_recognises_each_cause():
@@ -249,6 +333,10 @@ def test_explain_recognises_each_cause():
     [loop] = explain(_target(grown=80), "cpu")
     assert loop.code == "bench.python_loop" and "positions" in loop.message
     assert "9000" in loop.message
+    # loops over positions and over heads: one cause that names both (it came twice)
+    [both] = explain(_target(grown=80, heads=90), "cpu")
+    assert both.code == "bench.python_loop" and "positions and heads" in both.message
+    assert "80 at L=64; 90 at H=4" in both.message and "L=2048, H=8" in both.message
     assert [c.code for c in explain(_target(const=0.5), "cpu")] == ["bench.table_rebuilt"]
     [sync] = explain(_target(syncs={"item": 3}), "cuda")
     assert sync.code == "bench.host_sync" and "3 host–device" in sync.message

@@ -907,16 +907,62 @@ def fingerprint(out: Any, storages: set[int], rng: random.Random,
 
 
 TOLERANCE = {"float64": 1e-6, "float32": 1e-3, "bfloat16": 3e-2, "float16": 1e-2}
+# A learner's output may be this many times as far from the model answer as drillpe's
+# production code's, on the same inputs (production_slack), beyond TOLERANCE: in
+# bfloat16 an attention's rounding depends on the order of its operations, and
+# relative's production code missed 3e-2 on up to 6 of 10 checked calls (-0.398 for
+# -0.355 once), so that an honest copy of it was refused as a stale result.
+PRODUCTION_SLACK = 3.0
+# ... and never more than this share of the output's largest |value|: production
+# code far from the model answer is drillpe's bug (devtools check), not room for more
+SLACK_CAP = 0.1
 
 
-def compare(mine: dict[str, Any], expected_out: Any, dtype_name: str) -> str | None:
+def production_slack(target: Target, production, size, device, dtype, seed: int,
+                     factor: float, shift: int, expected: Any) -> list[tuple[float, float]] | None:
+    """Per output of the call: how far the production code lands from the model answer
+    (``expected``) on the inputs of one timed call, its largest difference and that of
+    the sum of |values|, times PRODUCTION_SLACK. None where that cannot be said."""
+    try:
+        x = rebuild(target, size, device, dtype, seed, factor, shift)
+        seeded = len(bench_specs.SEEDED.made)
+        call = target.prepare(production, x, size)
+        with torch.no_grad():
+            for param in _seeded_since(seeded):
+                fill(param, param.detach().clone(), factor, shift)
+            got = [t for t in tree_flatten(call())[0] if isinstance(t, torch.Tensor)]
+    except Exception:  # the production code's own failure: no slack, as before
+        return None
+    want = [t for t in tree_flatten(expected)[0] if isinstance(t, torch.Tensor)]
+    if len(got) != len(want) or any(g.shape != w.shape for g, w in zip(got, want)):
+        return None
+    slack = []
+    for g, w in zip(got, want):
+        g64, w64 = g.detach().double().cpu(), w.detach().double().cpu()
+        if not w64.numel():
+            slack.append((0.0, 0.0))
+            continue
+        cap = SLACK_CAP * float(w64.abs().max())
+        worst = float((g64 - w64).abs().max())
+        sums = abs(float(g64.abs().sum()) - float(w64.abs().sum()))
+        if not (worst == worst and sums == sums):  # NaN: no slack
+            return None
+        slack.append((min(PRODUCTION_SLACK * worst, cap),
+                      min(PRODUCTION_SLACK * sums, SLACK_CAP * float(w64.abs().sum()))))
+    return slack
+
+
+def compare(mine: dict[str, Any], expected_out: Any, dtype_name: str,
+            slack: list[tuple[float, float]] | None = None) -> str | None:
     """None when the learner's fingerprint matches the reference's output;
-    else what differs, in words."""
+    else what differs, in words. ``slack``: per output, what is allowed beyond
+    TOLERANCE for a value and for the sum of |values| (production_slack)."""
     tol = TOLERANCE.get(dtype_name, 1e-3)
     expected = [t for t in tree_flatten(expected_out)[0] if isinstance(t, torch.Tensor)]
     if len(expected) != len(mine["tensors"]):
         return f"{len(mine['tensors'])} tensors where the reference returns {len(expected)}"
     for n, (got, want) in enumerate(zip(mine["tensors"], expected)):
+        extra, extra_sum = slack[n] if slack and len(slack) == len(expected) else (0.0, 0.0)
         if got["shape"] != list(want.shape):
             return f"output {n}: shape {tuple(got['shape'])}, expected {tuple(want.shape)}"
         want_dtype = str(want.dtype).split(".")[-1]
@@ -927,7 +973,7 @@ def compare(mine: dict[str, Any], expected_out: Any, dtype_name: str) -> str | N
         values = flat[index].cpu()
         mine_values = torch.tensor(got["values"], dtype=torch.float64)
         error = (mine_values - values).abs()
-        bound = tol + tol * values.abs()
+        bound = tol + tol * values.abs() + extra
         # NaN compares false with everything: a NaN where the reference has a number
         # must not pass as "not larger than the bound" (a reviewer's NaN outputs did)
         wrong = ~(error <= bound) & ~(mine_values == values)
@@ -936,7 +982,7 @@ def compare(mine: dict[str, Any], expected_out: Any, dtype_name: str) -> str | N
             return (f"output {n}: {float(mine_values[worst]):.6g} at flat index "
                     f"{got['picks'][worst]}, the reference has {float(values[worst]):.6g}")
         want_sum = float(flat.abs().sum())
-        if not abs(float(got["abs_sum"]) - want_sum) <= tol * max(want_sum, 1e-12):
+        if not abs(float(got["abs_sum"]) - want_sum) <= tol * max(want_sum, 1e-12) + extra_sum:
             return (f"output {n}: the sum of |values| is {got['abs_sum']:.6g}, "
                     f"the reference's {want_sum:.6g}")
     return None
@@ -1504,7 +1550,8 @@ def bench_learner(args, device, dtype, sign=None, reached: list[str] | None = No
     return results
 
 
-def _sample_problem(target: Target, truth, sample: Any, size, device, dtype, args) -> str | None:
+def _sample_problem(target: Target, truth, sample: Any, size, device, dtype, args,
+                    production=None) -> str | None:
     """Checks one output the learner's process sent: it is untrusted data, so
     anything malformed is a mismatch, not a crash."""
     try:
@@ -1520,21 +1567,25 @@ def _sample_problem(target: Target, truth, sample: Any, size, device, dtype, arg
             for param in _seeded_since(seeded):
                 fill(param, param.detach().clone(), factor, shift)
         expected = call()
-        return compare(sample, expected, args.dtype)
+        slack = None if production is None or production is truth else production_slack(
+            target, production, size, device, dtype, args.seed, factor, shift, expected)
+        return compare(sample, expected, args.dtype, slack)
     except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
         return f"an unreadable output record ({type(exc).__name__})"
 
 
-def verify_samples(target: Target, truth, samples: list, size, device, dtype, args) -> list:
+def verify_samples(target: Target, truth, samples: list, size, device, dtype, args,
+                   production=None) -> list:
     """The learner's sampled outputs against the model answer (float64), on
-    the very inputs of the call they came from."""
+    the very inputs of the call they came from, allowing beyond TOLERANCE what the
+    production code (``production``) misses the model answer by there."""
     verdicts = []
     plain = [s for s in samples if isinstance(s, dict) and "problem" not in s]
     # 12 are plenty for a stale cache, which shows in every phase; drawn at random, not
     # evenly spaced: a reviewer's code counted phases to skip the work in those that
     # would not be checked
     for sample in random.SystemRandom().sample(plain, min(12, len(plain))):
-        problem = _sample_problem(target, truth, sample, size, device, dtype, args)
+        problem = _sample_problem(target, truth, sample, size, device, dtype, args, production)
         verdicts.append({"phase": sample.get("phase"), "mismatch": problem})
     return verdicts
 
@@ -1630,7 +1681,8 @@ def bench_reference(args, device, dtype) -> list[dict]:
             # after the timing, so that it starts from the state the learner's side does
             mine = samples.get(target.name) if isinstance(samples, dict) else None
             if target.checked and isinstance(mine, list):
-                entry["checks"] = verify_samples(target, truth, mine, size, device, dtype, args)
+                entry["checks"] = verify_samples(target, truth, mine, size, device, dtype, args,
+                                                 fast)
         entry["marks"] = [first_mark, marks.count]
         results.append(entry)
     return results

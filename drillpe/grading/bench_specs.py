@@ -56,21 +56,33 @@ class SEEDED:
 
 
 def seed_parameters(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Every parameter of ``module`` filled from ``seed`` and its name (its own
-    generator per name: an extra parameter changes no other). The learner's module
-    and the model answer's, built with the same seed, hold the same weights, so
-    their timed outputs can be compared; without that, a reviewer's module returned
-    uninitialised memory in the timed calls and was reported 2000x faster."""
+    """Every parameter of ``module`` filled from ``seed`` and its key (its own
+    generator per key: an extra parameter of another shape changes no other). The
+    learner's module and the model answer's, built with the same seed, hold the same
+    weights, so their timed outputs can be compared; without that, a reviewer's module
+    returned uninitialised memory in the timed calls and was reported 2000x faster.
+
+    The key is the parameter's shape where no other parameter of the module has it,
+    else its name: an exercise whose API leaves the name free (learnable's table may
+    be an ``nn.Embedding``'s weight or an ``nn.Parameter`` called anything) gets the
+    model answer's weights whatever the learner called it; where several parameters
+    share a shape (relative's projections), the API fixes their names."""
     SEEDED.count += 1
     seeded = []
     SEEDED.made.append(seeded)
+    params = list(module.named_parameters())
+    shapes: dict[tuple, int] = {}
+    for _, param in params:
+        shapes[tuple(param.shape)] = shapes.get(tuple(param.shape), 0) + 1
     with torch.no_grad():
-        for name, param in module.named_parameters():
+        for name, param in params:
             seeded.append(param)
-            gen = torch.Generator().manual_seed((seed * 1_000_003 + zlib.crc32(name.encode()))
+            shape = tuple(param.shape)
+            key = f"shape {shape}" if shapes[shape] == 1 else name
+            gen = torch.Generator().manual_seed((seed * 1_000_003 + zlib.crc32(key.encode()))
                                                 % 2**63)
             scale = param.shape[-1] ** -0.5 if param.dim() > 1 else 0.1
-            values = torch.randn(tuple(param.shape), generator=gen, dtype=torch.float32) * scale
+            values = torch.randn(shape, generator=gen, dtype=torch.float32) * scale
             param.copy_(values.to(device=param.device, dtype=param.dtype))
     return module
 

@@ -584,17 +584,23 @@ def explain(target: TargetBench, device: str) -> list[Cause]:
     work = target.python_work or {}
     trace = target.trace or {}
     base_ops = work.get("base_ops", 0)
-    for axis, grown in work.get("axes", {}).items():
-        extra = grown["ops"] - base_ops
-        if extra >= LOOP_MIN_CALLS and extra >= LOOP_GROWTH * base_ops:
-            bench_size = target.size.get(axis)
-            causes.append(Cause("bench.python_loop", (
-                f"a Python loop over {grown['meaning']}: one call makes {base_ops} torch calls "
-                f"at {axis}={grown['base']} and {grown['ops']} at {axis}={grown['size']}; at "
-                f"{axis}={bench_size} it made {trace.get('ops', '?')}, each paying Python and "
-                f"dispatch overhead (and on a GPU a kernel launch). Work on all "
-                f"{grown['meaning']} at once: "
-                f"{target.loop_advice or 'use tensor operations instead of looping'}.")))
+    loops = [(axis, grown) for axis, grown in work.get("axes", {}).items()
+             if grown["ops"] - base_ops >= LOOP_MIN_CALLS
+             and grown["ops"] - base_ops >= LOOP_GROWTH * base_ops]
+    if loops:  # one cause, however many axes a loop (or loops within loops) runs over
+        meaning = " and ".join(grown["meaning"] for _, grown in loops)
+        grew = "; ".join(f"{grown['ops']} at {axis}={grown['size']}" for axis, grown in loops)
+        at_bench = ", ".join(f"{axis}={target.size.get(axis)}" for axis, _ in loops)
+        first_axis, first = loops[0]
+        causes.append(Cause("bench.python_loop", (
+            f"a Python loop over {meaning}: one call makes {base_ops} torch calls at "
+            f"{first_axis}={first['base']}"
+            + "".join(f", {axis}={grown['base']}" for axis, grown in loops[1:])
+            + (", and " if len(loops) > 1 else " and ")
+            + f"{grew}; at {at_bench} it made {trace.get('ops', '?')}, each paying "
+            f"Python and dispatch overhead (and on a GPU a kernel launch). Work on all "
+            f"{meaning} at once: "
+            f"{target.loop_advice or 'use tensor operations instead of looping'}.")))
     written = trace.get("written") or 0
     if target_has_data(target) and written > 0:
         share = trace.get("const_written", 0) / written
