@@ -500,10 +500,28 @@ def test_a_tensor_whose_own_attribute_hides_a_method_is_not_used():
 
     t = torch.zeros(4)
     plain_tensor(t, "an output")
-    t.label = "q"  # hides nothing of torch's, but is freed with the tensor (a finaliser)
+    # an output's tag of a plain value runs nothing (an honest answer's was refused as
+    # tampering); drillpe's own inputs carry none
+    t.rope_applied, t.pairs, t.scale, t.note = True, "interleaved", 0.5, None
+    plain_tensor(t, "an output", tags=True)
+    with pytest.raises(Tampered, match="the input q has an attribute of its own, rope_applied"):
+        plain_tensor(t, "the input q")
+    for value in ([], iter(()), (x for x in ())):  # objects: freed with the tensor, and a
+        t.label = value  # finaliser (a generator's `finally`) would run then
+        with pytest.raises(Tampered, match="an output has an attribute of its own, label"):
+            plain_tensor(t, "an output", tags=True)
+
+    class Count(int):  # a plain value's subclass: code of its own
+        pass
+
+    t.label = Count(1)
     with pytest.raises(Tampered, match="an output has an attribute of its own, label"):
-        plain_tensor(t, "an output")
+        plain_tensor(t, "an output", tags=True)
     del t.label
+    u = torch.zeros(4)
+    u.untyped_storage().label = [1]
+    with pytest.raises(Tampered, match="storage's label"):
+        plain_tensor(u, "an output", tags=True)
     t.detach = lambda: t
     with pytest.raises(Tampered, match="an output has an attribute of its own, detach"):
         plain_tensor(t, "an output")
@@ -984,6 +1002,9 @@ def test_refusals_name_their_reason():
     [stale] = refusals(_timed(2e-3), {}, {"checks": [{"phase": 3, "mismatch": "output 0: x"},
                                                      {"phase": 4, "mismatch": None}]}, [], None)
     assert stale.startswith("bench.stale_output: 1 of 2") and "phase 3" in stale
+    [foreign] = refusals(_timed(2e-3), {"samples": [{"phase": 2, "foreign": True}]}, {}, [],
+                         None)
+    assert foreign.startswith("bench.foreign_memory") and "torch.from_numpy" in foreign
     [lazy] = refusals(_timed(2e-3), {"samples": [{"problem": "lazy", "type": "Later"}]}, {}, [],
                       None)
     assert lazy.startswith("bench.not_a_tensor") and "Later" in lazy
@@ -1121,7 +1142,7 @@ MODULE_EXPLOITS = {
     # outputs written into a ring of buffers made in advance; numpy's: memory torch did
     # not allocate, in a new storage object every call
     ("learnable", "learnable_ring.py"): ["bench.output_reused"],
-    ("learnable", "learnable_numpy_ring.py"): ["bench.output_reused"],
+    ("learnable", "learnable_numpy_ring.py"): ["bench.foreign_memory"],
     # (not a module's) an output carrying a generator, whose `finally` ran when the
     # bench let go of the phase's outputs, after the next refill
     ("alibi", "alibi_freed_output.py"): ["bench.tampering"],

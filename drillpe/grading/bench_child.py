@@ -752,19 +752,24 @@ class Tampered(Exception):
     the learner's code (the message says how)."""
 
 
-def plain_tensor(t: Any, what: str) -> None:
+def plain_tensor(t: Any, what: str, tags: bool = False) -> None:
     """Raise Tampered where calling ``t``'s methods could run code of the learner's:
     a class of its own, or an attribute of its own, or of its storage's, that hides a
     method. A reviewer's RoPE set ``detach`` on the clones it returned, and the output
     check's ``detach()`` did the rotation, after the end mark ("the same" as production
     for code 9x slower); the next one gave its outputs' storages a class of its own
-    (``__class__`` of the kept storage object), whose ``data_ptr`` did the same."""
+    (``__class__`` of the kept storage object), whose ``data_ptr`` did the same.
+    ``tags``: an output may carry attributes of plain values (_plain_value); drillpe's
+    inputs and weights carry none."""
     if not _plain_tensor_class(t):
         raise Tampered(f"{what} is a {type(t).__name__}, not a plain tensor")
-    if not _plain_names(vars(t)):
+    attrs = vars(t)
+    # a dict of its own class would run its code as it is iterated
+    if type(attrs) is not dict or not _plain_names(attrs):
         raise Tampered(f"{what} has an attribute whose name is not a plain str")
-    hidden = [name for name in vars(t) if hasattr(torch.Tensor, name)]
-    own = [name for name in vars(t) if name not in hidden]
+    hidden = [name for name in attrs if hasattr(torch.Tensor, name)]
+    own = [name for name in attrs
+           if name not in hidden and not (tags and _plain_value(attrs[name]))]
     try:
         storage = torch.Tensor.untyped_storage(t)
     except (RuntimeError, NotImplementedError):
@@ -772,19 +777,30 @@ def plain_tensor(t: Any, what: str) -> None:
     if storage is not None:
         if type(storage) is not torch.UntypedStorage:  # a class of the learner's: its
             raise Tampered(f"{what}'s storage is a {type(storage).__name__}")  # methods ran
-        if not _plain_names(vars(storage)):
+        kept = vars(storage)
+        if type(kept) is not dict or not _plain_names(kept):
             raise Tampered(f"{what}'s storage has an attribute whose name is not a plain str")
-        hidden += [f"storage's {name}" for name in vars(storage)
-                   if hasattr(torch.UntypedStorage, name)]
-        own += [f"storage's {name}" for name in vars(storage)
-                if not hasattr(torch.UntypedStorage, name)]
+        hidden += [f"storage's {name}" for name in kept if hasattr(torch.UntypedStorage, name)]
+        own += [f"storage's {name}" for name in kept
+                if not hasattr(torch.UntypedStorage, name)
+                and not (tags and _plain_value(kept[name]))]
     if hidden:
         raise Tampered(f"{what} has an attribute of its own, {hidden[0]}, that hides "
                        "torch's method of that name")
-    # any other: an object kept there is freed with the tensor, and its finaliser runs
-    # then (a reviewer's kept a generator whose `finally` did the next phase's work)
+    # any other but a plain number, string or None: an object kept there is freed with
+    # the tensor, and its finaliser runs then (a reviewer's kept a generator whose
+    # `finally` did the next phase's work)
     if own:
-        raise Tampered(f"{what} has an attribute of its own, {own[0][:40]}")
+        raise Tampered(f"{what} has an attribute of its own, {own[0][:40]}"
+                       + (", holding an object (a plain number, string or None is all an "
+                          "output may carry)" if tags else ""))
+
+
+def _plain_value(value: Any) -> bool:
+    """A value with nothing to run when it is freed or read (a tag such as
+    ``out.rope_applied = True``, which an honest answer set)."""
+    kind = type(value)
+    return kind is bool or kind is int or kind is float or kind is str or value is None
 
 
 def _reached(out: Any):
@@ -859,7 +875,7 @@ def read_outputs(out: Any, another: Any) -> Reading:
     for t in (*_tensors(out), *_tensors(another)):  # (containers found plain above)
         if not _plain_tensor_class(t):  # a subclass: its methods are its own
             return Reading(problem={"problem": "lazy", "type": type(t).__name__})
-        plain_tensor(t, "an output")
+        plain_tensor(t, "an output", tags=True)
     return Reading(copies=(_copied(out), _copied(another)))
 
 
@@ -1265,12 +1281,16 @@ def _time_learner(target: Target, mod, size, device, dtype, args, marks: Marks,
             return
         slots.check(slot)
         kept = fresh_each_call and (
-            any(not ref.expired() for ref in held) or _foreign_memory(out)
+            any(not ref.expired() for ref in held)
             or (another is not None and _shares_storage(out, [another])))
+        # (whether memory torch did not allocate is kept cannot be seen: no weak
+        # reference follows it)
+        foreign = fresh_each_call and _foreign_memory(out)
         if target.checked and len(samples) < MAX_SAMPLES:
             found = fingerprint(out, slots.storages(slot), rng, reading.copies[0])
-            if kept and "problem" not in found:
-                found["held"] = True  # its values are still checked (a stale cache shows)
+            if "problem" not in found:  # its values are still checked (a stale cache shows)
+                found.update({"held": True} if kept else {})
+                found.update({"foreign": True} if foreign else {})
             samples.append({"phase": phase, "factor": slots.factors[slot],
                             "shift": slots.shifts[slot], **found})
         held[:] = [ref for ref in held if not ref.expired()]

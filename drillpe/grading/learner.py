@@ -250,12 +250,34 @@ def _plain(value: Any) -> Any:
     return value if type(value) in (int, float, bool, type(None)) else None
 
 
+def _forwards_anything(fn: Any) -> bool:
+    """Whether a plain function takes exactly ``(*args, **kwargs)``: a decorator's
+    wrapper, which binds whatever its wrapped function does."""
+    code = fn.__code__
+    both = inspect.CO_VARARGS | inspect.CO_VARKEYWORDS
+    return code.co_argcount == 0 and code.co_kwonlyargcount == 0 and \
+        code.co_flags & both == both
+
+
+def _unwrapped(fn: Any) -> Any:
+    """The function a decorator's ``(*args, **kwargs)`` wrapper stands for (its
+    ``__wrapped__``, which functools.wraps sets: ``@torch.no_grad()`` on RoPE was
+    read as ``RoPE(*args, **kwargs)`` and failed the signature check)."""
+    for _ in range(8):  # decorators on decorators; a cycle ends here
+        inner = vars(fn).get("__wrapped__") if type(fn) is types.FunctionType else None
+        if type(inner) is not types.FunctionType or not _forwards_anything(fn):
+            return fn
+        fn = inner
+    return fn
+
+
 def describe_params(fn: Any, drop_self: bool) -> list[list] | None:
     """Parameters as the call really binds them: for a plain function, read
     from its code object and defaults, never from a ``__signature__`` it
     may carry."""
     if inspect.ismethod(fn):
         fn = fn.__func__
+    fn = _unwrapped(fn)
     if type(fn) is types.FunctionType:
         code = fn.__code__
         positional = code.co_varnames[:code.co_argcount]

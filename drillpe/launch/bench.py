@@ -522,6 +522,14 @@ def refusals(target: TargetBench, mine: dict[str, Any], ref: dict[str, Any],
                    "memory made once is faster to write than the fresh memory each call "
                    "needs, so drillpe cannot compare it. Return a new tensor from every call; "
                    "cache what depends only on shapes (angles, bucket indices).")
+    if any(isinstance(s, dict) and s.get("foreign") for s in mine.get("samples") or []):
+        why.append("bench.foreign_memory: your code returns tensors over memory torch did not "
+                   "allocate (torch.from_numpy, torch.as_tensor of a NumPy array, "
+                   "from_dlpack). drillpe cannot tell whether such memory is kept and written "
+                   "again by a later call (a ring of buffers made in advance is faster to write "
+                   "than the fresh memory each call needs), so it does not compare the time. "
+                   "Compute with torch, or return a copy torch allocates "
+                   "(torch.from_numpy(y).clone()).")
     bad = [c for c in ref.get("checks") or [] if c.get("mismatch")]
     if bad:
         first = bad[0]
