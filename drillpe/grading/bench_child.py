@@ -934,12 +934,12 @@ TOLERANCE = {"float64": 1e-6, "float32": 1e-3, "bfloat16": 3e-2, "float16": 1e-2
 # between, work left out (relative's value term dropped in bfloat16 calls of large
 # values) misses most values by less than the slack but more than the tolerance.
 PRODUCTION_SLACK = 3.0
-# how many values beyond TOLERANCE a checked call may have over PRODUCTION_SLACK times
-# the production code's share of them (a count of a few: chance, not work left out)
-OUTLIER_FLOOR = 2
 # ... and never more than this share of the output's largest |value|: production
 # code far from the model answer is drillpe's bug (devtools check), not room for more
 SLACK_CAP = 0.1
+# how many values beyond TOLERANCE a checked call may have over PRODUCTION_SLACK times
+# the production code's share of them (a count of a few: chance, not work left out)
+OUTLIER_FLOOR = 2
 
 
 def production_slack(target: Target, production, size, device, dtype, seed: int,
