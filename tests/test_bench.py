@@ -239,6 +239,31 @@ def test_a_table_under_a_name_of_its_own_gets_the_model_answers_weights(monkeypa
     assert devtools.fast_differences("learnable") == []
 
 
+def test_parameters_that_share_a_shape_are_matched_by_name_in_any_order(monkeypatch):
+    """relative's two tables (and its projections) share a shape: they are seeded by
+    name, so a module that registers them in another order gets the same weights."""
+    import types
+
+    from drillpe import devtools
+    from drillpe.grading import bench_child
+
+    fast = bench_child.load_fast("relative")
+
+    class Reordered(fast.RelativeMultiHeadAttention):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            table, projections = self.relative_position_k, self.linears
+            del self.relative_position_k, self.linears  # registered again: after v
+            self.relative_position_k, self.linears = table, projections
+
+    names = [name for name, _ in Reordered(8, 2).named_parameters()]
+    assert names.index("relative_position_k.embeddings_table") > \
+        names.index("relative_position_v.embeddings_table")
+    monkeypatch.setattr(bench_child, "load_fast", lambda exercise_id: types.SimpleNamespace(
+        RelativeMultiHeadAttention=Reordered, relative_index=fast.relative_index))
+    assert devtools.fast_differences("relative") == []
+
+
 def _production_sample(exercise_id, dtype, factor, shift, seed=0, leave_out=None):
     """What the learner's side would send for one timed call of drillpe's own
     production code (graders/fast/ID.py) on the inputs (factor, shift) draw;
@@ -1017,6 +1042,10 @@ def test_refusals_name_their_reason():
     [stale] = refusals(_timed(2e-3), {}, {"checks": [{"phase": 3, "mismatch": "output 0: x"},
                                                      {"phase": 4, "mismatch": None}]}, [], None)
     assert stale.startswith("bench.stale_output: 1 of 2") and "phase 3" in stale
+    assert "Every checked call differs" not in stale
+    [every] = refusals(_timed(2e-3), {}, {"checks": [{"phase": 3, "mismatch": "output 0: x"}]},
+                       [], None)
+    assert "Every checked call differs" in every  # a different result, not only a cache
     [foreign] = refusals(_timed(2e-3), {"samples": [{"phase": 2, "foreign": True}]}, {}, [],
                          None)
     assert foreign.startswith("bench.foreign_memory") and "torch.from_numpy" in foreign

@@ -792,9 +792,9 @@ def plain_tensor(t: Any, what: str, tags: bool = False) -> None:
     # the tensor, and its finaliser runs then (a reviewer's kept a generator whose
     # `finally` did the next phase's work)
     if own:
+        # (short: the refusal shows 160 characters of it)
         raise Tampered(f"{what} has an attribute of its own, {own[0][:40]}"
-                       + (", holding an object (a plain number, string or None is all an "
-                          "output may carry)" if tags else ""))
+                       + (", an object (not a number, str or None)" if tags else ""))
 
 
 def _plain_value(value: Any) -> bool:

@@ -66,7 +66,9 @@ def seed_parameters(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     else its name: an exercise whose API leaves the name free (learnable's table may
     be an ``nn.Embedding``'s weight or an ``nn.Parameter`` called anything) gets the
     model answer's weights whatever the learner called it; where several parameters
-    share a shape (relative's projections), the API fixes their names."""
+    share a shape (relative's two tables, its projections), the API fixes their names,
+    not the order they are registered in. (A spare parameter of the table's shape
+    makes the table's key its name, and its weights other than the model answer's.)"""
     SEEDED.count += 1
     seeded = []
     SEEDED.made.append(seeded)

@@ -523,9 +523,10 @@ def refusals(target: TargetBench, mine: dict[str, Any], ref: dict[str, Any],
                    "needs, so drillpe cannot compare it. Return a new tensor from every call; "
                    "cache what depends only on shapes (angles, bucket indices).")
     if any(isinstance(s, dict) and s.get("foreign") for s in mine.get("samples") or []):
-        why.append("bench.foreign_memory: your code returns tensors over memory torch did not "
-                   "allocate (torch.from_numpy, torch.as_tensor of a NumPy array, "
-                   "from_dlpack). drillpe cannot tell whether such memory is kept and written "
+        why.append("bench.foreign_memory: your code returns tensors over memory that torch "
+                   "does not own as its own allocation (torch.from_numpy, torch.as_tensor of a "
+                   "NumPy array, from_dlpack, shared memory mapped again). drillpe cannot tell "
+                   "whether such memory is kept and written "
                    "again by a later call (a ring of buffers made in advance is faster to write "
                    "than the fresh memory each call needs), so it does not compare the time. "
                    "Compute with torch, or return a copy torch allocates "
@@ -539,7 +540,11 @@ def refusals(target: TargetBench, mine: dict[str, Any], ref: dict[str, Any],
                    f"{textsafety.neutralise(str(first['mismatch']))}). Every timed call gets "
                    "new values: a result remembered from an earlier call (a cache keyed on the "
                    "input's id or data_ptr) comes out stale. Cache what depends only on shapes "
-                   "(the angle table), never results.")
+                   "(the angle table), never results."
+                   + (" Every checked call differs: if your code keeps no results, it computes "
+                      "something else at the bench's sizes or dtype than at grading's (a "
+                      "module's weights come from drillpe, by each parameter's shape, or its "
+                      "name where two share a shape)." if len(bad) == len(ref["checks"]) else ""))
     # Against the copy in the same process, taking turns with the code: the same copy
     # in the reference's process once ran up to 4x slower than it (page faults, before
     # bench_child.keep_freed_memory), and an honest model answer was refused against
