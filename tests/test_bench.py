@@ -452,6 +452,9 @@ EXPLOITS = {
     # torch.DispatchKeySet.__str__, which the check called there)
     "rope_rusage_prop": "bench.tampering",
     "rope_keyset_str": "bench.tampering",
+    # a weakref.finalize on each output, whose callback runs when the outputs are let go
+    # of: inside the next refill's marks, on the parent's clock
+    "rope_release_finalizer": "bench.refill_work",
 }
 
 
@@ -1255,6 +1258,44 @@ def test_timing_processes_keep_freed_memory():
     # this process once), then a call faults in none.
     assert min(ast.literal_eval(counts)[4:]) < pages // 4, f"page faults per call of " \
         f"{pages} pages: {counts}"
+
+
+def test_a_timing_thread_keeps_the_memory_its_calls_free():
+    """The learner's side times its calls on a thread of its own, and glibc gave such a
+    thread an arena of mapped heaps that it unmapped as they emptied, whatever mallopt
+    said: each call faulted its pages in again there (the production side, timed on its
+    main thread, did not). A process started with the bench's environment and set up as
+    the timing processes set themselves up allocates on a new thread as on the main one
+    (a fork of this process would not do: its threads made arenas before the fork)."""
+    import subprocess
+
+    from drillpe.launch.bench import TIMING_ENV
+
+    script = (
+        "import resource, threading\n"
+        "from drillpe.grading.bench_child import keep_freed_memory\n"
+        "import torch\n"
+        "print(keep_freed_memory())\n"
+        "torch.set_num_threads(1)\n"
+        "counts = []\n"
+        "def calls():\n"
+        "    for _ in range(12):\n"
+        "        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+        "        torch.ones(2**24)\n"
+        "        counts.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)\n"
+        "worker = threading.Thread(target=calls)\n"
+        "worker.start()\n"
+        "worker.join()\n"
+        "print(counts)\n")
+    env = {**os.environ, **TIMING_ENV, "PYTHONPATH": str(ROOT)}
+    res = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    said, counts = res.stdout.splitlines()
+    assert said == "freed memory kept"
+    pages = 2**26 // os.sysconf("SC_PAGE_SIZE")
+    assert min(ast.literal_eval(counts)[4:]) < pages // 4, f"page faults per call of " \
+        f"{pages} pages on a thread: {counts}"
 
 
 def test_learner_code_cannot_pass_for_drillpe_saying_a_spec_or_device_is_missing():

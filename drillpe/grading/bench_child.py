@@ -501,6 +501,12 @@ def run_phases(runs: list[Run], device: torch.device, budget_s: float, marks: Ma
     # alone, so that the CPU other threads take there is none of drillpe's; the calls,
     # on the threads set before the learner's file loaded
     threads = THREADS[0] if THREADS else _GET_THREADS()
+    # Each run's last phase's outputs, let go of inside that run's next refill's marks:
+    # a finaliser of the learner's (weakref.finalize on an output, which no attribute
+    # check sees) ran where they were let go of, on no clock, and now runs on the
+    # parent's clock, before the new values exist, in a window compared with the
+    # copy's (bench.refill_work)
+    released: dict[str, list] = {}
     began = _clock_ns()
     try:
         while len(order) < MAX_PHASES * len(runs) and (
@@ -516,6 +522,7 @@ def run_phases(runs: list[Run], device: torch.device, budget_s: float, marks: Ma
                 # same refill of the copy's slots (bench.refill_work).
                 marks(b"R")
                 refill = _Window()
+                released.pop(run.name, None)
                 run.slots.refresh(rng)
                 sync()
                 refilled = refill.taken()
@@ -592,9 +599,11 @@ def run_phases(runs: list[Run], device: torch.device, budget_s: float, marks: Ma
                     run.on_checked(len(run.phases) - 1, checked if run.slots.varied else 0,
                                    outs[checked], another, reading)
                     del another, reading
-                # outs, and keep (its append), let go of now: a reviewer's outputs
-                # carried generators whose `finally` ran when the next phase's keep
-                # was made, after its refill, and computed its outputs there
+                # outs let go of in the next refill's window (released), keep (its
+                # append) now: a reviewer's outputs carried generators whose `finally`
+                # ran when the next phase's keep was made, after its refill, and
+                # computed its outputs there
+                released[run.name] = outs
                 del outs, keep
                 run.settle(last - first)
     finally:
@@ -607,7 +616,7 @@ def run_phases(runs: list[Run], device: torch.device, budget_s: float, marks: Ma
 
 
 # glibc's mallopt parameters (malloc.h), and the largest value an int holds
-M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+M_TRIM_THRESHOLD, M_MMAP_MAX, M_ARENA_MAX = -1, -4, -8
 INT_MAX = 2**31 - 1
 
 
@@ -631,6 +640,14 @@ def keep_freed_memory() -> str:
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     # every block from the heap, whatever its size, and the heap never given back
     if mallopt(M_MMAP_MAX, 0) != 1 or mallopt(M_TRIM_THRESHOLD, INT_MAX) != 1:
+        return "system"
+    # ... and one heap for every thread started from here on (launch.bench sets
+    # MALLOC_ARENA_MAX=1 too, before any thread starts): the learner's side times on a
+    # thread of its own, which glibc gave an arena of its own, made of mapped heaps it
+    # unmaps when they empty whatever the two settings above say (freeing five of
+    # t5_bias's 32 MB outputs there took 4-9 ms of CPU, and the next calls faulted
+    # their pages in again; 0.02-0.04 ms in the main arena)
+    if mallopt(M_ARENA_MAX, 1) != 1:
         return "system"
     return "freed memory kept"
 

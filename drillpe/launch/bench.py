@@ -77,6 +77,12 @@ OTHERS_SLACK_S = 0.001
 # of spinning (a 4M-element op ran 2% slower in a loop so, 0.415 s against 0.405 s for
 # 200), so that the CPU other threads take between phases is work, not waiting
 QUIET_THREADS = {"OMP_WAIT_POLICY": "PASSIVE"}
+# ... and every thread allocates from the one heap, set before any thread starts:
+# glibc gives a thread an arena of mapped heaps, unmapped as they empty whatever
+# mallopt said (bench_child.keep_freed_memory), and the learner's side times on a
+# thread of its own (freeing five of t5_bias's 32 MB outputs there took 4-9 ms of
+# CPU, and the next calls faulted the pages in again)
+TIMING_ENV = {**QUIET_THREADS, "MALLOC_ARENA_MAX": "1"}
 # A call that moves its bytes in a third of the time a plain copy of them
 # takes (measured beside it, on fresh inputs) did not do its work in the timed
 # call: the copy reads each byte once and writes it once. Not 1: a call can
@@ -492,7 +498,8 @@ def refusals(target: TargetBench, mine: dict[str, Any], ref: dict[str, Any],
             and mine_rate > REFILL_RATIO * base_rate + REFILL_SLACK_S / (written / 1e6):
         beside = ("the copy's inputs beside it" if copy_rate is not None
                   else "the production code's inputs")
-        why.append(f"bench.refill_work: refilling your calls' inputs between phases took "
+        why.append(f"bench.refill_work: refilling your calls' inputs between phases (and "
+                   f"letting go of the last phase's outputs) took "
                    f"{_seconds(mine_rate * written / 1e6)}, {mine_rate / base_rate:.1f}× as "
                    f"long per byte as the same refill of {beside} (medians over the phases, "
                    "on drillpe's clock): code of yours ran while the inputs were written, "
@@ -683,7 +690,7 @@ def _run_reference(exercise_id: str, options: BenchOptions, tmpdir: Path,
                 # torch.compile's cache is /tmp/torchinductor_USER by default: any local
                 # user may create it first and plant code that this child then runs
                 env=processes.trusted_env({"TORCHINDUCTOR_CACHE_DIR": str(tmpdir / "inductor"),
-                                           **QUIET_THREADS}))
+                                           **TIMING_ENV}))
     finally:
         os.close(write_end)
     drain.start()
@@ -722,7 +729,7 @@ def _run_learner(exercise_id: str, file: Path, options: BenchOptions, tmpdir: Pa
         return COLD.start_process([*argv, "--level", level], staged=staged, device=options.device,
                                   timeout=options.timeout_s, pipes=pipes, level=level,
                                   hidden=[str(file.parent)], log=tmpdir / "supervisor.log",
-                                  env={contract.BENCH_KEY_ENV: key.hex(), **QUIET_THREADS})
+                                  env={contract.BENCH_KEY_ENV: key.hex(), **TIMING_ENV})
 
     with lifeline.private_while():  # the learner's timed code must not reach our pipes
         status, text, overflow = run_sandboxed(COLD, start, records=out,
