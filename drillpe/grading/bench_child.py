@@ -785,9 +785,7 @@ def plain_tensor(t: Any, what: str, tags: bool = False) -> None:
     # a dict of its own class would run its code as it is iterated
     if type(attrs) is not dict or not _plain_names(attrs):
         raise Tampered(f"{what} has an attribute whose name is not a plain str")
-    hidden = [name for name in attrs if hasattr(torch.Tensor, name)]
-    own = [name for name in attrs
-           if name not in hidden and not (tags and _plain_value(attrs[name]))]
+    hidden, own = _own_attributes(attrs, torch.Tensor, tags, "")
     try:
         storage = torch.Tensor.untyped_storage(t)
     except (RuntimeError, NotImplementedError):
@@ -798,10 +796,8 @@ def plain_tensor(t: Any, what: str, tags: bool = False) -> None:
         kept = vars(storage)
         if type(kept) is not dict or not _plain_names(kept):
             raise Tampered(f"{what}'s storage has an attribute whose name is not a plain str")
-        hidden += [f"storage's {name}" for name in kept if hasattr(torch.UntypedStorage, name)]
-        own += [f"storage's {name}" for name in kept
-                if not hasattr(torch.UntypedStorage, name)
-                and not (tags and _plain_value(kept[name]))]
+        hidden_there, own_there = _own_attributes(kept, torch.UntypedStorage, tags, "storage's ")
+        hidden, own = hidden + hidden_there, own + own_there
     if hidden:
         raise Tampered(f"{what} has an attribute of its own, {hidden[0]}, that hides "
                        "torch's method of that name")
@@ -812,6 +808,16 @@ def plain_tensor(t: Any, what: str, tags: bool = False) -> None:
         # (short: the refusal shows 160 characters of it)
         raise Tampered(f"{what} has an attribute of its own, {own[0][:40]}"
                        + (", an object (not a number, str or None)" if tags else ""))
+
+
+def _own_attributes(attrs: dict, cls: type, tags: bool, prefix: str
+                    ) -> tuple[list[str], list[str]]:
+    """(the names in ``attrs`` that hide an attribute of ``cls``, the others that hold
+    more than a tag may), each after ``prefix``."""
+    hidden = [prefix + name for name in attrs if hasattr(cls, name)]
+    own = [prefix + name for name in attrs
+           if not hasattr(cls, name) and not (tags and _plain_value(attrs[name]))]
+    return hidden, own
 
 
 def _plain_value(value: Any) -> bool:
@@ -959,6 +965,25 @@ SLACK_CAP = 0.1
 OUTLIER_FLOOR = 2
 
 
+def _leaves(out: Any) -> list[torch.Tensor]:
+    """The tensors of a trusted result (the model answer's, the production code's),
+    through torch's pytree."""
+    return [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
+
+
+def call_drawn(target: Target, mod, size, device, dtype, seed: int, factor: float,
+               shift: int) -> Any:
+    """What ``mod``'s call returns on the inputs of the timed call drawn as
+    (``factor``, ``shift``), its weights refilled as that call's were (Slots)."""
+    x = rebuild(target, size, device, dtype, seed, factor, shift)
+    seeded = len(bench_specs.SEEDED.made)
+    call = target.prepare(mod, x, size)
+    with torch.no_grad():
+        for param in _seeded_since(seeded):
+            fill(param, param.detach().clone(), factor, shift)
+    return call()
+
+
 def production_slack(target: Target, production, size, device, dtype, seed: int,
                      factor: float, shift: int, expected: Any
                      ) -> list[tuple[float, float, float]] | None:
@@ -967,16 +992,12 @@ def production_slack(target: Target, production, size, device, dtype, seed: int,
     the sum of |values|, each times PRODUCTION_SLACK, and the share of its values
     beyond TOLERANCE. None where that cannot be said."""
     try:
-        x = rebuild(target, size, device, dtype, seed, factor, shift)
-        seeded = len(bench_specs.SEEDED.made)
-        call = target.prepare(production, x, size)
         with torch.no_grad():
-            for param in _seeded_since(seeded):
-                fill(param, param.detach().clone(), factor, shift)
-            got = [t for t in tree_flatten(call())[0] if isinstance(t, torch.Tensor)]
+            got = _leaves(call_drawn(target, production, size, device, dtype, seed, factor,
+                                     shift))
     except Exception:  # the production code's own failure: no slack, as before
         return None
-    want = [t for t in tree_flatten(expected)[0] if isinstance(t, torch.Tensor)]
+    want = _leaves(expected)
     if len(got) != len(want) or any(g.shape != w.shape for g, w in zip(got, want)):
         return None
     tol = TOLERANCE.get(str(dtype).split(".")[-1], 1e-3)
@@ -1005,7 +1026,7 @@ def compare(mine: dict[str, Any], expected_out: Any, dtype_name: str,
     TOLERANCE for a value and for the sum of |values|, and the production code's
     share of values beyond TOLERANCE (production_slack)."""
     tol = TOLERANCE.get(dtype_name, 1e-3)
-    expected = [t for t in tree_flatten(expected_out)[0] if isinstance(t, torch.Tensor)]
+    expected = _leaves(expected_out)
     if len(expected) != len(mine["tensors"]):
         return f"{len(mine['tensors'])} tensors where the reference returns {len(expected)}"
     for n, (got, want) in enumerate(zip(mine["tensors"], expected)):
@@ -1332,8 +1353,10 @@ def _time_learner(target: Target, mod, size, device, dtype, args, marks: Marks,
         if target.checked and len(samples) < MAX_SAMPLES:
             found = fingerprint(out, slots.storages(slot), rng, reading.copies[0])
             if "problem" not in found:  # its values are still checked (a stale cache shows)
-                found.update({"held": True} if kept else {})
-                found.update({"foreign": True} if foreign else {})
+                if kept:
+                    found["held"] = True
+                if foreign:
+                    found["foreign"] = True
             samples.append({"phase": phase, "factor": slots.factors[slot],
                             "shift": slots.shifts[slot], **found})
         held[:] = [ref for ref in held if not ref.expired()]
@@ -1623,13 +1646,7 @@ def _sample_problem(target: Target, truth, sample: Any, size, device, dtype, arg
             return f"an input factor drillpe did not draw ({factor:g})"
         if type(shift) is not int or not 0 <= shift < MAX_SHIFT:
             return "an input shift drillpe did not draw"
-        x = rebuild(target, size, device, dtype, args.seed, factor, shift)
-        seeded = len(bench_specs.SEEDED.made)
-        call = target.prepare(truth, x, size)
-        with torch.no_grad():  # its weights, refilled as the timed call's were (Slots)
-            for param in _seeded_since(seeded):
-                fill(param, param.detach().clone(), factor, shift)
-        expected = call()
+        expected = call_drawn(target, truth, size, device, dtype, args.seed, factor, shift)
         slack = None if production is None or production is truth else production_slack(
             target, production, size, device, dtype, args.seed, factor, shift, expected)
         return compare(sample, expected, args.dtype, slack)
