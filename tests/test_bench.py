@@ -264,10 +264,11 @@ def test_parameters_that_share_a_shape_are_matched_by_name_in_any_order(monkeypa
     assert devtools.fast_differences("relative") == []
 
 
-def _production_sample(exercise_id, dtype, factor, shift, seed=0, leave_out=None):
+def _production_sample(exercise_id, dtype, factor, shift, seed=0, leave_out=None, module=None):
     """What the learner's side would send for one timed call of drillpe's own
-    production code (graders/fast/ID.py) on the inputs (factor, shift) draw;
-    ``leave_out``: parameters whose names contain it are zeroed (work left out)."""
+    production code (graders/fast/ID.py), or of ``module``, on the inputs (factor,
+    shift) draw; ``leave_out``: parameters whose names contain it are zeroed (work
+    left out)."""
     import random
 
     import torch
@@ -278,7 +279,7 @@ def _production_sample(exercise_id, dtype, factor, shift, seed=0, leave_out=None
     size = bench_specs.size_for(target, "cpu", quick=True)
     x = bench_child.rebuild(target, size, torch.device("cpu"), dtype, seed, factor, shift)
     seeded = len(bench_specs.SEEDED.made)
-    call = target.prepare(bench_child.load_fast(exercise_id), x, size)
+    call = target.prepare(module or bench_child.load_fast(exercise_id), x, size)
     with torch.no_grad():
         for param in bench_child._seeded_since(seeded):
             bench_child.fill(param, param.detach().clone(), factor, shift)
@@ -331,6 +332,55 @@ def test_the_production_codes_own_rounding_is_allowed_and_a_stale_output_is_not(
              for factor in (1.6, 1.8, 1.9, 2.0)]
     assert None not in found, found
     assert any("values checked are off by more than" in text for text in found), found
+
+
+def test_uniform_attention_on_the_smallest_inputs_is_refused(monkeypatch):
+    """helper-113's: relative in bfloat16 with the attention taken as uniform (no
+    logits, no softmax) on the calls of the smallest drawn inputs, where the logits
+    are closest to equal. Against outputs of 0.2 at most, the bare 3e-2 absolute
+    tolerance let it pass below a factor of 0.74 (and the draws went down to 0.5):
+    the absolute term is scaled by the output's largest value under 1 now, and no
+    factor is drawn under 0.75. The production code's own rounding still passes there."""
+    import types
+
+    import torch
+
+    from drillpe.grading import bench_child, bench_specs
+    from drillpe.grading.common import load_solution
+
+    fast = bench_child.load_fast("relative")
+
+    class Uniform(fast.RelativeMultiHeadAttention):
+        def forward(self, query, key, value, mask=None):
+            batch, length_q, _ = query.shape
+            heads, head_dim = self.n_heads, self.d_model // self.n_heads
+            v = self.linears[2](value).view(batch, -1, heads, head_dim)
+            index = fast.relative_index(length_q, key.shape[1], self.max_relative_position,
+                                        query.device)
+            # each query's share of every table row: the a_v term under uniform weights
+            share = torch.nn.functional.one_hot(index, self.relative_position_v
+                                                .embeddings_table.shape[0]).float().mean(1)
+            z = v.mean(1, keepdim=True) + (share.to(v.dtype) @ self.relative_position_v
+                                           .embeddings_table)[None, :, None, :]
+            return self.linears[3](z.reshape(batch, length_q, self.d_model))
+
+    [target] = bench_specs.targets("relative")
+    size = bench_specs.size_for(target, "cpu", quick=True)
+    truth = load_solution("relative")
+    args = types.SimpleNamespace(seed=0, dtype="bfloat16")
+    cheat = types.SimpleNamespace(RelativeMultiHeadAttention=Uniform,
+                                  relative_index=fast.relative_index)
+    assert bench_child.SCALES[0] == 0.75
+    # the bound alone refuses it below the draws too (0.6, 0.7: it passed there before)
+    monkeypatch.setattr(bench_child, "SCALES", (0.6, 2.0))
+    for n, factor in enumerate((0.6, 0.7, 0.75, 0.9)):
+        shift = 7919 * n + 3
+        for module, refused in ((cheat, True), (None, False)):
+            sample = _production_sample("relative", torch.bfloat16, factor, shift, module=module)
+            problem = bench_child._sample_problem(target, truth, sample, size,
+                                                  torch.device("cpu"), torch.bfloat16, args,
+                                                  fast)
+            assert (problem is not None) == refused, (factor, module, problem)
 
 
 def test_missing_learner_file_is_a_usage_error():

@@ -168,7 +168,7 @@ MIN_PHASE_S = 0.01
 WARMUP_SLACK = 4
 MAX_CALLS_PER_PHASE = 10_000
 SAMPLE_POINTS = 64  # output values compared with the reference per checked call
-SCALES = (0.5, 2.0)  # each slot's values: the base inputs times a fresh factor in this range,
+SCALES = (0.75, 2.0)  # each slot's values: the base inputs times a fresh factor in this range,
 # rolled by a fresh shift over their flat storage: a multiple of an input seen before has
 # an output that is the same multiple of that input's (the rotations are linear), and a
 # reviewer's cache returned it scaled; a rolled input's output is no cheap function of it
@@ -965,6 +965,14 @@ SLACK_CAP = 0.1
 OUTLIER_FLOOR = 2
 
 
+def allowed_error(tol: float, magnitude: torch.Tensor, largest: float) -> torch.Tensor:
+    """How far a checked value may be from the model answer's: ``tol`` relative to the
+    value, and ``tol`` absolute, scaled down for an output whose largest |value| is under
+    1. At a fixed 3e-2 absolute (bfloat16), relative's outputs at the bench's smallest
+    input scales (0.18 at most) let uniform attention pass for softmax (helper-113)."""
+    return tol * min(1.0, largest) + tol * magnitude
+
+
 def _leaves(out: Any) -> list[torch.Tensor]:
     """The tensors of a trusted result (the model answer's, the production code's),
     through torch's pytree."""
@@ -1012,7 +1020,8 @@ def production_slack(target: Target, production, size, device, dtype, seed: int,
         sums = abs(float(g64.abs().sum()) - float(w64.abs().sum()))
         if not (worst == worst and sums == sums):  # NaN: no slack
             return None
-        share = float((error > tol + tol * w64.abs()).double().mean())
+        share = float((error > allowed_error(tol, w64.abs(), float(w64.abs().max()))
+                       ).double().mean())
         slack.append((min(PRODUCTION_SLACK * worst, SLACK_CAP * float(w64.abs().max())),
                       min(PRODUCTION_SLACK * sums, SLACK_CAP * float(w64.abs().sum())),
                       share))
@@ -1042,7 +1051,7 @@ def compare(mine: dict[str, Any], expected_out: Any, dtype_name: str,
         values = flat[index].cpu()
         mine_values = torch.tensor(got["values"], dtype=torch.float64)
         error = (mine_values - values).abs()
-        bound = tol + tol * values.abs()
+        bound = allowed_error(tol, values.abs(), float(flat.abs().max()) if flat.numel() else 0.0)
         # NaN compares false with everything: a NaN where the reference has a number
         # must not pass as "not larger than the bound" (a reviewer's NaN outputs did)
         same = mine_values == values
