@@ -542,10 +542,13 @@ def test_a_process_that_takes_a_reaped_childs_pid_does_not_outlive_the_grade():
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_a_forged_done_word_and_a_planted_report_fail_warm_without_the_sandbox(monkeypatch):
     """Warm (watch, mock): a judge child says its exit status before the kernel has
-    torn down its copy of the worker. Code under the guard runs as the same user and
-    can write that word into the child's pipe through /proc (as root even with the
-    judge not dumpable); with a passing report planted beside it, the CLI would read
-    the plant. The word is believed only from a judge whose learner was sandboxed."""
+    torn down its copy of the worker. Code under the guard runs as the same user and,
+    as root, can write into the child's pipes through /proc although the judge is not
+    dumpable; with a passing report planted beside it, the CLI would read the plant.
+    The word counts only after the grade's secret, which no other process can read,
+    and the report only with the digest the judge said (the guard's grades are
+    answered early too since the twenty-sixth session: this attack predates the
+    secret, and is what proves it there)."""
     from drillpe.launch.runner import GradeRequest, grade
     from drillpe.launch.warm_pool import launcher
 
@@ -660,8 +663,8 @@ def test_a_report_replaced_after_the_judge_wrote_it_is_refused(monkeypatch):
     finish = warm_pool.WarmJudge.finish
     replaced = []
 
-    def finish_then_replace(self, end, timeout, sandboxed=False):
-        rc = finish(self, end, timeout, sandboxed)
+    def finish_then_replace(self, end, timeout):
+        rc = finish(self, end, timeout)
         run_dir = Path(self.log).parent  # the judge's log lies in the grade's run folder
         (run_dir / "report.json").write_text(json.dumps(FORGED_PASS))
         replaced.append(self.report_sha256)
@@ -689,8 +692,8 @@ def test_a_cold_report_is_read_only_with_its_judges_digest(how, monkeypatch):
 
     finish = cold.ColdJudge.finish
 
-    def finish_then_tamper(self, end, timeout, sandboxed=False):
-        rc = finish(self, end, timeout, sandboxed)
+    def finish_then_tamper(self, end, timeout):
+        rc = finish(self, end, timeout)
         if how == "replaced":
             (Path(self.log).parent / "report.json").write_text(json.dumps(FORGED_PASS))
         else:

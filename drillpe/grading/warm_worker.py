@@ -10,10 +10,10 @@ The judge worker talks JSON lines on its stdin and stdout:
     <- {"pid": N}                    the child runs drillpe.grading.judge.run(args)
     -> {"end": {...}}                forwarded to the child's stdin
     <- {"returncode": N, "report_sha256": HEX or null}
-                                     the child is gone (negative: killed by that signal);
-                                     with "early": true in the end message (only for a
-                                     learner in the namespace sandbox), as soon as the
-                                     child says it is done. The child says it, and what
+                                     as soon as the child says it is done (its report
+                                     written), while the kernel tears it down; or, when
+                                     it ends without saying it, once it is gone (negative:
+                                     killed by that signal). The child says it, and what
                                      its report's bytes hash to, on a pipe of its own,
                                      after a secret the worker made for the grade
 
@@ -393,10 +393,13 @@ def serve_judge() -> int:
             pass  # the judge child is already gone; its status says why
         finally:
             os.close(end_writer)
-        # Only trusted when the learner ran in the namespace sandbox (the runner says):
-        # outside it, code running as the same user can reach this pipe through /proc.
+        # The word counts only after the grade's secret, which lives in this worker and
+        # the child alone, neither of them dumpable: another process of the user (the
+        # learner's, under the guard) can neither read it nor open this pipe through
+        # /proc. Root with CAP_SYS_PTRACE can do both, and could as well ptrace the
+        # child and write what it likes, early or not. The report's digest goes with it.
         said = None
-        pidfd = _pidfd(pid) if message.get("early") is True else None
+        pidfd = _pidfd(pid)
         if pidfd is not None:
             try:
                 said = _done_word(done_reader, token, pidfd)

@@ -44,11 +44,9 @@ class ColdJudge:
     def resume(self) -> bool:
         return processes.resume(self.proc)
 
-    def finish(self, end: contract.LearnerEnd, timeout: float, sandboxed: bool = False
-               ) -> int | None:
+    def finish(self, end: contract.LearnerEnd, timeout: float) -> int | None:
         """Send how the learner ended; the judge's exit status (None: it was
-        killed after ``timeout``, or it had died already by a signal).
-        ``sandboxed`` changes nothing here (see WarmJudge.finish)."""
+        killed after ``timeout``, or it had died already by a signal)."""
         try:
             self.proc.stdin.write(end.line())
             self.proc.stdin.close()

@@ -306,9 +306,7 @@ def _judge(launcher, judge, job: contract.Grade, run_dir: Path, end: contract.Le
     for attempt in range(2):
         if judge.resume() and isolation == "guard" and not end.harm:
             end = dataclasses.replace(end, harm=harmed)
-        # Only a learner inside the namespace sandbox cannot reach the judge's
-        # processes: only then may a warm judge answer before it has fully exited.
-        rc = judge.finish(end, JUDGE_WAIT_S, sandboxed=isolation == "namespaces")
+        rc = judge.finish(end, JUDGE_WAIT_S)
         if isolation == "guard" and _run_dir_changed(run_dir, folders):
             return _harmed_report(job, "your code changed drillpe's run folder")
         if rc == 0 and report_path.is_file():

@@ -177,18 +177,15 @@ class WarmJudge:
             pass
         return was
 
-    def finish(self, end: contract.LearnerEnd, timeout: float, sandboxed: bool = False
-               ) -> int | None:
-        """``sandboxed``: the learner ran in the namespace sandbox, where it cannot
-        reach the judge child, so the worker may answer with the status the child
-        says before exiting (the kernel's teardown of a forked copy of the worker
-        takes 10-15 ms). Otherwise code running as the same user could write that
-        word itself (through /proc) and have a report it planted read early; the
-        worker then answers with the status the kernel gives once the child is gone."""
+    def finish(self, end: contract.LearnerEnd, timeout: float) -> int | None:
+        """The status the judge child says once its report is written, with the
+        report's digest, before the kernel has torn down its forked copy of the worker
+        (10-15 ms); the word counts only after the grade's secret (warm_worker.serve_judge),
+        and the CLI reads the report only if it still hashes to the digest."""
         self._end_sent = True
         try:
             _ = self.pid  # the fork's answer comes first on the channel
-            self.worker.send({"end": json.loads(end.line()), "early": sandboxed})
+            self.worker.send({"end": json.loads(end.line())})
             message = self.worker.reply(timeout)
         except (WorkerGone, TimeoutError):
             self.kill()
