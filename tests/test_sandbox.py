@@ -545,10 +545,10 @@ def test_a_forged_done_word_and_a_planted_report_fail_warm_without_the_sandbox(m
     torn down its copy of the worker. Code under the guard runs as the same user and,
     as root, can write into the child's pipes through /proc although the judge is not
     dumpable; with a passing report planted beside it, the CLI would read the plant.
-    The word counts only after the grade's secret, which no other process can read,
-    and the report only with the digest the judge said (the guard's grades are
-    answered early too since the twenty-sixth session: this attack predates the
-    secret, and is what proves it there)."""
+    The word counts only after the grade's secret, and the report only with the
+    digest the judge said; under the guard the word is believed before the child is
+    gone only where the learner's code cannot read the child's memory (without
+    CAP_SYS_PTRACE): tests/fixtures/guard/judge_token_from_memory.py reads it as root."""
     from drillpe.launch.runner import GradeRequest, grade
     from drillpe.launch.warm_pool import launcher
 
@@ -565,6 +565,44 @@ def test_a_forged_done_word_and_a_planted_report_fail_warm_without_the_sandbox(m
         again = grade(GradeRequest("rope", ROOT / "tests" / "fixtures" / "rope" / "half_split.py",
                                    timeout=60), launcher=pool)
         assert not again.passed and "rope.half_split" in again.diagnoses
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_judge_secret_read_from_memory_does_not_pass_a_wrong_answer_under_the_guard(
+        monkeypatch):
+    """helper-115's, as root: the learner's code read the warm judge child's secret from
+    its memory, said the child's word before it with the digest of a report it planted,
+    and the worker, answering on the word, had the plant read before the judge wrote
+    its own. Under the guard the word is believed before the child is gone only where
+    the learner's code cannot read the child's memory (no CAP_SYS_PTRACE: a user's own
+    account); once the child is gone, its report has replaced the plant."""
+    from drillpe.launch import lifeline, warm_pool
+    from drillpe.launch.runner import GradeRequest, grade
+    from drillpe.launch.warm_pool import launcher
+
+    monkeypatch.setenv("DRILLPE_ISOLATION", "guard")
+    monkeypatch.setenv(RUN_REFUSED_ENV, "1")
+    finish, sent = warm_pool.WarmJudge.finish, []
+
+    def finishing(self, end, timeout, early=False):
+        sent.append(early)
+        return finish(self, end, timeout, early)
+
+    monkeypatch.setattr(warm_pool.WarmJudge, "finish", finishing)
+    with launcher() as pool:
+        if lifeline.reaches_private():  # root: the attack reaches the child's memory
+            result = grade(GradeRequest("rope", GUARD_FIXTURES / "judge_token_from_memory.py",
+                                        timeout=60), launcher=pool)
+            assert result.isolation == "guard" and not result.passed
+            assert "forged" not in json.dumps(result.to_dict())
+            assert "HELPER [(" in result.output  # it found secrets and wrote its words
+            assert sent == [False]
+        # an account without CAP_SYS_PTRACE: answered on the word
+        monkeypatch.setattr(lifeline, "reaches_private", lambda: False)
+        again = grade(GradeRequest("rope", ROOT / "tests" / "fixtures" / "rope" / "half_split.py",
+                                   timeout=60), launcher=pool)
+        assert not again.passed and "rope.half_split" in again.diagnoses
+        assert sent[-1] is True
 
 
 FORGED_PASS = {"exercise": "rope", "file": "x.py", "device": "cpu", "passed": True, "score": 1.0,
@@ -663,8 +701,8 @@ def test_a_report_replaced_after_the_judge_wrote_it_is_refused(monkeypatch):
     finish = warm_pool.WarmJudge.finish
     replaced = []
 
-    def finish_then_replace(self, end, timeout):
-        rc = finish(self, end, timeout)
+    def finish_then_replace(self, end, timeout, early=False):
+        rc = finish(self, end, timeout, early)
         run_dir = Path(self.log).parent  # the judge's log lies in the grade's run folder
         (run_dir / "report.json").write_text(json.dumps(FORGED_PASS))
         replaced.append(self.report_sha256)
@@ -692,8 +730,8 @@ def test_a_cold_report_is_read_only_with_its_judges_digest(how, monkeypatch):
 
     finish = cold.ColdJudge.finish
 
-    def finish_then_tamper(self, end, timeout):
-        rc = finish(self, end, timeout)
+    def finish_then_tamper(self, end, timeout, early=False):
+        rc = finish(self, end, timeout, early)
         if how == "replaced":
             (Path(self.log).parent / "report.json").write_text(json.dumps(FORGED_PASS))
         else:

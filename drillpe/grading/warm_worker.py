@@ -10,12 +10,14 @@ The judge worker talks JSON lines on its stdin and stdout:
     <- {"pid": N}                    the child runs drillpe.grading.judge.run(args)
     -> {"end": {...}}                forwarded to the child's stdin
     <- {"returncode": N, "report_sha256": HEX or null}
-                                     as soon as the child says it is done (its report
-                                     written), while the kernel tears it down; or, when
-                                     it ends without saying it, once it is gone (negative:
-                                     killed by that signal). The child says it, and what
-                                     its report's bytes hash to, on a pipe of its own,
-                                     after a secret the worker made for the grade
+                                     the child is gone (negative: killed by that signal);
+                                     with "early": true in the end message (where the
+                                     learner's code cannot read the child's memory: the
+                                     namespace sandbox, or the guard without
+                                     CAP_SYS_PTRACE), as soon as the child says it is
+                                     done. The child says it, and what its report's
+                                     bytes hash to, on a pipe of its own, after a secret
+                                     the worker made for the grade
 
 The learner worker runs in the sandbox like a cold learner process, and
 talks over the Unix socket on its fd 3; each request carries the grade's
@@ -393,13 +395,14 @@ def serve_judge() -> int:
             pass  # the judge child is already gone; its status says why
         finally:
             os.close(end_writer)
-        # The word counts only after the grade's secret, which lives in this worker and
-        # the child alone, neither of them dumpable: another process of the user (the
-        # learner's, under the guard) can neither read it nor open this pipe through
-        # /proc. Root with CAP_SYS_PTRACE can do both, and could as well ptrace the
-        # child and write what it likes, early or not. The report's digest goes with it.
+        # "early" where the learner's code cannot read the grade's secret, which lives
+        # in this worker and the child alone, neither of them dumpable (the runner says:
+        # in the namespace sandbox, or under the guard without CAP_SYS_PTRACE). Root
+        # with it read the secret from the child's memory and wrote the word before
+        # the child did, with the digest of a report it planted; once the child is
+        # gone, its own report has replaced the plant, and the digest gives it away.
         said = None
-        pidfd = _pidfd(pid)
+        pidfd = _pidfd(pid) if message.get("early") is True else None
         if pidfd is not None:
             try:
                 said = _done_word(done_reader, token, pidfd)

@@ -44,9 +44,11 @@ class ColdJudge:
     def resume(self) -> bool:
         return processes.resume(self.proc)
 
-    def finish(self, end: contract.LearnerEnd, timeout: float) -> int | None:
+    def finish(self, end: contract.LearnerEnd, timeout: float, early: bool = False
+               ) -> int | None:
         """Send how the learner ended; the judge's exit status (None: it was
-        killed after ``timeout``, or it had died already by a signal)."""
+        killed after ``timeout``, or it had died already by a signal). ``early``
+        changes nothing here (see WarmJudge.finish)."""
         try:
             self.proc.stdin.write(end.line())
             self.proc.stdin.close()

@@ -50,6 +50,25 @@ def keep_private(private: bool = True) -> bool:
     return _prctl(PR_SET_DUMPABLE, 0 if private else 1) == 0
 
 
+CAP_SYS_PTRACE = 19
+
+
+def reaches_private() -> bool:
+    """Whether a process with this one's credentials can read a non-dumpable
+    process's memory through /proc (CAP_SYS_PTRACE in its effective set: root, unless
+    a container dropped it). Under the guard the learner's code runs with the CLI's
+    credentials: then a secret held only in the memory of drillpe's private
+    processes is no secret from it. True where it cannot be told (not Linux)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> CAP_SYS_PTRACE & 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return True
+
+
 def dumpable() -> bool | None:
     """Whether this process is dumpable now (None: unknown here)."""
     answer = _prctl(PR_GET_DUMPABLE, 0)

@@ -177,15 +177,18 @@ class WarmJudge:
             pass
         return was
 
-    def finish(self, end: contract.LearnerEnd, timeout: float) -> int | None:
-        """The status the judge child says once its report is written, with the
-        report's digest, before the kernel has torn down its forked copy of the worker
-        (10-15 ms); the word counts only after the grade's secret (warm_worker.serve_judge),
-        and the CLI reads the report only if it still hashes to the digest."""
+    def finish(self, end: contract.LearnerEnd, timeout: float, early: bool = False
+               ) -> int | None:
+        """``early``: the status the judge child says once its report is written, with
+        the report's digest, before the kernel has torn down its forked copy of the
+        worker (10-15 ms), where the learner's code cannot read the secret the word
+        carries (runner._judge says where); otherwise the status the kernel gives once
+        the child is gone, with the digest it said. The CLI reads the report only if it
+        still hashes to that digest."""
         self._end_sent = True
         try:
             _ = self.pid  # the fork's answer comes first on the channel
-            self.worker.send({"end": json.loads(end.line())})
+            self.worker.send({"end": json.loads(end.line()), "early": early})
             message = self.worker.reply(timeout)
         except (WorkerGone, TimeoutError):
             self.kill()
