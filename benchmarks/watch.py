@@ -114,6 +114,16 @@ def main() -> None:
 
     print(f"{sys.executable} · {os.cpu_count()} CPUs · {args.saves} saves per exercise "
           f"(right and wrong answers alternating) · goal: save -> scorecard <= {TARGET_S} s")
+    sys.path.insert(0, str(ROOT))  # the checkout this file is in, as its children get
+    # deferred: from the checkout, once sys.path has it
+    from drillpe.launch import lifeline
+
+    # Under the guard a warm judge is answered on its child's word only where the
+    # learner's code cannot read the child's memory: without CAP_SYS_PTRACE (a user's
+    # own account; root on most machines has it: `setpriv --bounding-set -sys_ptrace`).
+    print("under the guard the judge answers "
+          + ("once its child is gone (this process has CAP_SYS_PTRACE)"
+             if lifeline.reaches_private() else "on its child's word (no CAP_SYS_PTRACE)"))
     for level in args.isolation.split(","):
         print(f"\n-- DRILLPE_ISOLATION={level}")
         print(f"{'exercise':<13} {'cold check':>10} {'first':>7} {'watch':>7} {'right':>7} "
