@@ -605,6 +605,40 @@ def test_a_judge_secret_read_from_memory_does_not_pass_a_wrong_answer_under_the_
         assert sent[-1] is True
 
 
+@pytest.mark.parametrize("level", ["guard", pytest.param("namespaces", marks=needs_namespaces)])
+def test_a_warm_judge_killed_under_the_guard_fails_the_file_without_a_fresh_judge(level,
+                                                                                 monkeypatch):
+    """helper-117's: under the guard a learner's process that outlived its run killed the
+    warm judge child; the fresh cold judge that replaced it was dumpable for a moment as
+    it started, and the survivor opened its digest pipe then and put a planted report's
+    digest in it (a forged pass). Under the guard only the learner's code can have
+    killed the judge: the file fails there and then, and no fresh judge starts. In the
+    namespace sandbox it cannot have: a fresh judge grades the file."""
+    from drillpe.launch import runner, warm_pool
+    from drillpe.launch.runner import GradeRequest, grade
+
+    monkeypatch.setenv("DRILLPE_ISOLATION", level)
+    finish, fresh = warm_pool.WarmJudge.finish, []
+
+    def killed_first(self, end, timeout, early=False):
+        os.kill(self.pid, signal.SIGKILL)
+        return finish(self, end, timeout, early)
+
+    start_judge = runner.COLD.start_judge
+    monkeypatch.setattr(warm_pool.WarmJudge, "finish", killed_first)
+    monkeypatch.setattr(runner.COLD, "start_judge",
+                        lambda *args: fresh.append(args) or start_judge(*args))
+    with warm_pool.launcher() as pool:
+        result = grade(GradeRequest("rope", ROOT / "tests" / "fixtures" / "rope" / "half_split.py",
+                                    timeout=60), launcher=pool)
+    assert result.isolation == level and not result.passed
+    if level == "guard":
+        assert result.diagnoses == ["rules.tampering"] and not fresh
+        assert "killed drillpe's judge" in result.error["message"]
+    else:
+        assert "rope.half_split" in result.diagnoses and len(fresh) == 1
+
+
 FORGED_PASS = {"exercise": "rope", "file": "x.py", "device": "cpu", "passed": True, "score": 1.0,
                "duration_s": 0.1, "error": None, "seed": 0,
                "checks": [{"id": "file.loads", "title": "forged", "level": "core",

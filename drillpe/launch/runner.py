@@ -297,10 +297,11 @@ def run_sandboxed(launcher, start, *, records: Path, records_cap: int, stuck: Pa
 
 def _judge(launcher, judge, job: contract.Grade, run_dir: Path, end: contract.LearnerEnd,
            isolation: str, folders: dict[Path, tuple[int, int] | None]) -> dict:
-    """The judge's report. A judge that was stopped or killed is resumed or
-    replaced by a fresh one: the learner's harm is never drillpe's failure.
-    Without the namespace sandbox only the learner's code could have done it,
-    so the fresh judge is told, and fails the file (rules.tampering)."""
+    """The judge's report. A judge that was stopped or killed is resumed or, in
+    the namespace sandbox, replaced by a fresh one: the learner's harm is never
+    drillpe's failure. Without the sandbox only the learner's code could have done
+    it, so the resumed judge is told, and a killed one's file fails here
+    (rules.tampering)."""
     report_path = run_dir / contract.REPORT_FILE
     harmed = "your code stopped or killed drillpe's judge process"
     for attempt in range(2):
@@ -338,9 +339,13 @@ def _judge(launcher, judge, job: contract.Grade, run_dir: Path, end: contract.Le
             raise UsageError(lines[-1] if lines else "the device is not available")
         if attempt == 0 and (rc is None or rc < 0):
             judge.kill()
+            if isolation == "guard":
+                # Only the learner's code can have done it here, and a fresh judge would
+                # start dumpable for a moment beside what of that code outlived its process:
+                # a reviewer's fork chain opened its digest pipe then and put a planted
+                # report's digest in it (a forged pass). The file fails here instead.
+                return _harmed_report(job, harmed)
             judge = COLD.start_judge(job, run_dir)
-            if isolation == "guard" and not end.harm:
-                end = dataclasses.replace(end, harm=harmed)
             continue
         raise DrillpeBug(f"grading {job.exercise} failed inside drillpe (judge exit {rc}):\n"
                          f"{text[-3000:]}")
