@@ -610,14 +610,12 @@ def explain(target: TargetBench, device: str) -> list[Cause]:
     if loops:  # one cause, however many axes a loop (or loops within loops) runs over
         meaning = " and ".join(grown["meaning"] for _, grown in loops)
         grew = "; ".join(f"{grown['ops']} at {axis}={grown['size']}" for axis, grown in loops)
+        at_base = ", ".join(f"{axis}={grown['base']}" for axis, grown in loops)
         at_bench = ", ".join(f"{axis}={target.size.get(axis)}" for axis, _ in loops)
-        first_axis, first = loops[0]
         causes.append(Cause("bench.python_loop", (
             f"a Python loop over {meaning}: one call makes {base_ops} torch calls at "
-            f"{first_axis}={first['base']}"
-            + "".join(f", {axis}={grown['base']}" for axis, grown in loops[1:])
-            + (", and " if len(loops) > 1 else " and ")
-            + f"{grew}; at {at_bench} it made {trace.get('ops', '?')}, each paying "
+            f"{at_base}{', and' if len(loops) > 1 else ' and'} {grew}; at {at_bench} it "
+            f"made {trace.get('ops', '?')}, each paying "
             f"Python and dispatch overhead (and on a GPU a kernel launch). Work on all "
             f"{meaning} at once: "
             f"{target.loop_advice or 'use tensor operations instead of looping'}.")))
