@@ -1094,12 +1094,16 @@ def test_the_judges_keep_their_fds_and_memory_private():
 
 def _torch_that_reports_dumpable(tmp_path, monkeypatch) -> Path:
     """A stand-in torch on the children's path: the process that imports it writes
-    whether it is still dumpable to the file returned, and ends."""
+    whether it is still dumpable to the file returned, and ends. The file appears
+    whole (written beside it, then renamed): a test that saw it created but not yet
+    written once read ''."""
     fake = tmp_path / "fake" / "torch"
     fake.mkdir(parents=True)
     (fake / "__init__.py").write_text(
         "import os\nfrom drillpe.launch import lifeline\n"
-        "open(os.environ['PROBE_OUT'], 'w').write(repr(lifeline.dumpable()))\nos._exit(0)\n")
+        "out = os.environ['PROBE_OUT']\n"
+        "with open(out + '.part', 'w') as fh:\n    fh.write(repr(lifeline.dumpable()))\n"
+        "os.replace(out + '.part', out)\nos._exit(0)\n")
     monkeypatch.setenv("PYTHONPATH", str(fake.parent))
     monkeypatch.setenv("PROBE_OUT", str(tmp_path / "seen"))
     return tmp_path / "seen"
