@@ -10,7 +10,8 @@ process that ends between two reads is undercounted by up to 30 ms of CPU). A sm
 pytest plugin (this file, loaded with `-p suite_cpu`) writes when each test starts and
 ends in each xdist worker; a process is charged to the test that was running in the
 worker it descends from when it started. Processes whose ancestry leaves the worker
-(the sandbox's holder outlives its parent by design) are charged to "(unknown)".
+(the sandbox's holder outlives its parent by design) are charged to "(one of)" the tests
+running in any worker when they started, or "(unknown)" outside every test.
 
 Prints the wall time, the CPU of each kind of process (how many, the total, the
 median), and the tests whose processes took the most CPU. The kinds are told apart by
@@ -49,6 +50,8 @@ KINDS = (
 # A forked copy of a warm worker (one grade) has the worker's command line; the worker
 # itself imports torch and the graders, a fork seldom takes this much CPU
 WORKER_CPU_S = 0.8
+# the kinds whose processes import torch: the report names the tests that start them
+HEAVY = ("warm worker", "bench timing", "cold judge", "cold learner")
 
 
 # --------------------------------------------------------------------------- the plugin
@@ -65,16 +68,21 @@ def _log_file():
     return _LOG[0]
 
 
+def _own_cpu() -> float:
+    usage = os.times()
+    return usage.user + usage.system
+
+
 def pytest_runtest_logstart(nodeid, location):
     log = _log_file()
     if log is not None:
-        log.write(json.dumps(["start", nodeid, time.time()]) + "\n")
+        log.write(json.dumps(["start", nodeid, time.time(), _own_cpu()]) + "\n")
 
 
 def pytest_runtest_logfinish(nodeid, location):
     log = _log_file()
     if log is not None:
-        log.write(json.dumps(["end", nodeid, time.time()]) + "\n")
+        log.write(json.dumps(["end", nodeid, time.time(), _own_cpu()]) + "\n")
 
 
 # --------------------------------------------------------------------------- the sampler
@@ -126,22 +134,26 @@ def kind_of(cmd: str, cpu: float) -> str | None:
     return "other python" if "python" in cmd else None
 
 
-def spans(folder: Path) -> dict[int, list]:
-    """xdist worker pid -> [(start, end, test id)]."""
+def spans(folder: Path) -> tuple[dict[int, list], dict[str, list]]:
+    """xdist worker pid -> [(start, end, test id)]; test id -> [wall s, the worker's own
+    CPU s during the test]."""
     found: dict[int, list] = {}
+    own: dict[str, list] = {}
     for path in folder.glob("*.jsonl"):
         started, runs = {}, []
         for line in path.read_text().splitlines():
-            what, node, at = json.loads(line)
+            what, node, at, cpu = json.loads(line)
             if what == "start":
-                started[node] = at
+                started[node] = (at, cpu)
             elif node in started:
-                runs.append((started.pop(node), at, node))
+                began, cpu_began = started.pop(node)
+                runs.append((began, at, node))
+                own[node] = [at - began, cpu - cpu_began]
         found[int(path.stem)] = runs
-    return found
+    return found, own
 
 
-def report(seen: dict, tests: dict[int, list], wall: float) -> dict:
+def report(seen: dict, tests: dict[int, list], own: dict[str, list], wall: float) -> dict:
     boot = _boot_time()
     procs = {int(pid): {"cmd": v[0], "cpu": v[1], "parent": v[2], "at": boot + v[3] / TICK}
              for (pid, _), v in seen.items()}
@@ -153,23 +165,43 @@ def report(seen: dict, tests: dict[int, list], wall: float) -> dict:
             pid = procs[pid]["parent"]
         for began, ended, node in tests.get(pid, ()):
             if began - 0.05 <= at <= ended + 0.05:
-                return node.split("[")[0]
-        return "(unknown)"
+                return node.split("[")[0], node
+        # its ancestry left the worker (a holder reparented): the tests running when it
+        # started, on any worker, one of which started it
+        running = sorted({node.split("[")[0] for runs in tests.values()
+                          for began, ended, node in runs if began - 0.05 <= at <= ended + 0.05})
+        name = "(one of) " + " | ".join(running) if running else "(unknown)"
+        return name, name
 
     kinds: dict[str, list] = collections.defaultdict(list)
     by_test: dict[str, float] = collections.Counter()
+    by_node: dict[str, float] = collections.Counter()  # the same, per parametrised test
+    by_kind: dict[str, dict] = collections.defaultdict(lambda: collections.defaultdict(list))
     for pid, proc in procs.items():
         kind = kind_of(proc["cmd"], proc["cpu"])
         if kind is None:
             continue
         kinds[kind].append(proc["cpu"])
         if kind != "pytest":
-            by_test[test_of(pid, proc["at"])] += proc["cpu"]
+            test, node = test_of(pid, proc["at"])
+            by_test[test] += proc["cpu"]
+            by_node[node] += proc["cpu"]
+            by_kind[kind][test].append(proc["cpu"])
     return {"wall_s": round(wall, 1),
             "kinds": {k: {"processes": len(v), "cpu_s": round(sum(v), 1),
                           "median_s": round(statistics.median(v), 2)}
                       for k, v in sorted(kinds.items(), key=lambda kv: -sum(kv[1]))},
-            "tests": {k: round(v, 1) for k, v in by_test.most_common(25)}}
+            "tests": {k: round(v, 1) for k, v in by_test.most_common(25)},
+            # which tests start the processes of each costly kind: [how many, CPU s]
+            "kinds_by_test": {
+                kind: {test: [len(v), round(sum(v), 1)]
+                       for test, v in sorted(rows.items(), key=lambda kv: -sum(kv[1]))[:12]}
+                for kind, rows in by_kind.items() if kind in HEAVY},
+            # a test that holds its worker while neither it nor its processes run (a
+            # wait, a sleep, a timeout) leaves a core idle: wall less all that CPU
+            "idle_tests": dict(sorted(
+                ((node, [round(w, 1), round(w - c - by_node.get(node, 0.0), 1)])
+                 for node, (w, c) in own.items()), key=lambda kv: -kv[1][1])[:15])}
 
 
 def main() -> int:
@@ -193,7 +225,7 @@ def main() -> int:
         wall = time.perf_counter() - began
         stop.set()
         reader.join()
-        result = report(seen, spans(Path(folder)), wall)
+        result = report(seen, *spans(Path(folder)), wall=wall)
     print(f"\npytest exit {code}, {result['wall_s']} s on the wall")
     print(f"{'processes':>10} {'CPU s':>8} {'median':>7}  kind")
     for kind, row in result["kinds"].items():
@@ -201,6 +233,14 @@ def main() -> int:
     print("\nCPU of the processes each test started (s), the 25 largest:")
     for test, cpu in result["tests"].items():
         print(f"{cpu:8.1f}  {test}")
+    for kind, rows in result["kinds_by_test"].items():
+        print(f"\n{kind}: the tests that start the most (processes, CPU s):")
+        for test, (count, cpu) in rows.items():
+            print(f"{count:5} {cpu:8.1f}  {test}")
+    print("\nThe tests that hold their worker idle the longest (wall s, wall less the CPU "
+          "of the worker and of the processes started):")
+    for test, (held, idle) in result["idle_tests"].items():
+        print(f"{held:6} {idle:6}  {test}")
     if out is not None:
         out.write_text(json.dumps(result, indent=1))
     return code
