@@ -240,7 +240,7 @@ def main() -> int:
     print("\nThe tests that hold their worker idle the longest (wall s, wall less the CPU "
           "of the worker and of the processes started):")
     for test, (held, idle) in result["idle_tests"].items():
-        print(f"{held:6} {idle:6}  {test}")
+        print(f"{held:6} {idle:6}  {test[:160]}")
     if out is not None:
         out.write_text(json.dumps(result, indent=1))
     return code
