@@ -153,6 +153,13 @@ def spans(folder: Path) -> tuple[dict[int, list], dict[str, list]]:
     return found, own
 
 
+def _during(began: float, ended: float, at: float) -> bool:
+    """Whether a process that started ``at`` started while a test ran, 50 ms either
+    side: its start is read from /proc in clock ticks after the boot time, the test's
+    with time.time()."""
+    return began - 0.05 <= at <= ended + 0.05
+
+
 def report(seen: dict, tests: dict[int, list], own: dict[str, list], wall: float) -> dict:
     boot = _boot_time()
     procs = {int(pid): {"cmd": v[0], "cpu": v[1], "parent": v[2], "at": boot + v[3] / TICK}
@@ -164,12 +171,12 @@ def report(seen: dict, tests: dict[int, list], own: dict[str, list], wall: float
                 break
             pid = procs[pid]["parent"]
         for began, ended, node in tests.get(pid, ()):
-            if began - 0.05 <= at <= ended + 0.05:
+            if _during(began, ended, at):
                 return node.split("[")[0], node
         # its ancestry left the worker (a holder reparented): the tests running when it
         # started, on any worker, one of which started it
         running = sorted({node.split("[")[0] for runs in tests.values()
-                          for began, ended, node in runs if began - 0.05 <= at <= ended + 0.05})
+                          for began, ended, node in runs if _during(began, ended, at)})
         name = "(one of) " + " | ".join(running) if running else "(unknown)"
         return name, name
 

@@ -304,16 +304,16 @@ def _judge(launcher, judge, job: contract.Grade, run_dir: Path, end: contract.Le
     (rules.tampering)."""
     report_path = run_dir / contract.REPORT_FILE
     harmed = "your code stopped or killed drillpe's judge process"
+    # A warm judge answers when its child says its report is written, before the
+    # kernel has torn the child down, wherever the learner's code cannot read the
+    # secret that word carries from the child's memory: inside the namespace
+    # sandbox, or under the guard without CAP_SYS_PTRACE (a reviewer's, as root,
+    # read it through /proc/PID/mem and had a report it planted read first).
+    early = isolation == "namespaces" or not lifeline.reaches_private()
     for attempt in range(2):
         if judge.resume() and isolation == "guard" and not end.harm:
             end = dataclasses.replace(end, harm=harmed)
-        # A warm judge answers when its child says its report is written, before the
-        # kernel has torn the child down, wherever the learner's code cannot read the
-        # secret that word carries from the child's memory: inside the namespace
-        # sandbox, or under the guard without CAP_SYS_PTRACE (a reviewer's, as root,
-        # read it through /proc/PID/mem and had a report it planted read first).
-        rc = judge.finish(end, JUDGE_WAIT_S,
-                          early=isolation == "namespaces" or not lifeline.reaches_private())
+        rc = judge.finish(end, JUDGE_WAIT_S, early=early)
         if isolation == "guard" and _run_dir_changed(run_dir, folders):
             return _harmed_report(job, "your code changed drillpe's run folder")
         if rc == 0 and report_path.is_file():
