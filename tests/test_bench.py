@@ -264,11 +264,12 @@ def test_parameters_that_share_a_shape_are_matched_by_name_in_any_order(monkeypa
     assert devtools.fast_differences("relative") == []
 
 
-def _production_sample(exercise_id, dtype, factor, shift, seed=0, leave_out=None, module=None):
+def _production_sample(exercise_id, dtype, factor, shift, seed=0, leave_out=None, module=None,
+                       quick=True):
     """What the learner's side would send for one timed call of drillpe's own
     production code (graders/fast/ID.py), or of ``module``, on the inputs (factor,
-    shift) draw; ``leave_out``: parameters whose names contain it are zeroed (work
-    left out)."""
+    shift) draw, at the --quick size or (``quick=False``) the default CPU one;
+    ``leave_out``: parameters whose names contain it are zeroed (work left out)."""
     import random
 
     import torch
@@ -276,7 +277,7 @@ def _production_sample(exercise_id, dtype, factor, shift, seed=0, leave_out=None
     from drillpe.grading import bench_child, bench_specs
 
     [target] = bench_specs.targets(exercise_id)
-    size = bench_specs.size_for(target, "cpu", quick=True)
+    size = bench_specs.size_for(target, "cpu", quick=quick)
     x = bench_child.rebuild(target, size, torch.device("cpu"), dtype, seed, factor, shift)
     seeded = len(bench_specs.SEEDED.made)
     call = target.prepare(module or bench_child.load_fast(exercise_id), x, size)
@@ -332,6 +333,74 @@ def test_the_production_codes_own_rounding_is_allowed_and_a_stale_output_is_not(
              for factor in (1.6, 1.8, 1.9, 2.0)]
     assert None not in found, found
     assert any("values checked are off by more than" in text for text in found), found
+
+
+def test_work_left_out_on_the_largest_inputs_is_refused_though_the_production_code_is_rough():
+    """helper-118's: relative in bfloat16 at the default CPU size, on the largest inputs
+    (factors from 1.875), where the attention is most peaked and the production code's
+    own rounding widest: the value term left out passed every checked call there, and
+    the position term left out most. Each value is now held to the farthest the
+    production code lands at that element, on the call's inputs and on inputs one
+    rounding away (bench_child.REACH). Attention written the textbook way (the
+    embeddings gathered per query, softmax in bfloat16) rounds differently from the
+    production code, and still passes."""
+    import math
+    import types
+
+    import torch
+
+    from drillpe.grading import bench_child, bench_specs
+    from drillpe.grading.common import load_solution
+
+    fast = bench_child.load_fast("relative")
+
+    class Textbook(fast.RelativeMultiHeadAttention):
+        def forward(self, query, key, value, mask=None):
+            batch, length_q, _ = query.shape
+            length_k = key.shape[1]
+            heads, head_dim = self.n_heads, self.d_model // self.n_heads
+
+            def split(x, length):
+                return x.view(batch, length, heads, head_dim).transpose(1, 2)
+
+            q = split(self.linears[0](query), length_q)
+            k = split(self.linears[1](key), length_k)
+            v = split(self.linears[2](value), length_k)
+            a_k = self.relative_position_k(length_q, length_k)
+            a_v = self.relative_position_v(length_q, length_k)
+            logits = (q @ k.transpose(-1, -2) + torch.einsum("bhid,ijd->bhij", q, a_k)
+                      ) / math.sqrt(head_dim)
+            attn = torch.softmax(logits, dim=-1)
+            z = attn @ v + torch.einsum("bhij,ijd->bhid", attn, a_v)
+            return self.linears[3](z.transpose(1, 2).reshape(batch, length_q, self.d_model))
+
+    [target] = bench_specs.targets("relative")
+    size = bench_specs.size_for(target, "cpu", quick=False)
+    truth = load_solution("relative")
+    args = types.SimpleNamespace(seed=0, dtype="bfloat16")
+    textbook = types.SimpleNamespace(RelativeMultiHeadAttention=Textbook,
+                                     relative_index=fast.relative_index)
+    cpu, bf16 = torch.device("cpu"), torch.bfloat16
+    found = {}
+    for n, factor in enumerate((1.875, 1.92, 1.96, 2.0)):
+        shift = 104729 * n + 11
+        # what _sample_problem does, the model answer and slack drawn once for three samples
+        expected = bench_child.call_drawn(target, truth, size, cpu, bf16, args.seed, factor,
+                                          shift)
+        slack = bench_child.production_slack(target, fast, size, cpu, bf16, args.seed, factor,
+                                             shift, expected)
+        for name, kwargs in (("textbook", {"module": textbook}),
+                             ("no value term", {"leave_out": "relative_position_v"}),
+                             ("no position term", {"leave_out": "relative_position_k"})):
+            sample = _production_sample("relative", bf16, factor, shift, quick=False, **kwargs)
+            found.setdefault(name, []).append(bench_child.compare(sample, expected, args.dtype,
+                                                                  slack))
+    assert found["textbook"] == [None] * 4, found["textbook"]
+    for name in ("no value term", "no position term"):
+        assert None not in found[name], (name, found[name])
+    # the old rules alone let most of these through: the new one is what refused them
+    assert sum("farthest drillpe's production code lands" in text
+               for name in ("no value term", "no position term") for text in found[name]) >= 4, found
 
 
 def test_uniform_attention_on_the_smallest_inputs_is_refused(monkeypatch):
