@@ -1118,12 +1118,12 @@ def compare(mine: dict[str, Any], expected_out: Any, dtype_name: str,
             if int(far.sum()) > OUTLIER_FLOOR:
                 first = int(far.nonzero()[0])
                 return (f"output {n}: {int(far.sum())} of {len(got['picks'])} values checked "
-                        f"are off by more than {REACH:g} times the farthest drillpe's "
-                        f"production code lands there, on these inputs or on inputs one "
-                        f"rounding away ({float(mine_values[first]):.6g} at flat index "
-                        f"{got['picks'][first]}, the reference has {float(values[first]):.6g}"
-                        f", the production code within {float(reach[got['picks'][first]]):.3g}"
-                        f" of it)")
+                        f"miss the reference by more than {tol:g} plus {REACH:g} times what "
+                        f"drillpe's production code misses it by at those values, on these "
+                        f"inputs or on inputs one rounding away ({float(mine_values[first]):.6g}"
+                        f" at flat index {got['picks'][first]}, the reference has "
+                        f"{float(values[first]):.6g}, the production code within "
+                        f"{float(reach[got['picks'][first]]):.3g} of it)")
         want_sum = float(flat.abs().sum())
         if not abs(float(got["abs_sum"]) - want_sum) <= tol * max(want_sum, 1e-12) + extra_sum:
             return (f"output {n}: the sum of |values| is {got['abs_sum']:.6g}, "
@@ -1234,10 +1234,17 @@ class Tracer(TorchFunctionMode):
 
 
 def trace_call(target: Target, mod, size: dict, device, dtype, seed: int, timed: bool) -> dict:
+    """What one call does, traced (Tracer). A module's seeded weights count as data, as
+    the input values do: the timed calls get them refilled with fresh values (Slots),
+    and relative's model answer, whose lookup of the (Lq, Lk, head_dim) embeddings from
+    its weights counted as work on shapes alone, was told to cache that lookup (a
+    newcomer did, and was refused for stale outputs)."""
     x = target.inputs(size, device, dtype, torch.Generator().manual_seed(seed))
+    seeded = len(bench_specs.SEEDED.made)
     fn = target.prepare(mod, x, size)
     fn()  # lazy set-up happens once, outside the trace
-    tracer = Tracer([x[name] for name in target.data_inputs], device, timed)
+    tracer = Tracer([x[name] for name in target.data_inputs] + _seeded_since(seeded), device,
+                    timed)
     with tracer:
         out = fn()
     leaves = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]

@@ -550,7 +550,8 @@ def refusals(target: TargetBench, mine: dict[str, Any], ref: dict[str, Any],
                    "(a term left out where the inputs are largest) misses too: a checked value "
                    "may be off by the dtype's tolerance and by what drillpe's production code "
                    "misses at that value, on those inputs or one rounding away, no more. Cache "
-                   "what depends only on shapes (the angle table), never results."
+                   "what depends only on shapes (an angle table, a bucket index), never results "
+                   "or what is computed from the module's weights (they change every phase)."
                    + (" Every checked call differs: if your code keeps no results, it computes "
                       "something else at the bench's sizes or dtype than at grading's (a "
                       "module's weights come from drillpe, by each parameter's shape, or its "
@@ -630,9 +631,12 @@ def explain(target: TargetBench, device: str) -> list[Cause]:
             causes.append(Cause("bench.table_rebuilt", (
                 f"{share:.0%} of the elements one call writes come from work that does not "
                 f"depend on the input values ({top}): a table (angles, buckets, indices) or "
-                "another tensor that depends only on shapes is rebuilt on every call. Build it once per (length, dim, dtype, "
-                "device) and cache it, at its natural size (L, d/2 or L, d) so broadcasting "
-                "covers batch and heads instead of materialising a full-size copy.")))
+                "another tensor that depends only on shapes is rebuilt on every call. Build it "
+                "once per (length, dim, dtype, device) and cache it, at its natural size (RoPE's "
+                "angles: L × d/2; relative's bucket index: Lq × Lk) so broadcasting covers "
+                "batch and heads instead of materialising a full-size copy. What is computed "
+                "from the module's weights is not such a table: the bench gives them new values "
+                "every phase.")))
     syncs = trace.get("syncs") or {}
     if syncs:
         names = ", ".join(f"{name} ×{count}" for name, count in sorted(syncs.items()))
