@@ -55,3 +55,23 @@ def test_the_heatmap_legend_matches_its_colours_and_has_a_scale():
     assert brightness == sorted(brightness)  # 0, 1e-3, 0.1, 2.0 in reading order
     labels = [line.split()[0] for line in render.heat_text(values, False, 32, 2).plain.splitlines()[1:]]
     assert labels == ["0", "16"]
+
+
+def test_a_failing_gate_under_a_full_score_is_named_in_the_verdict():
+    """A newcomer's: every exercise check passed, the rules check did not, and the verdict
+    read "FAIL relative score 100% ... 1 core check failing", which looked contradictory.
+    It names the failing check and says the score leaves it out; an exercise check
+    failing beside it is counted without the naming."""
+    def result(*failing_ids):
+        checks = [CheckResult(id=cid, title=title, level="core",
+                              status="fail" if cid in failing_ids else "pass", message="")
+                  for cid, title in (("rules.allowed", "Follows the exercise's rules"),
+                                     ("relative.shape", "Returns the right shape"))]
+        return ExerciseResult(exercise="relative", file="relative.py", device="cpu",
+                              passed=False, score=0.0 if "relative.shape" in failing_ids
+                              else 1.0, duration_s=0.1, error=None, checks=checks)
+
+    gate = render.verdict_line(result("rules.allowed")).plain
+    assert "1 core check failing: Follows the exercise's rules, outside the score" in gate
+    both = render.verdict_line(result("rules.allowed", "relative.shape")).plain
+    assert "2 core checks failing" in both and "outside the score" not in both

@@ -211,6 +211,12 @@ def verdict_line(result: ExerciseResult) -> Text:
                  else catalog.ui("core_none_failing") if not failing
                  else catalog.ui("core_failing_one") if failing == 1
                  else catalog.ui("core_failing", n=failing))
+    # A file that every exercise check passes can still fail a gate (the rules check):
+    # its score reads 100%, so the verdict names what fails (a newcomer took "FAIL ...
+    # score 100%" for a contradiction)
+    gates = [c.title for c in core if c.id in GATE_IDS and c.status in ("fail", "error")]
+    if gates and len(gates) == failing:
+        core_text += catalog.ui("failing_gates", titles="; ".join(gates))
     if not_run:
         core_text += catalog.ui("core_not_run", n=not_run)
     # A pass with failing extra checks (offsets, other dtypes, cross lengths) says so:
