@@ -1796,3 +1796,31 @@ def test_under_the_guard_the_timing_process_confines_the_learners_code(monkeypat
         + ", _os.O_RDONLY)\n"))
     with pytest.raises(BenchFailed, match="may not read the reference solutions"):
         measure("rope", answer, BenchOptions(quick=True, budget_s=0.05))
+
+
+def test_a_slower_answer_is_told_how_the_production_code_does_the_call():
+    """A newcomer's correct relative answer was 3.6x slower and the bench named no cause:
+    every exercise's spec says, in a sentence or two, how its production code does the
+    call, and the bench prints it under a slower verdict (not under a faster one, nor
+    with --quiet)."""
+    from drillpe.grading import bench_specs
+    from drillpe.launch.bench import BenchOptions, BenchReport
+    from drillpe.render.tool_views import bench, capture
+
+    for exercise_id in catalog.ids():
+        for target in bench_specs.targets(exercise_id):
+            assert len(target.production_note) > 40, (exercise_id, target.name)
+
+    def shown(learner_s, quiet=False):
+        side = {"median_s": learner_s, "q1_s": learner_s, "q3_s": learner_s, "runs": 10}
+        target = TargetBench(name="forward", call="f(x)", size={"L": 8}, learner=side,
+                             reference={"median_s": 1.0, "q1_s": 1.0, "q3_s": 1.0, "runs": 10},
+                             production_note="it keeps the table.")
+        report = BenchReport(exercise="relative", file="relative.py", options=BenchOptions(),
+                             machine={"device": "cpu", "threads": 1, "torch": "2"},
+                             targets=[target])
+        return " ".join(capture(bench, report, html=False, quiet=quiet).split())
+
+    assert "How the production code does it: It keeps the table." in shown(2.0)
+    assert "How the production code does it" not in shown(1.0)
+    assert "How the production code does it" not in shown(2.0, quiet=True)

@@ -1805,6 +1805,7 @@ def bench_reference(args, device, dtype) -> list[dict]:
         size = size_for(target, device.type, args.quick)
         entry: dict[str, Any] = {"name": target.name, "call": target.call, "size": size,
                                  "loop_advice": target.loop_advice,
+                                 "production_note": target.production_note,
                                  "production": "graders/fast" if fast is not None
                                  else "model answer"}
         first_mark = marks.count

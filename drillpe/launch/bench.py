@@ -130,6 +130,7 @@ class TargetBench:
     trace: dict[str, Any] | None = None
     python_work: dict[str, Any] | None = None
     loop_advice: str | None = None  # the exercise's bench spec says how to avoid the loop
+    production_note: str | None = None  # how the production code does the call (its spec)
     production: str = "graders/fast"  # where the production implementation comes from
     reference_trace: dict[str, Any] | None = None
     compiled: dict[str, Any] | None = None  # the production code through torch.compile
@@ -184,6 +185,7 @@ class TargetBench:
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "call": self.call, "size": self.size, "error": self.error,
+            "production_note": self.production_note,
             "refused": self.refused, "learner": self.learner, "reference": self.reference,
             "production": self.production, "compiled": self.compiled,
             "compile_error": self.compile_error, "copy": self.copy,
@@ -834,6 +836,7 @@ def assemble(mine: dict[str, Any], ref: dict[str, Any], learner_marks: list | No
         reference={}, bytes_moved=ref.get("bytes_moved"), error=mine.get("error"),
         trace=trace if mine.get("trace") else None, python_work=mine.get("python_work"),
         loop_advice=ref.get("loop_advice"), production=ref.get("production", "graders/fast"),
+        production_note=ref.get("production_note") or None,
         reference_trace=ref.get("trace"), compile_error=ref.get("compile_error"),
         checked_outputs=len(ref.get("checks") or []))
     ref_refills: dict[str, list] = {}

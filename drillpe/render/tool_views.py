@@ -103,6 +103,10 @@ def bench(report, *, quiet: bool = False) -> None:
         _row(table, Text("copy (prod.)", style="dim"), target.copy, target)
         out.print(table)
         out.print(_verdict(target))
+        if target.production_note and (target.ratio or 0) >= SLOWER and not quiet:
+            note = Text("How the production code does it: ", style="bold")
+            note.append(target.production_note[:1].upper() + target.production_note[1:])
+            out.print(note)
         busy = _busy(target)
         if busy:
             out.print(Text(busy, style="yellow"))
@@ -125,6 +129,9 @@ def bench(report, *, quiet: bool = False) -> None:
         out.print()
 
 
+SLOWER = 1.15  # a ratio from which the verdict calls yours slower
+
+
 def _verdict(target) -> Text:
     text = Text()
     mine, best = target.roofline(target.learner), target.roofline(target.reference)
@@ -135,10 +142,10 @@ def _verdict(target) -> Text:
         if target.compiled:
             text.append(f" ({target.roofline(target.compiled):.1%} through torch.compile)")
         text.append(".")
-    elif ratio >= 1.15:
+    elif ratio >= SLOWER:
         text.append(f"Yours takes {ratio:.2f}× the production implementation's time.",
                     style="bold")
-    elif ratio <= 1 / 1.15:
+    elif ratio <= 1 / SLOWER:
         text.append(f"Yours is {1 / ratio:.2f}× faster than the production implementation.",
                     style="bold")
     else:

@@ -24,6 +24,7 @@ ALIBI = Target(
     inputs=_alibi_inputs, prepare=_alibi_prepare,
     data_inputs=("q", "k", "v"),
     loop_advice="build the (Lq, Lk) distance matrix at once and broadcast the slopes over it",
+    production_note=("it keeps the (H, Lq, Lk) bias per (heads, lengths, dtype, device) and passes it as the mask of torch's fused scaled_dot_product_attention, which never holds the (Lq, Lk) probabilities in full."),
 )
 
 TARGETS = [ALIBI]

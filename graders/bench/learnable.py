@@ -25,6 +25,7 @@ LEARNABLE = Target(
     bytes_moved=lambda x, s: 2 * nbytes(x["x"]) + s["L"] * s["D"] * 4,
     data_inputs=("x",),
     loop_advice="look the rows up with one slice or one index tensor (table[offset:offset + L])",
+    production_note=("one broadcast add of the table's rows for positions offset .. offset + L - 1, taken as a slice (a view: no index tensor, no gather)."),
 )
 
 TARGETS = [LEARNABLE]

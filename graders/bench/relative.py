@@ -25,6 +25,7 @@ RELATIVE = Target(
     inputs=_relative_inputs, prepare=_relative_prepare,
     data_inputs=("x",),
     loop_advice="build the (Lq, Lk) index matrix at once (key_positions[None, :] - query_positions[:, None]) and gather the embeddings with it",
+    production_note=('it never builds the (Lq, Lk, head_dim) embeddings. The position logits are q times the small (2K+1, head_dim) table, gathered with an index built once per sizes; the value term sums the attention of the keys at each clipped distance (scatter_add into 2K+1 buckets), then makes one small product with the value table.'),
 )
 
 TARGETS = [RELATIVE]

@@ -23,6 +23,8 @@ SIZES = {"cuda": {"H": 32, "D": 128, "M": 4096},
          "cpu": {"H": 8, "D": 128, "M": 4096},
          "quick": {"H": 4, "D": 64, "M": 256}}
 AXES = {"H": "heads", "D": "head_dim", "M": "d_model"}
+NOTE = ("it moves the rows with index_select on a permutation built once per (n_heads, "
+        "head_dim, direction, device): each output row is one contiguous copy.")
 ADVICE = ("move every row at once: reshape to (n_heads, head_dim/2, 2, d_model), transpose "
           "the middle axes and reshape back (or one index_select with a precomputed index)")
 
@@ -30,6 +32,6 @@ TARGETS = [
     Target(name=name, call=f"{name}(w, n_heads, head_dim)", sizes=SIZES,
            trace_size={"H": 2, "D": 8, "M": 16}, axes=AXES, inputs=_inputs,
            prepare=_prepare(name), bytes_moved=lambda x, s: 2 * nbytes(x["w"]),
-           data_inputs=("w",), loop_advice=ADVICE)
+           data_inputs=("w",), loop_advice=ADVICE, production_note=NOTE)
     for name in ("interleaved_to_half_split", "half_split_to_interleaved")
 ]

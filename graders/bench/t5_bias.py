@@ -19,6 +19,7 @@ T5_BIAS = Target(
     inputs=lambda s, device, dtype, gen: {"device": device},
     prepare=_t5_prepare,
     loop_advice="compute every bucket of the (Lq, Lk) relative-position matrix at once with torch.where",
+    production_note=('it buckets only the Lq + Lk - 1 distances, once per sizes, looks their values up from the weights per call, and writes the (Lq, Lk) output (constant along each diagonal) in one copy with unfold and flip.'),
 )
 
 TARGETS = [T5_BIAS]
