@@ -1072,6 +1072,14 @@ def production_slack(target: Target, production, size, device, dtype, seed: int,
     return slack
 
 
+def _first_off(mask: torch.Tensor, mine: torch.Tensor, theirs: torch.Tensor,
+               picks: list[int]) -> tuple[int, str]:
+    """The first checked value ``mask`` marks, and where it is and what it is, in words."""
+    i = int(mask.nonzero()[0])
+    return i, (f"{float(mine[i]):.6g} at flat index {picks[i]}, the reference has "
+               f"{float(theirs[i]):.6g}")
+
+
 def compare(mine: dict[str, Any], expected_out: Any, dtype_name: str,
             slack: list[Slack] | None = None) -> str | None:
     """None when the learner's fingerprint matches the reference's output;
@@ -1098,32 +1106,27 @@ def compare(mine: dict[str, Any], expected_out: Any, dtype_name: str,
         # NaN compares false with everything: a NaN where the reference has a number
         # must not pass as "not larger than the bound" (a reviewer's NaN outputs did)
         same = mine_values == values
+        picks = got["picks"]
         wrong = ~(error <= bound + extra) & ~same
         if bool(wrong.any()):
-            worst = int(wrong.nonzero()[0])
-            return (f"output {n}: {float(mine_values[worst]):.6g} at flat index "
-                    f"{got['picks'][worst]}, the reference has {float(values[worst]):.6g}")
+            return f"output {n}: {_first_off(wrong, mine_values, values, picks)[1]}"
         over = ~(error <= bound) & ~same
         expect = PRODUCTION_SLACK * share * len(got["picks"])
         allowed = math.ceil(expect + 2 * math.sqrt(expect)) + OUTLIER_FLOOR if slack else 0
         if int(over.sum()) > allowed:
-            first = int(over.nonzero()[0])
             return (f"output {n}: {int(over.sum())} of {len(got['picks'])} values checked are "
                     f"off by more than {tol:g} (relative and absolute), where drillpe's "
-                    f"production code has {share:.0%} such values ({float(mine_values[first]):.6g}"
-                    f" at flat index {got['picks'][first]}, the reference has "
-                    f"{float(values[first]):.6g})")
+                    f"production code has {share:.0%} such values "
+                    f"({_first_off(over, mine_values, values, picks)[1]})")
         if reach is not None and reach.numel() == flat.numel():
             far = ~(error <= bound + REACH * reach[index.cpu()]) & ~same
             if int(far.sum()) > OUTLIER_FLOOR:
-                first = int(far.nonzero()[0])
+                i, where = _first_off(far, mine_values, values, picks)
                 return (f"output {n}: {int(far.sum())} of {len(got['picks'])} values checked "
                         f"miss the reference by more than {tol:g} plus {REACH:g} times what "
                         f"drillpe's production code misses it by at those values, on these "
-                        f"inputs or on inputs one rounding away ({float(mine_values[first]):.6g}"
-                        f" at flat index {got['picks'][first]}, the reference has "
-                        f"{float(values[first]):.6g}, the production code within "
-                        f"{float(reach[got['picks'][first]]):.3g} of it)")
+                        f"inputs or on inputs one rounding away ({where}, the production "
+                        f"code within {float(reach[picks[i]]):.3g} of it)")
         want_sum = float(flat.abs().sum())
         if not abs(float(got["abs_sum"]) - want_sum) <= tol * max(want_sum, 1e-12) + extra_sum:
             return (f"output {n}: the sum of |values| is {got['abs_sum']:.6g}, "
