@@ -244,6 +244,9 @@ def _problems(exercise_id: str, pool) -> list[str]:
                      "answer)")
     else:
         found += [f"graders/fast/{exercise_id}.py: {d}" for d in fast_differences(exercise_id)]
+        found += [f"graders/bench/{exercise_id}.py: {name} has no production_note (how the "
+                  "production code does the call, in a sentence or two, for a learner slower "
+                  "than it)" for name in unexplained_targets(exercise_id)]
     if builder_path(exercise_id).is_file():
         found += [f"lesson: {d}" for d in differences(exercise_id)]
     elif unit.get("learn"):
@@ -284,6 +287,14 @@ def debug_problems(exercise_id: str, pool=None) -> list[str]:
                 found.append(f"{folder}/variants.toml variant {variant.number} should fail "
                              f"with {variant.code} alone; it got {sorted(codes)}")
     return found
+
+
+def unexplained_targets(exercise_id: str) -> list[str]:
+    """The bench targets whose spec does not say how the production code does the call."""
+    # deferred: the bench's specs import torch
+    from drillpe.grading.bench_specs import targets
+
+    return [target.name for target in targets(exercise_id) if not target.production_note]
 
 
 def fast_differences(exercise_id: str) -> list[str]:

@@ -331,6 +331,11 @@ def test_dev_check_says_what_the_new_exercise_still_lacks(tree, tmp_path):
     res = devtools(tree, tmp_path, "check", "nope")
     assert res.returncode == 1, res.stdout + res.stderr
     assert "'# expect: fail nope.not_causal'" in res.stdout
+    assert "causal_attention has no production_note" in res.stdout
+    bench = tree / "graders" / "bench" / "nope.py"
+    bench.write_text(bench.read_text(encoding="utf-8").replace(
+        "    loop_advice=", '    production_note="fused attention, the (L, L) probabilities never '
+        'materialised.",\n    loop_advice='), encoding="utf-8")
     (fixtures / "not_causal.py").write_text("# expect: fail nope.not_causal\n" + NOT_CAUSAL,
                                             encoding="utf-8")
     res = devtools(tree, tmp_path, "check", "nope")
