@@ -118,6 +118,24 @@ def test_work_on_a_modules_weights_is_not_taken_for_a_table_of_shapes():
     assert 0 < trace["const_written"] < TABLE_SHARE * trace["written"], trace
 
 
+def test_a_tensor_read_off_data_as_an_attribute_is_data():
+    """A reviewer's: `weight.T[index]` and `weight.data[index]` (attribute reads, which
+    the tracer lets through uncounted) lost the mark, and relative's model answer with
+    `embeddings_table.T.T[index]` was told to cache its lookup again."""
+    import torch
+
+    from drillpe.grading import bench_child
+
+    weight, index = torch.randn(5, 3), torch.tensor([0, 2, 4])
+    tracer = bench_child.Tracer([weight], torch.device("cpu"), False)
+    with tracer:
+        weight.T.T[index].exp()
+        weight.data[index].exp()
+        weight.mT[:, index].exp()
+    facts = tracer.facts()
+    assert facts["written"] > 0 and facts["const_written"] == 0, facts
+
+
 def test_fast_answer_has_no_causes_and_a_roofline(bench_json):
     res, doc = bench_json("rope", "--file", SLOW / "rope_fast.py")
     assert res.returncode == 0, res.stderr

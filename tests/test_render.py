@@ -57,7 +57,7 @@ def test_the_heatmap_legend_matches_its_colours_and_has_a_scale():
     assert labels == ["0", "16"]
 
 
-def test_a_failing_gate_under_a_full_score_is_named_in_the_verdict():
+def test_a_failing_gate_under_a_full_score_is_named_in_the_verdict(monkeypatch):
     """A newcomer's: every exercise check passed, the rules check did not, and the verdict
     read "FAIL relative score 100% ... 1 core check failing", which looked contradictory.
     It names the failing check and says the score leaves it out; an exercise check
@@ -75,3 +75,13 @@ def test_a_failing_gate_under_a_full_score_is_named_in_the_verdict():
     assert "1 core check failing: Follows the exercise's rules, outside the score" in gate
     both = render.verdict_line(result("rules.allowed", "relative.shape")).plain
     assert "2 core checks failing" in both and "outside the score" not in both
+    # a gate that left the exercise checks unrun lowered the score: no "outside" there
+    unrun = result("rules.allowed")
+    unrun.checks[1].status, unrun.score = "skip", 0.0
+    assert "outside the score" not in render.verdict_line(unrun).plain
+    # in Chinese, the check's Chinese title (a reviewer's saw the English one)
+    from drillpe.data import i18n
+
+    monkeypatch.setattr(i18n, "_chosen", "zh")
+    zh = render.verdict_line(result("rules.allowed")).plain
+    assert "遵守本题的规则" in zh and "不计入得分" in zh, zh

@@ -1183,7 +1183,12 @@ class Tracer(TorchFunctionMode):
         kwargs = kwargs or {}
         name = getattr(func, "__name__", str(func))
         if name in NOT_WORK:
-            return func(*args, **kwargs)
+            result = func(*args, **kwargs)
+            # an attribute that is a tensor of a marked one (.T, .data, .mT) is data too:
+            # a reviewer's `weight.T[index]` counted as work on shapes alone
+            if isinstance(result, torch.Tensor) and any(self._is_derived(a) for a in args):
+                self._mark(result)
+            return result
         flat_in, _ = tree_flatten((args, kwargs))
         tensors_in = [t for t in flat_in if isinstance(t, torch.Tensor)]
         uses_data = any(self._is_derived(t) for t in tensors_in)

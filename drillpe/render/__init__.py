@@ -214,9 +214,10 @@ def verdict_line(result: ExerciseResult) -> Text:
     # A file that every exercise check passes can still fail a gate (the rules check):
     # its score reads 100%, so the verdict names what fails (a newcomer took "FAIL ...
     # score 100%" for a contradiction)
-    gates = [c.title for c in core if c.id in GATE_IDS and c.status in ("fail", "error")]
-    if gates and len(gates) == failing:
-        core_text += catalog.ui("failing_gates", titles="; ".join(gates))
+    gates = [catalog.check_title(result.exercise, c.id, c.title) for c in core
+             if c.id in GATE_IDS and c.status in ("fail", "error")]
+    if gates and len(gates) == failing and scored and scored_ok == len(scored):
+        core_text += catalog.ui("failing_gates", titles=i18n.listing(gates))
     if not_run:
         core_text += catalog.ui("core_not_run", n=not_run)
     # A pass with failing extra checks (offsets, other dtypes, cross lengths) says so:
