@@ -25,7 +25,7 @@ ROPE = Target(
     bytes_moved=lambda x, s: 2 * nbytes(x["q"], x["k"]),  # read q, k; write both
     data_inputs=("q", "k"),
     loop_advice="broadcast one (L, d) angle table against the whole tensor, and take the pairs with even/odd slices (x[..., 0::2], x[..., 1::2])",
-    production_note=('it keeps an (L, d/2) complex table cos + i·sin, built once per (length, dim, device), and rotates every pair with one complex multiply (x viewed as complex): one read of x, one write.'),
+    production_note=('it keeps an (L, d/2) complex table cos + i·sin, built once per (length, dim, device), and rotates every pair with one complex multiply (x viewed as complex): in float32 one read of x and one write (bfloat16 and float16 go through float32, two passes more).'),
 )
 
 TARGETS = [ROPE]
