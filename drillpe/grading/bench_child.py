@@ -1048,9 +1048,10 @@ def production_slack(target: Target, production, size, device, dtype, seed: int,
     Each run is reduced as it comes, on the outputs' device: at CUDA sizes an output
     holds tens of millions of values."""
     low = str(dtype).split(".")[-1] in DITHERED
-    # a difference of two bfloat16 or float16 values is exact in float32 where their
-    # exponents are close, and rounded once otherwise, far under TOLERANCE
-    work = torch.float32 if low else torch.float64
+    # the difference of two values of the dtype, in float32: exact where they are close
+    # (Sterbenz), rounded once otherwise, far under TOLERANCE; half the memory of float64
+    # at CUDA sizes (an output of rope's holds 67 million values)
+    work = torch.float64 if dtype == torch.float64 else torch.float32
     want = [w.detach().to(work) for w in _leaves(expected)]
     tol = TOLERANCE.get(str(dtype).split(".")[-1], 1e-3)
     slack = [Slack(0.0, 0.0, 0.0, None)] * len(want)  # an empty output: nothing to allow
