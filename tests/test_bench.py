@@ -439,6 +439,32 @@ def test_work_left_out_on_the_largest_inputs_is_refused_though_the_production_co
                for name in ("no value term", "no position term") for text in found[name]) >= 4, found
 
 
+@pytest.mark.parametrize("exercise_id", catalog.ids())
+def test_the_production_code_leaves_its_inputs_as_they_were(exercise_id):
+    """production_slack builds a checked call's inputs once and hands them to the
+    production code on every run (the call's own, then the dithered copies): a
+    production call that wrote into them would change the runs after it."""
+    import torch
+
+    from drillpe.grading import bench_child, bench_specs
+
+    fast, cpu = bench_child.load_fast(exercise_id), torch.device("cpu")
+    checked = 0
+    for target in bench_specs.targets(exercise_id):
+        size = bench_specs.size_for(target, "cpu", quick=True)
+        for dtype in (torch.float32, torch.bfloat16):
+            x = bench_child.rebuild(target, size, cpu, dtype, 0, 1.5, 12345)
+            before = {k: v.clone() for k, v in x.items() if isinstance(v, torch.Tensor)}
+            checked += len(before)
+            for dither in (None, 7):
+                bench_child.call_drawn(target, fast, size, cpu, dtype, 0, 1.5, 12345, dither,
+                                       inputs=x)
+            assert [k for k, v in before.items() if not torch.equal(v, x[k])] == [], \
+                (target.name, dtype)
+    if not checked:
+        pytest.skip("its calls take sizes only: no tensor the production code could write into")
+
+
 def test_uniform_attention_on_the_smallest_inputs_is_refused(monkeypatch):
     """helper-113's: relative in bfloat16 with the attention taken as uniform (no
     logits, no softmax) on the calls of the smallest drawn inputs, where the logits
