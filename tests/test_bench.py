@@ -331,22 +331,38 @@ def _production_sample(exercise_id, dtype, factor, shift, seed=0, leave_out=None
             "shift": shift}
 
 
-def test_the_production_codes_own_rounding_is_allowed_and_a_stale_output_is_not():
-    """In bfloat16, relative's production code (softmax in float32, the rest in
-    bfloat16) missed the bare tolerance on some of its checked calls: an honest copy
-    of it was refused as stale. What the production code misses the model answer by,
-    on the same inputs, is allowed (three times over); another call's output is not."""
+def _relative_bench(quick=True):
+    """What a bfloat16 bench of relative checks samples with: its target, the --quick or
+    default CPU size, the model answer, the production code, and the bench's arguments."""
     import types
-
-    import torch
 
     from drillpe.grading import bench_child, bench_specs
     from drillpe.grading.common import load_solution
 
     [target] = bench_specs.targets("relative")
-    size = bench_specs.size_for(target, "cpu", quick=True)
-    truth, fast = load_solution("relative"), bench_child.load_fast("relative")
-    args = types.SimpleNamespace(seed=0, dtype="bfloat16")
+    return (target, bench_specs.size_for(target, "cpu", quick=quick), load_solution("relative"),
+            bench_child.load_fast("relative"), types.SimpleNamespace(seed=0, dtype="bfloat16"))
+
+
+def _relative_module(fast, attention):
+    """A stand-in for a learner's relative module: ``attention`` as its
+    RelativeMultiHeadAttention, the production code's index helper beside it."""
+    import types
+
+    return types.SimpleNamespace(RelativeMultiHeadAttention=attention,
+                                 relative_index=fast.relative_index)
+
+
+def test_the_production_codes_own_rounding_is_allowed_and_a_stale_output_is_not():
+    """In bfloat16, relative's production code (softmax in float32, the rest in
+    bfloat16) missed the bare tolerance on some of its checked calls: an honest copy
+    of it was refused as stale. What the production code misses the model answer by,
+    on the same inputs, is allowed (three times over); another call's output is not."""
+    import torch
+
+    from drillpe.grading import bench_child
+
+    target, size, truth, fast, args = _relative_bench()
     cpu, dtype = torch.device("cpu"), torch.bfloat16
     draws = [(1.5 + 0.1 * n, 1009 * n + 7) for n in range(6)]
     samples = [_production_sample("relative", dtype, *draw) for draw in draws]
@@ -381,14 +397,12 @@ def test_work_left_out_on_the_largest_inputs_is_refused_though_the_production_co
     embeddings gathered per query, softmax in bfloat16) rounds differently from the
     production code, and still passes."""
     import math
-    import types
 
     import torch
 
-    from drillpe.grading import bench_child, bench_specs
-    from drillpe.grading.common import load_solution
+    from drillpe.grading import bench_child
 
-    fast = bench_child.load_fast("relative")
+    target, size, truth, fast, args = _relative_bench(quick=False)
 
     class Textbook(fast.RelativeMultiHeadAttention):
         def forward(self, query, key, value, mask=None):
@@ -410,12 +424,7 @@ def test_work_left_out_on_the_largest_inputs_is_refused_though_the_production_co
             z = attn @ v + torch.einsum("bhij,ijd->bhid", attn, a_v)
             return self.linears[3](z.transpose(1, 2).reshape(batch, length_q, self.d_model))
 
-    [target] = bench_specs.targets("relative")
-    size = bench_specs.size_for(target, "cpu", quick=False)
-    truth = load_solution("relative")
-    args = types.SimpleNamespace(seed=0, dtype="bfloat16")
-    textbook = types.SimpleNamespace(RelativeMultiHeadAttention=Textbook,
-                                     relative_index=fast.relative_index)
+    textbook = _relative_module(fast, Textbook)
     cpu, bf16 = torch.device("cpu"), torch.bfloat16
     found = {}
     for n, factor in enumerate((1.875, 1.92, 1.96, 2.0)):
@@ -472,14 +481,11 @@ def test_uniform_attention_on_the_smallest_inputs_is_refused(monkeypatch):
     tolerance let it pass below a factor of 0.74 (and the draws went down to 0.5):
     the absolute term is scaled by the output's largest value under 1 now, and no
     factor is drawn under 0.75. The production code's own rounding still passes there."""
-    import types
-
     import torch
 
-    from drillpe.grading import bench_child, bench_specs
-    from drillpe.grading.common import load_solution
+    from drillpe.grading import bench_child
 
-    fast = bench_child.load_fast("relative")
+    target, size, truth, fast, args = _relative_bench()
 
     class Uniform(fast.RelativeMultiHeadAttention):
         def forward(self, query, key, value, mask=None):
@@ -495,12 +501,7 @@ def test_uniform_attention_on_the_smallest_inputs_is_refused(monkeypatch):
                                            .embeddings_table)[None, :, None, :]
             return self.linears[3](z.reshape(batch, length_q, self.d_model))
 
-    [target] = bench_specs.targets("relative")
-    size = bench_specs.size_for(target, "cpu", quick=True)
-    truth = load_solution("relative")
-    args = types.SimpleNamespace(seed=0, dtype="bfloat16")
-    cheat = types.SimpleNamespace(RelativeMultiHeadAttention=Uniform,
-                                  relative_index=fast.relative_index)
+    cheat = _relative_module(fast, Uniform)
     assert bench_child.SCALES[0] == 0.75
     # the bound alone refuses it below the draws too (0.6, 0.7: it passed there before)
     monkeypatch.setattr(bench_child, "SCALES", (0.6, 2.0))

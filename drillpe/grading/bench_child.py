@@ -1037,6 +1037,9 @@ class Slack(NamedTuple):
     reach: torch.Tensor | None  # per element (flat, on the output's device): REACH
 
 
+NO_SLACK = Slack(0.0, 0.0, 0.0, None)  # nothing allowed beyond TOLERANCE
+
+
 def production_slack(target: Target, production, size, device, dtype, seed: int,
                      factor: float, shift: int, expected: Any) -> list[Slack] | None:
     """Per output of the call, how the production code lands against the model answer
@@ -1047,14 +1050,15 @@ def production_slack(target: Target, production, size, device, dtype, seed: int,
     production code's rounding is far under TOLERANCE). None where that cannot be said.
     Each run is reduced as it comes, on the outputs' device: at CUDA sizes an output
     holds tens of millions of values."""
-    low = str(dtype).split(".")[-1] in DITHERED
+    dtype_name = str(dtype).split(".")[-1]
+    low = dtype_name in DITHERED
     # the difference of two values of the dtype, in float32: exact where they are close
     # (Sterbenz), rounded once otherwise, far under TOLERANCE; half the memory of float64
     # at CUDA sizes (an output of rope's holds 67 million values)
     work = torch.float64 if dtype == torch.float64 else torch.float32
     want = [w.detach().to(work) for w in _leaves(expected)]
-    tol = TOLERANCE.get(str(dtype).split(".")[-1], 1e-3)
-    slack = [Slack(0.0, 0.0, 0.0, None)] * len(want)  # an empty output: nothing to allow
+    tol = TOLERANCE.get(dtype_name, 1e-3)
+    slack = [NO_SLACK] * len(want)  # an empty output keeps it
     x = rebuild(target, size, device, dtype, seed, factor, shift)
     for run, dither in enumerate((None, *(shift * DITHERS + n for n in range(DITHERS * low)))):
         try:
@@ -1073,15 +1077,15 @@ def production_slack(target: Target, production, size, device, dtype, seed: int,
                 torch.fmax(slack[n].reach, error, out=slack[n].reach)
                 continue
             worst = float(error.max())
-            sums = abs(float(g.detach().double().abs().sum()) - float(w.double().abs().sum()))
+            want_sum = float(w.double().abs().sum())
+            sums = abs(float(g.detach().double().abs().sum()) - want_sum)
             if not (worst == worst and sums == sums):  # NaN: no slack
                 return None
             largest = float(w.abs().max())
             share = float((error > allowed_error(tol, w.abs().reshape(-1), largest)
                            ).double().mean())
             slack[n] = Slack(min(PRODUCTION_SLACK * worst, SLACK_CAP * largest),
-                             min(PRODUCTION_SLACK * sums,
-                                 SLACK_CAP * float(w.double().abs().sum())), share, error)
+                             min(PRODUCTION_SLACK * sums, SLACK_CAP * want_sum), share, error)
     return slack
 
 
@@ -1104,7 +1108,7 @@ def compare(mine: dict[str, Any], expected_out: Any, dtype_name: str,
         return f"{len(mine['tensors'])} tensors where the reference returns {len(expected)}"
     for n, (got, want) in enumerate(zip(mine["tensors"], expected)):
         extra, extra_sum, share, reach = slack[n] if slack and len(slack) == len(expected) \
-            else Slack(0.0, 0.0, 0.0, None)
+            else NO_SLACK
         if got["shape"] != list(want.shape):
             return f"output {n}: shape {tuple(got['shape'])}, expected {tuple(want.shape)}"
         want_dtype = str(want.dtype).split(".")[-1]
@@ -1124,10 +1128,10 @@ def compare(mine: dict[str, Any], expected_out: Any, dtype_name: str,
         if bool(wrong.any()):
             return f"output {n}: {_first_off(wrong, mine_values, values, picks)[1]}"
         over = ~(error <= bound) & ~same
-        expect = PRODUCTION_SLACK * share * len(got["picks"])
+        expect = PRODUCTION_SLACK * share * len(picks)
         allowed = math.ceil(expect + 2 * math.sqrt(expect)) + OUTLIER_FLOOR if slack else 0
         if int(over.sum()) > allowed:
-            return (f"output {n}: {int(over.sum())} of {len(got['picks'])} values checked are "
+            return (f"output {n}: {int(over.sum())} of {len(picks)} values checked are "
                     f"off by more than {tol:g} (relative and absolute), where drillpe's "
                     f"production code has {share:.0%} such values "
                     f"({_first_off(over, mine_values, values, picks)[1]})")
@@ -1136,7 +1140,7 @@ def compare(mine: dict[str, Any], expected_out: Any, dtype_name: str,
             if int(far.sum()) > OUTLIER_FLOOR:
                 i, where = _first_off(far, mine_values, values, picks)
                 nearby = " or on inputs one rounding away" if dtype_name in DITHERED else ""
-                return (f"output {n}: {int(far.sum())} of {len(got['picks'])} values checked "
+                return (f"output {n}: {int(far.sum())} of {len(picks)} values checked "
                         f"miss the reference by more than {tol:g} plus {REACH:g} times what "
                         f"drillpe's production code misses it by at those values, on these "
                         f"inputs{nearby} ({where}, the production code within "
