@@ -118,6 +118,100 @@ def test_work_on_a_modules_weights_is_not_taken_for_a_table_of_shapes():
     assert 0 < trace["const_written"] < TABLE_SHARE * trace["written"], trace
 
 
+@pytest.mark.parametrize("exercise_id, weights", [("t5_bias", True), ("rope_scaling", False),
+                                                 ("sinusoidal", False)])
+def test_a_call_on_sizes_alone_that_rebuilds_its_table_is_told_to_keep_it(exercise_id, weights):
+    """A newcomer's t5_bias bucketed the whole (Lq, Lk) matrix on every call (81% of its
+    writes) and was told nothing: its call takes sizes only, and the bench took that for
+    a call with no data at all, where it named no table. Its module's weights are its
+    data (refilled every phase), so the buckets are a table to keep. rope_scaling and
+    sinusoidal hold no weights: what they return is to be kept whole. The production
+    code keeps both, and is told nothing."""
+    import torch
+
+    from drillpe.grading import bench_child, bench_specs
+    from drillpe.grading.common import load_solution
+    from drillpe.launch.bench import explain
+
+    [target] = bench_specs.targets(exercise_id)
+
+    def causes(mod):
+        trace = bench_child.trace_call(target, mod, dict(target.trace_size),
+                                       torch.device("cpu"), torch.float32, 0, False)
+        assert (trace["data_tensors"] > 0) == weights, trace
+        side = {"median_s": 1.0}
+        return explain(TargetBench(name=target.name, call=target.call, size={}, learner=side,
+                                   reference=side,
+                                   trace=dict(trace, has_data_inputs=weights)), "cpu")
+
+    [cause] = causes(load_solution(exercise_id))  # the model answer builds it every call
+    assert cause.code == "bench.table_rebuilt", cause
+    if weights:
+        assert "Lq + Lk - 1" in cause.message and "new values every phase" in cause.message
+    else:
+        assert "depends only on its arguments" in cause.message and target.call in cause.message
+    assert causes(bench_child.load_fast(exercise_id)) == []
+
+
+def test_a_call_the_dtype_cannot_apply_to_is_timed_in_its_own_and_says_so():
+    """A newcomer's `bench rope_scaling --dtype bfloat16` printed "bfloat16" over a call
+    that takes no tensors and returns float32, checked against bfloat16's tolerance.
+    Such a target is timed and checked in float32, and the header says --dtype does not
+    apply; t5_bias's module is built in the dtype asked for, as relative's is."""
+    import torch
+
+    from drillpe.grading import bench_specs
+    from drillpe.grading.common import load_solution
+    from drillpe.launch.bench import BenchOptions, BenchReport
+    from drillpe.render.tool_views import bench, capture
+
+    for exercise_id in ("rope_scaling", "sinusoidal"):
+        [target] = bench_specs.targets(exercise_id)
+        assert target.dtype_for(torch.bfloat16) is torch.float32
+    [t5] = bench_specs.targets("t5_bias")
+    assert t5.dtype_for(torch.bfloat16) is torch.bfloat16
+    x = t5.inputs(dict(t5.trace_size), torch.device("cpu"), torch.bfloat16, None)
+    assert t5.prepare(load_solution("t5_bias"), x, dict(t5.trace_size))().dtype == torch.bfloat16
+
+    def shown(dtype):
+        side = {"median_s": 1.0, "q1_s": 1.0, "q3_s": 1.0, "runs": 10}
+        target = TargetBench(name="f", call="f(d)", size={"D": 8}, learner=side,
+                             reference=side, dtype=dtype)
+        report = BenchReport(exercise="rope_scaling", file="f.py",
+                             options=BenchOptions(dtype="bfloat16"),
+                             machine={"device": "cpu", "threads": 1, "torch": "2"},
+                             targets=[target])
+        return " ".join(capture(bench, report, html=False).split()), target.to_dict()["dtype"]
+
+    text, dtype = shown("float32")
+    assert "f(d) · float32 D=8" in text and dtype == "float32"
+    assert "--dtype bfloat16 does not apply: the call takes no tensors and returns float32" in text
+    text, dtype = shown("bfloat16")
+    assert "f(d) · bfloat16 D=8" in text and "does not apply" not in text
+
+
+def test_noisy_times_are_said_where_no_copy_bounds_the_call():
+    """A newcomer's t5_bias read "1.44× slower" with its middle half at 5.2–12.1 ms and no
+    word of noise (only a copy's spread was read, and no copy bounds that call); three
+    reruns said "same"."""
+    from drillpe.launch.bench import BenchOptions, BenchReport
+    from drillpe.render.tool_views import bench, capture
+
+    def shown(q1, q3):
+        mine = {"median_s": 8.2e-3, "q1_s": q1, "q3_s": q3, "runs": 10}
+        theirs = {"median_s": 5.7e-3, "q1_s": 5.6e-3, "q3_s": 5.8e-3, "runs": 10}
+        target = TargetBench(name="forward", call="T5RelativeBias(h)(L, L)", size={"L": 8},
+                             learner=mine, reference=theirs)
+        report = BenchReport(exercise="t5_bias", file="t5.py", options=BenchOptions(),
+                             machine={"device": "cpu", "threads": 1, "torch": "2"},
+                             targets=[target])
+        return " ".join(capture(bench, report, html=False).split())
+
+    noisy = shown(5.2e-3, 12.1e-3)
+    assert "The times were noisy: your code's middle half spans 5.2 ms–12.1 ms" in noisy
+    assert "noisy" not in shown(8.0e-3, 8.4e-3)
+
+
 def test_a_tensor_read_off_data_as_an_attribute_is_data():
     """A reviewer's: `weight.T[index]` and `weight.data[index]` (attribute reads, which
     the tracer lets through uncounted) lost the mark, and relative's model answer with

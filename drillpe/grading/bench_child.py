@@ -1269,12 +1269,13 @@ def trace_call(target: Target, mod, size: dict, device, dtype, seed: int, timed:
     seeded = len(bench_specs.SEEDED.made)
     fn = target.prepare(mod, x, size)
     fn()  # lazy set-up happens once, outside the trace
-    tracer = Tracer([x[name] for name in target.data_inputs] + _seeded_since(seeded), device,
-                    timed)
+    data = [x[name] for name in target.data_inputs] + _seeded_since(seeded)
+    tracer = Tracer(data, device, timed)
     with tracer:
         out = fn()
     leaves = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
-    return {**tracer.facts(), "out_bytes": sum(t.numel() * t.element_size() for t in leaves)}
+    return {**tracer.facts(), "out_bytes": sum(t.numel() * t.element_size() for t in leaves),
+            "data_tensors": len(data)}
 
 
 def python_work(target: Target, mod, device, dtype, seed: int) -> dict[str, Any]:
@@ -1711,11 +1712,14 @@ def bench_learner(args, device, dtype, sign=None, reached: list[str] | None = No
         samples: list[dict] = []
         try:
             guard()  # before any name of this module is looked up for the target
+            target_dtype = target.dtype_for(dtype)
             with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
-                _time_learner(target, mod, size, device, dtype, args, marks, rng, samples,
+                _time_learner(target, mod, size, device, target_dtype, args, marks, rng, samples,
                               entry, guard)
-                entry["trace"] = trace_call(target, mod, size, device, dtype, args.seed, True)
-                entry["python_work"] = python_work(target, mod, device, dtype, args.seed)
+                entry["trace"] = trace_call(target, mod, size, device, target_dtype, args.seed, True)
+                # a module's weights, refilled every phase, are values as inputs are
+                entry["has_data_inputs"] = entry["trace"]["data_tensors"] > 0
+                entry["python_work"] = python_work(target, mod, device, target_dtype, args.seed)
         except Tampered as exc:  # before its code ran where it should not: refused
             text = f"changed what the timing code uses: {exc.args[0]}"
             if not exc.args[0].startswith("changed what") and text not in reached:
@@ -1745,7 +1749,7 @@ def _sample_problem(target: Target, truth, sample: Any, size, device, dtype, arg
         expected = call_drawn(target, truth, size, device, dtype, args.seed, factor, shift)
         slack = None if production is None or production is truth else production_slack(
             target, production, size, device, dtype, args.seed, factor, shift, expected)
-        return compare(sample, expected, args.dtype, slack)
+        return compare(sample, expected, str(dtype).split(".")[-1], slack)
     except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
         return f"an unreadable output record ({type(exc).__name__})"
 
@@ -1818,7 +1822,7 @@ class Compiled:
         return self._done[name]
 
 
-def bench_reference(args, device, dtype) -> list[dict]:
+def bench_reference(args, device, asked) -> list[dict]:
     truth = load_solution(args.exercise)  # float64: what the learner's outputs are checked with
     fast = load_fast(args.exercise)
     production = fast if fast is not None else truth
@@ -1829,7 +1833,9 @@ def bench_reference(args, device, dtype) -> list[dict]:
     results = []
     for target in targets(args.exercise):
         size = size_for(target, device.type, args.quick)
+        dtype = target.dtype_for(asked)
         entry: dict[str, Any] = {"name": target.name, "call": target.call, "size": size,
+                                 "dtype": str(dtype).split(".")[-1],
                                  "loop_advice": target.loop_advice,
                                  "production_note": target.production_note,
                                  "production": "graders/fast" if fast is not None

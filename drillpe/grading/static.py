@@ -441,8 +441,12 @@ class _Visitor:
                 return
             if part in REFUSED_ANYWHERE or part.startswith("co_") or (
                     part.startswith("__") and not _dunder_ok(part)):
+                # a newcomer's cache through self.__dict__.setdefault was honest: say how
+                # to keep state without the internals
+                own = (" (keep a cache of your own as an ordinary attribute: self._cache = {} "
+                       "in __init__)") if part.startswith("__") else ""
                 self.tamper(node, f"{dotted}: reaches the interpreter's or the grader's "
-                                  "internals")
+                                  f"internals{own}")
                 return
 
     def visit_Attribute(self, node: ast.Attribute) -> None:

@@ -138,6 +138,9 @@ class TargetBench:
     learner_copy: dict[str, Any] | None = None  # the copy measured beside the learner's code
     refused: list[str] = field(default_factory=list)  # why the learner's timing is not believed
     checked_outputs: int = 0
+    # what the call was timed and checked in: --dtype, unless the call takes no tensors
+    # and its output dtype is the exercise's (graders/bench: follows_dtype)
+    dtype: str | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -184,7 +187,8 @@ class TargetBench:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name, "call": self.call, "size": self.size, "error": self.error,
+            "name": self.name, "call": self.call, "size": self.size, "dtype": self.dtype,
+            "error": self.error,
             "production_note": self.production_note,
             "refused": self.refused, "learner": self.learner, "reference": self.reference,
             "production": self.production, "compiled": self.compiled,
@@ -628,19 +632,26 @@ def explain(target: TargetBench, device: str) -> list[Cause]:
             f"{meaning} at once: "
             f"{target.loop_advice or 'use tensor operations instead of looping'}.")))
     written = trace.get("written") or 0
-    if target_has_data(target) and written > 0:
-        share = trace.get("const_written", 0) / written
-        if share >= TABLE_SHARE:
-            top = ", ".join(trace.get("const_top", [])[:4])
-            causes.append(Cause("bench.table_rebuilt", (
-                f"{share:.0%} of the elements one call writes come from work that does not "
-                f"depend on the input values ({top}): a table (angles, buckets, indices) or "
-                "another tensor that depends only on shapes is rebuilt on every call. Build it "
-                "once per (length, dim, dtype, device) and cache it, at its natural size (RoPE's "
-                "angles: L × d/2; relative's bucket index: Lq × Lk) so broadcasting covers "
-                "batch and heads instead of materialising a full-size copy. What is computed "
-                "from the module's weights is not such a table: the bench gives them new values "
-                "every phase.")))
+    share = trace.get("const_written", 0) / written if written > 0 else 0.0
+    if not target_has_data(target) and share >= TABLE_SHARE:
+        # no input values and no weights: the whole result follows from the arguments
+        causes.append(Cause("bench.table_rebuilt", (
+            f"{target.call} takes no tensor of values and holds no weights, so what it "
+            "returns depends only on its arguments (sizes and settings); yours computes it "
+            "again on every call. Compute it once per set of arguments (in __init__, or kept "
+            "in a dict keyed by them) and return the kept tensor, as the production code "
+            "does: a model builds such tables once, at set-up.")))
+    elif share >= TABLE_SHARE:
+        top = ", ".join(trace.get("const_top", [])[:4])
+        causes.append(Cause("bench.table_rebuilt", (
+            f"{share:.0%} of the elements one call writes come from work that does not "
+            f"depend on the input values ({top}): a table (angles, buckets, indices) or "
+            "another tensor that depends only on shapes is rebuilt on every call. Build it "
+            "once per (length, dim, dtype, device) and cache it, at its natural size (RoPE's "
+            "angles: L × d/2; relative's bucket index: Lq × Lk; T5's buckets: one per "
+            "distance, Lq + Lk - 1) so broadcasting covers batch and heads instead of "
+            "materialising a full-size copy. What is computed from the module's weights is "
+            "not such a table: the bench gives them new values every phase.")))
     syncs = trace.get("syncs") or {}
     if syncs:
         names = ", ".join(f"{name} ×{count}" for name, count in sorted(syncs.items()))
@@ -840,7 +851,8 @@ def assemble(mine: dict[str, Any], ref: dict[str, Any], learner_marks: list | No
         loop_advice=ref.get("loop_advice"), production=ref.get("production", "graders/fast"),
         production_note=ref.get("production_note") or None,
         reference_trace=ref.get("trace"), compile_error=ref.get("compile_error"),
-        checked_outputs=len(ref.get("checks") or []))
+        checked_outputs=len(ref.get("checks") or []),
+        dtype=ref.get("dtype") if isinstance(ref.get("dtype"), str) else None)
     ref_refills: dict[str, list] = {}
     ref_pairs, trouble = split_pairs(ref, reference_marks, ["timing", "compiled", "copy"],
                                      ref_refills)

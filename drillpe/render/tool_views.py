@@ -67,11 +67,15 @@ def bench(report, *, quiet: bool = False) -> None:
     if machine.get("device") == "cpu" and threads:
         where += f", {threads} thread{'s' if threads != 1 else ''}"
     for target in report.targets:
+        asked = report.options.dtype
         head = Text.assemble((f"{report.exercise} · {target.call}", "bold"),
-                             f" · {report.options.dtype} {_size(target.size)} · {where}"
+                             f" · {target.dtype or asked} {_size(target.size)} · {where}"
                              f" · torch {machine.get('torch')}")
         if report.options.quick:
             head.append(" · --quick: small inputs, not a measurement", style="yellow")
+        if target.dtype and target.dtype != asked:
+            head.append(f" · --dtype {asked} does not apply: the call takes no tensors and "
+                        f"returns {target.dtype}, as the exercise asks", style="yellow")
         out.print(head)  # wrapped at the terminal's width, between words
         if target.error:
             out.print(Text("Your code failed at the bench sizes:", style="bold red"))
@@ -160,14 +164,27 @@ def _verdict(target) -> Text:
 BUSY_SPREAD = 1.5  # a copy whose q3 is this many times its q1 was not measured alone
 
 
+def _wide(side) -> bool:
+    return bool(side) and side["q1_s"] > 0 and side["q3_s"] / side["q1_s"] > BUSY_SPREAD
+
+
 def _busy(target) -> str | None:
     """A copy's time hardly varies on a quiet machine: when its middle half
-    is wide, other processes took the cores, and the shares say so."""
+    is wide, other processes took the cores, and the shares say so. Where no copy
+    bounds the call, the two sides' own spreads say it (a newcomer's "1.44× slower",
+    its middle half 5.2–12.1 ms, came with no word of it, and three reruns said "same")."""
     for copy in (target.learner_copy, target.copy):
-        if copy and copy["q1_s"] > 0 and copy["q3_s"] / copy["q1_s"] > BUSY_SPREAD:
+        if _wide(copy):
             return (f"The machine was busy: a plain copy's middle half spans {_ms(copy['q1_s'])}"
                     f"–{_ms(copy['q3_s'])}. Shares this noisy are not a measurement; run "
                     "again when the machine is quieter (or with a larger --budget).")
+    if not target.copy:
+        for name, side in (("your code's", target.learner),
+                           ("the production code's", target.reference)):
+            if _wide(side):
+                return (f"The times were noisy: {name} middle half spans {_ms(side['q1_s'])}"
+                        f"–{_ms(side['q3_s'])}. A ratio this noisy is not a measurement; run "
+                        "again when the machine is quieter (or with a larger --budget).")
     return None
 
 
@@ -241,7 +258,8 @@ def _footnote(target, allocator: str | None = None) -> str:
             "yours, 'copy (prod.)' beside the production code): the production code's share "
             "is against its own, yours against the faster of the two, and 'vs prod.' "
             "compares the shares (the two run in different processes).")
-    parts.append(f"'production': {target.production}, in the inputs' dtype "
+    dtype = f"in {target.dtype}" if target.dtype else "in the inputs' dtype"
+    parts.append(f"'production': {target.production}, {dtype} "
                  "(the float64 model answer is what grading compares with)"
                  + ("; 'compiled': the same through torch.compile." if target.compiled else "."))
     return " ".join(parts)

@@ -17,6 +17,7 @@ ROPE_SCALING = Target(
     trace_size={"D": 16},
     axes={"D": "channels"},
     inputs=lambda s, device, dtype, gen: {"device": device},
+    follows_dtype=False,  # no tensor in, float32 out by the contract
     prepare=_scaling_prepare,
     loop_advice="compute every frequency at once with tensor operations (torch.where for the piecewise parts)",
     production_note=('the frequencies depend on the configuration alone, so it computes them once (whole tensors, torch.where for the piecewise parts) and returns the kept tensor on every later call, as serving stacks do at model set-up.'),

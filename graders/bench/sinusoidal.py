@@ -16,6 +16,7 @@ SINUSOIDAL = Target(
     trace_size={"L": 32, "D": 16},
     axes={"L": "positions", "D": "channels"},
     inputs=lambda s, device, dtype, gen: {"device": device},
+    follows_dtype=False,  # no tensor in, float32 out by the contract
     prepare=_sin_prepare,
     loop_advice="compute all angles as one outer product positions[:, None] * w[None, :], then write sin and cos with even/odd slices",
     production_note=('the table depends on (length, d_model, base) alone, so it is built once, kept as a buffer, and forward returns it: a call moves no memory.'),

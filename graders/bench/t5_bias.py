@@ -5,7 +5,8 @@ from drillpe.grading.bench_specs import Target, seed_parameters
 
 
 def _t5_prepare(mod, x, s):
-    module = seed_parameters(mod.T5RelativeBias(s["H"]).to(x["device"]))
+    # in the bench's dtype, as in a model run in bfloat16: the weights, so the output
+    module = seed_parameters(mod.T5RelativeBias(s["H"]).to(x["device"], x["dtype"]))
     length = s["L"]
     return lambda: module(length, length)
 
@@ -16,9 +17,11 @@ T5_BIAS = Target(
            "quick": {"L": 128, "H": 4}},
     trace_size={"L": 16, "H": 2},
     axes={"L": "positions", "H": "heads"},
-    inputs=lambda s, device, dtype, gen: {"device": device},
+    inputs=lambda s, device, dtype, gen: {"device": device, "dtype": dtype},
     prepare=_t5_prepare,
-    loop_advice="compute every bucket of the (Lq, Lk) relative-position matrix at once with torch.where",
+    loop_advice=("compute the buckets of all Lq + Lk - 1 distances at once (torch.where over a "
+                 "vector of distances), look their values up, and lay them out as the "
+                 "(Lq, Lk) matrix in one step (each diagonal holds one distance)"),
     production_note=('it buckets only the Lq + Lk - 1 distances, once per sizes, looks their values up from the weights per call, and writes the (Lq, Lk) output (constant along each diagonal) in one copy with unfold and flip.'),
 )
 
