@@ -173,6 +173,21 @@ SCALES = (0.75, 2.0)  # each slot's values: the base inputs times a fresh factor
 # an output that is the same multiple of that input's (the rotations are linear), and a
 # reviewer's cache returned it scaled; a rolled input's output is no cheap function of it
 MAX_SHIFT = 2**40
+# Each input and weight of a slot is rolled by a shift of its own, mixed from the slot's
+# (part_shift): a reviewer's relative read the shift off three values of x, and since x
+# and the projections' weights were rolled alike their channels lined up, so each
+# projection was one of 257 planes kept from the first call, the GEMMs skipped
+WEIGHT_PARTS = 1 << 16  # a module's k-th weight is part WEIGHT_PARTS + k
+_MASK64 = (1 << 64) - 1
+
+
+def part_shift(shift: int, part: int) -> int:
+    """The shift of one tensor of a slot drawn with ``shift``: splitmix64 of the two,
+    so that one tensor's roll says nothing of another's (both processes compute it)."""
+    z = (shift + (part + 1) * 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return (z ^ (z >> 31)) % MAX_SHIFT
 
 
 def replaced_clocks() -> list[str]:
@@ -264,6 +279,7 @@ class Slots:
         self.target, self.mod, self.size = target, mod, size
         self.base = target.inputs(size, device, dtype, torch.Generator().manual_seed(seed))
         self.data = [n for n in target.data_inputs if _floating(self.base.get(n))]
+        self.parts = [target.data_inputs.index(n) for n in self.data]  # part_shift's
         self.inputs, self.fns, self.weights = [], [], []
         self.factors, self.shifts, self.layouts = [], [], []
         self._add()
@@ -317,10 +333,11 @@ class Slots:
         for i, x in enumerate(self.inputs):
             self.factors[i] = 1.0 if rng is None else draw_between(rng, *SCALES)
             self.shifts[i] = 0 if rng is None else draw_below(rng, MAX_SHIFT)
-            for name in self.data:
-                fill(x[name], self.base[name], self.factors[i], self.shifts[i])
-            for param, base in self.weights[i]:
-                fill(param, base, self.factors[i], self.shifts[i])
+            factor, shift = self.factors[i], self.shifts[i]
+            for name, part in zip(self.data, self.parts):
+                fill(x[name], self.base[name], factor, part_shift(shift, part))
+            for k, (param, base) in enumerate(self.weights[i]):
+                fill(param, base, factor, part_shift(shift, WEIGHT_PARTS + k))
 
     def keep(self, count: int) -> None:
         """Use only the first ``count`` slots (the rest free their memory)."""
@@ -354,10 +371,16 @@ def rebuild(target: Target, size: dict, device, dtype, seed: int, factor: float,
             shift: int) -> dict:
     """The inputs of a timed call, from the seed and its slot's factor and shift."""
     x = target.inputs(size, device, dtype, torch.Generator().manual_seed(seed))
-    for name in target.data_inputs:
+    for part, name in enumerate(target.data_inputs):
         if _floating(x.get(name)):
-            x[name] = fill(torch.empty_like(x[name]), x[name], factor, shift)
+            x[name] = fill(torch.empty_like(x[name]), x[name], factor, part_shift(shift, part))
     return x
+
+
+def refill_weights(params: list, factor: float, shift: int) -> None:
+    """A module's seeded weights as a timed call drawn as (``factor``, ``shift``) had them."""
+    for k, param in enumerate(params):
+        fill(param, param.detach().clone(), factor, part_shift(shift, WEIGHT_PARTS + k))
 
 
 # The generator's own C methods, bound before the learner's file loads: random.Random's
@@ -1022,8 +1045,9 @@ def call_drawn(target: Target, mod, size, device, dtype, seed: int, factor: floa
     seeded = len(bench_specs.SEEDED.made)
     call = target.prepare(mod, x, size)
     with torch.no_grad():
-        for param in _seeded_since(seeded):
-            fill(param, param.detach().clone(), factor, shift)
+        params = _seeded_since(seeded)
+        refill_weights(params, factor, shift)
+        for param in params:
             if gen is not None and param.is_floating_point():
                 param.copy_(_dithered(param.detach(), gen))
     return call()
