@@ -24,7 +24,7 @@ ALIBI = Target(
     inputs=_alibi_inputs, prepare=_alibi_prepare,
     data_inputs=("q", "k", "v"),
     loop_advice="build the (Lq, Lk) distance matrix at once and broadcast the slopes over it",
-    production_note=("it keeps the (H, Lq, Lk) bias per (heads, lengths, dtype, device) and passes it as the mask of torch's fused scaled_dot_product_attention, which never holds the (Lq, Lk) probabilities in full."),
+    production_note=("it keeps the (H, Lq, Lk) bias per (heads, lengths, dtype, device). On a GPU it passes it as the mask of torch's fused scaled_dot_product_attention, which never holds the (Lq, Lk) probabilities in full; on the CPU it computes the scores in float32 with one matmul, adds the bias in place, takes the softmax in float32 and multiplies the probabilities, in the inputs' dtype, with v."),
 )
 
 TARGETS = [ALIBI]
