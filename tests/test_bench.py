@@ -659,6 +659,29 @@ def test_explain_recognises_each_cause():
     assert explain(_target(transfers=2), "cuda")[0].code == "bench.device_copy"
 
 
+def test_an_output_that_is_not_contiguous_is_named():
+    """A newcomer's t5_bias returned unfold's windows flipped, laid out heads-innermost
+    (strides (8, 1, 8192, 8)), and read "1.16× faster" than the production code, whose
+    output is contiguous: what the layout costs its reader was left out of the time."""
+    import random
+
+    import torch
+
+    from drillpe.grading import bench_child
+    from drillpe.launch.bench import _strided
+
+    weights = torch.randn(9, 4)
+    rows = weights[torch.randint(0, 9, (15,))].t().unfold(1, 8, 1)
+    for out, strided in ((rows.flip(1), True), (rows.flip(1).contiguous(), False)):
+        sample = bench_child.fingerprint(out, set(), random.Random(0))
+        assert _strided([sample]) is strided
+        target = _target()
+        target.strided = _strided([sample])
+        codes = [c.code for c in explain(target, "cpu")]
+        assert codes == (["bench.output_layout"] if strided else []), codes
+    assert _strided([{"tensors": "x"}, "y", {"tensors": [{"contiguous": 0}]}]) is False
+
+
 def test_explain_ignores_small_growth():
     # one extra call when a dimension doubles (a shape check) is not a loop
     assert explain(_target(base_ops=40, grown=41), "cpu") == []

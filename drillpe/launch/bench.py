@@ -141,6 +141,9 @@ class TargetBench:
     # what the call was timed and checked in: --dtype, unless the call takes no tensors
     # and its output dtype is the exercise's (graders/bench: follows_dtype)
     dtype: str | None = None
+    # a checked output of the learner's was not contiguous (the learner's side says so:
+    # advice only, bench.output_layout)
+    strided: bool = False
 
     @property
     def ratio(self) -> float | None:
@@ -652,6 +655,17 @@ def explain(target: TargetBench, device: str) -> list[Cause]:
             "distance, Lq + Lk - 1) so broadcasting covers batch and heads instead of "
             "materialising a full-size copy. What is computed from the module's weights is "
             "not such a table: the bench gives them new values every phase.")))
+    if target.strided:
+        # a newcomer's t5_bias returned unfold's windows flipped, laid out heads-innermost,
+        # and read "1.16× faster" than the production code, whose output is contiguous
+        causes.append(Cause("bench.output_layout", (
+            "your output is not contiguous: its elements lie in memory in another order "
+            "than a fresh tensor of its shape (a view out of transpose, permute, unfold or "
+            "expand, or flip of such a view); the production code's output is contiguous. "
+            "The time here leaves out what that costs whatever reads it next (attention "
+            "adding it over (Lq, Lk) reads it out of order), so the comparison is not like "
+            "for like: return .contiguous(), or build the output in the layout its reader "
+            "wants.")))
     syncs = trace.get("syncs") or {}
     if syncs:
         names = ", ".join(f"{name} ×{count}" for name, count in sorted(syncs.items()))
@@ -886,9 +900,20 @@ def assemble(mine: dict[str, Any], ref: dict[str, Any], learner_marks: list | No
                 if side is not None and rate is not None:
                     side["refill_s_per_mb"] = rate
         target.refused = refusals(target, mine, ref, replaced, problem, threads, reached)
+        target.strided = _strided(mine.get("samples"))
         if not target.refused:
             target.causes = explain(target, device)
     return target
+
+
+def _strided(samples: Any) -> bool:
+    """Whether a checked output the learner's side sent was not contiguous."""
+    for sample in samples if isinstance(samples, list) else []:
+        tensors = sample.get("tensors") if isinstance(sample, dict) else None
+        for t in tensors if isinstance(tensors, list) else []:
+            if isinstance(t, dict) and t.get("contiguous") is False:
+                return True
+    return False
 
 
 def measure(exercise_id: str, file: Path, options: BenchOptions, display: str | None = None,
