@@ -1987,5 +1987,6 @@ def test_a_slower_answer_is_told_how_the_production_code_does_the_call():
         return " ".join(capture(bench, report, html=False, quiet=quiet).split())
 
     assert "How the production code does it: It keeps the table." in shown(2.0)
+    assert "How the production code does it: It keeps the table." in shown(0.5)  # faster
     assert "How the production code does it" not in shown(1.0)
     assert "How the production code does it" not in shown(2.0, quiet=True)

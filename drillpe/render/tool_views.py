@@ -107,7 +107,11 @@ def bench(report, *, quiet: bool = False) -> None:
         _row(table, Text("copy (prod.)", style="dim"), target.copy, target)
         out.print(table)
         out.print(_verdict(target))
-        if target.production_note and (target.ratio or 0) >= SLOWER and not quiet:
+        # under a faster verdict too: what the production code keeps that yours may not
+        # (a reviewer's alibi, its scores in bfloat16, read 1.39x faster than production's
+        # float32 scores, with nothing to say why)
+        ratio = target.ratio or 1.0
+        if target.production_note and not 1 / SLOWER < ratio < SLOWER and not quiet:
             note = Text("How the production code does it: ", style="bold")
             note.append(target.production_note[:1].upper() + target.production_note[1:])
             out.print(note)
