@@ -212,6 +212,47 @@ def test_noisy_times_are_said_where_no_copy_bounds_the_call():
     assert "noisy" not in shown(8.0e-3, 8.4e-3)
 
 
+def test_a_modules_weights_are_rolled_alike_whatever_order_it_registers_them_in():
+    """Each weight of a slot is rolled by a shift of its own. Taken from its place in the
+    module, it made the production code's relative, with its two tables registered
+    before its projections, refused as stale (a reviewer's): the learner's side rolled
+    each weight as another than the reference's side did. The part comes from the key
+    seed_parameters seeds the weight by (its shape, or its name)."""
+    import random
+    import types
+
+    import torch
+    from torch import nn
+
+    from drillpe.grading import bench_child, bench_specs
+
+    [target] = bench_specs.targets("relative")
+    fast = bench_child.load_fast("relative")
+
+    class Reordered(fast.RelativeMultiHeadAttention):
+        def __init__(self, d_model, n_heads, max_relative_position=16, dropout=0.0):
+            nn.Module.__init__(self)
+            self.d_model, self.n_heads = d_model, n_heads
+            self.max_relative_position = max_relative_position
+            self.relative_position_k = fast.RelativePosition(d_model // n_heads,
+                                                             max_relative_position)
+            self.relative_position_v = fast.RelativePosition(d_model // n_heads,
+                                                             max_relative_position)
+            self.linears = nn.ModuleList(nn.Linear(d_model, d_model) for _ in range(4))
+            self.dropout = nn.Dropout(dropout)
+
+    assert next(Reordered(8, 2).named_parameters())[0].startswith("relative_position_k")
+    learner = types.SimpleNamespace(RelativeMultiHeadAttention=Reordered)
+    size, cpu = bench_specs.size_for(target, "cpu", quick=True), torch.device("cpu")
+    with torch.no_grad():
+        slots = bench_child.Slots(target, learner, size, cpu, torch.float32, 0, count=2)
+        slots.refresh(random.Random(3))
+        for i in range(2):
+            want = bench_child.call_drawn(target, fast, size, cpu, torch.float32, 0,
+                                          slots.factors[i], slots.shifts[i])
+            torch.testing.assert_close(slots.fns[i](), want, atol=1e-4, rtol=1e-4)
+
+
 def test_a_tensor_read_off_data_as_an_attribute_is_data():
     """A reviewer's: `weight.T[index]` and `weight.data[index]` (attribute reads, which
     the tracer lets through uncounted) lost the mark, and relative's model answer with
@@ -412,7 +453,7 @@ def _production_sample(exercise_id, dtype, factor, shift, seed=0, leave_out=None
     seeded = len(bench_specs.SEEDED.made)
     call = target.prepare(module or bench_child.load_fast(exercise_id), x, size)
     with torch.no_grad():
-        bench_child.refill_weights(bench_child._seeded_since(seeded), factor, shift)
+        bench_child.refill_weights(seeded, factor, shift)
         if leave_out:
             module = next(cell.cell_contents for cell in call.__closure__
                           if isinstance(cell.cell_contents, torch.nn.Module))

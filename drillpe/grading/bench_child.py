@@ -289,7 +289,7 @@ class Slots:
         self.varied = bool(self.data or self.weights[0])
         if count is None:
             set_bytes = sum(nbytes(self.base[n]) for n in self.data) + \
-                sum(nbytes(base) for _, base in self.weights[0])
+                sum(nbytes(base) for _, base, _ in self.weights[0])
             room = _pool_bytes(device) // max(set_bytes, 1)
             count = max(2, min(MAX_SLOTS, room)) if self.varied else 1
         while len(self.inputs) < count:
@@ -303,13 +303,14 @@ class Slots:
             x[name] = fill(torch.empty_like(self.base[name]), self.base[name], 1.0, 0)
         seeded = len(bench_specs.SEEDED.made)
         self.fns.append(self.target.prepare(self.mod, x, self.size))
-        weights = [(param, param.detach().clone()) for param in _seeded_since(seeded)]
+        weights = [(param, param.detach().clone(), part) for param, part in
+                   zip(_seeded_since(seeded), _weight_parts_since(seeded), strict=True)]
         self.inputs.append(x)
         self.weights.append(weights)
         self.factors.append(1.0)
         self.shifts.append(0)
         self.layouts.append({**{name: _layout(x[name]) for name in self.data},
-                             **{n: _layout(param) for n, (param, _) in enumerate(weights)}})
+                             **{n: _layout(param) for n, (param, _, _) in enumerate(weights)}})
 
     def check(self, index: int) -> None:
         """Raise Tampered where a slot's input is no longer the plain tensor it was made,
@@ -322,7 +323,7 @@ class Slots:
             plain_tensor(x[name], f"the input {name}")
             if _layout(x[name]) != self.layouts[index][name]:
                 raise Tampered(f"the input {name} was resized, moved or given other strides")
-        for n, (param, _) in enumerate(self.weights[index]):
+        for n, (param, _, _) in enumerate(self.weights[index]):
             plain_tensor(param, "a weight")
             if _layout(param) != self.layouts[index][n]:
                 raise Tampered("a weight was resized, moved or given other strides")
@@ -336,8 +337,8 @@ class Slots:
             factor, shift = self.factors[i], self.shifts[i]
             for name, part in zip(self.data, self.parts):
                 fill(x[name], self.base[name], factor, part_shift(shift, part))
-            for k, (param, base) in enumerate(self.weights[i]):
-                fill(param, base, factor, part_shift(shift, WEIGHT_PARTS + k))
+            for param, base, part in self.weights[i]:
+                fill(param, base, factor, part_shift(shift, part))
 
     def keep(self, count: int) -> None:
         """Use only the first ``count`` slots (the rest free their memory)."""
@@ -350,7 +351,7 @@ class Slots:
         if not self.varied:
             return 0
         return sum(nbytes(x[name]) for x in self.inputs for name in self.data) + \
-            sum(nbytes(param) for weights in self.weights for param, _ in weights)
+            sum(nbytes(param) for weights in self.weights for param, _, _ in weights)
 
     def storages(self, index: int) -> set[int]:
         return {_storage(self.inputs[index][name]) for name in self.data}
@@ -359,6 +360,14 @@ class Slots:
 def _seeded_since(count: int) -> list:
     """The parameters of the modules seed_parameters seeded after its first ``count``."""
     return [param for made in bench_specs.SEEDED.made[count:] for param in made]
+
+
+def _weight_parts_since(count: int) -> list[int]:
+    """part_shift's part for each of _seeded_since(count): from the key seed_parameters
+    seeded it by (its shape, or its name), never its place in the module, which the
+    learner's module and the production code's may register in other orders (a
+    reviewer's relative with its tables registered first was refused as stale)."""
+    return [WEIGHT_PARTS + key for keys in bench_specs.SEEDED.keys[count:] for key in keys]
 
 
 def _layout(t: torch.Tensor) -> tuple:
@@ -377,10 +386,13 @@ def rebuild(target: Target, size: dict, device, dtype, seed: int, factor: float,
     return x
 
 
-def refill_weights(params: list, factor: float, shift: int) -> None:
-    """A module's seeded weights as a timed call drawn as (``factor``, ``shift``) had them."""
-    for k, param in enumerate(params):
-        fill(param, param.detach().clone(), factor, part_shift(shift, WEIGHT_PARTS + k))
+def refill_weights(seeded: int, factor: float, shift: int) -> list:
+    """The weights of the modules seeded after the first ``seeded`` as a timed call drawn
+    as (``factor``, ``shift``) had them; returns them."""
+    params = _seeded_since(seeded)
+    for param, part in zip(params, _weight_parts_since(seeded), strict=True):
+        fill(param, param.detach().clone(), factor, part_shift(shift, part))
+    return params
 
 
 # The generator's own C methods, bound before the learner's file loads: random.Random's
@@ -1050,8 +1062,7 @@ def call_drawn(target: Target, mod, size, device, dtype, seed: int, factor: floa
     seeded = len(bench_specs.SEEDED.made)
     call = target.prepare(mod, x, size)
     with torch.no_grad():
-        params = _seeded_since(seeded)
-        refill_weights(params, factor, shift)
+        params = refill_weights(seeded, factor, shift)
         for param in params:
             if gen is not None and param.is_floating_point():
                 param.copy_(_dithered(param.detach(), gen))

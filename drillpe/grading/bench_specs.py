@@ -66,10 +66,14 @@ def randn(shape, device, dtype, gen) -> torch.Tensor:
 class SEEDED:
     """How many modules seed_parameters has seeded in this process (the bench tells
     a call with weights of its own from one that depends on shapes alone), and the
-    parameters of each (the bench refills them before every phase, as it does inputs)."""
+    parameters of each (the bench refills them before every phase, as it does inputs),
+    with the key each was seeded by (crc32 of its shape or name: the bench rolls each
+    weight by a shift of its own from it, the same on both sides whatever order a
+    module registers its parameters in)."""
 
     count = 0
     made: list[list] = []
+    keys: list[list[int]] = []
 
 
 def seed_parameters(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
@@ -87,8 +91,9 @@ def seed_parameters(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     not the order they are registered in. (A spare parameter of the table's shape
     makes the table's key its name, and its weights other than the model answer's.)"""
     SEEDED.count += 1
-    seeded = []
+    seeded, keys = [], []
     SEEDED.made.append(seeded)
+    SEEDED.keys.append(keys)
     params = list(module.named_parameters())
     shapes: dict[tuple, int] = {}
     for _, param in params:
@@ -97,9 +102,9 @@ def seed_parameters(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
         for name, param in params:
             seeded.append(param)
             shape = tuple(param.shape)
-            key = f"shape {shape}" if shapes[shape] == 1 else name
-            gen = torch.Generator().manual_seed((seed * 1_000_003 + zlib.crc32(key.encode()))
-                                                % 2**63)
+            key = zlib.crc32((f"shape {shape}" if shapes[shape] == 1 else name).encode())
+            keys.append(key)
+            gen = torch.Generator().manual_seed((seed * 1_000_003 + key) % 2**63)
             scale = param.shape[-1] ** -0.5 if param.dim() > 1 else 0.1
             values = torch.randn(shape, generator=gen, dtype=torch.float32) * scale
             param.copy_(values.to(device=param.device, dtype=param.dtype))
