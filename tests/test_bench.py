@@ -153,6 +153,32 @@ def test_a_call_on_sizes_alone_that_rebuilds_its_table_is_told_to_keep_it(exerci
     assert causes(bench_child.load_fast(exercise_id)) == []
 
 
+def test_a_loop_over_t5s_buckets_is_named():
+    """A newcomer's bucket-by-bucket t5_bias (67x) was told of no loop: the bench doubles
+    its axes to see a loop grow, and the buckets were none of them."""
+    import torch
+
+    from drillpe.grading import bench_child, bench_specs
+    from drillpe.grading.common import load_solution
+    from drillpe.grading.loading import load_module
+    from drillpe.launch.bench import explain
+
+    [target] = bench_specs.targets("t5_bias")
+
+    def loops(mod):
+        work = bench_child.python_work(target, mod, torch.device("cpu"), torch.float32, 0)
+        side = {"median_s": 1.0}
+        causes = explain(TargetBench(name=target.name, call=target.call, size={"K": 32},
+                                     learner=side, reference=side, python_work=work,
+                                     loop_advice=target.loop_advice,
+                                     trace={"ops": 0, "has_data_inputs": True}), "cpu")
+        return [c.message for c in causes if c.code == "bench.python_loop"]
+
+    [loop] = loops(load_module(SLOW / "t5_bias_bucket_loop.py", "t5_bias_bucket_loop"))
+    assert "a Python loop over buckets" in loop and "Lq + Lk - 1 distances" in loop
+    assert loops(load_solution("t5_bias")) == loops(bench_child.load_fast("t5_bias")) == []
+
+
 def test_a_call_the_dtype_cannot_apply_to_is_timed_in_its_own_and_says_so():
     """A newcomer's `bench rope_scaling --dtype bfloat16` printed "bfloat16" over a call
     that takes no tensors and returns float32, checked against bfloat16's tolerance.
