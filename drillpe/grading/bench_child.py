@@ -177,8 +177,13 @@ MAX_SHIFT = 2**40
 # (part_shift): a reviewer's relative read the shift off three values of x, and since x
 # and the projections' weights were rolled alike their channels lined up, so each
 # projection was one of 257 planes kept from the first call, the GEMMs skipped
-WEIGHT_PARTS = 1 << 16  # a module's k-th weight is part WEIGHT_PARTS + k
+WEIGHT_PARTS = 1 << 16  # a weight is part WEIGHT_PARTS + its key (_weight_parts_since)
 _MASK64 = (1 << 64) - 1
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """"bfloat16" for torch.bfloat16: how TOLERANCE, DTYPES and the reports name it."""
+    return str(dtype).split(".")[-1]
 
 
 def part_shift(shift: int, part: int) -> int:
@@ -979,7 +984,7 @@ def fingerprint(out: Any, storages: set[int], rng: random.Random,
         picks = [draw_below(rng, flat.numel()) for _ in range(SAMPLE_POINTS)] if flat.numel() \
             else []
         index = torch.tensor(picks, dtype=torch.long, device=flat.device)
-        tensors.append({"shape": list(leaf.shape), "dtype": str(leaf.dtype).split(".")[-1],
+        tensors.append({"shape": list(leaf.shape), "dtype": dtype_name(leaf.dtype),
                         "abs_sum": float(flat.double().abs().sum()), "picks": picks,
                         "values": flat[index].double().tolist(),
                         "contiguous": bool(_IS_CONTIGUOUS(leaf))})
@@ -1090,14 +1095,14 @@ def production_slack(target: Target, production, size, device, dtype, seed: int,
     production code's rounding is far under TOLERANCE). None where that cannot be said.
     Each run is reduced as it comes, on the outputs' device: at CUDA sizes an output
     holds tens of millions of values."""
-    dtype_name = str(dtype).split(".")[-1]
-    low = dtype_name in DITHERED
+    name = dtype_name(dtype)
+    low = name in DITHERED
     # the difference of two values of the dtype, in float32: exact where they are close
     # (Sterbenz), rounded once otherwise, far under TOLERANCE; half the memory of float64
     # at CUDA sizes (an output of rope's holds 67 million values)
     work = torch.float64 if dtype == torch.float64 else torch.float32
     want = [w.detach().to(work) for w in _leaves(expected)]
-    tol = TOLERANCE.get(dtype_name, 1e-3)
+    tol = TOLERANCE.get(name, 1e-3)
     slack = [NO_SLACK] * len(want)  # an empty output keeps it
     x = rebuild(target, size, device, dtype, seed, factor, shift)
     for run, dither in enumerate((None, *(shift * DITHERS + n for n in range(DITHERS * low)))):
@@ -1137,12 +1142,12 @@ def _first_off(mask: torch.Tensor, mine: torch.Tensor, theirs: torch.Tensor,
                f"{float(theirs[i]):.6g}")
 
 
-def compare(mine: dict[str, Any], expected_out: Any, dtype_name: str,
+def compare(mine: dict[str, Any], expected_out: Any, dtype: str,
             slack: list[Slack] | None = None) -> str | None:
     """None when the learner's fingerprint matches the reference's output;
-    else what differs, in words. ``slack``: per output, what is allowed beyond
-    TOLERANCE (production_slack)."""
-    tol = TOLERANCE.get(dtype_name, 1e-3)
+    else what differs, in words. ``dtype``: the timed dtype's name (dtype_name);
+    ``slack``: per output, what is allowed beyond TOLERANCE (production_slack)."""
+    tol = TOLERANCE.get(dtype, 1e-3)
     expected = _leaves(expected_out)
     if len(expected) != len(mine["tensors"]):
         return f"{len(mine['tensors'])} tensors where the reference returns {len(expected)}"
@@ -1151,7 +1156,7 @@ def compare(mine: dict[str, Any], expected_out: Any, dtype_name: str,
             else NO_SLACK
         if got["shape"] != list(want.shape):
             return f"output {n}: shape {tuple(got['shape'])}, expected {tuple(want.shape)}"
-        want_dtype = str(want.dtype).split(".")[-1]
+        want_dtype = dtype_name(want.dtype)
         if got["dtype"] != want_dtype:  # fewer bytes written than the call must write
             return f"output {n}: dtype {str(got['dtype'])[:20]}, expected {want_dtype}"
         flat = want.detach().reshape(-1).double()
@@ -1179,7 +1184,7 @@ def compare(mine: dict[str, Any], expected_out: Any, dtype_name: str,
             far = ~(error <= bound + REACH * reach[index.to(reach.device)].cpu().double()) & ~same
             if int(far.sum()) > OUTLIER_FLOOR:
                 i, where = _first_off(far, mine_values, values, picks)
-                nearby = " or on inputs one rounding away" if dtype_name in DITHERED else ""
+                nearby = " or on inputs one rounding away" if dtype in DITHERED else ""
                 return (f"output {n}: {int(far.sum())} of {len(picks)} values checked "
                         f"miss the reference by more than {tol:g} plus {REACH:g} times what "
                         f"drillpe's production code misses it by at those values, on these "
@@ -1789,7 +1794,7 @@ def _sample_problem(target: Target, truth, sample: Any, size, device, dtype, arg
         expected = call_drawn(target, truth, size, device, dtype, args.seed, factor, shift)
         slack = None if production is None or production is truth else production_slack(
             target, production, size, device, dtype, args.seed, factor, shift, expected)
-        return compare(sample, expected, str(dtype).split(".")[-1], slack)
+        return compare(sample, expected, dtype_name(dtype), slack)
     except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
         return f"an unreadable output record ({type(exc).__name__})"
 
@@ -1875,7 +1880,7 @@ def bench_reference(args, device, asked) -> list[dict]:
         size = size_for(target, device.type, args.quick)
         dtype = target.dtype_for(asked)
         entry: dict[str, Any] = {"name": target.name, "call": target.call, "size": size,
-                                 "dtype": str(dtype).split(".")[-1],
+                                 "dtype": dtype_name(dtype),
                                  "loop_advice": target.loop_advice,
                                  "production_note": target.production_note,
                                  "production": "graders/fast" if fast is not None
