@@ -179,6 +179,76 @@ def test_a_loop_over_t5s_buckets_is_named():
     assert loops(load_solution("t5_bias")) == loops(bench_child.load_fast("t5_bias")) == []
 
 
+@pytest.mark.parametrize("exercise_id", ["rope_neox", "rope_2d"])
+def test_positions_move_every_phase_and_the_reference_moves_them_alike(exercise_id):
+    """Integer positions were the same objects with the same values in every timed call:
+    a reviewer's rope_2d kept its table per (rows, cols) objects and read "1.57x faster"
+    for code 10x slower, its outputs wrong once the positions moved. Each slot now holds
+    positions of its own, moved by an offset every refill, and the reference's side
+    rebuilds the same from the slot's draw."""
+    import random
+
+    import torch
+
+    from drillpe.data import bundle
+    from drillpe.grading import bench_child, bench_specs
+    from drillpe.grading.loading import load_module
+
+    answer = load_module(bundle.solution_path(exercise_id), f"moved_{exercise_id}")
+    [target] = bench_specs.targets(exercise_id)
+    assert target.positions
+    size, cpu = bench_specs.size_for(target, "cpu", quick=True), torch.device("cpu")
+    with torch.no_grad():
+        slots = bench_child.Slots(target, answer, size, cpu, torch.float32, 0, count=3)
+        base = {name: slots.base[name].clone() for name in target.positions}
+        moved = set()
+        for phase in range(2):
+            slots.refresh(random.Random(phase))
+            for i, x in enumerate(slots.inputs):
+                for name in target.positions:
+                    assert x[name] is not base[name] and x[name] is not slots.inputs[0][name] \
+                        or i == 0
+                    offset = (x[name] - base[name]).unique()
+                    assert offset.numel() == 1  # every position moved alike
+                    moved.add(int(offset))
+                    assert bench_child._storage(x[name]) in slots.every_storage()
+                want = bench_child.call_drawn(target, answer, size, cpu, torch.float32, 0,
+                                              slots.factors[i], slots.shifts[i])
+                torch.testing.assert_close(slots.fns[i](), want)
+        assert len(moved) > 1, moved
+
+
+def test_a_loop_behind_a_table_kept_for_its_positions_is_named():
+    """The traced call got the positions the call before it had, so a table kept for
+    them hid the Python loop that builds it (a reviewer's rope_2d), while every timed
+    call's positions move. The traced call now gets moved ones; and a table built from
+    positions read into Python (tolist) is data, not a table of shapes to cache."""
+    import torch
+
+    from drillpe.grading import bench_child, bench_specs
+    from drillpe.grading.common import load_solution
+    from drillpe.grading.loading import load_module
+
+    [target] = bench_specs.targets("rope_2d")
+    cpu = torch.device("cpu")
+
+    def codes(mod):
+        with torch.no_grad():
+            work = bench_child.python_work(target, mod, cpu, torch.float32, 0)
+            trace = bench_child.trace_call(target, mod, dict(target.trace_size), cpu,
+                                           torch.float32, 0, False)
+        side = {"median_s": 1.0}
+        found = explain(TargetBench(name=target.name, call=target.call,
+                                    size=dict(target.trace_size), learner=side,
+                                    reference=side, python_work=work,
+                                    trace={**trace, "has_data_inputs": True}), "cpu")
+        return sorted(c.code for c in found)
+
+    memo = load_module(SLOW / "rope_2d_memo_loop.py", "rope_2d_memo_loop")
+    assert codes(memo) == ["bench.host_sync", "bench.python_loop"]
+    assert codes(load_solution("rope_2d")) == codes(bench_child.load_fast("rope_2d")) == []
+
+
 def test_a_call_the_dtype_cannot_apply_to_is_timed_in_its_own_and_says_so():
     """A newcomer's `bench rope_scaling --dtype bfloat16` printed "bfloat16" over a call
     that takes no tensors and returns float32, checked against bfloat16's tolerance.
@@ -1562,6 +1632,12 @@ MODULE_EXPLOITS = {
     # of x, while every tensor was rolled by one shift (the channels of x and the
     # weights lined up): each tensor has a shift of its own now
     ("relative", "relative_rolls_aligned.py"): ["bench.stale_output"],
+    # tables kept per positions object, while the positions were the same every call
+    # (a reviewer's: "1.57x faster" for code 10x slower, and "same" as production)
+    ("rope_2d", "rope_2d_id_cache_loop.py"): ["bench.stale_output"],
+    ("rope_neox", "rope_neox_id_cache.py"): ["bench.stale_output"],
+    # each output written over the previous call's input, which another slot holds
+    ("rope_2d", "rope_2d_into_prev_input.py"): ["bench.output_is_input"],
 }
 
 

@@ -178,6 +178,11 @@ MAX_SHIFT = 2**40
 # and the projections' weights were rolled alike their channels lined up, so each
 # projection was one of 257 planes kept from the first call, the GEMMs skipped
 WEIGHT_PARTS = 1 << 16  # a weight is part WEIGHT_PARTS + its key (_weight_parts_since)
+POSITION_PARTS = 1 << 8  # a target's n-th positions input is part POSITION_PARTS + n
+# Positions (Target.positions) move by an offset below this: far from every float32
+# rounding trouble (an angle of 4096 + 2048 + 256 radians keeps float32's 1e-3 at ease),
+# and wide enough that two phases rarely give a slot the same positions
+POSITION_SPAN = 256
 _MASK64 = (1 << 64) - 1
 
 
@@ -262,6 +267,17 @@ def _floating(t: Any) -> bool:
     return isinstance(t, torch.Tensor) and t.is_floating_point()
 
 
+def _integral(t: Any) -> bool:
+    return isinstance(t, torch.Tensor) and not t.is_floating_point() and not t.is_complex() \
+        and t.dtype is not torch.bool
+
+
+def move(out: torch.Tensor, base: torch.Tensor, shift: int) -> torch.Tensor:
+    """``out`` = the positions ``base`` plus an offset drawn from ``shift`` (below
+    POSITION_SPAN), in one pass (the reference's process builds the same values)."""
+    return torch.add(base, shift % POSITION_SPAN, out=out)
+
+
 def fill(out: torch.Tensor, base: torch.Tensor, factor: float, shift: int) -> torch.Tensor:
     """``out`` = ``base`` rolled by ``shift`` over its flat storage, times
     ``factor``, in one pass (the reference's process builds the same values)."""
@@ -285,15 +301,17 @@ class Slots:
         self.base = target.inputs(size, device, dtype, torch.Generator().manual_seed(seed))
         self.data = [n for n in target.data_inputs if _floating(self.base.get(n))]
         self.parts = [target.data_inputs.index(n) for n in self.data]  # part_shift's
+        self.positions = [(n, POSITION_PARTS + i) for i, n in enumerate(target.positions)
+                          if _integral(self.base.get(n))]
         self.inputs, self.fns, self.weights = [], [], []
         self.factors, self.shifts, self.layouts = [], [], []
         self._add()
         # A module's seeded weights are refilled like inputs (seed_parameters): with the
         # same weights every call, a reviewer's T5 bias kept its first output and
         # handed back copies of it, "the same" as production for code 7x slower.
-        self.varied = bool(self.data or self.weights[0])
+        self.varied = bool(self.data or self.weights[0] or self.positions)
         if count is None:
-            set_bytes = sum(nbytes(self.base[n]) for n in self.data) + \
+            set_bytes = sum(nbytes(self.base[n]) for n in self._moving()) + \
                 sum(nbytes(base) for _, base, _ in self.weights[0])
             room = _pool_bytes(device) // max(set_bytes, 1)
             count = max(2, min(MAX_SLOTS, room)) if self.varied else 1
@@ -306,6 +324,8 @@ class Slots:
         x = dict(self.base)
         for name in self.data:
             x[name] = fill(torch.empty_like(self.base[name]), self.base[name], 1.0, 0)
+        for name, _ in self.positions:  # each slot's own: refresh moves them
+            x[name] = self.base[name].clone()
         seeded = len(bench_specs.SEEDED.made)
         self.fns.append(self.target.prepare(self.mod, x, self.size))
         weights = [(param, param.detach().clone(), part) for param, part in
@@ -314,7 +334,7 @@ class Slots:
         self.weights.append(weights)
         self.factors.append(1.0)
         self.shifts.append(0)
-        self.layouts.append({**{name: _layout(x[name]) for name in self.data},
+        self.layouts.append({**{name: _layout(x[name]) for name in self._moving()},
                              **{n: _layout(param) for n, (param, _, _) in enumerate(weights)}})
 
     def check(self, index: int) -> None:
@@ -324,7 +344,7 @@ class Slots:
         warning, whose printing ran the learner's code with the new values in place,
         where no clock ran ("same" as production for code 15x slower)."""
         x = self.inputs[index]
-        for name in self.data:
+        for name in self._moving():
             plain_tensor(x[name], f"the input {name}")
             if _layout(x[name]) != self.layouts[index][name]:
                 raise Tampered(f"the input {name} was resized, moved or given other strides")
@@ -342,6 +362,8 @@ class Slots:
             factor, shift = self.factors[i], self.shifts[i]
             for name, part in zip(self.data, self.parts):
                 fill(x[name], self.base[name], factor, part_shift(shift, part))
+            for name, part in self.positions:
+                move(x[name], self.base[name], part_shift(shift, part))
             for param, base, part in self.weights[i]:
                 fill(param, base, factor, part_shift(shift, part))
 
@@ -355,11 +377,21 @@ class Slots:
         """What a refill writes, over all slots (inputs and weights)."""
         if not self.varied:
             return 0
-        return sum(nbytes(x[name]) for x in self.inputs for name in self.data) + \
+        return sum(nbytes(x[name]) for x in self.inputs for name in self._moving()) + \
             sum(nbytes(param) for weights in self.weights for param, _, _ in weights)
 
-    def storages(self, index: int) -> set[int]:
-        return {_storage(self.inputs[index][name]) for name in self.data}
+    def _moving(self) -> list[str]:
+        """The inputs each refill writes: the data inputs, then the positions."""
+        return self.data + [name for name, _ in self.positions]
+
+    def every_storage(self) -> set[int]:
+        """The memory of every slot's refilled inputs and weights: a timed call's output
+        may live in none of it. A reviewer's rope_2d wrote each output into the previous
+        call's input, which another slot holds ("1.73x faster", and the caller's tensor
+        destroyed)."""
+        return {_storage(t) for x, weights in zip(self.inputs, self.weights, strict=True)
+                for t in [*(x[name] for name in self._moving()),
+                          *(param for param, _, _ in weights)]}
 
 
 def _seeded_since(count: int) -> list:
@@ -388,6 +420,9 @@ def rebuild(target: Target, size: dict, device, dtype, seed: int, factor: float,
     for part, name in enumerate(target.data_inputs):
         if _floating(x.get(name)):
             x[name] = fill(torch.empty_like(x[name]), x[name], factor, part_shift(shift, part))
+    for part, name in enumerate(target.positions, POSITION_PARTS):
+        if _integral(x.get(name)):
+            x[name] = move(torch.empty_like(x[name]), x[name], part_shift(shift, part))
     return x
 
 
@@ -1230,6 +1265,7 @@ class Tracer(TorchFunctionMode):
         self.const_written = 0
         self.table_elements = 0
         self.syncs: dict[str, int] = {}
+        self.leaked = False  # the values of data reached Python (a sync of a data tensor)
         self.transfers = 0
         self.const_names: dict[str, int] = {}
 
@@ -1255,6 +1291,9 @@ class Tracer(TorchFunctionMode):
         flat_in, _ = tree_flatten((args, kwargs))
         tensors_in = [t for t in flat_in if isinstance(t, torch.Tensor)]
         uses_data = any(self._is_derived(t) for t in tensors_in)
+        # Once data's values reached Python (tolist, item), a tensor made from Python
+        # values may hold them: a table built from rows.tolist() is no table of shapes
+        uses_data = uses_data or (self.leaked and not tensors_in)
         cuda = self.timed and self.device.type == "cuda"
         if cuda:
             torch.cuda.synchronize()
@@ -1267,6 +1306,7 @@ class Tracer(TorchFunctionMode):
         self.total_time += spent
         if name in SYNC_OPS:
             self.syncs[name] = self.syncs.get(name, 0) + 1
+            self.leaked = self.leaked or uses_data
         flat_out, _ = tree_flatten(result)
         tensors_out = [t for t in flat_out if isinstance(t, torch.Tensor)]
         in_place = name == "__setitem__" or (name.endswith("_") and not name.startswith("__")) \
@@ -1314,7 +1354,10 @@ def trace_call(target: Target, mod, size: dict, device, dtype, seed: int, timed:
     seeded = len(bench_specs.SEEDED.made)
     fn = target.prepare(mod, x, size)
     fn()  # lazy set-up happens once, outside the trace
-    data = [x[name] for name in target.data_inputs] + _seeded_since(seeded)
+    positions = [x[name] for name in target.positions if _integral(x.get(name))]
+    for t in positions:  # moved, as every timed call's are: what the call makes of them
+        t.add_(1)  # is work on data (a reviewer's table, cached on them, hid its loop)
+    data = [x[name] for name in target.data_inputs] + positions + _seeded_since(seeded)
     tracer = Tracer(data, device, timed)
     with tracer:
         out = fn()
@@ -1474,7 +1517,7 @@ def _time_learner(target: Target, mod, size, device, dtype, args, marks: Marks,
     # of buffers made in advance (no fresh memory to fault in: 250% of a copy). Where
     # the output depends on shapes alone, a cached table is the right answer (sinusoidal).
     fresh_each_call = bool(slots.data) or bench_specs.SEEDED.count != seeded
-    inputs = {s for i in range(len(slots.inputs)) for s in slots.storages(i)}
+    inputs = slots.every_storage()
     held: list = []  # weak references to the memory of earlier phases' checked outputs
 
     def on_checked(phase: int, slot: int, out: Any, another: Any, reading: Reading) -> None:
@@ -1493,7 +1536,7 @@ def _time_learner(target: Target, mod, size, device, dtype, args, marks: Marks,
         # reference follows it)
         foreign = fresh_each_call and _foreign_memory(out)
         if target.checked and len(samples) < MAX_SAMPLES:
-            found = fingerprint(out, slots.storages(slot), rng, reading.copies[0])
+            found = fingerprint(out, slots.every_storage(), rng, reading.copies[0])
             if "problem" not in found:  # its values are still checked (a stale cache shows)
                 if kept:
                     found["held"] = True

@@ -34,6 +34,12 @@ class Target:
     # Bytes read + written by the ideal kernel; None for compute-bound calls.
     bytes_moved: Callable[[dict, dict], int] | None = None
     data_inputs: tuple[str, ...] = field(default=())  # inputs whose values the output depends on
+    # Integer inputs that are positions (rope_neox's position_ids, rope_2d's rows and
+    # cols): each timed call's are the base ones plus an offset of their own, as a decode
+    # step or another crop moves them. Held fixed, a reviewer's table cached on the
+    # tensors' identity, built in a Python loop 10x slower than production, read "1.57x
+    # faster", and its output was wrong as soon as the positions moved.
+    positions: tuple[str, ...] = field(default=())
     # Whether the bench compares sampled outputs with the model answer's (a module
     # the call builds gets the same weights on both sides: seed_parameters).
     checked: bool = True

@@ -527,9 +527,10 @@ def refusals(target: TargetBench, mine: dict[str, Any], ref: dict[str, Any],
                    "tuple or list).")
     if "aliases_input" in kinds:
         why.append("bench.output_is_input: a timed call returned a tensor that shares memory "
-                   "with its input (a view of it, or the input written in place): it writes "
-                   "no new output, so it moves fewer bytes than the call must, and it destroys "
-                   "the caller's tensor. Return new tensors.")
+                   "with an input or weight of a timed call, its own or another's (a view of "
+                   "it, or written over in place): it writes no new output, so it moves fewer "
+                   "bytes than the call must, and it destroys the caller's tensor. Return new "
+                   "tensors.")
     if any(isinstance(s, dict) and s.get("held") for s in mine.get("samples") or []):
         why.append("bench.output_reused: your code keeps the tensors it returned: a timed "
                    "call's output lived on after the bench let go of it, or shared memory with "
