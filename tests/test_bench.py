@@ -100,6 +100,33 @@ def test_table_rebuilt_every_call_is_named(bench_json):
     assert causes(doc) == ["bench.table_rebuilt"]
 
 
+def test_a_table_of_sines_rebuilt_every_call_is_named_though_it_is_a_small_share():
+    """A helper's Llama-style RoPE built freqs_cis on every call: 16% of the elements the
+    call writes, under TABLE_SHARE, so no cause was named for "1.31x slower". An
+    element a sin, cos, power or polar writes counts TABLE_OP_WEIGHT times."""
+    import torch
+
+    from drillpe.grading import bench_child, bench_specs
+    from drillpe.grading.loading import load_module
+
+    [target] = bench_specs.targets("rope")
+    size, cpu = bench_specs.size_for(target, "cpu", quick=False), torch.device("cpu")
+
+    def codes(mod):
+        with torch.no_grad():
+            trace = bench_child.trace_call(target, mod, size, cpu, torch.float32, 0, False)
+        side = {"median_s": 1.0}
+        found = explain(TargetBench(name=target.name, call=target.call, size=size,
+                                    learner=side, reference=side,
+                                    trace={**trace, "has_data_inputs": True}), "cpu")
+        return [c.code for c in found], trace
+
+    found, trace = codes(load_module(SLOW / "rope_freqs_cis_every_call.py", "freqs_cis_call"))
+    assert trace["const_written"] < 0.2 * trace["written"]  # under TABLE_SHARE by elements
+    assert found == ["bench.table_rebuilt"]
+    assert codes(bench_child.load_fast("rope"))[0] == []
+
+
 def test_work_on_a_modules_weights_is_not_taken_for_a_table_of_shapes():
     """A newcomer's: relative's model answer looks its (Lq, Lk, head_dim) embeddings up
     from its weights on every call, and the bench told them that 71-86% of a call's
@@ -2109,8 +2136,8 @@ def test_under_the_guard_the_timing_process_confines_the_learners_code(monkeypat
 def test_a_slower_answer_is_told_how_the_production_code_does_the_call():
     """A newcomer's correct relative answer was 3.6x slower and the bench named no cause:
     every exercise's spec says, in a sentence or two, how its production code does the
-    call, and the bench prints it under a slower verdict (not under a faster one, nor
-    with --quiet)."""
+    call, and the bench prints it under a slower or faster verdict, or under "same" where
+    yours makes far more passes over memory (not with --quiet)."""
     from drillpe.grading import bench_specs
     from drillpe.launch.bench import BenchOptions, BenchReport
     from drillpe.render.tool_views import bench, capture
@@ -2119,11 +2146,13 @@ def test_a_slower_answer_is_told_how_the_production_code_does_the_call():
         for target in bench_specs.targets(exercise_id):
             assert len(target.production_note) > 40, (exercise_id, target.name)
 
-    def shown(learner_s, quiet=False):
+    def shown(learner_s, quiet=False, passes=(1.0, 1.0)):
         side = {"median_s": learner_s, "q1_s": learner_s, "q3_s": learner_s, "runs": 10}
         target = TargetBench(name="forward", call="f(x)", size={"L": 8}, learner=side,
                              reference={"median_s": 1.0, "q1_s": 1.0, "q3_s": 1.0, "runs": 10},
-                             production_note="it keeps the table.")
+                             production_note="it keeps the table.",
+                             trace={"out_bytes": 8, "written_bytes": 8 * passes[0]},
+                             reference_trace={"out_bytes": 8, "written_bytes": 8 * passes[1]})
         report = BenchReport(exercise="relative", file="relative.py", options=BenchOptions(),
                              machine={"device": "cpu", "threads": 1, "torch": "2"},
                              targets=[target])
@@ -2132,4 +2161,13 @@ def test_a_slower_answer_is_told_how_the_production_code_does_the_call():
     assert "How the production code does it: It keeps the table." in shown(2.0)
     assert "How the production code does it: It keeps the table." in shown(0.5)  # faster
     assert "How the production code does it" not in shown(1.0)
+    # "same", but with far more passes over memory than the production code makes (a
+    # newcomer's rope_neox, 4.2 against 2.5, was 1.22x faster once it followed the note)
+    assert "How the production code does it" in shown(1.0, passes=(4.2, 2.5))
+    assert "How the production code does it" not in shown(1.0, passes=(3.0, 2.5))
+    # one ratio, one way of writing it: the table said "1.69e+03× slower" and the
+    # sentence under it "1693.82×" (a newcomer's)
+    text = shown(1693.82)
+    assert "1,694× slower" in text and "Yours takes 1,694×" in text and "e+" not in text
+    assert "1.31× slower" in shown(1.3104) and "Yours takes 1.31×" in shown(1.3104)
     assert "How the production code does it" not in shown(2.0, quiet=True)

@@ -1264,6 +1264,7 @@ class Tracer(TorchFunctionMode):
         self.written_bytes = 0  # the passes over memory a call makes (bench's gap to the roofline)
         self.const_written = 0
         self.table_elements = 0
+        self.const_table = 0  # table_elements of work on shapes alone
         self.syncs: dict[str, int] = {}
         self.leaked = False  # the values of data reached Python (a sync of a data tensor)
         self.transfers = 0
@@ -1331,7 +1332,10 @@ class Tracer(TorchFunctionMode):
             self.const_written += written
             self.const_names[name] = self.const_names.get(name, 0) + written
         if name in TABLE_OPS:
-            self.table_elements += sum(t.numel() for t in tensors_out)
+            made = sum(t.numel() for t in tensors_out)
+            self.table_elements += made
+            if not uses_data:
+                self.const_table += made
         return result
 
     def facts(self) -> dict[str, Any]:
@@ -1341,6 +1345,7 @@ class Tracer(TorchFunctionMode):
                 "written_bytes": self.written_bytes,
                 "const_written": self.const_written, "syncs": self.syncs,
                 "transfers": self.transfers, "table_elements": self.table_elements,
+                "const_table": self.const_table,
                 "const_top": [name for name, _ in top]}
 
 

@@ -39,6 +39,10 @@ SCHEMA = 2
 LOOP_GROWTH = 0.5  # doubling an axis adds at least this share of torch calls: a loop
 LOOP_MIN_CALLS = 8
 TABLE_SHARE = 0.2  # shape-only writes above this share of a call are worth caching
+# An element a transcendental (sin, cos, polar, pow, exp: the tracer's TABLE_OPS) writes
+# counts as this many writes: a helper's Llama RoPE rebuilt freqs_cis on every call,
+# 16% of its writes and 1.3x slower than production, and was told of no table
+TABLE_OP_WEIGHT = 4
 # Inside the learner's process a phase may read shorter than on our clock by
 # the pipe's latency and scheduling: tens of µs on a quiet machine, but tens
 # of ms when this process waits for a core (measured: 5 ms per call over a
@@ -635,8 +639,7 @@ def explain(target: TargetBench, device: str) -> list[Cause]:
             f"Python and dispatch overhead (and on a GPU a kernel launch). Work on all "
             f"{meaning} at once: "
             f"{target.loop_advice or 'use tensor operations instead of looping'}.")))
-    written = trace.get("written") or 0
-    share = trace.get("const_written", 0) / written if written > 0 else 0.0
+    share = _shape_only_share(trace)
     if not target_has_data(target) and share >= TABLE_SHARE:
         # no input values and no weights: the whole result follows from the arguments
         causes.append(Cause("bench.table_rebuilt", (
@@ -648,8 +651,9 @@ def explain(target: TargetBench, device: str) -> list[Cause]:
     elif share >= TABLE_SHARE:
         top = ", ".join(trace.get("const_top", [])[:4])
         causes.append(Cause("bench.table_rebuilt", (
-            f"{share:.0%} of the elements one call writes come from work that does not "
-            f"depend on the input values ({top}): a table (angles, buckets, indices) or "
+            f"{share:.0%} of one call's work (the elements it writes, each written by a sin, "
+            f"cos, power or polar counting {TABLE_OP_WEIGHT}) does not depend on the input "
+            f"values ({top}): a table (angles, buckets, indices) or "
             "another tensor that depends only on shapes is rebuilt on every call. Build it "
             "once per (length, dim, dtype, device) and cache it, at its natural size (RoPE's "
             "angles: L × d/2; relative's bucket index: Lq × Lk; T5's buckets: one per "
@@ -681,6 +685,19 @@ def explain(target: TargetBench, device: str) -> list[Cause]:
             f"{trace['transfers']} tensors move between devices on every call: create "
             "tables and indices directly on the inputs' device (device=x.device).")))
     return causes
+
+
+def _shape_only_share(trace: dict[str, Any]) -> float:
+    """The share of a call's work that depends on shapes alone: elements written,
+    a transcendental's counting TABLE_OP_WEIGHT times."""
+    extra = TABLE_OP_WEIGHT - 1
+    try:
+        work = float(trace.get("written") or 0) + extra * float(trace.get("table_elements") or 0)
+        const = float(trace.get("const_written") or 0) + \
+            extra * float(trace.get("const_table") or 0)
+    except (TypeError, ValueError):  # the learner's side's report: untrusted
+        return 0.0
+    return const / work if work > 0 else 0.0
 
 
 def target_has_data(target: TargetBench) -> bool:

@@ -32,13 +32,19 @@ def _size(size: dict[str, int]) -> str:
     return " ".join(f"{k}={v}" for k, v in size.items())
 
 
+def _times(ratio: float) -> str:
+    """A ratio as the table and the sentence under it both write it: three figures, and
+    whole numbers from 100 (a newcomer's table said "1.69e+03×", the sentence "1693.82×")."""
+    return f"{ratio:,.0f}" if ratio >= 99.95 else f"{ratio:.3g}"
+
+
 def _ratio_text(ratio: float | None) -> Text:
     if ratio is None:
         return Text("")
     if ratio >= 1.15:
-        return Text(f"{ratio:.3g}× slower", style="bold red" if ratio >= 2 else "yellow")
+        return Text(f"{_times(ratio)}× slower", style="bold red" if ratio >= 2 else "yellow")
     if ratio <= 1 / 1.15:
-        return Text(f"{1 / ratio:.3g}× faster", style="green")
+        return Text(f"{_times(1 / ratio)}× faster", style="green")
     return Text("same", style="green")
 
 
@@ -101,7 +107,7 @@ def bench(report, *, quiet: bool = False) -> None:
         _row(table, Text("production"), target.reference, target, "1.00×")
         if target.compiled:
             ratio = target.compiled["median_s"] / target.reference["median_s"]
-            _row(table, Text("compiled"), target.compiled, target, f"{ratio:.2f}×")
+            _row(table, Text("compiled"), target.compiled, target, f"{_times(ratio)}×")
         if target.learner_copy:
             _row(table, Text("copy (yours)", style="dim"), target.learner_copy, target)
         _row(table, Text("copy (prod.)", style="dim"), target.copy, target)
@@ -111,7 +117,8 @@ def bench(report, *, quiet: bool = False) -> None:
         # (a reviewer's alibi, its scores in bfloat16, read 1.39x faster than production's
         # float32 scores, with nothing to say why)
         ratio = target.ratio or 1.0
-        if target.production_note and not 1 / SLOWER < ratio < SLOWER and not quiet:
+        if target.production_note and not quiet and (not 1 / SLOWER < ratio < SLOWER
+                                                     or _more_passes(target)):
             note = Text("How the production code does it: ", style="bold")
             note.append(target.production_note[:1].upper() + target.production_note[1:])
             out.print(note)
@@ -138,6 +145,15 @@ def bench(report, *, quiet: bool = False) -> None:
 
 
 SLOWER = 1.15  # a ratio from which the verdict calls yours slower
+# Under a "same" verdict the production note is shown where yours makes this many times
+# the production code's passes over memory: a newcomer's rope_neox read "same" with 4.2
+# passes against 2.5, and the note it was not shown made it 1.22x faster
+MORE_PASSES = 1.5
+
+
+def _more_passes(target) -> bool:
+    mine, best = target.passes(target.trace), target.passes(target.reference_trace)
+    return mine is not None and best is not None and mine >= MORE_PASSES * best
 
 
 def _verdict(target) -> Text:
@@ -151,10 +167,10 @@ def _verdict(target) -> Text:
             text.append(f" ({target.roofline(target.compiled):.1%} through torch.compile)")
         text.append(".")
     elif ratio >= SLOWER:
-        text.append(f"Yours takes {ratio:.2f}× the production implementation's time.",
+        text.append(f"Yours takes {_times(ratio)}× the production implementation's time.",
                     style="bold")
     elif ratio <= 1 / SLOWER:
-        text.append(f"Yours is {1 / ratio:.2f}× faster than the production implementation.",
+        text.append(f"Yours is {_times(1 / ratio)}× faster than the production implementation.",
                     style="bold")
     else:
         text.append("Yours is as fast as the production implementation (within 15%).",
