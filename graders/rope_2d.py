@@ -25,6 +25,7 @@ from drillpe.grading import (
     expect_tuple,
     is_close,
     mismatch,
+    naming,
 )
 
 GRADER = Grader("rope_2d")
@@ -160,7 +161,11 @@ def variants(ref, x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, base:
 
 
 def diagnosis(ref, x, rows, cols, base, got) -> list[str]:
-    """Known mistakes that explain the learner's output, on patches with ids below 512."""
+    """Known mistakes that explain the learner's output, on patches with ids below 512
+    (none inside api.heat_only: ten float64 references a case, whose codes nothing reads,
+    took a wrong answer's warm grade from 77 to 144 ms)."""
+    if not naming():
+        return []
     got = got.to(x.device)
     keep = (rows.abs() < DIAG_POSITIONS) & (cols.abs() < DIAG_POSITIONS)
     if not keep.any():

@@ -272,6 +272,10 @@ def test_a_refusal_the_judges_own_reading_does_not_back_is_tampering(tmp_path):
     ("rope", "tests/fixtures/rope/half_split.py"),
     ("relative", "tests/fixtures/relative/sign_flipped.py"),
     ("t5_bias", "tests/fixtures/t5_bias/direction_flipped.py"),
+    # graders that name their mistakes themselves skip it there (api.naming)
+    ("rope_2d", "tests/fixtures/rope_2d/axes_swapped.py"),
+    ("rope_neox", "tests/fixtures/rope_neox/interleaved.py"),
+    ("rope_convert", "tests/fixtures/rope_convert/inverse_swapped.py"),
 ], ids=lambda v: v.split("/")[-1])
 def test_later_cases_judged_only_for_a_heatmap_change_nothing_in_the_report(
         tmp_path, monkeypatch, exercise_id, answer):
