@@ -210,9 +210,10 @@ def test_a_loop_over_t5s_buckets_is_named():
 def test_positions_move_every_phase_and_the_reference_moves_them_alike(exercise_id):
     """Integer positions were the same objects with the same values in every timed call:
     a reviewer's rope_2d kept its table per (rows, cols) objects and read "1.57x faster"
-    for code 10x slower, its outputs wrong once the positions moved. Each slot now holds
-    positions of its own, moved by an offset every refill, and the reference's side
-    rebuilds the same from the slot's draw."""
+    for code 10x slower. Moved in place, the next reviewer's turned its kept table by the
+    first position's move. Every refill now hands each slot new position tensors, moved
+    by an offset of their own, and the reference's side rebuilds the same from the
+    slot's draw."""
     import random
 
     import torch
@@ -228,13 +229,13 @@ def test_positions_move_every_phase_and_the_reference_moves_them_alike(exercise_
     with torch.no_grad():
         slots = bench_child.Slots(target, answer, size, cpu, torch.float32, 0, count=3)
         base = {name: slots.base[name].clone() for name in target.positions}
-        moved = set()
+        moved, seen = set(), []  # (seen keeps every tensor alive: no id is reused)
         for phase in range(2):
             slots.refresh(random.Random(phase))
             for i, x in enumerate(slots.inputs):
                 for name in target.positions:
-                    assert x[name] is not base[name] and x[name] is not slots.inputs[0][name] \
-                        or i == 0
+                    assert all(x[name] is not old for old in seen)
+                    seen.append(x[name])
                     offset = (x[name] - base[name]).unique()
                     assert offset.numel() == 1  # every position moved alike
                     moved.add(int(offset))
@@ -247,9 +248,10 @@ def test_positions_move_every_phase_and_the_reference_moves_them_alike(exercise_
 
 def test_a_loop_behind_a_table_kept_for_its_positions_is_named():
     """The traced call got the positions the call before it had, so a table kept for
-    them hid the Python loop that builds it (a reviewer's rope_2d), while every timed
-    call's positions move. The traced call now gets moved ones; and a table built from
-    positions read into Python (tolist) is data, not a table of shapes to cache."""
+    them hid the Python loop that builds it (reviewers' rope_2d: kept by value, per
+    object, or per object and turned by the first position's move), while every timed
+    phase's positions are new. The traced call now gets new, moved ones; and a table
+    built from positions read into Python (tolist) is data, not a table of shapes."""
     import torch
 
     from drillpe.grading import bench_child, bench_specs
@@ -271,8 +273,10 @@ def test_a_loop_behind_a_table_kept_for_its_positions_is_named():
                                     trace={**trace, "has_data_inputs": True}), "cpu")
         return sorted(c.code for c in found)
 
-    memo = load_module(SLOW / "rope_2d_memo_loop.py", "rope_2d_memo_loop")
-    assert codes(memo) == ["bench.host_sync", "bench.python_loop"]
+    for name in ("rope_2d_memo_loop", "rope_2d_id_cache_loop"):
+        assert codes(load_module(SLOW / f"{name}.py", name)) == [
+            "bench.host_sync", "bench.python_loop"], name
+    assert codes(load_module(SLOW / "rope_2d_id_turned.py", "turned")) == ["bench.python_loop"]
     assert codes(load_solution("rope_2d")) == codes(bench_child.load_fast("rope_2d")) == []
 
 
@@ -1660,9 +1664,13 @@ MODULE_EXPLOITS = {
     # weights lined up): each tensor has a shift of its own now
     ("relative", "relative_rolls_aligned.py"): ["bench.stale_output"],
     # tables kept per positions object, while the positions were the same every call
-    # (a reviewer's: "1.57x faster" for code 10x slower, and "same" as production)
-    ("rope_2d", "rope_2d_id_cache_loop.py"): ["bench.stale_output"],
-    ("rope_neox", "rope_neox_id_cache.py"): ["bench.stale_output"],
+    # (a reviewer's: "1.57x faster" for code 10x slower, and "same" as production), or
+    # turned by the first position while the positions moved alike in place ("1.15x
+    # faster" for code 9x slower): every phase's positions are new tensors, so each is
+    # rebuilt, on the clock, and its outputs match (the loop named: test below)
+    ("rope_2d", "rope_2d_id_cache_loop.py"): [],
+    ("rope_2d", "rope_2d_id_turned.py"): [],
+    ("rope_neox", "rope_neox_id_cache.py"): [],
     # each output written over the previous call's input, which another slot holds
     ("rope_2d", "rope_2d_into_prev_input.py"): ["bench.output_is_input"],
 }

@@ -362,8 +362,10 @@ class Slots:
             factor, shift = self.factors[i], self.shifts[i]
             for name, part in zip(self.data, self.parts):
                 fill(x[name], self.base[name], factor, part_shift(shift, part))
-            for name, part in self.positions:
-                move(x[name], self.base[name], part_shift(shift, part))
+            for name, part in self.positions:  # new tensors: see Target.positions
+                x[name] = move(torch.empty_like(self.base[name]), self.base[name],
+                               part_shift(shift, part))
+                self.layouts[i][name] = _layout(x[name])
             for param, base, part in self.weights[i]:
                 fill(param, base, factor, part_shift(shift, part))
 
@@ -1359,9 +1361,10 @@ def trace_call(target: Target, mod, size: dict, device, dtype, seed: int, timed:
     seeded = len(bench_specs.SEEDED.made)
     fn = target.prepare(mod, x, size)
     fn()  # lazy set-up happens once, outside the trace
+    for name in target.positions:  # new ones, moved, as every phase's are: what the call
+        if _integral(x.get(name)):  # makes of them is work on data (a reviewer's table,
+            x[name] = x[name] + 1  # kept per positions object, hid its loop)
     positions = [x[name] for name in target.positions if _integral(x.get(name))]
-    for t in positions:  # moved, as every timed call's are: what the call makes of them
-        t.add_(1)  # is work on data (a reviewer's table, cached on them, hid its loop)
     data = [x[name] for name in target.data_inputs] + positions + _seeded_since(seeded)
     tracer = Tracer(data, device, timed)
     with tracer:

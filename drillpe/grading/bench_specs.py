@@ -35,10 +35,13 @@ class Target:
     bytes_moved: Callable[[dict, dict], int] | None = None
     data_inputs: tuple[str, ...] = field(default=())  # inputs whose values the output depends on
     # Integer inputs that are positions (rope_neox's position_ids, rope_2d's rows and
-    # cols): each timed call's are the base ones plus an offset of their own, as a decode
-    # step or another crop moves them. Held fixed, a reviewer's table cached on the
-    # tensors' identity, built in a Python loop 10x slower than production, read "1.57x
-    # faster", and its output was wrong as soon as the positions moved.
+    # cols): each phase hands every slot new tensors of them, the base ones plus an offset
+    # of their own, as a decode step or another crop moves them, so ``prepare``'s call
+    # must read them from the inputs' dict when it runs (the dict is drillpe's own).
+    # Held fixed, a reviewer's table cached on the tensors' identity, built in a Python
+    # loop 10x slower than production, read "1.57x faster" and was wrong once they moved;
+    # moved in place, the next kept its table per object and turned it by the first
+    # position's move ("1.15x faster" for code 9x slower).
     positions: tuple[str, ...] = field(default=())
     # Whether the bench compares sampled outputs with the model answer's (a module
     # the call builds gets the same weights on both sides: seed_parameters).

@@ -14,8 +14,8 @@ def _rope_2d_inputs(s, device, dtype, gen):
 
 
 def _rope_2d_prepare(mod, x, s):
-    fn, inp, rows, cols = mod.apply_rope_2d, x["x"], x["rows"], x["cols"]
-    return lambda: fn(inp, rows, cols)
+    fn, inp = mod.apply_rope_2d, x["x"]
+    return lambda: fn(inp, x["rows"], x["cols"])  # new tensors every phase (Target.positions)
 
 
 ROPE_2D = Target(

@@ -13,8 +13,8 @@ def _neox_inputs(s, device, dtype, gen):
 
 
 def _neox_prepare(mod, x, s):
-    fn, inp, pos = mod.apply_rope, x["x"], x["position_ids"]
-    return lambda: fn(inp, pos)
+    fn, inp = mod.apply_rope, x["x"]
+    return lambda: fn(inp, x["position_ids"])  # new tensors every phase (Target.positions)
 
 
 ROPE_NEOX = Target(

@@ -1,7 +1,8 @@
 """A reviewer's rope_2d: its (N, head_dim/2) rotation table, built one patch at a time
 in Python (10x slower than production), kept per (rows, cols) objects. While the bench
 held the positions fixed it read "1.57x faster", and the traced call hit the table, so
-no loop was named; once the positions move, its outputs are stale."""
+no loop was named. Every phase's positions are new tensors now: it builds its table
+again, on the clock, and the traced call shows the loop."""
 
 import torch
 

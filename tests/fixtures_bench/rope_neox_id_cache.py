@@ -1,7 +1,7 @@
 """A reviewer's rope_neox: the production algorithm, with cos and sin kept per
 position_ids object. While the bench held the positions fixed it read "same" as
-production; a decode step moves them (a static KV cache's positions are written in
-place), and its outputs are then stale."""
+production; every phase's positions are new tensors now, as a decode step's are, and
+it builds its tables again, on the clock."""
 
 import torch
 
