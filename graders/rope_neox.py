@@ -354,7 +354,11 @@ GRADER.check("rope_neox.per_row_positions",
              "(batch, seq_len) position ids: each row at its own positions", level="extra",
              cases=[dict(B=2, H=2, L=6, D=8, per_row=True),
                     dict(B=4, H=4, L=16, D=32, per_row=True, base=500000.0),
-                    dict(B=3, H=2, L=33, D=64, per_row=True)],
+                    dict(B=3, H=2, L=33, D=64, per_row=True),
+                    # the second case's shape again, its last row at other ids: what was
+                    # built from one call's positions and kept per shape, turned by the
+                    # first position, is wrong here (a reviewer's passed every check)
+                    dict(B=4, H=4, L=16, D=32, per_row=True, base=500000.0)],
              inputs=rope_inputs, needs=("apply_rope",))(run_rope).judge(judge_rope)
 
 GRADER.check("rope_neox.partial_rotary",

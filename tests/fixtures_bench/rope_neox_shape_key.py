@@ -1,9 +1,11 @@
 """A reviewer's rope_neox: its angles, relative to the first position, built position by
 position in Python and kept per shape of position_ids; every call turns them by the
 first position with tensor operations. Right only while positions keep one pattern (a
-window that moves): it passes every grading check, and while the bench moved the
-positions all alike it read "1.79x slower" with no loop named, for code far slower on
-new positions. They come in a new order every phase now: refused as stale."""
+window that moves): it passed every grading check (the per-row check now calls one
+shape twice, with other ids: tests/fixtures/rope_neox/kept_per_shape.py fails it, an
+extra check, so the bench still runs it), and while the bench moved the positions all
+alike it read "1.79x slower" with no loop named, for code far slower on new positions.
+They come in a new order every phase now: refused as stale."""
 
 import torch
 
