@@ -179,10 +179,9 @@ MAX_SHIFT = 2**40
 # projection was one of 257 planes kept from the first call, the GEMMs skipped
 WEIGHT_PARTS = 1 << 16  # a weight is part WEIGHT_PARTS + its key (_weight_parts_since)
 POSITION_PARTS = 1 << 8  # a target's n-th positions input is part POSITION_PARTS + n
-ORDER_PART = POSITION_PARTS - 1  # the order a slot's positions come in (one for them all)
-# Positions (Target.positions) move by an offset below this: far from every float32
-# rounding trouble (an angle of 4096 + 2048 + 256 radians keeps float32's 1e-3 at ease),
-# and wide enough that two phases rarely give a slot the same positions
+# Each position (Target.positions) moves by an offset and a step of its own, each below
+# this: far from every float32 rounding trouble (an angle of 4096 + 2048 + 512 radians
+# keeps float32's 1e-3 at ease), and wide enough that no two phases give the same
 POSITION_SPAN = 256
 _MASK64 = (1 << 64) - 1
 
@@ -273,17 +272,19 @@ def _integral(t: Any) -> bool:
         and t.dtype is not torch.bool
 
 
-def move(base: torch.Tensor, shift: int, order: int) -> torch.Tensor:
-    """New positions: ``base`` along its last axis in the order ``order`` draws (one
-    for every positions input of a slot: rope_2d's rows and cols stay pairs, as a
-    random subset of patches comes in masked image modelling), plus an offset drawn
-    from ``shift`` (below POSITION_SPAN). The reference's process builds the same.
-    An offset alone kept their pattern: a reviewer's table, kept per pattern (the
-    positions less the first) and turned by the first, was never built on the clock,
-    and another's, kept per shape, read "1.21x faster" though wrong for other orders."""
-    gen = torch.Generator().manual_seed(order)
-    index = torch.randperm(base.shape[-1], generator=gen).to(base.device)
-    return torch.add(base.index_select(-1, index), shift % POSITION_SPAN)
+def move(base: torch.Tensor, shift: int) -> torch.Tensor:
+    """New positions: ``base`` plus an offset drawn from ``shift`` and, per position, a
+    step of its own drawn from a generator seeded with it (each below POSITION_SPAN; the
+    reference's process builds the same). Ids of any pattern, repeats allowed, as the
+    exercises allow them. What stayed the same from phase to phase was kept: the
+    pattern, under an offset alone (a reviewer's table kept per shape, turned by the
+    first position, read "1.21x faster" though wrong for other patterns), and the sorted
+    values, under a new order too (a table kept per sorted pattern read "same" for code
+    15x slower on new positions)."""
+    gen = torch.Generator().manual_seed(shift)
+    steps = torch.randint(0, POSITION_SPAN, tuple(base.shape), generator=gen,
+                          dtype=base.dtype).to(base.device)
+    return torch.add(base, steps, alpha=1).add_(shift % POSITION_SPAN)
 
 
 def fill(out: torch.Tensor, base: torch.Tensor, factor: float, shift: int) -> torch.Tensor:
@@ -370,9 +371,8 @@ class Slots:
             factor, shift = self.factors[i], self.shifts[i]
             for name, part in zip(self.data, self.parts):
                 fill(x[name], self.base[name], factor, part_shift(shift, part))
-            order = part_shift(shift, ORDER_PART)
             for name, part in self.positions:  # new tensors: see Target.positions
-                x[name] = move(self.base[name], part_shift(shift, part), order)
+                x[name] = move(self.base[name], part_shift(shift, part))
                 self.layouts[i][name] = _layout(x[name])
             for param, base, part in self.weights[i]:
                 fill(param, base, factor, part_shift(shift, part))
@@ -432,7 +432,7 @@ def rebuild(target: Target, size: dict, device, dtype, seed: int, factor: float,
             x[name] = fill(torch.empty_like(x[name]), x[name], factor, part_shift(shift, part))
     for part, name in enumerate(target.positions, POSITION_PARTS):
         if _integral(x.get(name)):
-            x[name] = move(x[name], part_shift(shift, part), part_shift(shift, ORDER_PART))
+            x[name] = move(x[name], part_shift(shift, part))
     return x
 
 
@@ -1369,9 +1369,9 @@ def trace_call(target: Target, mod, size: dict, device, dtype, seed: int, timed:
     seeded = len(bench_specs.SEEDED.made)
     fn = target.prepare(mod, x, size)
     fn()  # lazy set-up happens once, outside the trace
-    for name in target.positions:  # new ones, in another order, as every phase's are:
-        if _integral(x.get(name)):  # what the call makes of them is work on data (a
-            x[name] = x[name].flip(-1) + 1  # reviewer's table, kept per object, hid its loop)
+    for name in target.positions:  # new ones, moved, as every phase's are: what the call
+        if _integral(x.get(name)):  # makes of them is work on data (reviewers' tables, kept
+            x[name] = move(x[name], 1)  # per object, or per sorted pattern, hid their loops)
     positions = [x[name] for name in target.positions if _integral(x.get(name))]
     data = [x[name] for name in target.data_inputs] + positions + _seeded_since(seeded)
     tracer = Tracer(data, device, timed)

@@ -35,9 +35,9 @@ class Target:
     bytes_moved: Callable[[dict, dict], int] | None = None
     data_inputs: tuple[str, ...] = field(default=())  # inputs whose values the output depends on
     # Integer inputs that are positions (rope_neox's position_ids, rope_2d's rows and
-    # cols): each phase hands every slot new tensors of them, the base ones in an order
-    # of the slot's own plus an offset of their own (bench_child.move), so ``prepare``'s
-    # call must read them from the inputs' dict when it runs (the dict is drillpe's own).
+    # cols): each phase hands every slot new tensors of them, the base ones each moved by
+    # an amount of its own (bench_child.move), so ``prepare``'s call must read them from
+    # the inputs' dict when it runs (the dict is drillpe's own).
     # Held fixed, a reviewer's table cached on the tensors' identity, built in a Python
     # loop 10x slower than production, read "1.57x faster" and was wrong once they moved;
     # moved in place, the next kept its table per object and turned it by the first

@@ -569,9 +569,9 @@ def refusals(target: TargetBench, mine: dict[str, Any], ref: dict[str, Any],
                    "index), never results or what is computed from the module's weights (they "
                    "change every phase)."
                    + (f" The positions ({', '.join(map(str, ref['positions']))}) are new "
-                      "tensors every phase, in another order and moved by an offset: code that "
-                      "assumes they are contiguous, or a full grid in order, or keeps what it "
-                      "built from them per tensor, per shape or per pattern, misses too."
+                      "tensors with new values every phase, each moved by an amount of its own: "
+                      "code that assumes they are contiguous, or a full grid in order, or keeps "
+                      "what it built from them per tensor, per shape or per pattern, misses too."
                       if ref.get("positions") else "")
                    + (" Every checked call differs: if your code keeps no results, it computes "
                       "something else at the bench's sizes or dtype than at grading's (a "

@@ -5,7 +5,7 @@ window that moves): it passed every grading check (the per-row check now calls o
 shape twice, with other ids: tests/fixtures/rope_neox/kept_per_shape.py fails it, an
 extra check, so the bench still runs it), and while the bench moved the positions all
 alike it read "1.79x slower" with no loop named, for code far slower on new positions.
-They come in a new order every phase now: refused as stale."""
+Each position moves by an amount of its own every phase now: refused as stale."""
 
 import torch
 
