@@ -110,13 +110,32 @@ def grid_guesses(rows: torch.Tensor, cols: torch.Tensor) -> list[tuple[torch.Ten
     return guesses
 
 
+class Halves:
+    """A mistake's output as its row half and its column half, each computed only when
+    asked: most mistakes are told apart on the first half alone, and a half turned by
+    the same positions is computed once for every mistake that has it."""
+
+    def __init__(self, first, second):
+        self.first, self.second = first, second
+
+
 def variants(ref, x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, base: float) -> dict:
-    """code -> list of callables, each computing one way of making that mistake."""
+    """code -> list of makers, each computing one way of making that mistake: a callable
+    (the whole output) or Halves."""
     D = x.shape[-1]
     h = D // 2
+    turned: dict = {}
 
-    def two(r, c, b=base, inp=x):
-        return ref.rotate_2d(inp, r, c, b)
+    def half(part, positions, b):
+        key = (part, id(positions), b)  # (the positions are kept alive by the closures)
+        if key not in turned:
+            turned[key] = ref.rotate_1d(x[..., :h] if part == 0 else x[..., h:], positions, b)
+        return turned[key]
+
+    def two(r, c, b=base, inp=None):
+        if inp is not None:
+            return ref.rotate_2d(inp, r, c, b)
+        return Halves(lambda: half(0, r, b), lambda: half(1, c, b))
 
     def half_split():
         # rotate_half pairs (j, j + h/2) inside each half; conjugating by the
@@ -142,21 +161,22 @@ def variants(ref, x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, base:
         ang_r, ang_c = ref.angles(rows, D, base), ref.angles(cols, D, base)
         return by_angles(ang_r[:, : h // 2], ang_c[:, h // 2:])
 
+    negative_rows, negative_cols = -rows, -cols
     found = {
-        "rope_2d.axes_swapped": [lambda: two(cols, rows)],
-        "rope_2d.rows_cols_one_axis": [lambda: two(rows, rows), lambda: two(cols, cols)],
-        "rope_2d.theta_over_full_dim": [lambda: two(rows, cols, base**0.5), full_dim_split],
+        "rope_2d.axes_swapped": [two(cols, rows)],
+        "rope_2d.rows_cols_one_axis": [two(rows, rows), two(cols, cols)],
+        "rope_2d.theta_over_full_dim": [two(rows, cols, base**0.5), full_dim_split],
         "rope_2d.half_split": [half_split],
         "rope_2d.repeat_not_interleave": [
             lambda: by_angles(ref.angles(rows, h, base), ref.angles(cols, h, base), tiled=True)],
         "rope_2d.sin_cos_swapped": [
             lambda: by_angles(ref.angles(rows, h, base), ref.angles(cols, h, base),
                               swapped=True)],
-        "rope_2d.rotation_reversed": [lambda: two(-rows, -cols)],
-        "rope_2d.grid_assumed": [lambda g=g: two(*g) for g in grid_guesses(rows, cols)],
+        "rope_2d.rotation_reversed": [two(negative_rows, negative_cols)],
+        "rope_2d.grid_assumed": [two(*g) for g in grid_guesses(rows, cols)],
     }
     if base != DEFAULT_BASE:
-        found["rope_2d.base_ignored"] = [lambda: two(rows, cols, DEFAULT_BASE)]
+        found["rope_2d.base_ignored"] = [two(rows, cols, DEFAULT_BASE)]
     return found
 
 
@@ -171,11 +191,20 @@ def diagnosis(ref, x, rows, cols, base, got) -> list[str]:
     if not keep.any():
         return []
     tol = rope_2d_tol(x[..., keep, :], rows[keep], cols[keep])
+    h = x.shape[-1] // 2
     codes = []
     for code, makers in variants(ref, x, rows, cols, base).items():
         for make in makers:
-            value = make()
-            if value is not None and is_close(got[..., keep, :], value[..., keep, :], atol=tol):
+            if isinstance(make, Halves):
+                # every element within the bound, a half at a time: the same verdict
+                found = all(is_close(got[..., keep, part], turn()[..., keep, :], atol=tol)
+                            for part, turn in ((slice(None, h), make.first),
+                                               (slice(h, None), make.second)))
+            else:
+                value = make()
+                found = value is not None and is_close(got[..., keep, :], value[..., keep, :],
+                                                       atol=tol)
+            if found:
                 codes.append(code)
                 break
     return codes
