@@ -2074,6 +2074,7 @@ def _operators_used() -> list[str]:
     out = (base * 2, [base + 1])
     with _Operators(seen), torch.no_grad():
         fill(torch.empty_like(base), base, 1.5, 5)
+        move(torch.arange(3), 5)  # positions' refill (a reviewer's add_ kernel ran there)
         reading = read_outputs(out, out)
         read_outputs(*reading.copies)
         fingerprint(out, {_storage(base)}, random.Random(0), reading.copies[0])
