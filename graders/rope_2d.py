@@ -132,9 +132,7 @@ def variants(ref, x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, base:
             turned[key] = ref.rotate_1d(x[..., :h] if part == 0 else x[..., h:], positions, b)
         return turned[key]
 
-    def two(r, c, b=base, inp=None):
-        if inp is not None:
-            return ref.rotate_2d(inp, r, c, b)
+    def two(r, c, b=base):
         return Halves(lambda: half(0, r, b), lambda: half(1, c, b))
 
     def half_split():
@@ -142,7 +140,7 @@ def variants(ref, x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, base:
         # per-half permutation P = [0, 2, ..., 1, 3, ...] turns it into the reference.
         p = torch.cat([torch.arange(0, h, 2), torch.arange(1, h, 2)])
         perm = torch.cat([p, p + h]).to(x.device)
-        return two(rows, cols, inp=x[..., torch.argsort(perm)])[..., perm]
+        return ref.rotate_2d(x[..., torch.argsort(perm)], rows, cols, base)[..., perm]
 
     def by_angles(ang_rows, ang_cols, *, tiled=False, swapped=False):
         out = []
