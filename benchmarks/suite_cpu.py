@@ -194,6 +194,9 @@ def report(seen: dict, tests: dict[int, list], own: dict[str, list], wall: float
             by_test[test] += proc["cpu"]
             by_node[node] += proc["cpu"]
             by_kind[kind][test].append(proc["cpu"])
+    in_process: dict[str, float] = collections.Counter()
+    for node, (_, cpu) in own.items():
+        in_process[node.split("[")[0]] += cpu
     return {"wall_s": round(wall, 1),
             "kinds": {k: {"processes": len(v), "cpu_s": round(sum(v), 1),
                           "median_s": round(statistics.median(v), 2)}
@@ -204,6 +207,8 @@ def report(seen: dict, tests: dict[int, list], own: dict[str, list], wall: float
                 kind: {test: [len(v), round(sum(v), 1)]
                        for test, v in sorted(rows.items(), key=lambda kv: -sum(kv[1]))[:12]}
                 for kind, rows in by_kind.items() if kind in HEAVY},
+            # the tests' own work, in the xdist worker's process (no process started)
+            "in_process_tests": {k: round(v, 1) for k, v in in_process.most_common(15)},
             # a test that holds its worker while neither it nor its processes run (a
             # wait, a sleep, a timeout) leaves a core idle: wall less all that CPU
             "idle_tests": dict(sorted(
@@ -244,6 +249,9 @@ def main() -> int:
         print(f"\n{kind}: the tests that start the most (processes, CPU s):")
         for test, (count, cpu) in rows.items():
             print(f"{count:5} {cpu:8.1f}  {test}")
+    print("\nThe tests whose own work (in the pytest worker) took the most CPU (s):")
+    for test, cpu in result["in_process_tests"].items():
+        print(f"{cpu:8.1f}  {test}")
     print("\nThe tests that hold their worker idle the longest (wall s, wall less the CPU "
           "of the worker and of the processes started):")
     for test, (held, idle) in result["idle_tests"].items():

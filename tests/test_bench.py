@@ -238,15 +238,83 @@ def test_positions_move_every_phase_and_the_reference_moves_them_alike(exercise_
                     assert all(x[name] is not old for old in seen)
                     seen.append(x[name])
                     step = x[name] - base[name]  # each position moved by its own amount
-                    span = bench_child.POSITION_SPAN
-                    assert 0 <= int(step.min()) and int(step.max()) < 2 * span
                     assert step.unique().numel() > 1
+                    assert 0 <= int(x[name].min()) and int(x[name].max()) < target.position_limit
                     drawn.add(tuple(x[name].sort().values.tolist()))  # not even the sorted
                     assert bench_child._storage(x[name]) in slots.every_storage()  # stay
                 want = bench_child.call_drawn(target, answer, size, cpu, torch.float32, 0,
                                               slots.factors[i], slots.shifts[i])
                 torch.testing.assert_close(slots.fns[i](), want)
         assert len(drawn) == len(seen), "two draws gave the same sorted positions"
+
+
+@pytest.mark.parametrize("exercise_id", ["rope_neox", "rope_2d"])
+def test_positions_fall_anywhere_below_the_limit_and_often_from_0(exercise_id):
+    """Moved by less than 512, the positions stayed in one window (rope_neox 4096 ..
+    6660): a reviewer's tables for that window alone, built on import, with a Python
+    loop for any other position, read "1.3x faster" for code 20x slower on a prefill
+    from 0, and a rope_2d loop for an id of 0 (every real grid has one) "1.6x faster"
+    for code 8x slower on a plain grid. Now a quarter of the draws start at 0 and the
+    rest anywhere the tensor fits below the target's limit."""
+    import random
+
+    import torch
+
+    from drillpe.grading import bench_child, bench_specs
+
+    [target] = bench_specs.targets(exercise_id)
+    cpu = torch.device("cpu")
+    for size in (bench_specs.size_for(target, "cpu", quick=True),
+                 bench_specs.size_for(target, "cpu", quick=False)):
+        base = target.inputs(size, cpu, torch.float32, torch.Generator().manual_seed(0))
+        rng = random.Random(exercise_id)
+        for name in target.positions:
+            starts = []
+            for _ in range(200):
+                moved = bench_child.move(base[name], rng.randrange(bench_child.MAX_SHIFT),
+                                         target.position_limit)
+                assert moved.dtype == base[name].dtype and moved.shape == base[name].shape
+                assert int(moved.max()) < target.position_limit
+                starts.append(int(moved.min()))
+            zero = starts.count(0) / len(starts)
+            assert 0.15 < zero < 0.35, zero  # one draw in ZERO_BASED
+            # the rest spread over the room: a window of a quarter of it holds few
+            room = target.position_limit - (int(base[name].max()) - int(base[name].min()))
+            highest_quarter = sum(start > room * 3 // 4 - bench_child.POSITION_SPAN
+                                  for start in starts) / len(starts)
+            assert 0.1 < highest_quarter < 0.4, highest_quarter
+
+
+@pytest.mark.parametrize("name, fast", [
+    ("rope_neox_window_tables", lambda x: all(
+        4096 <= int(x[n].min()) and int(x[n].max()) < 6912 for n in ("position_ids",))),
+    ("rope_2d_window_tables", lambda x: all(
+        1 <= int(x[n].min()) and int(x[n].max()) < 1040 for n in ("rows", "cols")))])
+def test_tables_for_a_window_of_positions_miss_most_timed_calls(name, fast):
+    """The reviewers' window files (tests/fixtures_bench/*_window_tables.py: "1.3x" and
+    "1.6x faster" for code 20x and 8x slower off the window) are fast only where every
+    position of a call falls in their window: at the bench's default size, in most of
+    its calls they now are not, so no median of theirs can come from the window. Drawn
+    as the bench draws them (Slots.refresh), not timed."""
+    import random
+
+    import torch
+
+    from drillpe.grading import bench_child, bench_specs
+    from drillpe.grading.loading import load_module
+
+    exercise_id = name.rsplit("_window", 1)[0]
+    [target] = bench_specs.targets(exercise_id)
+    mod = load_module(SLOW / f"{name}.py", name)
+    size, cpu = bench_specs.size_for(target, "cpu", quick=False), torch.device("cpu")
+    hits, calls = 0, 0
+    with torch.no_grad():
+        slots = bench_child.Slots(target, mod, size, cpu, torch.float32, 0, count=4)
+        for phase in range(50):
+            slots.refresh(random.Random(phase))
+            hits += sum(bool(fast(x)) for x in slots.inputs)
+            calls += len(slots.inputs)
+    assert hits / calls < 0.35, (hits, calls)
 
 
 def test_a_loop_behind_a_table_kept_for_its_positions_is_named():
@@ -1952,7 +2020,7 @@ def test_the_kernels_of_the_operators_the_timing_code_runs_are_compared():
     out = (base * 2, [base + 1])
     with Seen(), torch.no_grad():
         bc.fill(torch.empty_like(base), base, 1.5, 5)
-        bc.move(torch.arange(3), 5)  # positions (a reviewer's kernel for add_ ran there)
+        bc.move(torch.arange(3), 5, 64)  # positions (a reviewer's kernel for add_ ran there)
         reading = bc.read_outputs(out, out)
         bc.read_outputs(*reading.copies)
         bc.fingerprint(out, {bc._storage(base)}, random.Random(0), reading.copies[0])

@@ -179,10 +179,12 @@ MAX_SHIFT = 2**40
 # projection was one of 257 planes kept from the first call, the GEMMs skipped
 WEIGHT_PARTS = 1 << 16  # a weight is part WEIGHT_PARTS + its key (_weight_parts_since)
 POSITION_PARTS = 1 << 8  # a target's n-th positions input is part POSITION_PARTS + n
-# Each position (Target.positions) moves by an offset and a step of its own, each below
-# this: far from every float32 rounding trouble (an angle of 4096 + 2048 + 512 radians
-# keeps float32's 1e-3 at ease), and wide enough that no two phases give the same
+# Each position (Target.positions) moves by a step of its own below this: wide enough
+# that no two phases give the same values, nor the same pattern under an offset
 POSITION_SPAN = 256
+# ... and the whole tensor then starts at 0 in one draw of this many (a prompt's prefill,
+# a grid's first row), elsewhere at any place that keeps it below Target.position_limit
+ZERO_BASED = 4
 _MASK64 = (1 << 64) - 1
 
 
@@ -272,19 +274,32 @@ def _integral(t: Any) -> bool:
         and t.dtype is not torch.bool
 
 
-def move(base: torch.Tensor, shift: int) -> torch.Tensor:
-    """New positions: ``base`` plus an offset drawn from ``shift`` and, per position, a
-    step of its own drawn from a generator seeded with it (each below POSITION_SPAN; the
-    reference's process builds the same). Ids of any pattern, repeats allowed, as the
-    exercises allow them. What stayed the same from phase to phase was kept: the
-    pattern, under an offset alone (a reviewer's table kept per shape, turned by the
-    first position, read "1.21x faster" though wrong for other patterns), and the sorted
-    values, under a new order too (a table kept per sorted pattern read "same" for code
-    15x slower on new positions)."""
+def move(base: torch.Tensor, shift: int, limit: int) -> torch.Tensor:
+    """New positions: ``base`` plus, per position, a step of its own drawn from a
+    generator seeded with ``shift`` (each below POSITION_SPAN), then the whole moved to
+    start at 0 (one draw in ZERO_BASED) or at a place drawn from ``shift`` that keeps
+    every position below ``limit`` (the reference's process builds the same). Ids of any
+    pattern, repeats allowed, as the exercises allow them.
+
+    What stayed the same from phase to phase was kept: the pattern, under an offset
+    alone (a reviewer's table kept per shape, turned by the first position, read "1.21x
+    faster" though wrong for other patterns), and the sorted values, under a new order
+    too (a table kept per sorted pattern read "same" for code 15x slower on new
+    positions). So was the window the positions fell in: with an offset below 512, a
+    reviewer's rope_neox with tables for 4096 .. 6911 built on import, and a Python loop
+    for any other position, read "1.3x faster" for code 20x slower on a prefill from 0;
+    their rope_2d, with tables for ids 1 .. 1039 and a loop where an id was 0 (every
+    grid has one), "1.6x faster" for code 8x slower on a plain grid."""
+    if base.numel() == 0:
+        return base.clone()
     gen = torch.Generator().manual_seed(shift)
     steps = torch.randint(0, POSITION_SPAN, tuple(base.shape), generator=gen,
                           dtype=base.dtype).to(base.device)
-    return torch.add(base, steps, alpha=1).add_(shift % POSITION_SPAN)
+    moved = torch.add(base, steps, alpha=1)
+    # the widest the moved positions can spread: the room left for where they start
+    room = max(limit - (int(base.max()) - int(base.min()) + POSITION_SPAN), 0)
+    start = 0 if shift % ZERO_BASED == 0 else (shift // ZERO_BASED) % (room + 1)
+    return moved.sub_(moved.min()).add_(start)
 
 
 def fill(out: torch.Tensor, base: torch.Tensor, factor: float, shift: int) -> torch.Tensor:
@@ -372,7 +387,8 @@ class Slots:
             for name, part in zip(self.data, self.parts):
                 fill(x[name], self.base[name], factor, part_shift(shift, part))
             for name, part in self.positions:  # new tensors: see Target.positions
-                x[name] = move(self.base[name], part_shift(shift, part))
+                x[name] = move(self.base[name], part_shift(shift, part),
+                               self.target.position_limit)
                 self.layouts[i][name] = _layout(x[name])
             for param, base, part in self.weights[i]:
                 fill(param, base, factor, part_shift(shift, part))
@@ -432,7 +448,7 @@ def rebuild(target: Target, size: dict, device, dtype, seed: int, factor: float,
             x[name] = fill(torch.empty_like(x[name]), x[name], factor, part_shift(shift, part))
     for part, name in enumerate(target.positions, POSITION_PARTS):
         if _integral(x.get(name)):
-            x[name] = move(x[name], part_shift(shift, part))
+            x[name] = move(x[name], part_shift(shift, part), target.position_limit)
     return x
 
 
@@ -1369,9 +1385,11 @@ def trace_call(target: Target, mod, size: dict, device, dtype, seed: int, timed:
     seeded = len(bench_specs.SEEDED.made)
     fn = target.prepare(mod, x, size)
     fn()  # lazy set-up happens once, outside the trace
-    for name in target.positions:  # new ones, moved, as every phase's are: what the call
-        if _integral(x.get(name)):  # makes of them is work on data (reviewers' tables, kept
-            x[name] = move(x[name], 1)  # per object, or per sorted pattern, hid their loops)
+    # new positions, moved as every phase's are: what the call makes of them is work on
+    # data (reviewers' tables, kept per object or per sorted pattern, hid their loops)
+    for name in target.positions:
+        if _integral(x.get(name)):
+            x[name] = move(x[name], 1, target.position_limit)
     positions = [x[name] for name in target.positions if _integral(x.get(name))]
     data = [x[name] for name in target.data_inputs] + positions + _seeded_since(seeded)
     tracer = Tracer(data, device, timed)
@@ -2074,7 +2092,7 @@ def _operators_used() -> list[str]:
     out = (base * 2, [base + 1])
     with _Operators(seen), torch.no_grad():
         fill(torch.empty_like(base), base, 1.5, 5)
-        move(torch.arange(3), 5)  # positions' refill (a reviewer's add_ kernel ran there)
+        move(torch.arange(3), 5, 64)  # positions' refill (a reviewer's add_ kernel ran there)
         reading = read_outputs(out, out)
         read_outputs(*reading.copies)
         fingerprint(out, {_storage(base)}, random.Random(0), reading.copies[0])

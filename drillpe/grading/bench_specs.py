@@ -43,6 +43,11 @@ class Target:
     # moved in place, the next kept its table per object and turned it by the first
     # position's move ("1.15x faster" for code 9x slower).
     positions: tuple[str, ...] = field(default=())
+    # Every moved position stays below this (bench_child.move): far from every float32
+    # rounding trouble in the angles (6656 radians keep float32's 1e-3 at ease), and
+    # wide enough that tables for the range the positions fall in are tables for every
+    # position a model of that length uses, built once, as a model's cache is.
+    position_limit: int = 6656
     # Whether the bench compares sampled outputs with the model answer's (a module
     # the call builds gets the same weights on both sides: seed_parameters).
     checked: bool = True
