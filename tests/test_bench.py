@@ -212,9 +212,13 @@ def test_positions_move_every_phase_and_the_reference_moves_them_alike(exercise_
     a reviewer's rope_2d kept its table per (rows, cols) objects and read "1.57x faster"
     for code 10x slower. Moved in place, the next reviewer's turned its kept table by the
     first position's move; moved alike, the next kept its table per pattern or per shape;
-    shuffled too, the next kept it per sorted pattern. Every refill now hands each slot
-    new position tensors, each position moved by an amount of its own, and the reference's
-    side rebuilds the same from the slot's draw."""
+    shuffled too, the next kept it per sorted pattern. Then, with only shuffled draws,
+    reviewers' files looped in Python over positions in order, or over any real grid,
+    and read "same" and "1.53x faster" for code 8-12x slower on real inputs. Every
+    refill now hands each slot new position tensors: slot i gets kind i % 3 (any
+    pattern, each position moved by an amount of its own; in order from 0; in order
+    from a drawn start), rope_neox's ids as a (1, L) row in every other draw, and the
+    reference's side rebuilds the same from the slot's draw."""
     import random
 
     import torch
@@ -227,25 +231,36 @@ def test_positions_move_every_phase_and_the_reference_moves_them_alike(exercise_
     [target] = bench_specs.targets(exercise_id)
     assert target.positions
     size, cpu = bench_specs.size_for(target, "cpu", quick=True), torch.device("cpu")
+    in_order = {name: t - t.min() for name, t in
+                target.inputs(size, cpu, torch.float32, torch.Generator().manual_seed(0)).items()
+                if name in target.positions}
     with torch.no_grad():
-        slots = bench_child.Slots(target, answer, size, cpu, torch.float32, 0, count=3)
-        base = {name: slots.base[name].clone() for name in target.positions}
-        drawn, seen = set(), []  # (seen keeps every tensor alive: no id is reused)
-        for phase in range(2):
+        slots = bench_child.Slots(target, answer, size, cpu, torch.float32, 0, count=6)
+        drawn, seen, shapes = set(), [], set()  # (seen keeps every tensor alive)
+        for phase in range(4):
             slots.refresh(random.Random(phase))
             for i, x in enumerate(slots.inputs):
+                kind = bench_child.position_kind(slots.shifts[i])
+                assert kind == i % bench_child.POSITION_KINDS
                 for name in target.positions:
                     assert all(x[name] is not old for old in seen)
                     seen.append(x[name])
-                    step = x[name] - base[name]  # each position moved by its own amount
-                    assert step.unique().numel() > 1
-                    assert 0 <= int(x[name].min()) and int(x[name].max()) < target.position_limit
-                    drawn.add(tuple(x[name].sort().values.tolist()))  # not even the sorted
+                    shapes.add(tuple(x[name].shape))
+                    flat = x[name].reshape(-1)
+                    assert 0 <= int(flat.min()) and int(flat.max()) < target.position_limit
                     assert bench_child._storage(x[name]) in slots.every_storage()  # stay
+                    step = flat - in_order[name]
+                    if kind == 0:  # each position moved by an amount of its own
+                        assert step.unique().numel() > 1
+                        drawn.add(tuple(flat.sort().values.tolist()))  # not even sorted
+                    else:  # in order, from 0 or from a drawn start
+                        assert step.unique().tolist() == [0 if kind == 1 else int(step[0])]
                 want = bench_child.call_drawn(target, answer, size, cpu, torch.float32, 0,
                                               slots.factors[i], slots.shifts[i])
                 torch.testing.assert_close(slots.fns[i](), want)
-        assert len(drawn) == len(seen), "two draws gave the same sorted positions"
+        assert len(drawn) == len(seen) // 3, "two draws gave the same sorted positions"
+        n = size["L"] if exercise_id == "rope_neox" else size["S"] ** 2
+        assert shapes == ({(n,), (1, n)} if target.position_rows else {(n,)})
 
 
 @pytest.mark.parametrize("exercise_id", ["rope_neox", "rope_2d"])
@@ -315,6 +330,98 @@ def test_tables_for_a_window_of_positions_miss_most_timed_calls(name, fast):
             hits += sum(bool(fast(x)) for x in slots.inputs)
             calls += len(slots.inputs)
     assert hits / calls < 0.35, (hits, calls)
+
+
+def test_a_loop_in_plain_python_is_named_by_the_numbers_it_makes_into_tensors():
+    """A reviewer's rope_neox built its angles position by position with math.cos: no
+    torch call per turn, so the count of torch calls stayed flat and only its host
+    syncs were named, for code 20x slower than production. The numbers a call hands
+    torch.tensor in Python lists grow with the positions; a model answer's do not, nor
+    do the channels' frequencies made from a comprehension. (Not a trace function of
+    lines: under the guard the timing process refuses installing one, drillpe's too.)"""
+    import torch
+
+    from drillpe.grading import bench_child, bench_specs
+    from drillpe.grading.common import load_solution
+    from drillpe.grading.loading import load_module
+    from drillpe.launch.bench import _value_loops
+
+    cpu = torch.device("cpu")
+
+    def loops(exercise_id, mod):
+        [target] = bench_specs.targets(exercise_id)
+        with torch.no_grad():
+            work = bench_child.python_work(target, mod, cpu, torch.float32, 0)
+        side = {"median_s": 1.0}
+        found = explain(TargetBench(name=target.name, call=target.call,
+                                    size=dict(target.trace_size), learner=side,
+                                    reference=side, python_work=work,
+                                    trace={"ops": 0, "has_data_inputs": True}), "cpu")
+        return work, [c.message for c in found if c.code == "bench.python_loop"]
+
+    work, [loop] = loops("rope_neox", load_module(SLOW / "rope_neox_window_tables.py", "window"))
+    assert work["axes"]["L"]["ops"] == work["base_ops"]  # no torch call per position
+    assert "a Python loop over positions and channels" in loop and "Python lists" in loop
+    for exercise_id in ("rope_neox", "rope_2d", "rope_scaling", "alibi"):
+        assert loops(exercise_id, load_solution(exercise_id))[1] == []
+    work = {"base_from_python": 8, "axes": {"D": {"meaning": "channels", "size": 32,
+                                                  "base": 16, "from_python": 16, "ops": 3}},
+            "base_ops": 3}
+    assert _value_loops(work) == []  # [f(i) for i in range(D // 2)]: 8 more for 16 more
+    work["axes"]["D"]["from_python"] = 24  # a number for each channel
+    assert [axis for axis, _ in _value_loops(work)] == ["D"]
+
+
+def test_every_phase_and_the_checks_take_each_kind_of_positions():
+    """Reviewers' files were fast on the bench's shuffled positions alone and looped in
+    Python where positions come in order (rope_neox_in_order_loop.py: "same" for code
+    8-10x slower on every real prompt) or form a grid (rope_2d_grid_loop.py: "1.53x
+    faster" for 12x slower on any real grid). A phase now makes at least one call of
+    each kind however slow a call is, the checked output of each phase takes the kinds
+    in turn, the outputs verified are spread over the kinds, and the loop is named
+    from the kind of positions that runs it."""
+    import random
+    import time
+
+    import torch
+
+    from drillpe.grading import bench_child, bench_specs
+    from drillpe.grading.bench_specs import Target
+    from drillpe.grading.loading import load_module
+
+    kinds = bench_child.POSITION_KINDS
+    target = Target(name="t", call="t()", sizes={}, trace_size={}, axes={},
+                    inputs=lambda s, device, dtype, gen: {"x": torch.zeros(4),
+                                                          "p": torch.arange(4)},
+                    data_inputs=("x",), positions=("p",),
+                    prepare=lambda mod, x, s: lambda: (time.sleep(0.02), x["x"] + x["p"])[1])
+    slots = bench_child.Slots(target, None, {}, torch.device("cpu"), torch.float32, 0)
+    checked = []
+    run = bench_child.Run("timing", slots, torch.device("cpu"), 0.001,
+                          lambda phase, slot, *_: checked.append(slot))
+    assert run.calls == kinds  # 20 ms a call, 10 ms a phase: one call, but for the kinds
+    bench_child.run_phases([run], torch.device("cpu"), 0.001, bench_child.Marks(None),
+                           random.Random(0))
+    assert [bench_child.position_kind(slots.shifts[i]) for i in range(kinds)] == [0, 1, 2]
+    assert len(checked) >= kinds and all(  # in turn
+        (b - a) % kinds == 1 for a, b in zip(checked, checked[1:], strict=False))
+    samples = [{"shift": shift} for shift in [3 * n for n in range(30)] + [4, 8]]
+    picked = bench_child._by_kind(target, samples, 3)
+    assert sorted(bench_child.position_kind(s["shift"]) for s in picked) == [0, 1, 2]
+
+    cpu = torch.device("cpu")
+    for exercise_id, name in (("rope_neox", "rope_neox_in_order_loop"),
+                              ("rope_2d", "rope_2d_grid_loop")):
+        [spec] = bench_specs.targets(exercise_id)
+        with torch.no_grad():
+            work = bench_child.python_work(spec, load_module(SLOW / f"{name}.py", name),
+                                           cpu, torch.float32, 0)
+        side = {"median_s": 1.0}
+        [loop] = [c.message for c in explain(TargetBench(
+            name=spec.name, call=spec.call, size=dict(spec.trace_size), learner=side,
+            reference=side, python_work=work, trace={"ops": 0, "has_data_inputs": True}),
+            "cpu") if c.code == "bench.python_loop"]
+        assert work["kind"] in (1, 2) and "with positions in order" in loop, name
 
 
 def test_a_loop_behind_a_table_kept_for_its_positions_is_named():

@@ -73,6 +73,8 @@ SYNC_OPS = {"item", "tolist", "__bool__", "__int__", "__float__", "__index__", "
 TABLE_OPS = {"sin", "cos", "sin_", "cos_", "exp", "pow", "__pow__", "__rpow__", "float_power",
              "polar", "arange", "outer"}
 NOT_WORK = {"__get__", "__set__"}  # attribute access (x.shape, x.device)
+# tensors made from Python values (Tracer.from_python)
+FROM_PYTHON = {"tensor", "as_tensor", "asarray"}
 
 
 # --------------------------------------------------------------------------- timing
@@ -185,6 +187,14 @@ POSITION_SPAN = 256
 # ... and the whole tensor then starts at 0 in one draw of this many (a prompt's prefill,
 # a grid's first row), elsewhere at any place that keeps it below Target.position_limit
 ZERO_BASED = 4
+# A slot's positions come in one of these kinds (the slot's index picks it, and its
+# shift says it: position_kind): any pattern (move), in order from 0 (a prompt's prefill,
+# a whole grid), in order from a start drawn below the limit (a window deep in a cache, a
+# crop of a larger grid). Only the first, and tables for those positions alone, and a
+# reviewer's rope_neox that looped in Python over positions in order read "same" as
+# production for code 8-10x slower on every real prompt, and a rope_2d that looped over
+# any grid "1.53x faster" for code 12x slower. Every phase makes a call of each kind.
+POSITION_KINDS = 3
 _MASK64 = (1 << 64) - 1
 
 
@@ -302,6 +312,34 @@ def move(base: torch.Tensor, shift: int, limit: int) -> torch.Tensor:
     return moved.sub_(moved.min()).add_(start)
 
 
+def position_kind(shift: int) -> int:
+    """Which kind of positions (POSITION_KINDS) a slot drawn with ``shift`` gets."""
+    return shift % POSITION_KINDS
+
+
+def draw_positions(target: Target, base: dict, shift: int) -> dict:
+    """A slot's new position tensors, name -> tensor, from the base ones and the slot's
+    ``shift`` (the reference's process draws the same): of the kind position_kind says,
+    and, where the target takes positions as a batch of rows, one row of them
+    ((1, L)) in every other draw."""
+    kind, found = position_kind(shift), {}
+    for part, name in enumerate(target.positions, POSITION_PARTS):
+        t = base.get(name)
+        if not _integral(t):
+            continue
+        own = part_shift(shift, part)
+        if kind == 0 or t.numel() == 0:
+            t = move(t, own, target.position_limit)
+        else:  # in order, as the base has them
+            start = 0 if kind == 1 else own % max(
+                target.position_limit - (int(t.max()) - int(t.min())), 1)
+            t = torch.sub(t, t.min()).add_(start)
+        if target.position_rows and t.dim() == 1 and (shift // POSITION_KINDS) % 2:
+            t = t.reshape(1, -1)
+        found[name] = t
+    return found
+
+
 def fill(out: torch.Tensor, base: torch.Tensor, factor: float, shift: int) -> torch.Tensor:
     """``out`` = ``base`` rolled by ``shift`` over its flat storage, times
     ``factor``, in one pass (the reference's process builds the same values)."""
@@ -338,7 +376,8 @@ class Slots:
             set_bytes = sum(nbytes(self.base[n]) for n in self._moving()) + \
                 sum(nbytes(base) for _, base, _ in self.weights[0])
             room = _pool_bytes(device) // max(set_bytes, 1)
-            count = max(2, min(MAX_SLOTS, room)) if self.varied else 1
+            least = POSITION_KINDS if self.positions else 2
+            count = max(least, min(MAX_SLOTS, room)) if self.varied else 1
         while len(self.inputs) < count:
             self._add()
 
@@ -383,12 +422,14 @@ class Slots:
         for i, x in enumerate(self.inputs):
             self.factors[i] = 1.0 if rng is None else draw_between(rng, *SCALES)
             self.shifts[i] = 0 if rng is None else draw_below(rng, MAX_SHIFT)
+            if self.positions:  # the slot's index picks its kind of positions
+                self.shifts[i] += (i - self.shifts[i]) % POSITION_KINDS
+                self.shifts[i] -= POSITION_KINDS if self.shifts[i] >= MAX_SHIFT else 0
             factor, shift = self.factors[i], self.shifts[i]
             for name, part in zip(self.data, self.parts):
                 fill(x[name], self.base[name], factor, part_shift(shift, part))
-            for name, part in self.positions:  # new tensors: see Target.positions
-                x[name] = move(self.base[name], part_shift(shift, part),
-                               self.target.position_limit)
+            for name, moved in draw_positions(self.target, self.base, shift).items():
+                x[name] = moved  # new tensors: see Target.positions
                 self.layouts[i][name] = _layout(x[name])
             for param, base, part in self.weights[i]:
                 fill(param, base, factor, part_shift(shift, part))
@@ -446,9 +487,7 @@ def rebuild(target: Target, size: dict, device, dtype, seed: int, factor: float,
     for part, name in enumerate(target.data_inputs):
         if _floating(x.get(name)):
             x[name] = fill(torch.empty_like(x[name]), x[name], factor, part_shift(shift, part))
-    for part, name in enumerate(target.positions, POSITION_PARTS):
-        if _integral(x.get(name)):
-            x[name] = move(x[name], part_shift(shift, part), target.position_limit)
+    x.update(draw_positions(target, x, shift))
     return x
 
 
@@ -531,8 +570,9 @@ class Run:
         self.phases: list[dict[str, Any]] = []
 
     def _size(self, calls: int) -> None:
-        if self.slots.varied:
-            self.calls = min(calls, len(self.slots.fns))
+        if self.slots.varied:  # positions: a call of each kind in every phase, however slow
+            least = POSITION_KINDS if self.slots.positions else 1
+            self.calls = min(max(calls, least), len(self.slots.fns))
             self.order = self.slots.fns[:self.calls]
         else:  # nothing to refresh (a table built from shapes): one prepared call, repeated
             self.calls = min(calls, MAX_CALLS_PER_PHASE)
@@ -688,6 +728,11 @@ def run_phases(runs: list[Run], device: torch.device, budget_s: float, marks: Ma
                         run.phases[-1]["after_end_waits"] = after - waits
                     marks(b"C")
                     checked = draw_below(rng, run.calls)
+                    if run.slots.positions and run.calls >= POSITION_KINDS:
+                        # each kind of positions checked in turn (Slots.refresh)
+                        kind = len(run.phases) % POSITION_KINDS
+                        checked = kind + POSITION_KINDS * draw_below(
+                            rng, (run.calls - kind + POSITION_KINDS - 1) // POSITION_KINDS)
                     another = outs[checked - 1] if run.calls > 1 else None
                     reading = read_outputs(outs[checked], another)
                     sync()
@@ -1295,6 +1340,11 @@ class Tracer(TorchFunctionMode):
         self.leaked = False  # the values of data reached Python (a sync of a data tensor)
         self.transfers = 0
         self.const_names: dict[str, int] = {}
+        # numbers handed to torch.tensor (or as_tensor) in Python lists: a loop in plain
+        # Python (math.cos over the positions) makes no torch call per turn, so the count
+        # of torch calls did not name it (a reviewer's rope_neox, 20x slower than
+        # production, named only its host syncs), but what it computed comes in here
+        self.from_python = 0
 
     def _mark(self, t: Any) -> None:
         if isinstance(t, torch.Tensor):
@@ -1331,6 +1381,9 @@ class Tracer(TorchFunctionMode):
         spent = time.perf_counter() - started
         self.ops += 1
         self.total_time += spent
+        if name in FROM_PYTHON and args and isinstance(args[0], (list, tuple)) \
+                and isinstance(result, torch.Tensor):
+            self.from_python += result.numel()
         if name in SYNC_OPS:
             self.syncs[name] = self.syncs.get(name, 0) + 1
             self.leaked = self.leaked or uses_data
@@ -1370,26 +1423,30 @@ class Tracer(TorchFunctionMode):
                 "traced_time_s": self.total_time, "written": self.written,
                 "written_bytes": self.written_bytes,
                 "const_written": self.const_written, "syncs": self.syncs,
+                "from_python": self.from_python,
                 "transfers": self.transfers, "table_elements": self.table_elements,
                 "const_table": self.const_table,
                 "const_top": [name for name, _ in top]}
 
 
-def trace_call(target: Target, mod, size: dict, device, dtype, seed: int, timed: bool) -> dict:
+def trace_call(target: Target, mod, size: dict, device, dtype, seed: int, timed: bool,
+               kind: int = 0) -> dict:
     """What one call does, traced (Tracer). A module's seeded weights count as data, as
     the input values do: the timed calls get them refilled with fresh values (Slots),
     and relative's model answer, whose lookup of the (Lq, Lk, head_dim) embeddings from
     its weights counted as work on shapes alone, was told to cache that lookup (a
-    newcomer did, and was refused for stale outputs)."""
+    newcomer did, and was refused for stale outputs). The traced call's positions are of
+    ``kind`` (position_kind), new ones."""
     x = target.inputs(size, device, dtype, torch.Generator().manual_seed(seed))
+    base = dict(x)
     seeded = len(bench_specs.SEEDED.made)
     fn = target.prepare(mod, x, size)
-    fn()  # lazy set-up happens once, outside the trace
-    # new positions, moved as every phase's are: what the call makes of them is work on
-    # data (reviewers' tables, kept per object or per sorted pattern, hid their loops)
-    for name in target.positions:
-        if _integral(x.get(name)):
-            x[name] = move(x[name], 1, target.position_limit)
+    # lazy set-up happens once, outside the trace, and on positions of any pattern: what
+    # the traced call makes of its own is work on data (reviewers' tables, kept per
+    # object, per sorted pattern or per value, hid their loops where it saw the same)
+    x.update(draw_positions(target, base, POSITION_KINDS * 2))
+    fn()
+    x.update(draw_positions(target, base, POSITION_KINDS + kind))
     positions = [x[name] for name in target.positions if _integral(x.get(name))]
     data = [x[name] for name in target.data_inputs] + positions + _seeded_since(seeded)
     tracer = Tracer(data, device, timed)
@@ -1401,17 +1458,27 @@ def trace_call(target: Target, mod, size: dict, device, dtype, seed: int, timed:
 
 
 def python_work(target: Target, mod, device, dtype, seed: int) -> dict[str, Any]:
-    """Torch calls per learner call at the trace size and with each axis doubled:
-    a count that grows with an axis is a Python loop over it."""
+    """Torch calls, and numbers made into tensors from Python lists, per learner call at
+    the trace size and with each axis doubled: a count that grows with an axis is a
+    Python loop over it."""
     base = dict(target.trace_size)
-    out = {"base_size": base, "base_ops": trace_call(target, mod, base, device, dtype, seed,
-                                                     False)["ops"], "axes": {}}
-    for axis, meaning in target.axes.items():
-        bigger = dict(base, **{axis: base[axis] * 2})
-        ops = trace_call(target, mod, bigger, device, dtype, seed, False)["ops"]
-        out["axes"][axis] = {"meaning": meaning, "size": bigger[axis], "ops": ops,
-                             "base": base[axis]}
-    return out
+    found = []
+    # each kind of positions (a reviewer's loop ran only where they came in order)
+    for kind in range(POSITION_KINDS if target.positions else 1):
+        at_base = trace_call(target, mod, base, device, dtype, seed, False, kind)
+        out = {"base_size": base, "base_ops": at_base["ops"],
+               "base_from_python": at_base["from_python"], "axes": {}, "kind": kind}
+        for axis, meaning in target.axes.items():
+            bigger = dict(base, **{axis: base[axis] * 2})
+            grown = trace_call(target, mod, bigger, device, dtype, seed, False, kind)
+            out["axes"][axis] = {"meaning": meaning, "size": bigger[axis],
+                                 "ops": grown["ops"], "from_python": grown["from_python"],
+                                 "base": base[axis]}
+        found.append(out)
+    # the kind whose counts grow the most with the axes
+    return max(found, key=lambda out: sum(
+        grown["ops"] - out["base_ops"] + grown["from_python"] - out["base_from_python"]
+        for grown in out["axes"].values()))
 
 
 # --------------------------------------------------------------------------- roles
@@ -1886,10 +1953,30 @@ def verify_samples(target: Target, truth, samples: list, size, device, dtype, ar
     # 12 are plenty for a stale cache, which shows in every phase; drawn at random, not
     # evenly spaced: a reviewer's code counted phases to skip the work in those that
     # would not be checked
-    for sample in random.SystemRandom().sample(plain, min(12, len(plain))):
+    for sample in _by_kind(target, plain, 12):
         problem = _sample_problem(target, truth, sample, size, device, dtype, args, production)
         verdicts.append({"phase": sample.get("phase"), "mismatch": problem})
     return verdicts
+
+
+def _by_kind(target: Target, samples: list, count: int) -> list:
+    """``count`` of the samples at random, and where the target takes positions, as
+    many of each kind (position_kind) as there are: a file wrong for one kind alone
+    (kept_per_shape.py, right only for positions in order) is checked on it."""
+    rand = random.SystemRandom()
+    groups: dict[int, list] = {}
+    for sample in samples:
+        shift = sample.get("shift")
+        kind = position_kind(shift) if target.positions and type(shift) is int else 0
+        groups.setdefault(kind, []).append(sample)
+    for group in groups.values():
+        rand.shuffle(group)
+    picked: list = []
+    while len(picked) < count and any(groups.values()):
+        for group in groups.values():
+            if group and len(picked) < count:
+                picked.append(group.pop())
+    return picked
 
 
 def load_fast(exercise_id: str):

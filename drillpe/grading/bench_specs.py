@@ -48,6 +48,10 @@ class Target:
     # wide enough that tables for the range the positions fall in are tables for every
     # position a model of that length uses, built once, as a model's cache is.
     position_limit: int = 6656
+    # Whether the call takes positions as a batch of rows too ((1, L) as HF's Llama
+    # passes them): then every other draw hands them so (a reviewer's rope_neox looped in
+    # Python over rows of ids, 10x slower, while the bench only passed 1-D ids)
+    position_rows: bool = False
     # Whether the bench compares sampled outputs with the model answer's (a module
     # the call builds gets the same weights on both sides: seed_parameters).
     checked: bool = True

@@ -569,7 +569,8 @@ def refusals(target: TargetBench, mine: dict[str, Any], ref: dict[str, Any],
                    "index), never results or what is computed from the module's weights (they "
                    "change every phase)."
                    + (f" The positions ({', '.join(map(str, ref['positions']))}) are new "
-                      "tensors with new values every phase, each moved by an amount of its own: "
+                      "tensors with new values every phase: in order from 0, in order from "
+                      "elsewhere, or in any pattern with each moved by an amount of its own: "
                       "code that assumes they are contiguous, or a full grid in order, or keeps "
                       "what it built from them per tensor, per shape or per pattern, misses too."
                       if ref.get("positions") else "")
@@ -623,6 +624,24 @@ def _seconds(value: float) -> str:
 # --------------------------------------------------------------------------- causes
 
 
+def _value_loops(work: dict) -> list[tuple[str, dict]]:
+    """The axes that a loop in plain Python runs over, making no torch call per turn:
+    doubling the axis adds at least one number per element added to what the call makes
+    into tensors from Python lists (the channels' frequencies made from a comprehension
+    add one per pair: not a loop to name, and a small cost)."""
+    base = work.get("base_from_python")
+    if type(base) is not int:
+        return []
+    found = []
+    for axis, grown in (work.get("axes") or {}).items():
+        made, size, was = grown.get("from_python"), grown.get("size"), grown.get("base")
+        if type(made) is int and type(size) is int and type(was) is int and \
+                made - base >= max(size - was, LOOP_MIN_CALLS) and \
+                made - base >= LOOP_GROWTH * base:
+            found.append((axis, grown))
+    return found
+
+
 def explain(target: TargetBench, device: str) -> list[Cause]:
     """Recognisable causes of slowness, from the learner's trace (bench_child)."""
     causes: list[Cause] = []
@@ -637,12 +656,28 @@ def explain(target: TargetBench, device: str) -> list[Cause]:
         grew = "; ".join(f"{grown['ops']} at {axis}={grown['size']}" for axis, grown in loops)
         at_base = ", ".join(f"{axis}={grown['base']}" for axis, grown in loops)
         at_bench = ", ".join(f"{axis}={target.size.get(axis)}" for axis, _ in loops)
+        # the timed call's trace got positions of any pattern (kind 0); a loop seen only
+        # for positions in order is said so, and that trace's count is not its
+        in_order = work.get("kind") not in (None, 0)
+        made = (" (with positions in order, as a prompt's or a grid's come: two calls in "
+                "three of the bench's)" if in_order else
+                f"; at {at_bench} it made {trace.get('ops', '?')}")
         causes.append(Cause("bench.python_loop", (
             f"a Python loop over {meaning}: one call makes {base_ops} torch calls at "
-            f"{at_base}{', and' if len(loops) > 1 else ' and'} {grew}; at {at_bench} it "
-            f"made {trace.get('ops', '?')}, each paying "
+            f"{at_base}{', and' if len(loops) > 1 else ' and'} {grew}{made}, each paying "
             f"Python and dispatch overhead (and on a GPU a kernel launch). Work on all "
             f"{meaning} at once: "
+            f"{target.loop_advice or 'use tensor operations instead of looping'}.")))
+    elif looped := _value_loops(work):
+        meaning = " and ".join(grown["meaning"] for _, grown in looped)
+        grew = "; ".join(f"{grown['from_python']} at {axis}={grown['size']}"
+                         for axis, grown in looped)
+        at_base = ", ".join(f"{axis}={grown['base']}" for axis, grown in looped)
+        causes.append(Cause("bench.python_loop", (
+            f"a Python loop over {meaning}: one call makes tensors from "
+            f"{work['base_from_python']} numbers held in Python lists at {at_base}, and "
+            f"{grew}: each number computed one at a time in Python (math on Python floats), "
+            f"then copied into a tensor. Work on all {meaning} at once: "
             f"{target.loop_advice or 'use tensor operations instead of looping'}.")))
     share = _shape_only_share(trace)
     if not target_has_data(target) and share >= TABLE_SHARE:

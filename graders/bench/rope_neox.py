@@ -29,6 +29,7 @@ ROPE_NEOX = Target(
     bytes_moved=lambda x, s: 2 * nbytes(x["x"]),
     data_inputs=("x",),
     positions=("position_ids",),
+    position_rows=True,
     loop_advice="broadcast one (L, d) angle table (cat(freqs, freqs)) against the whole tensor, and take the halves with slices (x[..., :d/2], x[..., d/2:])",
     production_note=('it caches the frequencies, builds cos and sin at (L, d/2) and broadcasts them; with no rotate_half copy and no cat, it views the last axis as (2, d/2) and updates each half in place (addcmul_).'),
 )
