@@ -212,13 +212,12 @@ def test_positions_move_every_phase_and_the_reference_moves_them_alike(exercise_
     a reviewer's rope_2d kept its table per (rows, cols) objects and read "1.57x faster"
     for code 10x slower. Moved in place, the next reviewer's turned its kept table by the
     first position's move; moved alike, the next kept its table per pattern or per shape;
-    shuffled too, the next kept it per sorted pattern. Then, with only shuffled draws,
-    reviewers' files looped in Python over positions in order, or over any real grid,
-    and read "same" and "1.53x faster" for code 8-12x slower on real inputs. Every
-    refill now hands each slot new position tensors: slot i gets kind i % 3 (any
-    pattern, each position moved by an amount of its own; in order from 0; in order
-    from a drawn start), rope_neox's ids as a (1, L) row in every other draw, and the
-    reference's side rebuilds the same from the slot's draw."""
+    shuffled too, the next kept it per sorted pattern; moved by less than 512, the next
+    kept tables for that window. Then, with one kind of draw at a time left out,
+    reviewers' files looped in Python for ids in order, any real grid, packed or padded
+    ids, or shuffled grids, and read "same" or faster for code 8-25x slower there. Every
+    refill now hands each slot new position tensors of kind i % POSITION_KINDS, rope_neox's
+    ids as a (1, L) row in every other draw, and the reference's side draws the same."""
     import random
 
     import torch
@@ -230,74 +229,52 @@ def test_positions_move_every_phase_and_the_reference_moves_them_alike(exercise_
     answer = load_module(bundle.solution_path(exercise_id), f"moved_{exercise_id}")
     [target] = bench_specs.targets(exercise_id)
     assert target.positions
+    kinds = bench_child.POSITION_KINDS
     size, cpu = bench_specs.size_for(target, "cpu", quick=True), torch.device("cpu")
     in_order = {name: t - t.min() for name, t in
                 target.inputs(size, cpu, torch.float32, torch.Generator().manual_seed(0)).items()
                 if name in target.positions}
+    n = size["L"] if exercise_id == "rope_neox" else size["S"] ** 2
+    grid = exercise_id == "rope_2d"
     with torch.no_grad():
-        slots = bench_child.Slots(target, answer, size, cpu, torch.float32, 0, count=6)
-        drawn, seen, shapes = set(), [], set()  # (seen keeps every tensor alive)
+        slots = bench_child.Slots(target, answer, size, cpu, torch.float32, 0, count=2 * kinds)
+        seen, shapes, starts = [], set(), {kind: set() for kind in range(kinds)}
         for phase in range(4):
             slots.refresh(random.Random(phase))
             for i, x in enumerate(slots.inputs):
                 kind = bench_child.position_kind(slots.shifts[i])
-                assert kind == i % bench_child.POSITION_KINDS
-                for name in target.positions:
-                    assert all(x[name] is not old for old in seen)
-                    seen.append(x[name])
+                assert kind == i % kinds
+                flat = {name: x[name].reshape(-1) for name in target.positions}
+                for name, t in flat.items():
+                    assert all(x[name] is not old for old in seen)  # (seen keeps them
+                    seen.append(x[name])  # alive: no id is reused)
                     shapes.add(tuple(x[name].shape))
-                    flat = x[name].reshape(-1)
-                    assert 0 <= int(flat.min()) and int(flat.max()) < target.position_limit
+                    assert 0 <= int(t.min()) and int(t.max()) < target.position_limit
                     assert bench_child._storage(x[name]) in slots.every_storage()  # stay
-                    step = flat - in_order[name]
-                    if kind == 0:  # each position moved by an amount of its own
+                    starts[kind].add(int(t.min()))
+                    step = t - in_order[name]
+                    if kind == 1:  # in order from 0
+                        assert step.abs().max() == 0
+                    elif kind == 2:  # in order from a start
+                        assert step.unique().numel() == 1
+                    elif kind == 3:  # in order, reordered
                         assert step.unique().numel() > 1
-                        drawn.add(tuple(flat.sort().values.tolist()))  # not even sorted
-                    else:  # in order, from 0 or from a drawn start
-                        assert step.unique().tolist() == [0 if kind == 1 else int(step[0])]
+                        assert t.sort().values.tolist() == (
+                            in_order[name] + t.min()).sort().values.tolist()
+                if kind == 3 and grid:  # one order for both: a grid's cells, shuffled
+                    assert len({(int(r), int(c)) for r, c in zip(*flat.values(), strict=True)}) == n
+                if kind == 4 and grid:  # cells of a grid 4x as large, each once
+                    cells = {(int(r), int(c)) for r, c in zip(*flat.values(), strict=True)}
+                    assert len(cells) == n
+                elif kind == 4:  # runs restarting at 0, maybe padding of 1s first
+                    t = flat["position_ids"]
+                    restarts = int(((t[1:] - t[:-1]) != 1).sum())
+                    assert 1 <= restarts <= 4 and int(t.min()) == 0 or int(t[0]) == 1
                 want = bench_child.call_drawn(target, answer, size, cpu, torch.float32, 0,
                                               slots.factors[i], slots.shifts[i])
                 torch.testing.assert_close(slots.fns[i](), want)
-        assert len(drawn) == len(seen) // 3, "two draws gave the same sorted positions"
-        n = size["L"] if exercise_id == "rope_neox" else size["S"] ** 2
-        assert shapes == ({(n,), (1, n)} if target.position_rows else {(n,)})
-
-
-@pytest.mark.parametrize("exercise_id", ["rope_neox", "rope_2d"])
-def test_positions_fall_anywhere_below_the_limit_and_often_from_0(exercise_id):
-    """Moved by less than 512, the positions stayed in one window (rope_neox 4096 ..
-    6660): a reviewer's tables for that window alone, built on import, with a Python
-    loop for any other position, read "1.3x faster" for code 20x slower on a prefill
-    from 0, and a rope_2d loop for an id of 0 (every real grid has one) "1.6x faster"
-    for code 8x slower on a plain grid. Now a quarter of the draws start at 0 and the
-    rest anywhere the tensor fits below the target's limit."""
-    import random
-
-    import torch
-
-    from drillpe.grading import bench_child, bench_specs
-
-    [target] = bench_specs.targets(exercise_id)
-    cpu = torch.device("cpu")
-    for size in (bench_specs.size_for(target, "cpu", quick=True),
-                 bench_specs.size_for(target, "cpu", quick=False)):
-        base = target.inputs(size, cpu, torch.float32, torch.Generator().manual_seed(0))
-        rng = random.Random(exercise_id)
-        for name in target.positions:
-            starts = []
-            for _ in range(200):
-                moved = bench_child.move(base[name], rng.randrange(bench_child.MAX_SHIFT),
-                                         target.position_limit)
-                assert moved.dtype == base[name].dtype and moved.shape == base[name].shape
-                assert int(moved.max()) < target.position_limit
-                starts.append(int(moved.min()))
-            zero = starts.count(0) / len(starts)
-            assert 0.15 < zero < 0.35, zero  # one draw in ZERO_BASED
-            # the rest spread over the room: a window of a quarter of it holds few
-            room = target.position_limit - (int(base[name].max()) - int(base[name].min()))
-            highest_quarter = sum(start > room * 3 // 4 - bench_child.POSITION_SPAN
-                                  for start in starts) / len(starts)
-            assert 0.1 < highest_quarter < 0.4, highest_quarter
+    assert len(starts[0]) > 4 and len(starts[2]) > 4 and starts[1] == {0}
+    assert shapes == ({(n,), (1, n)} if target.position_rows else {(n,)})
 
 
 @pytest.mark.parametrize("name, fast", [
@@ -324,8 +301,9 @@ def test_tables_for_a_window_of_positions_miss_most_timed_calls(name, fast):
     size, cpu = bench_specs.size_for(target, "cpu", quick=False), torch.device("cpu")
     hits, calls = 0, 0
     with torch.no_grad():
-        slots = bench_child.Slots(target, mod, size, cpu, torch.float32, 0, count=4)
-        for phase in range(50):
+        slots = bench_child.Slots(target, mod, size, cpu, torch.float32, 0,
+                                  count=bench_child.POSITION_KINDS)
+        for phase in range(40):
             slots.refresh(random.Random(phase))
             hits += sum(bool(fast(x)) for x in slots.inputs)
             calls += len(slots.inputs)
@@ -402,12 +380,15 @@ def test_every_phase_and_the_checks_take_each_kind_of_positions():
     assert run.calls == kinds  # 20 ms a call, 10 ms a phase: one call, but for the kinds
     bench_child.run_phases([run], torch.device("cpu"), 0.001, bench_child.Marks(None),
                            random.Random(0))
-    assert [bench_child.position_kind(slots.shifts[i]) for i in range(kinds)] == [0, 1, 2]
+    assert [bench_child.position_kind(slots.shifts[i]) for i in range(kinds)] == list(
+        range(kinds))
     assert len(checked) >= kinds and all(  # in turn
         (b - a) % kinds == 1 for a, b in zip(checked, checked[1:], strict=False))
-    samples = [{"shift": shift} for shift in [3 * n for n in range(30)] + [4, 8]]
-    picked = bench_child._by_kind(target, samples, 3)
-    assert sorted(bench_child.position_kind(s["shift"]) for s in picked) == [0, 1, 2]
+    samples = [{"shift": kinds * n} for n in range(30)] + [{"shift": kinds * n + kind}
+                                                          for n in range(2)
+                                                          for kind in range(1, kinds)]
+    picked = bench_child._by_kind(target, samples, kinds)
+    assert sorted(bench_child.position_kind(s["shift"]) for s in picked) == list(range(kinds))
 
     cpu = torch.device("cpu")
     for exercise_id, name in (("rope_neox", "rope_neox_in_order_loop"),
@@ -421,7 +402,9 @@ def test_every_phase_and_the_checks_take_each_kind_of_positions():
             name=spec.name, call=spec.call, size=dict(spec.trace_size), learner=side,
             reference=side, python_work=work, trace={"ops": 0, "has_data_inputs": True}),
             "cpu") if c.code == "bench.python_loop"]
-        assert work["kind"] in (1, 2) and "with positions in order" in loop, name
+        assert work["kind"] != 0 and "with positions in" in loop, name
+    from drillpe.launch.bench import POSITION_KINDS
+    assert len(POSITION_KINDS) == kinds
 
 
 def test_a_loop_behind_a_table_kept_for_its_positions_is_named():
@@ -2127,13 +2110,15 @@ def test_the_kernels_of_the_operators_the_timing_code_runs_are_compared():
     out = (base * 2, [base + 1])
     with Seen(), torch.no_grad():
         bc.fill(torch.empty_like(base), base, 1.5, 5)
-        bc.move(torch.arange(3), 5, 64)  # positions (a reviewer's kernel for add_ ran there)
+        for kind in range(bc.POSITION_KINDS):  # positions (a reviewer's kernel for add_
+            for grid in (False, True):  # ran there)
+                bc._draw_kind(kind, [torch.arange(4), torch.arange(4) % 2], 5 + kind, 64, grid)
         reading = bc.read_outputs(out, out)
         bc.read_outputs(*reading.copies)
         bc.fingerprint(out, {bc._storage(base)}, random.Random(0), reading.copies[0])
     compared = {name.split(".")[0] for name in bc._operators_used()}
     assert {"aten::clone", "aten::mul", "aten::abs", "aten::sum", "aten::randint",
-            "aten::add_"} <= seen
+            "aten::randperm", "aten::sort", "aten::add"} <= seen
     assert seen <= compared, seen - compared
 
 

@@ -181,20 +181,14 @@ MAX_SHIFT = 2**40
 # projection was one of 257 planes kept from the first call, the GEMMs skipped
 WEIGHT_PARTS = 1 << 16  # a weight is part WEIGHT_PARTS + its key (_weight_parts_since)
 POSITION_PARTS = 1 << 8  # a target's n-th positions input is part POSITION_PARTS + n
-# Each position (Target.positions) moves by a step of its own below this: wide enough
-# that no two phases give the same values, nor the same pattern under an offset
-POSITION_SPAN = 256
-# ... and the whole tensor then starts at 0 in one draw of this many (a prompt's prefill,
-# a grid's first row), elsewhere at any place that keeps it below Target.position_limit
-ZERO_BASED = 4
 # A slot's positions come in one of these kinds (the slot's index picks it, and its
-# shift says it: position_kind): any pattern (move), in order from 0 (a prompt's prefill,
-# a whole grid), in order from a start drawn below the limit (a window deep in a cache, a
-# crop of a larger grid). Only the first, and tables for those positions alone, and a
-# reviewer's rope_neox that looped in Python over positions in order read "same" as
-# production for code 8-10x slower on every real prompt, and a rope_2d that looped over
-# any grid "1.53x faster" for code 12x slower. Every phase makes a call of each kind.
-POSITION_KINDS = 3
+# shift says it: position_kind; _draw_kind draws them): each every phase, since a
+# reviewer's file fast on one kind alone and slow on the rest read as fast as
+# production for code 8-25x slower on real inputs, whichever kinds the bench left out
+# (with only a moved pattern: loops for ids in order, or for any real grid; with the
+# moved pattern near i + offset: a loop for packed or padded ids; without shuffled
+# grids, a loop for them).
+POSITION_KINDS = 5
 _MASK64 = (1 << 64) - 1
 
 
@@ -284,60 +278,77 @@ def _integral(t: Any) -> bool:
         and t.dtype is not torch.bool
 
 
-def move(base: torch.Tensor, shift: int, limit: int) -> torch.Tensor:
-    """New positions: ``base`` plus, per position, a step of its own drawn from a
-    generator seeded with ``shift`` (each below POSITION_SPAN), then the whole moved to
-    start at 0 (one draw in ZERO_BASED) or at a place drawn from ``shift`` that keeps
-    every position below ``limit`` (the reference's process builds the same). Ids of any
-    pattern, repeats allowed, as the exercises allow them.
-
-    What stayed the same from phase to phase was kept: the pattern, under an offset
-    alone (a reviewer's table kept per shape, turned by the first position, read "1.21x
-    faster" though wrong for other patterns), and the sorted values, under a new order
-    too (a table kept per sorted pattern read "same" for code 15x slower on new
-    positions). So was the window the positions fell in: with an offset below 512, a
-    reviewer's rope_neox with tables for 4096 .. 6911 built on import, and a Python loop
-    for any other position, read "1.3x faster" for code 20x slower on a prefill from 0;
-    their rope_2d, with tables for ids 1 .. 1039 and a loop where an id was 0 (every
-    grid has one), "1.6x faster" for code 8x slower on a plain grid."""
-    if base.numel() == 0:
-        return base.clone()
-    gen = torch.Generator().manual_seed(shift)
-    steps = torch.randint(0, POSITION_SPAN, tuple(base.shape), generator=gen,
-                          dtype=base.dtype).to(base.device)
-    moved = torch.add(base, steps, alpha=1)
-    # the widest the moved positions can spread: the room left for where they start
-    room = max(limit - (int(base.max()) - int(base.min()) + POSITION_SPAN), 0)
-    start = 0 if shift % ZERO_BASED == 0 else (shift // ZERO_BASED) % (room + 1)
-    return moved.sub_(moved.min()).add_(start)
-
-
 def position_kind(shift: int) -> int:
     """Which kind of positions (POSITION_KINDS) a slot drawn with ``shift`` gets."""
     return shift % POSITION_KINDS
 
 
+def _draw_kind(kind: int, bases: list, shift: int, limit: int, grid: bool) -> list:
+    """New position tensors of one kind from the base ones (all of one length; rows and
+    cols where ``grid``), all below ``limit`` (the reference's process draws the same):
+
+    0. any ids: each drawn below the limit on its own;
+    1. in order from 0, as the base has them: a prompt's prefill, a whole grid;
+    2. in order from a start drawn for each tensor: a window deep in a cache, a crop;
+    3. kind 1 or 2, one draw in two each, in an order drawn for all of them alike: a
+       shuffled prompt, a grid in a random order;
+    4. where ``grid``, n cells drawn from a grid four times the base's, in a random
+       order, from a drawn start (MAE's kept patches); else runs that restart at 0 (a
+       packed batch of prompts), the first one a run of 1s in one draw in two (the
+       padding of a left-padded prompt).
+
+    What stayed the same from phase to phase was kept: a reviewer's table kept per
+    shape, turned by the first position, read "1.21x faster" though wrong for other
+    patterns; a table kept per sorted pattern read "same" for code 15x slower; with the
+    positions in one window, tables for it alone read "1.3x faster" for code 20x
+    slower elsewhere."""
+    gen = torch.Generator().manual_seed(shift)
+    n, device = bases[0].numel(), bases[0].device
+
+    def draw(high: int, shape=()) -> torch.Tensor:
+        return torch.randint(0, max(high, 1), shape, generator=gen)
+
+    def start(t: torch.Tensor) -> int:
+        return int(draw(limit - (int(t.max()) - int(t.min()))))
+
+    if n == 0:
+        return [t.clone() for t in bases]
+    if kind == 0:
+        found = [draw(limit, tuple(t.shape)) for t in bases]
+    elif kind in (1, 2):
+        found = [t - t.min() + (start(t) if kind == 2 else 0) for t in bases]
+    elif kind == 3:
+        order, shifted = torch.randperm(n, generator=gen), int(draw(2))
+        found = [(t - t.min() + (start(t) if shifted else 0)).reshape(-1)[order.to(device)]
+                 .reshape(t.shape) for t in bases]
+    elif grid:
+        sides = [2 * (int(t.max()) - int(t.min()) + 1) for t in bases]  # rows, cols
+        cells = torch.randperm(sides[0] * sides[1], generator=gen)[:n]
+        found = [cells // sides[1], cells % sides[1]]
+        found = [f + int(draw(limit - side + 1)) for f, side in zip(found, sides, strict=True)]
+    else:
+        cuts = torch.sort(torch.randperm(n - 1, generator=gen)[:int(draw(3)) + 1] + 1).values
+        runs = torch.tensor_split(torch.arange(n), cuts)
+        found = [torch.cat([run - run[0] for run in runs])]
+        if int(draw(2)):
+            found[0][:len(runs[0])] = 1
+        found = found * len(bases)
+    return [f.to(device=device, dtype=t.dtype).reshape(t.shape)
+            for f, t in zip(found, bases, strict=True)]
+
+
 def draw_positions(target: Target, base: dict, shift: int) -> dict:
     """A slot's new position tensors, name -> tensor, from the base ones and the slot's
-    ``shift`` (the reference's process draws the same): of the kind position_kind says,
-    and, where the target takes positions as a batch of rows, one row of them
-    ((1, L)) in every other draw."""
-    kind, found = position_kind(shift), {}
-    for part, name in enumerate(target.positions, POSITION_PARTS):
-        t = base.get(name)
-        if not _integral(t):
-            continue
-        own = part_shift(shift, part)
-        if kind == 0 or t.numel() == 0:
-            t = move(t, own, target.position_limit)
-        else:  # in order, as the base has them
-            start = 0 if kind == 1 else own % max(
-                target.position_limit - (int(t.max()) - int(t.min())), 1)
-            t = torch.sub(t, t.min()).add_(start)
-        if target.position_rows and t.dim() == 1 and (shift // POSITION_KINDS) % 2:
-            t = t.reshape(1, -1)
-        found[name] = t
-    return found
+    ``shift``: of the kind position_kind says (_draw_kind), and, where the target takes
+    positions as a batch of rows, one row of them ((1, L)) in every other draw."""
+    names = [name for name in target.positions if _integral(base.get(name))]
+    if not names:
+        return {}
+    found = _draw_kind(position_kind(shift), [base[name] for name in names], shift,
+                       target.position_limit, len(names) == 2)
+    if target.position_rows and (shift // POSITION_KINDS) % 2:
+        found = [t.reshape(1, -1) if t.dim() == 1 else t for t in found]
+    return dict(zip(names, found, strict=True))
 
 
 def fill(out: torch.Tensor, base: torch.Tensor, factor: float, shift: int) -> torch.Tensor:
@@ -2167,7 +2178,7 @@ class _Operators(TorchFunctionMode):
 # (test_the_kernels_of_the_operators_the_timing_code_runs_are_compared finds them)
 LOWERED = ("aten::view", "aten::_to_copy", "aten::index", "aten::_local_scalar_dense",
            "aten::lift_fresh", "aten::slice", "aten::copy_", "aten::empty_strided",
-           "aten::alias")
+           "aten::alias", "aten::select", "aten::floor_divide", "aten::fill_")
 
 
 def _operators_used() -> list[str]:
@@ -2179,7 +2190,9 @@ def _operators_used() -> list[str]:
     out = (base * 2, [base + 1])
     with _Operators(seen), torch.no_grad():
         fill(torch.empty_like(base), base, 1.5, 5)
-        move(torch.arange(3), 5, 64)  # positions' refill (a reviewer's add_ kernel ran there)
+        for kind in range(POSITION_KINDS):  # positions' refill (a reviewer's add_ kernel ran
+            for grid in (False, True):      # there)
+                _draw_kind(kind, [torch.arange(4), torch.arange(4) % 2], 5 + kind, 64, grid)
         reading = read_outputs(out, out)
         read_outputs(*reading.copies)
         fingerprint(out, {_storage(base)}, random.Random(0), reading.copies[0])

@@ -38,6 +38,10 @@ from drillpe.results import textsafety
 SCHEMA = 2
 LOOP_GROWTH = 0.5  # doubling an axis adds at least this share of torch calls: a loop
 LOOP_MIN_CALLS = 8
+# bench_child.POSITION_KINDS, as python_loop's text names them (python_work's "kind")
+POSITION_KINDS = ("of any pattern", "in order from 0 (a prompt's, a whole grid)",
+                  "in order from a start (a window of a cache, a crop of a grid)",
+                  "in a shuffled order", "in packed runs, or a grid's cells picked apart")
 TABLE_SHARE = 0.2  # shape-only writes above this share of a call are worth caching
 # An element a transcendental (sin, cos, polar, pow, exp: the tracer's TABLE_OPS) writes
 # counts as this many writes: a helper's Llama RoPE rebuilt freqs_cis on every call,
@@ -657,10 +661,11 @@ def explain(target: TargetBench, device: str) -> list[Cause]:
         at_base = ", ".join(f"{axis}={grown['base']}" for axis, grown in loops)
         at_bench = ", ".join(f"{axis}={target.size.get(axis)}" for axis, _ in loops)
         # the timed call's trace got positions of any pattern (kind 0); a loop seen only
-        # for positions in order is said so, and that trace's count is not its
-        in_order = work.get("kind") not in (None, 0)
-        made = (" (with positions in order, as a prompt's or a grid's come: two calls in "
-                "three of the bench's)" if in_order else
+        # for another kind is said so, and that trace's count is not its
+        kind = work.get("kind")
+        made = (f" (with positions {POSITION_KINDS[kind]}: a call in "
+                f"{len(POSITION_KINDS)} of each phase's has them)"
+                if type(kind) is int and 0 < kind < len(POSITION_KINDS) else
                 f"; at {at_bench} it made {trace.get('ops', '?')}")
         causes.append(Cause("bench.python_loop", (
             f"a Python loop over {meaning}: one call makes {base_ops} torch calls at "
