@@ -573,8 +573,9 @@ def refusals(target: TargetBench, mine: dict[str, Any], ref: dict[str, Any],
                    "index), never results or what is computed from the module's weights (they "
                    "change every phase)."
                    + (f" The positions ({', '.join(map(str, ref['positions']))}) are new "
-                      "tensors with new values every phase: in order from 0, in order from "
-                      "elsewhere, or in any pattern with each moved by an amount of its own: "
+                      "tensors with new values every phase, of five kinds: any ids, in order "
+                      "from 0, in order from elsewhere, shuffled, and in packed runs (or a "
+                      "grid's cells picked apart): "
                       "code that assumes they are contiguous, or a full grid in order, or keeps "
                       "what it built from them per tensor, per shape or per pattern, misses too."
                       if ref.get("positions") else "")
