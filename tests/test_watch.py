@@ -40,6 +40,32 @@ def test_file_watcher_sees_writes_renames_and_returns(tmp_path):
     assert watcher.changed() == [path]
 
 
+def test_a_save_seen_empty_is_given_time_to_fill(tmp_path):
+    """A save that truncates the file and writes it 20 ms later (a writer held off the
+    core) was graded empty, then graded again: two scorecards for one save, the first
+    for an empty file. settle waits until the file has content (SETTLE_MAX_S at most)."""
+    import threading
+
+    from drillpe.practice import watch
+
+    path = tmp_path / "rope.py"
+    path.write_text("old")
+    watcher = FileWatcher([path])
+    time.sleep(0.01)
+    path.write_text("")  # truncated: the save's first half
+    assert watcher.changed() == [path]
+    later = threading.Timer(0.02, path.write_text, args=("new text",))
+    later.start()
+    watcher.settle(path)
+    later.join()
+    assert path.read_text() == "new text" and watcher.changed() == []  # seen once, full
+    path.write_text("")  # a file emptied for good is graded after SETTLE_MAX_S
+    assert watcher.changed() == [path]
+    started = time.monotonic()
+    watcher.settle(path)
+    assert time.monotonic() - started >= watch.SETTLE_MAX_S * 0.9
+
+
 class Watch:
     """`drillpe watch ... --json` on pipes: one JSON line per grade."""
 

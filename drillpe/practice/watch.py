@@ -52,12 +52,16 @@ class FileWatcher:
         return out
 
     def settle(self, path: Path) -> None:
-        """Wait until ``path`` stops changing: an editor may still be writing."""
+        """Wait until ``path`` stops changing: an editor may still be writing. An empty
+        file waits until it fills, for SETTLE_MAX_S at most: a save that truncates the
+        file and then writes it was seen empty between the two on a busy machine (the
+        writer held off the core for more than SETTLE_S), graded as an empty file, and
+        graded again once written (two scorecards for one save)."""
         deadline = time.monotonic() + SETTLE_MAX_S
         while time.monotonic() < deadline:
             time.sleep(SETTLE_S)
             now = signature(path)
-            if now == self.signatures[path]:
+            if now == self.signatures[path] and (now is None or now[1] > 0):
                 return
             self.signatures[path] = now
 
