@@ -402,7 +402,11 @@ def test_every_phase_and_the_checks_take_each_kind_of_positions():
             name=spec.name, call=spec.call, size=dict(spec.trace_size), learner=side,
             reference=side, python_work=work, trace={"ops": 0, "has_data_inputs": True}),
             "cpu") if c.code == "bench.python_loop"]
-        assert work["kind"] != 0 and "with positions in" in loop, name
+        # the kinds the loop runs for, all of them named (in order: from 0 and from a
+        # start; a grid: every kind but any ids)
+        looping = [1, 2] if exercise_id == "rope_neox" else [1, 2, 3, 4]
+        assert work["kind"] != 0 and work["kinds"] == looping, (name, work["kinds"])
+        assert f"{len(looping)} calls in {kinds}" in loop, loop
     from drillpe.launch.bench import POSITION_KINDS
     assert len(POSITION_KINDS) == kinds
 

@@ -72,7 +72,9 @@ def bench(
     a timing it cannot believe (changed clocks, stale cached outputs, lazy
     or aliased outputs). Names recognisable causes of slowness (Python loops,
     a table rebuilt on every call, extra passes over memory, host-device
-    synchronisations).
+    synchronisations). The verdict covers the call at the sizes, dtype and
+    layout the header shows; the input values, positions included, change
+    every call.
     """
     # deferred: loaded only when this command runs, so that every start stays fast
     from drillpe.launch.bench import BenchFailed, BenchOptions

@@ -663,10 +663,13 @@ def explain(target: TargetBench, device: str) -> list[Cause]:
         at_bench = ", ".join(f"{axis}={target.size.get(axis)}" for axis, _ in loops)
         # the timed call's trace got positions of any pattern (kind 0); a loop seen only
         # for another kind is said so, and that trace's count is not its
-        kind = work.get("kind")
-        made = (f" (with positions {POSITION_KINDS[kind]}: a call in "
-                f"{len(POSITION_KINDS)} of each phase's has them)"
-                if type(kind) is int and 0 < kind < len(POSITION_KINDS) else
+        kinds = work.get("kinds")
+        kinds = [k for k in kinds if type(k) is int and 0 <= k < len(POSITION_KINDS)] \
+            if isinstance(kinds, list) else []
+        made = (f" (with positions {'; '.join(POSITION_KINDS[k] for k in sorted(kinds))}: "
+                f"{len(kinds)} call{'s' if len(kinds) > 1 else ''} in {len(POSITION_KINDS)} "
+                "of each phase's)"
+                if kinds and 0 not in kinds else
                 f"; at {at_bench} it made {trace.get('ops', '?')}")
         causes.append(Cause("bench.python_loop", (
             f"a Python loop over {meaning}: one call makes {base_ops} torch calls at "
