@@ -318,7 +318,9 @@ def _draw_kind(kind: int, bases: list, shift: int, limit: int, grid: bool) -> li
     elif kind in (1, 2):
         found = [t - t.min() + (start(t) if kind == 2 else 0) for t in bases]
     elif kind == 3:
-        order, shifted = torch.randperm(n, generator=gen), int(draw(2))
+        # from 0 or from a start by the shift's bit, not the generator's: python_work
+        # traces both (a loop for shuffled ids from 0 alone went unnamed)
+        order, shifted = torch.randperm(n, generator=gen), (shift // POSITION_KINDS // 2) % 2
         found = [(t - t.min() + (start(t) if shifted else 0)).reshape(-1)[order.to(device)]
                  .reshape(t.shape) for t in bases]
     elif grid:
@@ -1441,13 +1443,13 @@ class Tracer(TorchFunctionMode):
 
 
 def trace_call(target: Target, mod, size: dict, device, dtype, seed: int, timed: bool,
-               kind: int = 0) -> dict:
+               draw: int = POSITION_KINDS) -> dict:
     """What one call does, traced (Tracer). A module's seeded weights count as data, as
     the input values do: the timed calls get them refilled with fresh values (Slots),
     and relative's model answer, whose lookup of the (Lq, Lk, head_dim) embeddings from
     its weights counted as work on shapes alone, was told to cache that lookup (a
     newcomer did, and was refused for stale outputs). The traced call's positions are of
-    ``kind`` (position_kind), new ones."""
+    the kind (position_kind) the slot shift ``draw`` gives, new ones."""
     x = target.inputs(size, device, dtype, torch.Generator().manual_seed(seed))
     base = dict(x)
     seeded = len(bench_specs.SEEDED.made)
@@ -1457,7 +1459,7 @@ def trace_call(target: Target, mod, size: dict, device, dtype, seed: int, timed:
     # object, per sorted pattern or per value, hid their loops where it saw the same)
     x.update(draw_positions(target, base, POSITION_KINDS * 2))
     fn()
-    x.update(draw_positions(target, base, POSITION_KINDS + kind))
+    x.update(draw_positions(target, base, draw))
     positions = [x[name] for name in target.positions if _integral(x.get(name))]
     data = [x[name] for name in target.data_inputs] + positions + _seeded_since(seeded)
     tracer = Tracer(data, device, timed)
@@ -1474,14 +1476,19 @@ def python_work(target: Target, mod, device, dtype, seed: int) -> dict[str, Any]
     Python loop over it."""
     base = dict(target.trace_size)
     found = []
-    # each kind of positions (a reviewer's loop ran only where they came in order)
-    for kind in range(POSITION_KINDS if target.positions else 1):
-        at_base = trace_call(target, mod, base, device, dtype, seed, False, kind)
+    # each kind of positions (a reviewer's loop ran only where they came in order), each
+    # twice: as (1, L) rows and not, and shuffled from 0 and from a start (the bits of
+    # the slot shift above its kind: draw_positions, _draw_kind)
+    draws = [POSITION_KINDS * twice + kind for kind in range(POSITION_KINDS)
+             for twice in (1, 2)] if target.positions else [POSITION_KINDS]
+    for draw in draws:
+        at_base = trace_call(target, mod, base, device, dtype, seed, False, draw)
         out = {"base_size": base, "base_ops": at_base["ops"],
-               "base_from_python": at_base["from_python"], "axes": {}, "kind": kind}
+               "base_from_python": at_base["from_python"], "axes": {},
+               "kind": position_kind(draw)}
         for axis, meaning in target.axes.items():
             bigger = dict(base, **{axis: base[axis] * 2})
-            grown = trace_call(target, mod, bigger, device, dtype, seed, False, kind)
+            grown = trace_call(target, mod, bigger, device, dtype, seed, False, draw)
             out["axes"][axis] = {"meaning": meaning, "size": bigger[axis],
                                  "ops": grown["ops"], "from_python": grown["from_python"],
                                  "base": base[axis]}
@@ -1494,8 +1501,8 @@ def python_work(target: Target, mod, device, dtype, seed: int) -> dict[str, Any]
                    - out["base_from_python"] for grown in out["axes"].values())
 
     most = max(found, key=growth)
-    most["kinds"] = [out["kind"] for out in found if growth(out) > 0
-                     and 2 * growth(out) >= growth(most)]
+    most["kinds"] = sorted({out["kind"] for out in found if growth(out) > 0
+                            and 2 * growth(out) >= growth(most)})
     return most
 
 
