@@ -180,7 +180,6 @@ MAX_SHIFT = 2**40
 # and the projections' weights were rolled alike their channels lined up, so each
 # projection was one of 257 planes kept from the first call, the GEMMs skipped
 WEIGHT_PARTS = 1 << 16  # a weight is part WEIGHT_PARTS + its key (_weight_parts_since)
-POSITION_PARTS = 1 << 8  # a target's n-th positions input is part POSITION_PARTS + n
 # A slot's positions come in one of these kinds (the slot's index picks it, and its
 # shift says it: position_kind; _draw_kind draws them): each every phase, since a
 # reviewer's file fast on one kind alone and slow on the rest read as fast as
@@ -328,13 +327,13 @@ def _draw_kind(kind: int, bases: list, shift: int, limit: int, grid: bool) -> li
         cells = torch.randperm(sides[0] * sides[1], generator=gen)[:n]
         found = [cells // sides[1], cells % sides[1]]
         found = [f + int(draw(limit - side + 1)) for f, side in zip(found, sides, strict=True)]
-    else:
+    else:  # one tensor of ids
         cuts = torch.sort(torch.randperm(n - 1, generator=gen)[:int(draw(3)) + 1] + 1).values
         runs = torch.tensor_split(torch.arange(n), cuts)
-        found = [torch.cat([run - run[0] for run in runs])]
+        ids = torch.cat([run - run[0] for run in runs])
         if int(draw(2)):
-            found[0][:len(runs[0])] = 1
-        found = found * len(bases)
+            ids[:len(runs[0])] = 1
+        found = [ids.clone() for _ in bases]
     return [f.to(device=device, dtype=t.dtype).reshape(t.shape)
             for f, t in zip(found, bases, strict=True)]
 
@@ -346,8 +345,9 @@ def draw_positions(target: Target, base: dict, shift: int) -> dict:
     names = [name for name in target.positions if _integral(base.get(name))]
     if not names:
         return {}
+    grid = len(names) == 2  # two tensors of positions: a grid's rows and cols
     found = _draw_kind(position_kind(shift), [base[name] for name in names], shift,
-                       target.position_limit, len(names) == 2)
+                       target.position_limit, grid)
     if target.position_rows and (shift // POSITION_KINDS) % 2:
         found = [t.reshape(1, -1) if t.dim() == 1 else t for t in found]
     return dict(zip(names, found, strict=True))
@@ -376,8 +376,7 @@ class Slots:
         self.base = target.inputs(size, device, dtype, torch.Generator().manual_seed(seed))
         self.data = [n for n in target.data_inputs if _floating(self.base.get(n))]
         self.parts = [target.data_inputs.index(n) for n in self.data]  # part_shift's
-        self.positions = [(n, POSITION_PARTS + i) for i, n in enumerate(target.positions)
-                          if _integral(self.base.get(n))]
+        self.positions = [n for n in target.positions if _integral(self.base.get(n))]
         self.inputs, self.fns, self.weights = [], [], []
         self.factors, self.shifts, self.layouts = [], [], []
         self._add()
@@ -400,7 +399,7 @@ class Slots:
         x = dict(self.base)
         for name in self.data:
             x[name] = fill(torch.empty_like(self.base[name]), self.base[name], 1.0, 0)
-        for name, _ in self.positions:  # each slot's own: refresh moves them
+        for name in self.positions:  # each slot's own: refresh draws new ones
             x[name] = self.base[name].clone()
         seeded = len(bench_specs.SEEDED.made)
         self.fns.append(self.target.prepare(self.mod, x, self.size))
@@ -462,7 +461,7 @@ class Slots:
 
     def _moving(self) -> list[str]:
         """The inputs each refill writes: the data inputs, then the positions."""
-        return self.data + [name for name, _ in self.positions]
+        return self.data + self.positions
 
     def every_storage(self) -> set[int]:
         """The memory of every slot's refilled inputs and weights: a timed call's output
@@ -1500,9 +1499,10 @@ def python_work(target: Target, mod, device, dtype, seed: int) -> dict[str, Any]
         return sum(grown["ops"] - out["base_ops"] + grown["from_python"]
                    - out["base_from_python"] for grown in out["axes"].values())
 
-    most = max(found, key=growth)
-    most["kinds"] = sorted({out["kind"] for out in found if growth(out) > 0
-                            and 2 * growth(out) >= growth(most)})
+    grew = [growth(out) for out in found]
+    most = found[grew.index(max(grew))]
+    most["kinds"] = sorted({out["kind"] for out, g in zip(found, grew, strict=True)
+                            if g > 0 and 2 * g >= max(grew)})
     return most
 
 

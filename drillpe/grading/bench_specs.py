@@ -35,16 +35,16 @@ class Target:
     bytes_moved: Callable[[dict, dict], int] | None = None
     data_inputs: tuple[str, ...] = field(default=())  # inputs whose values the output depends on
     # Integer inputs that are positions (rope_neox's position_ids, rope_2d's rows and
-    # cols): each phase hands every slot new tensors of them, the base ones each moved by
-    # an amount of its own (bench_child.move), so ``prepare``'s call must read them from
-    # the inputs' dict when it runs (the dict is drillpe's own).
+    # cols): each phase hands every slot new tensors of them, of the kind the slot draws
+    # (bench_child.draw_positions), so ``prepare``'s call must read them from the inputs'
+    # dict when it runs (the dict is drillpe's own).
     # Held fixed, a reviewer's table cached on the tensors' identity, built in a Python
     # loop 10x slower than production, read "1.57x faster" and was wrong once they moved;
     # moved in place, the next kept its table per object and turned it by the first
     # position's move ("1.15x faster" for code 9x slower).
     positions: tuple[str, ...] = field(default=())
-    # Every moved position stays below this (bench_child.move): far from every float32
-    # rounding trouble in the angles (6656 radians keep float32's 1e-3 at ease), and
+    # Every drawn position stays below this (bench_child._draw_kind): far from every
+    # float32 rounding trouble in the angles (6656 radians keep float32's 1e-3 at ease), and
     # wide enough that tables for the range the positions fall in are tables for every
     # position a model of that length uses, built once, as a model's cache is.
     position_limit: int = 6656
