@@ -215,9 +215,12 @@ def test_positions_move_every_phase_and_the_reference_moves_them_alike(exercise_
     shuffled too, the next kept it per sorted pattern; moved by less than 512, the next
     kept tables for that window. Then, with one kind of draw at a time left out,
     reviewers' files looped in Python for ids in order, any real grid, packed or padded
-    ids, or shuffled grids, and read "same" or faster for code 8-25x slower there. Every
-    refill now hands each slot new position tensors of kind i % POSITION_KINDS, rope_neox's
-    ids as a (1, L) row in every other draw, and the reference's side draws the same."""
+    ids, or shuffled grids, and read "same" or faster for code 8-25x slower there; then,
+    with each kind drawn narrowly, for more than four packed documents, other grid shapes
+    or packed images ("same" to "1.27x slower" for code 8-18x slower). Every refill now
+    hands each slot new position tensors of kind i % POSITION_KINDS, each kind drawn
+    widely (_draw_kind), rope_neox's ids as a (1, L) row in every other draw, and the
+    reference's side draws the same."""
     import random
 
     import torch
@@ -231,15 +234,13 @@ def test_positions_move_every_phase_and_the_reference_moves_them_alike(exercise_
     assert target.positions
     kinds = bench_child.POSITION_KINDS
     size, cpu = bench_specs.size_for(target, "cpu", quick=True), torch.device("cpu")
-    in_order = {name: t - t.min() for name, t in
-                target.inputs(size, cpu, torch.float32, torch.Generator().manual_seed(0)).items()
-                if name in target.positions}
     n = size["L"] if exercise_id == "rope_neox" else size["S"] ** 2
     grid = exercise_id == "rope_2d"
     with torch.no_grad():
         slots = bench_child.Slots(target, answer, size, cpu, torch.float32, 0, count=2 * kinds)
         seen, shapes, starts = [], set(), {kind: set() for kind in range(kinds)}
-        for phase in range(4):
+        widths, restarts, origins, padded = set(), set(), set(), set()
+        for phase in range(8):
             slots.refresh(random.Random(phase))
             for i, x in enumerate(slots.inputs):
                 kind = bench_child.position_kind(slots.shifts[i])
@@ -252,28 +253,54 @@ def test_positions_move_every_phase_and_the_reference_moves_them_alike(exercise_
                     assert 0 <= int(t.min()) and int(t.max()) < target.position_limit
                     assert bench_child._storage(x[name]) in slots.every_storage()  # stay
                     starts[kind].add(int(t.min()))
-                    step = t - in_order[name]
-                    if kind == 1:  # in order from 0
-                        assert step.abs().max() == 0
-                    elif kind == 2:  # in order from a start
-                        assert step.unique().numel() == 1
-                    elif kind == 3:  # in order, reordered
-                        assert step.unique().numel() > 1
-                        assert t.sort().values.tolist() == (
-                            in_order[name] + t.min()).sort().values.tolist()
-                if kind == 3 and grid:  # one order for both: a grid's cells, shuffled
-                    assert len({(int(r), int(c)) for r, c in zip(*flat.values(), strict=True)}) == n
-                if kind == 4 and grid:  # cells of a grid 4x as large, each once
-                    cells = {(int(r), int(c)) for r, c in zip(*flat.values(), strict=True)}
-                    assert len(cells) == n
-                elif kind == 4:  # runs restarting at 0, maybe padding of 1s first
+                # kinds 1-3: a whole prompt or grid (any shape of n cells), from 0 or
+                # from a start, in order or (3) shuffled; or a prompt left-padded
+                if kind == 1 and not grid and not torch.equal(flat["position_ids"],
+                                                              torch.arange(n)):
                     t = flat["position_ids"]
-                    restarts = int(((t[1:] - t[:-1]) != 1).sum())
-                    assert 1 <= restarts <= 4 and int(t.min()) == 0 or int(t[0]) == 1
+                    pad = int((t != torch.arange(n) - (n - int(t.max()) - 1)).sum())
+                    padded.add(pad)
+                    assert torch.equal(t[pad:], torch.arange(n - pad))
+                    assert t[:pad].unique().tolist() in ([0], [1]) and 0 < pad <= n // 2
+                elif kind in (1, 2, 3):
+                    moved = {name: t - t.min() for name, t in flat.items()}
+                    if grid:
+                        width = int(moved["cols"].max()) + 1
+                        widths.add(width)
+                        whole = [torch.arange(n) // width, torch.arange(n) % width]
+                    else:
+                        whole = [torch.arange(n)]
+                    for t, want in zip(moved.values(), whole, strict=True):
+                        if kind == 3:
+                            assert not torch.equal(t, want)
+                        assert torch.equal(t if kind != 3 else t.sort().values,
+                                           want if kind != 3 else want.sort().values)
+                    if kind == 3 and grid:  # one order for both: the grid's cells
+                        cells = set(zip(*(t.tolist() for t in moved.values()), strict=True))
+                        assert cells == set(zip(*(t.tolist() for t in whole), strict=True))
+                    if kind == 1:
+                        assert all(int(t.min()) == 0 for t in flat.values())
+                if kind == 4 and grid:  # a grid's cells picked apart, or packed grids
+                    cells = list(zip(*(t.tolist() for t in flat.values()), strict=True))
+                    origins.add(cells.count((0, 0)))
+                    if cells.count((0, 0)) < 2:
+                        assert len(set(cells)) == n
+                elif kind == 4:  # runs that each count from 0: packed documents
+                    t = flat["position_ids"]
+                    counted = int(((t[1:] - t[:-1]) != 1).sum())
+                    restarts.add(counted)
+                    assert counted >= 1 and int(t[0]) == 0
+                    assert counted == int((t[1:] == 0).sum()) <= n // 4
                 want = bench_child.call_drawn(target, answer, size, cpu, torch.float32, 0,
                                               slots.factors[i], slots.shifts[i])
                 torch.testing.assert_close(slots.fns[i](), want)
     assert len(starts[0]) > 4 and len(starts[2]) > 4 and starts[1] == {0}
+    if grid:  # square and other shapes; packed grids, of two images or more
+        assert round(n ** 0.5) in widths and len(widths) > 2, widths
+        assert max(origins) >= 2 and min(origins) == 0, origins
+    else:  # few documents and many (helper-142's loop took more than four restarts);
+        assert min(restarts) <= 4 < max(restarts), restarts  # prompts padded and not
+        assert padded and len(starts[1]) == 1, padded
     assert shapes == ({(n,), (1, n)} if target.position_rows else {(n,)})
 
 
@@ -308,6 +335,42 @@ def test_tables_for_a_window_of_positions_miss_most_timed_calls(name, fast):
             hits += sum(bool(fast(x)) for x in slots.inputs)
             calls += len(slots.inputs)
     assert hits / calls < 0.35, (hits, calls)
+
+
+@pytest.mark.parametrize("exercise_id, name, slow", [
+    ("rope_neox", "rope_neox_many_documents_loop", lambda mod, x: (
+        x["position_ids"].dim() == 1 or x["position_ids"].shape[0] == 1)
+        and mod.many_documents(x["position_ids"])),
+    ("rope_2d", "rope_2d_packed_images_loop", lambda mod, x: mod.several_images(x["rows"],
+                                                                                x["cols"])),
+    ("rope_2d", "rope_2d_other_shape_loop", lambda mod, x: mod.other_shape(x["rows"],
+                                                                           x["cols"]))])
+def test_patterns_the_kinds_left_out_now_reach_the_timed_calls(exercise_id, name, slow):
+    """helper-142's files looped in Python only for positions no kind of the bench's
+    drew: more than four packed documents (at most four restarts were drawn), several
+    images packed in one sequence (never two patches at (0, 0)), a whole grid of another
+    shape than the square (8 x 32 for 256 patches). They read "same" or up to "1.27x
+    slower" for code 8-18x slower there. Drawn as the bench draws them (Slots.refresh),
+    not timed: a good share of the timed calls now takes their slow path (none did)."""
+    import random
+
+    import torch
+
+    from drillpe.grading import bench_child, bench_specs
+    from drillpe.grading.loading import load_module
+
+    [target] = bench_specs.targets(exercise_id)
+    mod = load_module(SLOW / f"{name}.py", name)
+    size, cpu = bench_specs.size_for(target, "cpu", quick=False), torch.device("cpu")
+    hits, calls = 0, 0
+    with torch.no_grad():
+        slots = bench_child.Slots(target, mod, size, cpu, torch.float32, 0,
+                                  count=bench_child.POSITION_KINDS)
+        for phase in range(40):
+            slots.refresh(random.Random(phase))
+            hits += sum(bool(slow(mod, x)) for x in slots.inputs)
+            calls += len(slots.inputs)
+    assert hits / calls > 0.06, (hits, calls)
 
 
 def test_a_loop_in_plain_python_is_named_by_the_numbers_it_makes_into_tensors():
@@ -2126,7 +2189,8 @@ def test_the_kernels_of_the_operators_the_timing_code_runs_are_compared():
         bc.fill(torch.empty_like(base), base, 1.5, 5)
         for kind in range(bc.POSITION_KINDS):  # positions (a reviewer's kernel for add_
             for grid in (False, True):  # ran there)
-                bc._draw_kind(kind, [torch.arange(4), torch.arange(4) % 2], 5 + kind, 64, grid)
+                for shift in (5 + kind, 30 + kind):  # each bit above the kind both ways
+                    bc._draw_kind(kind, [torch.arange(4), torch.arange(4) % 2], shift, 64, grid)
         reading = bc.read_outputs(out, out)
         bc.read_outputs(*reading.copies)
         bc.fingerprint(out, {bc._storage(base)}, random.Random(0), reading.copies[0])

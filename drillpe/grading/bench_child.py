@@ -186,7 +186,10 @@ WEIGHT_PARTS = 1 << 16  # a weight is part WEIGHT_PARTS + its key (_weight_parts
 # production for code 8-25x slower on real inputs, whichever kinds the bench left out
 # (with only a moved pattern: loops for ids in order, or for any real grid; with the
 # moved pattern near i + offset: a loop for packed or padded ids; without shuffled
-# grids, a loop for them).
+# grids, a loop for them; with at most four packed documents, one square grid and one
+# image at a time, loops for more documents, other shapes and packed images). Within a
+# kind the draws range wide (_draw_kind): code slow on a pattern drawn in a share of
+# the calls is timed slower by that share of its slowdown.
 POSITION_KINDS = 5
 _MASK64 = (1 << 64) - 1
 
@@ -282,58 +285,121 @@ def position_kind(shift: int) -> int:
     return shift % POSITION_KINDS
 
 
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _image(height: int, width: int) -> list[torch.Tensor]:
+    """The rows and cols of a whole height x width grid, in row-major order, from 0."""
+    cells = torch.arange(height * width)
+    return [cells // width, cells % width]
+
+
+def _below(gen: torch.Generator, high: int) -> int:
+    return int(torch.randint(0, max(high, 1), (), generator=gen))
+
+
+def _packed_images(n: int, side: int, gen: torch.Generator) -> list[torch.Tensor]:
+    """Rows and cols of whole grids one after the other, each from (0, 0), of sides
+    drawn up to three quarters of ``side`` (so at least two), the last one cut where
+    the ``n`` cells end: several images packed into one sequence (NaViT, Pixtral)."""
+    parts, made = [], 0
+    top = max(1, side * 3 // 4)
+    while made < n:
+        height, width = _below(gen, top) + 1, _below(gen, top) + 1
+        rows, cols = _image(height, width)
+        keep = min(n - made, height * width)
+        parts.append((rows[:keep], cols[:keep]))
+        made += keep
+    return [torch.cat([part[0] for part in parts]), torch.cat([part[1] for part in parts])]
+
+
+def _packed_ids(n: int, gen: torch.Generator) -> torch.Tensor:
+    """Runs that each count from 0 (a packed batch of documents), as many as one in
+    four ids at most, their number drawn evenly on a log scale: a few long prompts as
+    often as many short samples."""
+    most = max(2, n // 4)
+    scale = float(torch.rand((), generator=gen))
+    wanted = min(most, round(2 ** (1 + scale * (most.bit_length() - 2))))
+    cuts = torch.sort(torch.randperm(n - 1, generator=gen)[:wanted - 1] + 1).values
+    return torch.cat([run - run[0] for run in torch.tensor_split(torch.arange(n), cuts)])
+
+
+def _left_padded(ids: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """A prompt from 0 after a run of padding (1s, as HF's generate fills them, or 0s)
+    of up to half the ids."""
+    n = ids.numel()
+    pad = _below(gen, n // 2) + 1
+    out = ids.reshape(-1).clone()
+    out[:pad] = _below(gen, 2)
+    out[pad:] = torch.arange(n - pad, device=ids.device)
+    return out.reshape(ids.shape)
+
+
 def _draw_kind(kind: int, bases: list, shift: int, limit: int, grid: bool) -> list:
     """New position tensors of one kind from the base ones (all of one length; rows and
     cols where ``grid``), all below ``limit`` (the reference's process draws the same):
 
     0. any ids: each drawn below the limit on its own;
-    1. in order from 0, as the base has them: a prompt's prefill, a whole grid;
+    1. in order from 0: a prompt's prefill, left-padded in one draw in two (by the
+       shift's third bit above the kind: _left_padded); a whole grid, square as the
+       base's or (by the first bit) of another shape with as many cells, 8 x 32 for 256;
     2. in order from a start drawn for each tensor: a window deep in a cache, a crop;
-    3. kind 1 or 2, one draw in two each, in an order drawn for all of them alike: a
-       shuffled prompt, a grid in a random order;
-    4. where ``grid``, n cells drawn from a grid four times the base's, in a random
-       order, from a drawn start (MAE's kept patches); else runs that restart at 0 (a
-       packed batch of prompts), the first one a run of 1s in one draw in two (the
-       padding of a left-padded prompt).
+    3. kind 1 (unpadded) or 2, by the second bit, in an order drawn for all of them
+       alike: a shuffled prompt, a grid in a random order;
+    4. runs that each restart at 0, from two to one in four ids (_packed_ids: a packed
+       batch of documents); where ``grid``, by the first bit: n cells drawn from a
+       square grid four times the base's, in a random order, from a drawn start (MAE's
+       kept patches), or several whole grids one after the other, each from (0, 0)
+       (_packed_images).
 
     What stayed the same from phase to phase was kept: a reviewer's table kept per
     shape, turned by the first position, read "1.21x faster" though wrong for other
     patterns; a table kept per sorted pattern read "same" for code 15x slower; with the
     positions in one window, tables for it alone read "1.3x faster" for code 20x
-    slower elsewhere."""
+    slower elsewhere. What never came was left slow: with at most four restarts, a
+    loop for more read "same" for code 12-15x slower on packed batches; with one
+    square grid and one image, loops for other shapes and for packed images read
+    "1.17x slower" and "same" for code 14-18x slower there."""
     gen = torch.Generator().manual_seed(shift)
     n, device = bases[0].numel(), bases[0].device
-
-    def draw(high: int, shape=()) -> torch.Tensor:
-        return torch.randint(0, max(high, 1), shape, generator=gen)
+    bits = shift // POSITION_KINDS
+    other_shape, from_start, padded = bits % 2, (bits // 2) % 2, (bits // 4) % 2
 
     def start(t: torch.Tensor) -> int:
-        return int(draw(limit - (int(t.max()) - int(t.min()))))
+        return _below(gen, limit - (int(t.max()) - int(t.min())))
+
+    def whole() -> list:
+        if not grid:
+            return [t - t.min() for t in bases]
+        side = int(bases[1].max()) - int(bases[1].min()) + 1
+        widths = [d for d in _divisors(n) if d != side] if other_shape else []
+        width = widths[_below(gen, len(widths))] if widths else side
+        return _image(n // width, width)
 
     if n == 0:
         return [t.clone() for t in bases]
     if kind == 0:
-        found = [draw(limit, tuple(t.shape)) for t in bases]
-    elif kind in (1, 2):
-        found = [t - t.min() + (start(t) if kind == 2 else 0) for t in bases]
+        found = [torch.randint(0, limit, tuple(t.shape), generator=gen) for t in bases]
+    elif kind == 1:
+        found = [_left_padded(t, gen) if padded and not grid else t for t in whole()]
+    elif kind == 2:
+        found = [t + start(t) for t in whole()]
     elif kind == 3:
         # from 0 or from a start by the shift's bit, not the generator's: python_work
         # traces both (a loop for shuffled ids from 0 alone went unnamed)
-        order, shifted = torch.randperm(n, generator=gen), (shift // POSITION_KINDS // 2) % 2
-        found = [(t - t.min() + (start(t) if shifted else 0)).reshape(-1)[order.to(device)]
-                 .reshape(t.shape) for t in bases]
+        order = torch.randperm(n, generator=gen)
+        found = [(t + (start(t) if from_start else 0)).reshape(-1)[order.to(t.device)]
+                 for t in whole()]
+    elif grid and other_shape:
+        found = _packed_images(n, int(bases[1].max()) - int(bases[1].min()) + 1, gen)
     elif grid:
         sides = [2 * (int(t.max()) - int(t.min()) + 1) for t in bases]  # rows, cols
         cells = torch.randperm(sides[0] * sides[1], generator=gen)[:n]
         found = [cells // sides[1], cells % sides[1]]
-        found = [f + int(draw(limit - side + 1)) for f, side in zip(found, sides, strict=True)]
+        found = [f + _below(gen, limit - side + 1) for f, side in zip(found, sides, strict=True)]
     else:  # one tensor of ids
-        cuts = torch.sort(torch.randperm(n - 1, generator=gen)[:int(draw(3)) + 1] + 1).values
-        runs = torch.tensor_split(torch.arange(n), cuts)
-        ids = torch.cat([run - run[0] for run in runs])
-        if int(draw(2)):
-            ids[:len(runs[0])] = 1
-        found = [ids.clone() for _ in bases]
+        found = [_packed_ids(n, gen) for _ in bases]
     return [f.to(device=device, dtype=t.dtype).reshape(t.shape)
             for f, t in zip(found, bases, strict=True)]
 
@@ -1476,10 +1542,11 @@ def python_work(target: Target, mod, device, dtype, seed: int) -> dict[str, Any]
     base = dict(target.trace_size)
     found = []
     # each kind of positions (a reviewer's loop ran only where they came in order), each
-    # twice: as (1, L) rows and not, and shuffled from 0 and from a start (the bits of
-    # the slot shift above its kind: draw_positions, _draw_kind)
-    draws = [POSITION_KINDS * twice + kind for kind in range(POSITION_KINDS)
-             for twice in (1, 2)] if target.positions else [POSITION_KINDS]
+    # twice, with each bit of the slot shift above its kind one way and the other
+    # (draw_positions, _draw_kind): as (1, L) rows and not, a grid square and not,
+    # shuffled from 0 and from a start, a prompt left-padded and not
+    draws = [POSITION_KINDS * bits + kind for kind in range(POSITION_KINDS)
+             for bits in (0b001, 0b110)] if target.positions else [POSITION_KINDS]
     for draw in draws:
         at_base = trace_call(target, mod, base, device, dtype, seed, False, draw)
         out = {"base_size": base, "base_ops": at_base["ops"],
@@ -2206,7 +2273,8 @@ def _operators_used() -> list[str]:
         fill(torch.empty_like(base), base, 1.5, 5)
         for kind in range(POSITION_KINDS):  # positions' refill (a reviewer's add_ kernel ran
             for grid in (False, True):      # there)
-                _draw_kind(kind, [torch.arange(4), torch.arange(4) % 2], 5 + kind, 64, grid)
+                for shift in (5 + kind, 30 + kind):  # each bit above the kind both ways
+                    _draw_kind(kind, [torch.arange(4), torch.arange(4) % 2], shift, 64, grid)
         reading = read_outputs(out, out)
         read_outputs(*reading.copies)
         fingerprint(out, {_storage(base)}, random.Random(0), reading.copies[0])

@@ -39,9 +39,11 @@ SCHEMA = 2
 LOOP_GROWTH = 0.5  # doubling an axis adds at least this share of torch calls: a loop
 LOOP_MIN_CALLS = 8
 # bench_child.POSITION_KINDS, as python_loop's text names them (python_work's "kind")
-POSITION_KINDS = ("of any pattern", "in order from 0 (a prompt's, a whole grid)",
+POSITION_KINDS = ("of any pattern",
+                  "in order from 0 (a prompt's, maybe left-padded; a whole grid of any shape)",
                   "in order from a start (a window of a cache, a crop of a grid)",
-                  "in a shuffled order", "in packed runs, or a grid's cells picked apart")
+                  "in a shuffled order",
+                  "in packed runs (documents, or images), or a grid's cells picked apart")
 TABLE_SHARE = 0.2  # shape-only writes above this share of a call are worth caching
 # An element a transcendental (sin, cos, polar, pow, exp: the tracer's TABLE_OPS) writes
 # counts as this many writes: a helper's Llama RoPE rebuilt freqs_cis on every call,
@@ -574,8 +576,9 @@ def refusals(target: TargetBench, mine: dict[str, Any], ref: dict[str, Any],
                    "change every phase)."
                    + (f" The positions ({', '.join(map(str, ref['positions']))}) are new "
                       "tensors with new values every phase, of five kinds: any ids, in order "
-                      "from 0, in order from elsewhere, shuffled, and in packed runs (or a "
-                      "grid's cells picked apart): "
+                      "from 0 (a prompt, maybe left-padded, or a grid of any shape), in order "
+                      "from elsewhere, shuffled, and in packed runs (documents or images, or "
+                      "a grid's cells picked apart): "
                       "code that assumes they are contiguous, or a full grid in order, or keeps "
                       "what it built from them per tensor, per shape or per pattern, misses too."
                       if ref.get("positions") else "")
