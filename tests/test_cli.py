@@ -480,6 +480,13 @@ def test_the_workspace_is_found_from_a_subfolder_and_never_doubled(isolated_plac
         assert res.returncode == 0, res.stderr
         res = run_in(folder, "start", "rope")
         assert res.returncode == 2 and "already exists" in res.stderr
+    # a missing file named with --file is that file (helper-141's was blamed on where
+    # rope was started, from the very folder it was started in)
+    for args in (("reveal", "rope", "--diff"), ("check", "rope"), ("bench", "rope")):
+        res = run_in(project, *args, "--file", "nope.py")
+        said = " ".join(res.stderr.split())
+        assert res.returncode == 2 and "no such file: nope.py" in said, (args, said)
+        assert "started" not in said, (args, said)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     for args in (("check", "rope"), ("check",), ("watch", "rope"), ("reveal", "rope", "--diff"),

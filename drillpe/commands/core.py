@@ -372,7 +372,10 @@ def reveal(
         try:
             mine = files.read_regular(path, MAX_LEARNER_FILE).decode("utf-8", errors="replace")
         except FileNotFoundError:
-            raise UsageError(missing_file(exercise.id, path)) from None
+            # a file named with --file is that file, as for check; the workspace's
+            # may have been started in another folder
+            raise UsageError(files.not_a_file(path) if file is not None
+                             else missing_file(exercise.id, path)) from None
         except (OSError, ValueError):
             raise UsageError(files.not_a_file(path)) from None
         render.reveal_diff(exercise, mine, source, places.display(path))
