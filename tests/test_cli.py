@@ -458,6 +458,44 @@ def test_every_hints_code_can_be_copied_line_for_line_from_a_narrow_terminal(lan
     assert blocks >= 10
 
 
+def test_code_in_a_hints_prose_is_not_broken_inside_its_brackets(monkeypatch):
+    """helper-141 read `stack([-x[..., 1::2], x[..., 0::2]], ` at the end of one line of
+    rope's second hint and `-1).reshape(x.shape)` on the next, at 100 columns, while the
+    README says code in a hint is never broken: rich broke English prose at any space.
+    Now a bracketed span of a hint's prose that fits a line stays on one line, at 80
+    and 100 columns, in every hint of every exercise (English: Chinese was already)."""
+    import io
+    import re
+
+    from rich.console import Console
+
+    from drillpe import render
+    from drillpe.data import catalog
+
+    spans = 0
+    for width in (80, 100):
+        for eid in catalog.ids():
+            exercise = catalog.get(eid)
+            for ladder in catalog.hint_ladders(eid):
+                for level, text in enumerate(ladder.hints, 1):
+                    sink = io.StringIO()
+                    monkeypatch.setattr(render, "out", Console(file=sink, width=width))
+                    render.hint(exercise, level, ladder if ladder.part else None)
+                    shown = " ".join(sink.getvalue().split())
+                    rows = [row.strip() for row in sink.getvalue().splitlines()]
+                    for code, body in render.hint_blocks(text):
+                        if code:
+                            continue
+                        # calls with an index in them (code), that fit a line
+                        for span in re.findall(r"\w+\((?:[^()]|\([^()]*\))*\)", body):
+                            if "[" not in span or len(span) > width - 4:
+                                continue
+                            spans += 1
+                            assert " ".join(span.split()) in shown
+                            assert any(span in row for row in rows), (eid, level, width, span)
+    assert spans >= 4
+
+
 def test_the_workspace_is_found_from_a_subfolder_and_never_doubled(isolated_places, tmp_path,
                                                                   monkeypatch, capsys):
     """Like git: from a subfolder of the project (or inside the workspace) drillpe

@@ -608,7 +608,7 @@ def hint(exercise: catalog.Exercise, level: int, ladder: catalog.HintLadder | No
             text.rstrip()
             out.print(text, soft_wrap=True)  # the terminal folds a long line; a copy joins it
         else:
-            out.print(Wrapped(body))
+            out.print(Wrapped(body, brackets=True))
     out.print(Rule(style="dim"))
     # the terminal folds it: a command in it copies whole (wrapped, it broke mid-command)
     out.print(Text(more, style="dim"), soft_wrap=True)

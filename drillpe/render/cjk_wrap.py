@@ -265,17 +265,19 @@ def wrap(text: str, width: int, brackets: bool = False) -> list[str]:
 class Wrapped:
     """A rich renderable that wraps Chinese text with ``wrap`` at whatever width
     it is given (a panel's inside, the terminal); English text is drawn by rich
-    as a plain Text."""
+    as a plain Text, unless ``brackets`` asks code and formulas to stay whole."""
 
     def __init__(self, text: str, style: str = "", lead: tuple[str, str] = ("", ""),
                  brackets: bool = False):
         self.text = lead[0] + text  # lead: a label drawn in its own style ("Q1/3 ")
         self.style = style
         self.lead = lead
-        self.brackets = brackets  # code in brackets stays whole where it fits (wrap_line)
+        # code in brackets, and a formula, stays whole where it fits (wrap_line): in
+        # English too (rich broke a hint's `stack([-x[..., 1::2], x[..., 0::2]], -1)`)
+        self.brackets = brackets
 
     def __rich_console__(self, console, options):
-        if not has_cjk(self.text):
+        if not has_cjk(self.text) and not self.brackets:
             text = Text(self.text, style=self.style)
         else:
             text = Text("\n".join(wrap(self.text, options.max_width, self.brackets)),
