@@ -539,6 +539,26 @@ def test_the_workspace_is_found_from_a_subfolder_and_never_doubled(isolated_plac
     assert res.returncode == 2 and "drillpe start alibi" in res.stderr
 
 
+def test_start_in_a_new_workspace_says_where_the_other_one_is(isolated_places, tmp_path,
+                                                                monkeypatch, capsys):
+    """helper-141's `drillpe start sinusoidal` from a sibling folder quietly began a second
+    drillpe-workspace, while check, hint and bench from there say where the first is."""
+    monkeypatch.setenv("DRILLPE_WORKSPACE", "")
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    monkeypatch.chdir(first)
+    res = cli_run(capsys, "start", "rope")
+    assert res.returncode == 0 and "new workspace" not in res.stdout
+    monkeypatch.chdir(second)
+    res = cli_run(capsys, "start", "sinusoidal")
+    said = " ".join(res.stdout.split())
+    assert res.returncode == 0 and "This started a new workspace" in said, said
+    assert f"-w {first / 'drillpe-workspace'}" in said
+    res = cli_run(capsys, "start", "alibi")  # the same workspace again: nothing to say
+    assert res.returncode == 0 and "new workspace" not in res.stdout
+
+
 def test_check_messages_a_newcomer_needs(isolated_places, tmp_path, warm_grading, capsys):
     """A path where an id goes says to use the id or --file; a --file names its
     exercise through the stub's own `drillpe check ID` line; an empty workspace

@@ -72,8 +72,13 @@ def start(
         if not force:
             raise UsageError(catalog.ui("start_exists", path=places.display(target),
                                         id=exercise.id))
+    # a new workspace where others exist: from another folder, a newcomer's `start`
+    # quietly began a second one (check, hint and bench say where the first is)
+    others = [] if ws.is_dir() else places.other_workspaces(ws)
     render.started(exercise, places.display(target), _put_stub(exercise, target))
     places.remember_start(exercise.id, target)
+    if others:
+        render.new_workspace_note(places.display(ws), places.display(others[0]))
     return EXIT_OK
 
 

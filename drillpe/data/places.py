@@ -65,6 +65,19 @@ def started_elsewhere(exercise_id: str, here: Path) -> list[Path]:
     return [p for p in paths if p != here and p.is_file()]
 
 
+def other_workspaces(here: Path) -> list[Path]:
+    """The folders other than ``here`` that hold a file ``start`` wrote and that still
+    exists, the most recently started first."""
+    here = Path(here).resolve()
+    found: dict[Path, None] = {}
+    for paths in _started().values():
+        for p in reversed(paths):
+            folder = Path(p).parent
+            if folder != here and Path(p).is_file():
+                found.setdefault(folder)
+    return list(found)
+
+
 def _started() -> dict[str, list[str]]:
     try:
         data = json.loads((home() / STARTED_FILENAME).read_text(encoding="utf-8"))

@@ -461,6 +461,13 @@ def started(exercise: catalog.Exercise, path: str, backup: str | None) -> None:
               soft_wrap=True)
 
 
+def new_workspace_note(here: str, other: str) -> None:
+    """``start`` made a workspace while another holds started files."""
+    # the terminal folds it: the paths copy whole
+    out.print(Text(catalog.ui("new_workspace", here=here, other=other), style="yellow"),
+              soft_wrap=True)
+
+
 def reset_all(done: list[tuple[str, str | None]]) -> None:
     """``reset --all``: each exercise and where its file went."""
     out.print(Wrapped(catalog.ui("reset_all_done", n=len(done))))
