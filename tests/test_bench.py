@@ -239,7 +239,7 @@ def test_positions_move_every_phase_and_the_reference_moves_them_alike(exercise_
     with torch.no_grad():
         slots = bench_child.Slots(target, answer, size, cpu, torch.float32, 0, count=2 * kinds)
         seen, shapes, starts = [], set(), {kind: set() for kind in range(kinds)}
-        widths, restarts, origins, padded = set(), set(), set(), set()
+        widths, restarts, origins, padded, run_starts = set(), set(), set(), set(), set()
         for phase in range(8):
             slots.refresh(random.Random(phase))
             for i, x in enumerate(slots.inputs):
@@ -270,9 +270,10 @@ def test_positions_move_every_phase_and_the_reference_moves_them_alike(exercise_
                         whole = [torch.arange(n) // width, torch.arange(n) % width]
                     else:
                         whole = [torch.arange(n)]
+                    if kind == 3:  # (a 1 x n grid's rows are all 0, shuffled or not)
+                        assert not all(torch.equal(t, want) for t, want in
+                                       zip(moved.values(), whole, strict=True))
                     for t, want in zip(moved.values(), whole, strict=True):
-                        if kind == 3:
-                            assert not torch.equal(t, want)
                         assert torch.equal(t if kind != 3 else t.sort().values,
                                            want if kind != 3 else want.sort().values)
                     if kind == 3 and grid:  # one order for both: the grid's cells
@@ -285,12 +286,12 @@ def test_positions_move_every_phase_and_the_reference_moves_them_alike(exercise_
                     origins.add(cells.count((0, 0)))
                     if cells.count((0, 0)) < 2:
                         assert len(set(cells)) == n
-                elif kind == 4:  # runs that each count from 0: packed documents
-                    t = flat["position_ids"]
+                elif kind == 4:  # runs that each count up: packed documents, each
+                    t = flat["position_ids"]  # from 0 or from a start of its own
                     counted = int(((t[1:] - t[:-1]) != 1).sum())
                     restarts.add(counted)
-                    assert counted >= 1 and int(t[0]) == 0
-                    assert counted == int((t[1:] == 0).sum()) <= n // 4
+                    assert 1 <= counted <= n // 4
+                    run_starts.add(int(t[0]) == 0 and counted == int((t[1:] == 0).sum()))
                 want = bench_child.call_drawn(target, answer, size, cpu, torch.float32, 0,
                                               slots.factors[i], slots.shifts[i])
                 torch.testing.assert_close(slots.fns[i](), want)
@@ -301,6 +302,7 @@ def test_positions_move_every_phase_and_the_reference_moves_them_alike(exercise_
     else:  # few documents and many (helper-142's loop took more than four restarts);
         assert min(restarts) <= 4 < max(restarts), restarts  # prompts padded and not
         assert padded and len(starts[1]) == 1, padded
+        assert run_starts == {True, False}  # runs from 0, and from starts of their own
     assert shapes == ({(n,), (1, n)} if target.position_rows else {(n,)})
 
 
@@ -344,14 +346,22 @@ def test_tables_for_a_window_of_positions_miss_most_timed_calls(name, fast):
     ("rope_2d", "rope_2d_packed_images_loop", lambda mod, x: mod.several_images(x["rows"],
                                                                                 x["cols"])),
     ("rope_2d", "rope_2d_other_shape_loop", lambda mod, x: mod.other_shape(x["rows"],
-                                                                           x["cols"]))])
+                                                                           x["cols"])),
+    ("rope_neox", "rope_neox_resumed_runs_loop", lambda mod, x: (
+        x["position_ids"].dim() == 1 or x["position_ids"].shape[0] == 1)
+        and mod.resumed_runs(x["position_ids"])),
+    ("rope_2d", "rope_2d_tile_order_loop", lambda mod, x: mod.tile_order(x["rows"],
+                                                                         x["cols"]))])
 def test_patterns_the_kinds_left_out_now_reach_the_timed_calls(exercise_id, name, slow):
     """helper-142's files looped in Python only for positions no kind of the bench's
     drew: more than four packed documents (at most four restarts were drawn), several
     images packed in one sequence (never two patches at (0, 0)), a whole grid of another
     shape than the square (8 x 32 for 256 patches). They read "same" or up to "1.27x
-    slower" for code 8-18x slower there. Drawn as the bench draws them (Slots.refresh),
-    not timed: a good share of the timed calls now takes their slow path (none did)."""
+    slower" for code 8-18x slower there. Then helper-143's, for runs that each resume
+    from a start of their own (a continuous batch) and grids in 2 x 2 tile order
+    (Qwen2-VL's): "same" for code 7-16x slower. Drawn as the bench draws them
+    (Slots.refresh), not timed: a good share of the timed calls now takes their slow
+    path (none did)."""
     import random
 
     import torch
@@ -370,7 +380,7 @@ def test_patterns_the_kinds_left_out_now_reach_the_timed_calls(exercise_id, name
             slots.refresh(random.Random(phase))
             hits += sum(bool(slow(mod, x)) for x in slots.inputs)
             calls += len(slots.inputs)
-    assert hits / calls > 0.06, (hits, calls)
+    assert hits / calls > 0.03, (hits, calls)
 
 
 def test_a_loop_in_plain_python_is_named_by_the_numbers_it_makes_into_tensors():
@@ -1064,6 +1074,30 @@ def test_explain_recognises_each_cause():
     assert sync.code == "bench.host_sync" and "3 host–device" in sync.message
     assert "would wait" in explain(_target(syncs={"item": 1}), "cpu")[0].message
     assert explain(_target(transfers=2), "cuda")[0].code == "bench.device_copy"
+
+
+def test_a_kind_of_positions_far_slower_than_the_mix_is_named():
+    """helper-142's and helper-143's files were slow on one pattern of positions alone
+    (packed documents, runs resuming from their own starts, 2 x 2 tile order): over the
+    mix of kinds they read 1.2-2x slower for code 6-15x slower there. Each side times
+    calls of each kind one by one after its phases (bench_child.kind_times), and the
+    kind far slower than production, and than the verdict, is named (advice only)."""
+    from drillpe.launch.bench import POSITION_KINDS, _kind_times
+
+    prod = [3e-3] * len(POSITION_KINDS)
+    target = _target()  # 2x slower over the mix
+    target.kind_times = _kind_times([3e-3, 3e-3, 3e-3, 3e-3, 24e-3], prod)
+    [slow] = [c for c in explain(target, "cpu") if c.code == "bench.slow_kind"]
+    assert POSITION_KINDS[4] in slow.message and "8× its time" in slow.message
+    assert "2× over the mix" in slow.message
+    for mine in ([5e-3] * 5, [3e-3, 3e-3, 3e-3, 3e-3, 5.9e-3]):  # even, or not 1.5x the 2x
+        target.kind_times = _kind_times(mine, prod)
+        assert "bench.slow_kind" not in [c.code for c in explain(target, "cpu")]
+    # the learner's side's figures are untrusted JSON: anything but 5 positive floats
+    for mine in (None, [1e-3] * 4, [1e-3, 1e-3, 1e-3, 1e-3, -1.0], [1e-3] * 4 + ["x"],
+                 [1e-3] * 4 + [True], "fast"):
+        assert _kind_times(mine, prod) is None, mine
+    assert _kind_times(prod, None) is None
 
 
 def test_an_output_that_is_not_contiguous_is_named():

@@ -314,15 +314,33 @@ def _packed_images(n: int, side: int, gen: torch.Generator) -> list[torch.Tensor
     return [torch.cat([part[0] for part in parts]), torch.cat([part[1] for part in parts])]
 
 
-def _packed_ids(n: int, gen: torch.Generator) -> torch.Tensor:
-    """Runs that each count from 0 (a packed batch of documents), as many as one in
-    four ids at most, their number drawn evenly on a log scale: a few long prompts as
-    often as many short samples."""
+def _packed_ids(n: int, gen: torch.Generator, limit: int, from_start: int) -> torch.Tensor:
+    """Runs that each count up (a packed batch of documents), as many as one in four
+    ids at most, their number drawn evenly on a log scale: a few long prompts as often
+    as many short samples. Each from 0, or (``from_start``) each from a start of its
+    own below ``limit``: the requests of a continuous batch, each from its cached length
+    (vLLM's, SGLang's), or a context-parallel shard's chunks."""
     most = max(2, n // 4)
     scale = float(torch.rand((), generator=gen))
     wanted = min(most, round(2 ** (1 + scale * (most.bit_length() - 2))))
     cuts = torch.sort(torch.randperm(n - 1, generator=gen)[:wanted - 1] + 1).values
-    return torch.cat([run - run[0] for run in torch.tensor_split(torch.arange(n), cuts)])
+    runs = [run - run[0] for run in torch.tensor_split(torch.arange(n), cuts)]
+    if from_start:
+        runs = [run + _below(gen, limit - len(run) + 1) for run in runs]
+    return torch.cat(runs)
+
+
+def _tile_order(height: int, width: int, gen: torch.Generator) -> torch.Tensor | None:
+    """The cells of a height x width grid (row-major indices) in the order of its t x t
+    tiles, t 2 or 4, row-major within each tile and from tile to tile (Qwen2-VL's
+    vision tower merges 2 x 2 patches so); None where no such tile divides the grid
+    into more than one column of tiles (one column is row-major order itself)."""
+    tiles = [t for t in (2, 4) if height % t == 0 and width % t == 0 and width > t]
+    if not tiles:
+        return None
+    t = tiles[_below(gen, len(tiles))]
+    cells = torch.arange(height * width).reshape(height // t, t, width // t, t)
+    return cells.permute(0, 2, 1, 3).reshape(-1)
 
 
 def _left_padded(ids: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -346,9 +364,11 @@ def _draw_kind(kind: int, bases: list, shift: int, limit: int, grid: bool) -> li
        base's or (by the first bit) of another shape with as many cells, 8 x 32 for 256;
     2. in order from a start drawn for each tensor: a window deep in a cache, a crop;
     3. kind 1 (unpadded) or 2, by the second bit, in an order drawn for all of them
-       alike: a shuffled prompt, a grid in a random order;
-    4. runs that each restart at 0, from two to one in four ids (_packed_ids: a packed
-       batch of documents); where ``grid``, by the first bit: n cells drawn from a
+       alike: a shuffled prompt, a grid in a random order, or (by the third bit) a grid
+       in the order of its 2 x 2 or 4 x 4 tiles (_tile_order);
+    4. runs that each count up, from two to one in four ids, each from 0 or (by the
+       second bit) each from a start of its own (_packed_ids: a packed batch of
+       documents, a continuous batch of requests); where ``grid``, by the first bit: n cells drawn from a
        square grid four times the base's, in a random order, from a drawn start (MAE's
        kept patches), or several whole grids one after the other, each from (0, 0)
        (_packed_images).
@@ -360,7 +380,9 @@ def _draw_kind(kind: int, bases: list, shift: int, limit: int, grid: bool) -> li
     slower elsewhere. What never came was left slow: with at most four restarts, a
     loop for more read "same" for code 12-15x slower on packed batches; with one
     square grid and one image, loops for other shapes and for packed images read
-    "1.17x slower" and "same" for code 14-18x slower there."""
+    "1.17x slower" and "same" for code 14-18x slower there; with runs only from 0 and
+    grids only row-major or shuffled, loops for runs from their own starts and for
+    Qwen2-VL's 2 x 2 order read "same" for code 7-16x slower there."""
     gen = torch.Generator().manual_seed(shift)
     n, device = bases[0].numel(), bases[0].device
     bits = shift // POSITION_KINDS
@@ -388,9 +410,13 @@ def _draw_kind(kind: int, bases: list, shift: int, limit: int, grid: bool) -> li
     elif kind == 3:
         # from 0 or from a start by the shift's bit, not the generator's: python_work
         # traces both (a loop for shuffled ids from 0 alone went unnamed)
-        order = torch.randperm(n, generator=gen)
+        cells = whole()
+        order = _tile_order(int(cells[0].max()) + 1, int(cells[1].max()) + 1, gen) \
+            if grid and padded else None
+        if order is None:
+            order = torch.randperm(n, generator=gen)
         found = [(t + (start(t) if from_start else 0)).reshape(-1)[order.to(t.device)]
-                 for t in whole()]
+                 for t in cells]
     elif grid and other_shape:
         found = _packed_images(n, int(bases[1].max()) - int(bases[1].min()) + 1, gen)
     elif grid:
@@ -399,7 +425,7 @@ def _draw_kind(kind: int, bases: list, shift: int, limit: int, grid: bool) -> li
         found = [cells // sides[1], cells % sides[1]]
         found = [f + _below(gen, limit - side + 1) for f, side in zip(found, sides, strict=True)]
     else:  # one tensor of ids
-        found = [_packed_ids(n, gen) for _ in bases]
+        found = [_packed_ids(n, gen, limit, from_start) for _ in bases]
     return [f.to(device=device, dtype=t.dtype).reshape(t.shape)
             for f, t in zip(found, bases, strict=True)]
 
@@ -1535,6 +1561,40 @@ def trace_call(target: Target, mod, size: dict, device, dtype, seed: int, timed:
             "data_tensors": len(data)}
 
 
+# Calls of each kind of positions timed one by one after the phases, in each process
+# (kind_times): the bits above the kind take each value in them (draw_positions), and
+# the bits above those seed each draw's generator apart
+KIND_PROBES = (0b000, 0b011, 0b101, 0b110, 0b1111, 0b10001, 0b10010, 0b11100)
+
+
+def kind_times(target: Target, mod, size: dict, device, dtype, seed: int) -> list | None:
+    """Seconds a call takes with each kind of positions: the mean of calls on drawn
+    inputs (KIND_PROBES; one more first, untimed), each timed alone on this process's
+    clock (the mean: a path slow for some draws of a kind counts for its share). Advice only (launch/bench's bench.slow_kind: a reviewer's code slow on some
+    positions alone read 1.6x slower over the mix, for code 8x slower on packed
+    documents); the verdict is the phases', on the parent's clock."""
+    if not target.positions:
+        return None
+    sync = _sync(device)
+    found = []
+    for kind in range(POSITION_KINDS):
+        times = []
+        for at, bits in enumerate((0b111, *KIND_PROBES)):
+            shift = POSITION_KINDS * bits + kind
+            x = rebuild(target, size, device, dtype, seed, 1.0, shift)
+            seeded = len(bench_specs.SEEDED.made)
+            call = target.prepare(mod, x, size)
+            refill_weights(seeded, 1.0, shift)
+            sync()
+            began = _clock_ns()
+            call()
+            sync()
+            if at:
+                times.append((_clock_ns() - began) / 1e9)
+        found.append(sum(times) / len(times))
+    return found
+
+
 def python_work(target: Target, mod, device, dtype, seed: int) -> dict[str, Any]:
     """Torch calls, and numbers made into tensors from Python lists, per learner call at
     the trace size and with each axis doubled: a count that grows with an axis is a
@@ -2001,6 +2061,7 @@ def bench_learner(args, device, dtype, sign=None, reached: list[str] | None = No
                 # a module's weights, refilled every phase, are values as inputs are
                 entry["has_data_inputs"] = entry["trace"]["data_tensors"] > 0
                 entry["python_work"] = python_work(target, mod, device, target_dtype, args.seed)
+                entry["kind_s"] = kind_times(target, mod, size, device, target_dtype, args.seed)
         except Tampered as exc:  # before its code ran where it should not: refused
             text = f"changed what the timing code uses: {exc.args[0]}"
             if not exc.args[0].startswith("changed what") and text not in reached:
@@ -2168,6 +2229,7 @@ def bench_reference(args, device, asked) -> list[dict]:
             if target.checked and isinstance(mine, list):
                 entry["checks"] = verify_samples(target, truth, mine, size, device, dtype, args,
                                                  fast)
+            entry["kind_s"] = kind_times(target, production, size, device, dtype, args.seed)
         entry["marks"] = [first_mark, marks.count]
         results.append(entry)
     return results

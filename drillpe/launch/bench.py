@@ -45,6 +45,9 @@ POSITION_KINDS = ("of any pattern",
                   "in a shuffled order",
                   "in packed runs (documents, or images), or a grid's cells picked apart")
 TABLE_SHARE = 0.2  # shape-only writes above this share of a call are worth caching
+# A kind of positions on which the learner's calls take this many times the production
+# code's, and this many times the verdict's ratio, is named (bench.slow_kind)
+SLOW_KIND_RATIO, SLOW_KIND_OVER = 2.0, 1.5
 # An element a transcendental (sin, cos, polar, pow, exp: the tracer's TABLE_OPS) writes
 # counts as this many writes: a helper's Llama RoPE rebuilt freqs_cis on every call,
 # 16% of its writes and 1.3x slower than production, and was told of no table
@@ -154,6 +157,10 @@ class TargetBench:
     # a checked output of the learner's was not contiguous (the learner's side says so:
     # advice only, bench.output_layout)
     strided: bool = False
+    # seconds per call with each kind of positions (POSITION_KINDS), each side's calls
+    # timed one by one after its phases: {"learner": [...], "reference": [...]}; advice
+    # only (bench.slow_kind), the learner's side's figures being its process's to write
+    kind_times: dict[str, list[float]] | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -219,6 +226,7 @@ class TargetBench:
             "checked_outputs": self.checked_outputs,
             "causes": [{"code": c.code, "message": c.message} for c in self.causes],
             "trace": self.trace, "python_work": self.python_work,
+            "kind_times": self.kind_times,
         }
 
 
@@ -712,6 +720,16 @@ def explain(target: TargetBench, device: str) -> list[Cause]:
             "distance, Lq + Lk - 1) so broadcasting covers batch and heads instead of "
             "materialising a full-size copy. What is computed from the module's weights is "
             "not such a table: the bench gives them new values every phase.")))
+    if slow := _slow_kind(target):
+        kind, mine, ours = slow
+        causes.append(Cause("bench.slow_kind", (
+            f"with positions {POSITION_KINDS[kind]}, a call of yours took {_seconds(mine)} "
+            f"and the production code's {_seconds(ours)}: {_times(mine / ours)} its time, "
+            f"against {_times(target.ratio)} over the mix of the {len(POSITION_KINDS)} kinds "
+            "of positions the verdict times (calls of each kind timed one by one after the "
+            "phases, in each process). Code that is slow on some positions only is slower "
+            "in the verdict only by the share of the calls it is slow on: make that path "
+            "as fast as the others.")))
     if target.strided:
         # a newcomer's t5_bias returned unfold's windows flipped, laid out heads-innermost,
         # and read "1.16× faster" than the production code, whose output is contiguous
@@ -737,6 +755,25 @@ def explain(target: TargetBench, device: str) -> list[Cause]:
             f"{trace['transfers']} tensors move between devices on every call: create "
             "tables and indices directly on the inputs' device (device=x.device).")))
     return causes
+
+
+def _times(ratio: float | None) -> str:
+    return "?" if ratio is None else f"{ratio:.3g}×"
+
+
+def _slow_kind(target: TargetBench) -> tuple[int, float, float] | None:
+    """The kind of positions whose calls of the learner's take the most times the
+    production code's, where that is SLOW_KIND_RATIO times or more and SLOW_KIND_OVER
+    times the verdict's ratio: (kind, the learner's seconds, the production code's)."""
+    times, overall = target.kind_times, target.ratio
+    if not times or overall is None:
+        return None
+    ratios = [mine / ours for mine, ours in zip(times["learner"], times["reference"],
+                                                strict=True)]
+    kind = ratios.index(max(ratios))
+    if ratios[kind] < SLOW_KIND_RATIO or ratios[kind] < SLOW_KIND_OVER * overall:
+        return None
+    return kind, times["learner"][kind], times["reference"][kind]
 
 
 def _shape_only_share(trace: dict[str, Any]) -> float:
@@ -971,9 +1008,22 @@ def assemble(mine: dict[str, Any], ref: dict[str, Any], learner_marks: list | No
                     side["refill_s_per_mb"] = rate
         target.refused = refusals(target, mine, ref, replaced, problem, threads, reached)
         target.strided = _strided(mine.get("samples"))
+        target.kind_times = _kind_times(mine.get("kind_s"), ref.get("kind_s"))
         if not target.refused:
             target.causes = explain(target, device)
     return target
+
+
+def _kind_times(mine: Any, ours: Any) -> dict[str, list[float]] | None:
+    """Both sides' seconds per call for each kind of positions, where both reported one
+    positive number per kind (the learner's side's is untrusted JSON)."""
+    def valid(times: Any) -> bool:
+        return isinstance(times, list) and len(times) == len(POSITION_KINDS) and all(
+            type(s) is float and 0 < s < MAX_OWN_S for s in times)
+
+    if not (valid(mine) and valid(ours)):
+        return None
+    return {"learner": mine, "reference": ours}
 
 
 def _strided(samples: Any) -> bool:
