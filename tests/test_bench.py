@@ -306,6 +306,31 @@ def test_positions_move_every_phase_and_the_reference_moves_them_alike(exercise_
     assert shapes == ({(n,), (1, n)} if target.position_rows else {(n,)})
 
 
+def _share_of_drawn_calls(exercise_id: str, name: str, hit) -> tuple[int, int]:
+    """(calls whose inputs ``hit(mod, x)`` holds for, calls) over 40 refills of a slot
+    of each kind of positions, drawn as the bench draws them (Slots.refresh) at the
+    default CPU size, for the fixture ``name`` (not timed)."""
+    import random
+
+    import torch
+
+    from drillpe.grading import bench_child, bench_specs
+    from drillpe.grading.loading import load_module
+
+    [target] = bench_specs.targets(exercise_id)
+    mod = load_module(SLOW / f"{name}.py", name)
+    size, cpu = bench_specs.size_for(target, "cpu", quick=False), torch.device("cpu")
+    hits, calls = 0, 0
+    with torch.no_grad():
+        slots = bench_child.Slots(target, mod, size, cpu, torch.float32, 0,
+                                  count=bench_child.POSITION_KINDS)
+        for phase in range(40):
+            slots.refresh(random.Random(phase))
+            hits += sum(bool(hit(mod, x)) for x in slots.inputs)
+            calls += len(slots.inputs)
+    return hits, calls
+
+
 @pytest.mark.parametrize("name, fast", [
     ("rope_neox_window_tables", lambda x: all(
         4096 <= int(x[n].min()) and int(x[n].max()) < 6912 for n in ("position_ids",))),
@@ -317,25 +342,8 @@ def test_tables_for_a_window_of_positions_miss_most_timed_calls(name, fast):
     position of a call falls in their window: at the bench's default size, in most of
     its calls they now are not, so no median of theirs can come from the window. Drawn
     as the bench draws them (Slots.refresh), not timed."""
-    import random
-
-    import torch
-
-    from drillpe.grading import bench_child, bench_specs
-    from drillpe.grading.loading import load_module
-
-    exercise_id = name.rsplit("_window", 1)[0]
-    [target] = bench_specs.targets(exercise_id)
-    mod = load_module(SLOW / f"{name}.py", name)
-    size, cpu = bench_specs.size_for(target, "cpu", quick=False), torch.device("cpu")
-    hits, calls = 0, 0
-    with torch.no_grad():
-        slots = bench_child.Slots(target, mod, size, cpu, torch.float32, 0,
-                                  count=bench_child.POSITION_KINDS)
-        for phase in range(40):
-            slots.refresh(random.Random(phase))
-            hits += sum(bool(fast(x)) for x in slots.inputs)
-            calls += len(slots.inputs)
+    hits, calls = _share_of_drawn_calls(name.rsplit("_window", 1)[0], name,
+                                        lambda mod, x: fast(x))
     assert hits / calls < 0.35, (hits, calls)
 
 
@@ -362,24 +370,7 @@ def test_patterns_the_kinds_left_out_now_reach_the_timed_calls(exercise_id, name
     (Qwen2-VL's): "same" for code 7-16x slower. Drawn as the bench draws them
     (Slots.refresh), not timed: a good share of the timed calls now takes their slow
     path (none did)."""
-    import random
-
-    import torch
-
-    from drillpe.grading import bench_child, bench_specs
-    from drillpe.grading.loading import load_module
-
-    [target] = bench_specs.targets(exercise_id)
-    mod = load_module(SLOW / f"{name}.py", name)
-    size, cpu = bench_specs.size_for(target, "cpu", quick=False), torch.device("cpu")
-    hits, calls = 0, 0
-    with torch.no_grad():
-        slots = bench_child.Slots(target, mod, size, cpu, torch.float32, 0,
-                                  count=bench_child.POSITION_KINDS)
-        for phase in range(40):
-            slots.refresh(random.Random(phase))
-            hits += sum(bool(slow(mod, x)) for x in slots.inputs)
-            calls += len(slots.inputs)
+    hits, calls = _share_of_drawn_calls(exercise_id, name, slow)
     assert hits / calls > 0.03, (hits, calls)
 
 

@@ -385,22 +385,23 @@ def _draw_kind(kind: int, bases: list, shift: int, limit: int, grid: bool) -> li
     Qwen2-VL's 2 x 2 order read "same" for code 7-16x slower there."""
     gen = torch.Generator().manual_seed(shift)
     n, device = bases[0].numel(), bases[0].device
+    if n == 0:
+        return [t.clone() for t in bases]
     bits = shift // POSITION_KINDS
     other_shape, from_start, padded = bits % 2, (bits // 2) % 2, (bits // 4) % 2
 
     def start(t: torch.Tensor) -> int:
         return _below(gen, limit - (int(t.max()) - int(t.min())))
 
+    side = int(bases[1].max()) - int(bases[1].min()) + 1 if grid else 0  # its cols' span
+
     def whole() -> list:
         if not grid:
             return [t - t.min() for t in bases]
-        side = int(bases[1].max()) - int(bases[1].min()) + 1
         widths = [d for d in _divisors(n) if d != side] if other_shape else []
         width = widths[_below(gen, len(widths))] if widths else side
         return _image(n // width, width)
 
-    if n == 0:
-        return [t.clone() for t in bases]
     if kind == 0:
         found = [torch.randint(0, limit, tuple(t.shape), generator=gen) for t in bases]
     elif kind == 1:
@@ -418,7 +419,7 @@ def _draw_kind(kind: int, bases: list, shift: int, limit: int, grid: bool) -> li
         found = [(t + (start(t) if from_start else 0)).reshape(-1)[order.to(t.device)]
                  for t in cells]
     elif grid and other_shape:
-        found = _packed_images(n, int(bases[1].max()) - int(bases[1].min()) + 1, gen)
+        found = _packed_images(n, side, gen)
     elif grid:
         sides = [2 * (int(t.max()) - int(t.min()) + 1) for t in bases]  # rows, cols
         cells = torch.randperm(sides[0] * sides[1], generator=gen)[:n]
@@ -1263,6 +1264,13 @@ def _dithered(t: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 def call_drawn(target: Target, mod, size, device, dtype, seed: int, factor: float,
                shift: int, dither: int | None = None, inputs: dict | None = None) -> Any:
     """What ``mod``'s call returns on the inputs of the timed call drawn as
+    (``factor``, ``shift``) (drawn_call)."""
+    return drawn_call(target, mod, size, device, dtype, seed, factor, shift, dither, inputs)()
+
+
+def drawn_call(target: Target, mod, size, device, dtype, seed: int, factor: float,
+               shift: int, dither: int | None = None, inputs: dict | None = None):
+    """``mod``'s call, ready to run, on the inputs of the timed call drawn as
     (``factor``, ``shift``), its weights refilled as that call's were (Slots);
     with ``dither``, on those inputs and weights each dithered (``_dithered``, a
     generator seeded with it). ``inputs``: those inputs, rebuilt already (not changed
@@ -1281,7 +1289,7 @@ def call_drawn(target: Target, mod, size, device, dtype, seed: int, factor: floa
         for param in params:
             if gen is not None and param.is_floating_point():
                 param.copy_(_dithered(param.detach(), gen))
-    return call()
+    return call
 
 
 class Slack(NamedTuple):
@@ -1580,11 +1588,8 @@ def kind_times(target: Target, mod, size: dict, device, dtype, seed: int) -> lis
     for kind in range(POSITION_KINDS):
         times = []
         for at, bits in enumerate((0b111, *KIND_PROBES)):
-            shift = POSITION_KINDS * bits + kind
-            x = rebuild(target, size, device, dtype, seed, 1.0, shift)
-            seeded = len(bench_specs.SEEDED.made)
-            call = target.prepare(mod, x, size)
-            refill_weights(seeded, 1.0, shift)
+            call = drawn_call(target, mod, size, device, dtype, seed, 1.0,
+                              POSITION_KINDS * bits + kind)
             sync()
             began = _clock_ns()
             call()

@@ -34,6 +34,7 @@ from typing import Any
 from drillpe.errors import EXIT_FAILED, DrillpeBug, DrillpeError, UsageError
 from drillpe.launch import contract, lifeline, processes
 from drillpe.results import textsafety
+from drillpe.results.report import times
 
 SCHEMA = 2
 LOOP_GROWTH = 0.5  # doubling an axis adds at least this share of torch calls: a loop
@@ -724,8 +725,8 @@ def explain(target: TargetBench, device: str) -> list[Cause]:
         kind, mine, ours = slow
         causes.append(Cause("bench.slow_kind", (
             f"with positions {POSITION_KINDS[kind]}, a call of yours took {_seconds(mine)} "
-            f"and the production code's {_seconds(ours)}: {_times(mine / ours)} its time, "
-            f"against {_times(target.ratio)} over the mix of the {len(POSITION_KINDS)} kinds "
+            f"and the production code's {_seconds(ours)}: {times(mine / ours)}× its time, "
+            f"against {times(target.ratio)}× over the mix of the {len(POSITION_KINDS)} kinds "
             "of positions the verdict times (calls of each kind timed one by one after the "
             "phases, in each process). Code that is slow on some positions only is slower "
             "in the verdict only by the share of the calls it is slow on: make that path "
@@ -757,23 +758,19 @@ def explain(target: TargetBench, device: str) -> list[Cause]:
     return causes
 
 
-def _times(ratio: float | None) -> str:
-    return "?" if ratio is None else f"{ratio:.3g}×"
-
-
 def _slow_kind(target: TargetBench) -> tuple[int, float, float] | None:
     """The kind of positions whose calls of the learner's take the most times the
     production code's, where that is SLOW_KIND_RATIO times or more and SLOW_KIND_OVER
     times the verdict's ratio: (kind, the learner's seconds, the production code's)."""
-    times, overall = target.kind_times, target.ratio
-    if not times or overall is None:
+    seconds, overall = target.kind_times, target.ratio
+    if not seconds or overall is None:
         return None
-    ratios = [mine / ours for mine, ours in zip(times["learner"], times["reference"],
+    ratios = [mine / ours for mine, ours in zip(seconds["learner"], seconds["reference"],
                                                 strict=True)]
     kind = ratios.index(max(ratios))
     if ratios[kind] < SLOW_KIND_RATIO or ratios[kind] < SLOW_KIND_OVER * overall:
         return None
-    return kind, times["learner"][kind], times["reference"][kind]
+    return kind, seconds["learner"][kind], seconds["reference"][kind]
 
 
 def _shape_only_share(trace: dict[str, Any]) -> float:

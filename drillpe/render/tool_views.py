@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from drillpe import render
+from drillpe.results.report import times as _times
 
 # --------------------------------------------------------------------------- bench
 
@@ -30,12 +31,6 @@ def _ms(seconds: float | None) -> str:
 
 def _size(size: dict[str, int]) -> str:
     return " ".join(f"{k}={v}" for k, v in size.items())
-
-
-def _times(ratio: float) -> str:
-    """A ratio as the table and the sentence under it both write it: three figures, and
-    whole numbers from 100 (a newcomer's table said "1.69e+03×", the sentence "1693.82×")."""
-    return f"{ratio:,.0f}" if ratio >= 99.95 else f"{ratio:.3g}"
 
 
 def _ratio_text(ratio: float | None) -> Text:

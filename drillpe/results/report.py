@@ -99,6 +99,13 @@ class ExerciseResult:
 GATE_IDS = ("file.loads", "rules.allowed", "device.not_hardcoded", "api.names", "run.finished")
 
 
+def times(ratio: float) -> str:
+    """A ratio as drillpe writes it everywhere (the bench's table, the sentence under
+    it, its causes): three figures, and whole numbers from 100 (a newcomer's table said
+    "1.69e+03x", the sentence "1693.82x")."""
+    return f"{ratio:,.0f}" if ratio >= 99.95 else f"{ratio:.3g}"
+
+
 def summarise(checks: list[CheckResult]) -> tuple[bool, float]:
     """passed = every core check passes; score = share of the exercise's own
     checks (core and extra, gates excluded) that pass.
