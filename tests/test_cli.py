@@ -557,6 +557,13 @@ def test_start_in_a_new_workspace_says_where_the_other_one_is(isolated_places, t
     assert f"-w {first / 'drillpe-workspace'}" in said
     res = cli_run(capsys, "start", "alibi")  # the same workspace again: nothing to say
     assert res.returncode == 0 and "new workspace" not in res.stdout
+    # a workspace named with -w is meant (no note), and the next command names it too
+    # (helper-144's `start -w` was told `drillpe check ID`, which graded another file)
+    mine = tmp_path / "mine"
+    res = cli_run(capsys, "start", "relative", "-w", mine)
+    said = " ".join(res.stdout.split())
+    assert res.returncode == 0 and "new workspace" not in said, said
+    assert f"drillpe check relative -w {mine}" in said, said
 
 
 def test_check_messages_a_newcomer_needs(isolated_places, tmp_path, warm_grading, capsys):

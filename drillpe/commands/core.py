@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from pathlib import Path
 from typing import Annotated
@@ -72,14 +73,27 @@ def start(
         if not force:
             raise UsageError(catalog.ui("start_exists", path=places.display(target),
                                         id=exercise.id))
-    # a new workspace where others exist: from another folder, a newcomer's `start`
-    # quietly began a second one (check, hint and bench say where the first is)
-    others = [] if ws.is_dir() else places.other_workspaces(ws)
-    render.started(exercise, places.display(target), _put_stub(exercise, target))
+    # a new workspace, found from the folder alone, where others exist: from another
+    # folder, a newcomer's `start` quietly began a second one (check, hint and bench say
+    # where the first is); one named with -w or DRILLPE_WORKSPACE is meant
+    others = places.other_workspaces(ws) if _implicit(workspace) and not ws.is_dir() else []
+    render.started(exercise, places.display(target), _put_stub(exercise, target),
+                   _check_as(exercise.id, workspace, ws))
     places.remember_start(exercise.id, target)
     if others:
-        render.new_workspace_note(places.display(ws), places.display(others[0]))
+        render.new_workspace_note(places.display(ws), places.display(others[0]), exercise.id)
     return EXIT_OK
+
+
+def _implicit(workspace: Path | None) -> bool:
+    """Whether the workspace is the one the folder alone finds (no -w, no DRILLPE_WORKSPACE)."""
+    return workspace is None and not os.environ.get(places.WORKSPACE_ENV)
+
+
+def _check_as(exercise_id: str, workspace: Path | None, ws: Path) -> str:
+    """What follows `drillpe check` in the next command: -w where the workspace was
+    named (helper-144's `start -w` was told to run a check that graded another file)."""
+    return exercise_id if _implicit(workspace) else f"{exercise_id} -w {places.display(ws)}"
 
 
 @app.command()
@@ -111,7 +125,8 @@ def reset(
                          "exercise of the workspace.")
     exercise = exercise_or_usage(exercise_id)
     target = places.learner_file(exercise.id, ws)
-    render.started(exercise, places.display(target), _put_stub(exercise, target))
+    render.started(exercise, places.display(target), _put_stub(exercise, target),
+                   _check_as(exercise.id, workspace, ws))
     places.remember_start(exercise.id, target)
     return EXIT_OK
 

@@ -449,7 +449,10 @@ def summary(results: Iterable[ExerciseResult]) -> None:
 # start, hint, reveal
 
 
-def started(exercise: catalog.Exercise, path: str, backup: str | None) -> None:
+def started(exercise: catalog.Exercise, path: str, backup: str | None,
+            check_as: str | None = None) -> None:
+    """``start`` and ``reset``: where the stub went; ``check_as``, what follows
+    `drillpe check` in the next command (the id, and -w where it was named)."""
     if backup:
         out.print(Text(catalog.ui("moved", backup=backup), style="yellow"),
                   soft_wrap=True)
@@ -457,15 +460,15 @@ def started(exercise: catalog.Exercise, path: str, backup: str | None) -> None:
               soft_wrap=True)
     out.print(Text(catalog.ui("budget", minutes=exercise.minutes,
                               difficulty=level_name(exercise.difficulty),
-                              id=exercise.id), style="dim"),
+                              id=check_as or exercise.id), style="dim"),
               soft_wrap=True)
 
 
-def new_workspace_note(here: str, other: str) -> None:
+def new_workspace_note(here: str, other: str, exercise_id: str) -> None:
     """``start`` made a workspace while another holds started files."""
     # the terminal folds it: the paths copy whole
-    out.print(Text(catalog.ui("new_workspace", here=here, other=other), style="yellow"),
-              soft_wrap=True)
+    out.print(Text(catalog.ui("new_workspace", here=here, other=other, id=exercise_id),
+                   style="yellow"), soft_wrap=True)
 
 
 def reset_all(done: list[tuple[str, str | None]]) -> None:
