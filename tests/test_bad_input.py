@@ -367,6 +367,8 @@ def test_a_syntax_error_is_answered_at_once_in_the_judges_words(tmp_path, monkey
     assert not started and not fast.passed and fast.error["kind"] == "syntax"
     assert fast.checks[0].traceback == ["line 4, column 9:", "    def RoPE(q, k:",
                                         "            ^"]
+    # the line quoted: its own brackets stay apart from the sentence's
+    assert fast.checks[0].message.endswith("(line 4: `def RoPE(q, k:`)"), fast.checks[0].message
     monkeypatch.setattr(runner.COLD, "start_judge", real_start)
     monkeypatch.setattr(quick, "syntax_failure", lambda *a, **k: None)
     judged = runner.grade(runner.GradeRequest("rope", path))

@@ -230,11 +230,12 @@ def _exactly(sock: socket.socket, size: int) -> bytes:
 
 def syntax_message(exc: SyntaxError) -> str:
     """The sentence for a syntax error: the judge's report and the CLI's quick
-    answer (drillpe.launch.quick) word it the same way."""
+    answer (drillpe.launch.quick) word it the same way. The line is quoted: unquoted,
+    `x = (` read as "(line 26: x = ()", its bracket lost in the sentence's."""
     text = (exc.text or "").strip()
     if len(text) > 200:
         text = text[:200] + "…"
-    return f"{exc.msg} (line {exc.lineno}: {text})"
+    return f"{exc.msg} (line {exc.lineno}: `{text}`)"
 
 
 def caret_lines(exc: SyntaxError) -> list[str]:
