@@ -353,6 +353,11 @@ def test_submit_after_the_deadline_is_graded_and_marked_over_time(cli, warm_grad
     assert report["time_used_s"] >= 1.4
     text = cli("mock", "submit", "--session", data["session"])
     assert "over time" in text.stdout
+    # a second submit grades and records nothing, and says so (a newcomer read its
+    # "Recorded in your history" as a second record)
+    assert "already submitted" in text.stderr and "not graded again" in text.stderr
+    assert "Recorded in your history" not in text.stdout
+    assert "In your history since it was submitted" in text.stdout
 
 
 def test_seed_makes_the_draw_reproducible(cli):

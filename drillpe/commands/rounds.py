@@ -370,8 +370,9 @@ def mock_submit(
         if as_json:
             render.print_json(report)
         else:
-            render.warn(catalog.ui("mock_already_submitted", id=session.id))
-            view.mock_report(report)
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(session.submitted_at))
+            render.warn(catalog.ui("mock_already_submitted", id=session.id, when=when))
+            view.mock_report(report, again=True)
         return EXIT_OK if report["passed"] else EXIT_FAILED
     results, debug = _grade_all(session, timeout)
     ask = not (as_json or no_questions) and sys.stdin.isatty()

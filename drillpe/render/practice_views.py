@@ -640,7 +640,9 @@ def ask(prompt: str) -> str:
     return out.input(Text(prompt, style="bold"))
 
 
-def mock_report(report: dict[str, Any]) -> None:
+def mock_report(report: dict[str, Any], again: bool = False) -> None:
+    """The session's report; ``again``: shown once more for a session submitted before
+    (nothing was graded or recorded this time)."""
     ui = catalog.ui
     table = Table(box=box.SIMPLE_HEAD, title=ui("mock_title", id=report["session"]),
                   title_justify="left", pad_edge=False)
@@ -671,7 +673,8 @@ def mock_report(report: dict[str, Any]) -> None:
                   and not f["skipped"])
     if pending:
         out.print(Text(ui("mock_report_pending", n=pending), style="dim"))
-    out.print(Text(ui("mock_report_recorded"), style="dim"))
+    out.print(Text(ui("mock_report_recorded_before" if again else "mock_report_recorded"),
+                   style="dim"))
 
 
 def _mock_timelines(report: dict[str, Any]) -> None:
