@@ -53,6 +53,11 @@ def test_refuses_an_answer_that_fails_its_core_checks(monkeypatch):
     assert "does not pass its core checks" in res.stderr
     assert "rope.half_split" in res.stderr
     assert "median" not in res.stdout  # nothing was timed
+    # no status line in a pipe: what the wait is goes to stderr once, first (a newcomer
+    # took 15 s of silence for a hang); stdout holds only the result
+    assert res.stderr.startswith("bench rope on cpu: grading your answer first"), res.stderr
+    assert res.stderr.count("grading your answer first") == 1
+    assert "grading your answer first" not in res.stdout
 
 
 def test_the_refusal_gives_a_score_only_where_an_exercise_check_fails():

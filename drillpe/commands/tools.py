@@ -96,7 +96,7 @@ def bench(
     options = BenchOptions(device=device.value, dtype=dtype.value, threads=threads, seed=seed,
                            budget_s=min(budget, 0.3) if quick else budget, quick=quick, timeout_s=timeout,
                            compile=use_compile)
-    with render.Progress(enabled=not as_json) as status:
+    with render.Progress(enabled=not as_json, announce=not quiet) as status:
         status.say(catalog.ui("progress_bench", id=exercise.id, device=device.value))
         result, report = run_bench(exercise.id, path, options, places.display(path))
     if report is None:

@@ -392,8 +392,12 @@ class Progress:
     (nothing in a pipe or with --json): drawn by rich on its own thread and
     erased when done, so the scorecard that follows is all that stays."""
 
-    def __init__(self, enabled: bool = True):
+    def __init__(self, enabled: bool = True, announce: bool = False):
         self.enabled = enabled and out.is_terminal
+        # announce: for a wait of many seconds, where no status line can be drawn the
+        # first thing said goes to stderr as one plain line (a newcomer piping `drillpe
+        # bench` saw nothing for 15 s and took it for a hang); stdout stays the result's
+        self.announce = enabled and announce and not out.is_terminal
         self.status = None
         self.prefix = ""
 
@@ -409,6 +413,9 @@ class Progress:
             self.status = None
 
     def say(self, text: str) -> None:
+        if self.announce:
+            self.announce = False
+            err.print(Text(text), soft_wrap=not err.is_terminal, highlight=False)
         if self.status is not None:
             self.status.update(Text(text, style="dim", no_wrap=True, overflow="ellipsis"))
 
