@@ -25,6 +25,30 @@ def test_never_practised_in_catalog_order():
     assert all(p.reason == "never practised" for p in plans({}))
 
 
+def test_after_a_first_pass_next_names_what_check_names():
+    """A newcomer who passed rope first was told "drillpe start rope_neox" by check and
+    "sinusoidal" by next: never practised exercises now follow on from the one practised
+    last, in catalog order, as check's line after a pass does."""
+    from drillpe.commands.core import _what_next
+
+    events = {"rope": Events("rope", attempts=[att("rope", NOW - 60, True)])}
+
+    class Passed:  # the history check reads: rope passed, nothing else
+        def exercise_summary(self, eid):
+            return {"passes": 1} if eid == "rope" else {}
+
+    ids = catalog.ids()
+    after = ids[ids.index("rope") + 1:] + ids[:ids.index("rope")]
+    order = plans(events)
+    assert [p.exercise for p in order if p.group == 2] == after
+    assert order[0].exercise == after[0] == "rope_neox"
+    assert _what_next("rope", Passed()) == catalog.ui("pass_next", id=order[0].exercise)
+    # the one practised last leads, whatever else was practised before it
+    events["alibi"] = Events("alibi", attempts=[att("alibi", NOW - 30, True)])
+    new = [p.exercise for p in plans(events) if p.group == 2]
+    assert new[0] == ids[ids.index("alibi") + 1] and "rope_neox" in new
+
+
 def test_failed_comes_back_first_once_due():
     events = {"rope": Events("rope", attempts=[att("rope", NOW - 3600, False,
                                                    diagnoses=["rope.half_split"])])}
@@ -72,7 +96,10 @@ def test_order_failed_then_due_reviews_then_new_then_later():
         "rope": Events("rope", attempts=[att("rope", NOW - DAY, False)]),
     }
     order = plans(events)
-    new = [eid for eid in catalog.ids() if eid not in events]  # never tried, in catalog order
+    # never tried: in catalog order from the one after learnable, practised last
+    ids = catalog.ids()
+    after = ids[ids.index("learnable") + 1:] + ids[:ids.index("learnable")]
+    new = [eid for eid in after if eid not in events]
     assert [p.exercise for p in order] == ["rope", "sinusoidal", *new, "learnable"]
     assert [p.group for p in order] == [0, 1] + [2] * len(new) + [3]
     assert "review due" in order[1].reason and "next review in" in order[-1].reason

@@ -394,12 +394,17 @@ def schedule_all(all_events: dict[str, Events], exercises: list,
 
     Order: failed and due (oldest due first), reviews due, a due misconception's
     exercise among them (most overdue relative to their interval first), never
-    practised (catalog order), then the rest by due date.
+    practised, then the rest by due date. Never practised ones come in catalog order
+    from the one after the exercise practised last (after a first pass of rope,
+    rope_neox, not sinusoidal: the path the learner is on, and what `check` says
+    after a pass; a newcomer was told one by check and the other by next).
     """
     s = scheduler()
     rounds = {ex.id: all_rounds(all_events.get(ex.id) or Events(ex.id), ex.minutes)
               for ex in exercises}
     order = {ex.id: n for n, ex in enumerate(exercises)}
+    latest = max(((r[-1].end, ex_id) for ex_id, r in rounds.items() if r), default=None)
+    start = order[latest[1]] + 1 if latest else 0
     plans = {ex.id: plan(all_events.get(ex.id) or Events(ex.id), ex.minutes, now, s,
                          rounds[ex.id]) for ex in exercises}
     mistakes = misconception_plans(rounds, now, s)
@@ -415,7 +420,7 @@ def schedule_all(all_events: dict[str, Events], exercises: list,
             overdue = now - card.due_at
             return (1, -overdue / max(card.interval_s, RELEARN_S), order[p.exercise])
         if p.group == 2:
-            return (2, 0.0, order[p.exercise])
+            return (2, 0.0, (order[p.exercise] - start) % len(order))
         return (3, p.due_at, order[p.exercise])
 
     return sorted(plans.values(), key=key), mistakes
