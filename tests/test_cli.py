@@ -240,6 +240,37 @@ def test_hint_levels_progress(cli):
     assert "hint 3 of 3" in third.stdout
 
 
+def test_hints_stay_on_the_mistake_a_later_check_only_inherits(warm):
+    """A half-split RoPE makes rope's attention checks fail too, though its attention
+    is right for what RoPE returns: the judge names them rope.half_split, and hints
+    stay on RoPE (a newcomer's plain `drillpe hint` moved on to the attention part's
+    hints once the general ones were climbed). Attention's own mistake keeps its part."""
+    from drillpe.launch.runner import GradeRequest, grade
+    from drillpe.results.events import Attempt
+
+    inherited = grade(GradeRequest("rope", FIXTURES / "rope" / "half_split.py"), launcher=warm)
+    failing = {c.id: c.diagnosis for c in inherited.failing_checks}
+    assert failing["attention.matches_reference"] == ["rope.half_split"], failing
+    assert inherited.hint_checks == ["rope.matches_reference"], failing
+    assert Attempt.from_result(inherited, 1.0).failed_checks == inherited.hint_checks
+    seen = {"": 3}  # the general ladder climbed: no other ladder is about what fails
+    assert catalog_next("rope", inherited.hint_checks, seen) is None
+    assert catalog_next("rope", [c.id for c in inherited.failing_checks], seen)[0].part \
+        == "attention"  # as it was
+
+    own = grade(GradeRequest("rope", FIXTURES / "rope" / "mask_ignored.py"), launcher=warm)
+    assert own.hint_checks[0] == "attention.mask" and "attention.mask_ignored" in own.diagnoses
+    # a stub: every check "not implemented", a generic code that proves nothing inherited
+    stub = grade(GradeRequest("rope", ROOT / "exercises" / "rope" / "stub.py"), launcher=warm)
+    assert stub.hint_checks == [c.id for c in stub.failing_checks]
+
+
+def catalog_next(exercise_id, failing, seen):
+    from drillpe.data import catalog
+
+    return catalog.next_hint(exercise_id, failing, lambda part: seen.get(part, 0))
+
+
 def test_hint_follows_the_part_that_fails_and_keeps_one_counter_per_part(cli, isolated_places):
     """After a check whose first failure is the mask, `drillpe hint` climbs the
     mask's ladder; the general ladder keeps its own place; watch's `h` reads and

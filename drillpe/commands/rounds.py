@@ -127,7 +127,7 @@ def watch(
             # fails first, and the levels already seen there (in watch or not).
             item = next(i for i in items if i.exercise == exercise_id)
             failing = (history.last_failed_checks(exercise_id) if item.result is None
-                       else [c.id for c in item.result.failing_checks])
+                       else item.result.hint_checks)
             def seen(part: str) -> int:
                 return history.hints_seen(exercise_id, part)
 

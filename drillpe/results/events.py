@@ -19,6 +19,8 @@ class Attempt:
     passed: bool
     score: float
     error_kind: str | None = None
+    # what drillpe hint climbs: the failing checks but those failing only with an
+    # earlier one's mistake (ExerciseResult.hint_checks)
     failed_checks: list[str] = field(default_factory=list)
     diagnoses: list[str] = field(default_factory=list)
     duration_s: float | None = None
@@ -33,8 +35,9 @@ class Attempt:
 
     @classmethod
     def from_result(cls, result: ExerciseResult, at: float, **extra: Any) -> Attempt:
-        # core checks first: the first failing check picks the hint ladder (drillpe hint)
-        failed = [c.id for c in result.failing_checks]
+        # core checks first: the first failing check picks the hint ladder (drillpe hint);
+        # a check failing only with an earlier one's mistake is not kept (hint_checks)
+        failed = result.hint_checks
         return cls(exercise=result.exercise, at=at, passed=bool(result.passed),
                    score=float(result.score), error_kind=(result.error or {}).get("kind"),
                    failed_checks=failed, diagnoses=list(result.diagnoses),

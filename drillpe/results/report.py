@@ -84,6 +84,26 @@ class ExerciseResult:
         return sorted(failing, key=lambda c: c.level != "core")
 
     @property
+    def hint_checks(self) -> list[str]:
+        """The ids of the failing checks hints should be about, in ``failing_checks``
+        order: a check that fails only with mistakes an earlier failing check names
+        is left out. Its own code is right for what it was given (rope's attention
+        handed a half-split RoPE is judged "rope.half_split"), and its part's hints
+        sent a newcomer to fix an attention that was not wrong. A code of a generic
+        family (a failed import, a wrong shape, a plain mismatch) names no mistake
+        and proves nothing inherited."""
+        kept: list[str] = []
+        named: set[str] = set()
+        for check in self.failing_checks:
+            own = {code for code in check.diagnosis
+                   if code.split(".")[0] not in GENERIC_FAMILIES}
+            if own and own <= named:
+                continue
+            kept.append(check.id)
+            named |= own
+        return kept
+
+    @property
     def diagnoses(self) -> list[str]:
         seen: list[str] = []
         for check in self.checks:
@@ -92,6 +112,11 @@ class ExerciseResult:
                     seen.append(code)
         return seen
 
+
+# Diagnosis codes that say what went wrong without naming a mistake of the
+# exercise's (syntax.error, output.mismatch, api.not_implemented, ...).
+GENERIC_FAMILIES = frozenset({"api", "syntax", "import", "runtime", "output", "device", "input",
+                              "rules"})
 
 # Gate checks every exercise has (the file imports, follows the rules, defines
 # the API). They decide the verdict like any core check but are not part of
