@@ -1,6 +1,7 @@
 """The command line as a user drives it: exit codes, files, JSON (cli.md)."""
 
 import json
+import os
 import sys
 
 import pytest
@@ -588,6 +589,15 @@ def test_start_in_a_new_workspace_says_where_the_other_one_is(isolated_places, t
     assert f"-w {first / 'drillpe-workspace'}" in said
     res = cli_run(capsys, "start", "alibi")  # the same workspace again: nothing to say
     assert res.returncode == 0 and "new workspace" not in res.stdout
+    # a third: the one written to last is named, the others after it (helper-144 was
+    # told of one workspace where there were two)
+    os.utime(first / "drillpe-workspace" / "rope.py", (2e9, 2e9))
+    third = tmp_path / "third"
+    third.mkdir()
+    monkeypatch.chdir(third)
+    said = " ".join(cli_run(capsys, "start", "t5_bias").stdout.split())
+    assert f"are in {first / 'drillpe-workspace'} (the one you wrote to last)" in said, said
+    assert f"also in {second / 'drillpe-workspace'}." in said, said
     # a workspace named with -w is meant (no note), and the next command names it too
     # (helper-144's `start -w` was told `drillpe check ID`, which graded another file)
     mine = tmp_path / "mine"

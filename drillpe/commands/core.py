@@ -81,7 +81,8 @@ def start(
                    _check_as(exercise.id, workspace, ws))
     places.remember_start(exercise.id, target)
     if others:
-        render.new_workspace_note(places.display(ws), places.display(others[0]), exercise.id)
+        render.new_workspace_note(places.display(ws), [places.display(o) for o in others],
+                                  exercise.id)
     return EXIT_OK
 
 

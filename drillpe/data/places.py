@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import shutil
+import stat as stat_module
 from datetime import datetime
 from pathlib import Path
 
@@ -67,15 +68,21 @@ def started_elsewhere(exercise_id: str, here: Path) -> list[Path]:
 
 def other_workspaces(here: Path) -> list[Path]:
     """The folders other than ``here`` that hold a file ``start`` wrote and that still
-    exists, the most recently started first."""
+    exists, the one whose file was written to last first (where the learner works)."""
     here = Path(here).resolve()
-    found: dict[Path, None] = {}
+    found: dict[Path, float] = {}
     for paths in _started().values():
-        for p in reversed(paths):
+        for p in paths:
             folder = Path(p).parent
-            if folder != here and Path(p).is_file():
-                found.setdefault(folder)
-    return list(found)
+            if folder == here:
+                continue
+            try:
+                stat = Path(p).stat()
+            except OSError:
+                continue
+            if stat_module.S_ISREG(stat.st_mode):
+                found[folder] = max(found.get(folder, 0.0), stat.st_mtime)
+    return sorted(found, key=lambda folder: -found[folder])
 
 
 def _started() -> dict[str, list[str]]:

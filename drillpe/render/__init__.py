@@ -471,11 +471,15 @@ def started(exercise: catalog.Exercise, path: str, backup: str | None,
               soft_wrap=True)
 
 
-def new_workspace_note(here: str, other: str, exercise_id: str) -> None:
-    """``start`` made a workspace while another holds started files."""
+def new_workspace_note(here: str, others: list[str], exercise_id: str) -> None:
+    """``start`` made a workspace while others hold started files: the one written to
+    last is named, and up to three more after it."""
+    said = catalog.ui("new_workspace", here=here, other=others[0], id=exercise_id)
+    if len(others) > 1:
+        shown = others[1:4] + (["…"] if len(others) > 4 else [])
+        said += catalog.ui("new_workspace_also", also=i18n.listing(shown))
     # the terminal folds it: the paths copy whole
-    out.print(Text(catalog.ui("new_workspace", here=here, other=other, id=exercise_id),
-                   style="yellow"), soft_wrap=True)
+    out.print(Text(said, style="yellow"), soft_wrap=True)
 
 
 def reset_all(done: list[tuple[str, str | None]]) -> None:
