@@ -528,6 +528,37 @@ def test_code_in_a_hints_prose_is_not_broken_inside_its_brackets(monkeypatch):
     assert spans >= 4
 
 
+def test_a_hints_prose_fills_its_lines_and_its_heading_keeps_the_parts_whole(monkeypatch):
+    """helper-144 at 60 columns: rope's second hint ended a line at "lines up with the",
+    since "and" was bound to its neighbours as Python's operator ("pairs, and write" one
+    unit), and the heading broke inside "(parts: ..., attention)". Prose words that are
+    Python operators bind only between code ("r > 0 and r < L"); prose with no code
+    fills its lines as plain greedy wrapping does; the heading's bracket stays whole."""
+    import io
+    import textwrap
+
+    from rich.console import Console
+
+    from drillpe import render
+    from drillpe.data import catalog
+    from drillpe.render.cjk_wrap import wrap_line
+
+    prose = ("Build the table, repeat each column twice with repeat_interleave so it lines "
+             "up with the pairs, and write the rotation in or out of place, not in a loop")
+    for width in (40, 60, 80):
+        assert wrap_line(prose, width, brackets=True) == textwrap.wrap(prose, width)
+    assert "r > 0 and r < L" in wrap_line("keep the rows where r > 0 and r < L " + "x" * 30,
+                                          32, brackets=True)
+    rope = catalog.get("rope")
+    assert any(line.endswith("lines up with the pairs, and")
+               for line in wrap_line(rope.hints[1], 60, brackets=True))
+    sink = io.StringIO()
+    monkeypatch.setattr(render, "out", Console(file=sink, width=60))
+    render.hint(rope, 1, None)
+    heading = sink.getvalue().splitlines()[:2]
+    assert heading == ["rope · hint 1 of 3 · general", "(parts: table, mask, dropout, attention)"]
+
+
 def test_the_workspace_is_found_from_a_subfolder_and_never_doubled(isolated_places, tmp_path,
                                                                   monkeypatch, capsys):
     """Like git: from a subfolder of the project (or inside the workspace) drillpe

@@ -615,7 +615,8 @@ def hint(exercise: catalog.Exercise, level: int, ladder: catalog.HintLadder | No
     the line of Python (inside a panel a long line wrapped into two, borders
     included, and no longer parsed)."""
     title, more = _hint_heading(exercise, level, ladder, None, plain_part, general_seen, then)
-    out.print(Wrapped(title, style="bold"))  # a rule's title would be cut at the width
+    # a rule's title would be cut at the width; its bracket of parts stays whole
+    out.print(Wrapped(title, style="bold", brackets=True))
     out.print(Rule(style="dim"))
     for at, (code, body) in enumerate(hint_blocks(_ladder_hints(exercise, ladder)[level - 1])):
         if at:

@@ -32,7 +32,11 @@ NO_LINE_END = set("（「『【《〈‘“([{")
 OPENING, CLOSING = "([{", ")]}"
 OPERATOR = re.compile(r"[=+\-−*/^<>≤≥→·×|∑Σ√]")
 PROSE = re.compile(r"(?<![\w.])[A-Za-z]+ [A-Za-z]+ [A-Za-z]+(?![\w(\[])")
-LONE_OPERATOR = re.compile(r"[=+\-−*/^<>≤≥→×|%]{1,3}|!=|in|and|or|not")
+LONE_OPERATOR = re.compile(r"[=+\-−*/^<>≤≥→×|%]{1,3}|!=")
+# Python's word operators are also English words: they bind only between two operands
+# that read as code ("r > 0 and r < L"), not in prose ("pairs, and write ...")
+WORD_OPERATOR = re.compile(r"in|and|or|not")
+CODE_OPERAND = re.compile(r"[A-Za-z]|[\w.]*[\d_()\[\]][\w.()\[\]]*")
 # "…" and "—" are not split off: inside a formula ([0, 2, …, d − 1]) they belong to it
 TOKEN = re.compile(r"`[^`\n]*`|\s+|[\u3000-\u303f\uff00-\uffef\u3400-\u9fff\uf900-\ufaff“”‘’]"
                    r"|[^\s`\u3000-\u303f\uff00-\uffef\u3400-\u9fff\uf900-\ufaff“”‘’]+")
@@ -111,8 +115,10 @@ def _joined_by_operators(atoms: list[_Atom]) -> list[_Atom]:
     of Latin words) _formulas cannot tell a formula's extent."""
     joined: list[_Atom] = []
     bind_next = False
-    for atom in atoms:
-        alone = atom.latin and LONE_OPERATOR.fullmatch(atom.text) is not None
+    for n, atom in enumerate(atoms):
+        alone = atom.latin and (LONE_OPERATOR.fullmatch(atom.text) is not None or (
+            WORD_OPERATOR.fullmatch(atom.text) is not None and 0 < n < len(atoms) - 1
+            and all(CODE_OPERAND.fullmatch(side.text) for side in (atoms[n - 1], atoms[n + 1]))))
         if joined and joined[-1].latin and atom.latin and (alone or bind_next):
             last = joined[-1]
             joined[-1] = _Atom(last.text + (" " if atom.space else "") + atom.text, last.space,
