@@ -668,7 +668,8 @@ def test_check_messages_a_newcomer_needs(isolated_places, tmp_path, warm_grading
     code, out = cli_in_process(capsys, "check", "sinusoidal", "learnable")
     assert code == 1
     out = " ".join(out.split())
-    assert "Next: drillpe start learnable" in out and "grading" not in out
+    # learnable.py is there: next (and so check) says to work on it, not to start it
+    assert "Next: drillpe watch learnable (never practised;" in out and "grading" not in out
     assert "learnable.py is empty: drillpe reset learnable puts the stub back" in out
 
 

@@ -25,28 +25,34 @@ def test_never_practised_in_catalog_order():
     assert all(p.reason == "never practised" for p in plans({}))
 
 
-def test_after_a_first_pass_next_names_what_check_names():
+def test_after_a_pass_check_names_what_next_names(tmp_path):
     """A newcomer who passed rope first was told "drillpe start rope_neox" by check and
-    "sinusoidal" by next: never practised exercises now follow on from the one practised
-    last, in catalog order, as check's line after a pass does."""
+    "sinusoidal" by next; later, with a review due, check named one exercise and next
+    another. check's line after a pass is now next's top pick, with its reason; never
+    practised exercises follow on from the one practised last, in list's order."""
     from drillpe.commands.core import _what_next
 
-    events = {"rope": Events("rope", attempts=[att("rope", NOW - 60, True)])}
-
-    class Passed:  # the history check reads: rope passed, nothing else
-        def exercise_summary(self, eid):
-            return {"passes": 1} if eid == "rope" else {}
-
-    ids = catalog.ids()
-    after = ids[ids.index("rope") + 1:] + ids[:ids.index("rope")]
-    order = plans(events)
+    now = time.time()
+    history = History(tmp_path / "home", clock=lambda: now)
+    history.record_attempt(att("rope", now - 60, True))
+    listed = [ex.id for ex in catalog.by_topic()]
+    after = listed[listed.index("rope") + 1:] + listed[:listed.index("rope")]
+    order = schedule.recommend(history.events(), catalog.by_topic(), now)
     assert [p.exercise for p in order if p.group == 2] == after
     assert order[0].exercise == after[0] == "rope_neox"
-    assert _what_next("rope", Passed()) == catalog.ui("pass_next", id=order[0].exercise)
-    # the one practised last leads, whatever else was practised before it
-    events["alibi"] = Events("alibi", attempts=[att("alibi", NOW - 30, True)])
-    new = [p.exercise for p in plans(events) if p.group == 2]
-    assert new[0] == ids[ids.index("alibi") + 1] and "rope_neox" in new
+    said = _what_next(history, tmp_path / "ws")
+    assert said == catalog.ui("pass_next", id="rope_neox", why="never practised"), said
+    # a failed exercise due again leads in both
+    history.record_attempt(att("alibi", now - 3600, False, diagnoses=["alibi.slopes_naive"]))
+    top = schedule.recommend(history.events(), catalog.by_topic(), now)[0]
+    assert top.exercise == "alibi" and top.group == 0
+    assert _what_next(history, tmp_path / "ws").startswith("Next: drillpe start alibi (")
+    # the one practised last leads the never practised, whatever came before it
+    events = {"rope": Events("rope", attempts=[att("rope", NOW - 60, True)]),
+              "alibi": Events("alibi", attempts=[att("alibi", NOW - 30, True)])}
+    new = [p.exercise for p in schedule.recommend(events, catalog.by_topic(), NOW)
+           if p.group == 2]
+    assert new[0] == listed[listed.index("alibi") + 1] and "rope_neox" in new
 
 
 def test_failed_comes_back_first_once_due():

@@ -394,10 +394,10 @@ def schedule_all(all_events: dict[str, Events], exercises: list,
 
     Order: failed and due (oldest due first), reviews due, a due misconception's
     exercise among them (most overdue relative to their interval first), never
-    practised, then the rest by due date. Never practised ones come in catalog order
-    from the one after the exercise practised last (after a first pass of rope,
-    rope_neox, not sinusoidal: the path the learner is on, and what `check` says
-    after a pass; a newcomer was told one by check and the other by next).
+    practised, then the rest by due date. Never practised ones come in the order of
+    ``exercises`` (the commands pass `list`'s) from the one after the exercise
+    practised last (after a first pass of rope, rope_neox, not sinusoidal: the path
+    the learner is on). `check` after a pass names the first of this order.
     """
     s = scheduler()
     rounds = {ex.id: all_rounds(all_events.get(ex.id) or Events(ex.id), ex.minutes)
