@@ -195,6 +195,22 @@ def test_an_old_misconception_says_when(isolated_places):
     history.close()
 
 
+def test_a_misconception_only_one_exercise_asks_for_brings_it_back_and_says_so(
+        isolated_places):
+    """ALiBi's slopes recur only in alibi: "alibi asks for it too" read oddly where alibi
+    was where they showed (helper-145); the sentence says no other exercise asks."""
+    assert catalog.misconceptions()["alibi_slopes"].exercises == ("alibi",)
+    history = History(isolated_places["home"], clock=lambda: T0)
+    history.record_check(report("alibi", False, ["alibi.naive_slopes"]), at=T0)
+    history.record_check(report("alibi", True, []), at=T0 + 60)
+    by_id, _, mistakes = plan_now(history, T0 + 10 * DAY)
+    slopes = next(m for m in mistakes if m.id == "alibi_slopes")
+    assert slopes.exercise == "alibi" == slopes.last_exercise
+    assert "no other exercise asks for it: alibi again" in by_id["alibi"].reason
+    assert "asks for it too" not in by_id["alibi"].reason
+    history.close()
+
+
 def test_every_misconception_names_known_codes_in_two_exercises_or_more():
     found = catalog.misconceptions()
     for required in ("exponent", "pairing", "mask", "scale", "offset", "alibi_slopes", "buckets"):

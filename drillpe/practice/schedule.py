@@ -367,12 +367,14 @@ def _bring_back(plans: dict[str, Plan], mp: Misconception, now: float) -> None:
     p = plans[chosen]
     p.misconception = mp
     codes = ", ".join(mp.codes[:2])
+    # "alibi asks for it too" read oddly where alibi was where it showed (helper-145)
+    same = "_same" if chosen == mp.last_exercise else ""
     if mp.made_week:
-        sentence = catalog.ui("why_misconception", name=mp.name, times=_times(mp.made_week),
-                              codes=codes, id=chosen)
+        sentence = catalog.ui("why_misconception" + same, name=mp.name,
+                              times=_times(mp.made_week), codes=codes, id=chosen)
     else:
-        sentence = catalog.ui("why_misconception_old", name=mp.name, when=ago(now - mp.last_at),
-                              codes=codes, id=chosen)
+        sentence = catalog.ui("why_misconception_old" + same, name=mp.name,
+                              when=ago(now - mp.last_at), codes=codes, id=chosen)
     if p.group == 0:  # failed and due already: that comes first, the misconception adds to it
         p.reason = f"{p.reason}; {sentence}"
     else:
