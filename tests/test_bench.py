@@ -11,6 +11,7 @@ import ast
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import sys
@@ -52,6 +53,9 @@ def test_refuses_an_answer_that_fails_its_core_checks(monkeypatch):
     assert "\x1b[" not in res.stdout and "\x1b[" not in res.stderr
     assert "does not pass its core checks" in res.stderr
     assert "rope.half_split" in res.stderr
+    # the check it suggests grades the same file (helper-145's graded the workspace's)
+    assert re.search(r"`drillpe check rope --file \S*rope/half_split\.py`", res.stderr), \
+        res.stderr
     assert "median" not in res.stdout  # nothing was timed
     # no status line in a pipe: what the wait is goes to stderr once, first (a newcomer
     # took 15 s of silence for a hang); stdout holds only the result

@@ -105,7 +105,7 @@ def bench(
                                "reason": "the answer does not pass its core checks",
                                "check": result.to_dict()})
         else:
-            show.bench_refused(result)
+            show.bench_refused(result, places.display(path) if file is not None else None)
         return EXIT_FAILED
     if as_json:
         render.print_json(report.to_dict())

@@ -280,12 +280,15 @@ def _footnote(target, allocator: str | None = None) -> str:
     return " ".join(parts)
 
 
-def bench_refused(result) -> None:
+def bench_refused(result, file: str | None = None) -> None:
+    """``file``: the --file given, which the check it suggests must grade too (without
+    it a newcomer's `drillpe check rope` graded the workspace file, which passed)."""
     # the score counts the exercise's checks: a file that passes them all can still
     # fail a core check of the file itself (the rules check), which the lines below name
     score = f" (score {result.score:.0%})" if result.score < 1 else ""
+    command = f"drillpe check {result.exercise}" + (f" --file {file}" if file else "")
     render.error(f"{result.exercise} does not pass its core checks yet{score}: drillpe "
-                 f"bench times correct answers only. See `drillpe check {result.exercise}`.")
+                 f"bench times correct answers only. See `{command}`.")
     for check in result.checks:
         if check.level == "core" and check.status != "pass":
             line = Text(f"  ✗ {check.title}", style="red")
