@@ -358,6 +358,11 @@ def test_submit_after_the_deadline_is_graded_and_marked_over_time(cli, warm_grad
     assert "already submitted" in text.stderr and "not graded again" in text.stderr
     assert "Recorded in your history" not in text.stdout
     assert "In your history since it was submitted" in text.stdout
+    status = " ".join(cli("mock", "status").stdout.split())
+    assert "(submitted): its report: drillpe mock submit" in status, status
+    # the stub says how to reach the mock window where none was opened (--no-live)
+    stub = (Path(data["folder"]) / "learnable.py").read_text()
+    assert "g in the mock window (drillpe mock resume opens it in a terminal;" in stub
 
 
 def test_seed_makes_the_draw_reproducible(cli):

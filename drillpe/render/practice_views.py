@@ -539,8 +539,8 @@ def mock_status(status: dict[str, Any]) -> None:
     text = Text()
     text.append(ui("mock_status_title", id=status["session"],
                    state=ui(f"mock_state_{status['state']}")), style="bold")
-    if status["state"] == "submitted":
-        text.append(ui("mock_state_submitted"))
+    if status["state"] == "submitted":  # "(submitted): submitted" said it twice
+        text.append(ui("mock_status_submitted"))
     elif left >= 0:
         text.append(ui("mock_left_time", clock=clock(left)),
                     style="bold green" if left > 120 else "bold yellow")
