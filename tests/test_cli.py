@@ -312,11 +312,16 @@ def test_hint_follows_the_part_that_fails_and_keeps_one_counter_per_part(cli, is
     # once the general ladder's level 3 is seen, the mask's last hint no longer sends there
     deepest = cli("hint", "rope", "--part", "general", "--level", "3")
     assert deepest.returncode == 0
-    # its code is RoPE alone: it says so, and where the other parts' hints are (a newcomer
-    # pasted it and got 50% without knowing why)
-    assert "not the whole exercise" in deepest.stdout, deepest.stdout
-    assert "drillpe hint rope --part table ;" in deepest.stdout
-    assert "The parts (table, mask, dropout, attention)" in " ".join(deepest.stdout.split())
+    # every ladder about what fails (mask, dropout) is climbed: the reference is next, not
+    # the parts' hints (helper-145 was sent to the hints of a table that passed)
+    assert "That was the last hint. drillpe reveal rope" in deepest.stdout, deepest.stdout
+    # before any grade says what fails, its code is RoPE alone: it says so, and where the
+    # other parts' hints are (a newcomer pasted it and got 50% without knowing why)
+    fresh = cli("hint", "rope", "--part", "general", "--level", "3",
+                env={"DRILLPE_HOME": str(isolated_places["home"].parent / "fresh-home")})
+    assert "not the whole exercise" in fresh.stdout, fresh.stdout
+    assert "drillpe hint rope --part table ;" in fresh.stdout
+    assert "The parts (table, mask, dropout, attention)" in " ".join(fresh.stdout.split())
     # every ladder climbed: a part's last hint says so, and where the reference is
     last = cli("hint", "rope", "--part", "mask", "--level", "2")
     assert "--part general" not in last.stdout and "drillpe reveal rope" in last.stdout, \

@@ -359,7 +359,7 @@ def hint(
     then = catalog.next_hint(exercise.id, failing, seen)
     plain = then[0] if then else catalog.ladder_for(exercise.id, failing, seen=seen)
     render.hint(exercise, level, ladder, plain_part=plain.part, general_seen=general_seen,
-                then=then)
+                then=then, failing=bool(failing))
     return EXIT_OK
 
 

@@ -542,12 +542,15 @@ def _ladder_hints(exercise: catalog.Exercise, ladder: catalog.HintLadder | None
 
 def _hint_heading(exercise: catalog.Exercise, level: int, ladder: catalog.HintLadder | None,
                   more: str | None, plain_part: str, general_seen: int | None = None,
-                  then: tuple[catalog.HintLadder, int] | None = None) -> tuple[str, str]:
+                  then: tuple[catalog.HintLadder, int] | None = None,
+                  failing: bool = False) -> tuple[str, str]:
     """(title, the line that says what comes next) of one hint. The title names its
     ladder: the exercise's general one, or the part it is about. ``plain_part``: the
     ladder a plain `drillpe hint ID` climbs now; the general one is named when it is
     not. ``then``: that ladder and the level it would show; at the end of this
-    ladder, the footer names it when it is another one. ``general_seen``: the
+    ladder, the footer names it when it is another one. ``failing``: the last grade
+    named failing checks (then, with nothing left to climb, every ladder about them
+    is climbed). ``general_seen``: the
     general ladder's levels seen (history); otherwise the last hint of a part's
     ladder points on to the general one's next level only when it is not seen yet."""
     total = len(_ladder_hints(exercise, ladder))
@@ -573,9 +576,11 @@ def _hint_heading(exercise: catalog.Exercise, level: int, ladder: catalog.HintLa
             if part and general > level and unseen:
                 more = catalog.ui("hint_last_part", id=exercise.id, part=ladder.name or part,
                                   next=level + 1)
-            elif not part and parts:
+            elif not part and parts and not failing:
                 # the general ladder's code is the exercise's main function only: a
-                # newcomer who pasted it wondered where the rest was
+                # newcomer who pasted it wondered where the rest was. Not where a grade
+                # says what fails: every ladder about it is climbed, and this footer sent
+                # helper-145 to the hints of a rope table that passed
                 more = catalog.ui("hint_last_general", id=exercise.id, first=parts[0],
                                   parts=i18n.listing(parts))
             else:
@@ -609,12 +614,13 @@ def hint_panel(exercise: catalog.Exercise, level: int, ladder: catalog.HintLadde
 
 def hint(exercise: catalog.Exercise, level: int, ladder: catalog.HintLadder | None = None,
          plain_part: str = "", general_seen: int | None = None,
-         then: tuple[catalog.HintLadder, int] | None = None) -> None:
+         then: tuple[catalog.HintLadder, int] | None = None, failing: bool = False) -> None:
     """`drillpe hint`: a heading and a rule, then prose wrapped to the terminal and code
     outside any box, never broken by drillpe: a line copied from the terminal is
     the line of Python (inside a panel a long line wrapped into two, borders
     included, and no longer parsed)."""
-    title, more = _hint_heading(exercise, level, ladder, None, plain_part, general_seen, then)
+    title, more = _hint_heading(exercise, level, ladder, None, plain_part, general_seen, then,
+                                failing)
     # a rule's title would be cut at the width; its bracket of parts stays whole
     out.print(Wrapped(title, style="bold", brackets=True))
     out.print(Rule(style="dim"))
