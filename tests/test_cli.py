@@ -674,7 +674,7 @@ def test_check_messages_a_newcomer_needs(isolated_places, tmp_path, warm_grading
     assert code == 1
     out = " ".join(out.split())
     # learnable.py is there: next (and so check) says to work on it, not to start it
-    assert "Next: drillpe watch learnable (never practised;" in out and "grading" not in out
+    assert "Next: drillpe watch learnable — never practised." in out and "grading" not in out
     assert "learnable.py is empty: drillpe reset learnable puts the stub back" in out
 
 

@@ -46,7 +46,7 @@ def test_after_a_pass_check_names_what_next_names(tmp_path):
     history.record_attempt(att("alibi", now - 3600, False, diagnoses=["alibi.slopes_naive"]))
     top = schedule.recommend(history.events(), catalog.by_topic(), now)[0]
     assert top.exercise == "alibi" and top.group == 0
-    assert _what_next(history, tmp_path / "ws").startswith("Next: drillpe start alibi (")
+    assert _what_next(history, tmp_path / "ws").startswith("Next: drillpe start alibi — failed")
     # the one practised last leads the never practised, whatever came before it
     events = {"rope": Events("rope", attempts=[att("rope", NOW - 60, True)]),
               "alibi": Events("alibi", attempts=[att("alibi", NOW - 30, True)])}
