@@ -168,7 +168,7 @@ def _what_next(history, workspace: Path) -> str:
     # deferred: loaded only when this command runs, so that every start stays fast
     from drillpe.practice import schedule
 
-    plans, _ = schedule.schedule_all(history.events(), catalog.by_topic(), time.time())
+    plans, _ = schedule.learners_plan(history.events(), time.time())
     top = plans[0] if plans else None
     if top is None or top.group == 3:  # nothing due and nothing new
         return catalog.ui("pass_next_all")

@@ -68,8 +68,7 @@ def next_(as_json: JsonOpt = False,
     from drillpe.render import practice_views as view
 
     history = open_history()
-    # list's order: "never practised" ones follow it (drillpe check says the same top pick)
-    plans, mistakes = schedule.schedule_all(history.events(), catalog.by_topic(), time.time())
+    plans, mistakes = schedule.learners_plan(history.events(), time.time())
     if as_json:
         render.print_json({"schema": 1, "next": plans[0].exercise if plans else None,
                            "plan": [p.to_dict() for p in plans], "scheduler": "fsrs",

@@ -428,6 +428,13 @@ def schedule_all(all_events: dict[str, Events], exercises: list,
     return sorted(plans.values(), key=key), mistakes
 
 
+def learners_plan(all_events: dict[str, Events], now: float
+                  ) -> tuple[list[Plan], list[Misconception]]:
+    """:func:`schedule_all` over every exercise in `drillpe list`'s order: what `next`
+    shows and what `check` names after a pass (one call, so the two cannot differ)."""
+    return schedule_all(all_events, catalog.by_topic(), now)
+
+
 def recommend(all_events: dict[str, Events], exercises: list, now: float) -> list[Plan]:
     """Every exercise, the one to practise now first (see :func:`schedule_all`)."""
     return schedule_all(all_events, exercises, now)[0]
