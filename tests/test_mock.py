@@ -353,6 +353,8 @@ def test_submit_after_the_deadline_is_graded_and_marked_over_time(cli, warm_grad
     assert report["time_used_s"] >= 1.4
     text = cli("mock", "submit", "--session", data["session"])
     assert "over time" in text.stdout
+    # a limit of under a minute in the unit of the time used ("0.01 min" read as a typo)
+    assert re.search(r"time used \d+s of 1s", text.stdout), text.stdout
     # a second submit grades and records nothing, and says so (a newcomer read its
     # "Recorded in your history" as a second record)
     assert "already submitted" in text.stderr and "not graded again" in text.stderr

@@ -47,6 +47,15 @@ def duration(seconds: float | None) -> str:
     return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
 
 
+def limit(minutes: float) -> str:
+    """A session's limit: "45 min", or where it is not whole minutes (a script's
+    --minutes 0.05), a duration like the time used beside it ("3s", not "0.05 min")."""
+    ui = catalog.ui
+    if float(minutes).is_integer():
+        return ui("mock_limit_minutes", minutes=f"{minutes:g}")
+    return duration(minutes * 60)
+
+
 def clock(seconds: float) -> str:
     """A countdown: 12:05, or -03:10 when over time."""
     sign = "-" if seconds < 0 else ""
@@ -664,7 +673,7 @@ def mock_report(report: dict[str, Any], again: bool = False) -> None:
     summary.append(" PASS " if report["passed"] else " FAIL ",
                    style="bold black on green" if report["passed"] else "bold white on red")
     summary.append(ui("mock_report_summary", score=f"{report['score']:.0%}",
-                      used=duration(report["time_used_s"]), minutes=f"{report['minutes']:g}"))
+                      used=duration(report["time_used_s"]), limit=limit(report["minutes"])))
     if report["over_time_s"]:
         summary.append(ui("mock_report_over", over=duration(report["over_time_s"])),
                        style="bold red")
