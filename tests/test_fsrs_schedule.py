@@ -4,6 +4,7 @@ brings back another where it can recur. The expected dates come from fsrs itself
 fed with the ratings the module's docstring promises (written out by hand here)."""
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -125,6 +126,60 @@ def test_a_week_of_practice_schedules_as_fsrs_says(isolated_places):
     rope_plan = by_id["rope"]
     assert rope_plan.ease is not None and rope_plan.ease > 1
     history.close()
+
+
+def test_a_look_at_the_reference_right_after_a_pass_counts_against_no_round(isolated_places):
+    """A learner who passed and then compared with the reference (helper-145's
+    `reveal --diff`) found their next round rated Again and stats' ◆. A reveal
+    within LOOK_BACK_S of a pass, before another grade, looks back at it; one made
+    later, or after a failing grade, is help with the round it falls in."""
+    from drillpe.results.progress import LOOK_BACK_S, summarise
+
+    clock = Clock(T0)
+    history = History(isolated_places["home"], clock=clock)
+
+    def check(exercise, passed, at):
+        clock.at = at
+        return history.record_check(report(exercise, passed))
+
+    def reveal(exercise, at):
+        clock.at = at
+        history.record_reveal(exercise)
+
+    def ratings(exercise):
+        return [r.rating for r in schedule.all_rounds(history.events()[exercise], 20)]
+
+    # rope: a pass, a look back ten minutes later, and days later a clean pass: Good
+    check("rope", True, T0)
+    reveal("rope", T0 + 600)
+    assert not check("rope", True, T0 + 3 * DAY).revealed  # the attempt's flag agrees
+    assert ratings("rope") == ["good", "good"]
+    assert not summarise(history.events()["rope"], T0 + 4 * DAY)["revealed"]  # no ◆
+    # days after a pass the reference is no look back: the review it comes before is Again
+    reveal("rope", T0 + 3 * DAY + LOOK_BACK_S + 60)
+    assert check("rope", True, T0 + 3 * DAY + LOOK_BACK_S + 120).revealed
+    assert ratings("rope") == ["good", "good", "again"]
+    assert summarise(history.events()["rope"], T0 + 5 * DAY)["revealed"]
+    # alibi: passed, then a failing grade, then the reference: help with that round
+    check("alibi", True, T0)
+    check("alibi", False, T0 + 60)
+    reveal("alibi", T0 + 120)
+    check("alibi", True, T0 + 180)
+    assert ratings("alibi") == ["good", "again"]
+    history.close()
+
+
+def test_reveal_says_whether_it_counts_against_the_round(cli, isolated_places):
+    res = cli("reveal", "alibi")
+    assert res.returncode == 0
+    assert "A reveal counts against your round of alibi" in " ".join(res.stdout.split())
+    assert "counts against" not in cli("reveal", "alibi", "--raw").stdout  # the source alone
+    clock = Clock(time.time() - 300)
+    history = History(isolated_places["home"], clock=clock)
+    history.record_check(report("rope", True))
+    history.close()
+    said = " ".join(cli("reveal", "rope").stdout.split())
+    assert re.search(r"You passed rope 5m0\ds ago: a look at the reference now looks back", said)
 
 
 def test_a_misconception_in_rope_brings_back_an_exercise_where_it_recurs(isolated_places):

@@ -394,6 +394,14 @@ def reveal(
     if file is not None and not diff:
         raise UsageError(f"--file goes with --diff: drillpe reveal {exercise.id} --diff --file {file}")
     source = bundle.solution_path(exercise.id).read_text(encoding="utf-8")
+    history = open_history()
+    now = history.clock()
+    # deferred: reveal's own reading of the history and its note (not at the CLI's start)
+    from drillpe.render import practice_views
+    from drillpe.results.events import Events
+    from drillpe.results.progress import look_back
+
+    passed_at = look_back(history.events(exercise.id).get(exercise.id, Events(exercise.id)), now)
     if diff:
         path = file if file is not None else places.learner_file(exercise.id,
                                                                   places.workspace(workspace))
@@ -411,5 +419,7 @@ def reveal(
         render.reveal_raw(source)
     else:
         render.reveal(exercise, source)
-    open_history().record_reveal(exercise.id)
+    history.record_reveal(exercise.id, at=now)
+    if not raw:  # --raw is the source alone, for a file
+        practice_views.reveal_counts(exercise.id, None if passed_at is None else now - passed_at)
     return EXIT_OK

@@ -10,7 +10,8 @@ pass, at a break of more than ROUND_GAP_S, or with its mock session); each
 round is one FSRS review, at the time of its last attempt (the pass, or the
 last failure), rated:
 
-- the reference revealed during the round → Again;
+- the reference revealed during the round → Again (a look within LOOK_BACK_S
+  of a pass, before another grade, looks back at that pass: not during a round);
 - no pass → Again;
 - passed after failed tries, or with hints → Hard;
 - passed on the round's first try, no hints → Good; Easy when, moreover, a
@@ -45,7 +46,7 @@ from typing import Any
 
 from drillpe.data import catalog, places
 from drillpe.results.history import Attempt, Events
-from drillpe.results.progress import tries
+from drillpe.results.progress import counted_reveals, tries
 
 DAY_S = 86400.0
 WEEK_S = 7 * DAY_S
@@ -185,12 +186,13 @@ def rounds_of(events: Events, minutes: int) -> list[Round]:
             current.append(attempt)
     rounds = []
     previous_end = float("-inf")
+    reveals = counted_reveals(events)  # a look back at a pass is no help with the next round
     for group in groups:
         start, end = group[0].at, group[-1].at
         # hints and reveals between the previous round and this round's end belong to it
         hints = max([lvl for at, lvl in events.hints if previous_end < at <= end]
                     + [a.hints_used for a in group] + [0])
-        revealed = (any(previous_end < at <= end for at in events.reveals)
+        revealed = (any(previous_end < at <= end for at in reveals)
                     or any(a.revealed for a in group))
         # when work on it began: a watch or mock session says; plain checks cannot
         worked = [w.started_at for w in events.work

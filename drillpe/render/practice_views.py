@@ -47,6 +47,16 @@ def duration(seconds: float | None) -> str:
     return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
 
 
+def reveal_counts(exercise_id: str, since_pass_s: float | None) -> None:
+    """Whether the reveal just recorded counts against the learner's round (``next``
+    rates such a round Again): not when it looks back at a pass ``since_pass_s`` ago."""
+    if since_pass_s is None:
+        text = catalog.ui("reveal_counts", id=exercise_id)
+    else:
+        text = catalog.ui("reveal_looks_back", id=exercise_id, ago=duration(since_pass_s))
+    out.print(Wrapped(text, style="dim"))
+
+
 def limit(minutes: float) -> str:
     """A session's limit: "45 min", or where it is not whole minutes (a script's
     --minutes 0.05), a duration like the time used beside it ("3s", not "0.05 min")."""

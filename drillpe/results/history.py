@@ -32,7 +32,7 @@ from drillpe.data import bundle, files, places
 from drillpe.data.limits import MAX_LEARNER_FILE
 from drillpe.results import timeline
 from drillpe.results.events import Attempt, Events, Legacy, Work
-from drillpe.results.progress import summarise
+from drillpe.results.progress import counted_reveals, summarise
 from drillpe.results.report import ExerciseResult
 
 __all__ = ["Attempt", "Events", "History", "Legacy", "Work"]
@@ -441,8 +441,10 @@ class History:
         if since == float("-inf"):
             legacy = self._query("SELECT hints_seen FROM legacy WHERE exercise = ?", (exercise_id,))
             legacy_hints = legacy[0]["hints_seen"] if legacy else 0
+        # a look back at that pass (progress.look_back) is no help with this round
+        events = self.events(exercise_id).get(exercise_id, Events(exercise_id))
         return (max(self.hints_between(exercise_id, since, now), legacy_hints),
-                self.revealed_between(exercise_id, since, now))
+                any(since < at for at in counted_reveals(events)))
 
     # what commands record ---------------------------------------------------
     def record_check(self, result: ExerciseResult, *, source: str = "check",

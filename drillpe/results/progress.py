@@ -16,6 +16,9 @@ WORK_GAP_S = 15 * 60
 STATUS_ORDER = {"failing": 0, "revealed": 1, "passed": 2, "new": 3}
 # Watch grades of one exercise closer together than this are one burst of saves.
 BURST_GAP_S = 120.0
+# A reveal this soon after a pass, with no grade between, is a look back at the work
+# that passed (as `drillpe diff ID answer` is, once passed), not help with a round.
+LOOK_BACK_S = 6 * 3600.0
 
 
 def tries(attempts: list[Attempt]) -> list[Attempt]:
@@ -55,6 +58,22 @@ def _repeats(attempt: Attempt, previous: Attempt) -> bool:
     return (attempt.code is not None and attempt.code == previous.code
             and attempt.source in ("check", "watch") and previous.source in ("check", "watch")
             and attempt.device == previous.device and attempt.passed == previous.passed)
+
+
+def look_back(events: Events, at: float) -> float | None:
+    """When a reveal at ``at`` looks back at a pass: the time of that pass (the
+    latest grade before ``at``, no more than LOOK_BACK_S before it); else None."""
+    graded = [a for a in events.attempts
+              if a.at <= at and not a.untouched and a.source != "debug"]
+    if graded and graded[-1].passed and at - graded[-1].at <= LOOK_BACK_S:
+        return graded[-1].at
+    return None
+
+
+def counted_reveals(events: Events) -> list[float]:
+    """The reveals that count as help (a round with one is rated Again, stats'
+    ◆): all but the looks back at a pass."""
+    return [at for at in events.reveals if look_back(events, at) is None]
 
 
 def _iso(at: float | None) -> str | None:
@@ -98,7 +117,7 @@ def summarise(events: Events, now: float) -> dict[str, Any]:
     first_pass = passes[0] if passes else None
     first_event = times[0] if times else None
     hints_ever = max([level for _, level in events.hints] + [legacy.hints_seen if legacy else 0])
-    revealed_ever = bool(events.reveals) or bool(legacy and legacy.revealed)
+    revealed_ever = bool(counted_reveals(events)) or bool(legacy and legacy.revealed)
     if last is not None:
         last_result = "pass" if last.passed else "fail"
     else:
