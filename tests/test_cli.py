@@ -172,6 +172,8 @@ def test_only_the_workspace_file_counts_as_an_attempt(isolated_places, scratch_c
 
     scratch, listed = scratch_check
     assert scratch.returncode == 1 and "Not recorded in your history" in scratch.stdout
+    # a plain `drillpe hint` would follow the workspace file's grade: the ladder is named
+    assert "Stuck? drillpe hint sinusoidal --part general" in scratch.stdout
     assert listed.returncode == 0 and attempts_of(listed.stdout) == 0
     assert attempts() == 0
     assert cli_in_process(capsys, "start", "sinusoidal")[0] == 0
@@ -179,7 +181,8 @@ def test_only_the_workspace_file_counts_as_an_attempt(isolated_places, scratch_c
     assert cli_in_process(capsys, "check", "sinusoidal")[0] == 1
     assert attempts() == 0  # the untouched stub is not a try (stats)
     mine.write_text(SWAPPED.read_text())
-    assert cli_in_process(capsys, "check", "--file", mine, "sinusoidal")[0] == 1  # the same file
+    code, said = cli_in_process(capsys, "check", "--file", mine, "sinusoidal")  # the same file
+    assert code == 1 and "Stuck? drillpe hint sinusoidal\n" in said  # recorded: plain hint
     assert attempts() == 1
     assert cli_in_process(capsys, "check", "sinusoidal")[0] == 1
     assert attempts() == 1  # unchanged since its last check: no new try

@@ -299,7 +299,7 @@ def check(
         if recorded:  # the tiny model's series are for this screen, not the timeline
             history.record_check(dataclasses.replace(result, consequence=None), file=path)
         if not as_json:
-            render.scorecard(result, quiet=quiet)
+            render.scorecard(result, quiet=quiet, unrecorded=not recorded)
             if consequence and exercise.consequence:
                 consequence_views.show(result)
             if recorded and _is_empty(path):

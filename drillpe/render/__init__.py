@@ -342,10 +342,12 @@ def _heatmap(check: CheckResult, color: bool, exercise: str = "") -> Group | Non
 
 
 def scorecard_renderable(result: ExerciseResult, *, quiet: bool = False,
-                         color: bool | None = None, verdict_first: bool = False) -> Group:
+                         color: bool | None = None, verdict_first: bool = False,
+                         unrecorded: bool = False) -> Group:
     """The whole scorecard as one renderable (watch redraws it in place, with
     ``verdict_first``: a live view taller than the terminal is cut at the
-    bottom, and the verdict must stay in sight)."""
+    bottom, and the verdict must stay in sight). ``unrecorded``: a grade kept out
+    of the history (check --file), whose hints a plain `drillpe hint` cannot pick."""
     try:
         title = catalog.get(result.exercise).title
     except LookupError:
@@ -383,8 +385,16 @@ def scorecard_renderable(result: ExerciseResult, *, quiet: bool = False,
     if not verdict_first:
         parts.append(verdict(result))
     if not result.passed and not quiet:
-        parts.append(Text(catalog.ui("stuck", id=result.exercise), style="dim"))
+        parts.append(Text(_stuck(result, unrecorded), style="dim"))
     return Group(*parts)
+
+
+def _stuck(result: ExerciseResult, unrecorded: bool) -> str:
+    if not unrecorded:  # a plain `drillpe hint` reads the ladder off this recorded grade
+        return catalog.ui("stuck", id=result.exercise)
+    # it would read the workspace file's grade: name this grade's ladder
+    part = catalog.ladder_for(result.exercise, result.hint_checks).part or "general"
+    return catalog.ui("stuck_part", id=result.exercise, part=part)
 
 
 class Progress:
@@ -439,8 +449,8 @@ class Progress:
         return told if self.status is not None else None
 
 
-def scorecard(result: ExerciseResult, *, quiet: bool = False) -> None:
-    out.print(scorecard_renderable(result, quiet=quiet))
+def scorecard(result: ExerciseResult, *, quiet: bool = False, unrecorded: bool = False) -> None:
+    out.print(scorecard_renderable(result, quiet=quiet, unrecorded=unrecorded))
     out.print()
 
 
