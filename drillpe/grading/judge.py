@@ -797,8 +797,12 @@ def _grade(exercise: catalog.Exercise, learner_file: Path, device: torch.device,
         if not static.syntax_error:
             checks.append(rules_check(static, runtime, exercise, []))
             checks.append(cuda_check(static))
-        why = "not run: your file does not import" if loads.status != "skip" else \
-            "not run: drillpe does not run a file that the rules check refuses"
+        if static.syntax_error:  # one cause for every row: the file does not parse
+            why = "not run: your file does not parse"
+        elif loads.status != "skip":
+            why = "not run: your file does not import"
+        else:
+            why = "not run: drillpe does not run a file that the rules check refuses"
         checks.extend(_api_placeholder(exercise, why))
         checks.extend(skipped(c, why) for c in grader.checks)
         return _finish(exercise.id, learner_file, device, seed, checks, error)

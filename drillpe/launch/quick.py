@@ -16,8 +16,7 @@ from drillpe.data import check_lists
 from drillpe.launch.contract import caret_lines, syntax_message
 from drillpe.results.report import CheckResult, ExerciseResult, summarise
 
-NOT_PARSED = "not run: your file does not parse"
-NOT_IMPORTED = "not run: your file does not import"
+NOT_PARSED = "not run: your file does not parse"  # every row's cause, as the judge says it
 
 
 def syntax_failure(exercise_id: str, source: bytes, *, file: str, device: str, seed: int
@@ -45,9 +44,9 @@ def syntax_failure(exercise_id: str, source: bytes, *, file: str, device: str, s
         CheckResult(id="device.not_hardcoded", title="No hard-coded CUDA device", level="core",
                     status="skip", message=NOT_PARSED),
         CheckResult(id="api.names", title="Defines the exercise's names and signatures",
-                    level="core", status="skip", message=NOT_IMPORTED),
+                    level="core", status="skip", message=NOT_PARSED),
         *(CheckResult(id=r["id"], title=r["title"], level=r["level"], status="skip",
-                      message=NOT_IMPORTED) for r in rows),
+                      message=NOT_PARSED) for r in rows),
     ]
     passed, score = summarise(checks)
     return ExerciseResult(exercise=exercise_id, file=file, device=device, passed=passed,
