@@ -102,7 +102,8 @@ def test_every_cold_fixture_exists_and_every_attack_is_classified():
                    "alibi/attack_module_as_value", "alibi/attack_reexported_module",
                    "alibi/attack_sdpa_format_string", "rope/attack_sdpa_aten",
                    "rope/attack_torch_internals",
-                   "sinusoidal/attack_forged_api_facts", "sinusoidal/attack_forged_signature"}
+                   "sinusoidal/attack_forged_api_facts", "sinusoidal/attack_forged_signature",
+                   "sinusoidal/attack_storage_type_string"}
     attacks = {n for n in names if n.split("/")[1].startswith("attack_")}
     assert attacks - source_only <= {_name(p) for p in COLD}, \
         "a new attack: add it to PROCESS_ATTACKS (graded cold) or to source_only here"
@@ -248,15 +249,18 @@ def assert_verdict(path, launcher, isolation=None):
                    launcher=launcher)
     if isolation is not None:
         assert result.isolation == isolation
-    if result.isolation == "guard" and codes & {"rules.tampering", "rules.uses_reference"}:
-        # Without the sandbox a file the rules refuse as hostile is not run: only the
-        # rules check's findings remain (what the run showed is proved in the sandbox).
-        loads = next(c for c in result.checks if c.id == "file.loads")
-        assert (loads.status, loads.message) == ("skip", NOT_RUN + " (below)"), loads
+    hostile = {"rules.tampering", "rules.uses_reference"}
+    if result.isolation == "guard" and codes & hostile:
         exercise = catalog.get(path.parent.name)
         read = analyse(path.read_text(), exercise.banned, exercise.banned_modules)
-        codes = {c for c in codes if c in {f.code for f in read.findings}}
-        error_kind = "rules"
+        if hostile & {f.code for f in read.findings}:
+            # Without the sandbox a file the rules refuse as hostile is not run: only the
+            # rules check's findings remain (what the run showed is proved in the sandbox).
+            loads = next(c for c in result.checks if c.id == "file.loads")
+            assert (loads.status, loads.message) == ("skip", NOT_RUN + " (below)"), loads
+            codes = {c for c in codes if c in {f.code for f in read.findings}}
+            error_kind = "rules"
+        # else only the learner process's own guards can catch it: it runs, at both levels
     got_codes = set(result.diagnoses)
     summary = "\n".join(f"  {c.id} [{c.level}] {c.status}: {c.message} {c.diagnosis}"
                         for c in result.checks)

@@ -318,3 +318,28 @@ def _hook(refused: list[str], learner_file: str, declared: frozenset[str] | None
         raise PermissionError_(f"drillpe: learner code may not do this ({what})")
 
     return hook
+
+
+def torch_names_only(tampering: list[str]) -> None:
+    """torch finds classes by dotted strings (a storage's ``type("torch.FloatStorage")``):
+    torch._utils._import_dotted_name imports the first part and reads attributes down
+    the rest. Given any other string it imports any module and runs its top level (a
+    reviewer's ran ``this`` through a storage's type()). Only torch's own names here,
+    in every module that bound the function (torch binds it at its import)."""
+    torch_utils = sys.modules.get("torch._utils")
+    if torch_utils is None:  # torch not imported: nothing of it to look names up with
+        return
+    original = torch_utils._import_dotted_name
+
+    def torch_names_only(name):
+        if isinstance(name, str) and (name == "torch" or name.startswith("torch.")):
+            return original(name)
+        tampering.append(f"looked up {str(name)[:80]!r} by a dotted string (as a storage's "
+                         "type() does), which only torch's own names may be")
+        raise PermissionError("drillpe: only torch's own names may be looked up by a string "
+                              "here")
+
+    for name, module in list(sys.modules.items()):
+        if (name == "torch" or name.startswith("torch.")) and \
+                vars(module).get("_import_dotted_name") is original:
+            module._import_dotted_name = torch_names_only

@@ -68,7 +68,9 @@ REFUSED_UNDER = {
               # benchmark.Timer and cpp_extension compile strings, onnx and profiler write files
               "utils", "onnx", "profiler", "set_num_threads", "set_num_interop_threads",
               # it returns a module (torch.cpu), whose attributes lead anywhere
-              "get_device_module", "ao"},
+              "get_device_module", "ao",
+              # an import and getattr by a dotted string (grading.learner.torch_names_only)
+              "set_default_tensor_type"},
     # annotations evaluated from strings: eval by another name
     "typing": {"get_type_hints", "ForwardRef", "evaluate_forward_ref"},
     # classes built from a dict of methods (names the text does not show as `def`)
@@ -194,6 +196,9 @@ REFUSED_FROM_VALUES = frozenset({
     "torch", "np", "os", "sys", "builtins", "importlib",  # (tensor.numpy() is a method)
     # functools.reduce(getattr, ...) over a dotted string (a reviewer's reached torch._C)
     "getattr_from_fqn", "quantization",
+    # it imports a module by a dotted string and reads attributes down it (as a
+    # storage's type(str) does, which the learner's process allows torch's names only)
+    "set_default_tensor_type",
 })
 # Methods that read attributes named inside a format string.
 FORMAT_METHODS = frozenset({"format", "format_map", "get_field", "vformat", "get_value"})
