@@ -173,13 +173,19 @@ def test_reveal_says_whether_it_counts_against_the_round(cli, isolated_places):
     res = cli("reveal", "alibi")
     assert res.returncode == 0
     assert "A reveal counts against your round of alibi" in " ".join(res.stdout.split())
-    assert "counts against" not in cli("reveal", "alibi", "--raw").stdout  # the source alone
+    raw = cli("reveal", "alibi", "--raw")  # stdout the source alone, the note on stderr
+    assert "counts against" not in raw.stdout and "counts against your round" in raw.stderr
     clock = Clock(time.time() - 300)
     history = History(isolated_places["home"], clock=clock)
     history.record_check(report("rope", True))
     history.close()
     said = " ".join(cli("reveal", "rope").stdout.split())
-    assert re.search(r"You passed rope 5m0\ds ago: a look at the reference now looks back", said)
+    assert re.search(r"You passed rope 5m0\ds ago: a look at the reference now looks back at "
+                     r"that pass, and counts against no round", said), said
+    history = History(isolated_places["home"], clock=Clock(time.time() - 10))
+    history.record_check(report("alibi", True))
+    history.close()
+    assert "You passed alibi just now:" in " ".join(cli("reveal", "alibi").stdout.split())
 
 
 def test_a_misconception_in_rope_brings_back_an_exercise_where_it_recurs(isolated_places):

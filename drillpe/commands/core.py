@@ -420,6 +420,7 @@ def reveal(
     else:
         render.reveal(exercise, source)
     history.record_reveal(exercise.id, at=now)
-    if not raw:  # --raw is the source alone, for a file
-        practice_views.reveal_counts(exercise.id, None if passed_at is None else now - passed_at)
+    # after --raw on stderr: its stdout is the source alone, for a file
+    practice_views.reveal_counts(exercise.id, None if passed_at is None else now - passed_at,
+                                 aside=raw)
     return EXIT_OK

@@ -47,14 +47,18 @@ def duration(seconds: float | None) -> str:
     return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
 
 
-def reveal_counts(exercise_id: str, since_pass_s: float | None) -> None:
+def reveal_counts(exercise_id: str, since_pass_s: float | None, *, aside: bool = False) -> None:
     """Whether the reveal just recorded counts against the learner's round (``next``
-    rates such a round Again): not when it looks back at a pass ``since_pass_s`` ago."""
+    rates such a round Again): not when it looks back at a pass ``since_pass_s`` ago.
+    ``aside``: on stderr (after --raw, whose stdout is the source alone)."""
+    ui = catalog.ui
     if since_pass_s is None:
-        text = catalog.ui("reveal_counts", id=exercise_id)
+        text = ui("reveal_counts", id=exercise_id)
     else:
-        text = catalog.ui("reveal_looks_back", id=exercise_id, ago=duration(since_pass_s))
-    out.print(Wrapped(text, style="dim"))
+        when = ui("reveal_just_now") if since_pass_s < 60 else \
+            ui("reveal_ago", ago=duration(since_pass_s))
+        text = ui("reveal_looks_back", id=exercise_id, when=when)
+    (render.err if aside else out).print(Wrapped(text, style="dim"))
 
 
 def limit(minutes: float) -> str:
@@ -534,7 +538,7 @@ def mock_started(session, live: bool) -> None:
     # never wrapped (a terminal narrower than it cuts it, but nothing else).
     head = Text(ui("mock_title", id=session.id), style="bold")
     seed = ui("seed", seed=session.seed) if session.seed is not None else ""
-    head.append(ui("mock_minutes", minutes=f"{session.minutes:g}") + seed)
+    head.append(ui("mock_minutes", limit=limit(session.minutes)) + seed)
     out.print(head)
     out.print(Text(ui("mock_folder").rstrip()))
     out.print(Text(f"  {session.folder}", style="bold"), soft_wrap=True)
@@ -605,7 +609,7 @@ def mock_live_view(session, now: float, files: list[dict[str, Any]], runs: dict[
     style = "bold green" if left > 300 else "bold yellow" if left > 60 else "bold red"
     head = Text()
     head.append(f" {clock(left)} ", style=f"reverse {style}")
-    head.append(ui("mock_live_title", id=session.id, minutes=f"{session.minutes:g}"))
+    head.append(ui("mock_live_title", id=session.id, limit=limit(session.minutes)))
     folder = Text(f"{session.folder}", style="bold")
     # one column names the exercise and its file (ID.py in the folder above)
     table = Table(box=box.SIMPLE_HEAD, expand=False)
