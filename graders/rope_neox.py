@@ -398,6 +398,14 @@ def judge_relative(ctx, x, case, out):
         raise Fail("could not call apply_rope four times", ["api.wrong_return_type"])
     got = {key: expect_rotated(ctx, value, x[key[0]], call_text(case)).double()
            for key, value in out.items()}
+    # code that never reads position_ids returns the same for both: its scores are
+    # unchanged by the offset only because nothing moved (a reviewer's passed this check)
+    if all(float((got[f"{name}_shifted"] - got[f"{name}_start"]).abs().max())
+           <= rope_tol(x[name], x["shifted"]) for name in "qk"):
+        raise Fail(f"apply_rope gave the same q and k for positions 0..{case['L'] - 1} and "
+                   f"{case['offset']}..{case['offset'] + case['L'] - 1}: it does not read "
+                   "position_ids, so no offset can change a score",
+                   ["rope_neox.offset_ignored"])
     scores = {where: got[f"q_{where}"] @ got[f"k_{where}"].transpose(-2, -1)
               for where in ("start", "shifted")}
     drift = (scores["shifted"] - scores["start"]).abs()
