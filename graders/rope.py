@@ -304,6 +304,14 @@ def run_relative(env, x, case):
 @run_relative.judge
 def judge_relative(ctx, x, case, out):
     got_q, got_k = rope_outputs(ctx, x, out)
+    # the same vector out at every position (nothing rotated by its position) makes every
+    # score the same: the property would hold only because nothing moved
+    if all(float((got.double() - got[..., :1, :].double()).abs().max()) <= rope_tol(x[name])
+           for got, name in ((got_q, "q"), (got_k, "k"))):
+        codes = rope_diagnosis(ctx.ref, x["q"], x["k"], got_q, got_k)
+        raise Fail("with the same q and k vector at every position, RoPE returned the same "
+                   "vectors at every position: nothing is rotated by its position, so every "
+                   "score is the same", codes or ["output.mismatch"])
     scores = got_q.double() @ got_k.double().transpose(-2, -1)
     drift = (scores[..., 1:, 1:] - scores[..., :-1, :-1]).abs()
     norms = max(float(x[name].double().norm(dim=-1).max()) for name in "qk")

@@ -400,6 +400,16 @@ def judge_relative(ctx, x, case, out):
     for item, t, (r, c) in zip(outs, "qkqk", ids):
         want_x = {"x": x[t], "rows": x[r], "cols": x[c]}
         got.append(rotated(ctx, want_x, item).double().to(x["q"].device))
+    # code that never reads the ids returns the same for both: its scores are unchanged
+    # by the shift only because nothing moved
+    tol_x = rope_2d_tol(x["q"], x["rows_shifted"], x["cols_shifted"])
+    if all(float((got[i + 2] - got[i]).abs().max()) <= tol_x for i in (0, 1)):
+        a, s = case["shift"]
+        raise Fail(f"apply_rope_2d gave the same q and k with {a} added to every row id and "
+                   f"{s} to every column id: it does not read the ids, so no shift can change "
+                   "a score",
+                   value_codes(ctx, {"x": x["q"], "rows": x["rows"], "cols": x["cols"]}, case,
+                               got[0]))
     scores = got[0] @ got[1].transpose(-2, -1)
     shifted = got[2] @ got[3].transpose(-2, -1)
     drift = (scores - shifted).abs()

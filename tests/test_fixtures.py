@@ -295,17 +295,22 @@ def test_a_square_grid_assumption_is_named_in_the_core_grid_check(warm):
         assert "rope_2d.grid_assumed" in grid.diagnosis, (name, grid.message)
 
 
-def test_the_relative_property_fails_code_that_never_reads_its_positions(warm):
-    """Code that ignores position_ids returns the same for positions p and p + offset,
-    so its scores are unchanged by the offset: the property held only because nothing
-    moved (a reviewer's file passed this check). The check says so; a right answer
-    passes it (rope_neox/correct_*.py in test_fixture_verdict)."""
-    result = grade(GradeRequest(exercise_id="rope_neox",
-                                file=FIXTURES / "rope_neox" / "offset_ignored.py", timeout=60),
-                   launcher=warm)
-    prop = next(c for c in result.checks if c.id == "rope_neox.relative_property")
-    assert prop.status == "fail" and prop.diagnosis == ["rope_neox.offset_ignored"], prop
-    assert "does not read position_ids" in prop.message
+@pytest.mark.parametrize("fixture, codes, said", [
+    ("rope_neox/offset_ignored", ["rope_neox.offset_ignored"], "does not read position_ids"),
+    ("rope_2d/flat_index", ["output.mismatch"], "it does not read the ids"),
+    ("rope/rotates_nothing", ["output.mismatch"], "nothing is rotated by its position")])
+def test_the_relative_property_fails_code_whose_output_does_not_move(warm, fixture, codes, said):
+    """Code that ignores its positions (or rotates nothing) returns the same for
+    positions p and p + offset, or at every position, so its scores are unchanged:
+    the property held only because nothing moved (a reviewer's rope_neox file passed
+    this check). The check says so; a right answer passes it (correct_*.py in
+    test_fixture_verdict)."""
+    exercise, name = fixture.split("/")
+    result = grade(GradeRequest(exercise_id=exercise, file=FIXTURES / exercise / f"{name}.py",
+                                timeout=60), launcher=warm)
+    prop = next(c for c in result.checks if c.id == f"{exercise}.relative_property")
+    assert prop.status == "fail" and prop.diagnosis == codes, prop
+    assert said in prop.message
 
 
 def test_the_square_grid_pattern_needs_every_square_to_run_and_every_other_to_crash():
