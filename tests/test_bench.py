@@ -1194,6 +1194,8 @@ EXPLOITS = {
     # a weakref.finalize on each output, whose callback runs when the outputs are let go
     # of: inside the next refill's marks, on the parent's clock
     "rope_release_finalizer": "bench.refill_work",
+    # a storage's type() given "torch.__builtins__": getattr, then the marks' key
+    "rope_storage_type_key": "bench.tampering",
 }
 
 

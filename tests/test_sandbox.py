@@ -995,11 +995,25 @@ class SinPositionEncoding(nn.Module):
         super().__init__()
 """
 
+# /tmp itself made read-only, by a shell as a reviewer's did: its note outlived the grade
+# (the unlinks failed), and every later grade got a /tmp it could not write to
+LOCKS_TMP = """
+import os
+import torch
+from torch import nn
+os.system("echo from the grade before > /tmp/top_note.txt; chmod 555 /tmp /dev/shm")
+print("LOCKED", oct(os.stat("/tmp").st_mode))
+class SinPositionEncoding(nn.Module):
+    def __init__(self, max_sequence_length, d_model, base=10000.0):
+        super().__init__()
+"""
+
 LOOKS_FOR_IT = """
 import os
 import torch
 from torch import nn
-print("FOUND", os.path.exists("/tmp/left"), os.path.exists("/dev/shm/note.txt"))
+print("FOUND", os.path.exists("/tmp/left"), os.path.exists("/dev/shm/note.txt"),
+      os.path.exists("/tmp/top_note.txt"), os.access("/tmp", os.W_OK), os.access("/dev/shm", os.W_OK))
 class SinPositionEncoding(nn.Module):
     def __init__(self, max_sequence_length, d_model, base=10000.0):
         super().__init__()
@@ -1024,7 +1038,13 @@ def test_a_warm_grade_starts_with_an_empty_private_tmp(tmp_path, monkeypatch):
         restarts = pool.restarts
         path.write_text(LOOKS_FOR_IT)
         second = grade(GradeRequest("sinusoidal", path, timeout=60), launcher=pool)
-        assert "FOUND False False" in second.output, second.output
+        assert "FOUND False False False True True" in second.output, second.output
+        path.write_text(LOCKS_TMP)
+        locked = grade(GradeRequest("sinusoidal", path, timeout=60), launcher=pool)
+        assert "LOCKED 0o40555" in locked.output, locked.output
+        path.write_text(LOOKS_FOR_IT)
+        third = grade(GradeRequest("sinusoidal", path, timeout=60), launcher=pool)
+        assert "FOUND False False False True True" in third.output, third.output
         shutil.copy(ROOT / "solutions" / "sinusoidal.py", path)
         assert grade(GradeRequest("sinusoidal", path, timeout=60), launcher=pool).passed
         assert pool.restarts == restarts  # the same worker, the same sandbox

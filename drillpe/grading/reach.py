@@ -36,6 +36,7 @@ import importlib._bootstrap_external as bootstrap_external
 import inspect
 import logging
 import os
+import re
 import sys
 import threading
 import traceback
@@ -320,24 +321,35 @@ def _hook(refused: list[str], learner_file: str, declared: frozenset[str] | None
     return hook
 
 
+# The names torch looks classes up by (a storage's type("torch.FloatStorage"), and its
+# sparse and CUDA kin): nothing else, and no step through another module or a private name
+TORCH_CLASS_NAME = re.compile(r"torch(\.cuda)?(\.sparse)?\.[A-Z][A-Za-z0-9]*(Storage|Tensor)")
+
+
 def torch_names_only(tampering: list[str]) -> None:
     """torch finds classes by dotted strings (a storage's ``type("torch.FloatStorage")``):
     torch._utils._import_dotted_name imports the first part and reads attributes down
     the rest. Given any other string it imports any module and runs its top level (a
-    reviewer's ran ``this`` through a storage's type()). Only torch's own names here,
-    in every module that bound the function (torch binds it at its import)."""
+    reviewer's ran ``this`` through a storage's type()), and a string that starts with
+    torch's name reads on through torch's own imports (the next reviewer's
+    ``"torch.os.system"`` and ``"torch.__builtins__"``, handed back by the
+    AttributeError that followed, ran a shell and read the bench's key). Only the
+    names of torch's tensor and storage classes, and only a class comes back; in every
+    module that bound the function (torch binds it at its import)."""
     torch_utils = sys.modules.get("torch._utils")
     if torch_utils is None:  # torch not imported: nothing of it to look names up with
         return
     original = torch_utils._import_dotted_name
 
     def torch_names_only(name):
-        if isinstance(name, str) and (name == "torch" or name.startswith("torch.")):
-            return original(name)
+        if type(name) is str and TORCH_CLASS_NAME.fullmatch(name):
+            found = original(name)
+            if isinstance(found, type):
+                return found
         tampering.append(f"looked up {str(name)[:80]!r} by a dotted string (as a storage's "
-                         "type() does), which only torch's own names may be")
-        raise PermissionError("drillpe: only torch's own names may be looked up by a string "
-                              "here")
+                         "type() does), which may only name torch's tensor and storage classes")
+        raise PermissionError("drillpe: only torch's tensor and storage classes may be looked "
+                              "up by a string here")
 
     for name, module in list(sys.modules.items()):
         if (name == "torch" or name.startswith("torch.")) and \

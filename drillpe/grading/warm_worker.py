@@ -49,6 +49,7 @@ import secrets
 import select
 import signal
 import socket
+import stat
 import sys
 import time
 import traceback
@@ -690,6 +691,9 @@ def _over_word(spare: Spare, timeout: float | None) -> int | None:
     return None if said is None else int(said.group(1))
 
 
+_TOP_MODES: dict[str, int] = {}  # /tmp's and /dev/shm's modes before any grade
+
+
 def _empty_private_folders() -> set[str]:
     """Inside the namespace sandbox: empty its private /tmp and /dev/shm after a
     grade, as every cold learner process gets them, so nothing a grade's code left
@@ -702,9 +706,17 @@ def _empty_private_folders() -> set[str]:
     left = set()
     for top in ("/tmp", "/dev/shm"):
         try:
-            device = os.lstat(top).st_dev
+            state = os.lstat(top)
         except OSError:
             continue
+        device = state.st_dev
+        # the top's own mode as the sandbox made it (the first call, before any grade): a
+        # reviewer's grade made /tmp read-only, so nothing in it could be removed and
+        # every later grade met its file and could not write there
+        mode = _TOP_MODES.setdefault(top, stat.S_IMODE(state.st_mode))
+        if stat.S_IMODE(state.st_mode) != mode:
+            with contextlib.suppress(OSError):
+                os.chmod(top, mode)
         folders = []
         for root, dirs, files in os.walk(top):
             kept = []
@@ -719,13 +731,20 @@ def _empty_private_folders() -> set[str]:
             dirs[:] = kept  # not into mounts
             folders.extend(os.path.join(root, name) for name in kept)
             for name in files:
-                with contextlib.suppress(OSError):
+                try:
                     os.unlink(os.path.join(root, name))
+                except FileNotFoundError:
+                    pass
+                except OSError:  # it would meet the next grade: this sandbox is done
+                    left.add(os.path.join(root, name))
         for path in reversed(folders):
             try:
                 os.rmdir(path)
             except OSError:
                 left.add(path)  # a mount lies inside: it stays
+        with contextlib.suppress(OSError):
+            if stat.S_IMODE(os.lstat(top).st_mode) != mode:
+                left.add(f"{top} (its mode)")
     return left
 
 
