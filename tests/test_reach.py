@@ -55,6 +55,10 @@ REFUSED = {
                                    "{'x': object}, 'x': Desc()}))",
     # every object: a reviewer's found the bench's random draw this way and fixed it
     "gc_get_objects": "import gc; gc.get_objects()",
+    # the same through a library's frame: copy.copy calls a partial set as __copy__ (a
+    # reviewer's read the bench's signing key from what gc.get_referrers found)
+    "gc_through_copy": "import copy, functools, gc; V = type('V', (), {}); "
+                       "V.__copy__ = functools.partial(gc.get_referrers, V); copy.copy(V())",
     # an audit hook of its own runs its code at every audited event, drillpe's included
     "addaudithook": "sys.addaudithook(lambda event, args: None)",
     # the function that compiles them, called directly (Python 3.13 has none by that name)

@@ -59,12 +59,10 @@ EVENTS = frozenset({"compile", "exec", "sys._getframe", "object.__getattr__",
 REACHING = frozenset({"gc.get_objects", "gc.get_referrers", "gc.get_referents",
                       "sys._current_frames", "sys.settrace", "sys.setprofile",
                       "sys.addaudithook"})
-# Of those, the ones that install code of the caller's to run at every call or event:
-# refused wherever the learner's code is on the stack, whichever library asks (a
-# reviewer's went through bdb.Bdb.set_trace and cProfile.Profile.__enter__, library
-# code calling sys.settrace and sys.setprofile for it, and ran its code in the
-# bench's refill)
-INSTALLING = frozenset({"sys.settrace", "sys.setprofile", "sys.addaudithook"})
+# All of them are refused wherever the learner's code is on the stack, whichever library
+# asks: a reviewer's went through bdb.Bdb.set_trace and cProfile.Profile.__enter__
+# (library code calling sys.settrace and sys.setprofile for it) and ran its code in the
+# bench's refill; the next had copy.copy call gc.get_referrers and found the bench's key.
 
 
 def _code(owner: Any, *path: str) -> CodeType | None:
@@ -163,7 +161,7 @@ def _hook(refused: list[str], learner_file: str, declared: frozenset[str] | None
     """The audit hook. Everything it uses is bound here, when it is armed: module
     globals could be replaced by code that reaches this module."""
     getframe, get_ident, PermissionError_ = sys._getframe, threading.get_ident, PermissionError
-    events, frame_attributes, reaching, installing = EVENTS, FRAME_ATTRIBUTES, REACHING, INSTALLING
+    events, frame_attributes, reaching = EVENTS, FRAME_ATTRIBUTES, REACHING
     compile_chains, import_chains, frame_chains = (tuple(COMPILE_CHAINS), tuple(IMPORT_CHAINS),
                                                    tuple(FRAME_CHAINS))
     text_runners = tuple(_chains((_code(collections, "namedtuple"),)))
@@ -289,7 +287,10 @@ def _hook(refused: list[str], learner_file: str, declared: frozenset[str] | None
                     or library_import(asking)
                 what = "built code from text at run time"
             elif event in reaching:
-                allowed = library(asking) and not (event in installing and learners(asking))
+                # not while the learner's code is anywhere on the stack: a reviewer's had
+                # copy.copy call gc.get_referrers (a partial set as its __copy__), whose
+                # frame is a library's, and read the bench's key from what it found
+                allowed = library(asking) and not learners(asking)
                 what = {"sys.addaudithook": "added an audit hook",
                         "sys.settrace": "set a trace function (sys.settrace)",
                         "sys.setprofile": "set a profile function (sys.setprofile)",

@@ -85,6 +85,10 @@ REFUSED_UNDER = {
                   # got __builtins__ by a name built at run time, and exec from it)
                   "update_wrapper", "wraps", "WRAPPER_ASSIGNMENTS", "WRAPPER_UPDATES"},
     "copy": {"replace"},  # setattr by the keywords' names (Python 3.13)
+    # they get and set an attribute of sys named by a private attribute of their own, which
+    # a subclass sets (a reviewer's read sys.modules by a name built at run time, then the
+    # builtins' getattr); chdir changes the working folder of the process
+    "contextlib": {"redirect_stdout", "redirect_stderr", "_RedirectStream", "chdir"},
     "typing_extensions": {"get_type_hints", "ForwardRef", "evaluate_forward_ref",
                           "get_annotations"},
     # the stream's raw file: its type is io.FileIO, which opens any path (a reviewer's
