@@ -296,6 +296,44 @@ def _bound_names(tree: ast.Module) -> set[str]:
     return bound
 
 
+# Calls that give a module an attribute by the name they are handed
+NAMING_CALLS = frozenset({"register_buffer", "register_parameter", "add_module",
+                          "register_module"})
+
+
+def _own_private_names(tree: ast.Module) -> set[str]:
+    """The private names (``_x``) the file gives attributes itself: assigned to an
+    attribute, defined in a class body, listed in ``__slots__``, or handed to
+    register_buffer and its kin. Only these may be read on ``self`` or ``cls``."""
+    own: set[str] = set()
+
+    def private(name: object) -> bool:
+        return isinstance(name, str) and name.startswith("_") and not name.startswith("__")
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.ctx, (ast.Store, ast.Del)) \
+                and private(node.attr):
+            own.add(node.attr)
+        elif isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    names = [item.name]
+                elif isinstance(item, (ast.Assign, ast.AnnAssign)):
+                    targets = item.targets if isinstance(item, ast.Assign) else [item.target]
+                    names = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+                    if "__slots__" in names and item.value is not None:
+                        names += [c.value for c in ast.walk(item.value)
+                                  if isinstance(c, ast.Constant)]
+                else:
+                    continue
+                own.update(n for n in names if private(n))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr in NAMING_CALLS and node.args \
+                and isinstance(node.args[0], ast.Constant) and private(node.args[0].value):
+            own.add(node.args[0].value)
+    return own
+
+
 def _roots(aliases: dict[str, str]) -> set[str]:
     return {v.split(".")[0] for v in aliases.values()}
 
@@ -304,8 +342,10 @@ class _Visitor:
     """Walks the tree without recursion (a 100 000-term expression is fine)."""
 
     def __init__(self, banned: tuple[str, ...], banned_modules: tuple[str, ...],
-                 aliases: dict[str, str], modules: set[str], bound: set[str]):
+                 aliases: dict[str, str], modules: set[str], bound: set[str],
+                 own_private: set[str] = frozenset()):
         self.bound = bound
+        self.own_private = own_private
         self.banned = banned
         self.banned_last = {name.rsplit(".", 1)[-1]: name for name in banned}
         self.banned_stems = {stem: name for name in banned for stem in BANNED_STEMS.get(name, ())}
@@ -419,13 +459,19 @@ class _Visitor:
                 if part in REFUSED_FROM_VALUES:
                     self.tamper(node, f"{dotted}: {part} is not part of a computation")
                     return
-                # a private name, but on the object's own self or class: from any other
-                # value it may be a library's internals (a reviewer's went from a module
-                # torch.get_device_module returned to torch._utils._import_dotted_name,
-                # an import and getattr by a dotted string)
-                if part.startswith("_") and not part.startswith("__") and \
-                        not (index == 1 and root in ("self", "cls")):
-                    self.tamper(node, f"{dotted}: {part} is private to another object")
+                # a private name, but one the file gives its own self or class: from any
+                # other value it may be a library's internals (a reviewer's went from a
+                # module torch.get_device_module returned to torch._utils.
+                # _import_dotted_name, an import and getattr by a dotted string), and so
+                # may a base class's (the next called an Enum's cls._convert_, which read
+                # a module's namespace by a name made at run time)
+                if part.startswith("_") and not part.startswith("__"):
+                    if index == 1 and root in ("self", "cls") and part in self.own_private:
+                        continue
+                    whose = ("a private name your file does not define (a library's)"
+                             if index == 1 and root in ("self", "cls")
+                             else "private to another object")
+                    self.tamper(node, f"{dotted}: {part} is {whose}")
                     return
         allowed = ALLOWED_ATTRIBUTES.get(root)
         if allowed is not None and imported and len(parts) > 1 \
@@ -904,7 +950,8 @@ def analyse(source: str, banned: tuple[str, ...] = (), banned_modules: tuple[str
         return StaticReport(syntax_error=f"the file is not Python source ({exc})")
     try:
         aliases, modules = _collect_aliases(tree)
-        visitor = _Visitor(banned, banned_modules, aliases, modules, _bound_names(tree))
+        visitor = _Visitor(banned, banned_modules, aliases, modules, _bound_names(tree),
+                           _own_private_names(tree))
         visitor.run(tree)
     except RecursionError:
         return StaticReport(syntax_error="the file is nested too deeply to be read")
