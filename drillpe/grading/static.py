@@ -665,6 +665,13 @@ class _Visitor:
         if node.name in REFUSED_DEFINITIONS:
             self.tamper(node, f"def {node.name}: runs code at moments the grader does not "
                               "choose")
+        elif not _dunder_ok(node.name):
+            # as for any other use of the name: a reviewer's `def __array_interface__` (a
+            # property) had numpy build arrays over raw addresses, and read the builtins
+            # and the bench's key out of memory
+            self.tamper(node, f"def {node.name}: a special method a learner file may not "
+                              "define (the protocols libraries read them for reach outside "
+                              "the exercise)")
         arguments = node.args
         for arg in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs,
                     arguments.vararg, arguments.kwarg]:
