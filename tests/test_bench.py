@@ -1146,7 +1146,10 @@ EXPLOITS = {
     "rope_function_mode": "bench.tampering",  # a torch function mode left on after the calls
     "rope_random_index": "bench.tampering",  # random._index, which randrange called
     "rope_clone_kernel": "bench.tampering",  # a kernel of its own for aten::clone
-    "rope_hash_key": "bench.tampering",  # a str subclass's __hash__, in random's namespace
+    # a str subclass's __hash__, in random's namespace through Enum's functional API,
+    # which the learner's process now refuses names other than plain ones: its file no
+    # longer loads there (the seal's exact-str check: rope_planted_key, rope_modules_key)
+    "rope_hash_key": "load",
     "rope_refill_mul": "bench.tampering",  # torch.mul, which the refill of inputs calls
     "rope_refill_warning": "bench.tampering",  # a shrunk input: the refill's warning
     "rope_cuda_device_enter": "bench.tampering",  # torch.cuda.device.__enter__, the sync's
@@ -1204,8 +1207,12 @@ def test_exploit_is_refused_by_the_bench_itself(name):
     """Grading refuses most of these first (tampering, changed inputs, a
     subclass); the bench must refuse them on its own too: measure() times
     without grading."""
-    from drillpe.launch.bench import BenchOptions, measure
+    from drillpe.launch.bench import BenchFailed, BenchOptions, measure
 
+    if EXPLOITS[name] == "load":  # refused as its file loads: no time at all
+        with pytest.raises(BenchFailed, match="may not start with an underscore"):
+            measure("rope", SLOW / f"{name}.py", BenchOptions(quick=True, budget_s=0.05))
+        return
     report = measure("rope", SLOW / f"{name}.py", BenchOptions(quick=True, budget_s=0.05))
     [target] = report.targets
     assert target.error is None

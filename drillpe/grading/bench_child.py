@@ -60,7 +60,7 @@ from drillpe.grading import bench_specs, records, seal
 from drillpe.grading.bench_specs import Target, nbytes, size_for, targets
 from drillpe.grading.common import device_or_exit, load_solution
 from drillpe.grading.loading import exception_lines, load_module
-from drillpe.grading.reach import Reach, torch_names_only
+from drillpe.grading.reach import Reach, plain_enum_names, torch_names_only
 from drillpe.grading.static import class_field_names
 from drillpe.launch import contract
 
@@ -1999,6 +1999,7 @@ def bench_learner(args, device, dtype, sign=None, reached: list[str] | None = No
     _refuse_reference_reads()
     _refuse_raw_memory(reached, str(args.file.resolve()))
     torch_names_only(reached)  # as in a grade's learner process, before the seal is taken
+    plain_enum_names(reached)
     if args.level == "guard":
         # without the sandbox: no processes, no files written, no torch C++ file
         # readers, as in a grade's learner process (drillpe.grading.learner)

@@ -42,7 +42,7 @@ from drillpe.grading.common import (
     load_grader,
 )
 from drillpe.grading.loading import load_module
-from drillpe.grading.reach import Reach, torch_names_only
+from drillpe.grading.reach import Reach, plain_enum_names, torch_names_only
 
 LEARNER_MODULE = "drillpe_learner"
 CPU = torch.device("cpu")
@@ -197,6 +197,7 @@ class Guards:
             return
         self._armed = True
         torch_names_only(self.tampering)
+        plain_enum_names(self.tampering)
         sys.addaudithook(_guard_hook(self.protected, self.confine, self.tampering,
                                      self.reference_access))
         if self.reach is not None:

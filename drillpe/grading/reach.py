@@ -356,3 +356,34 @@ def torch_names_only(tampering: list[str]) -> None:
         if (name == "torch" or name.startswith("torch.")) and \
                 vars(module).get("_import_dotted_name") is original:
             module._import_dotted_name = torch_names_only
+
+
+def plain_enum_names(tampering: list[str]) -> None:
+    """Enum's functional API (``Enum("E", [(name, value), ...])``) puts every name it
+    is given into the new class's namespace: a special name made at run time becomes a
+    class attribute the reading never saw (a reviewer's gave a class numpy's
+    ``__array_interface__`` so, and read raw memory). Here its names may not start
+    with an underscore; no exercise needs one."""
+    enum_module = sys.modules.get("enum")
+    if enum_module is None:
+        return
+    enum_type = enum_module.EnumType
+    original = enum_type.__dict__["_create_"]
+
+    def plain_names_only(cls, class_name, names, **kwargs):
+        if isinstance(names, str):
+            listed, given = names.replace(",", " ").split(), names
+        elif hasattr(names, "keys"):
+            listed, given = list(names.keys()), names
+        else:
+            given = list(names)
+            listed = [item if isinstance(item, str) else item[0] for item in given]
+        odd = [name for name in listed if type(name) is not str or name.startswith("_")]
+        if odd:
+            tampering.append(f"gave an Enum the name {str(odd[0])[:60]!r} through its "
+                             "functional API")
+            raise PermissionError("drillpe: an Enum's names may not start with an "
+                                  "underscore here")
+        return original(cls, class_name, given, **kwargs)
+
+    enum_type._create_ = plain_names_only
