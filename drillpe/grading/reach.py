@@ -371,15 +371,21 @@ def plain_enum_names(tampering: list[str]) -> None:
     original = enum_type.__dict__["_create_"]
 
     def plain_names_only(cls, class_name, names, **kwargs):
-        if isinstance(names, str):
-            listed, given = names.replace(",", " ").split(), names
-        elif hasattr(names, "keys"):
-            listed, given = list(names.keys()), names
+        # Read once, the way _create_ reads them (a reviewer's object gave keys() one
+        # name and its iteration another), and handed on as the plain list checked.
+        if type(names) is str:
+            given = listed = names.replace(",", " ").split()
+        elif isinstance(names, str):  # a str subclass: its split may say anything
+            listed, given = [names], None
         else:
-            given = list(names)
-            listed = [item if isinstance(item, str) else item[0] for item in given]
+            items = list(names)
+            mapping = hasattr(names, "keys")
+            listed = [item if mapping or type(item) is str else
+                      (tuple(item)[0] if len(tuple(item)) == 2 else None) for item in items]
+            given = [(item, names[item]) for item in items] if mapping else \
+                [item if type(item) is str else tuple(item) for item in items]
         odd = [name for name in listed if type(name) is not str or name.startswith("_")]
-        if odd:
+        if odd or given is None:
             tampering.append(f"gave an Enum the name {str(odd[0])[:60]!r} through its "
                              "functional API")
             raise PermissionError("drillpe: an Enum's names may not start with an "

@@ -466,7 +466,10 @@ class _Visitor:
                 # may a base class's (the next called an Enum's cls._convert_, which read
                 # a module's namespace by a name made at run time)
                 if part.startswith("_") and not part.startswith("__"):
-                    if index == 1 and root in ("self", "cls") and part in self.own_private:
+                    # (never a _sunder_ name: enum's own API, _convert_ and _create_ among
+                    # it, which a file re-opened by assigning the name elsewhere)
+                    if index == 1 and root in ("self", "cls") and part in self.own_private \
+                            and not part.endswith("_"):
                         continue
                     whose = ("a private name your file does not define (a library's)"
                              if index == 1 and root in ("self", "cls")
