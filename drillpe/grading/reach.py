@@ -376,16 +376,16 @@ def plain_enum_names(tampering: list[str]) -> None:
         if type(names) is str:
             given = listed = names.replace(",", " ").split()
         elif isinstance(names, str):  # a str subclass: its split may say anything
-            listed, given = [names], None
-        else:
-            items = list(names)
-            mapping = hasattr(names, "keys")
-            listed = [item if mapping or type(item) is str else
-                      (tuple(item)[0] if len(tuple(item)) == 2 else None) for item in items]
-            given = [(item, names[item]) for item in items] if mapping else \
-                [item if type(item) is str else tuple(item) for item in items]
+            given = listed = [names]
+        elif hasattr(names, "keys"):  # a mapping: its iteration, then its values
+            listed = list(names)
+            given = [(name, names[name]) for name in listed]
+        else:  # names, or (name, value) pairs, each item read once
+            given = [item if type(item) is str else tuple(item) for item in names]
+            listed = [item if type(item) is str else item[0] if len(item) == 2 else None
+                      for item in given]
         odd = [name for name in listed if type(name) is not str or name.startswith("_")]
-        if odd or given is None:
+        if odd:
             tampering.append(f"gave an Enum the name {str(odd[0])[:60]!r} through its "
                              "functional API")
             raise PermissionError("drillpe: an Enum's names may not start with an "

@@ -69,7 +69,7 @@ REFUSED_UNDER = {
               "utils", "onnx", "profiler", "set_num_threads", "set_num_interop_threads",
               # it returns a module (torch.cpu), whose attributes lead anywhere
               "get_device_module", "ao",
-              # an import and getattr by a dotted string (grading.learner.torch_names_only)
+              # an import and getattr by a dotted string (grading.reach.torch_names_only)
               "set_default_tensor_type"},
     # annotations evaluated from strings: eval by another name
     "typing": {"get_type_hints", "ForwardRef", "evaluate_forward_ref"},
